@@ -1,0 +1,15 @@
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+
+/**
+ * The Common Log Format timestamp nginx (`$time_local`) and varnishncsa (`%t`) write:
+ * `25/Nov/2026:09:30:00 +0000`, in the server's local time zone.
+ */
+export function clfDate(d: Date): string {
+  const offset = -d.getTimezoneOffset()
+  const sign = offset >= 0 ? '+' : '-'
+  const abs = Math.abs(offset)
+  const p2 = (n: number) => String(n).padStart(2, '0')
+  return `${p2(d.getDate())}/${MONTHS[d.getMonth()]}/${d.getFullYear()}:${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(
+    d.getSeconds(),
+  )} ${sign}${p2(Math.trunc(abs / 60))}${p2(abs % 60)}`
+}

@@ -1,0 +1,29 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { EdgeError, exitCodeFor, UsageError } from './errors.js'
+
+/**
+ * node:util's parseArgs with our error type: a bad flag becomes a UsageError (exit 2)
+ * whose message names the flag, and `--help` short-circuits.
+ */
+export function parseCommandLine<T extends ParseArgsConfig>(argv: string[], config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs({ ...config, args: argv, strict: true }) as ReturnType<typeof parseArgs<T>>
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify.*$/s, ''))
+  }
+}
+
+/**
+ * Runs a CLI's main function: any error that escapes start-up is printed as one line,
+ * `<program>: <message>`, and sets the exit code (2 usage, 1 otherwise). Unexpected
+ * errors keep their stack, because they are our bugs, not the user's.
+ */
+export function runMain(program: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    const expected = err instanceof EdgeError || (err as NodeJS.ErrnoException)?.code !== undefined
+    const message = expected ? (err as Error).message : String((err as Error)?.stack ?? err)
+    process.stderr.write(`${program}: ${message}\n`)
+    if (err instanceof UsageError) process.stderr.write(`Try '${program} --help' for more information.\n`)
+    process.exitCode = exitCodeFor(err)
+  })
+}

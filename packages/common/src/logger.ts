@@ -1,0 +1,68 @@
+import winston from 'winston'
+
+export type Logger = winston.Logger
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
+
+export interface LoggerOptions {
+  /** The daemon's name, shown in every line. */
+  name: string
+  level?: LogLevel
+  /** Write to this file instead of stdout. */
+  file?: string
+}
+
+/**
+ * The daemon's own log: `2026-01-01T00:00:00.000Z info tls-terminator: message key=value`.
+ * Child loggers (`logger.child({ conn: 12 })`) add per-connection fields to every line.
+ */
+export function createLogger(opts: LoggerOptions): Logger {
+  const line = winston.format.printf((info) => {
+    const { level, message, timestamp, name, ...rest } = info as winston.Logform.TransformableInfo & {
+      timestamp: string
+      name: string
+    }
+    const fields = Object.entries(rest)
+      .filter(([k]) => typeof k === 'string')
+      .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    return `${timestamp} ${level} ${name}: ${String(message)}${fields.length ? ` ${fields.join(' ')}` : ''}`
+  })
+  return winston.createLogger({
+    level: opts.level ?? 'info',
+    defaultMeta: { name: opts.name },
+    format: winston.format.combine(winston.format.timestamp(), line),
+    transports: [transportFor(opts.file)],
+  })
+}
+
+export interface AccessLog {
+  /** Writes one finished line, already in the real program's format. */
+  write(line: string): void
+  close(): Promise<void>
+}
+
+/**
+ * Access logs are written verbatim (nginx `combined`, varnishncsa's default, stunnel's
+ * connection summary) so that existing log parsers read them unchanged.
+ */
+export function createAccessLog(file?: string): AccessLog {
+  const logger = winston.createLogger({
+    level: 'info',
+    format: winston.format.printf((info) => String(info.message)),
+    transports: [transportFor(file)],
+  })
+  return {
+    write(line) {
+      logger.info(line)
+    },
+    close() {
+      return new Promise((resolve) => {
+        logger.on('finish', () => resolve())
+        logger.end()
+      })
+    },
+  }
+}
+
+function transportFor(file: string | undefined): winston.transport {
+  return file ? new winston.transports.File({ filename: file }) : new winston.transports.Console()
+}

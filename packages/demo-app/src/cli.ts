@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+import { fileURLToPath } from 'node:url'
+import { createLogger, handleSignals, parseAddress, parseCommandLine, runMain } from '@edgestack/common'
+import { createDemoApp } from './app.js'
+
+const HELP = `Usage: demo-app [--listen ADDR]
+
+The article's socket.io app: the page at /, socket.io at /socket.io/.
+Its static assets (app.js, app.css) are in ${fileURLToPath(new URL('../../public/', import.meta.url))}
+and are served by static-server.
+
+  --listen ADDR   address to listen on (default 127.0.0.1:3000; env PORT sets the port)
+  -h, --help      show this help
+`
+
+runMain('demo-app', async () => {
+  const { values } = parseCommandLine(process.argv.slice(2), {
+    options: { listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  })
+  if (values.help) {
+    process.stdout.write(HELP)
+    return
+  }
+  const logger = createLogger({ name: 'demo-app' })
+  const app = createDemoApp(
+    {
+      listen: parseAddress(values.listen ?? `127.0.0.1:${process.env.PORT ?? 3000}`, '127.0.0.1'),
+      indexFile: fileURLToPath(new URL('../../views/index.html', import.meta.url)),
+    },
+    logger,
+  )
+  await app.listen()
+  handleSignals(app, { logger })
+})

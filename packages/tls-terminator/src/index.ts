@@ -1,0 +1,2 @@
+export * from './dev-cert.js'
+export * from './server.js'

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// `npm test` after build and lint: every compiled test file of every package, then the e2e suite.
+import { spawn } from 'node:child_process'
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+
+async function testFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(join(repo, dir), { recursive: true }).catch(() => [] as string[])
+  return entries
+    .filter((f) => f.endsWith('.test.js'))
+    .map((f) => join(dir, f))
+    .sort()
+}
+
+const packages = await readdir(join(repo, 'packages'))
+const unit = (await Promise.all(packages.sort().map((p) => testFiles(join('packages', p, 'dist', 'test'))))).flat()
+const e2e = await testFiles(join('e2e', 'dist'))
+const only = process.argv.slice(2)
+const files = [...unit, ...e2e].filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+
+const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], { cwd: repo, stdio: 'inherit' })
+child.on('exit', (code, signal) => {
+  process.exitCode = code ?? (signal ? 1 : 0)
+})

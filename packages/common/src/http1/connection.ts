@@ -1,0 +1,375 @@
+import type { Socket } from 'node:net'
+import { parseProxyHeader } from '../proxy-protocol.js'
+import { ChunkedDecoder } from './chunked.js'
+import { Http1ParseError } from './errors.js'
+import { type Http1Limits, parseRequestHead } from './parse-head.js'
+import { Http1Request, type PeerAddresses } from './request.js'
+import { Http1Response, type ResponseOwner } from './response.js'
+
+export interface ConnectionOptions {
+  limits: Http1Limits
+  headerTimeoutMs: number
+  keepAliveTimeoutMs: number
+  proxyProtocol: boolean
+  onRequest(req: Http1Request, res: Http1Response): void
+  /** Bytes to send before closing on a protocol error; undefined closes silently. */
+  errorResponse(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
+  onClientError(err: Http1ParseError, peer: PeerAddresses): void
+}
+
+enum State {
+  Proxy,
+  Head,
+  Body,
+  Responding,
+  Closing,
+  Hijacked,
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n')
+const LFLF = Buffer.from('\n\n')
+/** Bytes of pipelined requests we hold while a response is in progress before pausing the socket. */
+const PIPELINE_BUFFER = 65536
+/** How long a connection whose request we refused may linger to take the rest of its bytes. */
+const LINGER_MS = 5000
+
+/**
+ * One client connection: reads request heads, hands each request to `onRequest`, and reads
+ * the next one only once the previous response has finished, so pipelined responses can
+ * never interleave. Deadlines are checked by the server's sweep (`checkDeadline`) rather
+ * than a timer per request.
+ */
+export class Http1Connection implements ResponseOwner {
+  readonly socket: Socket
+  readonly #opts: ConnectionOptions
+  #state: State
+  #pending: Buffer | undefined
+  #peer: PeerAddresses
+  #req: Http1Request | undefined
+  #res: Http1Response | undefined
+  #bodyRemaining = 0
+  #chunked: ChunkedDecoder | undefined
+  #bodyDone = true
+  #bodyWanted = false
+  #looping = false
+  #clientEnded = false
+  #draining = false
+  /** Epoch ms after which the sweep closes this connection; 0 = none. */
+  deadline = 0
+  #headStarted = false
+  readonly #onClosed: (c: Http1Connection) => void
+
+  constructor(socket: Socket, opts: ConnectionOptions, onClosed: (c: Http1Connection) => void) {
+    this.socket = socket
+    this.#opts = opts
+    this.#onClosed = onClosed
+    this.#state = opts.proxyProtocol ? State.Proxy : State.Head
+    this.#peer = {
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: socket.localAddress ?? '',
+      localPort: socket.localPort ?? 0,
+    }
+    socket.setNoDelay(true)
+    socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
+    socket.on('error', this.#onError)
+    socket.on('close', this.#onClose)
+    this.deadline = Date.now() + opts.headerTimeoutMs
+  }
+
+  get idle(): boolean {
+    return (this.#state === State.Head || this.#state === State.Proxy) && !this.#headStarted
+  }
+
+  /** Server shutdown: idle connections close now, busy ones after their current response. */
+  drain(): void {
+    this.#draining = true
+    if (this.#req) this.#req.keepAlive = false
+    if (this.idle) this.socket.end()
+  }
+
+  checkDeadline(now: number): void {
+    if (this.deadline === 0 || now < this.deadline) return
+    if (this.#state === State.Head && this.#headStarted) {
+      this.#fail(new Http1ParseError('header-timeout', 'client sent its request head too slowly'))
+    } else {
+      this.socket.destroy()
+    }
+  }
+
+  #onData = (chunk: Buffer): void => {
+    switch (this.#state) {
+      case State.Proxy:
+      case State.Head:
+        this.#pending = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk
+        this.#loop()
+        return
+      case State.Body:
+        this.#pending = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk
+        if (this.#bodyWanted) this.#feedBody()
+        else this.socket.pause()
+        return
+      case State.Responding:
+        this.#pending = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk
+        if (this.#pending.length > PIPELINE_BUFFER) this.socket.pause()
+        return
+      default:
+        // Closing: whatever the client still sends is discarded while we linger.
+        return
+    }
+  }
+
+  #onEnd = (): void => {
+    // A client may half-close after pipelining requests: answer what it sent, then close.
+    this.#clientEnded = true
+    if (this.#state === State.Body && !this.#bodyDone) {
+      this.#abortBody(new Error('client closed before sending the whole body'))
+      this.#close()
+      return
+    }
+    if (this.idle || this.#state === State.Closing) this.socket.end()
+  }
+
+  #onError = (): void => {
+    // ECONNRESET and friends: the client is gone; 'close' follows and cleans up.
+    this.socket.destroy()
+  }
+
+  #onClose = (): void => {
+    this.deadline = 0
+    const res = this.#res
+    if (res && !res.finished) res.emit('close')
+    this.#req?.bodyIfStarted?.destroy()
+    this.#onClosed(this)
+  }
+
+  /** Parses as many complete request heads as are buffered, one request at a time. */
+  #loop(): void {
+    if (this.#looping) return
+    this.#looping = true
+    try {
+      while (this.#pending && this.#pending.length > 0) {
+        if (this.#state === State.Proxy) {
+          if (!this.#readProxyHeader()) return
+          continue
+        }
+        if (this.#state !== State.Head) return
+        if (!this.#readHead()) return
+      }
+    } finally {
+      this.#looping = false
+    }
+    if (this.#clientEnded && this.#state === State.Head) this.#close()
+  }
+
+  #readProxyHeader(): boolean {
+    const pending = this.#pending as Buffer
+    const r = parseProxyHeader(pending)
+    if (r.kind === 'incomplete') return false
+    if (r.kind === 'invalid') {
+      // A malformed PROXY header closes the connection without an answer, as varnishd does.
+      this.#opts.onClientError(new Http1ParseError('proxy-protocol', r.reason), this.#peer)
+      this.socket.destroy()
+      this.#pending = undefined
+      return false
+    }
+    if (r.header.command === 'PROXY' && r.header.source && r.header.destination) {
+      this.#peer = {
+        remoteAddress: r.header.source.address,
+        remotePort: r.header.source.port,
+        localAddress: r.header.destination.address,
+        localPort: r.header.destination.port,
+      }
+    }
+    this.#state = State.Head
+    this.#pending = pending.length > r.length ? pending.subarray(r.length) : undefined
+    return true
+  }
+
+  #readHead(): boolean {
+    let pending = this.#pending as Buffer
+    // RFC 9112 §2.2: ignore empty lines before the request line.
+    let start = 0
+    while (start + 1 < pending.length && pending[start] === 0x0d && pending[start + 1] === 0x0a) start += 2
+    if (start > 0) {
+      pending = pending.subarray(start)
+      this.#pending = pending.length > 0 ? pending : undefined
+      if (!this.#pending) return false
+    }
+    if (!this.#headStarted) {
+      this.#headStarted = true
+      this.deadline = Date.now() + this.#opts.headerTimeoutMs
+    }
+    const { limits } = this.#opts
+    const end = pending.indexOf(CRLFCRLF)
+    if (end === -1 || end + 4 > limits.maxHeadBytes) {
+      const lineEnd = pending.indexOf(0x0a)
+      // A head ended by bare LFs would never complete: refuse it now rather than at the timeout.
+      if ((lineEnd !== -1 && pending[lineEnd - 1] !== 0x0d) || pending.indexOf(LFLF) !== -1) {
+        this.#fail(new Http1ParseError('bad-request', 'bare LF in the request head'))
+        return false
+      }
+      if ((lineEnd === -1 ? pending.length : lineEnd) > limits.maxRequestLineBytes + 1) {
+        this.#fail(new Http1ParseError('request-line-too-long', 'request line too long'))
+      } else if (pending.length >= limits.maxHeadBytes) {
+        this.#fail(new Http1ParseError('headers-too-large', 'request head too large'))
+      }
+      return false
+    }
+    let head: ReturnType<typeof parseRequestHead>
+    try {
+      head = parseRequestHead(pending.toString('latin1', 0, end), limits)
+    } catch (err) {
+      if (err instanceof Http1ParseError) this.#fail(err)
+      else throw err
+      return false
+    }
+    this.#headStarted = false
+    this.deadline = 0
+    this.#pending = pending.length > end + 4 ? pending.subarray(end + 4) : undefined
+    const req = new Http1Request(head, this.socket, this.#peer, this)
+    const res = new Http1Response(this, req)
+    this.#req = req
+    this.#res = res
+    if (this.#draining) req.keepAlive = false
+    this.#bodyWanted = false
+    if (req.hasBody) {
+      this.#state = State.Body
+      this.#bodyDone = false
+      this.#bodyRemaining = head.contentLength ?? 0
+      this.#chunked = head.chunked ? new ChunkedDecoder((c) => this.#pushBody(c)) : undefined
+    } else {
+      this.#state = State.Responding
+      this.#bodyDone = true
+    }
+    try {
+      this.#opts.onRequest(req, res)
+    } catch (err) {
+      if (!res.headersSent) res.send(500, ['Content-Type', 'text/plain'], `${(err as Error).message}\n`)
+      else this.socket.destroy()
+    }
+    // The handler may have finished synchronously, which moved us back to Head.
+    return (this.#state as State) === State.Head
+  }
+
+  /** BodySource: the body's consumer wants bytes. */
+  pull(): void {
+    this.#bodyWanted = true
+    if (this.#state !== State.Body) return
+    this.#feedBody()
+    if (this.#state === State.Body) this.socket.resume()
+  }
+
+  #pushBody(chunk: Buffer): void {
+    const body = this.#req?.bodyIfStarted
+    if (body && !body.push(chunk)) {
+      this.#bodyWanted = false
+      this.socket.pause()
+    }
+  }
+
+  #feedBody(): void {
+    const pending = this.#pending
+    if (!pending || pending.length === 0) return
+    let used: number
+    try {
+      if (this.#chunked) {
+        used = this.#chunked.feed(pending)
+        if (this.#chunked.done) this.#bodyDone = true
+      } else {
+        used = Math.min(this.#bodyRemaining, pending.length)
+        this.#pushBody(pending.subarray(0, used))
+        this.#bodyRemaining -= used
+        if (this.#bodyRemaining === 0) this.#bodyDone = true
+      }
+    } catch (err) {
+      this.#abortBody(err as Error)
+      this.#fail(err as Http1ParseError)
+      return
+    }
+    this.#pending = pending.length > used ? pending.subarray(used) : undefined
+    if (this.#bodyDone) {
+      this.#req?.bodyIfStarted?.push(null)
+      this.#state = State.Responding
+      if (this.#res?.finished) this.responseFinished(this.#res)
+    }
+  }
+
+  /**
+   * Ends a body that will never complete. Like Node's http, the error is only emitted to a
+   * consumer that listens for it: a handler that never looked at errors must not crash the
+   * process because one client sent a broken body.
+   */
+  #abortBody(err: Error): void {
+    const body = this.#req?.bodyIfStarted
+    if (!body) return
+    body.destroy(body.listenerCount('error') > 0 ? err : undefined)
+  }
+
+  /** ResponseOwner: the current response handed its last byte to the socket. */
+  responseFinished(res: Http1Response): void {
+    if (res !== this.#res || this.#state === State.Hijacked || this.#state === State.Closing) return
+    const req = this.#req as Http1Request
+    if (this.#state === State.Body) {
+      // Answered before the body was read (413, a redirect): RFC 9112 §9.6 lets us close
+      // rather than read an unbounded body. Linger so the client can read the answer.
+      this.#close()
+      return
+    }
+    if (!req.keepAlive || this.#draining) {
+      this.#close()
+      return
+    }
+    this.#req = undefined
+    this.#res = undefined
+    this.#state = State.Head
+    this.deadline = Date.now() + this.#opts.keepAliveTimeoutMs
+    if (this.socket.isPaused()) this.socket.resume()
+    if (this.#looping) return
+    if (this.#pending) this.#loop()
+    // The client half-closed and no complete request is left: we are done too.
+    if (this.#clientEnded && this.#state === State.Head) this.#close()
+  }
+
+  /** ResponseOwner: whether the response being written may leave the connection open. */
+  canKeepAlive(req: Http1Request): boolean {
+    return req.keepAlive && !this.#draining && this.#state !== State.Body
+  }
+
+  /** ResponseOwner: pipe mode; the connection stops being HTTP. */
+  hijack(res: Http1Response): { socket: Socket; rest: Buffer } {
+    if (res !== this.#res) throw new Error('hijack of a response that is not current')
+    this.#state = State.Hijacked
+    this.deadline = 0
+    this.socket.off('data', this.#onData)
+    this.socket.off('end', this.#onEnd)
+    this.socket.off('error', this.#onError)
+    this.socket.off('close', this.#onClose)
+    this.#onClosed(this)
+    const rest = this.#pending ?? Buffer.alloc(0)
+    this.#pending = undefined
+    return { socket: this.socket, rest }
+  }
+
+  #fail(err: Http1ParseError): void {
+    this.#opts.onClientError(err, this.#peer)
+    const answer = this.#opts.errorResponse(err, this.#peer)
+    this.#pending = undefined
+    if (answer === undefined || this.#res?.headersSent) {
+      this.socket.destroy()
+      return
+    }
+    this.socket.write(answer)
+    this.#close()
+  }
+
+  /** Ends our side and lets the client read what we sent; the sweep destroys a lingerer. */
+  #close(): void {
+    this.#state = State.Closing
+    this.#pending = undefined
+    this.socket.end()
+    if (this.socket.isPaused()) this.socket.resume()
+    this.deadline = Date.now() + LINGER_MS
+  }
+}

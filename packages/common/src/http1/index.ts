@@ -1,0 +1,7 @@
+export * from './chunked.js'
+export * from './errors.js'
+export * from './headers.js'
+export * from './parse-head.js'
+export * from './request.js'
+export * from './response.js'
+export * from './server.js'

@@ -1,0 +1,144 @@
+import { Http1ParseError } from './errors.js'
+
+export interface Http1Limits {
+  /** Longest request line, CRLF excluded (varnish `http_req_hdr_len`, nginx `large_client_header_buffers`): 414. */
+  maxRequestLineBytes: number
+  /** Longest request head, request line and fields together (varnish `http_req_size`): 431. */
+  maxHeadBytes: number
+  /** Most header fields in one request (varnish `http_max_hdr`). */
+  maxHeaderCount: number
+}
+
+export const DEFAULT_LIMITS: Http1Limits = {
+  maxRequestLineBytes: 8192,
+  maxHeadBytes: 32768,
+  maxHeaderCount: 64,
+}
+
+export interface ParsedHead {
+  method: string
+  target: string
+  version: '1.0' | '1.1'
+  headers: string[]
+  /** Undefined when there is no Content-Length. */
+  contentLength: number | undefined
+  chunked: boolean
+  keepAlive: boolean
+  /** The request carries `Connection: upgrade` and an `Upgrade` field. */
+  upgrade: boolean
+}
+
+// RFC 9110 §5.6.2 token; the request line is RFC 9112 §3 with exactly one SP between parts.
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/(\d)\.(\d)$/
+const LOOKS_LIKE_HTTP = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\x00-\x20\x7f]+ HTTP\/\d+\.\d+$/
+const FIELD = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*(.*?)[ \t]*$/
+// Field values may hold HTAB, SP, VCHAR and obs-text; any other control byte is refused.
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/
+const DIGITS = /^\d{1,15}$/
+
+/**
+ * Parses a request head (request line and fields, without the final empty line) read as
+ * latin1 so every byte maps to one char. Stricter than RFC 9112's MAYs on purpose, because each
+ * leniency below is a known request smuggling vector between two parsers that disagree:
+ * bare LF or CR (§2.2), obs-fold (§5.2), whitespace before the colon (§5.1), CL with TE and
+ * differing CLs (§6.3), TE on HTTP/1.0, and a missing or repeated Host (§3.2).
+ */
+export function parseRequestHead(head: string, limits: Http1Limits): ParsedHead {
+  const lines = head.split('\r\n')
+  for (const line of lines) {
+    if (line.includes('\n') || line.includes('\r')) throw new Http1ParseError('bad-request', 'bare CR or LF in the request head')
+  }
+  const requestLine = lines[0] as string
+  if (requestLine.length > limits.maxRequestLineBytes) {
+    throw new Http1ParseError('request-line-too-long', 'request line too long')
+  }
+  const m = REQUEST_LINE.exec(requestLine)
+  if (!m) {
+    if (LOOKS_LIKE_HTTP.test(requestLine)) throw new Http1ParseError('unsupported-version', 'unsupported HTTP version')
+    throw new Http1ParseError('bad-request', 'malformed request line')
+  }
+  const [, method, target, major, minor] = m as unknown as [string, string, string, string, string]
+  if (major !== '1' || (minor !== '0' && minor !== '1')) {
+    throw new Http1ParseError(major === '0' ? 'bad-request' : 'unsupported-version', `HTTP/${major}.${minor} is not supported`)
+  }
+  const version = minor === '1' ? '1.1' : '1.0'
+  if (lines.length - 1 > limits.maxHeaderCount) throw new Http1ParseError('headers-too-large', 'too many header fields')
+
+  const headers: string[] = []
+  let contentLength: number | undefined
+  let transferEncoding: string | undefined
+  let connection = ''
+  let hosts = 0
+  let hasUpgrade = false
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] as string
+    const f = FIELD.exec(line)
+    if (!f) {
+      throw new Http1ParseError(
+        'bad-request',
+        line.startsWith(' ') || line.startsWith('\t') ? 'obsolete line folding' : 'malformed header field',
+      )
+    }
+    const [, name, value] = f as unknown as [string, string, string]
+    if (BAD_VALUE.test(value)) throw new Http1ParseError('bad-request', `control character in ${name}`)
+    headers.push(name, value)
+    switch (name.toLowerCase()) {
+      case 'content-length': {
+        // A list ("5, 5") or repeats are accepted only when every member is the same number.
+        for (const part of value.split(',')) {
+          const v = part.trim()
+          if (!DIGITS.test(v)) throw new Http1ParseError('bad-request', 'invalid Content-Length')
+          const n = Number(v)
+          if (contentLength !== undefined && contentLength !== n) {
+            throw new Http1ParseError('bad-request', 'conflicting Content-Length values')
+          }
+          contentLength = n
+        }
+        break
+      }
+      case 'transfer-encoding':
+        transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`
+        break
+      case 'host':
+        hosts++
+        break
+      case 'connection':
+        connection = connection ? `${connection},${value.toLowerCase()}` : value.toLowerCase()
+        break
+      case 'upgrade':
+        hasUpgrade = true
+        break
+    }
+  }
+  if (version === '1.1' && hosts !== 1) {
+    throw new Http1ParseError('bad-request', hosts === 0 ? 'missing Host' : 'more than one Host')
+  }
+  if (hosts > 1) throw new Http1ParseError('bad-request', 'more than one Host')
+
+  let chunked = false
+  if (transferEncoding !== undefined) {
+    if (contentLength !== undefined) throw new Http1ParseError('bad-request', 'both Content-Length and Transfer-Encoding')
+    if (version === '1.0') throw new Http1ParseError('bad-request', 'Transfer-Encoding in an HTTP/1.0 request')
+    const codings = transferEncoding.split(',').map((c) => c.trim().toLowerCase())
+    // Only a lone "chunked" is accepted: "gzip, chunked" would need a decoder we do not
+    // apply, and "chunked, chunked" or a non-final chunked is invalid framing (§6.1).
+    if (codings.length !== 1 || codings[0] !== 'chunked') {
+      if (codings.at(-1) !== 'chunked') throw new Http1ParseError('bad-request', 'invalid Transfer-Encoding')
+      throw new Http1ParseError('unsupported-transfer-coding', `unsupported Transfer-Encoding "${transferEncoding}"`)
+    }
+    chunked = true
+  }
+
+  const tokens = connection ? connection.split(',').map((t) => t.trim()) : []
+  const keepAlive = version === '1.1' ? !tokens.includes('close') : tokens.includes('keep-alive')
+  return {
+    method,
+    target,
+    version,
+    headers,
+    contentLength,
+    chunked,
+    keepAlive,
+    upgrade: hasUpgrade && tokens.includes('upgrade'),
+  }
+}

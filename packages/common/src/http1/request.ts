@@ -1,0 +1,86 @@
+import type { Socket } from 'node:net'
+import { Readable } from 'node:stream'
+import { getHeader, getHeaderValues } from './headers.js'
+import type { ParsedHead } from './parse-head.js'
+
+export interface BodySource {
+  /** Called when the body's consumer wants more bytes. */
+  pull(): void
+}
+
+/**
+ * One parsed request. The body, if any, is a Readable created on first access: bytes are
+ * read from the socket only when someone consumes them, so a handler may still `hijack()`
+ * the connection (pipe) with the body untouched.
+ */
+export class Http1Request {
+  readonly method: string
+  /** The request-target exactly as received. */
+  readonly target: string
+  readonly version: '1.0' | '1.1'
+  /** Flat [name, value, ...] in received order and case. */
+  readonly headers: string[]
+  readonly contentLength: number | undefined
+  readonly chunked: boolean
+  readonly upgrade: boolean
+  /** Whether the connection may carry another request; the server may clear it. */
+  keepAlive: boolean
+  readonly remoteAddress: string
+  readonly remotePort: number
+  readonly localAddress: string
+  readonly localPort: number
+  readonly socket: Socket
+  #body: Readable | undefined
+  readonly #source: BodySource
+
+  constructor(head: ParsedHead, socket: Socket, peer: PeerAddresses, source: BodySource) {
+    this.method = head.method
+    this.target = head.target
+    this.version = head.version
+    this.headers = head.headers
+    this.contentLength = head.contentLength
+    this.chunked = head.chunked
+    this.upgrade = head.upgrade
+    this.keepAlive = head.keepAlive
+    this.remoteAddress = peer.remoteAddress
+    this.remotePort = peer.remotePort
+    this.localAddress = peer.localAddress
+    this.localPort = peer.localPort
+    this.socket = socket
+    this.#source = source
+  }
+
+  get hasBody(): boolean {
+    return this.chunked || (this.contentLength ?? 0) > 0
+  }
+
+  /** The request body; an empty stream when there is none. */
+  get body(): Readable {
+    if (!this.#body) {
+      const source = this.#source
+      this.#body = new Readable({ read: () => source.pull() })
+      if (!this.hasBody) this.#body.push(null)
+    }
+    return this.#body
+  }
+
+  /** @internal the body stream if it was created. */
+  get bodyIfStarted(): Readable | undefined {
+    return this.#body
+  }
+
+  header(lowerName: string): string | undefined {
+    return getHeader(this.headers, lowerName)
+  }
+
+  headerValues(lowerName: string): string[] {
+    return getHeaderValues(this.headers, lowerName)
+  }
+}
+
+export interface PeerAddresses {
+  remoteAddress: string
+  remotePort: number
+  localAddress: string
+  localPort: number
+}

@@ -1,0 +1,197 @@
+import { EventEmitter } from 'node:events'
+import { STATUS_CODES } from 'node:http'
+import type { Readable } from 'node:stream'
+import { EdgeError } from '../errors.js'
+import type { Http1Request } from './request.js'
+
+/** Not forwarded from the caller's list: the server owns framing and connection management. */
+const OWNED = new Set(['connection', 'transfer-encoding', 'keep-alive'])
+// RFC 9110 §5.5: CR, LF and NUL in a field would split the response (response splitting).
+const UNSAFE = /[\r\n\0]/
+const CRLF = '\r\n'
+const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+
+export class InvalidResponseHeaderError extends EdgeError {
+  constructor(name: string) {
+    super('EDGE_ERR_INVALID_RESPONSE_HEADER', `refusing to send header ${JSON.stringify(name)}: CR, LF or NUL in it`)
+  }
+}
+
+/** What the connection needs from a response, without a dependency cycle. */
+export interface ResponseOwner {
+  readonly socket: import('node:net').Socket
+  responseFinished(res: Http1Response): void
+  canKeepAlive(req: Http1Request): boolean
+  hijack(res: Http1Response): { socket: import('node:net').Socket; rest: Buffer }
+}
+
+/**
+ * One response on an HTTP/1.1 connection. `send()` writes a whole response in one go (the
+ * fast path for cache hits and small files); `writeHead()`/`write()`/`end()` or `pipeFrom()`
+ * stream one with backpressure. The server adds the framing (Content-Length or chunked) and
+ * the Connection field; a HEAD request or a 1xx/204/304 status never gets a body.
+ * Emits 'finish' when the last byte is handed to the socket and 'close' if the connection
+ * goes away before that.
+ */
+export class Http1Response extends EventEmitter {
+  statusCode = 0
+  headersSent = false
+  finished = false
+  /** Body bytes written, for access logs ($body_bytes_sent / %b). */
+  bytesWritten = 0
+  readonly #owner: ResponseOwner
+  readonly #req: Http1Request
+  #chunked = false
+  #noBody = false
+
+  constructor(owner: ResponseOwner, req: Http1Request) {
+    super()
+    this.#owner = owner
+    this.#req = req
+  }
+
+  /** A whole response: `headers` is a flat [name, value, ...] list; Content-Length is computed. */
+  send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string): void {
+    const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
+    this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
+    let head = this.#statusLine(status, reason) + this.#fields(headers)
+    if (status >= 200 && status !== 204 && status !== 304) head += `Content-Length: ${buf ? buf.length : 0}${CRLF}`
+    head += this.#connectionField() + CRLF
+    const socket = this.#owner.socket
+    this.headersSent = true
+    if (buf && buf.length > 0 && !this.#noBody) {
+      socket.cork()
+      socket.write(head, 'latin1')
+      socket.write(buf)
+      socket.uncork()
+      this.bytesWritten += buf.length
+    } else {
+      socket.write(head, 'latin1')
+    }
+    this.#finish()
+  }
+
+  /**
+   * Starts a streamed response. A Content-Length in `headers` is kept and trusted; without
+   * one the body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
+   */
+  writeHead(status: number, headers: readonly string[], reason?: string): void {
+    if (this.headersSent) throw new EdgeError('EDGE_ERR_HEADERS_SENT', 'headers already sent')
+    this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
+    let head = this.#statusLine(status, reason) + this.#fields(headers)
+    let hasLength = false
+    for (let i = 0; i < headers.length; i += 2) {
+      if ((headers[i] as string).toLowerCase() === 'content-length') hasLength = true
+    }
+    if (!hasLength && !this.#noBody) {
+      if (this.#req.version === '1.1') {
+        this.#chunked = true
+        head += `Transfer-Encoding: chunked${CRLF}`
+      } else {
+        this.#req.keepAlive = false
+      }
+    }
+    head += this.#connectionField() + CRLF
+    this.headersSent = true
+    this.#owner.socket.write(head, 'latin1')
+  }
+
+  /** Returns false when the socket's buffer is full: wait for 'drain' on `socket`. */
+  write(chunk: Buffer | string): boolean {
+    if (this.finished) return false
+    if (this.#noBody) return true
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    if (buf.length === 0) return true
+    this.bytesWritten += buf.length
+    const socket = this.#owner.socket
+    if (!this.#chunked) return socket.write(buf)
+    socket.cork()
+    socket.write(`${buf.length.toString(16)}${CRLF}`, 'latin1')
+    socket.write(buf)
+    const ok = socket.write(CRLF, 'latin1')
+    socket.uncork()
+    return ok
+  }
+
+  end(chunk?: Buffer | string): void {
+    if (this.finished) return
+    if (chunk !== undefined) this.write(chunk)
+    if (this.#chunked && !this.#noBody) this.#owner.socket.write(LAST_CHUNK)
+    this.#finish()
+  }
+
+  /** Streams `body` into this response with backpressure; resolves when it ended. */
+  pipeFrom(body: Readable): Promise<void> {
+    const socket = this.#owner.socket
+    return new Promise((resolve, reject) => {
+      const onDrain = () => body.resume()
+      const cleanup = () => {
+        socket.off('drain', onDrain)
+        this.off('close', onClose)
+      }
+      const onClose = () => {
+        cleanup()
+        body.destroy()
+        resolve()
+      }
+      body.on('data', (c: Buffer) => {
+        if (!this.write(c)) body.pause()
+      })
+      body.once('end', () => {
+        cleanup()
+        this.end()
+        resolve()
+      })
+      body.once('error', (err) => {
+        cleanup()
+        reject(err)
+      })
+      socket.on('drain', onDrain)
+      this.once('close', onClose)
+    })
+  }
+
+  /** Takes the raw socket (varnish's pipe, websocket upgrades); `rest` is what was read past the head. */
+  hijack(): { socket: import('node:net').Socket; rest: Buffer } {
+    this.headersSent = true
+    this.finished = true
+    return this.#owner.hijack(this)
+  }
+
+  /** Gives up on this response: the connection is closed. */
+  destroy(): void {
+    this.#owner.socket.destroy()
+  }
+
+  #statusLine(status: number, reason: string | undefined): string {
+    this.statusCode = status
+    return `HTTP/1.1 ${status} ${reason ?? STATUS_CODES[status] ?? 'Unknown'}${CRLF}`
+  }
+
+  #fields(headers: readonly string[]): string {
+    let out = ''
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string
+      const value = headers[i + 1] as string
+      if (OWNED.has(name.toLowerCase())) continue
+      if (UNSAFE.test(name) || UNSAFE.test(value)) throw new InvalidResponseHeaderError(name)
+      out += `${name}: ${value}${CRLF}`
+    }
+    return out
+  }
+
+  #connectionField(): string {
+    const req = this.#req
+    if (!this.#owner.canKeepAlive(req)) {
+      req.keepAlive = false
+      return `Connection: close${CRLF}`
+    }
+    return req.version === '1.0' ? `Connection: keep-alive${CRLF}` : ''
+  }
+
+  #finish(): void {
+    this.finished = true
+    this.emit('finish')
+    this.#owner.responseFinished(this)
+  }
+}

@@ -1,0 +1,127 @@
+import net, { type AddressInfo } from 'node:net'
+import { STATUS_CODES } from 'node:http'
+import { formatAddress, type HostPort } from '../address.js'
+import { StartupError } from '../errors.js'
+import { Http1Connection } from './connection.js'
+import type { Http1ParseError } from './errors.js'
+import { DEFAULT_LIMITS, type Http1Limits } from './parse-head.js'
+import type { Http1Request, PeerAddresses } from './request.js'
+import type { Http1Response } from './response.js'
+
+export interface Http1ServerOptions {
+  onRequest(req: Http1Request, res: Http1Response): void
+  limits?: Partial<Http1Limits>
+  /** Time allowed for a whole request head from its first byte (slowloris; nginx `client_header_timeout`). */
+  headerTimeoutMs?: number
+  /** Idle time allowed between requests (varnish `timeout_idle`, nginx `keepalive_timeout`). */
+  keepAliveTimeoutMs?: number
+  /** Expect a PROXY protocol v1/v2 header before the first request (varnishd `-a ...,PROXY`). */
+  proxyProtocol?: boolean
+  /**
+   * What to send for a request we cannot read, before closing. The default is a bare
+   * status line; daemons return their real twin's error page. Undefined: close silently.
+   */
+  errorResponse?(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
+  /** Told about every unreadable request, for the logs. */
+  onClientError?(err: Http1ParseError, peer: PeerAddresses): void
+  /** Most simultaneous connections; further ones are closed at once. */
+  maxConnections?: number
+}
+
+export interface Http1Server {
+  listen(address: HostPort): Promise<HostPort>
+  /** Stops accepting; idle connections close now, busy ones after their response; then destroys. */
+  close(opts?: { drainTimeoutMs?: number }): Promise<void>
+  readonly connectionCount: number
+  readonly server: net.Server
+}
+
+/** A minimal answer for an unreadable request: status line, Connection: close, no body. */
+export function defaultErrorResponse(err: Http1ParseError): string | undefined {
+  if (err.kind === 'header-timeout' || err.kind === 'proxy-protocol') return undefined
+  return `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`
+}
+
+/**
+ * Our HTTP/1.1 server core, shared by caching-router and static-server. Written for the two
+ * things Node's http module cannot give us: the strict parsing a proxy in front of other
+ * parsers needs (see parse-head.ts), and throughput close to varnishd and nginx, which
+ * node:http's per-request object churn caps well below them (measured in bench/).
+ */
+export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits }
+  const connections = new Set<Http1Connection>()
+  const connectionOptions = {
+    limits,
+    headerTimeoutMs: opts.headerTimeoutMs ?? 60_000,
+    keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 5_000,
+    proxyProtocol: opts.proxyProtocol ?? false,
+    onRequest: opts.onRequest,
+    errorResponse: opts.errorResponse ?? defaultErrorResponse,
+    onClientError: opts.onClientError ?? (() => {}),
+  }
+  const onClosed = (c: Http1Connection) => {
+    connections.delete(c)
+    if (connections.size === 0) allClosed?.()
+  }
+  let allClosed: (() => void) | undefined
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    if (opts.maxConnections !== undefined && connections.size >= opts.maxConnections) {
+      socket.on('error', () => {})
+      socket.destroy()
+      return
+    }
+    connections.add(new Http1Connection(socket, connectionOptions, onClosed))
+  })
+  // One sweep a second enforces every connection's deadline: no timer per request.
+  const sweep = setInterval(() => {
+    const now = Date.now()
+    for (const c of connections) c.checkDeadline(now)
+  }, 1000)
+  sweep.unref()
+
+  let closing: Promise<void> | undefined
+  return {
+    server,
+    get connectionCount() {
+      return connections.size
+    },
+    async listen(address) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) =>
+          reject(new StartupError(`cannot listen on ${formatAddress(address)}: ${err.message}`, { cause: err })),
+        )
+        server.listen(address.port, address.host, () => resolve())
+      })
+      const a = server.address() as AddressInfo
+      return { host: a.address, port: a.port }
+    },
+    close({ drainTimeoutMs = 10_000 } = {}) {
+      closing ??= new Promise<void>((resolve) => {
+        const finish = () => {
+          clearInterval(sweep)
+          clearTimeout(timer)
+          resolve()
+        }
+        const timer = setTimeout(() => {
+          for (const c of connections) c.socket.destroy()
+        }, drainTimeoutMs)
+        timer.unref()
+        let serverClosed = !server.listening
+        const maybeDone = () => {
+          if (serverClosed && connections.size === 0) finish()
+        }
+        allClosed = maybeDone
+        if (!serverClosed) {
+          server.close(() => {
+            serverClosed = true
+            maybeDone()
+          })
+        }
+        for (const c of connections) c.drain()
+        maybeDone()
+      })
+      return closing
+    },
+  }
+}

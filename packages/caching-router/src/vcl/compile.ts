@@ -113,7 +113,7 @@ class Compiler {
 
   #import(module: Token): void {
     if (!IMPORTABLE.has(module.value)) {
-      throw new VclError(`Could not find VMOD ${module.value} (caching-router provides std and directors)`, spanOf(module))
+      throw new VclError(`Could not find VMOD ${module.value}\n(caching-router provides std and directors)`, spanOf(module))
     }
     this.#imports.add(module.value)
   }
@@ -407,8 +407,10 @@ class Compiler {
       const via = path.length > 0 ? `\n...in subroutine "${info.name}"${chain.length > 0 ? ` called from "vcl_${method}"` : ''}` : ''
       const legal = use.legal ? `\nLegal returns are: ${(LEGAL_RETURNS[method] ?? []).map((r) => `"${r}"`).join(' ')}` : ''
       const first = path[0]
+      // varnishd says "from subroutine" when the use sits in a sub called by the method.
+      const problem = path.length > 0 ? use.problem(method).replace(' in subroutine ', ' from subroutine ') : use.problem(method)
       throw new VclError(
-        `${use.problem(method)}${via}${legal}`,
+        `${problem}${via}${legal}`,
         spanOf(use.token),
         first ? { note: `...called from "vcl_${method}"`, span: spanOf(first.token) } : undefined,
       )

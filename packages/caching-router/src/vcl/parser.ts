@@ -27,10 +27,10 @@ class Parser {
     const decls: Decl[] = []
     const first = this.#peek()
     if (first.kind === 'id' && first.value === 'vcl') {
-      this.#next()
+      const vcl = this.#next()
       const v = this.#next()
       if ((v.kind !== 'number' && v.kind !== 'id') || (v.value !== '4.0' && v.value !== '4.1')) {
-        throw new VclError(`Unknown VCL version '${v.value}'. Supported versions are 4.0 and 4.1`, spanOf(v))
+        throw new VclError(`VCL version ${v.value} not supported.`, { source: v.source, offset: vcl.offset, length: v.offset + v.length - vcl.offset })
       }
       this.#dialect = v.value
       this.#expectOp(';')
@@ -190,6 +190,13 @@ class Parser {
       this.#next()
       return { kind: 'error', keyword, args }
     }
+    if (name === 'synthetic' && this.#dialect === '3.0' && this.#tokens[this.#i + 1]?.value !== '(') {
+      // varnish 3: `synthetic "text";` without parentheses.
+      const keyword = this.#next()
+      const arg = this.#expr()
+      this.#expectOp(';')
+      return { kind: 'action', keyword, args: [arg] }
+    }
     if (ACTIONS.has(name) && this.#tokens[this.#i + 1]?.value === '(') {
       const keyword = this.#next()
       this.#expectOp('(')
@@ -202,6 +209,8 @@ class Parser {
       this.#expectOp(';')
       return { kind: 'action', keyword, args }
     }
+    // Only calls stand alone as statements; anything else is an unknown action (4.x `error`).
+    if (this.#tokens[this.#i + 1]?.value !== '(') throw new VclError(`Symbol not found: '${name}'`, spanOf(t))
     const expr = this.#expr()
     this.#expectOp(';')
     return { kind: 'expr', expr }

@@ -159,7 +159,8 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
   if (dialect === '3.0') {
     n = RENAMED_IN_4[n] ?? n
     if (method === 'synth' && n.startsWith('obj.')) n = `resp.${n.slice(4)}`
-    if (n === 'obj.reason' && method === 'synth') n = 'resp.reason'
+    // varnish 3's vcl_fetch saw the backend request as req.*; 4.x calls it bereq.*.
+    if (method?.startsWith('backend_') && n.startsWith('req.')) n = `be${n}`
   }
   const fixed = TABLE.get(n)
   if (fixed) return fixed

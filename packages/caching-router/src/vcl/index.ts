@@ -51,5 +51,14 @@ export { Backend, Director, type ProbeOptions } from './directors.js'
 export { NEXT_STEP } from './flow.js'
 export { type ProbeResult, ProbeRunner } from './probe.js'
 export { VclProgram } from './program.js'
+export {
+  createRequestContext,
+  type RequestInit,
+  type ResponseInit,
+  setObject,
+  startBackendRequest,
+  startBackendResponse,
+  startResponse,
+} from './request-context.js'
 export { excerpt, type VclSource, VclError } from './source.js'
 export { checkVclFile, loadVclFile } from './load.js'

@@ -1,0 +1,151 @@
+import { Acl, aclRule } from './acl.js'
+import type { AclDecl, BackendDecl, Expr, Field, ProbeDecl } from './ast.js'
+import { compileExpr, type ExprEnv } from './compile-expr.js'
+import { Backend, type ProbeOptions } from './directors.js'
+import { spanOf, type Token } from './lexer.js'
+import { VclError } from './source.js'
+import type { VclType } from './types.js'
+
+const BACKEND_FIELDS: Record<string, VclType | 'PROBE'> = {
+  host: 'STRING',
+  port: 'STRING',
+  host_header: 'STRING',
+  connect_timeout: 'DURATION',
+  first_byte_timeout: 'DURATION',
+  between_bytes_timeout: 'DURATION',
+  max_connections: 'INT',
+  probe: 'PROBE',
+  proxy_header: 'INT',
+}
+
+const PROBE_FIELDS: Record<string, VclType> = {
+  url: 'STRING',
+  request: 'STRING',
+  expected_response: 'INT',
+  timeout: 'DURATION',
+  interval: 'DURATION',
+  window: 'INT',
+  threshold: 'INT',
+  initial: 'INT',
+}
+
+/** Checks a field list against the allowed names, rejecting unknown and repeated ones as VCC does. */
+function fieldMap(fields: Field[], allowed: Record<string, unknown>, start: Token, what: string): Map<string, Field> {
+  const seen = new Map<string, Field>()
+  const context = { note: `In ${what} specification starting at:`, span: spanOf(start) }
+  for (const f of fields) {
+    const name = f.name.value
+    if (!(name in allowed)) throw new VclError(`Unknown field: '${name}' at`, spanOf(f.name), context)
+    if (seen.has(name)) throw new VclError(`Field '${name}' redefined at:`, spanOf(f.name), context)
+    seen.set(name, f)
+  }
+  return seen
+}
+
+function constant(f: Field, type: VclType, env: ExprEnv): unknown {
+  if (Array.isArray(f.value)) throw new VclError(`Expected a ${type} value`, spanOf(f.name))
+  const c = compileExpr(f.value as Expr, env, type)
+  if (c.constant === undefined) throw new VclError(`Expected a constant ${type}`, spanOf(f.name))
+  if (type === 'STRING' && f.more.length > 0) return [c.constant, ...f.more.map((t) => t.value)]
+  return c.constant
+}
+
+export function compileProbe(fields: Field[], start: Token, env: ExprEnv): ProbeOptions {
+  const m = fieldMap(fields, PROBE_FIELDS, start, 'probe')
+  const get = <T>(name: string, fallback: T): T => {
+    const f = m.get(name)
+    return f ? (constant(f, PROBE_FIELDS[name] as VclType, env) as T) : fallback
+  }
+  if (m.has('url') && m.has('request')) {
+    throw new VclError("Only one of '.url' or '.request' may be specified", spanOf((m.get('request') as Field).name))
+  }
+  const window = get('window', 8)
+  const threshold = get('threshold', 3)
+  if (window > 64) throw new VclError('Must be 64 or less', spanOf((m.get('window') as Field).name))
+  if (threshold > window) {
+    throw new VclError('Threshold must not be greater than window', spanOf((m.get('threshold') ?? m.get('window') ?? { name: start }).name))
+  }
+  const request = m.get('request')
+  let raw: string | undefined
+  if (request) {
+    const lines = constant(request, 'STRING', env)
+    // varnish joins the .request strings with CRLF and ends the head with an empty line.
+    raw = `${(Array.isArray(lines) ? lines : [lines]).join('\r\n')}\r\n\r\n`
+  }
+  const probe: ProbeOptions = {
+    url: get('url', '/'),
+    expectedResponse: get('expected_response', 200),
+    timeout: get('timeout', 2),
+    interval: get('interval', 5),
+    window,
+    threshold,
+    initial: get('initial', threshold - 1),
+  }
+  return raw === undefined ? probe : { ...probe, request: raw }
+}
+
+export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, ProbeOptions>, env: ExprEnv): Backend {
+  const m = fieldMap(d.fields, BACKEND_FIELDS, d.keyword, 'backend')
+  const context = { note: 'In backend specification starting at:', span: spanOf(d.keyword) }
+  const host = m.get('host')
+  if (!host) throw new VclError('Expected .host or .path.', spanOf(d.name), context)
+  const hostValue = constant(host, 'STRING', env) as string
+  const portField = m.get('port')
+  let port = 80
+  if (portField) {
+    const p = Array.isArray(portField.value) ? undefined : compileExpr(portField.value as Expr, env)
+    const text = String(p?.constant ?? '')
+    // varnish resolves service names too; we only take numbers, which is what configs use.
+    if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+      throw new VclError(`Backend port '${text}' is not a number between 1 and 65535`, spanOf(portField.name), context)
+    }
+    port = Number(text)
+  }
+  const dur = (name: string): number | undefined => {
+    const f = m.get(name)
+    return f ? (constant(f, 'DURATION', env) as number) : undefined
+  }
+  let probe: ProbeOptions | undefined
+  const probeField = m.get('probe')
+  if (probeField) {
+    if (Array.isArray(probeField.value)) probe = compileProbe(probeField.value, probeField.name, env)
+    else {
+      const v = probeField.value as Expr
+      const name = v.kind === 'ident' ? v.token.value : ''
+      probe = probes.get(name)
+      if (!probe) throw new VclError(`Symbol not found: '${name}'`, spanOf(v.kind === 'ident' ? v.token : probeField.name), context)
+      env.markUsed('probe', name)
+    }
+  }
+  const maxConnections = m.get('max_connections')
+  const hostHeader = m.get('host_header')
+  const connectTimeout = dur('connect_timeout')
+  const firstByteTimeout = dur('first_byte_timeout')
+  const betweenBytesTimeout = dur('between_bytes_timeout')
+  return new Backend({
+    name: d.name.value,
+    host: hostValue,
+    port,
+    ...(hostHeader ? { hostHeader: constant(hostHeader, 'STRING', env) as string } : {}),
+    ...(connectTimeout !== undefined ? { connectTimeout } : {}),
+    ...(firstByteTimeout !== undefined ? { firstByteTimeout } : {}),
+    ...(betweenBytesTimeout !== undefined ? { betweenBytesTimeout } : {}),
+    ...(maxConnections ? { maxConnections: constant(maxConnections, 'INT', env) as number } : {}),
+    ...(probe ? { probe } : {}),
+  })
+}
+
+export function compileAcl(d: AclDecl): Acl {
+  return new Acl(
+    d.name.value,
+    d.entries.map((e) => {
+      const rule = aclRule(e.address.value, e.mask ? Number(e.mask.value) : undefined, e.negated)
+      if (typeof rule === 'string') throw new VclError(rule, spanOf(e.address))
+      return rule
+    }),
+  )
+}
+
+export function isProbe(d: { kind: string }): d is ProbeDecl {
+  return d.kind === 'probe'
+}

@@ -1,0 +1,67 @@
+import { compileVcl } from './compile.js'
+import type { VclContext, VclMethod, VclReturn } from './context.js'
+import { ProbeRunner, type ProbeResult } from './probe.js'
+import type { VclSource } from './source.js'
+
+const DEFAULT_RETURN: Readonly<Record<VclMethod, string>> = {
+  recv: 'hash',
+  pipe: 'pipe',
+  pass: 'fetch',
+  hash: 'lookup',
+  purge: 'synth',
+  hit: 'deliver',
+  miss: 'fetch',
+  deliver: 'deliver',
+  synth: 'deliver',
+  backend_fetch: 'fetch',
+  backend_response: 'deliver',
+  backend_error: 'deliver',
+  init: 'ok',
+  fini: 'ok',
+}
+
+/**
+ * A loaded VCL: compiled once, then run per request step. Several may be loaded at once
+ * (vcl.load / vcl.use); a request keeps the VclProgram it started with.
+ */
+export class VclProgram {
+  readonly name: string
+  readonly compiled: ReturnType<typeof compileVcl>
+  #probes: ProbeRunner[] = []
+
+  constructor(name: string, source: VclSource) {
+    this.name = name
+    this.compiled = compileVcl(source)
+  }
+
+  /** Runs one subroutine (user code, then the built-in VCL) and returns its action. */
+  run(method: VclMethod, ctx: VclContext): VclReturn {
+    const fn = this.compiled.methods.get(method)
+    return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
+  }
+
+  /**
+   * vcl_init: builds the directors' member lists. `ctx` is only used for `now` and logging, as
+   * in varnish where vcl_init has no request. A `fail` return means the VCL must not be used.
+   */
+  init(ctx: VclContext): VclReturn {
+    return this.run('init', ctx)
+  }
+
+  /** Starts the health checks of every backend with a `.probe` (varnish: when the VCL goes warm). */
+  startProbes(onResult?: (r: ProbeResult) => void): void {
+    if (this.#probes.length > 0) return
+    for (const b of this.compiled.backends.values()) {
+      if (!b.probe) continue
+      const runner = new ProbeRunner(b, b.probe, onResult)
+      this.#probes.push(runner)
+      runner.start()
+    }
+  }
+
+  /** Stops the health checks (varnish: the VCL goes cold). Idempotent. */
+  stopProbes(): void {
+    for (const p of this.#probes) p.stop()
+    this.#probes = []
+  }
+}

@@ -81,7 +81,7 @@ export async function ensureDockerEngine(logFile: string, note: (msg: string) =>
     if (exited) return
     dockerd.kill('SIGTERM')
     // dockerd stops its containerd and containers first; bounded, then killed.
-    const ended = await Promise.race([exit.then(() => true), sleep(30_000).then(() => false)])
+    const ended = await Promise.race([exit.then(() => true), sleep(30_000, false, { ref: false })])
     if (!ended) {
       dockerd.kill('SIGKILL')
       await exit

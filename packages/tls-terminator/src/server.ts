@@ -93,6 +93,8 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
       open.add(handle)
     })
     server.on('tlsClientError', (err, socket) => {
+      // Node only reports a handshake timeout here; closing the socket is up to us.
+      socket.destroy()
       logger.debug(`[${s.name}] TLS handshake failed from ${socket.remoteAddress}: ${err.message}`)
     })
     await new Promise<void>((resolve, reject) => {

@@ -285,6 +285,50 @@ describe('tls-terminator FILE, as stunnel FILE', () => {
   })
 })
 
+describe('global options: output, debug, setuid/setgid', () => {
+  test('output = FILE gets the log; debug = 4 (warning) leaves connection lines out', async (t) => {
+    const dir = await tempDir(t)
+    const backend = await recordingBackend(t)
+    const port = await freePort()
+    const log = join(dir, 'tls.log')
+    const file = await conf(dir, [...CERT, 'foreground = yes', `output = ${log}`, 'debug = 4', '[x]', `accept = 127.0.0.1:${port}`, `connect = ${backend.port}`, '[y]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`, 'debug = info'])
+    const child = spawn(process.execPath, [`${REPO}packages/tls-terminator/dist/src/cli.js`, file], { stdio: 'ignore' })
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    let text = ''
+    for (let i = 0; i < 200 && !text.includes('listening on 127.0.0.1:'); i++) {
+      text = await readFile(log, 'utf8').catch(() => '')
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    assert.match(text, new RegExp(`listening on 127\\.0\\.0\\.1:${port}: service x`))
+    assert.equal((await echoOnce(port, 'quiet')).echo, 'quiet')
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    await exited
+    text = await readFile(log, 'utf8')
+    assert.match(text, /stopped/)
+    assert.doesNotMatch(text, /service=x /, 'a debug = 4 service logs no connection lines')
+  })
+
+  test('setuid/setgid drop root after binding (only when run as root)', async (t) => {
+    if (process.getuid?.() !== 0) {
+      t.skip('not running as root')
+      return
+    }
+    const dir = await tempDir(t)
+    const backend = await recordingBackend(t)
+    const file = await conf(dir, [...CERT, 'foreground = yes', 'setuid = nobody', 'setgid = nogroup', '[x]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`])
+    const d = await startDaemon('tls-terminator', [file])
+    t.after(() => d.stop())
+    await waitForOutput(d, /running as nobody:nogroup/)
+    const status = await readFile(`/proc/${d.child.pid}/status`, 'utf8')
+    const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1]
+    assert.notEqual(uid, '0')
+    assert.equal((await echoOnce(d.port, 'unprivileged')).echo, 'unprivileged')
+  })
+})
+
 describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
   const STUNNEL = '/usr/bin/stunnel'
 

@@ -386,8 +386,9 @@ describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
 })
 
 /**
- * node:tls: sends `text`, waits for it to come back from the echo backend, then closes
- * (stunnel drops what the backend sends after the client's close_notify, so no half-close here).
+ * node:tls: sends `text`, waits for it to come back from the echo backend, then closes. No
+ * half-close here: with protocol = proxy and an immediate close_notify, stunnel was seen
+ * returning nothing, and this test compares the two programs, not their half-close.
  */
 async function echoOnce(port: number, text: string, servername = 'localhost'): Promise<{ echo: string; local: number }> {
   const ca = await readFile(CA_FILE)

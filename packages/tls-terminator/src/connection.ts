@@ -74,7 +74,10 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   client.setTimeout(model.timeouts.idleMs)
   client.on('timeout', () => destroy(`idle for ${model.timeouts.idleMs / 1000} s (TIMEOUTidle)`))
 
-  env.pool.connect(() => client.destroyed).then(
+  env.pool.connect(
+    () => client.destroyed,
+    (t, err) => logger.warn(`connection ${env.id}: [${model.name}] backend ${formatAddress(t)} failed: ${err.message}`),
+  ).then(
     (b) => {
       backend = b.socket
       target = formatAddress(b.target)

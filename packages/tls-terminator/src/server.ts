@@ -53,7 +53,12 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
     for (const line of p.warnings) logger.warn(line)
   }
 
-  const keyOf = (l: PreparedListener) => `${l.model.service.name}@${formatAddress(l.model.service.accept as HostPort)}`
+  // A listener is identified by its address, so a reload may rename its service; port 0 is
+  // never the same socket twice, so there the service name tells them apart.
+  const keyOf = (l: PreparedListener) => {
+    const accept = l.model.service.accept as HostPort
+    return accept.port === 0 ? `${l.model.service.name}@${formatAddress(accept)}` : formatAddress(accept)
+  }
 
   const startListener = async (l: PreparedListener): Promise<Listener> => {
     const s = l.model.service

@@ -267,7 +267,7 @@ describe('tls-terminator FILE, as stunnel FILE', () => {
     assert.match(ok.stdout, /configuration OK/)
   })
 
-  test('--workers 2: both workers serve the same port, SIGTERM stops them all', async (t) => {
+  test('--workers 2: both workers serve the same port, SIGHUP reloads each, SIGTERM stops them all', async (t) => {
     const dir = await tempDir(t)
     const backend = await httpBackend(t, 'w')
     const file = await conf(dir, [...CERT, 'foreground = yes', '[x]', 'accept = 127.0.0.1:0', `connect = ${backend}`])
@@ -277,6 +277,15 @@ describe('tls-terminator FILE, as stunnel FILE', () => {
     for (let i = 0; i < 4; i++) {
       const r = await curl(d.port)
       assert.equal(r.out, 'w GET /hello\n')
+    }
+    // SIGHUP to the primary reloads every worker.
+    await conf(dir, [`cert = ${FIX}example.crt`, `key = ${FIX}example.key`, 'foreground = yes', '[x]', 'accept = 127.0.0.1:0', `connect = ${backend}`])
+    d.child.kill('SIGHUP')
+    await waitForOutput(d, /tls-terminator\[1\]: reloaded/)
+    await waitForOutput(d, /tls-terminator\[2\]: reloaded/)
+    for (let i = 0; i < 4; i++) {
+      const s = await run('openssl', ['s_client', '-connect', `127.0.0.1:${d.port}`, '-CAfile', CA_FILE, '-brief', '-servername', 'www.example.com'])
+      assert.match(s.out, /Peer certificate: CN ?= ?www\.example\.com/)
     }
     const exited = once(d.child, 'exit')
     d.child.kill('SIGTERM')
@@ -332,7 +341,7 @@ describe('global options: output, debug, setuid/setgid', () => {
 describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
   const STUNNEL = '/usr/bin/stunnel'
 
-  test('both accept it and behave the same: PROXY v1 line, echo, TLS 1.1 refused, SNI', async (t) => {
+  test('both accept it and behave the same: PROXY v1 line, echo, TLS 1.1 refused, SNI, client certificates', async (t) => {
     try {
       await access(STUNNEL)
     } catch {
@@ -340,10 +349,15 @@ describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
       return
     }
     const dir = await tempDir(t)
-    const results: Record<string, { proxy: string; echo: string; old: number | null; sni: string }> = {}
+    const results: Record<string, { proxy: string; echo: string; old: number | null; sni: string; mtls: string[] }> = {}
+    const withCert = async (name: string) => ({
+      cert: await readFile(`${FIX}${name}.crt`),
+      key: await readFile(`${FIX}${name}.key`),
+    })
     for (const program of ['stunnel', 'tls-terminator']) {
       const backend = await recordingBackend(t)
       const port = await freePort()
+      const mtlsPort = await freePort()
       const file = await conf(dir, [
         ...CERT,
         'foreground = yes',
@@ -360,11 +374,21 @@ describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
         `connect = 127.0.0.1:${backend.port}`,
         `cert = ${FIX}example.crt`,
         `key = ${FIX}example.key`,
+        '[mtls]',
+        `accept = 127.0.0.1:${mtlsPort}`,
+        `connect = 127.0.0.1:${backend.port}`,
+        `CAfile = ${CA_FILE}`,
+        'verifyChain = yes',
       ], `${program}.conf`)
       const stop = program === 'stunnel' ? await startStunnel(t, file, port) : await startOurs(t, file)
       const echo = await echoOnce(port, 'hello over TLS')
       const old = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0', '-brief'])
       const sni = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', CA_FILE, '-brief', '-servername', 'www.example.com'])
+      const mtls = [
+        (await echoOnce(mtlsPort, 'no cert')).echo,
+        (await echoOnce(mtlsPort, 'stranger', 'localhost', await withCert('stranger'))).echo,
+        (await echoOnce(mtlsPort, 'alice', 'localhost', await withCert('client'))).echo,
+      ]
       await waitFor(() => backend.received.length >= 1)
       const first = (backend.received[0] as Buffer).toString()
       results[program] = {
@@ -372,6 +396,7 @@ describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
         echo: echo.echo.replace(`127.0.0.1 127.0.0.1 ${echo.local} ${port}`, '127.0.0.1 127.0.0.1 CPORT SPORT'),
         old: old.code === 0 ? 0 : 1,
         sni: /Peer certificate: (.*)/.exec(sni.out)?.[1]?.replaceAll(' ', '') ?? sni.out,
+        mtls,
       }
       await stop()
     }
@@ -381,6 +406,7 @@ describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
       echo: 'PROXY TCP4 127.0.0.1 127.0.0.1 CPORT SPORT\r\nhello over TLS',
       old: 1,
       sni: 'CN=www.example.com',
+      mtls: ['', '', 'alice'],
     })
   })
 })
@@ -390,10 +416,15 @@ describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
  * half-close here: with protocol = proxy and an immediate close_notify, stunnel was seen
  * returning nothing, and this test compares the two programs, not their half-close.
  */
-async function echoOnce(port: number, text: string, servername = 'localhost'): Promise<{ echo: string; local: number }> {
+async function echoOnce(
+  port: number,
+  text: string,
+  servername = 'localhost',
+  extra: tls.ConnectionOptions = {},
+): Promise<{ echo: string; local: number }> {
   const ca = await readFile(CA_FILE)
   return new Promise((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port, servername, ca })
+    const s = tls.connect({ host: '127.0.0.1', port, servername, ca, ...extra })
     const chunks: Buffer[] = []
     let local = 0
     s.on('secureConnect', () => {

@@ -135,6 +135,12 @@ runMain('tls-terminator', async () => {
     },
     { logger, drainTimeoutMs: model.drainTimeoutMs },
   )
+  if (cluster.isWorker) {
+    // Ctrl-C reaches the whole process group, and the primary then sends SIGTERM: a worker
+    // taking both as "stop, then stop now" would skip the drain. Workers stop on SIGTERM only.
+    process.removeAllListeners('SIGINT')
+    process.on('SIGINT', () => undefined)
+  }
 })
 
 async function reloadModel(load: () => Promise<BuiltModel>, logger: Logger): Promise<TerminatorModel> {

@@ -70,6 +70,10 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
     return { destroy }
   }
 
+  // stunnel logs accept and connect at notice/info; here they are debug (7) so that a busy
+  // server's log stays one line per connection.
+  const verbose = model.debug >= 7
+  if (verbose) logger.debug(`connection ${env.id}: [${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
   client.setNoDelay(true)
   client.setTimeout(model.timeouts.idleMs)
   client.on('timeout', () => destroy(`idle for ${model.timeouts.idleMs / 1000} s (TIMEOUTidle)`))
@@ -86,6 +90,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
         finish()
         return
       }
+      if (verbose) logger.debug(`connection ${env.id}: [${model.name}] connected to ${target}`)
       wire(client, backend)
     },
     (err: Error) => {

@@ -74,7 +74,6 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   // server's log stays one line per connection.
   const verbose = model.debug >= 7
   if (verbose) logger.debug(`connection ${env.id}: [${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
-  client.setNoDelay(true)
   client.setTimeout(model.timeouts.idleMs)
   client.on('timeout', () => destroy(`idle for ${model.timeouts.idleMs / 1000} s (TIMEOUTidle)`))
 

@@ -65,6 +65,8 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
     const server = tls.createServer({
       ...l.primary.contextOptions,
       allowHalfOpen: true,
+      // TCP_NODELAY from accept on, so Nagle never holds back a handshake flight.
+      noDelay: true,
       handshakeTimeout: s.timeouts.busyMs,
       requestCert: l.requestCert,
       rejectUnauthorized: l.rejectUnauthorized,

@@ -7,6 +7,9 @@ export interface BackendConnection {
   target: HostPort
 }
 
+/** Told about every address that failed before another was tried (stunnel logs these too). */
+export type OnAttemptFailed = (target: HostPort, err: Error) => void
+
 /**
  * The `connect` addresses of one service. stunnel tries every address before giving up:
  * `failover = prio` always starts with the first, `failover = rr` starts one further each time
@@ -21,7 +24,7 @@ export class BackendPool {
   }
 
   /** `isAborted` is asked between attempts: a client that left needs no backend. */
-  async connect(isAborted: () => boolean): Promise<BackendConnection> {
+  async connect(isAborted: () => boolean, onFailed?: OnAttemptFailed): Promise<BackendConnection> {
     const targets = this.#service.connect
     const start = this.#service.failover === 'rr' ? this.#next++ % targets.length : 0
     let lastError: Error | undefined
@@ -33,6 +36,7 @@ export class BackendPool {
         return { socket, target }
       } catch (err) {
         lastError = err as Error
+        onFailed?.(target, lastError)
       }
     }
     throw lastError ?? new Error('no backend address')

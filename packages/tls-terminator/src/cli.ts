@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster'
-import { unlink, writeFile } from 'node:fs/promises'
+import { open, unlink, writeFile } from 'node:fs/promises'
 import {
   createLogger,
   handleSignals,
@@ -101,6 +101,7 @@ runMain('tls-terminator', async () => {
     return
   }
 
+  if (model.global.output) await checkWritable(model.global.output, model.global.source)
   const logger = createLogger({
     name: cluster.isWorker ? `tls-terminator[${cluster.worker?.id}]` : 'tls-terminator',
     level: logLevel(model),
@@ -134,6 +135,12 @@ runMain('tls-terminator', async () => {
     },
     { logger, drainTimeoutMs: model.drainTimeoutMs },
   )
+  if (cluster.isWorker) {
+    // Ctrl-C reaches the whole process group, and the primary then sends SIGTERM: a worker
+    // taking both as "stop, then stop now" would skip the drain. Workers stop on SIGTERM only.
+    process.removeAllListeners('SIGINT')
+    process.on('SIGINT', () => undefined)
+  }
 })
 
 async function reloadModel(load: () => Promise<BuiltModel>, logger: Logger): Promise<TerminatorModel> {
@@ -183,6 +190,15 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
   }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
+}
+
+/** winston would create missing directories; stunnel refuses a log file it cannot open, and so do we. */
+async function checkWritable(file: string, source: string): Promise<void> {
+  try {
+    await (await open(file, 'a')).close()
+  } catch (err) {
+    throw new StartupError(`${source}: output: cannot open ${file}: ${(err as NodeJS.ErrnoException).code}`)
+  }
 }
 
 async function writePid(model: TerminatorModel, logger: Logger): Promise<void> {

@@ -70,11 +70,17 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
     return { destroy }
   }
 
-  client.setNoDelay(true)
+  // stunnel logs accept and connect at notice/info; here they are debug (7) so that a busy
+  // server's log stays one line per connection.
+  const verbose = model.debug >= 7
+  if (verbose) logger.debug(`connection ${env.id}: [${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
   client.setTimeout(model.timeouts.idleMs)
   client.on('timeout', () => destroy(`idle for ${model.timeouts.idleMs / 1000} s (TIMEOUTidle)`))
 
-  env.pool.connect(() => client.destroyed).then(
+  env.pool.connect(
+    () => client.destroyed,
+    (t, err) => logger.warn(`connection ${env.id}: [${model.name}] backend ${formatAddress(t)} failed: ${err.message}`),
+  ).then(
     (b) => {
       backend = b.socket
       target = formatAddress(b.target)
@@ -83,6 +89,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
         finish()
         return
       }
+      if (verbose) logger.debug(`connection ${env.id}: [${model.name}] connected to ${target}`)
       wire(client, backend)
     },
     (err: Error) => {

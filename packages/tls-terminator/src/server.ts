@@ -53,13 +53,20 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
     for (const line of p.warnings) logger.warn(line)
   }
 
-  const keyOf = (l: PreparedListener) => `${l.model.service.name}@${formatAddress(l.model.service.accept as HostPort)}`
+  // A listener is identified by its address, so a reload may rename its service; port 0 is
+  // never the same socket twice, so there the service name tells them apart.
+  const keyOf = (l: PreparedListener) => {
+    const accept = l.model.service.accept as HostPort
+    return accept.port === 0 ? `${l.model.service.name}@${formatAddress(accept)}` : formatAddress(accept)
+  }
 
   const startListener = async (l: PreparedListener): Promise<Listener> => {
     const s = l.model.service
     const server = tls.createServer({
       ...l.primary.contextOptions,
       allowHalfOpen: true,
+      // TCP_NODELAY from accept on, so Nagle never holds back a handshake flight.
+      noDelay: true,
       handshakeTimeout: s.timeouts.busyMs,
       requestCert: l.requestCert,
       rejectUnauthorized: l.rejectUnauthorized,
@@ -93,6 +100,8 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
       open.add(handle)
     })
     server.on('tlsClientError', (err, socket) => {
+      // Node only reports a handshake timeout here; closing the socket is up to us.
+      socket.destroy()
       logger.debug(`[${s.name}] TLS handshake failed from ${socket.remoteAddress}: ${err.message}`)
     })
     await new Promise<void>((resolve, reject) => {

@@ -62,3 +62,4 @@ export {
 } from './request-context.js'
 export { excerpt, type VclSource, VclError } from './source.js'
 export { checkVclFile, loadVclFile } from './load.js'
+export { VclRuntimeError } from './variables.js'

@@ -2,6 +2,9 @@ import { compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
 import type { VclSource } from './source.js'
+import { VclRuntimeError } from './variables.js'
+
+const FAIL: VclReturn = Object.freeze({ action: 'fail' })
 
 const DEFAULT_RETURN: Readonly<Record<VclMethod, string>> = {
   recv: 'hash',
@@ -34,10 +37,20 @@ export class VclProgram {
     this.compiled = compileVcl(source)
   }
 
-  /** Runs one subroutine (user code, then the built-in VCL) and returns its action. */
+  /**
+   * Runs one subroutine (user code, then the built-in VCL) and returns its action. A run-time
+   * failure (a value refused by a setter) is logged and returns `fail`, never throws: varnish
+   * turns VCL failures into a 503 for that one request.
+   */
   run(method: VclMethod, ctx: VclContext): VclReturn {
     const fn = this.compiled.methods.get(method)
-    return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
+    try {
+      return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
+    } catch (err) {
+      if (!(err instanceof VclRuntimeError)) throw err
+      ctx.log(`vcl_${method}: ${err.message}`)
+      return FAIL
+    }
   }
 
   /**

@@ -62,4 +62,5 @@ export {
 } from './request-context.js'
 export { excerpt, type VclSource, VclError } from './source.js'
 export { checkVclFile, loadVclFile } from './load.js'
+export { VclAdminError, VclRegistry } from './registry.js'
 export { VclRuntimeError } from './variables.js'

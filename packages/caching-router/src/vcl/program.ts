@@ -1,6 +1,7 @@
 import { compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
+import { createRequestContext } from './request-context.js'
 import type { VclSource } from './source.js'
 import { VclRuntimeError } from './variables.js'
 
@@ -21,6 +22,13 @@ const DEFAULT_RETURN: Readonly<Record<VclMethod, string>> = {
   backend_error: 'deliver',
   init: 'ok',
   fini: 'ok',
+}
+
+const NOWHERE = Object.freeze({ address: '0.0.0.0', port: 0, family: 4 as const })
+
+// vcl_init and vcl_fini run without a request; the checker allows them only `now` and objects.
+function housekeepingContext(): VclContext {
+  return createRequestContext({ method: 'GET', url: '/', proto: 'HTTP/1.1', headers: [], client: NOWHERE, local: NOWHERE, xid: '0' })
 }
 
 /**
@@ -57,7 +65,7 @@ export class VclProgram {
    * vcl_init: builds the directors' member lists. `ctx` is only used for `now` and logging, as
    * in varnish where vcl_init has no request. A `fail` return means the VCL must not be used.
    */
-  init(ctx: VclContext): VclReturn {
+  init(ctx: VclContext = housekeepingContext()): VclReturn {
     return this.run('init', ctx)
   }
 

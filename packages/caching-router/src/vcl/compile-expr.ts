@@ -23,8 +23,9 @@ export interface ExprEnv {
   markUsed(kind: 'backend' | 'acl' | 'probe', name: string): void
 }
 
-const INTEGER = /^[+-]?\d{1,15}$/
-const DECIMAL = /^[+-]?\d{1,15}(\.\d{1,3})?$/
+// std.integer / std.real parse RFC 8941 numbers in varnish 7 (no '+', at most 15 digits).
+const INTEGER = /^-?\d{1,15}$/
+const DECIMAL = /^-?\d{1,12}(\.\d{1,3})?$/
 const NUMERIC = new Set<VclType>(['INT', 'REAL', 'DURATION', 'TIME'])
 const isStringish = (t: VclType) => t === 'STRING' || t === 'HEADER'
 

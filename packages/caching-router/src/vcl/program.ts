@@ -1,7 +1,7 @@
 import { compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
-import { createRequestContext } from './request-context.js'
+import { createRequestContext, type RequestInit } from './request-context.js'
 import type { VclSource } from './source.js'
 import { VclRuntimeError } from './variables.js'
 
@@ -55,10 +55,16 @@ export class VclProgram {
     try {
       return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
     } catch (err) {
-      if (!(err instanceof VclRuntimeError)) throw err
-      ctx.log(`vcl_${method}: ${err.message}`)
+      // A refused value (VclRuntimeError) or, should one slip through, a compiler bug: either
+      // way only this request fails.
+      ctx.log(`vcl_${method}: ${err instanceof VclRuntimeError ? err.message : `internal error: ${String(err)}`}`)
       return FAIL
     }
+  }
+
+  /** A context for a new client request, with req.backend_hint preset to the default backend. */
+  newRequest(init: RequestInit): VclContext {
+    return createRequestContext(this.compiled.defaultBackend ? { ...init, defaultBackend: this.compiled.defaultBackend } : init)
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse } from './context.js'
+import type { VclBackendRef, VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse } from './context.js'
 import { VclHeaders } from './context.js'
 
 /** What the router knows when a request head has been read. */
@@ -13,6 +13,8 @@ export interface RequestInit {
   readonly remote?: VclIp
   readonly xid: string
   readonly restarts?: number
+  /** varnish starts every request with req.backend_hint set to the default (first) backend. */
+  readonly defaultBackend?: VclBackendRef
   readonly serverHostname?: string
   readonly serverIdentity?: string
   readonly now?: () => number
@@ -31,7 +33,7 @@ export function createRequestContext(init: RequestInit): VclContext {
     url: init.url,
     proto: init.proto,
     http: init.headers instanceof VclHeaders ? init.headers : VclHeaders.fromRaw(init.headers),
-    backendHint: undefined,
+    backendHint: init.defaultBackend,
     ttl: undefined,
     grace: undefined,
     hashAlwaysMiss: false,

@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { access, chmod, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import http, { STATUS_CODES } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createRequestContext, startResponse, VclProgram } from '../src/vcl/index.js'
+import { type RunningVarnishd, startVarnishd, varnishInstalled } from './vcl-varnishd.js'
 
 // Differential semantics: the same VCL runs in the real varnishd and in our compiler, and the
 // same requests must produce the same X-* headers (regsub, std.*, conversions, ACLs, regexes).
 // The VCL answers from vcl_synth, so no backend is involved on either side.
 const FILE = fileURLToPath(new URL('../../test/fixtures/vcl/semantics/expressions.vcl', import.meta.url))
-const VARNISHD = '/usr/sbin/varnishd'
-const VARNISHADM = '/usr/bin/varnishadm'
-
-const installed = await Promise.all([access(VARNISHD), access(VARNISHADM)]).then(
-  () => true,
-  () => false,
-)
 
 interface Case {
   readonly method: string
@@ -38,12 +28,6 @@ const CASES: Case[] = [
   { method: 'GET', url: '/n', headers: { Host: 'h', 'X-Num': '1234567890123456' } },
   { method: 'HEAD', url: '/api/x.png', headers: { Host: 'H', 'X-Num': '10', 'X-In': '' } },
 ]
-
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)))
-  })
-}
 
 function send(port: number, c: Case): Promise<Record<string, string>> {
   return new Promise((resolve, reject) => {
@@ -80,40 +64,23 @@ function ours(program: VclProgram, c: Case): Record<string, string> {
   return out
 }
 
-describe('VCL semantics: caching-router vs varnishd on the same requests', { skip: installed ? false : 'varnishd/varnishadm not installed' }, () => {
-  let varnishd: ChildProcess | undefined
-  let workdir = ''
-  let port = 0
+describe('VCL semantics: caching-router vs varnishd on the same requests', { skip: varnishInstalled ? false : 'varnishd/varnishadm not installed' }, () => {
+  let varnishd: RunningVarnishd | undefined
 
   test('start varnishd on 127.0.0.1:0 with the VCL', async () => {
-    workdir = await mkdtemp(join(tmpdir(), 'vcl-sem-'))
-    await chmod(workdir, 0o755)
-    varnishd = spawn(VARNISHD, ['-F', '-n', workdir, '-a', '127.0.0.1:0', '-T', '127.0.0.1:0', '-f', FILE, '-s', 'malloc,16m'], { stdio: 'ignore' })
-    // Bounded wait for the listener (varnishadm answers once the child runs).
-    for (let i = 0; i < 100 && port === 0; i++) {
-      const out = await run(VARNISHADM, ['-n', workdir, 'debug.listen_address']).catch(() => '')
-      const m = /127\.0\.0\.1 (\d+)/.exec(out)
-      if (m) port = Number(m[1])
-      else await sleep(100)
-    }
-    assert.ok(port > 0, 'varnishd did not start listening')
+    varnishd = await startVarnishd(await readFile(FILE, 'utf8'))
   })
 
   test('same X-* headers for every request', async () => {
     const program = new VclProgram('semantics', { name: FILE, text: await readFile(FILE, 'utf8') })
     for (const c of CASES) {
-      const theirs = await send(port, c)
+      const theirs = await send(varnishd?.port ?? 0, c)
       assert.ok(Object.keys(theirs).length > 20, 'varnishd answered with the X-* headers')
       assert.deepEqual(ours(program, c), theirs, `${c.method} ${c.url}`)
     }
   })
 
   test('stop varnishd', async () => {
-    if (varnishd && varnishd.exitCode === null) {
-      const exited = new Promise((resolve) => varnishd?.once('exit', resolve))
-      varnishd.kill('SIGTERM')
-      await exited
-    }
-    if (workdir) await rm(workdir, { recursive: true, force: true })
+    await varnishd?.stop()
   })
 })

@@ -99,15 +99,18 @@ export function startBackendResponse(
   ctx: VclContext,
   r: ResponseInit & { ttl: number; grace: number; keep: number; age?: number; uncacheable?: boolean; was304?: boolean; backendName?: string },
 ): VclBackendResponse {
+  // In a pass varnishd hands vcl_backend_response no lifetime at all (ttl, grace and keep 0,
+  // as seen with varnishd 7.1 in vcl-fetch-differential.test.ts), whatever the headers say.
+  const pass = ctx.bereq?.uncacheable ?? false
   const beresp: VclBackendResponse = {
     status: r.status,
     reason: r.reason,
     proto: r.proto ?? 'HTTP/1.1',
     http: headersOf(r.headers),
-    ttl: r.ttl,
-    grace: r.grace,
-    keep: r.keep,
-    uncacheable: r.uncacheable ?? ctx.bereq?.uncacheable ?? false,
+    ttl: pass ? 0 : r.ttl,
+    grace: pass ? 0 : r.grace,
+    keep: pass ? 0 : r.keep,
+    uncacheable: r.uncacheable ?? pass,
     doStream: true,
     doGzip: false,
     doGunzip: false,

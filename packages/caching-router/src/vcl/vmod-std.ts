@@ -1,0 +1,101 @@
+import { parseIp } from './acl.js'
+import type { Expr } from './ast.js'
+import { arg, arity, compileExpr, type ExprEnv } from './compile-expr.js'
+import type { VclBackendRef, VclContext, VclIp } from './context.js'
+import { spanOf } from './lexer.js'
+import { VclError } from './source.js'
+import type { Compiled, VclType } from './types.js'
+import { lookupVariable } from './variables.js'
+
+/** The std vmod's functions caching-router provides, with vmod_std's names and arguments. */
+
+// std.integer / std.real parse RFC 8941 numbers in varnish 7 (no '+', at most 15 digits).
+const INTEGER = /^-?\d{1,15}$/
+const DECIMAL = /^-?\d{1,12}(\.\d{1,3})?$/
+
+type Need = (i: number, name: string, t: VclType) => (ctx: VclContext) => unknown
+type CallExpr = Extract<Expr, { kind: 'call' }>
+
+export function stdCall(e: CallExpr, member: string, env: ExprEnv): Compiled {
+  const need: Need = (i, n, t) => compileExpr(arg(e, i, n) as Expr, env, t).fn
+  switch (member) {
+    case 'tolower':
+    case 'toupper': {
+      arity(e, 1, 1)
+      const s = need(0, 's', 'STRING')
+      return member === 'tolower'
+        ? { type: 'STRING', fn: (ctx) => ((s(ctx) as string | undefined) ?? '').toLowerCase() }
+        : { type: 'STRING', fn: (ctx) => ((s(ctx) as string | undefined) ?? '').toUpperCase() }
+    }
+    case 'integer':
+    case 'real': {
+      arity(e, 1, 2)
+      const type = member === 'integer' ? 'INT' : 'REAL'
+      const syntax = member === 'integer' ? INTEGER : DECIMAL
+      const s = need(0, 's', 'STRING')
+      const fb = arg(e, 1, 'fallback') ? need(1, 'fallback', type) : () => 0
+      return {
+        type,
+        fn: (ctx) => {
+          const text = ((s(ctx) as string | undefined) ?? '').trim()
+          return syntax.test(text) ? Number(text) : fb(ctx)
+        },
+      }
+    }
+    case 'ip': {
+      arity(e, 2, 3)
+      const s = need(0, 's', 'STRING')
+      const fb = need(1, 'fallback', 'IP')
+      return {
+        type: 'IP',
+        fn: (ctx) => {
+          const text = ((s(ctx) as string | undefined) ?? '').trim()
+          const p = parseIp(text)
+          return p ? { address: text, port: 0, family: p.family } : fb(ctx)
+        },
+      }
+    }
+    case 'port': {
+      arity(e, 1, 1)
+      const ip = need(0, 'ip', 'IP')
+      return { type: 'INT', fn: (ctx) => (ip(ctx) as VclIp | undefined)?.port ?? 0 }
+    }
+    case 'log': {
+      arity(e, 1, 1)
+      const s = need(0, 's', 'STRING')
+      return { type: 'VOID', fn: (ctx) => ctx.log((s(ctx) as string | undefined) ?? '') }
+    }
+    case 'healthy': {
+      arity(e, 1, 1)
+      const b = need(0, 'be', 'BACKEND')
+      return { type: 'BOOL', fn: (ctx) => (b(ctx) as VclBackendRef | undefined)?.healthy() ?? false }
+    }
+    case 'ban': {
+      arity(e, 1, 1)
+      const s = need(0, 'spec', 'STRING')
+      return { type: 'BOOL', fn: (ctx) => ctx.ban((s(ctx) as string | undefined) ?? '') === undefined }
+    }
+    case 'collect': {
+      arity(e, 1, 2)
+      const h = e.args[0]
+      if (h?.kind !== 'ident') throw new VclError('Expected a header', spanOf(e.end))
+      const spec = lookupVariable(h.token.value, env.dialect, env.method)
+      if (!spec || spec.type !== 'HEADER') throw new VclError(`Expected a header, got '${h.token.value}'`, spanOf(h.token))
+      env.useVar(spec, h.token, 'write')
+      const sep = arg(e, 1, 'separator') ? need(1, 'separator', 'STRING') : () => ', '
+      const dot = h.token.value.indexOf('.http.')
+      const objName = h.token.value.slice(0, dot) as 'req' | 'bereq' | 'beresp' | 'resp'
+      const header = h.token.value.slice(dot + 6)
+      return {
+        type: 'VOID',
+        fn: (ctx) => {
+          const headers = ctx[objName]?.http
+          const all = headers?.getAll(header) ?? []
+          if (headers && all.length > 1) headers.set(header, all.join(sep(ctx) as string))
+        },
+      }
+    }
+  }
+  throw new VclError(`Symbol not found: 'std.${member}'`, spanOf(e.token))
+}
+

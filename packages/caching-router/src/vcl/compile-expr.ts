@@ -8,7 +8,7 @@ import { stdCall } from './vmod-std.js'
 import { spanOf, type Token } from './lexer.js'
 import { compilePcre, compileReplacement, RegexTranslationError } from './regex.js'
 import { VclError } from './source.js'
-import { type Compiled, toBool, toStr, type VclType } from './types.js'
+import { type Compiled, toBool, toStr, UNIT_SECONDS, type VclType } from './types.js'
 import { lookupVariable, type VarSpec } from './variables.js'
 
 /** What expression compilation needs from the program being compiled. */
@@ -69,7 +69,6 @@ function literal(type: VclType, value: unknown): Compiled {
   return { type, fn: () => value, constant: value }
 }
 
-const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 }
 
 function compileRaw(e: Expr, env: ExprEnv, want?: VclType): Compiled {
   switch (e.kind) {

@@ -4,7 +4,7 @@ import { arg, arity, compileExpr, type ExprEnv } from './compile-expr.js'
 import type { VclBackendRef, VclContext, VclIp } from './context.js'
 import { spanOf } from './lexer.js'
 import { VclError } from './source.js'
-import type { Compiled, VclType } from './types.js'
+import { type Compiled, UNIT_SECONDS, type VclType } from './types.js'
 import { lookupVariable } from './variables.js'
 
 /** The std vmod's functions caching-router provides, with vmod_std's names and arguments. */
@@ -12,6 +12,20 @@ import { lookupVariable } from './variables.js'
 // std.integer / std.real parse RFC 8941 numbers in varnish 7 (no '+', at most 15 digits).
 const INTEGER = /^-?\d{1,15}$/
 const DECIMAL = /^-?\d{1,12}(\.\d{1,3})?$/
+const DURATION = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$/
+
+/** vmod_std's querysort: the query string's parameters in byte order, empty ones dropped (the '?' stays). */
+function querysort(url: string): string {
+  const q = url.indexOf('?')
+  if (q === -1 || q === url.length - 1) return url
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .filter((p) => p !== '')
+  if (params.length === 0) return url.slice(0, q + 1)
+  params.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  return `${url.slice(0, q)}?${params.join('&')}`
+}
 
 type Need = (i: number, name: string, t: VclType) => (ctx: VclContext) => unknown
 type CallExpr = Extract<Expr, { kind: 'call' }>
@@ -74,6 +88,54 @@ export function stdCall(e: CallExpr, member: string, env: ExprEnv): Compiled {
       arity(e, 1, 1)
       const s = need(0, 'spec', 'STRING')
       return { type: 'BOOL', fn: (ctx) => ctx.ban((s(ctx) as string | undefined) ?? '') === undefined }
+    }
+    case 'querysort': {
+      arity(e, 1, 1)
+      const s = need(0, 'url', 'STRING')
+      return { type: 'STRING', fn: (ctx) => querysort((s(ctx) as string | undefined) ?? '') }
+    }
+    case 'strstr': {
+      arity(e, 2, 2)
+      const a = need(0, 's1', 'STRING')
+      const b = need(1, 's2', 'STRING')
+      return {
+        type: 'STRING',
+        fn: (ctx) => {
+          const hay = a(ctx) as string | undefined
+          const at = hay?.indexOf((b(ctx) as string | undefined) ?? '') ?? -1
+          return at === -1 ? undefined : hay?.slice(at)
+        },
+      }
+    }
+    case 'duration': {
+      arity(e, 1, 2)
+      const s = need(0, 's', 'STRING')
+      const fb = arg(e, 1, 'fallback') ? need(1, 'fallback', 'DURATION') : () => 0
+      return {
+        type: 'DURATION',
+        fn: (ctx) => {
+          const m = DURATION.exec((s(ctx) as string | undefined) ?? '')
+          return m ? Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number) : fb(ctx)
+        },
+      }
+    }
+    case 'random': {
+      arity(e, 2, 2)
+      const lo = need(0, 'lo', 'REAL')
+      const hi = need(1, 'hi', 'REAL')
+      return { type: 'REAL', fn: (ctx) => (lo(ctx) as number) + Math.random() * ((hi(ctx) as number) - (lo(ctx) as number)) }
+    }
+    case 'syslog': {
+      arity(e, 2, 2)
+      need(0, 'priority', 'INT')
+      const s = need(1, 's', 'STRING')
+      return { type: 'VOID', fn: (ctx) => ctx.log((s(ctx) as string | undefined) ?? '') }
+    }
+    case 'timestamp': {
+      arity(e, 1, 1)
+      need(0, 's', 'STRING')
+      // varnishlog timestamps: nothing to record without a VSL.
+      return { type: 'VOID', fn: () => undefined }
     }
     case 'collect': {
       arity(e, 1, 2)

@@ -14,6 +14,15 @@ const INTEGER = /^-?\d{1,15}$/
 const DECIMAL = /^-?\d{1,12}(\.\d{1,3})?$/
 const DURATION = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$/
 
+/** std.integer / std.real / std.ip / std.duration: parse the string, else the fallback. */
+function withFallback(e: CallExpr, need: Need, type: VclType, parse: (text: string) => unknown): Compiled {
+  // std.ip requires its fallback; the others default it to 0.
+  arity(e, type === 'IP' ? 2 : 1, type === 'IP' ? 3 : 2)
+  const s = need(0, 's', 'STRING')
+  const fb = arg(e, 1, 'fallback') ? need(1, 'fallback', type) : () => 0
+  return { type, fn: (ctx) => parse(((s(ctx) as string | undefined) ?? '').trim()) ?? fb(ctx) }
+}
+
 /** vmod_std's querysort: the query string's parameters in byte order, empty ones dropped (the '?' stays). */
 function querysort(url: string): string {
   const q = url.indexOf('?')
@@ -42,33 +51,19 @@ export function stdCall(e: CallExpr, member: string, env: ExprEnv): Compiled {
         : { type: 'STRING', fn: (ctx) => ((s(ctx) as string | undefined) ?? '').toUpperCase() }
     }
     case 'integer':
-    case 'real': {
-      arity(e, 1, 2)
-      const type = member === 'integer' ? 'INT' : 'REAL'
-      const syntax = member === 'integer' ? INTEGER : DECIMAL
-      const s = need(0, 's', 'STRING')
-      const fb = arg(e, 1, 'fallback') ? need(1, 'fallback', type) : () => 0
-      return {
-        type,
-        fn: (ctx) => {
-          const text = ((s(ctx) as string | undefined) ?? '').trim()
-          return syntax.test(text) ? Number(text) : fb(ctx)
-        },
-      }
-    }
-    case 'ip': {
-      arity(e, 2, 3)
-      const s = need(0, 's', 'STRING')
-      const fb = need(1, 'fallback', 'IP')
-      return {
-        type: 'IP',
-        fn: (ctx) => {
-          const text = ((s(ctx) as string | undefined) ?? '').trim()
-          const p = parseIp(text)
-          return p ? { address: text, port: 0, family: p.family } : fb(ctx)
-        },
-      }
-    }
+      return withFallback(e, need, 'INT', (t) => (INTEGER.test(t) ? Number(t) : undefined))
+    case 'real':
+      return withFallback(e, need, 'REAL', (t) => (DECIMAL.test(t) ? Number(t) : undefined))
+    case 'ip':
+      return withFallback(e, need, 'IP', (t) => {
+        const p = parseIp(t)
+        return p ? { address: t, port: 0, family: p.family } : undefined
+      })
+    case 'duration':
+      return withFallback(e, need, 'DURATION', (t) => {
+        const m = DURATION.exec(t)
+        return m ? Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number) : undefined
+      })
     case 'port': {
       arity(e, 1, 1)
       const ip = need(0, 'ip', 'IP')
@@ -104,18 +99,6 @@ export function stdCall(e: CallExpr, member: string, env: ExprEnv): Compiled {
           const hay = a(ctx) as string | undefined
           const at = hay?.indexOf((b(ctx) as string | undefined) ?? '') ?? -1
           return at === -1 ? undefined : hay?.slice(at)
-        },
-      }
-    }
-    case 'duration': {
-      arity(e, 1, 2)
-      const s = need(0, 's', 'STRING')
-      const fb = arg(e, 1, 'fallback') ? need(1, 'fallback', 'DURATION') : () => 0
-      return {
-        type: 'DURATION',
-        fn: (ctx) => {
-          const m = DURATION.exec((s(ctx) as string | undefined) ?? '')
-          return m ? Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number) : fb(ctx)
         },
       }
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { createRequestContext, VclError, VclProgram } from '../src/vcl/index.js'
+import { fileURLToPath } from 'node:url'
+import { createRequestContext, loadVclFile, startResponse, VclError, VclProgram } from '../src/vcl/index.js'
 import { tokenize } from '../src/vcl/lexer.js'
 import { compilePcre } from '../src/vcl/regex.js'
 
@@ -93,7 +94,7 @@ describe('error messages', () => {
 
 describe('checker error paths', () => {
   test('parser', () => {
-    rejects(`vcl 4.1;\n${APP}include "other.vcl";`, 'include is not supported by caching-router: put everything in one file')
+    rejects(`vcl 4.1;\n${APP}include "other.vcl";`, 'include needs a file: load the VCL with loadVclFile()')
     rejects(`${APP}vcl 4.1;`, "The 'vcl' line must be the first thing in the file")
     rejects(`vcl 4.1;\n${APP}sub vcl_recv { { set req.url = "/"; } }`, 'Nested blocks are not supported: use if')
     rejects(`vcl 4.1;\n${APP}bogus x { }`, /^x\.vcl:3:1: Expected one of/)
@@ -140,6 +141,28 @@ describe('checker error paths', () => {
 
   test('what VCC converts implicitly compiles', () => {
     compile(`vcl 4.1;\n${APP}sub vcl_recv { set req.hash_always_miss = 1; set req.url = 1; if (1) { set req.http.x = now; } }`)
+  })
+})
+
+describe('include', () => {
+  const FIXTURES = fileURLToPath(new URL('../../test/fixtures/vcl/', import.meta.url))
+  const ip = { address: '127.0.0.1', port: 1, family: 4 as const }
+
+  test('included files (nested, with their own vcl line) become part of the program', async () => {
+    const p = await loadVclFile(`${FIXTURES}valid/with-include.vcl`)
+    const c = createRequestContext({ method: 'GET', url: '/admin/x', proto: 'HTTP/1.1', headers: ['Host', 'h'], client: ip, local: ip, xid: '1' })
+    assert.equal(p.run('recv', c).action, 'pass')
+    startResponse(c, { status: 200, reason: 'OK', headers: [] })
+    p.run('deliver', c)
+    assert.equal(c.resp?.http.get('X-Included'), 'yes')
+  })
+
+  test('an error inside an included file points into that file', async () => {
+    await assert.rejects(loadVclFile(`${FIXTURES}invalid/include-broken.vcl`), (err: unknown) => {
+      assert.ok(err instanceof VclError)
+      assert.match(err.message, /invalid\/parts\/broken\.vcl:3:9: Symbol not found: 'req\.nope'/)
+      return true
+    })
   })
 })
 

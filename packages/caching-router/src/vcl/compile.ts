@@ -37,7 +37,8 @@ const BUILTIN_SOURCE: VclSource = { name: '<builtin>', text: BUILTIN_VCL }
 const BUILTIN_NAMES = new Set((BUILTIN_VCL.match(/^sub (vcl_\w+)/gm) ?? []).map((s) => s.slice(4)))
 const IMPORTABLE = new Set(['std', 'directors'])
 
-export function compileVcl(source: VclSource): CompiledVcl {
+/** Compiles VCL text, or the tokens of a file with its includes expanded (see include.ts). */
+export function compileVcl(source: VclSource | Token[]): CompiledVcl {
   const user = parseVcl(source)
   const builtin = parseVcl(BUILTIN_SOURCE)
   return new Compiler(user).run(builtin)

@@ -2,6 +2,7 @@ import { compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
 import { createRequestContext, type RequestInit } from './request-context.js'
+import type { Token } from './lexer.js'
 import type { VclSource } from './source.js'
 import { VclRuntimeError } from './variables.js'
 
@@ -40,7 +41,7 @@ export class VclProgram {
   readonly compiled: ReturnType<typeof compileVcl>
   #probes: ProbeRunner[] = []
 
-  constructor(name: string, source: VclSource) {
+  constructor(name: string, source: VclSource | Token[]) {
     this.name = name
     this.compiled = compileVcl(source)
   }

@@ -1,22 +1,17 @@
 import { execFile } from 'node:child_process'
-import { access, chmod, mkdtemp, readdir, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { checkVclFile, VclError } from '../src/vcl/index.js'
+import { VARNISHD, varnishInstalled, varnishWorkdir } from './vcl-varnishd.js'
 
 // A corpus checked by both varnishd's compiler (`varnishd -C -f FILE`) and ours: both must
 // accept the valid files and both must reject the invalid ones.
 const FIXTURES = fileURLToPath(new URL('../../test/fixtures/vcl/', import.meta.url))
 const CONFIG = fileURLToPath(new URL('../../../../config/', import.meta.url))
-const VARNISHD = '/usr/sbin/varnishd'
-
-const haveVarnishd = await access(VARNISHD).then(
-  () => true,
-  () => false,
-)
+const haveVarnishd = varnishInstalled
 
 async function files(dir: string): Promise<string[]> {
   return (await readdir(join(FIXTURES, dir))).filter((f) => f.endsWith('.vcl')).sort().map((f) => join(FIXTURES, dir, f))
@@ -49,9 +44,7 @@ describe('VCL differential compile: caching-router vs varnishd -C', { concurrenc
   let workdir = ''
 
   test('setup', async () => {
-    workdir = await mkdtemp(join(tmpdir(), 'vcl-diff-'))
-    // varnishd (run as root) compiles as its unprivileged user, which must reach the workdir.
-    await chmod(workdir, 0o755)
+    workdir = await varnishWorkdir('vcl-diff-')
   })
 
   for (const file of valid) {

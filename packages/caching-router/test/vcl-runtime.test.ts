@@ -158,6 +158,17 @@ describe('the built-in VCL', () => {
   })
 })
 
+describe('requests start like varnish requests', () => {
+  test('req.backend_hint starts as the first backend, and std.healthy() sees it', () => {
+    const p = compile(`vcl 4.1;
+      import std;${BACKENDS}
+      sub vcl_recv { if (std.healthy(req.backend_hint)) { return (synth(200, "default " + req.backend_hint)); } }
+      sub vcl_deliver { set resp.http.x = files; }`)
+    const ctx = p.newRequest({ method: 'GET', url: '/', proto: 'HTTP/1.1', headers: ['Host', 'h'], client: ip('127.0.0.1'), local: ip('127.0.0.1'), xid: '1' })
+    assert.deepEqual(p.run('recv', ctx), { action: 'synth', status: 200, reason: 'default app' })
+  })
+})
+
 describe('statements and expressions', () => {
   test('if / elsif / elseif / else if / else pick one branch', () => {
     const p = compile(`vcl 4.1;${APP}

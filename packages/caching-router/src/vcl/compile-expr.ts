@@ -1,12 +1,14 @@
 import type { Acl } from './acl.js'
 import { parseIp } from './acl.js'
 import { type Expr, exprToken, type VclDialect } from './ast.js'
-import type { VclBackendRef, VclContext, VclIp } from './context.js'
+import type { VclContext, VclIp } from './context.js'
 import type { Backend, Director } from './directors.js'
+import { objectCall } from './vmod-directors.js'
+import { stdCall } from './vmod-std.js'
 import { spanOf, type Token } from './lexer.js'
 import { compilePcre, compileReplacement, RegexTranslationError } from './regex.js'
 import { VclError } from './source.js'
-import { type Compiled, toBool, toStr, type VclType } from './types.js'
+import { type Compiled, toBool, toStr, UNIT_SECONDS, type VclType } from './types.js'
 import { lookupVariable, type VarSpec } from './variables.js'
 
 /** What expression compilation needs from the program being compiled. */
@@ -23,8 +25,6 @@ export interface ExprEnv {
   markUsed(kind: 'backend' | 'acl' | 'probe', name: string): void
 }
 
-const INTEGER = /^[+-]?\d{1,15}$/
-const DECIMAL = /^[+-]?\d{1,15}(\.\d{1,3})?$/
 const NUMERIC = new Set<VclType>(['INT', 'REAL', 'DURATION', 'TIME'])
 const isStringish = (t: VclType) => t === 'STRING' || t === 'HEADER'
 
@@ -60,7 +60,7 @@ function mismatch(c: Compiled, want: VclType, e: Expr): never {
   throw new VclError(`Expression has type ${c.type}, expected ${want}`, spanOf(exprToken(e)))
 }
 
-function constantIp(text: string): VclIp | undefined {
+export function constantIp(text: string): VclIp | undefined {
   const p = parseIp(text)
   return p ? { address: text, port: 0, family: p.family } : undefined
 }
@@ -69,7 +69,6 @@ function literal(type: VclType, value: unknown): Compiled {
   return { type, fn: () => value, constant: value }
 }
 
-const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 }
 
 function compileRaw(e: Expr, env: ExprEnv, want?: VclType): Compiled {
   switch (e.kind) {
@@ -231,13 +230,13 @@ function arithmetic(e: Extract<Expr, { kind: 'binary' }>, left: Compiled, right:
   }
 }
 
-function arity(e: Extract<Expr, { kind: 'call' }>, min: number, max: number): void {
+export function arity(e: Extract<Expr, { kind: 'call' }>, min: number, max: number): void {
   const n = e.args.length + e.named.size
   if (n < min) throw new VclError(`Expected ',' got ')'`, spanOf(e.end))
   if (n > max) throw new VclError(`Expected ')' got ','`, spanOf(exprToken(e.args[max] ?? (e.args.at(-1) as Expr))))
 }
 
-function arg(e: Extract<Expr, { kind: 'call' }>, i: number, name: string): Expr | undefined {
+export function arg(e: Extract<Expr, { kind: 'call' }>, i: number, name: string): Expr | undefined {
   return e.named.get(name) ?? e.args[i]
 }
 
@@ -269,7 +268,7 @@ function call(e: Extract<Expr, { kind: 'call' }>, env: ExprEnv): Compiled {
   if (prefix === 'std' || prefix === 'directors') {
     if (!env.imports.has(prefix)) throw new VclError(`Symbol not found: '${name}'`, spanOf(e.token))
   }
-  if (prefix === 'std') return stdCall(e, member, env, need)
+  if (prefix === 'std') return stdCall(e, member, env)
   const object = env.objects.get(prefix)
   if (object) return objectCall(e, object, member, env)
   // `req.http.host.lower()`: STRING methods (VCC's STRINGS.lower / STRINGS.upper).
@@ -281,114 +280,4 @@ function call(e: Extract<Expr, { kind: 'call' }>, env: ExprEnv): Compiled {
       : { type: 'STRING', fn: (ctx) => ((target(ctx) as string | undefined) ?? '').toUpperCase() }
   }
   throw new VclError(`Symbol not found: '${name}'`, spanOf(e.token))
-}
-
-type Need = (i: number, name: string, t: VclType) => (ctx: VclContext) => unknown
-
-function stdCall(e: Extract<Expr, { kind: 'call' }>, member: string, env: ExprEnv, need: Need): Compiled {
-  switch (member) {
-    case 'tolower':
-    case 'toupper': {
-      arity(e, 1, 1)
-      const s = need(0, 's', 'STRING')
-      return member === 'tolower'
-        ? { type: 'STRING', fn: (ctx) => ((s(ctx) as string | undefined) ?? '').toLowerCase() }
-        : { type: 'STRING', fn: (ctx) => ((s(ctx) as string | undefined) ?? '').toUpperCase() }
-    }
-    case 'integer':
-    case 'real': {
-      arity(e, 1, 2)
-      const type = member === 'integer' ? 'INT' : 'REAL'
-      const syntax = member === 'integer' ? INTEGER : DECIMAL
-      const s = need(0, 's', 'STRING')
-      const fb = arg(e, 1, 'fallback') ? need(1, 'fallback', type) : () => 0
-      return {
-        type,
-        fn: (ctx) => {
-          const text = ((s(ctx) as string | undefined) ?? '').trim()
-          return syntax.test(text) ? Number(text) : fb(ctx)
-        },
-      }
-    }
-    case 'ip': {
-      arity(e, 2, 3)
-      const s = need(0, 's', 'STRING')
-      const fb = need(1, 'fallback', 'IP')
-      return {
-        type: 'IP',
-        fn: (ctx) => {
-          const text = ((s(ctx) as string | undefined) ?? '').trim()
-          const p = parseIp(text)
-          return p ? { address: text, port: 0, family: p.family } : fb(ctx)
-        },
-      }
-    }
-    case 'port': {
-      arity(e, 1, 1)
-      const ip = need(0, 'ip', 'IP')
-      return { type: 'INT', fn: (ctx) => (ip(ctx) as VclIp | undefined)?.port ?? 0 }
-    }
-    case 'log': {
-      arity(e, 1, 1)
-      const s = need(0, 's', 'STRING')
-      return { type: 'VOID', fn: (ctx) => ctx.log((s(ctx) as string | undefined) ?? '') }
-    }
-    case 'healthy': {
-      arity(e, 1, 1)
-      const b = need(0, 'be', 'BACKEND')
-      return { type: 'BOOL', fn: (ctx) => (b(ctx) as VclBackendRef | undefined)?.healthy() ?? false }
-    }
-    case 'ban': {
-      arity(e, 1, 1)
-      const s = need(0, 'spec', 'STRING')
-      return { type: 'BOOL', fn: (ctx) => ctx.ban((s(ctx) as string | undefined) ?? '') === undefined }
-    }
-    case 'collect': {
-      arity(e, 1, 2)
-      const h = e.args[0]
-      if (h?.kind !== 'ident') throw new VclError('Expected a header', spanOf(e.end))
-      const spec = lookupVariable(h.token.value, env.dialect, env.method)
-      if (!spec || spec.type !== 'HEADER') throw new VclError(`Expected a header, got '${h.token.value}'`, spanOf(h.token))
-      env.useVar(spec, h.token, 'write')
-      const sep = arg(e, 1, 'separator') ? need(1, 'separator', 'STRING') : () => ', '
-      const dot = h.token.value.indexOf('.http.')
-      const objName = h.token.value.slice(0, dot) as 'req' | 'bereq' | 'beresp' | 'resp'
-      const header = h.token.value.slice(dot + 6)
-      return {
-        type: 'VOID',
-        fn: (ctx) => {
-          const headers = ctx[objName]?.http
-          const all = headers?.getAll(header) ?? []
-          if (headers && all.length > 1) headers.set(header, all.join(sep(ctx) as string))
-        },
-      }
-    }
-  }
-  throw new VclError(`Symbol not found: 'std.${member}'`, spanOf(e.token))
-}
-
-function objectCall(e: Extract<Expr, { kind: 'call' }>, d: Director, member: string, env: ExprEnv): Compiled {
-  const need = (i: number, n: string, t: VclType) => compileExpr(arg(e, i, n) as Expr, env, t).fn
-  if (member === 'add_backend') {
-    const weighted = d.kind === 'random' || d.kind === 'hash'
-    arity(e, weighted ? 2 : 1, 2)
-    const b = need(0, 'backend', 'BACKEND')
-    const w = arg(e, 1, 'weight') ? need(1, 'weight', 'REAL') : () => 1
-    return { type: 'VOID', fn: (ctx) => d.addBackend(b(ctx) as VclBackendRef, w(ctx) as number) }
-  }
-  if (member === 'remove_backend') {
-    arity(e, 1, 1)
-    const b = need(0, 'backend', 'BACKEND')
-    return { type: 'VOID', fn: (ctx) => d.removeBackend(b(ctx) as VclBackendRef) }
-  }
-  if (member === 'backend') {
-    if (d.kind === 'hash') {
-      arity(e, 1, 1)
-      const k = need(0, 'key', 'STRING')
-      return { type: 'BACKEND', fn: (ctx) => d.backend((k(ctx) as string | undefined) ?? '') }
-    }
-    arity(e, 0, 0)
-    return { type: 'BACKEND', fn: () => d, constant: d }
-  }
-  throw new VclError(`Symbol not found: '${e.token.value}'`, spanOf(e.token))
 }

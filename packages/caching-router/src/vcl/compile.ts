@@ -7,27 +7,11 @@ import type { VclContext, VclReturn } from './context.js'
 import { type Backend, Director, type ProbeOptions } from './directors.js'
 import { spanOf, type Token } from './lexer.js'
 import { parseVcl } from './parser.js'
-import { type Span, type VclSource, VclError } from './source.js'
+import { type VclSource, VclError } from './source.js'
 import { ALL_METHODS, type Exec, LEGAL_RETURNS, RETURN_ACTIONS } from './types.js'
+import { checkMethods, checkUnused, type SubInfo } from './xref.js'
 import type { VarSpec } from './variables.js'
 import { lookupVariable } from './variables.js'
-
-/** A use of something that only some subroutines allow, checked per calling vcl_ method. */
-interface Use {
-  readonly token: Token
-  readonly allowed: readonly string[]
-  readonly problem: (method: string) => string
-  readonly legal?: string
-}
-
-interface SubInfo {
-  readonly name: string
-  readonly tokens: Token[]
-  readonly method: string | undefined
-  readonly uses: Use[]
-  readonly calls: { name: string; token: Token }[]
-  readonly holder: { fn: Exec }
-}
 
 /** The result of compiling: backends and directors to wire, and one closure per subroutine. */
 export interface CompiledVcl {
@@ -53,7 +37,8 @@ const BUILTIN_SOURCE: VclSource = { name: '<builtin>', text: BUILTIN_VCL }
 const BUILTIN_NAMES = new Set((BUILTIN_VCL.match(/^sub (vcl_\w+)/gm) ?? []).map((s) => s.slice(4)))
 const IMPORTABLE = new Set(['std', 'directors'])
 
-export function compileVcl(source: VclSource): CompiledVcl {
+/** Compiles VCL text, or the tokens of a file with its includes expanded (see include.ts). */
+export function compileVcl(source: VclSource | Token[]): CompiledVcl {
   const user = parseVcl(source)
   const builtin = parseVcl(BUILTIN_SOURCE)
   return new Compiler(user).run(builtin)
@@ -93,8 +78,8 @@ class Compiler {
     for (const s of subs) this.#registerSub(s)
     this.#declareObjects(subs)
     for (const s of subs) this.#compileSub(s)
-    this.#checkMethods()
-    this.#checkUnused()
+    checkMethods(this.#subs, this.#used)
+    checkUnused(this.#subs, this.#used, { backend: this.#backendTokens, probe: this.#probeTokens, acl: this.#aclTokens })
     const methods = new Map<string, Exec>()
     for (const m of ALL_METHODS) {
       const info = this.#subs.get(`vcl_${m}`)
@@ -340,7 +325,7 @@ class Compiler {
       token: actionToken,
       allowed: Object.keys(LEGAL_RETURNS).filter((m) => LEGAL_RETURNS[m]?.includes(action)),
       problem: () => `Invalid return "${action}"`,
-      legal: 'returns',
+      legal: true,
     })
     if (action === 'vcl') throw new VclError('return (vcl(...)) labels are not supported by caching-router', spanOf(actionToken))
     if (action === 'synth' || action === 'error') {
@@ -388,59 +373,6 @@ class Compiler {
       const err = ctx.ban((f(ctx) as string | undefined) ?? '')
       if (err) ctx.log(`ban(): ${err}`)
       return undefined
-    }
-  }
-
-  // VCC checks each vcl_ method with every subroutine it calls (vcc_xref.c), so a custom sub may
-  // use beresp.* only if every caller is a backend method.
-  #checkMethods(): void {
-    for (const info of this.#subs.values()) {
-      if (!info.method) continue
-      this.#walk(info, info.method, [])
-    }
-  }
-
-  #walk(info: SubInfo, method: string, path: { sub: SubInfo; token: Token }[]): void {
-    for (const use of info.uses) {
-      if (use.allowed.includes(method)) continue
-      const chain: Span[] = path.map((p) => spanOf(p.token))
-      const via = path.length > 0 ? `\n...in subroutine "${info.name}"${chain.length > 0 ? ` called from "vcl_${method}"` : ''}` : ''
-      const legal = use.legal ? `\nLegal returns are: ${(LEGAL_RETURNS[method] ?? []).map((r) => `"${r}"`).join(' ')}` : ''
-      const first = path[0]
-      // varnishd says "from subroutine" when the use sits in a sub called by the method.
-      const problem = path.length > 0 ? use.problem(method).replace(' in subroutine ', ' from subroutine ') : use.problem(method)
-      throw new VclError(
-        `${problem}${via}${legal}`,
-        spanOf(use.token),
-        first ? { note: `...called from "vcl_${method}"`, span: spanOf(first.token) } : undefined,
-      )
-    }
-    for (const c of info.calls) {
-      const target = this.#subs.get(c.name) as SubInfo
-      if (target === info || path.some((p) => p.sub === target)) {
-        throw new VclError('Subroutine recurses on', spanOf(target.tokens[0] as Token), { note: `...called from "${info.name}"`, span: spanOf(c.token) })
-      }
-      this.#used.add(`sub:${c.name}`)
-      this.#walk(target, method, [...path, { sub: info, token: c.token }])
-    }
-  }
-
-  // varnishd refuses unused backends, probes, ACLs and subs unless vcc_err_unref is off.
-  #checkUnused(): void {
-    for (const info of this.#subs.values()) {
-      if (info.name.startsWith('vcl_') || this.#used.has(`sub:${info.name}`)) continue
-      throw new VclError(`Unused sub ${info.name}, defined:`, spanOf(info.tokens[0] as Token))
-    }
-    let first = true
-    for (const [name, token] of this.#backendTokens) {
-      if (!first && !this.#used.has(`backend:${name}`)) throw new VclError(`Unused backend ${name}, defined:`, spanOf(token))
-      first = false
-    }
-    for (const [name, token] of this.#probeTokens) {
-      if (!this.#used.has(`probe:${name}`)) throw new VclError(`Unused probe ${name}, defined:`, spanOf(token))
-    }
-    for (const [name, token] of this.#aclTokens) {
-      if (!this.#used.has(`acl:${name}`)) throw new VclError(`Unused acl ${name}, defined:`, spanOf(token))
     }
   }
 }

@@ -11,22 +11,29 @@
  *   2. Warm up: call `program.init(ctx)` once (runs vcl_init: directors get their members; a
  *      `fail` return means the VCL must not be used), then `program.startProbes()` to start the
  *      health checks of backends with a `.probe`; `stopProbes()` when the VCL is discarded.
- *   3. Per request, build a `VclContext` (see context.ts: req/bereq/beresp/resp/obj with
- *      `VclHeaders`, addresses, `hashData`, `ban`, `log`) and walk varnish's state machine,
- *      calling `program.run(method, ctx)` at each step and following the returned action:
+ *      `VclRegistry.load()` does both (and refuses the VCL when vcl_init fails).
+ *   3. Per request, take the VCL with `registry.acquire()` (VclRegistry: vcl.load / vcl.use /
+ *      vcl.list / vcl.discard / SIGHUP reload; `release()` when the response is done), build a
+ *      `VclContext` with `program.newRequest({...})` (or implement context.ts yourself:
+ *      req/bereq/beresp/resp/obj with `VclHeaders`, addresses, `hashData`, `ban`, `log`; the
+ *      `startBackendRequest` / `startBackendResponse` / `startResponse` / `setObject` helpers
+ *      fill the objects of each step), and walk varnish's state machine, calling
+ *      `program.run(method, ctx)` at each step and following the returned action. `run` never
+ *      throws: a value VCL may not put on the wire (CR/LF in a header, space in a URL) makes
+ *      it return `fail`, which is a 503 for that request:
  *
  *        recv  -> hash -> lookup -> hit  -> deliver
  *                                -> miss -> fetch (backend side) -> deliver
  *              -> pass  -> pass -> fetch (backend side, uncacheable) -> deliver
  *              -> pipe  -> pipe (raw bytes both ways)
- *              -> purge -> purge -> synth
+ *              -> purge -> hash -> lookup (drop the object and its variants) -> purge -> synth
  *              -> synth -> synth -> deliver
  *        backend side: backend_fetch -> fetch -> backend_response -> deliver | pass | retry
  *                                    \-> (fetch failed) backend_error -> deliver | retry
  *        restart (from hit/miss/pass/deliver/synth/purge) -> recv again with req.restarts + 1
  *
  *      `NEXT_STEP` lists which step each action leads to. After recv, `ctx.req.backendHint`
- *      (or `program.compiled.defaultBackend`) names the backend; call `.resolve(ctx)` on it to get
+ *      (preset to `program.compiled.defaultBackend` by `newRequest`) names the backend; call `.resolve(ctx)` on it to get
  *      a healthy concrete backend (directors skip sick ones), undefined meaning 503.
  */
 export { Acl } from './acl.js'
@@ -62,3 +69,5 @@ export {
 } from './request-context.js'
 export { excerpt, type VclSource, VclError } from './source.js'
 export { checkVclFile, loadVclFile } from './load.js'
+export { VclAdminError, VclRegistry } from './registry.js'
+export { VclRuntimeError } from './variables.js'

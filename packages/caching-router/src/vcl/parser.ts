@@ -10,8 +10,8 @@ const ACTIONS = new Set(['synthetic', 'hash_data', 'ban'])
  * no `vcl` line is read as varnish 3's dialect (the article's default.vcl), which varnishd 4+
  * refuses with "VCL version declaration missing" and we accept on purpose.
  */
-export function parseVcl(source: VclSource, forced?: VclDialect): Program {
-  return new Parser(tokenize(source)).program(forced)
+export function parseVcl(source: VclSource | Token[], forced?: VclDialect): Program {
+  return new Parser(Array.isArray(source) ? source : tokenize(source)).program(forced)
 }
 
 class Parser {
@@ -66,7 +66,8 @@ class Parser {
           return { kind: 'import', module }
         }
         case 'include':
-          throw new VclError('include is not supported by caching-router: put everything in one file', spanOf(t))
+          // Includes are read from disk, asynchronously, by loadVclFile() before parsing.
+          throw new VclError('include needs a file: load the VCL with loadVclFile()', spanOf(t))
         case 'vcl':
           throw new VclError("The 'vcl' line must be the first thing in the file", spanOf(t))
       }

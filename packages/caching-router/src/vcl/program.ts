@@ -1,7 +1,12 @@
 import { compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
+import { createRequestContext, type RequestInit } from './request-context.js'
+import type { Token } from './lexer.js'
 import type { VclSource } from './source.js'
+import { VclRuntimeError } from './variables.js'
+
+const FAIL: VclReturn = Object.freeze({ action: 'fail' })
 
 const DEFAULT_RETURN: Readonly<Record<VclMethod, string>> = {
   recv: 'hash',
@@ -20,6 +25,13 @@ const DEFAULT_RETURN: Readonly<Record<VclMethod, string>> = {
   fini: 'ok',
 }
 
+const NOWHERE = Object.freeze({ address: '0.0.0.0', port: 0, family: 4 as const })
+
+// vcl_init and vcl_fini run without a request; the checker allows them only `now` and objects.
+function housekeepingContext(): VclContext {
+  return createRequestContext({ method: 'GET', url: '/', proto: 'HTTP/1.1', headers: [], client: NOWHERE, local: NOWHERE, xid: '0' })
+}
+
 /**
  * A loaded VCL: compiled once, then run per request step. Several may be loaded at once
  * (vcl.load / vcl.use); a request keeps the VclProgram it started with.
@@ -29,22 +41,38 @@ export class VclProgram {
   readonly compiled: ReturnType<typeof compileVcl>
   #probes: ProbeRunner[] = []
 
-  constructor(name: string, source: VclSource) {
+  constructor(name: string, source: VclSource | Token[]) {
     this.name = name
     this.compiled = compileVcl(source)
   }
 
-  /** Runs one subroutine (user code, then the built-in VCL) and returns its action. */
+  /**
+   * Runs one subroutine (user code, then the built-in VCL) and returns its action. A run-time
+   * failure (a value refused by a setter) is logged and returns `fail`, never throws: varnish
+   * turns VCL failures into a 503 for that one request.
+   */
   run(method: VclMethod, ctx: VclContext): VclReturn {
     const fn = this.compiled.methods.get(method)
-    return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
+    try {
+      return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
+    } catch (err) {
+      // A refused value (VclRuntimeError) or, should one slip through, a compiler bug: either
+      // way only this request fails.
+      ctx.log(`vcl_${method}: ${err instanceof VclRuntimeError ? err.message : `internal error: ${String(err)}`}`)
+      return FAIL
+    }
+  }
+
+  /** A context for a new client request, with req.backend_hint preset to the default backend. */
+  newRequest(init: RequestInit): VclContext {
+    return createRequestContext(this.compiled.defaultBackend ? { ...init, defaultBackend: this.compiled.defaultBackend } : init)
   }
 
   /**
    * vcl_init: builds the directors' member lists. `ctx` is only used for `now` and logging, as
    * in varnish where vcl_init has no request. A `fail` return means the VCL must not be used.
    */
-  init(ctx: VclContext): VclReturn {
+  init(ctx: VclContext = housekeepingContext()): VclReturn {
     return this.run('init', ctx)
   }
 

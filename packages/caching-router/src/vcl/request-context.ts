@@ -1,4 +1,4 @@
-import type { VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse } from './context.js'
+import type { VclBackendRef, VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse } from './context.js'
 import { VclHeaders } from './context.js'
 
 /** What the router knows when a request head has been read. */
@@ -13,6 +13,8 @@ export interface RequestInit {
   readonly remote?: VclIp
   readonly xid: string
   readonly restarts?: number
+  /** varnish starts every request with req.backend_hint set to the default (first) backend. */
+  readonly defaultBackend?: VclBackendRef
   readonly serverHostname?: string
   readonly serverIdentity?: string
   readonly now?: () => number
@@ -31,7 +33,7 @@ export function createRequestContext(init: RequestInit): VclContext {
     url: init.url,
     proto: init.proto,
     http: init.headers instanceof VclHeaders ? init.headers : VclHeaders.fromRaw(init.headers),
-    backendHint: undefined,
+    backendHint: init.defaultBackend,
     ttl: undefined,
     grace: undefined,
     hashAlwaysMiss: false,
@@ -97,15 +99,18 @@ export function startBackendResponse(
   ctx: VclContext,
   r: ResponseInit & { ttl: number; grace: number; keep: number; age?: number; uncacheable?: boolean; was304?: boolean; backendName?: string },
 ): VclBackendResponse {
+  // In a pass varnishd hands vcl_backend_response no lifetime at all (ttl, grace and keep 0,
+  // as seen with varnishd 7.1 in vcl-fetch-differential.test.ts), whatever the headers say.
+  const pass = ctx.bereq?.uncacheable ?? false
   const beresp: VclBackendResponse = {
     status: r.status,
     reason: r.reason,
     proto: r.proto ?? 'HTTP/1.1',
     http: headersOf(r.headers),
-    ttl: r.ttl,
-    grace: r.grace,
-    keep: r.keep,
-    uncacheable: r.uncacheable ?? ctx.bereq?.uncacheable ?? false,
+    ttl: pass ? 0 : r.ttl,
+    grace: pass ? 0 : r.grace,
+    keep: pass ? 0 : r.keep,
+    uncacheable: r.uncacheable ?? pass,
     doStream: true,
     doGzip: false,
     doGunzip: false,

@@ -36,6 +36,9 @@ export const LEGAL_RETURNS: Readonly<Record<string, readonly string[]>> = {
   fini: ['ok'],
 }
 
+/** VCL duration units in seconds (a year is 365 days, as in varnish's VNUM_duration). */
+export const UNIT_SECONDS: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 }
+
 export const RETURN_ACTIONS = new Set(Object.values(LEGAL_RETURNS).flat())
 
 export function toStr(type: VclType, v: unknown): string {

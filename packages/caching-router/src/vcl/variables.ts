@@ -25,6 +25,33 @@ const NONE: readonly string[] = []
 
 type Obj = 'req' | 'bereq' | 'beresp' | 'resp' | 'obj'
 
+/**
+ * A VCL statement failed at run time. varnish sends such values on unchecked (a long string
+ * with a newline set into a header is a header injection there); we refuse them, and the
+ * subroutine ends in `fail` (a 503), like other VCL failures.
+ */
+export class VclRuntimeError extends Error {}
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CTL_OR_SPACE = /[\x00-\x20\x7f]/
+const CR_LF_NUL = /[\r\n\0]/
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+const PROTO = /^HTTP\/\d\.\d$/
+
+// Values that go on the wire must not be able to split or smuggle a message (RFC 9110 §5.5, §9.1).
+const VALID: Record<string, (v: string) => boolean> = {
+  url: (v) => v !== '' && !CTL_OR_SPACE.test(v),
+  method: (v) => TOKEN.test(v),
+  proto: (v) => PROTO.test(v),
+  reason: (v) => !CR_LF_NUL.test(v),
+}
+
+function checked(name: string, key: string, v: unknown): unknown {
+  const valid = VALID[key]
+  if (valid && !valid(v as string)) throw new VclRuntimeError(`set ${name}: invalid value ${JSON.stringify(v)}`)
+  return v
+}
+
 // The router fills only the objects of the running step; the checker guarantees access is legal.
 // biome-ignore lint/suspicious/noExplicitAny: one accessor for five object shapes
 const pick = (ctx: VclContext, o: Obj): any => ctx[o]
@@ -38,7 +65,7 @@ function field(name: string, o: Obj, key: string, type: VclType, read: readonly 
     unset: NONE,
     get: (ctx) => pick(ctx, o)[key],
     set: (ctx, v) => {
-      pick(ctx, o)[key] = v
+      pick(ctx, o)[key] = checked(name, key, v)
     },
   }
 }
@@ -176,7 +203,10 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
         write: scope.write,
         unset: scope.write,
         get: (ctx) => headers(ctx).get(header),
-        set: (ctx, v) => headers(ctx).set(header, v as string),
+        set: (ctx, v) => {
+          if (CR_LF_NUL.test(v as string)) throw new VclRuntimeError(`set ${n}: value contains CR, LF or NUL`)
+          headers(ctx).set(header, v as string)
+        },
         clear: (ctx) => headers(ctx).unset(header),
       }
     }

@@ -67,6 +67,8 @@ async function publishedPorts(service: string, containerPort: number): Promise<n
     })
 }
 
+const composeLogs = () => composeRun(['logs', '--no-color', '--tail', '40'], MINUTE).catch((e: Error) => e.message)
+
 async function waitHealthy(service: string, limitMs: number): Promise<void> {
   const id = await containerOf(service)
   let status = ''
@@ -75,7 +77,7 @@ async function waitHealthy(service: string, limitMs: number): Promise<void> {
     if (status === 'healthy') return
     if (status === 'unhealthy' || (await inspect(id, '{{.State.Running}}')) !== 'true') break
   }
-  throw new Error(`${service} is ${status || 'not running'}; logs:\n${await composeRun(['logs', '--no-color', '--tail', '40'], MINUTE)}`)
+  throw new Error(`${service} is ${status || 'not running'}; logs:\n${await composeLogs()}`)
 }
 
 function get(port: number, path: string): Promise<{ status: number; type: string; body: Buffer }> {
@@ -101,7 +103,9 @@ before(
     compose = await composeCommand()
     await run(`${repo}docker/stand-in/build-base.sh`, [], { timeoutMs: 15 * MINUTE, cwd: repo })
     await composeRun(['build', '--force-rm'], 15 * MINUTE)
-    await composeRun(['up', '-d'], 5 * MINUTE)
+    await composeRun(['up', '-d'], 5 * MINUTE).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nlogs:\n${await composeLogs()}`)
+    })
     await waitHealthy('tls-terminator', 2 * MINUTE)
     ca = await run('docker', ['exec', await containerOf('tls-terminator'), 'cat', '/certs/ca.crt'], { timeoutMs: MINUTE })
     ;[httpsPort = 0, httpsDevPort = 0] = await publishedPorts('tls-terminator', 443)

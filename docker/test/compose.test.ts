@@ -219,6 +219,31 @@ test('the real stunnel swapped in for tls-terminator (docker-compose.stunnel.yml
   await socketRoundTrip(port)
 })
 
+test("the article's stack: real stunnel, varnishd and nginx swapped in together serve the same chain", async () => {
+  // docker-compose.varnish.yml and docker-compose.nginx.yml as a user runs them, with Debian's
+  // packages standing in for the official images (docker/test/debian-packages.yml).
+  const swaps = [
+    'docker-compose.stunnel.yml',
+    'docker-compose.varnish.yml',
+    'docker-compose.nginx.yml',
+    'docker/test/debian-packages.yml',
+  ]
+  await composeRun(['up', '-d', '--build'], 10 * MINUTE, swaps)
+  await waitHealthy('tls-terminator', 2 * MINUTE)
+  const images = await Promise.all(
+    ['caching-router', 'static-server'].map(async (s) => inspect(await containerOf(s), '{{.Config.Image}}')),
+  )
+  assert.deepEqual(images, ['edgestack-varnish-debian:local', 'edgestack-nginx-debian:local'])
+  const [port = 0] = await publishedPorts('tls-terminator', 443)
+  const css = await get(port, '/app.css')
+  assert.equal(css.status, 200)
+  assert.deepEqual(css.body, await readFile(`${repo}packages/demo-app/public/app.css`))
+  const page = await get(port, '/')
+  assert.equal(page.status, 200)
+  assert.deepEqual(page.body, await readFile(`${repo}packages/demo-app/views/index.html`))
+  await socketRoundTrip(port)
+})
+
 test('down -v leaves no container, network or volume of the project', async () => {
   await composeRun(['down', '-v', '--remove-orphans', '-t', '20'], 3 * MINUTE)
   const label = `label=com.docker.compose.project=${project}`

@@ -2,8 +2,10 @@
 // Builds the base image offline (docker/stand-in/build-base.sh), builds the stack's image,
 // brings the compose project up with every published port on 127.0.0.1 (ports docker picks),
 // then talks to it through the published TLS port like a user would: a static file, the app
-// page and a socket.io client over wss. It ends with `down -v`, leaving no container, network
-// or volume behind, and stops dockerd if it started it.
+// page and a socket.io client over wss; checks logs on stdout and a clean stop on SIGTERM; then
+// runs the swap files (the real stunnel, varnishd and nginx) and checks the chain again. It
+// ends with `down -v`, leaving no container, network or volume behind, and stops dockerd if it
+// started it.
 import assert from 'node:assert/strict'
 import { mkdir, readFile } from 'node:fs/promises'
 import https from 'node:https'
@@ -193,6 +195,17 @@ async function socketRoundTrip(port: number): Promise<void> {
 
 test('a socket.io client connects over wss and its message comes back', async () => {
   await socketRoundTrip(httpsPort)
+})
+
+test('every daemon logs to stdout, where the request just made through the chain shows', async () => {
+  const tag = `docker-test-${process.pid}`
+  assert.equal((await get(httpsPort, `/?${tag}`)).status, 200)
+  for (const service of ['tls-terminator', 'caching-router', 'static-server', 'demo-app']) {
+    // run() resolves with stdout only: docker logs replays the container's stderr separately.
+    const stdout = await run('docker', ['logs', await containerOf(service)], { timeoutMs: MINUTE })
+    assert.notEqual(stdout.trim(), '', `${service} wrote nothing to stdout`)
+    if (service === 'caching-router' || service === 'demo-app') assert.ok(stdout.includes(tag), `${service} log`)
+  }
 })
 
 test('SIGTERM stops every daemon cleanly (exit 0) within the stop timeout', async () => {

@@ -33,7 +33,7 @@ WORKDIR /app
 COPY --from=manifests /app ./
 RUN npm ci --omit=dev --no-audit --no-fund --no-update-notifier --ignore-scripts && npm cache clean --force
 COPY --from=build /out/packages packages
-COPY config config
+# The compose variants of config/ (service names, container ports), not the dev ones.
 COPY docker/config docker/config
 # nginx.conf includes mime.types from its own directory, as the nginx image's /etc/nginx has it.
 COPY config/mime.types docker/config/

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds, offline from any image registry, a local stand-in for the base image the Dockerfile
-# names (node:20-bookworm-slim): a minimal Debian bookworm made with debootstrap from the Debian
+# names (ARG NODE_IMAGE, node:20-bookworm-slim): a minimal Debian bookworm made with debootstrap from the Debian
 # mirror apt already uses, plus this machine's own Node binary and npm, laid out like the
 # official image (/usr/local/bin/node, user `node` uid 1000). It also tags the bare Debian as
 # debian:bookworm-slim for the stunnel image of docker-compose.real.yml.
@@ -14,7 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-NODE_IMAGE=node:20-bookworm-slim
+# The name the Dockerfile builds FROM (its ARG NODE_IMAGE default), so the two cannot drift.
+NODE_IMAGE=$(sed -n 's/^ARG NODE_IMAGE=//p' Dockerfile)
+[ -n "$NODE_IMAGE" ] || { echo 'build-base: no ARG NODE_IMAGE=... in Dockerfile' >&2; exit 1; }
 DEBIAN_IMAGE=debian:bookworm-slim
 MINBASE_IMAGE=edgestack/debian-bookworm-minbase:local
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}

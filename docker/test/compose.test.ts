@@ -2,8 +2,10 @@
 // Builds the base image offline (docker/stand-in/build-base.sh), builds the stack's image,
 // brings the compose project up with every published port on 127.0.0.1 (ports docker picks),
 // then talks to it through the published TLS port like a user would: a static file, the app
-// page and a socket.io client over wss. It ends with `down -v`, leaving no container, network
-// or volume behind, and stops dockerd if it started it.
+// page and a socket.io client over wss; checks logs on stdout and a clean stop on SIGTERM; then
+// runs the swap files (the real stunnel, varnishd and nginx) and checks the chain again. It
+// ends with `down -v`, leaving no container, network or volume behind, and stops dockerd if it
+// started it.
 import assert from 'node:assert/strict'
 import { mkdir, readFile } from 'node:fs/promises'
 import https from 'node:https'
@@ -67,6 +69,8 @@ async function publishedPorts(service: string, containerPort: number): Promise<n
     })
 }
 
+const composeLogs = () => composeRun(['logs', '--no-color', '--tail', '40'], MINUTE).catch((e: Error) => e.message)
+
 async function waitHealthy(service: string, limitMs: number): Promise<void> {
   const id = await containerOf(service)
   let status = ''
@@ -75,7 +79,7 @@ async function waitHealthy(service: string, limitMs: number): Promise<void> {
     if (status === 'healthy') return
     if (status === 'unhealthy' || (await inspect(id, '{{.State.Running}}')) !== 'true') break
   }
-  throw new Error(`${service} is ${status || 'not running'}; logs:\n${await composeRun(['logs', '--no-color', '--tail', '40'], MINUTE)}`)
+  throw new Error(`${service} is ${status || 'not running'}; logs:\n${await composeLogs()}`)
 }
 
 function get(port: number, path: string): Promise<{ status: number; type: string; body: Buffer }> {
@@ -101,7 +105,9 @@ before(
     compose = await composeCommand()
     await run(`${repo}docker/stand-in/build-base.sh`, [], { timeoutMs: 15 * MINUTE, cwd: repo })
     await composeRun(['build', '--force-rm'], 15 * MINUTE)
-    await composeRun(['up', '-d'], 5 * MINUTE)
+    await composeRun(['up', '-d'], 5 * MINUTE).catch(async (err: Error) => {
+      throw new Error(`${err.message}\nlogs:\n${await composeLogs()}`)
+    })
     await waitHealthy('tls-terminator', 2 * MINUTE)
     ca = await run('docker', ['exec', await containerOf('tls-terminator'), 'cat', '/certs/ca.crt'], { timeoutMs: MINUTE })
     ;[httpsPort = 0, httpsDevPort = 0] = await publishedPorts('tls-terminator', 443)
@@ -191,6 +197,17 @@ test('a socket.io client connects over wss and its message comes back', async ()
   await socketRoundTrip(httpsPort)
 })
 
+test('every daemon logs to stdout, where the request just made through the chain shows', async () => {
+  const tag = `docker-test-${process.pid}`
+  assert.equal((await get(httpsPort, `/?${tag}`)).status, 200)
+  for (const service of ['tls-terminator', 'caching-router', 'static-server', 'demo-app']) {
+    // run() resolves with stdout only: docker logs replays the container's stderr separately.
+    const stdout = await run('docker', ['logs', await containerOf(service)], { timeoutMs: MINUTE })
+    assert.notEqual(stdout.trim(), '', `${service} wrote nothing to stdout`)
+    if (service === 'caching-router' || service === 'demo-app') assert.ok(stdout.includes(tag), `${service} log`)
+  }
+})
+
 test('SIGTERM stops every daemon cleanly (exit 0) within the stop timeout', async () => {
   await composeRun(['stop', '-t', '20'], 2 * MINUTE)
   for (const service of ['tls-terminator', 'caching-router', 'static-server', 'demo-app']) {
@@ -212,6 +229,31 @@ test('the real stunnel swapped in for tls-terminator (docker-compose.stunnel.yml
   const res = await get(port, '/app.css')
   assert.equal(res.status, 200)
   assert.deepEqual(res.body, await readFile(`${repo}packages/demo-app/public/app.css`))
+  await socketRoundTrip(port)
+})
+
+test("the article's stack: real stunnel, varnishd and nginx swapped in together serve the same chain", async () => {
+  // docker-compose.varnish.yml and docker-compose.nginx.yml as a user runs them, with Debian's
+  // packages standing in for the official images (docker/test/debian-packages.yml).
+  const swaps = [
+    'docker-compose.stunnel.yml',
+    'docker-compose.varnish.yml',
+    'docker-compose.nginx.yml',
+    'docker/test/debian-packages.yml',
+  ]
+  await composeRun(['up', '-d', '--build'], 10 * MINUTE, swaps)
+  await waitHealthy('tls-terminator', 2 * MINUTE)
+  const images = await Promise.all(
+    ['caching-router', 'static-server'].map(async (s) => inspect(await containerOf(s), '{{.Config.Image}}')),
+  )
+  assert.deepEqual(images, ['edgestack-varnish-debian:local', 'edgestack-nginx-debian:local'])
+  const [port = 0] = await publishedPorts('tls-terminator', 443)
+  const css = await get(port, '/app.css')
+  assert.equal(css.status, 200)
+  assert.deepEqual(css.body, await readFile(`${repo}packages/demo-app/public/app.css`))
+  const page = await get(port, '/')
+  assert.equal(page.status, 200)
+  assert.deepEqual(page.body, await readFile(`${repo}packages/demo-app/views/index.html`))
   await socketRoundTrip(port)
 })
 

@@ -6,7 +6,7 @@ import { startNginx, startStaticServer } from './layers/static.js'
 import { startStunnel, startTlsTerminator } from './layers/tls.js'
 import { holdIdle } from './load/clients.js'
 import { probe } from './load/probe.js'
-import type { MeasureEnv, Row, Side } from './measure.js'
+import { type MeasureEnv, type Row, type Side, sumPeak } from './measure.js'
 
 interface IdlePair {
   layer: string
@@ -88,7 +88,7 @@ export async function runIdle(env: MeasureEnv, programs: Programs): Promise<Row[
           try {
             await sleep(500)
             const held = await rss(server)
-            const peak = await peakRss(server)
+            const peak = await sumPeak(server)
             notes.push(`${server.name}: held ${hold.open} of ${count} (${hold.failed} failed), RSS ${mib(base)} -> ${mib(held)} MiB`)
             if (hold.open === 0) return failed(server.name, 'no connection could be held')
             const perConn = Math.max(0, held - base) / hold.open
@@ -147,12 +147,6 @@ function failed(name: string, problem: string): Side {
 async function rss(s: Server): Promise<number> {
   let total = 0
   for (const p of s.procs) total += await p.rssKiB()
-  return total
-}
-
-async function peakRss(s: Server): Promise<number> {
-  let total = 0
-  for (const p of s.procs) total += await p.peakRssKiB()
   return total
 }
 

@@ -47,28 +47,32 @@ function urlOf(m: Measure, s: Server): string {
   return `${m.https ? 'https' : 'http'}://127.0.0.1:${s.port}${m.path}`
 }
 
-/** Warm-up then one measurement of one contender. */
-async function runOnce(env: MeasureEnv, m: Measure, s: Server): Promise<LoadResult> {
+/**
+ * Warm-up then one measurement of one contender; `measuring` runs between the two (the cache
+ * scenario reads the origin's counter there). A quick run warms up with a short bounded burst.
+ */
+async function runOnce(env: MeasureEnv, m: Measure, s: Server, measuring?: () => Promise<void>): Promise<LoadResult> {
   const { opts, ctx, gen } = env
   const d = opts.durationS
+  const warmS = String(Math.max(1, opts.warmupS))
+  let run: () => Promise<LoadResult>
   if (m.kind === 'handshakes') {
     const args = ['--port', String(s.port), '--concurrency', String(Math.min(opts.connections, 16))]
-    await runClient('handshakes', [...args, '--duration', String(Math.max(1, opts.warmupS)), '--max', '200'], ctx.loadCpus, 60)
-    return runClient('handshakes', [...args, '--duration', String(d)], ctx.loadCpus, d + 60)
-  }
-  if (m.kind === 'ws') {
+    await runClient('handshakes', [...args, '--duration', warmS, '--max', opts.warmupS > 0 ? '100000' : '20'], ctx.loadCpus, 60)
+    run = () => runClient('handshakes', [...args, '--duration', String(d)], ctx.loadCpus, d + 60)
+  } else if (m.kind === 'ws') {
     const url = `wss://127.0.0.1:${s.port}${m.path}`
     const args = ['--url', url, '--connections', String(Math.min(opts.connections, 32)), '--size', '64']
-    await runClient('ws-echo', [...args, '--duration', String(Math.max(1, opts.warmupS)), '--max', '2000'], ctx.loadCpus, 60)
-    return runClient('ws-echo', [...args, '--duration', String(d), '--max', '10000000'], ctx.loadCpus, d + 60)
-  }
-  const url = urlOf(m, s)
-  if (opts.warmupS > 0) {
-    await gen.run({ url, connections: opts.connections, durationS: opts.warmupS, headers: m.headers, cpus: ctx.loadCpus })
+    await runClient('ws-echo', [...args, '--duration', warmS, '--max', opts.warmupS > 0 ? '10000000' : '500'], ctx.loadCpus, 60)
+    run = () => runClient('ws-echo', [...args, '--duration', String(d), '--max', '10000000'], ctx.loadCpus, d + 60)
   } else {
-    await burst(url, { requests: 300, concurrency: 8, headers: m.headers })
+    const load = { url: urlOf(m, s), connections: opts.connections, headers: m.headers, cpus: ctx.loadCpus }
+    if (opts.warmupS > 0) await gen.run({ ...load, durationS: opts.warmupS })
+    else await burst(load.url, { requests: 300, concurrency: 8, headers: m.headers })
+    run = () => gen.run({ ...load, durationS: d })
   }
-  return gen.run({ url, connections: opts.connections, durationS: d, headers: m.headers, cpus: ctx.loadCpus })
+  await measuring?.()
+  return run()
 }
 
 function measuredValue(m: Measure, r: LoadResult): number {
@@ -103,10 +107,13 @@ export async function runMeasure(env: MeasureEnv, m: Measure, started: Started):
       if (!s || problems.has(key)) continue
       env.progress.step(`scenario ${m.id} ${m.title}: ${s.name}, round ${round + 1}/${env.opts.rounds}`)
       try {
-        const before = m.cacheHit && started.originPort ? await originCount(started.originPort) : 0
-        const r = await runOnce(env, m, s)
-        if (m.cacheHit && started.originPort) {
-          const reached = (await originCount(started.originPort)) - before
+        let before = 0
+        const countFrom = m.cacheHit && started.originPort ? started.originPort : undefined
+        const r = await runOnce(env, m, s, async () => {
+          if (countFrom) before = await originCount(countFrom)
+        })
+        if (countFrom) {
+          const reached = (await originCount(countFrom)) - before
           reachedOrigin.set(key, (reachedOrigin.get(key) ?? 0) + reached / Math.max(1, r.count))
         }
         const bad = loadProblem(r)

@@ -3,6 +3,7 @@
 // for anything else, in place of the socket.io demo whose own cost is not what is measured.
 import http from 'node:http'
 import { parseCommandLine, runMain } from '@edgestack/common'
+import { listenOn } from './listen.js'
 import { WebSocketServer } from 'ws'
 
 const BODY = Buffer.alloc(1024, 'a')
@@ -18,5 +19,5 @@ runMain('bench-app', async () => {
     ws.on('error', () => ws.terminate())
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }))
   })
-  server.listen(Number(values.port ?? 0), '127.0.0.1')
+  await listenOn(server, values.port)
 })

@@ -4,6 +4,7 @@
 // the ceiling of any layer put in front of it.
 import net from 'node:net'
 import { parseCommandLine, runMain } from '@edgestack/common'
+import { listenOn } from './listen.js'
 
 const BODY = Buffer.alloc(1024, 'a')
 
@@ -54,5 +55,5 @@ runMain('bench-origin', async () => {
       }
     })
   })
-  server.listen(Number(values.port ?? 0), '127.0.0.1')
+  await listenOn(server, values.port)
 })

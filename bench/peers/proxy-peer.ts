@@ -3,6 +3,7 @@
 // keep-alive agent to the origin.
 import http from 'node:http'
 import { parseCommandLine, runMain } from '@edgestack/common'
+import { listenOn } from './listen.js'
 import httpProxy from 'http-proxy'
 
 runMain('bench-proxy-peer', async () => {
@@ -20,5 +21,5 @@ runMain('bench-proxy-peer', async () => {
     }
   })
   const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => proxy.web(req, res))
-  server.listen(Number(values.port ?? 0), '127.0.0.1')
+  await listenOn(server, values.port)
 })

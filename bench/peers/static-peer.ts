@@ -2,6 +2,7 @@
 // What a Node user would otherwise pick to serve files: serve-static on node:http.
 import http from 'node:http'
 import { parseCommandLine, runMain } from '@edgestack/common'
+import { listenOn } from './listen.js'
 import serveStatic from 'serve-static'
 
 runMain('bench-static-peer', async () => {
@@ -15,5 +16,5 @@ runMain('bench-static-peer', async () => {
       res.end()
     })
   })
-  server.listen(Number(values.port ?? 0), '127.0.0.1')
+  await listenOn(server, values.port)
 })

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import net from 'node:net'
 import tls from 'node:tls'
 import { parseCommandLine, runMain } from '@edgestack/common'
+import { listenOn } from './listen.js'
 
 runMain('bench-tls-pipe', async () => {
   const { values } = parseCommandLine(process.argv.slice(2), {
@@ -20,5 +21,5 @@ runMain('bench-tls-pipe', async () => {
     },
   )
   server.on('tlsClientError', () => {})
-  server.listen(Number(values.port ?? 0), '127.0.0.1')
+  await listenOn(server, values.port)
 })

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import type { Programs } from './groups.js'
 import { startCachingRouter, startVarnishd } from './layers/router.js'
-import { type BenchContext, PROGRAMS, type Program, type Server, startNodePeer } from './layers/server.js'
+import { type BenchContext, type Program, type Server, startNodePeer } from './layers/server.js'
 import { startNginx, startStaticServer } from './layers/static.js'
 import { startStunnel, startTlsTerminator } from './layers/tls.js'
 import { holdIdle } from './load/clients.js'
@@ -81,16 +81,19 @@ export async function runIdle(env: MeasureEnv, programs: Programs): Promise<Row[
           const url = `${pair.tls ? 'https' : 'http'}://127.0.0.1:${server.port}${pair.path}`
           const wrong = await probe(url, { status: 200, bodyBytes: 1024 })
           if (wrong) return failed(server.name, `${server.name} ${wrong}`)
-          await sleep(300)
+          await sleep(opts.quick ? 100 : 1000)
           const base = await rss(server)
           const args = ['--port', String(server.port), '--count', String(count), '--path', pair.path]
           const hold = await holdIdle(pair.tls ? [...args, '--tls'] : args, ctx.loadCpus, timeoutS)
           try {
-            await sleep(500)
+            await sleep(opts.quick ? 200 : 2000)
             const held = await rss(server)
             const peak = await sumPeak(server)
             notes.push(`${server.name}: held ${hold.open} of ${count} (${hold.failed} failed), RSS ${mib(base)} -> ${mib(held)} MiB`)
             if (hold.open === 0) return failed(server.name, 'no connection could be held')
+            // A garbage-collected heap can shrink while sockets are added: below a couple of MiB the
+            // difference says nothing, and the note asks for more connections instead.
+            if (held - base < 2048) notes.push(`${server.name}: RSS grew less than 2 MiB, below what this can resolve (raise --idle)`)
             const perConn = Math.max(0, held - base) / hold.open
             return {
               name: server.name,
@@ -113,10 +116,10 @@ export async function runIdle(env: MeasureEnv, programs: Programs): Promise<Row[
       }
       const oursSide = await measureOne(pair.layer.split(' vs ')[0] as string, () => pair.ours(ctx, origin.port))
       oursSide.role = 'ours'
-      const path = programs[pair.program]
+      const path = programs.path[pair.program]
       const theirsSide = path
         ? await measureOne(pair.program, () => pair.theirs(ctx, path, origin.port))
-        : failed(pair.program, `${pair.program} is not installed: ${PROGRAMS[pair.program].install}`)
+        : { ...failed(pair.program, programs.why(pair.program)), absent: true }
       theirsSide.role = 'theirs'
       if (oursSide.startedFrom === 'flags') notes.unshift(`${oursSide.name} started from flags: it does not read the shared config file yet`)
       rows.push({

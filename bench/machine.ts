@@ -54,9 +54,9 @@ export async function describeMachine(
   split: { serverCpus: string | undefined; loadCpus: string | undefined },
 ): Promise<Machine> {
   const versions: Record<string, string> = {}
-  if (programs.nginx) versions.nginx = await firstLine(programs.nginx, ['-v'], /nginx\/(\S+)/)
-  if (programs.varnishd) versions.varnishd = await firstLine(programs.varnishd, ['-V'], /varnish-(\S+)/)
-  if (programs.stunnel) versions.stunnel = await firstLine(programs.stunnel, ['-version'], /stunnel (\d\S*)/)
+  if (programs.path.nginx) versions.nginx = await firstLine(programs.path.nginx, ['-v'], /nginx\/(\S+)/)
+  if (programs.path.varnishd) versions.varnishd = await firstLine(programs.path.varnishd, ['-V'], /varnish-(\S+)/)
+  if (programs.path.stunnel) versions.stunnel = await firstLine(programs.path.stunnel, ['-version'], /stunnel (\d\S*)/)
   versions.openssl = await firstLine('openssl', ['version'], /OpenSSL (\S+)/)
   return {
     cores: os.availableParallelism(),

@@ -19,6 +19,8 @@ export interface Side {
   samples: number[]
   peakRssKiB?: number
   problem?: string
+  /** The contender is not installed or was left out: a skip, not a failure. */
+  absent?: boolean
   startedFrom?: 'config' | 'flags'
 }
 
@@ -130,13 +132,14 @@ export async function runMeasure(env: MeasureEnv, m: Measure, started: Started):
     const rs = samples.get(key) ?? []
     const problem = problems.get(key)
     return {
-      name: s?.name ?? (isMissing(slot) ? key : slot.name),
+      name: s?.name ?? (isMissing(slot) ? (slot?.name ?? key) : slot.name),
       role: key === m.ours ? 'ours' : key === m.theirs ? 'theirs' : 'peer',
       value: problem ? null : median(rs.map((r) => measuredValue(m, r))),
       p50Ms: problem ? null : median(rs.flatMap((r) => (r.p50Ms === null ? [] : [r.p50Ms]))),
       p99Ms: problem ? null : median(rs.flatMap((r) => (r.p99Ms === null ? [] : [r.p99Ms]))),
       samples: rs.map((r) => measuredValue(m, r)),
       ...(problem ? { problem } : {}),
+      ...(isMissing(slot) && slot?.absent ? { absent: true } : {}),
       ...(s?.startedFrom ? { startedFrom: s.startedFrom } : {}),
     }
   }
@@ -199,7 +202,9 @@ export async function runCeiling(env: MeasureEnv, started: Started): Promise<Row
       peers: [],
     }
     if (isMissing(slot)) {
-      rows.push({ id: 0, title, unit: 'req/s', left: emptySide(key, slot?.missing ?? 'not started'), ratio: null, notes: [] })
+      const left = emptySide(slot?.name ?? key, slot?.missing ?? 'not started')
+      if (slot?.absent) left.absent = true
+      rows.push({ id: 0, title, unit: 'req/s', left, ratio: null, notes: [] })
       continue
     }
     env.progress.step(`${title}`)

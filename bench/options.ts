@@ -14,6 +14,8 @@ export interface BenchOptions {
   idle: number
   /** Scenario numbers to run; empty means all. */
   only: number[]
+  /** Real programs to treat as absent (their scenarios show why they were skipped). */
+  without: string[]
   loadGenerator: LoadGenerator
   oursFrom: OursFrom
   help: boolean
@@ -32,6 +34,7 @@ loopback, with the same config files, and writes bench/RESULTS.md and bench/resu
   --rounds N            ours/theirs alternations; the median ratio is reported (default 3)
   --idle N              idle keep-alive connections in scenario 9 (default 10000)
   --only LIST           scenarios to run, e.g. 1,3,5
+  --without LIST        treat these real programs as not installed: nginx,varnishd,stunnel
   --load-generator G    wrk, autocannon or auto (wrk when installed)
   --ours-from F         start our daemons from the config file, from flags, or auto
                         (config when the daemon's --help shows it reads that file)
@@ -48,6 +51,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       rounds: { type: 'string' },
       idle: { type: 'string' },
       only: { type: 'string' },
+      without: { type: 'string' },
       'load-generator': { type: 'string' },
       'ours-from': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -66,6 +70,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     rounds: int('--rounds', values.rounds, defaults.rounds, 1, 50),
     idle: int('--idle', values.idle, defaults.idle, 1, 100_000),
     only: values.only === undefined ? [] : values.only.split(',').map((s) => int('--only', s, 0, 1, 9)),
+    without:
+      values.without === undefined
+        ? []
+        : values.without.split(',').map((p) => oneOf('--without', p.trim(), ['nginx', 'varnishd', 'stunnel'] as const)),
     loadGenerator: oneOf('--load-generator', values['load-generator'], ['auto', 'wrk', 'autocannon'] as const),
     oursFrom: oneOf('--ours-from', values['ours-from'], ['auto', 'config', 'flags'] as const),
     help: values.help === true,

@@ -71,7 +71,7 @@ export function table(rows: Row[]): { table: string; notes: string[] } {
       notes.push(text)
       refs.push(`[${notes.length}]`)
     }
-    for (const s of [row.left, row.right]) if (s?.problem) add(`${s.name}: ${s.problem}`)
+    for (const s of [row.left, row.right]) if (s?.problem) add(s.absent ? `skipped: ${s.problem}` : `${s.name}: ${s.problem}`)
     for (const n of row.notes) add(n)
     lines.push(
       `| ${row.id || '-'} | ${row.title} | ${cell(row.left, row.unit)} | ${cell(row.right, row.unit)} | ${

@@ -38,9 +38,9 @@ runMain('bench', async () => {
   }
   const progress = new Progress()
   const startedAt = new Date().toISOString()
-  const programs = await findPrograms()
+  const programs = await findPrograms(opts.without)
   for (const p of Object.keys(PROGRAMS) as Program[]) {
-    if (!programs[p]) progress.note(`bench: ${p} is not installed (${PROGRAMS[p].install}); the scenarios comparing with it are skipped`)
+    if (!programs.path[p]) progress.note(`bench: ${programs.why(p)}; the scenarios comparing with it are skipped`)
   }
   const gen = await pickLoadGenerator(opts.loadGenerator)
   if (gen.name !== 'wrk') progress.note('bench: wrk is not installed (apt-get install wrk); using autocannon, which may be the bottleneck')
@@ -99,7 +99,7 @@ runMain('bench', async () => {
     process.stdout.write(`\n${t}\n\n${notes.map((n, i) => `[${i + 1}] ${n}`).join('\n')}\n\n`)
     const written = await writeReport(BENCH_DIR, report)
     process.stdout.write(`wrote ${written.md} and ${written.json} (${report.elapsedS.toFixed(0)} s)\n`)
-    problems = rows.some((r) => r.left.problem !== undefined || r.right?.problem !== undefined)
+    problems = rows.some((r) => [r.left, r.right].some((s) => s?.problem !== undefined && !s.absent))
   } finally {
     await stopAll()
     if (problems) process.stdout.write(`logs and generated configs kept in ${dir}\n`)

@@ -37,7 +37,7 @@ test('static-server and nginx from one nginx.conf: the file, and try_files falli
   const ctx = await context(t)
   const origin = await startNodePeer(ctx, 'origin', 'origin', [])
   const servers: Server[] = [await startStaticServer(ctx, origin.port)]
-  if (programs.nginx) servers.push(await startNginx(ctx, programs.nginx, origin.port))
+  if (programs.path.nginx) servers.push(await startNginx(ctx, programs.path.nginx, origin.port))
   else t.diagnostic('nginx is not installed: only ours checked')
   for (const s of servers) {
     assert.equal(await probe(`http://127.0.0.1:${s.port}/1k.css`, KIB), undefined, s.name)
@@ -52,7 +52,7 @@ test('caching-router and varnishd from one VCL: passes reach the origin; varnish
   const origin = await startNodePeer(ctx, 'origin', 'origin', [])
   const backends = { nginxPort: origin.port, nodePort: origin.port }
   const servers: Server[] = [await startCachingRouter(ctx, backends)]
-  if (programs.varnishd) servers.push(await startVarnishd(ctx, programs.varnishd, backends))
+  if (programs.path.varnishd) servers.push(await startVarnishd(ctx, programs.path.varnishd, backends))
   else t.diagnostic('varnishd is not installed: only ours checked')
   for (const s of servers) {
     const before = await originCount(origin.port)
@@ -71,7 +71,7 @@ test('tls-terminator and stunnel from one stunnel.conf: https to the origin', as
   const ctx = await context(t)
   const origin = await startNodePeer(ctx, 'origin', 'origin', [])
   const servers: Server[] = [await startTlsTerminator(ctx, origin.port)]
-  if (programs.stunnel) servers.push(await startStunnel(ctx, programs.stunnel, origin.port))
+  if (programs.path.stunnel) servers.push(await startStunnel(ctx, programs.path.stunnel, origin.port))
   else t.diagnostic('stunnel is not installed: only ours checked')
   for (const s of servers) assert.equal(await probe(`https://127.0.0.1:${s.port}/x`, KIB), undefined, s.name)
 })

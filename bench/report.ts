@@ -62,14 +62,16 @@ function target(row: Row): string {
 export function table(rows: Row[]): { table: string; notes: string[] } {
   const notes: string[] = []
   const lines = [
-    '| # | scenario | ours | theirs | ours/theirs | target | p50 / p99 ours | p50 / p99 theirs | ours peak RSS | notes |',
+    '| # | scenario | ours | theirs | ours/theirs | target | p50 / p99 ours | p50 / p99 theirs | peak RSS (ours or peer) | notes |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ]
   for (const row of rows) {
     const refs: string[] = []
+    // The same note on several rows ("started from flags") gets one number.
     const add = (text: string) => {
-      notes.push(text)
-      refs.push(`[${notes.length}]`)
+      let n = notes.indexOf(text)
+      if (n === -1) n = notes.push(text) - 1
+      if (!refs.includes(`[${n + 1}]`)) refs.push(`[${n + 1}]`)
     }
     for (const s of [row.left, row.right]) if (s?.problem) add(s.absent ? `skipped: ${s.problem}` : `${s.name}: ${s.problem}`)
     for (const n of row.notes) add(n)

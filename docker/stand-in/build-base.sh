@@ -60,6 +60,13 @@ if [ "$FORCE" = --force ] || ! have_image "$NODE_IMAGE"; then
   node_bin=$(command -v node)
   npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
   node_version=$("$node_bin" --version)
+  # node:20-... must hold Node 20: a different major here would make the tag a lie.
+  tag_major=$(printf '%s' "$NODE_IMAGE" | sed -n 's/^node:\([0-9]*\).*/\1/p')
+  node_major=$(printf '%s' "$node_version" | sed 's/^v\([0-9]*\).*/\1/')
+  if [ -n "$tag_major" ] && [ "$tag_major" != "$node_major" ]; then
+    log "this machine's node is $node_version, but the Dockerfile names $NODE_IMAGE: install Node $tag_major"
+    exit 1
+  fi
   ctx=$(mktemp -d "$CACHE/context.XXXXXX")
   trap 'rm -rf "$ctx"' EXIT
   cp "$node_bin" "$ctx/node"

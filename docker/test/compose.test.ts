@@ -128,11 +128,12 @@ after(
   { timeout: 5 * MINUTE },
 )
 
-test('every service is up and healthy, running as the unprivileged node user', async () => {
+test('every service is up and healthy, as the unprivileged node user on a read-only file system', async () => {
   for (const service of ['demo-app', 'static-server', 'caching-router', 'tls-terminator']) {
     const id = await containerOf(service)
     assert.equal(await inspect(id, '{{.State.Health.Status}}'), 'healthy', service)
     assert.equal(await inspect(id, '{{.Config.User}}'), 'node', service)
+    assert.equal(await inspect(id, '{{.HostConfig.ReadonlyRootfs}}'), 'true', service)
   }
   const certs = await containerOf('certs')
   assert.equal(await inspect(certs, '{{.State.ExitCode}}'), '0', 'the certs one-shot succeeded')

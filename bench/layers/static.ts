@@ -6,9 +6,11 @@ import { type BenchContext, ourCli, oursReadsConfig, type Server, startServer } 
 
 /** The nginx.conf both nginx and static-server read, for one pair of ports. */
 export async function writeNginxConf(ctx: BenchContext, port: number, appPort: number): Promise<string> {
-  await mkdir(join(ctx.dir, 'nginx-tmp'), { recursive: true })
-  return renderTemplate('nginx.conf', ctx.dir, `nginx-${port}.conf`, {
+  const tag = `nginx-${port}`
+  await mkdir(join(ctx.dir, `${tag}-tmp`), { recursive: true })
+  return renderTemplate('nginx.conf', ctx.dir, `${tag}.conf`, {
     DIR: ctx.dir,
+    TAG: tag,
     MIME_TYPES: join(REPO, 'config', 'mime.types'),
     ROOT: ctx.root,
     PORT: port,

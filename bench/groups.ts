@@ -119,6 +119,7 @@ export async function startCeiling(ctx: BenchContext, programs: Programs): Promi
   const st = new Starter()
   const origin = await st.add('origin', 'fast origin (node net)', () => startNodePeer(ctx, 'fast origin (node net)', 'origin', []))
   await addTheirs(st, 'nginx-200', 'nginx', programs, (p) => startNginxCeiling(ctx, p))
+  await st.add('app', 'echo app', () => startNodePeer(ctx, 'echo app', 'app', []))
   return { slots: st.slots, originPort: origin?.port, stop: st.stop }
 }
 

@@ -107,7 +107,7 @@ export async function runMeasure(env: MeasureEnv, m: Measure, started: Started):
     for (const key of order) {
       const s = servers.get(key)
       if (!s || problems.has(key)) continue
-      env.progress.step(`scenario ${m.id} ${m.title}: ${s.name}, round ${round + 1}/${env.opts.rounds}`)
+      env.progress.measure(`scenario ${m.id} ${m.title}: ${s.name}, round ${round + 1}/${env.opts.rounds}`)
       try {
         let before = 0
         const countFrom = m.cacheHit && started.originPort ? started.originPort : undefined
@@ -220,7 +220,7 @@ export async function runCeiling(env: MeasureEnv, started: Started): Promise<Row
       left = emptySide(slot?.name ?? m.ours, slot?.missing ?? 'not started')
       if (slot?.absent) left.absent = true
     } else {
-      env.progress.step(m.title)
+      env.progress.measure(m.title)
       try {
         const wrong = await probe(urlOf(m, slot), m.expect)
         if (wrong) throw new Error(`${slot.name} ${wrong}`)

@@ -68,6 +68,12 @@ runMain('bench', async () => {
     const env: MeasureEnv = { ctx, opts, gen, progress }
     const want = (id: number) => opts.only.length === 0 || opts.only.includes(id)
     const rows: Row[] = []
+    const measures = GROUPS.flatMap((g) => g.measures.filter((m) => want(m.id)))
+    const total = 3 + measures.reduce((n, m) => n + (2 + m.peers.length) * opts.rounds, 0) + (want(9) ? 6 : 0)
+    progress.expect(total)
+    // Per measurement: warm-up, run, and about a second of probes and process start-up.
+    const minutes = (total * (Math.max(1, opts.warmupS) + opts.durationS + 1)) / 60
+    progress.note(`bench: ${total} measurements, about ${Math.ceil(minutes)} min${opts.quick ? '' : ' (plus the idle connections)'}`)
 
     progress.step('ceilings')
     const ceiling = await startCeiling(ctx, programs)

@@ -197,6 +197,15 @@ export async function runCeiling(env: MeasureEnv, started: Started): Promise<Row
     },
     {
       ...base,
+      title: 'ceiling: handshake client against nginx ssl return 200',
+      unit: 'handshakes/s',
+      kind: 'handshakes',
+      https: true,
+      expect: { status: 200, bodyBytes: 3 },
+      ours: 'nginx-tls',
+    },
+    {
+      ...base,
       title: 'ceiling: fast origin alone (node net)',
       unit: 'req/s',
       kind: 'http',
@@ -222,7 +231,7 @@ export async function runCeiling(env: MeasureEnv, started: Started): Promise<Row
     } else {
       env.progress.measure(m.title)
       try {
-        const wrong = await probe(urlOf(m, slot), m.expect)
+        const wrong = await probe(urlOf({ ...m, path: m.kind === 'handshakes' ? '/' : m.path }, slot), m.expect)
         if (wrong) throw new Error(`${slot.name} ${wrong}`)
         const r = await runOnce(env, m, slot)
         const bad = loadProblem(r)

@@ -118,7 +118,14 @@ async function addTheirs(
 export async function startCeiling(ctx: BenchContext, programs: Programs): Promise<Started> {
   const st = new Starter()
   const origin = await st.add('origin', 'fast origin (node net)', () => startNodePeer(ctx, 'fast origin (node net)', 'origin', []))
-  await addTheirs(st, 'nginx-200', 'nginx', programs, (p) => startNginxCeiling(ctx, p))
+  let tls: Server | undefined
+  await addTheirs(st, 'nginx-200', 'nginx', programs, async (p) => {
+    const both = await startNginxCeiling(ctx, p)
+    tls = both.tls
+    return both.http
+  })
+  st.slots['nginx-tls'] = tls ?? st.slots['nginx-200'] ?? { missing: 'not started', name: 'nginx', absent: false }
+  await st.add('app', 'echo app', () => startNodePeer(ctx, 'echo app', 'app', []))
   return { slots: st.slots, originPort: origin?.port, stop: st.stop }
 }
 

@@ -74,7 +74,7 @@ export async function runIdle(env: MeasureEnv, programs: Programs): Promise<Row[
       const count = Math.min(opts.idle, cap)
       const notes = count < opts.idle ? [`${count} connections, not ${opts.idle}: the open-files limit is ${nofile}`] : []
       const measureOne = async (name: string, start: () => Promise<Server>): Promise<Side> => {
-        progress.step(`scenario 9 idle connections: ${name}, ${count} connections`)
+        progress.measure(`scenario 9 idle connections: ${name}, ${count} connections`)
         let server: Server | undefined
         try {
           server = await start()
@@ -93,8 +93,9 @@ export async function runIdle(env: MeasureEnv, programs: Programs): Promise<Row[
             if (hold.open === 0) return failed(server.name, 'no connection could be held')
             // A garbage-collected heap can shrink while sockets are added: below a couple of MiB the
             // difference says nothing, and the note asks for more connections instead.
+            if (held <= base) return failed(server.name, `RSS did not grow (${mib(base)} -> ${mib(held)} MiB): raise --idle`)
             if (held - base < 2048) notes.push(`${server.name}: RSS grew less than 2 MiB, below what this can resolve (raise --idle)`)
-            const perConn = Math.max(0, held - base) / hold.open
+            const perConn = (held - base) / hold.open
             return {
               name: server.name,
               role: '',

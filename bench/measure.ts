@@ -63,7 +63,7 @@ async function runOnce(env: MeasureEnv, m: Measure, s: Server, measuring?: () =>
     await runClient('handshakes', [...args, '--duration', warmS, '--max', opts.warmupS > 0 ? '100000' : '20'], ctx.loadCpus, 60)
     run = () => runClient('handshakes', [...args, '--duration', String(d)], ctx.loadCpus, d + 60)
   } else if (m.kind === 'ws') {
-    const url = `wss://127.0.0.1:${s.port}${m.path}`
+    const url = `${m.https ? 'wss' : 'ws'}://127.0.0.1:${s.port}${m.path}`
     const args = ['--url', url, '--connections', String(Math.min(opts.connections, 32)), '--size', '64']
     await runClient('ws-echo', [...args, '--duration', warmS, '--max', opts.warmupS > 0 ? '10000000' : '500'], ctx.loadCpus, 60)
     run = () => runClient('ws-echo', [...args, '--duration', String(d), '--max', '10000000'], ctx.loadCpus, d + 60)
@@ -107,7 +107,7 @@ export async function runMeasure(env: MeasureEnv, m: Measure, started: Started):
     for (const key of order) {
       const s = servers.get(key)
       if (!s || problems.has(key)) continue
-      env.progress.step(`scenario ${m.id} ${m.title}: ${s.name}, round ${round + 1}/${env.opts.rounds}`)
+      env.progress.measure(`scenario ${m.id} ${m.title}: ${s.name}, round ${round + 1}/${env.opts.rounds}`)
       try {
         let before = 0
         const countFrom = m.cacheHit && started.originPort ? started.originPort : undefined
@@ -185,40 +185,64 @@ export function ratioOf(left: number[], right: number[], problem: string | undef
 
 /** The load generator against the cheapest servers there are: what it can measure at most. */
 export async function runCeiling(env: MeasureEnv, started: Started): Promise<Row[]> {
-  const rows: Row[] = []
-  for (const key of ['nginx-200', 'origin']) {
-    const slot = started.slots[key]
-    const title = key === 'origin' ? 'ceiling: fast origin alone (node net)' : `ceiling: ${env.gen.name} against nginx return 200`
-    const m: Measure = {
-      id: 0,
-      title,
+  const base = { id: 0, path: '/ceiling', https: false, theirs: '-', peers: [] }
+  const ceilings: Measure[] = [
+    {
+      ...base,
+      title: `ceiling: ${env.gen.name} against nginx return 200`,
       unit: 'req/s',
       kind: 'http',
-      path: '/ceiling',
-      https: false,
-      expect: { status: 200, bodyBytes: key === 'origin' ? 1024 : 3 },
-      ours: key,
-      theirs: '-',
-      peers: [],
-    }
-    if (isMissing(slot)) {
-      const left = emptySide(slot?.name ?? key, slot?.missing ?? 'not started')
-      if (slot?.absent) left.absent = true
-      rows.push({ id: 0, title, unit: 'req/s', left, ratio: null, notes: [] })
-      continue
-    }
-    env.progress.step(`${title}`)
+      expect: { status: 200, bodyBytes: 3 },
+      ours: 'nginx-200',
+    },
+    {
+      ...base,
+      title: 'ceiling: handshake client against nginx ssl return 200',
+      unit: 'handshakes/s',
+      kind: 'handshakes',
+      https: true,
+      expect: { status: 200, bodyBytes: 3 },
+      ours: 'nginx-tls',
+    },
+    {
+      ...base,
+      title: 'ceiling: fast origin alone (node net)',
+      unit: 'req/s',
+      kind: 'http',
+      expect: { status: 200, bodyBytes: 1024 },
+      ours: 'origin',
+    },
+    {
+      ...base,
+      title: 'ceiling: websocket client against the echo app alone (ws)',
+      unit: 'round trips/s',
+      kind: 'ws',
+      expect: { status: 200, bodyBytes: 1024 },
+      ours: 'app',
+    },
+  ]
+  const rows: Row[] = []
+  for (const m of ceilings) {
+    const slot = started.slots[m.ours]
     let left: Side
-    try {
-      const r = await runOnce(env, m, slot)
-      const bad = loadProblem(r)
-      left = { name: slot.name, role: 'peer', value: bad ? null : r.rate, p50Ms: r.p50Ms, p99Ms: r.p99Ms, samples: [r.rate] }
-      if (bad) left.problem = bad
-      left.peakRssKiB = await sumPeak(slot)
-    } catch (err) {
-      left = emptySide(slot.name, (err as Error).message.split('\n')[0] as string)
+    if (isMissing(slot)) {
+      left = emptySide(slot?.name ?? m.ours, slot?.missing ?? 'not started')
+      if (slot?.absent) left.absent = true
+    } else {
+      env.progress.measure(m.title)
+      try {
+        const wrong = await probe(urlOf({ ...m, path: m.kind === 'handshakes' ? '/' : m.path }, slot), m.expect)
+        if (wrong) throw new Error(`${slot.name} ${wrong}`)
+        const r = await runOnce(env, m, slot)
+        const bad = loadProblem(r)
+        left = { name: slot.name, role: 'peer', value: bad ? null : r.rate, p50Ms: r.p50Ms, p99Ms: r.p99Ms, samples: [r.rate] }
+        if (bad) left.problem = bad
+        left.peakRssKiB = await sumPeak(slot)
+      } catch (err) {
+        left = emptySide(slot.name, (err as Error).message.split('\n')[0] as string)
+      }
     }
-    rows.push({ id: 0, title, unit: 'req/s', left, ratio: null, notes: [] })
+    rows.push({ id: 0, title: m.title, unit: m.unit, left, ratio: null, notes: [] })
   }
   return rows
 }

@@ -6,6 +6,19 @@ export class Progress {
   readonly #tty = process.stderr.isTTY === true
   readonly #t0 = Date.now()
   #last = ''
+  #done = 0
+  #total = 0
+
+  /** How many measurements the run will make, for the `[i/N]` counter. */
+  expect(total: number): void {
+    this.#total = total
+  }
+
+  /** A measurement starts: counted, then shown. */
+  measure(text: string): void {
+    this.#done++
+    this.step(`[${this.#done}/${this.#total}] ${text}`)
+  }
 
   step(text: string): void {
     const line = `[${((Date.now() - this.#t0) / 1000).toFixed(0).padStart(3)} s] ${text}`

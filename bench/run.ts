@@ -53,7 +53,8 @@ runMain('bench', async () => {
   }
   process.once('SIGINT', interrupted)
   process.once('SIGTERM', interrupted)
-  let problems = false
+  // A run that fails part-way keeps its logs too.
+  let keepLogs = true
   try {
     // The repository's dev certificate (RSA 2048, as the issue's stunnel figures were measured with).
     const { files } = await ensureDevCertificates(join(REPO, '.certs'))
@@ -68,6 +69,12 @@ runMain('bench', async () => {
     const env: MeasureEnv = { ctx, opts, gen, progress }
     const want = (id: number) => opts.only.length === 0 || opts.only.includes(id)
     const rows: Row[] = []
+    const selected = GROUPS.flatMap((g) => g.measures.filter((m) => want(m.id)))
+    const total = 4 + selected.reduce((n, m) => n + (2 + m.peers.length) * opts.rounds, 0) + (want(9) ? 6 : 0)
+    progress.expect(total)
+    // Per measurement: warm-up, run, and about a second of probes and process start-up.
+    const minutes = (total * (Math.max(1, opts.warmupS) + opts.durationS + 1)) / 60
+    progress.note(`bench: ${total} measurements, about ${Math.ceil(minutes)} min${opts.quick ? '' : ' (plus the idle connections)'}`)
 
     progress.step('ceilings')
     const ceiling = await startCeiling(ctx, programs)
@@ -99,10 +106,10 @@ runMain('bench', async () => {
     process.stdout.write(`\n${t}\n\n${notes.map((n, i) => `[${i + 1}] ${n}`).join('\n')}\n\n`)
     const written = await writeReport(BENCH_DIR, report)
     process.stdout.write(`wrote ${written.md} and ${written.json} (${report.elapsedS.toFixed(0)} s)\n`)
-    problems = rows.some((r) => [r.left, r.right].some((s) => s?.problem !== undefined && !s.absent))
+    keepLogs = rows.some((r) => [r.left, r.right].some((s) => s?.problem !== undefined && !s.absent))
   } finally {
     await stopAll()
-    if (problems) process.stdout.write(`logs and generated configs kept in ${dir}\n`)
+    if (keepLogs) process.stderr.write(`logs and generated configs kept in ${dir}\n`)
     else await rm(dir, { recursive: true, force: true })
   }
 })

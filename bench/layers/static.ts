@@ -6,9 +6,11 @@ import { type BenchContext, ourCli, oursReadsConfig, type Server, startServer } 
 
 /** The nginx.conf both nginx and static-server read, for one pair of ports. */
 export async function writeNginxConf(ctx: BenchContext, port: number, appPort: number): Promise<string> {
-  await mkdir(join(ctx.dir, 'nginx-tmp'), { recursive: true })
-  return renderTemplate('nginx.conf', ctx.dir, `nginx-${port}.conf`, {
+  const tag = `nginx-${port}`
+  await mkdir(join(ctx.dir, `${tag}-tmp`), { recursive: true })
+  return renderTemplate('nginx.conf', ctx.dir, `${tag}.conf`, {
     DIR: ctx.dir,
+    TAG: tag,
     MIME_TYPES: join(REPO, 'config', 'mime.types'),
     ROOT: ctx.root,
     PORT: port,
@@ -36,12 +38,19 @@ export async function startNginx(ctx: BenchContext, nginx: string, appPort: numb
   return startServer(ctx, 'nginx', 'theirs', port, nginx, ['-p', ctx.dir, '-e', join(ctx.dir, 'nginx-startup.log'), '-c', conf])
 }
 
-/** nginx answering `return 200` with no log: the load generator's ceiling. */
-export async function startNginxCeiling(ctx: BenchContext, nginx: string): Promise<Server> {
+/** nginx answering `return 200` with no log, in plain HTTP and in TLS: the clients' ceilings. */
+export async function startNginxCeiling(ctx: BenchContext, nginx: string): Promise<{ http: Server; tls: Server }> {
   const port = await freePort()
+  const tlsPort = await freePort()
   await mkdir(join(ctx.dir, 'nginx-tmp'), { recursive: true })
-  const conf = await renderTemplate('nginx-ceiling.conf', ctx.dir, 'nginx-ceiling.conf', { DIR: ctx.dir, PORT: port })
-  const s = await startServer(ctx, 'nginx return 200', 'peer', port, nginx, [
+  const conf = await renderTemplate('nginx-ceiling.conf', ctx.dir, 'nginx-ceiling.conf', {
+    DIR: ctx.dir,
+    PORT: port,
+    TLS_PORT: tlsPort,
+    CERT: ctx.cert,
+    KEY: ctx.key,
+  })
+  const http = await startServer(ctx, 'nginx return 200', 'peer', port, nginx, [
     '-p',
     ctx.dir,
     '-e',
@@ -49,5 +58,5 @@ export async function startNginxCeiling(ctx: BenchContext, nginx: string): Promi
     '-c',
     conf,
   ])
-  return s
+  return { http, tls: { ...http, name: 'nginx ssl return 200', port: tlsPort } }
 }

@@ -1,9 +1,10 @@
 import { capture } from '../procs.js'
 import type { HttpLoad, LoadResult } from './result.js'
 
-/** Runs wrk (one thread: it is pinned to the load generator's cores) and parses `--latency`. */
+/** Runs wrk, one thread per load-generator CPU it is pinned to, and parses `--latency`. */
 export async function runWrk(load: HttpLoad): Promise<LoadResult> {
-  const args = ['-t1', `-c${load.connections}`, `-d${load.durationS}s`, '--timeout', '5s', '--latency']
+  const threads = Math.max(1, Math.min(load.connections, load.cpus === undefined ? 1 : load.cpus.split(',').length))
+  const args = [`-t${threads}`, `-c${load.connections}`, `-d${load.durationS}s`, '--timeout', '5s', '--latency']
   for (const [k, v] of Object.entries(load.headers ?? {})) args.push('-H', `${k}: ${v}`)
   args.push(load.url)
   const [cmd, argv] = load.cpus === undefined ? ['wrk', args] : ['taskset', ['-c', load.cpus, 'wrk', ...args]]

@@ -166,6 +166,28 @@ describe('include', () => {
   })
 })
 
+describe('robustness', () => {
+  test('truncated or damaged VCL gets a VclError, never a crash (bounded corpus)', async () => {
+    const { readdir, readFile } = await import('node:fs/promises')
+    const dir = fileURLToPath(new URL('../../test/fixtures/vcl/valid/', import.meta.url))
+    let tried = 0
+    for (const f of (await readdir(dir)).filter((x) => x.endsWith('.vcl'))) {
+      const text = await readFile(`${dir}${f}`, 'utf8')
+      for (let i = 0; i < text.length; i += 7) {
+        for (const v of [text.slice(0, i), text.slice(0, i) + text.slice(i + 5), `${text.slice(0, i)}"${text.slice(i)}`, `${text.slice(0, i)}{${text.slice(i)}`]) {
+          tried++
+          try {
+            compile(v)
+          } catch (err) {
+            assert.ok(err instanceof VclError, `${f} cut at ${i}: ${String(err)}`)
+          }
+        }
+      }
+    }
+    assert.ok(tried > 1000)
+  })
+})
+
 describe('run-time safety', () => {
   const ip = { address: '127.0.0.1', port: 1, family: 4 as const }
   const ctx = (url: string, logs: string[]) =>

@@ -65,7 +65,7 @@ export class VclProgram {
 
   /** A context for a new client request, with req.backend_hint preset to the default backend. */
   newRequest(init: RequestInit): VclContext {
-    return createRequestContext(this.compiled.defaultBackend ? { ...init, defaultBackend: this.compiled.defaultBackend } : init)
+    return createRequestContext(init, this.compiled.defaultBackend)
   }
 
   /**

@@ -37,6 +37,7 @@
  *      a healthy concrete backend (directors skip sick ones), undefined meaning 503.
  */
 export { Acl } from './acl.js'
+export { type Ban, BanError, type BanSubject, parseBan, parseBanString } from './ban.js'
 export type { CompiledVcl } from './compile.js'
 export { compileVcl } from './compile.js'
 export type {

@@ -1,5 +1,5 @@
 import { compilePcre, RegexTranslationError } from './regex.js'
-import { UNIT_SECONDS } from './types.js'
+import { parseDuration } from './types.js'
 
 /**
  * Ban expressions, shared by VCL's `ban()` / `std.ban()` and the admin CLI's `ban` command:
@@ -32,7 +32,6 @@ export interface Ban {
 
 type Test = (s: BanSubject) => boolean
 
-const DURATION = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$/
 const INTEGER = /^-?\d{1,15}$/
 const EQUALITY = new Set(['==', '!=', '~', '!~'])
 const ORDERING = new Set(['==', '!=', '<', '>', '<=', '>='])
@@ -88,9 +87,8 @@ function splitBan(text: string): string[] {
 function condition(field: string, op: string, arg: string): Test {
   if (DURATION_FIELDS.has(field)) {
     if (!ORDERING.has(op)) throw new BanError(`expected conditional (==, !=, <, >, <= or >=) got "${op}"`)
-    const m = DURATION.exec(arg)
-    if (!m) throw new BanError(`expected duration <n.nn>[ms|s|m|h|d|w|y] got "${arg}"`)
-    const seconds = Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number)
+    const seconds = parseDuration(arg)
+    if (seconds === undefined) throw new BanError(`expected duration <n.nn>[ms|s|m|h|d|w|y] got "${arg}"`)
     const key = field.slice(4) as 'ttl' | 'age' | 'grace' | 'keep'
     return ordered(op, (s) => s[key], seconds)
   }

@@ -40,9 +40,12 @@ const IMPORTABLE = new Set(['std', 'directors'])
 /** Compiles VCL text, or the tokens of a file with its includes expanded (see include.ts). */
 export function compileVcl(source: VclSource | Token[]): CompiledVcl {
   const user = parseVcl(source)
-  const builtin = parseVcl(BUILTIN_SOURCE)
-  return new Compiler(user).run(builtin)
+  // The AST is never modified by compiling, so the built-in VCL is parsed once per process.
+  builtinProgram ??= parseVcl(BUILTIN_SOURCE)
+  return new Compiler(user).run(builtinProgram)
 }
+
+let builtinProgram: Program | undefined
 
 class Compiler {
   #program: Program

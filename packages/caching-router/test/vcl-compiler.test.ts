@@ -155,6 +155,8 @@ describe('include', () => {
     startResponse(c, { status: 200, reason: 'OK', headers: [] })
     p.run('deliver', c)
     assert.equal(c.resp?.http.get('X-Included'), 'yes')
+    assert.equal(p.sources.length, 3)
+    assert.match(p.describe(), /^\/\/ VCL 4\.1 from .*with-include\.vcl, .*recv\.vcl, .*deliver\.vcl\nbackend app 127\.0\.0\.1:3000 \(default\)\n/)
   })
 
   test('an error inside an included file points into that file', async () => {

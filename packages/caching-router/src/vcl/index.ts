@@ -7,7 +7,8 @@
  *      compiles the file once into closures, with varnish's built-in VCL appended. Any problem
  *      throws a `VclError` (a ConfigError) whose message reads `file:line:col: problem`, then the
  *      source line and a caret, in varnishd's wording. Do this before binding any port.
- *      `checkVclFile(path)` is the same check for `caching-router -C -f FILE`.
+ *      `checkVclFile(path)` is the same check for `caching-router -C -f FILE`, and
+ *      `program.describe()` what to print there (varnishd -C prints its generated C).
  *   2. Warm up: call `program.init(ctx)` once (runs vcl_init: directors get their members; a
  *      `fail` return means the VCL must not be used), then `program.startProbes()` to start the
  *      health checks of backends with a `.probe`; `stopProbes()` when the VCL is discarded.

@@ -39,11 +39,31 @@ function housekeepingContext(): VclContext {
 export class VclProgram {
   readonly name: string
   readonly compiled: ReturnType<typeof compileVcl>
+  /** The files the VCL was read from, main file first (for `vcl.show`). */
+  readonly sources: readonly VclSource[]
   #probes: ProbeRunner[] = []
 
   constructor(name: string, source: VclSource | Token[]) {
     this.name = name
     this.compiled = compileVcl(source)
+    this.sources = Array.isArray(source) ? [...new Set(source.map((t) => t.source))] : [source]
+  }
+
+  /**
+   * What `caching-router -C` prints where `varnishd -C` prints the generated C: what the file
+   * compiled into.
+   */
+  describe(): string {
+    const c = this.compiled
+    const lines = [`// VCL ${c.dialect} from ${this.sources.map((s) => s.name).join(', ')}`]
+    for (const b of c.backends.values()) {
+      const probe = b.probe ? ` probe ${b.probe.request ? 'request' : b.probe.url} every ${b.probe.interval}s` : ''
+      lines.push(`backend ${b.name} ${b.host}:${b.port}${b === c.defaultBackend ? ' (default)' : ''}${probe}`)
+    }
+    for (const d of c.directors.values()) lines.push(`director ${d.name} ${d.kind}`)
+    for (const a of c.acls.values()) lines.push(`acl ${a.name}`)
+    lines.push(`subroutines ${[...c.methods.keys()].map((m) => `vcl_${m}`).join(' ')}`)
+    return lines.join('\n')
   }
 
   /**

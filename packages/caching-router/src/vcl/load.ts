@@ -21,9 +21,8 @@ export async function loadVclFile(path: string, name = 'boot', vclPath: readonly
 
 /**
  * `caching-router -C -f FILE`, like `varnishd -C -f FILE`: compile and throw the first error.
- * Returns the dialect the file was read as, for the caller's report.
+ * Returns the compiled program (never warmed: no vcl_init, no probes) to `describe()` it.
  */
-export async function checkVclFile(path: string): Promise<{ dialect: string }> {
-  const program = await loadVclFile(path)
-  return { dialect: program.compiled.dialect }
+export function checkVclFile(path: string): Promise<VclProgram> {
+  return loadVclFile(path, 'check')
 }

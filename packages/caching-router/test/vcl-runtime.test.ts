@@ -169,6 +169,44 @@ describe('requests start like varnish requests', () => {
   })
 })
 
+describe('restart and retry', () => {
+  test('a restart runs vcl_recv again with the same req and req.restarts + 1', () => {
+    const p = compile(`vcl 4.1;${APP}
+      sub vcl_recv {
+        if (req.restarts == 0) { set req.http.X-First = "yes"; }
+        set req.http.X-Seen = req.restarts;
+      }
+      sub vcl_deliver { if (resp.status == 503 && req.restarts < 1) { return (restart); } }`)
+    const ctx = request('GET', '/')
+    p.run('recv', ctx)
+    startResponse(ctx, { status: 503, reason: 'Service Unavailable', headers: [] })
+    const r = p.run('deliver', ctx)
+    assert.equal(r.action, 'restart')
+    assert.equal(NEXT_STEP.deliver[r.action], 'recv')
+    ctx.req.restarts++
+    p.run('recv', ctx)
+    assert.equal(ctx.req.http.get('X-First'), 'yes')
+    assert.equal(ctx.req.http.get('X-Seen'), '1')
+    assert.equal(p.run('deliver', ctx).action, 'deliver')
+  })
+
+  test('a retry runs vcl_backend_fetch again with bereq.retries + 1', () => {
+    const p = compile(`vcl 4.1;${APP}
+      sub vcl_backend_response { if (beresp.status >= 500 && bereq.retries < 2) { return (retry); } }`)
+    const ctx = request('GET', '/')
+    startBackendRequest(ctx, { xid: '2', uncacheable: false })
+    const statuses: string[] = []
+    for (;;) {
+      startBackendResponse(ctx, { status: 503, reason: 'x', headers: [], ttl: 1, grace: 0, keep: 0 })
+      const r = p.run('backend_response', ctx)
+      statuses.push(r.action)
+      if (r.action !== 'retry') break
+      if (ctx.bereq) ctx.bereq.retries++
+    }
+    assert.deepEqual(statuses, ['retry', 'retry', 'deliver'])
+  })
+})
+
 describe('statements and expressions', () => {
   test('if / elsif / elseif / else if / else pick one branch', () => {
     const p = compile(`vcl 4.1;${APP}

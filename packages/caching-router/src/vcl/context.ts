@@ -106,7 +106,8 @@ export interface VclRequest extends VclMessage {
   grace: number | undefined
   hashAlwaysMiss: boolean
   hashIgnoreBusy: boolean
-  readonly restarts: number
+  /** Read-only to VCL; the router increments it on `restart` and runs vcl_recv again with this req. */
+  restarts: number
   readonly xid: string
   readonly esiLevel: number
   readonly isHitmiss: boolean
@@ -124,7 +125,8 @@ export interface VclBackendRequest extends VclMessage {
   betweenBytesTimeout: number | undefined
   readonly uncacheable: boolean
   readonly xid: string
-  readonly retries: number
+  /** Read-only to VCL; the router increments it on `retry` and runs vcl_backend_fetch again. */
+  retries: number
   readonly isBgfetch: boolean
 }
 

@@ -34,8 +34,11 @@
  *        restart (from hit/miss/pass/deliver/synth/purge) -> recv again with req.restarts + 1
  *
  *      `NEXT_STEP` lists which step each action leads to. After recv, `ctx.req.backendHint`
- *      (preset to `program.compiled.defaultBackend` by `newRequest`) names the backend; call `.resolve(ctx)` on it to get
- *      a healthy concrete backend (directors skip sick ones), undefined meaning 503.
+ *      (preset to `program.compiled.defaultBackend` by `newRequest`) names the backend; call
+ *      `.resolve(ctx)` on it to get a healthy concrete backend (directors skip sick ones),
+ *      undefined meaning 503.
+ *   4. Bans: implement `ctx.ban(text)` with `parseBanString(text)` and the admin CLI's `ban` with
+ *      `parseBan(args)`; both give a `Ban` whose `matches()` tests a stored object.
  */
 export { Acl } from './acl.js'
 export { type Ban, BanError, type BanSubject, parseBan, parseBanString } from './ban.js'

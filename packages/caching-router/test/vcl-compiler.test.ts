@@ -118,7 +118,11 @@ describe('checker error paths', () => {
   })
 
   test('acls', () => {
-    rejects(`vcl 4.1;\n${APP}acl a { "not-an-ip"; }\nsub vcl_recv { if (client.ip ~ a) { return (pass); } }`, /'not-an-ip' is not an IP address/)
+    // Names are resolved by loadVclFile() before compiling; compiling text alone knows only localhost.
+    rejects(`vcl 4.1;\n${APP}acl a { "not-an-ip"; }\nsub vcl_recv { if (client.ip ~ a) { return (pass); } }`, /DNS lookup\(not-an-ip\): not resolved/)
+    const named = new VclProgram('t', { name: 'x.vcl', text: `vcl 4.1;\n${APP}acl a { "localhost"; "db.internal"/24; }\nsub vcl_recv { if (client.ip ~ a) { return (pass); } }` }, { hosts: new Map([['db.internal', ['10.9.8.7']]]) })
+    const at = (address: string) => named.compiled.acls.get('a')?.match({ address, port: 0, family: address.includes(':') ? 6 : 4 })
+    assert.deepEqual([at('127.0.0.1'), at('::1'), at('10.9.8.1'), at('10.9.9.1')], [true, true, true, false])
     rejects(`vcl 4.1;\n${APP}acl a { "10.0.0.0"/33; }\nsub vcl_recv { if (client.ip ~ a) { return (pass); } }`, 'Too wide mask (/33) for IPv4')
   })
 

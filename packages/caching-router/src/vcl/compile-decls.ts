@@ -1,4 +1,4 @@
-import { Acl, aclRule } from './acl.js'
+import { Acl, aclRule, parseIp } from './acl.js'
 import type { AclDecl, BackendDecl, Expr, Field, ProbeDecl } from './ast.js'
 import { compileExpr, type ExprEnv } from './compile-expr.js'
 import { Backend, type ProbeOptions } from './directors.js'
@@ -135,13 +135,22 @@ export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, Probe
   })
 }
 
-export function compileAcl(d: AclDecl): Acl {
+/**
+ * Host names in ACLs stand for all their addresses, as varnishd resolves them at compile time.
+ * `hosts` holds the names loadVclFile() resolved; `localhost` is known without asking DNS.
+ */
+export function compileAcl(d: AclDecl, hosts: ReadonlyMap<string, readonly string[]>): Acl {
   return new Acl(
     d.name.value,
-    d.entries.map((e) => {
-      const rule = aclRule(e.address.value, e.mask ? Number(e.mask.value) : undefined, e.negated)
-      if (typeof rule === 'string') throw new VclError(rule, spanOf(e.address))
-      return rule
+    d.entries.flatMap((e) => {
+      const name = e.address.value
+      const addresses = parseIp(name) ? [name] : (hosts.get(name) ?? (name === 'localhost' ? ['127.0.0.1', '::1'] : undefined))
+      if (!addresses) throw new VclError(`DNS lookup(${name}): not resolved (load the VCL with loadVclFile())`, spanOf(e.address))
+      return addresses.map((a) => {
+        const rule = aclRule(a, e.mask ? Number(e.mask.value) : undefined, e.negated)
+        if (typeof rule === 'string') throw new VclError(rule, spanOf(e.address))
+        return rule
+      })
     }),
   )
 }

@@ -37,12 +37,17 @@ const BUILTIN_SOURCE: VclSource = { name: '<builtin>', text: BUILTIN_VCL }
 const BUILTIN_NAMES = new Set((BUILTIN_VCL.match(/^sub (vcl_\w+)/gm) ?? []).map((s) => s.slice(4)))
 const IMPORTABLE = new Set(['std', 'directors'])
 
+/** What was looked up before compiling: addresses of host names used in ACLs. */
+export interface CompileOptions {
+  readonly hosts?: ReadonlyMap<string, readonly string[]>
+}
+
 /** Compiles VCL text, or the tokens of a file with its includes expanded (see include.ts). */
-export function compileVcl(source: VclSource | Token[]): CompiledVcl {
+export function compileVcl(source: VclSource | Token[], options: CompileOptions = {}): CompiledVcl {
   const user = parseVcl(source)
   // The AST is never modified by compiling, so the built-in VCL is parsed once per process.
   builtinProgram ??= parseVcl(BUILTIN_SOURCE)
-  return new Compiler(user).run(builtinProgram)
+  return new Compiler(user, options.hosts ?? new Map()).run(builtinProgram)
 }
 
 let builtinProgram: Program | undefined
@@ -60,9 +65,11 @@ class Compiler {
   #used = new Set<string>()
   #subs = new Map<string, SubInfo>()
   #current: SubInfo | undefined
+  #hosts: ReadonlyMap<string, readonly string[]>
 
-  constructor(program: Program) {
+  constructor(program: Program, hosts: ReadonlyMap<string, readonly string[]>) {
     this.#program = program
+    this.#hosts = hosts
   }
 
   run(builtin: Program): CompiledVcl {
@@ -75,7 +82,7 @@ class Compiler {
     for (const d of decls) {
       if (d.kind !== 'acl') continue
       this.#declare(d.name, 'acl', this.#aclTokens)
-      this.#acls.set(d.name.value, compileAcl(d))
+      this.#acls.set(d.name.value, compileAcl(d, this.#hosts))
     }
     const subs: SubDecl[] = [...decls.filter(isSub), ...builtin.decls.filter(isSub)]
     for (const s of subs) this.#registerSub(s)

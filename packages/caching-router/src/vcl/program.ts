@@ -1,4 +1,4 @@
-import { compileVcl } from './compile.js'
+import { type CompileOptions, compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
 import { createRequestContext, type RequestInit } from './request-context.js'
@@ -43,9 +43,9 @@ export class VclProgram {
   readonly sources: readonly VclSource[]
   #probes: ProbeRunner[] = []
 
-  constructor(name: string, source: VclSource | Token[]) {
+  constructor(name: string, source: VclSource | Token[], options: CompileOptions = {}) {
     this.name = name
-    this.compiled = compileVcl(source)
+    this.compiled = compileVcl(source, options)
     this.sources = Array.isArray(source) ? [...new Set(source.map((t) => t.source))] : [source]
   }
 

@@ -174,7 +174,6 @@ const RENAMED_IN_4: Record<string, string> = {
   'beresp.response': 'beresp.reason',
   'resp.response': 'resp.reason',
   'obj.response': 'obj.reason',
-  'req.hash_always_miss': 'req.hash_always_miss',
 }
 
 /**

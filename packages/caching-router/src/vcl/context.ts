@@ -24,6 +24,11 @@ export class VclHeaders {
     return this.#fields.get(name.toLowerCase())?.values[0]
   }
 
+  /** get() for a name already in lower case (compiled VCL lowers its header names once). */
+  getLower(key: string): string | undefined {
+    return this.#fields.get(key)?.values[0]
+  }
+
   getAll(name: string): readonly string[] {
     return this.#fields.get(name.toLowerCase())?.values ?? []
   }

@@ -193,6 +193,7 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
   for (const [prefix, o] of Object.entries(HTTP_PREFIXES)) {
     if (n.length > prefix.length && n.slice(0, prefix.length).toLowerCase() === prefix) {
       const header = n.slice(prefix.length)
+      const key = header.toLowerCase()
       const scope = SCOPES[o]
       const headers = (ctx: VclContext): VclHeaders => (pick(ctx, o) as VclMessage).http
       return {
@@ -201,7 +202,7 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
         read: scope.read,
         write: scope.write,
         unset: scope.write,
-        get: (ctx) => headers(ctx).get(header),
+        get: (ctx) => headers(ctx).getLower(key),
         set: (ctx, v) => {
           if (CR_LF_NUL.test(v as string)) throw new VclRuntimeError(`set ${n}: value contains CR, LF or NUL`)
           headers(ctx).set(header, v as string)

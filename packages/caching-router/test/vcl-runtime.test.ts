@@ -421,6 +421,28 @@ describe('statements and expressions', () => {
     assert.equal(ctx.resp?.http.get('x-hits'), '3')
   })
 
+  test('the 3.0 dialect: director declarations used as backends, req.backend.healthy', async () => {
+    const file = fileURLToPath(new URL('../../test/fixtures/vcl/dialect-3.0/directors.vcl', import.meta.url))
+    const p = new VclProgram('d', { name: file, text: await readFile(file, 'utf8') })
+    const pick = (url: string, cookie = 'id=1') => {
+      const ctx = request('GET', url, ['Host', 'h', 'Cookie', cookie])
+      const r = p.run('recv', ctx)
+      return { r, name: ctx.req.backendHint?.resolve(ctx)?.name }
+    }
+    assert.deepEqual(
+      [pick('/a').name, pick('/b').name, pick('/c').name],
+      ['web1', 'web2', 'web1'],
+    )
+    // The client director sticks to one member per client.identity.
+    const first = pick('/account/x', 'id=42').name
+    for (let i = 0; i < 5; i++) assert.equal(pick('/account/y', 'id=42').name, first)
+    assert.ok(['web1', 'sticky[1]'].includes(first ?? ''))
+    for (const b of p.compiled.backends.values()) b.setHealthy(false)
+    assert.deepEqual(pick('/a').r, { action: 'synth', status: 503, reason: 'No backend' })
+    assert.equal(compile('vcl 4.1;\nbackend a { .host = "h"; }\nsub vcl_recv { return (pass); }').compiled.directors.size, 0)
+    assert.throws(() => compile('vcl 4.1;\nbackend a { .host = "h"; }\ndirector d round-robin { { .backend = a; } }'), /Expected one of/)
+  })
+
   test('the 3.0 dialect: req.request, error, vcl_fetch, vcl_error with obj.*, return (lookup)', () => {
     const p = compile(`backend app { .host = "127.0.0.1"; .port = "3000"; }
       sub vcl_recv {

@@ -112,6 +112,9 @@ function ident(t: Token, env: ExprEnv, want?: VclType): Compiled {
     env.markUsed('backend', name)
     return literal('BACKEND', backend)
   }
+  // varnish 3 directors are used like backends: `set req.backend = rr;`.
+  const legacy = env.dialect === '3.0' ? env.objects.get(name) : undefined
+  if (legacy) return literal('BACKEND', legacy)
   if (env.acls.has(name)) {
     env.markUsed('acl', name)
     return literal('ACL', env.acls.get(name))

@@ -1,7 +1,7 @@
 import type { Acl } from './acl.js'
 import type { Decl, Expr, Program, Stmt, SubDecl, VclDialect } from './ast.js'
 import { BUILTIN_VCL } from './builtin.js'
-import { compileAcl, compileBackend, compileProbe } from './compile-decls.js'
+import { compileAcl, compileBackend, compileLegacyDirector, compileProbe } from './compile-decls.js'
 import { coerce, compileExpr, type ExprEnv } from './compile-expr.js'
 import type { VclContext, VclReturn } from './context.js'
 import { type Backend, Director, type ProbeOptions } from './directors.js'
@@ -60,6 +60,7 @@ class Compiler {
   #probeTokens = new Map<string, Token>()
   #acls = new Map<string, Acl>()
   #aclTokens = new Map<string, Token>()
+  #directorTokens = new Map<string, Token>()
   #objects = new Map<string, Director>()
   #imports = new Set<string>()
   #used = new Set<string>()
@@ -79,6 +80,13 @@ class Compiler {
     for (const d of decls) if (d.kind === 'probe') this.#probes.set(d.name.value, compileProbe(d.fields, d.keyword, this.#env()))
     for (const d of decls) if (d.kind === 'backend') this.#declare(d.name, 'backend', this.#backendTokens)
     for (const d of decls) if (d.kind === 'backend') this.#backends.set(d.name.value, compileBackend(d, this.#probes, this.#env()))
+    for (const d of decls) {
+      if (d.kind !== 'director') continue
+      this.#declare(d.name, 'director', this.#directorTokens)
+      const { director, inline } = compileLegacyDirector(d, this.#probes, this.#env())
+      for (const b of inline) this.#backends.set(b.name, b)
+      this.#objects.set(director.name, director)
+    }
     for (const d of decls) {
       if (d.kind !== 'acl') continue
       this.#declare(d.name, 'acl', this.#aclTokens)
@@ -114,7 +122,7 @@ class Compiler {
   }
 
   #declare(name: Token, kind: string, tokens: Map<string, Token>): void {
-    const all = [this.#backendTokens, this.#probeTokens, this.#aclTokens]
+    const all = [this.#backendTokens, this.#probeTokens, this.#aclTokens, this.#directorTokens]
     for (const map of all) {
       const first = map.get(name.value)
       if (first) {

@@ -52,6 +52,9 @@ class Parser {
         }
         case 'acl':
           return { kind: 'acl', name: this.#expectId(), entries: this.#aclEntries() }
+        case 'director':
+          if (this.#dialect === '3.0') return this.#director(t)
+          break
         case 'sub': {
           const name = this.#expectId()
           return { kind: 'sub', name, body: this.#block() }
@@ -95,6 +98,27 @@ class Parser {
     }
     this.#next()
     return fields
+  }
+
+  #director(keyword: Token): Decl {
+    const name = this.#expectId()
+    const type = this.#expectId()
+    this.#expectOp('{')
+    const fields: Field[] = []
+    const members: { start: Token; fields: Field[] }[] = []
+    while (!this.#isOp('}')) {
+      if (this.#isOp('{')) {
+        members.push({ start: this.#peek(), fields: this.#fields() })
+        continue
+      }
+      this.#expectOp('.')
+      const field = this.#expectId()
+      this.#expectOp('=')
+      fields.push({ name: field, value: this.#expr(), more: [] })
+      this.#expectOp(';')
+    }
+    this.#next()
+    return { kind: 'director', keyword, name, type, fields, members }
   }
 
   #aclEntries(): AclEntry[] {

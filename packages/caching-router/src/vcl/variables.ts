@@ -176,6 +176,14 @@ const RENAMED_IN_4: Record<string, string> = {
   'obj.response': 'obj.reason',
 }
 
+/** varnish 3 variables with no 4.x name: `req.backend.healthy` is std.healthy(req.backend_hint). */
+const LEGACY_ONLY = new Map<string, VarSpec>([
+  [
+    'req.backend.healthy',
+    { name: 'req.backend.healthy', type: 'BOOL', read: CLIENT, write: NONE, unset: NONE, get: (ctx) => ctx.req.backendHint?.healthy() ?? false },
+  ],
+])
+
 /**
  * Finds a variable by name. In the 3.0 dialect, old names map to their 4.x meaning, and in
  * vcl_error (now vcl_synth) `obj.*` is the synthetic response, `resp.*` in 4.x.
@@ -184,6 +192,8 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
   let n = name
   if (dialect === '3.0') {
     n = RENAMED_IN_4[n] ?? n
+    const legacy = LEGACY_ONLY.get(n)
+    if (legacy) return legacy
     if (method === 'synth' && n.startsWith('obj.')) n = `resp.${n.slice(4)}`
     // varnish 3's vcl_fetch saw the backend request as req.*; 4.x calls it bereq.*.
     if (method?.startsWith('backend_') && n.startsWith('req.')) n = `be${n}`

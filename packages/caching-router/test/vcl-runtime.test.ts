@@ -443,6 +443,25 @@ describe('statements and expressions', () => {
     assert.throws(() => compile('vcl 4.1;\nbackend a { .host = "h"; }\ndirector d round-robin { { .backend = a; } }'), /Expected one of/)
   })
 
+  test('the 3.0 dialect: purge; in vcl_hit / vcl_miss and ban_url()', async () => {
+    const file = fileURLToPath(new URL('../../test/fixtures/vcl/dialect-3.0/purge.vcl', import.meta.url))
+    const p = new VclProgram('p', { name: file, text: await readFile(file, 'utf8') })
+    const ctx = request('PURGE', '/x')
+    let purged = 0
+    ctx.purge = () => {
+      purged++
+    }
+    assert.deepEqual(p.run('recv', ctx), { action: 'hash' })
+    assert.deepEqual(p.run('hit', ctx), { action: 'synth', status: 200, reason: 'Purged.' })
+    assert.deepEqual(p.run('miss', ctx), { action: 'synth', status: 200, reason: 'Purged.' })
+    assert.equal(purged, 2)
+    assert.deepEqual(p.run('recv', request('PURGE', '/x', ['Host', 'h'], { client: '10.0.0.1' })), { action: 'synth', status: 405, reason: 'Not allowed.' })
+    const ban = request('BAN', '/news/.*')
+    assert.equal(p.run('recv', ban).status, 200)
+    assert.deepEqual(ban.bans, ['req.url ~ /news/.*'])
+    assert.throws(() => compile(`${APP}sub vcl_recv { purge; }`), /Not a valid action in subroutine 'vcl_recv'/)
+  })
+
   test('the 3.0 dialect: req.request, error, vcl_fetch, vcl_error with obj.*, return (lookup)', () => {
     const p = compile(`backend app { .host = "127.0.0.1"; .port = "3000"; }
       sub vcl_recv {

@@ -367,8 +367,15 @@ class Compiler {
 
   #action(keyword: Token, args: Expr[], env: ExprEnv): Exec {
     const name = keyword.value
-    if (args.length !== 1) throw new VclError(`Expected one argument to ${name}()`, spanOf(keyword))
     const notValid = (m: string) => `Not a valid action in subroutine 'vcl_${m}'.`
+    if (name === 'purge') {
+      this.#restrict(keyword, ['hit', 'miss'], notValid)
+      return (ctx) => {
+        ctx.purge?.()
+        return undefined
+      }
+    }
+    if (args.length !== 1) throw new VclError(`Expected one argument to ${name}()`, spanOf(keyword))
     const c = coerce(compileExpr(args[0] as Expr, env), 'STRING', args[0] as Expr)
     const f = c.fn
     if (name === 'hash_data') {
@@ -387,8 +394,9 @@ class Compiler {
         return undefined
       }
     }
+    const prefix = name === 'ban_url' ? 'req.url ~ ' : ''
     return (ctx) => {
-      const err = ctx.ban((f(ctx) as string | undefined) ?? '')
+      const err = ctx.ban(`${prefix}${(f(ctx) as string | undefined) ?? ''}`)
       if (err) ctx.log(`ban(): ${err}`)
       return undefined
     }

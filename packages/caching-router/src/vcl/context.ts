@@ -204,6 +204,8 @@ export interface VclContext {
   ban(expression: string): string | undefined
   /** `std.log(...)`. */
   log(message: string): void
+  /** varnish 3's `purge;` in vcl_hit / vcl_miss: drop the looked-up object and its variants. */
+  purge?(): void
 }
 
 /** The subroutines varnish runs, named without their `vcl_` prefix. */

@@ -215,6 +215,21 @@ class Parser {
       this.#next()
       return { kind: 'error', keyword, args }
     }
+    if (name === 'purge' && this.#dialect === '3.0' && this.#tokens[this.#i + 1]?.value === ';') {
+      // varnish 3: `purge;` in vcl_hit / vcl_miss drops the object and its variants.
+      const keyword = this.#next()
+      this.#next()
+      return { kind: 'action', keyword, args: [] }
+    }
+    if (name === 'ban_url' && this.#dialect === '3.0' && this.#tokens[this.#i + 1]?.value === '(') {
+      // varnish 3: `ban_url(regex);` is `ban("req.url ~ " + regex);`.
+      const keyword = this.#next()
+      this.#expectOp('(')
+      const arg = this.#expr()
+      this.#expectOp(')')
+      this.#expectOp(';')
+      return { kind: 'action', keyword, args: [arg] }
+    }
     if (name === 'synthetic' && this.#dialect === '3.0' && this.#tokens[this.#i + 1]?.value !== '(') {
       // varnish 3: `synthetic "text";` without parentheses.
       const keyword = this.#next()

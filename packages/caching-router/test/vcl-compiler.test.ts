@@ -118,7 +118,11 @@ describe('checker error paths', () => {
   })
 
   test('acls', () => {
-    rejects(`vcl 4.1;\n${APP}acl a { "not-an-ip"; }\nsub vcl_recv { if (client.ip ~ a) { return (pass); } }`, /'not-an-ip' is not an IP address/)
+    // Names are resolved by loadVclFile() before compiling; compiling text alone knows only localhost.
+    rejects(`vcl 4.1;\n${APP}acl a { "not-an-ip"; }\nsub vcl_recv { if (client.ip ~ a) { return (pass); } }`, /DNS lookup\(not-an-ip\): not resolved/)
+    const named = new VclProgram('t', { name: 'x.vcl', text: `vcl 4.1;\n${APP}acl a { "localhost"; "db.internal"/24; }\nsub vcl_recv { if (client.ip ~ a) { return (pass); } }` }, { hosts: new Map([['db.internal', ['10.9.8.7']]]) })
+    const at = (address: string) => named.compiled.acls.get('a')?.match({ address, port: 0, family: address.includes(':') ? 6 : 4 })
+    assert.deepEqual([at('127.0.0.1'), at('::1'), at('10.9.8.1'), at('10.9.9.1')], [true, true, true, false])
     rejects(`vcl 4.1;\n${APP}acl a { "10.0.0.0"/33; }\nsub vcl_recv { if (client.ip ~ a) { return (pass); } }`, 'Too wide mask (/33) for IPv4')
   })
 
@@ -155,6 +159,8 @@ describe('include', () => {
     startResponse(c, { status: 200, reason: 'OK', headers: [] })
     p.run('deliver', c)
     assert.equal(c.resp?.http.get('X-Included'), 'yes')
+    assert.equal(p.sources.length, 3)
+    assert.match(p.describe(), /^\/\/ VCL 4\.1 from .*with-include\.vcl, .*recv\.vcl, .*deliver\.vcl\nbackend app 127\.0\.0\.1:3000 \(default\)\n/)
   })
 
   test('an error inside an included file points into that file', async () => {
@@ -163,6 +169,28 @@ describe('include', () => {
       assert.match(err.message, /invalid\/parts\/broken\.vcl:3:9: Symbol not found: 'req\.nope'/)
       return true
     })
+  })
+})
+
+describe('robustness', () => {
+  test('truncated or damaged VCL gets a VclError, never a crash (bounded corpus)', async () => {
+    const { readdir, readFile } = await import('node:fs/promises')
+    const dir = fileURLToPath(new URL('../../test/fixtures/vcl/valid/', import.meta.url))
+    let tried = 0
+    for (const f of (await readdir(dir)).filter((x) => x.endsWith('.vcl'))) {
+      const text = await readFile(`${dir}${f}`, 'utf8')
+      for (let i = 0; i < text.length; i += 7) {
+        for (const v of [text.slice(0, i), text.slice(0, i) + text.slice(i + 5), `${text.slice(0, i)}"${text.slice(i)}`, `${text.slice(0, i)}{${text.slice(i)}`]) {
+          tried++
+          try {
+            compile(v)
+          } catch (err) {
+            assert.ok(err instanceof VclError, `${f} cut at ${i}: ${String(err)}`)
+          }
+        }
+      }
+    }
+    assert.ok(tried > 1000)
   })
 })
 

@@ -116,6 +116,32 @@ describe('probes', { timeout: 20_000 }, () => {
     }
   })
 
+  test('stop() ends a probe in flight: its connection closes, no result is reported', async (t) => {
+    let serverSide: net.Socket | undefined
+    let connected: () => void = () => {}
+    const arrived = new Promise<void>((r) => {
+      connected = r
+    })
+    const silent = net.createServer((s) => {
+      serverSide = s
+      s.on('error', () => {})
+      connected()
+    })
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    t.after(() => new Promise<void>((resolve) => silent.close(() => resolve())))
+    const probe = { url: '/', expectedResponse: 200, timeout: 60, interval: 60, window: 1, threshold: 1, initial: 1 }
+    const backend = new Backend({ name: 'x', host: '127.0.0.1', port: (silent.address() as AddressInfo).port, probe })
+    const results: ProbeResult[] = []
+    const runner = new ProbeRunner(backend, probe, (r) => results.push(r))
+    runner.start()
+    await arrived
+    const closed = new Promise<void>((resolve) => serverSide?.once('close', () => resolve()))
+    runner.stop()
+    await closed
+    assert.deepEqual(results, [])
+    assert.equal(backend.healthy(), true, 'state unchanged by an aborted probe')
+  })
+
   test('.expected_response and a raw .request are honoured', async (t) => {
     const o = await origin(204)
     t.after(() => o.close())

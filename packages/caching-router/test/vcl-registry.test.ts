@@ -88,4 +88,7 @@ test('SIGHUP-style reload loads under a fresh name and switches', async (t) => {
   assert.equal(p.name, 'reload_1')
   assert.equal(reg.active, p)
   assert.equal(tagOf(reg.acquire()), 'two')
+  assert.equal(reg.show('reload_1'), vcl('two'))
+  assert.match(reg.show('boot', true), /^\/\/ VCL\.SHOW .*a\.vcl\nvcl 4\.1;/)
+  assert.throws(() => reg.show('nothere'), VclAdminError)
 })

@@ -169,6 +169,44 @@ describe('requests start like varnish requests', () => {
   })
 })
 
+describe('restart and retry', () => {
+  test('a restart runs vcl_recv again with the same req and req.restarts + 1', () => {
+    const p = compile(`vcl 4.1;${APP}
+      sub vcl_recv {
+        if (req.restarts == 0) { set req.http.X-First = "yes"; }
+        set req.http.X-Seen = req.restarts;
+      }
+      sub vcl_deliver { if (resp.status == 503 && req.restarts < 1) { return (restart); } }`)
+    const ctx = request('GET', '/')
+    p.run('recv', ctx)
+    startResponse(ctx, { status: 503, reason: 'Service Unavailable', headers: [] })
+    const r = p.run('deliver', ctx)
+    assert.equal(r.action, 'restart')
+    assert.equal(NEXT_STEP.deliver[r.action], 'recv')
+    ctx.req.restarts++
+    p.run('recv', ctx)
+    assert.equal(ctx.req.http.get('X-First'), 'yes')
+    assert.equal(ctx.req.http.get('X-Seen'), '1')
+    assert.equal(p.run('deliver', ctx).action, 'deliver')
+  })
+
+  test('a retry runs vcl_backend_fetch again with bereq.retries + 1', () => {
+    const p = compile(`vcl 4.1;${APP}
+      sub vcl_backend_response { if (beresp.status >= 500 && bereq.retries < 2) { return (retry); } }`)
+    const ctx = request('GET', '/')
+    startBackendRequest(ctx, { xid: '2', uncacheable: false })
+    const statuses: string[] = []
+    for (;;) {
+      startBackendResponse(ctx, { status: 503, reason: 'x', headers: [], ttl: 1, grace: 0, keep: 0 })
+      const r = p.run('backend_response', ctx)
+      statuses.push(r.action)
+      if (r.action !== 'retry') break
+      if (ctx.bereq) ctx.bereq.retries++
+    }
+    assert.deepEqual(statuses, ['retry', 'retry', 'deliver'])
+  })
+})
+
 describe('statements and expressions', () => {
   test('if / elsif / elseif / else if / else pick one branch', () => {
     const p = compile(`vcl 4.1;${APP}
@@ -381,6 +419,47 @@ describe('statements and expressions', () => {
     p.run('deliver', ctx)
     assert.equal(ctx.resp?.http.get('x-cache'), 'HIT')
     assert.equal(ctx.resp?.http.get('x-hits'), '3')
+  })
+
+  test('the 3.0 dialect: director declarations used as backends, req.backend.healthy', async () => {
+    const file = fileURLToPath(new URL('../../test/fixtures/vcl/dialect-3.0/directors.vcl', import.meta.url))
+    const p = new VclProgram('d', { name: file, text: await readFile(file, 'utf8') })
+    const pick = (url: string, cookie = 'id=1') => {
+      const ctx = request('GET', url, ['Host', 'h', 'Cookie', cookie])
+      const r = p.run('recv', ctx)
+      return { r, name: ctx.req.backendHint?.resolve(ctx)?.name }
+    }
+    assert.deepEqual(
+      [pick('/a').name, pick('/b').name, pick('/c').name],
+      ['web1', 'web2', 'web1'],
+    )
+    // The client director sticks to one member per client.identity.
+    const first = pick('/account/x', 'id=42').name
+    for (let i = 0; i < 5; i++) assert.equal(pick('/account/y', 'id=42').name, first)
+    assert.ok(['web1', 'sticky[1]'].includes(first ?? ''))
+    for (const b of p.compiled.backends.values()) b.setHealthy(false)
+    assert.deepEqual(pick('/a').r, { action: 'synth', status: 503, reason: 'No backend' })
+    assert.equal(compile('vcl 4.1;\nbackend a { .host = "h"; }\nsub vcl_recv { return (pass); }').compiled.directors.size, 0)
+    assert.throws(() => compile('vcl 4.1;\nbackend a { .host = "h"; }\ndirector d round-robin { { .backend = a; } }'), /Expected one of/)
+  })
+
+  test('the 3.0 dialect: purge; in vcl_hit / vcl_miss and ban_url()', async () => {
+    const file = fileURLToPath(new URL('../../test/fixtures/vcl/dialect-3.0/purge.vcl', import.meta.url))
+    const p = new VclProgram('p', { name: file, text: await readFile(file, 'utf8') })
+    const ctx = request('PURGE', '/x')
+    let purged = 0
+    ctx.purge = () => {
+      purged++
+    }
+    assert.deepEqual(p.run('recv', ctx), { action: 'hash' })
+    assert.deepEqual(p.run('hit', ctx), { action: 'synth', status: 200, reason: 'Purged.' })
+    assert.deepEqual(p.run('miss', ctx), { action: 'synth', status: 200, reason: 'Purged.' })
+    assert.equal(purged, 2)
+    assert.deepEqual(p.run('recv', request('PURGE', '/x', ['Host', 'h'], { client: '10.0.0.1' })), { action: 'synth', status: 405, reason: 'Not allowed.' })
+    const ban = request('BAN', '/news/.*')
+    assert.equal(p.run('recv', ban).status, 200)
+    assert.deepEqual(ban.bans, ['req.url ~ /news/.*'])
+    assert.throws(() => compile(`${APP}sub vcl_recv { purge; }`), /Not a valid action in subroutine 'vcl_recv'/)
   })
 
   test('the 3.0 dialect: req.request, error, vcl_fetch, vcl_error with obj.*, return (lookup)', () => {

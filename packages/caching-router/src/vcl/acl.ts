@@ -38,7 +38,7 @@ export class Acl {
 /** Builds one rule; returns an error text (varnish's wording where it has one) when invalid. */
 export function aclRule(address: string, mask: number | undefined, negated: boolean): AclRule | string {
   const parsed = parseIp(address)
-  if (!parsed) return `'${address}' is not an IP address (caching-router does not resolve names in ACLs)`
+  if (!parsed) return `'${address}' is not an IP address`
   const width = parsed.family === 4 ? 32 : 128
   const bits = mask ?? width
   if (!Number.isInteger(bits) || bits < 0 || bits > width) return `Too wide mask (/${bits}) for IPv${parsed.family}`

@@ -8,7 +8,7 @@ export interface Program {
   readonly decls: Decl[]
 }
 
-export type Decl = BackendDecl | ProbeDecl | AclDecl | SubDecl | ImportDecl
+export type Decl = BackendDecl | ProbeDecl | AclDecl | SubDecl | ImportDecl | DirectorDecl
 
 export interface Field {
   readonly name: Token
@@ -30,6 +30,16 @@ export interface ProbeDecl {
   readonly keyword: Token
   readonly name: Token
   readonly fields: Field[]
+}
+
+/** varnish 3's `director NAME TYPE { .retries = n; { .backend = b; .weight = n; } ... }`. */
+export interface DirectorDecl {
+  readonly kind: 'director'
+  readonly keyword: Token
+  readonly name: Token
+  readonly type: Token
+  readonly fields: Field[]
+  readonly members: { start: Token; fields: Field[] }[]
 }
 
 export interface AclEntry {

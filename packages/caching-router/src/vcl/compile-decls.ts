@@ -1,7 +1,8 @@
-import { Acl, aclRule } from './acl.js'
-import type { AclDecl, BackendDecl, Expr, Field, ProbeDecl } from './ast.js'
+import { Acl, aclRule, parseIp } from './acl.js'
+import type { AclDecl, BackendDecl, DirectorDecl, Expr, Field, ProbeDecl } from './ast.js'
 import { compileExpr, type ExprEnv } from './compile-expr.js'
-import { Backend, type ProbeOptions } from './directors.js'
+import type { VclContext } from './context.js'
+import { Backend, Director, type ProbeOptions } from './directors.js'
 import { spanOf, type Token } from './lexer.js'
 import { VclError } from './source.js'
 import type { VclType } from './types.js'
@@ -135,15 +136,72 @@ export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, Probe
   })
 }
 
-export function compileAcl(d: AclDecl): Acl {
+/**
+ * Host names in ACLs stand for all their addresses, as varnishd resolves them at compile time.
+ * `hosts` holds the names loadVclFile() resolved; `localhost` is known without asking DNS.
+ */
+export function compileAcl(d: AclDecl, hosts: ReadonlyMap<string, readonly string[]>): Acl {
   return new Acl(
     d.name.value,
-    d.entries.map((e) => {
-      const rule = aclRule(e.address.value, e.mask ? Number(e.mask.value) : undefined, e.negated)
-      if (typeof rule === 'string') throw new VclError(rule, spanOf(e.address))
-      return rule
+    d.entries.flatMap((e) => {
+      const name = e.address.value
+      const addresses = parseIp(name) ? [name] : (hosts.get(name) ?? (name === 'localhost' ? ['127.0.0.1', '::1'] : undefined))
+      if (!addresses) throw new VclError(`DNS lookup(${name}): not resolved (load the VCL with loadVclFile())`, spanOf(e.address))
+      return addresses.map((a) => {
+        const rule = aclRule(a, e.mask ? Number(e.mask.value) : undefined, e.negated)
+        if (typeof rule === 'string') throw new VclError(rule, spanOf(e.address))
+        return rule
+      })
     }),
   )
+}
+
+const LEGACY_KINDS: Record<string, Director['kind']> = {
+  'round-robin': 'round_robin',
+  random: 'random',
+  fallback: 'fallback',
+  client: 'hash',
+  hash: 'hash',
+}
+
+// varnish 3's client director hashes client.identity; its hash director the object's hash,
+// which for the default vcl_hash is URL plus Host.
+const KEYS: Record<string, (ctx: VclContext) => string> = {
+  client: (ctx) => ctx.clientIdentity ?? ctx.client.address,
+  hash: (ctx) => `${ctx.req.url}${ctx.req.http.get('host') ?? ctx.local.address}`,
+}
+
+/**
+ * varnish 3's `director` declarations, as the directors vmod's objects they became in 4.0.
+ * Inline member backends (`.backend = { .host = ...; }`) get the name `director[i]`.
+ */
+export function compileLegacyDirector(
+  d: DirectorDecl,
+  probes: ReadonlyMap<string, ProbeOptions>,
+  env: ExprEnv,
+): { director: Director; inline: Backend[] } {
+  const type = d.type.value
+  const kind = LEGACY_KINDS[type]
+  if (!kind) throw new VclError(`Unknown director type '${type}' (caching-router has round-robin, random, client, hash and fallback)`, spanOf(d.type))
+  fieldMap(d.fields, { retries: 'INT', quorum: 'STRING' }, d.keyword, 'director')
+  const director = new Director(d.name.value, kind, KEYS[type])
+  const inline: Backend[] = []
+  d.members.forEach((m, i) => {
+    const fields = fieldMap(m.fields, { backend: 'BACKEND', weight: 'REAL' }, m.start, 'director member')
+    const b = fields.get('backend')
+    if (!b) throw new VclError("Expected '.backend' in a director member", spanOf(m.start))
+    let backend: Backend | undefined
+    if (Array.isArray(b.value)) {
+      const name = { ...d.name, value: `${d.name.value}[${i}]` }
+      backend = compileBackend({ kind: 'backend', keyword: m.start, name, fields: b.value }, probes, env)
+      inline.push(backend)
+    } else {
+      backend = compileExpr(b.value as Expr, env, 'BACKEND').constant as Backend
+    }
+    const w = fields.get('weight')
+    director.addBackend(backend, w ? (constant(w, 'REAL', env) as number) : 1)
+  })
+  return { director, inline }
 }
 
 export function isProbe(d: { kind: string }): d is ProbeDecl {

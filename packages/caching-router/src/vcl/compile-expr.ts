@@ -112,6 +112,9 @@ function ident(t: Token, env: ExprEnv, want?: VclType): Compiled {
     env.markUsed('backend', name)
     return literal('BACKEND', backend)
   }
+  // varnish 3 directors are used like backends: `set req.backend = rr;`.
+  const legacy = env.dialect === '3.0' ? env.objects.get(name) : undefined
+  if (legacy) return literal('BACKEND', legacy)
   if (env.acls.has(name)) {
     env.markUsed('acl', name)
     return literal('ACL', env.acls.get(name))
@@ -214,7 +217,7 @@ function arithmetic(e: Extract<Expr, { kind: 'binary' }>, left: Compiled, right:
   else if ((op === '*' || op === '/') && (lt === 'INT' || lt === 'REAL') && (rt === 'INT' || rt === 'REAL')) type = lt === 'REAL' || rt === 'REAL' ? 'REAL' : 'INT'
   else if ((op === '*' || op === '/') && lt === 'DURATION' && (rt === 'INT' || rt === 'REAL')) type = 'DURATION'
   else if (op === '*' && (lt === 'INT' || lt === 'REAL') && rt === 'DURATION') type = 'DURATION'
-  if (!type) throw new VclError(`Operator ${op} not possible between ${lt} and ${rt}`, spanOf(e.token))
+  if (!type) throw new VclError(`${lt} ${op} ${rt} not possible.`, spanOf(e.token))
   switch (op) {
     case '+':
       return { type, fn: (ctx) => (l(ctx) as number) + (r(ctx) as number) }

@@ -1,7 +1,7 @@
 import type { Acl } from './acl.js'
 import type { Decl, Expr, Program, Stmt, SubDecl, VclDialect } from './ast.js'
 import { BUILTIN_VCL } from './builtin.js'
-import { compileAcl, compileBackend, compileProbe } from './compile-decls.js'
+import { compileAcl, compileBackend, compileLegacyDirector, compileProbe } from './compile-decls.js'
 import { coerce, compileExpr, type ExprEnv } from './compile-expr.js'
 import type { VclContext, VclReturn } from './context.js'
 import { type Backend, Director, type ProbeOptions } from './directors.js'
@@ -37,12 +37,20 @@ const BUILTIN_SOURCE: VclSource = { name: '<builtin>', text: BUILTIN_VCL }
 const BUILTIN_NAMES = new Set((BUILTIN_VCL.match(/^sub (vcl_\w+)/gm) ?? []).map((s) => s.slice(4)))
 const IMPORTABLE = new Set(['std', 'directors'])
 
-/** Compiles VCL text, or the tokens of a file with its includes expanded (see include.ts). */
-export function compileVcl(source: VclSource | Token[]): CompiledVcl {
-  const user = parseVcl(source)
-  const builtin = parseVcl(BUILTIN_SOURCE)
-  return new Compiler(user).run(builtin)
+/** What was looked up before compiling: addresses of host names used in ACLs. */
+export interface CompileOptions {
+  readonly hosts?: ReadonlyMap<string, readonly string[]>
 }
+
+/** Compiles VCL text, or the tokens of a file with its includes expanded (see include.ts). */
+export function compileVcl(source: VclSource | Token[], options: CompileOptions = {}): CompiledVcl {
+  const user = parseVcl(source)
+  // The AST is never modified by compiling, so the built-in VCL is parsed once per process.
+  builtinProgram ??= parseVcl(BUILTIN_SOURCE)
+  return new Compiler(user, options.hosts ?? new Map()).run(builtinProgram)
+}
+
+let builtinProgram: Program | undefined
 
 class Compiler {
   #program: Program
@@ -52,14 +60,17 @@ class Compiler {
   #probeTokens = new Map<string, Token>()
   #acls = new Map<string, Acl>()
   #aclTokens = new Map<string, Token>()
+  #directorTokens = new Map<string, Token>()
   #objects = new Map<string, Director>()
   #imports = new Set<string>()
   #used = new Set<string>()
   #subs = new Map<string, SubInfo>()
   #current: SubInfo | undefined
+  #hosts: ReadonlyMap<string, readonly string[]>
 
-  constructor(program: Program) {
+  constructor(program: Program, hosts: ReadonlyMap<string, readonly string[]>) {
     this.#program = program
+    this.#hosts = hosts
   }
 
   run(builtin: Program): CompiledVcl {
@@ -70,9 +81,16 @@ class Compiler {
     for (const d of decls) if (d.kind === 'backend') this.#declare(d.name, 'backend', this.#backendTokens)
     for (const d of decls) if (d.kind === 'backend') this.#backends.set(d.name.value, compileBackend(d, this.#probes, this.#env()))
     for (const d of decls) {
+      if (d.kind !== 'director') continue
+      this.#declare(d.name, 'director', this.#directorTokens)
+      const { director, inline } = compileLegacyDirector(d, this.#probes, this.#env())
+      for (const b of inline) this.#backends.set(b.name, b)
+      this.#objects.set(director.name, director)
+    }
+    for (const d of decls) {
       if (d.kind !== 'acl') continue
       this.#declare(d.name, 'acl', this.#aclTokens)
-      this.#acls.set(d.name.value, compileAcl(d))
+      this.#acls.set(d.name.value, compileAcl(d, this.#hosts))
     }
     const subs: SubDecl[] = [...decls.filter(isSub), ...builtin.decls.filter(isSub)]
     for (const s of subs) this.#registerSub(s)
@@ -104,7 +122,7 @@ class Compiler {
   }
 
   #declare(name: Token, kind: string, tokens: Map<string, Token>): void {
-    const all = [this.#backendTokens, this.#probeTokens, this.#aclTokens]
+    const all = [this.#backendTokens, this.#probeTokens, this.#aclTokens, this.#directorTokens]
     for (const map of all) {
       const first = map.get(name.value)
       if (first) {
@@ -349,8 +367,15 @@ class Compiler {
 
   #action(keyword: Token, args: Expr[], env: ExprEnv): Exec {
     const name = keyword.value
-    if (args.length !== 1) throw new VclError(`Expected one argument to ${name}()`, spanOf(keyword))
     const notValid = (m: string) => `Not a valid action in subroutine 'vcl_${m}'.`
+    if (name === 'purge') {
+      this.#restrict(keyword, ['hit', 'miss'], notValid)
+      return (ctx) => {
+        ctx.purge?.()
+        return undefined
+      }
+    }
+    if (args.length !== 1) throw new VclError(`Expected one argument to ${name}()`, spanOf(keyword))
     const c = coerce(compileExpr(args[0] as Expr, env), 'STRING', args[0] as Expr)
     const f = c.fn
     if (name === 'hash_data') {
@@ -369,8 +394,9 @@ class Compiler {
         return undefined
       }
     }
+    const prefix = name === 'ban_url' ? 'req.url ~ ' : ''
     return (ctx) => {
-      const err = ctx.ban((f(ctx) as string | undefined) ?? '')
+      const err = ctx.ban(`${prefix}${(f(ctx) as string | undefined) ?? ''}`)
       if (err) ctx.log(`ban(): ${err}`)
       return undefined
     }

@@ -24,6 +24,11 @@ export class VclHeaders {
     return this.#fields.get(name.toLowerCase())?.values[0]
   }
 
+  /** get() for a name already in lower case (compiled VCL lowers its header names once). */
+  getLower(key: string): string | undefined {
+    return this.#fields.get(key)?.values[0]
+  }
+
   getAll(name: string): readonly string[] {
     return this.#fields.get(name.toLowerCase())?.values ?? []
   }
@@ -106,7 +111,8 @@ export interface VclRequest extends VclMessage {
   grace: number | undefined
   hashAlwaysMiss: boolean
   hashIgnoreBusy: boolean
-  readonly restarts: number
+  /** Read-only to VCL; the router increments it on `restart` and runs vcl_recv again with this req. */
+  restarts: number
   readonly xid: string
   readonly esiLevel: number
   readonly isHitmiss: boolean
@@ -124,7 +130,8 @@ export interface VclBackendRequest extends VclMessage {
   betweenBytesTimeout: number | undefined
   readonly uncacheable: boolean
   readonly xid: string
-  readonly retries: number
+  /** Read-only to VCL; the router increments it on `retry` and runs vcl_backend_fetch again. */
+  retries: number
   readonly isBgfetch: boolean
 }
 
@@ -197,6 +204,8 @@ export interface VclContext {
   ban(expression: string): string | undefined
   /** `std.log(...)`. */
   log(message: string): void
+  /** varnish 3's `purge;` in vcl_hit / vcl_miss: drop the looked-up object and its variants. */
+  purge?(): void
 }
 
 /** The subroutines varnish runs, named without their `vcl_` prefix. */

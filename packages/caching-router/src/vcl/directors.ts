@@ -56,9 +56,13 @@ export class Director implements VclBackendRef {
   #members: Member[] = []
   #next = 0
 
-  constructor(name: string, kind: Director['kind']) {
+  // varnish 3's client and hash directors pick by a key taken from the request itself.
+  #keyOf: ((ctx: VclContext) => string) | undefined
+
+  constructor(name: string, kind: Director['kind'], keyOf?: (ctx: VclContext) => string) {
     this.name = name
     this.kind = kind
+    this.#keyOf = keyOf
   }
 
   addBackend(backend: VclBackendRef | undefined, weight = 1): void {
@@ -102,7 +106,7 @@ export class Director implements VclBackendRef {
       case 'random':
         return this.#weighted(ctx, Math.random())
       case 'hash':
-        return this.#weighted(ctx, 0)
+        return this.#weighted(ctx, this.#keyOf ? pointFor(this.#keyOf(ctx)) : 0)
     }
   }
 
@@ -120,12 +124,16 @@ export class Director implements VclBackendRef {
 
   // varnish's hash director hashes the key with SHA256 and picks by weight among healthy members.
   #byHash(key: string): VclBackendRef {
-    const digest = createHash('sha256').update(key).digest()
-    const at = digest.readUInt32BE(0) / 0x1_0000_0000
+    const at = pointFor(key)
     return {
       name: this.name,
       healthy: () => this.healthy(),
       resolve: (ctx) => this.#weighted(ctx, at),
     }
   }
+}
+
+/** Where a key falls in [0, 1): the first 32 bits of its SHA-256, as varnish's hash director. */
+function pointFor(key: string): number {
+  return createHash('sha256').update(key).digest().readUInt32BE(0) / 0x1_0000_0000
 }

@@ -7,7 +7,8 @@
  *      compiles the file once into closures, with varnish's built-in VCL appended. Any problem
  *      throws a `VclError` (a ConfigError) whose message reads `file:line:col: problem`, then the
  *      source line and a caret, in varnishd's wording. Do this before binding any port.
- *      `checkVclFile(path)` is the same check for `caching-router -C -f FILE`.
+ *      `checkVclFile(path)` is the same check for `caching-router -C -f FILE`, and
+ *      `program.describe()` what to print there (varnishd -C prints its generated C).
  *   2. Warm up: call `program.init(ctx)` once (runs vcl_init: directors get their members; a
  *      `fail` return means the VCL must not be used), then `program.startProbes()` to start the
  *      health checks of backends with a `.probe`; `stopProbes()` when the VCL is discarded.
@@ -33,10 +34,14 @@
  *        restart (from hit/miss/pass/deliver/synth/purge) -> recv again with req.restarts + 1
  *
  *      `NEXT_STEP` lists which step each action leads to. After recv, `ctx.req.backendHint`
- *      (preset to `program.compiled.defaultBackend` by `newRequest`) names the backend; call `.resolve(ctx)` on it to get
- *      a healthy concrete backend (directors skip sick ones), undefined meaning 503.
+ *      (preset to `program.compiled.defaultBackend` by `newRequest`) names the backend; call
+ *      `.resolve(ctx)` on it to get a healthy concrete backend (directors skip sick ones),
+ *      undefined meaning 503.
+ *   4. Bans: implement `ctx.ban(text)` with `parseBanString(text)` and the admin CLI's `ban` with
+ *      `parseBan(args)`; both give a `Ban` whose `matches()` tests a stored object.
  */
 export { Acl } from './acl.js'
+export { type Ban, BanError, type BanSubject, parseBan, parseBanString } from './ban.js'
 export type { CompiledVcl } from './compile.js'
 export { compileVcl } from './compile.js'
 export type {

@@ -52,6 +52,9 @@ class Parser {
         }
         case 'acl':
           return { kind: 'acl', name: this.#expectId(), entries: this.#aclEntries() }
+        case 'director':
+          if (this.#dialect === '3.0') return this.#director(t)
+          break
         case 'sub': {
           const name = this.#expectId()
           return { kind: 'sub', name, body: this.#block() }
@@ -95,6 +98,27 @@ class Parser {
     }
     this.#next()
     return fields
+  }
+
+  #director(keyword: Token): Decl {
+    const name = this.#expectId()
+    const type = this.#expectId()
+    this.#expectOp('{')
+    const fields: Field[] = []
+    const members: { start: Token; fields: Field[] }[] = []
+    while (!this.#isOp('}')) {
+      if (this.#isOp('{')) {
+        members.push({ start: this.#peek(), fields: this.#fields() })
+        continue
+      }
+      this.#expectOp('.')
+      const field = this.#expectId()
+      this.#expectOp('=')
+      fields.push({ name: field, value: this.#expr(), more: [] })
+      this.#expectOp(';')
+    }
+    this.#next()
+    return { kind: 'director', keyword, name, type, fields, members }
   }
 
   #aclEntries(): AclEntry[] {
@@ -190,6 +214,21 @@ class Parser {
       while (!this.#isOp(';')) args.push(this.#primary())
       this.#next()
       return { kind: 'error', keyword, args }
+    }
+    if (name === 'purge' && this.#dialect === '3.0' && this.#tokens[this.#i + 1]?.value === ';') {
+      // varnish 3: `purge;` in vcl_hit / vcl_miss drops the object and its variants.
+      const keyword = this.#next()
+      this.#next()
+      return { kind: 'action', keyword, args: [] }
+    }
+    if (name === 'ban_url' && this.#dialect === '3.0' && this.#tokens[this.#i + 1]?.value === '(') {
+      // varnish 3: `ban_url(regex);` is `ban("req.url ~ " + regex);`.
+      const keyword = this.#next()
+      this.#expectOp('(')
+      const arg = this.#expr()
+      this.#expectOp(')')
+      this.#expectOp(';')
+      return { kind: 'action', keyword, args: [arg] }
     }
     if (name === 'synthetic' && this.#dialect === '3.0' && this.#tokens[this.#i + 1]?.value !== '(') {
       // varnish 3: `synthetic "text";` without parentheses.

@@ -20,7 +20,8 @@ export class ProbeRunner {
   #probe: ProbeOptions
   #window: boolean[] = []
   #timer: NodeJS.Timeout | undefined
-  #socket: net.Socket | undefined
+  /** Ends the probe in flight at once (its socket and timeout timer), for stop(). */
+  #abort: (() => void) | undefined
   #stopped = false
   #onResult: ((r: ProbeResult) => void) | undefined
 
@@ -42,7 +43,7 @@ export class ProbeRunner {
     this.#stopped = true
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = undefined
-    this.#socket?.destroy()
+    this.#abort?.()
   }
 
   #good(): number {
@@ -81,11 +82,11 @@ export class ProbeRunner {
         done = true
         clearTimeout(timer)
         socket.destroy()
-        this.#socket = undefined
+        this.#abort = undefined
         resolve({ good, detail })
       }
       const socket = net.connect({ host: this.#backend.host, port: this.#backend.port })
-      this.#socket = socket
+      this.#abort = () => finish(false, 'stopped')
       const timer = setTimeout(() => finish(false, 'timeout'), this.#probe.timeout * 1000)
       socket.setEncoding('latin1')
       socket.on('connect', () => socket.write(this.#request()))

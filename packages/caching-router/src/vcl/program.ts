@@ -1,4 +1,4 @@
-import { compileVcl } from './compile.js'
+import { type CompileOptions, compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
 import { createRequestContext, type RequestInit } from './request-context.js'
@@ -39,11 +39,31 @@ function housekeepingContext(): VclContext {
 export class VclProgram {
   readonly name: string
   readonly compiled: ReturnType<typeof compileVcl>
+  /** The files the VCL was read from, main file first (for `vcl.show`). */
+  readonly sources: readonly VclSource[]
   #probes: ProbeRunner[] = []
 
-  constructor(name: string, source: VclSource | Token[]) {
+  constructor(name: string, source: VclSource | Token[], options: CompileOptions = {}) {
     this.name = name
-    this.compiled = compileVcl(source)
+    this.compiled = compileVcl(source, options)
+    this.sources = Array.isArray(source) ? [...new Set(source.map((t) => t.source))] : [source]
+  }
+
+  /**
+   * What `caching-router -C` prints where `varnishd -C` prints the generated C: what the file
+   * compiled into.
+   */
+  describe(): string {
+    const c = this.compiled
+    const lines = [`// VCL ${c.dialect} from ${this.sources.map((s) => s.name).join(', ')}`]
+    for (const b of c.backends.values()) {
+      const probe = b.probe ? ` probe ${b.probe.request ? 'request' : b.probe.url} every ${b.probe.interval}s` : ''
+      lines.push(`backend ${b.name} ${b.host}:${b.port}${b === c.defaultBackend ? ' (default)' : ''}${probe}`)
+    }
+    for (const d of c.directors.values()) lines.push(`director ${d.name} ${d.kind}`)
+    for (const a of c.acls.values()) lines.push(`acl ${a.name}`)
+    lines.push(`subroutines ${[...c.methods.keys()].map((m) => `vcl_${m}`).join(' ')}`)
+    return lines.join('\n')
   }
 
   /**
@@ -65,7 +85,7 @@ export class VclProgram {
 
   /** A context for a new client request, with req.backend_hint preset to the default backend. */
   newRequest(init: RequestInit): VclContext {
-    return createRequestContext(this.compiled.defaultBackend ? { ...init, defaultBackend: this.compiled.defaultBackend } : init)
+    return createRequestContext(init, this.compiled.defaultBackend)
   }
 
   /**

@@ -105,6 +105,15 @@ export class VclRegistry {
     this.#cold(e.program)
   }
 
+  /** `vcl.show NAME`: the main file's text; `verbose` adds the included files, as `-v` does. */
+  show(name: string, verbose = false): string {
+    const e = this.#entries.get(name)
+    if (!e) throw new VclAdminError(`No VCL named ${name} known.`)
+    const sources = e.program.sources
+    if (!verbose) return sources[0]?.text ?? ''
+    return sources.map((s) => `// VCL.SHOW ${s.name}\n${s.text}`).join('\n')
+  }
+
   /** `vcl.list` in varnishadm's layout: status, state/temperature, busy requests, name. */
   list(): string {
     const lines: string[] = []

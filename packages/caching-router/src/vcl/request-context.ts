@@ -13,8 +13,6 @@ export interface RequestInit {
   readonly remote?: VclIp
   readonly xid: string
   readonly restarts?: number
-  /** varnish starts every request with req.backend_hint set to the default (first) backend. */
-  readonly defaultBackend?: VclBackendRef
   readonly serverHostname?: string
   readonly serverIdentity?: string
   readonly now?: () => number
@@ -27,13 +25,14 @@ export interface RequestInit {
  * A plain VclContext for one client request, as varnish builds `req` from the request head.
  * The router may implement VclContext itself; this is the straightforward way.
  */
-export function createRequestContext(init: RequestInit): VclContext {
+export function createRequestContext(init: RequestInit, defaultBackend?: VclBackendRef): VclContext {
   const req: VclRequest = {
     method: init.method,
     url: init.url,
     proto: init.proto,
     http: init.headers instanceof VclHeaders ? init.headers : VclHeaders.fromRaw(init.headers),
-    backendHint: init.defaultBackend,
+    // varnish starts every request with req.backend_hint set to the default (first) backend.
+    backendHint: defaultBackend,
     ttl: undefined,
     grace: undefined,
     hashAlwaysMiss: false,

@@ -39,6 +39,14 @@ export const LEGAL_RETURNS: Readonly<Record<string, readonly string[]>> = {
 /** VCL duration units in seconds (a year is 365 days, as in varnish's VNUM_duration). */
 export const UNIT_SECONDS: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 }
 
+const DURATION_TEXT = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$/
+
+/** `1.5m` -> 90: a duration as std.duration() and ban expressions read it, else undefined. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION_TEXT.exec(text)
+  return m ? Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number) : undefined
+}
+
 export const RETURN_ACTIONS = new Set(Object.values(LEGAL_RETURNS).flat())
 
 export function toStr(type: VclType, v: unknown): string {

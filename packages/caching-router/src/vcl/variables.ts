@@ -174,8 +174,15 @@ const RENAMED_IN_4: Record<string, string> = {
   'beresp.response': 'beresp.reason',
   'resp.response': 'resp.reason',
   'obj.response': 'obj.reason',
-  'req.hash_always_miss': 'req.hash_always_miss',
 }
+
+/** varnish 3 variables with no 4.x name: `req.backend.healthy` is std.healthy(req.backend_hint). */
+const LEGACY_ONLY = new Map<string, VarSpec>([
+  [
+    'req.backend.healthy',
+    { name: 'req.backend.healthy', type: 'BOOL', read: CLIENT, write: NONE, unset: NONE, get: (ctx) => ctx.req.backendHint?.healthy() ?? false },
+  ],
+])
 
 /**
  * Finds a variable by name. In the 3.0 dialect, old names map to their 4.x meaning, and in
@@ -185,6 +192,8 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
   let n = name
   if (dialect === '3.0') {
     n = RENAMED_IN_4[n] ?? n
+    const legacy = LEGACY_ONLY.get(n)
+    if (legacy) return legacy
     if (method === 'synth' && n.startsWith('obj.')) n = `resp.${n.slice(4)}`
     // varnish 3's vcl_fetch saw the backend request as req.*; 4.x calls it bereq.*.
     if (method?.startsWith('backend_') && n.startsWith('req.')) n = `be${n}`
@@ -194,6 +203,7 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
   for (const [prefix, o] of Object.entries(HTTP_PREFIXES)) {
     if (n.length > prefix.length && n.slice(0, prefix.length).toLowerCase() === prefix) {
       const header = n.slice(prefix.length)
+      const key = header.toLowerCase()
       const scope = SCOPES[o]
       const headers = (ctx: VclContext): VclHeaders => (pick(ctx, o) as VclMessage).http
       return {
@@ -202,7 +212,7 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
         read: scope.read,
         write: scope.write,
         unset: scope.write,
-        get: (ctx) => headers(ctx).get(header),
+        get: (ctx) => headers(ctx).getLower(key),
         set: (ctx, v) => {
           if (CR_LF_NUL.test(v as string)) throw new VclRuntimeError(`set ${n}: value contains CR, LF or NUL`)
           headers(ctx).set(header, v as string)

@@ -4,7 +4,7 @@ import { arg, arity, compileExpr, type ExprEnv } from './compile-expr.js'
 import type { VclBackendRef, VclContext, VclIp } from './context.js'
 import { spanOf } from './lexer.js'
 import { VclError } from './source.js'
-import { type Compiled, UNIT_SECONDS, type VclType } from './types.js'
+import { type Compiled, parseDuration, type VclType } from './types.js'
 import { lookupVariable } from './variables.js'
 
 /** The std vmod's functions caching-router provides, with vmod_std's names and arguments. */
@@ -12,7 +12,6 @@ import { lookupVariable } from './variables.js'
 // std.integer / std.real parse RFC 8941 numbers in varnish 7 (no '+', at most 15 digits).
 const INTEGER = /^-?\d{1,15}$/
 const DECIMAL = /^-?\d{1,12}(\.\d{1,3})?$/
-const DURATION = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$/
 
 /** std.integer / std.real / std.ip / std.duration: parse the string, else the fallback. */
 function withFallback(e: CallExpr, need: Need, type: VclType, parse: (text: string) => unknown): Compiled {
@@ -60,10 +59,7 @@ export function stdCall(e: CallExpr, member: string, env: ExprEnv): Compiled {
         return p ? { address: t, port: 0, family: p.family } : undefined
       })
     case 'duration':
-      return withFallback(e, need, 'DURATION', (t) => {
-        const m = DURATION.exec(t)
-        return m ? Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number) : undefined
-      })
+      return withFallback(e, need, 'DURATION', parseDuration)
     case 'port': {
       arity(e, 1, 1)
       const ip = need(0, 'ip', 'IP')

@@ -224,6 +224,30 @@ describe('tls-terminator in-process, real sockets', () => {
     await log.waitFor(/service=idle sni=localhost in=4 out=4 ms=\d+ idle for 1 s \(TIMEOUTidle\)$/)
   })
 
+  test('TIMEOUTclose bounds the wait for a client that never closes after the backend did', async (t) => {
+    const backend = await startBackend(t, { reply: 'bye' })
+    const { ports, log } = await start(t, [
+      ...certLines,
+      '[c]',
+      'accept = 127.0.0.1:0',
+      `connect = ${backend.port}`,
+      'TIMEOUTclose = 1',
+    ])
+    // allowHalfOpen: this client would keep its side open forever.
+    const raw = net.connect({ host: '127.0.0.1', port: ports[0] as number, allowHalfOpen: true })
+    const s = tls.connect({ socket: raw, ca: readFileSync(fixture('ca.crt')), servername: 'localhost' })
+    s.on('error', () => undefined)
+    s.resume()
+    await once(s, 'secureConnect')
+    await waitUntil(() => backend.sockets.length === 1)
+    ;(backend.sockets[0] as net.Socket).end()
+    await once(s, 'end')
+    assert.equal(s.writable, true, 'the client keeps its side open')
+    // Only TIMEOUTclose can end this connection on the server side.
+    await log.waitFor(/service=c sni=localhost in=0 out=3 ms=\d+ backend closed$/)
+    s.destroy()
+  })
+
   test('TIMEOUTbusy drops a client that connects and sends nothing', async (t) => {
     const backend = await startBackend(t)
     const { ports } = await start(t, [...certLines, '[b]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`, 'TIMEOUTbusy = 1'])
@@ -365,3 +389,8 @@ describe('tls-terminator in-process, real sockets', () => {
     assert.equal(got.digest('hex'), sent.digest('hex'))
   })
 })
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25))
+  assert.ok(check(), 'condition not reached in 5 s')
+}

@@ -131,6 +131,31 @@ describe('tls-terminator in-process, real sockets', () => {
     await log.waitFor(/service=optional .* refused: client certificate "CN=mallory" not verified/)
   })
 
+  test('client certificate policy per SNI service: the secondary requires one, the primary does not', async (t) => {
+    const backend = await startBackend(t)
+    const { ports, log } = await start(t, [
+      ...certLines,
+      '[main]',
+      'accept = 127.0.0.1:0',
+      `connect = ${backend.port}`,
+      '[sec]',
+      'sni = main:www.example.com',
+      `connect = ${backend.port}`,
+      `cert = ${fixture('example.crt')}`,
+      `key = ${fixture('example.key')}`,
+      `CAfile = ${fixture('ca.crt')}`,
+      'verifyChain = yes',
+    ])
+    const port = ports[0] as number
+    const www = { servername: 'www.example.com' }
+    assert.equal((await tlsRoundTrip(port, 'a', { ...www, ...clientCert })).reply.toString(), 'a')
+    assert.equal((await tlsRoundTrip(port, 'b', www)).reply.length, 0)
+    assert.equal((await tlsRoundTrip(port, 'c', { ...www, ...stranger })).reply.length, 0)
+    assert.equal((await tlsRoundTrip(port, 'd')).reply.toString(), 'd')
+    await log.waitFor(/service=sec sni=www\.example\.com in=0 out=0 ms=\d+ refused: no client certificate/)
+    await log.waitFor(/service=sec .* refused: client certificate "CN=mallory" not verified: DEPTH_ZERO_SELF_SIGNED_CERT/)
+  })
+
   test('protocol = proxy: the backend reads a PROXY v1 line with the real client address first', async (t) => {
     const backend = await startBackend(t, { reply: 'ok' })
     const { ports } = await start(t, [

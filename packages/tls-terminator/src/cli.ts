@@ -91,8 +91,8 @@ runMain('tls-terminator', async () => {
 
   const built = await load()
   const { model } = built
-  const inheritedKeys = process.env[TICKET_KEYS_ENV]
-  const ticketKeys = inheritedKeys ? Buffer.from(inheritedKeys, 'hex') : workers > 1 ? randomTicketKeys() : undefined
+  const inheritedKeys = cluster.isWorker ? process.env[TICKET_KEYS_ENV] : undefined
+  const ticketKeys = inheritedKeys ? Buffer.from(inheritedKeys, 'hex') : randomTicketKeys()
 
   if (values.test) {
     const prepared = await prepare(model, { ticketKeys })
@@ -117,11 +117,11 @@ runMain('tls-terminator', async () => {
   if (workers > 1 && cluster.isPrimary) {
     // Fail here, before forking, on anything a worker would fail on.
     await prepare(model, { ticketKeys })
-    await runPrimary(workers, model, logger, (ticketKeys as Buffer).toString('hex'))
+    await runPrimary(workers, model, logger, ticketKeys.toString('hex'))
     return
   }
 
-  const terminator = createTlsTerminator(model, logger, { ...optional('ticketKeys', ticketKeys) })
+  const terminator = createTlsTerminator(model, logger, { ticketKeys })
   try {
     await terminator.listen()
   } catch (err) {

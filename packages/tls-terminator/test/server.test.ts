@@ -6,7 +6,7 @@ import net from 'node:net'
 import { describe, test } from 'node:test'
 import tls from 'node:tls'
 import { parseProxyHeader } from '@edgestack/common'
-import { createTlsTerminator, loadStunnelConf, type TerminatorModel } from '../src/index.js'
+import { createTlsTerminator, loadStunnelConf, randomTicketKeys, type TerminatorModel } from '../src/index.js'
 import {
   captureLogger,
   certLines,
@@ -318,6 +318,37 @@ describe('tls-terminator in-process, real sockets', () => {
     const again = await tlsRoundTrip(port, 'y', { session })
     assert.equal(again.reused, true)
     assert.equal(again.reply.toString(), 'y')
+  })
+
+  test('tickets survive a reload that keeps the service, not one that changes who may connect', async (t) => {
+    const backend = await startBackend(t)
+    const dir = await scratch(t)
+    const lines = [...certLines, '[r]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`]
+    const log = captureLogger()
+    const terminator = createTlsTerminator((await loadStunnelConf(await writeConf(dir, lines))).model, log.logger, {
+      ticketKeys: randomTicketKeys(),
+    })
+    const [address] = await terminator.listen()
+    t.after(() => terminator.close({ drainTimeoutMs: 0 }))
+    const port = (address as { port: number }).port
+    const ca = readFileSync(fixture('ca.crt'))
+    const session = await new Promise<Buffer>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ...clientCert })
+      s.on('error', reject)
+      s.once('session', (sess: Buffer) => {
+        resolve(sess)
+        s.end()
+      })
+      s.on('secureConnect', () => s.write('x'))
+      s.resume()
+    })
+    await terminator.reload((await loadStunnelConf(await writeConf(dir, lines, 'same.conf'))).model)
+    assert.equal((await tlsRoundTrip(port, 'a', { session, ...clientCert })).reused, true)
+    const stricter = [...lines, `CAfile = ${fixture('ca.crt')}`, 'verifyChain = yes']
+    await terminator.reload((await loadStunnelConf(await writeConf(dir, stricter, 'stricter.conf'))).model)
+    const after = await tlsRoundTrip(port, 'b', { session, ...clientCert })
+    assert.equal(after.reused, false, 'a full handshake, so the client certificate is verified')
+    assert.equal(after.reply.toString(), 'b')
   })
 
   test('reload: new certificate for new connections, an open one keeps going, a bad file keeps the old', async (t) => {

@@ -294,6 +294,20 @@ describe('tls-terminator FILE, as stunnel FILE', () => {
   })
 })
 
+describe('--workers when a port is taken', () => {
+  test('the workers fail to listen and the whole process exits 1 instead of forking in a loop', async (t) => {
+    const blocker = net.createServer()
+    blocker.listen(0, '127.0.0.1')
+    await once(blocker, 'listening')
+    t.after(() => new Promise<void>((resolve) => blocker.close(() => resolve())))
+    const port = (blocker.address() as net.AddressInfo).port
+    const r = await runCli('tls-terminator', ['--workers', '2', '--accept', `127.0.0.1:${port}`, '--connect', '1', '--cert', `${FIX}localhost.crt`, '--key', `${FIX}localhost.key`])
+    assert.equal(r.code, 1, r.stdout + r.stderr)
+    assert.match(r.stderr, /EADDRINUSE/)
+    assert.match(r.stdout, /before listening; stopping/)
+  })
+})
+
 describe('global options: output, debug, setuid/setgid', () => {
   test('output = FILE gets the log; debug = 4 (warning) leaves connection lines out', async (t) => {
     const dir = await tempDir(t)

@@ -91,8 +91,8 @@ runMain('tls-terminator', async () => {
 
   const built = await load()
   const { model } = built
-  const inheritedKeys = process.env[TICKET_KEYS_ENV]
-  const ticketKeys = inheritedKeys ? Buffer.from(inheritedKeys, 'hex') : workers > 1 ? randomTicketKeys() : undefined
+  const inheritedKeys = cluster.isWorker ? process.env[TICKET_KEYS_ENV] : undefined
+  const ticketKeys = inheritedKeys ? Buffer.from(inheritedKeys, 'hex') : randomTicketKeys()
 
   if (values.test) {
     const prepared = await prepare(model, { ticketKeys })
@@ -117,12 +117,19 @@ runMain('tls-terminator', async () => {
   if (workers > 1 && cluster.isPrimary) {
     // Fail here, before forking, on anything a worker would fail on.
     await prepare(model, { ticketKeys })
-    await runPrimary(workers, model, logger, (ticketKeys as Buffer).toString('hex'))
+    await runPrimary(workers, model, logger, ticketKeys.toString('hex'))
     return
   }
 
-  const terminator = createTlsTerminator(model, logger, { ...optional('ticketKeys', ticketKeys) })
-  await terminator.listen()
+  const terminator = createTlsTerminator(model, logger, { ticketKeys })
+  try {
+    await terminator.listen()
+  } catch (err) {
+    // A worker's IPC channel would keep it alive with nothing to do; let it exit so the
+    // primary sees it die before listening.
+    cluster.worker?.disconnect()
+    throw err
+  }
   if (!cluster.isWorker) await writePid(model, logger)
   dropPrivileges(model, logger)
   handleSignals(
@@ -158,10 +165,19 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
   let stopping = false
   let listening = 0
   const fork = () => cluster.fork({ [TICKET_KEYS_ENV]: ticketKeysHex })
-  cluster.on('listening', () => {
+  const served = new Set<number>()
+  cluster.on('listening', (worker) => {
+    served.add(worker.id)
     if (++listening === n * model.listeners.length) dropPrivileges(model, logger)
   })
   cluster.on('exit', (worker, code, signal) => {
+    if (!stopping && !served.has(worker.id)) {
+      // It died before listening (the primary checked the config, so: a port, a file): a new
+      // one would die the same way. Stop everything instead of forking in a loop.
+      logger.error(`worker ${worker.id} exited (${signal ?? code}) before listening; stopping`)
+      process.exitCode = 1
+      stop('SIGTERM')
+    }
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         removePid(model).then(
@@ -174,20 +190,20 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
     logger.error(`worker ${worker.id} exited (${signal ?? code}); starting another`)
     setTimeout(fork, 1000)
   })
-  for (let i = 0; i < n; i++) fork()
-  await writePid(model, logger)
   const forward = (signal: NodeJS.Signals) => {
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal)
   }
-  process.on('SIGHUP', () => {
-    logger.info('SIGHUP: reloading every worker')
-    forward('SIGHUP')
-  })
-  const stop = (signal: NodeJS.Signals) => {
+  function stop(signal: NodeJS.Signals) {
     stopping = true
     logger.info(`${signal}: stopping ${n} workers`)
     forward('SIGTERM')
   }
+  for (let i = 0; i < n; i++) fork()
+  await writePid(model, logger)
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading every worker')
+    forward('SIGHUP')
+  })
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
 }

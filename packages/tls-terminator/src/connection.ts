@@ -104,24 +104,31 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
       reason ??= `backend error: ${err.message}`
       c.destroy()
     })
+    // The backend is done sending: the client gets our close_notify (after everything buffered)
+    // and TIMEOUTclose to close its side too, as stunnel waits for the peer's close_notify;
+    // 0 closes as soon as the data is flushed (stunnel(8): "set to 0 for buggy MSIE"), which
+    // the article's config uses. A client that ended first is not limited: see half-close.
+    let closingClient = false
+    const closeClient = () => {
+      if (closingClient || c.destroyed) return
+      closingClient = true
+      if (model.timeouts.closeMs === 0) c.destroySoon()
+      else {
+        c.end()
+        closeTimer = setTimeout(() => c.destroy(), model.timeouts.closeMs)
+        closeTimer.unref()
+      }
+    }
     b.on('end', () => {
       reason ??= 'backend closed'
+      closeClient()
     })
     c.on('end', () => {
       reason ??= 'client closed'
     })
     b.on('close', () => {
       c.unpipe(b)
-      if (!c.destroyed) {
-        // TIMEOUTclose: how long the client gets to answer our close_notify; 0 closes at once
-        // (stunnel(8): "set to 0 for buggy MSIE"), which the article's config uses.
-        if (model.timeouts.closeMs === 0) c.destroySoon()
-        else {
-          c.end()
-          closeTimer = setTimeout(() => c.destroy(), model.timeouts.closeMs)
-          closeTimer.unref()
-        }
-      }
+      closeClient()
       if (c.destroyed) finish()
       else c.once('close', finish)
     })

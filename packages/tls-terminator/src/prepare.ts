@@ -42,8 +42,9 @@ export interface Prepared {
 
 export interface PrepareOptions {
   /**
-   * Session ticket keys when the config sets none: the cluster primary makes them once so that
-   * every worker can resume the sessions of the others.
+   * The secret session ticket keys are derived from when the config sets none: made once per
+   * process (or by the cluster primary for all workers) so that sessions resume across workers
+   * and across reloads that leave a service unchanged.
    */
   ticketKeys?: Buffer
   now?: Date
@@ -119,7 +120,7 @@ async function prepareService(s: ServiceModel, opts: PrepareOptions, info: strin
     ...(s.curves ? { ecdhCurve: s.curves } : {}),
     ...(trusted.length > 0 ? { ca: trusted } : {}),
     ...(crl ? { crl } : {}),
-    ...(ticketKeysFor(s, opts.ticketKeys) ?? {}),
+    ...(ticketKeysFor(s, opts.ticketKeys, trusted) ?? {}),
   }
   let context: tls.SecureContext
   try {
@@ -139,17 +140,22 @@ async function prepareService(s: ServiceModel, opts: PrepareOptions, info: strin
 }
 
 /**
- * stunnel's ticketKeySecret is the AES key and ticketMacSecret the HMAC key of RFC 5077
- * tickets; Node wants 48 bytes (16 name, 16 HMAC, 16 AES). Hashing keeps the full strength of
- * 32-byte secrets; the name is derived too, so every process with the same secrets agrees.
+ * Session ticket keys (RFC 5077). stunnel's ticketKeySecret is the AES key and ticketMacSecret
+ * the HMAC key; Node wants 48 bytes (16 name, 16 HMAC, 16 AES), derived here by hashing.
+ *
+ * Stricter than stunnel: the keys also depend on the service's name and its client-certificate
+ * policy and CAs. A resumed session skips certificate verification, so a ticket issued by one
+ * service must not resume on another, nor after a reload changed who may connect. Processes
+ * with the same secrets and the same config (cluster workers) still derive the same keys.
  */
-function ticketKeysFor(s: ServiceModel, fallback: Buffer | undefined): { ticketKeys: Buffer } | undefined {
-  if (s.ticketKeySecret && s.ticketMacSecret) {
-    const h = (label: string, b: Buffer) => createHash('sha256').update(label).update(b).digest().subarray(0, 16)
-    const both = Buffer.concat([s.ticketKeySecret, s.ticketMacSecret])
-    return { ticketKeys: Buffer.concat([h('name', both), h('hmac', s.ticketMacSecret), h('aes', s.ticketKeySecret)]) }
-  }
-  return fallback ? { ticketKeys: fallback } : undefined
+function ticketKeysFor(s: ServiceModel, base: Buffer | undefined, trusted: Buffer[]): { ticketKeys: Buffer } | undefined {
+  const secret = s.ticketKeySecret && s.ticketMacSecret ? Buffer.concat([s.ticketKeySecret, s.ticketMacSecret]) : base
+  if (!secret) return undefined
+  const scope = createHash('sha256').update(secret).update(s.name).update(JSON.stringify(s.clientCerts))
+  for (const t of trusted) scope.update(t)
+  const material = scope.digest()
+  const h = (label: string) => createHash('sha256').update(label).update(material).digest().subarray(0, 16)
+  return { ticketKeys: Buffer.concat([h('name'), h('hmac'), h('aes')]) }
 }
 
 export function randomTicketKeys(): Buffer {

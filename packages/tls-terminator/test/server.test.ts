@@ -6,7 +6,7 @@ import net from 'node:net'
 import { describe, test } from 'node:test'
 import tls from 'node:tls'
 import { parseProxyHeader } from '@edgestack/common'
-import { createTlsTerminator, loadStunnelConf, type TerminatorModel } from '../src/index.js'
+import { createTlsTerminator, loadStunnelConf, randomTicketKeys, type TerminatorModel } from '../src/index.js'
 import {
   captureLogger,
   certLines,
@@ -131,6 +131,31 @@ describe('tls-terminator in-process, real sockets', () => {
     await log.waitFor(/service=optional .* refused: client certificate "CN=mallory" not verified/)
   })
 
+  test('client certificate policy per SNI service: the secondary requires one, the primary does not', async (t) => {
+    const backend = await startBackend(t)
+    const { ports, log } = await start(t, [
+      ...certLines,
+      '[main]',
+      'accept = 127.0.0.1:0',
+      `connect = ${backend.port}`,
+      '[sec]',
+      'sni = main:www.example.com',
+      `connect = ${backend.port}`,
+      `cert = ${fixture('example.crt')}`,
+      `key = ${fixture('example.key')}`,
+      `CAfile = ${fixture('ca.crt')}`,
+      'verifyChain = yes',
+    ])
+    const port = ports[0] as number
+    const www = { servername: 'www.example.com' }
+    assert.equal((await tlsRoundTrip(port, 'a', { ...www, ...clientCert })).reply.toString(), 'a')
+    assert.equal((await tlsRoundTrip(port, 'b', www)).reply.length, 0)
+    assert.equal((await tlsRoundTrip(port, 'c', { ...www, ...stranger })).reply.length, 0)
+    assert.equal((await tlsRoundTrip(port, 'd')).reply.toString(), 'd')
+    await log.waitFor(/service=sec sni=www\.example\.com in=0 out=0 ms=\d+ refused: no client certificate/)
+    await log.waitFor(/service=sec .* refused: client certificate "CN=mallory" not verified: DEPTH_ZERO_SELF_SIGNED_CERT/)
+  })
+
   test('protocol = proxy: the backend reads a PROXY v1 line with the real client address first', async (t) => {
     const backend = await startBackend(t, { reply: 'ok' })
     const { ports } = await start(t, [
@@ -224,6 +249,30 @@ describe('tls-terminator in-process, real sockets', () => {
     await log.waitFor(/service=idle sni=localhost in=4 out=4 ms=\d+ idle for 1 s \(TIMEOUTidle\)$/)
   })
 
+  test('TIMEOUTclose bounds the wait for a client that never closes after the backend did', async (t) => {
+    const backend = await startBackend(t, { reply: 'bye' })
+    const { ports, log } = await start(t, [
+      ...certLines,
+      '[c]',
+      'accept = 127.0.0.1:0',
+      `connect = ${backend.port}`,
+      'TIMEOUTclose = 1',
+    ])
+    // allowHalfOpen: this client would keep its side open forever.
+    const raw = net.connect({ host: '127.0.0.1', port: ports[0] as number, allowHalfOpen: true })
+    const s = tls.connect({ socket: raw, ca: readFileSync(fixture('ca.crt')), servername: 'localhost' })
+    s.on('error', () => undefined)
+    s.resume()
+    await once(s, 'secureConnect')
+    await waitUntil(() => backend.sockets.length === 1)
+    ;(backend.sockets[0] as net.Socket).end()
+    await once(s, 'end')
+    assert.equal(s.writable, true, 'the client keeps its side open')
+    // Only TIMEOUTclose can end this connection on the server side.
+    await log.waitFor(/service=c sni=localhost in=0 out=3 ms=\d+ backend closed$/)
+    s.destroy()
+  })
+
   test('TIMEOUTbusy drops a client that connects and sends nothing', async (t) => {
     const backend = await startBackend(t)
     const { ports } = await start(t, [...certLines, '[b]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`, 'TIMEOUTbusy = 1'])
@@ -269,6 +318,37 @@ describe('tls-terminator in-process, real sockets', () => {
     const again = await tlsRoundTrip(port, 'y', { session })
     assert.equal(again.reused, true)
     assert.equal(again.reply.toString(), 'y')
+  })
+
+  test('tickets survive a reload that keeps the service, not one that changes who may connect', async (t) => {
+    const backend = await startBackend(t)
+    const dir = await scratch(t)
+    const lines = [...certLines, '[r]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`]
+    const log = captureLogger()
+    const terminator = createTlsTerminator((await loadStunnelConf(await writeConf(dir, lines))).model, log.logger, {
+      ticketKeys: randomTicketKeys(),
+    })
+    const [address] = await terminator.listen()
+    t.after(() => terminator.close({ drainTimeoutMs: 0 }))
+    const port = (address as { port: number }).port
+    const ca = readFileSync(fixture('ca.crt'))
+    const session = await new Promise<Buffer>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost', ...clientCert })
+      s.on('error', reject)
+      s.once('session', (sess: Buffer) => {
+        resolve(sess)
+        s.end()
+      })
+      s.on('secureConnect', () => s.write('x'))
+      s.resume()
+    })
+    await terminator.reload((await loadStunnelConf(await writeConf(dir, lines, 'same.conf'))).model)
+    assert.equal((await tlsRoundTrip(port, 'a', { session, ...clientCert })).reused, true)
+    const stricter = [...lines, `CAfile = ${fixture('ca.crt')}`, 'verifyChain = yes']
+    await terminator.reload((await loadStunnelConf(await writeConf(dir, stricter, 'stricter.conf'))).model)
+    const after = await tlsRoundTrip(port, 'b', { session, ...clientCert })
+    assert.equal(after.reused, false, 'a full handshake, so the client certificate is verified')
+    assert.equal(after.reply.toString(), 'b')
   })
 
   test('reload: new certificate for new connections, an open one keeps going, a bad file keeps the old', async (t) => {
@@ -365,3 +445,8 @@ describe('tls-terminator in-process, real sockets', () => {
     assert.equal(got.digest('hex'), sent.digest('hex'))
   })
 })
+
+async function waitUntil(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25))
+  assert.ok(check(), 'condition not reached in 5 s')
+}

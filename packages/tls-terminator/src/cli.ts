@@ -164,10 +164,17 @@ async function reloadModel(load: () => Promise<BuiltModel>, logger: Logger): Pro
 async function runPrimary(n: number, model: TerminatorModel, logger: Logger, ticketKeysHex: string): Promise<void> {
   let stopping = false
   let listening = 0
-  const fork = () => cluster.fork({ [TICKET_KEYS_ENV]: ticketKeysHex })
+  // A worker gets SIGHUP only once it listens (before that, the signal's default action would
+  // kill it); one that was still starting when a reload was asked for gets it on listening.
+  let reloads = 0
+  const reloadsSeen = new Map<number, number>()
+  const fork = () => reloadsSeen.set(cluster.fork({ [TICKET_KEYS_ENV]: ticketKeysHex }).id, reloads)
   const served = new Set<number>()
   cluster.on('listening', (worker) => {
-    served.add(worker.id)
+    if (!served.has(worker.id)) {
+      served.add(worker.id)
+      if ((reloadsSeen.get(worker.id) ?? reloads) < reloads) worker.process.kill('SIGHUP')
+    }
     if (++listening === n * model.listeners.length) dropPrivileges(model, logger)
   })
   cluster.on('exit', (worker, code, signal) => {
@@ -202,7 +209,13 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
   await writePid(model, logger)
   process.on('SIGHUP', () => {
     logger.info('SIGHUP: reloading every worker')
-    forward('SIGHUP')
+    reloads++
+    for (const w of Object.values(cluster.workers ?? {})) {
+      if (w && served.has(w.id)) {
+        reloadsSeen.set(w.id, reloads)
+        w.process.kill('SIGHUP')
+      }
+    }
   })
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)

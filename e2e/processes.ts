@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { waitForPort } from './ports.js'
+import { accepts, waitForPort } from './ports.js'
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -67,6 +67,9 @@ function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
  * first or is not ready in time, and leaves nothing running in either case.
  */
 export async function startProcess(name: string, command: string, args: string[], ready: Readiness, opts: StartOptions = {}): Promise<Daemon> {
+  // Something else on the port would answer the readiness probe in the program's place: run it
+  // anyway so that it reports the clash in its own words, but never take it as ready.
+  const occupied = typeof ready === 'object' && (await accepts(ready.port))
   const [cmd, argv] = opts.pipe ? ['/bin/sh', ['-c', '"$0" "$@" 2>&1 | cat', command, ...args]] : [command, args]
   const child = spawn(cmd, argv, { cwd: opts.cwd ?? REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   let out = ''
@@ -108,7 +111,13 @@ export async function startProcess(name: string, command: string, args: string[]
   let port: number
   try {
     port = await Promise.race([
-      typeof ready === 'object' ? waitForPort(ready.port, deadline).then(() => ready.port) : portFromOutput(() => out, deadline),
+      occupied
+        ? new Promise<number>((_, reject) =>
+            setTimeout(() => reject(new Error(`could not listen: 127.0.0.1:${ready.port} is already in use`)), 10_000).unref(),
+          )
+        : typeof ready === 'object'
+          ? waitForPort(ready.port, deadline).then(() => ready.port)
+          : portFromOutput(() => out, deadline),
       exited.then(() => {
         throw new Error(`exited with ${child.exitCode ?? child.signalCode} before it was ready`)
       }),

@@ -22,6 +22,8 @@ export interface Stack {
   httpsUrl: string
   httpUrl: string
   caCert: string
+  /** Path of the dev CA certificate a browser or curl should trust. */
+  caCertFile: string
   /** Stops every process (idempotent) and removes the temp folder. */
   stop(): Promise<void>
   /** Every process this stack started, for proving none is left behind. */
@@ -87,6 +89,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       httpsUrl: `https://localhost:${ports.tls}`,
       httpUrl: `http://127.0.0.1:${ports.router}`,
       caCert: await readFile(certs.caCert, 'utf8'),
+      caCertFile: certs.caCert,
       stop,
       daemons: () => [...started],
     }

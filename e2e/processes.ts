@@ -32,6 +32,21 @@ export interface StartOptions {
   pipe?: boolean
 }
 
+/** A program that did not become ready; it has been stopped, with its whole process group. */
+export class ProcessStartError extends Error {
+  constructor(
+    message: string,
+    readonly pgid: number,
+  ) {
+    super(message)
+  }
+}
+
+/** True while any process of the group is alive (signal 0 only checks). */
+export function groupAlive(pgid: number): boolean {
+  return signalGroup(pgid, 0)
+}
+
 /** How the launcher knows a process is ready: the port it was given, or the one it reports. */
 export type Readiness = { port: number } | 'listening-line'
 
@@ -124,7 +139,7 @@ export async function startProcess(name: string, command: string, args: string[]
     ])
   } catch (err) {
     await stop()
-    throw new Error(`${name} ${(err as Error).message}; its output:\n${out}`)
+    throw new ProcessStartError(`${name} ${(err as Error).message}; its output:\n${out}`, pgid)
   }
   return {
     name,

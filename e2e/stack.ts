@@ -37,6 +37,8 @@ export interface StackOptions {
   ports?: Ports
   /** Receives every chunk any process writes, labelled by layer. */
   echo?: (name: string, chunk: string) => void
+  /** Told of every process as soon as it runs, even if the stack then fails to start. */
+  onStart?: (d: Daemon) => void
 }
 
 export class MissingProgramError extends Error {}
@@ -71,10 +73,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         ? await startProcess(name, spec.real.program, spec.real.args(ctx), { port }, { echo: echo(name), cwd: dir, pipe: spec.real.needsPipe })
         : await startDaemon(spec.pkg, spec.ours(ctx), { port, echo: echo(name) })
       started.push(d)
+      opts.onStart?.(d)
       return d
     }
     const app = await startDaemon('demo-app', ['--listen', `127.0.0.1:${ports.app}`], { port: ports.app, echo: echo('app') })
     started.push(app)
+    opts.onStart?.(app)
     const stat = await layer('static')
     const router = await layer('router')
     const tls = await layer('tls')

@@ -60,11 +60,21 @@ const groups = new Set<number>()
 
 // A test runner or `npm start` that dies must not leave servers behind: the children run in
 // their own process groups (so a group signal reaches nginx's workers and varnishd's child),
-// which also means the terminal's Ctrl-C does not reach them, so the exit hook kills them.
-// process.kill is synchronous, the only kind of work an exit handler can do.
+// which also means the terminal's Ctrl-C does not reach them. So: on exit, kill them (kill(2) is
+// synchronous, the only kind of work an exit handler can do); on SIGINT/SIGTERM with nobody else
+// listening (a test file; npm start drains them itself), stop them and die of the same signal.
 process.on('exit', () => {
   for (const pgid of groups) signalGroup(pgid, 'SIGKILL')
 })
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  const onSignal = () => {
+    if (process.listenerCount(signal) > 1) return
+    for (const pgid of groups) signalGroup(pgid, 'SIGTERM')
+    process.off(signal, onSignal)
+    process.kill(process.pid, signal)
+  }
+  process.on(signal, onSignal)
+}
 
 function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   try {

@@ -18,8 +18,9 @@ async function testFiles(dir: string): Promise<string[]> {
 const packages = await readdir(join(repo, 'packages'))
 const unit = (await Promise.all(packages.sort().map((p) => testFiles(join('packages', p, 'dist', 'test'))))).flat()
 const e2e = await testFiles(join('e2e', 'dist'))
+const bench = await testFiles(join('bench', 'dist', 'test'))
 const only = process.argv.slice(2)
-const files = [...unit, ...e2e].filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+const files = [...unit, ...e2e, ...bench].filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
 
 const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], { cwd: repo, stdio: 'inherit' })
 child.on('exit', (code, signal) => {

@@ -1,21 +1,48 @@
 #!/usr/bin/env node
-import { createLogger, handleSignals, parseAddress, parseCommandLine, runMain, UsageError } from '@edgestack/common'
+import cluster from 'node:cluster'
+import { open, unlink, writeFile } from 'node:fs/promises'
+import {
+  createLogger,
+  handleSignals,
+  type Logger,
+  type LogLevel,
+  parseCommandLine,
+  runMain,
+  StartupError,
+  UsageError,
+} from '@edgestack/common'
+import type { BuiltModel } from './config/build-model.js'
+import { modelFromFlags } from './config/flags.js'
+import type { TerminatorModel } from './config/model.js'
+import { loadStunnelConf } from './config/stunnel-conf.js'
 import { ensureDevCertificates } from './dev-cert.js'
+import { prepare, randomTicketKeys } from './prepare.js'
 import { createTlsTerminator } from './server.js'
 
-const HELP = `Usage: tls-terminator --accept ADDR --connect ADDR --cert FILE --key FILE
+const HELP = `Usage: tls-terminator [options] FILE
+       tls-terminator [options] --accept ADDR --connect ADDR --cert FILE --key FILE
        tls-terminator cert --out DIR
 
-Terminates TLS (stunnel's job) and forwards plain TCP to a backend.
+Terminates TLS (stunnel's job) and forwards plain TCP to a backend. FILE is a stunnel.conf,
+read as stunnel reads it; the flags are the one-service case of the same configuration.
 
-  --accept ADDR    address to listen on: 443, :443, 127.0.0.1:443, [::1]:443
-  --connect ADDR   backend to forward to (host defaults to 127.0.0.1)
-  --cert FILE      PEM certificate chain
-  --key FILE       PEM private key
-  -h, --help       show this help
+  --accept ADDR          address to listen on: 443, :443, 127.0.0.1:443, [::1]:443
+  --connect ADDR         backend to forward to (host defaults to 127.0.0.1)
+  --cert FILE            PEM certificate chain
+  --key FILE             PEM private key
+  -t, --test             check the configuration and certificates, then exit
+  --workers N            worker processes sharing the listeners (default 1)
+  --max-connections N    open connections per listener before new ones are dropped (default 10000)
+  --drain-timeout SEC    on SIGTERM, how long open connections may finish (default 10)
+  -h, --help             show this help
 
-  cert --out DIR   make a development CA and a localhost certificate in DIR
+  cert --out DIR         make a development CA and a localhost certificate in DIR
+
+Signals: SIGHUP reloads FILE and the certificates; SIGTERM drains, then stops.
 `
+
+/** How the primary hands the shared session-ticket keys to its workers. */
+const TICKET_KEYS_ENV = 'TLS_TERMINATOR_TICKET_KEYS'
 
 runMain('tls-terminator', async () => {
   const argv = process.argv.slice(2)
@@ -26,12 +53,17 @@ runMain('tls-terminator', async () => {
     process.stdout.write(`${created ? 'created' : 'kept existing'} ${files.cert}, ${files.key} (CA: ${files.caCert})\n`)
     return
   }
-  const { values } = parseCommandLine(argv, {
+  const { values, positionals } = parseCommandLine(argv, {
+    allowPositionals: true,
     options: {
       accept: { type: 'string' },
       connect: { type: 'string' },
       cert: { type: 'string' },
       key: { type: 'string' },
+      test: { type: 'boolean', short: 't' },
+      workers: { type: 'string' },
+      'max-connections': { type: 'string' },
+      'drain-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -39,20 +71,201 @@ runMain('tls-terminator', async () => {
     process.stdout.write(HELP)
     return
   }
-  for (const flag of ['accept', 'connect', 'cert', 'key'] as const) {
-    if (!values[flag]) throw new UsageError(`--${flag} is required`)
+  const workers = count(values.workers, '--workers', 1, 256) ?? 1
+  const buildOpts = {
+    ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000)),
+    ...optional('drainTimeoutMs', mul(count(values['drain-timeout'], '--drain-timeout', 0, 86_400), 1000)),
   }
-  const logger = createLogger({ name: 'tls-terminator' })
-  const terminator = createTlsTerminator(
+  const flagNames = ['accept', 'connect', 'cert', 'key'] as const
+  const usesFlags = flagNames.some((f) => values[f] !== undefined)
+  if (positionals.length > 1) throw new UsageError(`one configuration file expected, got ${positionals.length}`)
+  if (usesFlags && positionals.length > 0) throw new UsageError('give either a configuration file or --accept/--connect/--cert/--key')
+  const file = positionals[0]
+  if (!usesFlags && !file) throw new UsageError('a configuration file or --accept/--connect/--cert/--key is required')
+  if (usesFlags) for (const flag of flagNames) if (!values[flag]) throw new UsageError(`--${flag} is required`)
+
+  const load = (): Promise<BuiltModel> =>
+    file
+      ? loadStunnelConf(file, buildOpts)
+      : Promise.resolve(modelFromFlags(values as { accept: string; connect: string; cert: string; key: string }, buildOpts))
+
+  const built = await load()
+  const { model } = built
+  const inheritedKeys = cluster.isWorker ? process.env[TICKET_KEYS_ENV] : undefined
+  const ticketKeys = inheritedKeys ? Buffer.from(inheritedKeys, 'hex') : randomTicketKeys()
+
+  if (values.test) {
+    const prepared = await prepare(model, { ticketKeys })
+    for (const line of [...built.warnings, ...prepared.warnings]) process.stderr.write(`warning: ${line}\n`)
+    process.stdout.write(`${model.global.source}: configuration OK (${model.listeners.length} listener(s))\n`)
+    return
+  }
+
+  if (model.global.output) await checkWritable(model.global.output, model.global.source)
+  const logger = createLogger({
+    name: cluster.isWorker ? `tls-terminator[${cluster.worker?.id}]` : 'tls-terminator',
+    level: logLevel(model),
+    ...optional('file', model.global.output),
+  })
+  if (!cluster.isWorker) {
+    for (const w of built.warnings) logger.warn(w)
+    if (model.global.foreground === 'no') {
+      logger.warn('foreground = no: tls-terminator stays in the foreground; let the service manager run it in the background')
+    }
+  }
+
+  if (workers > 1 && cluster.isPrimary) {
+    // Fail here, before forking, on anything a worker would fail on.
+    await prepare(model, { ticketKeys })
+    await runPrimary(workers, model, logger, ticketKeys.toString('hex'))
+    return
+  }
+
+  const terminator = createTlsTerminator(model, logger, { ticketKeys })
+  try {
+    await terminator.listen()
+  } catch (err) {
+    // A worker's IPC channel would keep it alive with nothing to do; let it exit so the
+    // primary sees it die before listening.
+    cluster.worker?.disconnect()
+    throw err
+  }
+  if (!cluster.isWorker) await writePid(model, logger)
+  dropPrivileges(model, logger)
+  handleSignals(
     {
-      accept: parseAddress(values.accept as string),
-      connect: parseAddress(values.connect as string, '127.0.0.1'),
-      cert: values.cert as string,
-      key: values.key as string,
-      handshakeTimeoutMs: 10_000,
+      close: async (o) => {
+        await terminator.close(o)
+        if (!cluster.isWorker) await removePid(model)
+      },
+      reload: async () => terminator.reload(await reloadModel(load, logger)),
     },
-    logger,
+    { logger, drainTimeoutMs: model.drainTimeoutMs },
   )
-  await terminator.listen()
-  handleSignals(terminator, { logger })
+  if (cluster.isWorker) {
+    // Ctrl-C reaches the whole process group, and the primary then sends SIGTERM: a worker
+    // taking both as "stop, then stop now" would skip the drain. Workers stop on SIGTERM only.
+    process.removeAllListeners('SIGINT')
+    process.on('SIGINT', () => undefined)
+  }
 })
+
+async function reloadModel(load: () => Promise<BuiltModel>, logger: Logger): Promise<TerminatorModel> {
+  const next = await load()
+  for (const w of next.warnings) logger.warn(w)
+  return next.model
+}
+
+/**
+ * N workers share each listening socket through node:cluster. The primary only forwards
+ * signals: SIGHUP to every worker (each reloads; one that fails keeps its old config), SIGTERM
+ * to every worker, and exits when they have drained.
+ */
+async function runPrimary(n: number, model: TerminatorModel, logger: Logger, ticketKeysHex: string): Promise<void> {
+  let stopping = false
+  let listening = 0
+  const fork = () => cluster.fork({ [TICKET_KEYS_ENV]: ticketKeysHex })
+  const served = new Set<number>()
+  cluster.on('listening', (worker) => {
+    served.add(worker.id)
+    if (++listening === n * model.listeners.length) dropPrivileges(model, logger)
+  })
+  cluster.on('exit', (worker, code, signal) => {
+    if (!stopping && !served.has(worker.id)) {
+      // It died before listening (the primary checked the config, so: a port, a file): a new
+      // one would die the same way. Stop everything instead of forking in a loop.
+      logger.error(`worker ${worker.id} exited (${signal ?? code}) before listening; stopping`)
+      process.exitCode = 1
+      stop('SIGTERM')
+    }
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        removePid(model).then(
+          () => logger.info('stopped'),
+          () => undefined,
+        )
+      }
+      return
+    }
+    logger.error(`worker ${worker.id} exited (${signal ?? code}); starting another`)
+    setTimeout(fork, 1000)
+  })
+  const forward = (signal: NodeJS.Signals) => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal)
+  }
+  function stop(signal: NodeJS.Signals) {
+    stopping = true
+    logger.info(`${signal}: stopping ${n} workers`)
+    forward('SIGTERM')
+  }
+  for (let i = 0; i < n; i++) fork()
+  await writePid(model, logger)
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading every worker')
+    forward('SIGHUP')
+  })
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+}
+
+/** winston would create missing directories; stunnel refuses a log file it cannot open, and so do we. */
+async function checkWritable(file: string, source: string): Promise<void> {
+  try {
+    await (await open(file, 'a')).close()
+  } catch (err) {
+    throw new StartupError(`${source}: output: cannot open ${file}: ${(err as NodeJS.ErrnoException).code}`)
+  }
+}
+
+async function writePid(model: TerminatorModel, logger: Logger): Promise<void> {
+  if (!model.global.pid) return
+  try {
+    await writeFile(model.global.pid, `${process.pid}\n`)
+  } catch (err) {
+    throw new StartupError(`cannot write pid file ${model.global.pid}: ${(err as NodeJS.ErrnoException).code}`)
+  }
+  logger.debug(`pid ${process.pid} written to ${model.global.pid}`)
+}
+
+async function removePid(model: TerminatorModel): Promise<void> {
+  if (model.global.pid) await unlink(model.global.pid).catch(() => undefined)
+}
+
+/** stunnel drops root after binding: setgid first, while we still may, then setuid. */
+function dropPrivileges(model: TerminatorModel, logger: Logger): void {
+  const { setuid, setgid } = model.global
+  if (!setuid && !setgid) return
+  if (process.getuid?.() !== 0) {
+    logger.info('setuid/setgid: not running as root, nothing to drop')
+    return
+  }
+  if (setgid) process.setgid?.(setgid)
+  if (setuid) process.setuid?.(setuid)
+  logger.info(`running as ${setuid ?? 'root'}:${setgid ?? 'root'}`)
+}
+
+/** stunnel's syslog levels onto winston's: notice (5) and info (6) both show connection lines. */
+function logLevel(model: TerminatorModel): LogLevel {
+  const levels = [model.global.debug, ...model.listeners.flatMap((l) => [l.service, ...l.virtualHosts.map((v) => v.service)].map((s) => s.debug))]
+  const max = Math.max(...levels)
+  if (max >= 7) return 'debug'
+  if (max >= 5) return 'info'
+  if (max === 4) return 'warn'
+  return 'error'
+}
+
+function count(text: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${flag}: "${text}" is not a number from ${min} to ${max}`)
+  }
+  return Number(text)
+}
+
+function mul(n: number | undefined, by: number): number | undefined {
+  return n === undefined ? undefined : n * by
+}
+
+function optional<K extends string, V>(key: K, v: V | undefined): { [P in K]?: V } {
+  return (v === undefined ? {} : { [key]: v }) as { [P in K]?: V }
+}

@@ -1,133 +1,198 @@
-import { readFile } from 'node:fs/promises'
-import net from 'node:net'
+import type net from 'node:net'
 import tls from 'node:tls'
 import { formatAddress, type HostPort, type Logger, StartupError } from '@edgestack/common'
-
-export interface TlsTerminatorModel {
-  accept: HostPort
-  connect: HostPort
-  cert: string
-  key: string
-  /** A client that has not finished its handshake in this time is dropped. */
-  handshakeTimeoutMs: number
-}
+import { BackendPool } from './backends.js'
+import type { ServiceModel, TerminatorModel } from './config/model.js'
+import { handleConnection } from './connection.js'
+import { type Prepared, type PreparedListener, type PrepareOptions, prepare } from './prepare.js'
+import { pickByServerName } from './sni.js'
 
 export interface TlsTerminator {
-  listen(): Promise<HostPort>
+  /** Reads certificates, binds every service's `accept`; resolves with the bound addresses. */
+  listen(): Promise<HostPort[]>
+  /**
+   * SIGHUP: applies a new model to new connections. Open connections keep what they started
+   * with. When anything in the new model fails (a file, a context, a bind), nothing changes.
+   */
+  reload(model: TerminatorModel): Promise<void>
+  /** Stops accepting; open connections may finish for `drainTimeoutMs`, then are cut. */
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
 }
 
-/**
- * stunnel's job in the article: TLS in on :443, plain TCP out to varnish, bytes piped both
- * ways with backpressure (stream.pipe pauses the faster side) and half-close honoured.
- */
-export function createTlsTerminator(model: TlsTerminatorModel, logger: Logger): TlsTerminator {
-  const connections = new Set<net.Socket>()
-  let server: tls.Server | undefined
-  let closing: Promise<void> | undefined
-  let nextId = 1
+interface Listener {
+  server: tls.Server
+  current: PreparedListener
+  address: HostPort
+}
 
-  const onSecureConnection = (client: tls.TLSSocket) => {
-    const id = nextId++
-    const started = Date.now()
-    const peer = `${client.remoteAddress}:${client.remotePort}`
-    // Read now: once the socket is destroyed these are gone.
-    const protocol = client.getProtocol() ?? '-'
-    const cipher = client.getCipher()?.name ?? '-'
-    const backend = net.connect({ host: model.connect.host, port: model.connect.port, allowHalfOpen: true })
-    connections.add(client)
-    let reason = 'closed'
-    let bytesIn = 0
-    let bytesOut = 0
-    client.on('data', (c: Buffer) => {
-      bytesIn += c.length
-    })
-    backend.on('data', (c: Buffer) => {
-      bytesOut += c.length
-    })
-    client.on('error', (err) => {
-      reason = `client error: ${err.message}`
-      backend.destroy()
-    })
-    backend.on('error', (err) => {
-      reason = `backend error: ${err.message}`
-      client.destroy()
-    })
-    client.pipe(backend)
-    backend.pipe(client)
-    let open = 2
-    const onClose = () => {
-      if (--open > 0) return
-      connections.delete(client)
-      logger.info(
-        `connection ${id} closed: ${peer} -> ${formatAddress(model.connect)} ${protocol} ${cipher} in=${bytesIn} out=${bytesOut} ms=${Date.now() - started} ${reason}`,
-      )
+/** Connection-limit drops are logged at most this often, with a count, so a flood cannot flood the log. */
+const DROP_LOG_INTERVAL_MS = 1000
+
+/**
+ * stunnel's job: one TLS listener per service with `accept`, secondary services chosen by SNI,
+ * plain TCP to the service's backends.
+ */
+export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts: PrepareOptions = {}): TlsTerminator {
+  const listeners = new Map<string, Listener>()
+  const pools = new WeakMap<ServiceModel, BackendPool>()
+  const open = new Set<{ destroy(reason: string): void }>()
+  let nextId = 1
+  let closing: Promise<void> | undefined
+
+  const poolFor = (s: ServiceModel) => {
+    let p = pools.get(s)
+    if (!p) {
+      p = new BackendPool(s)
+      pools.set(s, p)
     }
-    // Both sides are closed together: when one is gone for good, the other follows.
-    client.on('close', () => {
-      backend.destroy()
-      onClose()
+    return p
+  }
+
+  const announce = (p: Prepared) => {
+    for (const line of p.info) logger.info(line)
+    for (const line of p.warnings) logger.warn(line)
+  }
+
+  // A listener is identified by its address, so a reload may rename its service; port 0 is
+  // never the same socket twice, so there the service name tells them apart.
+  const keyOf = (l: PreparedListener) => {
+    const accept = l.model.service.accept as HostPort
+    return accept.port === 0 ? `${l.model.service.name}@${formatAddress(accept)}` : formatAddress(accept)
+  }
+
+  const startListener = async (l: PreparedListener): Promise<Listener> => {
+    const s = l.model.service
+    const server = tls.createServer({
+      ...l.primary.contextOptions,
+      allowHalfOpen: true,
+      // TCP_NODELAY from accept on, so Nagle never holds back a handshake flight.
+      noDelay: true,
+      handshakeTimeout: s.timeouts.busyMs,
+      requestCert: l.requestCert,
+      rejectUnauthorized: l.rejectUnauthorized,
+      SNICallback: (name, cb) => cb(null, pickByServerName(entry.current.primary, entry.current.virtualHosts, name).context),
     })
-    backend.on('close', () => {
-      client.destroySoon()
-      onClose()
+    const entry: Listener = { server, current: l, address: s.accept as HostPort }
+    server.maxConnections = model.maxConnections
+    let dropped = 0
+    let dropTimer: NodeJS.Timeout | undefined
+    server.on('drop', () => {
+      dropped++
+      if (dropTimer) return
+      logger.warn(`[${s.name}] connection limit ${server.maxConnections} reached: dropping new connections`)
+      dropTimer = setTimeout(() => {
+        dropTimer = undefined
+        if (dropped > 1) logger.warn(`[${s.name}] connection limit: ${dropped} connections dropped`)
+        dropped = 0
+      }, DROP_LOG_INTERVAL_MS)
+      dropTimer.unref()
     })
+    server.on('secureConnection', (client: tls.TLSSocket) => {
+      const l = entry.current
+      const service = pickByServerName(l.primary, l.virtualHosts, client.servername)
+      const handle = handleConnection(client, {
+        id: nextId++,
+        service,
+        pool: poolFor(service.model),
+        logger,
+        onClosed: () => open.delete(handle),
+      })
+      open.add(handle)
+    })
+    server.on('tlsClientError', (err, socket) => {
+      // Node only reports a handshake timeout here; closing the socket is up to us.
+      socket.destroy()
+      logger.debug(`[${s.name}] TLS handshake failed from ${socket.remoteAddress}: ${err.message}`)
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) =>
+        reject(new StartupError(`[${s.name}] cannot listen on ${formatAddress(entry.address)}: ${err.message}`)),
+      )
+      server.listen(entry.address.port, entry.address.host, () => resolve())
+    })
+    server.on('error', (err) => logger.error(`[${s.name}] listener error: ${err.message}`))
+    const bound = server.address() as net.AddressInfo
+    entry.address = { host: bound.address, port: bound.port }
+    logger.info(
+      `listening on ${formatAddress(entry.address)}: service ${s.name} forwarding to ${s.connect.map(formatAddress).join(', ')}`,
+    )
+    return entry
+  }
+
+  const stopListener = (l: Listener) => {
+    l.server.close()
   }
 
   return {
     async listen() {
-      const [cert, key] = await Promise.all([readPem(model.cert, 'certificate'), readPem(model.key, 'key')])
+      const prepared = await prepare(model, opts)
+      announce(prepared)
+      const started: Listener[] = []
       try {
-        // Fails here, before any port is bound, when the key does not match the certificate.
-        tls.createSecureContext({ cert, key })
+        for (const l of prepared.listeners) started.push(await startListener(l))
       } catch (err) {
-        const why = (err as Error).message
-        throw new StartupError(
-          /key values mismatch/.test(why)
-            ? `key ${model.key} does not match certificate ${model.cert}`
-            : `cannot use certificate ${model.cert} with key ${model.key}: ${why}`,
-        )
+        started.forEach(stopListener)
+        throw err
       }
-      server = tls.createServer({
-        cert,
-        key,
-        minVersion: 'TLSv1.2',
-        allowHalfOpen: true,
-        handshakeTimeout: model.handshakeTimeoutMs,
-      })
-      server.on('secureConnection', onSecureConnection)
-      server.on('tlsClientError', (err, socket) => {
-        logger.debug(`TLS handshake failed from ${socket.remoteAddress}: ${err.message}`)
-      })
-      const s = server
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', (err) => reject(new StartupError(`cannot listen on ${formatAddress(model.accept)}: ${err.message}`)))
-        s.listen(model.accept.port, model.accept.host, () => resolve())
-      })
-      const address = s.address() as net.AddressInfo
-      const bound = { host: address.address, port: address.port }
-      logger.info(`listening on ${formatAddress(bound)}, forwarding to ${formatAddress(model.connect)}`)
-      return bound
+      for (const [i, l] of started.entries()) listeners.set(keyOf(prepared.listeners[i] as PreparedListener), l)
+      return started.map((l) => l.address)
     },
-    close({ drainTimeoutMs = 10_000 } = {}) {
-      closing ??= new Promise<void>((resolve) => {
-        if (!server) return resolve()
-        server.close(() => resolve())
+
+    async reload(next) {
+      if (closing) throw new Error('shutting down')
+      const prepared = await prepare(next, opts)
+      // A listener is kept when the same service accepts on the same address; its new
+      // certificates and policies apply from the next handshake on.
+      const keep = new Map<Listener, PreparedListener>()
+      const fresh: PreparedListener[] = []
+      for (const l of prepared.listeners) {
+        const existing = listeners.get(keyOf(l))
+        if (existing) keep.set(existing, l)
+        else fresh.push(l)
+      }
+      const started: Listener[] = []
+      try {
+        for (const l of fresh) started.push(await startListener(l))
+      } catch (err) {
+        started.forEach(stopListener)
+        throw err
+      }
+      announce(prepared)
+      const nextListeners = new Map<string, Listener>()
+      for (const [entry, l] of keep) {
+        entry.server.setSecureContext(l.primary.contextOptions)
+        // Node's tlsConnectionListener reads these off the server for every new connection.
+        const opts = entry.server as unknown as { requestCert: boolean; rejectUnauthorized: boolean }
+        opts.requestCert = l.requestCert
+        opts.rejectUnauthorized = l.rejectUnauthorized
+        entry.current = l
+        nextListeners.set(keyOf(l), entry)
+      }
+      for (const [i, entry] of started.entries()) nextListeners.set(keyOf(fresh[i] as PreparedListener), entry)
+      for (const [key, entry] of listeners) {
+        if (!nextListeners.has(key)) {
+          logger.info(`[${entry.current.model.service.name}] removed: no longer listening on ${formatAddress(entry.address)}`)
+          stopListener(entry)
+        }
+      }
+      listeners.clear()
+      for (const [k, v] of nextListeners) listeners.set(k, v)
+    },
+
+    close({ drainTimeoutMs = model.drainTimeoutMs } = {}) {
+      closing ??= (async () => {
+        const closed = [...listeners.values()].map(
+          (l) => new Promise<void>((resolve) => l.server.close(() => resolve())),
+        )
         const timer = setTimeout(() => {
-          for (const c of connections) c.destroy()
+          for (const c of open) c.destroy(`cut at shutdown after ${drainTimeoutMs / 1000} s`)
         }, drainTimeoutMs)
         timer.unref()
-        server.once('close', () => clearTimeout(timer))
-      })
+        await Promise.all(closed)
+        clearTimeout(timer)
+      })()
       return closing
     },
   }
 }
 
-async function readPem(file: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(file)
-  } catch (err) {
-    throw new StartupError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
-  }
-}

@@ -1,0 +1,235 @@
+import { access } from 'node:fs/promises'
+import { startCachingRouter, startVarnishd } from './layers/router.js'
+import {
+  type BenchContext,
+  findProgram,
+  ourCli,
+  PROGRAMS,
+  type Program,
+  type Server,
+  startNodePeer,
+} from './layers/server.js'
+import { startNginx, startNginxCeiling, startStaticServer } from './layers/static.js'
+import { startStunnel, startTlsTerminator } from './layers/tls.js'
+
+/** A contender that could not start, and why: its rows say so instead of measuring. */
+export interface Missing {
+  missing: string
+  /** Who is missing, for the table. */
+  name: string
+  /** Not installed or left out (a skip), rather than failed (a problem worth the logs). */
+  absent: boolean
+}
+
+export type Slot = Server | Missing
+
+export function isMissing(s: Slot | undefined): s is Missing | undefined {
+  return s === undefined || 'missing' in s
+}
+
+/** The servers one group of scenarios measures, started once and shared by its scenarios. */
+export interface Started {
+  slots: Record<string, Slot>
+  /** The fast origin's port, to count the requests that reached it. */
+  originPort?: number
+  stop(): Promise<void>
+}
+
+/** The real programs found, and why each absent one is. */
+export interface Programs {
+  path: Partial<Record<Program, string>>
+  why(p: Program): string
+}
+
+export async function findPrograms(without: readonly string[] = []): Promise<Programs> {
+  const path: Programs['path'] = {}
+  for (const name of Object.keys(PROGRAMS) as Program[]) {
+    const found = without.includes(name) ? undefined : await findProgram([...PROGRAMS[name].paths])
+    if (found) path[name] = found
+  }
+  return {
+    path,
+    why: (p) => (without.includes(p) ? `${p} left out (--without)` : `${p} is not installed: ${PROGRAMS[p].install}`),
+  }
+}
+
+/** Starts servers one after another, turning each failure into a Missing with its reason. */
+class Starter {
+  readonly slots: Record<string, Slot> = {}
+  readonly #servers: Server[] = []
+
+  async add(key: string, name: string, start: () => Promise<Server>): Promise<Server | undefined> {
+    try {
+      const s = await start()
+      this.#servers.push(s)
+      this.slots[key] = s
+      return s
+    } catch (err) {
+      this.slots[key] = { missing: `did not start: ${firstLines((err as Error).message)}`, name, absent: false }
+      return undefined
+    }
+  }
+
+  miss(key: string, name: string, why: string, absent: boolean): void {
+    this.slots[key] = { missing: why, name, absent }
+  }
+
+  stop = async () => {
+    await Promise.all(this.#servers.reverse().map((s) => s.stop()))
+  }
+}
+
+function firstLines(text: string, n = 6): string {
+  return text.split('\n').slice(0, n).join(' | ')
+}
+
+async function ourLayerExists(pkg: string): Promise<string | undefined> {
+  return access(ourCli(pkg)).then(
+    () => undefined,
+    () => `${pkg} is not built (${ourCli(pkg)} is missing: run npx tsc -b)`,
+  )
+}
+
+/** Starts ours (when built) or records why not. */
+async function addOurs(st: Starter, key: string, pkg: string, start: () => Promise<Server>): Promise<Server | undefined> {
+  const why = await ourLayerExists(pkg)
+  if (why) {
+    st.miss(key, pkg, why, false)
+    return undefined
+  }
+  return st.add(key, pkg, start)
+}
+
+async function addTheirs(
+  st: Starter,
+  key: string,
+  program: Program,
+  programs: Programs,
+  start: (path: string) => Promise<Server>,
+): Promise<Server | undefined> {
+  const path = programs.path[program]
+  if (!path) {
+    st.miss(key, program, programs.why(program), true)
+    return undefined
+  }
+  return st.add(key, program, () => start(path))
+}
+
+export async function startCeiling(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const origin = await st.add('origin', 'fast origin (node net)', () => startNodePeer(ctx, 'fast origin (node net)', 'origin', []))
+  let tls: Server | undefined
+  await addTheirs(st, 'nginx-200', 'nginx', programs, async (p) => {
+    const both = await startNginxCeiling(ctx, p)
+    tls = both.tls
+    return both.http
+  })
+  st.slots['nginx-tls'] = tls ?? st.slots['nginx-200'] ?? { missing: 'not started', name: 'nginx', absent: false }
+  await st.add('app', 'echo app', () => startNodePeer(ctx, 'echo app', 'app', []))
+  return { slots: st.slots, originPort: origin?.port, stop: st.stop }
+}
+
+/** Scenarios 1-2: static-server and nginx from the same nginx.conf, serve-static beside them. */
+export async function startStatic(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const origin = await st.add('origin', 'fast origin', () => startNodePeer(ctx, 'fast origin', 'origin', []))
+  const appPort = origin?.port ?? 9
+  await addOurs(st, 'ours', 'static-server', () => startStaticServer(ctx, appPort))
+  await addTheirs(st, 'theirs', 'nginx', programs, (p) => startNginx(ctx, p, appPort))
+  await st.add('serve-static', 'serve-static', () => startNodePeer(ctx, 'serve-static', 'static-peer', ['--root', ctx.root]))
+  return { slots: st.slots, originPort: origin?.port, stop: st.stop }
+}
+
+/** Scenarios 3-4: caching-router and varnishd from the same VCL, both backends the fast origin. */
+export async function startRouter(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const origin = await st.add('origin', 'fast origin', () => startNodePeer(ctx, 'fast origin', 'origin', []))
+  if (!origin) return { slots: st.slots, stop: st.stop }
+  const backends = { nginxPort: origin.port, nodePort: origin.port }
+  await addOurs(st, 'ours', 'caching-router', () => startCachingRouter(ctx, backends))
+  await addTheirs(st, 'theirs', 'varnishd', programs, (p) => startVarnishd(ctx, p, backends))
+  await st.add('http-proxy', 'node-http-proxy', () => startNodePeer(ctx, 'node-http-proxy', 'proxy-peer', ['--target', `127.0.0.1:${origin.port}`]))
+  return { slots: st.slots, originPort: origin.port, stop: st.stop }
+}
+
+/** Scenarios 5-6: tls-terminator and stunnel from the same stunnel.conf, to the fast origin. */
+export async function startTls(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const origin = await st.add('origin', 'fast origin', () => startNodePeer(ctx, 'fast origin', 'origin', []))
+  if (!origin) return { slots: st.slots, stop: st.stop }
+  await addOurs(st, 'ours', 'tls-terminator', () => startTlsTerminator(ctx, origin.port))
+  await addTheirs(st, 'theirs', 'stunnel', programs, (p) => startStunnel(ctx, p, origin.port))
+  await st.add('tls-pipe', 'node:tls + net pipe', () =>
+    startNodePeer(ctx, 'node:tls + net pipe', 'tls-pipe', [
+      '--target',
+      `127.0.0.1:${origin.port}`,
+      '--cert',
+      ctx.cert,
+      '--key',
+      ctx.key,
+    ]),
+  )
+  return { slots: st.slots, originPort: origin.port, stop: st.stop }
+}
+
+/** Scenarios 7-8: the article's chain, ours end to end against stunnel -> varnishd -> nginx. */
+export async function startChains(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const app = await st.add('app', 'echo app', () => startNodePeer(ctx, 'echo app', 'app', []))
+  if (!app) return { slots: st.slots, stop: st.stop }
+  const oursMissing =
+    (await ourLayerExists('static-server')) ??
+    (await ourLayerExists('caching-router')) ??
+    (await ourLayerExists('tls-terminator'))
+  if (oursMissing) st.miss('ours', 'edgestack chain', oursMissing, false)
+  else
+    await st.add('ours', 'edgestack chain', () =>
+      chain('edgestack chain', 'ours', [
+        () => startStaticServer(ctx, app.port),
+        (stat) => startCachingRouter(ctx, { nginxPort: stat, nodePort: app.port }),
+        (router) => startTlsTerminator(ctx, router),
+      ]),
+    )
+  const absent = (['nginx', 'varnishd', 'stunnel'] as const).find((p) => !programs.path[p])
+  if (absent) st.miss('theirs', 'stunnel -> varnishd -> nginx', programs.why(absent), true)
+  else
+    await st.add('theirs', 'stunnel -> varnishd -> nginx', () =>
+      chain('stunnel -> varnishd -> nginx', 'theirs', [
+        () => startNginx(ctx, programs.path.nginx as string, app.port),
+        (stat) => startVarnishd(ctx, programs.path.varnishd as string, { nginxPort: stat, nodePort: app.port }),
+        (router) => startStunnel(ctx, programs.path.stunnel as string, router),
+      ]),
+    )
+  return { slots: st.slots, stop: st.stop }
+}
+
+/** Starts the layers innermost first, each given the port of the one behind it. */
+async function chain(
+  name: string,
+  role: 'ours' | 'theirs',
+  layers: [() => Promise<Server>, (port: number) => Promise<Server>, (port: number) => Promise<Server>],
+): Promise<Server> {
+  const started: Server[] = []
+  const stop = async () => {
+    await Promise.all(started.reverse().map((s) => s.stop()))
+  }
+  try {
+    const [first, second, third] = layers
+    started.push(await first())
+    started.push(await second((started[0] as Server).port))
+    started.push(await third((started[1] as Server).port))
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  const front = started[2] as Server
+  const from = started.map((s) => s.startedFrom).filter((f) => f !== undefined)
+  return {
+    name,
+    role,
+    port: front.port,
+    procs: started.flatMap((s) => s.procs),
+    startedFrom: from.length > 0 && from.every((f) => f === 'config') ? 'config' : from.length > 0 ? 'flags' : undefined,
+    stop,
+  }
+}

@@ -1,0 +1,53 @@
+import { join } from 'node:path'
+import { freePort } from '../procs.js'
+import { renderTemplate } from '../templates.js'
+import { type BenchContext, ourCli, oursReadsConfig, type Server, startServer } from './server.js'
+
+export interface RouterBackends {
+  /** The article's "nginx" backend: \.(js|css|img)$ */
+  nginxPort: number
+  /** The article's "node" backend: everything else, and websockets. */
+  nodePort: number
+}
+
+async function writeVcl(ctx: BenchContext, port: number, b: RouterBackends): Promise<string> {
+  return renderTemplate('default.vcl', ctx.dir, `default-${port}.vcl`, { NODE_PORT: b.nodePort, NGINX_PORT: b.nginxPort })
+}
+
+/** `caching-router -f FILE -a ADDR` (varnishd's flags) once it compiles VCL; until then flags. */
+const READS_VCL = /(^|\s)-f[ ,=]/m
+
+export async function startCachingRouter(ctx: BenchContext, b: RouterBackends): Promise<Server> {
+  const port = await freePort()
+  const vcl = await writeVcl(ctx, port, b)
+  const fromConfig = await oursReadsConfig(ctx, 'caching-router', READS_VCL)
+  const args = fromConfig
+    ? ['-f', vcl, '-a', `127.0.0.1:${port}`]
+    : ['-a', `127.0.0.1:${port}`, '--static-backend', `127.0.0.1:${b.nginxPort}`, '--app-backend', `127.0.0.1:${b.nodePort}`]
+  const s = await startServer(ctx, 'caching-router', 'ours', port, process.execPath, [ourCli('caching-router'), ...args])
+  return { ...s, startedFrom: fromConfig ? 'config' : 'flags' }
+}
+
+/**
+ * varnishd in the foreground with its state in the run's temp dir, no jail (it may run as
+ * root or not) and no management port, as an unprivileged user would run it.
+ */
+export async function startVarnishd(ctx: BenchContext, varnishd: string, b: RouterBackends): Promise<Server> {
+  const port = await freePort()
+  const vcl = await writeVcl(ctx, port, b)
+  return startServer(ctx, 'varnishd', 'theirs', port, varnishd, [
+    '-F',
+    '-j',
+    'none',
+    '-n',
+    join(ctx.dir, `varnish-${port}`),
+    '-a',
+    `127.0.0.1:${port}`,
+    '-f',
+    vcl,
+    '-s',
+    'malloc,256m',
+    '-T',
+    'none',
+  ])
+}

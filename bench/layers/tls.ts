@@ -1,0 +1,32 @@
+import { freePort } from '../procs.js'
+import { renderTemplate } from '../templates.js'
+import { type BenchContext, ourCli, oursReadsConfig, type Server, startServer } from './server.js'
+
+async function writeStunnelConf(ctx: BenchContext, port: number, connectPort: number): Promise<string> {
+  return renderTemplate('stunnel.conf', ctx.dir, `stunnel-${port}.conf`, {
+    CERT: ctx.cert,
+    KEY: ctx.key,
+    ACCEPT_PORT: port,
+    CONNECT_PORT: connectPort,
+  })
+}
+
+/** `tls-terminator FILE` once it reads stunnel.conf (its --help names the file); until then flags. */
+const READS_STUNNEL_CONF = /stunnel\.conf|tls-terminator \[?(?:FILE|CONF|CONFIG)\b/
+
+export async function startTlsTerminator(ctx: BenchContext, connectPort: number): Promise<Server> {
+  const port = await freePort()
+  const conf = await writeStunnelConf(ctx, port, connectPort)
+  const fromConfig = await oursReadsConfig(ctx, 'tls-terminator', READS_STUNNEL_CONF)
+  const args = fromConfig
+    ? [conf]
+    : ['--accept', `127.0.0.1:${port}`, '--connect', `127.0.0.1:${connectPort}`, '--cert', ctx.cert, '--key', ctx.key]
+  const s = await startServer(ctx, 'tls-terminator', 'ours', port, process.execPath, [ourCli('tls-terminator'), ...args])
+  return { ...s, startedFrom: fromConfig ? 'config' : 'flags' }
+}
+
+export async function startStunnel(ctx: BenchContext, stunnel: string, connectPort: number): Promise<Server> {
+  const port = await freePort()
+  const conf = await writeStunnelConf(ctx, port, connectPort)
+  return startServer(ctx, 'stunnel', 'theirs', port, stunnel, [conf])
+}

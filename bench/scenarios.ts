@@ -1,0 +1,159 @@
+import type { BenchContext } from './layers/server.js'
+import type { ProbeExpectation } from './load/probe.js'
+import { type Programs, type Started, startChains, startRouter, startStatic, startTls } from './groups.js'
+
+export type Unit = 'req/s' | 'MiB/s' | 'handshakes/s' | 'round trips/s'
+
+/** One measured line of the table (or several, with the Node peers). */
+export interface Measure {
+  id: number
+  title: string
+  unit: Unit
+  kind: 'http' | 'handshakes' | 'ws'
+  path: string
+  https: boolean
+  headers?: Record<string, string>
+  expect: ProbeExpectation
+  /** Slot keys: our daemon, its real twin, and Node peers compared with the twin. */
+  ours: string
+  theirs: string
+  peers: string[]
+  /** Scenario 3: a hit must not reach the origin; the harness counts and says so. */
+  cacheHit?: boolean
+}
+
+export interface Group {
+  name: string
+  start(ctx: BenchContext, programs: Programs): Promise<Started>
+  measures: Measure[]
+}
+
+const KIB = 1024
+const MIB = 1024 * 1024
+
+/** Files in the run's document root (css, so the article's VCL routes them to nginx). */
+export const ROOT_FILES = { '1k.css': KIB, '1m.css': MIB } as const
+
+export const GROUPS: Group[] = [
+  {
+    name: 'static',
+    start: startStatic,
+    measures: [
+      {
+        id: 1,
+        title: 'static 1 KiB, keep-alive',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/1k.css',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: ['serve-static'],
+      },
+      {
+        id: 2,
+        title: 'static 1 MiB, throughput',
+        unit: 'MiB/s',
+        kind: 'http',
+        path: '/1m.css',
+        https: false,
+        expect: { status: 200, bodyBytes: MIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: ['serve-static'],
+      },
+    ],
+  },
+  {
+    name: 'router',
+    start: startRouter,
+    measures: [
+      {
+        id: 3,
+        title: 'cache hit 1 KiB',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/cache-1k.css',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
+      },
+      {
+        id: 4,
+        title: 'pass 1 KiB to a fast origin',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/pass-1k',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: ['http-proxy'],
+      },
+    ],
+  },
+  {
+    name: 'tls',
+    start: startTls,
+    measures: [
+      {
+        id: 5,
+        title: 'TLS keep-alive 1 KiB to a fast backend',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/tls-1k',
+        https: true,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: ['tls-pipe'],
+      },
+      {
+        id: 6,
+        title: 'new TLS handshakes (Connection: close)',
+        unit: 'handshakes/s',
+        kind: 'handshakes',
+        path: '/',
+        https: true,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: ['tls-pipe'],
+      },
+    ],
+  },
+  {
+    name: 'chain',
+    start: startChains,
+    measures: [
+      {
+        id: 7,
+        title: 'full chain, https static 1 KiB',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/1k.css',
+        https: true,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+      },
+      {
+        id: 8,
+        title: 'full chain, websocket echo round trip',
+        unit: 'round trips/s',
+        kind: 'ws',
+        path: '/echo',
+        https: true,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+      },
+    ],
+  },
+]

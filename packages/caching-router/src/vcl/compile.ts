@@ -1,0 +1,409 @@
+import type { Acl } from './acl.js'
+import type { Decl, Expr, Program, Stmt, SubDecl, VclDialect } from './ast.js'
+import { BUILTIN_VCL } from './builtin.js'
+import { compileAcl, compileBackend, compileLegacyDirector, compileProbe } from './compile-decls.js'
+import { coerce, compileExpr, type ExprEnv } from './compile-expr.js'
+import type { VclContext, VclReturn } from './context.js'
+import { type Backend, Director, type ProbeOptions } from './directors.js'
+import { spanOf, type Token } from './lexer.js'
+import { parseVcl } from './parser.js'
+import { type VclSource, VclError } from './source.js'
+import { ALL_METHODS, type Exec, LEGAL_RETURNS, RETURN_ACTIONS } from './types.js'
+import { checkMethods, checkUnused, type SubInfo } from './xref.js'
+import type { VarSpec } from './variables.js'
+import { lookupVariable } from './variables.js'
+
+/** The result of compiling: backends and directors to wire, and one closure per subroutine. */
+export interface CompiledVcl {
+  readonly dialect: VclDialect
+  readonly backends: ReadonlyMap<string, Backend>
+  readonly directors: ReadonlyMap<string, Director>
+  readonly acls: ReadonlyMap<string, Acl>
+  /** The first backend declared: varnish's default `req.backend_hint`. */
+  readonly defaultBackend: Backend | undefined
+  readonly methods: ReadonlyMap<string, Exec>
+}
+
+// varnish 3 subroutine names that 4.0 renamed.
+const RENAMED_SUBS: Record<string, string> = { vcl_fetch: 'vcl_backend_response', vcl_error: 'vcl_synth' }
+// varnish 3 return actions and their 4.x meaning, per subroutine.
+const RENAMED_RETURNS: Record<string, Record<string, string>> = {
+  recv: { lookup: 'hash' },
+  hash: { hash: 'lookup' },
+  pass: { pass: 'fetch' },
+  backend_response: { hit_for_pass: 'pass', restart: 'retry' },
+}
+const BUILTIN_SOURCE: VclSource = { name: '<builtin>', text: BUILTIN_VCL }
+const BUILTIN_NAMES = new Set((BUILTIN_VCL.match(/^sub (vcl_\w+)/gm) ?? []).map((s) => s.slice(4)))
+const IMPORTABLE = new Set(['std', 'directors'])
+
+/** What was looked up before compiling: addresses of host names used in ACLs. */
+export interface CompileOptions {
+  readonly hosts?: ReadonlyMap<string, readonly string[]>
+}
+
+/** Compiles VCL text, or the tokens of a file with its includes expanded (see include.ts). */
+export function compileVcl(source: VclSource | Token[], options: CompileOptions = {}): CompiledVcl {
+  const user = parseVcl(source)
+  // The AST is never modified by compiling, so the built-in VCL is parsed once per process.
+  builtinProgram ??= parseVcl(BUILTIN_SOURCE)
+  return new Compiler(user, options.hosts ?? new Map()).run(builtinProgram)
+}
+
+let builtinProgram: Program | undefined
+
+class Compiler {
+  #program: Program
+  #backends = new Map<string, Backend>()
+  #backendTokens = new Map<string, Token>()
+  #probes = new Map<string, ProbeOptions>()
+  #probeTokens = new Map<string, Token>()
+  #acls = new Map<string, Acl>()
+  #aclTokens = new Map<string, Token>()
+  #directorTokens = new Map<string, Token>()
+  #objects = new Map<string, Director>()
+  #imports = new Set<string>()
+  #used = new Set<string>()
+  #subs = new Map<string, SubInfo>()
+  #current: SubInfo | undefined
+  #hosts: ReadonlyMap<string, readonly string[]>
+
+  constructor(program: Program, hosts: ReadonlyMap<string, readonly string[]>) {
+    this.#program = program
+    this.#hosts = hosts
+  }
+
+  run(builtin: Program): CompiledVcl {
+    const decls = this.#program.decls
+    for (const d of decls) if (d.kind === 'import') this.#import(d.module)
+    for (const d of decls) if (d.kind === 'probe') this.#declare(d.name, 'probe', this.#probeTokens)
+    for (const d of decls) if (d.kind === 'probe') this.#probes.set(d.name.value, compileProbe(d.fields, d.keyword, this.#env()))
+    for (const d of decls) if (d.kind === 'backend') this.#declare(d.name, 'backend', this.#backendTokens)
+    for (const d of decls) if (d.kind === 'backend') this.#backends.set(d.name.value, compileBackend(d, this.#probes, this.#env()))
+    for (const d of decls) {
+      if (d.kind !== 'director') continue
+      this.#declare(d.name, 'director', this.#directorTokens)
+      const { director, inline } = compileLegacyDirector(d, this.#probes, this.#env())
+      for (const b of inline) this.#backends.set(b.name, b)
+      this.#objects.set(director.name, director)
+    }
+    for (const d of decls) {
+      if (d.kind !== 'acl') continue
+      this.#declare(d.name, 'acl', this.#aclTokens)
+      this.#acls.set(d.name.value, compileAcl(d, this.#hosts))
+    }
+    const subs: SubDecl[] = [...decls.filter(isSub), ...builtin.decls.filter(isSub)]
+    for (const s of subs) this.#registerSub(s)
+    this.#declareObjects(subs)
+    for (const s of subs) this.#compileSub(s)
+    checkMethods(this.#subs, this.#used)
+    checkUnused(this.#subs, this.#used, { backend: this.#backendTokens, probe: this.#probeTokens, acl: this.#aclTokens })
+    const methods = new Map<string, Exec>()
+    for (const m of ALL_METHODS) {
+      const info = this.#subs.get(`vcl_${m}`)
+      if (info) methods.set(m, info.holder.fn)
+    }
+    const first = this.#backends.values().next().value
+    return {
+      dialect: this.#program.dialect,
+      backends: this.#backends,
+      directors: this.#objects,
+      acls: this.#acls,
+      defaultBackend: first,
+      methods,
+    }
+  }
+
+  #import(module: Token): void {
+    if (!IMPORTABLE.has(module.value)) {
+      throw new VclError(`Could not find VMOD ${module.value}\n(caching-router provides std and directors)`, spanOf(module))
+    }
+    this.#imports.add(module.value)
+  }
+
+  #declare(name: Token, kind: string, tokens: Map<string, Token>): void {
+    const all = [this.#backendTokens, this.#probeTokens, this.#aclTokens, this.#directorTokens]
+    for (const map of all) {
+      const first = map.get(name.value)
+      if (first) {
+        const label = kind[0]?.toUpperCase() + kind.slice(1)
+        throw new VclError(`${label} '${name.value}' redefined.`, spanOf(name), { note: 'First definition:', span: spanOf(first) })
+      }
+    }
+    tokens.set(name.value, name)
+  }
+
+  #env(): ExprEnv {
+    const current = this.#current
+    return {
+      dialect: this.#program.dialect,
+      method: current?.method,
+      backends: this.#backends,
+      acls: this.#acls,
+      objects: this.#objects,
+      imports: this.#imports,
+      useVar: (spec, token, how) => this.#useVar(spec, token, how),
+      markUsed: (kind, name) => this.#used.add(`${kind}:${name}`),
+    }
+  }
+
+  #useVar(spec: VarSpec, token: Token, how: 'read' | 'write' | 'unset'): void {
+    const sub = this.#current
+    if (!sub) return
+    if (how === 'read') {
+      sub.uses.push({ token, allowed: spec.read, problem: (m) => `Not available in subroutine 'vcl_${m}'.` })
+    } else if (how === 'write') {
+      if (spec.write.length === 0 || !spec.set) throw new VclError('Variable is read only.', spanOf(token))
+      sub.uses.push({ token, allowed: spec.write, problem: (m) => `Cannot be set in subroutine 'vcl_${m}'.` })
+    } else {
+      if (spec.unset.length === 0 || !spec.clear) throw new VclError('Variable cannot be unset.', spanOf(token))
+      sub.uses.push({ token, allowed: spec.unset, problem: (m) => `Cannot be unset in subroutine 'vcl_${m}'.` })
+    }
+  }
+
+  #registerSub(s: SubDecl): void {
+    let name = s.name.value
+    if (this.#program.dialect === '3.0') name = RENAMED_SUBS[name] ?? name
+    const existing = this.#subs.get(name)
+    if (existing) {
+      // varnish concatenates repeated vcl_* subroutines (the built-in ones come last).
+      if (!name.startsWith('vcl_')) {
+        throw new VclError(`Subroutine '${name}' redefined`, spanOf(s.name), { note: 'First definition:', span: spanOf(existing.tokens[0] as Token) })
+      }
+      existing.tokens.push(s.name)
+      return
+    }
+    let method: string | undefined
+    if (name.startsWith('vcl_')) {
+      method = name.slice(4)
+      if (!(ALL_METHODS as readonly string[]).includes(method)) {
+        if (!BUILTIN_NAMES.has(name)) {
+          throw new VclError(`The names 'vcl_*' are reserved for subroutines.\nValid vcl_* subroutines are:\n${[...BUILTIN_NAMES].map((n) => `\t${n}`).join('\n')}`, spanOf(s.name))
+        }
+        method = undefined
+      }
+    }
+    const info: SubInfo = { name, tokens: [s.name], method, uses: [], calls: [], holder: { fn: () => undefined } }
+    this.#subs.set(name, info)
+  }
+
+  #declareObjects(subs: SubDecl[]): void {
+    for (const s of subs) {
+      if (s.name.value !== 'vcl_init') continue
+      for (const st of s.body) {
+        if (st.kind !== 'new') continue
+        const ctor = st.ctor
+        if (ctor.kind !== 'call' || !ctor.token.value.startsWith('directors.')) {
+          throw new VclError('Expected a directors.*() constructor', spanOf(st.keyword))
+        }
+        if (!this.#imports.has('directors')) throw new VclError(`Symbol not found: '${ctor.token.value}'`, spanOf(ctor.token))
+        const kind = ctor.token.value.slice('directors.'.length)
+        if (kind !== 'round_robin' && kind !== 'fallback' && kind !== 'random' && kind !== 'hash') {
+          throw new VclError(`Symbol not found: '${ctor.token.value}'`, spanOf(ctor.token))
+        }
+        if (this.#objects.has(st.name.value) || this.#backends.has(st.name.value)) {
+          throw new VclError(`Object name '${st.name.value}' already used.`, spanOf(st.name))
+        }
+        this.#objects.set(st.name.value, new Director(st.name.value, kind))
+      }
+    }
+  }
+
+  #compileSub(s: SubDecl): void {
+    let name = s.name.value
+    if (this.#program.dialect === '3.0') name = RENAMED_SUBS[name] ?? name
+    const info = this.#subs.get(name) as SubInfo
+    this.#current = info
+    const body = this.#block(s.body)
+    this.#current = undefined
+    const previous = info.holder.fn
+    const isFirst = info.tokens[0] === s.name
+    // Concatenated bodies run in order; a return in an earlier body ends the subroutine.
+    info.holder.fn = isFirst ? body : (ctx) => previous(ctx) ?? body(ctx)
+  }
+
+  #block(stmts: Stmt[]): Exec {
+    const execs = stmts.map((s) => this.#stmt(s))
+    if (execs.length === 0) return () => undefined
+    if (execs.length === 1) return execs[0] as Exec
+    return (ctx) => {
+      for (const e of execs) {
+        const r = e(ctx)
+        if (r) return r
+      }
+      return undefined
+    }
+  }
+
+  #stmt(s: Stmt): Exec {
+    const env = this.#env()
+    const sub = this.#current as SubInfo
+    switch (s.kind) {
+      case 'if': {
+        const branches = s.branches.map((b) => ({ cond: compileExpr(b.cond, env, 'BOOL').fn, body: this.#block(b.body) }))
+        const otherwise = s.otherwise ? this.#block(s.otherwise) : undefined
+        return (ctx) => {
+          for (const b of branches) if (b.cond(ctx)) return b.body(ctx)
+          return otherwise?.(ctx)
+        }
+      }
+      case 'set':
+        return this.#set(s, env)
+      case 'unset': {
+        const spec = lookupVariable(s.target.value, env.dialect, env.method)
+        if (!spec) throw new VclError(`Symbol not found: '${s.target.value}'`, spanOf(s.target))
+        this.#useVar(spec, s.target, 'unset')
+        const clear = spec.clear as (ctx: VclContext) => void
+        return (ctx) => {
+          clear(ctx)
+          return undefined
+        }
+      }
+      case 'return':
+        return this.#return(s.action, s.args, env)
+      case 'error': {
+        // varnish 3's `error` in vcl_fetch became return (error(...)) on the backend side.
+        const backendSide = sub.method?.startsWith('backend_') ?? false
+        const action = { ...s.keyword, value: backendSide ? 'error' : 'synth' }
+        const args = s.args.length === 0 ? [{ kind: 'number' as const, token: { ...s.keyword, kind: 'number' as const, value: '503' } }] : s.args
+        return this.#return(action, args, env)
+      }
+      case 'call': {
+        sub.calls.push({ name: s.name.value, token: s.name })
+        const target = this.#subs.get(s.name.value)
+        if (!target) throw new VclError(`Undefined sub ${s.name.value}, first reference:`, spanOf(s.name))
+        const holder = target.holder
+        return (ctx) => holder.fn(ctx)
+      }
+      case 'action':
+        return this.#action(s.keyword, s.args, env)
+      case 'new':
+        this.#restrict(s.keyword, ['init'], (m) => `Not a valid action in subroutine 'vcl_${m}'.`)
+        return () => undefined
+      case 'expr': {
+        if (s.expr.kind !== 'call') throw new VclError('Expected an action, \'if\', \'{\' or \'}\'', spanOf(s.expr.token))
+        const f = compileExpr(s.expr, env).fn
+        return (ctx) => {
+          f(ctx)
+          return undefined
+        }
+      }
+    }
+  }
+
+  #restrict(token: Token, allowed: readonly string[], problem: (m: string) => string): void {
+    this.#current?.uses.push({ token, allowed, problem })
+  }
+
+  #set(s: Extract<Stmt, { kind: 'set' }>, env: ExprEnv): Exec {
+    const spec = lookupVariable(s.target.value, env.dialect, env.method)
+    if (!spec) throw new VclError(`Symbol not found: '${s.target.value}'`, spanOf(s.target))
+    this.#useVar(spec, s.target, 'write')
+    const want = spec.type === 'HEADER' || spec.type === 'BODY' ? 'STRING' : spec.type
+    const value = compileExpr(s.value, env, want)
+    const set = spec.set as (ctx: VclContext, v: unknown) => void
+    const get = spec.get
+    const v = value.fn
+    const op = s.op.value
+    if (op === '=') {
+      return (ctx) => {
+        // Setting a header from an unset one sets it empty, as varnish does.
+        set(ctx, want === 'STRING' ? ((v(ctx) as string | undefined) ?? '') : v(ctx))
+        return undefined
+      }
+    }
+    if (want === 'STRING' && op === '+=') {
+      return (ctx) => {
+        set(ctx, `${(get(ctx) as string | undefined) ?? ''}${(v(ctx) as string | undefined) ?? ''}`)
+        return undefined
+      }
+    }
+    if (want !== 'INT' && want !== 'REAL' && want !== 'DURATION') {
+      throw new VclError(`Operator ${op} not possible on type ${spec.type}.`, spanOf(s.op))
+    }
+    const apply: Record<string, (a: number, b: number) => number> = {
+      '+=': (a, b) => a + b,
+      '-=': (a, b) => a - b,
+      '*=': (a, b) => a * b,
+      '/=': (a, b) => (want === 'INT' ? Math.trunc(a / b) : a / b),
+    }
+    const f = apply[op] as (a: number, b: number) => number
+    return (ctx) => {
+      set(ctx, f(get(ctx) as number, v(ctx) as number))
+      return undefined
+    }
+  }
+
+  #return(actionToken: Token, args: Expr[], env: ExprEnv): Exec {
+    const sub = this.#current as SubInfo
+    let action = actionToken.value
+    if (env.dialect === '3.0' && sub.method) action = RENAMED_RETURNS[sub.method]?.[action] ?? action
+    if (!RETURN_ACTIONS.has(action)) throw new VclError('Expected return action name.', spanOf(actionToken))
+    sub.uses.push({
+      token: actionToken,
+      allowed: Object.keys(LEGAL_RETURNS).filter((m) => LEGAL_RETURNS[m]?.includes(action)),
+      problem: () => `Invalid return "${action}"`,
+      legal: true,
+    })
+    if (action === 'vcl') throw new VclError('return (vcl(...)) labels are not supported by caching-router', spanOf(actionToken))
+    if (action === 'synth' || action === 'error') {
+      if (args.length === 0 && action === 'synth') throw new VclError("Expected '(' got ')'", spanOf(actionToken))
+      if (args.length > 2) throw new VclError("Expected ')' got ','", spanOf(actionToken))
+      const status = args[0] ? compileExpr(args[0], env, 'INT').fn : () => 503
+      const reason = args[1] ? compileExpr(args[1], env, 'STRING').fn : undefined
+      return (ctx) => {
+        const r = reason?.(ctx) as string | undefined
+        return r === undefined ? { action, status: status(ctx) as number } : { action, status: status(ctx) as number, reason: r }
+      }
+    }
+    if (action === 'pass' && args.length > 0) {
+      const ttl = compileExpr(args[0] as Expr, env, 'DURATION').fn
+      return (ctx) => ({ action, ttl: ttl(ctx) as number })
+    }
+    if (args.length > 0) throw new VclError(`Expected ')' got '('`, spanOf(actionToken))
+    const result: VclReturn = Object.freeze({ action })
+    return () => result
+  }
+
+  #action(keyword: Token, args: Expr[], env: ExprEnv): Exec {
+    const name = keyword.value
+    const notValid = (m: string) => `Not a valid action in subroutine 'vcl_${m}'.`
+    if (name === 'purge') {
+      this.#restrict(keyword, ['hit', 'miss'], notValid)
+      return (ctx) => {
+        ctx.purge?.()
+        return undefined
+      }
+    }
+    if (args.length !== 1) throw new VclError(`Expected one argument to ${name}()`, spanOf(keyword))
+    const c = coerce(compileExpr(args[0] as Expr, env), 'STRING', args[0] as Expr)
+    const f = c.fn
+    if (name === 'hash_data') {
+      this.#restrict(keyword, ['hash'], notValid)
+      return (ctx) => {
+        ctx.hashData((f(ctx) as string | undefined) ?? '')
+        return undefined
+      }
+    }
+    if (name === 'synthetic') {
+      this.#restrict(keyword, ['synth', 'backend_error'], notValid)
+      return (ctx) => {
+        const text = (f(ctx) as string | undefined) ?? ''
+        if (ctx.resp) ctx.resp.body = text
+        else if (ctx.beresp) ctx.beresp.body = text
+        return undefined
+      }
+    }
+    const prefix = name === 'ban_url' ? 'req.url ~ ' : ''
+    return (ctx) => {
+      const err = ctx.ban(`${prefix}${(f(ctx) as string | undefined) ?? ''}`)
+      if (err) ctx.log(`ban(): ${err}`)
+      return undefined
+    }
+  }
+}
+
+function isSub(d: Decl): d is SubDecl {
+  return d.kind === 'sub'
+}
+

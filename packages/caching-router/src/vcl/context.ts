@@ -1,0 +1,236 @@
+/**
+ * The runtime side of a compiled VCL program: what the router hands to each subroutine.
+ * The router owns these objects and reads them back after a subroutine returns (for example
+ * `req.backend_hint` to pick the backend, `beresp.ttl` to store the object).
+ */
+
+/** A case-insensitive multi-map of header fields, read and written the way VCL does. */
+export class VclHeaders {
+  // lower-case name -> [name as first written, values in order]
+  #fields = new Map<string, { name: string; values: string[] }>()
+
+  /** Builds from node's `rawHeaders`-style flat list `[name, value, name, value, ...]`. */
+  static fromRaw(raw: readonly string[]): VclHeaders {
+    const h = new VclHeaders()
+    for (let i = 0; i + 1 < raw.length; i += 2) h.append(raw[i] as string, raw[i + 1] as string)
+    return h
+  }
+
+  /**
+   * `req.http.X` reads the first field named X, as varnish's http_GetHdr does; several fields
+   * of one name are only joined by a `std.collect()`-like step, which the router may do first.
+   */
+  get(name: string): string | undefined {
+    return this.#fields.get(name.toLowerCase())?.values[0]
+  }
+
+  /** get() for a name already in lower case (compiled VCL lowers its header names once). */
+  getLower(key: string): string | undefined {
+    return this.#fields.get(key)?.values[0]
+  }
+
+  getAll(name: string): readonly string[] {
+    return this.#fields.get(name.toLowerCase())?.values ?? []
+  }
+
+  has(name: string): boolean {
+    return this.#fields.has(name.toLowerCase())
+  }
+
+  /** `set X.http.Y = v` replaces every field named Y with one. */
+  set(name: string, value: string): void {
+    this.#fields.set(name.toLowerCase(), { name, values: [value] })
+  }
+
+  append(name: string, value: string): void {
+    const key = name.toLowerCase()
+    const f = this.#fields.get(key)
+    if (f) f.values.push(value)
+    else this.#fields.set(key, { name, values: [value] })
+  }
+
+  unset(name: string): void {
+    this.#fields.delete(name.toLowerCase())
+  }
+
+  /** `[name, value, name, value, ...]` for writing out with `writeHead`. */
+  toRaw(): string[] {
+    const out: string[] = []
+    for (const f of this.#fields.values()) for (const v of f.values) out.push(f.name, v)
+    return out
+  }
+
+  clone(): VclHeaders {
+    const h = new VclHeaders()
+    for (const [k, f] of this.#fields) h.#fields.set(k, { name: f.name, values: [...f.values] })
+    return h
+  }
+}
+
+/** A client, server or backend address as VCL's IP type sees it. */
+export interface VclIp {
+  readonly address: string
+  readonly port: number
+  readonly family: 4 | 6
+}
+
+/** A backend or a director: whatever `req.backend_hint` and `bereq.backend` hold. */
+export interface VclBackendRef {
+  readonly name: string
+  /** True when this backend or, for a director, one of its members can take traffic. */
+  healthy(): boolean
+  /** The concrete backend to fetch from (a director picks one), or undefined when all are sick. */
+  resolve(ctx: VclContext): VclResolvedBackend | undefined
+}
+
+/** A concrete `backend` declaration, after defaults are applied. */
+export interface VclResolvedBackend extends VclBackendRef {
+  readonly host: string
+  readonly port: number
+  /** `.host_header`, sent as Host when the request has none. */
+  readonly hostHeader?: string
+  /** Seconds, or undefined for varnishd's parameter default. */
+  readonly connectTimeout?: number
+  readonly firstByteTimeout?: number
+  readonly betweenBytesTimeout?: number
+  readonly maxConnections?: number
+}
+
+/** Fields every HTTP message object (req, bereq, beresp, resp, obj) has. */
+export interface VclMessage {
+  proto: string
+  http: VclHeaders
+}
+
+export interface VclRequest extends VclMessage {
+  method: string
+  url: string
+  backendHint: VclBackendRef | undefined
+  /** Seconds; undefined when not set (then the object's own TTL decides). */
+  ttl: number | undefined
+  grace: number | undefined
+  hashAlwaysMiss: boolean
+  hashIgnoreBusy: boolean
+  /** Read-only to VCL; the router increments it on `restart` and runs vcl_recv again with this req. */
+  restarts: number
+  readonly xid: string
+  readonly esiLevel: number
+  readonly isHitmiss: boolean
+  readonly isHitpass: boolean
+}
+
+export interface VclBackendRequest extends VclMessage {
+  method: string
+  url: string
+  backend: VclBackendRef | undefined
+  /** `unset bereq.body;` in vcl_backend_fetch: do not send the request body. */
+  bodyUnset: boolean
+  connectTimeout: number | undefined
+  firstByteTimeout: number | undefined
+  betweenBytesTimeout: number | undefined
+  readonly uncacheable: boolean
+  readonly xid: string
+  /** Read-only to VCL; the router increments it on `retry` and runs vcl_backend_fetch again. */
+  retries: number
+  readonly isBgfetch: boolean
+}
+
+export interface VclBackendResponse extends VclMessage {
+  status: number
+  reason: string
+  /** Seconds. */
+  ttl: number
+  grace: number
+  keep: number
+  uncacheable: boolean
+  doStream: boolean
+  doGzip: boolean
+  doGunzip: boolean
+  doEsi: boolean
+  /** Set by `set beresp.body = ...` (vcl_backend_error); undefined keeps the fetched body. */
+  body: string | undefined
+  readonly age: number
+  readonly was304: boolean
+  readonly backendName: string
+}
+
+export interface VclResponse extends VclMessage {
+  status: number
+  reason: string
+  /** Set by `set resp.body = ...` or `synthetic(...)` (vcl_synth); undefined keeps the body. */
+  body: string | undefined
+  readonly isStreaming: boolean
+}
+
+/** The cached object in vcl_hit and vcl_deliver: read-only to VCL. */
+export interface VclObject extends VclMessage {
+  readonly status: number
+  readonly reason: string
+  readonly ttl: number
+  readonly grace: number
+  readonly keep: number
+  readonly age: number
+  readonly hits: number
+  readonly uncacheable: boolean
+  /** Seconds since the epoch the object was fetched. */
+  readonly time: number
+}
+
+/**
+ * Everything a compiled subroutine reads and writes. Objects not available in the running
+ * subroutine are undefined (the compiler has already rejected VCL that would read them there,
+ * so the router only has to fill what varnish fills for that step).
+ */
+export interface VclContext {
+  req: VclRequest
+  bereq?: VclBackendRequest
+  beresp?: VclBackendResponse
+  resp?: VclResponse
+  obj?: VclObject
+  readonly client: VclIp
+  /** The address the client connected to (`server.ip`, `local.ip`). */
+  readonly local: VclIp
+  /** The peer of the TCP connection; `client.ip` differs when PROXY protocol is used. */
+  readonly remote: VclIp
+  /** `client.identity`, default the client address. */
+  clientIdentity?: string
+  readonly serverHostname: string
+  readonly serverIdentity: string
+  /** Seconds since the epoch, read by `now`; the router may fix it per request. */
+  now(): number
+  /** `hash_data(...)` in vcl_hash: feed the object's hash. */
+  hashData(part: string): void
+  /** `ban(...)` / `std.ban(...)`: apply a ban expression; returns an error text when invalid. */
+  ban(expression: string): string | undefined
+  /** `std.log(...)`. */
+  log(message: string): void
+  /** varnish 3's `purge;` in vcl_hit / vcl_miss: drop the looked-up object and its variants. */
+  purge?(): void
+}
+
+/** The subroutines varnish runs, named without their `vcl_` prefix. */
+export type VclMethod =
+  | 'recv'
+  | 'pipe'
+  | 'pass'
+  | 'hash'
+  | 'purge'
+  | 'hit'
+  | 'miss'
+  | 'deliver'
+  | 'synth'
+  | 'backend_fetch'
+  | 'backend_response'
+  | 'backend_error'
+  | 'init'
+  | 'fini'
+
+/** What a subroutine returned: the action and, for synth/error/pass, its arguments. */
+export interface VclReturn {
+  readonly action: string
+  /** `synth(status, reason)` / `error(status, reason)`. */
+  readonly status?: number
+  readonly reason?: string
+  /** `pass(DURATION)` in vcl_backend_response: the hit-for-pass TTL in seconds. */
+  readonly ttl?: number
+}

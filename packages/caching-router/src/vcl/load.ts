@@ -1,0 +1,59 @@
+import { lookup } from 'node:dns/promises'
+import { readFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { StartupError } from '@edgestack/common'
+import { DEFAULT_VCL_PATH, readErrorText, tokenizeWithIncludes } from './include.js'
+import { parseIp } from './acl.js'
+import { spanOf, type Token } from './lexer.js'
+import { VclProgram } from './program.js'
+import { VclError } from './source.js'
+
+/**
+ * Reads and compiles a VCL file and the files it includes (at start-up or on vcl.load; never on
+ * a request path).
+ */
+export async function loadVclFile(path: string, name = 'boot', vclPath: readonly string[] = DEFAULT_VCL_PATH): Promise<VclProgram> {
+  const full = resolve(path)
+  let text: string
+  try {
+    text = await readFile(full, 'utf8')
+  } catch (err) {
+    throw new StartupError(`Cannot read -f file '${path}' (${readErrorText(err)})`, { cause: err })
+  }
+  const tokens = await tokenizeWithIncludes({ name: path, text }, vclPath)
+  return new VclProgram(name, tokens, { hosts: await resolveAclHosts(tokens) })
+}
+
+const RESOLVER_TEXT: Record<string, string> = { ENOTFOUND: 'Name or service not known', EAI_AGAIN: 'Temporary failure in name resolution' }
+
+/** Looks up every host name written in an `acl { }` block, once, at load time (as VCC does). */
+async function resolveAclHosts(tokens: readonly Token[]): Promise<Map<string, string[]>> {
+  const names = new Map<string, Token>()
+  for (let i = 0; i + 2 < tokens.length; i++) {
+    if (tokens[i]?.value !== 'acl' || tokens[i + 2]?.value !== '{') continue
+    for (let j = i + 3; j < tokens.length && tokens[j]?.value !== '}'; j++) {
+      const t = tokens[j] as Token
+      if (t.kind === 'string' && !parseIp(t.value) && t.value !== 'localhost' && !names.has(t.value)) names.set(t.value, t)
+    }
+  }
+  const hosts = new Map<string, string[]>()
+  await Promise.all(
+    [...names].map(async ([name, token]) => {
+      try {
+        hosts.set(name, (await lookup(name, { all: true })).map((a) => a.address))
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? ''
+        throw new VclError(`DNS lookup(${name}): ${RESOLVER_TEXT[code] ?? code}`, spanOf(token))
+      }
+    }),
+  )
+  return hosts
+}
+
+/**
+ * `caching-router -C -f FILE`, like `varnishd -C -f FILE`: compile and throw the first error.
+ * Returns the compiled program (never warmed: no vcl_init, no probes) to `describe()` it.
+ */
+export function checkVclFile(path: string): Promise<VclProgram> {
+  return loadVclFile(path, 'check')
+}

@@ -1,0 +1,173 @@
+import type net from 'node:net'
+import type tls from 'node:tls'
+import { encodeProxyV1, formatAddress, type Logger } from '@edgestack/common'
+import type { BackendPool } from './backends.js'
+import type { PreparedService } from './prepare.js'
+
+export interface ConnectionEnv {
+  id: number
+  service: PreparedService
+  pool: BackendPool
+  logger: Logger
+  /** Called once, when both sides are gone. */
+  onClosed(): void
+}
+
+/**
+ * One client: check its certificate if the service wants one, connect a backend, then pipe
+ * bytes both ways. stream.pipe gives backpressure and half-close (each side's end is passed on
+ * as the other's end); no per-chunk code runs on the data path: byte counts come from the
+ * backend socket's counters when the connection closes.
+ */
+export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { destroy(reason: string): void } {
+  const { service, logger } = env
+  const model = service.model
+  const started = Date.now()
+  // Read now: once the socket is destroyed these are gone.
+  const peer = `${unmapped(client.remoteAddress)}:${client.remotePort}`
+  const protocol = client.getProtocol() ?? '-'
+  const cipher = client.getCipher()?.name ?? '-'
+  const serverName = client.servername || '-'
+  let backend: net.Socket | undefined
+  let target = '-'
+  let headerBytes = 0
+  let reason: string | undefined
+  let closeTimer: NodeJS.Timeout | undefined
+  let finished = false
+
+  const finish = () => {
+    if (finished) return
+    finished = true
+    if (closeTimer) clearTimeout(closeTimer)
+    env.onClosed()
+    if (model.debug >= 5) {
+      const bytesIn = backend ? Math.max(0, backend.bytesWritten - headerBytes) : 0
+      const bytesOut = backend ? backend.bytesRead : 0
+      logger.info(
+        `connection ${env.id} closed: ${peer} -> ${target} ${protocol} ${cipher} service=${model.name} sni=${serverName} in=${bytesIn} out=${bytesOut} ms=${Date.now() - started} ${reason ?? 'closed'}`,
+      )
+    }
+  }
+  const destroy = (why: string) => {
+    reason ??= why
+    client.destroy()
+    backend?.destroy()
+  }
+
+  client.on('error', (err) => {
+    reason ??= `client error: ${err.message}`
+    backend?.destroy()
+  })
+  client.on('close', () => {
+    // Whatever the client sent last still reaches the backend; then the backend goes too.
+    if (backend && !backend.destroyed) backend.destroySoon()
+    if (!backend || backend.destroyed) finish()
+  })
+
+  const refusal = checkClientCertificate(client, service)
+  if (refusal) {
+    destroy(refusal)
+    return { destroy }
+  }
+
+  // stunnel logs accept and connect at notice/info; here they are debug (7) so that a busy
+  // server's log stays one line per connection.
+  const verbose = model.debug >= 7
+  if (verbose) logger.debug(`connection ${env.id}: [${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
+  client.setTimeout(model.timeouts.idleMs)
+  client.on('timeout', () => destroy(`idle for ${model.timeouts.idleMs / 1000} s (TIMEOUTidle)`))
+
+  env.pool.connect(
+    () => client.destroyed,
+    (t, err) => logger.warn(`connection ${env.id}: [${model.name}] backend ${formatAddress(t)} failed: ${err.message}`),
+  ).then(
+    (b) => {
+      backend = b.socket
+      target = formatAddress(b.target)
+      if (client.destroyed) {
+        backend.destroy()
+        finish()
+        return
+      }
+      if (verbose) logger.debug(`connection ${env.id}: [${model.name}] connected to ${target}`)
+      wire(client, backend)
+    },
+    (err: Error) => {
+      reason ??= `backend error: ${err.message}`
+      client.destroy()
+      if (client.destroyed && !backend) finish()
+    },
+  )
+
+  function wire(c: tls.TLSSocket, b: net.Socket) {
+    b.on('error', (err) => {
+      reason ??= `backend error: ${err.message}`
+      c.destroy()
+    })
+    // The backend is done sending: the client gets our close_notify (after everything buffered)
+    // and TIMEOUTclose to close its side too, as stunnel waits for the peer's close_notify;
+    // 0 closes as soon as the data is flushed (stunnel(8): "set to 0 for buggy MSIE"), which
+    // the article's config uses. A client that ended first is not limited: see half-close.
+    let closingClient = false
+    const closeClient = () => {
+      if (closingClient || c.destroyed) return
+      closingClient = true
+      if (model.timeouts.closeMs === 0) c.destroySoon()
+      else {
+        c.end()
+        closeTimer = setTimeout(() => c.destroy(), model.timeouts.closeMs)
+        closeTimer.unref()
+      }
+    }
+    b.on('end', () => {
+      reason ??= 'backend closed'
+      closeClient()
+    })
+    c.on('end', () => {
+      reason ??= 'client closed'
+    })
+    b.on('close', () => {
+      c.unpipe(b)
+      closeClient()
+      if (c.destroyed) finish()
+      else c.once('close', finish)
+    })
+    if (model.protocol === 'proxy') {
+      // stunnel's protocol = proxy: the client's address and the address it connected to.
+      const header = encodeProxyV1(
+        { address: unmapped(c.remoteAddress), port: c.remotePort ?? 0 },
+        { address: unmapped(c.localAddress), port: c.localPort ?? 0 },
+      )
+      headerBytes = header.length
+      b.write(header)
+    }
+    c.pipe(b)
+    b.pipe(c)
+  }
+
+  return { destroy }
+}
+
+/**
+ * stunnel's verifyChain / verifyPeer / requireCert, for listeners where OpenSSL could not be
+ * told to refuse during the handshake (SNI services with different policies, or pinning).
+ */
+function checkClientCertificate(client: tls.TLSSocket, service: PreparedService): string | undefined {
+  if (!service.checkClientAfterHandshake) return undefined
+  const policy = service.model.clientCerts
+  const cert = client.getPeerX509Certificate()
+  if (!cert) return policy.requireCert ? 'refused: no client certificate (requireCert)' : undefined
+  if (policy.verifyChain && !client.authorized) {
+    return `refused: client certificate "${cert.subject.replaceAll('\n', ', ')}" not verified: ${String(client.authorizationError)} (verifyChain)`
+  }
+  if (service.pinned && !service.pinned.has(cert.fingerprint256)) {
+    return `refused: client certificate "${cert.subject.replaceAll('\n', ', ')}" is not in CAfile/CApath (verifyPeer)`
+  }
+  return undefined
+}
+
+/** A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; logs and PROXY want a.b.c.d. */
+function unmapped(address: string | undefined): string {
+  if (!address) return '-'
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}

@@ -1,0 +1,175 @@
+import { constants, createHash, randomBytes, X509Certificate } from 'node:crypto'
+import tls from 'node:tls'
+import {
+  type CertificateInfo,
+  configError,
+  EXPIRY_WARNING_DAYS,
+  type FileOption,
+  loadKeyPair,
+  loadTrustedCertificates,
+  readPem,
+} from './certificates.js'
+import type { ListenerModel, ServiceModel, TerminatorModel } from './config/model.js'
+
+/** A service with everything read from disk and its TLS context built: ready to serve. */
+export interface PreparedService {
+  readonly model: ServiceModel
+  readonly contextOptions: tls.SecureContextOptions
+  readonly context: tls.SecureContext
+  /** verifyPeer: SHA-256 fingerprints of the certificates a client may present. */
+  readonly pinned: ReadonlySet<string> | undefined
+  readonly certificate: CertificateInfo
+  /** The client certificate checks have to run after the handshake (see connection.ts). */
+  readonly checkClientAfterHandshake: boolean
+}
+
+export interface PreparedListener {
+  readonly model: ListenerModel
+  readonly primary: PreparedService
+  readonly virtualHosts: readonly { readonly pattern: string; readonly service: PreparedService }[]
+  /** Server-wide options: OpenSSL asks for a client certificate per listener, not per SNI name. */
+  readonly requestCert: boolean
+  readonly rejectUnauthorized: boolean
+}
+
+export interface Prepared {
+  readonly model: TerminatorModel
+  readonly listeners: readonly PreparedListener[]
+  /** Lines to log at info (certificate summaries) and warn (expiry). */
+  readonly info: string[]
+  readonly warnings: string[]
+}
+
+export interface PrepareOptions {
+  /**
+   * The secret session ticket keys are derived from when the config sets none: made once per
+   * process (or by the cluster primary for all workers) so that sessions resume across workers
+   * and across reloads that leave a service unchanged.
+   */
+  ticketKeys?: Buffer
+  now?: Date
+}
+
+/**
+ * Reads certificates, keys and CAs and builds every secure context, so that any problem
+ * (unreadable file, mismatched key, unknown cipher or curve) stops start-up or a reload
+ * before a port is bound or the running configuration is touched.
+ */
+export async function prepare(model: TerminatorModel, opts: PrepareOptions = {}): Promise<Prepared> {
+  const info: string[] = []
+  const warnings: string[] = []
+  const cache = new Map<ServiceModel, Promise<PreparedService>>()
+  const service = (s: ServiceModel) => {
+    let p = cache.get(s)
+    if (!p) {
+      p = prepareService(s, opts, info, warnings)
+      cache.set(s, p)
+    }
+    return p
+  }
+  const listeners: PreparedListener[] = []
+  for (const l of model.listeners) {
+    const primary = await service(l.service)
+    const virtualHosts = []
+    for (const v of l.virtualHosts) virtualHosts.push({ pattern: v.pattern, service: await service(v.service) })
+    const all = [primary, ...virtualHosts.map((v) => v.service)]
+    const policies = all.map((s) => s.model.clientCerts)
+    const requestCert = policies.some((c) => c.verifyChain || c.verifyPeer || c.requireCert)
+    // Let OpenSSL refuse during the handshake (a proper alert) only when every service of the
+    // listener wants the same strict check; otherwise each service checks after the handshake.
+    const strict = (c: (typeof policies)[number]) => c.verifyChain && c.requireCert && !c.verifyPeer
+    const rejectUnauthorized = all.length === 1 && policies.every(strict)
+    listeners.push({ model: l, primary, virtualHosts, requestCert, rejectUnauthorized })
+  }
+  return { model, listeners, info, warnings }
+}
+
+async function prepareService(s: ServiceModel, opts: PrepareOptions, info: string[], warnings: string[]): Promise<PreparedService> {
+  const file = (directive: string, path: string): FileOption => ({ path, directive, position: s.positions[directive] })
+  const pair = await loadKeyPair(file('cert', s.cert), file('key', s.key), opts.now)
+  const c = pair.info
+  info.push(`[${s.name}] certificate ${s.cert}: subject "${c.subject}", names ${c.altNames}, expires ${c.validTo.toISOString()}`)
+  if (c.daysLeft < 0) warnings.push(`[${s.name}] certificate ${s.cert} EXPIRED on ${c.validTo.toISOString()}`)
+  else if (c.daysLeft < EXPIRY_WARNING_DAYS) {
+    warnings.push(`[${s.name}] certificate ${s.cert} expires in ${c.daysLeft} days (${c.validTo.toISOString()})`)
+  }
+
+  const cc = s.clientCerts
+  const trusted = await loadTrustedCertificates(
+    cc.caFile ? file('CAfile', cc.caFile) : undefined,
+    cc.caPath ? file('CApath', cc.caPath) : undefined,
+  )
+  const crl = cc.crlFile ? await readPem(file('CRLfile', cc.crlFile), 'CRL file') : undefined
+
+  let ciphers = s.ciphers
+  if (s.securityLevel !== undefined) ciphers = `${ciphers ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=${s.securityLevel}`
+  // Node takes TLS 1.3 suites (TLS_*) and TLS 1.2 ciphers in one list.
+  if (s.ciphersuites) ciphers = `${s.ciphersuites}${ciphers ? `:${ciphers}` : ''}`
+
+  let secureOptions = (s.optionsSet & ~s.optionsClear) | constants.SSL_OP_NO_RENEGOTIATION
+  if (!s.sessionResume) secureOptions |= constants.SSL_OP_NO_TICKET
+
+  const contextOptions: tls.SecureContextOptions = {
+    cert: pair.cert,
+    key: pair.key,
+    minVersion: s.sslVersionMin,
+    maxVersion: s.sslVersionMax,
+    secureOptions,
+    sessionTimeout: s.sessionResume ? s.sessionCacheTimeoutS : 0,
+    ...(ciphers ? { ciphers } : {}),
+    ...(s.curves ? { ecdhCurve: s.curves } : {}),
+    ...(trusted.length > 0 ? { ca: trusted } : {}),
+    ...(crl ? { crl } : {}),
+    ...(ticketKeysFor(s, opts.ticketKeys, trusted) ?? {}),
+  }
+  let context: tls.SecureContext
+  try {
+    context = tls.createSecureContext(contextOptions)
+  } catch (err) {
+    throw contextError(s, err as Error)
+  }
+  const pinned = cc.verifyPeer ? new Set(trusted.map((t) => new X509Certificate(t).fingerprint256)) : undefined
+  return {
+    model: s,
+    contextOptions,
+    context,
+    pinned,
+    certificate: c,
+    checkClientAfterHandshake: cc.verifyChain || cc.verifyPeer || cc.requireCert,
+  }
+}
+
+/**
+ * Session ticket keys (RFC 5077). stunnel's ticketKeySecret is the AES key and ticketMacSecret
+ * the HMAC key; Node wants 48 bytes (16 name, 16 HMAC, 16 AES), derived here by hashing.
+ *
+ * Stricter than stunnel: the keys also depend on the service's name and its client-certificate
+ * policy and CAs. A resumed session skips certificate verification, so a ticket issued by one
+ * service must not resume on another, nor after a reload changed who may connect. Processes
+ * with the same secrets and the same config (cluster workers) still derive the same keys.
+ */
+function ticketKeysFor(s: ServiceModel, base: Buffer | undefined, trusted: Buffer[]): { ticketKeys: Buffer } | undefined {
+  const secret = s.ticketKeySecret && s.ticketMacSecret ? Buffer.concat([s.ticketKeySecret, s.ticketMacSecret]) : base
+  if (!secret) return undefined
+  const scope = createHash('sha256').update(secret).update(s.name).update(JSON.stringify(s.clientCerts))
+  for (const t of trusted) scope.update(t)
+  const material = scope.digest()
+  const h = (label: string) => createHash('sha256').update(label).update(material).digest().subarray(0, 16)
+  return { ticketKeys: Buffer.concat([h('name'), h('hmac'), h('aes')]) }
+}
+
+export function randomTicketKeys(): Buffer {
+  return randomBytes(48)
+}
+
+function contextError(s: ServiceModel, err: Error) {
+  const m = err.message
+  const pick = (...names: string[]) => names.find((n) => s.positions[n]) ?? (names[0] as string)
+  let directive: string
+  if (/cipher/i.test(m)) directive = pick('ciphers', 'ciphersuites', 'securityLevel')
+  else if (/curve|group/i.test(m)) directive = 'curves'
+  else if (/crl/i.test(m)) directive = 'CRLfile'
+  else if (/key|certificate|ee_key_too_small|md too weak/i.test(m)) directive = 'cert'
+  else directive = 'options'
+  return configError(`cannot build the TLS context: ${m}`, { position: s.positions[directive] ?? s.position, directive })
+}

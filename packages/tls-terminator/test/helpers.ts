@@ -1,0 +1,132 @@
+import type { Logger } from '@edgestack/common'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import net from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import tls from 'node:tls'
+import { fileURLToPath } from 'node:url'
+
+/** The checked-in certificates (see fixtures/make.sh): a CA, leaves for localhost and example names. */
+export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url))
+export const fixture = (name: string) => join(FIXTURES, name)
+
+/** A scratch directory removed after the test. */
+export async function scratch(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tls-terminator-test-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** Writes a config file (lines joined with \n) into `dir` and returns its path. */
+export async function writeConf(dir: string, lines: string[], name = 'stunnel.conf'): Promise<string> {
+  const file = join(dir, name)
+  await writeFile(file, `${lines.join('\n')}\n`)
+  return file
+}
+
+/** A minimal valid service using the localhost fixture. */
+export const certLines = [`cert = ${fixture('localhost.crt')}`, `key = ${fixture('localhost.key')}`]
+
+
+/** A logger that keeps its lines, for asserting on the connection log. */
+export function captureLogger(): { logger: Logger; lines: string[]; waitFor(re: RegExp): Promise<string> } {
+  const lines: string[] = []
+  const add = (level: string) => (message: string) => {
+    lines.push(`${level} ${message}`)
+  }
+  const logger = { info: add('info'), warn: add('warn'), error: add('error'), debug: add('debug') } as unknown as Logger
+  return {
+    logger,
+    lines,
+    async waitFor(re) {
+      // Bounded: the line is written when the server sees the close, a moment after the client.
+      for (let i = 0; i < 200; i++) {
+        const hit = lines.find((l) => re.test(l))
+        if (hit) return hit
+        await new Promise((r) => setTimeout(r, 25))
+      }
+      throw new Error(`no log line matched ${re}; got:\n${lines.join('\n')}`)
+    },
+  }
+}
+
+export interface Backend {
+  port: number
+  /** Every connection's received bytes, and the sockets. */
+  received: Buffer[][]
+  sockets: net.Socket[]
+  close(): Promise<void>
+}
+
+/** A plain TCP backend that echoes (or answers `reply`), with half-close allowed. */
+export async function startBackend(
+  t: { after(fn: () => Promise<void>): void },
+  mode: 'echo' | { reply: string } = 'echo',
+): Promise<Backend> {
+  const received: Buffer[][] = []
+  const sockets: net.Socket[] = []
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    const chunks: Buffer[] = []
+    received.push(chunks)
+    sockets.push(s)
+    s.on('error', () => undefined)
+    s.on('data', (c: Buffer) => chunks.push(c))
+    if (mode === 'echo') s.on('data', (c: Buffer) => s.write(c))
+    else s.write(mode.reply)
+    s.on('end', () => s.end())
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const b: Backend = {
+    port: (server.address() as net.AddressInfo).port,
+    received,
+    sockets,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  }
+  t.after(() => b.close())
+  return b
+}
+
+export const CA = readFileSync(fixture('ca.crt'))
+
+export interface ClientResult {
+  /** Bytes received before the connection ended. */
+  reply: Buffer
+  error: Error | undefined
+  peerSubject: string | undefined
+  protocol: string | null
+  reused: boolean
+}
+
+/**
+ * A node:tls client that sends `data`, half-closes, and collects the answer until the server
+ * closes. Never rejects: refusals show up as `error` or an empty reply.
+ */
+export function tlsRoundTrip(port: number, data: string | Buffer, opts: tls.ConnectionOptions = {}): Promise<ClientResult> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let error: Error | undefined
+    let peerSubject: string | undefined
+    let protocol: string | null = null
+    let reused = false
+    const s = tls.connect({ host: '127.0.0.1', port, ca: CA, servername: 'localhost', ...opts })
+    s.on('secureConnect', () => {
+      peerSubject = s.getPeerX509Certificate()?.subject
+      protocol = s.getProtocol()
+      reused = s.isSessionReused()
+      s.end(data)
+    })
+    s.on('data', (c: Buffer) => chunks.push(c))
+    s.on('error', (err) => {
+      error = err
+    })
+    s.on('close', () => resolve({ reply: Buffer.concat(chunks), error, peerSubject, protocol, reused }))
+    s.setTimeout(10_000, () => s.destroy(new Error('client gave up after 10 s')))
+  })
+}

@@ -3,7 +3,6 @@ import net from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { after, before, describe, test } from 'node:test'
 import { devCertificatePaths } from '@edgestack/tls-terminator'
-import { fetchRaw } from './client.js'
 import { runCli, startDaemon, waitForOutput } from './processes.js'
 import { CERT_DIR, type Stack, startStack } from './stack.js'
 
@@ -70,20 +69,6 @@ describe('a backend that is down', () => {
   })
   after(async () => {
     await stack?.stop()
-  })
-
-  test('the app down: the router answers 503, static files still come through, nothing crashes', async () => {
-    await stack.app.stop()
-    const down = await fetchRaw(`${stack.httpsUrl}/`, { ca: stack.caCert })
-    assert.equal(down.status, 503)
-    assert.match(down.body.toString(), /Backend fetch failed/)
-    // static-server's fallback to the app fails with 502, as nginx's would.
-    const fallback = await fetchRaw(`${stack.httpUrl}/missing.js`)
-    assert.equal(fallback.status, 502)
-    const ok = await fetchRaw(`${stack.httpsUrl}/app.css`, { ca: stack.caCert })
-    assert.equal(ok.status, 200)
-    assert.equal(stack.router.child.exitCode, null)
-    assert.equal(stack.static.child.exitCode, null)
   })
 
   test('the TLS backend down: the client is closed promptly and the close is logged', async (t) => {

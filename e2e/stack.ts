@@ -1,5 +1,11 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { devCertificatePaths, ensureDevCertificates } from '@edgestack/tls-terminator'
-import { type Daemon, REPO, startDaemon } from './processes.js'
+import { type Ports, type RenderedConfigs, renderConfigs } from './configs.js'
+import { LAYER_SPECS, type Layer, type LayerContext, missingProgram } from './layers.js'
+import { freePort } from './ports.js'
+import { type Daemon, REPO, startDaemon, startProcess } from './processes.js'
 
 export const CERT_DIR = `${REPO}.certs`
 export const PUBLIC_DIR = `${REPO}packages/demo-app/public`
@@ -9,66 +15,90 @@ export interface Stack {
   static: Daemon
   router: Daemon
   tls: Daemon
+  /** Which layers are the real programs. */
+  real: ReadonlySet<Layer>
+  ports: Ports
+  configs: RenderedConfigs
   httpsUrl: string
   httpUrl: string
   caCert: string
+  /** Path of the dev CA certificate a browser or curl should trust. */
+  caCertFile: string
+  /** Stops every process (idempotent) and removes the temp folder. */
   stop(): Promise<void>
+  /** Every process this stack started, for proving none is left behind. */
+  daemons(): Daemon[]
 }
 
-/** The article's chain on ephemeral loopback ports, started from the app outwards. */
-export async function startStack(): Promise<Stack> {
+export interface StackOptions {
+  /** Layers to run as the real stunnel / varnishd / nginx. */
+  real?: readonly Layer[]
+  /** Fixed ports (npm start: the dev ports); free loopback ports by default. */
+  ports?: Ports
+  /** Receives every chunk any process writes, labelled by layer. */
+  echo?: (name: string, chunk: string) => void
+  /** Told of every process as soon as it runs, even if the stack then fails to start. */
+  onStart?: (d: Daemon) => void
+}
+
+export class MissingProgramError extends Error {}
+
+/**
+ * The article's chain, started from the app outwards, each layer ours or the real program, all
+ * from generated copies of config/ with the ports filled in. On any failure everything already
+ * started is stopped before the error is thrown.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const real = new Set(opts.real ?? [])
+  const missing = (await Promise.all([...real].map(missingProgram))).filter((m) => m !== undefined)
+  if (missing.length > 0) throw new MissingProgramError(missing.join('\n'))
   await ensureDevCertificates(CERT_DIR)
   const certs = devCertificatePaths(CERT_DIR)
+  const ports = opts.ports ?? { tls: await freePort(), router: await freePort(), static: await freePort(), app: await freePort() }
+  const dir = await mkdtemp(join(tmpdir(), 'edgestack-'))
   const started: Daemon[] = []
+  let stopping: Promise<void> | undefined
+  const stop = () => {
+    stopping ??= Promise.all([...started].reverse().map((d) => d.stop())).then(() => rm(dir, { recursive: true, force: true }))
+    return stopping
+  }
   try {
-    const app = await startDaemon('demo-app', ['--listen', '127.0.0.1:0'])
+    const configs = await renderConfigs(dir, ports)
+    const ctx: LayerContext = { ports, configs, certs }
+    const echo = (name: string) => (opts.echo ? (chunk: string) => opts.echo?.(name, chunk) : undefined)
+    const layer = async (name: Layer): Promise<Daemon> => {
+      const spec = LAYER_SPECS[name]
+      const port = ports[name]
+      const d = real.has(name)
+        ? await startProcess(name, spec.real.program, spec.real.args(ctx), { port }, { echo: echo(name), cwd: dir, pipe: spec.real.needsPipe })
+        : await startDaemon(spec.pkg, spec.ours(ctx), { port, echo: echo(name) })
+      started.push(d)
+      opts.onStart?.(d)
+      return d
+    }
+    const app = await startDaemon('demo-app', ['--listen', `127.0.0.1:${ports.app}`], { port: ports.app, echo: echo('app') })
     started.push(app)
-    const stat = await startDaemon('static-server', [
-      '--listen',
-      '127.0.0.1:0',
-      '--root',
-      PUBLIC_DIR,
-      '--proxy',
-      `127.0.0.1:${app.port}`,
-    ])
-    started.push(stat)
-    const router = await startDaemon('caching-router', [
-      '-a',
-      '127.0.0.1:0',
-      '--static-backend',
-      `127.0.0.1:${stat.port}`,
-      '--app-backend',
-      `127.0.0.1:${app.port}`,
-    ])
-    started.push(router)
-    const tls = await startDaemon('tls-terminator', [
-      '--accept',
-      '127.0.0.1:0',
-      '--connect',
-      `127.0.0.1:${router.port}`,
-      '--cert',
-      certs.cert,
-      '--key',
-      certs.key,
-    ])
-    started.push(tls)
-    const { readFile } = await import('node:fs/promises')
+    opts.onStart?.(app)
+    const stat = await layer('static')
+    const router = await layer('router')
+    const tls = await layer('tls')
     return {
       app,
       static: stat,
       router,
       tls,
-      httpsUrl: `https://localhost:${tls.port}`,
-      httpUrl: `http://127.0.0.1:${router.port}`,
+      real,
+      ports,
+      configs,
+      httpsUrl: `https://localhost:${ports.tls}`,
+      httpUrl: `http://127.0.0.1:${ports.router}`,
       caCert: await readFile(certs.caCert, 'utf8'),
-      stop: () => stopAll(started),
+      caCertFile: certs.caCert,
+      stop,
+      daemons: () => [...started],
     }
   } catch (err) {
-    await stopAll(started)
+    await stop()
     throw err
   }
-}
-
-async function stopAll(daemons: Daemon[]): Promise<void> {
-  await Promise.all(daemons.reverse().map((d) => d.stop()))
 }

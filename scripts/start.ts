@@ -1,40 +1,78 @@
 #!/usr/bin/env node
-// `npm start`: the article's chain on the dev ports, all four processes with labelled output.
-import { fileURLToPath } from 'node:url'
-import concurrently from 'concurrently'
-import { devCertificates } from './certs.js'
+// `npm start [-- --real tls,router,static]`: the article's chain on the dev ports, any layer
+// swapped for the real stunnel / varnishd / nginx, all from the files in config/.
+import { createLogger, handleSignals, parseCommandLine, runMain, StartupError, UsageError } from '@edgestack/common'
+import type * as StackModule from '../e2e/stack.js'
+import type * as LayersModule from '../e2e/layers.js'
+import type * as ConfigsModule from '../e2e/configs.js'
 
-const repo = fileURLToPath(new URL('../../', import.meta.url))
-const bin = (pkg: string) => `node packages/${pkg}/dist/src/cli.js`
+// The launcher lives in e2e/ (the tests share it); its compiled path differs from its source
+// path by one folder, so it is loaded at run time from the compiled tree.
+const e2e = (file: string) => new URL(`../../e2e/dist/${file}`, import.meta.url).href
 
-const certs = await devCertificates()
-const { result } = concurrently(
-  [
-    { name: 'app', prefixColor: 'green', command: `${bin('demo-app')} --listen 127.0.0.1:3000` },
-    {
-      name: 'static',
-      prefixColor: 'blue',
-      command: `${bin('static-server')} --listen 127.0.0.1:8081 --root packages/demo-app/public --proxy 127.0.0.1:3000`,
-    },
-    {
-      name: 'router',
-      prefixColor: 'magenta',
-      command: `${bin('caching-router')} -a 127.0.0.1:8080 --static-backend 127.0.0.1:8081 --app-backend 127.0.0.1:3000`,
-    },
-    {
-      name: 'tls',
-      prefixColor: 'cyan',
-      command: `${bin('tls-terminator')} --accept 127.0.0.1:8443 --connect 127.0.0.1:8080 --cert ${certs.cert} --key ${certs.key}`,
-    },
-  ],
-  { cwd: repo, prefix: 'name', killOthersOn: ['failure', 'success'], killSignal: 'SIGTERM' },
-)
-process.stdout.write(
-  `\nedgestack is starting: open https://localhost:8443/ (trust ${certs.caCert}), or http://localhost:8080/\n\n`,
-)
-result.then(
-  () => {},
-  () => {
-    process.exitCode = 1
-  },
-)
+const HELP = `Usage: npm start [-- --real LAYERS]
+
+Starts the article's chain on the dev ports: TLS on 8443, the router on 8080, static files on
+8081, the app on 3000. Every layer reads its file in config/ (ports filled in).
+
+  --real LAYERS   comma-separated layers to run as the real program instead of ours:
+                  tls (stunnel), router (varnishd), static (nginx), or all
+  -h, --help      show this help
+`
+
+const COLORS: Record<string, string> = { app: '32', static: '34', router: '35', tls: '36' }
+
+runMain('start', async () => {
+  const { values } = parseCommandLine(process.argv.slice(2), {
+    options: { real: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  })
+  if (values.help) {
+    process.stdout.write(HELP)
+    return
+  }
+  const { startStack, MissingProgramError } = (await import(e2e('stack.js'))) as typeof StackModule
+  const { parseLayers, LAYER_SPECS } = (await import(e2e('layers.js'))) as typeof LayersModule
+  const { DEV_PORTS } = (await import(e2e('configs.js'))) as typeof ConfigsModule
+  const real = (() => {
+    try {
+      return values.real === undefined ? [] : parseLayers(values.real)
+    } catch (err) {
+      throw new UsageError(`--real: ${(err as Error).message}`)
+    }
+  })()
+  const logger = createLogger({ name: 'start' })
+
+  const echo = (name: string, chunk: string) => {
+    const tag = `[${name.padEnd(6)}]`
+    const label = process.stdout.isTTY ? `\x1b[${COLORS[name] ?? '0'}m${tag}\x1b[0m ` : `${tag} `
+    process.stdout.write(label + chunk.replace(/\n(?=.)/g, `\n${label}`))
+  }
+  const stack = await startStack({ real, ports: { ...DEV_PORTS }, echo }).catch((err: Error) => {
+    // The launcher stopped whatever had started; the program's own words are already shown above.
+    throw new StartupError(err instanceof MissingProgramError ? err.message : `could not start the stack: ${err.message.split('\n')[0]}`)
+  })
+  const which = (['tls', 'router', 'static'] as const)
+    .map((l) => `${l}: ${stack.real.has(l) ? LAYER_SPECS[l].real.program : `our ${LAYER_SPECS[l].pkg}`}`)
+    .join(', ')
+  process.stdout.write(
+    `\nedgestack is up (${which})\n` +
+      `  open ${stack.httpsUrl}/ (trust ${stack.caCertFile}), or ${stack.httpUrl}/\n` +
+      `  config files used: ${stack.configs.dir}/\n  Ctrl-C stops everything.\n\n`,
+  )
+  let stopping = false
+  const close = () => {
+    stopping = true
+    return stack.stop()
+  }
+  // Ctrl-C reaches only this process (the layers run in their own process groups): stop them all.
+  handleSignals({ close }, { logger })
+  // As concurrently's killOthersOn: one layer gone means the chain is broken, so stop the rest.
+  for (const d of stack.daemons()) {
+    d.child.once('exit', (code, signal) => {
+      if (stopping) return
+      logger.error(`${d.name} exited (${code ?? signal}): stopping the others`)
+      process.exitCode = 1
+      void close()
+    })
+  }
+})

@@ -52,6 +52,8 @@ export function createDemoApp(model: DemoAppModel, logger: Logger): DemoApp {
     const name = `client-${nextClient++}`
     const transport = socket.conn.transport.name
     logger.info(`socket.io connect ${name} via ${transport} from ${socket.handshake.address}`)
+    // The page marks its own messages by this name.
+    socket.emit('welcome', { name })
     io.emit('clients', io.engine.clientsCount)
     socket.conn.on('upgrade', () => logger.info(`socket.io ${name} upgraded to ${socket.conn.transport.name}`))
     socket.on('message', (text: unknown) => {

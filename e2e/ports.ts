@@ -1,0 +1,42 @@
+import net from 'node:net'
+
+/**
+ * A loopback port that was free a moment ago: bound on port 0, then released. The real
+ * programs need their port written into their config, so they cannot bind port 0 themselves.
+ */
+export async function freePort(): Promise<number> {
+  const server = net.createServer()
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', resolve)
+  })
+  const { port } = server.address() as net.AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** True when something accepts a TCP connection on 127.0.0.1:port. */
+export function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1')
+    s.setTimeout(1000)
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('timeout', () => {
+      s.destroy()
+      resolve(false)
+    })
+    s.once('error', () => resolve(false))
+  })
+}
+
+/** Readiness by connecting, not by sleeping: retried until the deadline, then rejected. */
+export async function waitForPort(port: number, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    if (await accepts(port)) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`was not ready in time: nothing accepted connections on 127.0.0.1:${port}`)
+}

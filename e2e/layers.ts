@@ -9,7 +9,6 @@ export type Layer = (typeof LAYERS)[number]
 export interface LayerContext {
   ports: Ports
   configs: RenderedConfigs
-  certs: { cert: string; key: string }
 }
 
 interface LayerSpec {
@@ -28,8 +27,8 @@ const at = (port: number) => `127.0.0.1:${port}`
 export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   tls: {
     pkg: 'tls-terminator',
-    // when stunnel.conf lands: ours: (c) => [c.configs.stunnel],
-    ours: (c) => ['--accept', at(c.ports.tls), '--connect', at(c.ports.router), '--cert', c.certs.cert, '--key', c.certs.key],
+    // Reads stunnel.conf as stunnel does (the flags were: --accept --connect --cert --key).
+    ours: (c) => [c.configs.stunnel],
     // stunnel.conf says `foreground = yes`, so stunnel stays attached and logs to stderr.
     real: { program: '/usr/bin/stunnel', debianPackage: 'stunnel4', args: (c) => [c.configs.stunnel] },
   },

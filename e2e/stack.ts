@@ -64,7 +64,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   }
   try {
     const configs = await renderConfigs(dir, ports)
-    const ctx: LayerContext = { ports, configs, certs }
+    const ctx: LayerContext = { ports, configs }
     const echo = (name: string) => (opts.echo ? (chunk: string) => opts.echo?.(name, chunk) : undefined)
     const layer = async (name: Layer): Promise<Daemon> => {
       const spec = LAYER_SPECS[name]

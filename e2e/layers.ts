@@ -62,8 +62,12 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
 })
 
 /** One line naming the Debian package when a real program is not installed, else undefined. */
-export async function missingProgram(layer: Layer): Promise<string | undefined> {
+export function missingProgram(layer: Layer): Promise<string | undefined> {
   const { program, debianPackage } = LAYER_SPECS[layer].real
+  return programMissing(program, debianPackage)
+}
+
+export async function programMissing(program: string, debianPackage: string): Promise<string | undefined> {
   try {
     await access(program, constants.X_OK)
     return undefined

@@ -34,7 +34,8 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   },
   router: {
     pkg: 'caching-router',
-    // when VCL lands: ours: (c) => ['-f', c.configs.vcl, '-a', at(c.ports.router)],
+    // when -f lands (caching-router reads varnishd's command line), the same args as varnishd:
+    //   ours: (c) => LAYER_SPECS.router.real.args(c),
     ours: (c) => ['-a', at(c.ports.router), '--static-backend', at(c.ports.static), '--app-backend', at(c.ports.app)],
     real: {
       program: '/usr/sbin/varnishd',
@@ -47,6 +48,8 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   static: {
     pkg: 'static-server',
     // when nginx.conf lands: ours: (c) => ['-p', `${c.configs.dir}/`, '-c', c.configs.nginx],
+    // (nginx.conf says `access_log /dev/stdout`: if static-server open()s that path as nginx
+    // does, it needs `needsPipe` as nginx below; writing to its own stdout needs nothing.)
     ours: (c) => ['--listen', at(c.ports.static), '--root', c.configs.root, '--proxy', at(c.ports.app)],
     // nginx.conf says `daemon off`, so the master stays attached; -p puts pid and temp files
     // in our temp folder.

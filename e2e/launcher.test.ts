@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { renderConfigs } from './configs.js'
-import { type Layer, missingProgram, parseLayers } from './layers.js'
+import { type Layer, missingProgram, parseLayers, programMissing } from './layers.js'
 import { freePort } from './ports.js'
 import { type Daemon, groupAlive, ProcessStartError } from './processes.js'
 import { startStack } from './stack.js'
@@ -18,6 +18,11 @@ describe('the stack launcher', () => {
     assert.deepEqual(parseLayers('static, tls,static'), ['static', 'tls'])
     assert.deepEqual(parseLayers('all'), ['tls', 'router', 'static'])
     assert.throws(() => parseLayers('tls,varnish'), /unknown layer "varnish": use any of tls,router,static or all/)
+  })
+
+  test('a missing real program is one line naming the Debian package', async () => {
+    assert.equal(await programMissing('/nonexistent/varnishd', 'varnish'), '/nonexistent/varnishd is not installed: apt-get install varnish')
+    assert.equal(await programMissing(process.execPath, 'nodejs'), undefined)
   })
 
   test('the generated copies of config/ carry the ports and absolute paths, and only those change', async (t) => {

@@ -9,7 +9,6 @@ export type Layer = (typeof LAYERS)[number]
 export interface LayerContext {
   ports: Ports
   configs: RenderedConfigs
-  certs: { cert: string; key: string }
 }
 
 interface LayerSpec {
@@ -28,14 +27,15 @@ const at = (port: number) => `127.0.0.1:${port}`
 export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   tls: {
     pkg: 'tls-terminator',
-    // when stunnel.conf lands: ours: (c) => [c.configs.stunnel],
-    ours: (c) => ['--accept', at(c.ports.tls), '--connect', at(c.ports.router), '--cert', c.certs.cert, '--key', c.certs.key],
+    // Reads stunnel.conf as stunnel does (the flags were: --accept --connect --cert --key).
+    ours: (c) => [c.configs.stunnel],
     // stunnel.conf says `foreground = yes`, so stunnel stays attached and logs to stderr.
     real: { program: '/usr/bin/stunnel', debianPackage: 'stunnel4', args: (c) => [c.configs.stunnel] },
   },
   router: {
     pkg: 'caching-router',
-    // when VCL lands: ours: (c) => ['-f', c.configs.vcl, '-a', at(c.ports.router)],
+    // when -f lands (caching-router reads varnishd's command line), the same args as varnishd:
+    //   ours: (c) => LAYER_SPECS.router.real.args(c),
     ours: (c) => ['-a', at(c.ports.router), '--static-backend', at(c.ports.static), '--app-backend', at(c.ports.app)],
     real: {
       program: '/usr/sbin/varnishd',
@@ -48,6 +48,8 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   static: {
     pkg: 'static-server',
     // when nginx.conf lands: ours: (c) => ['-p', `${c.configs.dir}/`, '-c', c.configs.nginx],
+    // (nginx.conf says `access_log /dev/stdout`: if static-server open()s that path as nginx
+    // does, it needs `needsPipe` as nginx below; writing to its own stdout needs nothing.)
     ours: (c) => ['--listen', at(c.ports.static), '--root', c.configs.root, '--proxy', at(c.ports.app)],
     // nginx.conf says `daemon off`, so the master stays attached; -p puts pid and temp files
     // in our temp folder.
@@ -63,8 +65,12 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
 })
 
 /** One line naming the Debian package when a real program is not installed, else undefined. */
-export async function missingProgram(layer: Layer): Promise<string | undefined> {
+export function missingProgram(layer: Layer): Promise<string | undefined> {
   const { program, debianPackage } = LAYER_SPECS[layer].real
+  return programMissing(program, debianPackage)
+}
+
+export async function programMissing(program: string, debianPackage: string): Promise<string | undefined> {
   try {
     await access(program, constants.X_OK)
     return undefined

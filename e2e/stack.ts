@@ -5,7 +5,7 @@ import { devCertificatePaths, ensureDevCertificates } from '@edgestack/tls-termi
 import { type Ports, type RenderedConfigs, renderConfigs } from './configs.js'
 import { LAYER_SPECS, type Layer, type LayerContext, missingProgram } from './layers.js'
 import { freePort } from './ports.js'
-import { type Daemon, REPO, startDaemon, startProcess } from './processes.js'
+import { type Daemon, ProcessStartError, REPO, startDaemon, startProcess } from './processes.js'
 
 export const CERT_DIR = `${REPO}.certs`
 export const PUBLIC_DIR = `${REPO}packages/demo-app/public`
@@ -53,8 +53,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const missing = (await Promise.all([...real].map(missingProgram))).filter((m) => m !== undefined)
   if (missing.length > 0) throw new MissingProgramError(missing.join('\n'))
   await ensureDevCertificates(CERT_DIR)
+  if (opts.ports) return startOn(opts.ports, real, opts)
+  // A port found free can be taken by another test before the layer binds it (the real programs
+  // cannot bind port 0 and report it): on that clash only, try again on fresh ports, bounded.
+  for (let attempt = 1; ; attempt++) {
+    const ports = { tls: await freePort(), router: await freePort(), static: await freePort(), app: await freePort() }
+    try {
+      return await startOn(ports, real, opts)
+    } catch (err) {
+      if (attempt === 3 || !(err instanceof ProcessStartError) || !/already in use|EADDRINUSE/i.test(err.message)) throw err
+    }
+  }
+}
+
+async function startOn(ports: Ports, real: ReadonlySet<Layer>, opts: StackOptions): Promise<Stack> {
   const certs = devCertificatePaths(CERT_DIR)
-  const ports = opts.ports ?? { tls: await freePort(), router: await freePort(), static: await freePort(), app: await freePort() }
   const dir = await mkdtemp(join(tmpdir(), 'edgestack-'))
   const started: Daemon[] = []
   let stopping: Promise<void> | undefined
@@ -64,7 +77,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   }
   try {
     const configs = await renderConfigs(dir, ports)
-    const ctx: LayerContext = { ports, configs, certs }
+    const ctx: LayerContext = { ports, configs }
     const echo = (name: string) => (opts.echo ? (chunk: string) => opts.echo?.(name, chunk) : undefined)
     const layer = async (name: Layer): Promise<Daemon> => {
       const spec = LAYER_SPECS[name]

@@ -17,6 +17,8 @@ Starts the article's chain on the dev ports: TLS on 8443, the router on 8080, st
 
   --real LAYERS   comma-separated layers to run as the real program instead of ours:
                   tls (stunnel), router (varnishd), static (nginx), or all
+  --ports T,R,S,A other ports for the TLS, router, static and app layers (default
+                  8443,8080,8081,3000)
   -h, --help      show this help
 `
 
@@ -24,7 +26,7 @@ const COLORS: Record<string, string> = { app: '32', static: '34', router: '35', 
 
 runMain('start', async () => {
   const { values } = parseCommandLine(process.argv.slice(2), {
-    options: { real: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { real: { type: 'string' }, ports: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   })
   if (values.help) {
     process.stdout.write(HELP)
@@ -40,6 +42,7 @@ runMain('start', async () => {
       throw new UsageError(`--real: ${(err as Error).message}`)
     }
   })()
+  const ports = values.ports === undefined ? { ...DEV_PORTS } : parsePorts(values.ports)
   const logger = createLogger({ name: 'start' })
 
   const echo = (name: string, chunk: string) => {
@@ -47,7 +50,7 @@ runMain('start', async () => {
     const label = process.stdout.isTTY ? `\x1b[${COLORS[name] ?? '0'}m${tag}\x1b[0m ` : `${tag} `
     process.stdout.write(label + chunk.replace(/\n(?=.)/g, `\n${label}`))
   }
-  const stack = await startStack({ real, ports: { ...DEV_PORTS }, echo }).catch((err: Error) => {
+  const stack = await startStack({ real, ports, echo }).catch((err: Error) => {
     // The launcher stopped whatever had started; the program's own words are already shown above.
     throw new StartupError(err instanceof MissingProgramError ? err.message : `could not start the stack: ${err.message.split('\n')[0]}`)
   })
@@ -76,3 +79,12 @@ runMain('start', async () => {
     })
   }
 })
+
+function parsePorts(list: string): { tls: number; router: number; static: number; app: number } {
+  const ports = list.split(',').map((p) => Number(p.trim()))
+  if (ports.length !== 4 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw new UsageError(`--ports: expected four ports TLS,ROUTER,STATIC,APP, got "${list}"`)
+  }
+  const [tls, router, stat, app] = ports as [number, number, number, number]
+  return { tls, router, static: stat, app }
+}

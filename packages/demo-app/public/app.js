@@ -11,6 +11,11 @@
   let me = ''
 
   $('origin').textContent = location.host
+  // Plain http: goes straight to the router (the article's :80), so the TLS hop is not on the path.
+  if (!secure) {
+    $('tls-hop').classList.add('skipped')
+    $('tls-hop').lastElementChild.textContent = 'not on this path'
+  }
 
   const show = (state) => {
     $('state').textContent = state
@@ -79,7 +84,7 @@
 
   const spark = () => {
     const max = Math.max(...samples, 1)
-    const step = 100 / 39
+    const step = 100 / Math.max(samples.length - 1, 1)
     const points = samples.map((v, i) => `${(i * step).toFixed(1)},${(23 - (v / max) * 22).toFixed(1)}`)
     $('spark').firstElementChild.setAttribute('points', points.join(' '))
   }

@@ -69,7 +69,7 @@ runMain('start', async () => {
   }
   // Ctrl-C reaches only this process (the layers run in their own process groups): stop them all.
   handleSignals({ close }, { logger })
-  // As concurrently's killOthersOn: one layer gone means the chain is broken, so stop the rest.
+  // One layer gone means the chain is broken: stop the rest (what concurrently's killOthersOn did).
   for (const d of stack.daemons()) {
     d.child.once('exit', (code, signal) => {
       if (stopping) return

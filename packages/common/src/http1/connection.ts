@@ -10,6 +10,7 @@ export interface ConnectionOptions {
   limits: Http1Limits
   headerTimeoutMs: number
   keepAliveTimeoutMs: number
+  bodyTimeoutMs: number
   proxyProtocol: boolean
   onRequest(req: Http1Request, res: Http1Response): void
   /** Bytes to send before closing on a protocol error; undefined closes silently. */
@@ -93,6 +94,10 @@ export class Http1Connection implements ResponseOwner {
     if (this.deadline === 0 || now < this.deadline) return
     if (this.#state === State.Head && this.#headStarted) {
       this.#fail(new Http1ParseError('header-timeout', 'client sent its request head too slowly'))
+    } else if (this.#state === State.Body) {
+      const err = new Http1ParseError('body-timeout', 'client stopped sending its request body')
+      this.#abortBody(err)
+      this.#fail(err)
     } else {
       this.socket.destroy()
     }
@@ -107,8 +112,10 @@ export class Http1Connection implements ResponseOwner {
         return
       case State.Body:
         this.#pending = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk
-        if (this.#bodyWanted) this.#feedBody()
-        else this.socket.pause()
+        if (this.#bodyWanted) {
+          this.#feedBody()
+          this.#waitForBody()
+        } else this.socket.pause()
         return
       case State.Responding:
         this.#pending = this.#pending ? Buffer.concat([this.#pending, chunk]) : chunk
@@ -128,7 +135,10 @@ export class Http1Connection implements ResponseOwner {
       this.#close()
       return
     }
-    if (this.idle || this.#state === State.Closing) this.socket.end()
+    // A request head cut short by the FIN can never complete: close now, without an answer,
+    // as nginx and varnishd do, rather than hold the connection until the header timeout.
+    if (this.#state === State.Head || this.#state === State.Proxy) this.#close()
+    else if (this.#state === State.Closing) this.socket.end()
   }
 
   #onError = (): void => {
@@ -259,12 +269,24 @@ export class Http1Connection implements ResponseOwner {
     if (this.#state !== State.Body) return
     this.#feedBody()
     if (this.#state === State.Body) this.socket.resume()
+    this.#waitForBody()
+  }
+
+  /**
+   * While the consumer wants body bytes and none are buffered, the client has
+   * `bodyTimeoutMs` between two reads (nginx `client_body_timeout`); a consumer that is slow
+   * to read is not the client's fault, so no deadline runs then.
+   */
+  #waitForBody(): void {
+    if (this.#state !== State.Body) return
+    this.deadline = this.#bodyWanted ? Date.now() + this.#opts.bodyTimeoutMs : 0
   }
 
   #pushBody(chunk: Buffer): void {
     const body = this.#req?.bodyIfStarted
     if (body && !body.push(chunk)) {
       this.#bodyWanted = false
+      this.deadline = 0
       this.socket.pause()
     }
   }
@@ -292,6 +314,7 @@ export class Http1Connection implements ResponseOwner {
     if (this.#bodyDone) {
       this.#req?.bodyIfStarted?.push(null)
       this.#state = State.Responding
+      this.deadline = 0
       if (this.#res?.finished) this.responseFinished(this.#res)
     }
   }

@@ -12,6 +12,7 @@ export type Http1ErrorKind =
   | 'unsupported-version'
   | 'unsupported-transfer-coding'
   | 'header-timeout'
+  | 'body-timeout'
   | 'proxy-protocol'
 
 const STATUS: Record<Http1ErrorKind, number> = {
@@ -21,6 +22,7 @@ const STATUS: Record<Http1ErrorKind, number> = {
   'unsupported-version': 505,
   'unsupported-transfer-coding': 501,
   'header-timeout': 408,
+  'body-timeout': 408,
   'proxy-protocol': 400,
 }
 

@@ -13,6 +13,11 @@ export interface Http1ServerOptions {
   limits?: Partial<Http1Limits>
   /** Time allowed for a whole request head from its first byte (slowloris; nginx `client_header_timeout`). */
   headerTimeoutMs?: number
+  /**
+   * Time allowed between two reads of a request body while we wait for it (nginx
+   * `client_body_timeout`); a body that stops arriving gets 408 and a close.
+   */
+  bodyTimeoutMs?: number
   /** Idle time allowed between requests (varnish `timeout_idle`, nginx `keepalive_timeout`). */
   keepAliveTimeoutMs?: number
   /** Expect a PROXY protocol v1/v2 header before the first request (varnishd `-a ...,PROXY`). */
@@ -38,7 +43,8 @@ export interface Http1Server {
 
 /** A minimal answer for an unreadable request: status line, Connection: close, no body. */
 export function defaultErrorResponse(err: Http1ParseError): string | undefined {
-  if (err.kind === 'header-timeout' || err.kind === 'proxy-protocol') return undefined
+  // nginx terminates a timed-out request without an answer (ngx_http_finalize_request with 408).
+  if (err.kind === 'header-timeout' || err.kind === 'body-timeout' || err.kind === 'proxy-protocol') return undefined
   return `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`
 }
 
@@ -55,6 +61,7 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     limits,
     headerTimeoutMs: opts.headerTimeoutMs ?? 60_000,
     keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 5_000,
+    bodyTimeoutMs: opts.bodyTimeoutMs ?? 60_000,
     proxyProtocol: opts.proxyProtocol ?? false,
     onRequest: opts.onRequest,
     errorResponse: opts.errorResponse ?? defaultErrorResponse,

@@ -64,7 +64,10 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
     const s = l.model.service
     const server = tls.createServer({
       ...l.primary.contextOptions,
-      allowHalfOpen: true,
+      // Half-open only once the handshake is done (set in secureConnection): a client that
+      // sends FIN mid-handshake must free its slot at once, as stunnel's SSL_accept does on
+      // EOF, not hold it until TIMEOUTbusy (a cheap way to keep the listener full).
+      allowHalfOpen: false,
       // TCP_NODELAY from accept on, so Nagle never holds back a handshake flight.
       noDelay: true,
       handshakeTimeout: s.timeouts.busyMs,
@@ -88,6 +91,7 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
       dropTimer.unref()
     })
     server.on('secureConnection', (client: tls.TLSSocket) => {
+      client.allowHalfOpen = true
       const l = entry.current
       const service = pickByServerName(l.primary, l.virtualHosts, client.servername)
       const handle = handleConnection(client, {

@@ -1,0 +1,473 @@
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
+import { getHeader, getHeaderValues, type Http1Response, type Logger, stripHopByHop } from '@edgestack/common'
+import type { Backend, FetchControl } from './backend.js'
+import { CacheObject } from './cache-object.js'
+import type { Counters } from './counters.js'
+import { deliverHeadersOf, notModified, parseRange, storableHeaders } from './deliver.js'
+import type { Params } from './params.js'
+import type { BereqObj, BerespObj, ObjView, Policy, ReqObj, RespObj } from './policy.js'
+import { type CacheStore, varyKey, varyNamesOf } from './store.js'
+import { guruMeditation } from './synth.js'
+import { computeFreshness } from './ttl.js'
+
+export interface FetcherDeps {
+  store: CacheStore
+  counters: Counters
+  params: Params
+  policy: Policy
+  backends: Map<string, Backend>
+  logger: Logger
+  via: string
+  nextXid(): number
+}
+
+/** A client waiting for a response: the http1 response and where to write the access log. */
+export interface Client {
+  res: Http1Response
+  log(handling: string): void
+}
+
+// varnishd's HTTPH_R_FETCH: a cache fill asks for the whole object, whatever this client asked.
+const NOT_ON_FILL = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'])
+// RFC 9111 §3.2: a 304 never updates these of the stored response.
+const NOT_FROM_304 = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range'])
+/** How many times one request re-checks a busy object before fetching on its own. */
+const MAX_BUSY_ROUNDS = 50
+
+/**
+ * The request and fetch state machines after vcl_recv: lookup, hit/miss/grace, the cache fill
+ * (coalesced, streamed to every waiter), pass, revalidation with a kept object, background
+ * refresh in grace, and the synthetic responses.
+ */
+export class Fetcher {
+  readonly #d: FetcherDeps
+
+  constructor(deps: FetcherDeps) {
+    this.#d = deps
+  }
+
+  async lookup(r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): Promise<void> {
+    const { store, counters, policy } = this.#d
+    const hash = policy.hash(r)
+    const lookupReq = { headers: r.headers, url: r.url, ignoreBusy: r.hashIgnoreBusy, alwaysMiss: r.hashAlwaysMiss }
+    for (let round = 0; ; round++) {
+      const result = store.lookup(hash, lookupReq, Date.now())
+      switch (result.kind) {
+        case 'busy':
+          if (round >= MAX_BUSY_ROUNDS) {
+            lookupReq.ignoreBusy = true
+            continue
+          }
+          counters.busy_sleep++
+          await result.wait
+          counters.busy_wakeup++
+          continue
+        case 'hit': {
+          counters.cache_hit++
+          const action = policy.hit(r, view(result.obj, Date.now()))
+          if (action === 'deliver') {
+            log('hit')
+            return this.deliver(r, res, result.obj, true)
+          }
+          if (action !== 'miss') return this.#notFetched(action, r, res, socket, log)
+          break
+        }
+        case 'grace':
+          counters.cache_hit++
+          counters.cache_hit_grace++
+          if (result.refresh) {
+            counters.bgfetch++
+            this.fill(r, undefined, undefined, hash, result.obj, true)
+          }
+          log('hit')
+          return this.deliver(r, res, result.obj, true)
+        case 'hitmiss':
+          // Hit-for-miss: fetch on our own, without waiting for anyone, and store if it changed.
+          counters.cache_hitmiss++
+          log('miss')
+          return this.fill(r, res, socket, hash, undefined, false)
+      }
+      counters.cache_miss++
+      const stale = result.kind === 'miss' ? result.stale : undefined
+      const action = policy.miss(r)
+      if (action !== 'fetch') return this.#notFetched(action, r, res, socket, log)
+      log('miss')
+      return this.fill(r, res, socket, hash, stale, true)
+    }
+  }
+
+  /** vcl_hit / vcl_miss chose synth or pass. */
+  #notFetched(action: 'synth' | 'pass', r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
+    if (action === 'synth') this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    else this.#passFromLookup(r, res, socket, log)
+  }
+
+  #passFromLookup(r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
+    this.#d.counters.s_pass++
+    log('pass')
+    this.passFetch(r, this.bereqOf(r, r.method, false, true), undefined, res, socket, () => {})
+  }
+
+  /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
+  bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
+    let headers = stripHopByHop(r.headers, getHeaderValues(r.headers, 'connection'))
+    if (fill) headers = headers.filter((_, i, a) => !NOT_ON_FILL.has(((i % 2 === 0 ? a[i] : a[i - 1]) as string).toLowerCase()))
+    const xid = this.#d.nextXid()
+    headers.push('X-Varnish', String(xid))
+    return {
+      method,
+      url: r.url,
+      proto: 'HTTP/1.1',
+      headers,
+      backend: r.backendHint,
+      uncacheable,
+      xid,
+      isBgfetch: bgfetch,
+      bodyUnset: false,
+    }
+  }
+
+  #start(bereq: BereqObj, body: Readable | undefined, sink: Parameters<Backend['fetch']>[1]): FetchControl | undefined {
+    const { backends, params, counters } = this.#d
+    const backend = backends.get(bereq.backend)
+    if (!backend) return undefined
+    counters.s_fetch++
+    counters.backend_req++
+    return backend.fetch(
+      {
+        method: bereq.method,
+        url: bereq.url,
+        headers: bereq.headers,
+        body: bereq.bodyUnset ? undefined : body,
+        firstByteTimeoutMs: params.get('first_byte_timeout') * 1000,
+        betweenBytesTimeoutMs: params.get('between_bytes_timeout') * 1000,
+      },
+      sink,
+    )
+  }
+
+  #failed(err: Error): void {
+    const { counters, logger } = this.#d
+    counters.fetch_failed++
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') counters.backend_fail++
+    logger.warn(`backend fetch failed: ${err.message}`)
+  }
+
+  /** A pass: the response streams to the client with backpressure and is not stored. */
+  passFetch(
+    r: ReqObj,
+    bereq: BereqObj,
+    body: Readable | undefined,
+    res: Http1Response,
+    socket: Socket,
+    done: (status: number, headers: string[]) => void,
+  ): void {
+    const { policy } = this.#d
+    if (policy.backendFetch(bereq) === 'abandon') {
+      this.synth(r, res, 503, 'Service Unavailable')
+      return
+    }
+    let status = 0
+    let headers: string[] = []
+    const control = this.#start(bereq, body, {
+      head: (s, reason, h) => {
+        const beresp = berespOf(s, reason, h, bereq.backend)
+        policy.backendResponse(bereq, beresp)
+        status = beresp.status
+        headers = beresp.headers
+        this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)
+      },
+      data: (c) => res.write(c),
+      end: () => {
+        res.end()
+        done(status, headers)
+      },
+      error: (err) => {
+        this.#failed(err)
+        if (res.headersSent) res.destroy()
+        else this.#backendError(r, res, bereq)
+      },
+    })
+    if (!control) {
+      this.#backendError(r, res, bereq)
+      return
+    }
+    this.#follow(res, socket, control)
+  }
+
+  /** Backpressure from the client's socket to the backend, and an abort if the client leaves. */
+  #follow(res: Http1Response, socket: Socket, control: FetchControl): void {
+    socket.on('drain', control.resume)
+    res.once('finish', () => socket.off('drain', control.resume))
+    res.once('close', () => {
+      socket.off('drain', control.resume)
+      control.abort()
+    })
+  }
+
+  #writeHead(r: ReqObj, res: Http1Response, status: number, reason: string, headers: string[]): void {
+    const out = headers.filter((_, i, a) => {
+      const n = ((i % 2 === 0 ? a[i] : a[i - 1]) as string).toLowerCase()
+      return n !== 'age' && n !== 'x-varnish'
+    })
+    out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
+    res.writeHead(status, out, reason)
+  }
+
+  /**
+   * A cache fill (miss, hit-for-miss, or a background refresh when `res` is undefined). With
+   * `busy`, concurrent misses wait for this fetch's response head and then stream from the
+   * object it fills. `stale` is a kept object to revalidate with a conditional request.
+   */
+  fill(r: ReqObj, res: Http1Response | undefined, socket: Socket | undefined, hash: string, stale: CacheObject | undefined, busy: boolean): void {
+    const { store, policy, params } = this.#d
+    const obj = new CacheObject(r.xid, hash)
+    if (busy) store.beginBusy(obj)
+    const bereq = this.bereqOf(r, 'GET', true, false, res === undefined)
+    if (stale?.etag !== undefined) bereq.headers.push('If-None-Match', stale.etag)
+    if (stale?.lastModified !== undefined) bereq.headers.push('If-Modified-Since', stale.lastModified)
+    const giveUp = () => store.unbusy(obj, false, Date.now())
+    if (policy.backendFetch(bereq) === 'abandon') {
+      giveUp()
+      if (res) this.synth(r, res, 503, 'Service Unavailable')
+      return
+    }
+    let direct = false
+    let revalidated = false
+    const defaults = {
+      defaultTtl: params.get('default_ttl'),
+      defaultGrace: params.get('default_grace'),
+      defaultKeep: params.get('default_keep'),
+    }
+    const control = this.#start(bereq, undefined, {
+      head: (status, reason, headers) => {
+        const now = Date.now()
+        if (status === 304 && stale?.body !== undefined) {
+          // RFC 9111 §4.3.4: the kept object, with the 304's fields replacing its own.
+          revalidated = true
+          headers = merge304(stale.headers, headers)
+          status = stale.status
+          reason = stale.reason
+        }
+        const fresh = computeFreshness(status, headers, now, defaults)
+        const beresp = berespOf(status, reason, headers, bereq.backend, fresh)
+        // RFC 9111 §3.3/§3.4: partial content is passed on, never stored as the object.
+        const partial = status === 206 || getHeader(headers, 'content-range') !== undefined
+        if (policy.backendResponse(bereq, beresp) === 'abandon') {
+          control?.abort()
+          giveUp()
+          if (res) this.synth(r, res, 503, 'Backend fetch failed')
+          return
+        }
+        if (beresp.uncacheable || partial) {
+          if (beresp.uncacheable && !partial) store.insert(hitForMiss(r.xid, hash, beresp, now), now)
+          giveUp()
+          direct = true
+          if (!res) {
+            control?.abort()
+            return
+          }
+          this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)
+          if (revalidated) res.end(stale?.body)
+          return
+        }
+        obj.setHead(beresp.status, beresp.reason, storableHeaders(beresp.headers))
+        obj.contentLength = getHeader(beresp.headers, 'content-length')
+        obj.ttl = beresp.ttl
+        obj.grace = beresp.grace
+        obj.keep = beresp.keep
+        obj.staleIfError = fresh.staleIfError
+        obj.tOrigin = now - fresh.age * 1000
+        obj.varyNames = varyNamesOf(beresp.headers)
+        obj.varyKey = obj.varyNames ? varyKey(obj.varyNames, r.headers) : ''
+        if (revalidated && stale) {
+          store.remove(stale)
+          obj.append(stale.body as Buffer)
+          obj.complete()
+        }
+        store.unbusy(obj, true, now)
+        if (res) this.deliver(r, res, obj, false)
+      },
+      data: (c) => {
+        if (revalidated) return true
+        if (direct) return res ? res.write(c) : false
+        obj.append(c)
+        store.grew(obj, c.length)
+        return true
+      },
+      end: () => {
+        if (direct) {
+          if (!revalidated) res?.end()
+        } else if (!revalidated) obj.complete()
+      },
+      error: (err) => {
+        this.#failed(err)
+        if (obj.state === 'busy') {
+          giveUp()
+          if (!res) return
+          const now = Date.now()
+          // Grace and RFC 5861 stale-if-error: a stale copy beats an error page.
+          if (stale?.state === 'complete' && stale.ttlLeft(now) + Math.max(stale.grace, stale.staleIfError) > 0) {
+            return this.deliver(r, res, stale, true)
+          }
+          return this.#backendError(r, res, bereq)
+        }
+        if (direct) res?.destroy()
+        else {
+          obj.fail()
+          store.remove(obj)
+        }
+      },
+    })
+    if (!control) {
+      giveUp()
+      if (res) this.#backendError(r, res, bereq)
+      return
+    }
+    if (res && socket) {
+      // A client that leaves does not stop a fill others may be waiting for, only a direct one.
+      const resume = () => {
+        if (direct) control.resume()
+      }
+      socket.on('drain', resume)
+      res.once('finish', () => socket.off('drain', resume))
+      res.once('close', () => {
+        socket.off('drain', resume)
+        if (direct) control.abort()
+      })
+    }
+  }
+
+  /** Writes a stored (or still arriving) object: X-Varnish, Age, Via; 304 and Range on complete ones. */
+  deliver(r: ReqObj, res: Http1Response, obj: CacheObject, hit: boolean): void {
+    const now = Date.now()
+    obj.hits++
+    const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
+    if (obj.state !== 'complete') {
+      this.#deliverStreaming(r, res, obj, xv, now)
+      return
+    }
+    let status = obj.status
+    let reason = obj.reason
+    let body = obj.body
+    const headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    if ((r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
+      status = 304
+      reason = 'Not Modified'
+      body = undefined
+    } else if (r.method === 'GET' && body !== undefined) {
+      const range = parseRange(r.headers, obj, body.length)
+      if (range.kind === 'partial') {
+        status = 206
+        reason = 'Partial Content'
+        headers.push('Content-Range', `bytes ${range.start}-${range.end}/${body.length}`)
+        body = body.subarray(range.start, range.end + 1)
+      } else if (range.kind === 'unsatisfiable') {
+        status = 416
+        reason = 'Range Not Satisfiable'
+        headers.push('Content-Range', `bytes */${body.length}`)
+        body = undefined
+      }
+    }
+    const resp: RespObj = { status, reason, proto: r.proto, headers }
+    if (this.#d.policy.deliver(r, resp) === 'synth') {
+      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+      return
+    }
+    res.send(resp.status, resp.headers, body, resp.reason)
+  }
+
+  #deliverStreaming(r: ReqObj, res: Http1Response, obj: CacheObject, xv: string, now: number): void {
+    const headers = obj.headers.concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    if (obj.contentLength !== undefined) headers.push('Content-Length', obj.contentLength)
+    const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
+    if (this.#d.policy.deliver(r, resp) === 'synth') {
+      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+      return
+    }
+    res.writeHead(resp.status, resp.headers, resp.reason)
+    const unfollow = obj.follow({
+      data: (c) => void res.write(c),
+      end: () => res.end(),
+      error: () => res.destroy(),
+    })
+    res.once('close', unfollow)
+  }
+
+  #backendError(r: ReqObj, res: Http1Response, bereq: BereqObj): void {
+    const beresp = { ...berespOf(503, 'Backend fetch failed', [], bereq.backend), body: undefined as string | undefined }
+    this.#d.policy.backendError(bereq, beresp)
+    this.synth(r, res, beresp.status, beresp.reason, beresp.body)
+  }
+
+  /** vcl_synth with builtin.vcl's page (varnishd's "Guru Meditation"). */
+  synth(r: ReqObj, res: Http1Response, status: number, reason?: string, body?: string): void {
+    this.#d.counters.s_synth++
+    if (res.headersSent) {
+      res.destroy()
+      return
+    }
+    const why = reason ?? STATUS_CODES[status] ?? 'Unknown'
+    const resp: RespObj = {
+      status,
+      reason: why,
+      proto: r.proto,
+      headers: ['Date', new Date().toUTCString(), 'Content-Type', 'text/html; charset=utf-8', 'Retry-After', '5', 'X-Varnish', String(r.xid), 'Via', this.#d.via],
+      body: body ?? guruMeditation(status, why, r.xid),
+    }
+    this.#d.policy.synth(r, resp)
+    res.send(resp.status, resp.headers, resp.body, resp.reason)
+  }
+}
+
+function berespOf(
+  status: number,
+  reason: string,
+  headers: string[],
+  backend: string,
+  fresh = { ttl: -1, grace: 0, keep: 0 },
+): BerespObj {
+  return { status, reason, proto: 'HTTP/1.1', headers, ttl: fresh.ttl, grace: fresh.grace, keep: fresh.keep, uncacheable: false, backend }
+}
+
+function hitForMiss(xid: number, hash: string, beresp: BerespObj, now: number): CacheObject {
+  const marker = new CacheObject(xid, hash)
+  marker.setHead(beresp.status, beresp.reason, [])
+  marker.hitForMiss = true
+  marker.ttl = beresp.ttl
+  marker.tOrigin = now
+  marker.complete()
+  return marker
+}
+
+function merge304(stored: readonly string[], fresh: readonly string[]): string[] {
+  const replaced = new Set<string>()
+  for (let i = 0; i < fresh.length; i += 2) {
+    const n = (fresh[i] as string).toLowerCase()
+    if (!NOT_FROM_304.has(n)) replaced.add(n)
+  }
+  const out: string[] = []
+  for (let i = 0; i < stored.length; i += 2) {
+    if (!replaced.has((stored[i] as string).toLowerCase())) out.push(stored[i] as string, stored[i + 1] as string)
+  }
+  for (let i = 0; i < fresh.length; i += 2) {
+    if (replaced.has((fresh[i] as string).toLowerCase())) out.push(fresh[i] as string, fresh[i + 1] as string)
+  }
+  return out
+}
+
+function view(obj: CacheObject, now: number): ObjView {
+  return {
+    status: obj.status,
+    reason: obj.reason,
+    headers: obj.headers,
+    ttl: obj.ttlLeft(now),
+    grace: obj.grace,
+    keep: obj.keep,
+    hits: obj.hits,
+    age: obj.ageSeconds(now),
+  }
+}

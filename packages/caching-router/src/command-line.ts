@@ -34,9 +34,10 @@ edgestack extensions (until VCL drives the router; the article's routing):
 Without -b the article's routing is used, with the defaults above.
 `
 
-export interface CliModel extends RouterModel {
+export interface CliModel extends Omit<RouterModel, 'admin'> {
   pidFile: string | undefined
-  admin: { address: HostPort; secretFile: string | undefined } | undefined
+  adminAddress: HostPort | undefined
+  secretFile: string | undefined
   help: boolean
 }
 
@@ -98,7 +99,8 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     params,
     identity: values.i,
     pidFile: values.P,
-    admin: values.T === undefined ? undefined : { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S },
+    adminAddress: values.T === undefined ? undefined : parseAddress(values.T, '127.0.0.1'),
+    secretFile: values.S,
     logHandling: values['access-log-handling'] ?? false,
     help: values.help ?? false,
   }
@@ -127,4 +129,13 @@ function parseStorage(spec: string): number {
   const n = parseSize(size)
   if (n === undefined || n <= 0) throw new UsageError(`-s ${spec}: invalid size "${size}"`)
   return n
+}
+
+/** `caching-router stat -T ADDR [-S FILE]`: varnishstat -1 over the admin CLI. */
+export function parseStatCommandLine(argv: string[]): { address: HostPort; secretFile: string | undefined } {
+  const { values } = parseCommandLine(argv, {
+    options: { T: { type: 'string', short: 'T' }, S: { type: 'string', short: 'S' }, 1: { type: 'boolean', short: '1' } },
+  })
+  if (values.T === undefined) throw new UsageError('stat: -T ADDR (the router\'s admin CLI) is required')
+  return { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S }
 }

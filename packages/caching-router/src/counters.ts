@@ -4,7 +4,6 @@
  */
 export class Counters {
   uptime_start = Date.now()
-  sess_conn = 0
   client_req = 0
   s_req = 0
   s_pass = 0
@@ -39,7 +38,6 @@ export class Counters {
 
 const DESCRIPTIONS: Record<string, string> = {
   uptime: 'Child process uptime',
-  sess_conn: 'Sessions accepted',
   client_req: 'Good client requests received',
   s_req: 'Total requests seen',
   s_pass: 'Total pass-ed requests seen',

@@ -11,7 +11,9 @@ import {
   type Logger,
   StartupError,
 } from '@edgestack/common'
+import { createAdminServer } from './admin.js'
 import { Backend } from './backend.js'
+import { BanList } from './bans.js'
 import { Counters } from './counters.js'
 import { Fetcher } from './fetch.js'
 import { ncsaLine } from './ncsa.js'
@@ -38,6 +40,8 @@ export interface RouterModel {
   params: Params
   /** What Via names (varnishd: the host name, or `-i`). */
   identity?: string
+  /** `-T` / `-S`: the admin CLI address and the secret file's contents. */
+  admin?: { address: HostPort; secret: Buffer | undefined }
   /** Append varnishncsa's `%{Varnish:handling}x` (hit, miss, pass, pipe, synth) to access lines. */
   logHandling?: boolean
 }
@@ -48,6 +52,9 @@ export interface CachingRouter {
   readonly counters: Counters
   readonly store: CacheStore
   readonly params: Params
+  readonly bans: BanList
+  /** The admin CLI's bound address, once listening. */
+  adminAddress: HostPort | undefined
 }
 
 /** Methods after whose success RFC 9111 §4.4 says the stored responses are invalid. */
@@ -61,6 +68,18 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const params = model.params
   const counters = new Counters()
   const store = new CacheStore(model.storageBytes, counters)
+  const bans = new BanList(counters)
+  store.setBans(bans)
+  const admin = model.admin
+    ? createAdminServer({
+        params,
+        counters,
+        bans,
+        logger,
+        secret: model.admin.secret,
+        extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
+      })
+    : undefined
   const backends = new Map<string, Backend>()
   for (const [name, addr] of Object.entries(model.backends)) {
     backends.set(name, new Backend(name, addr, { connectTimeoutMs: params.get('connect_timeout') * 1000 }))
@@ -209,6 +228,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     counters,
     store,
     params,
+    bans,
+    adminAddress: undefined,
     async listen() {
       for (const name of new Set([model.defaultBackend, ...Object.keys(model.backends)])) {
         if (!backends.has(name)) throw new StartupError(`backend "${name}" is not defined`)
@@ -222,10 +243,12 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       }
       const list = [...backends.values()].map((b) => `${b.name} -> ${formatAddress(b.address)}`).join(', ')
       logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
+      if (admin && model.admin) this.adminAddress = await admin.listen(model.admin.address)
       return bound
     },
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
+        await admin?.close()
         await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
         store.close()
         await Promise.all([...backends.values()].map((b) => b.close()))

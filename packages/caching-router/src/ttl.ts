@@ -4,8 +4,9 @@
  * - Age (§5.1): the first member of a list, ignored when not a non-negative integer.
  * - Expires (§5.3): an invalid date, "0" included, means already expired; ignored when
  *   max-age or s-maxage is present.
- * - Heuristic freshness (default_ttl) only for the statuses §4.2.2 allows it; varnish also
- *   caches 302 and 307 on default_ttl.
+ * - Heuristic freshness (default_ttl) only for the statuses §4.2.2 allows it (varnishd's
+ *   list, which also leaves 302/307 to explicit freshness).
+ * - An Expires of the epoch is expired; varnishd reads a parsed 0 as "no Expires".
  * - must-revalidate and proxy-revalidate forbid serving stale (§4.2.4): grace 0.
  * - no-cache without field names (§5.2.2.4): stored, but always revalidated (ttl 0, kept for
  *   a conditional request when it has a validator).

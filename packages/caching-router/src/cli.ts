@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFile, writeFile } from 'node:fs/promises'
 import { createAccessLog, createLogger, handleSignals, runMain, StartupError } from '@edgestack/common'
+import { batchAccessLog } from './access-batch.js'
 import { adminCommand } from './admin-client.js'
 import { HELP, parseRouterCommandLine, parseStatCommandLine } from './command-line.js'
 import { createCachingRouter } from './server.js'
@@ -33,7 +34,7 @@ runMain('caching-router', async () => {
   const router = createCachingRouter(
     { ...model, admin: model.adminAddress ? { address: model.adminAddress, secret } : undefined },
     logger,
-    createAccessLog(),
+    batchAccessLog(createAccessLog()),
   )
   await router.listen()
   if (model.pidFile !== undefined) await writeFile(model.pidFile, `${process.pid}\n`)

@@ -75,3 +75,28 @@ export function parseRange(req: readonly string[], obj: CacheObject, length: num
   if (start >= length) return { kind: 'unsatisfiable' }
   return { kind: 'partial', start, end }
 }
+
+/**
+ * Whether the request carries Range, If-Range, If-None-Match or If-Modified-Since: one pass
+ * that compares lengths first, so the usual hit lower-cases no field name at all.
+ */
+export function hasConditionalOrRange(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    switch (name.length) {
+      case 5:
+        if (name.toLowerCase() === 'range') return true
+        break
+      case 8:
+        if (name.toLowerCase() === 'if-range') return true
+        break
+      case 13:
+        if (name.toLowerCase() === 'if-none-match') return true
+        break
+      case 17:
+        if (name.toLowerCase() === 'if-modified-since') return true
+        break
+    }
+  }
+  return false
+}

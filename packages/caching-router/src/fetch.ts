@@ -5,9 +5,9 @@ import { getHeader, getHeaderValues, type Http1Response, type Logger, stripHopBy
 import type { Backend, FetchControl } from './backend.js'
 import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
-import { deliverHeadersOf, notModified, parseRange, storableHeaders } from './deliver.js'
+import { deliverHeadersOf, hasConditionalOrRange, notModified, parseRange, storableHeaders } from './deliver.js'
 import type { Params } from './params.js'
-import type { BereqObj, BerespObj, ObjView, Policy, ReqObj, RespObj } from './policy.js'
+import { type BereqObj, type BerespObj, builtinPolicy, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { guruMeditation } from './synth.js'
 import { computeFreshness } from './ttl.js'
@@ -48,54 +48,73 @@ export class Fetcher {
     this.#d = deps
   }
 
-  async lookup(r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): Promise<void> {
+  /**
+   * vcl_hash, the lookup and vcl_hit/vcl_miss. Synchronous unless the object is busy: a hit
+   * costs no promise. `round` counts the times this request waited on a busy object.
+   */
+  lookup(r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void, round = 0): void {
     const { store, counters, policy } = this.#d
     const hash = policy.hash(r)
-    const lookupReq = { headers: r.headers, url: r.url, ignoreBusy: r.hashIgnoreBusy, alwaysMiss: r.hashAlwaysMiss }
-    for (let round = 0; ; round++) {
-      const result = store.lookup(hash, lookupReq, Date.now())
-      switch (result.kind) {
-        case 'busy':
-          if (round >= MAX_BUSY_ROUNDS) {
-            lookupReq.ignoreBusy = true
-            continue
-          }
-          counters.busy_sleep++
-          await result.wait
+    const now = Date.now()
+    const result = store.lookup(
+      hash,
+      { headers: r.headers, url: r.url, ignoreBusy: r.hashIgnoreBusy || round >= MAX_BUSY_ROUNDS, alwaysMiss: r.hashAlwaysMiss },
+      now,
+    )
+    switch (result.kind) {
+      case 'busy':
+        counters.busy_sleep++
+        result.wait.then(() => {
           counters.busy_wakeup++
-          continue
-        case 'hit': {
-          counters.cache_hit++
-          const action = policy.hit(r, view(result.obj, Date.now()))
-          if (action === 'deliver') {
-            log('hit')
-            return this.deliver(r, res, result.obj, true)
+          try {
+            this.lookup(r, res, socket, log, round + 1)
+          } catch (err) {
+            this.#d.logger.error(`lookup failed: ${(err as Error).stack}`, { xid: r.xid })
+            res.destroy()
           }
-          if (action !== 'miss') return this.#notFetched(action, r, res, socket, log)
-          break
-        }
-        case 'grace':
-          counters.cache_hit++
-          counters.cache_hit_grace++
-          if (result.refresh) {
-            counters.bgfetch++
-            this.fill(r, undefined, undefined, hash, result.obj, true)
-          }
+        }, noop)
+        return
+      case 'hit': {
+        counters.cache_hit++
+        // builtin.vcl's vcl_hit only delivers: no obj view to build for it.
+        const action = policy.hit === builtinPolicy.hit ? 'deliver' : policy.hit(r, view(result.obj, now))
+        if (action === 'deliver') {
+          this.deliver(r, res, result.obj, true)
           log('hit')
-          return this.deliver(r, res, result.obj, true)
-        case 'hitmiss':
-          // Hit-for-miss: fetch on our own, without waiting for anyone, and store if it changed.
-          counters.cache_hitmiss++
-          log('miss')
-          return this.fill(r, res, socket, hash, undefined, false)
+          return
+        }
+        if (action !== 'miss') {
+          this.#notFetched(action, r, res, socket, log)
+          return
+        }
+        break
       }
-      counters.cache_miss++
-      const stale = result.kind === 'miss' ? result.stale : undefined
-      const action = policy.miss(r)
-      if (action !== 'fetch') return this.#notFetched(action, r, res, socket, log)
-      log('miss')
-      return this.fill(r, res, socket, hash, stale, true)
+      case 'grace':
+        counters.cache_hit++
+        counters.cache_hit_grace++
+        if (result.refresh) {
+          counters.bgfetch++
+          this.fill(r, undefined, undefined, hash, result.obj, true)
+        }
+        this.deliver(r, res, result.obj, true)
+        log('hit')
+        return
+      case 'hitmiss':
+        // Hit-for-miss: fetch on our own, without waiting for anyone, and store if it changed.
+        counters.cache_hitmiss++
+        log('miss')
+        this.fill(r, res, socket, hash, undefined, false)
+        return
     }
+    counters.cache_miss++
+    const stale = result.kind === 'miss' ? result.stale : undefined
+    const action = policy.miss(r)
+    if (action !== 'fetch') {
+      this.#notFetched(action, r, res, socket, log)
+      return
+    }
+    log('miss')
+    this.fill(r, res, socket, hash, stale, true)
   }
 
   /** vcl_hit / vcl_miss chose synth or pass. */
@@ -354,11 +373,13 @@ export class Fetcher {
     let reason = obj.reason
     let body = obj.body
     const headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
-    if ((r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
+    // The common hit asks for neither validation nor a range: one cheap scan decides.
+    const asks = hasConditionalOrRange(r.headers)
+    if (asks && (r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
       status = 304
       reason = 'Not Modified'
       body = undefined
-    } else if (r.method === 'GET' && body !== undefined) {
+    } else if (asks && r.method === 'GET' && body !== undefined) {
       const range = parseRange(r.headers, obj, body.length)
       if (range.kind === 'partial') {
         status = 206
@@ -422,6 +443,8 @@ export class Fetcher {
     res.send(resp.status, resp.headers, resp.body, resp.reason)
   }
 }
+
+const noop = () => {}
 
 function berespOf(
   status: number,

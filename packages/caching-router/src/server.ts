@@ -92,6 +92,17 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const fetcher = new Fetcher({ store, counters, params, policy, backends, logger, via, nextXid })
 
   const onRequest = (req: Http1Request, res: Http1Response) => {
+    try {
+      handle(req, res)
+    } catch (err) {
+      // Our bug, not the client's: log it, answer like varnishd's vcl_synth, keep serving.
+      logger.error(`request failed: ${(err as Error).stack}`)
+      if (!res.headersSent) res.send(503, ['Content-Type', 'text/html; charset=utf-8'], guruMeditation(503, 'Internal error', 0))
+      else res.destroy()
+    }
+  }
+
+  const handle = (req: Http1Request, res: Http1Response) => {
     counters.client_req++
     counters.s_req++
     const headers = req.headers
@@ -147,10 +158,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         log('pass')
         return pass(r, req, res)
       default:
-        fetcher.lookup(r, res, req.socket, log).catch((err: Error) => {
-          logger.error(`lookup failed: ${err.stack ?? err.message}`, { xid: r.xid })
-          res.destroy()
-        })
+        fetcher.lookup(r, res, req.socket, log)
     }
   }
 

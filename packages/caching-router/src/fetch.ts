@@ -30,7 +30,9 @@ export interface Client {
 }
 
 // varnishd's HTTPH_R_FETCH: a cache fill asks for the whole object, whatever this client asked.
-const NOT_ON_FILL = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'])
+const NOT_ON_FILL = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'expect'])
+// varnishd answers Expect itself.
+const NOT_ON_PASS = new Set(['expect'])
 // RFC 9111 §3.2: a 304 never updates these of the stored response.
 const NOT_FROM_304 = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range'])
 /** How many times one request re-checks a busy object before fetching on its own. */
@@ -131,8 +133,7 @@ export class Fetcher {
 
   /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
   bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
-    let headers = stripHopByHop(r.headers, getHeaderValues(r.headers, 'connection'))
-    if (fill) headers = headers.filter((_, i, a) => !NOT_ON_FILL.has(((i % 2 === 0 ? a[i] : a[i - 1]) as string).toLowerCase()))
+    const headers = withoutFields(stripHopByHop(r.headers, getHeaderValues(r.headers, 'connection')), fill ? NOT_ON_FILL : NOT_ON_PASS)
     const xid = this.#d.nextXid()
     headers.push('X-Varnish', String(xid))
     return {
@@ -297,7 +298,8 @@ export class Fetcher {
         obj.contentLength = getHeader(beresp.headers, 'content-length')
         obj.ttl = beresp.ttl
         obj.grace = beresp.grace
-        obj.keep = beresp.keep
+        // A stale-if-error copy must still be there when the fetch fails: keep it that long.
+        obj.keep = Math.max(beresp.keep, fresh.staleIfError)
         obj.staleIfError = fresh.staleIfError
         obj.tOrigin = now - fresh.age * 1000
         obj.varyNames = varyNamesOf(beresp.headers)
@@ -445,6 +447,14 @@ export class Fetcher {
 }
 
 const noop = () => {}
+
+function withoutFields(headers: string[], drop: Set<string>): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!drop.has((headers[i] as string).toLowerCase())) out.push(headers[i] as string, headers[i + 1] as string)
+  }
+  return out
+}
 
 function berespOf(
   status: number,

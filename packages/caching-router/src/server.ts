@@ -165,6 +165,10 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const pass = (r: ReqObj, req: Http1Request, res: Http1Response) => {
     if (policy.pass(r) === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
     const bereq = fetcher.bereqOf(r, r.method, false, true)
+    // varnishd answers `Expect: 100-continue` itself (RFC 9110 §10.1.1) and never forwards it.
+    if (req.hasBody && getHeader(r.headers, 'expect')?.toLowerCase() === '100-continue') {
+      req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+    }
     const body = req.hasBody ? req.body : undefined
     fetcher.passFetch(r, bereq, body, res, req.socket, (status, beresp) => {
       // RFC 9111 §4.4: a successful unsafe request invalidates what we stored for its URL,

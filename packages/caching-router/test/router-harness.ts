@@ -103,14 +103,19 @@ export function get(url: string, opts: { method?: string; headers?: Record<strin
   })
 }
 
-/** Raw bytes in, everything until the server closes (or 5 s) out. */
-export function exchange(addr: HostPort, bytes: string | Buffer, opts: { end?: boolean } = {}): Promise<string> {
+/** Raw bytes in, everything until the server closes (or 5 s) out; `react` may write more. */
+export function exchange(
+  addr: HostPort,
+  bytes: string | Buffer,
+  opts: { end?: boolean; react?: (received: string, socket: net.Socket) => void } = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect(addr.port, addr.host)
     let out = ''
     s.setEncoding('latin1')
     s.on('data', (c: string) => {
       out += c
+      opts.react?.(out, s)
     })
     s.on('close', () => resolve(out))
     s.on('error', reject)

@@ -127,18 +127,18 @@ describe('caching-router: bad input, PROXY, pipe, backend failures', () => {
     const appAddr = { host: '127.0.0.1', port: (app.address() as AddressInfo).port }
     const statics = await startOrigin(t, (_req, res) => res.end('static'))
     const { address, router, lines } = await startRouter(t, appAddr, { article: statics.address })
-    const raw = await new Promise<string>((resolve, reject) => {
-      const s = net.connect(address.port, address.host)
-      let out = ''
-      s.setEncoding('latin1')
-      s.on('data', (c: string) => {
-        out += c
-        if (out.includes('101 Switching')) s.write('ECHO')
-      })
-      s.on('close', () => resolve(out))
-      s.on('error', reject)
-      s.write('GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
-    })
+    let echoed = false
+    const raw = await exchange(
+      address,
+      'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n',
+      {
+        react(out, s) {
+          if (echoed || !out.includes('101 Switching')) return
+          echoed = true
+          s.write('ECHO')
+        },
+      },
+    )
     assert.match(raw, /^HTTP\/1\.1 101 Switching Protocols/)
     assert.match(raw, /echo:upgraded$/)
     assert.equal(router.counters.s_pipe, 1)

@@ -58,18 +58,13 @@ describe('caching-router: stale-if-error, Expect, pipe_timeout, unsafe methods',
       req.on('end', () => res.end(`${req.headers.expect ?? 'no expect'} ${body}`))
     })
     const { address } = await startRouter(t, origin.address)
-    const raw = await new Promise<string>((resolve, reject) => {
-      const s = net.connect(address.port, address.host)
-      let out = ''
-      s.setEncoding('latin1')
-      s.on('data', (c: string) => {
-        out += c
-        if (out.startsWith('HTTP/1.1 100 Continue\r\n\r\n') && !out.includes('200')) s.write('hello')
-      })
-      s.on('close', () => resolve(out))
-      s.on('error', reject)
-      s.setTimeout(5000, () => s.destroy())
-      s.write('POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n')
+    let sent = false
+    const raw = await exchange(address, 'POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n', {
+      react(out, s) {
+        if (sent || !out.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) return
+        sent = true
+        s.write('hello')
+      },
     })
     assert.match(raw, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/)
     assert.match(raw, /no expect hello$/)

@@ -12,6 +12,8 @@ export interface AdminDeps {
   params: Params
   counters: Counters
   bans: BanList
+  /** The oldest ban number a stored object has not met yet; older bans are dropped. */
+  oldestBanSeq(): number
   logger: Logger
   /** The contents of the -S file; undefined: no authentication, as varnishd without -S. */
   secret: Buffer | undefined
@@ -142,6 +144,7 @@ function run(d: AdminDeps, words: string[]): [number, string] {
         return [CLIS.CLOSE, 'Closing CLI connection']
       case 'ban':
         if (args.length < 3) return [CLIS.TOOFEW, 'Too few parameters\n']
+        d.bans.prune(d.oldestBanSeq())
         d.bans.add(args)
         return [CLIS.OK, '']
       case 'ban.list':

@@ -15,6 +15,7 @@ interface Condition {
 }
 
 interface Ban {
+  seq: number
   time: number
   spec: string
   conditions: Condition[]
@@ -33,6 +34,7 @@ const OPERATORS = new Set<Operator>(['==', '!=', '~', '!~', '<', '>', '<=', '>='
 export class BanList implements BanChecker {
   readonly #bans: Ban[] = []
   readonly #counters: Counters
+  #seq = 0
 
   constructor(counters: Counters) {
     this.#counters = counters
@@ -64,23 +66,44 @@ export class BanList implements BanChecker {
       }
       conditions.push({ field, header, op, arg, regex })
     }
-    this.#bans.push({ time: nowMs, spec: conditions.map((c) => `${c.field} ${c.op} ${c.arg}`).join(' && '), conditions, killed: 0 })
+    this.#bans.push({ seq: ++this.#seq, time: nowMs, spec: conditions.map((c) => `${c.field} ${c.op} ${c.arg}`).join(' && '), conditions, killed: 0 })
     this.#counters.bans = this.#bans.length
     this.#counters.bans_added++
   }
 
+  /** The newest ban's number: an object stored now needs no test against older ones. */
+  get newest(): number {
+    return this.#seq
+  }
+
+  /**
+   * Tests an object against the bans added since it was last tested, as varnishd does at
+   * lookup: each object meets each ban once, so a hit costs nothing once it passed them.
+   */
   isBanned(obj: CacheObject, req: LookupRequest): boolean {
-    // Newest first; bans older than the object never apply to it.
+    if (obj.banSeq >= this.#seq) return false
     for (let i = this.#bans.length - 1; i >= 0; i--) {
       const ban = this.#bans[i] as Ban
-      if (ban.time < obj.tInserted) return false
+      if (ban.seq <= obj.banSeq) break
       if (ban.conditions.every((c) => matches(c, obj, req))) {
         ban.killed++
         this.#counters.bans_obj_killed++
         return true
       }
     }
+    obj.banSeq = this.#seq
     return false
+  }
+
+  /**
+   * Drops the bans no stored object predates (varnishd's ban lurker does this over time);
+   * the newest stays, as in varnishd, so ban.list shows what was done last.
+   */
+  prune(oldestBanSeq: number): void {
+    let drop = 0
+    while (drop < this.#bans.length - 1 && (this.#bans[drop] as Ban).seq <= oldestBanSeq) drop++
+    if (drop > 0) this.#bans.splice(0, drop)
+    this.#counters.bans = this.#bans.length
   }
 
   /** `ban.list`, as varnishd prints it. */

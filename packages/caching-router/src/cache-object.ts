@@ -39,6 +39,8 @@ export class CacheObject {
   /** The request's values for them, joined, at store time. */
   varyKey = ''
   hits = 0
+  /** The newest ban this object was tested against (or predates). */
+  banSeq = 0
   /** Bytes the store counts: header fields and body. */
   size = 0
   /** Whether the store counts it (and may evict it). */

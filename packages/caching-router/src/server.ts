@@ -75,6 +75,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         params,
         counters,
         bans,
+        oldestBanSeq: () => store.oldestBanSeq(),
         logger,
         secret: model.admin.secret,
         extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),

@@ -25,6 +25,7 @@ export interface LookupRequest {
 
 /** The bans in force, tested against an object at lookup (varnish's "ban lurker" left out). */
 export interface BanChecker {
+  readonly newest: number
   isBanned(obj: CacheObject, req: LookupRequest): boolean
 }
 
@@ -126,6 +127,7 @@ export class CacheStore {
   insert(obj: CacheObject, nowMs: number): void {
     const oh = this.#head(obj.hash)
     obj.tInserted = nowMs
+    obj.banSeq = this.#bans?.newest ?? 0
     // A new object replaces its variant (and any hit-for-miss marker for it).
     for (let i = oh.objects.length - 1; i >= 0; i--) {
       const old = oh.objects[i] as CacheObject
@@ -197,6 +199,13 @@ export class CacheStore {
         this.#counters.n_expired++
       }
     }
+  }
+
+  /** The oldest ban number any stored object still has to meet (for pruning the ban list). */
+  oldestBanSeq(): number {
+    let min = Number.POSITIVE_INFINITY
+    for (const obj of this.#lru.keys()) if (obj.banSeq < min) min = obj.banSeq
+    return min
   }
 
   close(): void {

@@ -70,6 +70,13 @@ describe('caching-router admin CLI (-T/-S)', () => {
     assert.equal((await adminCommand(admin, secret, 'param.set default_ttl banana')).status, 106)
     assert.equal((await adminCommand(admin, secret, 'frobnicate')).status, 101)
     assert.match((await adminCommand(admin, secret, 'stats')).body, /^MAIN\.cache_hit\s+2\s/m)
+    // Bans every stored object has met are dropped as new ones come: the list stays bounded.
+    for (let i = 0; i < 20; i++) await adminCommand(admin, secret, `ban req.url == /nothing/${i}`)
+    await get(`${url}/keep`)
+    await get(`${url}/drop/1`)
+    await adminCommand(admin, secret, 'ban req.url == /last')
+    assert.ok(router.counters.bans <= 2, `bans: ${router.counters.bans}`)
+    assert.equal((await get(`${url}/keep`)).body, '/keep 1')
     await assert.rejects(adminCommand(admin, Buffer.from('wrong\n'), 'ping'), /authentication refused/)
     await assert.rejects(adminCommand(admin, undefined, 'ping'), /authentication refused/)
   })

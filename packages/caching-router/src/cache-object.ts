@@ -52,6 +52,7 @@ export class CacheObject {
   etag: string | undefined
   lastModified: string | undefined
   #listeners = new Set<BodyListener>()
+  #retain = true
 
   constructor(xid: number, hash: string) {
     this.xid = xid
@@ -70,8 +71,17 @@ export class CacheObject {
     this.state = 'streaming'
   }
 
+  /**
+   * Stops keeping the body: the object turned out larger than the store, so it is only
+   * relayed to the clients already following it, and memory stays bounded however large it is.
+   */
+  dropBody(): void {
+    this.#retain = false
+    this.#chunks = []
+  }
+
   append(chunk: Buffer): void {
-    this.#chunks.push(chunk)
+    if (this.#retain) this.#chunks.push(chunk)
     this.received += chunk.length
     this.size += chunk.length
     for (const l of this.#listeners) l.data(chunk)

@@ -143,14 +143,14 @@ export class CacheStore {
 
   /** A stored object grew by `n` bytes while streaming; evicts others, or gives it up if too big. */
   grew(obj: CacheObject, n: number): void {
-    if (!obj.stored) return
-    this.#bytes += n
+    if (obj.stored) this.#bytes += n
     if (obj.size > this.maxBytes) {
-      // Larger than the whole store: delivered to whoever follows it, never stored.
-      this.remove(obj)
+      // Larger than the whole store: relayed to whoever follows it, never stored, not kept.
+      if (obj.stored) this.remove(obj)
+      obj.dropBody()
       return
     }
-    this.#makeRoom(obj)
+    if (obj.stored) this.#makeRoom(obj)
   }
 
   #makeRoom(keep: CacheObject): void {

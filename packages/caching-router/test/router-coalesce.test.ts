@@ -164,5 +164,10 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
     assert.equal((await get(`${url}/big`)).body.length, 10_000)
     assert.equal(origin.seen.length, 2)
     assert.equal(router.store.bytes, 0)
+    // Concurrent clients of one oversized fill each get the whole body.
+    const all = await Promise.all(Array.from({ length: 5 }, () => get(`${url}/big`)))
+    for (const r of all) assert.equal(r.body, 'y'.repeat(10_000))
+    assert.equal(router.store.bytes, 0)
+    assert.equal(router.counters.n_object, 0)
   })
 })

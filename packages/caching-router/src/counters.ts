@@ -19,7 +19,6 @@ export class Counters {
   busy_wakeup = 0
   backend_req = 0
   backend_fail = 0
-  backend_conn = 0
   fetch_failed = 0
   bgfetch = 0
   n_object = 0
@@ -30,9 +29,7 @@ export class Counters {
   bans = 0
   bans_added = 0
   bans_obj_killed = 0
-  s_resp_hdrbytes = 0
   s_resp_bodybytes = 0
-  req_dropped = 0
   client_req_400 = 0
 }
 
@@ -53,7 +50,6 @@ const DESCRIPTIONS: Record<string, string> = {
   busy_wakeup: 'Number of requests woken after sleep on busy objhdr',
   backend_req: 'Backend requests made',
   backend_fail: 'Backend conn. failures',
-  backend_conn: 'Backend conn. success',
   fetch_failed: 'Fetch failed (all causes)',
   bgfetch: 'Background fetch',
   n_object: 'object structs made',
@@ -64,9 +60,7 @@ const DESCRIPTIONS: Record<string, string> = {
   bans: 'Count of bans',
   bans_added: 'Bans added',
   bans_obj_killed: 'Objects killed by bans (lookup)',
-  s_resp_hdrbytes: 'Response header bytes',
   s_resp_bodybytes: 'Response body bytes',
-  req_dropped: 'Requests dropped',
   client_req_400: 'Client requests received, subject to 400 errors',
 }
 

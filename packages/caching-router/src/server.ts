@@ -124,7 +124,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       if (res.finished) writeLog(handling)
       else res.once('finish', () => writeLog(handling))
     }
-    const writeLog = (handling: string) =>
+    const writeLog = (handling: string) => {
+      counters.s_resp_bodybytes += res.bytesWritten
       access.write(
         ncsaLine(
           {
@@ -140,6 +141,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           model.logHandling ?? false,
         ),
       )
+    }
     const action = policy.recv(r)
     switch (action) {
       case 'synth':

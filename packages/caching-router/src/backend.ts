@@ -74,7 +74,8 @@ export class Backend {
       onResponseError(_c, err) {
         if (done) return
         done = true
-        sink.error(err)
+        // Our own abort (the client left, or the policy abandoned the fetch) is not a failure.
+        if (!aborted) sink.error(err)
       },
     }
     this.#pool.dispatch(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
@@ -71,5 +71,34 @@ describe('caching-router: varnishd\'s command line', () => {
       await new Promise((r) => setTimeout(r, 20))
     }
     assert.fail('no pid file')
+  })
+
+  test('caching-router stat reads the counters over -T, like varnishstat -1', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'router-stat-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const secret = join(dir, 'secret')
+    await writeFile(secret, 'stat secret\n')
+    const d = await startDaemon('caching-router', ['-a', '127.0.0.1:0', '-b', '127.0.0.1:1', '-T', '127.0.0.1:0', '-S', secret])
+    t.after(() => d.stop())
+    for (let i = 0; i < 100 && !/admin CLI on/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
+    const admin = /admin CLI on (127\.0\.0\.1:\d+)/.exec(d.output())?.[1]
+    assert.ok(admin, d.output())
+    const r = await runCli('caching-router', ['stat', '-T', admin, '-S', secret])
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.stdout, /^MAIN\.uptime\s+\d+/m)
+    assert.match(r.stdout, /^MAIN\.cache_hit\s+0\s/m)
+    assert.match(r.stdout, /^MAIN\.n_lru_nuked\s+0\s/m)
+    const wrong = join(dir, 'wrong')
+    await writeFile(wrong, 'nope\n')
+    const refused = await runCli('caching-router', ['stat', '-T', admin, '-S', wrong])
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /authentication refused/)
+  })
+
+  test('an unreadable -S file stops start-up before any port is bound', async () => {
+    const r = await runCli('caching-router', ['-a', '127.0.0.1:0', '-b', '127.0.0.1:1', '-T', '127.0.0.1:0', '-S', '/nonexistent/secret'])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /^caching-router: -S \/nonexistent\/secret: ENOENT/)
+    assert.doesNotMatch(r.stdout, /listening on/)
   })
 })

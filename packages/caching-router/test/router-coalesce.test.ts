@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import net from 'node:net'
 import { describe, test } from 'node:test'
 import { get, sleep, startOrigin, startRouter } from './router-harness.js'
 
@@ -24,6 +25,30 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
     assert.equal(origin.seen.length, 1)
     assert.equal(router.counters.cache_miss, 1)
     assert.equal(router.counters.cache_hit, 19)
+  })
+
+  test('the client that started a fill leaving does not stop it for the others', async (t) => {
+    let release: (() => void) | undefined
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const origin = await startOrigin(t, (_req, res) => {
+      res.setHeader('Cache-Control', 'max-age=60')
+      res.write('part one,')
+      void held.then(() => res.end('part two'))
+    })
+    const { url, router, address } = await startRouter(t, origin.address)
+    const quitter = net.connect(address.port, address.host)
+    quitter.on('error', () => {})
+    quitter.write(`GET /leave HTTP/1.1\r\nHost: 127.0.0.1:${address.port}\r\n\r\n`)
+    for (let i = 0; i < 200 && origin.seen.length < 1; i++) await sleep(10)
+    const others = [get(`${url}/leave`), get(`${url}/leave`)]
+    for (let i = 0; i < 200 && router.counters.client_req < 3; i++) await sleep(10)
+    quitter.destroy()
+    release?.()
+    for (const r of await Promise.all(others)) assert.equal(r.body, 'part one,part two')
+    assert.equal(origin.seen.length, 1)
+    assert.equal((await get(`${url}/leave`)).body, 'part one,part two')
   })
 
   test('hit-for-miss objects do not serialize clients', async (t) => {

@@ -1,25 +1,22 @@
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { describe, test } from 'node:test'
-import { get, sleep, startOrigin, startRouter } from './router-harness.js'
+import { get, latch, sleep, startOrigin, startRouter } from './router-harness.js'
 
 describe('caching-router: coalescing, grace, keep, LRU', () => {
   test('20 concurrent misses make one backend fetch; the waiters stream from it', async (t) => {
-    let release: (() => void) | undefined
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
+    const held = latch()
     const origin = await startOrigin(t, (_req, res) => {
       res.setHeader('Cache-Control', 'max-age=60')
       res.write('first half,')
-      void held.then(() => res.end('second half'))
+      void held.wait.then(() => res.end('second half'))
     })
     const { url, router } = await startRouter(t, origin.address)
     const replies = Array.from({ length: 20 }, () => get(`${url}/c`))
     // Every client is in: waiting on the busy object or following the fill.
     for (let i = 0; i < 200 && router.counters.client_req < 20; i++) await sleep(10)
     assert.equal(router.counters.client_req, 20)
-    release?.()
+    held.open()
     const all = await Promise.all(replies)
     for (const r of all) assert.equal(r.body, 'first half,second half')
     assert.equal(origin.seen.length, 1)
@@ -28,14 +25,11 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
   })
 
   test('the client that started a fill leaving does not stop it for the others', async (t) => {
-    let release: (() => void) | undefined
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
+    const held = latch()
     const origin = await startOrigin(t, (_req, res) => {
       res.setHeader('Cache-Control', 'max-age=60')
       res.write('part one,')
-      void held.then(() => res.end('part two'))
+      void held.wait.then(() => res.end('part two'))
     })
     const { url, router, address } = await startRouter(t, origin.address)
     const quitter = net.connect(address.port, address.host)
@@ -45,7 +39,7 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
     const others = [get(`${url}/leave`), get(`${url}/leave`)]
     for (let i = 0; i < 200 && router.counters.client_req < 3; i++) await sleep(10)
     quitter.destroy()
-    release?.()
+    held.open()
     for (const r of await Promise.all(others)) assert.equal(r.body, 'part one,part two')
     assert.equal(origin.seen.length, 1)
     assert.equal((await get(`${url}/leave`)).body, 'part one,part two')
@@ -71,15 +65,12 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
   })
 
   test('grace: a stale object is served at once and refreshed once in the background; backend down, stale within grace', async (t) => {
-    let release: (() => void) | undefined
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
+    const held = latch()
     const origin = await startOrigin(t, (_req, res, n) => {
       res.setHeader('Cache-Control', 'max-age=1')
       // The refresh is held until the grace hits are answered, so none of them can see it.
       if (n === 1) res.end('v1')
-      else void held.then(() => res.end(`v${n}`))
+      else void held.wait.then(() => res.end(`v${n}`))
     })
     const { url, router } = await startRouter(t, origin.address, { params: { default_grace: '60' } })
     assert.equal((await get(`${url}/g`)).body, 'v1')
@@ -88,7 +79,7 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
     for (const r of stale) assert.equal(r.body, 'v1')
     assert.equal(origin.seen.length, 2, 'one background refresh for three grace hits')
     assert.equal(router.counters.cache_hit_grace, 3)
-    release?.()
+    held.open()
     for (let i = 0; i < 200 && (await get(`${url}/g`)).body !== 'v2'; i++) await sleep(10)
     assert.equal((await get(`${url}/g`)).body, 'v2')
     await origin.close()

@@ -129,3 +129,12 @@ export function exchange(
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A gate an origin handler waits on until the test opens it. */
+export function latch(): { wait: Promise<void>; open(): void } {
+  let open = () => {}
+  const wait = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { wait, open }
+}

@@ -326,6 +326,12 @@ export class Fetcher {
       },
       error: (err) => {
         this.#failed(err)
+        if (direct) {
+          // The client has this response's head already: all we can do is cut it short.
+          res?.destroy()
+          return
+        }
+        if (obj.state === 'complete') return
         if (obj.state === 'busy') {
           giveUp()
           if (!res) return
@@ -336,11 +342,8 @@ export class Fetcher {
           }
           return this.#backendError(r, res, bereq)
         }
-        if (direct) res?.destroy()
-        else {
-          obj.fail()
-          store.remove(obj)
-        }
+        obj.fail()
+        store.remove(obj)
       },
     })
     if (!control) {

@@ -55,6 +55,31 @@ describe('caching-router: bad input, PROXY, pipe, backend failures', () => {
     assert.ok(r.status === 200 || r.status === 503, `status ${r.status}`)
   })
 
+  test('a backend dying mid-body: the client is cut short, nothing is stored, the next request refetches', async (t) => {
+    let n = 0
+    const dying = net.createServer((s) => {
+      s.on('error', () => {})
+      s.once('data', () => {
+        n++
+        const cc = n % 2 === 1 ? 'max-age=60' : 'no-store'
+        s.write(`HTTP/1.1 200 OK\r\nCache-Control: ${cc}\r\nContent-Length: 100\r\n\r\nonly part`)
+        setTimeout(() => s.destroy(), 20)
+      })
+    })
+    await new Promise<void>((resolve) => dying.listen(0, '127.0.0.1', resolve))
+    t.after(() => {
+      dying.close()
+    })
+    const { url, router } = await startRouter(t, { host: '127.0.0.1', port: (dying.address() as AddressInfo).port })
+    for (const path of ['/cut', '/cut-pass']) {
+      await assert.rejects(get(`${url}${path}`))
+    }
+    assert.equal(router.store.objectCount, 1, 'only the hit-for-miss marker of the no-store answer')
+    await assert.rejects(get(`${url}/cut`))
+    assert.equal(n, 3)
+    assert.ok(router.counters.fetch_failed >= 3)
+  })
+
   test('backend refused: 503 Backend fetch failed, promptly, and the router keeps serving', async (t) => {
     const closed = net.createServer()
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))

@@ -1,15 +1,14 @@
-import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { getHeader, getHeaderValues, type Http1Response, type Logger, stripHopByHop } from '@edgestack/common'
 import type { Backend, FetchControl } from './backend.js'
 import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
-import { deliverHeadersOf, hasConditionalOrRange, notModified, parseRange, storableHeaders } from './deliver.js'
+import { storableHeaders } from './deliver.js'
 import type { Params } from './params.js'
-import { type BereqObj, type BerespObj, builtinPolicy, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
+import { type BereqObj, type BerespObj, builtinPolicy, type ObjView, type Policy, type ReqObj } from './policy.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
-import { guruMeditation } from './synth.js'
+import { berespOf, type Responder } from './respond.js'
 import { computeFreshness } from './ttl.js'
 
 export interface FetcherDeps {
@@ -21,12 +20,6 @@ export interface FetcherDeps {
   logger: Logger
   via: string
   nextXid(): number
-}
-
-/** A client waiting for a response: the http1 response and where to write the access log. */
-export interface Client {
-  res: Http1Response
-  log(handling: string): void
 }
 
 // varnishd's HTTPH_R_FETCH: a cache fill asks for the whole object, whatever this client asked.
@@ -45,9 +38,11 @@ const MAX_BUSY_ROUNDS = 50
  */
 export class Fetcher {
   readonly #d: FetcherDeps
+  readonly #r: Responder
 
-  constructor(deps: FetcherDeps) {
+  constructor(deps: FetcherDeps, responder: Responder) {
     this.#d = deps
+    this.#r = responder
   }
 
   /**
@@ -81,7 +76,7 @@ export class Fetcher {
         // builtin.vcl's vcl_hit only delivers: no obj view to build for it.
         const action = policy.hit === builtinPolicy.hit ? 'deliver' : policy.hit(r, view(result.obj, now))
         if (action === 'deliver') {
-          this.deliver(r, res, result.obj, true)
+          this.#r.deliver(r, res, result.obj, true)
           log('hit')
           return
         }
@@ -98,7 +93,7 @@ export class Fetcher {
           counters.bgfetch++
           this.fill(r, undefined, undefined, hash, result.obj, true)
         }
-        this.deliver(r, res, result.obj, true)
+        this.#r.deliver(r, res, result.obj, true)
         log('hit')
         return
       case 'hitmiss':
@@ -121,7 +116,7 @@ export class Fetcher {
 
   /** vcl_hit / vcl_miss chose synth or pass. */
   #notFetched(action: 'synth' | 'pass', r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
-    if (action === 'synth') this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    if (action === 'synth') this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
     else this.#passFromLookup(r, res, socket, log)
   }
 
@@ -187,7 +182,7 @@ export class Fetcher {
   ): void {
     const { policy } = this.#d
     if (policy.backendFetch(bereq) === 'abandon') {
-      this.synth(r, res, 503, 'Service Unavailable')
+      this.#r.synth(r, res, 503, 'Service Unavailable')
       return
     }
     let status = 0
@@ -208,11 +203,11 @@ export class Fetcher {
       error: (err) => {
         this.#failed(err)
         if (res.headersSent) res.destroy()
-        else this.#backendError(r, res, bereq)
+        else this.#r.backendError(r, res, bereq)
       },
     })
     if (!control) {
-      this.#backendError(r, res, bereq)
+      this.#r.backendError(r, res, bereq)
       return
     }
     this.#follow(res, socket, control)
@@ -252,7 +247,7 @@ export class Fetcher {
     const giveUp = () => store.unbusy(obj, false, Date.now())
     if (policy.backendFetch(bereq) === 'abandon') {
       giveUp()
-      if (res) this.synth(r, res, 503, 'Service Unavailable')
+      if (res) this.#r.synth(r, res, 503, 'Service Unavailable')
       return
     }
     let direct = false
@@ -279,7 +274,7 @@ export class Fetcher {
         if (policy.backendResponse(bereq, beresp) === 'abandon') {
           control?.abort()
           giveUp()
-          if (res) this.synth(r, res, 503, 'Backend fetch failed')
+          if (res) this.#r.synth(r, res, 503, 'Backend fetch failed')
           return
         }
         if (beresp.uncacheable || partial) {
@@ -310,7 +305,7 @@ export class Fetcher {
           obj.complete()
         }
         store.unbusy(obj, true, now)
-        if (res) this.deliver(r, res, obj, false)
+        if (res) this.#r.deliver(r, res, obj, false)
       },
       data: (c) => {
         if (revalidated) return true
@@ -338,9 +333,9 @@ export class Fetcher {
           const now = Date.now()
           // Grace and RFC 5861 stale-if-error: a stale copy beats an error page.
           if (stale?.state === 'complete' && stale.ttlLeft(now) + Math.max(stale.grace, stale.staleIfError) > 0) {
-            return this.deliver(r, res, stale, true)
+            return this.#r.deliver(r, res, stale, true)
           }
-          return this.#backendError(r, res, bereq)
+          return this.#r.backendError(r, res, bereq)
         }
         obj.fail()
         store.remove(obj)
@@ -348,7 +343,7 @@ export class Fetcher {
     })
     if (!control) {
       giveUp()
-      if (res) this.#backendError(r, res, bereq)
+      if (res) this.#r.backendError(r, res, bereq)
       return
     }
     if (res && socket) {
@@ -364,89 +359,6 @@ export class Fetcher {
       })
     }
   }
-
-  /** Writes a stored (or still arriving) object: X-Varnish, Age, Via; 304 and Range on complete ones. */
-  deliver(r: ReqObj, res: Http1Response, obj: CacheObject, hit: boolean): void {
-    const now = Date.now()
-    obj.hits++
-    const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
-    if (obj.state !== 'complete') {
-      this.#deliverStreaming(r, res, obj, xv, now)
-      return
-    }
-    let status = obj.status
-    let reason = obj.reason
-    let body = obj.body
-    const headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
-    // The common hit asks for neither validation nor a range: one cheap scan decides.
-    const asks = hasConditionalOrRange(r.headers)
-    if (asks && (r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
-      status = 304
-      reason = 'Not Modified'
-      body = undefined
-    } else if (asks && r.method === 'GET' && body !== undefined) {
-      const range = parseRange(r.headers, obj, body.length)
-      if (range.kind === 'partial') {
-        status = 206
-        reason = 'Partial Content'
-        headers.push('Content-Range', `bytes ${range.start}-${range.end}/${body.length}`)
-        body = body.subarray(range.start, range.end + 1)
-      } else if (range.kind === 'unsatisfiable') {
-        status = 416
-        reason = 'Range Not Satisfiable'
-        headers.push('Content-Range', `bytes */${body.length}`)
-        body = undefined
-      }
-    }
-    const resp: RespObj = { status, reason, proto: r.proto, headers }
-    if (this.#d.policy.deliver(r, resp) === 'synth') {
-      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
-      return
-    }
-    res.send(resp.status, resp.headers, body, resp.reason)
-  }
-
-  #deliverStreaming(r: ReqObj, res: Http1Response, obj: CacheObject, xv: string, now: number): void {
-    const headers = obj.headers.concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
-    if (obj.contentLength !== undefined) headers.push('Content-Length', obj.contentLength)
-    const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
-    if (this.#d.policy.deliver(r, resp) === 'synth') {
-      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
-      return
-    }
-    res.writeHead(resp.status, resp.headers, resp.reason)
-    const unfollow = obj.follow({
-      data: (c) => void res.write(c),
-      end: () => res.end(),
-      error: () => res.destroy(),
-    })
-    res.once('close', unfollow)
-  }
-
-  #backendError(r: ReqObj, res: Http1Response, bereq: BereqObj): void {
-    const beresp = { ...berespOf(503, 'Backend fetch failed', [], bereq.backend), body: undefined as string | undefined }
-    this.#d.policy.backendError(bereq, beresp)
-    this.synth(r, res, beresp.status, beresp.reason, beresp.body)
-  }
-
-  /** vcl_synth with builtin.vcl's page (varnishd's "Guru Meditation"). */
-  synth(r: ReqObj, res: Http1Response, status: number, reason?: string, body?: string): void {
-    this.#d.counters.s_synth++
-    if (res.headersSent) {
-      res.destroy()
-      return
-    }
-    const why = reason ?? STATUS_CODES[status] ?? 'Unknown'
-    const resp: RespObj = {
-      status,
-      reason: why,
-      proto: r.proto,
-      headers: ['Date', new Date().toUTCString(), 'Content-Type', 'text/html; charset=utf-8', 'Retry-After', '5', 'X-Varnish', String(r.xid), 'Via', this.#d.via],
-      body: body ?? guruMeditation(status, why, r.xid),
-    }
-    this.#d.policy.synth(r, resp)
-    res.send(resp.status, resp.headers, resp.body, resp.reason)
-  }
 }
 
 const noop = () => {}
@@ -457,16 +369,6 @@ function withoutFields(headers: string[], drop: Set<string>): string[] {
     if (!drop.has((headers[i] as string).toLowerCase())) out.push(headers[i] as string, headers[i + 1] as string)
   }
   return out
-}
-
-function berespOf(
-  status: number,
-  reason: string,
-  headers: string[],
-  backend: string,
-  fresh = { ttl: -1, grace: 0, keep: 0 },
-): BerespObj {
-  return { status, reason, proto: 'HTTP/1.1', headers, ttl: fresh.ttl, grace: fresh.grace, keep: fresh.keep, uncacheable: false, backend }
 }
 
 function hitForMiss(xid: number, hash: string, beresp: BerespObj, now: number): CacheObject {

@@ -16,6 +16,7 @@ import { Backend } from './backend.js'
 import { BanList } from './bans.js'
 import { Counters } from './counters.js'
 import { Fetcher } from './fetch.js'
+import { Responder } from './respond.js'
 import { ncsaLine } from './ncsa.js'
 import type { Params } from './params.js'
 import { pipeTo } from './pipe.js'
@@ -90,7 +91,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   let xid = 1000
   const nextXid = () => ++xid
 
-  const fetcher = new Fetcher({ store, counters, params, policy, backends, logger, via, nextXid })
+  const responder = new Responder({ policy, counters, via })
+  const fetcher = new Fetcher({ store, counters, params, policy, backends, logger, via, nextXid }, responder)
 
   const onRequest = (req: Http1Request, res: Http1Response) => {
     try {
@@ -219,7 +221,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   }
 
   const synth = (r: ReqObj, res: Http1Response, status: number, reason?: string) => {
-    fetcher.synth(r, res, status, reason)
+    responder.synth(r, res, status, reason)
   }
 
   const servers: Http1Server[] = model.listen.map((l) =>

@@ -29,6 +29,9 @@ export interface BanChecker {
   isBanned(obj: CacheObject, req: LookupRequest): boolean
 }
 
+/** Most variants (Vary) kept under one hash. */
+const MAX_VARIANTS = 32
+
 /** How often an object moves to the LRU's young end at most (varnishd's `lru_interval`). */
 const LRU_INTERVAL_MS = 2000
 
@@ -133,6 +136,9 @@ export class CacheStore {
       const old = oh.objects[i] as CacheObject
       if (old.varyKey === obj.varyKey || old.hitForMiss || obj.hitForMiss) this.remove(old)
     }
+    // Every lookup scans the variants: a client inventing Vary values must not make that
+    // scan long (varnishd has no such bound), so the oldest variant gives way.
+    if (oh.objects.length >= MAX_VARIANTS) this.remove(oh.objects[0] as CacheObject)
     oh.objects.push(obj)
     obj.stored = true
     this.#lru.set(obj, nowMs)

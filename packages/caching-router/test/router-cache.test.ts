@@ -95,6 +95,19 @@ describe('caching-router cache (builtin.vcl)', () => {
     assert.equal(origin.seen.length, 3)
   })
 
+  test('Vary: invented values cannot pile up variants under one URL', async (t) => {
+    const origin = await startOrigin(t, (req, res) => {
+      res.setHeader('Cache-Control', 'max-age=60')
+      res.setHeader('Vary', 'X-Junk')
+      res.end(`junk=${req.headers['x-junk']}`)
+    })
+    const { url, router } = await startRouter(t, origin.address)
+    for (let i = 0; i < 100; i++) assert.equal((await get(`${url}/j`, { headers: { 'X-Junk': String(i) } })).body, `junk=${i}`)
+    assert.equal(router.counters.n_object, 32)
+    assert.equal((await get(`${url}/j`, { headers: { 'X-Junk': '99' } })).body, 'junk=99')
+    assert.equal(origin.seen.length, 100)
+  })
+
   test('RFC 9111 §4.4: a successful POST invalidates the URL and its same-origin Location', async (t) => {
     const origin = await startOrigin(t, (req, res, n) => {
       if (req.method === 'POST') {

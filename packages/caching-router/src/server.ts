@@ -278,7 +278,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
 /** varnishd appends client.ip to X-Forwarded-For before vcl_recv (one field, comma-joined). */
 function appendForwardedFor(headers: string[], ip: string): void {
   for (let i = 0; i < headers.length; i += 2) {
-    if ((headers[i] as string).toLowerCase() === 'x-forwarded-for') {
+    const name = headers[i] as string
+    if (name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
       headers[i + 1] = `${headers[i + 1]}, ${ip}`
       return
     }

@@ -1,41 +1,42 @@
 #!/usr/bin/env node
-import { createAccessLog, createLogger, handleSignals, parseAddress, parseCommandLine, runMain } from '@edgestack/common'
+import { readFile, writeFile } from 'node:fs/promises'
+import { createAccessLog, createLogger, handleSignals, runMain, StartupError } from '@edgestack/common'
+import { batchAccessLog } from './access-batch.js'
+import { adminCommand } from './admin-client.js'
+import { HELP, parseRouterCommandLine, parseStatCommandLine } from './command-line.js'
 import { createCachingRouter } from './server.js'
 
-const HELP = `Usage: caching-router [-a ADDR] [--static-backend ADDR] [--app-backend ADDR]
-
-Routes HTTP as the article's VCL does (varnishd's job): \\.(js|css|img)$ to the static
-server, everything else to the app; websockets and /socket.io/ piped to the app.
-
-  -a ADDR                 address to listen on (default :8080)
-  --static-backend ADDR   static-server / nginx (default 127.0.0.1:8081)
-  --app-backend ADDR      the socket.io app (default 127.0.0.1:3000)
-  -h, --help              show this help
-`
+async function readSecret(file: string | undefined): Promise<Buffer | undefined> {
+  if (file === undefined) return undefined
+  try {
+    return await readFile(file)
+  } catch (err) {
+    throw new StartupError(`-S ${file}: ${(err as Error).message}`, { cause: err })
+  }
+}
 
 runMain('caching-router', async () => {
-  const { values } = parseCommandLine(process.argv.slice(2), {
-    options: {
-      a: { type: 'string', short: 'a' },
-      'static-backend': { type: 'string' },
-      'app-backend': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
-  if (values.help) {
+  const argv = process.argv.slice(2)
+  if (argv[0] === 'stat') {
+    const stat = parseStatCommandLine(argv.slice(1))
+    const { status, body } = await adminCommand(stat.address, await readSecret(stat.secretFile), 'stats')
+    if (status !== 200) throw new StartupError(`stats: ${status} ${body.trim()}`)
+    process.stdout.write(body)
+    return
+  }
+  const model = parseRouterCommandLine(argv)
+  if (model.help) {
     process.stdout.write(HELP)
     return
   }
+  const secret = await readSecret(model.secretFile)
   const logger = createLogger({ name: 'caching-router' })
   const router = createCachingRouter(
-    {
-      listen: parseAddress(values.a ?? ':8080'),
-      staticBackend: parseAddress(values['static-backend'] ?? '127.0.0.1:8081', '127.0.0.1'),
-      appBackend: parseAddress(values['app-backend'] ?? '127.0.0.1:3000', '127.0.0.1'),
-    },
+    { ...model, admin: model.adminAddress ? { address: model.adminAddress, secret } : undefined },
     logger,
-    createAccessLog(),
+    batchAccessLog(createAccessLog()),
   )
   await router.listen()
+  if (model.pidFile !== undefined) await writeFile(model.pidFile, `${process.pid}\n`)
   handleSignals(router, { logger })
 })

@@ -1,228 +1,302 @@
-import http from 'node:http'
-import net, { type AddressInfo } from 'node:net'
+import { hostname } from 'node:os'
 import {
   type AccessLog,
-  clfDate,
+  createHttp1Server,
   formatAddress,
+  getHeader,
   type HostPort,
+  type Http1Request,
+  type Http1Response,
+  type Http1Server,
   type Logger,
   StartupError,
-  stripHopByHop,
 } from '@edgestack/common'
-import { Pool } from 'undici'
+import { createAdminServer } from './admin.js'
+import { Backend } from './backend.js'
+import { BanList } from './bans.js'
+import { Counters } from './counters.js'
+import { Fetcher } from './fetch.js'
+import { Responder } from './respond.js'
+import { ncsaLine } from './ncsa.js'
+import type { Params } from './params.js'
+import { pipeTo } from './pipe.js'
+import type { BereqObj, Policy, ReqObj } from './policy.js'
+import { CacheStore } from './store.js'
+import { guruMeditation } from './synth.js'
+
+export interface ListenSpec {
+  address: HostPort
+  /** `-a addr,PROXY`: a PROXY protocol v1/v2 header comes first on every connection. */
+  proxy: boolean
+}
 
 export interface RouterModel {
-  listen: HostPort
-  /** nginx in the article: static files. */
-  staticBackend: HostPort
-  /** node in the article: the app, websockets and /socket.io/. */
-  appBackend: HostPort
+  listen: ListenSpec[]
+  /** Backends by name; `req.backend_hint` names one. */
+  backends: Record<string, HostPort>
+  defaultBackend: string
+  policy: Policy
+  /** `-s malloc,SIZE`. */
+  storageBytes: number
+  params: Params
+  /** What Via names (varnishd: the host name, or `-i`). */
+  identity?: string
+  /** `-T` / `-S`: the admin CLI address and the secret file's contents. */
+  admin?: { address: HostPort; secret: Buffer | undefined }
+  /** Append varnishncsa's `%{Varnish:handling}x` (hit, miss, pass, pipe, synth) to access lines. */
+  logHandling?: boolean
 }
 
 export interface CachingRouter {
-  listen(): Promise<HostPort>
+  listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
+  readonly counters: Counters
+  readonly store: CacheStore
+  readonly params: Params
+  readonly bans: BanList
+  /** The admin CLI's bound address, once listening. */
+  adminAddress: HostPort | undefined
 }
 
-// The article's vcl_recv, hard-wired until the VCL compiler drives routing.
-const STATIC_URL = /\.(js|css|img)$/
-const SOCKET_IO_URL = /^\/socket\.io\//
-const WEBSOCKET = /websocket/i
+/** Methods after whose success RFC 9111 §4.4 says the stored responses are invalid. */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
 /**
- * varnishd's role in the article: route each request to nginx or node, and pipe websockets
- * and `/socket.io/` to node as raw bytes after the request head.
+ * varnishd's job: a caching reverse proxy whose every decision is the policy's (builtin.vcl by
+ * default, the article's routing with --static-backend/--app-backend, compiled VCL later).
  */
 export function createCachingRouter(model: RouterModel, logger: Logger, access: AccessLog): CachingRouter {
-  const pools = {
-    static: new Pool(`http://${formatAddress(model.staticBackend)}`, { connections: 128, pipelining: 1 }),
-    app: new Pool(`http://${formatAddress(model.appBackend)}`, { connections: 128, pipelining: 1 }),
-  }
-  const sockets = new Set<net.Socket>()
-  let xid = 1000
-
-  const server = http.createServer({ keepAliveTimeout: 5000, requestTimeout: 0 }, (req, res) => {
-    const id = ++xid
-    const url = req.url ?? '/'
-    const backend = STATIC_URL.test(pathOf(url)) ? 'static' : 'app'
-    const client = req.socket.remoteAddress ?? '-'
-    const headers = forwardHeaders(req)
-    let bytes = 0
-    res.on('finish', () => access.write(ncsaLine(req, client, res.statusCode, bytes)))
-    pools[backend]
-      .request({
-        method: req.method as string,
-        path: url,
-        headers,
-        body: req.method === 'GET' || req.method === 'HEAD' ? undefined : req,
+  const params = model.params
+  const counters = new Counters()
+  const store = new CacheStore(model.storageBytes, counters)
+  const bans = new BanList(counters)
+  store.setBans(bans)
+  const admin = model.admin
+    ? createAdminServer({
+        params,
+        counters,
+        bans,
+        oldestBanSeq: () => store.oldestBanSeq(),
+        logger,
+        secret: model.admin.secret,
+        extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
       })
-      .then(
-        (up) => {
-          const out: string[] = []
-          for (const [name, value] of Object.entries(up.headers)) {
-            if (value === undefined || isHopByHop(name)) continue
-            for (const v of Array.isArray(value) ? value : [value]) out.push(name, v)
-          }
-          out.push('X-Varnish', String(id), 'Via', '1.1 caching-router')
-          res.writeHead(up.statusCode, out)
-          up.body.on('data', (c: Buffer) => {
-            bytes += c.length
-          })
-          up.body.pipe(res)
-          up.body.on('error', () => res.destroy())
-          res.on('close', () => up.body.destroy())
-        },
-        (err: Error) => {
-          logger.warn(`backend ${backend} fetch failed: ${err.message}`, { xid: id })
-          synthetic(res, 503, 'Backend fetch failed', id)
-        },
-      )
-  })
+    : undefined
+  const backends = new Map<string, Backend>()
+  for (const [name, addr] of Object.entries(model.backends)) {
+    backends.set(name, new Backend(name, addr, { connectTimeoutMs: params.get('connect_timeout') * 1000 }))
+  }
+  const via = `1.1 ${model.identity ?? hostname()} (caching-router)`
+  const policy = model.policy
+  let xid = 1000
+  const nextXid = () => ++xid
 
-  server.on('upgrade', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
-    const url = req.url ?? '/'
-    if (!WEBSOCKET.test(String(req.headers.upgrade)) && !SOCKET_IO_URL.test(url)) {
-      client.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
-      return
-    }
-    pipe(req, client, head)
-  })
+  const responder = new Responder({ policy, counters, via })
+  const fetcher = new Fetcher({ store, counters, params, policy, backends, logger, via, nextXid }, responder)
 
-  /** varnish's `return (pipe)`: the request head goes to the app, then bytes flow both ways untouched. */
-  const pipe = (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
-    const peer = client.remoteAddress ?? '-'
-    const upstream = net.connect(model.appBackend.port, model.appBackend.host)
-    const lines = [`${req.method} ${req.url} HTTP/1.1`]
-    const raw = req.rawHeaders
-    for (let i = 0; i < raw.length; i += 2) {
-      if ((raw[i] as string).toLowerCase() !== 'x-forwarded-for') lines.push(`${raw[i]}: ${raw[i + 1]}`)
+  const onRequest = (req: Http1Request, res: Http1Response) => {
+    try {
+      handle(req, res)
+    } catch (err) {
+      // Our bug, not the client's: log it, answer like varnishd's vcl_synth, keep serving.
+      logger.error(`request failed: ${(err as Error).stack}`)
+      if (!res.headersSent) res.send(503, ['Content-Type', 'text/html; charset=utf-8'], guruMeditation(503, 'Internal error', 0))
+      else res.destroy()
     }
-    lines.push(`X-Forwarded-For: ${forwardedFor(req)}`)
-    upstream.write(`${lines.join('\r\n')}\r\n\r\n`)
-    if (head.length > 0) upstream.write(head)
-    client.pipe(upstream)
-    upstream.pipe(client)
-    sockets.add(client)
-    upstream.on('error', (err) => {
-      logger.warn(`pipe to app failed: ${err.message}`)
-      client.destroy()
-    })
-    client.on('error', () => upstream.destroy())
-    client.on('close', () => {
-      sockets.delete(client)
-      upstream.destroy()
-      access.write(ncsaLine(req, peer, 101, 0))
-    })
-    upstream.on('close', () => client.destroy())
   }
 
-  server.on('connection', (s: net.Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
-    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
-    else socket.destroy()
-  })
+  const handle = (req: Http1Request, res: Http1Response) => {
+    counters.client_req++
+    counters.s_req++
+    const headers = req.headers
+    appendForwardedFor(headers, req.remoteAddress)
+    const r: ReqObj = {
+      method: req.method,
+      url: req.target,
+      proto: `HTTP/${req.version}`,
+      headers,
+      backendHint: model.defaultBackend,
+      xid: nextXid(),
+      clientIp: req.remoteAddress,
+      serverIp: req.localAddress,
+      hashAlwaysMiss: false,
+      hashIgnoreBusy: false,
+    }
+    const log = (handling: string) => {
+      if (res.finished) writeLog(handling)
+      else res.once('finish', () => writeLog(handling))
+    }
+    const writeLog = (handling: string) => {
+      counters.s_resp_bodybytes += res.bytesWritten
+      access.write(
+        ncsaLine(
+          {
+            client: req.remoteAddress,
+            method: req.method,
+            url: req.target,
+            proto: `HTTP/${req.version}`,
+            headers,
+            status: res.statusCode,
+            bytes: res.bytesWritten,
+            handling,
+          },
+          model.logHandling ?? false,
+        ),
+      )
+    }
+    const action = policy.recv(r)
+    switch (action) {
+      case 'synth':
+        log('synth')
+        return synth(r, res, r.synthStatus ?? 503, r.synthReason)
+      case 'pipe':
+        return pipe(r, req, res, log)
+      case 'purge': {
+        const n = store.purge(policy.hash(r))
+        counters.n_purges++
+        counters.n_obj_purged += n
+        log('synth')
+        return synth(r, res, 200, 'Purged')
+      }
+      case 'pass':
+        counters.s_pass++
+        log('pass')
+        return pass(r, req, res)
+      default:
+        fetcher.lookup(r, res, req.socket, log)
+    }
+  }
+
+  const pass = (r: ReqObj, req: Http1Request, res: Http1Response) => {
+    if (policy.pass(r) === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    const bereq = fetcher.bereqOf(r, r.method, false, true)
+    // varnishd answers `Expect: 100-continue` itself (RFC 9110 §10.1.1) and never forwards it.
+    if (req.hasBody && getHeader(r.headers, 'expect')?.toLowerCase() === '100-continue') {
+      req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+    }
+    const body = req.hasBody ? req.body : undefined
+    fetcher.passFetch(r, bereq, body, res, req.socket, (status, beresp) => {
+      // RFC 9111 §4.4: a successful unsafe request invalidates what we stored for its URL,
+      // and for Location / Content-Location when they name the same host.
+      if (SAFE.has(r.method) || status < 200 || status >= 400) return
+      store.purge(policy.hash(r))
+      for (const name of ['location', 'content-location']) {
+        const target = getHeader(beresp, name)
+        const path = target === undefined ? undefined : sameOriginPath(target, getHeader(r.headers, 'host'))
+        if (path !== undefined) store.purge(policy.hash({ ...r, url: path }))
+      }
+    })
+  }
+
+  const pipe = (r: ReqObj, req: Http1Request, res: Http1Response, log: (h: string) => void) => {
+    const bereq: BereqObj = {
+      method: r.method,
+      url: r.url,
+      proto: r.proto,
+      headers: r.headers,
+      backend: r.backendHint,
+      uncacheable: true,
+      xid: nextXid(),
+      isBgfetch: false,
+      bodyUnset: false,
+    }
+    if (policy.pipe(r, bereq) === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    const backend = backends.get(bereq.backend)
+    if (!backend) return synth(r, res, 503, 'Backend fetch failed')
+    counters.s_pipe++
+    res.statusCode = 101
+    pipeTo(
+      backend,
+      res,
+      { method: bereq.method, url: bereq.url, headers: bereq.headers, upgrade: req.upgrade },
+      {
+        timeoutMs: params.get('pipe_timeout') * 1000,
+        logger,
+        done: (bytes) => {
+          res.bytesWritten = bytes
+          log('pipe')
+        },
+      },
+    )
+  }
+
+  const synth = (r: ReqObj, res: Http1Response, status: number, reason?: string) => {
+    responder.synth(r, res, status, reason)
+  }
+
+  const servers: Http1Server[] = model.listen.map((l) =>
+    createHttp1Server({
+      onRequest,
+      proxyProtocol: l.proxy,
+      limits: {
+        maxRequestLineBytes: params.get('http_req_hdr_len'),
+        maxHeadBytes: params.get('http_req_size'),
+        maxHeaderCount: params.get('http_max_hdr'),
+      },
+      keepAliveTimeoutMs: params.get('timeout_idle') * 1000,
+      onClientError() {
+        counters.client_req_400++
+      },
+    }),
+  )
 
   let closing: Promise<void> | undefined
   return {
+    counters,
+    store,
+    params,
+    bans,
+    adminAddress: undefined,
     async listen() {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) =>
-          reject(new StartupError(`cannot listen on ${formatAddress(model.listen)}: ${err.message}`)),
-        )
-        server.listen(model.listen.port, model.listen.host, () => resolve())
-      })
-      const a = server.address() as AddressInfo
-      const bound = { host: a.address, port: a.port }
-      logger.info(
-        `listening on ${formatAddress(bound)}; static -> ${formatAddress(model.staticBackend)}, app -> ${formatAddress(
-          model.appBackend,
-        )}`,
-      )
+      for (const name of new Set([model.defaultBackend, ...Object.keys(model.backends)])) {
+        if (!backends.has(name)) throw new StartupError(`backend "${name}" is not defined`)
+      }
+      const bound: HostPort[] = []
+      for (const s of servers) {
+        const i = servers.indexOf(s)
+        const addr = await s.listen((model.listen[i] as ListenSpec).address)
+        bound.push(addr)
+        logger.info(`listening on ${formatAddress(addr)}${(model.listen[i] as ListenSpec).proxy ? ' (PROXY)' : ''}`)
+      }
+      const list = [...backends.values()].map((b) => `${b.name} -> ${formatAddress(b.address)}`).join(', ')
+      logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
+      if (admin && model.admin) this.adminAddress = await admin.listen(model.admin.address)
       return bound
     },
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
-        const done = new Promise<void>((resolve) => server.close(() => resolve()))
-        server.closeIdleConnections()
-        const timer = setTimeout(() => {
-          for (const s of sockets) s.destroy()
-        }, drainTimeoutMs)
-        timer.unref()
-        await done
-        clearTimeout(timer)
-        await Promise.all([pools.static.close(), pools.app.close()])
+        await admin?.close()
+        await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
+        store.close()
+        await Promise.all([...backends.values()].map((b) => b.close()))
       })()
       return closing
     },
   }
 }
 
-function pathOf(url: string): string {
-  const q = url.indexOf('?')
-  return q === -1 ? url : url.slice(0, q)
-}
-
-function forwardedFor(req: http.IncomingMessage): string {
-  const prior = req.headers['x-forwarded-for']
-  const client = req.socket.remoteAddress ?? ''
-  return prior ? `${prior}, ${client}` : client
-}
-
-function forwardHeaders(req: http.IncomingMessage): string[] {
-  const out = stripHopByHop(req.rawHeaders, req.headers.connection)
-  const kept: string[] = []
-  for (let i = 0; i < out.length; i += 2) {
-    const name = (out[i] as string).toLowerCase()
-    // Node answers Expect itself; X-Forwarded-For is rebuilt below.
-    if (name !== 'expect' && name !== 'x-forwarded-for') kept.push(out[i] as string, out[i + 1] as string)
+/** varnishd appends client.ip to X-Forwarded-For before vcl_recv (one field, comma-joined). */
+function appendForwardedFor(headers: string[], ip: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    if (name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
+      headers[i + 1] = `${headers[i + 1]}, ${ip}`
+      return
+    }
   }
-  kept.push('X-Forwarded-For', forwardedFor(req))
-  return kept
+  headers.push('X-Forwarded-For', ip)
 }
 
-const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-connection'])
-function isHopByHop(name: string): boolean {
-  return RESPONSE_HOP_BY_HOP.has(name)
-}
-
-/** varnish's builtin vcl_synth page. */
-function synthetic(res: http.ServerResponse, status: number, reason: string, xid: number): void {
-  if (res.headersSent) {
-    res.destroy()
-    return
+/** A path when `target` is relative or names `host` over http; undefined for another origin. */
+function sameOriginPath(target: string, host: string | undefined): string | undefined {
+  if (target.startsWith('/') && !target.startsWith('//')) return target
+  try {
+    const u = new URL(target)
+    if (u.protocol === 'http:' && host !== undefined && u.host === host.toLowerCase()) return u.pathname + u.search
+  } catch {
+    return undefined
   }
-  const body = `<!DOCTYPE html>
-<html>
-  <head>
-    <title>${status} ${reason}</title>
-  </head>
-  <body>
-    <h1>Error ${status} ${reason}</h1>
-    <p>${reason}</p>
-    <h3>Guru Meditation:</h3>
-    <p>XID: ${xid}</p>
-    <hr>
-    <p>Varnish cache server</p>
-  </body>
-</html>
-`
-  res.writeHead(status, reason, {
-    'content-type': 'text/html; charset=utf-8',
-    'retry-after': '5',
-    'x-varnish': String(xid),
-    'content-length': Buffer.byteLength(body),
-  })
-  res.end(body)
+  return undefined
 }
 
-/** varnishncsa's default format: `%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-agent}i"`. */
-function ncsaLine(req: http.IncomingMessage, client: string, status: number, bytes: number): string {
-  const host = req.headers.host ? `http://${req.headers.host}` : ''
-  return `${client} - - [${clfDate(new Date())}] "${req.method} ${host}${req.url} HTTP/${
-    req.httpVersion
-  }" ${status} ${bytes || '-'} "${req.headers.referer ?? '-'}" "${req.headers['user-agent'] ?? '-'}"`
-}
+export { guruMeditation }

@@ -1,0 +1,128 @@
+import type { Readable } from 'node:stream'
+import { formatAddress, type HostPort, hopByHopNames } from '@edgestack/common'
+import { type Dispatcher, Pool } from 'undici'
+
+/** Where a fetch's response goes, as it arrives. */
+export interface FetchSink {
+  head(status: number, reason: string, headers: string[]): void
+  /** Returns false to pause the backend until `resume()`. */
+  data(chunk: Buffer): boolean
+  end(): void
+  error(err: Error): void
+}
+
+export interface FetchRequest {
+  method: string
+  url: string
+  headers: string[]
+  body: Readable | undefined
+  firstByteTimeoutMs: number
+  betweenBytesTimeoutMs: number
+}
+
+export interface FetchControl {
+  resume(): void
+  abort(): void
+}
+
+// RFC 9110 §5.5: a field with CR, LF or NUL would split the response we write.
+const UNSAFE = /[\r\n\0]/
+
+/**
+ * One backend (`-b host:port`, or a VCL `backend`): a keep-alive pool of connections. Fetches
+ * go through undici's `dispatch` rather than `request`: no Readable and no header object per
+ * response on the pass path, and the raw header list keeps repeated fields (Set-Cookie) apart.
+ */
+export class Backend {
+  readonly name: string
+  readonly address: HostPort
+  readonly #pool: Pool
+
+  constructor(name: string, address: HostPort, opts: { connectTimeoutMs: number; connections?: number }) {
+    this.name = name
+    this.address = address
+    this.#pool = new Pool(`http://${formatAddress(address)}`, {
+      connections: opts.connections ?? 256,
+      pipelining: 1,
+      connect: { timeout: opts.connectTimeoutMs },
+      keepAliveTimeout: 4_000,
+    })
+  }
+
+  fetch(req: FetchRequest, sink: FetchSink): FetchControl {
+    let controller: Dispatcher.DispatchController | undefined
+    let aborted = false
+    let done = false
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c
+        if (aborted) c.abort(new Error('aborted'))
+      },
+      onResponseStart(c, status, _parsed, reason) {
+        if (status < 200) return // RFC 9110 §15.2: interim responses are never forwarded as final ones
+        const raw = (c as unknown as { rawHeaders: Buffer[] }).rawHeaders
+        sink.head(status, reason || '', sanitize(raw))
+      },
+      onResponseData(c, chunk) {
+        if (!sink.data(chunk)) c.pause()
+      },
+      onResponseEnd() {
+        if (done) return
+        done = true
+        sink.end()
+      },
+      onResponseError(_c, err) {
+        if (done) return
+        done = true
+        // Our own abort (the client left, or the policy abandoned the fetch) is not a failure.
+        if (!aborted) sink.error(err)
+      },
+    }
+    this.#pool.dispatch(
+      {
+        origin: undefined,
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.url,
+        headers: req.headers,
+        body: req.body ?? null,
+        headersTimeout: req.firstByteTimeoutMs,
+        bodyTimeout: req.betweenBytesTimeoutMs,
+        reset: false,
+      } as Dispatcher.DispatchOptions,
+      handler,
+    )
+    return {
+      resume: () => controller?.resume(),
+      abort: () => {
+        aborted = true
+        if (!done) controller?.abort(new Error('aborted'))
+      },
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close()
+  }
+}
+
+/** The backend's fields, minus hop-by-hop ones and any a client must never see (CR/LF/NUL). */
+function sanitize(raw: Buffer[]): string[] {
+  const out: string[] = []
+  let connection: string[] | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString('latin1')
+    const value = (raw[i + 1] as Buffer).toString('latin1')
+    if (UNSAFE.test(name) || UNSAFE.test(value)) continue
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      connection ??= []
+      connection.push(value)
+    }
+    out.push(name, value)
+  }
+  const drop = hopByHopNames(connection)
+  const kept: string[] = []
+  for (let i = 0; i < out.length; i += 2) {
+    if (!drop.has((out[i] as string).toLowerCase())) kept.push(out[i] as string, out[i + 1] as string)
+  }
+  return kept
+}

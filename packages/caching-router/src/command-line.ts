@@ -1,0 +1,141 @@
+import { type HostPort, parseAddress, parseCommandLine, UsageError } from '@edgestack/common'
+import { Params, parseSize } from './params.js'
+import { articlePolicy, builtinPolicy, type Policy } from './policy.js'
+import type { ListenSpec, RouterModel } from './server.js'
+
+export const HELP = `Usage: caching-router [varnishd options] [edgestack options]
+       caching-router stat -T ADDR [-S SECRETFILE]
+
+A caching HTTP reverse proxy that reads varnishd's command line and behaves as varnishd
+with its built-in VCL.
+
+varnishd options:
+  -a ADDR[,PROXY]         listen address, repeatable; PROXY: expect the PROXY protocol (default :80)
+  -b HOST:PORT            the backend (varnishd's -b)
+  -f FILE                 a VCL file (not supported yet: exits 2)
+  -s malloc,SIZE          cache size, k/M/G suffixes (default malloc,256M)
+  -p NAME=VALUE           a parameter, repeatable: default_ttl, default_grace, default_keep,
+                          http_req_hdr_len, http_req_size, http_max_hdr, timeout_idle,
+                          pipe_timeout, first_byte_timeout, between_bytes_timeout,
+                          connect_timeout, shortlived
+  -F                      stay in the foreground (always the case)
+  -n DIR                  working directory name (accepted; nothing is written there)
+  -P FILE                 write the process id to FILE
+  -T ADDR                 admin CLI address, for varnishadm
+  -S FILE                 admin CLI secret file
+  -i IDENTITY             the name in Via (default: the host name)
+
+edgestack extensions (until VCL drives the router; the article's routing):
+  --static-backend ADDR   URLs ending in .js, .css or .img go here (default 127.0.0.1:8081)
+  --app-backend ADDR      everything else, and websockets and /socket.io/ piped (default 127.0.0.1:3000)
+  --access-log-handling   append hit/miss/pass/pipe/synth to each varnishncsa line
+  -h, --help              show this help
+
+Without -b the article's routing is used, with the defaults above.
+`
+
+export interface CliModel extends Omit<RouterModel, 'admin'> {
+  pidFile: string | undefined
+  adminAddress: HostPort | undefined
+  secretFile: string | undefined
+  help: boolean
+}
+
+/** varnishd's flags (and ours), to a model; every problem is a UsageError (exit 2). */
+export function parseRouterCommandLine(argv: string[]): CliModel {
+  const { values } = parseCommandLine(argv, {
+    options: {
+      a: { type: 'string', short: 'a', multiple: true },
+      b: { type: 'string', short: 'b' },
+      f: { type: 'string', short: 'f' },
+      s: { type: 'string', short: 's' },
+      p: { type: 'string', short: 'p', multiple: true },
+      F: { type: 'boolean', short: 'F' },
+      n: { type: 'string', short: 'n' },
+      P: { type: 'string', short: 'P' },
+      T: { type: 'string', short: 'T' },
+      S: { type: 'string', short: 'S' },
+      i: { type: 'string', short: 'i' },
+      'static-backend': { type: 'string' },
+      'app-backend': { type: 'string' },
+      'access-log-handling': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  const params = new Params()
+  for (const p of values.p ?? []) {
+    const eq = p.indexOf('=')
+    if (eq === -1) throw new UsageError(`-p ${p}: expected name=value`)
+    params.set(p.slice(0, eq), p.slice(eq + 1))
+  }
+  if (values.f !== undefined) {
+    throw new UsageError(`-f ${values.f}: VCL files are not supported yet; use -b HOST:PORT`)
+  }
+  if (values.b !== undefined && (values['static-backend'] !== undefined || values['app-backend'] !== undefined)) {
+    throw new UsageError('-b and --static-backend/--app-backend are exclusive')
+  }
+  let backends: Record<string, HostPort>
+  let policy: Policy
+  let defaultBackend: string
+  if (values.b !== undefined) {
+    backends = { default: parseAddress(values.b, '127.0.0.1') }
+    policy = builtinPolicy
+    defaultBackend = 'default'
+  } else {
+    backends = {
+      static: parseAddress(values['static-backend'] ?? '127.0.0.1:8081', '127.0.0.1'),
+      app: parseAddress(values['app-backend'] ?? '127.0.0.1:3000', '127.0.0.1'),
+    }
+    policy = articlePolicy()
+    defaultBackend = 'app'
+  }
+  const listen = (values.a ?? [':80']).map(parseListen)
+  return {
+    listen,
+    backends,
+    defaultBackend,
+    policy,
+    storageBytes: parseStorage(values.s ?? 'malloc,256M'),
+    params,
+    identity: values.i,
+    pidFile: values.P,
+    adminAddress: values.T === undefined ? undefined : parseAddress(values.T, '127.0.0.1'),
+    secretFile: values.S,
+    logHandling: values['access-log-handling'] ?? false,
+    help: values.help ?? false,
+  }
+}
+
+/** `-a [name=]address[,PROXY|,HTTP]`, as varnishd 7 spells it. */
+function parseListen(spec: string): ListenSpec {
+  const parts = spec.split(',')
+  let addr = parts[0] as string
+  const eq = addr.indexOf('=')
+  if (eq !== -1 && !addr.startsWith('[')) addr = addr.slice(eq + 1)
+  let proxy = false
+  for (const p of parts.slice(1)) {
+    if (p === 'PROXY') proxy = true
+    else if (p !== 'HTTP' && p !== 'HTTP/1') throw new UsageError(`-a ${spec}: unknown protocol "${p}" (PROXY or HTTP)`)
+  }
+  return { address: parseAddress(addr), proxy }
+}
+
+/** `-s malloc,SIZE` (or `-s name=malloc,SIZE`); the other stevedores are not ours. */
+function parseStorage(spec: string): number {
+  const body = spec.includes('=') ? spec.slice(spec.indexOf('=') + 1) : spec
+  const [kind, size] = body.split(',')
+  if (kind !== 'malloc') throw new UsageError(`-s ${spec}: only the malloc storage is supported`)
+  if (size === undefined) return 256 * 1024 * 1024
+  const n = parseSize(size)
+  if (n === undefined || n <= 0) throw new UsageError(`-s ${spec}: invalid size "${size}"`)
+  return n
+}
+
+/** `caching-router stat -T ADDR [-S FILE]`: varnishstat -1 over the admin CLI. */
+export function parseStatCommandLine(argv: string[]): { address: HostPort; secretFile: string | undefined } {
+  const { values } = parseCommandLine(argv, {
+    options: { T: { type: 'string', short: 'T' }, S: { type: 'string', short: 'S' }, 1: { type: 'boolean', short: '1' } },
+  })
+  if (values.T === undefined) throw new UsageError('stat: -T ADDR (the router\'s admin CLI) is required')
+  return { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S }
+}

@@ -1,0 +1,102 @@
+import { getHeader } from '@edgestack/common'
+import type { CacheObject } from './cache-object.js'
+
+/** Fields never stored with an object: recomputed on every delivery or owned by the framing. */
+const NOT_STORED = new Set(['age', 'content-length', 'x-varnish', 'via'])
+
+/** The stored response fields, as the object keeps them. */
+export function storableHeaders(headers: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    if (!NOT_STORED.has(name.toLowerCase())) out.push(name, headers[i + 1] as string)
+  }
+  return out
+}
+
+/** Every delivery of a complete object starts from this list (built once per object). */
+export function deliverHeadersOf(obj: CacheObject): string[] {
+  obj.deliverHeaders ??= [...obj.headers, 'Accept-Ranges', 'bytes']
+  return obj.deliverHeaders
+}
+
+/**
+ * RFC 9110 §13.1: answer 304 to a GET/HEAD whose validators match the stored object, as
+ * varnishd does on a hit (If-None-Match first, then If-Modified-Since).
+ */
+export function notModified(req: readonly string[], obj: CacheObject): boolean {
+  if (obj.status !== 200) return false
+  const inm = getHeader(req, 'if-none-match')
+  if (inm !== undefined) {
+    if (obj.etag === undefined) return false
+    if (inm.trim() === '*') return true
+    const tag = weak(obj.etag)
+    for (const t of inm.split(',')) if (weak(t.trim()) === tag) return true
+    return false
+  }
+  const ims = getHeader(req, 'if-modified-since')
+  if (ims !== undefined && obj.lastModified !== undefined) {
+    const since = Date.parse(ims)
+    const lm = Date.parse(obj.lastModified)
+    return !Number.isNaN(since) && !Number.isNaN(lm) && lm <= since
+  }
+  return false
+}
+
+function weak(tag: string): string {
+  return tag.startsWith('W/') ? tag.slice(2) : tag
+}
+
+export type RangeResult = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' }
+
+/**
+ * RFC 9110 §14: one `bytes=` range served from a stored body. Several ranges, other units or
+ * a syntax error: the whole body, as varnishd does. If-Range with a different validator too.
+ */
+export function parseRange(req: readonly string[], obj: CacheObject, length: number): RangeResult {
+  const range = getHeader(req, 'range')
+  if (range === undefined || obj.status !== 200) return { kind: 'full' }
+  const ifRange = getHeader(req, 'if-range')
+  if (ifRange !== undefined && ifRange !== obj.etag && ifRange !== obj.lastModified) return { kind: 'full' }
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(range)
+  if (!m || (m[1] === '' && m[2] === '')) return { kind: 'full' }
+  let start: number
+  let end: number
+  if (m[1] === '') {
+    const suffix = Number(m[2])
+    if (suffix === 0) return { kind: 'unsatisfiable' }
+    start = Math.max(0, length - suffix)
+    end = length - 1
+  } else {
+    start = Number(m[1])
+    end = m[2] === '' ? length - 1 : Math.min(Number(m[2]), length - 1)
+    if (m[2] !== '' && Number(m[2]) < start) return { kind: 'full' }
+  }
+  if (start >= length) return { kind: 'unsatisfiable' }
+  return { kind: 'partial', start, end }
+}
+
+/**
+ * Whether the request carries Range, If-Range, If-None-Match or If-Modified-Since: one pass
+ * that compares lengths first, so the usual hit lower-cases no field name at all.
+ */
+export function hasConditionalOrRange(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    switch (name.length) {
+      case 5:
+        if (name.toLowerCase() === 'range') return true
+        break
+      case 8:
+        if (name.toLowerCase() === 'if-range') return true
+        break
+      case 13:
+        if (name.toLowerCase() === 'if-none-match') return true
+        break
+      case 17:
+        if (name.toLowerCase() === 'if-modified-since') return true
+        break
+    }
+  }
+  return false
+}

@@ -1,0 +1,411 @@
+import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
+import { getHeader, getHeaderValues, type Http1Response, type Logger, stripHopByHop } from '@edgestack/common'
+import type { Backend, FetchControl } from './backend.js'
+import { CacheObject } from './cache-object.js'
+import type { Counters } from './counters.js'
+import { storableHeaders } from './deliver.js'
+import type { Params } from './params.js'
+import { type BereqObj, type BerespObj, builtinPolicy, type ObjView, type Policy, type ReqObj } from './policy.js'
+import { type CacheStore, varyKey, varyNamesOf } from './store.js'
+import { berespOf, type Responder } from './respond.js'
+import { computeFreshness } from './ttl.js'
+
+export interface FetcherDeps {
+  store: CacheStore
+  counters: Counters
+  params: Params
+  policy: Policy
+  backends: Map<string, Backend>
+  logger: Logger
+  via: string
+  nextXid(): number
+}
+
+// varnishd's HTTPH_R_FETCH: a cache fill asks for the whole object, whatever this client asked.
+const NOT_ON_FILL = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'expect'])
+// varnishd answers Expect itself.
+const NOT_ON_PASS = new Set(['expect'])
+// RFC 9111 §3.2: a 304 never updates these of the stored response.
+const NOT_FROM_304 = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range'])
+/** How many times one request re-checks a busy object before fetching on its own. */
+const MAX_BUSY_ROUNDS = 50
+
+/**
+ * The request and fetch state machines after vcl_recv: lookup, hit/miss/grace, the cache fill
+ * (coalesced, streamed to every waiter), pass, revalidation with a kept object, background
+ * refresh in grace, and the synthetic responses.
+ */
+export class Fetcher {
+  readonly #d: FetcherDeps
+  readonly #r: Responder
+
+  constructor(deps: FetcherDeps, responder: Responder) {
+    this.#d = deps
+    this.#r = responder
+  }
+
+  /**
+   * vcl_hash, the lookup and vcl_hit/vcl_miss. Synchronous unless the object is busy: a hit
+   * costs no promise. `round` counts the times this request waited on a busy object.
+   */
+  lookup(r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void, round = 0): void {
+    const { store, counters, policy } = this.#d
+    const hash = policy.hash(r)
+    const now = Date.now()
+    const result = store.lookup(
+      hash,
+      { headers: r.headers, url: r.url, ignoreBusy: r.hashIgnoreBusy || round >= MAX_BUSY_ROUNDS, alwaysMiss: r.hashAlwaysMiss },
+      now,
+    )
+    switch (result.kind) {
+      case 'busy':
+        counters.busy_sleep++
+        result.wait.then(() => {
+          counters.busy_wakeup++
+          try {
+            this.lookup(r, res, socket, log, round + 1)
+          } catch (err) {
+            this.#d.logger.error(`lookup failed: ${(err as Error).stack}`, { xid: r.xid })
+            res.destroy()
+          }
+        }, noop)
+        return
+      case 'hit': {
+        counters.cache_hit++
+        // builtin.vcl's vcl_hit only delivers: no obj view to build for it.
+        const action = policy.hit === builtinPolicy.hit ? 'deliver' : policy.hit(r, view(result.obj, now))
+        if (action === 'deliver') {
+          this.#r.deliver(r, res, result.obj, true)
+          log('hit')
+          return
+        }
+        if (action !== 'miss') {
+          this.#notFetched(action, r, res, socket, log)
+          return
+        }
+        break
+      }
+      case 'grace':
+        counters.cache_hit++
+        counters.cache_hit_grace++
+        if (result.refresh) {
+          counters.bgfetch++
+          this.fill(r, undefined, undefined, hash, result.obj, true)
+        }
+        this.#r.deliver(r, res, result.obj, true)
+        log('hit')
+        return
+      case 'hitmiss':
+        // Hit-for-miss: fetch on our own, without waiting for anyone, and store if it changed.
+        counters.cache_hitmiss++
+        log('miss')
+        this.fill(r, res, socket, hash, undefined, false)
+        return
+    }
+    counters.cache_miss++
+    const stale = result.kind === 'miss' ? result.stale : undefined
+    const action = policy.miss(r)
+    if (action !== 'fetch') {
+      this.#notFetched(action, r, res, socket, log)
+      return
+    }
+    log('miss')
+    this.fill(r, res, socket, hash, stale, true)
+  }
+
+  /** vcl_hit / vcl_miss chose synth or pass. */
+  #notFetched(action: 'synth' | 'pass', r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
+    if (action === 'synth') this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    else this.#passFromLookup(r, res, socket, log)
+  }
+
+  #passFromLookup(r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
+    this.#d.counters.s_pass++
+    log('pass')
+    this.passFetch(r, this.bereqOf(r, r.method, false, true), undefined, res, socket, () => {})
+  }
+
+  /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
+  bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
+    const headers = withoutFields(stripHopByHop(r.headers, getHeaderValues(r.headers, 'connection')), fill ? NOT_ON_FILL : NOT_ON_PASS)
+    const xid = this.#d.nextXid()
+    headers.push('X-Varnish', String(xid))
+    return {
+      method,
+      url: r.url,
+      proto: 'HTTP/1.1',
+      headers,
+      backend: r.backendHint,
+      uncacheable,
+      xid,
+      isBgfetch: bgfetch,
+      bodyUnset: false,
+    }
+  }
+
+  #start(bereq: BereqObj, body: Readable | undefined, sink: Parameters<Backend['fetch']>[1]): FetchControl | undefined {
+    const { backends, params, counters } = this.#d
+    const backend = backends.get(bereq.backend)
+    if (!backend) return undefined
+    counters.s_fetch++
+    counters.backend_req++
+    return backend.fetch(
+      {
+        method: bereq.method,
+        url: bereq.url,
+        headers: bereq.headers,
+        body: bereq.bodyUnset ? undefined : body,
+        firstByteTimeoutMs: params.get('first_byte_timeout') * 1000,
+        betweenBytesTimeoutMs: params.get('between_bytes_timeout') * 1000,
+      },
+      sink,
+    )
+  }
+
+  #failed(err: Error): void {
+    const { counters, logger } = this.#d
+    counters.fetch_failed++
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') counters.backend_fail++
+    logger.warn(`backend fetch failed: ${err.message}`)
+  }
+
+  /** A pass: the response streams to the client with backpressure and is not stored. */
+  passFetch(
+    r: ReqObj,
+    bereq: BereqObj,
+    body: Readable | undefined,
+    res: Http1Response,
+    socket: Socket,
+    done: (status: number, headers: string[]) => void,
+  ): void {
+    const { policy } = this.#d
+    if (policy.backendFetch(bereq) === 'abandon') {
+      this.#r.synth(r, res, 503, 'Service Unavailable')
+      return
+    }
+    let status = 0
+    let headers: string[] = []
+    const control = this.#start(bereq, body, {
+      head: (s, reason, h) => {
+        const beresp = berespOf(s, reason, h, bereq.backend)
+        policy.backendResponse(bereq, beresp)
+        status = beresp.status
+        headers = beresp.headers
+        this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)
+      },
+      data: (c) => res.write(c),
+      end: () => {
+        res.end()
+        done(status, headers)
+      },
+      error: (err) => {
+        this.#failed(err)
+        if (res.headersSent) res.destroy()
+        else this.#r.backendError(r, res, bereq)
+      },
+    })
+    if (!control) {
+      this.#r.backendError(r, res, bereq)
+      return
+    }
+    this.#follow(res, socket, control)
+  }
+
+  /** Backpressure from the client's socket to the backend, and an abort if the client leaves. */
+  #follow(res: Http1Response, socket: Socket, control: FetchControl): void {
+    socket.on('drain', control.resume)
+    res.once('finish', () => socket.off('drain', control.resume))
+    res.once('close', () => {
+      socket.off('drain', control.resume)
+      control.abort()
+    })
+  }
+
+  #writeHead(r: ReqObj, res: Http1Response, status: number, reason: string, headers: string[]): void {
+    const out = headers.filter((_, i, a) => {
+      const n = ((i % 2 === 0 ? a[i] : a[i - 1]) as string).toLowerCase()
+      return n !== 'age' && n !== 'x-varnish'
+    })
+    out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
+    res.writeHead(status, out, reason)
+  }
+
+  /**
+   * A cache fill (miss, hit-for-miss, or a background refresh when `res` is undefined). With
+   * `busy`, concurrent misses wait for this fetch's response head and then stream from the
+   * object it fills. `stale` is a kept object to revalidate with a conditional request.
+   */
+  fill(r: ReqObj, res: Http1Response | undefined, socket: Socket | undefined, hash: string, stale: CacheObject | undefined, busy: boolean): void {
+    const { store, policy, params } = this.#d
+    const obj = new CacheObject(r.xid, hash)
+    if (busy) store.beginBusy(obj)
+    const bereq = this.bereqOf(r, 'GET', true, false, res === undefined)
+    if (stale?.etag !== undefined) bereq.headers.push('If-None-Match', stale.etag)
+    if (stale?.lastModified !== undefined) bereq.headers.push('If-Modified-Since', stale.lastModified)
+    const giveUp = () => store.unbusy(obj, false, Date.now())
+    if (policy.backendFetch(bereq) === 'abandon') {
+      giveUp()
+      if (res) this.#r.synth(r, res, 503, 'Service Unavailable')
+      return
+    }
+    let direct = false
+    let revalidated = false
+    const defaults = {
+      defaultTtl: params.get('default_ttl'),
+      defaultGrace: params.get('default_grace'),
+      defaultKeep: params.get('default_keep'),
+    }
+    const control = this.#start(bereq, undefined, {
+      head: (status, reason, headers) => {
+        const now = Date.now()
+        if (status === 304 && stale?.body !== undefined) {
+          // RFC 9111 §4.3.4: the kept object, with the 304's fields replacing its own.
+          revalidated = true
+          headers = merge304(stale.headers, headers)
+          status = stale.status
+          reason = stale.reason
+        }
+        const fresh = computeFreshness(status, headers, now, defaults)
+        const beresp = berespOf(status, reason, headers, bereq.backend, fresh)
+        // RFC 9111 §3.3/§3.4: partial content is passed on, never stored as the object.
+        const partial = status === 206 || getHeader(headers, 'content-range') !== undefined
+        if (policy.backendResponse(bereq, beresp) === 'abandon') {
+          control?.abort()
+          giveUp()
+          if (res) this.#r.synth(r, res, 503, 'Backend fetch failed')
+          return
+        }
+        if (beresp.uncacheable || partial) {
+          if (beresp.uncacheable && !partial) store.insert(hitForMiss(r.xid, hash, beresp, now), now)
+          giveUp()
+          direct = true
+          if (!res) {
+            control?.abort()
+            return
+          }
+          this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)
+          if (revalidated) res.end(stale?.body)
+          return
+        }
+        obj.setHead(beresp.status, beresp.reason, storableHeaders(beresp.headers))
+        obj.contentLength = getHeader(beresp.headers, 'content-length')
+        obj.ttl = beresp.ttl
+        obj.grace = beresp.grace
+        // A stale-if-error copy must still be there when the fetch fails: keep it that long.
+        obj.keep = Math.max(beresp.keep, fresh.staleIfError)
+        obj.staleIfError = fresh.staleIfError
+        obj.tOrigin = now - fresh.age * 1000
+        obj.varyNames = varyNamesOf(beresp.headers)
+        obj.varyKey = obj.varyNames ? varyKey(obj.varyNames, r.headers) : ''
+        if (revalidated && stale) {
+          store.remove(stale)
+          obj.append(stale.body as Buffer)
+          obj.complete()
+        }
+        store.unbusy(obj, true, now)
+        if (res) this.#r.deliver(r, res, obj, false)
+      },
+      data: (c) => {
+        if (revalidated) return true
+        if (direct) return res ? res.write(c) : false
+        obj.append(c)
+        store.grew(obj, c.length)
+        return true
+      },
+      end: () => {
+        if (direct) {
+          if (!revalidated) res?.end()
+        } else if (!revalidated) obj.complete()
+      },
+      error: (err) => {
+        this.#failed(err)
+        if (direct) {
+          // The client has this response's head already: all we can do is cut it short.
+          res?.destroy()
+          return
+        }
+        if (obj.state === 'complete') return
+        if (obj.state === 'busy') {
+          giveUp()
+          if (!res) return
+          const now = Date.now()
+          // Grace and RFC 5861 stale-if-error: a stale copy beats an error page.
+          if (stale?.state === 'complete' && stale.ttlLeft(now) + Math.max(stale.grace, stale.staleIfError) > 0) {
+            return this.#r.deliver(r, res, stale, true)
+          }
+          return this.#r.backendError(r, res, bereq)
+        }
+        obj.fail()
+        store.remove(obj)
+      },
+    })
+    if (!control) {
+      giveUp()
+      if (res) this.#r.backendError(r, res, bereq)
+      return
+    }
+    if (res && socket) {
+      // A client that leaves does not stop a fill others may be waiting for, only a direct one.
+      const resume = () => {
+        if (direct) control.resume()
+      }
+      socket.on('drain', resume)
+      res.once('finish', () => socket.off('drain', resume))
+      res.once('close', () => {
+        socket.off('drain', resume)
+        if (direct) control.abort()
+      })
+    }
+  }
+}
+
+const noop = () => {}
+
+function withoutFields(headers: string[], drop: Set<string>): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!drop.has((headers[i] as string).toLowerCase())) out.push(headers[i] as string, headers[i + 1] as string)
+  }
+  return out
+}
+
+function hitForMiss(xid: number, hash: string, beresp: BerespObj, now: number): CacheObject {
+  const marker = new CacheObject(xid, hash)
+  marker.setHead(beresp.status, beresp.reason, [])
+  marker.hitForMiss = true
+  marker.ttl = beresp.ttl
+  marker.tOrigin = now
+  marker.complete()
+  return marker
+}
+
+function merge304(stored: readonly string[], fresh: readonly string[]): string[] {
+  const replaced = new Set<string>()
+  for (let i = 0; i < fresh.length; i += 2) {
+    const n = (fresh[i] as string).toLowerCase()
+    if (!NOT_FROM_304.has(n)) replaced.add(n)
+  }
+  const out: string[] = []
+  for (let i = 0; i < stored.length; i += 2) {
+    if (!replaced.has((stored[i] as string).toLowerCase())) out.push(stored[i] as string, stored[i + 1] as string)
+  }
+  for (let i = 0; i < fresh.length; i += 2) {
+    if (replaced.has((fresh[i] as string).toLowerCase())) out.push(fresh[i] as string, fresh[i + 1] as string)
+  }
+  return out
+}
+
+function view(obj: CacheObject, now: number): ObjView {
+  return {
+    status: obj.status,
+    reason: obj.reason,
+    headers: obj.headers,
+    ttl: obj.ttlLeft(now),
+    grace: obj.grace,
+    keep: obj.keep,
+    hits: obj.hits,
+    age: obj.ageSeconds(now),
+  }
+}

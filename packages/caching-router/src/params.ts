@@ -1,0 +1,99 @@
+import { UsageError } from '@edgestack/common'
+
+/** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
+interface ParamSpec {
+  unit: 'seconds' | 'bytes' | ''
+  default: number
+  min: number
+  max?: number
+  text: string
+}
+
+// Defaults are varnishd 7's; the descriptions are shortened from `varnishd -x parameter`.
+const SPECS: Record<string, ParamSpec> = {
+  default_ttl: { unit: 'seconds', default: 120, min: 0, text: 'The TTL assigned to objects if neither the backend nor the VCL code assigns one.' },
+  default_grace: { unit: 'seconds', default: 10, min: 0, text: 'Default grace period: how long past their TTL objects may be served.' },
+  default_keep: { unit: 'seconds', default: 0, min: 0, text: 'Default keep period: how long past TTL + grace objects are kept for conditional fetches.' },
+  http_req_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP client request header we will allow (request line included).' },
+  http_req_size: { unit: 'bytes', default: 32768, min: 256, text: 'Maximum number of bytes of HTTP client request we will deal with.' },
+  http_max_hdr: { unit: '', default: 64, min: 32, max: 65535, text: 'Maximum number of HTTP header lines we allow in a request.' },
+  timeout_idle: { unit: 'seconds', default: 5, min: 0, text: 'Idle timeout for client connections.' },
+  pipe_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Idle timeout for PIPE sessions.' },
+  first_byte_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout for receiving first byte from backend.' },
+  between_bytes_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout between bytes when receiving data from backend.' },
+  connect_timeout: { unit: 'seconds', default: 3.5, min: 0, text: 'Default connection timeout for backend connections.' },
+  shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
+}
+
+export type ParamName = keyof typeof SPECS
+
+export class Params {
+  readonly #values = new Map<string, number>()
+  readonly #listeners: Array<(name: string) => void> = []
+
+  get(name: string): number {
+    return this.#values.get(name) ?? (SPECS[name] as ParamSpec).default
+  }
+
+  /** `-p name=value` and `param.set`; throws a varnishd-worded error. */
+  set(name: string, text: string): void {
+    const spec = SPECS[name]
+    if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
+    const value = parseValue(text, spec)
+    if (value === undefined) throw new UsageError(`Invalid value "${text}" for parameter "${name}".`)
+    if (value < spec.min) throw new UsageError(`Must be at least ${spec.min} (parameter "${name}").`)
+    if (spec.max !== undefined && value > spec.max) throw new UsageError(`Must be no more than ${spec.max} (parameter "${name}").`)
+    this.#values.set(name, value)
+    for (const l of this.#listeners) l(name)
+  }
+
+  onChange(listener: (name: string) => void): void {
+    this.#listeners.push(listener)
+  }
+
+  /** `param.show` (no argument): one line each; with a name, the long form. */
+  show(name?: string): string {
+    if (name !== undefined && name !== '-l') {
+      const spec = SPECS[name]
+      if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
+      return `${this.#line(name, spec)}\n${''.padEnd(8)}Default is ${format(spec.default, spec)}\n\n${''.padEnd(8)}${spec.text}\n`
+    }
+    let out = ''
+    for (const [n, spec] of Object.entries(SPECS)) out += `${this.#line(n, spec)}\n`
+    return out
+  }
+
+  #line(name: string, spec: ParamSpec): string {
+    const v = this.get(name)
+    return `${name.padEnd(30)}${format(v, spec)}${v === spec.default ? ' (default)' : ''}`
+  }
+}
+
+function format(v: number, spec: ParamSpec): string {
+  if (spec.unit === 'seconds') return `${v.toFixed(3)} [seconds]`
+  if (spec.unit === 'bytes') return `${formatBytes(v)} [bytes]`
+  return String(v)
+}
+
+function formatBytes(v: number): string {
+  if (v % (1024 * 1024) === 0) return `${v / 1024 / 1024}M`
+  if (v % 1024 === 0) return `${v / 1024}k`
+  return `${v}b`
+}
+
+function parseValue(text: string, spec: ParamSpec): number | undefined {
+  if (spec.unit === 'bytes') return parseSize(text)
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
+  if (!m) return undefined
+  const n = Number(m[1])
+  const scale = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2] ?? 's'] as number
+  return spec.unit === 'seconds' ? n * scale : m[2] ? undefined : n
+}
+
+/** varnishd's byte sizes: `1024`, `64k`, `16M`, `1G` (b, k, m, g, t; either case). */
+export function parseSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(text.trim())
+  if (!m) return undefined
+  const scale = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] as string).toLowerCase()] as number
+  return Math.floor(Number(m[1]) * scale)
+}

@@ -1,0 +1,119 @@
+import { STATUS_CODES } from 'node:http'
+import type { Http1Response } from '@edgestack/common'
+import type { CacheObject } from './cache-object.js'
+import type { Counters } from './counters.js'
+import { deliverHeadersOf, hasConditionalOrRange, notModified, parseRange } from './deliver.js'
+import type { BereqObj, BerespObj, Policy, ReqObj, RespObj } from './policy.js'
+import { guruMeditation } from './synth.js'
+
+export interface ResponderDeps {
+  policy: Policy
+  counters: Counters
+  via: string
+}
+
+/**
+ * What the client gets from a stored object or from nothing (vcl_deliver, vcl_synth,
+ * vcl_backend_error): X-Varnish, Age and Via; 304 and Range from complete objects; the
+ * guru meditation page.
+ */
+export class Responder {
+  readonly #d: ResponderDeps
+
+  constructor(deps: ResponderDeps) {
+    this.#d = deps
+  }
+
+  /** Writes a stored (or still arriving) object: X-Varnish, Age, Via; 304 and Range on complete ones. */
+  deliver(r: ReqObj, res: Http1Response, obj: CacheObject, hit: boolean): void {
+    const now = Date.now()
+    obj.hits++
+    const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
+    if (obj.state !== 'complete') {
+      this.#deliverStreaming(r, res, obj, xv, now)
+      return
+    }
+    let status = obj.status
+    let reason = obj.reason
+    let body = obj.body
+    const headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    // The common hit asks for neither validation nor a range: one cheap scan decides.
+    const asks = hasConditionalOrRange(r.headers)
+    if (asks && (r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
+      status = 304
+      reason = 'Not Modified'
+      body = undefined
+    } else if (asks && r.method === 'GET' && body !== undefined) {
+      const range = parseRange(r.headers, obj, body.length)
+      if (range.kind === 'partial') {
+        status = 206
+        reason = 'Partial Content'
+        headers.push('Content-Range', `bytes ${range.start}-${range.end}/${body.length}`)
+        body = body.subarray(range.start, range.end + 1)
+      } else if (range.kind === 'unsatisfiable') {
+        status = 416
+        reason = 'Range Not Satisfiable'
+        headers.push('Content-Range', `bytes */${body.length}`)
+        body = undefined
+      }
+    }
+    const resp: RespObj = { status, reason, proto: r.proto, headers }
+    if (this.#d.policy.deliver(r, resp) === 'synth') {
+      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+      return
+    }
+    res.send(resp.status, resp.headers, body, resp.reason)
+  }
+
+  #deliverStreaming(r: ReqObj, res: Http1Response, obj: CacheObject, xv: string, now: number): void {
+    const headers = obj.headers.concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    if (obj.contentLength !== undefined) headers.push('Content-Length', obj.contentLength)
+    const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
+    if (this.#d.policy.deliver(r, resp) === 'synth') {
+      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+      return
+    }
+    res.writeHead(resp.status, resp.headers, resp.reason)
+    const unfollow = obj.follow({
+      data: (c) => void res.write(c),
+      end: () => res.end(),
+      error: () => res.destroy(),
+    })
+    res.once('close', unfollow)
+  }
+
+  backendError(r: ReqObj, res: Http1Response, bereq: BereqObj): void {
+    const beresp = { ...berespOf(503, 'Backend fetch failed', [], bereq.backend), body: undefined as string | undefined }
+    this.#d.policy.backendError(bereq, beresp)
+    this.synth(r, res, beresp.status, beresp.reason, beresp.body)
+  }
+
+  /** vcl_synth with builtin.vcl's page (varnishd's "Guru Meditation"). */
+  synth(r: ReqObj, res: Http1Response, status: number, reason?: string, body?: string): void {
+    this.#d.counters.s_synth++
+    if (res.headersSent) {
+      res.destroy()
+      return
+    }
+    const why = reason ?? STATUS_CODES[status] ?? 'Unknown'
+    const resp: RespObj = {
+      status,
+      reason: why,
+      proto: r.proto,
+      headers: ['Date', new Date().toUTCString(), 'Content-Type', 'text/html; charset=utf-8', 'Retry-After', '5', 'X-Varnish', String(r.xid), 'Via', this.#d.via],
+      body: body ?? guruMeditation(status, why, r.xid),
+    }
+    this.#d.policy.synth(r, resp)
+    res.send(resp.status, resp.headers, resp.body, resp.reason)
+  }
+}
+
+export function berespOf(
+  status: number,
+  reason: string,
+  headers: string[],
+  backend: string,
+  fresh = { ttl: -1, grace: 0, keep: 0 },
+): BerespObj {
+  return { status, reason, proto: 'HTTP/1.1', headers, ttl: fresh.ttl, grace: fresh.grace, keep: fresh.keep, uncacheable: false, backend }
+}

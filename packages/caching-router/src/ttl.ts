@@ -1,0 +1,115 @@
+/**
+ * beresp.ttl / grace / keep as varnishd computes them before vcl_backend_response
+ * (varnish-cache `rfc2616.c`, RFC2616_Ttl), with RFC 9111 where varnish is looser:
+ * - Age (§5.1): the first member of a list, ignored when not a non-negative integer.
+ * - Expires (§5.3): an invalid date, "0" included, means already expired; ignored when
+ *   max-age or s-maxage is present.
+ * - Heuristic freshness (default_ttl) only for the statuses §4.2.2 allows it (varnishd's
+ *   list, which also leaves 302/307 to explicit freshness).
+ * - An Expires of the epoch is expired; varnishd reads a parsed 0 as "no Expires".
+ * - must-revalidate and proxy-revalidate forbid serving stale (§4.2.4): grace 0.
+ * - no-cache without field names (§5.2.2.4): stored, but always revalidated (ttl 0, kept for
+ *   a conditional request when it has a validator).
+ * - stale-while-revalidate sets grace, stale-if-error how long a stale copy may stand in for
+ *   a failed fetch (RFC 5861).
+ */
+
+export interface TtlDefaults {
+  defaultTtl: number
+  defaultGrace: number
+  defaultKeep: number
+}
+
+export interface Freshness {
+  ttl: number
+  grace: number
+  keep: number
+  /** Seconds past ttl a stale copy may replace a failed fetch (stale-if-error). */
+  staleIfError: number
+  /** Seconds the response had already aged (Age, or Date in the past) when it arrived. */
+  age: number
+}
+
+const HEURISTIC = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
+const EXPLICIT_ONLY = new Set([302, 307])
+
+export function computeFreshness(status: number, headers: readonly string[], nowMs: number, d: TtlDefaults): Freshness {
+  let cacheControl = ''
+  let expires: string | undefined
+  let date: string | undefined
+  let ageText: string | undefined
+  let hasValidator = false
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = (headers[i] as string).toLowerCase()
+    const value = headers[i + 1] as string
+    if (name === 'cache-control') cacheControl = cacheControl ? `${cacheControl},${value}` : value
+    else if (name === 'expires') expires ??= value
+    else if (name === 'date') date ??= value
+    else if (name === 'age') ageText ??= value
+    else if (name === 'etag' || name === 'last-modified') hasValidator = true
+  }
+  const cc = parseCacheControl(cacheControl)
+  const age = parseAge(ageText)
+  const out: Freshness = { ttl: -1, grace: d.defaultGrace, keep: d.defaultKeep, staleIfError: 0, age }
+  const swr = cc.get('stale-while-revalidate')
+  if (swr !== undefined && swr >= 0) out.grace = swr
+  const sie = cc.get('stale-if-error')
+  if (sie !== undefined && sie >= 0) out.staleIfError = sie
+  if (cc.has('must-revalidate') || cc.has('proxy-revalidate')) {
+    out.grace = 0
+    out.staleIfError = 0
+  }
+
+  if (!HEURISTIC.has(status) && !EXPLICIT_ONLY.has(status) && status !== 304) return out
+  const sMaxAge = cc.get('s-maxage')
+  const maxAge = cc.get('max-age')
+  if (sMaxAge !== undefined && sMaxAge >= 0) out.ttl = sMaxAge - age
+  else if (maxAge !== undefined && maxAge >= 0) out.ttl = maxAge - age
+  else if (expires !== undefined) {
+    const exp = Date.parse(expires)
+    if (Number.isNaN(exp) || !/\d{4}/.test(expires)) out.ttl = -1
+    else {
+      const dateMs = date === undefined ? Number.NaN : Date.parse(date)
+      const base = Number.isNaN(dateMs) ? nowMs : dateMs
+      out.ttl = Math.floor((exp - base) / 1000) - age
+    }
+  } else if (EXPLICIT_ONLY.has(status)) out.ttl = -1
+  else out.ttl = d.defaultTtl - age
+  if (cc.get('no-cache') === 0) {
+    // Stored so a conditional fetch can refresh it, never served without one.
+    out.ttl = hasValidator ? 0 : -1
+    out.grace = 0
+    out.keep = Math.max(out.keep, 3600)
+  }
+  return out
+}
+
+/** Directive -> seconds (0 for a directive without a value, NaN for a bad value). */
+export function parseCacheControl(value: string): Map<string, number> {
+  const out = new Map<string, number>()
+  if (value === '') return out
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=')
+    const name = (eq === -1 ? part : part.slice(0, eq)).trim().toLowerCase()
+    if (name === '') continue
+    if (eq === -1) {
+      if (!out.has(name)) out.set(name, 0)
+      continue
+    }
+    let arg = part.slice(eq + 1).trim()
+    if (arg.startsWith('"') && arg.endsWith('"') && arg.length >= 2) arg = arg.slice(1, -1)
+    // `no-cache="Set-Cookie"` names fields; it is not the unqualified directive.
+    const n = /^\d+$/.test(arg) ? Number(arg) : Number.NaN
+    if (!out.has(name)) out.set(name, n)
+  }
+  return out
+}
+
+/** RFC 9111 §5.1: delta-seconds; a list takes its first member; anything else is ignored. */
+export function parseAge(value: string | undefined): number {
+  if (value === undefined) return 0
+  const comma = value.indexOf(',')
+  const first = (comma === -1 ? value : value.slice(0, comma)).trim()
+  if (!/^\d+$/.test(first)) return 0
+  return Math.min(Number(first), 2 ** 31)
+}

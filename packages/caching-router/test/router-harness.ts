@@ -1,0 +1,140 @@
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import net from 'node:net'
+import type { TestContext } from 'node:test'
+import { type AccessLog, createLogger, type HostPort } from '@edgestack/common'
+import { Params } from '../src/params.js'
+import { articlePolicy, builtinPolicy } from '../src/policy.js'
+import { type CachingRouter, createCachingRouter } from '../src/server.js'
+
+export interface Origin {
+  address: HostPort
+  /** Requests seen, in order. */
+  seen: http.IncomingMessage[]
+  close(): Promise<void>
+}
+
+/** A real HTTP origin on 127.0.0.1:0 whose answers the test writes. */
+export async function startOrigin(
+  t: TestContext,
+  handler: (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void,
+): Promise<Origin> {
+  const seen: http.IncomingMessage[] = []
+  const server = http.createServer((req, res) => {
+    seen.push(req)
+    handler(req, res, seen.length)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = { host: '127.0.0.1', port: (server.address() as AddressInfo).port }
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    server.closeAllConnections()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+  t.after(close)
+  return { address, seen, close }
+}
+
+export interface Started {
+  router: CachingRouter
+  address: HostPort
+  url: string
+  lines: string[]
+}
+
+/** The router as a library, on 127.0.0.1:0, in front of `backend` with builtin.vcl. */
+export async function startRouter(
+  t: TestContext,
+  backend: HostPort,
+  opts: { params?: Record<string, string>; storageBytes?: number; proxy?: boolean; article?: HostPort } = {},
+): Promise<Started> {
+  const params = new Params()
+  for (const [k, v] of Object.entries(opts.params ?? {})) params.set(k, v)
+  const lines: string[] = []
+  const access: AccessLog = {
+    write: (l) => {
+      lines.push(l)
+    },
+    close: async () => {},
+  }
+  const router = createCachingRouter(
+    {
+      listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: opts.proxy ?? false }],
+      backends: opts.article ? { static: opts.article, app: backend } : { default: backend },
+      defaultBackend: opts.article ? 'app' : 'default',
+      policy: opts.article ? articlePolicy() : builtinPolicy,
+      storageBytes: opts.storageBytes ?? 16 * 1024 * 1024,
+      params,
+      identity: 'test',
+      logHandling: true,
+    },
+    createLogger({ name: 'caching-router', level: 'error' }),
+    access,
+  )
+  const [address] = await router.listen()
+  t.after(() => router.close({ drainTimeoutMs: 500 }))
+  const a = address as HostPort
+  return { router, address: a, url: `http://127.0.0.1:${a.port}`, lines }
+}
+
+export interface Reply {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: string
+}
+
+/** One request with node's http client on a fresh connection. */
+export function get(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: opts.method ?? 'GET', headers: opts.headers, agent: false }, (res) => {
+      let body = ''
+      res.setEncoding('latin1')
+      res.on('data', (c: string) => {
+        body += c
+      })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')))
+    req.end(opts.body)
+  })
+}
+
+/** Raw bytes in, everything until the server closes (or 5 s) out; `react` may write more. */
+export function exchange(
+  addr: HostPort,
+  bytes: string | Buffer,
+  opts: { end?: boolean; react?: (received: string, socket: net.Socket) => void } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(addr.port, addr.host)
+    let out = ''
+    s.setEncoding('latin1')
+    s.on('data', (c: string) => {
+      out += c
+      opts.react?.(out, s)
+    })
+    s.on('close', () => resolve(out))
+    s.on('error', reject)
+    s.setTimeout(5000, () => {
+      s.destroy()
+      resolve(out)
+    })
+    s.write(bytes)
+    if (opts.end ?? false) s.end()
+  })
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A gate an origin handler waits on until the test opens it. */
+export function latch(): { wait: Promise<void>; open(): void } {
+  let open = () => {}
+  const wait = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  return { wait, open }
+}

@@ -15,7 +15,7 @@ async function writeVcl(ctx: BenchContext, port: number, b: RouterBackends): Pro
 }
 
 /** `caching-router -f FILE -a ADDR` (varnishd's flags) once it compiles VCL; until then flags. */
-const READS_VCL = /(^|\s)-f[ ,=]/m
+const READS_VCL = /(^|\s)-f[ ,=](?!.*not supported)/m
 
 export async function startCachingRouter(ctx: BenchContext, b: RouterBackends): Promise<Server> {
   const port = await freePort()

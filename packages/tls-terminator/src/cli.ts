@@ -44,6 +44,13 @@ Signals: SIGHUP reloads FILE and the certificates; SIGTERM drains, then stops.
 /** How the primary hands the shared session-ticket keys to its workers. */
 const TICKET_KEYS_ENV = 'TLS_TERMINATOR_TICKET_KEYS'
 
+if (cluster.isWorker) {
+  // A SIGHUP sent to the whole process group (a service manager, `kill -HUP -PGID`) can reach a
+  // worker before it has read its configuration; the default action would kill it. It ignores
+  // that one: the primary sends it SIGHUP again once it listens if a reload was asked meanwhile.
+  process.on('SIGHUP', () => undefined)
+}
+
 runMain('tls-terminator', async () => {
   const argv = process.argv.slice(2)
   if (argv[0] === 'cert') {

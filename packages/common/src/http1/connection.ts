@@ -256,7 +256,8 @@ export class Http1Connection implements ResponseOwner {
     try {
       this.#opts.onRequest(req, res)
     } catch (err) {
-      if (!res.headersSent) res.send(500, ['Content-Type', 'text/plain'], `${(err as Error).message}\n`)
+      // A handler bug: the client gets a bare 500, never our error's text (it may hold internals).
+      if (!res.headersSent) res.send(500, ['Content-Type', 'text/plain'], 'Internal Server Error\n')
       else this.socket.destroy()
     }
     // The handler may have finished synchronously, which moved us back to Head.

@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http'
 /** nginx's reason phrases where they differ from Node's. */
 const REASONS: Record<number, string> = {
   302: 'Found',
+  405: 'Not Allowed',
   413: 'Request Entity Too Large',
   414: 'Request-URI Too Large',
   416: 'Requested Range Not Satisfiable',
@@ -34,6 +35,12 @@ export function errorPageBody(status: number, tokens: boolean): Buffer {
 }
 
 export const SERVER = 'static-server'
+
+/** The statuses nginx has a built-in page for (ngx_http_error_pages); others go out empty. */
+const PAGES = new Set([301, 302, 303, 307, 308, 400, 401, 402, 403, 404, 405, 406, 408, 409, 410, 411, 412, 413, 414, 415, 416, 421, 429, 494, 495, 496, 497, 500, 501, 502, 503, 504, 505, 507])
+export function hasPage(status: number): boolean {
+  return PAGES.has(status)
+}
 
 /** Statuses after which nginx closes the connection (ngx_http_special_response_handler). */
 export function closesConnection(status: number): boolean {

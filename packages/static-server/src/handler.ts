@@ -8,7 +8,7 @@ import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond
 import { contentTypeFor, sendFile } from './static-file.js'
 import type { Upstream } from './upstream.js'
 import { escapeUri, normalize } from './uri.js'
-import { expand } from './variables.js'
+import { expand, type Template } from './variables.js'
 
 export interface HandlerDeps {
   cache: FileCache
@@ -39,7 +39,8 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       const m = findLocation(st.server.locations, st.uri)
       st.loc = m.loc
       st.conf = m.loc?.conf ?? st.server.conf
-      st.captures = m.captures
+      if (m.captures) st.captures = m.captures
+      st.rewriteBreak = false
       if (m.loc?.conf.internal && !st.uriChanged && !st.inErrorPage) {
         step = await finalize(st, 404)
         if (step === 'done') return
@@ -92,7 +93,10 @@ function applyRewrites(st: RequestState, rules: readonly RewriteRule[]): 'next' 
     st.uriChanged = true
     changed = true
     if (rule.flag === 'last') return 'restart'
-    if (rule.flag === 'break') return 'next'
+    if (rule.flag === 'break') {
+      st.rewriteBreak = true
+      return 'next'
+    }
   }
   return changed ? 'restart' : 'next'
 }
@@ -113,7 +117,7 @@ function doReturn(st: RequestState, status: number, text: string | undefined): '
     return 'done'
   }
   if (status >= 300) return status
-  st.res.send(status, finishHeaders(st, status, [...baseHeaders(), 'Content-Type', 'text/html']))
+  st.res.send(status, finishHeaders(st, status, baseHeaders()))
   return 'done'
 }
 
@@ -153,14 +157,19 @@ function contained(st: RequestState, path: string): boolean {
 async function tryFiles(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
   const list = st.conf.tryFiles as NonNullable<typeof st.conf.tryFiles>
   for (let i = 0; i < list.length - 1; i++) {
-    const name = expand(list[i] as never, st)
-    const dir = name.endsWith('/')
+    const tpl = list[i] as Template
+    const tail = tpl[tpl.length - 1]
+    // A directory test is decided by the config text ending in `/`, not by the expanded value.
+    const dir = typeof tail === 'string' && tail.endsWith('/')
+    let name = expand(tpl, st)
+    if (dir) name = name.slice(0, -1)
     const path = mapPath(st, name)
     if (!contained(st, path)) continue
-    const info = await deps.cache.stat(dir ? path.slice(0, -1) || '/' : path)
+    const info = await deps.cache.stat(path)
     if (info instanceof Error) continue
     if (dir ? info.kind !== 'dir' : info.kind !== 'file') continue
     if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) continue
+    // A directory match leaves the URI without its slash (ngx_http_core_try_files_phase).
     if (name !== st.uri) {
       st.uri = name
       st.uriChanged = true
@@ -241,10 +250,13 @@ async function autoindex(st: RequestState, dirPath: string): Promise<Step> {
   const names = entries.filter((e) => !e.name.startsWith('.')).map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
   names.sort((a, b) => (a.endsWith('/') === b.endsWith('/') ? (a < b ? -1 : 1) : a.endsWith('/') ? -1 : 1))
   const esc = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
+  const res = st.res
   let body = `<html>\r\n<head><title>Index of ${esc(st.uri)}</title></head>\r\n<body>\r\n<h1>Index of ${esc(st.uri)}</h1><hr><pre><a href="../">../</a>\r\n`
   for (const n of names) body += `<a href="${escapeUri(n)}">${esc(n)}</a>\r\n`
   body += '</pre><hr></body>\r\n</html>\r\n'
-  st.res.send(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']), body)
+  // nginx streams the listing (chunked), never with a Content-Length.
+  res.writeHead(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']))
+  res.end(body)
   return 'done'
 }
 

@@ -105,7 +105,7 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
 function upstreamPath(st: RequestState): string {
   const pp = st.conf.proxyPass
   const args = st.args ? `?${st.args}` : ''
-  if (pp?.uri === undefined || st.uriChanged) {
+  if (pp?.uri === undefined || st.rewriteBreak) {
     if (!st.uriChanged) {
       const t = st.req.target
       if (t.startsWith('/')) return t

@@ -16,6 +16,8 @@ export class RequestState implements VariableSource {
   /** Status set by error_page for the redirected request. */
   errorStatus: number | undefined
   inErrorPage = false
+  /** `rewrite ... break` changed the URI in the current location (proxy_pass then sends it whole). */
+  rewriteBreak = false
   /** A named location to continue in (try_files' last `@name`, error_page `@name`). */
   pendingNamed: LocationModel | undefined
   method: string

@@ -1,4 +1,4 @@
-import { addHeaderApplies, closesConnection, errorPageBody, reason, SERVER } from './error-page.js'
+import { addHeaderApplies, closesConnection, errorPageBody, hasPage, reason, SERVER } from './error-page.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
@@ -44,12 +44,12 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
 export function sendBuiltin(st: RequestState, status: number, extra: string[] = []): void {
   const res = st.res
   if (closesConnection(status)) st.req.keepAlive = false
-  const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
-  finishHeaders(st, status, headers)
-  if (status === 204 || status === 304 || status < 200) {
-    res.send(status, headers)
+  if (!hasPage(status)) {
+    res.send(status, finishHeaders(st, status, [...baseHeaders(), ...extra]))
     return
   }
+  const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
+  finishHeaders(st, status, headers)
   const wire = status === 494 ? 400 : status
   res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), wire === status ? reason(status) : reason(wire))
 }

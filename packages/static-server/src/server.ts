@@ -125,6 +125,10 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     const server = host === undefined ? vhosts.defaultServer : selectServer(vhosts, host).server
     const target = parseTarget(req.target, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
+    if (host) {
+      const sel = selectServer(vhosts, host)
+      if (sel.captures) st.captures = sel.captures
+    }
     const bl = realIp.get(server)
     if (bl) st.remoteAddr = realClient(req, server, bl)
     res.once('finish', () => logs.write(st, st.conf.accessLogs))

@@ -40,7 +40,8 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   // An error_page target is sent whole with the error's status: no ranges, no 304.
   const ok = st.errorStatus ?? 200
   if (ok !== 200) {
-    const headers = [...baseHeaders(), 'Content-Type', type, 'Last-Modified', lastModified]
+    // nginx drops Last-Modified from a page sent for an error status.
+    const headers = [...baseHeaders(), 'Content-Type', type]
     if (etag) headers.push('ETag', etag)
     finishHeaders(st, ok, headers)
     const body = await cache.body(path, info)
@@ -84,12 +85,14 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
 
   let ranges: ByteRange[] | 'unsatisfiable' | undefined
   const range = req.header('range')
-  if (range !== undefined && ifRangeHolds(req.header('if-range'), etag, lastModified)) ranges = parseRange(range, info.size)
+  if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, lastModified)) ranges = parseRange(range, info.size)
   if (ranges === 'unsatisfiable') {
     return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`])
   }
   if (ranges === undefined) {
-    headers.push(...common, 'Accept-Ranges', 'bytes')
+    headers.push(...common)
+    // gzip_static answers are not ranged by nginx, and say so by omission.
+    if (!encoding) headers.push('Accept-Ranges', 'bytes')
     finishHeaders(st, 200, headers)
     const body = req.method === 'HEAD' ? undefined : await cache.body(path, info)
     if (body || req.method === 'HEAD' || info.size === 0) {
@@ -109,8 +112,8 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
     finishHeaders(st, 206, headers)
     return stream(st, path, headers, ranges, 206)
   }
-  // multipart/byteranges (RFC 9110 §14.6) with nginx's ten-digit counter as the boundary.
-  const b = String(++boundary).padStart(10, '0')
+  // multipart/byteranges (RFC 9110 §14.6) with nginx's 20-digit counter as the boundary.
+  const b = String(++boundary).padStart(20, '0')
   const parts: Buffer[] = []
   let length = 0
   for (const r of ranges) {

@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises'
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { LocationModel, RewriteRule } from './config/model.js'
 import { type FileCache, followsSymlink } from './file-cache.js'
 import { findLocation } from './locations.js'
@@ -244,20 +245,54 @@ async function staticContent(st: RequestState, deps: HandlerDeps): Promise<Step 
   return 'done'
 }
 
-/** autoindex's HTML listing, in nginx's layout (names, dates, sizes). */
+/** autoindex's HTML listing in nginx's exact layout: directories first, names cut at 50 columns, GMT dates, exact sizes. */
 async function autoindex(st: RequestState, dirPath: string): Promise<Step> {
-  const entries = await readdir(dirPath, { withFileTypes: true })
-  const names = entries.filter((e) => !e.name.startsWith('.')).map((e) => (e.isDirectory() ? `${e.name}/` : e.name))
-  names.sort((a, b) => (a.endsWith('/') === b.endsWith('/') ? (a < b ? -1 : 1) : a.endsWith('/') ? -1 : 1))
-  const esc = (s: string) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
   const res = st.res
-  let body = `<html>\r\n<head><title>Index of ${esc(st.uri)}</title></head>\r\n<body>\r\n<h1>Index of ${esc(st.uri)}</h1><hr><pre><a href="../">../</a>\r\n`
-  for (const n of names) body += `<a href="${escapeUri(n)}">${esc(n)}</a>\r\n`
+  const entries = await readdir(dirPath, { withFileTypes: true })
+  const rows = await Promise.all(
+    entries
+      .filter((e) => !e.name.startsWith('.'))
+      .map(async (e) => {
+        const info = await stat(join(dirPath, e.name)).catch(() => undefined)
+        const dir = info ? info.isDirectory() : e.isDirectory()
+        return { name: e.name, dir, size: info?.size ?? 0, mtime: info?.mtime ?? new Date(0) }
+      }),
+  )
+  rows.sort((a, b) => (a.dir === b.dir ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.dir ? -1 : 1))
+  const title = esc(st.uri)
+  let body = `<html>\r\n<head><title>Index of ${title}</title></head>\r\n<body>\r\n<h1>Index of ${title}</h1><hr><pre><a href="../">../</a>\r\n`
+  for (const r of rows) {
+    const name = r.dir ? `${r.name}/` : r.name
+    const chars = [...name]
+    const shown = chars.length > 50 ? `${chars.slice(0, 47).join('')}..>` : name
+    const pad = ' '.repeat(Math.max(1, 51 - Math.min(chars.length, 50)))
+    body += `<a href="${hrefEscape(name)}">${esc(shown)}</a>${pad}${autoindexDate(r.mtime)} ${(r.dir ? '-' : String(r.size)).padStart(19)}\r\n`
+  }
   body += '</pre><hr></body>\r\n</html>\r\n'
   // nginx streams the listing (chunked), never with a Content-Length.
   res.writeHead(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']))
   res.end(body)
   return 'done'
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+function autoindexDate(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0')
+  return `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`
+}
+
+function esc(s: string): string {
+  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
+}
+
+/** ngx_escape_uri(NGX_ESCAPE_HTML) for the href. */
+function hrefEscape(s: string): string {
+  let out = ''
+  for (const b of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(b)
+    out += b <= 0x20 || b >= 0x7f || '"#%&+<>?'.includes(c) ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : c
+  }
+  return out
 }
 
 /**

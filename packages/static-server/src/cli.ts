@@ -98,7 +98,8 @@ runMain(NAME, async () => {
     return
   }
 
-  const level = logLevel(model.errorLog.level)
+  // The `listening on` lines are info: the level never goes above it so they are always there.
+  const level = logLevel(model.errorLog.level) === 'debug' ? 'debug' : 'info'
   const logger = createLogger({ name: NAME, level, ...(model.errorLog.path === 'stderr' ? {} : { file: model.errorLog.path }) })
 
   // worker_processes N: N workers share the listening sockets through node:cluster; the

@@ -19,6 +19,7 @@ export async function modelFromFlags(f: FlagOptions, prefix: string): Promise<Ng
   const up = f.proxy.host.includes(':') ? `[${f.proxy.host}]` : f.proxy.host
   const text = `
 pid off;
+error_log stderr info;
 http {
   access_log /dev/stdout combined;
   upstream node { server ${up}:${f.proxy.port}; }

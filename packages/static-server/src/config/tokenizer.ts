@@ -48,7 +48,7 @@ export function tokenize(src: string, file: string): Token[] {
         const d = src[i] as string
         if (d === '\\' && i + 1 < n) {
           const e = src[i + 1] as string
-          text += unescape(e)
+          text += unescapeChar(e)
           i += 2
           continue
         }
@@ -74,7 +74,7 @@ export function tokenize(src: string, file: string): Token[] {
       // `}` ends a word only outside a ${var} reference, as nginx's variable syntax allows.
       if (d === '}' && !(text.includes('${') && text.lastIndexOf('${') > text.lastIndexOf('}'))) break
       if (d === '\\' && i + 1 < n) {
-        text += unescape(src[i + 1] as string)
+        text += unescapeChar(src[i + 1] as string)
         i += 2
         continue
       }
@@ -87,7 +87,7 @@ export function tokenize(src: string, file: string): Token[] {
 }
 
 /** The escapes nginx undoes when it copies a word; any other pair is kept (regexes need `\.`). */
-function unescape(e: string): string {
+function unescapeChar(e: string): string {
   switch (e) {
     case '"':
     case "'":

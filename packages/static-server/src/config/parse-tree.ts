@@ -71,6 +71,7 @@ async function parseBlock(cur: Cursor, ctx: Context, confDir: string, depth: num
       break
     }
     const name = t.text
+    if (end.kind === '}' && ctx !== 'types') throw new NginxConfError('unexpected "}"', cur.file, end.line)
     if (ctx === 'types') {
       if (end.kind !== ';') throw new NginxConfError(`unexpected "${end.text}"`, cur.file, end.line)
       out.push({ name, args, file: cur.file, line: t.line })

@@ -70,7 +70,8 @@ export function tokenize(src: string, file: string): Token[] {
     let text = ''
     while (i < n) {
       const d = src[i] as string
-      if (d === ' ' || d === '\t' || d === '\r' || d === '\n' || d === ';' || d === '{') break
+      if (d === ' ' || d === '\t' || d === '\r' || d === '\n' || d === ';') break
+      if (d === '{' && !text.endsWith('$')) break
       // `}` ends a word only outside a ${var} reference, as nginx's variable syntax allows.
       if (d === '}' && !(text.includes('${') && text.lastIndexOf('${') > text.lastIndexOf('}'))) break
       if (d === '\\' && i + 1 < n) {

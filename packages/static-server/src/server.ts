@@ -1,178 +1,214 @@
-import { createReadStream } from 'node:fs'
-import { stat } from 'node:fs/promises'
-import http from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
-import { join, sep } from 'node:path'
+import { BlockList, isIP } from 'node:net'
 import {
-  type AccessLog,
-  clfDate,
+  createHttp1Server,
   formatAddress,
   type HostPort,
+  type Http1ParseError,
+  type Http1Request,
+  type Http1Response,
+  type Http1Server,
   type Logger,
-  StartupError,
-  stripHopByHop,
 } from '@edgestack/common'
-import mime from 'mime-types'
-import { Pool } from 'undici'
-
-export interface StaticServerModel {
-  listen: HostPort
-  root: string
-  index: string[]
-  /** `location = /` and `@proxy` in the article's nginx.conf. */
-  proxy: HostPort
-}
+import { AccessLogs } from './access-log.js'
+import type { ListenModel, NginxModel, ServerModel } from './config/model.js'
+import { errorPageBody, reason, SERVER } from './error-page.js'
+import { FileCache } from './file-cache.js'
+import { handle } from './handler.js'
+import { RequestState } from './request-state.js'
+import { httpDate, sendBuiltin } from './respond.js'
+import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
+import { Upstream } from './upstream.js'
+import { parseTarget } from './uri.js'
 
 export interface StaticServer {
-  listen(): Promise<HostPort>
+  /** Binds every `listen` address; resolves with what was bound, in model order. */
+  listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
 }
 
-/**
- * nginx's role in the article: `location = /` proxied to node, and
- * `location / { try_files $uri $uri/ @proxy; }` with `@proxy` proxied to node.
- */
-export function createStaticServer(model: StaticServerModel, logger: Logger, access: AccessLog): StaticServer {
-  const upstream = new Pool(`http://${formatAddress(model.proxy)}`, { connections: 64 })
-  const sockets = new Set<Socket>()
+interface Listener {
+  address: ListenModel
+  vhosts: VirtualHosts
+  http: Http1Server
+}
 
-  const server = http.createServer({ keepAliveTimeout: 75_000 }, (req, res) => {
-    const client = req.socket.remoteAddress ?? '-'
-    let bytes = 0
-    const write = res.write
-    // $body_bytes_sent: count what actually went out, whichever path produced it.
-    res.write = function (this: http.ServerResponse, chunk: unknown, ...rest: unknown[]) {
-      if (chunk) bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Buffer).length
-      return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
-    } as typeof res.write
-    res.on('finish', () => access.write(combinedLine(req, res, client, bytes)))
-    handle(req, res).catch((err: Error) => {
-      logger.error(`request failed: ${err.message}`)
-      if (!res.headersSent) respond(res, 500, 'Internal Server Error')
+/**
+ * nginx's job from its own config: every `server {}` block on its `listen` addresses, virtual
+ * hosts by Host, the location phases in handler.ts, upstream pools shared by every location
+ * that names them.
+ */
+export function createStaticServer(model: NginxModel, logger: Logger): StaticServer {
+  const upstreams = new Map<string, Upstream>()
+  const firstConf = model.servers[0]?.conf
+  const timeouts = { connectMs: firstConf?.proxyConnectTimeoutMs ?? 60_000, readMs: firstConf?.proxyReadTimeoutMs ?? 60_000 }
+  for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u, timeouts))
+  // `proxy_pass http://host:port` without an upstream block: a one-peer upstream of its own.
+  const ensureUpstream = (hostPort: string) => {
+    if (upstreams.has(hostPort)) return
+    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort)
+    const host = m?.[1] === 'localhost' ? '127.0.0.1' : (m?.[1] ?? hostPort)
+    upstreams.set(
+      hostPort,
+      new Upstream(
+        { name: hostPort, keepalive: 0, servers: [{ host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 0, failTimeoutMs: 10_000, backup: false }] },
+        timeouts,
+      ),
+    )
+  }
+  for (const s of model.servers) {
+    const visit = (locs: readonly { conf: { proxyPass?: { upstream: string } | undefined }; children: readonly unknown[] }[]) => {
+      for (const l of locs) {
+        if (l.conf.proxyPass) ensureUpstream(l.conf.proxyPass.upstream)
+        visit(l.children as never)
+      }
+    }
+    visit(s.locations as never)
+    visit([...s.named.values()] as never)
+  }
+
+  const minValid = Math.min(...model.servers.map((s) => s.conf.openFileCache?.validMs ?? 0), Number.POSITIVE_INFINITY)
+  const cache = new FileCache({
+    validMs: Number.isFinite(minValid) ? minValid : 0,
+    maxBodyBytes: 256 * 1024,
+    maxEntries: Math.max(...model.servers.map((s) => s.conf.openFileCache?.max ?? 10_000), 1000),
+  })
+  const logs = new AccessLogs()
+  const deps = { cache, upstreams }
+  const realIp = new Map<ServerModel, BlockList>()
+  for (const s of model.servers) {
+    if (s.conf.realIpFrom.length === 0) continue
+    const bl = new BlockList()
+    for (const a of s.conf.realIpFrom) {
+      const [addr, bits] = a.split('/') as [string, string | undefined]
+      const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4'
+      if (bits === undefined) bl.addAddress(addr, type)
+      else bl.addSubnet(addr, Number(bits), type)
+    }
+    realIp.set(s, bl)
+  }
+
+  // One listening socket per distinct address, shared by the servers naming it.
+  const groups = new Map<string, { address: ListenModel; servers: ServerModel[] }>()
+  for (const s of model.servers) {
+    for (const l of s.listens) {
+      const key = `${l.host}:${l.port}`
+      let g = groups.get(key)
+      if (!g) {
+        g = { address: l, servers: [] }
+        groups.set(key, g)
+      }
+      if (l.defaultServer && !g.address.defaultServer) g.address = l
+      if (l.proxyProtocol) g.address = { ...g.address, proxyProtocol: true }
+      if (!g.servers.includes(s)) g.servers.push(s)
+    }
+  }
+
+  const listeners: Listener[] = []
+  for (const [key, g] of groups) {
+    const vhosts = buildVirtualHosts(g.servers, (s) => s.listens.some((l) => `${l.host}:${l.port}` === key && l.defaultServer))
+    const d = vhosts.defaultServer
+    const lb = d.largeHeaderBuffers
+    const http = createHttp1Server({
+      limits: { maxRequestLineBytes: lb.size, maxHeadBytes: lb.size * lb.count, maxHeaderCount: 1000 },
+      headerTimeoutMs: d.headerTimeoutMs,
+      keepAliveTimeoutMs: d.keepAliveTimeoutMs,
+      proxyProtocol: g.address.proxyProtocol,
+      errorResponse: (err) => parseErrorResponse(err, d.conf.serverTokens),
+      onClientError: (err, peer) => logger.info(`client ${peer.remoteAddress}: ${err.message}`),
+      onRequest: (req, res) => onRequest(req, res, vhosts),
+    })
+    listeners.push({ address: g.address, vhosts, http })
+  }
+
+  const onRequest = (req: Http1Request, res: Http1Response, vhosts: VirtualHosts) => {
+    const host = normalizeHost(req.header('host'))
+    const server = host === undefined ? vhosts.defaultServer : selectServer(vhosts, host).server
+    const target = parseTarget(req.target, server.mergeSlashes)
+    const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
+    if (host) {
+      const sel = selectServer(vhosts, host)
+      if (sel.captures) st.captures = sel.captures
+    }
+    const bl = realIp.get(server)
+    if (bl) st.remoteAddr = realClient(req, server, bl)
+    res.once('finish', () => logs.write(st, st.conf.accessLogs))
+    if (host === undefined || target === undefined) {
+      sendBuiltin(st, 400)
+      return
+    }
+    handle(st, deps).catch((err: Error) => {
+      logger.error(`${req.method} ${req.target}: ${err.message}`)
+      if (!res.headersSent) sendBuiltin(st, 500)
       else res.destroy()
     })
-  })
-
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const url = req.url ?? '/'
-    const rawPath = url.split('?')[0] as string
-    if (rawPath === '/') return proxy(req, res)
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      // nginx's static module answers 405 for other methods on files; try_files falls to @proxy otherwise.
-      return proxy(req, res)
-    }
-    let path: string
-    try {
-      path = decodeURIComponent(rawPath)
-    } catch {
-      return respond(res, 400, 'Bad Request')
-    }
-    if (path.includes('\0') || path.split('/').includes('..') || path.includes('\\')) return respond(res, 400, 'Bad Request')
-    const file = join(model.root, path)
-    if (file !== model.root && !file.startsWith(model.root + sep)) return respond(res, 400, 'Bad Request')
-    const st = await stat(file).catch(() => undefined)
-    if (st?.isFile()) return sendFile(req, res, file, st.size, st.mtime)
-    if (st?.isDirectory()) {
-      if (!path.endsWith('/')) {
-        res.writeHead(301, { location: `${path}/`, 'content-length': 0 })
-        return res.end()
-      }
-      for (const name of model.index) {
-        const idx = join(file, name)
-        const ist = await stat(idx).catch(() => undefined)
-        if (ist?.isFile()) return sendFile(req, res, idx, ist.size, ist.mtime)
-      }
-    }
-    return proxy(req, res)
   }
-
-  const sendFile = (req: http.IncomingMessage, res: http.ServerResponse, file: string, size: number, mtime: Date) => {
-    res.writeHead(200, {
-      'content-type': mime.contentType(file.slice(file.lastIndexOf('/') + 1)) || 'application/octet-stream',
-      'content-length': size,
-      'last-modified': mtime.toUTCString(),
-      etag: `"${Math.floor(mtime.getTime() / 1000).toString(16)}-${size.toString(16)}"`,
-      'accept-ranges': 'bytes',
-    })
-    if (req.method === 'HEAD') return res.end()
-    const stream = createReadStream(file)
-    stream.on('error', () => res.destroy())
-    stream.pipe(res)
-  }
-
-  const proxy = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const headers = stripHopByHop(req.rawHeaders, req.headers.connection).filter(
-      (_, i, a) => i % 2 !== 0 || (a[i] as string).toLowerCase() !== 'expect',
-    )
-    try {
-      const up = await upstream.request({
-        method: req.method as string,
-        path: req.url ?? '/',
-        headers,
-        body: req.method === 'GET' || req.method === 'HEAD' ? undefined : req,
-      })
-      const out: string[] = []
-      for (const [name, value] of Object.entries(up.headers)) {
-        if (value === undefined || ['connection', 'keep-alive', 'transfer-encoding'].includes(name)) continue
-        for (const v of Array.isArray(value) ? value : [value]) out.push(name, v)
-      }
-      res.writeHead(up.statusCode, out)
-      up.body.on('error', () => res.destroy())
-      up.body.pipe(res)
-    } catch (err) {
-      logger.warn(`upstream ${formatAddress(model.proxy)} failed: ${(err as Error).message}`)
-      respond(res, 502, 'Bad Gateway')
-    }
-  }
-
-  server.on('connection', (s: Socket) => {
-    sockets.add(s)
-    s.on('close', () => sockets.delete(s))
-  })
 
   let closing: Promise<void> | undefined
   return {
     async listen() {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) =>
-          reject(new StartupError(`cannot listen on ${formatAddress(model.listen)}: ${err.message}`)),
-        )
-        server.listen(model.listen.port, model.listen.host, () => resolve())
-      })
-      const a = server.address() as AddressInfo
-      const bound = { host: a.address, port: a.port }
-      logger.info(`listening on ${formatAddress(bound)}, root ${model.root}, fallback ${formatAddress(model.proxy)}`)
+      const bound: HostPort[] = []
+      try {
+        for (const l of listeners) {
+          const a = await l.http.listen({ host: l.address.host, port: l.address.port })
+          logger.info(`listening on ${formatAddress(a)}`)
+          bound.push(a)
+        }
+      } catch (err) {
+        await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs: 0 })))
+        throw err
+      }
       return bound
     },
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
-        const done = new Promise<void>((resolve) => server.close(() => resolve()))
-        server.closeIdleConnections()
-        const timer = setTimeout(() => {
-          for (const s of sockets) s.destroy()
-        }, drainTimeoutMs)
-        timer.unref()
-        await done
-        clearTimeout(timer)
-        await upstream.close()
+        await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs })))
+        await Promise.all([...upstreams.values()].map((u) => u.close()))
+        await logs.close()
       })()
       return closing
     },
   }
 }
 
-
-/** nginx's built-in error page shape. */
-function respond(res: http.ServerResponse, status: number, reason: string): void {
-  const body = `<html>\r\n<head><title>${status} ${reason}</title></head>\r\n<body>\r\n<center><h1>${status} ${reason}</h1></center>\r\n<hr><center>static-server</center>\r\n</body>\r\n</html>\r\n`
-  res.writeHead(status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) })
-  res.write(body)
-  res.end()
+/** set_real_ip_from / real_ip_header / real_ip_recursive (ngx_http_realip_module). */
+function realClient(req: Http1Request, server: ServerModel, trusted: BlockList): string {
+  const peer = req.remoteAddress
+  const type = (a: string) => (isIP(a) === 6 ? 'ipv6' : 'ipv4')
+  if (!isIP(peer) || !trusted.check(peer, type(peer))) return peer
+  const name = server.conf.realIpHeader.toLowerCase()
+  const value = name === 'proxy_protocol' ? undefined : req.header(name)
+  if (!value) return peer
+  const list = value.split(',').map((s) => s.trim()).filter(Boolean)
+  if (!server.conf.realIpRecursive) {
+    const last = list[list.length - 1]
+    return last && isIP(last) ? last : peer
+  }
+  for (let i = list.length - 1; i >= 0; i--) {
+    const a = list[i] as string
+    if (!isIP(a)) return peer
+    if (i === 0 || !trusted.check(a, type(a))) return a
+  }
+  return peer
 }
 
-/** nginx's `combined` log format. */
-function combinedLine(req: http.IncomingMessage, res: http.ServerResponse, client: string, bytes: number): string {
-  return `${client} - - [${clfDate(new Date())}] "${req.method} ${req.url} HTTP/${
-    req.httpVersion
-  }" ${res.statusCode} ${bytes} "${req.headers.referer ?? '-'}" "${req.headers['user-agent'] ?? '-'}"`
+/** What nginx sends for a request it cannot read: its page, then it closes. */
+function parseErrorResponse(err: Http1ParseError, tokens: boolean): string | undefined {
+  let status: number
+  switch (err.kind) {
+    case 'header-timeout':
+    case 'proxy-protocol':
+      // nginx closes without a word on client_header_timeout and a bad PROXY header.
+      return undefined
+    case 'request-line-too-long':
+      status = 414
+      break
+    case 'headers-too-large':
+      status = 494
+      break
+    default:
+      status = err.status
+  }
+  const body = errorPageBody(status, tokens)
+  const wire = status === 494 ? 400 : status
+  return `HTTP/1.1 ${wire} ${reason(wire)}\r\nServer: ${SERVER}\r\nDate: ${httpDate()}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`
 }

@@ -1,0 +1,135 @@
+import type { Template } from '../variables.js'
+
+/** The typed, frozen model every part of static-server reads; nginx.conf and the flags both build it. */
+export interface NginxModel {
+  /** The file it came from, for -t and messages; undefined when built from flags. */
+  file?: string
+  prefix: string
+  pid?: string
+  /** worker_processes; `auto` resolved to the number of cores. */
+  workers: number
+  errorLog: { path: string; level: string }
+  servers: ServerModel[]
+  upstreams: ReadonlyMap<string, UpstreamModel>
+}
+
+export interface ListenModel {
+  host: string
+  port: number
+  defaultServer: boolean
+  proxyProtocol: boolean
+}
+
+export type ServerNameMatch =
+  | { kind: 'exact'; name: string }
+  | { kind: 'prefix'; suffix: string; alsoBare: boolean } // *.example.com; .example.com also matches example.com
+  | { kind: 'suffix'; prefix: string } // www.example.*
+  | { kind: 'regex'; re: RegExp }
+
+export interface ServerModel {
+  listens: ListenModel[]
+  names: ServerNameMatch[]
+  /** The first server_name: $server_name and redirects. */
+  primaryName: string
+  /** Server-level rewrite phase (rewrite / return outside locations). */
+  rewrites: RewriteRule[]
+  conf: LocationConf
+  locations: LocationModel[]
+  named: ReadonlyMap<string, LocationModel>
+  /** Connection-level settings taken from the default server of each address, as nginx does. */
+  keepAliveTimeoutMs: number
+  headerTimeoutMs: number
+  largeHeaderBuffers: { count: number; size: number }
+  mergeSlashes: boolean
+}
+
+export type LocationModifier = '=' | '^~' | '~' | '~*' | '' | '@'
+
+export interface LocationModel {
+  modifier: LocationModifier
+  pattern: string
+  re?: RegExp
+  conf: LocationConf
+  rewrites: RewriteRule[]
+  children: LocationModel[]
+}
+
+export type RewriteRule =
+  | { kind: 'rewrite'; re: RegExp; replacement: Template; flag: 'last' | 'break' | 'redirect' | 'permanent' | '' }
+  | { kind: 'return'; status: number; text?: Template }
+
+export interface ErrorPage {
+  codes: number[]
+  /** `=code` / `=`: the answer's status; undefined keeps the original, null takes the target's. */
+  status: number | null | undefined
+  target: Template
+}
+
+export interface AccessLogModel {
+  path: string
+  format: Template
+}
+
+export interface ProxyPassModel {
+  /** Upstream block name, or host:port of a URL. */
+  upstream: string
+  /** `$proxy_host`: the text after http:// up to the URI. */
+  host: string
+  /** The URI part, when proxy_pass has one (replacement rules of ngx_http_proxy_module). */
+  uri: string | undefined
+  /** A location named by regex/@ with a URI part in proxy_pass is an nginx config error; we record the location prefix. */
+  locationPrefix: string
+}
+
+export interface LocationConf {
+  root: Template
+  alias: Template | undefined
+  /** Location prefix the alias replaces. */
+  aliasPrefix: string
+  aliasRegex: boolean
+  index: Template[]
+  tryFiles: Template[] | undefined
+  errorPages: ErrorPage[]
+  addHeaders: { name: string; value: Template; always: boolean }[]
+  /** seconds; undefined = off, 'epoch', 'max'. */
+  expires: number | 'epoch' | 'max' | undefined
+  defaultType: string
+  types: ReadonlyMap<string, string> | undefined
+  autoindex: boolean
+  etag: boolean
+  ifModifiedSince: 'off' | 'exact' | 'before'
+  clientMaxBodySize: number
+  accessLogs: AccessLogModel[]
+  proxyPass: ProxyPassModel | undefined
+  proxySetHeaders: { name: string; value: Template }[]
+  proxyHttpVersion: '1.0' | '1.1'
+  proxyConnectTimeoutMs: number
+  proxyReadTimeoutMs: number
+  proxySendTimeoutMs: number
+  proxyNextUpstream: ReadonlySet<string>
+  gzipStatic: boolean
+  openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
+  disableSymlinks: boolean
+  realIpFrom: string[]
+  realIpHeader: string
+  realIpRecursive: boolean
+  serverTokens: boolean
+  absoluteRedirect: boolean
+  portInRedirect: boolean
+  internal: boolean
+}
+
+export interface UpstreamServer {
+  host: string
+  port: number
+  weight: number
+  maxFails: number
+  failTimeoutMs: number
+  backup: boolean
+}
+
+export interface UpstreamModel {
+  name: string
+  servers: UpstreamServer[]
+  keepalive: number
+}

@@ -1,0 +1,113 @@
+import type { Stats } from 'node:fs'
+import { open, realpath, stat } from 'node:fs/promises'
+
+export interface FileInfo {
+  kind: 'file' | 'dir' | 'other'
+  size: number
+  mtimeMs: number
+  ino: number
+  /** The whole body when the file is small: answered with one `res.send`. */
+  body?: Buffer
+}
+
+export interface FileCacheOptions {
+  /** open_file_cache_valid: how long a stat result is trusted; 0 re-stats on every request. */
+  validMs: number
+  /** Largest file kept in memory. */
+  maxBodyBytes: number
+  /** Most entries (open_file_cache max=). */
+  maxEntries: number
+}
+
+interface Entry {
+  info: FileInfo | undefined
+  error: NodeJS.ErrnoException | undefined
+  checkedAt: number
+}
+
+/**
+ * The metadata and small-body cache behind open_file_cache. A body is reused only while the
+ * file's size, mtime and inode are those it was read with, so an edited or replaced file is
+ * served fresh from the next stat on; with open_file_cache_valid that stat happens at most once
+ * per validity period, as nginx's cache does. Everything here is async: no sync fs on a request.
+ */
+export class FileCache {
+  readonly #entries = new Map<string, Entry>()
+  readonly #opts: FileCacheOptions
+
+  constructor(opts: FileCacheOptions) {
+    this.#opts = opts
+  }
+
+  /** Metadata of `path`, or the error (ENOENT, ENOTDIR, EACCES...) as nginx would see it. */
+  async stat(path: string): Promise<FileInfo | NodeJS.ErrnoException> {
+    const now = Date.now()
+    const e = this.#entries.get(path)
+    if (e && this.#opts.validMs > 0 && now - e.checkedAt < this.#opts.validMs) return e.info ?? (e.error as NodeJS.ErrnoException)
+    let st: Stats
+    try {
+      st = await stat(path)
+    } catch (err) {
+      const error = err as NodeJS.ErrnoException
+      this.#put(path, { info: undefined, error, checkedAt: now })
+      return error
+    }
+    const old = e?.info
+    if (old && old.size === st.size && old.mtimeMs === st.mtimeMs && old.ino === st.ino) {
+      e.checkedAt = now
+      return old
+    }
+    const info = toInfo(st)
+    this.#put(path, { info, error: undefined, checkedAt: now })
+    return info
+  }
+
+  /** The body of a small file, read once and kept while its metadata holds. */
+  async body(path: string, info: FileInfo): Promise<Buffer | undefined> {
+    if (info.body) return info.body
+    if (info.size > this.#opts.maxBodyBytes) return undefined
+    const fh = await open(path, 'r')
+    try {
+      const st = await fh.stat()
+      const buf = await fh.readFile()
+      // Changed between stat and read: serve what we read, remember nothing.
+      if (st.size !== info.size || st.mtimeMs !== info.mtimeMs || buf.length !== st.size) return buf
+      info.body = buf
+      return buf
+    } finally {
+      await fh.close()
+    }
+  }
+
+  #put(path: string, e: Entry): void {
+    this.#entries.delete(path)
+    this.#entries.set(path, e)
+    if (this.#entries.size > this.#opts.maxEntries) {
+      const first = this.#entries.keys().next().value
+      if (first !== undefined) this.#entries.delete(first)
+    }
+  }
+}
+
+function toInfo(st: Stats): FileInfo {
+  return {
+    kind: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other',
+    size: st.size,
+    mtimeMs: st.mtimeMs,
+    ino: st.ino,
+  }
+}
+
+/**
+ * disable_symlinks on: the path may not pass through a symlink below `root` (nginx checks
+ * every component with O_NOFOLLOW; we compare the resolved path, which refuses the same).
+ */
+export async function followsSymlink(root: string, path: string): Promise<boolean> {
+  try {
+    const [realRoot, real] = await Promise.all([realpath(root), realpath(path)])
+    const rel = path.slice(root.length)
+    return real !== realRoot + rel && real !== (realRoot + rel).replace(/\/$/, '')
+  } catch {
+    return false
+  }
+}

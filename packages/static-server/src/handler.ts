@@ -1,0 +1,330 @@
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { LocationModel, RewriteRule } from './config/model.js'
+import { type FileCache, followsSymlink } from './file-cache.js'
+import { findLocation } from './locations.js'
+import { proxy } from './proxy.js'
+import type { RequestState } from './request-state.js'
+import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond.js'
+import { contentTypeFor, sendFile } from './static-file.js'
+import type { Upstream } from './upstream.js'
+import { escapeUri, normalize } from './uri.js'
+import { expand, type Template } from './variables.js'
+
+export interface HandlerDeps {
+  cache: FileCache
+  upstreams: ReadonlyMap<string, Upstream>
+}
+
+type Step = 'done' | 'restart'
+
+/**
+ * nginx's phases for one request: server rewrites, find location, location rewrites,
+ * content (proxy_pass, try_files, index, static), then error_page for what went wrong.
+ * Every internal redirect (rewrite last, index, try_files fallback, error_page) costs a cycle;
+ * after 10 nginx answers 500 ("rewrite or internal redirection cycle") and so do we.
+ */
+export async function handle(st: RequestState, deps: HandlerDeps): Promise<void> {
+  const r = applyRewrites(st, st.server.rewrites)
+  if (r === 'done') return
+  if (typeof r === 'number' && (await finalize(st, r)) === 'done') return
+  let named: LocationModel | undefined
+  for (;;) {
+    if (st.cycles-- <= 0) return sendBuiltin(st, 500)
+    let step: Step | number
+    if (named) {
+      st.loc = named
+      st.conf = named.conf
+      named = undefined
+    } else {
+      const m = findLocation(st.server.locations, st.uri)
+      st.loc = m.loc
+      st.conf = m.loc?.conf ?? st.server.conf
+      if (m.captures) st.captures = m.captures
+      st.rewriteBreak = false
+      if (m.loc?.conf.internal && !st.uriChanged && !st.inErrorPage) {
+        step = await finalize(st, 404)
+        if (step === 'done') return
+        continue
+      }
+    }
+    const limit = st.conf.clientMaxBodySize
+    if (limit > 0 && (st.req.contentLength ?? 0) > limit) {
+      st.req.keepAlive = false
+      step = await finalize(st, 413)
+    } else {
+      const rw = st.loc ? applyRewrites(st, st.loc.rewrites) : 'next'
+      if (rw === 'done') return
+      if (rw === 'restart') continue
+      step = typeof rw === 'number' ? rw : await content(st, deps)
+    }
+    if (typeof step === 'number') step = await finalize(st, step)
+    if (step === 'done') return
+    if (st.pendingNamed) {
+      named = st.pendingNamed
+      st.pendingNamed = undefined
+    }
+  }
+}
+
+/** ngx_http_rewrite_module over a list of rules: 'next' continues in this location, 'restart' searches again. */
+function applyRewrites(st: RequestState, rules: readonly RewriteRule[]): 'next' | 'restart' | 'done' | number {
+  let changed = false
+  for (const rule of rules) {
+    if (rule.kind === 'return') return doReturn(st, rule.status, rule.text ? expand(rule.text, st) : undefined)
+    const m = rule.re.exec(st.uri)
+    if (!m) continue
+    st.captures = m
+    const out = expand(rule.replacement, st)
+    const redirect = /^(https?:\/\/|\$scheme)/.test(out) || rule.flag === 'redirect' || rule.flag === 'permanent'
+    if (redirect) {
+      let loc = out
+      if (!out.includes('?') && st.args) loc += `?${st.args}`
+      else if (out.endsWith('?')) loc = out.slice(0, -1)
+      sendRedirect(st, rule.flag === 'permanent' ? 301 : 302, loc)
+      return 'done'
+    }
+    const q = out.indexOf('?')
+    if (q >= 0) {
+      const newArgs = out.slice(q + 1)
+      if (newArgs.endsWith('?')) st.args = newArgs.slice(0, -1)
+      else st.args = st.args ? (newArgs ? `${newArgs}&${st.args}` : st.args) : newArgs
+      st.uri = out.slice(0, q)
+    } else st.uri = out
+    st.uriChanged = true
+    changed = true
+    if (rule.flag === 'last') return 'restart'
+    if (rule.flag === 'break') {
+      st.rewriteBreak = true
+      return 'next'
+    }
+  }
+  return changed ? 'restart' : 'next'
+}
+
+/** `return`: 444 closes, redirects carry Location, a text is the body, a bare error code goes to error_page. */
+function doReturn(st: RequestState, status: number, text: string | undefined): 'done' | number {
+  if (status === 444) {
+    st.res.destroy()
+    return 'done'
+  }
+  if ((status === 301 || status === 302 || status === 303 || status === 307 || status === 308) && text !== undefined) {
+    sendRedirect(st, status, text)
+    return 'done'
+  }
+  if (text !== undefined) {
+    const headers = [...baseHeaders(), 'Content-Type', contentTypeFor(st.uri, st.conf)]
+    st.res.send(status, finishHeaders(st, status, headers), text)
+    return 'done'
+  }
+  if (status >= 300) return status
+  st.res.send(status, finishHeaders(st, status, baseHeaders()))
+  return 'done'
+}
+
+async function content(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
+  const conf = st.conf
+  if (conf.proxyPass) {
+    const up = deps.upstreams.get(conf.proxyPass.upstream)
+    if (!up) return 502
+    const r = await proxy(st, up)
+    return r ?? 'done'
+  }
+  if (conf.tryFiles) return tryFiles(st, deps)
+  return staticContent(st, deps)
+}
+
+/** $document_root + $uri, or the alias with the location prefix replaced. */
+function mapPath(st: RequestState, uri: string): string {
+  const c = st.conf
+  if (c.alias) {
+    const alias = expand(c.alias, st)
+    st.documentRoot = alias
+    const p = c.aliasRegex ? alias : alias + uri.slice(c.aliasPrefix.length)
+    st.requestFilename = p
+    return p
+  }
+  const root = expand(c.root, st)
+  st.documentRoot = root
+  st.requestFilename = root + uri
+  return root + uri
+}
+
+/** Refuses anything a variable could have smuggled past parseTarget: the path must stay under its root. */
+function contained(st: RequestState, path: string): boolean {
+  return !path.includes('\0') && normalize(path.slice(st.documentRoot.length) || '/', false) !== undefined
+}
+
+async function tryFiles(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
+  const list = st.conf.tryFiles as NonNullable<typeof st.conf.tryFiles>
+  for (let i = 0; i < list.length - 1; i++) {
+    const tpl = list[i] as Template
+    const tail = tpl[tpl.length - 1]
+    // A directory test is decided by the config text ending in `/`, not by the expanded value.
+    const dir = typeof tail === 'string' && tail.endsWith('/')
+    let name = expand(tpl, st)
+    if (dir) name = name.slice(0, -1)
+    const path = mapPath(st, name)
+    if (!contained(st, path)) continue
+    const info = await deps.cache.stat(path)
+    if (info instanceof Error) continue
+    if (dir ? info.kind !== 'dir' : info.kind !== 'file') continue
+    if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) continue
+    // A directory match leaves the URI without its slash (ngx_http_core_try_files_phase).
+    if (name !== st.uri) {
+      st.uri = name
+      st.uriChanged = true
+    }
+    return staticContent(st, deps)
+  }
+  const last = expand(list[list.length - 1] as never, st)
+  if (last.startsWith('=')) return Number(last.slice(1))
+  if (last.startsWith('@')) {
+    const loc = st.server.named.get(last.slice(1))
+    if (!loc) return 500
+    st.pendingNamed = loc
+    return 'restart'
+  }
+  internalRedirect(st, last)
+  return 'restart'
+}
+
+function internalRedirect(st: RequestState, target: string): void {
+  const q = target.indexOf('?')
+  st.uri = q >= 0 ? target.slice(0, q) : target
+  if (q >= 0) st.args = target.slice(q + 1)
+  st.uriChanged = true
+}
+
+/** ngx_http_index_module, autoindex and ngx_http_static_module. */
+async function staticContent(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
+  const method = st.method
+  if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return 405
+  const uri = st.uri
+  if (uri.endsWith('/')) {
+    const dirPath = mapPath(st, uri)
+    for (const idx of st.conf.index) {
+      const name = expand(idx, st)
+      if (name.startsWith('/')) {
+        internalRedirect(st, name)
+        return 'restart'
+      }
+      const info = await deps.cache.stat(dirPath + name)
+      if (info instanceof Error) continue
+      internalRedirect(st, uri + name + (st.args ? `?${st.args}` : ''))
+      return 'restart'
+    }
+    const dir = await deps.cache.stat(dirPath)
+    if (dir instanceof Error) return dir.code === 'EACCES' ? 403 : 404
+    if (dir.kind !== 'dir') return 404
+    if (st.conf.autoindex) {
+      if (method === 'POST') return 405
+      return autoindex(st, dirPath)
+    }
+    return 403
+  }
+  const path = mapPath(st, uri)
+  const info = await deps.cache.stat(path)
+  if (info instanceof Error) return info.code === 'EACCES' ? 403 : 404
+  if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) return 403
+  if (info.kind === 'dir') {
+    const loc = escapeUri(`${uri}/`) + (st.args ? `?${st.args}` : '')
+    sendRedirect(st, 301, loc)
+    return 'done'
+  }
+  if (info.kind !== 'file') return 404
+  if (method === 'POST') return 405
+  if (st.conf.gzipStatic && /\bgzip\b/.test(st.req.header('accept-encoding') ?? '')) {
+    const gz = await deps.cache.stat(`${path}.gz`)
+    if (!(gz instanceof Error) && gz.kind === 'file') {
+      await sendFile(st, `${path}.gz`, gz, deps.cache, 'gzip')
+      return 'done'
+    }
+  }
+  await sendFile(st, path, info, deps.cache)
+  return 'done'
+}
+
+/** autoindex's HTML listing in nginx's exact layout: directories first, names cut at 50 columns, GMT dates, exact sizes. */
+async function autoindex(st: RequestState, dirPath: string): Promise<Step> {
+  const res = st.res
+  const entries = await readdir(dirPath, { withFileTypes: true })
+  const rows = await Promise.all(
+    entries
+      .filter((e) => !e.name.startsWith('.'))
+      .map(async (e) => {
+        const info = await stat(join(dirPath, e.name)).catch(() => undefined)
+        const dir = info ? info.isDirectory() : e.isDirectory()
+        return { name: e.name, dir, size: info?.size ?? 0, mtime: info?.mtime ?? new Date(0) }
+      }),
+  )
+  rows.sort((a, b) => (a.dir === b.dir ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.dir ? -1 : 1))
+  const title = esc(st.uri)
+  let body = `<html>\r\n<head><title>Index of ${title}</title></head>\r\n<body>\r\n<h1>Index of ${title}</h1><hr><pre><a href="../">../</a>\r\n`
+  for (const r of rows) {
+    const name = r.dir ? `${r.name}/` : r.name
+    const chars = [...name]
+    const shown = chars.length > 50 ? `${chars.slice(0, 47).join('')}..>` : name
+    const pad = ' '.repeat(Math.max(1, 51 - Math.min(chars.length, 50)))
+    body += `<a href="${hrefEscape(name)}">${esc(shown)}</a>${pad}${autoindexDate(r.mtime)} ${(r.dir ? '-' : String(r.size)).padStart(19)}\r\n`
+  }
+  body += '</pre><hr></body>\r\n</html>\r\n'
+  // nginx streams the listing (chunked), never with a Content-Length.
+  res.writeHead(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']))
+  res.end(body)
+  return 'done'
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
+function autoindexDate(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0')
+  return `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`
+}
+
+function esc(s: string): string {
+  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
+}
+
+/** ngx_escape_uri(NGX_ESCAPE_HTML) for the href. */
+function hrefEscape(s: string): string {
+  let out = ''
+  for (const b of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(b)
+    out += b <= 0x20 || b >= 0x7f || '"#%&+<>?'.includes(c) ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : c
+  }
+  return out
+}
+
+/**
+ * ngx_http_special_response_handler: an error_page for `status` redirects internally (a URI or
+ * a named location; `=code` sets the answer's status) or, for a URL, answers 302; without one,
+ * nginx's built-in page. One level only, as recursive_error_pages off.
+ */
+async function finalize(st: RequestState, status: number): Promise<Step> {
+  if (!st.inErrorPage) {
+    for (const ep of st.conf.errorPages) {
+      if (!ep.codes.includes(status)) continue
+      const target = expand(ep.target, st)
+      st.inErrorPage = true
+      st.errorStatus = ep.status === null ? undefined : (ep.status ?? status)
+      if (target.startsWith('@')) {
+        const loc = st.server.named.get(target.slice(1))
+        if (!loc) break
+        st.pendingNamed = loc
+        return 'restart'
+      }
+      if (!target.startsWith('/')) {
+        const s = ep.status && ep.status >= 301 && ep.status <= 308 ? ep.status : 302
+        sendRedirect(st, s, target)
+        return 'done'
+      }
+      // The error page is fetched with GET, whatever the request's method (HEAD stays HEAD).
+      if (st.method !== 'HEAD') st.method = 'GET'
+      internalRedirect(st, target)
+      return 'restart'
+    }
+  }
+  sendBuiltin(st, st.inErrorPage && st.errorStatus !== undefined ? st.errorStatus : status)
+  return 'done'
+}
+

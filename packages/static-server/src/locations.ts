@@ -1,0 +1,52 @@
+import type { LocationModel } from './config/model.js'
+
+export interface LocationMatch {
+  loc: LocationModel | undefined
+  /** The regex location's captures, for $1..$9. */
+  captures: RegExpExecArray | undefined
+}
+
+/**
+ * ngx_http_core_find_location: `=` ends the search; otherwise the longest prefix wins, its
+ * nested locations are searched first, `^~` stops before regexes, then regexes are tried in
+ * file order (the nested level's before the outer level's) and the first match wins.
+ */
+export function findLocation(locs: readonly LocationModel[], uri: string): LocationMatch {
+  const r = find(locs, uri)
+  return { loc: r.loc, captures: r.captures }
+}
+
+interface Found extends LocationMatch {
+  done: boolean
+}
+
+function find(locs: readonly LocationModel[], uri: string): Found {
+  let best: LocationModel | undefined
+  for (const l of locs) {
+    if (l.modifier === '=') {
+      if (uri === l.pattern) return { loc: l, captures: undefined, done: true }
+    } else if ((l.modifier === '' || l.modifier === '^~') && uri.startsWith(l.pattern)) {
+      if (!best || l.pattern.length > best.pattern.length) best = l
+    }
+  }
+  let result: Found = { loc: best, captures: undefined, done: false }
+  if (best) {
+    if (best.children.length > 0) {
+      const inner = find(best.children, uri)
+      if (inner.done) return inner
+      if (inner.loc) result = inner
+    }
+    if (best.modifier === '^~') return { ...result, done: true }
+  }
+  for (const l of locs) {
+    if (!l.re) continue
+    const m = l.re.exec(uri)
+    if (!m) continue
+    if (l.children.length > 0) {
+      const inner = find(l.children, uri)
+      if (inner.loc) return { loc: inner.loc, captures: inner.captures ?? m, done: true }
+    }
+    return { loc: l, captures: m, done: true }
+  }
+  return result
+}

@@ -1,0 +1,139 @@
+import { clfDate, type Http1Request, type Http1Response } from '@edgestack/common'
+import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
+import type { VariableSource } from './variables.js'
+
+/** One request's journey through the phases: what nginx keeps in ngx_http_request_t. */
+export class RequestState implements VariableSource {
+  uri: string
+  args: string
+  /** The URI was changed by rewrite, try_files or an internal redirect. */
+  uriChanged = false
+  loc: LocationModel | undefined
+  conf: LocationConf
+  captures: RegExpExecArray | undefined
+  /** Internal redirects and rewrite cycles left (nginx allows 10). */
+  cycles = 10
+  /** Status set by error_page for the redirected request. */
+  errorStatus: number | undefined
+  inErrorPage = false
+  /** `rewrite ... break` changed the URI in the current location (proxy_pass then sends it whole). */
+  rewriteBreak = false
+  /** A named location to continue in (try_files' last `@name`, error_page `@name`). */
+  pendingNamed: LocationModel | undefined
+  method: string
+  remoteAddr: string
+  requestFilename = ''
+  documentRoot = ''
+  proxyHost = ''
+  upstreamAddr = ''
+  readonly start = Date.now()
+
+  constructor(
+    readonly req: Http1Request,
+    readonly res: Http1Response,
+    readonly server: ServerModel,
+    readonly host: string,
+    uri: string,
+    args: string,
+  ) {
+    this.uri = uri
+    this.args = args
+    this.conf = server.conf
+    this.method = req.method
+    this.remoteAddr = req.remoteAddress
+  }
+
+  get(name: string): string {
+    const req = this.req
+    switch (name) {
+      case 'uri':
+      case 'document_uri':
+        return this.uri
+      case 'args':
+      case 'query_string':
+        return this.args
+      case 'is_args':
+        return this.args ? '?' : ''
+      case 'request_uri':
+        return req.target
+      case 'request_method':
+        return req.method
+      case 'request':
+        return `${req.method} ${req.target} HTTP/${req.version}`
+      case 'server_protocol':
+        return `HTTP/${req.version}`
+      case 'scheme':
+        return 'http'
+      case 'host':
+        return this.host || this.server.primaryName
+      case 'hostname':
+        return this.server.primaryName
+      case 'server_name':
+        return this.server.primaryName
+      case 'server_addr':
+        return req.localAddress
+      case 'server_port':
+        return String(req.localPort)
+      case 'remote_addr':
+        return this.remoteAddr
+      case 'remote_port':
+        return String(req.remotePort)
+      case 'remote_user':
+        return '-'
+      case 'status':
+        return String(this.res.statusCode)
+      case 'body_bytes_sent':
+        return String(this.res.bytesWritten)
+      case 'bytes_sent':
+        return String(this.res.bytesWritten)
+      case 'time_local':
+        return clfDate(new Date())
+      case 'time_iso8601':
+        return new Date().toISOString().replace(/\.\d+Z$/, '+00:00')
+      case 'msec':
+        return (Date.now() / 1000).toFixed(3)
+      case 'request_time':
+        return ((Date.now() - this.start) / 1000).toFixed(3)
+      case 'document_root':
+        return this.documentRoot
+      case 'request_filename':
+        return this.requestFilename
+      case 'content_type':
+        return req.header('content-type') ?? ''
+      case 'content_length':
+        return req.header('content-length') ?? ''
+      case 'proxy_host':
+        return this.proxyHost
+      case 'proxy_add_x_forwarded_for': {
+        const xff = req.header('x-forwarded-for')
+        return xff ? `${xff}, ${this.remoteAddr}` : this.remoteAddr
+      }
+      case 'upstream_addr':
+        return this.upstreamAddr
+      case 'connection_upgrade':
+        return req.upgrade ? 'upgrade' : 'close'
+    }
+    if (name.length === 1 && name >= '0' && name <= '9') return this.captures?.[Number(name)] ?? ''
+    if (name.startsWith('http_')) return req.header(name.slice(5).replaceAll('_', '-')) ?? ''
+    if (name.startsWith('arg_')) return argValue(this.args, name.slice(4))
+    if (name.startsWith('cookie_')) return cookieValue(req.header('cookie') ?? '', name.slice(7))
+    if (name.startsWith('sent_http_')) return ''
+    return ''
+  }
+}
+
+function argValue(args: string, key: string): string {
+  for (const pair of args.split('&')) {
+    const eq = pair.indexOf('=')
+    if ((eq < 0 ? pair : pair.slice(0, eq)).toLowerCase() === key) return eq < 0 ? '' : pair.slice(eq + 1)
+  }
+  return ''
+}
+
+function cookieValue(cookie: string, key: string): string {
+  for (const part of cookie.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq >= 0 && part.slice(0, eq).trim() === key) return part.slice(eq + 1).trim()
+  }
+  return ''
+}

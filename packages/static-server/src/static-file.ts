@@ -1,0 +1,211 @@
+import { open } from 'node:fs/promises'
+import mime from 'mime-types'
+import type { LocationConf } from './config/model.js'
+import type { FileCache, FileInfo } from './file-cache.js'
+import { type ByteRange, parseRange } from './ranges.js'
+import type { RequestState } from './request-state.js'
+import { baseHeaders, finishHeaders, sendBuiltin } from './respond.js'
+
+let boundary = 0
+
+/** `"<mtime hex>-<size hex>"`, as ngx_http_set_etag writes it. */
+export function etagOf(info: FileInfo): string {
+  return `"${Math.floor(info.mtimeMs / 1000).toString(16)}-${info.size.toString(16)}"`
+}
+
+/** The type by the URI's extension (r->exten, lower-cased), from `types`, or mime-types when the config has none. */
+export function contentTypeFor(uri: string, conf: LocationConf): string {
+  const slash = uri.lastIndexOf('/')
+  const dot = uri.lastIndexOf('.')
+  if (dot > slash && dot < uri.length - 1) {
+    const ext = uri.slice(dot + 1).toLowerCase()
+    if (conf.types) return conf.types.get(ext) ?? conf.defaultType
+    const t = mime.lookup(ext)
+    if (t) return t
+  }
+  return conf.defaultType
+}
+
+/**
+ * The static module plus the not-modified and range filters for one regular file. Small files
+ * come from memory in one write; large ones are streamed from an open descriptor with
+ * backpressure (the response pauses the read when the socket's buffer is full).
+ */
+export async function sendFile(st: RequestState, path: string, info: FileInfo, cache: FileCache, encoding?: string): Promise<void> {
+  const { req, res, conf } = st
+  const mtime = Math.floor(info.mtimeMs / 1000)
+  const lastModified = new Date(mtime * 1000).toUTCString()
+  const etag = conf.etag ? etagOf(info) : undefined
+  const type = contentTypeFor(st.uri, conf)
+  // An error_page target is sent whole with the error's status: no ranges, no 304.
+  const ok = st.errorStatus ?? 200
+  if (ok !== 200) {
+    // nginx drops Last-Modified from a page sent for an error status.
+    const headers = [...baseHeaders(), 'Content-Type', type]
+    if (etag) headers.push('ETag', etag)
+    finishHeaders(st, ok, headers)
+    const body = await cache.body(path, info)
+    if (body) {
+      res.send(ok, headers, body)
+      return
+    }
+    headers.push('Content-Length', String(info.size))
+    return stream(st, path, headers, [{ start: 0, end: info.size }], ok)
+  }
+
+  // ngx_http_not_modified_filter: preconditions first (412), then 304 when every validator agrees.
+  const ius = req.header('if-unmodified-since')
+  if (ius !== undefined) {
+    const t = Date.parse(ius)
+    if (!Number.isNaN(t) && mtime > t / 1000) return sendBuiltin(st, 412)
+  }
+  const ifMatch = req.header('if-match')
+  if (ifMatch !== undefined && !matchEtag(ifMatch, etag, false)) return sendBuiltin(st, 412)
+  const ims = req.header('if-modified-since')
+  const inm = req.header('if-none-match')
+  if ((ims !== undefined && conf.ifModifiedSince !== 'off') || inm !== undefined) {
+    let notModified = true
+    if (ims !== undefined && conf.ifModifiedSince !== 'off') {
+      const t = Date.parse(ims) / 1000
+      notModified = !Number.isNaN(t) && (conf.ifModifiedSince === 'exact' ? t === mtime : t >= mtime)
+    }
+    if (notModified && inm !== undefined) notModified = matchEtag(inm, etag, true)
+    if (notModified) {
+      const h = [...baseHeaders(), 'Last-Modified', lastModified]
+      if (etag) h.push('ETag', etag)
+      res.send(304, finishHeaders(st, 304, h))
+      return
+    }
+  }
+
+  const headers = [...baseHeaders(), 'Content-Type', type]
+  const common = ['Last-Modified', lastModified]
+  if (etag) common.push('ETag', etag)
+  if (encoding) common.push('Content-Encoding', encoding)
+
+  let ranges: ByteRange[] | 'unsatisfiable' | undefined
+  const range = req.header('range')
+  if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, lastModified)) ranges = parseRange(range, info.size)
+  if (ranges === 'unsatisfiable') {
+    return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`])
+  }
+  if (ranges === undefined) {
+    headers.push(...common)
+    // gzip_static answers are not ranged by nginx, and say so by omission.
+    if (!encoding) headers.push('Accept-Ranges', 'bytes')
+    finishHeaders(st, 200, headers)
+    const body = req.method === 'HEAD' ? undefined : await cache.body(path, info)
+    if (body || req.method === 'HEAD' || info.size === 0) {
+      if (req.method === 'HEAD') {
+        headers.push('Content-Length', String(info.size))
+        res.writeHead(200, headers)
+        res.end()
+      } else res.send(200, headers, body ?? Buffer.alloc(0))
+      return
+    }
+    headers.push('Content-Length', String(info.size))
+    return stream(st, path, headers, [{ start: 0, end: info.size }], 200)
+  }
+  if (ranges.length === 1) {
+    const r = ranges[0] as ByteRange
+    headers.push(...common, 'Content-Range', `bytes ${r.start}-${r.end - 1}/${info.size}`, 'Content-Length', String(r.end - r.start))
+    finishHeaders(st, 206, headers)
+    return stream(st, path, headers, ranges, 206)
+  }
+  // multipart/byteranges (RFC 9110 §14.6) with nginx's 20-digit counter as the boundary.
+  const b = String(++boundary).padStart(20, '0')
+  const parts: Buffer[] = []
+  let length = 0
+  for (const r of ranges) {
+    const p = Buffer.from(`\r\n--${b}\r\nContent-Type: ${type}\r\nContent-Range: bytes ${r.start}-${r.end - 1}/${info.size}\r\n\r\n`)
+    parts.push(p)
+    length += p.length + (r.end - r.start)
+  }
+  const tail = Buffer.from(`\r\n--${b}--\r\n`)
+  length += tail.length
+  headers[headers.indexOf('Content-Type') + 1] = `multipart/byteranges; boundary=${b}`
+  headers.push(...common, 'Content-Length', String(length))
+  finishHeaders(st, 206, headers)
+  return stream(st, path, headers, ranges, 206, parts, tail)
+}
+
+function ifRangeHolds(ifRange: string | undefined, etag: string | undefined, lastModified: string): boolean {
+  if (ifRange === undefined) return true
+  if (ifRange.startsWith('"') || ifRange.startsWith('W/')) return etag !== undefined && ifRange === etag
+  return ifRange === lastModified
+}
+
+/** If-None-Match (weak comparison) / If-Match (strong), with `*` and lists. */
+function matchEtag(header: string, etag: string | undefined, weak: boolean): boolean {
+  if (header.trim() === '*') return true
+  if (etag === undefined) return false
+  for (let tag of header.split(',')) {
+    tag = tag.trim()
+    if (weak && tag.startsWith('W/')) tag = tag.slice(2)
+    if (tag === etag) return true
+  }
+  return false
+}
+
+async function stream(
+  st: RequestState,
+  path: string,
+  headers: string[],
+  ranges: ByteRange[],
+  status: number,
+  parts?: Buffer[],
+  tail?: Buffer,
+): Promise<void> {
+  const { res, req } = st
+  const fh = await open(path, 'r')
+  try {
+    res.writeHead(status, headers)
+    if (req.method === 'HEAD') {
+      res.end()
+      return
+    }
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i] as ByteRange
+      if (parts) res.write(parts[i] as Buffer)
+      if (r.end > r.start) {
+        const rs = fh.createReadStream({ start: r.start, end: r.end - 1, autoClose: false, highWaterMark: 64 * 1024 })
+        await pump(st, rs)
+        if (res.finished) return
+      }
+    }
+    if (tail) res.write(tail)
+    res.end()
+  } finally {
+    await fh.close().catch(() => {})
+  }
+}
+
+/** Copies one read stream into the response, pausing while the socket is full. */
+function pump(st: RequestState, rs: NodeJS.ReadableStream & { destroy(): void }): Promise<void> {
+  const { res, req } = st
+  return new Promise((resolve, reject) => {
+    const onDrain = () => rs.resume()
+    const onClose = () => {
+      cleanup()
+      rs.destroy()
+      resolve()
+    }
+    const cleanup = () => {
+      req.socket.off('drain', onDrain)
+      res.off('close', onClose)
+    }
+    rs.on('data', (c: Buffer) => {
+      if (!res.write(c)) rs.pause()
+    })
+    rs.once('end', () => {
+      cleanup()
+      resolve()
+    })
+    rs.once('error', (err) => {
+      cleanup()
+      reject(err)
+    })
+    req.socket.on('drain', onDrain)
+    res.once('close', onClose)
+  })
+}

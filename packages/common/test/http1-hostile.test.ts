@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { createHttp1Server, type HostPort, type Http1Server, type Http1ServerOptions } from '../src/index.js'
@@ -69,17 +70,26 @@ interface Fixture {
   addr: HostPort
   /** `METHOD target` of every request the handler saw. */
   seen: string[]
+  /** The most response bytes ever waiting in one socket's buffer after an answer. */
+  maxBuffered: number
 }
 
 /** A server whose handler answers 200 with the body length, or streams a large body for /big. */
 async function fixture(extra: Partial<Http1ServerOptions> = {}): Promise<Fixture> {
   const seen: string[] = []
+  const f = { seen, maxBuffered: 0 } as Fixture
+  const fat = Buffer.alloc(4096, 0x66)
   const server = createHttp1Server({
     limits: { maxRequestLineBytes: 100, maxHeadBytes: 400, maxHeaderCount: 8 },
     headerTimeoutMs: 2000,
     ...extra,
     onRequest(req, res) {
       seen.push(`${req.method} ${req.target}`)
+      if (req.target === '/fat') {
+        res.send(200, [], fat)
+        f.maxBuffered = Math.max(f.maxBuffered, req.socket.writableLength)
+        return
+      }
       if (req.target === '/big') {
         res.writeHead(200, ['Content-Type', 'text/plain'])
         const chunk = Buffer.alloc(65536, 0x61)
@@ -106,8 +116,9 @@ async function fixture(extra: Partial<Http1ServerOptions> = {}): Promise<Fixture
       body.on('end', () => res.send(200, ['X-Len', String(length), 'X-Target', req.target], ''))
     },
   })
-  const addr = await server.listen({ host: '127.0.0.1', port: 0 })
-  return { server, addr, seen }
+  f.server = server
+  f.addr = await server.listen({ host: '127.0.0.1', port: 0 })
+  return f
 }
 
 /** One fixture for a describe block; after it, no connection may be left open. */
@@ -531,6 +542,101 @@ describe('http1 core: slow, silent, half-closed and reset clients', () => {
     })
   }
 })
+
+describe('http1 core: clients that do not read their answers', () => {
+  test('a pipelined flood from a client that never reads: the server stops reading instead of buffering answers', async (t) => {
+    const f = await fixture({ keepAliveTimeoutMs: 60_000 })
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const s = net.connect(f.addr.port, f.addr.host)
+    s.on('error', () => undefined)
+    await once(s, 'connect')
+    s.pause()
+    const COUNT = 5000
+    s.write(GET('/fat').repeat(COUNT))
+    // Wait (bounded) until the handler count stops moving or everything was answered.
+    let last = -1
+    for (let i = 0; i < 100 && f.seen.length !== last && f.seen.length < COUNT; i++) {
+      last = f.seen.length
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    s.destroy()
+    // 5,000 answers of 4 KiB are 20 MiB; the socket's own buffering is about 64 KiB.
+    assert.ok(f.maxBuffered < 1024 * 1024, `${f.maxBuffered} bytes of answers buffered for one client`)
+    assert.ok(f.seen.length < COUNT, 'the server kept reading requests nobody reads the answers to')
+    await assertNoConnections(f.server)
+  })
+
+  test('a client that pipelines, half-closes and reads late still gets every answer, in order', async (t) => {
+    const f = await fixture()
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const COUNT = 2000
+    const got = await new Promise<string>((resolve) => {
+      const s = net.connect(f.addr.port, f.addr.host, () => {
+        s.pause()
+        s.end(Array.from({ length: COUNT }, (_, i) => GET(`/fat?${i}`)).join(''))
+        setTimeout(() => s.resume(), 500)
+      })
+      let raw = ''
+      s.setEncoding('latin1')
+      s.on('data', (c: string) => {
+        raw += c
+      })
+      s.on('error', () => undefined)
+      s.on('close', () => resolve(raw))
+      setTimeout(() => s.destroy(), 30_000)
+    })
+    assert.equal(statuses(got).length, COUNT)
+    assert.equal(f.seen.at(-1), `GET /fat?${COUNT - 1}`)
+    await assertNoConnections(f.server)
+  })
+
+  test('a client that stops reading a streamed response is closed at the send timeout', async (t) => {
+    const f = await fixture({ sendTimeoutMs: 1000 })
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const s = net.connect(f.addr.port, f.addr.host)
+    s.on('error', () => undefined)
+    await once(s, 'connect')
+    s.pause()
+    s.write(GET('/big'))
+    assert.ok(await waitFor(() => f.seen.length === 1))
+    // Bounded (10 s): with no send timeout the connection stays forever.
+    assert.ok(await waitFor(() => f.server.connectionCount === 0, 200), 'the server closed the stalled connection')
+    s.destroy()
+  })
+
+  test('a slow reader that keeps reading is not cut by the send timeout', async (t) => {
+    const f = await fixture({ sendTimeoutMs: 1000 })
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const r = await new Promise<number>((resolve) => {
+      const s = net.connect(f.addr.port, f.addr.host, () => {
+        s.write(GET('/big', 'Connection: close\r\n'))
+        s.pause()
+      })
+      let got = 0
+      const timer = setInterval(() => {
+        // Read a little every 100 ms: always progress, well inside the 1 s send timeout.
+        s.resume()
+        setTimeout(() => s.pause(), 5)
+      }, 100)
+      s.on('data', (c: Buffer) => {
+        got += c.length
+      })
+      s.on('error', () => undefined)
+      s.on('close', () => {
+        clearInterval(timer)
+        resolve(got)
+      })
+      setTimeout(() => s.destroy(), 30_000)
+    })
+    assert.ok(r > 256 * 65536, `got all ${r} bytes`)
+  })
+})
+
+/** Polls `cond` every 50 ms, `tries` times at most. */
+async function waitFor(cond: () => boolean, tries = 100): Promise<boolean> {
+  for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 50))
+  return cond()
+}
 
 /** mulberry32: a tiny seeded PRNG so every run mutates the same way. */
 function prng(seed: number): () => number {

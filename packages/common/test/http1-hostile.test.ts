@@ -154,6 +154,7 @@ describe('http1 core: request smuggling shapes are refused and the connection cl
     ['TE folded onto the next line', post('Transfer-Encoding:\r\n chunked\r\n', '0\r\n\r\n'), 400],
     ['TE name with a NUL', post('Transfer-Encoding\0: chunked\r\n', '0\r\n\r\n'), 400],
     ['chunk size that overflows', post('Transfer-Encoding: chunked\r\n', 'ffffffffffffffffff\r\nx\r\n0\r\n\r\n'), 400],
+    ['chunk size beyond 2^53 (15 hex digits)', post('Transfer-Encoding: chunked\r\n', 'fffffffffffffff\r\nx\r\n0\r\n\r\n'), 400],
     ['chunk size with a sign', post('Transfer-Encoding: chunked\r\n', '+5\r\nhello\r\n0\r\n\r\n'), 400],
     ['chunk size with a 0x prefix', post('Transfer-Encoding: chunked\r\n', '0x5\r\nhello\r\n0\r\n\r\n'), 400],
     ['chunk size followed by garbage', post('Transfer-Encoding: chunked\r\n', '5 x\r\nhello\r\n0\r\n\r\n'), 400],
@@ -350,6 +351,9 @@ describe('http1 core: bytes that do not belong', () => {
       cases.push([`${name} in a field value`, `GET / HTTP/1.1\r\nHost: x\r\nX-A: 1${b}2\r\n\r\n`])
     }
   }
+  for (const host of ['a/b', 'a\\b', 'a..b', '..', 'a b', 'a\tb']) {
+    cases.push([`Host ${JSON.stringify(host)} (nginx refuses it too)`, `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`])
+  }
   cases.push(['HTTP/0.9', 'GET /\r\n\r\n'])
   cases.push(['a trailing space after the version', 'GET / HTTP/1.1 \r\nHost: x\r\n\r\n'])
   cases.push(['a lower-case version', 'GET / http/1.1\r\nHost: x\r\n\r\n'])
@@ -366,6 +370,13 @@ describe('http1 core: bytes that do not belong', () => {
       assert.deepEqual(statuses(r.raw), [400], JSON.stringify(r.raw))
       assert.equal(r.closed, true)
       assert.equal(f.seen.length, before)
+    })
+  }
+
+  for (const host of ['example.com', 'example.com:8080', '[::1]:80', '127.0.0.1', 'a.b.c.', '']) {
+    test(`Host ${JSON.stringify(host)} is accepted`, async () => {
+      const r = await exchange(f.addr, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+      assert.deepEqual(statuses(r.raw), [200], r.raw)
     })
   }
 

@@ -643,6 +643,46 @@ describe('http1 core: clients that do not read their answers', () => {
   })
 })
 
+describe('http1 core: connection limit and shutdown under hostile clients', () => {
+  test('over maxConnections a connection is closed at once; room comes back when others leave', async (t) => {
+    const f = await fixture({ maxConnections: 5 })
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const held: net.Socket[] = []
+    for (let i = 0; i < 5; i++) {
+      const s = net.connect(f.addr.port, f.addr.host)
+      s.on('error', () => undefined)
+      await once(s, 'connect')
+      s.write('GET / HT')
+      held.push(s)
+    }
+    assert.ok(await waitFor(() => f.server.connectionCount === 5))
+    const over = await exchange(f.addr, GET('/over', 'Connection: close\r\n'), { end: false })
+    assert.equal(over.closed, true)
+    assert.equal(over.raw, '')
+    for (const s of held) s.destroy()
+    await assertNoConnections(f.server)
+    const ok = await exchange(f.addr, GET('/', 'Connection: close\r\n'))
+    assert.deepEqual(statuses(ok.raw), [200])
+  })
+
+  test('close() with a slow head, a stalled body, a paused reader and an idle client attached: all are cut', async () => {
+    const f = await fixture({ headerTimeoutMs: 60_000, bodyTimeoutMs: 60_000, sendTimeoutMs: 60_000, keepAliveTimeoutMs: 60_000 })
+    const sockets: net.Socket[] = []
+    for (const bytes of ['GET / HTTP/1.1\r\nHo', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab', GET('/big'), GET('/')]) {
+      const s = net.connect(f.addr.port, f.addr.host)
+      s.on('error', () => undefined)
+      await once(s, 'connect')
+      s.pause()
+      s.write(bytes)
+      sockets.push(s)
+    }
+    assert.ok(await waitFor(() => f.seen.length === 3), 'three requests reached the handler')
+    await f.server.close({ drainTimeoutMs: 500 })
+    assert.equal(f.server.connectionCount, 0)
+    for (const s of sockets) s.destroy()
+  })
+})
+
 /** Polls `cond` every 50 ms, `tries` times at most. */
 async function waitFor(cond: () => boolean, tries = 100): Promise<boolean> {
   for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 50))

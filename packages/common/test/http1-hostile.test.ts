@@ -643,6 +643,80 @@ describe('http1 core: clients that do not read their answers', () => {
   })
 })
 
+describe('http1 core: framing a handler (a proxy relaying a hostile backend) gets wrong', () => {
+  let server: Http1Server
+  let addr: HostPort
+  before(async () => {
+    server = createHttp1Server({
+      onRequest(req, res) {
+        switch (req.target) {
+          case '/send-lies':
+            return res.send(200, ['Content-Length', '100', 'content-length', '1'], 'abc')
+          case '/head':
+            return res.send(200, ['Content-Length', '1234'])
+          case '/two-lengths':
+            res.writeHead(200, ['Content-Length', '3', 'Content-Length', '30'])
+            return res.end('abc')
+          case '/bad-length':
+            res.writeHead(200, ['Content-Length', '-3'])
+            return res.end('abc')
+          case '/too-long':
+            res.writeHead(200, ['Content-Length', '3'])
+            res.write('abc')
+            res.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
+            return res.end()
+          case '/too-short':
+            res.writeHead(200, ['Content-Length', '10'])
+            return res.end('abc')
+          default:
+            return res.send(200, [], 'ok')
+        }
+      },
+    })
+    addr = await server.listen({ host: '127.0.0.1', port: 0 })
+  })
+  after(async () => {
+    await assertNoConnections(server)
+    await server.close({ drainTimeoutMs: 100 })
+  })
+
+  const lengths = (raw: string) => [...raw.matchAll(/\r\nContent-Length: ([^\r]*)/gi)].map((m) => m[1])
+
+  test('send(): a caller Content-Length never appears next to the real one', async () => {
+    const r = await exchange(addr, `${GET('/send-lies')}${GET('/', 'Connection: close\r\n')}`)
+    assert.deepEqual(parseReplies(r.raw), [200, 200], r.raw)
+    assert.deepEqual(lengths(r.raw), ['3', '2'])
+  })
+
+  test('send() for HEAD keeps the length of the body a GET would get, once', async () => {
+    const r = await exchange(addr, 'HEAD /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert.deepEqual(lengths(r.raw), ['1234'], r.raw)
+    assert.ok(r.raw.endsWith('\r\n\r\n'))
+  })
+
+  for (const target of ['/two-lengths', '/bad-length']) {
+    test(`writeHead() with ${target.slice(1)}: sent chunked with no Content-Length`, async () => {
+      const r = await exchange(addr, `${GET(target)}${GET('/', 'Connection: close\r\n')}`)
+      assert.deepEqual(lengths(r.raw), ['2'], r.raw)
+      assert.match(r.raw, /Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP\/1\.1 200 /)
+    })
+  }
+
+  test('a body longer than its Content-Length is cut there and the connection closed: no smuggled response', async () => {
+    const r = await exchange(addr, `${GET('/too-long')}${GET('/')}`, { end: false })
+    assert.deepEqual(statuses(r.raw), [200], r.raw)
+    assert.ok(r.raw.endsWith('\r\n\r\nabc'), JSON.stringify(r.raw))
+    assert.equal(r.closed, true)
+  })
+
+  test('a body shorter than its Content-Length: the connection is closed rather than reused', async () => {
+    const r = await exchange(addr, `${GET('/too-short')}${GET('/')}`, { end: false })
+    assert.deepEqual(statuses(r.raw), [200], r.raw)
+    assert.ok(r.raw.endsWith('\r\n\r\nabc'), JSON.stringify(r.raw))
+    assert.equal(r.closed, true, 'closed, so the client sees the body is short')
+  })
+})
+
 describe('http1 core: connection limit and shutdown under hostile clients', () => {
   test('over maxConnections a connection is closed at once; room comes back when others leave', async (t) => {
     const f = await fixture({ maxConnections: 5 })

@@ -680,6 +680,26 @@ describe('http1 core: framing a handler (a proxy relaying a hostile backend) get
     await server.close({ drainTimeoutMs: 100 })
   })
 
+  test('a response field name that is not a token is never written', async (t) => {
+    const names = ['Transfer-Encoding ', 'Content-Length\t', 'X A', 'X:A', '', 'X\x7f']
+    const bad = createHttp1Server({
+      onRequest(req, res) {
+        const name = names[Number(req.target.slice(1))] as string
+        try {
+          res.send(200, [name, 'chunked'], 'body')
+        } catch {
+          res.send(502, [], '')
+        }
+      },
+    })
+    const a = await bad.listen({ host: '127.0.0.1', port: 0 })
+    t.after(() => bad.close({ drainTimeoutMs: 100 }))
+    for (const [i, name] of names.entries()) {
+      const r = await exchange(a, GET(`/${i}`, 'Connection: close\r\n'))
+      assert.deepEqual(statuses(r.raw), [502], `${JSON.stringify(name)}: ${JSON.stringify(r.raw)}`)
+    }
+  })
+
   const lengths = (raw: string) => [...raw.matchAll(/\r\nContent-Length: ([^\r]*)/gi)].map((m) => m[1])
 
   test('send(): a caller Content-Length never appears next to the real one', async () => {

@@ -8,13 +8,19 @@ import type { Http1Request } from './request.js'
 const OWNED = new Set(['connection', 'transfer-encoding', 'keep-alive', 'content-length'])
 // RFC 9110 §5.5: CR, LF and NUL in a field would split the response (response splitting).
 const UNSAFE = /[\r\n\0]/
+// RFC 9110 §5.1: a name is a token. "Transfer-Encoding " would slip past OWNED and a lenient
+// client could still read it as framing.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const CRLF = '\r\n'
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
 const DIGITS = /^\d{1,15}$/
 
 export class InvalidResponseHeaderError extends EdgeError {
   constructor(name: string) {
-    super('EDGE_ERR_INVALID_RESPONSE_HEADER', `refusing to send header ${JSON.stringify(name)}: CR, LF or NUL in it`)
+    super(
+      'EDGE_ERR_INVALID_RESPONSE_HEADER',
+      `refusing to send header ${JSON.stringify(name)}: its name is not a token, or CR, LF or NUL in it`,
+    )
   }
 }
 
@@ -194,7 +200,7 @@ export class Http1Response extends EventEmitter {
       const name = headers[i] as string
       const value = headers[i + 1] as string
       if (OWNED.has(name.toLowerCase())) continue
-      if (UNSAFE.test(name) || UNSAFE.test(value)) throw new InvalidResponseHeaderError(name)
+      if (!TOKEN.test(name) || UNSAFE.test(value)) throw new InvalidResponseHeaderError(name)
       out += `${name}: ${value}${CRLF}`
     }
     return out

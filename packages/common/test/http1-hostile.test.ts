@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { createHttp1Server, type HostPort, type Http1Server, type Http1ServerOptions } from '../src/index.js'
+import { createHttp1Server, encodeProxyV2, type HostPort, type Http1Server, type Http1ServerOptions } from '../src/index.js'
 
 /**
  * Hostile and malformed input against the shared HTTP/1.1 core, over real loopback sockets.
@@ -817,9 +817,16 @@ function parseReplies(raw: string): number[] {
   return out
 }
 
+const PROXY_V1 = 'PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n'
+const PROXY_V2 = encodeProxyV2({ address: '192.0.2.1', port: 1234 }, { address: '192.0.2.2', port: 80 }).toString('latin1')
+
 describe('http1 core: seeded mutation fuzzer', () => {
-  test('2,000 mutated requests: never a throw, always well-formed answers or a close, nothing after a refusal', async (t) => {
-    const f = await fixture({ headerTimeoutMs: 1000, bodyTimeoutMs: 1000, keepAliveTimeoutMs: 1000 })
+  const runs = [
+    { label: '2,000 mutated requests', COUNT: 2000, seed: 0x5eed, proxy: undefined },
+    { label: '1,000 mutated requests behind PROXY v1 and v2 headers', COUNT: 1000, seed: 0xbad, proxy: 'both' },
+  ] as const
+  for (const { label, COUNT, seed, proxy } of runs) test(`${label}: never a throw, always well-formed answers or a close, nothing after a refusal`, async (t) => {
+    const f = await fixture({ headerTimeoutMs: 1000, bodyTimeoutMs: 1000, keepAliveTimeoutMs: 1000, proxyProtocol: proxy !== undefined })
     t.after(() => f.server.close({ drainTimeoutMs: 100 }))
     const errors: string[] = []
     const uncaught = (err: Error) => errors.push(err.stack ?? String(err))
@@ -833,7 +840,7 @@ describe('http1 core: seeded mutation fuzzer', () => {
       'POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: 1\r\n\r\n',
       'GET /e HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
       `POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc${GET('/g')}`,
-    ]
+    ].flatMap((c) => (proxy ? [`${PROXY_V1}${c}`, `${PROXY_V2}${c}`] : [c]))
     const interesting = ['\r', '\n', '\0', ' ', '\t', ':', ',', ';', '0', 'f', '-', '+', '\x7f', '\xff', '\r\n', '\r\n\r\n']
     const fields = [
       'Transfer-Encoding: chunked\r\n',
@@ -847,7 +854,7 @@ describe('http1 core: seeded mutation fuzzer', () => {
       'Connection: close\r\n',
       `X-Big: ${'b'.repeat(500)}\r\n`,
     ]
-    const rand = prng(0x5eed)
+    const rand = prng(seed)
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T
     const mutate = (input: string): string => {
       let s = input
@@ -882,7 +889,6 @@ describe('http1 core: seeded mutation fuzzer', () => {
       return s
     }
 
-    const COUNT = 2000
     const deadline = Date.now() + 120_000
     let sent = 0
     let refusals = 0
@@ -914,7 +920,7 @@ describe('http1 core: seeded mutation fuzzer', () => {
     assert.ok(sent >= 500, `only ${sent} requests within the bound`)
     assert.ok(refusals > 0, 'the mutations produced refusals')
     await assertNoConnections(f.server)
-    const r = await exchange(f.addr, GET('/still-ok', 'Connection: close\r\n'))
+    const r = await exchange(f.addr, `${proxy ? PROXY_V1 : ''}${GET('/still-ok', 'Connection: close\r\n')}`)
     assert.deepEqual(statuses(r.raw), [200])
   })
 })

@@ -26,6 +26,8 @@ interface Backends {
   firehoseWritten: () => number
   /** Resets the connection as soon as it reads anything. */
   reset: number
+  /** Accepts and never reads. */
+  stall: number
   close(): void
 }
 
@@ -61,7 +63,11 @@ async function startBackends(): Promise<Backends> {
     track(s)
     s.once('data', () => s.resetAndDestroy())
   })
-  const servers = [echo, firehose, reset]
+  const stall = net.createServer((s) => {
+    track(s)
+    s.pause()
+  })
+  const servers = [echo, firehose, reset, stall]
   for (const server of servers) {
     server.listen(0, '127.0.0.1')
     await once(server, 'listening')
@@ -72,6 +78,7 @@ async function startBackends(): Promise<Backends> {
     firehose: port(firehose),
     firehoseWritten: () => written,
     reset: port(reset),
+    stall: port(stall),
     close() {
       for (const s of sockets) s.destroy()
       for (const s of servers) s.close()
@@ -188,11 +195,12 @@ describe('tls-terminator against hostile clients and backends', () => {
         ...service('echo', backends.echo),
         ...service('firehose', backends.firehose),
         ...service('reset', backends.reset),
+        ...service('stall', backends.stall),
         '',
       ].join('\n'),
     )
     d = await startDaemon('tls-terminator', ['--max-connections', String(MAX_CONNECTIONS), file])
-    await waitForOutput(d, /service reset/)
+    await waitForOutput(d, /service stall/)
     for (const m of d.output().matchAll(/listening on 127\.0\.0\.1:(\d+): service (\w+)/g)) ports[m[2] as string] = Number(m[1])
   })
 
@@ -385,6 +393,26 @@ describe('tls-terminator against hostile clients and backends', () => {
     s.destroy()
     assert.ok(written > 0, 'the backend started sending')
     assert.ok(written < FIREHOSE_BYTES, `the backend was held back (wrote ${written} bytes)`)
+    assert.ok(max - before < 200 * 1024, `RSS grew by ${max - before} KiB`)
+    await assertStillServing()
+  })
+
+  test('a backend that never reads while the client sends a lot: the daemon stays small (backpressure)', async () => {
+    const before = await rssKiB(d)
+    const s = tls.connect({ port: ports.stall as number, host: '127.0.0.1', servername: 'localhost', ca: CA })
+    s.on('error', () => undefined)
+    await once(s, 'secureConnect')
+    const chunk = Buffer.alloc(1024 * 1024, 0x73)
+    let accepted = 0
+    let max = before
+    // Write while the daemon takes bytes; at most 40 rounds of 200 ms, at most 1 GiB.
+    for (let i = 0; i < 40 && accepted < FIREHOSE_BYTES; i++) {
+      while (accepted < FIREHOSE_BYTES && s.write(chunk)) accepted += chunk.length
+      await Promise.race([once(s, 'drain'), new Promise((r) => setTimeout(r, 200))])
+      max = Math.max(max, await rssKiB(d))
+    }
+    s.destroy()
+    assert.ok(accepted < FIREHOSE_BYTES, `the client was held back (${accepted} bytes taken)`)
     assert.ok(max - before < 200 * 1024, `RSS grew by ${max - before} KiB`)
     await assertStillServing()
   })

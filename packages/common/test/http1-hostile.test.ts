@@ -601,6 +601,38 @@ describe('http1 core: clients that do not read their answers', () => {
     await assertNoConnections(f.server)
   })
 
+  for (const close of [false, true]) {
+    test(`a slow reader of a large send() answer gets all of it past the ${close ? 'linger' : 'keep-alive'} time`, async (t) => {
+      // Long enough to outlast the linger time (5 s) at the rate read below.
+      const size = (close ? 24 : 8) * 1024 * 1024
+      const big = createHttp1Server({
+        keepAliveTimeoutMs: 500,
+        sendTimeoutMs: 10_000,
+        onRequest: (_req, res) => res.send(200, [], Buffer.alloc(size, 0x62)),
+      })
+      const a = await big.listen({ host: '127.0.0.1', port: 0 })
+      t.after(() => big.close({ drainTimeoutMs: 100 }))
+      const got = await new Promise<number>((resolve) => {
+        const s = net.connect(a.port, a.host, () => s.write(GET('/', close ? 'Connection: close\r\n' : '')))
+        let n = 0
+        // A read every 20 ms: seconds for the whole body, with progress all along (the
+        // keep-alive time is 0.5 s, the linger time of a closing connection 5 s).
+        const timer = setInterval(() => {
+          const c = s.read() as Buffer | null
+          if (c) n += c.length
+          if (n >= size) s.destroy()
+        }, 20)
+        s.on('error', () => undefined)
+        s.on('close', () => {
+          clearInterval(timer)
+          resolve(n)
+        })
+        setTimeout(() => s.destroy(), 60_000)
+      })
+      assert.ok(got >= size, `got ${got} of ${size} body bytes`)
+    })
+  }
+
   test('a client that stops reading a streamed response is closed at the send timeout', async (t) => {
     const f = await fixture({ sendTimeoutMs: 1000 })
     t.after(() => f.server.close({ drainTimeoutMs: 100 }))

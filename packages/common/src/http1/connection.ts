@@ -101,6 +101,13 @@ export class Http1Connection implements ResponseOwner {
       return
     }
     if (this.deadline === 0 || now < this.deadline) return
+    // An answer still flowing out (send() hands a whole body to the socket at once) is not
+    // idleness: the keep-alive and linger times start once it drained, and the send timeout
+    // above cuts one that stopped moving.
+    if (this.socket.writableLength > 0 && (this.idle || this.#state === State.Closing)) {
+      this.deadline = now + (this.#state === State.Closing ? LINGER_MS : this.#opts.keepAliveTimeoutMs)
+      return
+    }
     if (this.#state === State.Head && this.#headStarted) {
       this.#fail(new Http1ParseError('header-timeout', 'client sent its request head too slowly'))
     } else if (this.#state === State.Body) {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { createHttp1Server, type HostPort, type Http1Server, type Http1ServerOptions } from '../src/index.js'
+import { createHttp1Server, encodeProxyV2, type HostPort, type Http1Server, type Http1ServerOptions } from '../src/index.js'
 
 /**
  * Hostile and malformed input against the shared HTTP/1.1 core, over real loopback sockets.
@@ -69,17 +70,26 @@ interface Fixture {
   addr: HostPort
   /** `METHOD target` of every request the handler saw. */
   seen: string[]
+  /** The most response bytes ever waiting in one socket's buffer after an answer. */
+  maxBuffered: number
 }
 
 /** A server whose handler answers 200 with the body length, or streams a large body for /big. */
 async function fixture(extra: Partial<Http1ServerOptions> = {}): Promise<Fixture> {
   const seen: string[] = []
+  const f = { seen, maxBuffered: 0 } as Fixture
+  const fat = Buffer.alloc(4096, 0x66)
   const server = createHttp1Server({
     limits: { maxRequestLineBytes: 100, maxHeadBytes: 400, maxHeaderCount: 8 },
     headerTimeoutMs: 2000,
     ...extra,
     onRequest(req, res) {
       seen.push(`${req.method} ${req.target}`)
+      if (req.target === '/fat') {
+        res.send(200, [], fat)
+        f.maxBuffered = Math.max(f.maxBuffered, req.socket.writableLength)
+        return
+      }
       if (req.target === '/big') {
         res.writeHead(200, ['Content-Type', 'text/plain'])
         const chunk = Buffer.alloc(65536, 0x61)
@@ -106,8 +116,9 @@ async function fixture(extra: Partial<Http1ServerOptions> = {}): Promise<Fixture
       body.on('end', () => res.send(200, ['X-Len', String(length), 'X-Target', req.target], ''))
     },
   })
-  const addr = await server.listen({ host: '127.0.0.1', port: 0 })
-  return { server, addr, seen }
+  f.server = server
+  f.addr = await server.listen({ host: '127.0.0.1', port: 0 })
+  return f
 }
 
 /** One fixture for a describe block; after it, no connection may be left open. */
@@ -143,6 +154,7 @@ describe('http1 core: request smuggling shapes are refused and the connection cl
     ['TE folded onto the next line', post('Transfer-Encoding:\r\n chunked\r\n', '0\r\n\r\n'), 400],
     ['TE name with a NUL', post('Transfer-Encoding\0: chunked\r\n', '0\r\n\r\n'), 400],
     ['chunk size that overflows', post('Transfer-Encoding: chunked\r\n', 'ffffffffffffffffff\r\nx\r\n0\r\n\r\n'), 400],
+    ['chunk size beyond 2^53 (15 hex digits)', post('Transfer-Encoding: chunked\r\n', 'fffffffffffffff\r\nx\r\n0\r\n\r\n'), 400],
     ['chunk size with a sign', post('Transfer-Encoding: chunked\r\n', '+5\r\nhello\r\n0\r\n\r\n'), 400],
     ['chunk size with a 0x prefix', post('Transfer-Encoding: chunked\r\n', '0x5\r\nhello\r\n0\r\n\r\n'), 400],
     ['chunk size followed by garbage', post('Transfer-Encoding: chunked\r\n', '5 x\r\nhello\r\n0\r\n\r\n'), 400],
@@ -339,6 +351,9 @@ describe('http1 core: bytes that do not belong', () => {
       cases.push([`${name} in a field value`, `GET / HTTP/1.1\r\nHost: x\r\nX-A: 1${b}2\r\n\r\n`])
     }
   }
+  for (const host of ['a/b', 'a\\b', 'a..b', '..', 'a b', 'a\tb']) {
+    cases.push([`Host ${JSON.stringify(host)} (nginx refuses it too)`, `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`])
+  }
   cases.push(['HTTP/0.9', 'GET /\r\n\r\n'])
   cases.push(['a trailing space after the version', 'GET / HTTP/1.1 \r\nHost: x\r\n\r\n'])
   cases.push(['a lower-case version', 'GET / http/1.1\r\nHost: x\r\n\r\n'])
@@ -355,6 +370,13 @@ describe('http1 core: bytes that do not belong', () => {
       assert.deepEqual(statuses(r.raw), [400], JSON.stringify(r.raw))
       assert.equal(r.closed, true)
       assert.equal(f.seen.length, before)
+    })
+  }
+
+  for (const host of ['example.com', 'example.com:8080', '[::1]:80', '127.0.0.1', 'a.b.c.', '']) {
+    test(`Host ${JSON.stringify(host)} is accepted`, async () => {
+      const r = await exchange(f.addr, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+      assert.deepEqual(statuses(r.raw), [200], r.raw)
     })
   }
 
@@ -532,6 +554,267 @@ describe('http1 core: slow, silent, half-closed and reset clients', () => {
   }
 })
 
+describe('http1 core: clients that do not read their answers', () => {
+  test('a pipelined flood from a client that never reads: the server stops reading instead of buffering answers', async (t) => {
+    const f = await fixture({ keepAliveTimeoutMs: 60_000 })
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const s = net.connect(f.addr.port, f.addr.host)
+    s.on('error', () => undefined)
+    await once(s, 'connect')
+    s.pause()
+    const COUNT = 5000
+    s.write(GET('/fat').repeat(COUNT))
+    // Wait (bounded) until the handler count stops moving or everything was answered.
+    let last = -1
+    for (let i = 0; i < 100 && f.seen.length !== last && f.seen.length < COUNT; i++) {
+      last = f.seen.length
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    s.destroy()
+    // 5,000 answers of 4 KiB are 20 MiB; the socket's own buffering is about 64 KiB.
+    assert.ok(f.maxBuffered < 1024 * 1024, `${f.maxBuffered} bytes of answers buffered for one client`)
+    assert.ok(f.seen.length < COUNT, 'the server kept reading requests nobody reads the answers to')
+    await assertNoConnections(f.server)
+  })
+
+  test('a client that pipelines, half-closes and reads late still gets every answer, in order', async (t) => {
+    const f = await fixture()
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const COUNT = 2000
+    const got = await new Promise<string>((resolve) => {
+      const s = net.connect(f.addr.port, f.addr.host, () => {
+        s.pause()
+        s.end(Array.from({ length: COUNT }, (_, i) => GET(`/fat?${i}`)).join(''))
+        setTimeout(() => s.resume(), 500)
+      })
+      let raw = ''
+      s.setEncoding('latin1')
+      s.on('data', (c: string) => {
+        raw += c
+      })
+      s.on('error', () => undefined)
+      s.on('close', () => resolve(raw))
+      setTimeout(() => s.destroy(), 30_000)
+    })
+    assert.equal(statuses(got).length, COUNT)
+    assert.equal(f.seen.at(-1), `GET /fat?${COUNT - 1}`)
+    await assertNoConnections(f.server)
+  })
+
+  for (const close of [false, true]) {
+    test(`a slow reader of a large send() answer gets all of it past the ${close ? 'linger' : 'keep-alive'} time`, async (t) => {
+      // Long enough to outlast the linger time (5 s) at the rate read below.
+      const size = (close ? 24 : 8) * 1024 * 1024
+      const big = createHttp1Server({
+        keepAliveTimeoutMs: 500,
+        sendTimeoutMs: 10_000,
+        onRequest: (_req, res) => res.send(200, [], Buffer.alloc(size, 0x62)),
+      })
+      const a = await big.listen({ host: '127.0.0.1', port: 0 })
+      t.after(() => big.close({ drainTimeoutMs: 100 }))
+      const got = await new Promise<number>((resolve) => {
+        const s = net.connect(a.port, a.host, () => s.write(GET('/', close ? 'Connection: close\r\n' : '')))
+        let n = 0
+        // A read every 20 ms: seconds for the whole body, with progress all along (the
+        // keep-alive time is 0.5 s, the linger time of a closing connection 5 s).
+        const timer = setInterval(() => {
+          const c = s.read() as Buffer | null
+          if (c) n += c.length
+          if (n >= size) s.destroy()
+        }, 20)
+        s.on('error', () => undefined)
+        s.on('close', () => {
+          clearInterval(timer)
+          resolve(n)
+        })
+        setTimeout(() => s.destroy(), 60_000)
+      })
+      assert.ok(got >= size, `got ${got} of ${size} body bytes`)
+    })
+  }
+
+  test('a client that stops reading a streamed response is closed at the send timeout', async (t) => {
+    const f = await fixture({ sendTimeoutMs: 1000 })
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const s = net.connect(f.addr.port, f.addr.host)
+    s.on('error', () => undefined)
+    await once(s, 'connect')
+    s.pause()
+    s.write(GET('/big'))
+    assert.ok(await waitFor(() => f.seen.length === 1))
+    // Bounded (10 s): with no send timeout the connection stays forever.
+    assert.ok(await waitFor(() => f.server.connectionCount === 0, 200), 'the server closed the stalled connection')
+    s.destroy()
+  })
+
+  test('a slow reader that keeps reading is not cut by the send timeout', async (t) => {
+    const f = await fixture({ sendTimeoutMs: 1000 })
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const r = await new Promise<number>((resolve) => {
+      const s = net.connect(f.addr.port, f.addr.host, () => {
+        s.write(GET('/big', 'Connection: close\r\n'))
+        s.pause()
+      })
+      let got = 0
+      const timer = setInterval(() => {
+        // Read a little every 100 ms: always progress, well inside the 1 s send timeout.
+        s.resume()
+        setTimeout(() => s.pause(), 5)
+      }, 100)
+      s.on('data', (c: Buffer) => {
+        got += c.length
+      })
+      s.on('error', () => undefined)
+      s.on('close', () => {
+        clearInterval(timer)
+        resolve(got)
+      })
+      setTimeout(() => s.destroy(), 30_000)
+    })
+    assert.ok(r > 256 * 65536, `got all ${r} bytes`)
+  })
+})
+
+describe('http1 core: framing a handler (a proxy relaying a hostile backend) gets wrong', () => {
+  let server: Http1Server
+  let addr: HostPort
+  before(async () => {
+    server = createHttp1Server({
+      onRequest(req, res) {
+        switch (req.target) {
+          case '/send-lies':
+            return res.send(200, ['Content-Length', '100', 'content-length', '1'], 'abc')
+          case '/head':
+            return res.send(200, ['Content-Length', '1234'])
+          case '/two-lengths':
+            res.writeHead(200, ['Content-Length', '3', 'Content-Length', '30'])
+            return res.end('abc')
+          case '/bad-length':
+            res.writeHead(200, ['Content-Length', '-3'])
+            return res.end('abc')
+          case '/too-long':
+            res.writeHead(200, ['Content-Length', '3'])
+            res.write('abc')
+            res.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n')
+            return res.end()
+          case '/too-short':
+            res.writeHead(200, ['Content-Length', '10'])
+            return res.end('abc')
+          default:
+            return res.send(200, [], 'ok')
+        }
+      },
+    })
+    addr = await server.listen({ host: '127.0.0.1', port: 0 })
+  })
+  after(async () => {
+    await assertNoConnections(server)
+    await server.close({ drainTimeoutMs: 100 })
+  })
+
+  test('a response field name that is not a token is never written', async (t) => {
+    const names = ['Transfer-Encoding ', 'Content-Length\t', 'X A', 'X:A', '', 'X\x7f']
+    const bad = createHttp1Server({
+      onRequest(req, res) {
+        const name = names[Number(req.target.slice(1))] as string
+        try {
+          res.send(200, [name, 'chunked'], 'body')
+        } catch {
+          res.send(502, [], '')
+        }
+      },
+    })
+    const a = await bad.listen({ host: '127.0.0.1', port: 0 })
+    t.after(() => bad.close({ drainTimeoutMs: 100 }))
+    for (const [i, name] of names.entries()) {
+      const r = await exchange(a, GET(`/${i}`, 'Connection: close\r\n'))
+      assert.deepEqual(statuses(r.raw), [502], `${JSON.stringify(name)}: ${JSON.stringify(r.raw)}`)
+    }
+  })
+
+  const lengths = (raw: string) => [...raw.matchAll(/\r\nContent-Length: ([^\r]*)/gi)].map((m) => m[1])
+
+  test('send(): a caller Content-Length never appears next to the real one', async () => {
+    const r = await exchange(addr, `${GET('/send-lies')}${GET('/', 'Connection: close\r\n')}`)
+    assert.deepEqual(parseReplies(r.raw), [200, 200], r.raw)
+    assert.deepEqual(lengths(r.raw), ['3', '2'])
+  })
+
+  test('send() for HEAD keeps the length of the body a GET would get, once', async () => {
+    const r = await exchange(addr, 'HEAD /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert.deepEqual(lengths(r.raw), ['1234'], r.raw)
+    assert.ok(r.raw.endsWith('\r\n\r\n'))
+  })
+
+  for (const target of ['/two-lengths', '/bad-length']) {
+    test(`writeHead() with ${target.slice(1)}: sent chunked with no Content-Length`, async () => {
+      const r = await exchange(addr, `${GET(target)}${GET('/', 'Connection: close\r\n')}`)
+      assert.deepEqual(lengths(r.raw), ['2'], r.raw)
+      assert.match(r.raw, /Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP\/1\.1 200 /)
+    })
+  }
+
+  test('a body longer than its Content-Length is cut there and the connection closed: no smuggled response', async () => {
+    const r = await exchange(addr, `${GET('/too-long')}${GET('/')}`, { end: false })
+    assert.deepEqual(statuses(r.raw), [200], r.raw)
+    assert.ok(r.raw.endsWith('\r\n\r\nabc'), JSON.stringify(r.raw))
+    assert.equal(r.closed, true)
+  })
+
+  test('a body shorter than its Content-Length: the connection is closed rather than reused', async () => {
+    const r = await exchange(addr, `${GET('/too-short')}${GET('/')}`, { end: false })
+    assert.deepEqual(statuses(r.raw), [200], r.raw)
+    assert.ok(r.raw.endsWith('\r\n\r\nabc'), JSON.stringify(r.raw))
+    assert.equal(r.closed, true, 'closed, so the client sees the body is short')
+  })
+})
+
+describe('http1 core: connection limit and shutdown under hostile clients', () => {
+  test('over maxConnections a connection is closed at once; room comes back when others leave', async (t) => {
+    const f = await fixture({ maxConnections: 5 })
+    t.after(() => f.server.close({ drainTimeoutMs: 100 }))
+    const held: net.Socket[] = []
+    for (let i = 0; i < 5; i++) {
+      const s = net.connect(f.addr.port, f.addr.host)
+      s.on('error', () => undefined)
+      await once(s, 'connect')
+      s.write('GET / HT')
+      held.push(s)
+    }
+    assert.ok(await waitFor(() => f.server.connectionCount === 5))
+    const over = await exchange(f.addr, GET('/over', 'Connection: close\r\n'), { end: false })
+    assert.equal(over.closed, true)
+    assert.equal(over.raw, '')
+    for (const s of held) s.destroy()
+    await assertNoConnections(f.server)
+    const ok = await exchange(f.addr, GET('/', 'Connection: close\r\n'))
+    assert.deepEqual(statuses(ok.raw), [200])
+  })
+
+  test('close() with a slow head, a stalled body, a paused reader and an idle client attached: all are cut', async () => {
+    const f = await fixture({ headerTimeoutMs: 60_000, bodyTimeoutMs: 60_000, sendTimeoutMs: 60_000, keepAliveTimeoutMs: 60_000 })
+    const sockets: net.Socket[] = []
+    for (const bytes of ['GET / HTTP/1.1\r\nHo', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nab', GET('/big'), GET('/')]) {
+      const s = net.connect(f.addr.port, f.addr.host)
+      s.on('error', () => undefined)
+      await once(s, 'connect')
+      s.pause()
+      s.write(bytes)
+      sockets.push(s)
+    }
+    assert.ok(await waitFor(() => f.seen.length === 3), 'three requests reached the handler')
+    await f.server.close({ drainTimeoutMs: 500 })
+    assert.equal(f.server.connectionCount, 0)
+    for (const s of sockets) s.destroy()
+  })
+})
+
+/** Polls `cond` every 50 ms, `tries` times at most. */
+async function waitFor(cond: () => boolean, tries = 100): Promise<boolean> {
+  for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 50))
+  return cond()
+}
+
 /** mulberry32: a tiny seeded PRNG so every run mutates the same way. */
 function prng(seed: number): () => number {
   let a = seed >>> 0
@@ -566,9 +849,16 @@ function parseReplies(raw: string): number[] {
   return out
 }
 
+const PROXY_V1 = 'PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n'
+const PROXY_V2 = encodeProxyV2({ address: '192.0.2.1', port: 1234 }, { address: '192.0.2.2', port: 80 }).toString('latin1')
+
 describe('http1 core: seeded mutation fuzzer', () => {
-  test('2,000 mutated requests: never a throw, always well-formed answers or a close, nothing after a refusal', async (t) => {
-    const f = await fixture({ headerTimeoutMs: 1000, bodyTimeoutMs: 1000, keepAliveTimeoutMs: 1000 })
+  const runs = [
+    { label: '2,000 mutated requests', COUNT: 2000, seed: 0x5eed, proxy: undefined },
+    { label: '1,000 mutated requests behind PROXY v1 and v2 headers', COUNT: 1000, seed: 0xbad, proxy: 'both' },
+  ] as const
+  for (const { label, COUNT, seed, proxy } of runs) test(`${label}: never a throw, always well-formed answers or a close, nothing after a refusal`, async (t) => {
+    const f = await fixture({ headerTimeoutMs: 1000, bodyTimeoutMs: 1000, keepAliveTimeoutMs: 1000, proxyProtocol: proxy !== undefined })
     t.after(() => f.server.close({ drainTimeoutMs: 100 }))
     const errors: string[] = []
     const uncaught = (err: Error) => errors.push(err.stack ?? String(err))
@@ -582,7 +872,7 @@ describe('http1 core: seeded mutation fuzzer', () => {
       'POST /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;e=1\r\nhello\r\n0\r\nT: 1\r\n\r\n',
       'GET /e HTTP/1.0\r\nConnection: keep-alive\r\n\r\n',
       `POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc${GET('/g')}`,
-    ]
+    ].flatMap((c) => (proxy ? [`${PROXY_V1}${c}`, `${PROXY_V2}${c}`] : [c]))
     const interesting = ['\r', '\n', '\0', ' ', '\t', ':', ',', ';', '0', 'f', '-', '+', '\x7f', '\xff', '\r\n', '\r\n\r\n']
     const fields = [
       'Transfer-Encoding: chunked\r\n',
@@ -596,7 +886,7 @@ describe('http1 core: seeded mutation fuzzer', () => {
       'Connection: close\r\n',
       `X-Big: ${'b'.repeat(500)}\r\n`,
     ]
-    const rand = prng(0x5eed)
+    const rand = prng(seed)
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T
     const mutate = (input: string): string => {
       let s = input
@@ -631,7 +921,6 @@ describe('http1 core: seeded mutation fuzzer', () => {
       return s
     }
 
-    const COUNT = 2000
     const deadline = Date.now() + 120_000
     let sent = 0
     let refusals = 0
@@ -663,7 +952,7 @@ describe('http1 core: seeded mutation fuzzer', () => {
     assert.ok(sent >= 500, `only ${sent} requests within the bound`)
     assert.ok(refusals > 0, 'the mutations produced refusals')
     await assertNoConnections(f.server)
-    const r = await exchange(f.addr, GET('/still-ok', 'Connection: close\r\n'))
+    const r = await exchange(f.addr, `${proxy ? PROXY_V1 : ''}${GET('/still-ok', 'Connection: close\r\n')}`)
     assert.deepEqual(statuses(r.raw), [200])
   })
 })

@@ -81,6 +81,8 @@ export class ChunkedDecoder {
     const m = SIZE_LINE.exec(line)
     if (!m) throw new Http1ParseError('bad-request', 'invalid chunk size')
     this.#remaining = Number.parseInt(m[1] as string, 16)
+    // Past 2^53 the count would be rounded and our framing would differ from the sender's.
+    if (this.#remaining > Number.MAX_SAFE_INTEGER) throw new Http1ParseError('bad-request', 'chunk size too large')
     this.#state = this.#remaining === 0 ? State.Trailer : State.Data
   }
 

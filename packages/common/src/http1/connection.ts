@@ -11,6 +11,7 @@ export interface ConnectionOptions {
   headerTimeoutMs: number
   keepAliveTimeoutMs: number
   bodyTimeoutMs: number
+  sendTimeoutMs: number
   proxyProtocol: boolean
   onRequest(req: Http1Request, res: Http1Response): void
   /** Bytes to send before closing on a protocol error; undefined closes silently. */
@@ -58,6 +59,10 @@ export class Http1Connection implements ResponseOwner {
   /** Epoch ms after which the sweep closes this connection; 0 = none. */
   deadline = 0
   #headStarted = false
+  #awaitingDrain = false
+  /** When the response bytes buffered for this client last made progress; 0 = nothing buffered. */
+  #stallSince = 0
+  #stallMark = 0
   readonly #onClosed: (c: Http1Connection) => void
 
   constructor(socket: Socket, opts: ConnectionOptions, onClosed: (c: Http1Connection) => void) {
@@ -91,7 +96,18 @@ export class Http1Connection implements ResponseOwner {
   }
 
   checkDeadline(now: number): void {
+    if (this.#sendStalled(now)) {
+      this.socket.destroy()
+      return
+    }
     if (this.deadline === 0 || now < this.deadline) return
+    // An answer still flowing out (send() hands a whole body to the socket at once) is not
+    // idleness: the keep-alive and linger times start once it drained, and the send timeout
+    // above cuts one that stopped moving.
+    if (this.socket.writableLength > 0 && (this.idle || this.#state === State.Closing)) {
+      this.deadline = now + (this.#state === State.Closing ? LINGER_MS : this.#opts.keepAliveTimeoutMs)
+      return
+    }
     if (this.#state === State.Head && this.#headStarted) {
       this.#fail(new Http1ParseError('header-timeout', 'client sent its request head too slowly'))
     } else if (this.#state === State.Body) {
@@ -137,7 +153,8 @@ export class Http1Connection implements ResponseOwner {
     }
     // A request head cut short by the FIN can never complete: close now, without an answer,
     // as nginx and varnishd do, rather than hold the connection until the header timeout.
-    if (this.#state === State.Head || this.#state === State.Proxy) this.#close()
+    // Complete pipelined requests may still wait for the socket to drain: answer them first.
+    if ((this.#state === State.Head || this.#state === State.Proxy) && !this.#awaitingDrain) this.#close()
     else if (this.#state === State.Closing) this.socket.end()
   }
 
@@ -165,12 +182,53 @@ export class Http1Connection implements ResponseOwner {
           continue
         }
         if (this.#state !== State.Head) return
+        if (this.socket.writableNeedDrain) {
+          this.#awaitDrain()
+          return
+        }
         if (!this.#readHead()) return
       }
     } finally {
       this.#looping = false
     }
     if (this.#clientEnded && this.#state === State.Head) this.#close()
+  }
+
+  /**
+   * A client that pipelines requests but does not read the answers must not make us buffer
+   * them without bound: the next request is read only once the socket has drained, as nginx
+   * reads the next pipelined request only after the response was sent. Meanwhile the send
+   * timeout, not the keep-alive one, watches the client.
+   */
+  #awaitDrain(): void {
+    this.socket.pause()
+    this.deadline = 0
+    if (this.#awaitingDrain) return
+    this.#awaitingDrain = true
+    this.socket.once('drain', () => {
+      this.#awaitingDrain = false
+      if (this.#state !== State.Head) return
+      this.deadline = Date.now() + this.#opts.keepAliveTimeoutMs
+      this.socket.resume()
+      this.#loop()
+    })
+  }
+
+  /** nginx/varnish `send_timeout`: a response that made no progress for so long is given up. */
+  #sendStalled(now: number): boolean {
+    const s = this.socket
+    if (s.writableLength === 0) {
+      this.#stallSince = 0
+      return false
+    }
+    // Bytes the kernel took: bytesWritten counts what is still buffered too.
+    const flushed = s.bytesWritten - s.writableLength
+    if (this.#stallSince === 0 || flushed !== this.#stallMark) {
+      this.#stallSince = now
+      this.#stallMark = flushed
+      return false
+    }
+    return now - this.#stallSince >= this.#opts.sendTimeoutMs
   }
 
   #readProxyHeader(): boolean {

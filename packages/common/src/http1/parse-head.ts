@@ -105,6 +105,7 @@ export function parseRequestHead(head: string, limits: Http1Limits): ParsedHead 
         break
       case 'host':
         hosts++
+        if (!isValidHost(value)) throw new Http1ParseError('bad-request', 'invalid Host')
         break
       case 'connection':
         connection = connection ? `${connection},${value.toLowerCase()}` : value.toLowerCase()
@@ -158,4 +159,17 @@ function trimOws(line: string, from: number): string {
 
 function isOws(c: number): boolean {
   return c === 0x20 || c === 0x09
+}
+
+/**
+ * nginx's ngx_http_validate_host rule: no path separator, no "..", no NUL, space or control
+ * byte. A Host like "a/../b" or "x y" must never reach a cache key or a file path.
+ */
+function isValidHost(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i)
+    if (c <= 0x20 || c === 0x7f || c === 0x2f || c === 0x5c) return false
+    if (c === 0x2e && host.charCodeAt(i + 1) === 0x2e) return false
+  }
+  return true
 }

@@ -5,15 +5,22 @@ import { EdgeError } from '../errors.js'
 import type { Http1Request } from './request.js'
 
 /** Not forwarded from the caller's list: the server owns framing and connection management. */
-const OWNED = new Set(['connection', 'transfer-encoding', 'keep-alive'])
+const OWNED = new Set(['connection', 'transfer-encoding', 'keep-alive', 'content-length'])
 // RFC 9110 §5.5: CR, LF and NUL in a field would split the response (response splitting).
 const UNSAFE = /[\r\n\0]/
+// RFC 9110 §5.1: a name is a token. "Transfer-Encoding " would slip past OWNED and a lenient
+// client could still read it as framing.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const CRLF = '\r\n'
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+const DIGITS = /^\d{1,15}$/
 
 export class InvalidResponseHeaderError extends EdgeError {
   constructor(name: string) {
-    super('EDGE_ERR_INVALID_RESPONSE_HEADER', `refusing to send header ${JSON.stringify(name)}: CR, LF or NUL in it`)
+    super(
+      'EDGE_ERR_INVALID_RESPONSE_HEADER',
+      `refusing to send header ${JSON.stringify(name)}: its name is not a token, or CR, LF or NUL in it`,
+    )
   }
 }
 
@@ -43,6 +50,8 @@ export class Http1Response extends EventEmitter {
   readonly #req: Http1Request
   #chunked = false
   #noBody = false
+  /** Body bytes still owed under a declared Content-Length; undefined when not counting. */
+  #remaining: number | undefined
 
   constructor(owner: ResponseOwner, req: Http1Request) {
     super()
@@ -55,7 +64,12 @@ export class Http1Response extends EventEmitter {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
     let head = this.#statusLine(status, reason) + this.#fields(headers)
-    if (status >= 200 && status !== 204 && status !== 304) head += `Content-Length: ${buf ? buf.length : 0}${CRLF}`
+    if (status >= 200 && status !== 204 && status !== 304) {
+      // The length is ours to state: a caller's (cached or backend) Content-Length next to it
+      // would be two framings. For HEAD it describes the body a GET gets, so it is kept.
+      const given = this.#noBody && !buf?.length ? declaredLength(headers) : undefined
+      head += `Content-Length: ${given ?? (buf ? buf.length : 0)}${CRLF}`
+    }
     head += this.#connectionField() + CRLF
     const socket = this.#owner.socket
     this.headersSent = true
@@ -79,11 +93,14 @@ export class Http1Response extends EventEmitter {
     if (this.headersSent) throw new EdgeError('EDGE_ERR_HEADERS_SENT', 'headers already sent')
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
     let head = this.#statusLine(status, reason) + this.#fields(headers)
-    let hasLength = false
-    for (let i = 0; i < headers.length; i += 2) {
-      if ((headers[i] as string).toLowerCase() === 'content-length') hasLength = true
-    }
-    if (!hasLength && !this.#noBody) {
+    // Conflicting or malformed lengths (a hostile backend's) are dropped for chunked framing,
+    // and a declared length is enforced in write()/end() so a body cannot overrun into what
+    // the client reads as the next response.
+    const length = declaredLength(headers)
+    if (length !== undefined) {
+      head += `Content-Length: ${length}${CRLF}`
+      if (!this.#noBody) this.#remaining = length
+    } else if (!this.#noBody) {
       if (this.#req.version === '1.1') {
         this.#chunked = true
         head += `Transfer-Encoding: chunked${CRLF}`
@@ -100,7 +117,14 @@ export class Http1Response extends EventEmitter {
   write(chunk: Buffer | string): boolean {
     if (this.finished) return false
     if (this.#noBody) return true
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    if (this.#remaining !== undefined) {
+      if (buf.length > this.#remaining) {
+        buf = buf.subarray(0, this.#remaining)
+        this.#req.keepAlive = false
+      }
+      this.#remaining -= buf.length
+    }
     if (buf.length === 0) return true
     this.bytesWritten += buf.length
     const socket = this.#owner.socket
@@ -117,6 +141,8 @@ export class Http1Response extends EventEmitter {
     if (this.finished) return
     if (chunk !== undefined) this.write(chunk)
     if (this.#chunked && !this.#noBody) this.#owner.socket.write(LAST_CHUNK)
+    // Short of its declared length: only a close tells the client the body ended early.
+    if (this.#remaining) this.#req.keepAlive = false
     this.#finish()
   }
 
@@ -174,7 +200,7 @@ export class Http1Response extends EventEmitter {
       const name = headers[i] as string
       const value = headers[i + 1] as string
       if (OWNED.has(name.toLowerCase())) continue
-      if (UNSAFE.test(name) || UNSAFE.test(value)) throw new InvalidResponseHeaderError(name)
+      if (!TOKEN.test(name) || UNSAFE.test(value)) throw new InvalidResponseHeaderError(name)
       out += `${name}: ${value}${CRLF}`
     }
     return out
@@ -194,4 +220,18 @@ export class Http1Response extends EventEmitter {
     this.emit('finish')
     this.#owner.responseFinished(this)
   }
+}
+
+/** The Content-Length the fields agree on, or undefined when absent, malformed or conflicting. */
+function declaredLength(headers: readonly string[]): number | undefined {
+  let length: number | undefined
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() !== 'content-length') continue
+    const value = (headers[i + 1] as string).trim()
+    if (!DIGITS.test(value)) return undefined
+    const n = Number(value)
+    if (length !== undefined && length !== n) return undefined
+    length = n
+  }
+  return length
 }

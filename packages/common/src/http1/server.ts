@@ -18,6 +18,11 @@ export interface Http1ServerOptions {
    * `client_body_timeout`); a body that stops arriving gets 408 and a close.
    */
   bodyTimeoutMs?: number
+  /**
+   * Time a response may make no progress towards a client that does not read it (nginx
+   * `send_timeout`, varnish `send_timeout`); the connection is then closed.
+   */
+  sendTimeoutMs?: number
   /** Idle time allowed between requests (varnish `timeout_idle`, nginx `keepalive_timeout`). */
   keepAliveTimeoutMs?: number
   /** Expect a PROXY protocol v1/v2 header before the first request (varnishd `-a ...,PROXY`). */
@@ -62,6 +67,7 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     headerTimeoutMs: opts.headerTimeoutMs ?? 60_000,
     keepAliveTimeoutMs: opts.keepAliveTimeoutMs ?? 5_000,
     bodyTimeoutMs: opts.bodyTimeoutMs ?? 60_000,
+    sendTimeoutMs: opts.sendTimeoutMs ?? 60_000,
     proxyProtocol: opts.proxyProtocol ?? false,
     onRequest: opts.onRequest,
     errorResponse: opts.errorResponse ?? defaultErrorResponse,

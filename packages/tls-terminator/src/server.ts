@@ -103,10 +103,20 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
       })
       open.add(handle)
     })
+    // The peer's address is read at accept: by the time a handshake fails (a timeout after the
+    // client left) the socket can no longer say who it was.
+    const peers = new WeakMap<net.Socket, string>()
+    server.on('connection', (raw: net.Socket) => {
+      peers.set(raw, `${raw.remoteAddress}:${raw.remotePort}`)
+    })
     server.on('tlsClientError', (err, socket) => {
       // Node only reports a handshake timeout here; closing the socket is up to us.
       socket.destroy()
-      logger.debug(`[${s.name}] TLS handshake failed from ${socket.remoteAddress}: ${err.message}`)
+      // `_parent` is the accepted TCP socket a server-side TLSSocket wraps (Node internals,
+      // stable since v0.x); without it, fall back to what the socket still knows.
+      const raw = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent
+      const peer = (raw && peers.get(raw)) ?? `${socket.remoteAddress}:${socket.remotePort}`
+      logger.debug(`[${s.name}] TLS handshake failed from ${peer}: ${err.message}`)
     })
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>

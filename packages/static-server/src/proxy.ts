@@ -144,6 +144,10 @@ function tunnel(st: RequestState, up: Upstream, path: string, headers: string[],
       if (rest.length > 0) conn.write(rest)
       socket.pipe(conn)
       conn.pipe(socket)
+      // Either side finishing ends the tunnel, as nginx finalizes an upgraded connection: our
+      // client sockets are half-open capable, so without this a FIN would leave both ends open.
+      socket.on('end', () => conn.end(() => conn.destroy()))
+      conn.on('end', () => socket.end(() => socket.destroy()))
       conn.on('close', () => socket.destroy())
       socket.on('close', () => conn.destroy())
       resolve(undefined)

@@ -17,6 +17,8 @@ export interface FileCacheOptions {
   maxBodyBytes: number
   /** Most entries (open_file_cache max=). */
   maxEntries: number
+  /** Most bytes of bodies held in memory at once. */
+  maxTotalBodyBytes: number
 }
 
 interface Entry {
@@ -34,6 +36,7 @@ interface Entry {
 export class FileCache {
   readonly #entries = new Map<string, Entry>()
   readonly #opts: FileCacheOptions
+  #bodyBytes = 0
 
   constructor(opts: FileCacheOptions) {
     this.#opts = opts
@@ -65,27 +68,37 @@ export class FileCache {
   /** The body of a small file, read once and kept while its metadata holds. */
   async body(path: string, info: FileInfo): Promise<Buffer | undefined> {
     if (info.body) return info.body
-    if (info.size > this.#opts.maxBodyBytes) return undefined
+    if (info.size > this.#opts.maxBodyBytes || this.#bodyBytes + info.size > this.#opts.maxTotalBodyBytes) return undefined
     const fh = await open(path, 'r')
     try {
       const st = await fh.stat()
       const buf = await fh.readFile()
       // Changed between stat and read: serve what we read, remember nothing.
       if (st.size !== info.size || st.mtimeMs !== info.mtimeMs || buf.length !== st.size) return buf
-      info.body = buf
-      return buf
+      // Another request may have read it meanwhile: count it once.
+      if (!info.body) {
+        info.body = buf
+        this.#bodyBytes += buf.length
+      }
+      return info.body
     } finally {
       await fh.close()
     }
   }
 
   #put(path: string, e: Entry): void {
-    this.#entries.delete(path)
+    this.#drop(path)
     this.#entries.set(path, e)
     if (this.#entries.size > this.#opts.maxEntries) {
       const first = this.#entries.keys().next().value
-      if (first !== undefined) this.#entries.delete(first)
+      if (first !== undefined) this.#drop(first)
     }
+  }
+
+  #drop(path: string): void {
+    const old = this.#entries.get(path)
+    if (old?.info?.body) this.#bodyBytes -= old.info.body.length
+    this.#entries.delete(path)
   }
 }
 

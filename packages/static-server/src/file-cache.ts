@@ -1,5 +1,5 @@
-import type { Stats } from 'node:fs'
-import { open, realpath, stat } from 'node:fs/promises'
+import { type Stats, stat as statCallback } from 'node:fs'
+import { open, realpath } from 'node:fs/promises'
 
 export interface FileInfo {
   kind: 'file' | 'dir' | 'other'
@@ -37,6 +37,8 @@ export class FileCache {
   readonly #entries = new Map<string, Entry>()
   readonly #opts: FileCacheOptions
   #bodyBytes = 0
+  /** Stats in flight: concurrent requests for one path share one system call. */
+  readonly #inflight = new Map<string, Promise<Stats>>()
 
   constructor(opts: FileCacheOptions) {
     this.#opts = opts
@@ -49,7 +51,7 @@ export class FileCache {
     if (e && this.#opts.validMs > 0 && now - e.checkedAt < this.#opts.validMs) return e.info ?? (e.error as NodeJS.ErrnoException)
     let st: Stats
     try {
-      st = await stat(path)
+      st = await this.#stat(path)
     } catch (err) {
       const error = err as NodeJS.ErrnoException
       this.#put(path, { info: undefined, error, checkedAt: now })
@@ -84,6 +86,22 @@ export class FileCache {
     } finally {
       await fh.close()
     }
+  }
+
+  // The callback API: fs/promises' stat costs measurably more per call on this hot path.
+  #stat(path: string): Promise<Stats> {
+    let p = this.#inflight.get(path)
+    if (!p) {
+      p = new Promise<Stats>((resolve, reject) => {
+        statCallback(path, (err, st) => {
+          this.#inflight.delete(path)
+          if (err) reject(err)
+          else resolve(st)
+        })
+      })
+      this.#inflight.set(path, p)
+    }
+    return p
   }
 
   #put(path: string, e: Entry): void {

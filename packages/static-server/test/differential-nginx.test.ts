@@ -84,6 +84,17 @@ http {
         location /etagoff/ { etag off; alias ${root}/; }
         location /imsbefore/ { if_modified_since before; alias ${root}/; }
         location /e418 { return 418; }
+        location /hdrs/ {
+            proxy_pass http://app;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Empty "";
+        }
+        location /srverr/ { error_page 404 502 = @fallback; proxy_pass http://127.0.0.1:1; }
+        location @fallback { return 200 "fallback $uri\n"; }
+        location /always/ { add_header X-A 1 always; return 404; }
+        location /retbody/ { return 404 "gone $uri\n"; }
+        location /capture/ { rewrite ^/capture/(\w+)/(\w+)$ /$2/$1 break; return 200 "captured $uri $1 $2\n"; }
     }
     server {
         listen 127.0.0.1:${port};
@@ -165,6 +176,9 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   for (const p of ['/pre/x', '/pre/', '/x.php', '/sub/x.php', '/X.PHP', '/img.png', '/img.PNG', '/nope.jpg', '/err/missing', '/err/here.txt', '/errcode/missing', '/errnamed/missing', '/rw/a.txt', '/rw/sub/', '/rw/missing', '/rwargs/z?y=2', '/redir/q', '/redir/q?k=v', '/redir2/anything?k=v', '/ret/', '/ret302/', '/api/thing?x=1', '/api/', '/api/a%20b', '/raw/thing?y=2', '/raw/a%20b', '/tf/found.txt', '/tf/missing', '/tf2/missing', '/tf2/', '/tfdir/', '/tfdir/x', '/sym/real.txt', '/sym/inside.txt', '/sym/outside.txt', '/gz/app.js', '/exact', '/exact/', '/exactly', '/hdr/', '/hdr404/missing', '/nested/', '/nested/deep/x', '/nested/a.txt', '/nested/deep/a.txt', '/types/x.sp', '/types/a.txt', '/types/img.PNG', '/e418', '/?q=1', '/missing-to-proxy', '/status/503']) {
     c.push({ name: `loc ${p}`, path: p })
   }
+  c.push({ name: 'proxy_set_header', path: '/hdrs/x?y=1', headers: { Host: 'localhost:1234', 'X-Forwarded-For': '198.51.100.7', 'X-Empty': 'client', TE: 'trailers', 'Keep-Alive': '5' } })
+  c.push({ name: 'proxy_set_header no xff', path: '/hdrs/z' })
+  for (const p of ['/srverr/x', '/always/', '/retbody/q', '/capture/ab/cd', '/capture/x']) c.push({ name: `more ${p}`, path: p })
   c.push({ name: 'gzip_static accepted', path: '/gz/app.js', headers: { 'Accept-Encoding': 'gzip, deflate' } })
   c.push({ name: 'head proxy', path: '/raw/h', method: 'HEAD' })
   c.push({ name: 'post proxy', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '5' }, body: 'hello' })

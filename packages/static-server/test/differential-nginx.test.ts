@@ -92,9 +92,10 @@ http {
         }
         location /srverr/ { error_page 404 502 = @fallback; proxy_pass http://127.0.0.1:1; }
         location @fallback { return 200 "fallback $uri\n"; }
+        location ~ ^/cap2/(\\w+)$ { return 200 "cap2 $1 $uri\\n"; }
         location /always/ { add_header X-A 1 always; return 404; }
         location /retbody/ { return 404 "gone $uri\n"; }
-        location /capture/ { rewrite ^/capture/(\w+)/(\w+)$ /$2/$1 break; return 200 "captured $uri $1 $2\n"; }
+        location /capture/ { rewrite ^/capture/(\\w+)/(\\w+)$ /$2/$1 break; return 200 "captured $uri $1 $2\n"; }
     }
     server {
         listen 127.0.0.1:${port};
@@ -178,7 +179,7 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   }
   c.push({ name: 'proxy_set_header', path: '/hdrs/x?y=1', headers: { Host: 'localhost:1234', 'X-Forwarded-For': '198.51.100.7', 'X-Empty': 'client', TE: 'trailers', 'Keep-Alive': '5' } })
   c.push({ name: 'proxy_set_header no xff', path: '/hdrs/z' })
-  for (const p of ['/srverr/x', '/always/', '/retbody/q', '/capture/ab/cd', '/capture/x']) c.push({ name: `more ${p}`, path: p })
+  for (const p of ['/cap2/xyz', '/cap2/x/y', '/srverr/x', '/always/', '/retbody/q', '/capture/ab/cd', '/capture/x']) c.push({ name: `more ${p}`, path: p })
   c.push({ name: 'gzip_static accepted', path: '/gz/app.js', headers: { 'Accept-Encoding': 'gzip, deflate' } })
   c.push({ name: 'head proxy', path: '/raw/h', method: 'HEAD' })
   c.push({ name: 'post proxy', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '5' }, body: 'hello' })
@@ -270,6 +271,15 @@ describe('differential: static-server and real nginx on the same nginx.conf', { 
 
   test('the corpus has at least 150 requests', () => {
     assert.ok(cases.length >= 150, `only ${cases.length}`)
+  })
+
+  test('the corpus exercises what it claims (spot checks on our answers)', async () => {
+    // `rewrite ... break` also stops `return`: the static module then looks for /cd/ab.
+    assert.equal((await get(ourAddr, '/capture/ab/cd')).status, 404)
+    assert.equal((await get(ourAddr, '/cap2/xyz')).body.toString(), 'cap2 xyz /cap2/xyz\n')
+    assert.equal((await get(ourAddr, '/srverr/x')).body.toString(), 'fallback /srverr/x\n')
+    assert.match((await get(ourAddr, '/hdrs/z')).body.toString(), /host=localhost up=- xff=127\.0\.0\.1 empty=- te=- ka=-/)
+    assert.equal((await get(ourAddr, '/a.txt', { Range: 'bytes=0-1,5-6' })).status, 206)
   })
 
   test('every request gets the same answer from both', async () => {

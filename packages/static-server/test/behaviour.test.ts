@@ -254,3 +254,66 @@ describe('static-server process: pid file, -s, worker_processes', () => {
     })
   }
 })
+
+describe('listen proxy_protocol, merge_slashes off, expires', () => {
+  let ours: StaticServer
+  let addrs: HostPort[]
+  before(async () => {
+    const dir = await makeFixtures()
+    await writeFile(
+      join(dir, 'pp.conf'),
+      `events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:0 proxy_protocol;
+        root ${dir}/root;
+        location / { return 200 "client $remote_addr\\n"; }
+    }
+    server {
+        # Another loopback address: servers naming the same address share its socket.
+        listen 127.0.0.2:0;
+        merge_slashes off;
+        root ${dir}/root;
+        location /max/ { expires max; alias ${dir}/root/; }
+        location /epoch/ { expires epoch; alias ${dir}/root/; }
+        location /neg/ { expires -1; alias ${dir}/root/; }
+    }
+}`,
+    )
+    const o = await startOurs(dir, join(dir, 'pp.conf'))
+    ours = o.server
+    addrs = o.addr
+  })
+  after(async () => {
+    await ours?.close({ drainTimeoutMs: 100 })
+  })
+
+  test('the PROXY header gives $remote_addr; a request without one is closed', async () => {
+    const { encodeProxyV1 } = await import('@edgestack/common')
+    const a = addrs[0] as HostPort
+    const header = encodeProxyV1({ address: '192.0.2.10', port: 4000 }, { address: '127.0.0.1', port: a.port })
+    const { parseResponse } = await import('./helpers.js')
+    const r = parseResponse(await rawRequest(a, Buffer.concat([header, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')])))
+    assert.equal(r.body.toString(), 'client 192.0.2.10\n')
+    const bare = await rawRequest(a, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert.equal(bare.length, 0)
+  })
+
+  test('merge_slashes off keeps // in the URI, so /max/ does not match //max/', async () => {
+    const b = addrs[1] as HostPort
+    assert.equal((await get(b, '/max/a.txt')).status, 200)
+    assert.equal((await get(b, '//max/a.txt')).status, 404)
+  })
+
+  test('expires max, epoch and negative', async () => {
+    const b = addrs[1] as HostPort
+    const max = await get(b, '/max/a.txt')
+    assert.equal(max.headers.get('cache-control'), 'max-age=315360000')
+    assert.equal(max.headers.get('expires'), 'Thu, 31 Dec 2037 23:55:55 GMT')
+    const epoch = await get(b, '/epoch/a.txt')
+    assert.equal(epoch.headers.get('expires'), 'Thu, 01 Jan 1970 00:00:01 GMT')
+    assert.equal(epoch.headers.get('cache-control'), 'no-cache')
+    assert.equal((await get(b, '/neg/a.txt')).headers.get('cache-control'), 'no-cache')
+  })
+})

@@ -184,6 +184,8 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'head proxy', path: '/raw/h', method: 'HEAD' })
   c.push({ name: 'post proxy', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '5' }, body: 'hello' })
   c.push({ name: 'post too large', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '2000' }, body: 'x'.repeat(2000) })
+  c.push({ name: 'chunked post small', path: '/raw/c', method: 'POST', headers: { 'Transfer-Encoding': 'chunked' }, body: '5\r\nhello\r\n0\r\n\r\n' })
+  c.push({ name: 'chunked post too large', path: '/raw/c', method: 'POST', headers: { 'Transfer-Encoding': 'chunked' }, body: `7d0\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n` })
   c.push({ name: 'post file', path: '/a.txt', method: 'POST', headers: { 'Content-Length': '2' }, body: 'hi' })
   // Virtual hosts.
   for (const h of ['vhost.test', 'VHOST.test', 'vhost.test.', 'vhost.test:80', 'a.wild.test', 'a.b.wild.test', 'wild.test', 'dot.test', 'x.dot.test', 'www.trail.org', 'abc.re.test', 'a.b.re.test', 'unknown.test', '127.0.0.1', 'localhost']) {

@@ -317,3 +317,49 @@ http {
     assert.equal((await get(b, '/neg/a.txt')).headers.get('cache-control'), 'no-cache')
   })
 })
+
+describe('SIGHUP / -s reload', () => {
+  test('a valid new file replaces the running one; an invalid one is refused and the old one keeps serving', async () => {
+    const dir = await makeFixtures()
+    const conf = join(dir, 'r.conf')
+    const port = await freePort()
+    const text = (body: string, extra = '') =>
+      `pid ${dir}/r.pid;\nerror_log stderr info;\nevents {}\nhttp { access_log off; server { listen 127.0.0.1:${port}; location / { return 200 "${body}\\n"; } } }\n${extra}`
+    await writeFile(conf, text('one'))
+    const child = spawn(process.execPath, [CLI, '-p', dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    let out = ''
+    const waitFor = (re: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`waited for ${re}: ${out}`)), 10_000)
+        const check = () => {
+          if (re.test(out)) {
+            clearTimeout(t)
+            resolve()
+          }
+        }
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString()
+          check()
+        })
+        check()
+      })
+    try {
+      await waitFor(/listening on/)
+      const addr = { host: '127.0.0.1', port }
+      assert.equal((await get(addr, '/')).body.toString(), 'one\n')
+      await writeFile(conf, text('two'))
+      await run(process.execPath, [CLI, '-p', dir, '-c', conf, '-s', 'reload'])
+      await waitFor(/reloaded/)
+      assert.equal((await get(addr, '/')).body.toString(), 'two\n')
+      await writeFile(conf, text('three', 'bogus;\n'))
+      child.kill('SIGHUP')
+      await waitFor(/reload failed, keeping the running configuration: \[emerg\] unknown directive "bogus"/)
+      assert.equal((await get(addr, '/')).body.toString(), 'two\n')
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})

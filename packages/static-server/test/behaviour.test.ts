@@ -171,6 +171,20 @@ http {
     assert.match(r.body.toString(), /502 Bad Gateway/)
   })
 
+  test('the only peer of an upstream is never marked down: it answers as soon as it is back', async () => {
+    assert.equal((await get(addr, '/dead/a')).status, 502)
+    const revived = http.createServer((_req, res) => res.end('back\n'))
+    await new Promise<void>((r) => revived.listen(deadPort, '127.0.0.1', () => r()))
+    try {
+      const r = await get(addr, '/dead/b')
+      assert.equal(r.status, 200)
+      assert.equal(r.body.toString(), 'back\n')
+    } finally {
+      revived.closeAllConnections()
+      await new Promise<void>((r) => revived.close(() => r()))
+    }
+  })
+
   test('an upstream that never answers is a 504 after proxy_read_timeout', async () => {
     const r = await get(addr, '/slow/z')
     assert.equal(r.status, 504)

@@ -1,5 +1,5 @@
-import type { Stats } from 'node:fs'
-import { open, realpath, stat } from 'node:fs/promises'
+import { type Stats, stat as statCallback } from 'node:fs'
+import { open, realpath } from 'node:fs/promises'
 
 export interface FileInfo {
   kind: 'file' | 'dir' | 'other'
@@ -17,6 +17,8 @@ export interface FileCacheOptions {
   maxBodyBytes: number
   /** Most entries (open_file_cache max=). */
   maxEntries: number
+  /** Most bytes of bodies held in memory at once. */
+  maxTotalBodyBytes: number
 }
 
 interface Entry {
@@ -34,6 +36,9 @@ interface Entry {
 export class FileCache {
   readonly #entries = new Map<string, Entry>()
   readonly #opts: FileCacheOptions
+  #bodyBytes = 0
+  /** Stats in flight: concurrent requests for one path share one system call. */
+  readonly #inflight = new Map<string, Promise<Stats>>()
 
   constructor(opts: FileCacheOptions) {
     this.#opts = opts
@@ -46,7 +51,7 @@ export class FileCache {
     if (e && this.#opts.validMs > 0 && now - e.checkedAt < this.#opts.validMs) return e.info ?? (e.error as NodeJS.ErrnoException)
     let st: Stats
     try {
-      st = await stat(path)
+      st = await this.#stat(path)
     } catch (err) {
       const error = err as NodeJS.ErrnoException
       this.#put(path, { info: undefined, error, checkedAt: now })
@@ -65,27 +70,53 @@ export class FileCache {
   /** The body of a small file, read once and kept while its metadata holds. */
   async body(path: string, info: FileInfo): Promise<Buffer | undefined> {
     if (info.body) return info.body
-    if (info.size > this.#opts.maxBodyBytes) return undefined
+    if (info.size > this.#opts.maxBodyBytes || this.#bodyBytes + info.size > this.#opts.maxTotalBodyBytes) return undefined
     const fh = await open(path, 'r')
     try {
       const st = await fh.stat()
       const buf = await fh.readFile()
       // Changed between stat and read: serve what we read, remember nothing.
       if (st.size !== info.size || st.mtimeMs !== info.mtimeMs || buf.length !== st.size) return buf
-      info.body = buf
-      return buf
+      // Another request may have read it meanwhile: count it once.
+      if (!info.body) {
+        info.body = buf
+        this.#bodyBytes += buf.length
+      }
+      return info.body
     } finally {
       await fh.close()
     }
   }
 
+  // The callback API: fs/promises' stat costs measurably more per call on this hot path.
+  #stat(path: string): Promise<Stats> {
+    let p = this.#inflight.get(path)
+    if (!p) {
+      p = new Promise<Stats>((resolve, reject) => {
+        statCallback(path, (err, st) => {
+          this.#inflight.delete(path)
+          if (err) reject(err)
+          else resolve(st)
+        })
+      })
+      this.#inflight.set(path, p)
+    }
+    return p
+  }
+
   #put(path: string, e: Entry): void {
-    this.#entries.delete(path)
+    this.#drop(path)
     this.#entries.set(path, e)
     if (this.#entries.size > this.#opts.maxEntries) {
       const first = this.#entries.keys().next().value
-      if (first !== undefined) this.#entries.delete(first)
+      if (first !== undefined) this.#drop(first)
     }
+  }
+
+  #drop(path: string): void {
+    const old = this.#entries.get(path)
+    if (old?.info?.body) this.#bodyBytes -= old.info.body.length
+    this.#entries.delete(path)
   }
 }
 

@@ -1,4 +1,5 @@
 import net from 'node:net'
+import { type Readable, Transform } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { reason } from './error-page.js'
 import type { RequestState } from './request-state.js'
@@ -13,7 +14,7 @@ const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'te', 'expect
 const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'server', 'x-pad', 'upgrade', 'proxy-connection', 'trailer'])
 
 /** The outcome the phases turn into an error page, as nginx's upstream module does. */
-export type ProxyResult = undefined | 502 | 504
+export type ProxyResult = undefined | 413 | 502 | 504
 
 /**
  * proxy_pass: the URI rules of ngx_http_proxy_module, nginx's default request fields
@@ -51,6 +52,24 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
   }
   if (req.contentLength !== undefined && !req.chunked) headers.push('Content-Length', String(req.contentLength))
 
+  let tooLarge = false
+  let body: Readable | null = req.hasBody ? req.body : null
+  const limit = st.conf.clientMaxBodySize
+  if (body && req.chunked && limit > 0) {
+    // A chunked body has no length to check up front: count it as it streams (nginx: 413).
+    let seen = 0
+    body = body.pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          seen += chunk.length
+          if (seen > limit) {
+            tooLarge = true
+            cb(new Error('client intended to send too large chunked body'))
+          } else cb(null, chunk)
+        },
+      }),
+    )
+  }
   const tried = new Set<Peer>()
   const next = st.conf.proxyNextUpstream
   let last: ProxyResult = 502
@@ -65,11 +84,15 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
         method: req.method,
         path,
         headers,
-        body: req.hasBody ? req.body : null,
+        body,
         headersTimeout: st.conf.proxyReadTimeoutMs,
         bodyTimeout: st.conf.proxyReadTimeoutMs,
       })
     } catch (err) {
+      if (tooLarge) {
+        st.req.keepAlive = false
+        return 413
+      }
       const code = (err as { code?: string }).code ?? ''
       const timeout = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT'
       up.failed(peer)
@@ -144,6 +167,10 @@ function tunnel(st: RequestState, up: Upstream, path: string, headers: string[],
       if (rest.length > 0) conn.write(rest)
       socket.pipe(conn)
       conn.pipe(socket)
+      // Either side finishing ends the tunnel, as nginx finalizes an upgraded connection: our
+      // client sockets are half-open capable, so without this a FIN would leave both ends open.
+      socket.on('end', () => conn.end(() => conn.destroy()))
+      conn.on('end', () => socket.end(() => socket.destroy()))
       conn.on('close', () => socket.destroy())
       socket.on('close', () => conn.destroy())
       resolve(undefined)

@@ -69,7 +69,9 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
   const minValid = Math.min(...model.servers.map((s) => s.conf.openFileCache?.validMs ?? 0), Number.POSITIVE_INFINITY)
   const cache = new FileCache({
     validMs: Number.isFinite(minValid) ? minValid : 0,
-    maxBodyBytes: 256 * 1024,
+    // Up to 2 MiB a file and 128 MiB in all are answered from memory (one write, no fd).
+    maxBodyBytes: 2 * 1024 * 1024,
+    maxTotalBodyBytes: 128 * 1024 * 1024,
     maxEntries: Math.max(...model.servers.map((s) => s.conf.openFileCache?.max ?? 10_000), 1000),
   })
   const logs = new AccessLogs()

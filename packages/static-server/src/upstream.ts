@@ -25,6 +25,8 @@ export class Upstream {
   readonly name: string
   readonly #primary: Peer[]
   readonly #backup: Peer[]
+  /** nginx never marks the only peer of an upstream down (peers->single): it is always tried. */
+  readonly #single: boolean
 
   constructor(model: UpstreamModel, timeouts: PoolTimeouts) {
     this.name = model.name
@@ -47,6 +49,7 @@ export class Upstream {
     }
     this.#primary = model.servers.filter((s) => !s.backup).map(peer)
     this.#backup = model.servers.filter((s) => s.backup).map(peer)
+    this.#single = this.#primary.length + this.#backup.length === 1
   }
 
   get peerCount(): number {
@@ -65,7 +68,7 @@ export class Upstream {
     for (const p of peers) {
       if (tried.has(p)) continue
       const s = p.server
-      if (s.maxFails > 0 && p.fails >= s.maxFails && now - p.failedAt < s.failTimeoutMs) continue
+      if (!this.#single && s.maxFails > 0 && p.fails >= s.maxFails && now - p.failedAt < s.failTimeoutMs) continue
       p.current += s.weight
       total += s.weight
       if (!best || p.current > best.current) best = p

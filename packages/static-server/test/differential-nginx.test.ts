@@ -84,6 +84,18 @@ http {
         location /etagoff/ { etag off; alias ${root}/; }
         location /imsbefore/ { if_modified_since before; alias ${root}/; }
         location /e418 { return 418; }
+        location /hdrs/ {
+            proxy_pass http://app;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Empty "";
+        }
+        location /srverr/ { error_page 404 502 = @fallback; proxy_pass http://127.0.0.1:1; }
+        location @fallback { return 200 "fallback $uri\n"; }
+        location ~ ^/cap2/(\\w+)$ { return 200 "cap2 $1 $uri\\n"; }
+        location /always/ { add_header X-A 1 always; return 404; }
+        location /retbody/ { return 404 "gone $uri\n"; }
+        location /capture/ { rewrite ^/capture/(\\w+)/(\\w+)$ /$2/$1 break; return 200 "captured $uri $1 $2\n"; }
     }
     server {
         listen 127.0.0.1:${port};
@@ -165,10 +177,15 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   for (const p of ['/pre/x', '/pre/', '/x.php', '/sub/x.php', '/X.PHP', '/img.png', '/img.PNG', '/nope.jpg', '/err/missing', '/err/here.txt', '/errcode/missing', '/errnamed/missing', '/rw/a.txt', '/rw/sub/', '/rw/missing', '/rwargs/z?y=2', '/redir/q', '/redir/q?k=v', '/redir2/anything?k=v', '/ret/', '/ret302/', '/api/thing?x=1', '/api/', '/api/a%20b', '/raw/thing?y=2', '/raw/a%20b', '/tf/found.txt', '/tf/missing', '/tf2/missing', '/tf2/', '/tfdir/', '/tfdir/x', '/sym/real.txt', '/sym/inside.txt', '/sym/outside.txt', '/gz/app.js', '/exact', '/exact/', '/exactly', '/hdr/', '/hdr404/missing', '/nested/', '/nested/deep/x', '/nested/a.txt', '/nested/deep/a.txt', '/types/x.sp', '/types/a.txt', '/types/img.PNG', '/e418', '/?q=1', '/missing-to-proxy', '/status/503']) {
     c.push({ name: `loc ${p}`, path: p })
   }
+  c.push({ name: 'proxy_set_header', path: '/hdrs/x?y=1', headers: { Host: 'localhost:1234', 'X-Forwarded-For': '198.51.100.7', 'X-Empty': 'client', TE: 'trailers', 'Keep-Alive': '5' } })
+  c.push({ name: 'proxy_set_header no xff', path: '/hdrs/z' })
+  for (const p of ['/cap2/xyz', '/cap2/x/y', '/srverr/x', '/always/', '/retbody/q', '/capture/ab/cd', '/capture/x']) c.push({ name: `more ${p}`, path: p })
   c.push({ name: 'gzip_static accepted', path: '/gz/app.js', headers: { 'Accept-Encoding': 'gzip, deflate' } })
   c.push({ name: 'head proxy', path: '/raw/h', method: 'HEAD' })
   c.push({ name: 'post proxy', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '5' }, body: 'hello' })
   c.push({ name: 'post too large', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '2000' }, body: 'x'.repeat(2000) })
+  c.push({ name: 'chunked post small', path: '/raw/c', method: 'POST', headers: { 'Transfer-Encoding': 'chunked' }, body: '5\r\nhello\r\n0\r\n\r\n' })
+  c.push({ name: 'chunked post too large', path: '/raw/c', method: 'POST', headers: { 'Transfer-Encoding': 'chunked' }, body: `7d0\r\n${'x'.repeat(2000)}\r\n0\r\n\r\n` })
   c.push({ name: 'post file', path: '/a.txt', method: 'POST', headers: { 'Content-Length': '2' }, body: 'hi' })
   // Virtual hosts.
   for (const h of ['vhost.test', 'VHOST.test', 'vhost.test.', 'vhost.test:80', 'a.wild.test', 'a.b.wild.test', 'wild.test', 'dot.test', 'x.dot.test', 'www.trail.org', 'abc.re.test', 'a.b.re.test', 'unknown.test', '127.0.0.1', 'localhost']) {
@@ -256,6 +273,15 @@ describe('differential: static-server and real nginx on the same nginx.conf', { 
 
   test('the corpus has at least 150 requests', () => {
     assert.ok(cases.length >= 150, `only ${cases.length}`)
+  })
+
+  test('the corpus exercises what it claims (spot checks on our answers)', async () => {
+    // `rewrite ... break` also stops `return`: the static module then looks for /cd/ab.
+    assert.equal((await get(ourAddr, '/capture/ab/cd')).status, 404)
+    assert.equal((await get(ourAddr, '/cap2/xyz')).body.toString(), 'cap2 xyz /cap2/xyz\n')
+    assert.equal((await get(ourAddr, '/srverr/x')).body.toString(), 'fallback /srverr/x\n')
+    assert.match((await get(ourAddr, '/hdrs/z')).body.toString(), /host=localhost up=- xff=127\.0\.0\.1 empty=- te=- ka=-/)
+    assert.equal((await get(ourAddr, '/a.txt', { Range: 'bytes=0-1,5-6' })).status, 206)
   })
 
   test('every request gets the same answer from both', async () => {

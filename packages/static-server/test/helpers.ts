@@ -88,7 +88,8 @@ export async function startEcho(): Promise<{ port: number; close(): Promise<void
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
-      const body = `${req.method} ${req.url} host=${req.headers.host} up=${req.headers.upgrade ?? '-'} body=${Buffer.concat(chunks).length}\n`
+      const h = req.headers
+      const body = `${req.method} ${req.url} host=${h.host} up=${h.upgrade ?? '-'} xff=${h['x-forwarded-for'] ?? '-'} empty=${h['x-empty'] ?? '-'} te=${h.te ?? '-'} ka=${h['keep-alive'] ?? '-'} body=${Buffer.concat(chunks).length}\n`
       if (req.url?.startsWith('/status/')) res.statusCode = Number(req.url.slice(8, 11))
       res.setHeader('content-type', 'text/plain')
       res.setHeader('x-upstream', 'echo')

@@ -39,11 +39,11 @@ async function loadError(text: string): Promise<string> {
 }
 
 describe('nginx.conf tokenizer', () => {
-  test('quotes, escapes, comments and ${var} words', () => {
+  test('quotes, escapes, comments and braced variable words', () => {
     const t = tokenize(`a "b c" 'd\\'e' f\\ g # comment\n"x\\ty" \${h}z; {}`, 'f')
     assert.deepEqual(
       t.map((x) => x.text),
-      ['a', 'b c', "d'e", 'f\\ g', 'x\ty', '${h}z', ';', '{', '}'],
+      ['a', 'b c', "d'e", 'f\\ g', 'x\ty', `\${h}z`, ';', '{', '}'],
     )
     assert.equal(t[4]?.line, 2)
   })

@@ -47,10 +47,9 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   },
   static: {
     pkg: 'static-server',
-    // when nginx.conf lands: ours: (c) => ['-p', `${c.configs.dir}/`, '-c', c.configs.nginx],
-    // (nginx.conf says `access_log /dev/stdout`: if static-server open()s that path as nginx
-    // does, it needs `needsPipe` as nginx below; writing to its own stdout needs nothing.)
-    ours: (c) => ['--listen', at(c.ports.static), '--root', c.configs.root, '--proxy', at(c.ports.app)],
+    // The same command line as nginx's. static-server treats `access_log /dev/stdout` as its
+    // own stdout, so unlike nginx it needs no real pipe.
+    ours: (c) => ['-p', `${c.configs.dir}/`, '-c', c.configs.nginx],
     // nginx.conf says `daemon off`, so the master stays attached; -p puts pid and temp files
     // in our temp folder.
     // `access_log /dev/stdout` is open(2)ed by nginx, which fails with ENXIO on the socket

@@ -26,6 +26,8 @@ export interface ReqObj {
   /** Set by synth(): the status and reason vcl_synth sees. */
   synthStatus?: number
   synthReason?: string
+  /** The policy's own per-request state (a VCL policy keeps its VclContext here). */
+  policyState?: unknown
 }
 
 export interface BereqObj {
@@ -39,6 +41,8 @@ export interface BereqObj {
   readonly isBgfetch: boolean
   /** `unset bereq.body`. */
   bodyUnset: boolean
+  /** The request's policyState, carried to the backend side (also for background fetches). */
+  policyState?: unknown
 }
 
 export interface BerespObj {
@@ -91,8 +95,24 @@ export interface Policy {
   backendFetch(bereq: BereqObj): 'fetch' | 'abandon'
   backendResponse(bereq: BereqObj, beresp: BerespObj): BackendResponseAction
   backendError(bereq: BereqObj, beresp: BerespObj & { body?: string }): 'deliver'
-  deliver(req: ReqObj, resp: RespObj): 'deliver' | 'synth'
+  /** `obj` is the stored object (undefined for a pass or hit-for-miss response: no object). */
+  deliver(req: ReqObj, resp: RespObj, obj?: ObjView): 'deliver' | 'synth'
   synth(req: ReqObj, resp: RespObj): 'deliver'
+  /** vcl_purge, after a `purge` from recv dropped the object: the synthetic answer (default 200 Purged). */
+  purge?(req: ReqObj): 'synth'
+  /** The client's response is finished or abandoned: per-request state may go (a VCL is released). */
+  done?(req: ReqObj): void
+  /**
+   * Where the policy reaches the router: bans (VCL `ban()`), and backends named by address
+   * rather than declared up front (a VCL loaded later may bring new ones).
+   */
+  attach?(router: PolicyHost): void
+}
+
+export interface PolicyHost {
+  /** Adds a ban from a `ban()` expression; returns an error text when it is invalid. */
+  ban(expression: string): string | undefined
+  log(message: string): void
 }
 
 // builtin.vcl's vcl_req_method: the methods varnish treats as HTTP; others it pipes.

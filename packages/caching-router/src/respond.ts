@@ -3,7 +3,7 @@ import type { Http1Response } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { deliverHeadersOf, hasConditionalOrRange, notModified, parseRange } from './deliver.js'
-import type { BereqObj, BerespObj, Policy, ReqObj, RespObj } from './policy.js'
+import type { BereqObj, BerespObj, ObjView, Policy, ReqObj, RespObj } from './policy.js'
 import { guruMeditation } from './synth.js'
 
 export interface ResponderDeps {
@@ -58,7 +58,7 @@ export class Responder {
       }
     }
     const resp: RespObj = { status, reason, proto: r.proto, headers }
-    if (this.#d.policy.deliver(r, resp) === 'synth') {
+    if (this.#d.policy.deliver(r, resp, objView(obj, now)) === 'synth') {
       this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
       return
     }
@@ -69,7 +69,7 @@ export class Responder {
     const headers = obj.headers.concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
     if (obj.contentLength !== undefined) headers.push('Content-Length', obj.contentLength)
     const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
-    if (this.#d.policy.deliver(r, resp) === 'synth') {
+    if (this.#d.policy.deliver(r, resp, objView(obj, now)) === 'synth') {
       this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
       return
     }
@@ -85,6 +85,13 @@ export class Responder {
   backendError(r: ReqObj, res: Http1Response, bereq: BereqObj): void {
     const beresp = { ...berespOf(503, 'Backend fetch failed', [], bereq.backend), body: undefined as string | undefined }
     this.#d.policy.backendError(bereq, beresp)
+    if (beresp.body !== undefined && beresp.headers.length > 0) {
+      // vcl_backend_error made the response (a VCL policy): it is delivered, not re-made by vcl_synth.
+      this.#d.counters.s_synth++
+      if (res.headersSent) res.destroy()
+      else res.send(beresp.status, beresp.headers.concat('X-Varnish', String(r.xid), 'Via', this.#d.via), beresp.body, beresp.reason)
+      return
+    }
     this.synth(r, res, beresp.status, beresp.reason, beresp.body)
   }
 
@@ -105,6 +112,20 @@ export class Responder {
     }
     this.#d.policy.synth(r, resp)
     res.send(resp.status, resp.headers, resp.body, resp.reason)
+  }
+}
+
+/** `obj.*` as vcl_hit and vcl_deliver read it. */
+export function objView(obj: CacheObject, now: number): ObjView {
+  return {
+    status: obj.status,
+    reason: obj.reason,
+    headers: obj.headers,
+    ttl: obj.ttlLeft(now),
+    grace: obj.grace,
+    keep: obj.keep,
+    hits: obj.hits,
+    age: obj.ageSeconds(now),
   }
 }
 

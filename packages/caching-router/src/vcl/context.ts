@@ -8,11 +8,17 @@
 export class VclHeaders {
   // lower-case name -> [name as first written, values in order]
   #fields = new Map<string, { name: string; values: string[] }>()
+  /**
+   * Set by every write: the router copies headers back into its own flat list only when a
+   * subroutine changed them, so a VCL that only reads costs no copy.
+   */
+  changed = false
 
   /** Builds from node's `rawHeaders`-style flat list `[name, value, name, value, ...]`. */
   static fromRaw(raw: readonly string[]): VclHeaders {
     const h = new VclHeaders()
     for (let i = 0; i + 1 < raw.length; i += 2) h.append(raw[i] as string, raw[i + 1] as string)
+    h.changed = false
     return h
   }
 
@@ -39,10 +45,12 @@ export class VclHeaders {
 
   /** `set X.http.Y = v` replaces every field named Y with one. */
   set(name: string, value: string): void {
+    this.changed = true
     this.#fields.set(name.toLowerCase(), { name, values: [value] })
   }
 
   append(name: string, value: string): void {
+    this.changed = true
     const key = name.toLowerCase()
     const f = this.#fields.get(key)
     if (f) f.values.push(value)
@@ -50,6 +58,7 @@ export class VclHeaders {
   }
 
   unset(name: string): void {
+    this.changed = true
     this.#fields.delete(name.toLowerCase())
   }
 

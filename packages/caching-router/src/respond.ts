@@ -27,7 +27,8 @@ export class Responder {
   /** Writes a stored (or still arriving) object: X-Varnish, Age, Via; 304 and Range on complete ones. */
   deliver(r: ReqObj, res: Http1Response, obj: CacheObject, hit: boolean): void {
     const now = Date.now()
-    obj.hits++
+    // obj.hits as varnish counts it: the delivery that filled the object is not a hit.
+    if (hit) obj.hits++
     const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
     if (obj.state !== 'complete') {
       this.#deliverStreaming(r, res, obj, xv, now)

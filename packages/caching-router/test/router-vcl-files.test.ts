@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { type TestContext, test } from 'node:test'
-import { type AccessLog, createLogger, type HostPort } from '@edgestack/common'
-import { Params } from '../src/params.js'
-import { createCachingRouter } from '../src/server.js'
-import { vclRouterParts } from '../src/vcl-policy.js'
-import { VclRegistry } from '../src/vcl/index.js'
+import type { HostPort } from '@edgestack/common'
+import { startVclRouter } from './router-vcl-harness.js'
 
 const CONFIG = new URL('../../../../config/', import.meta.url)
 
@@ -36,30 +31,10 @@ async function origin(t: TestContext, name: string): Promise<HostPort & { seen: 
 
 /** config/FILE with the article's ports (3000 app, 8081 static) replaced by the test's origins. */
 async function routerOn(t: TestContext, file: string, app: HostPort, stat: HostPort): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'router-vcl-files-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
   const text = (await readFile(new URL(file, CONFIG), 'utf8')).replace('"3000"', `"${app.port}"`).replace('"8081"', `"${stat.port}"`)
-  const path = join(dir, file)
-  await writeFile(path, text)
-  const registry = new VclRegistry()
-  await registry.load('boot', path)
-  registry.use('boot')
-  const access: AccessLog = { write: () => {}, close: async () => {} }
-  const router = createCachingRouter(
-    {
-      listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
-      ...vclRouterParts(registry),
-      vcl: registry,
-      storageBytes: 1024 * 1024,
-      params: new Params(),
-      identity: 'test',
-    },
-    createLogger({ name: 'caching-router', level: 'error' }),
-    access,
-  )
-  const [address] = await router.listen()
-  t.after(() => router.close({ drainTimeoutMs: 500 }))
-  return `127.0.0.1:${(address as HostPort).port}`
+  const r = await startVclRouter(text, file)
+  t.after(() => r.stop())
+  return `127.0.0.1:${r.port}`
 }
 
 /** A websocket-style upgrade over a raw socket: the 101 head, then bytes echoed back. */

@@ -1,51 +1,16 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type TestContext, test } from 'node:test'
-import { type AccessLog, createLogger, type HostPort } from '@edgestack/common'
+import type { HostPort } from '@edgestack/common'
 import { adminCommand } from '../src/admin-client.js'
-import { Params } from '../src/params.js'
-import { type CachingRouter, createCachingRouter } from '../src/server.js'
-import { vclRouterParts } from '../src/vcl-policy.js'
-import { VclRegistry } from '../src/vcl/index.js'
 import { startOrigin } from './router-harness.js'
+import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
 
-interface VclStarted {
-  router: CachingRouter
-  url: string
-  admin: HostPort
-  dir: string
-  registry: VclRegistry
-}
-
-/** Writes `text` to a file and runs the router on it, as `caching-router -f FILE -T ...` does. */
-async function startVclRouter(t: TestContext, text: string): Promise<VclStarted> {
-  const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
-  const file = join(dir, 'boot.vcl')
-  await writeFile(file, text)
-  const registry = new VclRegistry()
-  await registry.load('boot', file)
-  registry.use('boot')
-  const access: AccessLog = { write: () => {}, close: async () => {} }
-  const router = createCachingRouter(
-    {
-      listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
-      ...vclRouterParts(registry),
-      vcl: registry,
-      vclFile: file,
-      storageBytes: 16 * 1024 * 1024,
-      params: new Params(),
-      identity: 'test',
-      admin: { address: { host: '127.0.0.1', port: 0 }, secret: undefined },
-    },
-    createLogger({ name: 'caching-router', level: 'error' }),
-    access,
-  )
-  const [address] = await router.listen()
-  t.after(() => router.close({ drainTimeoutMs: 500 }))
-  return { router, url: `http://127.0.0.1:${(address as HostPort).port}`, admin: router.adminAddress as HostPort, dir, registry }
+async function startVcl(t: TestContext, text: string): Promise<VclRouter> {
+  const r = await startVclRouter(text)
+  t.after(() => r.stop())
+  return r
 }
 
 function backend(name: string, a: HostPort, extra = ''): string {
@@ -55,7 +20,7 @@ function backend(name: string, a: HostPort, extra = ''): string {
 test('VCL routes by req.backend_hint, rewrites headers, sets ttl, counts obj.hits', async (t) => {
   const app = await startOrigin(t, (req, res) => res.end(`app ${req.url} ${req.headers['x-seen'] ?? ''}`))
   const stat = await startOrigin(t, (req, res) => res.end(`static ${req.url}`))
-  const r = await startVclRouter(
+  const r = await startVcl(
     t,
     `vcl 4.1;
 ${backend('app', app.address)}${backend('stat', stat.address)}
@@ -84,7 +49,7 @@ sub vcl_deliver { set resp.http.X-Hits = obj.hits; unset resp.http.Via; }
 
 test('return (synth) with synthetic(), return (pass), vcl_deliver on a pass, hash_data', async (t) => {
   const app = await startOrigin(t, (req, res) => res.end(`app ${req.url}`))
-  const r = await startVclRouter(
+  const r = await startVcl(
     t,
     `vcl 4.1;
 ${backend('app', app.address)}
@@ -123,7 +88,7 @@ sub vcl_synth {
 
 test('PURGE guarded by an ACL: allowed from a listed address, 405 otherwise; ban() in VCL', async (t) => {
   const app = await startOrigin(t, (req, res, n) => res.end(`v${n} ${req.url}`))
-  const r = await startVclRouter(
+  const r = await startVcl(
     t,
     `vcl 4.1;
 ${backend('app', app.address)}
@@ -163,7 +128,7 @@ test('a backend whose probe fails is sick: a fallback director takes the next on
   const good = await startOrigin(t, (_req, res) => res.end('good'))
   const dead = await startOrigin(t, (_req, res) => res.end('dead'))
   await dead.close()
-  const r = await startVclRouter(
+  const r = await startVcl(
     t,
     `vcl 4.1;
 import directors;
@@ -195,7 +160,7 @@ sub vcl_recv {
 
 test('vcl.load / vcl.use switch the VCL; a file that does not compile changes nothing; SIGHUP-style reload', async (t) => {
   const app = await startOrigin(t, (_req, res) => res.end('app'))
-  const r = await startVclRouter(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_deliver { set resp.http.X-Vcl = "one"; }\n`)
+  const r = await startVcl(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_deliver { set resp.http.X-Vcl = "one"; }\n`)
   const two = join(r.dir, 'two.vcl')
   await writeFile(two, `vcl 4.1;\n${backend('app', app.address)}sub vcl_deliver { set resp.http.X-Vcl = "two"; }\n`)
   const bad = join(r.dir, 'bad.vcl')
@@ -235,10 +200,10 @@ test('a request in flight finishes under the VCL it started with', async (t) => 
     release = resolve
   })
   const app = await startOrigin(t, (req, res) => {
-    if (req.url === '/slow') held.then(() => res.end('slow'))
+    if (req.url === '/slow') void held.then(() => res.end('slow'))
     else res.end('fast')
   })
-  const r = await startVclRouter(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_recv { return (pass); }\nsub vcl_deliver { set resp.http.X-Vcl = "one"; }\n`)
+  const r = await startVcl(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_recv { return (pass); }\nsub vcl_deliver { set resp.http.X-Vcl = "one"; }\n`)
   const two = join(r.dir, 'two.vcl')
   await writeFile(two, `vcl 4.1;\n${backend('app', app.address)}sub vcl_recv { return (pass); }\nsub vcl_deliver { set resp.http.X-Vcl = "two"; }\n`)
   const slow = fetch(`${r.url}/slow`)

@@ -23,7 +23,6 @@ import {
   type VclRegistry,
   type VclResolvedBackend,
   type VclReturn,
-  startBackendRequest,
   startBackendResponse,
   startResponse,
 } from './vcl/index.js'
@@ -279,12 +278,24 @@ export class VclPolicy implements Policy {
   }
 
   #startBereq(ctx: VclContext, bereq: BereqObj): VclBackendRequest {
-    const vb = startBackendRequest(ctx, { xid: String(bereq.xid), uncacheable: bereq.uncacheable, isBgfetch: bereq.isBgfetch })
-    // The router has built bereq already (hop-by-hop fields gone, X-Varnish added).
-    vb.method = bereq.method
-    vb.url = bereq.url
-    vb.http = VclHeaders.fromRaw(bereq.headers)
-    vb.http.changed = false
+    // The router has built bereq from req already (hop-by-hop fields gone, X-Varnish added,
+    // GET for a miss), as startBackendRequest would.
+    const vb: VclBackendRequest = {
+      method: bereq.method,
+      url: bereq.url,
+      proto: bereq.proto,
+      http: VclHeaders.fromRaw(bereq.headers),
+      backend: ctx.req.backendHint,
+      bodyUnset: false,
+      connectTimeout: undefined,
+      firstByteTimeout: undefined,
+      betweenBytesTimeout: undefined,
+      uncacheable: bereq.uncacheable,
+      xid: String(bereq.xid),
+      retries: 0,
+      isBgfetch: bereq.isBgfetch,
+    }
+    ctx.bereq = vb
     return vb
   }
 

@@ -158,8 +158,8 @@ export class Fetcher {
         url: bereq.url,
         headers: bereq.headers,
         body: bereq.bodyUnset ? undefined : body,
-        firstByteTimeoutMs: params.get('first_byte_timeout') * 1000,
-        betweenBytesTimeoutMs: params.get('between_bytes_timeout') * 1000,
+        firstByteTimeoutMs: (bereq.firstByteTimeout ?? params.get('first_byte_timeout')) * 1000,
+        betweenBytesTimeoutMs: (bereq.betweenBytesTimeout ?? params.get('between_bytes_timeout')) * 1000,
       },
       sink,
     )

@@ -43,6 +43,9 @@ export interface BereqObj {
   bodyUnset: boolean
   /** The request's policyState, carried to the backend side (also for background fetches). */
   policyState?: unknown
+  /** Seconds; undefined: the first_byte_timeout / between_bytes_timeout parameters. */
+  firstByteTimeout?: number
+  betweenBytesTimeout?: number
 }
 
 export interface BerespObj {

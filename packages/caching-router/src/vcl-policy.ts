@@ -304,7 +304,11 @@ export class VclPolicy implements Policy {
     bereq.url = vb.url
     if (vb.http.changed) bereq.headers = vb.http.toRaw()
     bereq.bodyUnset = vb.bodyUnset
-    bereq.backend = this.#resolve(vb.backend, ctx)
+    const b = vb.backend?.resolve(ctx)
+    bereq.backend = b === undefined ? '' : this.keyOf(b)
+    // varnish: bereq.* timeouts when VCL set them, else the backend's own, else the parameters.
+    bereq.firstByteTimeout = vb.firstByteTimeout ?? b?.firstByteTimeout
+    bereq.betweenBytesTimeout = vb.betweenBytesTimeout ?? b?.betweenBytesTimeout
   }
 
   backendFetch(bereq: BereqObj): 'fetch' | 'abandon' {

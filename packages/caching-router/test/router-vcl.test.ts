@@ -220,3 +220,17 @@ test('a request in flight finishes under the VCL it started with', async (t) => 
   assert.equal(await res.text(), 'slow')
   assert.equal(res.headers.get('x-vcl'), 'one')
 })
+
+test('a backend\'s .first_byte_timeout from the VCL applies (not the 60 s parameter): a silent backend is a 503', async (t) => {
+  const held: Array<() => void> = []
+  const silent = await startOrigin(t, (_req, res) => {
+    held.push(() => res.end('late'))
+  })
+  t.after(() => {
+    for (const h of held) h()
+  })
+  const r = await startVcl(t, `vcl 4.1;\n${backend('silent', silent.address, ' .first_byte_timeout = 200ms;')}sub vcl_recv { return (pass); }\n`)
+  const res = await fetch(`${r.url}/`, { signal: AbortSignal.timeout(20_000) })
+  assert.equal(res.status, 503)
+  await res.text()
+})

@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict'
-import { writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { access, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type TestContext, test } from 'node:test'
+import { promisify } from 'node:util'
 import type { HostPort } from '@edgestack/common'
 import { adminCommand } from '../src/admin-client.js'
 import { startOrigin } from './router-harness.js'
 import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
+
+const VARNISHADM = '/usr/bin/varnishadm'
+const hasVarnishadm = await access(VARNISHADM).then(
+  () => true,
+  () => false,
+)
+const run = promisify(execFile)
 
 async function startVcl(t: TestContext, text: string): Promise<VclRouter> {
   const r = await startVclRouter(text)
@@ -233,4 +242,26 @@ test('a backend\'s .first_byte_timeout from the VCL applies (not the 60 s parame
   const res = await fetch(`${r.url}/`, { signal: AbortSignal.timeout(20_000) })
   assert.equal(res.status, 503)
   await res.text()
+})
+
+test('Debian\'s varnishadm drives vcl.load, vcl.use, vcl.list, vcl.show and vcl.discard', { skip: hasVarnishadm ? false : `${VARNISHADM} not installed` }, async (t) => {
+  const app = await startOrigin(t, (_req, res) => res.end('app'))
+  const r = await startVcl(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_deliver { set resp.http.X-Vcl = "one"; }\n`)
+  const two = join(r.dir, 'two.vcl')
+  await writeFile(two, `vcl 4.1;\n${backend('app', app.address)}sub vcl_deliver { set resp.http.X-Vcl = "two"; }\n`)
+  const bad = join(r.dir, 'bad.vcl')
+  await writeFile(bad, 'vcl 4.1;\nsub vcl_recv { set req.nope = 1; }\n')
+  const adm = (...args: string[]) => run(VARNISHADM, ['-T', `127.0.0.1:${r.admin.port}`, ...args], { timeout: 10_000 })
+  await assert.rejects(adm('vcl.load', 'broken', bad), (err: { stdout: string }) => /Symbol not found: 'req\.nope'/.test(err.stdout))
+  assert.match((await adm('vcl.load', 'two', two)).stdout, /VCL compiled/)
+  await adm('vcl.use', 'two')
+  const list = (await adm('vcl.list')).stdout
+  assert.match(list, /^available +auto\/warm +0 boot$/m)
+  assert.match(list, /^active +auto\/warm +0 two$/m)
+  assert.match((await adm('vcl.show', 'two')).stdout, /X-Vcl = "two"/)
+  await adm('vcl.discard', 'boot')
+  assert.doesNotMatch((await adm('vcl.list')).stdout, /boot/)
+  const res = await fetch(`${r.url}/`)
+  await res.text()
+  assert.equal(res.headers.get('x-vcl'), 'two')
 })

@@ -116,8 +116,9 @@ export class Fetcher {
   }
 
   /** vcl_hit / vcl_miss chose synth or pass. */
-  #notFetched(action: 'synth' | 'pass', r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
-    if (action === 'synth') this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+  #notFetched(action: 'synth' | 'pass' | 'restart', r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
+    if (action === 'restart') this.#r.restart(r, res)
+    else if (action === 'synth') this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
     else this.#passFromLookup(r, res, socket, log)
   }
 
@@ -242,8 +243,10 @@ export class Fetcher {
     })
     out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
     const resp: RespObj = { status, reason, proto: r.proto, headers: out }
-    if (this.#d.policy.deliver(r, resp) === 'synth') {
-      this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    const next = this.#d.policy.deliver(r, resp)
+    if (next !== 'deliver') {
+      if (next === 'restart') this.#r.restart(r, res)
+      else this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
       return false
     }
     res.writeHead(resp.status, resp.headers, resp.reason)

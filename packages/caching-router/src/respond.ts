@@ -59,10 +59,7 @@ export class Responder {
       }
     }
     const resp: RespObj = { status, reason, proto: r.proto, headers }
-    if (this.#d.policy.deliver(r, resp, objView(obj, now)) === 'synth') {
-      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
-      return
-    }
+    if (this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     res.send(resp.status, resp.headers, body, resp.reason)
   }
 
@@ -70,10 +67,7 @@ export class Responder {
     const headers = obj.headers.concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
     if (obj.contentLength !== undefined) headers.push('Content-Length', obj.contentLength)
     const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
-    if (this.#d.policy.deliver(r, resp, objView(obj, now)) === 'synth') {
-      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
-      return
-    }
+    if (this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     res.writeHead(resp.status, resp.headers, resp.reason)
     const unfollow = obj.follow({
       data: (c) => void res.write(c),
@@ -81,6 +75,20 @@ export class Responder {
       error: () => res.destroy(),
     })
     res.once('close', unfollow)
+  }
+
+  /** vcl_deliver chose synth or restart: carried out here; true when so. */
+  #notDelivered(next: 'deliver' | 'synth' | 'restart', r: ReqObj, res: Http1Response): boolean {
+    if (next === 'deliver') return false
+    if (next === 'restart') this.restart(r, res)
+    else this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    return true
+  }
+
+  /** VCL's `return (restart)`: vcl_recv again, or a 503 where the router cannot restart. */
+  restart(r: ReqObj, res: Http1Response): void {
+    if (r.restart) r.restart()
+    else this.synth(r, res, 503, 'Service Unavailable')
   }
 
   backendError(r: ReqObj, res: Http1Response, bereq: BereqObj): void {
@@ -111,7 +119,10 @@ export class Responder {
       headers: ['Date', new Date().toUTCString(), 'Content-Type', 'text/html; charset=utf-8', 'Retry-After', '5', 'X-Varnish', String(r.xid), 'Via', this.#d.via],
       body: body ?? guruMeditation(status, why, r.xid),
     }
-    this.#d.policy.synth(r, resp)
+    if (this.#d.policy.synth(r, resp) === 'restart' && r.restart) {
+      r.restart()
+      return
+    }
     res.send(resp.status, resp.headers, resp.body, resp.reason)
   }
 }

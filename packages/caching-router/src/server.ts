@@ -165,10 +165,17 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       res.once('finish', done)
       res.once('close', done)
     }
-    const log = (handling: string) => {
-      if (res.finished) writeLog(handling)
-      else res.once('finish', () => writeLog(handling))
+    // One access line per response, with the last handling (a VCL restart may log again).
+    let handling = ''
+    const log = (h: string) => {
+      handling = h
+      if (res.finished) writeLog(h)
+      else if (handling !== '' && !logPending) {
+        logPending = true
+        res.once('finish', () => writeLog(handling))
+      }
     }
+    let logPending = false
     const writeLog = (handling: string) => {
       counters.s_resp_bodybytes += res.bytesWritten
       access.write(
@@ -187,6 +194,12 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         ),
       )
     }
+    if (policy.done !== undefined) r.restart = () => dispatch(r, req, res, log)
+    dispatch(r, req, res, log)
+  }
+
+  /** vcl_recv and what it chose; again on a VCL `return (restart)`. */
+  const dispatch = (r: ReqObj, req: Http1Request, res: Http1Response, log: (h: string) => void) => {
     const action = policy.recv(r)
     switch (action) {
       case 'synth':
@@ -199,7 +212,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         counters.n_purges++
         counters.n_obj_purged += n
         log('synth')
-        if (policy.purge?.(r) === 'synth') return synth(r, res, r.synthStatus ?? 200, r.synthReason)
+        const next = policy.purge?.(r)
+        if (next === 'restart') return responder.restart(r, res)
+        if (next === 'synth') return synth(r, res, r.synthStatus ?? 200, r.synthReason)
         return synth(r, res, 200, 'Purged')
       }
       case 'pass':
@@ -212,7 +227,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   }
 
   const pass = (r: ReqObj, req: Http1Request, res: Http1Response) => {
-    if (policy.pass(r) === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    const next = policy.pass(r)
+    if (next === 'restart') return responder.restart(r, res)
+    if (next === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
     const bereq = fetcher.bereqOf(r, r.method, false, true)
     // varnishd answers `Expect: 100-continue` itself (RFC 9110 §10.1.1) and never forwards it.
     if (req.hasBody && getHeader(r.headers, 'expect')?.toLowerCase() === '100-continue') {

@@ -96,6 +96,11 @@ function synthOf(req: ReqObj, ret: VclReturn, status = 503, reason?: string): 's
   return 'synth'
 }
 
+// `return (restart)`: vcl_recv again, at most max_restarts times, then a 503 as in varnishd.
+function restartOf(req: ReqObj, ctx: VclContext): 'restart' | 'synth' {
+  return ++ctx.req.restarts > MAX_RESTARTS ? failed(req) : 'restart'
+}
+
 // A VCL failure (`return (fail)`, a value refused at run time) is a 503, as in varnishd.
 function failed(req: ReqObj): 'synth' {
   req.synthStatus = 503
@@ -217,9 +222,10 @@ export class VclPolicy implements Policy {
     return state.parts.join('\0')
   }
 
-  purge(req: ReqObj): 'synth' {
+  purge(req: ReqObj): 'synth' | 'restart' {
     const { program, ctx } = this.#state(req)
     const ret = program.run('purge', ctx)
+    if (ret.action === 'restart') return restartOf(req, ctx)
     return ret.action === 'synth' ? synthOf(req, ret, 200, 'Purged') : failed(req)
   }
 
@@ -236,6 +242,8 @@ export class VclPolicy implements Policy {
       case 'fetch':
         // varnish 3's `return (fetch)` from vcl_hit meant fetch anew.
         return 'miss'
+      case 'restart':
+        return restartOf(req, ctx)
       case 'synth':
       case 'error':
         return synthOf(req, ret)
@@ -251,6 +259,8 @@ export class VclPolicy implements Policy {
       case 'fetch':
       case 'pass':
         return ret.action
+      case 'restart':
+        return restartOf(req, ctx)
       case 'synth':
       case 'error':
         return synthOf(req, ret)
@@ -259,10 +269,11 @@ export class VclPolicy implements Policy {
     }
   }
 
-  pass(req: ReqObj): 'fetch' | 'synth' {
+  pass(req: ReqObj): 'fetch' | 'synth' | 'restart' {
     const { program, ctx } = this.#state(req)
     const ret = program.run('pass', ctx)
     if (ret.action === 'fetch') return 'fetch'
+    if (ret.action === 'restart') return restartOf(req, ctx)
     if (ret.action === 'synth' || ret.action === 'error') return synthOf(req, ret)
     return failed(req)
   }
@@ -373,7 +384,7 @@ export class VclPolicy implements Policy {
     return 'deliver'
   }
 
-  deliver(req: ReqObj, resp: RespObj, obj?: ObjView): 'deliver' | 'synth' {
+  deliver(req: ReqObj, resp: RespObj, obj?: ObjView): 'deliver' | 'synth' | 'restart' {
     const { program, ctx } = this.#state(req)
     // A pass has an object in varnish too, private to the request: the response as fetched.
     ctx.obj = new ObjAdapter(obj ?? { status: resp.status, reason: resp.reason, headers: resp.headers, ttl: 0, grace: 0, keep: 0, hits: 0, age: 0 }, ctx.now())
@@ -385,16 +396,19 @@ export class VclPolicy implements Policy {
     if (v.http.changed) resp.headers = v.http.toRaw()
     if (ret.action === 'deliver') return 'deliver'
     if (ret.action === 'synth') return synthOf(req, ret)
+    if (ret.action === 'restart') return restartOf(req, ctx)
     return failed(req)
   }
 
-  synth(req: ReqObj, resp: RespObj): 'deliver' {
+  synth(req: ReqObj, resp: RespObj): 'deliver' | 'restart' {
     const state = req.policyState as RequestState | undefined
     // A request the router refused before vcl_recv ran (no VCL held): builtin's page as is.
     if (state === undefined) return 'deliver'
     const { program, ctx } = state
     const v = startResponse(ctx, { status: resp.status, reason: resp.reason, headers: resp.headers })
-    program.run('synth', ctx)
+    const ret = program.run('synth', ctx)
+    // Past max_restarts the synthetic response is sent as it is.
+    if (ret.action === 'restart' && ++ctx.req.restarts <= MAX_RESTARTS) return 'restart'
     resp.status = v.status
     resp.reason = v.reason
     resp.headers = v.http.toRaw()

@@ -265,3 +265,39 @@ test('Debian\'s varnishadm drives vcl.load, vcl.use, vcl.list, vcl.show and vcl.
   await res.text()
   assert.equal(res.headers.get('x-vcl'), 'two')
 })
+
+test('return (restart) from vcl_deliver and vcl_miss runs vcl_recv again; past max_restarts it is a 503', async (t) => {
+  const app = await startOrigin(t, (req, res) => {
+    res.statusCode = req.url === '/gone' ? 404 : 200
+    res.end(`app ${req.url}`)
+  })
+  const r = await startVcl(
+    t,
+    `vcl 4.1;
+${backend('app', app.address)}
+sub vcl_recv { if (req.url == "/loop") { return (pass); } }
+sub vcl_miss { if (req.url == "/moved") { set req.url = "/new"; return (restart); } }
+sub vcl_deliver {
+  if (resp.status == 404 && req.restarts == 0) { set req.url = "/fallback"; return (restart); }
+  if (req.url == "/loop") { return (restart); }
+  set resp.http.X-Restarts = req.restarts;
+}
+`,
+  )
+  const fallback = await fetch(`${r.url}/gone`)
+  assert.equal(fallback.status, 200)
+  assert.equal(await fallback.text(), 'app /fallback')
+  assert.equal(fallback.headers.get('x-restarts'), '1')
+  const moved = await fetch(`${r.url}/moved`)
+  assert.equal(await moved.text(), 'app /new')
+  assert.equal(moved.headers.get('x-restarts'), '1')
+  assert.deepEqual(
+    app.seen.map((s) => s.url),
+    ['/gone', '/fallback', '/new'],
+  )
+  const loop = await fetch(`${r.url}/loop`)
+  assert.equal(loop.status, 503)
+  await loop.text()
+  // The first try and max_restarts (4) more, then the 503.
+  assert.equal(app.seen.filter((s) => s.url === '/loop').length, 5)
+})

@@ -344,7 +344,8 @@ export class VclPolicy implements Policy {
       ttl: beresp.ttl,
       grace: beresp.grace,
       keep: beresp.keep,
-      uncacheable: beresp.uncacheable,
+      // A pass's response is uncacheable from the start, as varnishd shows it to VCL.
+      uncacheable: beresp.uncacheable || bereq.uncacheable,
       backendName: vb.backend?.name ?? '',
     })
     v.http.changed = false

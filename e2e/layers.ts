@@ -34,9 +34,8 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   },
   router: {
     pkg: 'caching-router',
-    // when -f lands (caching-router reads varnishd's command line), the same args as varnishd:
-    //   ours: (c) => LAYER_SPECS.router.real.args(c),
-    ours: (c) => ['-a', at(c.ports.router), '--static-backend', at(c.ports.static), '--app-backend', at(c.ports.app)],
+    // caching-router reads varnishd's command line and its VCL: the same args as varnishd.
+    ours: (c) => LAYER_SPECS.router.real.args(c),
     real: {
       program: '/usr/sbin/varnishd',
       debianPackage: 'varnish',

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, test } from 'node:test'
 import { runCli, startDaemon } from './processes.js'
 
@@ -11,7 +12,8 @@ describe('caching-router: varnishd\'s command line', () => {
     ['a bad parameter value', ['-b', '127.0.0.1:1', '-p', 'default_ttl=soon'], /Invalid value "soon" for parameter "default_ttl"/],
     ['a parameter under its minimum', ['-b', '127.0.0.1:1', '-p', 'http_req_hdr_len=1'], /Must be at least 40/],
     ['-p without =', ['-b', '127.0.0.1:1', '-p', 'default_ttl'], /expected name=value/],
-    ['-f (VCL is the next issue)', ['-f', '/etc/varnish/default.vcl'], /VCL files are not supported yet/],
+    ['-f with -b', ['-f', '/etc/varnish/default.vcl', '-b', '127.0.0.1:1'], /Only one of -b or -f/],
+    ['-C without -f', ['-C'], /-C needs -f FILE/],
     ['another storage', ['-b', '127.0.0.1:1', '-s', 'file,/tmp/x,1G'], /only the malloc storage/],
     ['a bad size', ['-b', '127.0.0.1:1', '-s', 'malloc,lots'], /invalid size "lots"/],
     ['an unknown listen protocol', ['-b', '127.0.0.1:1', '-a', ':0,SPDY'], /unknown protocol "SPDY"/],
@@ -93,6 +95,26 @@ describe('caching-router: varnishd\'s command line', () => {
     const refused = await runCli('caching-router', ['stat', '-T', admin, '-S', wrong])
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /authentication refused/)
+  })
+
+  test('-C -f checks a VCL like varnishd -C: the article\'s files pass, a bad one exits 2 with line, column and caret', async (t) => {
+    for (const file of ['default.vcl', 'default-3.0.vcl']) {
+      const ok = await runCli('caching-router', ['-C', '-f', fileURLToPath(new URL(`../../config/${file}`, import.meta.url))])
+      assert.equal(ok.code, 0, ok.stderr)
+      assert.match(ok.stdout, /backend node 127\.0\.0\.1:3000 \(default\)/)
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const bad = join(dir, 'bad.vcl')
+    await writeFile(bad, 'vcl 4.1;\nbackend b { .host = "127.0.0.1"; .port = "9"; }\nsub vcl_recv { set req.nope = 1; }\n')
+    const checked = await runCli('caching-router', ['-C', '-f', bad])
+    assert.equal(checked.code, 2)
+    assert.match(checked.stderr, /bad\.vcl:3:20: Symbol not found: 'req\.nope'\nsub vcl_recv \{ set req\.nope = 1; \}\n {19}\^/)
+    // Started with it: the same message, exit 2, and no port bound.
+    const started = await runCli('caching-router', ['-f', bad, '-a', '127.0.0.1:0'])
+    assert.equal(started.code, 2)
+    assert.match(started.stderr, /bad\.vcl:3:20: Symbol not found/)
+    assert.doesNotMatch(started.stdout + started.stderr, /listening on/)
   })
 
   test('an unreadable -S file stops start-up before any port is bound', async () => {

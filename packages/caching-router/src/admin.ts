@@ -4,6 +4,7 @@ import { formatAddress, type HostPort, type Logger, StartupError } from '@edgest
 import type { BanList } from './bans.js'
 import { type Counters, formatCounters } from './counters.js'
 import type { Params } from './params.js'
+import { VclAdminError, VclError, type VclRegistry } from './vcl/index.js'
 
 /** varnishd's CLI status codes (include/vcli.h). */
 const CLIS = { SYNTAX: 100, UNKNOWN: 101, TOOFEW: 104, TOOMANY: 105, PARAM: 106, AUTH: 107, OK: 200, CLOSE: 500 } as const
@@ -18,6 +19,8 @@ export interface AdminDeps {
   /** The contents of the -S file; undefined: no authentication, as varnishd without -S. */
   secret: Buffer | undefined
   extraStats(): Record<string, number>
+  /** With `-f`: the loaded VCLs, for vcl.load / vcl.use / vcl.list / vcl.discard / vcl.show. */
+  vcl?: VclRegistry
 }
 
 export interface AdminServer {
@@ -44,6 +47,11 @@ ban.list
 param.show [-l|<param>]
 param.set <param> <value>
 stats
+vcl.load <configname> <filename>
+vcl.use <configname>
+vcl.list
+vcl.discard <configname>
+vcl.show [-v] <configname>
 `
 
 /** varnishd's CLI framing: a 13-byte line `%-3d %-8d\n`, the body, a newline. */
@@ -78,6 +86,16 @@ export function createAdminServer(d: AdminDeps): AdminServer {
       socket.write(cliFrame(CLIS.AUTH, `${challenge}\n\nAuthentication required.\n`))
     } else socket.write(cliFrame(CLIS.OK, BANNER))
     let buffered = ''
+    // vcl.load is asynchronous: answers go out in the order the commands came.
+    let queue: Promise<void> = Promise.resolve()
+    const answer = (words: string[]) => {
+      queue = queue.then(async () => {
+        const [status, body] = await run(d, words)
+        if (socket.destroyed) return
+        socket.write(cliFrame(status, body))
+        if (status === CLIS.CLOSE) socket.end()
+      })
+    }
     socket.on('data', (chunk: string) => {
       buffered += chunk
       if (buffered.length > 65536) {
@@ -105,9 +123,7 @@ export function createAdminServer(d: AdminDeps): AdminServer {
           socket.write(cliFrame(CLIS.OK, BANNER))
           continue
         }
-        const [status, body] = run(d, words)
-        socket.write(cliFrame(status, body))
-        if (status === CLIS.CLOSE) socket.end()
+        answer(words)
       }
     })
   })
@@ -129,7 +145,7 @@ export function createAdminServer(d: AdminDeps): AdminServer {
   }
 }
 
-function run(d: AdminDeps, words: string[]): [number, string] {
+async function run(d: AdminDeps, words: string[]): Promise<[number, string]> {
   const [cmd, ...args] = words as [string, ...string[]]
   try {
     switch (cmd) {
@@ -158,11 +174,57 @@ function run(d: AdminDeps, words: string[]): [number, string] {
         return [CLIS.OK, '']
       case 'stats':
         return [CLIS.OK, formatCounters(d.counters, d.extraStats())]
+      case 'vcl.load':
+      case 'vcl.use':
+      case 'vcl.list':
+      case 'vcl.discard':
+      case 'vcl.show':
+        return await runVcl(d.vcl, cmd, args)
       default:
         return [CLIS.UNKNOWN, "Unknown request.\nType 'help' for more info.\n"]
     }
   } catch (err) {
     return [CLIS.PARAM, `${(err as Error).message}\n`]
+  }
+}
+
+const VCL_ARGS: Record<string, [number, number]> = {
+  'vcl.load': [2, 3],
+  'vcl.use': [1, 1],
+  'vcl.list': [0, 1],
+  'vcl.discard': [1, 1],
+  'vcl.show': [1, 2],
+}
+
+/** The vcl.* commands, answered the way varnishd's mgt_vcl.c answers them. */
+async function runVcl(vcl: VclRegistry | undefined, cmd: string, args: string[]): Promise<[number, string]> {
+  const [min, max] = VCL_ARGS[cmd] as [number, number]
+  if (args.length < min) return [CLIS.TOOFEW, 'Too few parameters\n']
+  if (args.length > max) return [CLIS.TOOMANY, 'Too many parameters\n']
+  if (vcl === undefined) return [CLIS.PARAM, 'No VCL: the router was started without -f\n']
+  try {
+    switch (cmd) {
+      case 'vcl.load':
+        await vcl.load(args[0] as string, args[1] as string)
+        return [CLIS.OK, 'VCL compiled.\n']
+      case 'vcl.use':
+        vcl.use(args[0] as string)
+        return [CLIS.OK, `VCL '${args[0]}' now active`]
+      case 'vcl.list':
+        return [CLIS.OK, vcl.list()]
+      case 'vcl.discard':
+        vcl.discard(args[0] as string)
+        return [CLIS.OK, '']
+      default: {
+        const verbose = args[0] === '-v'
+        return [CLIS.OK, vcl.show(args[verbose ? 1 : 0] as string, verbose)]
+      }
+    }
+  } catch (err) {
+    if (err instanceof VclError) return [CLIS.PARAM, `Message from VCC-compiler:\n${err.message}\nRunning VCC-compiler failed, exited with 2\nVCL compilation failed`]
+    if (err instanceof VclAdminError) return [CLIS.PARAM, err.message]
+    // An unreadable file and the like: the running VCL stays.
+    return [CLIS.PARAM, (err as Error).message]
   }
 }
 

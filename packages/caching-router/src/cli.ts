@@ -4,7 +4,9 @@ import { createAccessLog, createLogger, handleSignals, runMain, StartupError } f
 import { batchAccessLog } from './access-batch.js'
 import { adminCommand } from './admin-client.js'
 import { HELP, parseRouterCommandLine, parseStatCommandLine } from './command-line.js'
-import { createCachingRouter } from './server.js'
+import { createCachingRouter, type RouterModel } from './server.js'
+import { vclRouterParts } from './vcl-policy.js'
+import { checkVclFile, VclError, VclRegistry } from './vcl/index.js'
 
 async function readSecret(file: string | undefined): Promise<Buffer | undefined> {
   if (file === undefined) return undefined
@@ -13,6 +15,14 @@ async function readSecret(file: string | undefined): Promise<Buffer | undefined>
   } catch (err) {
     throw new StartupError(`-S ${file}: ${(err as Error).message}`, { cause: err })
   }
+}
+
+/** `-f FILE`: compile, run vcl_init and start the probes, before any port is bound. */
+async function withVcl(file: string): Promise<Partial<RouterModel>> {
+  const vcl = new VclRegistry()
+  await vcl.load('boot', file)
+  vcl.use('boot')
+  return { ...vclRouterParts(vcl), vcl, vclFile: file }
 }
 
 runMain('caching-router', async () => {
@@ -29,14 +39,27 @@ runMain('caching-router', async () => {
     process.stdout.write(HELP)
     return
   }
-  const secret = await readSecret(model.secretFile)
-  const logger = createLogger({ name: 'caching-router' })
-  const router = createCachingRouter(
-    { ...model, admin: model.adminAddress ? { address: model.adminAddress, secret } : undefined },
-    logger,
-    batchAccessLog(createAccessLog()),
-  )
-  await router.listen()
-  if (model.pidFile !== undefined) await writeFile(model.pidFile, `${process.pid}\n`)
-  handleSignals(router, { logger })
+  try {
+    if (model.check && model.vclFile !== undefined) {
+      // varnishd -C prints the C it generated; we print what the VCL compiled into.
+      process.stdout.write(`${(await checkVclFile(model.vclFile)).describe()}\n`)
+      return
+    }
+    const secret = await readSecret(model.secretFile)
+    const vcl = model.vclFile === undefined ? {} : await withVcl(model.vclFile)
+    const logger = createLogger({ name: 'caching-router' })
+    const router = createCachingRouter(
+      { ...model, ...vcl, admin: model.adminAddress ? { address: model.adminAddress, secret } : undefined },
+      logger,
+      batchAccessLog(createAccessLog()),
+    )
+    await router.listen()
+    if (model.pidFile !== undefined) await writeFile(model.pidFile, `${process.pid}\n`)
+    handleSignals(model.vclFile === undefined ? { close: router.close } : router, { logger })
+  } catch (err) {
+    if (!(err instanceof VclError)) throw err
+    // varnishd exits 2 when the VCL does not compile, with the compiler's message.
+    process.stderr.write(`Message from VCC-compiler:\n${err.message}\nRunning VCC-compiler failed, exited with 2\nVCL compilation failed\n`)
+    process.exitCode = 2
+  }
 })

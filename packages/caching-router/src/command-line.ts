@@ -6,13 +6,14 @@ import type { ListenSpec, RouterModel } from './server.js'
 export const HELP = `Usage: caching-router [varnishd options] [edgestack options]
        caching-router stat -T ADDR [-S SECRETFILE]
 
-A caching HTTP reverse proxy that reads varnishd's command line and behaves as varnishd
-with its built-in VCL.
+A caching HTTP reverse proxy that reads varnishd's command line and behaves as varnishd:
+with -f FILE it runs that VCL, with -b HOST:PORT the built-in VCL.
 
 varnishd options:
   -a ADDR[,PROXY]         listen address, repeatable; PROXY: expect the PROXY protocol (default :80)
   -b HOST:PORT            the backend (varnishd's -b)
-  -f FILE                 a VCL file (not supported yet: exits 2)
+  -f FILE                 a VCL file (4.0/4.1, or 3.0 without a vcl line); SIGHUP re-reads it
+  -C                      with -f: compile the VCL, print what it compiled into, exit
   -s malloc,SIZE          cache size, k/M/G suffixes (default malloc,256M)
   -p NAME=VALUE           a parameter, repeatable: default_ttl, default_grace, default_keep,
                           http_req_hdr_len, http_req_size, http_max_hdr, timeout_idle,
@@ -25,13 +26,13 @@ varnishd options:
   -S FILE                 admin CLI secret file
   -i IDENTITY             the name in Via (default: the host name)
 
-edgestack extensions (until VCL drives the router; the article's routing):
+edgestack extensions (the article's routing without a VCL file):
   --static-backend ADDR   URLs ending in .js, .css or .img go here (default 127.0.0.1:8081)
   --app-backend ADDR      everything else, and websockets and /socket.io/ piped (default 127.0.0.1:3000)
   --access-log-handling   append hit/miss/pass/pipe/synth to each varnishncsa line
   -h, --help              show this help
 
-Without -b the article's routing is used, with the defaults above.
+Without -b or -f the article's routing is used, with the defaults above.
 `
 
 export interface CliModel extends Omit<RouterModel, 'admin'> {
@@ -39,6 +40,10 @@ export interface CliModel extends Omit<RouterModel, 'admin'> {
   adminAddress: HostPort | undefined
   secretFile: string | undefined
   help: boolean
+  /** `-f FILE`: the policy and backends come from this VCL (cli.ts loads it). */
+  vclFile: string | undefined
+  /** `-C`: check the VCL and exit. */
+  check: boolean
 }
 
 /** varnishd's flags (and ours), to a model; every problem is a UsageError (exit 2). */
@@ -48,6 +53,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       a: { type: 'string', short: 'a', multiple: true },
       b: { type: 'string', short: 'b' },
       f: { type: 'string', short: 'f' },
+      C: { type: 'boolean', short: 'C' },
       s: { type: 'string', short: 's' },
       p: { type: 'string', short: 'p', multiple: true },
       F: { type: 'boolean', short: 'F' },
@@ -68,9 +74,11 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     if (eq === -1) throw new UsageError(`-p ${p}: expected name=value`)
     params.set(p.slice(0, eq), p.slice(eq + 1))
   }
-  if (values.f !== undefined) {
-    throw new UsageError(`-f ${values.f}: VCL files are not supported yet; use -b HOST:PORT`)
+  if (values.f !== undefined && (values.b !== undefined || values['static-backend'] !== undefined || values['app-backend'] !== undefined)) {
+    // varnishd: "Only one of -b or -f options"
+    throw new UsageError('Only one of -b or -f options (or --static-backend/--app-backend)')
   }
+  if (values.C && values.f === undefined) throw new UsageError('-C needs -f FILE')
   if (values.b !== undefined && (values['static-backend'] !== undefined || values['app-backend'] !== undefined)) {
     throw new UsageError('-b and --static-backend/--app-backend are exclusive')
   }
@@ -103,6 +111,8 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     secretFile: values.S,
     logHandling: values['access-log-handling'] ?? false,
     help: values.help ?? false,
+    vclFile: values.f,
+    check: values.C ?? false,
   }
 }
 

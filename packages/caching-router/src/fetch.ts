@@ -6,9 +6,9 @@ import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { storableHeaders } from './deliver.js'
 import type { Params } from './params.js'
-import { type BereqObj, type BerespObj, builtinPolicy, type ObjView, type Policy, type ReqObj } from './policy.js'
+import { type BereqObj, type BerespObj, builtinPolicy, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
-import { berespOf, type Responder } from './respond.js'
+import { berespOf, objView, type Responder } from './respond.js'
 import { computeFreshness } from './ttl.js'
 
 export interface FetcherDeps {
@@ -16,7 +16,8 @@ export interface FetcherDeps {
   counters: Counters
   params: Params
   policy: Policy
-  backends: Map<string, Backend>
+  /** The backend a name (req.backend_hint, bereq.backend) stands for, if any. */
+  backends(name: string): Backend | undefined
   logger: Logger
   via: string
   nextXid(): number
@@ -74,7 +75,7 @@ export class Fetcher {
       case 'hit': {
         counters.cache_hit++
         // builtin.vcl's vcl_hit only delivers: no obj view to build for it.
-        const action = policy.hit === builtinPolicy.hit ? 'deliver' : policy.hit(r, view(result.obj, now))
+        const action = policy.hit === builtinPolicy.hit ? 'deliver' : policy.hit(r, objView(result.obj, now))
         if (action === 'deliver') {
           this.#r.deliver(r, res, result.obj, true)
           log('hit')
@@ -115,8 +116,9 @@ export class Fetcher {
   }
 
   /** vcl_hit / vcl_miss chose synth or pass. */
-  #notFetched(action: 'synth' | 'pass', r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
-    if (action === 'synth') this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+  #notFetched(action: 'synth' | 'pass' | 'restart', r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
+    if (action === 'restart') this.#r.restart(r, res)
+    else if (action === 'synth') this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
     else this.#passFromLookup(r, res, socket, log)
   }
 
@@ -141,12 +143,13 @@ export class Fetcher {
       xid,
       isBgfetch: bgfetch,
       bodyUnset: false,
+      policyState: r.policyState,
     }
   }
 
   #start(bereq: BereqObj, body: Readable | undefined, sink: Parameters<Backend['fetch']>[1]): FetchControl | undefined {
     const { backends, params, counters } = this.#d
-    const backend = backends.get(bereq.backend)
+    const backend = backends(bereq.backend)
     if (!backend) return undefined
     counters.s_fetch++
     counters.backend_req++
@@ -156,8 +159,8 @@ export class Fetcher {
         url: bereq.url,
         headers: bereq.headers,
         body: bereq.bodyUnset ? undefined : body,
-        firstByteTimeoutMs: params.get('first_byte_timeout') * 1000,
-        betweenBytesTimeoutMs: params.get('between_bytes_timeout') * 1000,
+        firstByteTimeoutMs: (bereq.firstByteTimeout ?? params.get('first_byte_timeout')) * 1000,
+        betweenBytesTimeoutMs: (bereq.betweenBytesTimeout ?? params.get('between_bytes_timeout')) * 1000,
       },
       sink,
     )
@@ -187,16 +190,22 @@ export class Fetcher {
     }
     let status = 0
     let headers: string[] = []
+    // vcl_deliver answered with synth instead: the backend's body is not wanted.
+    let replaced = false
     const control = this.#start(bereq, body, {
       head: (s, reason, h) => {
         const beresp = berespOf(s, reason, h, bereq.backend)
         policy.backendResponse(bereq, beresp)
         status = beresp.status
         headers = beresp.headers
-        this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)
+        if (!this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)) {
+          replaced = true
+          control?.abort()
+        }
       },
-      data: (c) => res.write(c),
+      data: (c) => replaced || res.write(c),
       end: () => {
+        if (replaced) return
         res.end()
         done(status, headers)
       },
@@ -223,13 +232,25 @@ export class Fetcher {
     })
   }
 
-  #writeHead(r: ReqObj, res: Http1Response, status: number, reason: string, headers: string[]): void {
+  /**
+   * The head of a response that is not stored (pass, hit-for-miss), through vcl_deliver.
+   * False when vcl_deliver chose synth instead (then the response was written already).
+   */
+  #writeHead(r: ReqObj, res: Http1Response, status: number, reason: string, headers: string[]): boolean {
     const out = headers.filter((_, i, a) => {
       const n = ((i % 2 === 0 ? a[i] : a[i - 1]) as string).toLowerCase()
       return n !== 'age' && n !== 'x-varnish'
     })
     out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
-    res.writeHead(status, out, reason)
+    const resp: RespObj = { status, reason, proto: r.proto, headers: out }
+    const next = this.#d.policy.deliver(r, resp)
+    if (next !== 'deliver') {
+      if (next === 'restart') this.#r.restart(r, res)
+      else this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+      return false
+    }
+    res.writeHead(resp.status, resp.headers, resp.reason)
+    return true
   }
 
   /**
@@ -285,7 +306,12 @@ export class Fetcher {
             control?.abort()
             return
           }
-          this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)
+          if (!this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)) {
+            // vcl_deliver chose synth: that answer is written, the backend's body is dropped.
+            control?.abort()
+            res = undefined
+            return
+          }
           if (revalidated) res.end(stale?.body)
           return
         }
@@ -395,17 +421,4 @@ function merge304(stored: readonly string[], fresh: readonly string[]): string[]
     if (replaced.has((fresh[i] as string).toLowerCase())) out.push(fresh[i] as string, fresh[i + 1] as string)
   }
   return out
-}
-
-function view(obj: CacheObject, now: number): ObjView {
-  return {
-    status: obj.status,
-    reason: obj.reason,
-    headers: obj.headers,
-    ttl: obj.ttlLeft(now),
-    grace: obj.grace,
-    keep: obj.keep,
-    hits: obj.hits,
-    age: obj.ageSeconds(now),
-  }
 }

@@ -26,6 +26,13 @@ export interface ReqObj {
   /** Set by synth(): the status and reason vcl_synth sees. */
   synthStatus?: number
   synthReason?: string
+  /** The policy's own per-request state (a VCL policy keeps its VclContext here). */
+  policyState?: unknown
+  /**
+   * VCL's `return (restart)`: run vcl_recv again with this request (set by the router for
+   * policies that may restart; undefined means a restart is a 503).
+   */
+  restart?: () => void
 }
 
 export interface BereqObj {
@@ -39,6 +46,11 @@ export interface BereqObj {
   readonly isBgfetch: boolean
   /** `unset bereq.body`. */
   bodyUnset: boolean
+  /** The request's policyState, carried to the backend side (also for background fetches). */
+  policyState?: unknown
+  /** Seconds; undefined: the first_byte_timeout / between_bytes_timeout parameters. */
+  firstByteTimeout?: number
+  betweenBytesTimeout?: number
 }
 
 export interface BerespObj {
@@ -76,8 +88,8 @@ export interface ObjView {
 }
 
 export type RecvAction = 'hash' | 'pass' | 'pipe' | 'purge' | 'synth'
-export type HitAction = 'deliver' | 'pass' | 'miss' | 'synth'
-export type MissAction = 'fetch' | 'pass' | 'synth'
+export type HitAction = 'deliver' | 'pass' | 'miss' | 'synth' | 'restart'
+export type MissAction = 'fetch' | 'pass' | 'synth' | 'restart'
 export type BackendResponseAction = 'deliver' | 'abandon'
 
 export interface Policy {
@@ -86,13 +98,29 @@ export interface Policy {
   hash(req: ReqObj): string
   hit(req: ReqObj, obj: ObjView): HitAction
   miss(req: ReqObj): MissAction
-  pass(req: ReqObj): 'fetch' | 'synth'
+  pass(req: ReqObj): 'fetch' | 'synth' | 'restart'
   pipe(req: ReqObj, bereq: BereqObj): 'pipe' | 'synth'
   backendFetch(bereq: BereqObj): 'fetch' | 'abandon'
   backendResponse(bereq: BereqObj, beresp: BerespObj): BackendResponseAction
   backendError(bereq: BereqObj, beresp: BerespObj & { body?: string }): 'deliver'
-  deliver(req: ReqObj, resp: RespObj): 'deliver' | 'synth'
-  synth(req: ReqObj, resp: RespObj): 'deliver'
+  /** `obj` is the stored object (undefined for a pass or hit-for-miss response: no object). */
+  deliver(req: ReqObj, resp: RespObj, obj?: ObjView): 'deliver' | 'synth' | 'restart'
+  synth(req: ReqObj, resp: RespObj): 'deliver' | 'restart'
+  /** vcl_purge, after a `purge` from recv dropped the object: the synthetic answer (default 200 Purged). */
+  purge?(req: ReqObj): 'synth' | 'restart'
+  /** The client's response is finished or abandoned: per-request state may go (a VCL is released). */
+  done?(req: ReqObj): void
+  /**
+   * Where the policy reaches the router: bans (VCL `ban()`), and backends named by address
+   * rather than declared up front (a VCL loaded later may bring new ones).
+   */
+  attach?(router: PolicyHost): void
+}
+
+export interface PolicyHost {
+  /** Adds a ban from a `ban()` expression; returns an error text when it is invalid. */
+  ban(expression: string): string | undefined
+  log(message: string): void
 }
 
 // builtin.vcl's vcl_req_method: the methods varnish treats as HTTP; others it pipes.

@@ -3,7 +3,7 @@ import type { Http1Response } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { deliverHeadersOf, hasConditionalOrRange, notModified, parseRange } from './deliver.js'
-import type { BereqObj, BerespObj, Policy, ReqObj, RespObj } from './policy.js'
+import type { BereqObj, BerespObj, ObjView, Policy, ReqObj, RespObj } from './policy.js'
 import { guruMeditation } from './synth.js'
 
 export interface ResponderDeps {
@@ -27,7 +27,8 @@ export class Responder {
   /** Writes a stored (or still arriving) object: X-Varnish, Age, Via; 304 and Range on complete ones. */
   deliver(r: ReqObj, res: Http1Response, obj: CacheObject, hit: boolean): void {
     const now = Date.now()
-    obj.hits++
+    // obj.hits as varnish counts it: the delivery that filled the object is not a hit.
+    if (hit) obj.hits++
     const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
     if (obj.state !== 'complete') {
       this.#deliverStreaming(r, res, obj, xv, now)
@@ -58,10 +59,7 @@ export class Responder {
       }
     }
     const resp: RespObj = { status, reason, proto: r.proto, headers }
-    if (this.#d.policy.deliver(r, resp) === 'synth') {
-      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
-      return
-    }
+    if (this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     res.send(resp.status, resp.headers, body, resp.reason)
   }
 
@@ -69,10 +67,7 @@ export class Responder {
     const headers = obj.headers.concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
     if (obj.contentLength !== undefined) headers.push('Content-Length', obj.contentLength)
     const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
-    if (this.#d.policy.deliver(r, resp) === 'synth') {
-      this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
-      return
-    }
+    if (this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     res.writeHead(resp.status, resp.headers, resp.reason)
     const unfollow = obj.follow({
       data: (c) => void res.write(c),
@@ -82,9 +77,30 @@ export class Responder {
     res.once('close', unfollow)
   }
 
+  /** vcl_deliver chose synth or restart: carried out here; true when so. */
+  #notDelivered(next: 'deliver' | 'synth' | 'restart', r: ReqObj, res: Http1Response): boolean {
+    if (next === 'deliver') return false
+    if (next === 'restart') this.restart(r, res)
+    else this.synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    return true
+  }
+
+  /** VCL's `return (restart)`: vcl_recv again, or a 503 where the router cannot restart. */
+  restart(r: ReqObj, res: Http1Response): void {
+    if (r.restart) r.restart()
+    else this.synth(r, res, 503, 'Service Unavailable')
+  }
+
   backendError(r: ReqObj, res: Http1Response, bereq: BereqObj): void {
     const beresp = { ...berespOf(503, 'Backend fetch failed', [], bereq.backend), body: undefined as string | undefined }
     this.#d.policy.backendError(bereq, beresp)
+    if (beresp.body !== undefined && beresp.headers.length > 0) {
+      // vcl_backend_error made the response (a VCL policy): it is delivered, not re-made by vcl_synth.
+      this.#d.counters.s_synth++
+      if (res.headersSent) res.destroy()
+      else res.send(beresp.status, beresp.headers.concat('X-Varnish', String(r.xid), 'Via', this.#d.via), beresp.body, beresp.reason)
+      return
+    }
     this.synth(r, res, beresp.status, beresp.reason, beresp.body)
   }
 
@@ -103,8 +119,25 @@ export class Responder {
       headers: ['Date', new Date().toUTCString(), 'Content-Type', 'text/html; charset=utf-8', 'Retry-After', '5', 'X-Varnish', String(r.xid), 'Via', this.#d.via],
       body: body ?? guruMeditation(status, why, r.xid),
     }
-    this.#d.policy.synth(r, resp)
+    if (this.#d.policy.synth(r, resp) === 'restart' && r.restart) {
+      r.restart()
+      return
+    }
     res.send(resp.status, resp.headers, resp.body, resp.reason)
+  }
+}
+
+/** `obj.*` as vcl_hit and vcl_deliver read it. */
+export function objView(obj: CacheObject, now: number): ObjView {
+  return {
+    status: obj.status,
+    reason: obj.reason,
+    headers: obj.headers,
+    ttl: obj.ttlLeft(now),
+    grace: obj.grace,
+    keep: obj.keep,
+    hits: obj.hits,
+    age: obj.ageSeconds(now),
   }
 }
 

@@ -23,6 +23,7 @@ import { pipeTo } from './pipe.js'
 import type { BereqObj, Policy, ReqObj } from './policy.js'
 import { CacheStore } from './store.js'
 import { guruMeditation } from './synth.js'
+import type { VclRegistry } from './vcl/index.js'
 
 export interface ListenSpec {
   address: HostPort
@@ -35,6 +36,11 @@ export interface RouterModel {
   /** Backends by name; `req.backend_hint` names one. */
   backends: Record<string, HostPort>
   defaultBackend: string
+  /**
+   * A backend not in `backends`: the address a name stands for (a VCL policy names its
+   * backends `name@host:port`, so one loaded later by vcl.load brings its own).
+   */
+  backendAddress?(name: string): HostPort | undefined
   policy: Policy
   /** `-s malloc,SIZE`. */
   storageBytes: number
@@ -43,6 +49,10 @@ export interface RouterModel {
   identity?: string
   /** `-T` / `-S`: the admin CLI address and the secret file's contents. */
   admin?: { address: HostPort; secret: Buffer | undefined }
+  /** With `-f`: the loaded VCLs, for the admin CLI's vcl.* commands and SIGHUP. */
+  vcl?: VclRegistry
+  /** `-f FILE`: what SIGHUP re-reads. */
+  vclFile?: string
   /** Append varnishncsa's `%{Varnish:handling}x` (hit, miss, pass, pipe, synth) to access lines. */
   logHandling?: boolean
 }
@@ -56,6 +66,8 @@ export interface CachingRouter {
   readonly bans: BanList
   /** The admin CLI's bound address, once listening. */
   adminAddress: HostPort | undefined
+  /** SIGHUP: re-read `-f` and use it; a file that does not compile changes nothing. */
+  reload(): Promise<void>
 }
 
 /** Methods after whose success RFC 9111 §4.4 says the stored responses are invalid. */
@@ -79,6 +91,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         oldestBanSeq: () => store.oldestBanSeq(),
         logger,
         secret: model.admin.secret,
+        vcl: model.vcl,
         extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
       })
     : undefined
@@ -86,13 +99,34 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   for (const [name, addr] of Object.entries(model.backends)) {
     backends.set(name, new Backend(name, addr, { connectTimeoutMs: params.get('connect_timeout') * 1000 }))
   }
+  const backendOf = (name: string): Backend | undefined => {
+    let b = backends.get(name)
+    if (b !== undefined) return b
+    const addr = model.backendAddress?.(name)
+    if (addr === undefined) return undefined
+    b = new Backend(name, addr, { connectTimeoutMs: params.get('connect_timeout') * 1000 })
+    backends.set(name, b)
+    return b
+  }
   const via = `1.1 ${model.identity ?? hostname()} (caching-router)`
   const policy = model.policy
+  policy.attach?.({
+    ban(expression) {
+      try {
+        bans.prune(store.oldestBanSeq())
+        bans.addExpression(expression)
+        return undefined
+      } catch (err) {
+        return (err as Error).message
+      }
+    },
+    log: (message) => logger.info(message),
+  })
   let xid = 1000
   const nextXid = () => ++xid
 
   const responder = new Responder({ policy, counters, via })
-  const fetcher = new Fetcher({ store, counters, params, policy, backends, logger, via, nextXid }, responder)
+  const fetcher = new Fetcher({ store, counters, params, policy, backends: backendOf, logger, via, nextXid }, responder)
 
   const onRequest = (req: Http1Request, res: Http1Response) => {
     try {
@@ -122,10 +156,26 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
     }
-    const log = (handling: string) => {
-      if (res.finished) writeLog(handling)
-      else res.once('finish', () => writeLog(handling))
+    if (policy.done !== undefined) {
+      const done = () => {
+        res.off('close', done)
+        res.off('finish', done)
+        policy.done?.(r)
+      }
+      res.once('finish', done)
+      res.once('close', done)
     }
+    // One access line per response, with the last handling (a VCL restart may log again).
+    let handling = ''
+    const log = (h: string) => {
+      handling = h
+      if (res.finished) writeLog(h)
+      else if (handling !== '' && !logPending) {
+        logPending = true
+        res.once('finish', () => writeLog(handling))
+      }
+    }
+    let logPending = false
     const writeLog = (handling: string) => {
       counters.s_resp_bodybytes += res.bytesWritten
       access.write(
@@ -144,6 +194,12 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         ),
       )
     }
+    if (policy.done !== undefined) r.restart = () => dispatch(r, req, res, log)
+    dispatch(r, req, res, log)
+  }
+
+  /** vcl_recv and what it chose; again on a VCL `return (restart)`. */
+  const dispatch = (r: ReqObj, req: Http1Request, res: Http1Response, log: (h: string) => void) => {
     const action = policy.recv(r)
     switch (action) {
       case 'synth':
@@ -156,6 +212,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         counters.n_purges++
         counters.n_obj_purged += n
         log('synth')
+        const next = policy.purge?.(r)
+        if (next === 'restart') return responder.restart(r, res)
+        if (next === 'synth') return synth(r, res, r.synthStatus ?? 200, r.synthReason)
         return synth(r, res, 200, 'Purged')
       }
       case 'pass':
@@ -168,7 +227,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   }
 
   const pass = (r: ReqObj, req: Http1Request, res: Http1Response) => {
-    if (policy.pass(r) === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
+    const next = policy.pass(r)
+    if (next === 'restart') return responder.restart(r, res)
+    if (next === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
     const bereq = fetcher.bereqOf(r, r.method, false, true)
     // varnishd answers `Expect: 100-continue` itself (RFC 9110 §10.1.1) and never forwards it.
     if (req.hasBody && getHeader(r.headers, 'expect')?.toLowerCase() === '100-continue') {
@@ -199,9 +260,10 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       xid: nextXid(),
       isBgfetch: false,
       bodyUnset: false,
+      policyState: r.policyState,
     }
     if (policy.pipe(r, bereq) === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
-    const backend = backends.get(bereq.backend)
+    const backend = backendOf(bereq.backend)
     if (!backend) return synth(r, res, 503, 'Backend fetch failed')
     counters.s_pipe++
     res.statusCode = 101
@@ -249,7 +311,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     adminAddress: undefined,
     async listen() {
       for (const name of new Set([model.defaultBackend, ...Object.keys(model.backends)])) {
-        if (!backends.has(name)) throw new StartupError(`backend "${name}" is not defined`)
+        if (name !== '' && !backendOf(name)) throw new StartupError(`backend "${name}" is not defined`)
       }
       const bound: HostPort[] = []
       for (const s of servers) {
@@ -263,10 +325,16 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       if (admin && model.admin) this.adminAddress = await admin.listen(model.admin.address)
       return bound
     },
+    async reload() {
+      if (model.vcl === undefined || model.vclFile === undefined) throw new StartupError('nothing to reload: started without -f')
+      const program = await model.vcl.reload(model.vclFile)
+      logger.info(`SIGHUP: VCL ${program.name} from ${model.vclFile} now active`)
+    },
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
         await admin?.close()
         await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
+        model.vcl?.close()
         store.close()
         await Promise.all([...backends.values()].map((b) => b.close()))
       })()

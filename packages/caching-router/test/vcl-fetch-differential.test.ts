@@ -3,6 +3,7 @@ import http, { STATUS_CODES } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { startBackendRequest, startBackendResponse, startResponse, VclProgram } from '../src/vcl/index.js'
+import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
 import { type RunningVarnishd, startVarnishd, varnishInstalled } from './vcl-varnishd.js'
 
 // Differential on the backend side: the same VCL runs in varnishd and in our compiler against the
@@ -139,6 +140,7 @@ describe('VCL fetch differential: caching-router vs varnishd', { skip: varnishIn
   let originPort = 0
   let varnishd: RunningVarnishd | undefined
   let program: VclProgram | undefined
+  let router: VclRouter | undefined
 
   test('start the origin and varnishd', async () => {
     origin = http.createServer(originHandler)
@@ -146,6 +148,7 @@ describe('VCL fetch differential: caching-router vs varnishd', { skip: varnishIn
     originPort = (origin.address() as AddressInfo).port
     program = new VclProgram('fetch', { name: 'fetch.vcl', text: vcl(originPort) })
     varnishd = await startVarnishd(vcl(originPort))
+    router = await startVclRouter(vcl(originPort))
   })
 
   for (const [method, url, headers] of CASES) {
@@ -153,11 +156,15 @@ describe('VCL fetch differential: caching-router vs varnishd', { skip: varnishIn
       const theirs = await request(varnishd?.port ?? 0, method, url, headers)
       const mine = await ours(program as VclProgram, originPort, method, url, headers)
       assert.deepEqual(mine, { status: theirs.status, headers: theirs.headers, body: theirs.body })
+      // And the router running the VCL, over HTTP (a new URL each time for varnishd too: no hits).
+      const routed = await request(router?.port ?? 0, method, url, headers)
+      assert.deepEqual({ status: routed.status, headers: routed.headers, body: routed.body }, { status: theirs.status, headers: theirs.headers, body: theirs.body })
     })
   }
 
   test('stop varnishd and the origin', async () => {
     await varnishd?.stop()
+    await router?.stop()
     await new Promise<void>((resolve) => {
       if (!origin) return resolve()
       origin.close(() => resolve())

@@ -4,6 +4,7 @@ import http, { STATUS_CODES } from 'node:http'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { createRequestContext, startResponse, VclProgram } from '../src/vcl/index.js'
+import { startVclRouter } from './router-vcl-harness.js'
 import { type RunningVarnishd, startVarnishd, varnishInstalled } from './vcl-varnishd.js'
 
 // Differential semantics: the same VCL runs in the real varnishd and in our compiler, and the
@@ -81,6 +82,15 @@ describe('VCL semantics: caching-router vs varnishd on the same requests', { ski
       const theirs = await send(varnishd?.port ?? 0, c)
       assert.ok(Object.keys(theirs).length > 20, 'varnishd answered with the X-* headers')
       assert.deepEqual(ours(program, c), theirs, `${c.method} ${c.url}`)
+    }
+  })
+
+  test('the router running the same VCL answers the same over HTTP', async (t) => {
+    const router = await startVclRouter(await readFile(FILE, 'utf8'))
+    t.after(() => router.stop())
+    for (const c of CASES) {
+      const theirs = await send(varnishd?.port ?? 0, c)
+      assert.deepEqual(await send(router.port, c), theirs, `${c.method} ${c.url}`)
     }
   })
 

@@ -4,16 +4,48 @@
  * `req.backend_hint` to pick the backend, `beresp.ttl` to store the object).
  */
 
-/** A case-insensitive multi-map of header fields, read and written the way VCL does. */
-export class VclHeaders {
-  // lower-case name -> [name as first written, values in order]
-  #fields = new Map<string, { name: string; values: string[] }>()
+interface Field {
+  name: string
+  values: string[]
+}
 
-  /** Builds from node's `rawHeaders`-style flat list `[name, value, name, value, ...]`. */
+/**
+ * A case-insensitive multi-map of header fields, read and written the way VCL does. Built from
+ * a flat list it stays that list until the first write: most subroutines only read a few
+ * fields, and a scan of ten fields costs less than building a map per request step.
+ */
+export class VclHeaders {
+  // The flat `[name, value, ...]` list until the first write; then undefined and #fields rules.
+  #raw: readonly string[] | undefined
+  // lower-case name -> [name as first written, values in order]
+  #fields: Map<string, Field> | undefined
+  /**
+   * Set by every write: the router copies headers back into its own flat list only when a
+   * subroutine changed them, so a VCL that only reads costs no copy.
+   */
+  changed = false
+
+  /** From node's `rawHeaders`-style flat list `[name, value, name, value, ...]` (not copied: do not change it while in use). */
   static fromRaw(raw: readonly string[]): VclHeaders {
     const h = new VclHeaders()
-    for (let i = 0; i + 1 < raw.length; i += 2) h.append(raw[i] as string, raw[i + 1] as string)
+    h.#raw = raw
     return h
+  }
+
+  #map(): Map<string, Field> {
+    if (this.#fields !== undefined) return this.#fields
+    const fields = new Map<string, Field>()
+    const raw = this.#raw ?? []
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i] as string
+      const key = name.toLowerCase()
+      const f = fields.get(key)
+      if (f) f.values.push(raw[i + 1] as string)
+      else fields.set(key, { name, values: [raw[i + 1] as string] })
+    }
+    this.#raw = undefined
+    this.#fields = fields
+    return fields
   }
 
   /**
@@ -21,48 +53,65 @@ export class VclHeaders {
    * of one name are only joined by a `std.collect()`-like step, which the router may do first.
    */
   get(name: string): string | undefined {
-    return this.#fields.get(name.toLowerCase())?.values[0]
+    return this.getLower(name.toLowerCase())
   }
 
   /** get() for a name already in lower case (compiled VCL lowers its header names once). */
   getLower(key: string): string | undefined {
-    return this.#fields.get(key)?.values[0]
+    const raw = this.#raw
+    if (raw === undefined) return this.#map().get(key)?.values[0]
+    const n = key.length
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i] as string
+      if (name.length === n && name.toLowerCase() === key) return raw[i + 1]
+    }
+    return undefined
   }
 
   getAll(name: string): readonly string[] {
-    return this.#fields.get(name.toLowerCase())?.values ?? []
+    return this.#map().get(name.toLowerCase())?.values ?? []
   }
 
   has(name: string): boolean {
-    return this.#fields.has(name.toLowerCase())
+    return this.getLower(name.toLowerCase()) !== undefined
   }
 
   /** `set X.http.Y = v` replaces every field named Y with one. */
   set(name: string, value: string): void {
-    this.#fields.set(name.toLowerCase(), { name, values: [value] })
+    this.changed = true
+    this.#map().set(name.toLowerCase(), { name, values: [value] })
   }
 
   append(name: string, value: string): void {
+    this.changed = true
+    const fields = this.#map()
     const key = name.toLowerCase()
-    const f = this.#fields.get(key)
+    const f = fields.get(key)
     if (f) f.values.push(value)
-    else this.#fields.set(key, { name, values: [value] })
+    else fields.set(key, { name, values: [value] })
   }
 
   unset(name: string): void {
-    this.#fields.delete(name.toLowerCase())
+    this.changed = true
+    this.#map().delete(name.toLowerCase())
   }
 
   /** `[name, value, name, value, ...]` for writing out with `writeHead`. */
   toRaw(): string[] {
+    if (this.#raw !== undefined) return this.#raw.slice()
     const out: string[] = []
-    for (const f of this.#fields.values()) for (const v of f.values) out.push(f.name, v)
+    for (const f of this.#map().values()) for (const v of f.values) out.push(f.name, v)
     return out
   }
 
   clone(): VclHeaders {
     const h = new VclHeaders()
-    for (const [k, f] of this.#fields) h.#fields.set(k, { name: f.name, values: [...f.values] })
+    if (this.#raw !== undefined) h.#raw = this.#raw.slice()
+    else {
+      const fields = new Map<string, Field>()
+      for (const [k, f] of this.#map()) fields.set(k, { name: f.name, values: [...f.values] })
+      h.#fields = fields
+    }
     return h
   }
 }

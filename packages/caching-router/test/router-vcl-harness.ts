@@ -1,0 +1,65 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { type AccessLog, createLogger, type HostPort } from '@edgestack/common'
+import { Params } from '../src/params.js'
+import { type CachingRouter, createCachingRouter } from '../src/server.js'
+import { vclRouterParts } from '../src/vcl-policy.js'
+import { VclRegistry } from '../src/vcl/index.js'
+
+export interface VclRouter {
+  router: CachingRouter
+  port: number
+  url: string
+  /** The admin CLI (-T) address, no secret. */
+  admin: HostPort
+  /** Where the VCL file was written (`boot.vcl`); tests may put more files here. */
+  dir: string
+  stop(): Promise<void>
+}
+
+/**
+ * The router as `caching-router -f boot.vcl -a 127.0.0.1:0 -T 127.0.0.1:0` runs it, as a
+ * library: `text` is written to a file in a fresh temp folder and loaded from there.
+ */
+export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promise<VclRouter> {
+  const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
+  const file = join(dir, fileName)
+  await writeFile(file, text)
+  const registry = new VclRegistry()
+  try {
+    await registry.load('boot', file)
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
+  registry.use('boot')
+  const access: AccessLog = { write: () => {}, close: async () => {} }
+  const router = createCachingRouter(
+    {
+      listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
+      ...vclRouterParts(registry),
+      vcl: registry,
+      vclFile: file,
+      storageBytes: 16 * 1024 * 1024,
+      params: new Params(),
+      identity: 'test',
+      admin: { address: { host: '127.0.0.1', port: 0 }, secret: undefined },
+    },
+    createLogger({ name: 'caching-router', level: 'error' }),
+    access,
+  )
+  const [address] = await router.listen()
+  const port = (address as HostPort).port
+  return {
+    router,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    admin: router.adminAddress as HostPort,
+    dir,
+    async stop() {
+      await router.close({ drainTimeoutMs: 500 })
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}

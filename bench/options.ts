@@ -18,6 +18,8 @@ export interface BenchOptions {
   without: string[]
   loadGenerator: LoadGenerator
   oursFrom: OursFrom
+  /** `debug =` of the bench's stunnel.conf, read by stunnel and tls-terminator alike (the article's 5). */
+  stunnelDebug: number
   help: boolean
 }
 
@@ -38,6 +40,8 @@ loopback, with the same config files, and writes bench/RESULTS.md and bench/resu
   --load-generator G    wrk, autocannon or auto (wrk when installed)
   --ours-from F         start our daemons from the config file, from flags, or auto
                         (config when the daemon's --help shows it reads that file)
+  --stunnel-debug N     \`debug =\` level 0-7 of the stunnel.conf both terminators read
+                        (default 5, the article's: both log every connection)
   -h, --help            show this help
 `
 
@@ -54,6 +58,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       without: { type: 'string' },
       'load-generator': { type: 'string' },
       'ours-from': { type: 'string' },
+      'stunnel-debug': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -76,6 +81,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
         : values.without.split(',').map((p) => oneOf('--without', p.trim(), ['nginx', 'varnishd', 'stunnel'] as const)),
     loadGenerator: oneOf('--load-generator', values['load-generator'], ['auto', 'wrk', 'autocannon'] as const),
     oursFrom: oneOf('--ours-from', values['ours-from'], ['auto', 'config', 'flags'] as const),
+    stunnelDebug: int('--stunnel-debug', values['stunnel-debug'], 5, 0, 7),
     help: values.help === true,
   }
 }

@@ -109,7 +109,7 @@ export function markdown(r: Report): string {
     '',
     `Run ${r.startedAt}, ${r.elapsedS.toFixed(0)} s: ${o.connections} connections, ${o.durationS} s per measurement, ${
       o.warmupS > 0 ? `${o.warmupS} s warm-up` : 'burst warm-up'
-    }, ${o.rounds} round(s) alternating ours and theirs, ${o.idle} idle connections.`,
+    }, ${o.rounds} round(s) alternating ours and theirs, ${o.idle} idle connections, stunnel.conf \`debug = ${o.stunnelDebug}\`.`,
     '',
     '## Machine',
     '',

@@ -65,6 +65,7 @@ runMain('bench', async () => {
       key: files.key,
       ...split,
       oursFrom: opts.oursFrom,
+      stunnelDebug: opts.stunnelDebug,
     }
     const env: MeasureEnv = { ctx, opts, gen, progress }
     const want = (id: number) => opts.only.length === 0 || opts.only.includes(id)

@@ -14,6 +14,7 @@ export interface BenchContext {
   serverCpus: string | undefined
   loadCpus: string | undefined
   oursFrom: OursFrom
+  stunnelDebug: number
 }
 
 export type Role = 'ours' | 'theirs' | 'peer'

@@ -8,6 +8,7 @@ async function writeStunnelConf(ctx: BenchContext, port: number, connectPort: nu
     KEY: ctx.key,
     ACCEPT_PORT: port,
     CONNECT_PORT: connectPort,
+    DEBUG: ctx.stunnelDebug,
   })
 }
 

@@ -30,7 +30,7 @@ async function context(t: { after(fn: () => Promise<void>): void }): Promise<Ben
   await chmod(dir, 0o755)
   await chmod(root, 0o755)
   const { files } = await ensureDevCertificates(join(REPO, '.certs'))
-  return { dir, root, cert: files.cert, key: files.key, serverCpus: undefined, loadCpus: undefined, oursFrom: 'auto' }
+  return { dir, root, cert: files.cert, key: files.key, serverCpus: undefined, loadCpus: undefined, oursFrom: 'auto', stunnelDebug: 5 }
 }
 
 test('static-server and nginx from one nginx.conf: the file, and try_files falling back to the app', async (t) => {

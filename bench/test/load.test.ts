@@ -15,7 +15,7 @@ async function context(t: { after(fn: () => Promise<void>): void }): Promise<Ben
     await stopAll()
     await rm(dir, { recursive: true, force: true })
   })
-  return { dir, root: dir, cert: '', key: '', serverCpus: undefined, loadCpus: undefined, oursFrom: 'auto' }
+  return { dir, root: dir, cert: '', key: '', serverCpus: undefined, loadCpus: undefined, oursFrom: 'auto', stunnelDebug: 5 }
 }
 
 test('wrk against the real origin: its report is read, and every request reached the origin', async (t) => {

@@ -17,11 +17,14 @@ test('`npm run bench -- --quick` and explicit flags', () => {
   assert.equal(o.quick, false)
   assert.deepEqual([o.connections, o.durationS, o.rounds, o.only], [8, 2, 5, [3, 4]])
   assert.equal(parseOptions([], { npm_config_quick: 'false' }).quick, false)
+  assert.equal(parseOptions([], {}).stunnelDebug, 5)
+  assert.equal(parseOptions(['--stunnel-debug', '3'], {}).stunnelDebug, 3)
 })
 
 test('bad flags are usage errors naming the flag', () => {
   assert.throws(() => parseOptions(['--rounds', 'two'], {}), (e: unknown) => e instanceof UsageError && /--rounds/.test(e.message))
   assert.throws(() => parseOptions(['--only', '12'], {}), /--only/)
   assert.throws(() => parseOptions(['--load-generator', 'ab'], {}), /--load-generator/)
+  assert.throws(() => parseOptions(['--stunnel-debug', '8'], {}), /--stunnel-debug/)
   assert.throws(() => parseOptions(['--nope'], {}), UsageError)
 })

@@ -66,6 +66,7 @@ test('RESULTS.md says when it comes from a quick run, and names the machine', ()
     without: [],
     loadGenerator: 'auto' as const,
     oursFrom: 'auto' as const,
+    stunnelDebug: 5,
   }
   const md = markdown({ startedAt: 'now', elapsedS: 50, quick: true, options, machine, rows })
   assert.match(md, /QUICK RUN/)

@@ -23,8 +23,11 @@ export class BackendPool {
     this.#service = service
   }
 
-  /** `isAborted` is asked between attempts: a client that left needs no backend. */
-  async connect(isAborted: () => boolean, onFailed?: OnAttemptFailed): Promise<BackendConnection> {
+  /**
+   * `isAborted` is asked between attempts: a client that left needs no backend. `onread`, when
+   * given, receives what the backend sends instead of the socket's stream side.
+   */
+  async connect(isAborted: () => boolean, onFailed?: OnAttemptFailed, onread?: net.OnReadOpts): Promise<BackendConnection> {
     const targets = this.#service.connect
     const start = this.#service.failover === 'rr' ? this.#next++ % targets.length : 0
     let lastError: Error | undefined
@@ -32,7 +35,7 @@ export class BackendPool {
       if (isAborted()) throw new Error('client left before the backend answered')
       const target = targets[(start + i) % targets.length] as HostPort
       try {
-        const socket = await connectOne(target, this.#service.timeouts.connectMs, this.#service.local)
+        const socket = await connectOne(target, this.#service.timeouts.connectMs, this.#service.local, onread)
         return { socket, target }
       } catch (err) {
         lastError = err as Error
@@ -43,7 +46,12 @@ export class BackendPool {
   }
 }
 
-function connectOne(target: HostPort, timeoutMs: number, localAddress: string | undefined): Promise<net.Socket> {
+function connectOne(
+  target: HostPort,
+  timeoutMs: number,
+  localAddress: string | undefined,
+  onread: net.OnReadOpts | undefined,
+): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({
       host: target.host,
@@ -51,6 +59,7 @@ function connectOne(target: HostPort, timeoutMs: number, localAddress: string | 
       allowHalfOpen: true,
       noDelay: true,
       ...(localAddress ? { localAddress } : {}),
+      ...(onread ? { onread } : {}),
     })
     const onError = (err: Error) => {
       socket.destroy()

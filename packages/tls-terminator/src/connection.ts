@@ -2,6 +2,7 @@ import type net from 'node:net'
 import type tls from 'node:tls'
 import { encodeProxyV1, formatAddress, type Logger } from '@edgestack/common'
 import type { BackendPool } from './backends.js'
+import { ClientForwarder } from './client-forwarder.js'
 import type { PreparedService } from './prepare.js'
 
 export interface ConnectionEnv {
@@ -14,10 +15,12 @@ export interface ConnectionEnv {
 }
 
 /**
- * One client: check its certificate if the service wants one, connect a backend, then pipe
- * bytes both ways. stream.pipe gives backpressure and half-close (each side's end is passed on
- * as the other's end); no per-chunk code runs on the data path: byte counts come from the
- * backend socket's counters when the connection closes.
+ * One client: check its certificate if the service wants one, connect a backend, then pass
+ * bytes both ways with backpressure: client to backend with stream.pipe, backend to client
+ * through a ClientForwarder (a read buffer shared by all connections instead of an allocation
+ * per read). Each side's end is passed on to the other (the client's through pipe, the
+ * backend's by closeClient below). Byte counts come from the backend socket's counters when the
+ * connection closes.
  */
 export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { destroy(reason: string): void } {
   const { service, logger } = env
@@ -77,9 +80,11 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   client.setTimeout(model.timeouts.idleMs)
   client.on('timeout', () => destroy(`idle for ${model.timeouts.idleMs / 1000} s (TIMEOUTidle)`))
 
+  const forwarder = new ClientForwarder()
   env.pool.connect(
     () => client.destroyed,
     (t, err) => logger.warn(`connection ${env.id}: [${model.name}] backend ${formatAddress(t)} failed: ${err.message}`),
+    forwarder.onread,
   ).then(
     (b) => {
       backend = b.socket
@@ -142,7 +147,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
       b.write(header)
     }
     c.pipe(b)
-    b.pipe(c)
+    forwarder.attach(c, b)
   }
 
   return { destroy }

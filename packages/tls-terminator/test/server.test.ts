@@ -8,6 +8,7 @@ import tls from 'node:tls'
 import { parseProxyHeader } from '@edgestack/common'
 import { createTlsTerminator, loadStunnelConf, randomTicketKeys, type TerminatorModel } from '../src/index.js'
 import {
+  CA,
   captureLogger,
   certLines,
   fixture,
@@ -443,6 +444,69 @@ describe('tls-terminator in-process, real sockets', () => {
     await closed
     assert.equal(gotBytes, total * block.length)
     assert.equal(got.digest('hex'), sent.digest('hex'))
+  })
+
+  test('concurrent backends streaming different bytes, some clients stalled: each gets its own, intact', async (t) => {
+    // Every backend read lands in one buffer shared by all connections (client-forwarder.ts).
+    // The backends send small pieces, so reads are small; two clients stop reading until far
+    // more than the kernel buffers hold is on its way, so the terminator's writes to them queue
+    // up: a queued piece that were a view of the shared buffer would be overwritten by the next
+    // read, of this connection or another, and the hashes would differ.
+    const perConnection = 16 * 1024 * 1024
+    const piece = 1024
+    const pattern = (i: number) => {
+      const block = Buffer.alloc(64 * 1024)
+      for (let o = 0; o < block.length; o += 32) createHash('sha256').update(`${i}:${o}`).digest().copy(block, o)
+      return block
+    }
+    const server = net.createServer((s) => {
+      s.on('error', () => undefined)
+      s.once('data', async (c: Buffer) => {
+        const block = pattern(Number(c.toString()))
+        for (let sent = 0; sent < perConnection && !s.destroyed; sent += piece) {
+          const o = sent % block.length
+          if (!s.write(block.subarray(o, o + piece))) await once(s, 'drain')
+          else if (sent % (16 * piece) === 0) await new Promise((r) => setImmediate(r))
+        }
+        s.end()
+      })
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const port = (server.address() as net.AddressInfo).port
+    const { ports } = await start(t, [...certLines, '[many]', 'accept = 127.0.0.1:0', `connect = ${port}`])
+    const one = (i: number) =>
+      new Promise<{ bytes: number; hash: string }>((resolve, reject) => {
+        const hash = createHash('sha256')
+        let bytes = 0
+        const s = tls.connect({ host: '127.0.0.1', port: ports[0] as number, ca: CA, servername: 'localhost' })
+        s.setTimeout(30_000, () => s.destroy(new Error(`client ${i} gave up after 30 s`)))
+        s.on('error', reject)
+        s.on('secureConnect', () => {
+          s.write(String(i))
+          // Odd clients stop reading for a while: the terminator's writes to them queue up.
+          if (i % 2 === 1) {
+            s.pause()
+            setTimeout(() => s.resume(), 1500)
+          }
+        })
+        s.on('data', (c: Buffer) => {
+          hash.update(c)
+          bytes += c.length
+        })
+        s.on('end', () => s.end())
+        s.on('close', () => resolve({ bytes, hash: hash.digest('hex') }))
+      })
+    const ids = [0, 1, 2, 3]
+    const results = await Promise.all(ids.map(one))
+    for (const i of ids) {
+      const expected = createHash('sha256')
+      const block = pattern(i)
+      for (let sent = 0; sent < perConnection; sent += block.length) expected.update(block)
+      assert.equal(results[i]?.bytes, perConnection, `client ${i}: byte count`)
+      assert.equal(results[i]?.hash, expected.digest('hex'), `client ${i}: content`)
+    }
   })
 })
 

@@ -32,7 +32,6 @@ type Obj = 'req' | 'bereq' | 'beresp' | 'resp' | 'obj'
  */
 export class VclRuntimeError extends Error {}
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CTL_OR_SPACE = /[\x00-\x20\x7f]/
 const CR_LF_NUL = /[\r\n\0]/
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/

@@ -314,7 +314,9 @@ export class Http1Connection implements ResponseOwner {
     try {
       this.#opts.onRequest(req, res)
     } catch (err) {
-      // A handler bug: the client gets a bare 500, never our error's text (it may hold internals).
+      // A handler bug: the client gets a bare 500, never our error's text (it may hold internals);
+      // the operator gets the stack on stderr.
+      process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'HandlerError')
       if (!res.headersSent) res.send(500, ['Content-Type', 'text/plain'], 'Internal Server Error\n')
       else this.socket.destroy()
     }

@@ -61,7 +61,8 @@ describe('caching-router: varnishd\'s command line', () => {
       'timeout_idle=2',
     ])
     t.after(() => d.stop())
-    for (let i = 0; i < 100 && !/\(PROXY\)/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
+    // The storage line is the last start-up line; the listener lines may arrive in an earlier chunk.
+    for (let i = 0; i < 100 && !/storage \d+ bytes/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
     assert.match(d.output(), /listening on 127\.0\.0\.1:\d+ \(PROXY\)/)
     assert.match(d.output(), /storage 1048576 bytes/)
     for (let i = 0; i < 100; i++) {

@@ -10,7 +10,8 @@ import {
   type Logger,
 } from '@edgestack/common'
 import { AccessLogs } from './access-log.js'
-import type { ListenModel, NginxModel, ServerModel } from './config/model.js'
+import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
+import { ifConfs } from './config/rewrite-program.js'
 import { errorPageBody, reason, SERVER } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
@@ -56,9 +57,10 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     )
   }
   for (const s of model.servers) {
-    const visit = (locs: readonly { conf: { proxyPass?: { upstream: string } | undefined }; children: readonly unknown[] }[]) => {
+    const visit = (locs: readonly LocationModel[]) => {
       for (const l of locs) {
         if (l.conf.proxyPass) ensureUpstream(l.conf.proxyPass.upstream)
+        for (const c of ifConfs(l.rewrites)) if (c.proxyPass) ensureUpstream(c.proxyPass.upstream)
         visit(l.children as never)
       }
     }

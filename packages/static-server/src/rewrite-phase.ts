@@ -58,6 +58,9 @@ async function run(st: RequestState, rules: readonly RewriteRule[], cache: FileC
         break
       }
       case 'rewrite': {
+        // The rewrite module's regexes (rewrite and if) forget $1..$9 before they run, matched
+        // or not (nginx 1.22 answers "" for a location's $1 after a failed `if ($x ~ (y))`).
+        st.captures = undefined
         const m = rule.re.exec(st.uri)
         if (!m) break
         captured(st, m)
@@ -102,7 +105,9 @@ function test(st: RequestState, c: IfCondition, cache: FileCache): boolean | Pro
     case 'eq':
       return (expand(c.value, st) === expand(c.other, st)) !== c.negate
     case 'regex': {
-      const m = c.re.exec(expand(c.value, st))
+      const subject = expand(c.value, st)
+      st.captures = undefined
+      const m = c.re.exec(subject)
       if (m) captured(st, m)
       return (m !== null) !== c.negate
     }

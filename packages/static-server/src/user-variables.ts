@@ -39,8 +39,9 @@ export function setVariable(st: RequestState, name: string, value: string): void
 }
 
 /**
- * ngx_http_regex_exec: a regex with groups replaces the request's $1..$9 (one without keeps
- * them), and named groups become variables.
+ * ngx_http_regex_exec: a match of a regex with groups replaces the request's $1..$9, and named
+ * groups become variables. (A map's regex that fails leaves $1..$9 as they were; the rewrite
+ * module clears them before its own regexes run: rewrite-phase.ts.)
  */
 export function captured(st: RequestState, m: RegExpExecArray): void {
   if (m.length > 1) st.captures = m

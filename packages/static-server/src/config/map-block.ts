@@ -45,7 +45,7 @@ export function mapBlock(ctx: Ctx, d: Directive): void {
       continue
     }
     if (key.startsWith('\\')) key = key.slice(1)
-    const conflict = () => new NginxConfError(`conflicting parameter "${key}"`, line.file, line.line, 'map')
+    const conflict = () => new NginxConfError(`conflicting parameter "${key.toLowerCase()}"`, line.file, line.line, 'map')
     const low = key.toLowerCase()
     if (hostnames && (low.includes('*') || low.startsWith('.'))) {
       // ngx_hash_add_key(NGX_HASH_WILDCARD_KEY): `*.x` and `.x` heads, `x.*` tails, `*` nowhere else.

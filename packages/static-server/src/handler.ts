@@ -39,6 +39,17 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.conf = named.conf
       named = undefined
     } else {
+      if (st.redirected) {
+        // ngx_http_internal_redirect resumes at the server-rewrite phase, in the server's configuration.
+        st.redirected = false
+        st.conf = st.server.conf
+        const again = await runRewrites(st, st.server.rewrites, deps.cache)
+        if (again === 'done') return
+        if (typeof again === 'number') {
+          if ((await finalize(st, again)) === 'done') return
+          continue
+        }
+      }
       const m = findLocation(st.server.locations, st.uri)
       st.loc = m.loc
       st.conf = m.loc?.conf ?? st.server.conf
@@ -142,6 +153,7 @@ function internalRedirect(st: RequestState, target: string): void {
   st.uri = q >= 0 ? target.slice(0, q) : target
   if (q >= 0) st.args = target.slice(q + 1)
   st.uriChanged = true
+  st.redirected = true
 }
 
 /** ngx_http_index_module, autoindex and ngx_http_static_module. */

@@ -19,6 +19,8 @@ export class RequestState implements VariableSource {
   inErrorPage = false
   /** `rewrite ... break` changed the URI in the current location (proxy_pass then sends it whole). */
   rewriteBreak = false
+  /** An internal redirect to a URI (index, try_files, error_page): server rewrites run again. */
+  redirected = false
   /** A named location to continue in (try_files' last `@name`, error_page `@name`). */
   pendingNamed: LocationModel | undefined
   method: string

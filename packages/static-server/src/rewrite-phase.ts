@@ -152,12 +152,14 @@ function doReturn(st: RequestState, status: number, text: string | undefined): '
     sendRedirect(st, status, text)
     return 'done'
   }
+  // Inside an error page the answer keeps the error's status (ngx_http_send_header applies r->err_status).
+  const code = st.errorStatus ?? status
   if (text !== undefined) {
     const headers = [...baseHeaders(), 'Content-Type', contentTypeFor(st.uri, st.conf)]
-    st.res.send(status, finishHeaders(st, status, headers), text)
+    st.res.send(code, finishHeaders(st, code, headers), text)
     return 'done'
   }
   if (status >= 300) return status
-  st.res.send(status, finishHeaders(st, status, baseHeaders()))
+  st.res.send(code, finishHeaders(st, code, baseHeaders()))
   return 'done'
 }

@@ -50,6 +50,8 @@ function config(dir: string, port: number, up: number, pid: string): string {
         if ($arg_block = yes) { return 403; }
         if ($http_x_srv ~ ^(\\w+)$) { set $srvcap $1; }
         if ($arg_go) { rewrite ^ /a.txt; }
+        if ($uri ~ ^/(viaindex/index\\.html|tfr-target)$) { set $via_index "yes $1"; }
+        if ($uri = /errors/404.html) { return 200 "server rewrites ran again for the error page $via_index\\n"; }
 
         location /map { return 200 "exact=$exact pre=$pre host=$host_kind combo=$combo mv=$mv cu=$connection_upgrade\\n"; }
         location /set { set $a 1; set $b "$a-$arg_q"; return 200 "a=$a b=$b srv=$srv srvcap=$srvcap\\n"; }
@@ -99,6 +101,11 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location ~ ^/loccap/(\\w+)$ { if ($arg_k ~ ^k) { return 200 "kept $1\\n"; } if ($arg_k ~ ^(\\w)) { return 200 "replaced $1\\n"; } return 200 "loc $1\\n"; }
         location ~ ^/rwcap/(\\w+)$ { rewrite ^/nomatch(.*) /x; return 200 "1=$1\\n"; }
         location ~ ^/mapcap/(\\w+)$ { return 200 "combo=$combo 1=$1\\n"; }
+        location /viaindex/ { alias ${root}/sub/; index index.html; }
+        location = /viaindex/index.html { return 200 "via index: $via_index\\n"; }
+        location /ep/ { error_page 404 /errors/404.html; }
+        location /tfr/ { try_files /nope /tfr-target; }
+        location = /tfr-target { return 200 "tf: $via_index\\n"; }
         location /cached { set $before $exact; set $args a=changed; return 200 "before=$before exact=$exact\\n"; }
         location /hdrvar { add_header X-A "$exact"; alias ${root}/; }
     }
@@ -138,7 +145,7 @@ function corpus(): Case[] {
   for (const q of ['', 'p=1']) c.push({ path: `/ifproxy/x?${q}` })
   for (const q of ['', 'h=1']) c.push({ path: `/inh/y?${q}` })
   c.push({ path: '/ws/z' })
-  for (const p of ['/named/abc', '/named/', '/rfn/x.html', '/args?q=1', '/loccap/abc', '/loccap/abc?k=kk', '/loccap/abc?k=zz', '/cached?a=abc', '/hdrvar/a.txt?a=xy', '/rwcap/abc', '/mapcap/abc?x=5&y=', '/mapcap/abc?x=a&y=b']) c.push({ path: p })
+  for (const p of ['/named/abc', '/named/', '/rfn/x.html', '/args?q=1', '/loccap/abc', '/loccap/abc?k=kk', '/loccap/abc?k=zz', '/cached?a=abc', '/hdrvar/a.txt?a=xy', '/rwcap/abc', '/mapcap/abc?x=5&y=', '/mapcap/abc?x=a&y=b', '/viaindex/', '/ep/missing', '/tfr/x']) c.push({ path: p })
   return c
 }
 
@@ -195,6 +202,10 @@ describe('differential: map, set and if under static-server and real nginx', { s
     assert.equal((await get(ourAddr, '/sub/index.html')).status, 410)
     assert.equal((await get(ourAddr, '/sub/index.html?t=1')).headers.get('x-a'), 'tf')
     assert.equal((await get(ourAddr, '/ifproxy/x?p=1')).headers.get('x-upstream'), 'echo')
+    // An internal redirect (index, try_files, error_page) runs the server's rewrite rules again.
+    assert.equal(await body('/viaindex/'), 'via index: yes viaindex/index.html\n')
+    assert.equal(await body('/tfr/x'), 'tf: yes tfr-target\n')
+    assert.equal((await get(ourAddr, '/ep/missing')).status, 404)
   })
 
   test('every request gets the same answer from both', async () => {

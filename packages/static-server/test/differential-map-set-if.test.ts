@@ -106,6 +106,7 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location /ep/ { error_page 404 /errors/404.html; }
         location /tfr/ { try_files /nope /tfr-target; }
         location = /tfr-target { return 200 "tf: $via_index\\n"; }
+        location ~ ^/locname/(?<part>\\w+)/(?P<rest>.*)$ { return 200 "part=$part rest=$rest 1=$1\\n"; }
         location /cached { set $before $exact; set $args a=changed; return 200 "before=$before exact=$exact\\n"; }
         location /hdrvar { add_header X-A "$exact"; alias ${root}/; }
     }
@@ -145,7 +146,7 @@ function corpus(): Case[] {
   for (const q of ['', 'p=1']) c.push({ path: `/ifproxy/x?${q}` })
   for (const q of ['', 'h=1']) c.push({ path: `/inh/y?${q}` })
   c.push({ path: '/ws/z' })
-  for (const p of ['/named/abc', '/named/', '/rfn/x.html', '/args?q=1', '/loccap/abc', '/loccap/abc?k=kk', '/loccap/abc?k=zz', '/cached?a=abc', '/hdrvar/a.txt?a=xy', '/rwcap/abc', '/mapcap/abc?x=5&y=', '/mapcap/abc?x=a&y=b', '/viaindex/', '/ep/missing', '/tfr/x']) c.push({ path: p })
+  for (const p of ['/named/abc', '/named/', '/rfn/x.html', '/args?q=1', '/loccap/abc', '/loccap/abc?k=kk', '/loccap/abc?k=zz', '/cached?a=abc', '/hdrvar/a.txt?a=xy', '/rwcap/abc', '/mapcap/abc?x=5&y=', '/mapcap/abc?x=a&y=b', '/viaindex/', '/ep/missing', '/tfr/x', '/locname/ab/c/d']) c.push({ path: p })
   return c
 }
 
@@ -206,6 +207,7 @@ describe('differential: map, set and if under static-server and real nginx', { s
     assert.equal(await body('/viaindex/'), 'via index: yes viaindex/index.html\n')
     assert.equal(await body('/tfr/x'), 'tf: yes tfr-target\n')
     assert.equal((await get(ourAddr, '/ep/missing')).status, 404)
+    assert.equal(await body('/locname/ab/c/d'), 'part=ab rest=c/d 1=ab\n')
   })
 
   test('every request gets the same answer from both', async () => {

@@ -14,6 +14,7 @@ import type {
 import { mapBlock } from './map-block.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
+import { compileRegex } from './variable-names.js'
 import {
   deepFreeze,
   errorPage,
@@ -382,14 +383,8 @@ function locationsOf(
     if (outer && modifier !== '~' && modifier !== '~*' && outer.modifier !== '~' && outer.modifier !== '~*' && !pattern.startsWith(outer.pattern)) {
       throw new NginxConfError(`location "${pattern}" is outside location "${outer.pattern}"`, d.file, d.line, d.name)
     }
-    let re: RegExp | undefined
-    if (modifier === '~' || modifier === '~*') {
-      try {
-        re = new RegExp(pattern, modifier === '~*' ? 'i' : '')
-      } catch (err) {
-        throw new NginxConfError(`pcre_compile() failed: ${(err as Error).message} in "${pattern}"`, d.file, d.line, d.name)
-      }
-    }
+    // Named groups of a regex location are variables too ($name), as in nginx.
+    const re = modifier === '~' || modifier === '~*' ? compileRegex(ctx, d, pattern, modifier === '~*' ? 'i' : '') : undefined
     const conf = mergeConf(ctx, parent, d.block ?? [], 'location')
     conf.aliasPrefix = modifier === '' || modifier === '^~' || modifier === '=' ? pattern : ''
     conf.aliasRegex = re !== undefined

@@ -107,6 +107,7 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location /tfr/ { try_files /nope /tfr-target; }
         location = /tfr-target { return 200 "tf: $via_index\\n"; }
         location ~ ^/locname/(?<part>\\w+)/(?P<rest>.*)$ { return 200 "part=$part rest=$rest 1=$1\\n"; }
+        location /twoifs/ { alias ${root}/; if ($arg_a) { add_header X-A one; } if ($arg_b) { add_header X-B two; } }
         location /cached { set $before $exact; set $args a=changed; return 200 "before=$before exact=$exact\\n"; }
         location /hdrvar { add_header X-A "$exact"; alias ${root}/; }
     }
@@ -146,7 +147,7 @@ function corpus(): Case[] {
   for (const q of ['', 'p=1']) c.push({ path: `/ifproxy/x?${q}` })
   for (const q of ['', 'h=1']) c.push({ path: `/inh/y?${q}` })
   c.push({ path: '/ws/z' })
-  for (const p of ['/named/abc', '/named/', '/rfn/x.html', '/args?q=1', '/loccap/abc', '/loccap/abc?k=kk', '/loccap/abc?k=zz', '/cached?a=abc', '/hdrvar/a.txt?a=xy', '/rwcap/abc', '/mapcap/abc?x=5&y=', '/mapcap/abc?x=a&y=b', '/viaindex/', '/ep/missing', '/tfr/x', '/locname/ab/c/d']) c.push({ path: p })
+  for (const p of ['/named/abc', '/named/', '/rfn/x.html', '/args?q=1', '/loccap/abc', '/loccap/abc?k=kk', '/loccap/abc?k=zz', '/cached?a=abc', '/hdrvar/a.txt?a=xy', '/rwcap/abc', '/mapcap/abc?x=5&y=', '/mapcap/abc?x=a&y=b', '/viaindex/', '/ep/missing', '/tfr/x', '/locname/ab/c/d', '/twoifs/a.txt?a=1', '/twoifs/a.txt?b=1', '/twoifs/a.txt?a=1&b=1']) c.push({ path: p })
   return c
 }
 

@@ -36,6 +36,8 @@ export function defineVariable(ctx: Ctx, d: Directive, raw: string): string {
   if (BUILTIN.has(name) || (d.name === 'map' && ctx.vars.maps.has(name))) {
     throw new NginxConfError(`the duplicate "${name}" variable`, d.file, d.line, d.name)
   }
+  // nginx's other changeable built-in: writing it throttles the answer, which we do not do.
+  if (name === 'limit_rate') throw new NginxConfError('"$limit_rate" is not supported by static-server', d.file, d.line, d.name)
   if (name !== 'args') ctx.vars.names.add(name)
   return name
 }

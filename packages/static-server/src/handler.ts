@@ -10,6 +10,7 @@ import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond
 import { sendFile } from './static-file.js'
 import type { Upstream } from './upstream.js'
 import { escapeUri, normalize } from './uri.js'
+import { captured } from './user-variables.js'
 import { expand, type Template } from './variables.js'
 
 export interface HandlerDeps {
@@ -53,7 +54,7 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       const m = findLocation(st.server.locations, st.uri)
       st.loc = m.loc
       st.conf = m.loc?.conf ?? st.server.conf
-      if (m.captures) st.captures = m.captures
+      if (m.captures) captured(st, m.captures)
       st.rewriteBreak = false
       if (m.loc?.conf.internal && !st.uriChanged && !st.inErrorPage) {
         step = await finalize(st, 404)

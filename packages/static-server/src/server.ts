@@ -16,6 +16,7 @@ import { errorPageBody, reason, SERVER } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { RequestState } from './request-state.js'
+import { captured } from './user-variables.js'
 import { httpDate, sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
@@ -131,7 +132,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     if (host) {
       const sel = selectServer(vhosts, host)
-      if (sel.captures) st.captures = sel.captures
+      if (sel.captures) captured(st, sel.captures)
     }
     const bl = realIp.get(server)
     if (bl) st.remoteAddr = realClient(req, server, bl)

@@ -15,9 +15,7 @@ export function userVariable(st: RequestState, defs: UserVarDefs, name: string):
   const known = st.userValues?.get(name)
   if (known !== undefined) return known
   const map = defs.maps.get(name)
-  // A named group of the location's regex (findLocation keeps its match as the captures).
-  if (map === undefined) return st.captures?.groups?.[name] ?? ''
-  if (evaluating.has(map)) return ''
+  if (map === undefined || evaluating.has(map)) return ''
   evaluating.add(map)
   let value: string
   try {

@@ -111,6 +111,12 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location /cached { set $before $exact; set $args a=changed; return 200 "before=$before exact=$exact\\n"; }
         location /hdrvar { add_header X-A "$exact"; alias ${root}/; }
     }
+    server {
+        listen 127.0.0.1:${port};
+        server_name ~^(?<sub>\\w+)\\.named\\.test$;
+        location / { return 200 "sub=$sub\\n"; }
+        location ~ ^/(?<first>\\w+) { return 200 "sub=$sub first=$first 1=$1\\n"; }
+    }
 }
 `
 }
@@ -148,6 +154,7 @@ function corpus(): Case[] {
   for (const q of ['', 'h=1']) c.push({ path: `/inh/y?${q}` })
   c.push({ path: '/ws/z' })
   for (const p of ['/named/abc', '/named/', '/rfn/x.html', '/args?q=1', '/loccap/abc', '/loccap/abc?k=kk', '/loccap/abc?k=zz', '/cached?a=abc', '/hdrvar/a.txt?a=xy', '/rwcap/abc', '/mapcap/abc?x=5&y=', '/mapcap/abc?x=a&y=b', '/viaindex/', '/ep/missing', '/tfr/x', '/locname/ab/c/d', '/twoifs/a.txt?a=1', '/twoifs/a.txt?b=1', '/twoifs/a.txt?a=1&b=1']) c.push({ path: p })
+  for (const p of ['/', '/word/x']) c.push({ path: p, headers: { Host: 'abc.named.test' } })
   return c
 }
 
@@ -209,6 +216,7 @@ describe('differential: map, set and if under static-server and real nginx', { s
     assert.equal(await body('/tfr/x'), 'tf: yes tfr-target\n')
     assert.equal((await get(ourAddr, '/ep/missing')).status, 404)
     assert.equal(await body('/locname/ab/c/d'), 'part=ab rest=c/d 1=ab\n')
+    assert.equal(await body('/word/x', { Host: 'abc.named.test' }), 'sub=abc first=word 1=word\n')
   })
 
   test('every request gets the same answer from both', async () => {

@@ -14,7 +14,7 @@ import type {
 import { mapBlock } from './map-block.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
-import { compileRegex } from './variable-names.js'
+import { compileRegex, namedGroups } from './variable-names.js'
 import {
   deepFreeze,
   errorPage,
@@ -320,7 +320,9 @@ function server(ctx: Ctx, http: LocationConf, d: Directive, httpBlock: Directive
     if (x.name === 'server_name') {
       for (const n of x.args) {
         if (!primaryName) primaryName = n
-        names.push(serverName(x, n))
+        const match = serverName(x, n)
+        if (match.kind === 'regex') namedGroups(ctx, match.re)
+        names.push(match)
       }
     }
   }

@@ -51,6 +51,11 @@ export function compileRegex(ctx: Ctx, d: Directive, source: string, flags: stri
   } catch (err) {
     throw new NginxConfError(`pcre2_compile() failed: ${(err as Error).message} in "${source}"`, d.file, d.line, d.name)
   }
-  for (const m of js.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)) ctx.vars.names.add(m[1] as string)
+  namedGroups(ctx, re)
   return re
+}
+
+/** Registers a regex's named groups as variables (server_name regexes are compiled elsewhere). */
+export function namedGroups(ctx: Ctx, re: RegExp): void {
+  for (const m of re.source.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)) ctx.vars.names.add(m[1] as string)
 }

@@ -16,11 +16,11 @@ import { errorPageBody, reason, SERVER } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { RequestState } from './request-state.js'
-import { captured } from './user-variables.js'
 import { httpDate, sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
 import { parseTarget } from './uri.js'
+import { captured } from './user-variables.js'
 
 export interface StaticServer {
   /** Binds every `listen` address; resolves with what was bound, in model order. */

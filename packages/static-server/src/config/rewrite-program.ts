@@ -44,8 +44,8 @@ export function rewriteProgram(ctx: Ctx, block: Directive[], conf: LocationConf 
         let ifConf: LocationConf | undefined
         if (conf) {
           ifConf = mergeIf(conf, inner)
-          if (ifConf.proxyPass && inner.some((x) => x.name === 'proxy_pass')) {
-            const pp = inner.find((x) => x.name === 'proxy_pass') as Directive
+          const pp = inner.find((x) => x.name === 'proxy_pass')
+          if (pp && ifConf.proxyPass) {
             if (ifConf.proxyPass.uri !== undefined) {
               throw new NginxConfError(
                 '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block',

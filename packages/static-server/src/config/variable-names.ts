@@ -12,7 +12,7 @@ const BUILTIN = new Set([
   'http_host', 'http_user_agent', 'http_referer', 'http_via', 'http_x_forwarded_for', 'http_cookie',
   'content_length', 'content_type', 'host', 'binary_remote_addr', 'remote_addr', 'remote_port',
   'proxy_protocol_addr', 'proxy_protocol_port', 'proxy_protocol_server_addr', 'proxy_protocol_server_port',
-  'server_addr', 'server_port', 'scheme', 'https', 'request_uri', 'uri', 'document_uri', 'request',
+  'server_addr', 'server_port', 'server_protocol', 'scheme', 'https', 'request_uri', 'uri', 'document_uri', 'request',
   'document_root', 'realpath_root', 'query_string', 'is_args', 'request_filename', 'server_name',
   'request_method', 'remote_user', 'bytes_sent', 'body_bytes_sent', 'pipe', 'request_completion',
   'request_body', 'request_body_file', 'request_length', 'request_time', 'request_id', 'status',

@@ -50,11 +50,13 @@ function config(dir: string, port: number, up: number, pid: string): string {
         if ($arg_block = yes) { return 403; }
         if ($http_x_srv ~ ^(\\w+)$) { set $srvcap $1; }
         if ($arg_go) { rewrite ^ /a.txt; }
+        if ($arg_sb) { break; }
+        set $srvafter yes;
         if ($uri ~ ^/(viaindex/index\\.html|tfr-target)$) { set $via_index "yes $1"; }
         if ($uri = /errors/404.html) { return 200 "server rewrites ran again for the error page $via_index\\n"; }
 
         location /map { return 200 "exact=$exact pre=$pre host=$host_kind combo=$combo mv=$mv cu=$connection_upgrade\\n"; }
-        location /set { set $a 1; set $b "$a-$arg_q"; return 200 "a=$a b=$b srv=$srv srvcap=$srvcap\\n"; }
+        location /set { set $a 1; set $b "$a-$arg_q"; return 200 "a=$a b=$b srv=$srv srvcap=$srvcap after=$srvafter\\n"; }
         location /setorder { set $a first; rewrite ^ /setdest; set $a second; }
         location /setdest { return 200 "a=$a\\n"; }
         location /if/ {
@@ -135,7 +137,7 @@ function corpus(): Case[] {
   c.push({ path: '/map?m=v', headers: { 'X-Val': 'from header' } })
   c.push({ path: '/map?m=w' })
   c.push({ path: '/map', headers: { Upgrade: 'websocket' } })
-  for (const q of ['', 'q=9', 's=S&q=1']) c.push({ path: `/set?${q}` })
+  for (const q of ['', 'q=9', 's=S&q=1', 'sb=1', 'sb=1&q=2']) c.push({ path: `/set?${q}` })
   c.push({ path: '/set', headers: { 'X-Srv': 'word' } })
   c.push({ path: '/set', headers: { 'X-Srv': 'two words' } })
   c.push({ path: '/a.txt?block=yes' })

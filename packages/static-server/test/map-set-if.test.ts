@@ -11,6 +11,7 @@ import { promisify } from 'node:util'
 import type { HostPort } from '@edgestack/common'
 import type { IfCondition, RewriteRule } from '../src/config/model.js'
 import { loadNginxConf } from '../src/config/nginx-conf.js'
+import { tokenize } from '../src/config/tokenizer.js'
 import type { StaticServer } from '../src/index.js'
 import { get, hasNginx, makeFixtures, NGINX, startOurs } from './helpers.js'
 import { upgradeAndPing } from './ws-client.js'
@@ -125,6 +126,22 @@ describe('map, set and if: nginx.conf errors, worded as nginx words them', () =>
       if (theirs !== 'loaded') differ.push(`valid ${inner}: nginx says ${theirs}`)
     }
     assert.deepEqual(differ, [])
+  })
+})
+
+describe('map, set and if: the tokenizer', () => {
+  test('a closing quote may be followed by `)`, as ngx_conf_read_token allows for if', () => {
+    assert.deepEqual(
+      tokenize('if ($a = "b") {', 'f').map((t) => t.text),
+      ['if', '($a', '=', 'b', ')', '{'],
+    )
+    assert.deepEqual(
+      tokenize("if ($a != '')", 'f').map((t) => t.text),
+      ['if', '($a', '!=', '', ')'],
+    )
+  })
+  test('any other character after a closing quote is still an error', () => {
+    assert.throws(() => tokenize('set $a "b"c;', 'f'), /unexpected "c"/)
   })
 })
 

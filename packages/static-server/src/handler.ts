@@ -1,14 +1,16 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { LocationModel, RewriteRule } from './config/model.js'
+import type { LocationModel } from './config/model.js'
 import { type FileCache, followsSymlink } from './file-cache.js'
 import { findLocation } from './locations.js'
 import { proxy } from './proxy.js'
 import type { RequestState } from './request-state.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond.js'
-import { contentTypeFor, sendFile } from './static-file.js'
+import { runRewrites } from './rewrite-phase.js'
+import { sendFile } from './static-file.js'
 import type { Upstream } from './upstream.js'
 import { escapeUri, normalize } from './uri.js'
+import { captured } from './user-variables.js'
 import { expand, type Template } from './variables.js'
 
 export interface HandlerDeps {
@@ -25,7 +27,8 @@ type Step = 'done' | 'restart'
  * after 10 nginx answers 500 ("rewrite or internal redirection cycle") and so do we.
  */
 export async function handle(st: RequestState, deps: HandlerDeps): Promise<void> {
-  const r = applyRewrites(st, st.server.rewrites)
+  const sr = runRewrites(st, st.server.rewrites, deps.cache)
+  const r = typeof sr === 'object' ? await sr : sr
   if (r === 'done') return
   if (typeof r === 'number' && (await finalize(st, r)) === 'done') return
   let named: LocationModel | undefined
@@ -37,10 +40,21 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.conf = named.conf
       named = undefined
     } else {
+      if (st.redirected) {
+        // ngx_http_internal_redirect resumes at the server-rewrite phase, in the server's configuration.
+        st.redirected = false
+        st.conf = st.server.conf
+        const again = await runRewrites(st, st.server.rewrites, deps.cache)
+        if (again === 'done') return
+        if (typeof again === 'number') {
+          if ((await finalize(st, again)) === 'done') return
+          continue
+        }
+      }
       const m = findLocation(st.server.locations, st.uri)
       st.loc = m.loc
       st.conf = m.loc?.conf ?? st.server.conf
-      if (m.captures) st.captures = m.captures
+      if (m.captures) captured(st, m.captures)
       st.rewriteBreak = false
       if (m.loc?.conf.internal && !st.uriChanged && !st.inErrorPage) {
         step = await finalize(st, 404)
@@ -53,7 +67,8 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.req.keepAlive = false
       step = await finalize(st, 413)
     } else {
-      const rw = st.loc ? applyRewrites(st, st.loc.rewrites) : 'next'
+      const lr = st.loc ? runRewrites(st, st.loc.rewrites, deps.cache) : 'next'
+      const rw = typeof lr === 'object' ? await lr : lr
       if (rw === 'done') return
       if (rw === 'restart') continue
       step = typeof rw === 'number' ? rw : await content(st, deps)
@@ -65,61 +80,6 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.pendingNamed = undefined
     }
   }
-}
-
-/** ngx_http_rewrite_module over a list of rules: 'next' continues in this location, 'restart' searches again. */
-function applyRewrites(st: RequestState, rules: readonly RewriteRule[]): 'next' | 'restart' | 'done' | number {
-  let changed = false
-  for (const rule of rules) {
-    if (rule.kind === 'return') return doReturn(st, rule.status, rule.text ? expand(rule.text, st) : undefined)
-    const m = rule.re.exec(st.uri)
-    if (!m) continue
-    st.captures = m
-    const out = expand(rule.replacement, st)
-    const redirect = /^(https?:\/\/|\$scheme)/.test(out) || rule.flag === 'redirect' || rule.flag === 'permanent'
-    if (redirect) {
-      let loc = out
-      if (!out.includes('?') && st.args) loc += `?${st.args}`
-      else if (out.endsWith('?')) loc = out.slice(0, -1)
-      sendRedirect(st, rule.flag === 'permanent' ? 301 : 302, loc)
-      return 'done'
-    }
-    const q = out.indexOf('?')
-    if (q >= 0) {
-      const newArgs = out.slice(q + 1)
-      if (newArgs.endsWith('?')) st.args = newArgs.slice(0, -1)
-      else st.args = st.args ? (newArgs ? `${newArgs}&${st.args}` : st.args) : newArgs
-      st.uri = out.slice(0, q)
-    } else st.uri = out
-    st.uriChanged = true
-    changed = true
-    if (rule.flag === 'last') return 'restart'
-    if (rule.flag === 'break') {
-      st.rewriteBreak = true
-      return 'next'
-    }
-  }
-  return changed ? 'restart' : 'next'
-}
-
-/** `return`: 444 closes, redirects carry Location, a text is the body, a bare error code goes to error_page. */
-function doReturn(st: RequestState, status: number, text: string | undefined): 'done' | number {
-  if (status === 444) {
-    st.res.destroy()
-    return 'done'
-  }
-  if ((status === 301 || status === 302 || status === 303 || status === 307 || status === 308) && text !== undefined) {
-    sendRedirect(st, status, text)
-    return 'done'
-  }
-  if (text !== undefined) {
-    const headers = [...baseHeaders(), 'Content-Type', contentTypeFor(st.uri, st.conf)]
-    st.res.send(status, finishHeaders(st, status, headers), text)
-    return 'done'
-  }
-  if (status >= 300) return status
-  st.res.send(status, finishHeaders(st, status, baseHeaders()))
-  return 'done'
 }
 
 async function content(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
@@ -194,6 +154,7 @@ function internalRedirect(st: RequestState, target: string): void {
   st.uri = q >= 0 ? target.slice(0, q) : target
   if (q >= 0) st.args = target.slice(q + 1)
   st.uriChanged = true
+  st.redirected = true
 }
 
 /** ngx_http_index_module, autoindex and ngx_http_static_module. */

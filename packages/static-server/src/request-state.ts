@@ -1,5 +1,6 @@
 import { clfDate, type Http1Request, type Http1Response } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
+import { userVariable } from './user-variables.js'
 import type { VariableSource } from './variables.js'
 
 /** One request's journey through the phases: what nginx keeps in ngx_http_request_t. */
@@ -18,6 +19,8 @@ export class RequestState implements VariableSource {
   inErrorPage = false
   /** `rewrite ... break` changed the URI in the current location (proxy_pass then sends it whole). */
   rewriteBreak = false
+  /** An internal redirect to a URI (index, try_files, error_page): server rewrites run again. */
+  redirected = false
   /** A named location to continue in (try_files' last `@name`, error_page `@name`). */
   pendingNamed: LocationModel | undefined
   method: string
@@ -26,6 +29,8 @@ export class RequestState implements VariableSource {
   documentRoot = ''
   proxyHost = ''
   upstreamAddr = ''
+  /** Values of map/set variables and named captures for this request (user-variables.ts). */
+  userValues: Map<string, string> | undefined
   readonly start = Date.now()
 
   constructor(
@@ -44,6 +49,8 @@ export class RequestState implements VariableSource {
   }
 
   get(name: string): string {
+    const user = this.server.userVars
+    if (user?.names.has(name)) return userVariable(this, user, name)
     const req = this.req
     switch (name) {
       case 'uri':

@@ -10,7 +10,8 @@ import {
   type Logger,
 } from '@edgestack/common'
 import { AccessLogs } from './access-log.js'
-import type { ListenModel, NginxModel, ServerModel } from './config/model.js'
+import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
+import { ifConfs } from './config/rewrite-program.js'
 import { errorPageBody, reason, SERVER } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
@@ -19,6 +20,7 @@ import { httpDate, sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
 import { parseTarget } from './uri.js'
+import { captured } from './user-variables.js'
 
 export interface StaticServer {
   /** Binds every `listen` address; resolves with what was bound, in model order. */
@@ -56,9 +58,10 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     )
   }
   for (const s of model.servers) {
-    const visit = (locs: readonly { conf: { proxyPass?: { upstream: string } | undefined }; children: readonly unknown[] }[]) => {
+    const visit = (locs: readonly LocationModel[]) => {
       for (const l of locs) {
         if (l.conf.proxyPass) ensureUpstream(l.conf.proxyPass.upstream)
+        for (const c of ifConfs(l.rewrites)) if (c.proxyPass) ensureUpstream(c.proxyPass.upstream)
         visit(l.children as never)
       }
     }
@@ -129,7 +132,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     if (host) {
       const sel = selectServer(vhosts, host)
-      if (sel.captures) st.captures = sel.captures
+      if (sel.captures) captured(st, sel.captures)
     }
     const bl = realIp.get(server)
     if (bl) st.remoteAddr = realClient(req, server, bl)

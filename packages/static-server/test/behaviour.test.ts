@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import type { HostPort } from '@edgestack/common'
 import type { StaticServer } from '../src/index.js'
 import { freePort, get, makeFixtures, rawRequest, REPO, startOurs } from './helpers.js'
+import { upgradeAndPing } from './ws-client.js'
 
 const run = promisify(execFile)
 const CLI = join(REPO, 'packages/static-server/dist/src/cli.js')
@@ -191,23 +192,7 @@ http {
   })
 
   test('websocket upgrade through the Upgrade/Connection idiom is tunnelled', async () => {
-    const s = net.connect(addr.port, addr.host)
-    const got: Buffer[] = []
-    const done = new Promise<string>((resolve) => {
-      s.on('data', (c: Buffer) => {
-        got.push(c)
-        const text = Buffer.concat(got).toString()
-        if (text.includes('\r\n\r\n') && !text.includes('echo:')) s.write('ping')
-        if (text.includes('echo:ping')) {
-          s.destroy()
-          resolve(text)
-        }
-      })
-      s.on('close', () => resolve(Buffer.concat(got).toString()))
-      s.setTimeout(5000, () => s.destroy())
-    })
-    s.write('GET /ws/socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
-    const text = await done
+    const text = await upgradeAndPing(addr, 'GET /ws/socket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
     assert.match(text, /^HTTP\/1\.1 101 /)
     assert.match(text, /echo:ping/)
   })

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
 import type { StaticServer } from '../src/index.js'
 import { freePort, get, hasNginx, makeFixtures, NGINX, type RawResponse, startEcho, startNginx, startOurs } from './helpers.js'
+import { httpHead } from './nginx-test-conf.js'
 
 /**
  * The same nginx.conf under real nginx and under static-server, the same requests to both:
@@ -14,21 +15,7 @@ import { freePort, get, hasNginx, makeFixtures, NGINX, type RawResponse, startEc
  */
 function config(dir: string, port: number, up: number, pid: string): string {
   const root = join(dir, 'root')
-  return `
-worker_processes 1;
-pid ${pid};
-error_log ${dir}/error-${port}.log warn;
-events { worker_connections 64; }
-http {
-    include mime.types;
-    default_type application/octet-stream;
-    access_log off;
-    server_tokens off;
-    client_body_temp_path ${dir}/tmp/client;
-    proxy_temp_path ${dir}/tmp/proxy;
-    fastcgi_temp_path ${dir}/tmp/fastcgi;
-    uwsgi_temp_path ${dir}/tmp/uwsgi;
-    scgi_temp_path ${dir}/tmp/scgi;
+  return `${httpHead(dir, port, pid)}
     sendfile on;
     tcp_nopush on;
     keepalive_timeout 5;

@@ -8,11 +8,13 @@ import type {
   LocationConf,
   LocationModel,
   NginxModel,
-  RewriteRule,
   ServerModel,
   ServerNameMatch,
 } from './model.js'
+import { mapBlock } from './map-block.js'
 import type { Directive } from './parse-tree.js'
+import { type MergeIf, rewriteProgram } from './rewrite-program.js'
+import { compileRegex, namedGroups } from './variable-names.js'
 import {
   deepFreeze,
   errorPage,
@@ -37,7 +39,12 @@ export const COMBINED =
 
 /** Turns the directive tree into the frozen model, with nginx's inheritance (http > server > location). */
 export function buildModel(tree: Directive[], opts: { prefix: string; file?: string }): NginxModel {
-  const ctx: Ctx = { prefix: opts.prefix, formats: new Map([['combined', compileTemplate(COMBINED)]]), upstreams: new Map() }
+  const ctx: Ctx = {
+    prefix: opts.prefix,
+    formats: new Map([['combined', compileTemplate(COMBINED)]]),
+    upstreams: new Map(),
+    vars: { maps: new Map(), names: new Set() },
+  }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
   let errorLog = { path: join(opts.prefix, 'logs/error.log'), level: 'error' }
@@ -71,8 +78,11 @@ export function buildModel(tree: Directive[], opts: { prefix: string; file?: str
     const block = http.block ?? []
     for (const d of block) if (d.name === 'log_format') logFormat(ctx, d)
     for (const d of block) if (d.name === 'upstream') upstream(ctx, d)
+    for (const d of block) if (d.name === 'map') mapBlock(ctx, d)
     const conf = mergeConf(ctx, defaultConf(ctx), block, 'http')
     for (const d of block) if (d.name === 'server') servers.push(server(ctx, conf, d, block))
+    // Defined anywhere, known everywhere: nginx's variables are global to the http block.
+    if (ctx.vars.names.size > 0) for (const s of servers) s.userVars = ctx.vars
   }
   return deepFreeze({
     ...(opts.file ? { file: opts.file } : {}),
@@ -310,7 +320,9 @@ function server(ctx: Ctx, http: LocationConf, d: Directive, httpBlock: Directive
     if (x.name === 'server_name') {
       for (const n of x.args) {
         if (!primaryName) primaryName = n
-        names.push(serverName(x, n))
+        const match = serverName(x, n)
+        if (match.kind === 'regex') namedGroups(ctx, match.re)
+        names.push(match)
       }
     }
   }
@@ -322,7 +334,7 @@ function server(ctx: Ctx, http: LocationConf, d: Directive, httpBlock: Directive
     listens,
     names,
     primaryName,
-    rewrites: rewrites(block),
+    rewrites: rewriteProgram(ctx, block, undefined, ifMerger(ctx)),
     conf,
     locations,
     named,
@@ -373,14 +385,8 @@ function locationsOf(
     if (outer && modifier !== '~' && modifier !== '~*' && outer.modifier !== '~' && outer.modifier !== '~*' && !pattern.startsWith(outer.pattern)) {
       throw new NginxConfError(`location "${pattern}" is outside location "${outer.pattern}"`, d.file, d.line, d.name)
     }
-    let re: RegExp | undefined
-    if (modifier === '~' || modifier === '~*') {
-      try {
-        re = new RegExp(pattern, modifier === '~*' ? 'i' : '')
-      } catch (err) {
-        throw new NginxConfError(`pcre_compile() failed: ${(err as Error).message} in "${pattern}"`, d.file, d.line, d.name)
-      }
-    }
+    // Named groups of a regex location are variables too ($name), as in nginx.
+    const re = modifier === '~' || modifier === '~*' ? compileRegex(ctx, d, pattern, modifier === '~*' ? 'i' : '') : undefined
     const conf = mergeConf(ctx, parent, d.block ?? [], 'location')
     conf.aliasPrefix = modifier === '' || modifier === '^~' || modifier === '=' ? pattern : ''
     conf.aliasRegex = re !== undefined
@@ -400,7 +406,7 @@ function locationsOf(
       pattern,
       ...(re ? { re } : {}),
       conf,
-      rewrites: rewrites(d.block ?? []),
+      rewrites: rewriteProgram(ctx, d.block ?? [], conf, ifMerger(ctx)),
       children: [],
     }
     if (named.has(pattern.slice(1)) || (modifier !== '@' && out.some((o) => o.modifier === modifier && o.pattern === pattern && !re))) {
@@ -413,31 +419,7 @@ function locationsOf(
   return out
 }
 
-function rewrites(block: Directive[]): RewriteRule[] {
-  const out: RewriteRule[] = []
-  for (const d of block) {
-    if (d.name === 'return') {
-      const a0 = d.args[0] as string
-      if (d.args.length === 1 && !/^\d+$/.test(a0)) {
-        // `return URL` is a 302 to it (ngx_http_rewrite_return).
-        out.push({ kind: 'return', status: 302, text: compileTemplate(a0) })
-        continue
-      }
-      const status = Number(a0)
-      if (!/^\d{3}$/.test(a0) || status > 999) throw invalid(d, a0)
-      out.push(d.args[1] === undefined ? { kind: 'return', status } : { kind: 'return', status, text: compileTemplate(d.args[1]) })
-    } else if (d.name === 'rewrite') {
-      const flag = (d.args[2] ?? '') as 'last' | 'break' | 'redirect' | 'permanent' | ''
-      if (!['', 'last', 'break', 'redirect', 'permanent'].includes(flag)) throw invalid(d, flag)
-      let re: RegExp
-      try {
-        re = new RegExp(d.args[0] as string)
-      } catch (err) {
-        throw new NginxConfError(`pcre_compile() failed: ${(err as Error).message}`, d.file, d.line, d.name)
-      }
-      out.push({ kind: 'rewrite', re, replacement: compileTemplate(d.args[1] as string), flag })
-    }
-  }
-  return out
+/** A location-level `if` block is merged onto its location as a nested location would be. */
+function ifMerger(ctx: Ctx): MergeIf {
+  return (parent, block) => mergeConf(ctx, parent, block, 'if')
 }
-

@@ -1,7 +1,7 @@
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
-import type { ErrorPage, ListenModel, LocationConf, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
+import type { ErrorPage, ListenModel, LocationConf, MapModel, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
@@ -9,6 +9,8 @@ export interface Ctx {
   prefix: string
   formats: Map<string, Template>
   upstreams: Map<string, UpstreamModel>
+  /** Variables defined by map, set and named captures, filled while the tree is read. */
+  vars: { maps: Map<string, MapModel>; names: Set<string> }
 }
 
 /** The value parsers of single directives (sizes, times, listen, upstream servers, ...), nginx's rules and messages. */

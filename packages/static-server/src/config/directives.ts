@@ -1,5 +1,9 @@
-/** The blocks a directive may appear in, as nginx's NGX_*_CONF flags. */
-export type Context = 'main' | 'events' | 'http' | 'server' | 'location' | 'upstream' | 'types' | 'if'
+/**
+ * The blocks a directive may appear in, as nginx's NGX_*_CONF flags. `if` is an `if` block in a
+ * location (NGX_HTTP_LIF_CONF), `sif` one in a server (NGX_HTTP_SIF_CONF: rewrite module only),
+ * `map` the key/value lines of a map block.
+ */
+export type Context = 'main' | 'events' | 'http' | 'server' | 'location' | 'upstream' | 'types' | 'if' | 'sif' | 'map'
 
 export interface DirectiveSpec {
   contexts: readonly Context[]
@@ -15,7 +19,8 @@ const HSL: Context[] = ['http', 'server', 'location']
 const HS: Context[] = ['http', 'server']
 const SL: Context[] = ['server', 'location']
 const HSLI: Context[] = ['http', 'server', 'location', 'if']
-const SLI: Context[] = ['server', 'location', 'if']
+/** The rewrite module's directives: NGX_HTTP_SRV_CONF|NGX_HTTP_SIF_CONF|NGX_HTTP_LOC_CONF|NGX_HTTP_LIF_CONF. */
+const REWRITE: Context[] = ['server', 'sif', 'location', 'if']
 const INF = Number.POSITIVE_INFINITY
 
 const d = (contexts: Context[], min: number, max = min, block?: Context): DirectiveSpec =>
@@ -27,7 +32,7 @@ const d = (contexts: Context[], min: number, max = min, block?: Context): Direct
  * are accepted and ignored: the same file then runs under both programs.
  */
 export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, DirectiveSpec>([
-  ['include', d(['main', 'events', 'http', 'server', 'location', 'upstream', 'types', 'if'], 1)],
+  ['include', d(['main', 'events', 'http', 'server', 'location', 'upstream', 'types', 'if', 'sif', 'map'], 1)],
   ['worker_processes', d(MAIN, 1)],
   ['pid', d(MAIN, 1)],
   ['daemon', d(MAIN, 1)],
@@ -64,8 +69,16 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['alias', d(['location'], 1)],
   ['index', d(HSL, 1, INF)],
   ['try_files', d(SL, 2, INF)],
-  ['return', d(SLI, 1, 2)],
-  ['rewrite', d(SLI, 2, 3)],
+  ['return', d(REWRITE, 1, 2)],
+  ['rewrite', d(REWRITE, 2, 3)],
+  ['set', d(REWRITE, 2)],
+  ['break', d(REWRITE, 0)],
+  ['if', d(['server', 'location'], 1, INF, 'if')],
+  ['rewrite_log', d([...HSL, 'sif', 'if'], 1)],
+  ['uninitialized_variable_warn', d([...HSL, 'sif', 'if'], 1)],
+  ['map', d(HTTP, 2, 2, 'map')],
+  ['map_hash_max_size', d(HTTP, 1)],
+  ['map_hash_bucket_size', d(HTTP, 1)],
   ['error_page', d([...HSL, 'if'], 2, INF)],
   ['add_header', d(HSLI, 2, 3)],
   ['expires', d(HSLI, 1, 2)],
@@ -120,7 +133,7 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['set_real_ip_from', d(HSL, 1)],
   ['real_ip_header', d(HSL, 1)],
   ['real_ip_recursive', d(HSL, 1)],
-  ['charset', d(HSLI, 1)],
+  ['charset', d([...HSLI, 'sif'], 1)],
   ['sendfile', d(HSLI, 1)],
   ['sendfile_max_chunk', d(HSL, 1)],
   ['tcp_nopush', d(HSL, 1)],

@@ -31,8 +31,10 @@ export interface ServerModel {
   names: ServerNameMatch[]
   /** The first server_name: $server_name and redirects. */
   primaryName: string
-  /** Server-level rewrite phase (rewrite / return outside locations). */
+  /** Server-level rewrite phase (rewrite / return / set / if / break outside locations). */
   rewrites: RewriteRule[]
+  /** map/set variables; undefined when the config defines none (nothing to look up). */
+  userVars?: UserVarDefs
   conf: LocationConf
   locations: LocationModel[]
   named: ReadonlyMap<string, LocationModel>
@@ -54,9 +56,47 @@ export interface LocationModel {
   children: LocationModel[]
 }
 
+/**
+ * One directive of ngx_http_rewrite_module, run in the order written (the server's in the
+ * server-rewrite phase, the location's in the rewrite phase). `usesPath`: a template reads
+ * $request_filename or $document_root, which are computed for the current location first.
+ */
 export type RewriteRule =
-  | { kind: 'rewrite'; re: RegExp; replacement: Template; flag: 'last' | 'break' | 'redirect' | 'permanent' | '' }
-  | { kind: 'return'; status: number; text?: Template }
+  | { kind: 'rewrite'; re: RegExp; replacement: Template; flag: 'last' | 'break' | 'redirect' | 'permanent' | ''; usesPath: boolean }
+  | { kind: 'return'; status: number; text?: Template; usesPath: boolean }
+  | { kind: 'set'; name: string; value: Template; usesPath: boolean }
+  | { kind: 'break' }
+  /** `conf`: the if block's own location configuration (a location-level `if` only). */
+  | { kind: 'if'; cond: IfCondition; body: RewriteRule[]; conf: LocationConf | undefined; usesPath: boolean }
+
+/** ngx_http_rewrite_if_condition's forms. */
+export type IfCondition =
+  | { kind: 'var'; value: Template }
+  | { kind: 'eq'; value: Template; other: Template; negate: boolean }
+  | { kind: 'regex'; value: Template; re: RegExp; negate: boolean }
+  | { kind: 'file'; test: 'f' | 'd' | 'e' | 'x'; path: Template; negate: boolean }
+
+/** A `map` block (ngx_http_map_module), looked up when its variable is first read. */
+export interface MapModel {
+  source: Template
+  hostnames: boolean
+  volatile: boolean
+  /** Exact keys, lower-cased: nginx hashes them with ngx_hash_strlow. */
+  exact: ReadonlyMap<string, Template>
+  /** hostnames: `*.example.com` / `.example.com` as `.example.com`, longest first. */
+  heads: readonly { suffix: string; value: Template }[]
+  /** hostnames: `mail.*` as `mail.`, longest first. */
+  tails: readonly { prefix: string; value: Template }[]
+  regexes: readonly { re: RegExp; value: Template }[]
+  default: Template
+}
+
+/** The variables the config defines (map, set, named regex captures), shared by every server. */
+export interface UserVarDefs {
+  maps: ReadonlyMap<string, MapModel>
+  /** Every defined name: these win over built-in prefix variables ($http_*, $arg_*, ...). */
+  names: ReadonlySet<string>
+}
 
 export interface ErrorPage {
   codes: number[]

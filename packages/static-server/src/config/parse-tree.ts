@@ -71,9 +71,14 @@ async function parseBlock(cur: Cursor, ctx: Context, confDir: string, depth: num
       break
     }
     const name = t.text
-    if (end.kind === '}' && ctx !== 'types') throw new NginxConfError('unexpected "}"', cur.file, end.line)
-    if (ctx === 'types') {
+    if (end.kind === '}' && ctx !== 'types' && ctx !== 'map') throw new NginxConfError('unexpected "}"', cur.file, end.line)
+    if (ctx === 'types' || ctx === 'map') {
       if (end.kind !== ';') throw new NginxConfError(`unexpected "${end.text}"`, cur.file, end.line)
+      // A map's `include FILE;` line reads more key/value lines (ngx_http_map calls ngx_conf_include).
+      if (ctx === 'map' && name === 'include' && args.length === 1) {
+        out.push(...(await include(args[0] as string, ctx, confDir, cur.file, t.line, depth)))
+        continue
+      }
       out.push({ name, args, file: cur.file, line: t.line })
       continue
     }
@@ -83,7 +88,8 @@ async function parseBlock(cur: Cursor, ctx: Context, confDir: string, depth: num
       throw new NginxConfError(`"${name}" directive is not allowed here`, cur.file, t.line, name)
     }
     // `server` is a block in http and a one-line directive in upstream.
-    const block = name === 'server' ? (ctx === 'http' ? 'server' : undefined) : spec.block
+    // `if` in a server block only takes the rewrite module's directives (NGX_HTTP_SIF_CONF).
+    const block = name === 'server' ? (ctx === 'http' ? 'server' : undefined) : name === 'if' && ctx === 'server' ? 'sif' : spec.block
     const [min, max] = name === 'server' ? (ctx === 'http' ? [0, 0] : [1, 7]) : [spec.min, spec.max]
     if (block && end.kind !== '{') {
       throw new NginxConfError(`directive "${name}" has no opening "{"`, cur.file, t.line, name)

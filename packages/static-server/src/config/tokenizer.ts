@@ -61,7 +61,8 @@ export function tokenize(src: string, file: string): Token[] {
         i++
       }
       const next = src[i]
-      if (next !== undefined && !/[\s;{}]/.test(next)) {
+      // ngx_conf_read_token lets `)` follow a closing quote: `if ($a = "b")`.
+      if (next !== undefined && next !== ')' && !/[\s;{}]/.test(next)) {
         throw new NginxConfError(`unexpected "${next}"`, file, line)
       }
       out.push({ text, kind: 'word', line: start, quoted: true })

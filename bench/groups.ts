@@ -147,6 +147,7 @@ export async function startRouter(ctx: BenchContext, programs: Programs): Promis
   if (!origin) return { slots: st.slots, stop: st.stop }
   const backends = { nginxPort: origin.port, nodePort: origin.port }
   await addOurs(st, 'ours', 'caching-router', () => startCachingRouter(ctx, backends))
+  await addOurs(st, 'router-builtin', 'caching-router', () => startCachingRouter(ctx, backends, { builtin: true }))
   await addTheirs(st, 'theirs', 'varnishd', programs, (p) => startVarnishd(ctx, p, backends))
   await st.add('http-proxy', 'node-http-proxy', () => startNodePeer(ctx, 'node-http-proxy', 'proxy-peer', ['--target', `127.0.0.1:${origin.port}`]))
   return { slots: st.slots, originPort: origin.port, stop: st.stop }

@@ -86,7 +86,7 @@ function measuredValue(m: Measure, r: LoadResult): number {
  * because the machine is shared and noisy; the ratio reported is the median of the rounds'.
  */
 export async function runMeasure(env: MeasureEnv, m: Measure, started: Started): Promise<Row[]> {
-  const keys = [m.ours, m.theirs, ...m.peers]
+  const keys = [m.ours, m.theirs, ...(m.baseline ? [m.baseline.key] : []), ...m.peers]
   const problems = new Map<string, string>()
   const servers = new Map<string, Server>()
   for (const key of keys) {
@@ -145,7 +145,8 @@ export async function runMeasure(env: MeasureEnv, m: Measure, started: Started):
   }
   const theirs = side(m.theirs)
   const rows: Row[] = []
-  for (const key of [m.ours, ...m.peers]) {
+  const base = m.baseline ? side(m.baseline.key) : undefined
+  for (const key of [m.ours, ...(m.baseline ? [m.baseline.key] : []), ...m.peers]) {
     const left = side(key)
     const notes: string[] = []
     if (left.startedFrom === 'flags') notes.push(`${left.name} started from flags: it does not read the shared config file yet`)
@@ -158,9 +159,17 @@ export async function runMeasure(env: MeasureEnv, m: Measure, started: Started):
       const theirShare = reachedOrigin.get(m.theirs)
       if (theirShare !== undefined && theirShare / env.opts.rounds > 0.01) notes.push(`${theirs.name} let requests reach the origin`)
     }
+    if (key === m.ours && m.baseline && base) {
+      const r = ratioOf(left.samples, base.samples, left.problem ?? base.problem)
+      if (r !== null) {
+        const cost = (1 - r) * 100
+        const verdict = cost <= m.baseline.limitPct ? 'within' : 'over'
+        notes.push(`the VCL costs ${cost.toFixed(1)}% against ${base.name} (${verdict} the ${m.baseline.limitPct}% budget)`)
+      }
+    }
     rows.push({
       id: m.id,
-      title: key === m.ours ? m.title : `${m.title} (Node peer)`,
+      title: key === m.ours ? m.title : key === m.baseline?.key ? `${m.title} (${m.baseline.label})` : `${m.title} (Node peer)`,
       unit: m.unit,
       left,
       right: theirs,

@@ -71,7 +71,7 @@ runMain('bench', async () => {
     const want = (id: number) => opts.only.length === 0 || opts.only.includes(id)
     const rows: Row[] = []
     const selected = GROUPS.flatMap((g) => g.measures.filter((m) => want(m.id)))
-    const total = 4 + selected.reduce((n, m) => n + (2 + m.peers.length) * opts.rounds, 0) + (want(9) ? 6 : 0)
+    const total = 4 + selected.reduce((n, m) => n + (2 + (m.baseline ? 1 : 0) + m.peers.length) * opts.rounds, 0) + (want(9) ? 6 : 0)
     progress.expect(total)
     // Per measurement: warm-up, run, and about a second of probes and process start-up.
     const minutes = (total * (Math.max(1, opts.warmupS) + opts.durationS + 1)) / 60

@@ -20,6 +20,12 @@ export interface Measure {
   peers: string[]
   /** Scenario 3: a hit must not reach the origin; the harness counts and says so. */
   cacheHit?: boolean
+  /**
+   * Ours in a simpler configuration (caching-router with the built-in VCL only): measured in
+   * the same rounds, shown as its own row, and ours' cost against it noted (issue 6: the
+   * article's VCL adds at most `limitPct`).
+   */
+  baseline?: { key: string; label: string; limitPct: number }
 }
 
 export interface Group {
@@ -80,6 +86,7 @@ export const GROUPS: Group[] = [
         ours: 'ours',
         theirs: 'theirs',
         peers: [],
+        baseline: { key: 'router-builtin', label: 'built-in VCL only', limitPct: 5 },
         cacheHit: true,
       },
       {
@@ -93,6 +100,7 @@ export const GROUPS: Group[] = [
         ours: 'ours',
         theirs: 'theirs',
         peers: ['http-proxy'],
+        baseline: { key: 'router-builtin', label: 'built-in VCL only', limitPct: 5 },
       },
     ],
   },

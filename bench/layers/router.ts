@@ -17,8 +17,17 @@ async function writeVcl(ctx: BenchContext, port: number, b: RouterBackends): Pro
 /** `caching-router -f FILE -a ADDR` (varnishd's flags) once it compiles VCL; until then flags. */
 const READS_VCL = /(^|\s)-f[ ,=](?!.*not supported)/m
 
-export async function startCachingRouter(ctx: BenchContext, b: RouterBackends): Promise<Server> {
+/**
+ * Ours from the shared VCL, or with `builtin` varnishd's `-b` form (one backend, the built-in
+ * VCL only): the baseline the article's VCL is costed against.
+ */
+export async function startCachingRouter(ctx: BenchContext, b: RouterBackends, o: { builtin?: boolean } = {}): Promise<Server> {
   const port = await freePort()
+  if (o.builtin) {
+    const args = ['-b', `127.0.0.1:${b.nodePort}`, '-a', `127.0.0.1:${port}`]
+    const s = await startServer(ctx, 'caching-router -b', 'ours', port, process.execPath, [ourCli('caching-router'), ...args])
+    return { ...s, startedFrom: 'config' }
+  }
   const vcl = await writeVcl(ctx, port, b)
   const fromConfig = await oursReadsConfig(ctx, 'caching-router', READS_VCL)
   const args = fromConfig

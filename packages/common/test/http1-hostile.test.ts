@@ -159,6 +159,8 @@ describe('http1 core: request smuggling shapes are refused and the connection cl
     ['chunk size with a 0x prefix', post('Transfer-Encoding: chunked\r\n', '0x5\r\nhello\r\n0\r\n\r\n'), 400],
     ['chunk size followed by garbage', post('Transfer-Encoding: chunked\r\n', '5 x\r\nhello\r\n0\r\n\r\n'), 400],
     ['chunk data longer than its size', post('Transfer-Encoding: chunked\r\n', '3\r\nhello\r\n0\r\n\r\n'), 400],
+    ['a chunk extension over 4 KiB, whole in one segment', post('Transfer-Encoding: chunked\r\n', `1;${'a'.repeat(5000)}\r\nx\r\n0\r\n\r\n`), 400],
+    ['chunk extensions adding up past 16 KiB', post('Transfer-Encoding: chunked\r\n', `${`1;${'e'.repeat(3000)}\r\nx\r\n`.repeat(6)}0\r\n\r\n`), 400],
     ['chunk ended by a bare LF', post('Transfer-Encoding: chunked\r\n', '5\nhello\r\n0\r\n\r\n'), 400],
     ['negative Content-Length', post('Content-Length: -1\r\n', ''), 400],
     ['hex Content-Length', post('Content-Length: 0x5\r\n', 'hello'), 400],

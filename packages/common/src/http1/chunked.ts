@@ -13,6 +13,9 @@ const SIZE_LINE = /^([0-9a-fA-F]{1,15})(?:[ \t]*;[^\r\n]*)?$/
 const TRAILER_FIELD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:/
 const MAX_LINE = 4096
 const MAX_TRAILER = 16384
+// Extensions carry no body bytes, so nothing else bounds them: a sender could stream them
+// forever under any body-size limit (CVE-2024-22019 in Node's own parser). 16 KiB per body.
+const MAX_EXTENSIONS = 16384
 
 /**
  * Decodes a chunked request body incrementally; `feed` returns how many bytes of `buf` it used
@@ -23,6 +26,7 @@ export class ChunkedDecoder {
   #line = ''
   #remaining = 0
   #trailerBytes = 0
+  #extensionBytes = 0
   readonly #onData: (chunk: Buffer) => void
 
   constructor(onData: (chunk: Buffer) => void) {
@@ -43,10 +47,9 @@ export class ChunkedDecoder {
           const end = lf === -1 ? buf.length : lf + 1
           this.#line += buf.toString('latin1', i, end)
           i = end
-          if (lf === -1) {
-            if (this.#line.length > MAX_LINE) throw new Http1ParseError('bad-request', 'chunk line too long')
-            break
-          }
+          // Checked whether or not the line ended in this buffer: a long line can arrive whole.
+          if (this.#line.length > MAX_LINE) throw new Http1ParseError('bad-request', 'chunk line too long')
+          if (lf === -1) break
           if (!this.#line.endsWith('\r\n')) throw new Http1ParseError('bad-request', 'bare LF in chunked body')
           const line = this.#line.slice(0, -2)
           this.#line = ''
@@ -80,6 +83,8 @@ export class ChunkedDecoder {
   #sizeLine(line: string): void {
     const m = SIZE_LINE.exec(line)
     if (!m) throw new Http1ParseError('bad-request', 'invalid chunk size')
+    this.#extensionBytes += line.length - (m[1] as string).length
+    if (this.#extensionBytes > MAX_EXTENSIONS) throw new Http1ParseError('bad-request', 'chunk extensions too large')
     this.#remaining = Number.parseInt(m[1] as string, 16)
     // Past 2^53 the count would be rounded and our framing would differ from the sender's.
     if (this.#remaining > Number.MAX_SAFE_INTEGER) throw new Http1ParseError('bad-request', 'chunk size too large')

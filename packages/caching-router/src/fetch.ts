@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
-import { getHeader, getHeaderValues, type Http1Response, type Logger, stripHopByHop } from '@edgestack/common'
+import { getHeader, getHeaderValues, Http1ParseError, type Http1Response, type Logger, stripHopByHop } from '@edgestack/common'
 import type { Backend, FetchControl } from './backend.js'
 import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
@@ -125,7 +125,7 @@ export class Fetcher {
   #passFromLookup(r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
     this.#d.counters.s_pass++
     log('pass')
-    this.passFetch(r, this.bereqOf(r, r.method, false, true), undefined, res, socket, () => {})
+    this.passFetch(r, this.bereqOf(r, r.method, false, true), undefined, res, socket, noop, noop)
   }
 
   /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
@@ -181,6 +181,7 @@ export class Fetcher {
     body: Readable | undefined,
     res: Http1Response,
     socket: Socket,
+    clientFailed: (err: Error) => void,
     done: (status: number, headers: string[]) => void,
   ): void {
     const { policy } = this.#d
@@ -210,6 +211,13 @@ export class Fetcher {
         done(status, headers)
       },
       error: (err) => {
+        // The client's body broke (a bad chunk size, cut short): the connection has answered
+        // 400 (or gone) already, and the backend did nothing wrong.
+        const clientErr = body?.errored
+        if (clientErr instanceof Error || err instanceof Http1ParseError) {
+          clientFailed(clientErr instanceof Error ? clientErr : err)
+          return
+        }
         this.#failed(err)
         if (res.headersSent) res.destroy()
         else this.#r.backendError(r, res, bereq)

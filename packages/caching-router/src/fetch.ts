@@ -6,7 +6,7 @@ import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { storableHeaders } from './deliver.js'
 import type { Params } from './params.js'
-import { type BereqObj, type BerespObj, builtinPolicy, type Policy, type ReqObj, type RespObj } from './policy.js'
+import { type BereqObj, type BerespObj, isBuiltinStep, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { berespOf, objView, type Responder } from './respond.js'
 import { computeFreshness } from './ttl.js'
@@ -74,8 +74,8 @@ export class Fetcher {
         return
       case 'hit': {
         counters.cache_hit++
-        // builtin.vcl's vcl_hit only delivers: no obj view to build for it.
-        const action = policy.hit === builtinPolicy.hit ? 'deliver' : policy.hit(r, objView(result.obj, now))
+        // builtin.vcl's vcl_hit only delivers: no obj view to build for it, no VCL to run.
+        const action = isBuiltinStep(policy, r, 'hit') ? 'deliver' : policy.hit(r, objView(result.obj, now))
         if (action === 'deliver') {
           this.#r.deliver(r, res, result.obj, true)
           log('hit')
@@ -106,7 +106,7 @@ export class Fetcher {
     }
     counters.cache_miss++
     const stale = result.kind === 'miss' ? result.stale : undefined
-    const action = policy.miss(r)
+    const action = isBuiltinStep(policy, r, 'miss') ? 'fetch' : policy.miss(r)
     if (action !== 'fetch') {
       this.#notFetched(action, r, res, socket, log)
       return
@@ -251,7 +251,7 @@ export class Fetcher {
     })
     out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
     const resp: RespObj = { status, reason, proto: r.proto, headers: out }
-    const next = this.#d.policy.deliver(r, resp)
+    const next = isBuiltinStep(this.#d.policy, r, 'deliver') ? 'deliver' : this.#d.policy.deliver(r, resp)
     if (next !== 'deliver') {
       if (next === 'restart') this.#r.restart(r, res)
       else this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)

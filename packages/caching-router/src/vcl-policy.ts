@@ -229,6 +229,10 @@ export class VclPolicy implements Policy {
     return ret.action === 'synth' ? synthOf(req, ret, 200, 'Purged') : failed(req)
   }
 
+  isBuiltin(req: ReqObj, step: 'hit' | 'miss' | 'deliver'): boolean {
+    return this.#state(req).program.isBuiltinOnly(step)
+  }
+
   hit(req: ReqObj, obj: ObjView): HitAction {
     const { program, ctx } = this.#state(req)
     const now = ctx.now()

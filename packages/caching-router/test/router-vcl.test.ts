@@ -301,3 +301,29 @@ sub vcl_deliver {
   // The first try and max_restarts (4) more, then the 503.
   assert.equal(app.seen.filter((s) => s.url === '/loop').length, 5)
 })
+
+test('builtin-only vcl_hit/vcl_deliver are skipped, but a user vcl_builtin_deliver or vcl_hit still runs', async (t) => {
+  const app = await startOrigin(t, (_req, res) => {
+    res.setHeader('Cache-Control', 'max-age=60')
+    res.end('body')
+  })
+  const plain = await startVcl(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_recv { set req.http.X-R = "1"; }\n`)
+  await fetch(`${plain.url}/p`).then((r) => r.text())
+  const hit = await fetch(`${plain.url}/p`)
+  assert.equal(await hit.text(), 'body')
+  assert.match(hit.headers.get('x-varnish') ?? '', /^\d+ \d+$/)
+  assert.equal(hit.headers.get('age'), '0')
+  assert.match(hit.headers.get('via') ?? '', /caching-router/)
+  const own = await startVcl(
+    t,
+    `vcl 4.1;\n${backend('app', app.address)}sub vcl_builtin_deliver { set resp.http.X-D = "builtin-deliver"; }
+sub vcl_hit { if (obj.hits > 0) { return (synth(299, "Seen")); } }\n`,
+  )
+  const miss = await fetch(`${own.url}/o`)
+  assert.equal(miss.headers.get('x-d'), 'builtin-deliver')
+  await miss.text()
+  const first = await fetch(`${own.url}/o`)
+  assert.equal(first.headers.get('x-d'), 'builtin-deliver', 'vcl_deliver ran on the hit')
+  await first.text()
+  assert.equal((await fetch(`${own.url}/o`)).status, 299, 'vcl_hit ran')
+})

@@ -160,15 +160,6 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
     }
-    if (policy.done !== undefined) {
-      const done = () => {
-        res.off('close', done)
-        res.off('finish', done)
-        policy.done?.(r)
-      }
-      res.once('finish', done)
-      res.once('close', done)
-    }
     // One access line per response, with the last handling (a VCL restart may log again).
     // `answered`: the connection itself answered the client (a request body it refused), so
     // the line is written now with that status; no 'finish' will come.
@@ -206,8 +197,28 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         ),
       )
     }
-    if (policy.done !== undefined) r.restart = () => dispatch(r, req, res, log)
-    dispatch(r, req, res, log)
+    if (policy.done === undefined) {
+      dispatch(r, req, res, log)
+      return
+    }
+    r.restart = () => dispatch(r, req, res, log)
+    try {
+      dispatch(r, req, res, log)
+    } finally {
+      // Most hits are answered before dispatch returns: released now, without two listeners.
+      if (res.finished) policy.done(r)
+      else releaseWhenDone(r, res)
+    }
+  }
+
+  const releaseWhenDone = (r: ReqObj, res: Http1Response) => {
+    const done = () => {
+      res.off('close', done)
+      res.off('finish', done)
+      policy.done?.(r)
+    }
+    res.once('finish', done)
+    res.once('close', done)
   }
 
   /** vcl_recv and what it chose; again on a VCL `return (restart)`. */

@@ -204,7 +204,12 @@ export class Fetcher {
           control?.abort()
         }
       },
-      data: (c) => replaced || res.write(c),
+      data: (c) => {
+        if (replaced || res.write(c)) return true
+        // The client's socket is full: the backend waits until it drained.
+        socket.once('drain', () => control?.resume())
+        return false
+      },
       end: () => {
         if (replaced) return
         res.end()
@@ -227,17 +232,12 @@ export class Fetcher {
       this.#r.backendError(r, res, bereq)
       return
     }
-    this.#follow(res, socket, control)
+    this.#follow(res, control)
   }
 
-  /** Backpressure from the client's socket to the backend, and an abort if the client leaves. */
-  #follow(res: Http1Response, socket: Socket, control: FetchControl): void {
-    socket.on('drain', control.resume)
-    res.once('finish', () => socket.off('drain', control.resume))
-    res.once('close', () => {
-      socket.off('drain', control.resume)
-      control.abort()
-    })
+  /** An abort if the client leaves (backpressure: `data` waits for 'drain' when a write is refused). */
+  #follow(res: Http1Response, control: FetchControl): void {
+    res.once('close', control.abort)
   }
 
   /**
@@ -349,7 +349,13 @@ export class Fetcher {
       },
       data: (c) => {
         if (revalidated) return true
-        if (direct) return res ? res.write(c) : false
+        if (direct) {
+          if (!res) return false
+          if (res.write(c)) return true
+          // The client's socket is full: the backend waits until it drained.
+          socket?.once('drain', () => control?.resume())
+          return false
+        }
         obj.append(c)
         store.grew(obj, c.length)
         return true
@@ -386,15 +392,9 @@ export class Fetcher {
       if (res) this.#r.backendError(r, res, bereq)
       return
     }
-    if (res && socket) {
+    if (res) {
       // A client that leaves does not stop a fill others may be waiting for, only a direct one.
-      const resume = () => {
-        if (direct) control.resume()
-      }
-      socket.on('drain', resume)
-      res.once('finish', () => socket.off('drain', resume))
       res.once('close', () => {
-        socket.off('drain', resume)
         if (direct) control.abort()
       })
     }

@@ -163,6 +163,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     // One access line per response, with the last handling (a VCL restart may log again).
     // `answered`: the connection itself answered the client (a request body it refused), so
     // the line is written now with that status; no 'finish' will come.
+    // A response still going when dispatch returns is logged on its 'finish' (see below).
     let handling = ''
     const log = (h: string, answered?: number) => {
       handling = h
@@ -170,12 +171,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         res.statusCode = answered
         writeLog(h)
       } else if (res.finished) writeLog(h)
-      else if (handling !== '' && !logPending) {
-        logPending = true
-        res.once('finish', () => writeLog(handling))
-      }
     }
-    let logPending = false
     let logged = false
     const writeLog = (handling: string) => {
       if (logged) return
@@ -197,28 +193,31 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         ),
       )
     }
-    if (policy.done === undefined) {
-      dispatch(r, req, res, log)
-      return
-    }
-    r.restart = () => dispatch(r, req, res, log)
+    if (policy.done !== undefined) r.restart = () => dispatch(r, req, res, log)
     try {
       dispatch(r, req, res, log)
     } finally {
-      // Most hits are answered before dispatch returns: released now, without two listeners.
-      if (res.finished) policy.done(r)
-      else releaseWhenDone(r, res)
+      // Most hits are answered before dispatch returns: logged and released now, without
+      // listeners. Otherwise one 'finish' and one 'close' listener do both.
+      if (res.finished) {
+        if (handling !== '') writeLog(handling)
+        policy.done?.(r)
+      } else whenDone(r, res, () => handling !== '' && writeLog(handling))
     }
   }
 
-  const releaseWhenDone = (r: ReqObj, res: Http1Response) => {
-    const done = () => {
-      res.off('close', done)
-      res.off('finish', done)
+  const whenDone = (r: ReqObj, res: Http1Response, writeLog: () => void) => {
+    const onFinish = () => {
+      res.off('close', onClose)
+      writeLog()
       policy.done?.(r)
     }
-    res.once('finish', done)
-    res.once('close', done)
+    const onClose = () => {
+      res.off('finish', onFinish)
+      policy.done?.(r)
+    }
+    res.once('finish', onFinish)
+    res.once('close', onClose)
   }
 
   /** vcl_recv and what it chose; again on a VCL `return (restart)`. */

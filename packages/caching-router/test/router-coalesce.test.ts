@@ -216,3 +216,50 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
     assert.equal(router.counters.n_object, 0)
   })
 })
+
+describe('caching-router: backpressure on responses that are not stored', () => {
+  for (const [name, headers] of [
+    ['pass (Cookie)', 'Cookie: a=1\r\n'],
+    ['hit-for-miss fill (no-store)', ''],
+  ] as const) {
+    test(`${name}: a client that does not read holds the backend back; then it gets every byte`, async (t) => {
+      const TOTAL = 96 * 1024 * 1024
+      const chunk = Buffer.alloc(64 * 1024, 'x')
+      let written = 0
+      const origin = await startOrigin(t, (_req, res) => {
+        res.setHeader('Cache-Control', 'no-store')
+        res.setHeader('Content-Length', String(TOTAL))
+        const more = () => {
+          while (written < TOTAL) {
+            written += chunk.length
+            if (!res.write(chunk)) return void res.once('drain', more)
+          }
+          res.end()
+        }
+        more()
+      })
+      const { address } = await startRouter(t, origin.address)
+      const client = net.connect(address.port, address.host)
+      t.after(() => client.destroy())
+      client.pause()
+      client.write(`GET /big HTTP/1.1\r\nHost: a\r\n${headers}\r\n`)
+      // Wait until the origin stops getting further (every buffer on the way is full).
+      let last = -1
+      for (let i = 0; i < 100 && written !== last; i++) {
+        last = written
+        await sleep(100)
+      }
+      assert.ok(written < TOTAL / 2, `the backend was held back (${written} of ${TOTAL} bytes written)`)
+      let received = 0
+      const done = new Promise<void>((resolve) => {
+        client.on('data', (c: Buffer) => {
+          received += c.length
+          if (received >= TOTAL) resolve()
+        })
+      })
+      client.resume()
+      await done
+      assert.ok(received > TOTAL, 'head and the whole body')
+    })
+  }
+})

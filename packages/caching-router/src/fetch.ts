@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
-import { getHeader, getHeaderValues, Http1ParseError, type Http1Response, type Logger, stripHopByHop } from '@edgestack/common'
+import { getHeader, Http1ParseError, type Http1Response, hopByHopNames, type Logger } from '@edgestack/common'
 import type { Backend, FetchControl } from './backend.js'
 import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
@@ -130,7 +130,7 @@ export class Fetcher {
 
   /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
   bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
-    const headers = withoutFields(stripHopByHop(r.headers, getHeaderValues(r.headers, 'connection')), fill ? NOT_ON_FILL : NOT_ON_PASS)
+    const headers = forwardable(r.headers, fill ? NOT_ON_FILL : NOT_ON_PASS)
     const xid = this.#d.nextXid()
     headers.push('X-Varnish', String(xid))
     return {
@@ -245,10 +245,13 @@ export class Fetcher {
    * False when vcl_deliver chose synth instead (then the response was written already).
    */
   #writeHead(r: ReqObj, res: Http1Response, socket: Socket | undefined, status: number, reason: string, headers: string[]): boolean {
-    const out = headers.filter((_, i, a) => {
-      const n = ((i % 2 === 0 ? a[i] : a[i - 1]) as string).toLowerCase()
-      return n !== 'age' && n !== 'x-varnish'
-    })
+    const out: string[] = []
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string
+      // Lengths first: most names are neither, and are never lower-cased.
+      if ((name.length === 3 || name.length === 9) && (name.toLowerCase() === 'age' || name.toLowerCase() === 'x-varnish')) continue
+      out.push(name, headers[i + 1] as string)
+    }
     out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
     const resp: RespObj = { status, reason, proto: r.proto, headers: out }
     const next = isBuiltinStep(this.#d.policy, r, 'deliver') ? 'deliver' : this.#d.policy.deliver(r, resp)
@@ -404,10 +407,25 @@ export class Fetcher {
 const noop = () => {}
 const uncork = (socket: Socket) => socket.uncork()
 
-function withoutFields(headers: string[], drop: Set<string>): string[] {
+/**
+ * The request's fields a backend request carries: neither hop-by-hop (RFC 9110 §7.6.1, with
+ * what Connection names) nor in `drop`. One pass, one copy.
+ */
+function forwardable(headers: readonly string[], drop: Set<string>): string[] {
+  let connection: string[] | undefined
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      connection ??= []
+      connection.push(headers[i + 1] as string)
+    }
+  }
+  const hop = hopByHopNames(connection)
   const out: string[] = []
   for (let i = 0; i < headers.length; i += 2) {
-    if (!drop.has((headers[i] as string).toLowerCase())) out.push(headers[i] as string, headers[i + 1] as string)
+    const name = headers[i] as string
+    const lower = name.toLowerCase()
+    if (!hop.has(lower) && !drop.has(lower)) out.push(name, headers[i + 1] as string)
   }
   return out
 }

@@ -109,6 +109,8 @@ export class Backend {
 function sanitize(raw: Buffer[]): string[] {
   const out: string[] = []
   let connection: string[] | undefined
+  // The fixed hop-by-hop fields go in this pass; those a Connection field names, in a second.
+  const hop = hopByHopNames(undefined)
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString('latin1')
     const value = (raw[i + 1] as Buffer).toString('latin1')
@@ -117,8 +119,9 @@ function sanitize(raw: Buffer[]): string[] {
       connection ??= []
       connection.push(value)
     }
-    out.push(name, value)
+    if (!hop.has(name.toLowerCase())) out.push(name, value)
   }
+  if (connection === undefined) return out
   const drop = hopByHopNames(connection)
   const kept: string[] = []
   for (let i = 0; i < out.length; i += 2) {

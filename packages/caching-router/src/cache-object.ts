@@ -1,5 +1,8 @@
 import { getHeader } from '@edgestack/common'
 
+/** The body of an object that has none (shared: bodies are never written to). */
+const EMPTY = Buffer.alloc(0)
+
 /** What a reader of an object still being fetched is told, chunk by chunk. */
 export interface BodyListener {
   data(chunk: Buffer): void
@@ -51,7 +54,8 @@ export class CacheObject {
   contentLength: string | undefined
   etag: string | undefined
   lastModified: string | undefined
-  #listeners = new Set<BodyListener>()
+  // Made when the first reader follows a fetch: most objects (and every pass) never have one.
+  #listeners: Set<BodyListener> | undefined
   #retain = true
 
   constructor(xid: number, hash: string) {
@@ -84,22 +88,25 @@ export class CacheObject {
     if (this.#retain) this.#chunks.push(chunk)
     this.received += chunk.length
     this.size += chunk.length
-    for (const l of this.#listeners) l.data(chunk)
+    if (this.#listeners !== undefined) for (const l of this.#listeners) l.data(chunk)
   }
 
   complete(): void {
-    this.body = this.#chunks.length === 1 ? (this.#chunks[0] as Buffer) : Buffer.concat(this.#chunks)
+    const chunks = this.#chunks
+    this.body = chunks.length === 1 ? (chunks[0] as Buffer) : chunks.length === 0 ? EMPTY : Buffer.concat(chunks)
     this.#chunks = []
     this.state = 'complete'
-    for (const l of this.#listeners) l.end()
-    this.#listeners.clear()
+    const listeners = this.#listeners
+    this.#listeners = undefined
+    if (listeners !== undefined) for (const l of listeners) l.end()
   }
 
   fail(): void {
     this.state = 'failed'
     this.#chunks = []
-    for (const l of this.#listeners) l.error()
-    this.#listeners.clear()
+    const listeners = this.#listeners
+    this.#listeners = undefined
+    if (listeners !== undefined) for (const l of listeners) l.error()
   }
 
   /** Replays what arrived so far, then follows the fetch. Returns an unsubscribe function. */
@@ -114,8 +121,10 @@ export class CacheObject {
       return () => {}
     }
     for (const c of this.#chunks) listener.data(c)
-    this.#listeners.add(listener)
-    return () => this.#listeners.delete(listener)
+    this.#listeners ??= new Set()
+    const listeners = this.#listeners
+    listeners.add(listener)
+    return () => listeners.delete(listener)
   }
 
   ageSeconds(nowMs: number): number {

@@ -1,12 +1,12 @@
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
-import { getHeader, getHeaderValues, type Http1Response, type Logger, stripHopByHop } from '@edgestack/common'
+import { getHeader, Http1ParseError, type Http1Response, hopByHopNames, type Logger } from '@edgestack/common'
 import type { Backend, FetchControl } from './backend.js'
 import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { storableHeaders } from './deliver.js'
 import type { Params } from './params.js'
-import { type BereqObj, type BerespObj, builtinPolicy, type Policy, type ReqObj, type RespObj } from './policy.js'
+import { type BereqObj, type BerespObj, isBuiltinStep, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { berespOf, objView, type Responder } from './respond.js'
 import { computeFreshness } from './ttl.js'
@@ -74,8 +74,8 @@ export class Fetcher {
         return
       case 'hit': {
         counters.cache_hit++
-        // builtin.vcl's vcl_hit only delivers: no obj view to build for it.
-        const action = policy.hit === builtinPolicy.hit ? 'deliver' : policy.hit(r, objView(result.obj, now))
+        // builtin.vcl's vcl_hit only delivers: no obj view to build for it, no VCL to run.
+        const action = isBuiltinStep(policy, r, 'hit') ? 'deliver' : policy.hit(r, objView(result.obj, now))
         if (action === 'deliver') {
           this.#r.deliver(r, res, result.obj, true)
           log('hit')
@@ -106,7 +106,7 @@ export class Fetcher {
     }
     counters.cache_miss++
     const stale = result.kind === 'miss' ? result.stale : undefined
-    const action = policy.miss(r)
+    const action = isBuiltinStep(policy, r, 'miss') ? 'fetch' : policy.miss(r)
     if (action !== 'fetch') {
       this.#notFetched(action, r, res, socket, log)
       return
@@ -125,12 +125,12 @@ export class Fetcher {
   #passFromLookup(r: ReqObj, res: Http1Response, socket: Socket, log: (h: string) => void): void {
     this.#d.counters.s_pass++
     log('pass')
-    this.passFetch(r, this.bereqOf(r, r.method, false, true), undefined, res, socket, () => {})
+    this.passFetch(r, this.bereqOf(r, r.method, false, true), undefined, res, socket, noop, noop)
   }
 
   /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
   bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
-    const headers = withoutFields(stripHopByHop(r.headers, getHeaderValues(r.headers, 'connection')), fill ? NOT_ON_FILL : NOT_ON_PASS)
+    const headers = forwardable(r.headers, fill ? NOT_ON_FILL : NOT_ON_PASS)
     const xid = this.#d.nextXid()
     headers.push('X-Varnish', String(xid))
     return {
@@ -181,6 +181,7 @@ export class Fetcher {
     body: Readable | undefined,
     res: Http1Response,
     socket: Socket,
+    clientFailed: (err: Error) => void,
     done: (status: number, headers: string[]) => void,
   ): void {
     const { policy } = this.#d
@@ -198,18 +199,30 @@ export class Fetcher {
         policy.backendResponse(bereq, beresp)
         status = beresp.status
         headers = beresp.headers
-        if (!this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)) {
+        if (!this.#writeHead(r, res, socket, beresp.status, beresp.reason, beresp.headers)) {
           replaced = true
           control?.abort()
         }
       },
-      data: (c) => replaced || res.write(c),
+      data: (c) => {
+        if (replaced || res.write(c)) return true
+        // The client's socket is full: the backend waits until it drained.
+        socket.once('drain', () => control?.resume())
+        return false
+      },
       end: () => {
         if (replaced) return
         res.end()
         done(status, headers)
       },
       error: (err) => {
+        // The client's body broke (a bad chunk size, cut short): the connection has answered
+        // 400 (or gone) already, and the backend did nothing wrong.
+        const clientErr = body?.errored
+        if (clientErr instanceof Error || err instanceof Http1ParseError) {
+          clientFailed(clientErr instanceof Error ? clientErr : err)
+          return
+        }
         this.#failed(err)
         if (res.headersSent) res.destroy()
         else this.#r.backendError(r, res, bereq)
@@ -219,35 +232,39 @@ export class Fetcher {
       this.#r.backendError(r, res, bereq)
       return
     }
-    this.#follow(res, socket, control)
+    this.#follow(res, control)
   }
 
-  /** Backpressure from the client's socket to the backend, and an abort if the client leaves. */
-  #follow(res: Http1Response, socket: Socket, control: FetchControl): void {
-    socket.on('drain', control.resume)
-    res.once('finish', () => socket.off('drain', control.resume))
-    res.once('close', () => {
-      socket.off('drain', control.resume)
-      control.abort()
-    })
+  /** An abort if the client leaves (backpressure: `data` waits for 'drain' when a write is refused). */
+  #follow(res: Http1Response, control: FetchControl): void {
+    res.once('close', control.abort)
   }
 
   /**
    * The head of a response that is not stored (pass, hit-for-miss), through vcl_deliver.
    * False when vcl_deliver chose synth instead (then the response was written already).
    */
-  #writeHead(r: ReqObj, res: Http1Response, status: number, reason: string, headers: string[]): boolean {
-    const out = headers.filter((_, i, a) => {
-      const n = ((i % 2 === 0 ? a[i] : a[i - 1]) as string).toLowerCase()
-      return n !== 'age' && n !== 'x-varnish'
-    })
+  #writeHead(r: ReqObj, res: Http1Response, socket: Socket | undefined, status: number, reason: string, headers: string[]): boolean {
+    const out: string[] = []
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i] as string
+      // Lengths first: most names are neither, and are never lower-cased.
+      if ((name.length === 3 || name.length === 9) && (name.toLowerCase() === 'age' || name.toLowerCase() === 'x-varnish')) continue
+      out.push(name, headers[i + 1] as string)
+    }
     out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
     const resp: RespObj = { status, reason, proto: r.proto, headers: out }
-    const next = this.#d.policy.deliver(r, resp)
+    const next = isBuiltinStep(this.#d.policy, r, 'deliver') ? 'deliver' : this.#d.policy.deliver(r, resp)
     if (next !== 'deliver') {
       if (next === 'restart') this.#r.restart(r, res)
       else this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
       return false
+    }
+    // The head waits for the body bytes that usually arrived in the same read from the backend:
+    // one write (one system call) for both instead of two, until the end of this tick.
+    if (socket !== undefined) {
+      socket.cork()
+      process.nextTick(uncork, socket)
     }
     res.writeHead(resp.status, resp.headers, resp.reason)
     return true
@@ -306,7 +323,7 @@ export class Fetcher {
             control?.abort()
             return
           }
-          if (!this.#writeHead(r, res, beresp.status, beresp.reason, beresp.headers)) {
+          if (!this.#writeHead(r, res, socket, beresp.status, beresp.reason, beresp.headers)) {
             // vcl_deliver chose synth: that answer is written, the backend's body is dropped.
             control?.abort()
             res = undefined
@@ -335,7 +352,13 @@ export class Fetcher {
       },
       data: (c) => {
         if (revalidated) return true
-        if (direct) return res ? res.write(c) : false
+        if (direct) {
+          if (!res) return false
+          if (res.write(c)) return true
+          // The client's socket is full: the backend waits until it drained.
+          socket?.once('drain', () => control?.resume())
+          return false
+        }
         obj.append(c)
         store.grew(obj, c.length)
         return true
@@ -372,15 +395,9 @@ export class Fetcher {
       if (res) this.#r.backendError(r, res, bereq)
       return
     }
-    if (res && socket) {
+    if (res) {
       // A client that leaves does not stop a fill others may be waiting for, only a direct one.
-      const resume = () => {
-        if (direct) control.resume()
-      }
-      socket.on('drain', resume)
-      res.once('finish', () => socket.off('drain', resume))
       res.once('close', () => {
-        socket.off('drain', resume)
         if (direct) control.abort()
       })
     }
@@ -388,11 +405,27 @@ export class Fetcher {
 }
 
 const noop = () => {}
+const uncork = (socket: Socket) => socket.uncork()
 
-function withoutFields(headers: string[], drop: Set<string>): string[] {
+/**
+ * The request's fields a backend request carries: neither hop-by-hop (RFC 9110 §7.6.1, with
+ * what Connection names) nor in `drop`. One pass, one copy.
+ */
+function forwardable(headers: readonly string[], drop: Set<string>): string[] {
+  let connection: string[] | undefined
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      connection ??= []
+      connection.push(headers[i + 1] as string)
+    }
+  }
+  const hop = hopByHopNames(connection)
   const out: string[] = []
   for (let i = 0; i < headers.length; i += 2) {
-    if (!drop.has((headers[i] as string).toLowerCase())) out.push(headers[i] as string, headers[i + 1] as string)
+    const name = headers[i] as string
+    const lower = name.toLowerCase()
+    if (!hop.has(lower) && !drop.has(lower)) out.push(name, headers[i + 1] as string)
   }
   return out
 }

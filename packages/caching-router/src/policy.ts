@@ -108,6 +108,12 @@ export interface Policy {
   synth(req: ReqObj, resp: RespObj): 'deliver' | 'restart'
   /** vcl_purge, after a `purge` from recv dropped the object: the synthetic answer (default 200 Purged). */
   purge?(req: ReqObj): 'synth' | 'restart'
+  /**
+   * Whether `step` is builtin.vcl's for this request, which changes nothing and returns its
+   * default (hit: deliver, miss: fetch, deliver: deliver): the router then skips calling it.
+   * Undefined: compare the method with builtinPolicy's.
+   */
+  isBuiltin?(req: ReqObj, step: 'hit' | 'miss' | 'deliver'): boolean
   /** The client's response is finished or abandoned: per-request state may go (a VCL is released). */
   done?(req: ReqObj): void
   /**
@@ -184,6 +190,12 @@ export const builtinPolicy: Policy = {
   backendError: () => 'deliver',
   deliver: () => 'deliver',
   synth: () => 'deliver',
+}
+
+/** Whether the policy's `step` is builtin.vcl's for this request (Policy.isBuiltin). */
+export function isBuiltinStep(policy: Policy, req: ReqObj, step: 'hit' | 'miss' | 'deliver'): boolean {
+  if (policy.isBuiltin !== undefined) return policy.isBuiltin(req, step)
+  return policy[step] === builtinPolicy[step]
 }
 
 /**

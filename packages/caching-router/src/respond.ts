@@ -3,7 +3,7 @@ import type { Http1Response } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { deliverHeadersOf, hasConditionalOrRange, notModified, parseRange } from './deliver.js'
-import type { BereqObj, BerespObj, ObjView, Policy, ReqObj, RespObj } from './policy.js'
+import { type BereqObj, type BerespObj, isBuiltinStep, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { guruMeditation } from './synth.js'
 
 export interface ResponderDeps {
@@ -57,6 +57,11 @@ export class Responder {
         headers.push('Content-Range', `bytes */${body.length}`)
         body = undefined
       }
+    }
+    // builtin.vcl's vcl_deliver changes nothing: no resp or obj view to build, no VCL to run.
+    if (isBuiltinStep(this.#d.policy, r, 'deliver')) {
+      res.send(status, headers, body, reason)
+      return
     }
     const resp: RespObj = { status, reason, proto: r.proto, headers }
     if (this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return

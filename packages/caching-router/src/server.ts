@@ -5,6 +5,7 @@ import {
   formatAddress,
   getHeader,
   type HostPort,
+  Http1ParseError,
   type Http1Request,
   type Http1Response,
   type Http1Server,
@@ -69,6 +70,9 @@ export interface CachingRouter {
   /** SIGHUP: re-read `-f` and use it; a file that does not compile changes nothing. */
   reload(): Promise<void>
 }
+
+/** Writes the request's access line once, with varnishncsa's handling; see `handle`. */
+type AccessLogFn = (handling: string, answered?: number) => void
 
 /** Methods after whose success RFC 9111 §4.4 says the stored responses are invalid. */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
@@ -156,27 +160,22 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
     }
-    if (policy.done !== undefined) {
-      const done = () => {
-        res.off('close', done)
-        res.off('finish', done)
-        policy.done?.(r)
-      }
-      res.once('finish', done)
-      res.once('close', done)
-    }
     // One access line per response, with the last handling (a VCL restart may log again).
+    // `answered`: the connection itself answered the client (a request body it refused), so
+    // the line is written now with that status; no 'finish' will come.
+    // A response still going when dispatch returns is logged on its 'finish' (see below).
     let handling = ''
-    const log = (h: string) => {
+    const log = (h: string, answered?: number) => {
       handling = h
-      if (res.finished) writeLog(h)
-      else if (handling !== '' && !logPending) {
-        logPending = true
-        res.once('finish', () => writeLog(handling))
-      }
+      if (answered !== undefined) {
+        res.statusCode = answered
+        writeLog(h)
+      } else if (res.finished) writeLog(h)
     }
-    let logPending = false
+    let logged = false
     const writeLog = (handling: string) => {
+      if (logged) return
+      logged = true
       counters.s_resp_bodybytes += res.bytesWritten
       access.write(
         ncsaLine(
@@ -195,11 +194,34 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       )
     }
     if (policy.done !== undefined) r.restart = () => dispatch(r, req, res, log)
-    dispatch(r, req, res, log)
+    try {
+      dispatch(r, req, res, log)
+    } finally {
+      // Most hits are answered before dispatch returns: logged and released now, without
+      // listeners. Otherwise one 'finish' and one 'close' listener do both.
+      if (res.finished) {
+        if (handling !== '') writeLog(handling)
+        policy.done?.(r)
+      } else whenDone(r, res, () => handling !== '' && writeLog(handling))
+    }
+  }
+
+  const whenDone = (r: ReqObj, res: Http1Response, writeLog: () => void) => {
+    const onFinish = () => {
+      res.off('close', onClose)
+      writeLog()
+      policy.done?.(r)
+    }
+    const onClose = () => {
+      res.off('finish', onFinish)
+      policy.done?.(r)
+    }
+    res.once('finish', onFinish)
+    res.once('close', onClose)
   }
 
   /** vcl_recv and what it chose; again on a VCL `return (restart)`. */
-  const dispatch = (r: ReqObj, req: Http1Request, res: Http1Response, log: (h: string) => void) => {
+  const dispatch = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => {
     const action = policy.recv(r)
     switch (action) {
       case 'synth':
@@ -220,13 +242,13 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       case 'pass':
         counters.s_pass++
         log('pass')
-        return pass(r, req, res)
+        return pass(r, req, res, log)
       default:
         fetcher.lookup(r, res, req.socket, log)
     }
   }
 
-  const pass = (r: ReqObj, req: Http1Request, res: Http1Response) => {
+  const pass = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => {
     const next = policy.pass(r)
     if (next === 'restart') return responder.restart(r, res)
     if (next === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
@@ -236,7 +258,13 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
     }
     const body = req.hasBody ? req.body : undefined
-    fetcher.passFetch(r, bereq, body, res, req.socket, (status, beresp) => {
+    const clientFailed = (err: Error) => {
+      // The client's fault, not the backend's. The connection answered a body it could not read
+      // (400, 408) itself and closes; a client that left mid-body got nothing to log.
+      logger.info(`client error: request body: ${err.message}`, { xid: r.xid })
+      if (err instanceof Http1ParseError) log('pass', err.status)
+    }
+    fetcher.passFetch(r, bereq, body, res, req.socket, clientFailed, (status, beresp) => {
       // RFC 9111 §4.4: a successful unsafe request invalidates what we stored for its URL,
       // and for Location / Content-Location when they name the same host.
       if (SAFE.has(r.method) || status < 200 || status >= 400) return
@@ -249,7 +277,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     })
   }
 
-  const pipe = (r: ReqObj, req: Http1Request, res: Http1Response, log: (h: string) => void) => {
+  const pipe = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => {
     const bereq: BereqObj = {
       method: r.method,
       url: r.url,

@@ -32,10 +32,11 @@ const MAX_RESTARTS = 4
 
 /** One client request under the VCL it started with (ReqObj.policyState). */
 class RequestState {
-  readonly parts: string[] = []
   constructor(
     readonly program: VclProgram,
     readonly ctx: VclContext,
+    /** What vcl_hash's hash_data() calls collect. */
+    readonly parts: string[],
   ) {}
 }
 
@@ -86,8 +87,26 @@ class ObjAdapter implements VclObject {
   }
 }
 
+// One function for every request's `now`, rather than a closure each.
+const nowSeconds = () => Date.now() / 1000
+
+// client.ip and server.ip are read-only in VCL: a request from the same address as the last
+// one (the usual case: one proxy or few clients in front) reuses its object.
+let lastIp: VclIp = Object.freeze({ address: '', port: 0, family: 4 as const })
+let lastLocal: VclIp = lastIp
+
 function ipOf(address: string): VclIp {
-  return { address, port: 0, family: address.includes(':') ? 6 : 4 }
+  return Object.freeze({ address, port: 0, family: address.includes(':') ? 6 : 4 })
+}
+
+function clientIpOf(address: string): VclIp {
+  if (lastIp.address !== address) lastIp = ipOf(address)
+  return lastIp
+}
+
+function localIpOf(address: string): VclIp {
+  if (lastLocal.address !== address) lastLocal = ipOf(address)
+  return lastLocal
 }
 
 function synthOf(req: ReqObj, ret: VclReturn, status = 503, reason?: string): 'synth' {
@@ -160,20 +179,21 @@ export class VclPolicy implements Policy {
     let state = req.policyState as RequestState | undefined
     if (state === undefined) {
       const program = this.registry.acquire()
+      const parts: string[] = []
       const ctx = program.newRequest({
         method: req.method,
         url: req.url,
         proto: req.proto,
         headers: req.headers,
-        client: ipOf(req.clientIp),
-        local: ipOf(req.serverIp),
+        client: clientIpOf(req.clientIp),
+        local: localIpOf(req.serverIp),
         xid: String(req.xid),
+        now: nowSeconds,
+        hashData: (part) => void parts.push(part),
         ban: this.#ban,
         log: this.#log,
       })
-      state = new RequestState(program, ctx)
-      const parts = state.parts
-      ctx.hashData = (part) => void parts.push(part)
+      state = new RequestState(program, ctx, parts)
       req.policyState = state
     }
     const { program, ctx } = state
@@ -227,6 +247,10 @@ export class VclPolicy implements Policy {
     const ret = program.run('purge', ctx)
     if (ret.action === 'restart') return restartOf(req, ctx)
     return ret.action === 'synth' ? synthOf(req, ret, 200, 'Purged') : failed(req)
+  }
+
+  isBuiltin(req: ReqObj, step: 'hit' | 'miss' | 'deliver'): boolean {
+    return this.#state(req).program.isBuiltinOnly(step)
   }
 
   hit(req: ReqObj, obj: ObjView): HitAction {

@@ -24,6 +24,35 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
     assert.equal(router.counters.cache_hit, 19)
   })
 
+  test('20 concurrent misses while the response head is still awaited: all wait on the busy object, one fetch', async (t) => {
+    // The head is held too: every later client must find the fetch busy and wait for it (the
+    // test above may see the head arrive before the last clients, which then simply hit).
+    const held = latch()
+    const origin = await startOrigin(t, (_req, res) => {
+      void held.wait.then(() => {
+        res.setHeader('Cache-Control', 'max-age=60')
+        res.setHeader('Vary', 'Accept-Encoding')
+        res.end('the one fetch')
+      })
+    })
+    const { url, router } = await startRouter(t, origin.address)
+    const replies = Array.from({ length: 20 }, () => get(`${url}/busy`))
+    for (let i = 0; i < 200 && router.counters.busy_sleep < 19; i++) await sleep(10)
+    assert.equal(router.counters.client_req, 20)
+    assert.equal(router.counters.busy_sleep, 19, 'nineteen wait on the busy object')
+    assert.equal(origin.seen.length, 1)
+    held.open()
+    const all = await Promise.all(replies)
+    for (const r of all) assert.equal(r.body, 'the one fetch')
+    assert.equal(origin.seen.length, 1, 'exactly one backend fetch')
+    assert.equal(router.counters.cache_miss, 1)
+    assert.equal(router.counters.cache_hit, 19)
+    assert.equal(router.counters.busy_wakeup, 19)
+    // And it is stored: the next request is a hit without a fetch.
+    assert.equal((await get(`${url}/busy`)).body, 'the one fetch')
+    assert.equal(origin.seen.length, 1)
+  })
+
   test('the client that started a fill leaving does not stop it for the others', async (t) => {
     const held = latch()
     const origin = await startOrigin(t, (_req, res) => {
@@ -186,4 +215,51 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
     assert.equal(router.store.bytes, 0)
     assert.equal(router.counters.n_object, 0)
   })
+})
+
+describe('caching-router: backpressure on responses that are not stored', () => {
+  for (const [name, headers] of [
+    ['pass (Cookie)', 'Cookie: a=1\r\n'],
+    ['hit-for-miss fill (no-store)', ''],
+  ] as const) {
+    test(`${name}: a client that does not read holds the backend back; then it gets every byte`, async (t) => {
+      const TOTAL = 96 * 1024 * 1024
+      const chunk = Buffer.alloc(64 * 1024, 'x')
+      let written = 0
+      const origin = await startOrigin(t, (_req, res) => {
+        res.setHeader('Cache-Control', 'no-store')
+        res.setHeader('Content-Length', String(TOTAL))
+        const more = () => {
+          while (written < TOTAL) {
+            written += chunk.length
+            if (!res.write(chunk)) return void res.once('drain', more)
+          }
+          res.end()
+        }
+        more()
+      })
+      const { address } = await startRouter(t, origin.address)
+      const client = net.connect(address.port, address.host)
+      t.after(() => client.destroy())
+      client.pause()
+      client.write(`GET /big HTTP/1.1\r\nHost: a\r\n${headers}\r\n`)
+      // Wait until the origin stops getting further (every buffer on the way is full).
+      let last = -1
+      for (let i = 0; i < 100 && written !== last; i++) {
+        last = written
+        await sleep(100)
+      }
+      assert.ok(written < TOTAL / 2, `the backend was held back (${written} of ${TOTAL} bytes written)`)
+      let received = 0
+      const done = new Promise<void>((resolve) => {
+        client.on('data', (c: Buffer) => {
+          received += c.length
+          if (received >= TOTAL) resolve()
+        })
+      })
+      client.resume()
+      await done
+      assert.ok(received > TOTAL, 'head and the whole body')
+    })
+  }
 })

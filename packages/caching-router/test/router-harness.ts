@@ -42,6 +42,8 @@ export interface Started {
   address: HostPort
   url: string
   lines: string[]
+  /** The router's own log, `level message` per entry (the console still shows errors only). */
+  logs: string[]
 }
 
 /** The router as a library, on 127.0.0.1:0, in front of `backend` with builtin.vcl. */
@@ -59,6 +61,12 @@ export async function startRouter(
     },
     close: async () => {},
   }
+  const logs: string[] = []
+  const logger = createLogger({ name: 'caching-router', level: 'info' })
+  for (const transport of logger.transports) transport.level = 'error'
+  logger.on('data', (info: { level: string; message: unknown }) => {
+    logs.push(`${info.level} ${String(info.message)}`)
+  })
   const router = createCachingRouter(
     {
       listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: opts.proxy ?? false }],
@@ -70,13 +78,13 @@ export async function startRouter(
       identity: 'test',
       logHandling: true,
     },
-    createLogger({ name: 'caching-router', level: 'error' }),
+    logger,
     access,
   )
   const [address] = await router.listen()
   t.after(() => router.close({ drainTimeoutMs: 500 }))
   const a = address as HostPort
-  return { router, address: a, url: `http://127.0.0.1:${a.port}`, lines }
+  return { router, address: a, url: `http://127.0.0.1:${a.port}`, lines, logs }
 }
 
 export interface Reply {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import net, { type AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { encodeProxyV1, encodeProxyV2 } from '@edgestack/common'
-import { exchange, get, startOrigin, startRouter } from './router-harness.js'
+import { exchange, get, sleep, startOrigin, startRouter } from './router-harness.js'
 
 const statusOf = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1])
 
@@ -31,6 +31,46 @@ describe('caching-router: bad input, PROXY, pipe, backend failures', () => {
     // One client's bad request does not disturb another.
     assert.equal((await get(`http://127.0.0.1:${address.port}/fine`)).body, 'ok')
     assert.ok(router.counters.client_req_400 >= cases.length)
+  })
+
+  test("a client's invalid chunked body is the client's fault: 400, logged as a client error, access line 400", async (t) => {
+    const origin = await startOrigin(t, (req, res) => {
+      req.resume()
+      req.on('end', () => res.end('ok'))
+      req.on('error', () => {})
+    })
+    const { address, router, lines, logs } = await startRouter(t, origin.address)
+    const raw = await exchange(address, 'POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n')
+    assert.equal(statusOf(raw), 400, raw)
+    for (let i = 0; i < 100 && lines.length === 0; i++) await sleep(10)
+    await sleep(50)
+    assert.equal(lines.length, 1, lines.join('\n'))
+    assert.match(lines[0] as string, /"POST http:\/\/a\/upload HTTP\/1\.1" 400 /)
+    assert.ok(!logs.some((l) => l.includes('backend fetch failed')), logs.join('\n'))
+    assert.ok(
+      logs.some((l) => l.includes('client') && l.includes('invalid chunk size')),
+      logs.join('\n'),
+    )
+    assert.equal(router.counters.fetch_failed, 0)
+    assert.equal(router.counters.s_synth, 0)
+    // The router keeps serving.
+    assert.equal((await get(`http://127.0.0.1:${address.port}/after`)).body, 'ok')
+  })
+
+  test('a GET with a body answered from cache: the right answer, then Connection: close (README says so)', async (t) => {
+    const origin = await startOrigin(t, (_req, res) => {
+      res.setHeader('Cache-Control', 'max-age=60')
+      res.end('cached')
+    })
+    const { address, url } = await startRouter(t, origin.address)
+    assert.equal((await get(`${url}/c`, { headers: { host: 'a' } })).body, 'cached')
+    // varnishd reads and discards the unread body and keeps the connection; we close it (RFC
+    // 9112 §9.6), so a second request on it is never read as the body's continuation.
+    const raw = await exchange(address, 'GET /c HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /c HTTP/1.1\r\nHost: a\r\n\r\n')
+    assert.equal(statusOf(raw), 200, raw)
+    assert.match(raw, /\r\nConnection: close\r\n/)
+    assert.match(raw, /\r\n\r\ncached$/)
+    assert.equal(origin.seen.length, 1)
   })
 
   test('HTTP/1.1 without Host: 400 from builtin.vcl', async (t) => {

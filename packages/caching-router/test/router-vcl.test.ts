@@ -301,3 +301,64 @@ sub vcl_deliver {
   // The first try and max_restarts (4) more, then the 503.
   assert.equal(app.seen.filter((s) => s.url === '/loop').length, 5)
 })
+
+test('builtin-only vcl_hit/vcl_deliver are skipped, but a user vcl_builtin_deliver or vcl_hit still runs', async (t) => {
+  const app = await startOrigin(t, (_req, res) => {
+    res.setHeader('Cache-Control', 'max-age=60')
+    res.end('body')
+  })
+  const plain = await startVcl(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_recv { set req.http.X-R = "1"; }\n`)
+  await fetch(`${plain.url}/p`).then((r) => r.text())
+  const hit = await fetch(`${plain.url}/p`)
+  assert.equal(await hit.text(), 'body')
+  assert.match(hit.headers.get('x-varnish') ?? '', /^\d+ \d+$/)
+  assert.equal(hit.headers.get('age'), '0')
+  assert.match(hit.headers.get('via') ?? '', /caching-router/)
+  const own = await startVcl(
+    t,
+    `vcl 4.1;\n${backend('app', app.address)}sub vcl_builtin_deliver { set resp.http.X-D = "builtin-deliver"; }
+sub vcl_hit { if (obj.hits > 0) { return (synth(299, "Seen")); } }\n`,
+  )
+  const miss = await fetch(`${own.url}/o`)
+  assert.equal(miss.headers.get('x-d'), 'builtin-deliver')
+  await miss.text()
+  const first = await fetch(`${own.url}/o`)
+  assert.equal(first.headers.get('x-d'), 'builtin-deliver', 'vcl_deliver ran on the hit')
+  await first.text()
+  assert.equal((await fetch(`${own.url}/o`)).status, 299, 'vcl_hit ran')
+})
+
+test('hits of one object: Age grows from the stored head; a refreshed object is delivered with its own head', async (t) => {
+  const app = await startOrigin(t, (req, res, n) => {
+    if (req.method === 'POST') {
+      res.end('posted')
+      return
+    }
+    res.setHeader('Cache-Control', 'max-age=600')
+    // The first answer had aged 5 s already at the origin.
+    if (n === 1) res.setHeader('Age', '5')
+    res.setHeader('X-Gen', String(n))
+    res.end(`gen ${n}`)
+  })
+  const r = await startVcl(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_recv { set req.http.X-R = "1"; }\n`)
+  const miss = await fetch(`${r.url}/age`)
+  assert.equal(await miss.text(), 'gen 1')
+  const hit1 = await fetch(`${r.url}/age`)
+  await hit1.text()
+  const age1 = Number(hit1.headers.get('age'))
+  assert.ok(age1 >= 5, `Age ${age1}`)
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+  const hit2 = await fetch(`${r.url}/age`)
+  await hit2.text()
+  assert.ok(Number(hit2.headers.get('age')) > age1, `Age ${hit2.headers.get('age')} after ${age1}`)
+  assert.equal(hit2.headers.get('x-gen'), '1')
+  // RFC 9111 §4.4: a successful POST invalidates the URL; the next GET stores a new object.
+  assert.equal(await (await fetch(`${r.url}/age`, { method: 'POST', body: 'x' })).text(), 'posted')
+  assert.equal(await (await fetch(`${r.url}/age`)).text(), 'gen 3')
+  const fresh = await fetch(`${r.url}/age`)
+  assert.equal(await fresh.text(), 'gen 3')
+  assert.equal(fresh.headers.get('x-gen'), '3')
+  assert.equal(fresh.headers.get('age'), '0')
+  assert.match(fresh.headers.get('x-varnish') ?? '', /^\d+ \d+$/)
+  assert.equal(app.seen.length, 3)
+})

@@ -102,6 +102,18 @@ describe('the article default.vcl (4.1 and 3.0 forms)', async () => {
 describe('the built-in VCL', () => {
   const program = compile(`vcl 4.1;${BACKENDS} sub vcl_recv { set req.backend_hint = files; }`)
 
+  test('which methods are builtin.vcl alone: none of vcl_M or vcl_builtin_M in the user\'s files', () => {
+    assert.equal(program.isBuiltinOnly('recv'), false)
+    for (const m of ['hit', 'miss', 'deliver', 'pass'] as const) assert.equal(program.isBuiltinOnly(m), true, m)
+    const own = compile(`vcl 4.1;${BACKENDS} sub vcl_recv { set req.backend_hint = files; } sub vcl_deliver { set resp.http.X = "1"; } sub vcl_builtin_hit { }`)
+    assert.equal(own.isBuiltinOnly('deliver'), false)
+    assert.equal(own.isBuiltinOnly('hit'), false, 'vcl_builtin_hit is the user\'s code too')
+    assert.equal(own.isBuiltinOnly('miss'), true)
+    // varnish 3 names are read as the 4.x methods they became.
+    const v3 = compile(`${BACKENDS} sub vcl_recv { set req.backend_hint = files; } sub vcl_fetch { set beresp.ttl = 1s; }`)
+    assert.equal(v3.isBuiltinOnly('backend_response'), false)
+  })
+
   test('vcl_hash hashes the URL and the Host, or the server address', () => {
     const ctx = request('GET', '/a?b')
     assert.deepEqual(program.run('hash', ctx), { action: 'lookup' })

@@ -22,6 +22,11 @@ export interface CompiledVcl {
   /** The first backend declared: varnish's default `req.backend_hint`. */
   readonly defaultBackend: Backend | undefined
   readonly methods: ReadonlyMap<string, Exec>
+  /**
+   * The `vcl_*` subroutines the user's files define (varnish 3 names renamed), builtin.vcl's
+   * own `vcl_builtin_*` included: a method none of whose code is the user's runs builtin.vcl only.
+   */
+  readonly userSubs: ReadonlySet<string>
 }
 
 // varnish 3 subroutine names that 4.0 renamed.
@@ -92,6 +97,12 @@ class Compiler {
       this.#declare(d.name, 'acl', this.#aclTokens)
       this.#acls.set(d.name.value, compileAcl(d, this.#hosts))
     }
+    const userSubs = new Set<string>()
+    for (const s of decls) {
+      if (!isSub(s)) continue
+      const name = s.name.value
+      userSubs.add(this.#program.dialect === '3.0' ? (RENAMED_SUBS[name] ?? name) : name)
+    }
     const subs: SubDecl[] = [...decls.filter(isSub), ...builtin.decls.filter(isSub)]
     for (const s of subs) this.#registerSub(s)
     this.#declareObjects(subs)
@@ -111,6 +122,7 @@ class Compiler {
       acls: this.#acls,
       defaultBackend: first,
       methods,
+      userSubs,
     }
   }
 

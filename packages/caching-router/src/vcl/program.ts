@@ -42,11 +42,28 @@ export class VclProgram {
   /** The files the VCL was read from, main file first (for `vcl.show`). */
   readonly sources: readonly VclSource[]
   #probes: ProbeRunner[] = []
+  /** Methods whose code is builtin.vcl's only (see `isBuiltinOnly`). */
+  readonly #builtinOnly: ReadonlySet<VclMethod>
 
   constructor(name: string, source: VclSource | Token[], options: CompileOptions = {}) {
     this.name = name
     this.compiled = compileVcl(source, options)
     this.sources = Array.isArray(source) ? [...new Set(source.map((t) => t.source))] : [source]
+    const user = this.compiled.userSubs
+    const only = new Set<VclMethod>()
+    for (const m of Object.keys(DEFAULT_RETURN) as VclMethod[]) {
+      if (!user.has(`vcl_${m}`) && !user.has(`vcl_builtin_${m}`)) only.add(m)
+    }
+    this.#builtinOnly = only
+  }
+
+  /**
+   * Whether `method` runs builtin.vcl's code alone: the user's files define neither `vcl_M` nor
+   * `vcl_builtin_M`. For hit, miss, pass and deliver that code only returns the default action,
+   * so the router may skip running it (and building obj and resp for it) on the hot path.
+   */
+  isBuiltinOnly(method: VclMethod): boolean {
+    return this.#builtinOnly.has(method)
   }
 
   /**

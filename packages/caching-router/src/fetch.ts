@@ -316,7 +316,9 @@ export class Fetcher {
           return
         }
         if (beresp.uncacheable || partial) {
-          if (beresp.uncacheable && !partial) store.insert(hitForMiss(r.xid, hash, beresp, now), now)
+          if (beresp.uncacheable && !partial && !store.renewMarker(hash, beresp.ttl, now)) {
+            store.insert(hitForMiss(r.xid, hash, beresp, now), now)
+          }
           giveUp()
           direct = true
           if (!res) {

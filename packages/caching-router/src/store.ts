@@ -147,6 +147,25 @@ export class CacheStore {
     this.#makeRoom(obj)
   }
 
+  /**
+   * A fetch that went to the backend past a hit-for-miss marker came back uncacheable again:
+   * when that marker is all there is under the hash, it is renewed in place (ttl counted from
+   * now), which is what inserting a new marker would leave. varnishd makes a new objcore each
+   * time; here one object per request that lives just long enough to reach V8's old space made
+   * the router's RSS grow by several MiB a second under a pass load until a full GC.
+   */
+  renewMarker(hash: string, ttl: number, nowMs: number): boolean {
+    const oh = this.#heads.get(hash)
+    const marker = oh?.objects.length === 1 ? oh.objects[0] : undefined
+    if (marker === undefined || !marker.hitForMiss || !marker.stored) return false
+    marker.ttl = ttl
+    marker.tOrigin = nowMs
+    marker.tInserted = nowMs
+    marker.banSeq = this.#bans?.newest ?? 0
+    this.#touch(marker, nowMs)
+    return true
+  }
+
   /** A stored object grew by `n` bytes while streaming; evicts others, or gives it up if too big. */
   grew(obj: CacheObject, n: number): void {
     if (obj.stored) this.#bytes += n

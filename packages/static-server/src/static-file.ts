@@ -147,7 +147,8 @@ function okHeaders(st: RequestState, headers: string[], common: string[], encodi
  * is answered with the bytes formatted for the previous such request, in one write, while
  * the key (location, type, Date second, Connection field) is the same; otherwise they are
  * formatted afresh with the same fields as the general path. add_header values with
- * variables may differ per request, so such locations always take the general path.
+ * variables and a relative `expires` may differ per request, so such locations always take
+ * the general path.
  */
 function sendReady(st: RequestState, info: FileInfo, encoding: string | undefined): boolean {
   const { req, res, conf } = st
@@ -159,6 +160,8 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     st.errorStatus !== undefined ||
     req.method !== 'GET' ||
     !plainRequest(req) ||
+    // `expires 1h` is counted from the request's own clock reading: it stays on the general path.
+    typeof conf.expires === 'number' ||
     !conf.addHeaders.every((h) => isStatic(h.value))
   ) {
     return false

@@ -8,6 +8,21 @@ export interface FileInfo {
   ino: number
   /** The whole body when the file is small: answered with one `res.send`. */
   body?: Buffer
+  /**
+   * The last plain 200 answer formatted for this body (static-file.ts), valid while its key
+   * holds. It lives and dies with this object, which a changed file replaces: it can never be
+   * fresher or staler than `body`.
+   */
+  ready?: ReadyAnswer
+}
+
+export interface ReadyAnswer {
+  /** The location configuration, Content-Type, Date and Connection field it was formatted with. */
+  conf: object
+  type: string
+  date: string
+  connection: string
+  wire: Buffer
 }
 
 export interface FileCacheOptions {

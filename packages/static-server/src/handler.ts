@@ -1,7 +1,7 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LocationModel } from './config/model.js'
-import { type FileCache, followsSymlink } from './file-cache.js'
+import { type FileCache, type FileInfo, followsSymlink } from './file-cache.js'
 import { findLocation } from './locations.js'
 import { proxy } from './proxy.js'
 import type { RequestState } from './request-state.js'
@@ -135,7 +135,8 @@ async function tryFiles(st: RequestState, deps: HandlerDeps): Promise<Step | num
       st.uri = name
       st.uriChanged = true
     }
-    return staticContent(st, deps)
+    // The file found is the one served: its stat is shared rather than made twice.
+    return staticContent(st, deps, dir ? undefined : { path, info })
   }
   const last = expand(list[list.length - 1] as never, st)
   if (last.startsWith('=')) return Number(last.slice(1))
@@ -158,7 +159,7 @@ function internalRedirect(st: RequestState, target: string): void {
 }
 
 /** ngx_http_index_module, autoindex and ngx_http_static_module. */
-async function staticContent(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
+async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path: string; info: FileInfo }): Promise<Step | number> {
   const method = st.method
   if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return 405
   const uri = st.uri
@@ -185,7 +186,7 @@ async function staticContent(st: RequestState, deps: HandlerDeps): Promise<Step 
     return 403
   }
   const path = mapPath(st, uri)
-  const info = await deps.cache.stat(path)
+  const info = tried?.path === path ? tried.info : await deps.cache.stat(path)
   if (info instanceof Error) return info.code === 'EACCES' ? 403 : 404
   if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) return 403
   if (info.kind === 'dir') {

@@ -127,16 +127,14 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
 
   const onRequest = (req: Http1Request, res: Http1Response, vhosts: VirtualHosts) => {
     const host = normalizeHost(req.header('host'))
-    const server = host === undefined ? vhosts.defaultServer : selectServer(vhosts, host).server
+    const sel = host === undefined ? undefined : selectServer(vhosts, host)
+    const server = sel === undefined ? vhosts.defaultServer : sel.server
     const target = parseTarget(req.target, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
-    if (host) {
-      const sel = selectServer(vhosts, host)
-      if (sel.captures) captured(st, sel.captures)
-    }
+    if (sel?.captures) captured(st, sel.captures)
     const bl = realIp.get(server)
     if (bl) st.remoteAddr = realClient(req, server, bl)
-    res.once('finish', () => logs.write(st, st.conf.accessLogs))
+    res.onFinish = () => logs.write(st, st.conf.accessLogs)
     if (host === undefined || target === undefined) {
       sendBuiltin(st, 400)
       return

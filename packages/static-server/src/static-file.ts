@@ -1,12 +1,19 @@
 import { open } from 'node:fs/promises'
+import { formatResponse, type Http1Request } from '@edgestack/common'
 import mime from 'mime-types'
 import type { LocationConf } from './config/model.js'
+import { SERVER } from './error-page.js'
 import type { FileCache, FileInfo } from './file-cache.js'
 import { type ByteRange, parseRange } from './ranges.js'
 import type { RequestState } from './request-state.js'
-import { baseHeaders, finishHeaders, sendBuiltin } from './respond.js'
+import { baseHeaders, finishHeaders, httpDate, sendBuiltin } from './respond.js'
+import { isStatic } from './variables.js'
 
 let boundary = 0
+/** Largest body kept formatted with its head, ready for one write. */
+const READY_MAX_BYTES = 64 * 1024
+/** Request fields that can make a GET of a file anything but a plain 200. */
+const CONDITIONAL = new Set(['if-modified-since', 'if-none-match', 'if-match', 'if-unmodified-since', 'range'])
 
 /** `"<mtime hex>-<size hex>"`, as ngx_http_set_etag writes it. */
 export function etagOf(info: FileInfo): string {
@@ -32,6 +39,7 @@ export function contentTypeFor(uri: string, conf: LocationConf): string {
  * backpressure (the response pauses the read when the socket's buffer is full).
  */
 export async function sendFile(st: RequestState, path: string, info: FileInfo, cache: FileCache, encoding?: string): Promise<void> {
+  if (sendReady(st, info, encoding)) return
   const { req, res, conf } = st
   const mtime = Math.floor(info.mtimeMs / 1000)
   const lastModified = new Date(mtime * 1000).toUTCString()
@@ -90,10 +98,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
     return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`])
   }
   if (ranges === undefined) {
-    headers.push(...common)
-    // gzip_static answers are not ranged by nginx, and say so by omission.
-    if (!encoding) headers.push('Accept-Ranges', 'bytes')
-    finishHeaders(st, 200, headers)
+    okHeaders(st, headers, common, encoding)
     const body = req.method === 'HEAD' ? undefined : await cache.body(path, info)
     if (body || req.method === 'HEAD' || info.size === 0) {
       if (req.method === 'HEAD') {
@@ -127,6 +132,67 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   headers.push(...common, 'Content-Length', String(length))
   finishHeaders(st, 206, headers)
   return stream(st, path, headers, ranges, 206, parts, tail)
+}
+
+/** The fields of a whole 200: the same list for a ready answer and a formatted one. */
+function okHeaders(st: RequestState, headers: string[], common: string[], encoding: string | undefined): string[] {
+  headers.push(...common)
+  // gzip_static answers are not ranged by nginx, and say so by omission.
+  if (!encoding) headers.push('Accept-Ranges', 'bytes')
+  return finishHeaders(st, 200, headers)
+}
+
+/**
+ * The hot path of a small file: a plain GET (no validators, no Range) of a body in memory
+ * is answered with the bytes formatted for the previous such request, in one write, while
+ * the key (location, type, Date second, Connection field) is the same; otherwise they are
+ * formatted afresh with the same fields as the general path. add_header values with
+ * variables and a relative `expires` may differ per request, so such locations always take
+ * the general path.
+ */
+function sendReady(st: RequestState, info: FileInfo, encoding: string | undefined): boolean {
+  const { req, res, conf } = st
+  const body = info.body
+  if (
+    body === undefined ||
+    body.length > READY_MAX_BYTES ||
+    encoding !== undefined ||
+    st.errorStatus !== undefined ||
+    req.method !== 'GET' ||
+    !plainRequest(req) ||
+    // `expires 1h` is counted from the request's own clock reading: it stays on the general path.
+    typeof conf.expires === 'number' ||
+    !conf.addHeaders.every((h) => isStatic(h.value))
+  ) {
+    return false
+  }
+  const type = contentTypeFor(st.uri, conf)
+  const date = httpDate()
+  const connection = res.connectionField()
+  let r = info.ready
+  if (r === undefined || r.conf !== conf || r.type !== type || r.date !== date || r.connection !== connection) {
+    const lastModified = new Date(Math.floor(info.mtimeMs / 1000) * 1000).toUTCString()
+    const common = ['Last-Modified', lastModified]
+    if (conf.etag) common.push('ETag', etagOf(info))
+    const headers = okHeaders(st, ['Server', SERVER, 'Date', date, 'Content-Type', type], common, undefined)
+    const wire = formatResponse(200, headers, body, connection)
+    r = { conf, type, date, connection, wire }
+    info.ready = r
+    // The body now lives inside the ready answer: one copy in memory, not two.
+    info.body = wire.subarray(wire.length - body.length)
+  }
+  res.sendFormatted(200, r.wire, body.length)
+  return true
+}
+
+function plainRequest(req: Http1Request): boolean {
+  const h = req.headers
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i] as string
+    const c = name.charCodeAt(0) | 0x20
+    if ((c === 0x69 || c === 0x72) && CONDITIONAL.has(name.toLowerCase())) return false
+  }
+  return true
 }
 
 function ifRangeHolds(ifRange: string | undefined, etag: string | undefined, lastModified: string): boolean {

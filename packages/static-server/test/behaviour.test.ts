@@ -252,6 +252,46 @@ describe('static-server process: pid file, -s, worker_processes', () => {
       }
     })
   }
+
+  test('every access_log line is in the file once SIGTERM has stopped the server', async () => {
+    const dir = await makeFixtures()
+    const conf = join(dir, 'l.conf')
+    await writeFile(
+      conf,
+      `pid ${dir}/l.pid;\nerror_log stderr info;\nevents {}\nhttp { log_format p '$request_uri $status'; access_log ${dir}/lines.log p; server { listen 127.0.0.1:0; root ${dir}/root; } }\n`,
+    )
+    const child = spawn(process.execPath, [CLI, '-p', dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = ''
+        const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10_000)
+        const on = (c: Buffer) => {
+          out += c.toString()
+          const m = /listening on [^\s:]+:(\d+)/.exec(out)
+          if (m) {
+            clearTimeout(t)
+            resolve(Number(m[1]))
+          }
+        }
+        child.stdout.on('data', on)
+        child.stderr.on('data', on)
+      })
+      let reqs = ''
+      for (let i = 0; i < 300; i++) reqs += `GET /a.txt?n=${i} HTTP/1.1\r\nHost: x\r\n${i === 299 ? 'Connection: close\r\n' : ''}\r\n`
+      await rawRequest({ host: '127.0.0.1', port }, reqs)
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
+      const lines = (await readFile(join(dir, 'lines.log'), 'utf8')).split('\n')
+      assert.equal(lines.pop(), '')
+      assert.deepEqual(
+        lines,
+        Array.from({ length: 300 }, (_, i) => `/a.txt?n=${i} 200`),
+      )
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
 })
 
 describe('listen proxy_protocol, merge_slashes off, expires', () => {

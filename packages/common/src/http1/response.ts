@@ -46,6 +46,11 @@ export class Http1Response extends EventEmitter {
   finished = false
   /** Body bytes written, for access logs ($body_bytes_sent / %b). */
   bytesWritten = 0
+  /**
+   * Called once when the last byte is handed to the socket, before 'finish' is emitted: the
+   * access log's hook, without the cost of a once-listener on every request.
+   */
+  onFinish: (() => void) | undefined = undefined
   readonly #owner: ResponseOwner
   readonly #req: Http1Request
   #chunked = false
@@ -63,17 +68,19 @@ export class Http1Response extends EventEmitter {
   send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string): void {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
-    let head = this.#statusLine(status, reason) + this.#fields(headers)
-    if (status >= 200 && status !== 204 && status !== 304) {
-      // The length is ours to state: a caller's (cached or backend) Content-Length next to it
-      // would be two framings. For HEAD it describes the body a GET gets, so it is kept.
-      const given = this.#noBody && !buf?.length ? declaredLength(headers) : undefined
-      head += `Content-Length: ${given ?? (buf ? buf.length : 0)}${CRLF}`
-    }
-    head += this.#connectionField() + CRLF
+    this.statusCode = status
+    const withBody = buf !== undefined && buf.length > 0 && !this.#noBody
+    // The length is ours to state: a caller's (cached or backend) Content-Length next to it
+    // would be two framings. For HEAD it describes the body a GET gets, so it is kept.
+    const length = this.#noBody && !buf?.length ? declaredLength(headers) : undefined
+    const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason)
     const socket = this.#owner.socket
     this.headersSent = true
-    if (buf && buf.length > 0 && !this.#noBody) {
+    if (withBody && buf.length <= ONE_WRITE_BYTES) {
+      // One buffer, one write(2): cheaper than writev of two for small answers.
+      socket.write(joinHead(head, buf))
+      this.bytesWritten += buf.length
+    } else if (withBody) {
       socket.cork()
       socket.write(head, 'latin1')
       socket.write(buf)
@@ -86,13 +93,28 @@ export class Http1Response extends EventEmitter {
   }
 
   /**
+   * A whole response the caller formatted earlier with `formatResponse()` (a ready answer
+   * kept for a cached file): written as it is, in one piece. `connectionField()` must have
+   * given the Connection field it was formatted with; `bodyBytes` is for the access log.
+   */
+  sendFormatted(status: number, wire: Buffer, bodyBytes: number): void {
+    if (this.headersSent) throw new EdgeError('EDGE_ERR_HEADERS_SENT', 'headers already sent')
+    this.statusCode = status
+    this.headersSent = true
+    this.#owner.socket.write(wire)
+    this.bytesWritten += bodyBytes
+    this.#finish()
+  }
+
+  /**
    * Starts a streamed response. A Content-Length in `headers` is kept and trusted; without
    * one the body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
    */
   writeHead(status: number, headers: readonly string[], reason?: string): void {
     if (this.headersSent) throw new EdgeError('EDGE_ERR_HEADERS_SENT', 'headers already sent')
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
-    let head = this.#statusLine(status, reason) + this.#fields(headers)
+    this.statusCode = status
+    let head = statusLine(status, reason) + fields(headers)
     // Conflicting or malformed lengths (a hostile backend's) are dropped for chunked framing,
     // and a declared length is enforced in write()/end() so a body cannot overrun into what
     // the client reads as the next response.
@@ -108,7 +130,7 @@ export class Http1Response extends EventEmitter {
         this.#req.keepAlive = false
       }
     }
-    head += this.#connectionField() + CRLF
+    head += this.connectionField() + CRLF
     this.headersSent = true
     this.#owner.socket.write(head, 'latin1')
   }
@@ -189,24 +211,11 @@ export class Http1Response extends EventEmitter {
     this.#owner.socket.destroy()
   }
 
-  #statusLine(status: number, reason: string | undefined): string {
-    this.statusCode = status
-    return `HTTP/1.1 ${status} ${reason ?? STATUS_CODES[status] ?? 'Unknown'}${CRLF}`
-  }
-
-  #fields(headers: readonly string[]): string {
-    let out = ''
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i] as string
-      const value = headers[i + 1] as string
-      if (OWNED.has(name.toLowerCase())) continue
-      if (!TOKEN.test(name) || UNSAFE.test(value)) throw new InvalidResponseHeaderError(name)
-      out += `${name}: ${value}${CRLF}`
-    }
-    return out
-  }
-
-  #connectionField(): string {
+  /**
+   * The Connection field this response carries (CRLF included, '' when none): `close` when
+   * the connection will not be kept, `keep-alive` for an HTTP/1.0 client that keeps it.
+   */
+  connectionField(): string {
     const req = this.#req
     if (!this.#owner.canKeepAlive(req)) {
       req.keepAlive = false
@@ -217,9 +226,51 @@ export class Http1Response extends EventEmitter {
 
   #finish(): void {
     this.finished = true
+    this.onFinish?.()
     this.emit('finish')
     this.#owner.responseFinished(this)
   }
+}
+
+/** Bodies up to this size are copied next to their head and sent with one write. */
+const ONE_WRITE_BYTES = 16 * 1024
+
+function statusLine(status: number, reason: string | undefined): string {
+  return `HTTP/1.1 ${status} ${reason ?? STATUS_CODES[status] ?? 'Unknown'}${CRLF}`
+}
+
+function fields(headers: readonly string[]): string {
+  let out = ''
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    const value = headers[i + 1] as string
+    if (OWNED.has(name.toLowerCase())) continue
+    if (!TOKEN.test(name) || UNSAFE.test(value)) throw new InvalidResponseHeaderError(name)
+    out += `${name}: ${value}${CRLF}`
+  }
+  return out
+}
+
+/** The head `send()` writes: status line, the caller's fields, Content-Length, Connection. */
+function formatHead(status: number, headers: readonly string[], length: number, connection: string, reason?: string): string {
+  let head = statusLine(status, reason) + fields(headers)
+  if (status >= 200 && status !== 204 && status !== 304) head += `Content-Length: ${length}${CRLF}`
+  return head + connection + CRLF
+}
+
+function joinHead(head: string, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(head.length + body.length)
+  const n = out.write(head, 0, 'latin1')
+  body.copy(out, n)
+  return out
+}
+
+/**
+ * The bytes `send(status, headers, body)` would write for a GET with the Connection field
+ * `connection` (from `connectionField()`), for `sendFormatted()` to write again later.
+ */
+export function formatResponse(status: number, headers: readonly string[], body: Buffer, connection: string, reason?: string): Buffer {
+  return joinHead(formatHead(status, headers, body.length, connection, reason), body)
 }
 
 /** The Content-Length the fields agree on, or undefined when absent, malformed or conflicting. */

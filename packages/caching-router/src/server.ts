@@ -320,6 +320,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       proxyProtocol: l.proxy,
       limits: {
         maxRequestLineBytes: params.get('http_req_hdr_len'),
+        maxFieldLineBytes: params.get('http_req_hdr_len'),
         maxHeadBytes: params.get('http_req_size'),
         maxHeaderCount: params.get('http_max_hdr'),
       },

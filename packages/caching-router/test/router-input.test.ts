@@ -20,6 +20,8 @@ describe('caching-router: bad input, PROXY, pipe, backend failures', () => {
       ['space before colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n', 400],
       ['long request line', `GET /${'a'.repeat(300)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414],
       ['large head', `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(2000)}\r\n\r\n`, 431],
+      // varnishd's http_req_hdr_len bounds every field line, not only the request line.
+      ['one field line over http_req_hdr_len', `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${'b'.repeat(300)}\r\n\r\n`, 431],
       ['HTTP/2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 505],
     ]
     for (const [name, bytes, status] of cases) {

@@ -69,6 +69,7 @@ export function normalizeHost(raw: string | undefined): string | undefined {
     if (colon >= 0) h = h.slice(0, colon)
   }
   if (h.endsWith('.')) h = h.slice(0, -1)
-  if (h.includes('/') || h.includes('\\') || h.includes('\0') || h.includes('..') || h.startsWith('.')) return undefined
+  // An empty name (`Host:`, `Host: :80`) is invalid to nginx's ngx_http_validate_host too.
+  if (h === '' || h.includes('/') || h.includes('\\') || h.includes('\0') || h.includes('..') || h.startsWith('.')) return undefined
   return h
 }

@@ -114,7 +114,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     const d = vhosts.defaultServer
     const lb = d.largeHeaderBuffers
     const http = createHttp1Server({
-      limits: { maxRequestLineBytes: lb.size, maxHeadBytes: lb.size * lb.count, maxHeaderCount: 1000 },
+      limits: { maxRequestLineBytes: lb.size, maxFieldLineBytes: lb.size, maxHeadBytes: lb.size * lb.count, maxHeaderCount: 1000 },
       headerTimeoutMs: d.headerTimeoutMs,
       keepAliveTimeoutMs: d.keepAliveTimeoutMs,
       proxyProtocol: g.address.proxyProtocol,

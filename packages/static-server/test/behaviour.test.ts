@@ -127,6 +127,13 @@ http {
     assert.match(r.body.toString(), /Request Header Or Cookie Too Large/)
   })
 
+  test('one header field line longer than one buffer is a 400 with the 494 page, as nginx', async () => {
+    // 300 bytes fit in 2 x 256 as a whole head but not in one buffer, which nginx requires of every line.
+    const r = await get(addr, '/a.txt', { 'X-Long': 'v'.repeat(300) })
+    assert.equal(r.status, 400)
+    assert.match(r.body.toString(), /Request Header Or Cookie Too Large/)
+  })
+
   test('an edited file is served fresh on the next request (metadata revalidated)', async () => {
     const f = join(dir, 'root/change.txt')
     await writeFile(f, 'version one\n')

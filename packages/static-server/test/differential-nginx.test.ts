@@ -104,6 +104,8 @@ interface Case {
   method?: string
   headers?: Record<string, string>
   body?: string
+  /** Sent as it is instead of a request built from the fields above. */
+  raw?: string
   /** A documented difference: our status; nginx must not answer 2xx to it. */
   stricter?: number
 }
@@ -182,11 +184,20 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'host dotdot', path: '/a.txt', headers: { Host: 'a..b' } })
   // Malformed requests.
   c.push({ name: 'http/1.0 no host', path: '/a.txt', headers: { Host: '' } })
+  c.push({ name: 'empty Host', path: '/a.txt', raw: 'GET /a.txt HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n' })
+  c.push({ name: 'Host of a port only', path: '/a.txt', raw: 'GET /a.txt HTTP/1.1\r\nHost: :80\r\nConnection: close\r\n\r\n' })
+  // Each field line must fit one large_client_header_buffers buffer (8k by default).
+  const long = `GET /a.txt HTTP/1.1\r\nHost: localhost\r\nX-Long: ${'v'.repeat(9000)}\r\nConnection: close\r\n\r\n`
+  c.push({ name: 'a field line over 8k', path: '/a.txt', raw: long })
   return c
 }
 
 async function send(addr: HostPort, k: Case): Promise<RawResponse> {
   const headers: Record<string, string> = { ...k.headers }
+  if (k.raw !== undefined) {
+    const { rawRequest, parseResponse } = await import('./helpers.js')
+    return parseResponse(await rawRequest(addr, k.raw))
+  }
   if (headers.Host === '') {
     const { rawRequest, parseResponse } = await import('./helpers.js')
     return parseResponse(await rawRequest(addr, `${k.method ?? 'GET'} ${k.path} HTTP/1.0\r\n\r\n`))

@@ -7,12 +7,18 @@ export interface Http1Limits {
   maxHeadBytes: number
   /** Most header fields in one request (varnish `http_max_hdr`). */
   maxHeaderCount: number
+  /**
+   * Longest header field line, CRLF excluded (varnish `http_req_hdr_len`, nginx's
+   * `large_client_header_buffers` size): 431 (nginx: 400 "Request Header Or Cookie Too Large").
+   */
+  maxFieldLineBytes: number
 }
 
 export const DEFAULT_LIMITS: Http1Limits = {
   maxRequestLineBytes: 8192,
   maxHeadBytes: 32768,
   maxHeaderCount: 64,
+  maxFieldLineBytes: 8192,
 }
 
 export interface ParsedHead {
@@ -75,6 +81,7 @@ export function parseRequestHead(head: string, limits: Http1Limits): ParsedHead 
   let hasUpgrade = false
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string
+    if (line.length > limits.maxFieldLineBytes) throw new Http1ParseError('headers-too-large', 'header field line too long')
     const colon = line.indexOf(':')
     const name = colon === -1 ? '' : line.slice(0, colon)
     if (!FIELD_NAME.test(name)) {

@@ -93,10 +93,46 @@ describe('http1 server core', () => {
     assert.ok(raw.endsWith('\r\n\r\n1\r\na\r\n2\r\nbc\r\n0\r\n\r\n'), raw)
   })
 
-  test('an answer before the body is read closes the connection after it', async () => {
+  test('an answer before a large body is read closes the connection after it', async () => {
     const raw = await exchange(addr, 'POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nxx', { end: false })
     assert.deepEqual(statuses(raw), [413])
     assert.match(raw, /Connection: close/)
+  })
+
+  test('an answer before a chunked body is read closes the connection after it', async () => {
+    const raw = await exchange(addr, 'POST /early HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nxx\r\n', { end: false })
+    assert.deepEqual(statuses(raw), [413])
+    assert.match(raw, /Connection: close/)
+  })
+
+  test('an answer before a small body is read: the body is dropped, never parsed, and the connection goes on', async () => {
+    // The body looks like a request: it must be skipped as bytes, not answered.
+    const body = 'GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n'
+    const raw = await exchange(
+      addr,
+      `POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+    )
+    assert.deepEqual(statuses(raw), [413, 200], raw)
+    assert.doesNotMatch(raw.split('HTTP/1.1 200')[0] as string, /Connection: close/)
+    assert.deepEqual([...raw.matchAll(/X-Target: (\S+)/g)].map((m) => m[1]), ['/next'])
+  })
+
+  test('a small body still arriving after the answer is dropped as it comes', async () => {
+    const s = net.connect(addr.port, addr.host)
+    let out = ''
+    s.setEncoding('latin1')
+    s.on('data', (c: string) => {
+      out += c
+      // The answer came before the body was sent; now send it and the next request.
+      if (statuses(out).length === 1 && !s.writableEnded) s.end(`${'z'.repeat(1000)}GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+    })
+    s.write('POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n')
+    await new Promise<void>((resolve) => {
+      s.on('close', () => resolve())
+      s.setTimeout(5000, () => s.destroy())
+    })
+    assert.deepEqual(statuses(out), [413, 200], out)
+    assert.match(out, /X-Target: \/after\r\n/)
   })
 
   test('hijack hands over the socket with the bytes after the head', async () => {

@@ -127,6 +127,13 @@ http {
     assert.match(r.body.toString(), /Request Header Or Cookie Too Large/)
   })
 
+  test('a POST to a file: 405, its small body dropped, the next request on the connection answered (as nginx)', async () => {
+    const raw = (
+      await rawRequest(addr, 'POST /a.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\nhiGET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+    ).toString('latin1')
+    assert.deepEqual([...raw.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => m[1]), ['405', '200'], raw)
+  })
+
   test('one header field line longer than one buffer is a 400 with the 494 page, as nginx', async () => {
     // 300 bytes fit in 2 x 256 as a whole head but not in one buffer, which nginx requires of every line.
     const r = await get(addr, '/a.txt', { 'X-Long': 'v'.repeat(300) })

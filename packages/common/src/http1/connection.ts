@@ -34,6 +34,13 @@ const LFLF = Buffer.from('\n\n')
 const PIPELINE_BUFFER = 65536
 /** How long a connection whose request we refused may linger to take the rest of its bytes. */
 const LINGER_MS = 5000
+/**
+ * A request body the handler did not read (a 405 to a POST, a cache hit for a GET with a body)
+ * is read and thrown away when its Content-Length is at most this, so the connection stays
+ * open as nginx and varnishd keep it; a larger or chunked one closes the connection after the
+ * answer (RFC 9112 §9.6), which costs the client a reconnect rather than us an unbounded read.
+ */
+const DISCARD_MAX = 65536
 
 /**
  * One client connection: reads request heads, hands each request to `onRequest`, and reads
@@ -53,6 +60,8 @@ export class Http1Connection implements ResponseOwner {
   #chunked: ChunkedDecoder | undefined
   #bodyDone = true
   #bodyWanted = false
+  /** The answer is out and the rest of the request body is being read only to be dropped. */
+  #discarding = false
   #looping = false
   #clientEnded = false
   #draining = false
@@ -302,6 +311,7 @@ export class Http1Connection implements ResponseOwner {
     this.#res = res
     if (this.#draining) req.keepAlive = false
     this.#bodyWanted = false
+    this.#discarding = false
     if (req.hasBody) {
       this.#state = State.Body
       this.#bodyDone = false
@@ -344,6 +354,7 @@ export class Http1Connection implements ResponseOwner {
   }
 
   #pushBody(chunk: Buffer): void {
+    if (this.#discarding) return
     const body = this.#req?.bodyIfStarted
     if (body && !body.push(chunk)) {
       this.#bodyWanted = false
@@ -396,8 +407,21 @@ export class Http1Connection implements ResponseOwner {
     if (res !== this.#res || this.#state === State.Hijacked || this.#state === State.Closing) return
     const req = this.#req as Http1Request
     if (this.#state === State.Body) {
-      // Answered before the body was read (413, a redirect): RFC 9112 §9.6 lets us close
-      // rather than read an unbounded body. Linger so the client can read the answer.
+      if (!this.#discarding && req.keepAlive && !this.#draining && this.#discardable()) {
+        // Answered before the body was read: read the rest and drop it, then the next request.
+        this.#discarding = true
+        this.#abortBody(new Error('the response was sent before the request body was read'))
+        this.#bodyWanted = true
+        this.#feedBody()
+        if (this.#state === State.Body) {
+          this.socket.resume()
+          this.#waitForBody()
+        }
+        return
+      }
+      if (this.#discarding) return
+      // Answered before a large or chunked body was read (413, a redirect): RFC 9112 §9.6 lets
+      // us close rather than read an unbounded body. Linger so the client can read the answer.
       this.#close()
       return
     }
@@ -418,7 +442,12 @@ export class Http1Connection implements ResponseOwner {
 
   /** ResponseOwner: whether the response being written may leave the connection open. */
   canKeepAlive(req: Http1Request): boolean {
-    return req.keepAlive && !this.#draining && this.#state !== State.Body
+    return req.keepAlive && !this.#draining && (this.#state !== State.Body || this.#discardable())
+  }
+
+  /** What is left of the request body may be read and dropped (see DISCARD_MAX). */
+  #discardable(): boolean {
+    return this.#chunked === undefined && this.#bodyRemaining <= DISCARD_MAX
   }
 
   /** ResponseOwner: pipe mode; the connection stops being HTTP. */

@@ -195,7 +195,7 @@ export class Fetcher {
     let replaced = false
     const control = this.#start(bereq, body, {
       head: (s, reason, h) => {
-        const beresp = berespOf(s, reason, h, bereq.backend)
+        const beresp = berespOf(s, reason, withDate(h, Date.now()), bereq.backend)
         policy.backendResponse(bereq, beresp)
         status = beresp.status
         headers = beresp.headers
@@ -298,6 +298,7 @@ export class Fetcher {
     const control = this.#start(bereq, undefined, {
       head: (status, reason, headers) => {
         const now = Date.now()
+        withDate(headers, now)
         if (status === 304 && stale?.body !== undefined) {
           // RFC 9111 §4.3.4: the kept object, with the 304's fields replacing its own.
           revalidated = true
@@ -430,6 +431,24 @@ function forwardable(headers: readonly string[], drop: Set<string>): string[] {
     if (!hop.has(lower) && !drop.has(lower)) out.push(name, headers[i + 1] as string)
   }
   return out
+}
+
+let dateSecond = -1
+let dateText = ''
+
+/**
+ * RFC 9110 §6.6.1: a recipient with a clock that forwards or stores a response without Date
+ * adds one for when it was received (varnishd does so for every fetch). Formatted once a second.
+ */
+function withDate(headers: string[], nowMs: number): string[] {
+  if (getHeader(headers, 'date') !== undefined) return headers
+  const second = Math.floor(nowMs / 1000)
+  if (second !== dateSecond) {
+    dateSecond = second
+    dateText = new Date(second * 1000).toUTCString()
+  }
+  headers.push('Date', dateText)
+  return headers
 }
 
 function hitForMiss(xid: number, hash: string, beresp: BerespObj, now: number): CacheObject {

@@ -25,6 +25,25 @@ describe('caching-router cache (builtin.vcl)', () => {
     assert.match(lines[1] as string, / hit$/)
   })
 
+  test('RFC 9110 §6.6.1: a response without Date gets one when received, kept with the stored object (as varnishd)', async (t) => {
+    const origin = await startOrigin(t, (req, res) => {
+      res.sendDate = false
+      res.setHeader('Cache-Control', req.url === '/pass' ? 'no-store' : 'max-age=60')
+      res.end('x')
+    })
+    const { url } = await startRouter(t, origin.address)
+    const before = Math.floor(Date.now() / 1000) * 1000
+    const miss = await get(`${url}/x`)
+    const hit = await get(`${url}/x`)
+    const pass = await get(`${url}/pass`)
+    const after = Date.now()
+    for (const r of [miss, hit, pass]) {
+      const d = Date.parse(String(r.headers.date))
+      assert.ok(d >= before && d <= after, `Date ${r.headers.date} not from this exchange`)
+    }
+    assert.equal(hit.headers.date, miss.headers.date, 'a hit carries the stored Date')
+  })
+
   test('hash is URL + Host: another host is another object', async (t) => {
     const origin = await startOrigin(t, (req, res) => {
       res.setHeader('Cache-Control', 'max-age=60')

@@ -143,6 +143,13 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     }
   }
 
+  // A VCL `return (restart)` runs dispatch again. The closure is made here, not inline in
+  // handle: there it would put r (and with it the VCL's per-request state) into the context
+  // that handle's other closures (log, writeLog) share and keep alive past the request. Under
+  // wrk every request's VCL state then survived scavenges into old space (--trace-gc: ~3 MB
+  // promoted per scavenge, a mark-compact a second), about 5 us of GC per 1 KiB hit.
+  const restarter = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => () => dispatch(r, req, res, log)
+
   const handle = (req: Http1Request, res: Http1Response) => {
     counters.client_req++
     counters.s_req++
@@ -193,7 +200,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         ),
       )
     }
-    if (policy.done !== undefined) r.restart = () => dispatch(r, req, res, log)
+    if (policy.done !== undefined) r.restart = restarter(r, req, res, log)
     try {
       dispatch(r, req, res, log)
     } finally {

@@ -32,12 +32,20 @@ const MAX_RESTARTS = 4
 
 /** One client request under the VCL it started with (ReqObj.policyState). */
 class RequestState {
+  /**
+   * What vcl_hash's hash_data() calls collect, joined by NUL as they come (undefined: none
+   * yet), rather than an array joined afterwards.
+   */
+  key: string | undefined = undefined
+  readonly ctx: VclContext
   constructor(
     readonly program: VclProgram,
-    readonly ctx: VclContext,
-    /** What vcl_hash's hash_data() calls collect. */
-    readonly parts: string[],
-  ) {}
+    newCtx: (hashData: (part: string) => void) => VclContext,
+  ) {
+    this.ctx = newCtx((part) => {
+      this.key = this.key === undefined ? part : `${this.key}\0${part}`
+    })
+  }
 }
 
 /** One backend request (BereqObj.policyState once vcl_backend_fetch has run). */
@@ -179,21 +187,21 @@ export class VclPolicy implements Policy {
     let state = req.policyState as RequestState | undefined
     if (state === undefined) {
       const program = this.registry.acquire()
-      const parts: string[] = []
-      const ctx = program.newRequest({
-        method: req.method,
-        url: req.url,
-        proto: req.proto,
-        headers: req.headers,
-        client: clientIpOf(req.clientIp),
-        local: localIpOf(req.serverIp),
-        xid: String(req.xid),
-        now: nowSeconds,
-        hashData: (part) => void parts.push(part),
-        ban: this.#ban,
-        log: this.#log,
-      })
-      state = new RequestState(program, ctx, parts)
+      state = new RequestState(program, (hashData) =>
+        program.newRequest({
+          method: req.method,
+          url: req.url,
+          proto: req.proto,
+          headers: req.headers,
+          client: clientIpOf(req.clientIp),
+          local: localIpOf(req.serverIp),
+          xid: String(req.xid),
+          now: nowSeconds,
+          hashData,
+          ban: this.#ban,
+          log: this.#log,
+        }),
+      )
       req.policyState = state
     }
     const { program, ctx } = state
@@ -237,9 +245,9 @@ export class VclPolicy implements Policy {
     const state = this.#state(req)
     // The router also hashes other URLs of the request (RFC 9111 §4.4 invalidation).
     state.ctx.req.url = req.url
-    state.parts.length = 0
+    state.key = undefined
     state.program.run('hash', state.ctx)
-    return state.parts.join('\0')
+    return state.key ?? ''
   }
 
   purge(req: ReqObj): 'synth' | 'restart' {

@@ -355,6 +355,48 @@ describe('statements and expressions', () => {
     assert.equal(err.beresp?.ttl, 1)
   })
 
+  test('&& and || chains, comparisons with literals, if with and without else, blocks of 1 to 5 statements', () => {
+    // The compiler flattens chains and specialises these shapes (compile-expr.ts logical()).
+    const p = compile(`vcl 4.1;${APP}
+      sub vcl_recv {
+        if (req.method != "GET" && req.method != "HEAD" && req.method != "PUT" && req.method != "POST") { set req.http.X-Odd = "1"; }
+        if (req.url == "/a" || req.url == "/b" || req.http.X-Any) { set req.http.X-Ab = "1"; set req.http.X-Ab2 = "2"; }
+        if (req.http.X-Num && req.http.X-Num != "0" && !req.http.X-Never) { set req.http.X-Num-Set = "1"; } else { set req.http.X-Num-Set = "0"; }
+        if (req.url == "/c") { set req.http.X-C = "1"; } elsif (req.url != "/d") { set req.http.X-C = "2"; } else { set req.http.X-C = "3"; }
+        if (req.http.X-Stop) { set req.http.X-1 = "1"; set req.http.X-2 = "2"; return (synth(403)); }
+        if (req.url == "/five") { set req.http.X-1 = "1"; set req.http.X-2 = "2"; set req.http.X-3 = "3"; set req.http.X-4 = "4"; return (pass); }
+        return (hash);
+      }`)
+    const run = (method: string, url: string, headers: string[] = ['Host', 'example.com']) => {
+      const ctx = request(method, url, headers)
+      return { ret: p.run('recv', ctx), h: (n: string) => ctx.req.http.get(n) }
+    }
+    assert.equal(run('DELETE', '/x').h('X-Odd'), '1')
+    for (const m of ['GET', 'HEAD', 'PUT', 'POST']) assert.equal(run(m, '/x').h('X-Odd'), undefined)
+    for (const [url, hs, want] of [
+      ['/a', [], '1'],
+      ['/b', [], '1'],
+      ['/c', [], undefined],
+      ['/c', ['X-Any', ''], '1'],
+    ] as const) {
+      const r = run('GET', url, ['Host', 'h', ...hs])
+      assert.equal(r.h('X-Ab'), want, url)
+      assert.equal(r.h('X-Ab2'), want === undefined ? undefined : '2')
+    }
+    assert.equal(run('GET', '/', ['X-Num', '5']).h('X-Num-Set'), '1')
+    assert.equal(run('GET', '/', ['X-Num', '0']).h('X-Num-Set'), '0')
+    assert.equal(run('GET', '/', ['X-Num', '5', 'X-Never', '']).h('X-Num-Set'), '0')
+    assert.equal(run('GET', '/', []).h('X-Num-Set'), '0')
+    assert.equal(run('GET', '/c').h('X-C'), '1')
+    assert.equal(run('GET', '/e').h('X-C'), '2')
+    assert.equal(run('GET', '/d').h('X-C'), '3')
+    const stopped = run('GET', '/', ['X-Stop', '1'])
+    assert.deepEqual([stopped.ret.action, stopped.ret.status, stopped.h('X-1'), stopped.h('X-2')], ['synth', 403, '1', '2'])
+    const five = run('GET', '/five')
+    assert.deepEqual([five.ret.action, five.h('X-4')], ['pass', '4'])
+    assert.equal(run('GET', '/').ret.action, 'hash')
+  })
+
   test('acl: IPs, CIDR, negation (most specific entry wins), IPv6 and IPv4-mapped peers', () => {
     const p = compile(`vcl 4.1;${APP}
       acl purgers { "127.0.0.1"; "10.0.0.0"/8; ! "10.1.0.0"/16; "10.1.2.3"; "2001:db8::"/32; }

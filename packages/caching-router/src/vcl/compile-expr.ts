@@ -46,7 +46,10 @@ export function coerce(c: Compiled, want: VclType, e: Expr): Compiled {
     if (c.type === 'ACL' || c.type === 'VOID') return mismatch(c, want, e)
     const t = c.type
     const f = c.fn
-    return { type: 'BOOL', fn: (ctx) => toBool(t, f(ctx)) }
+    // toBool's cases, chosen once here rather than per evaluation.
+    if (t === 'STRING' || t === 'HEADER') return { type: 'BOOL', fn: (ctx) => f(ctx) !== undefined }
+    if (NUMERIC.has(t)) return { type: 'BOOL', fn: (ctx) => toBool(t, f(ctx)) }
+    return { type: 'BOOL', fn: (ctx) => f(ctx) !== undefined }
   }
   if (want === 'REAL' && c.type === 'INT') return { ...c, type: 'REAL' }
   if (want === 'IP' && c.type === 'STRING' && typeof c.constant === 'string') {
@@ -130,11 +133,7 @@ function ident(t: Token, env: ExprEnv, want?: VclType): Compiled {
 
 function binary(e: Extract<Expr, { kind: 'binary' }>, env: ExprEnv): Compiled {
   const op = e.token.value
-  if (op === '&&' || op === '||') {
-    const l = compileExpr(e.left, env, 'BOOL').fn
-    const r = compileExpr(e.right, env, 'BOOL').fn
-    return op === '&&' ? { type: 'BOOL', fn: (ctx) => !!l(ctx) && !!r(ctx) } : { type: 'BOOL', fn: (ctx) => !!l(ctx) || !!r(ctx) }
-  }
+  if (op === '&&' || op === '||') return logical(e, op, env)
   const left = compileExpr(e.left, env)
   if (op === '~' || op === '!~') return match(e, left, env, op === '!~')
   const right = compileExpr(e.right, env, left.type === 'BACKEND' ? 'BACKEND' : undefined)
@@ -144,6 +143,11 @@ function binary(e: Extract<Expr, { kind: 'binary' }>, env: ExprEnv): Compiled {
   if (lt !== rt) throw new VclError(`Comparison of different types: ${left.type} '${op}' ${right.type}`, spanOf(e.token))
   const l = left.fn
   const r = right.fn
+  if ((op === '==' || op === '!=') && lt === 'STRING' && typeof right.constant === 'string') {
+    // `req.method == "GET"`: the literal is compared directly, without a closure for it.
+    const k = right.constant
+    return { type: 'BOOL', fn: op === '==' ? (ctx) => l(ctx) === k : (ctx) => l(ctx) !== k }
+  }
   if (op === '==' || op === '!=') {
     const eq =
       lt === 'IP'
@@ -161,6 +165,41 @@ function binary(e: Extract<Expr, { kind: 'binary' }>, env: ExprEnv): Compiled {
       return { type: 'BOOL', fn: (ctx) => (l(ctx) as number) <= (r(ctx) as number) }
     default:
       return { type: 'BOOL', fn: (ctx) => (l(ctx) as number) >= (r(ctx) as number) }
+  }
+}
+
+/**
+ * `a && b && c` (or `||`): the chain, which parses into nested pairs, runs as one list, so
+ * builtin.vcl's eight-way method test is one call deep rather than eight.
+ */
+function logical(e: Extract<Expr, { kind: 'binary' }>, op: '&&' | '||', env: ExprEnv): Compiled {
+  const terms: Expr[] = []
+  const flatten = (x: Expr): void => {
+    if (x.kind === 'binary' && x.token.value === op) {
+      flatten(x.left)
+      flatten(x.right)
+    } else terms.push(x)
+  }
+  flatten(e)
+  const fns = terms.map((t) => compileExpr(t, env, 'BOOL').fn)
+  const [a, b] = fns as [(ctx: VclContext) => unknown, (ctx: VclContext) => unknown]
+  if (op === '&&') {
+    if (fns.length === 2) return { type: 'BOOL', fn: (ctx) => !!a(ctx) && !!b(ctx) }
+    return {
+      type: 'BOOL',
+      fn: (ctx) => {
+        for (const f of fns) if (!f(ctx)) return false
+        return true
+      },
+    }
+  }
+  if (fns.length === 2) return { type: 'BOOL', fn: (ctx) => !!a(ctx) || !!b(ctx) }
+  return {
+    type: 'BOOL',
+    fn: (ctx) => {
+      for (const f of fns) if (f(ctx)) return true
+      return false
+    },
   }
 }
 

@@ -238,6 +238,10 @@ class Compiler {
     const execs = stmts.map((s) => this.#stmt(s))
     if (execs.length === 0) return () => undefined
     if (execs.length === 1) return execs[0] as Exec
+    // A statement returns undefined (carry on) or a VclReturn object, so `||` is "first return".
+    const [a, b, c] = execs as [Exec, Exec, Exec]
+    if (execs.length === 2) return (ctx) => a(ctx) || b(ctx)
+    if (execs.length === 3) return (ctx) => a(ctx) || b(ctx) || c(ctx)
     return (ctx) => {
       for (const e of execs) {
         const r = e(ctx)
@@ -254,6 +258,11 @@ class Compiler {
       case 'if': {
         const branches = s.branches.map((b) => ({ cond: compileExpr(b.cond, env, 'BOOL').fn, body: this.#block(b.body) }))
         const otherwise = s.otherwise ? this.#block(s.otherwise) : undefined
+        if (branches.length === 1) {
+          const { cond, body } = branches[0] as (typeof branches)[0]
+          if (otherwise === undefined) return (ctx) => (cond(ctx) ? body(ctx) : undefined)
+          return (ctx) => (cond(ctx) ? body(ctx) : otherwise(ctx))
+        }
         return (ctx) => {
           for (const b of branches) if (b.cond(ctx)) return b.body(ctx)
           return otherwise?.(ctx)

@@ -3,6 +3,7 @@ import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
 import { createRequestContext, type RequestInit } from './request-context.js'
 import type { Token } from './lexer.js'
+import type { Exec } from './types.js'
 import type { VclSource } from './source.js'
 import { VclRuntimeError } from './variables.js'
 
@@ -44,6 +45,8 @@ export class VclProgram {
   #probes: ProbeRunner[] = []
   /** Methods whose code is builtin.vcl's only (see `isBuiltinOnly`). */
   readonly #builtinOnly: ReadonlySet<VclMethod>
+  /** compiled.methods as a frozen record: a property load per run rather than a Map lookup. */
+  readonly #methods: Readonly<Partial<Record<string, Exec>>>
 
   constructor(name: string, source: VclSource | Token[], options: CompileOptions = {}) {
     this.name = name
@@ -55,6 +58,7 @@ export class VclProgram {
       if (!user.has(`vcl_${m}`) && !user.has(`vcl_builtin_${m}`)) only.add(m)
     }
     this.#builtinOnly = only
+    this.#methods = Object.freeze(Object.fromEntries(this.compiled.methods))
   }
 
   /**
@@ -89,7 +93,7 @@ export class VclProgram {
    * turns VCL failures into a 503 for that one request.
    */
   run(method: VclMethod, ctx: VclContext): VclReturn {
-    const fn = this.compiled.methods.get(method)
+    const fn = this.#methods[method]
     try {
       return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
     } catch (err) {

@@ -55,6 +55,17 @@ function checked(name: string, key: string, v: unknown): unknown {
 // biome-ignore lint/suspicious/noExplicitAny: one accessor for five object shapes
 const pick = (ctx: VclContext, o: Obj): any => ctx[o]
 
+// The req fields every request reads (builtin.vcl's vcl_recv and vcl_hash): a getter each, so
+// the read is a plain property load, not a keyed load shared by every field's getter.
+const REQ_GETTERS: Readonly<Record<string, (ctx: VclContext) => unknown>> = {
+  method: (ctx) => ctx.req.method,
+  url: (ctx) => ctx.req.url,
+  proto: (ctx) => ctx.req.proto,
+  esiLevel: (ctx) => ctx.req.esiLevel,
+  restarts: (ctx) => ctx.req.restarts,
+  backendHint: (ctx) => ctx.req.backendHint,
+}
+
 function field(name: string, o: Obj, key: string, type: VclType, read: readonly string[], write: readonly string[]): VarSpec {
   return {
     name,
@@ -62,7 +73,7 @@ function field(name: string, o: Obj, key: string, type: VclType, read: readonly 
     read,
     write,
     unset: NONE,
-    get: (ctx) => pick(ctx, o)[key],
+    get: (o === 'req' ? REQ_GETTERS[key] : undefined) ?? ((ctx) => pick(ctx, o)[key]),
     set: (ctx, v) => {
       pick(ctx, o)[key] = checked(name, key, v)
     },
@@ -211,7 +222,8 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
         read: scope.read,
         write: scope.write,
         unset: scope.write,
-        get: (ctx) => headers(ctx).getLower(key),
+        // req.http.X is read on every request (builtin.vcl reads Host, Authorization, Cookie).
+        get: o === 'req' ? (ctx) => ctx.req.http.getLower(key) : (ctx) => headers(ctx).getLower(key),
         set: (ctx, v) => {
           if (CR_LF_NUL.test(v as string)) throw new VclRuntimeError(`set ${n}: value contains CR, LF or NUL`)
           headers(ctx).set(header, v as string)

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
-import { getHeader, Http1ParseError, type Http1Response, hopByHopNames, type Logger } from '@edgestack/common'
+import { getHeader, Http1ParseError, httpDateNow, type Http1Response, hopByHopNames, type Logger } from '@edgestack/common'
 import type { Backend, FetchControl } from './backend.js'
 import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
@@ -195,7 +195,7 @@ export class Fetcher {
     let replaced = false
     const control = this.#start(bereq, body, {
       head: (s, reason, h) => {
-        const beresp = berespOf(s, reason, withDate(h, Date.now()), bereq.backend)
+        const beresp = berespOf(s, reason, withDate(h), bereq.backend)
         policy.backendResponse(bereq, beresp)
         status = beresp.status
         headers = beresp.headers
@@ -298,7 +298,7 @@ export class Fetcher {
     const control = this.#start(bereq, undefined, {
       head: (status, reason, headers) => {
         const now = Date.now()
-        withDate(headers, now)
+        withDate(headers)
         if (status === 304 && stale?.body !== undefined) {
           // RFC 9111 §4.3.4: the kept object, with the 304's fields replacing its own.
           revalidated = true
@@ -433,21 +433,12 @@ function forwardable(headers: readonly string[], drop: Set<string>): string[] {
   return out
 }
 
-let dateSecond = -1
-let dateText = ''
-
 /**
  * RFC 9110 §6.6.1: a recipient with a clock that forwards or stores a response without Date
- * adds one for when it was received (varnishd does so for every fetch). Formatted once a second.
+ * adds one for when it was received (varnishd does so for every fetch).
  */
-function withDate(headers: string[], nowMs: number): string[] {
-  if (getHeader(headers, 'date') !== undefined) return headers
-  const second = Math.floor(nowMs / 1000)
-  if (second !== dateSecond) {
-    dateSecond = second
-    dateText = new Date(second * 1000).toUTCString()
-  }
-  headers.push('Date', dateText)
+function withDate(headers: string[]): string[] {
+  if (getHeader(headers, 'date') === undefined) headers.push('Date', httpDateNow())
   return headers
 }
 

@@ -1,4 +1,4 @@
-import { clfDate, getHeader } from '@edgestack/common'
+import { clfNow, getHeader } from '@edgestack/common'
 
 export interface NcsaRecord {
   client: string
@@ -17,24 +17,10 @@ export interface NcsaRecord {
  * where `%r` carries `http://host` before the URL as varnishncsa writes it. With `handling`
  * on, `%{Varnish:handling}x` is appended so hit/miss can be read from the log.
  */
-let cachedSecond = 0
-let cachedDate = ''
-
-/** clfDate of now, formatted once a second rather than once a request. */
-function now(): string {
-  const ms = Date.now()
-  const second = Math.floor(ms / 1000)
-  if (second !== cachedSecond) {
-    cachedSecond = second
-    cachedDate = clfDate(new Date(ms))
-  }
-  return cachedDate
-}
-
 export function ncsaLine(r: NcsaRecord, withHandling: boolean): string {
   const host = getHeader(r.headers, 'host')
   const target = host !== undefined && r.url.startsWith('/') ? `http://${host}${r.url}` : r.url
-  const line = `${r.client} - - [${now()}] "${r.method} ${target} ${r.proto}" ${r.status} ${r.bytes || '-'} "${
+  const line = `${r.client} - - [${clfNow()}] "${r.method} ${target} ${r.proto}" ${r.status} ${r.bytes || '-'} "${
     getHeader(r.headers, 'referer') ?? '-'
   }" "${getHeader(r.headers, 'user-agent') ?? '-'}"`
   return withHandling ? `${line} ${r.handling}` : line

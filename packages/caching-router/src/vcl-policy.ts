@@ -100,22 +100,21 @@ const nowSeconds = () => Date.now() / 1000
 
 // client.ip and server.ip are read-only in VCL: a request from the same address as the last
 // one (the usual case: one proxy or few clients in front) reuses its object.
-let lastIp: VclIp = Object.freeze({ address: '', port: 0, family: 4 as const })
-let lastLocal: VclIp = lastIp
-
 function ipOf(address: string): VclIp {
   return Object.freeze({ address, port: 0, family: address.includes(':') ? 6 : 4 })
 }
 
-function clientIpOf(address: string): VclIp {
-  if (lastIp.address !== address) lastIp = ipOf(address)
-  return lastIp
+/** ipOf that keeps its last answer: most requests come from the address the previous one did. */
+function lastIpOf(): (address: string) => VclIp {
+  let last: VclIp | undefined
+  return (address) => {
+    if (last?.address !== address) last = ipOf(address)
+    return last
+  }
 }
 
-function localIpOf(address: string): VclIp {
-  if (lastLocal.address !== address) lastLocal = ipOf(address)
-  return lastLocal
-}
+const clientIpOf = lastIpOf()
+const localIpOf = lastIpOf()
 
 function synthOf(req: ReqObj, ret: VclReturn, status = 503, reason?: string): 'synth' {
   req.synthStatus = ret.status ?? status

@@ -13,3 +13,27 @@ export function clfDate(d: Date): string {
     d.getSeconds(),
   )} ${sign}${p2(Math.trunc(abs / 60))}${p2(abs % 60)}`
 }
+
+/**
+ * `format(now)` of the current second, computed once a second rather than once a request (as
+ * nginx and varnishd keep a cached time): the hot paths write a timestamp on every response.
+ */
+function perSecond(format: (d: Date) => string): () => string {
+  let second = Number.NaN
+  let text = ''
+  return () => {
+    const ms = Date.now()
+    const s = Math.floor(ms / 1000)
+    if (s !== second) {
+      second = s
+      text = format(new Date(s * 1000))
+    }
+    return text
+  }
+}
+
+/** clfDate of now (`$time_local`, varnishncsa's `%t`). */
+export const clfNow = perSecond(clfDate)
+
+/** An HTTP-date of now (RFC 9110 §5.6.7), for Date fields. */
+export const httpDateNow = perSecond((d) => d.toUTCString())

@@ -1,4 +1,4 @@
-import { clfDate, type Http1Request, type Http1Response } from '@edgestack/common'
+import { clfNow, type Http1Request, type Http1Response } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
 import { userVariable } from './user-variables.js'
 import type { VariableSource } from './variables.js'
@@ -94,7 +94,7 @@ export class RequestState implements VariableSource {
       case 'bytes_sent':
         return String(this.res.bytesWritten)
       case 'time_local':
-        return timeLocal()
+        return clfNow()
       case 'time_iso8601':
         return new Date().toISOString().replace(/\.\d+Z$/, '+00:00')
       case 'msec':
@@ -127,19 +127,6 @@ export class RequestState implements VariableSource {
     if (name.startsWith('sent_http_')) return ''
     return ''
   }
-}
-
-let localSecond = 0
-let localText = ''
-/** $time_local, formatted once a second (as nginx's cached time). */
-function timeLocal(): string {
-  const now = Date.now()
-  const s = Math.floor(now / 1000)
-  if (s !== localSecond) {
-    localSecond = s
-    localText = clfDate(new Date(now))
-  }
-  return localText
 }
 
 function argValue(args: string, key: string): string {

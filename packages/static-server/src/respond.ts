@@ -1,22 +1,10 @@
+import { httpDateNow } from '@edgestack/common'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, reason, SERVER } from './error-page.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
-let dateSecond = 0
-let dateText = ''
-/** The Date field, formatted once a second. */
-export function httpDate(): string {
-  const now = Date.now()
-  const s = Math.floor(now / 1000)
-  if (s !== dateSecond) {
-    dateSecond = s
-    dateText = new Date(now).toUTCString()
-  }
-  return dateText
-}
-
 export function baseHeaders(): string[] {
-  return ['Server', SERVER, 'Date', httpDate()]
+  return ['Server', SERVER, 'Date', httpDateNow()]
 }
 
 /** add_header (only on success and redirect statuses unless `always`) and expires, as nginx's headers filter. */

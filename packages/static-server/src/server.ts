@@ -7,6 +7,7 @@ import {
   type Http1Request,
   type Http1Response,
   type Http1Server,
+  httpDateNow,
   type Logger,
 } from '@edgestack/common'
 import { AccessLogs } from './access-log.js'
@@ -16,7 +17,7 @@ import { errorPageBody, reason, SERVER } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { RequestState } from './request-state.js'
-import { httpDate, sendBuiltin } from './respond.js'
+import { sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
 import { parseTarget } from './uri.js'
@@ -213,5 +214,5 @@ function parseErrorResponse(err: Http1ParseError, tokens: boolean): string | und
   }
   const body = errorPageBody(status, tokens)
   const wire = status === 494 ? 400 : status
-  return `HTTP/1.1 ${wire} ${reason(wire)}\r\nServer: ${SERVER}\r\nDate: ${httpDate()}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`
+  return `HTTP/1.1 ${wire} ${reason(wire)}\r\nServer: ${SERVER}\r\nDate: ${httpDateNow()}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`
 }

@@ -1,12 +1,11 @@
 import { open } from 'node:fs/promises'
-import { formatResponse, type Http1Request } from '@edgestack/common'
+import { formatResponse, type Http1Request, httpDateNow } from '@edgestack/common'
 import mime from 'mime-types'
 import type { LocationConf } from './config/model.js'
-import { SERVER } from './error-page.js'
 import type { FileCache, FileInfo } from './file-cache.js'
 import { type ByteRange, parseRange } from './ranges.js'
 import type { RequestState } from './request-state.js'
-import { baseHeaders, finishHeaders, httpDate, sendBuiltin } from './respond.js'
+import { baseHeaders, finishHeaders, sendBuiltin } from './respond.js'
 import { isStatic } from './variables.js'
 
 let boundary = 0
@@ -42,7 +41,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   if (sendReady(st, info, encoding)) return
   const { req, res, conf } = st
   const mtime = Math.floor(info.mtimeMs / 1000)
-  const lastModified = new Date(mtime * 1000).toUTCString()
+  const lastModified = lastModifiedOf(info)
   const etag = conf.etag ? etagOf(info) : undefined
   const type = contentTypeFor(st.uri, conf)
   // An error_page target is sent whole with the error's status: no ranges, no 304.
@@ -167,14 +166,13 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     return false
   }
   const type = contentTypeFor(st.uri, conf)
-  const date = httpDate()
+  const date = httpDateNow()
   const connection = res.connectionField()
   let r = info.ready
   if (r === undefined || r.conf !== conf || r.type !== type || r.date !== date || r.connection !== connection) {
-    const lastModified = new Date(Math.floor(info.mtimeMs / 1000) * 1000).toUTCString()
-    const common = ['Last-Modified', lastModified]
+    const common = ['Last-Modified', lastModifiedOf(info)]
     if (conf.etag) common.push('ETag', etagOf(info))
-    const headers = okHeaders(st, ['Server', SERVER, 'Date', date, 'Content-Type', type], common, undefined)
+    const headers = okHeaders(st, [...baseHeaders(), 'Content-Type', type], common, undefined)
     const wire = formatResponse(200, headers, body, connection)
     r = { conf, type, date, connection, wire }
     info.ready = r
@@ -183,6 +181,11 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
   }
   res.sendFormatted(200, r.wire, body.length)
   return true
+}
+
+/** Last-Modified as nginx writes it: the file's mtime in whole seconds. */
+function lastModifiedOf(info: FileInfo): string {
+  return new Date(Math.floor(info.mtimeMs / 1000) * 1000).toUTCString()
 }
 
 function plainRequest(req: Http1Request): boolean {

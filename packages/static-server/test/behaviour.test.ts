@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { execFile, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
@@ -13,6 +13,24 @@ import { upgradeAndPing } from './ws-client.js'
 
 const run = promisify(execFile)
 const CLI = join(REPO, 'packages/static-server/dist/src/cli.js')
+
+/** The port a spawned static-server reports in its `listening on HOST:PORT` line (10 s bound). */
+function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let out = ''
+    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10_000)
+    const on = (c: Buffer) => {
+      out += c.toString()
+      const m = /listening on [^\s:]+:(\d+)/.exec(out)
+      if (m) {
+        clearTimeout(t)
+        resolve(Number(m[1]))
+      }
+    }
+    child.stdout?.on('data', on)
+    child.stderr?.on('data', on)
+  })
+}
 
 describe('static-server behaviour on its own', () => {
   let dir: string
@@ -238,20 +256,7 @@ describe('static-server process: pid file, -s, worker_processes', () => {
       )
       const child = spawn(process.execPath, [CLI, '-p', dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
       const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = ''
-        const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10_000)
-        const on = (c: Buffer) => {
-          out += c.toString()
-          const m = /listening on [^\s:]+:(\d+)/.exec(out)
-          if (m) {
-            clearTimeout(t)
-            resolve(Number(m[1]))
-          }
-        }
-        child.stdout.on('data', on)
-        child.stderr.on('data', on)
-      })
+      const port = await listeningPort(child)
       try {
         if (workers === 1) assert.equal((await get({ host: '127.0.0.1', port }, '/a.txt')).status, 200)
         for (let i = 0; i < 50; i++) {
@@ -277,20 +282,7 @@ describe('static-server process: pid file, -s, worker_processes', () => {
     const child = spawn(process.execPath, [CLI, '-p', dir, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = ''
-        const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10_000)
-        const on = (c: Buffer) => {
-          out += c.toString()
-          const m = /listening on [^\s:]+:(\d+)/.exec(out)
-          if (m) {
-            clearTimeout(t)
-            resolve(Number(m[1]))
-          }
-        }
-        child.stdout.on('data', on)
-        child.stderr.on('data', on)
-      })
+      const port = await listeningPort(child)
       let reqs = ''
       for (let i = 0; i < 300; i++) reqs += `GET /a.txt?n=${i} HTTP/1.1\r\nHost: x\r\n${i === 299 ? 'Connection: close\r\n' : ''}\r\n`
       await rawRequest({ host: '127.0.0.1', port }, reqs)

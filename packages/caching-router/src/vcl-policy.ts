@@ -12,6 +12,7 @@ import type {
   ReqObj,
   RespObj,
 } from './policy.js'
+import { fieldOf } from './policy.js'
 import {
   type VclBackendRef,
   type VclBackendRequest,
@@ -48,11 +49,14 @@ class RequestState {
   }
 }
 
-/** One backend request (BereqObj.policyState once vcl_backend_fetch has run). */
+/**
+ * One backend request (BereqObj.policyState once vcl_backend_fetch has run). `bereq` is VCL's
+ * view of it, built only when a subroutine of the user's runs on the backend side.
+ */
 class BackendState {
   constructor(
     readonly request: RequestState,
-    readonly bereq: VclBackendRequest,
+    public bereq: VclBackendRequest | undefined,
   ) {}
 }
 
@@ -346,16 +350,39 @@ export class VclPolicy implements Policy {
     bereq.url = vb.url
     if (vb.http.changed) bereq.headers = vb.http.toRaw()
     bereq.bodyUnset = vb.bodyUnset
-    const b = vb.backend?.resolve(ctx)
+    this.#toBackend(bereq, vb.backend, vb, ctx)
+  }
+
+  /** The concrete backend `ref` picks, and its timeouts, into the router's bereq. */
+  #toBackend(bereq: BereqObj, ref: VclBackendRef | undefined, vb: VclBackendRequest | undefined, ctx: VclContext): void {
+    const b = ref?.resolve(ctx)
     bereq.backend = b === undefined ? '' : this.keyOf(b)
     // varnish: bereq.* timeouts when VCL set them, else the backend's own, else the parameters.
-    bereq.firstByteTimeout = vb.firstByteTimeout ?? b?.firstByteTimeout
-    bereq.betweenBytesTimeout = vb.betweenBytesTimeout ?? b?.betweenBytesTimeout
+    bereq.firstByteTimeout = vb?.firstByteTimeout ?? b?.firstByteTimeout
+    bereq.betweenBytesTimeout = vb?.betweenBytesTimeout ?? b?.betweenBytesTimeout
+  }
+
+  /** VCL's bereq for the backend side, made on first use when vcl_backend_fetch was builtin's. */
+  #bereqView(state: BackendState, bereq: BereqObj): VclBackendRequest {
+    const { ctx } = state.request
+    if (state.bereq === undefined) {
+      state.bereq = this.#startBereq(ctx, bereq)
+      state.bereq.bodyUnset = bereq.bodyUnset
+    } else ctx.bereq = state.bereq
+    return state.bereq
   }
 
   backendFetch(bereq: BereqObj): 'fetch' | 'abandon' {
     const request = bereq.policyState as RequestState
     const { program, ctx } = request
+    if (program.isBuiltinOnly('backend_fetch')) {
+      // builtin.vcl's vcl_backend_fetch, without building VCL's bereq for it: a GET sends no
+      // body, and the fetch goes to req.backend_hint.
+      if (bereq.method === 'GET') bereq.bodyUnset = true
+      this.#toBackend(bereq, ctx.req.backendHint, undefined, ctx)
+      bereq.policyState = new BackendState(request, undefined)
+      return 'fetch'
+    }
     const vb = this.#startBereq(ctx, bereq)
     bereq.policyState = new BackendState(request, vb)
     const ret = program.run('backend_fetch', ctx)
@@ -365,9 +392,13 @@ export class VclPolicy implements Policy {
   }
 
   backendResponse(bereq: BereqObj, beresp: BerespObj): BackendResponseAction {
-    const { request, bereq: vb } = bereq.policyState as BackendState
-    const { program, ctx } = request
-    ctx.bereq = vb
+    const state = bereq.policyState as BackendState
+    const { program, ctx } = state.request
+    if (program.isBuiltinOnly('backend_response')) {
+      builtinBackendResponse(bereq.uncacheable, beresp)
+      return 'deliver'
+    }
+    const vb = this.#bereqView(state, bereq)
     const v = startBackendResponse(ctx, {
       status: beresp.status,
       reason: beresp.reason,
@@ -406,7 +437,7 @@ export class VclPolicy implements Policy {
     const state = bereq.policyState
     if (!(state instanceof BackendState)) return 'deliver'
     const { program, ctx } = state.request
-    ctx.bereq = state.bereq
+    this.#bereqView(state, bereq)
     const v = startBackendResponse(ctx, { status: beresp.status, reason: beresp.reason, headers: beresp.headers, ttl: 0, grace: 0, keep: 0 })
     program.run('backend_error', ctx)
     beresp.status = v.status
@@ -455,6 +486,39 @@ export class VclPolicy implements Policy {
 
   readonly #ban = (expression: string): string | undefined => this.#host?.ban(expression) ?? 'bans are not available'
   readonly #log = (message: string): void => this.#host?.log(message)
+}
+
+const NO_STORE = /no-store/i
+const NO_CACHE_STORE_PRIVATE = /no-cache|no-store|private/i
+
+/**
+ * builtin.vcl's vcl_backend_response (vcl/builtin.ts) as the router runs it when the user's VCL
+ * defines no vcl_backend_response: the same decisions on the same values, without building
+ * beresp for VCL. A pass's response gets no lifetime (startBackendResponse); anything else that
+ * builtin.vcl finds uncacheable becomes a hit-for-miss marker for 120 s.
+ * vcl-policy.test.ts compares it with the compiled builtin.vcl.
+ */
+export function builtinBackendResponse(bereqUncacheable: boolean, beresp: BerespObj): void {
+  if (bereqUncacheable) {
+    beresp.ttl = 0
+    beresp.grace = 0
+    beresp.keep = 0
+    beresp.uncacheable = true
+    return
+  }
+  const h = beresp.headers
+  const surrogate = fieldOf(h, 'surrogate-control')
+  const cc = fieldOf(h, 'cache-control')
+  if (
+    beresp.ttl <= 0 ||
+    fieldOf(h, 'set-cookie') !== undefined ||
+    (surrogate !== undefined && NO_STORE.test(surrogate)) ||
+    (surrogate === undefined && cc !== undefined && NO_CACHE_STORE_PRIVATE.test(cc)) ||
+    fieldOf(h, 'vary') === '*'
+  ) {
+    beresp.ttl = 120
+    beresp.uncacheable = true
+  }
 }
 
 /** Everything `-f FILE` adds to the router's model: the policy and the first VCL's backends. */

@@ -102,7 +102,7 @@ describe('the article default.vcl (4.1 and 3.0 forms)', async () => {
 describe('the built-in VCL', () => {
   const program = compile(`vcl 4.1;${BACKENDS} sub vcl_recv { set req.backend_hint = files; }`)
 
-  test('which methods are builtin.vcl alone: none of vcl_M or vcl_builtin_M in the user\'s files', () => {
+  test('which methods are builtin.vcl alone: no sub reached from vcl_M is in the user\'s files', () => {
     assert.equal(program.isBuiltinOnly('recv'), false)
     for (const m of ['hit', 'miss', 'deliver', 'pass'] as const) assert.equal(program.isBuiltinOnly(m), true, m)
     const own = compile(`vcl 4.1;${BACKENDS} sub vcl_recv { set req.backend_hint = files; } sub vcl_deliver { set resp.http.X = "1"; } sub vcl_builtin_hit { }`)
@@ -112,6 +112,11 @@ describe('the built-in VCL', () => {
     // varnish 3 names are read as the 4.x methods they became.
     const v3 = compile(`${BACKENDS} sub vcl_recv { set req.backend_hint = files; } sub vcl_fetch { set beresp.ttl = 1s; }`)
     assert.equal(v3.isBuiltinOnly('backend_response'), false)
+    // So is any sub that builtin.vcl calls from the method, however deep.
+    const deep = compile(`vcl 4.1;${BACKENDS} sub vcl_recv { set req.backend_hint = files; } sub vcl_beresp_hitmiss { set beresp.http.X = "1"; }`)
+    assert.equal(deep.isBuiltinOnly('backend_response'), false)
+    assert.equal(deep.isBuiltinOnly('pass'), true)
+    assert.equal(deep.isBuiltinOnly('backend_fetch'), true)
   })
 
   test('vcl_hash hashes the URL and the Host, or the server address', () => {

@@ -23,10 +23,11 @@ export interface CompiledVcl {
   readonly defaultBackend: Backend | undefined
   readonly methods: ReadonlyMap<string, Exec>
   /**
-   * The `vcl_*` subroutines the user's files define (varnish 3 names renamed), builtin.vcl's
-   * own `vcl_builtin_*` included: a method none of whose code is the user's runs builtin.vcl only.
+   * The methods (`recv`, `backend_response`, ...) that run builtin.vcl's code alone: neither
+   * `vcl_M` nor any subroutine it calls, however deep (`vcl_builtin_M`, `vcl_beresp_cookie`,
+   * ...), has code from the user's files.
    */
-  readonly userSubs: ReadonlySet<string>
+  readonly builtinOnly: ReadonlySet<string>
 }
 
 // varnish 3 subroutine names that 4.0 renamed.
@@ -110,9 +111,11 @@ class Compiler {
     checkMethods(this.#subs, this.#used)
     checkUnused(this.#subs, this.#used, { backend: this.#backendTokens, probe: this.#probeTokens, acl: this.#aclTokens })
     const methods = new Map<string, Exec>()
+    const builtinOnly = new Set<string>()
     for (const m of ALL_METHODS) {
       const info = this.#subs.get(`vcl_${m}`)
       if (info) methods.set(m, info.holder.fn)
+      if (!this.#reachesAny(`vcl_${m}`, userSubs)) builtinOnly.add(m)
     }
     const first = this.#backends.values().next().value
     return {
@@ -122,8 +125,21 @@ class Compiler {
       acls: this.#acls,
       defaultBackend: first,
       methods,
-      userSubs,
+      builtinOnly,
     }
+  }
+
+  /** Whether sub `from` is one of `names` or calls one of them, directly or through others. */
+  #reachesAny(from: string, names: ReadonlySet<string>): boolean {
+    const seen = new Set<string>()
+    const todo = [from]
+    for (let name = todo.pop(); name !== undefined; name = todo.pop()) {
+      if (names.has(name)) return true
+      if (seen.has(name)) continue
+      seen.add(name)
+      for (const c of this.#subs.get(name)?.calls ?? []) todo.push(c.name)
+    }
+    return false
   }
 
   #import(module: Token): void {

@@ -52,19 +52,13 @@ export class VclProgram {
     this.name = name
     this.compiled = compileVcl(source, options)
     this.sources = Array.isArray(source) ? [...new Set(source.map((t) => t.source))] : [source]
-    const user = this.compiled.userSubs
-    const only = new Set<VclMethod>()
-    for (const m of Object.keys(DEFAULT_RETURN) as VclMethod[]) {
-      if (!user.has(`vcl_${m}`) && !user.has(`vcl_builtin_${m}`)) only.add(m)
-    }
-    this.#builtinOnly = only
+    this.#builtinOnly = this.compiled.builtinOnly as ReadonlySet<VclMethod>
     this.#methods = Object.freeze(Object.fromEntries(this.compiled.methods))
   }
 
   /**
-   * Whether `method` runs builtin.vcl's code alone: the user's files define neither `vcl_M` nor
-   * `vcl_builtin_M`. For hit, miss, pass and deliver that code only returns the default action,
-   * so the router may skip running it (and building obj and resp for it) on the hot path.
+   * Whether `method` runs builtin.vcl's code alone (no code of the user's is reached from it):
+   * the router may then skip running it, or do what builtin.vcl does natively, on the hot path.
    */
   isBuiltinOnly(method: VclMethod): boolean {
     return this.#builtinOnly.has(method)

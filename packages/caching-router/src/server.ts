@@ -154,7 +154,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     counters.client_req++
     counters.s_req++
     const headers = req.headers
-    appendForwardedFor(headers, req.remoteAddress)
+    const expect = appendForwardedFor(headers, req.remoteAddress)
     const r: ReqObj = {
       method: req.method,
       url: req.target,
@@ -199,6 +199,10 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           model.logHandling ?? false,
         ),
       )
+    }
+    if (expect !== undefined && !expectContinue(expect, req, res, counters)) {
+      log('synth')
+      return
     }
     if (policy.done !== undefined) r.restart = restarter(r, req, res, log)
     try {
@@ -260,10 +264,6 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     if (next === 'restart') return responder.restart(r, res)
     if (next === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
     const bereq = fetcher.bereqOf(r, r.method, false, true)
-    // varnishd answers `Expect: 100-continue` itself (RFC 9110 §10.1.1) and never forwards it.
-    if (req.hasBody && getHeader(r.headers, 'expect')?.toLowerCase() === '100-continue') {
-      req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
-    }
     const body = req.hasBody ? req.body : undefined
     const clientFailed = (err: Error) => {
       // The client's fault, not the backend's. The connection answered a body it could not read
@@ -379,16 +379,45 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   }
 }
 
-/** varnishd appends client.ip to X-Forwarded-For before vcl_recv (one field, comma-joined). */
-function appendForwardedFor(headers: string[], ip: string): void {
+/**
+ * varnishd appends client.ip to X-Forwarded-For before vcl_recv (one field, comma-joined).
+ * The same pass finds the first Expect field (varnishd reads only the first), so the usual
+ * request costs no second scan; undefined when there is none.
+ */
+function appendForwardedFor(headers: string[], ip: string): string | undefined {
+  let expect: string | undefined
+  let forwarded = -1
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
-    if (name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
-      headers[i + 1] = `${headers[i + 1]}, ${ip}`
-      return
-    }
+    if (name.length === 15 && forwarded === -1 && name.toLowerCase() === 'x-forwarded-for') forwarded = i + 1
+    else if (name.length === 6 && expect === undefined && name.toLowerCase() === 'expect') expect = headers[i + 1] as string
   }
-  headers.push('X-Forwarded-For', ip)
+  if (forwarded === -1) headers.push('X-Forwarded-For', ip)
+  else headers[forwarded] = `${headers[forwarded]}, ${ip}`
+  return expect
+}
+
+/**
+ * varnishd's http1_dissect, before vcl_recv: an expectation other than `100-continue` gets a
+ * bare 417 and the connection closed (RFC 9110 §10.1.1 lets a server refuse one it does not
+ * support); `100-continue` is answered with `100 Continue` on HTTP/1.1 whatever the method,
+ * unless more bytes (the body) came with the head, and the field is removed so neither VCL
+ * nor a backend sees it. False when refused.
+ */
+function expectContinue(expect: string, req: Http1Request, res: Http1Response, counters: Counters): boolean {
+  if (expect.toLowerCase() !== '100-continue') {
+    counters.client_req_417++
+    req.keepAlive = false
+    res.send(417, [], undefined, 'Expectation Failed')
+    return false
+  }
+  const headers = req.headers
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = headers[i] as string
+    if (name.length === 6 && name.toLowerCase() === 'expect') headers.splice(i, 2)
+  }
+  if (req.version === '1.1' && !req.followedByBytes) req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+  return true
 }
 
 /** A path when `target` is relative or names `host` over http; undefined for another origin. */

@@ -5,6 +5,7 @@ import {
   formatAddress,
   getHeader,
   type HostPort,
+  removeHeader,
   Http1ParseError,
   type Http1Request,
   type Http1Response,
@@ -155,9 +156,11 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     counters.s_req++
     const headers = req.headers
     const expect = appendForwardedFor(headers, req.remoteAddress)
+    // Origin-form (the usual request) starts with '/': nothing to look at.
+    const url = req.target.charCodeAt(0) === 0x2f ? req.target : targetUrl(req.target, headers)
     const r: ReqObj = {
       method: req.method,
-      url: req.target,
+      url: url ?? req.target,
       proto: `HTTP/${req.version}`,
       headers,
       backendHint: model.defaultBackend,
@@ -189,7 +192,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           {
             client: req.remoteAddress,
             method: req.method,
-            url: req.target,
+            url: url ?? req.target,
             proto: `HTTP/${req.version}`,
             headers,
             status: res.statusCode,
@@ -199,6 +202,15 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           model.logHandling ?? false,
         ),
       )
+    }
+    if (url === undefined) {
+      // No backend can be asked for it (undici sends origin- and absolute-form only); an
+      // origin answers such a request-target with 400 (RFC 9112 §3.2), so do we.
+      counters.client_req_400++
+      req.keepAlive = false
+      res.send(400, [], undefined, 'Bad Request')
+      log('synth')
+      return
     }
     if (expect !== undefined && !expectContinue(expect, req, res, counters)) {
       log('synth')
@@ -418,6 +430,24 @@ function expectContinue(expect: string, req: Http1Request, res: Http1Response, c
   }
   if (req.version === '1.1' && !req.followedByBytes) req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
   return true
+}
+
+/**
+ * A request-target that is not origin-form, as varnishd's http1_dissect takes it: absolute-form
+ * `http://authority/path` (scheme in any case) becomes `/path`, its authority the only Host
+ * (RFC 9112 §3.2.2); one without a path is kept whole. `*` (OPTIONS) is kept. Undefined for
+ * anything else (`GET a`), which no backend request can carry.
+ */
+function targetUrl(target: string, headers: string[]): string | undefined {
+  if (target === '*') return target
+  const scheme = target.slice(0, 8).toLowerCase()
+  if (scheme.startsWith('https://')) return target
+  if (!scheme.startsWith('http://')) return undefined
+  const slash = target.indexOf('/', 7)
+  if (slash === -1) return target
+  removeHeader(headers, 'host')
+  headers.push('Host', target.slice(7, slash))
+  return target.slice(slash)
 }
 
 /** A path when `target` is relative or names `host` over http; undefined for another origin. */

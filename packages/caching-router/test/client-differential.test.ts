@@ -6,9 +6,10 @@ import { type RawResponse, rawExchange } from './raw-client.js'
 import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
 import { type RunningVarnishd, startVarnishd, varnishInstalled } from './vcl-varnishd.js'
 
-// Range and Expect, side by side with varnishd 7.1 on the same builtin-only VCL and the same
-// origin: hits, misses still streaming (with and without Content-Length), hit-for-miss,
-// pass, HEAD, If-Range, and the 417 / 100 Continue varnishd answers before vcl_recv.
+// What a client sends, side by side with varnishd 7.1 on the same builtin-only VCL and the
+// same origin: Range (hits, misses still streaming with and without Content-Length,
+// hit-for-miss, pass, HEAD, If-Range), and what varnishd's http1_dissect does before vcl_recv
+// (417 / 100 Continue for Expect, absolute-form request-targets).
 
 const vcl = (port: number) => `vcl 4.1;
 backend origin { .host = "127.0.0.1"; .port = "${port}"; }
@@ -20,6 +21,11 @@ function originHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
   req.resume()
   const path = (req.url ?? '/').split('?')[0] as string
   const cacheControl = path.startsWith('/private') ? 'private' : 'max-age=60'
+  if (path.startsWith('/echo')) {
+    res.writeHead(200, { 'Cache-Control': 'no-store' })
+    res.end(`${req.url} host=${req.headers.host}`)
+    return
+  }
   if (path.startsWith('/stream')) {
     // The head and the first half now, the rest a moment later: a miss delivers while the
     // body still arrives. The origin itself never honours Range.
@@ -109,7 +115,7 @@ const CASES: Array<[string, string, string, string[]]> = [
   ['no Range: Accept-Ranges on a hit', 'GET', '/obj?1', []],
 ]
 
-describe('Range and Expect: caching-router vs varnishd', { skip: varnishInstalled ? false : 'varnishd/varnishadm not installed' }, () => {
+describe('client input: caching-router vs varnishd', { skip: varnishInstalled ? false : 'varnishd/varnishadm not installed' }, () => {
   let origin: http.Server
   let varnishd: RunningVarnishd
   let router: VclRouter
@@ -132,6 +138,15 @@ describe('Range and Expect: caching-router vs varnishd', { skip: varnishInstalle
     const { responses } = await rawExchange(port, head, { closeAfter: 1, head: method === 'HEAD' })
     return summary(responses[0])
   }
+
+  /** `bytes` to varnishd and to us, one response read from each: [theirs, ours] as `view` sees them. */
+  const both = <T>(bytes: string, view: (responses: RawResponse[], closed: boolean) => T): Promise<T[]> =>
+    Promise.all(
+      [varnishd.port, router.port].map(async (port) => {
+        const { responses, closed } = await rawExchange(port, bytes, { closeAfter: 1 })
+        return view(responses, closed)
+      }),
+    )
 
   test('the same status, Content-Range, Content-Length, Accept-Ranges and body, case by case', async () => {
     for (const [name, method, path, fields] of CASES) {
@@ -163,13 +178,22 @@ describe('Range and Expect: caching-router vs varnishd', { skip: varnishInstalle
       'GET /obj?1 HTTP/1.0\r\nHost: example.com\r\nConnection: keep-alive\r\nExpect: 100-continue\r\n\r\n',
     ]
     for (const bytes of requests) {
-      const answers = await Promise.all(
-        [varnishd.port, router.port].map(async (port) => {
-          const { responses, closed } = await rawExchange(port, bytes, { closeAfter: 1 })
-          return { statuses: responses.map((r) => r.status), closed }
-        }),
-      )
-      assert.deepEqual(answers[1], answers[0], bytes)
+      const [theirs, ours] = await both(bytes, (responses, closed) => ({ statuses: responses.map((r) => r.status), closed }))
+      assert.deepEqual(ours, theirs, bytes)
+    }
+  })
+
+  test('absolute-form: the path is the URL and the authority the only Host; a target no backend can take is a 400', async () => {
+    const requests = [
+      'GET http://abs.example:81/echo?x HTTP/1.1\r\nHost: other.example\r\n\r\n',
+      'GET HTTP://Abs.Example/echo HTTP/1.1\r\nHost: other.example\r\n\r\n',
+      'GET http://abs.example/echo HTTP/1.0\r\n\r\n',
+      // varnishd forwards it and the origin (node) refuses it; we refuse it ourselves.
+      'GET echo HTTP/1.1\r\nHost: a\r\n\r\n',
+    ]
+    for (const bytes of requests) {
+      const [theirs, ours] = await both(bytes, (responses) => responses.map((r) => `${r.status} ${r.body}`))
+      assert.deepEqual(ours, theirs, bytes)
     }
   })
 })

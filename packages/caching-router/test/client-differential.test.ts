@@ -183,6 +183,22 @@ describe('client input: caching-router vs varnishd', { skip: varnishInstalled ? 
     }
   })
 
+  test('framing varnishd refuses (repeated or listed Content-Length, CL with TE, TE not ending in chunked): 400, closed', async () => {
+    const requests = [
+      'POST /obj?cl HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc',
+      'POST /obj?cl HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc',
+      'POST /obj?cl HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      'POST /obj?cl HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n',
+      'POST /obj?cl HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc',
+    ]
+    for (const bytes of requests) {
+      for (const port of [varnishd.port, router.port]) {
+        const { responses, closed } = await rawExchange(port, bytes)
+        assert.deepEqual({ statuses: responses.map((r) => r.status), closed }, { statuses: [400], closed: true }, `${port === router.port ? 'ours' : 'varnishd'}: ${bytes}`)
+      }
+    }
+  })
+
   test('absolute-form: the path is the URL and the authority the only Host; a target no backend can take is a 400', async () => {
     const requests = [
       'GET http://abs.example:81/echo?x HTTP/1.1\r\nHost: other.example\r\n\r\n',

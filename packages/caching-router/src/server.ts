@@ -75,6 +75,9 @@ export interface CachingRouter {
 /** Writes the request's access line once, with varnishncsa's handling; see `handle`. */
 type AccessLogFn = (handling: string, answered?: number) => void
 
+/** varnishd's HTTP_HDR_FIRST: the header slots the request line takes out of http_max_hdr. */
+const REQUEST_LINE_HDRS = 5
+
 /** Methods after whose success RFC 9111 §4.4 says the stored responses are invalid. */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
@@ -339,11 +342,14 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     createHttp1Server({
       onRequest,
       proxyProtocol: l.proxy,
+      // As varnishd bounds a request head: http_req_hdr_len each field line (not the request
+      // line, which only http_req_size bounds), http_req_size the head, and http_max_hdr the
+      // lines including the five the request line takes (method, URL, protocol and two more).
       limits: {
-        maxRequestLineBytes: params.get('http_req_hdr_len'),
+        maxRequestLineBytes: params.get('http_req_size'),
         maxFieldLineBytes: params.get('http_req_hdr_len'),
         maxHeadBytes: params.get('http_req_size'),
-        maxHeaderCount: params.get('http_max_hdr'),
+        maxHeaderCount: params.get('http_max_hdr') - REQUEST_LINE_HDRS,
       },
       keepAliveTimeoutMs: params.get('timeout_idle') * 1000,
       onClientError() {

@@ -199,6 +199,23 @@ describe('client input: caching-router vs varnishd', { skip: varnishInstalled ? 
     }
   })
 
+  test('head limits at the default parameters: a URL longer than http_req_hdr_len is served; past http_max_hdr lines, refused', async () => {
+    const fields = (n: number) => Array.from({ length: n }, (_, i) => `X-F${i}: v\r\n`).join('')
+    const requests: Array<[string, number]> = [
+      [`GET /obj?${'u'.repeat(8300)} HTTP/1.1\r\nHost: a\r\n\r\n`, 200],
+      // 58 fields with Host: the most varnishd takes (64 lines less the request line's five,
+      // less the X-Forwarded-For it adds).
+      [`GET /obj?1 HTTP/1.1\r\nHost: a\r\n${fields(57)}\r\n`, 200],
+      // varnishd says 400, we say 431 (RFC 6585).
+      [`GET /obj?1 HTTP/1.1\r\nHost: a\r\n${fields(59)}\r\n`, 400],
+    ]
+    for (const [bytes, status] of requests) {
+      const [theirs, ours] = await both(bytes, (responses) => (responses[0]?.status ?? 0) >= 400)
+      assert.equal(theirs, status >= 400, `varnishd: ${bytes.slice(0, 60)}`)
+      assert.equal(ours, theirs, bytes.slice(0, 60))
+    }
+  })
+
   test('absolute-form: the path is the URL and the authority the only Host; a target no backend can take is a 400', async () => {
     const requests = [
       'GET http://abs.example:81/echo?x HTTP/1.1\r\nHost: other.example\r\n\r\n',

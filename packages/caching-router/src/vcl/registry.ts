@@ -4,8 +4,15 @@ import type { VclProgram } from './program.js'
 
 /** A vcl.* admin command that cannot be carried out (varnishadm answers it with status 106). */
 export class VclAdminError extends EdgeError {
-  constructor(message: string) {
+  /**
+   * The CLI status varnishd answers with (106 CLIS_PARAM, 300 CLIS_CANT). The message is
+   * varnishd's CLI body to the byte: some of mgt_vcl.c's end in a newline, some do not.
+   */
+  readonly cliStatus: number
+
+  constructor(message: string, cliStatus = 106) {
     super('EDGE_ERR_VCL_ADMIN', message)
+    this.cliStatus = cliStatus
   }
 }
 
@@ -59,7 +66,7 @@ export class VclRegistry {
   /** `vcl.use NAME`: new requests get this VCL; requests in flight keep theirs. */
   use(name: string): void {
     const e = this.#entries.get(name)
-    if (!e) throw new VclAdminError(`No VCL named ${name} known.`)
+    if (!e) throw new VclAdminError(`No VCL named ${name} known\n`)
     this.#active = e
   }
 
@@ -74,8 +81,8 @@ export class VclRegistry {
   /** `vcl.discard NAME`: forget it; its probes stop once its last request has finished. */
   discard(name: string): void {
     const e = this.#entries.get(name)
-    if (!e) throw new VclAdminError(`No VCL named ${name} known.`)
-    if (e === this.#active) throw new VclAdminError('Cannot discard active VCL')
+    if (!e) throw new VclAdminError(`No VCL name matches ${name}\n`)
+    if (e === this.#active) throw new VclAdminError(`Cannot discard active VCL program ${name}\n`, 300)
     this.#entries.delete(name)
     e.discarded = true
     if (e.busy === 0) this.#retire(e)
@@ -108,7 +115,7 @@ export class VclRegistry {
   /** `vcl.show NAME`: the main file's text; `verbose` adds the included files, as `-v` does. */
   show(name: string, verbose = false): string {
     const e = this.#entries.get(name)
-    if (!e) throw new VclAdminError(`No VCL named ${name} known.`)
+    if (!e) throw new VclAdminError(`No VCL named '${name}'`)
     const sources = e.program.sources
     if (!verbose) return sources[0]?.text ?? ''
     return sources.map((s) => `// VCL.SHOW ${s.name}\n${s.text}`).join('\n')

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { after, before, describe, test } from 'node:test'
+import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
+import { type RunningVarnishd, startVarnishd, VARNISHADM, varnishInstalled } from './vcl-varnishd.js'
+
+// Debian's varnishadm against varnishd 7.1 and against our -T, the same VCL loaded as "boot":
+// the same exit code, output and CLI status for the commands a script tells apart.
+
+const VCL = 'vcl 4.1;\nbackend b { .host = "127.0.0.1"; .port = "9"; }\n'
+
+interface Answer {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+function adm(target: string[], args: string[]): Promise<Answer> {
+  return new Promise((resolve) => {
+    execFile(VARNISHADM, [...target, ...args], { timeout: 10_000 }, (err, stdout, stderr) => {
+      resolve({ code: typeof err?.code === 'number' ? err.code : 0, stdout, stderr })
+    })
+  })
+}
+
+const COMMANDS: string[][] = [
+  ['foo'],
+  ['ping', 'a', 'b'],
+  ['help', 'ban'],
+  ['help', 'nosuch'],
+  ['ban', 'req.url'],
+  ['ban', 'req.foo', '==', 'x'],
+  ['ban', 'req.url', '=', 'x'],
+  ['param.show', 'default_ttl', 'extra'],
+  ['param.show', 'nosuch'],
+  ['param.set', 'nosuch', '1'],
+  ['vcl.use', 'nosuch'],
+  ['vcl.show', 'nosuch'],
+  ['vcl.discard', 'nosuch'],
+  ['vcl.discard', 'boot'],
+]
+
+describe('admin CLI: caching-router vs varnishd through varnishadm', { skip: varnishInstalled ? false : 'varnishd/varnishadm not installed' }, () => {
+  let varnishd: RunningVarnishd
+  let router: VclRouter
+
+  before(async () => {
+    ;[varnishd, router] = await Promise.all([startVarnishd(VCL), startVclRouter(VCL)])
+  })
+
+  after(async () => {
+    await Promise.all([varnishd?.stop(), router?.stop()])
+  })
+
+  test('the same exit code and output', async () => {
+    for (const command of COMMANDS) {
+      const theirs = await adm(['-n', varnishd.workdir], command)
+      const ours = await adm(['-T', `${router.admin.host}:${router.admin.port}`], command)
+      assert.deepEqual(ours, theirs, command.join(' '))
+    }
+  })
+
+  test('banner: the CLI banner, status 200', async () => {
+    const theirs = await adm(['-n', varnishd.workdir], ['banner'])
+    const ours = await adm(['-T', `${router.admin.host}:${router.admin.port}`], ['banner'])
+    assert.equal(ours.code, theirs.code)
+    // The lines after the title name the platform and the build.
+    const head = (a: Answer) => a.stdout.split('\n').slice(0, 3)
+    assert.deepEqual(head(ours), head(theirs))
+  })
+})

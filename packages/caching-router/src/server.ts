@@ -302,14 +302,16 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   }
 
   const pipe = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => {
+    const xid = nextXid()
     const bereq: BereqObj = {
       method: r.method,
       url: r.url,
       proto: r.proto,
-      headers: r.headers,
+      // varnishd's cnt_pipe adds X-Varnish to the piped request too, before vcl_pipe.
+      headers: r.headers.concat('X-Varnish', String(xid)),
       backend: r.backendHint,
       uncacheable: true,
-      xid: nextXid(),
+      xid,
       isBgfetch: false,
       bodyUnset: false,
       policyState: r.policyState,

@@ -26,6 +26,14 @@ function originHandler(req: http.IncomingMessage, res: http.ServerResponse): voi
     res.end(`${req.url} host=${req.headers.host}`)
     return
   }
+  if (path.startsWith('/names')) {
+    // The request's field names as the origin got them (values differ: xids, ports).
+    const names: string[] = []
+    for (let i = 0; i < req.rawHeaders.length; i += 2) names.push((req.rawHeaders[i] as string).toLowerCase())
+    res.writeHead(200, { 'Content-Length': Buffer.byteLength(names.join(' ')), Connection: 'close' })
+    res.end(names.join(' '))
+    return
+  }
   if (path.startsWith('/stream')) {
     // The head and the first half now, the rest a moment later: a miss delivers while the
     // body still arrives. The origin itself never honours Range.
@@ -214,6 +222,11 @@ describe('client input: caching-router vs varnishd', { skip: varnishInstalled ? 
       assert.equal(theirs, status >= 400, `varnishd: ${bytes.slice(0, 60)}`)
       assert.equal(ours, theirs, bytes.slice(0, 60))
     }
+  })
+
+  test('pipe (builtin.vcl pipes an unknown method): the backend gets X-Varnish and Connection: close', async () => {
+    const [theirs, ours] = await both('PURGE /names HTTP/1.1\r\nHost: a\r\nX-Client: 1\r\n\r\n', (responses) => responses[0]?.body)
+    assert.equal(ours, theirs)
   })
 
   test('absolute-form: the path is the URL and the authority the only Host; a target no backend can take is a 400', async () => {

@@ -60,6 +60,31 @@ describe('admin CLI: caching-router vs varnishd through varnishadm', { skip: var
     }
   })
 
+  test('param.show NAME: the Value/Default/Minimum/Maximum lines scripts read', async () => {
+    // The description after them is shortened in ours.
+    const head = (a: Answer) => a.stdout.split('\n\n')[0]
+    for (const [name, value] of [
+      ['default_ttl', undefined],
+      ['http_req_size', '1000'],
+      ['http_req_hdr_len', undefined],
+      ['http_max_hdr', '100'],
+      ['connect_timeout', undefined],
+    ] as const) {
+      if (value !== undefined) {
+        await adm(['-n', varnishd.workdir], ['param.set', name, value])
+        await adm(['-T', `${router.admin.host}:${router.admin.port}`], ['param.set', name, value])
+      }
+      const theirs = await adm(['-n', varnishd.workdir], ['param.show', name])
+      const ours = await adm(['-T', `${router.admin.host}:${router.admin.port}`], ['param.show', name])
+      assert.equal(head(ours), head(theirs), name)
+    }
+    // The one-line listing too.
+    const line = (a: Answer, name: string) => a.stdout.split('\n').find((l) => l.startsWith(`${name} `))
+    const theirs = await adm(['-n', varnishd.workdir], ['param.show'])
+    const ours = await adm(['-T', `${router.admin.host}:${router.admin.port}`], ['param.show'])
+    for (const name of ['default_ttl', 'http_req_size', 'http_max_hdr']) assert.equal(line(ours, name), line(theirs, name), name)
+  })
+
   test('banner: the CLI banner, status 200', async () => {
     const theirs = await adm(['-n', varnishd.workdir], ['banner'])
     const ours = await adm(['-T', `${router.admin.host}:${router.admin.port}`], ['banner'])

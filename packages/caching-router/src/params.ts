@@ -35,15 +35,18 @@ export class Params {
     return this.#values.get(name) ?? (SPECS[name] as ParamSpec).default
   }
 
-  /** `-p name=value` and `param.set`; throws a varnishd-worded error. */
+  /** `-p name=value` and `param.set`; throws varnishd's words (mgt_param_tcp/tweak.c). */
   set(name: string, text: string): void {
     const spec = SPECS[name]
     if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
     const value = parseValue(text, spec)
-    if (value === undefined) throw new UsageError(`Invalid value "${text}" for parameter "${name}".`)
-    if (value < spec.min) throw new UsageError(`Must be at least ${spec.min} (parameter "${name}").`)
-    if (spec.max !== undefined && value > spec.max) throw new UsageError(`Must be no more than ${spec.max} (parameter "${name}").`)
-    this.#values.set(name, value)
+    const problem =
+      value === undefined ? NOT_A_VALUE[spec.unit](text)
+      : value < spec.min ? (spec.unit === 'seconds' ? `Must be greater or equal to ${bare(spec.min, spec)}` : `Must be at least ${bare(spec.min, spec)}`)
+      : spec.max !== undefined && value > spec.max ? `Must be no more than ${bare(spec.max, spec)}`
+      : undefined
+    if (problem !== undefined) throw new UsageError(`${problem}\n\n(attempting to set param '${name}' to '${text}')`)
+    this.#values.set(name, value as number)
     for (const l of this.#listeners) l(name)
   }
 
@@ -79,6 +82,13 @@ export class Params {
 
 const INDENT = ' '.repeat(8)
 
+/** What varnishd says of a value it cannot read, by the parameter's type. */
+const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
+  seconds: (text) => `Invalid number (${text})`,
+  bytes: () => "Could not convert to bytes.\nInvalid number\n  Try something like '80k' or '120M'",
+  'header lines': (text) => `Not a number (${text})`,
+}
+
 /** A value with its unit, as varnishd's parameter listing prints it. */
 function format(v: number, spec: ParamSpec): string {
   return `${bare(v, spec)} [${spec.unit}]`
@@ -105,7 +115,7 @@ function formatBytes(v: number): string {
 
 function parseValue(text: string, spec: ParamSpec): number | undefined {
   if (spec.unit === 'bytes') return parseSize(text)
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
+  const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
   if (!m) return undefined
   const n = Number(m[1])
   const scale = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2] ?? 's'] as number

@@ -41,6 +41,7 @@ const COMMANDS: string[][] = [
   ['param.set', 'http_max_hdr', '70000'],
   ['param.set', 'http_max_hdr', '10'],
   ['param.set', 'http_max_hdr', 'abc'],
+  ['vcl.list'],
   ['vcl.use', 'nosuch'],
   ['vcl.show', 'nosuch'],
   ['vcl.discard', 'nosuch'],

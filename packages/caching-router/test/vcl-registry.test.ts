@@ -47,7 +47,7 @@ test('a request keeps the VCL it started with across vcl.use; discard waits for 
   assert.equal(tagOf(inFlight), 'one')
   const fresh = reg.acquire()
   assert.equal(tagOf(fresh), 'two')
-  assert.equal(reg.list(), ['available   auto/warm          1 boot', 'active      auto/warm          1 v2'].join('\n'))
+  assert.equal(reg.list(), 'available   auto    warm         1    boot\nactive      auto    warm         1    v2\n')
   assert.throws(() => reg.discard('v2'), { message: 'Cannot discard active VCL program v2\n', cliStatus: 300 })
   reg.discard('boot')
   assert.deepEqual(cooled, [], 'boot still serves a request')
@@ -55,7 +55,7 @@ test('a request keeps the VCL it started with across vcl.use; discard waits for 
   assert.deepEqual(cooled, ['boot'])
   reg.release(fresh)
   assert.deepEqual(warmed, ['boot', 'v2'])
-  assert.equal(reg.list(), 'active      auto/warm          0 v2')
+  assert.equal(reg.list(), 'active   auto    warm         0    v2\n')
 })
 
 test('an invalid file or a failing vcl_init never replaces the running VCL', async (t) => {

@@ -123,12 +123,13 @@ export class VclRegistry {
 
   /** `vcl.list` in varnishadm's layout: status, state/temperature, busy requests, name. */
   list(): string {
-    const lines: string[] = []
-    for (const [name, e] of this.#entries) {
-      const status = e === this.#active ? 'active' : 'available'
-      lines.push(`${status.padEnd(10)} ${'auto'.padStart(5)}/${'warm'.padEnd(8)} ${String(e.busy).padStart(6)} ${name}`)
-    }
-    return lines.join('\n')
+    // varnishd 7.1's table: the first column as wide as its longest entry plus three, then
+    // state, temperature, busy count (six wide) and name four spaces apart; a newline each.
+    const rows = [...this.#entries].map(([name, e]) => [e === this.#active ? 'active' : 'available', name, e.busy] as const)
+    const width = Math.max(...rows.map(([status]) => status.length)) + 3
+    let out = ''
+    for (const [status, name, busy] of rows) out += `${status.padEnd(width)}auto    warm    ${String(busy).padStart(6)}    ${name}\n`
+    return out
   }
 
   /** Stops every VCL's probes (router shutdown). Idempotent. */

@@ -1,8 +1,11 @@
 import { getHeader } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 
-/** Fields never stored with an object: recomputed on every delivery or owned by the framing. */
-const NOT_STORED = new Set(['age', 'content-length', 'x-varnish', 'via'])
+/**
+ * Fields never stored with an object: recomputed on every delivery or owned by the framing.
+ * An upstream Via stays: ours is appended after it (RFC 9110 §7.6.3), as varnishd does.
+ */
+const NOT_STORED = new Set(['age', 'content-length', 'x-varnish'])
 
 /** The stored response fields, as the object keeps them. */
 export function storableHeaders(headers: readonly string[]): string[] {

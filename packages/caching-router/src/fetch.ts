@@ -265,13 +265,18 @@ export class Fetcher {
     acceptRanges: boolean,
   ): boolean | RangeSlicer {
     const out: string[] = []
+    // varnishd's Age for a response it did not store is the backend's (t_origin from it).
+    let age = '0'
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string
       // Lengths first: most names are neither, and are never lower-cased.
-      if ((name.length === 3 || name.length === 9) && (name.toLowerCase() === 'age' || name.toLowerCase() === 'x-varnish')) continue
+      if ((name.length === 3 || name.length === 9) && (name.toLowerCase() === 'age' || name.toLowerCase() === 'x-varnish')) {
+        if (name.length === 3) age = ageOf(headers[i + 1] as string, age)
+        continue
+      }
       out.push(name, headers[i + 1] as string)
     }
-    out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
+    out.push('X-Varnish', String(r.xid), 'Age', age, 'Via', this.#d.via)
     const resp: RespObj = { status, reason, proto: r.proto, headers: acceptRanges && status === 200 ? withAcceptRanges(out) : out }
     const next = isBuiltinStep(this.#d.policy, r, 'deliver') ? 'deliver' : this.#d.policy.deliver(r, resp)
     if (next !== 'deliver') {
@@ -437,6 +442,17 @@ export class Fetcher {
 }
 
 const noop = () => {}
+
+/** A backend's Age as delivered: its digits, or `fallback` when it is not a number (RFC 9111 §5.1). */
+function ageOf(value: string, fallback: string): string {
+  const v = value.trim()
+  if (v.length === 0 || v.length > 10) return fallback
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return fallback
+  }
+  return String(Number(v))
+}
 
 /**
  * The part of a streamed chunk a 206 sends. Once the range is out the response ends and the

@@ -20,10 +20,15 @@ const BODY = 'hello world 0123456789'
 function originHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
   req.resume()
   const path = (req.url ?? '/').split('?')[0] as string
-  const cacheControl = path.startsWith('/private') ? 'private' : 'max-age=60'
+  const cacheControl = path.includes('private') ? 'private' : 'max-age=60'
   if (path.startsWith('/echo')) {
     res.writeHead(200, { 'Cache-Control': 'no-store' })
     res.end(`${req.url} host=${req.headers.host}`)
+    return
+  }
+  if (path.startsWith('/via')) {
+    res.writeHead(200, { Via: '1.1 upstream', Age: '5', 'Cache-Control': cacheControl, 'Content-Length': 2 })
+    res.end('ok')
     return
   }
   if (path.startsWith('/names')) {
@@ -227,6 +232,22 @@ describe('client input: caching-router vs varnishd', { skip: varnishInstalled ? 
   test('pipe (builtin.vcl pipes an unknown method): the backend gets X-Varnish and Connection: close', async () => {
     const [theirs, ours] = await both('PURGE /names HTTP/1.1\r\nHost: a\r\nX-Client: 1\r\n\r\n', (responses) => responses[0]?.body)
     assert.equal(ours, theirs)
+  })
+
+  test("the backend's Via stays ahead of ours; its Age is delivered on a hit, a hit-for-miss and a pass", async () => {
+    const view = (responses: RawResponse[]) => {
+      const h = responses[0]?.headers ?? {}
+      return { via: h.via?.replace(/, 1\.1 .*$/, ', ours'), age: h.age }
+    }
+    for (const [path, fields] of [
+      ['/via?1', ''],
+      ['/via?1', ''],
+      ['/via-private?1', ''],
+      ['/via?pass', 'Authorization: x\r\n'],
+    ]) {
+      const [theirs, ours] = await both(`GET ${path} HTTP/1.1\r\nHost: a\r\n${fields}\r\n`, view)
+      assert.deepEqual(ours, theirs, path)
+    }
   })
 
   test('absolute-form: the path is the URL and the authority the only Host; a target no backend can take is a 400', async () => {

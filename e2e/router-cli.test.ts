@@ -9,7 +9,7 @@ import { runCli, startDaemon } from './processes.js'
 describe('caching-router: varnishd\'s command line', () => {
   const usage: Array<[string, string[], RegExp]> = [
     ['an unknown parameter', ['-b', '127.0.0.1:1', '-p', 'no_such=1'], /Unknown parameter "no_such"/],
-    ['a bad parameter value', ['-b', '127.0.0.1:1', '-p', 'default_ttl=soon'], /Invalid value "soon" for parameter "default_ttl"/],
+    ['a bad parameter value', ['-b', '127.0.0.1:1', '-p', 'default_ttl=soon'], /Invalid number \(soon\)\n\n\(attempting to set param 'default_ttl' to 'soon'\)/],
     ['a parameter under its minimum', ['-b', '127.0.0.1:1', '-p', 'http_req_hdr_len=1'], /Must be at least 40/],
     ['-p without =', ['-b', '127.0.0.1:1', '-p', 'default_ttl'], /expected name=value/],
     ['-f with -b', ['-f', '/etc/varnish/default.vcl', '-b', '127.0.0.1:1'], /Only one of -b or -f/],

@@ -7,7 +7,7 @@ import type { Params } from './params.js'
 import { VclAdminError, VclError, type VclRegistry } from './vcl/index.js'
 
 /** varnishd's CLI status codes (include/vcli.h). */
-const CLIS = { SYNTAX: 100, UNKNOWN: 101, TOOFEW: 104, TOOMANY: 105, PARAM: 106, AUTH: 107, OK: 200, CLOSE: 500 } as const
+const CLIS = { SYNTAX: 100, UNKNOWN: 101, TOOFEW: 104, TOOMANY: 105, PARAM: 106, AUTH: 107, OK: 200, CANT: 300, CLOSE: 500 } as const
 
 export interface AdminDeps {
   params: Params
@@ -37,22 +37,31 @@ Type 'help' for command list.
 Type 'quit' to close CLI session.
 `
 
-const HELP = `help [<command>]
-ping [<timestamp>]
-auth <response>
-quit
-status
-ban <field> <operator> <arg> [&& <field> <oper> <arg> ...]
-ban.list
-param.show [-l|<param>]
-param.set <param> <value>
-stats
-vcl.load <configname> <filename>
-vcl.use <configname>
-vcl.list
-vcl.discard <configname>
-vcl.show [-v] <configname>
-`
+/** Each command's usage and one line, as varnishd 7.1's `help COMMAND` prints them. */
+const COMMANDS: Record<string, [string, string]> = {
+  help: ['help [<command>]', 'Show command/protocol help.'],
+  ping: ['ping [<timestamp>]', 'Keep connection alive.'],
+  auth: ['auth <response>', 'Authenticate.'],
+  quit: ['quit', 'Close connection.'],
+  banner: ['banner', 'Print welcome banner.'],
+  status: ['status', 'Check status of Varnish cache process.'],
+  ban: ['ban <field> <operator> <arg> [&& <field> <oper> <arg> ...]', 'Mark obsolete all objects where all the conditions match.'],
+  'ban.list': ['ban.list', 'List the active bans.'],
+  'param.show': ['param.show [-l|<param>]', 'Show parameters and their values.'],
+  'param.set': ['param.set <param> <value>', 'Set parameter value.'],
+  stats: ['stats', 'The counters, as varnishstat -1 prints them (edgestack).'],
+  'vcl.load': ['vcl.load <configname> <filename>', 'Compile and load the VCL file under the name provided.'],
+  'vcl.use': ['vcl.use <configname>', 'Switch to the named configuration immediately.'],
+  'vcl.list': ['vcl.list', 'List all loaded configuration.'],
+  'vcl.discard': ['vcl.discard <configname>', 'Unload the named configurations (when possible).'],
+  'vcl.show': ['vcl.show [-v] <configname>', 'Display the source code for the specified configuration.'],
+}
+
+const HELP = `${Object.values(COMMANDS)
+  .map(([usage]) => usage)
+  .join('\n')}\n`
+
+const UNKNOWN_REQUEST: [number, string] = [CLIS.UNKNOWN, "Unknown request.\nType 'help' for more info.\n"]
 
 /** varnishd's CLI framing: a 13-byte line `%-3d %-8d\n`, the body, a newline. */
 export function cliFrame(status: number, body: string): string {
@@ -154,8 +163,14 @@ async function run(d: AdminDeps, words: string[]): Promise<[number, string]> {
         return [CLIS.OK, `PONG ${Math.floor(Date.now() / 1000)} 1.0`]
       case 'status':
         return [CLIS.OK, 'Child in state running']
-      case 'help':
-        return [CLIS.OK, HELP]
+      case 'help': {
+        if (args.length > 1) return [CLIS.TOOMANY, 'Too many parameters\n']
+        if (args.length === 0) return [CLIS.OK, HELP]
+        const command = COMMANDS[args[0] as string]
+        return command === undefined ? UNKNOWN_REQUEST : [CLIS.OK, `${command[0]}\n${command[1]}\n`]
+      }
+      case 'banner':
+        return [CLIS.OK, BANNER]
       case 'quit':
         return [CLIS.CLOSE, 'Closing CLI connection']
       case 'ban':
@@ -166,6 +181,8 @@ async function run(d: AdminDeps, words: string[]): Promise<[number, string]> {
       case 'ban.list':
         return [CLIS.OK, d.bans.list()]
       case 'param.show':
+        // Its own check in varnishd (mcf_param_show), worded without the CLI layer's newline.
+        if (args.length > 1) return [CLIS.TOOMANY, 'Too many parameters']
         return [CLIS.OK, d.params.show(args[0])]
       case 'param.set':
         if (args.length < 2) return [CLIS.TOOFEW, 'Too few parameters\n']
@@ -181,10 +198,11 @@ async function run(d: AdminDeps, words: string[]): Promise<[number, string]> {
       case 'vcl.show':
         return await runVcl(d.vcl, cmd, args)
       default:
-        return [CLIS.UNKNOWN, "Unknown request.\nType 'help' for more info.\n"]
+        return UNKNOWN_REQUEST
     }
   } catch (err) {
-    return [CLIS.PARAM, `${(err as Error).message}\n`]
+    // varnishd's error bodies (bans, parameters) end without a newline; varnishadm adds one.
+    return [CLIS.PARAM, (err as Error).message]
   }
 }
 
@@ -222,7 +240,7 @@ async function runVcl(vcl: VclRegistry | undefined, cmd: string, args: string[])
     }
   } catch (err) {
     if (err instanceof VclError) return [CLIS.PARAM, `Message from VCC-compiler:\n${err.message}\nRunning VCC-compiler failed, exited with 2\nVCL compilation failed`]
-    if (err instanceof VclAdminError) return [CLIS.PARAM, err.message]
+    if (err instanceof VclAdminError) return [err.cliStatus, err.message]
     // An unreadable file and the like: the running VCL stays.
     return [CLIS.PARAM, (err as Error).message]
   }

@@ -31,6 +31,7 @@ export class Counters {
   bans_obj_killed = 0
   s_resp_bodybytes = 0
   client_req_400 = 0
+  client_req_417 = 0
 }
 
 const DESCRIPTIONS: Record<string, string> = {
@@ -62,6 +63,7 @@ const DESCRIPTIONS: Record<string, string> = {
   bans_obj_killed: 'Objects killed by bans (lookup)',
   s_resp_bodybytes: 'Response body bytes',
   client_req_400: 'Client requests received, subject to 400 errors',
+  client_req_417: 'Client requests received, subject to 417 errors',
 }
 
 /** `varnishstat -1`: `MAIN.name   value   rate   description`, one counter a line. */

@@ -1,8 +1,11 @@
 import { getHeader } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 
-/** Fields never stored with an object: recomputed on every delivery or owned by the framing. */
-const NOT_STORED = new Set(['age', 'content-length', 'x-varnish', 'via'])
+/**
+ * Fields never stored with an object: recomputed on every delivery or owned by the framing.
+ * An upstream Via stays: ours is appended after it (RFC 9110 §7.6.3), as varnishd does.
+ */
+const NOT_STORED = new Set(['age', 'content-length', 'x-varnish'])
 
 /** The stored response fields, as the object keeps them. */
 export function storableHeaders(headers: readonly string[]): string[] {
@@ -14,10 +17,25 @@ export function storableHeaders(headers: readonly string[]): string[] {
   return out
 }
 
-/** Every delivery of a complete object starts from this list (built once per object). */
+/**
+ * Every delivery of a stored object starts from this list (built once per object): varnishd's
+ * cnt_deliver forces `Accept-Ranges: bytes` on a 200 before vcl_deliver (a backend's own
+ * Accept-Ranges gives way), and leaves other statuses alone.
+ */
 export function deliverHeadersOf(obj: CacheObject): string[] {
-  obj.deliverHeaders ??= [...obj.headers, 'Accept-Ranges', 'bytes']
+  obj.deliverHeaders ??= obj.status === 200 ? withAcceptRanges(obj.headers) : obj.headers
   return obj.deliverHeaders
+}
+
+/** `headers` with one `Accept-Ranges: bytes` at the end (http_ForceHeader). */
+export function withAcceptRanges(headers: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    if (name.length !== 13 || name.toLowerCase() !== 'accept-ranges') out.push(name, headers[i + 1] as string)
+  }
+  out.push('Accept-Ranges', 'bytes')
+  return out
 }
 
 /**
@@ -45,35 +63,6 @@ export function notModified(req: readonly string[], obj: CacheObject): boolean {
 
 function weak(tag: string): string {
   return tag.startsWith('W/') ? tag.slice(2) : tag
-}
-
-export type RangeResult = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' }
-
-/**
- * RFC 9110 §14: one `bytes=` range served from a stored body. Several ranges, other units or
- * a syntax error: the whole body, as varnishd does. If-Range with a different validator too.
- */
-export function parseRange(req: readonly string[], obj: CacheObject, length: number): RangeResult {
-  const range = getHeader(req, 'range')
-  if (range === undefined || obj.status !== 200) return { kind: 'full' }
-  const ifRange = getHeader(req, 'if-range')
-  if (ifRange !== undefined && ifRange !== obj.etag && ifRange !== obj.lastModified) return { kind: 'full' }
-  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(range)
-  if (!m || (m[1] === '' && m[2] === '')) return { kind: 'full' }
-  let start: number
-  let end: number
-  if (m[1] === '') {
-    const suffix = Number(m[2])
-    if (suffix === 0) return { kind: 'unsatisfiable' }
-    start = Math.max(0, length - suffix)
-    end = length - 1
-  } else {
-    start = Number(m[1])
-    end = m[2] === '' ? length - 1 : Math.min(Number(m[2]), length - 1)
-    if (m[2] !== '' && Number(m[2]) < start) return { kind: 'full' }
-  }
-  if (start >= length) return { kind: 'unsatisfiable' }
-  return { kind: 'partial', start, end }
 }
 
 /**

@@ -4,11 +4,12 @@ import { getHeader, Http1ParseError, httpDateNow, type Http1Response, hopByHopNa
 import type { Backend, FetchControl } from './backend.js'
 import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
-import { storableHeaders } from './deliver.js'
+import { storableHeaders, withAcceptRanges } from './deliver.js'
 import type { Params } from './params.js'
 import { type BereqObj, type BerespObj, isBuiltinStep, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
-import { berespOf, objView, type Responder } from './respond.js'
+import type { RangeSlicer } from './range.js'
+import { berespOf, objView, type Responder, rangeSlicer } from './respond.js'
 import { computeFreshness } from './ttl.js'
 
 export interface FetcherDeps {
@@ -191,21 +192,29 @@ export class Fetcher {
     }
     let status = 0
     let headers: string[] = []
-    // vcl_deliver answered with synth instead: the backend's body is not wanted.
+    // vcl_deliver answered with synth instead (or the Range was a 416): the body is not wanted.
     let replaced = false
+    let slicer: RangeSlicer | undefined
     const control = this.#start(bereq, body, {
       head: (s, reason, h) => {
         const beresp = berespOf(s, reason, withDate(h), bereq.backend)
         policy.backendResponse(bereq, beresp)
         status = beresp.status
         headers = beresp.headers
-        if (!this.#writeHead(r, res, socket, beresp.status, beresp.reason, beresp.headers)) {
+        const written = this.#writeHead(r, res, socket, beresp.status, beresp.reason, beresp.headers, false)
+        if (written === false) {
           replaced = true
           control?.abort()
-        }
+        } else if (written !== true) slicer = written
       },
       data: (c) => {
-        if (replaced || res.write(c)) return true
+        if (replaced) return true
+        if (slicer !== undefined) {
+          const part = slice(slicer, c, res)
+          if (part === undefined) return true
+          c = part
+        }
+        if (res.write(c)) return true
         // The client's socket is full: the backend waits until it drained.
         socket.once('drain', () => control?.resume())
         return false
@@ -241,25 +250,42 @@ export class Fetcher {
   }
 
   /**
-   * The head of a response that is not stored (pass, hit-for-miss), through vcl_deliver.
-   * False when vcl_deliver chose synth instead (then the response was written already).
+   * The head of a response that is not stored (pass, hit-for-miss), through vcl_deliver and
+   * varnishd's range filter. False when something else was written instead (vcl_deliver's
+   * synth, a 416); a RangeSlicer when only part of the body goes out (206).
+   * `acceptRanges`: not a pass (varnishd's cnt_deliver adds it to a 200 unless OC_F_PRIVATE).
    */
-  #writeHead(r: ReqObj, res: Http1Response, socket: Socket | undefined, status: number, reason: string, headers: string[]): boolean {
+  #writeHead(
+    r: ReqObj,
+    res: Http1Response,
+    socket: Socket | undefined,
+    status: number,
+    reason: string,
+    headers: string[],
+    acceptRanges: boolean,
+  ): boolean | RangeSlicer {
     const out: string[] = []
+    // varnishd's Age for a response it did not store is the backend's (t_origin from it).
+    let age = '0'
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string
       // Lengths first: most names are neither, and are never lower-cased.
-      if ((name.length === 3 || name.length === 9) && (name.toLowerCase() === 'age' || name.toLowerCase() === 'x-varnish')) continue
+      if ((name.length === 3 || name.length === 9) && (name.toLowerCase() === 'age' || name.toLowerCase() === 'x-varnish')) {
+        if (name.length === 3) age = ageOf(headers[i + 1] as string, age)
+        continue
+      }
       out.push(name, headers[i + 1] as string)
     }
-    out.push('X-Varnish', String(r.xid), 'Age', '0', 'Via', this.#d.via)
-    const resp: RespObj = { status, reason, proto: r.proto, headers: out }
+    out.push('X-Varnish', String(r.xid), 'Age', age, 'Via', this.#d.via)
+    const resp: RespObj = { status, reason, proto: r.proto, headers: acceptRanges && status === 200 ? withAcceptRanges(out) : out }
     const next = isBuiltinStep(this.#d.policy, r, 'deliver') ? 'deliver' : this.#d.policy.deliver(r, resp)
     if (next !== 'deliver') {
       if (next === 'restart') this.#r.restart(r, res)
       else this.#r.synth(r, res, r.synthStatus ?? 503, r.synthReason)
       return false
     }
+    const slicer = rangeSlicer(r, res, resp)
+    if (slicer === null) return false
     // The head waits for the body bytes that usually arrived in the same read from the backend:
     // one write (one system call) for both instead of two, until the end of this tick.
     if (socket !== undefined) {
@@ -267,7 +293,7 @@ export class Fetcher {
       process.nextTick(uncork, socket)
     }
     res.writeHead(resp.status, resp.headers, resp.reason)
-    return true
+    return slicer ?? true
   }
 
   /**
@@ -290,6 +316,7 @@ export class Fetcher {
     }
     let direct = false
     let revalidated = false
+    let slicer: RangeSlicer | undefined
     const defaults = {
       defaultTtl: params.get('default_ttl'),
       defaultGrace: params.get('default_grace'),
@@ -326,13 +353,15 @@ export class Fetcher {
             control?.abort()
             return
           }
-          if (!this.#writeHead(r, res, socket, beresp.status, beresp.reason, beresp.headers)) {
-            // vcl_deliver chose synth: that answer is written, the backend's body is dropped.
+          const written = this.#writeHead(r, res, socket, beresp.status, beresp.reason, beresp.headers, true)
+          if (written === false) {
+            // vcl_deliver chose synth (or the Range was a 416): that answer is written, the backend's body is dropped.
             control?.abort()
             res = undefined
             return
           }
-          if (revalidated) res.end(stale?.body)
+          if (written !== true) slicer = written
+          if (revalidated) res.end(stale?.body && slicer ? slicer.take(stale.body) : stale?.body)
           return
         }
         obj.setHead(beresp.status, beresp.reason, storableHeaders(beresp.headers))
@@ -357,6 +386,11 @@ export class Fetcher {
         if (revalidated) return true
         if (direct) {
           if (!res) return false
+          if (slicer !== undefined) {
+            const part = slice(slicer, c, res)
+            if (part === undefined) return true
+            c = part
+          }
           if (res.write(c)) return true
           // The client's socket is full: the backend waits until it drained.
           socket?.once('drain', () => control?.resume())
@@ -408,6 +442,29 @@ export class Fetcher {
 }
 
 const noop = () => {}
+
+/** A backend's Age as delivered: its digits, or `fallback` when it is not a number (RFC 9111 §5.1). */
+function ageOf(value: string, fallback: string): string {
+  const v = value.trim()
+  if (v.length === 0 || v.length > 10) return fallback
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i)
+    if (c < 0x30 || c > 0x39) return fallback
+  }
+  return String(Number(v))
+}
+
+/**
+ * The part of a streamed chunk a 206 sends. Once the range is out the response ends and the
+ * rest of the backend's body is read and dropped, as varnishd does: undefined then.
+ */
+function slice(slicer: RangeSlicer, chunk: Buffer, res: Http1Response): Buffer | undefined {
+  if (slicer.done) return undefined
+  const part = slicer.take(chunk)
+  if (!slicer.done) return part
+  res.end(part)
+  return undefined
+}
 const uncork = (socket: Socket) => socket.uncork()
 
 /**

@@ -2,7 +2,7 @@ import { UsageError } from '@edgestack/common'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | ''
+  unit: 'seconds' | 'bytes' | 'header lines'
   default: number
   min: number
   max?: number
@@ -14,9 +14,9 @@ const SPECS: Record<string, ParamSpec> = {
   default_ttl: { unit: 'seconds', default: 120, min: 0, text: 'The TTL assigned to objects if neither the backend nor the VCL code assigns one.' },
   default_grace: { unit: 'seconds', default: 10, min: 0, text: 'Default grace period: how long past their TTL objects may be served.' },
   default_keep: { unit: 'seconds', default: 0, min: 0, text: 'Default keep period: how long past TTL + grace objects are kept for conditional fetches.' },
-  http_req_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP client request header we will allow (request line included).' },
+  http_req_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP client request header we will allow.' },
   http_req_size: { unit: 'bytes', default: 32768, min: 256, text: 'Maximum number of bytes of HTTP client request we will deal with.' },
-  http_max_hdr: { unit: '', default: 64, min: 32, max: 65535, text: 'Maximum number of HTTP header lines we allow in a request.' },
+  http_max_hdr: { unit: 'header lines', default: 64, min: 32, max: 65535, text: 'Maximum number of HTTP header lines we allow in a request.' },
   timeout_idle: { unit: 'seconds', default: 5, min: 0, text: 'Idle timeout for client connections.' },
   pipe_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Idle timeout for PIPE sessions.' },
   first_byte_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout for receiving first byte from backend.' },
@@ -35,15 +35,18 @@ export class Params {
     return this.#values.get(name) ?? (SPECS[name] as ParamSpec).default
   }
 
-  /** `-p name=value` and `param.set`; throws a varnishd-worded error. */
+  /** `-p name=value` and `param.set`; throws varnishd's words (mgt_param_tcp/tweak.c). */
   set(name: string, text: string): void {
     const spec = SPECS[name]
     if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
     const value = parseValue(text, spec)
-    if (value === undefined) throw new UsageError(`Invalid value "${text}" for parameter "${name}".`)
-    if (value < spec.min) throw new UsageError(`Must be at least ${spec.min} (parameter "${name}").`)
-    if (spec.max !== undefined && value > spec.max) throw new UsageError(`Must be no more than ${spec.max} (parameter "${name}").`)
-    this.#values.set(name, value)
+    const problem =
+      value === undefined ? NOT_A_VALUE[spec.unit](text)
+      : value < spec.min ? (spec.unit === 'seconds' ? `Must be greater or equal to ${bare(spec.min, spec)}` : `Must be at least ${bare(spec.min, spec)}`)
+      : spec.max !== undefined && value > spec.max ? `Must be no more than ${bare(spec.max, spec)}`
+      : undefined
+    if (problem !== undefined) throw new UsageError(`${problem}\n\n(attempting to set param '${name}' to '${text}')`)
+    this.#values.set(name, value as number)
     for (const l of this.#listeners) l(name)
   }
 
@@ -51,12 +54,20 @@ export class Params {
     this.#listeners.push(listener)
   }
 
-  /** `param.show` (no argument): one line each; with a name, the long form. */
+  /**
+   * `param.show` (no argument): one line each; with a name, varnishd's long form, whose
+   * `Value is:` line scripts read.
+   */
   show(name?: string): string {
     if (name !== undefined && name !== '-l') {
       const spec = SPECS[name]
       if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
-      return `${this.#line(name, spec)}\n${''.padEnd(8)}Default is ${format(spec.default, spec)}\n\n${''.padEnd(8)}${spec.text}\n`
+      const v = this.get(name)
+      let out = `${name}\n${INDENT}Value is: ${format(v, spec)}`
+      out += v === spec.default ? ' (default)\n' : `\n${INDENT}Default is: ${bare(spec.default, spec)}\n`
+      out += `${INDENT}Minimum is: ${bare(spec.min, spec)}\n`
+      if (spec.max !== undefined) out += `${INDENT}Maximum is: ${bare(spec.max, spec)}\n`
+      return `${out}\n${INDENT}${spec.text}\n\n`
     }
     let out = ''
     for (const [n, spec] of Object.entries(SPECS)) out += `${this.#line(n, spec)}\n`
@@ -69,21 +80,42 @@ export class Params {
   }
 }
 
+const INDENT = ' '.repeat(8)
+
+/** What varnishd says of a value it cannot read, by the parameter's type. */
+const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
+  seconds: (text) => `Invalid number (${text})`,
+  bytes: () => "Could not convert to bytes.\nInvalid number\n  Try something like '80k' or '120M'",
+  'header lines': (text) => `Not a number (${text})`,
+}
+
+/** A value with its unit, as varnishd's parameter listing prints it. */
 function format(v: number, spec: ParamSpec): string {
-  if (spec.unit === 'seconds') return `${v.toFixed(3)} [seconds]`
-  if (spec.unit === 'bytes') return `${formatBytes(v)} [bytes]`
+  return `${bare(v, spec)} [${spec.unit}]`
+}
+
+/** A value without its unit (varnishd's `Default is:`, `Minimum is:`). */
+function bare(v: number, spec: ParamSpec): string {
+  if (spec.unit === 'seconds') return v.toFixed(3)
+  if (spec.unit === 'bytes') return formatBytes(v)
   return String(v)
 }
 
+/** varnishd's fmt_bytes (mgt_param_tbl.c): `1000b`, `0.25k`, `32k`, `16M`. */
 function formatBytes(v: number): string {
-  if (v % (1024 * 1024) === 0) return `${v / 1024 / 1024}M`
-  if (v % 1024 === 0) return `${v / 1024}k`
-  return `${v}b`
+  let t = v
+  if (t === 0 || t % 256 !== 0) return `${t}b`
+  for (const suffix of 'kMGTPEZ') {
+    if (t % 1024 !== 0) return `${(t / 1024).toFixed(2)}${suffix}`
+    t /= 1024
+    if (t % 256 !== 0) return `${t}${suffix}`
+  }
+  return `${t}Y`
 }
 
 function parseValue(text: string, spec: ParamSpec): number | undefined {
   if (spec.unit === 'bytes') return parseSize(text)
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
+  const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
   if (!m) return undefined
   const n = Number(m[1])
   const scale = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2] ?? 's'] as number

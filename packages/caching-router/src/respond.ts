@@ -2,8 +2,9 @@ import { STATUS_CODES } from 'node:http'
 import type { Http1Response } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
-import { deliverHeadersOf, hasConditionalOrRange, notModified, parseRange } from './deliver.js'
-import { type BereqObj, type BerespObj, isBuiltinStep, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
+import { deliverHeadersOf, hasConditionalOrRange, notModified } from './deliver.js'
+import { type BereqObj, type BerespObj, fieldOf, isBuiltinStep, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
+import { lengthOf, RangeSlicer, rangedHead, rangeFor } from './range.js'
 import { guruMeditation } from './synth.js'
 
 export interface ResponderDeps {
@@ -37,25 +38,19 @@ export class Responder {
     let status = obj.status
     let reason = obj.reason
     let body = obj.body
-    const headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    let headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
     // The common hit asks for neither validation nor a range: one cheap scan decides.
     const asks = hasConditionalOrRange(r.headers)
     if (asks && (r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
       status = 304
       reason = 'Not Modified'
       body = undefined
-    } else if (asks && r.method === 'GET' && body !== undefined) {
-      const range = parseRange(r.headers, obj, body.length)
-      if (range.kind === 'partial') {
-        status = 206
-        reason = 'Partial Content'
-        headers.push('Content-Range', `bytes ${range.start}-${range.end}/${body.length}`)
-        body = body.subarray(range.start, range.end + 1)
-      } else if (range.kind === 'unsatisfiable') {
-        status = 416
-        reason = 'Range Not Satisfiable'
-        headers.push('Content-Range', `bytes */${body.length}`)
-        body = undefined
+    } else if (asks && status === 200 && body !== undefined) {
+      // varnishd ranges HEAD too: the head says what the GET would get.
+      const plan = rangeFor(r.headers, headers, body.length)
+      if (plan !== undefined && plan.kind !== 'full') {
+        ;({ status, reason, headers } = rangedHead(plan, headers, body.length))
+        body = plan.kind === 'partial' ? body.subarray(plan.start, plan.end + 1) : undefined
       }
     }
     // builtin.vcl's vcl_deliver changes nothing: no resp or obj view to build, no VCL to run.
@@ -68,14 +63,26 @@ export class Responder {
     res.send(resp.status, resp.headers, body, resp.reason)
   }
 
+  /**
+   * A miss, or a client following one, while the body still arrives: as varnishd streams it,
+   * a Range is served from the backend's Content-Length (without one, the whole body).
+   */
   #deliverStreaming(r: ReqObj, res: Http1Response, obj: CacheObject, xv: string, now: number): void {
-    const headers = obj.headers.concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    const headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
     if (obj.contentLength !== undefined) headers.push('Content-Length', obj.contentLength)
     const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
     if (this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    const slicer = rangeSlicer(r, res, resp)
+    if (slicer === null) return
     res.writeHead(resp.status, resp.headers, resp.reason)
     const unfollow = obj.follow({
-      data: (c) => void res.write(c),
+      data: (c) => {
+        if (slicer === undefined) res.write(c)
+        else if (!slicer.done) {
+          res.write(slicer.take(c))
+          if (slicer.done) res.end()
+        }
+      },
       end: () => res.end(),
       error: () => res.destroy(),
     })
@@ -130,6 +137,27 @@ export class Responder {
     }
     res.send(resp.status, resp.headers, resp.body, resp.reason)
   }
+}
+
+/**
+ * varnishd's range filter on a response about to stream (a miss, a pass, a hit-for-miss):
+ * with a Range and status 200, `resp` becomes the 206 (the slicer to cut the body with) or
+ * the 416, which is sent here (null: nothing more to write). Undefined: the whole body.
+ */
+export function rangeSlicer(r: ReqObj, res: Http1Response, resp: RespObj): RangeSlicer | undefined | null {
+  if (resp.status !== 200 || fieldOf(r.headers, 'range') === undefined) return undefined
+  const length = lengthOf(resp.headers)
+  const plan = rangeFor(r.headers, resp.headers, length)
+  if (plan === undefined || plan.kind === 'full') return undefined
+  const head = rangedHead(plan, resp.headers, length)
+  if (plan.kind === 'unsatisfiable') {
+    res.send(head.status, head.headers, undefined, head.reason)
+    return null
+  }
+  resp.status = head.status
+  resp.reason = head.reason
+  resp.headers = head.headers
+  return new RangeSlicer(plan.start, plan.end)
 }
 
 /** `obj.*` as vcl_hit and vcl_deliver read it. */

@@ -5,6 +5,7 @@ import {
   formatAddress,
   getHeader,
   type HostPort,
+  removeHeader,
   Http1ParseError,
   type Http1Request,
   type Http1Response,
@@ -73,6 +74,9 @@ export interface CachingRouter {
 
 /** Writes the request's access line once, with varnishncsa's handling; see `handle`. */
 type AccessLogFn = (handling: string, answered?: number) => void
+
+/** varnishd's HTTP_HDR_FIRST: the header slots the request line takes out of http_max_hdr. */
+const REQUEST_LINE_HDRS = 5
 
 /** Methods after whose success RFC 9111 §4.4 says the stored responses are invalid. */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
@@ -154,10 +158,12 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     counters.client_req++
     counters.s_req++
     const headers = req.headers
-    appendForwardedFor(headers, req.remoteAddress)
+    const expect = appendForwardedFor(headers, req.remoteAddress)
+    // Origin-form (the usual request) starts with '/': nothing to look at.
+    const url = req.target.charCodeAt(0) === 0x2f ? req.target : targetUrl(req.target, headers)
     const r: ReqObj = {
       method: req.method,
-      url: req.target,
+      url: url ?? req.target,
       proto: `HTTP/${req.version}`,
       headers,
       backendHint: model.defaultBackend,
@@ -189,7 +195,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           {
             client: req.remoteAddress,
             method: req.method,
-            url: req.target,
+            url: url ?? req.target,
             proto: `HTTP/${req.version}`,
             headers,
             status: res.statusCode,
@@ -199,6 +205,21 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           model.logHandling ?? false,
         ),
       )
+    }
+    // A request-target no backend can be asked for (undici sends origin- and absolute-form
+    // only): an origin answers it with 400 (RFC 9112 §3.2), so do we. Content-Length repeated
+    // or a list ("3, 3"), which RFC 9112 §6.3 lets a recipient refuse: varnishd does (400,
+    // closed), and forwarding it would make two framings of one body.
+    if (url === undefined || (req.contentLength !== undefined && !oneContentLength(headers))) {
+      counters.client_req_400++
+      req.keepAlive = false
+      res.send(400, [], undefined, 'Bad Request')
+      log('synth')
+      return
+    }
+    if (expect !== undefined && !expectContinue(expect, req, res, counters)) {
+      log('synth')
+      return
     }
     if (policy.done !== undefined) r.restart = restarter(r, req, res, log)
     try {
@@ -260,10 +281,6 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     if (next === 'restart') return responder.restart(r, res)
     if (next === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
     const bereq = fetcher.bereqOf(r, r.method, false, true)
-    // varnishd answers `Expect: 100-continue` itself (RFC 9110 §10.1.1) and never forwards it.
-    if (req.hasBody && getHeader(r.headers, 'expect')?.toLowerCase() === '100-continue') {
-      req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
-    }
     const body = req.hasBody ? req.body : undefined
     const clientFailed = (err: Error) => {
       // The client's fault, not the backend's. The connection answered a body it could not read
@@ -285,14 +302,16 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   }
 
   const pipe = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => {
+    const xid = nextXid()
     const bereq: BereqObj = {
       method: r.method,
       url: r.url,
       proto: r.proto,
-      headers: r.headers,
+      // varnishd's cnt_pipe adds X-Varnish to the piped request too, before vcl_pipe.
+      headers: r.headers.concat('X-Varnish', String(xid)),
       backend: r.backendHint,
       uncacheable: true,
-      xid: nextXid(),
+      xid,
       isBgfetch: false,
       bodyUnset: false,
       policyState: r.policyState,
@@ -325,11 +344,14 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     createHttp1Server({
       onRequest,
       proxyProtocol: l.proxy,
+      // As varnishd bounds a request head: http_req_hdr_len each field line (not the request
+      // line, which only http_req_size bounds), http_req_size the head, and http_max_hdr the
+      // lines including the five the request line takes (method, URL, protocol and two more).
       limits: {
-        maxRequestLineBytes: params.get('http_req_hdr_len'),
+        maxRequestLineBytes: params.get('http_req_size'),
         maxFieldLineBytes: params.get('http_req_hdr_len'),
         maxHeadBytes: params.get('http_req_size'),
-        maxHeaderCount: params.get('http_max_hdr'),
+        maxHeaderCount: params.get('http_max_hdr') - REQUEST_LINE_HDRS,
       },
       keepAliveTimeoutMs: params.get('timeout_idle') * 1000,
       onClientError() {
@@ -379,16 +401,73 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   }
 }
 
-/** varnishd appends client.ip to X-Forwarded-For before vcl_recv (one field, comma-joined). */
-function appendForwardedFor(headers: string[], ip: string): void {
+/**
+ * varnishd appends client.ip to X-Forwarded-For before vcl_recv (one field, comma-joined).
+ * The same pass finds the first Expect field (varnishd reads only the first), so the usual
+ * request costs no second scan; undefined when there is none.
+ */
+function appendForwardedFor(headers: string[], ip: string): string | undefined {
+  let expect: string | undefined
+  let forwarded = -1
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
-    if (name.length === 15 && name.toLowerCase() === 'x-forwarded-for') {
-      headers[i + 1] = `${headers[i + 1]}, ${ip}`
-      return
-    }
+    if (name.length === 15 && forwarded === -1 && name.toLowerCase() === 'x-forwarded-for') forwarded = i + 1
+    else if (name.length === 6 && expect === undefined && name.toLowerCase() === 'expect') expect = headers[i + 1] as string
   }
-  headers.push('X-Forwarded-For', ip)
+  if (forwarded === -1) headers.push('X-Forwarded-For', ip)
+  else headers[forwarded] = `${headers[forwarded]}, ${ip}`
+  return expect
+}
+
+/**
+ * varnishd's http1_dissect, before vcl_recv: an expectation other than `100-continue` gets a
+ * bare 417 and the connection closed (RFC 9110 §10.1.1 lets a server refuse one it does not
+ * support); `100-continue` is answered with `100 Continue` on HTTP/1.1 whatever the method,
+ * unless more bytes (the body) came with the head, and the field is removed so neither VCL
+ * nor a backend sees it. False when refused.
+ */
+function expectContinue(expect: string, req: Http1Request, res: Http1Response, counters: Counters): boolean {
+  if (expect.toLowerCase() !== '100-continue') {
+    counters.client_req_417++
+    req.keepAlive = false
+    res.send(417, [], undefined, 'Expectation Failed')
+    return false
+  }
+  const headers = req.headers
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    const name = headers[i] as string
+    if (name.length === 6 && name.toLowerCase() === 'expect') headers.splice(i, 2)
+  }
+  if (req.version === '1.1' && !req.followedByBytes) req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
+  return true
+}
+
+/** Exactly one Content-Length field, without a list in it. */
+function oneContentLength(headers: readonly string[]): boolean {
+  let n = 0
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    if (name.length === 14 && name.toLowerCase() === 'content-length' && (++n > 1 || (headers[i + 1] as string).includes(','))) return false
+  }
+  return true
+}
+
+/**
+ * A request-target that is not origin-form, as varnishd's http1_dissect takes it: absolute-form
+ * `http://authority/path` (scheme in any case) becomes `/path`, its authority the only Host
+ * (RFC 9112 §3.2.2); one without a path is kept whole. `*` (OPTIONS) is kept. Undefined for
+ * anything else (`GET a`), which no backend request can carry.
+ */
+function targetUrl(target: string, headers: string[]): string | undefined {
+  if (target === '*') return target
+  const scheme = target.slice(0, 8).toLowerCase()
+  if (scheme.startsWith('https://')) return target
+  if (!scheme.startsWith('http://')) return undefined
+  const slash = target.indexOf('/', 7)
+  if (slash === -1) return target
+  removeHeader(headers, 'host')
+  headers.push('Host', target.slice(7, slash))
+  return target.slice(slash)
 }
 
 /** A path when `target` is relative or names `host` over http; undefined for another origin. */

@@ -112,7 +112,7 @@ describe('caching-router admin CLI (-T/-S)', () => {
     await adm('ban', 'req.url', '~', '^/x')
     assert.match((await adm('ban.list')).stdout, /req\.url ~ \^\/x/)
     await adm('param.set', 'default_grace', '30')
-    assert.match((await adm('param.show', 'default_grace')).stdout, /default_grace\s+30\.000 \[seconds\]/)
+    assert.match((await adm('param.show', 'default_grace')).stdout, /Value is: 30\.000 \[seconds\]\n/)
     await assert.rejects(adm('param.set', 'no_such_param', '1'), (err: { stdout: string }) => /Unknown parameter/.test(err.stdout))
     const wrong = join(dir, 'wrong')
     await writeFile(wrong, 'nope\n')

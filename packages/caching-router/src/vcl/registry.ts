@@ -4,8 +4,15 @@ import type { VclProgram } from './program.js'
 
 /** A vcl.* admin command that cannot be carried out (varnishadm answers it with status 106). */
 export class VclAdminError extends EdgeError {
-  constructor(message: string) {
+  /**
+   * The CLI status varnishd answers with (106 CLIS_PARAM, 300 CLIS_CANT). The message is
+   * varnishd's CLI body to the byte: some of mgt_vcl.c's end in a newline, some do not.
+   */
+  readonly cliStatus: number
+
+  constructor(message: string, cliStatus = 106) {
     super('EDGE_ERR_VCL_ADMIN', message)
+    this.cliStatus = cliStatus
   }
 }
 
@@ -59,7 +66,7 @@ export class VclRegistry {
   /** `vcl.use NAME`: new requests get this VCL; requests in flight keep theirs. */
   use(name: string): void {
     const e = this.#entries.get(name)
-    if (!e) throw new VclAdminError(`No VCL named ${name} known.`)
+    if (!e) throw new VclAdminError(`No VCL named ${name} known\n`)
     this.#active = e
   }
 
@@ -74,8 +81,8 @@ export class VclRegistry {
   /** `vcl.discard NAME`: forget it; its probes stop once its last request has finished. */
   discard(name: string): void {
     const e = this.#entries.get(name)
-    if (!e) throw new VclAdminError(`No VCL named ${name} known.`)
-    if (e === this.#active) throw new VclAdminError('Cannot discard active VCL')
+    if (!e) throw new VclAdminError(`No VCL name matches ${name}\n`)
+    if (e === this.#active) throw new VclAdminError(`Cannot discard active VCL program ${name}\n`, 300)
     this.#entries.delete(name)
     e.discarded = true
     if (e.busy === 0) this.#retire(e)
@@ -108,7 +115,7 @@ export class VclRegistry {
   /** `vcl.show NAME`: the main file's text; `verbose` adds the included files, as `-v` does. */
   show(name: string, verbose = false): string {
     const e = this.#entries.get(name)
-    if (!e) throw new VclAdminError(`No VCL named ${name} known.`)
+    if (!e) throw new VclAdminError(`No VCL named '${name}'`)
     const sources = e.program.sources
     if (!verbose) return sources[0]?.text ?? ''
     return sources.map((s) => `// VCL.SHOW ${s.name}\n${s.text}`).join('\n')
@@ -116,12 +123,13 @@ export class VclRegistry {
 
   /** `vcl.list` in varnishadm's layout: status, state/temperature, busy requests, name. */
   list(): string {
-    const lines: string[] = []
-    for (const [name, e] of this.#entries) {
-      const status = e === this.#active ? 'active' : 'available'
-      lines.push(`${status.padEnd(10)} ${'auto'.padStart(5)}/${'warm'.padEnd(8)} ${String(e.busy).padStart(6)} ${name}`)
-    }
-    return lines.join('\n')
+    // varnishd 7.1's table: the first column as wide as its longest entry plus three, then
+    // state, temperature, busy count (six wide) and name four spaces apart; a newline each.
+    const rows = [...this.#entries].map(([name, e]) => [e === this.#active ? 'active' : 'available', name, e.busy] as const)
+    const width = Math.max(...rows.map(([status]) => status.length)) + 3
+    let out = ''
+    for (const [status, name, busy] of rows) out += `${status.padEnd(width)}auto    warm    ${String(busy).padStart(6)}    ${name}\n`
+    return out
   }
 
   /** Stops every VCL's probes (router shutdown). Idempotent. */

@@ -306,6 +306,7 @@ export class Http1Connection implements ResponseOwner {
     this.deadline = 0
     this.#pending = pending.length > end + 4 ? pending.subarray(end + 4) : undefined
     const req = new Http1Request(head, this.socket, this.#peer, this)
+    req.followedByBytes = this.#pending !== undefined
     const res = new Http1Response(this, req)
     this.#req = req
     this.#res = res

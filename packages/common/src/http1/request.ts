@@ -25,6 +25,11 @@ export class Http1Request {
   readonly upgrade: boolean
   /** Whether the connection may carry another request; the server may clear it. */
   keepAlive: boolean
+  /**
+   * Bytes after the head (its body, a pipelined request) came with it: a client that sent
+   * `Expect: 100-continue` is not waiting for `100 Continue` (varnishd's pipeline_b check).
+   */
+  followedByBytes = false
   readonly remoteAddress: string
   readonly remotePort: number
   readonly localAddress: string

@@ -179,10 +179,8 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
     const dir = await deps.cache.stat(dirPath)
     if (dir instanceof Error) return dir.code === 'EACCES' ? 403 : 404
     if (dir.kind !== 'dir') return 404
-    if (st.conf.autoindex) {
-      if (method === 'POST') return 405
-      return autoindex(st, dirPath)
-    }
+    // autoindex declines anything but GET and HEAD; the content phase then forbids the directory.
+    if (st.conf.autoindex && method !== 'POST') return autoindex(st, dirPath)
     return 403
   }
   const path = mapPath(st, uri)

@@ -3,6 +3,7 @@ import { formatResponse, type Http1Request, httpDateNow } from '@edgestack/commo
 import mime from 'mime-types'
 import type { LocationConf } from './config/model.js'
 import type { FileCache, FileInfo } from './file-cache.js'
+import { parseHttpTime } from './http-date.js'
 import { type ByteRange, parseRange } from './ranges.js'
 import type { RequestState } from './request-state.js'
 import { baseHeaders, finishHeaders, sendBuiltin } from './respond.js'
@@ -61,11 +62,10 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   }
 
   // ngx_http_not_modified_filter: preconditions first (412), then 304 when every validator agrees.
+  // An unparsable If-Unmodified-Since fails (nginx compares its -1 with the mtime), although
+  // RFC 9110 §13.1.4 says to ignore it: the client gets what nginx would give it.
   const ius = req.header('if-unmodified-since')
-  if (ius !== undefined) {
-    const t = Date.parse(ius)
-    if (!Number.isNaN(t) && mtime > t / 1000) return sendBuiltin(st, 412)
-  }
+  if (ius !== undefined && parseHttpTime(ius) < mtime) return sendBuiltin(st, 412)
   const ifMatch = req.header('if-match')
   if (ifMatch !== undefined && !matchEtag(ifMatch, etag, false)) return sendBuiltin(st, 412)
   const ims = req.header('if-modified-since')
@@ -73,8 +73,8 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   if ((ims !== undefined && conf.ifModifiedSince !== 'off') || inm !== undefined) {
     let notModified = true
     if (ims !== undefined && conf.ifModifiedSince !== 'off') {
-      const t = Date.parse(ims) / 1000
-      notModified = !Number.isNaN(t) && (conf.ifModifiedSince === 'exact' ? t === mtime : t >= mtime)
+      const t = parseHttpTime(ims)
+      notModified = t === mtime || (conf.ifModifiedSince === 'before' && t > mtime)
     }
     if (notModified && inm !== undefined) notModified = matchEtag(inm, etag, true)
     if (notModified) {
@@ -92,7 +92,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
 
   let ranges: ByteRange[] | 'unsatisfiable' | undefined
   const range = req.header('range')
-  if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, lastModified)) ranges = parseRange(range, info.size)
+  if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, mtime)) ranges = parseRange(range, info.size)
   if (ranges === 'unsatisfiable') {
     return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`])
   }
@@ -198,10 +198,11 @@ function plainRequest(req: Http1Request): boolean {
   return true
 }
 
-function ifRangeHolds(ifRange: string | undefined, etag: string | undefined, lastModified: string): boolean {
+/** ngx_http_range_header_filter: an entity-tag when it ends in `"`, else a date compared as a time. */
+function ifRangeHolds(ifRange: string | undefined, etag: string | undefined, mtime: number): boolean {
   if (ifRange === undefined) return true
-  if (ifRange.startsWith('"') || ifRange.startsWith('W/')) return etag !== undefined && ifRange === etag
-  return ifRange === lastModified
+  if (ifRange.length >= 2 && ifRange.endsWith('"')) return etag !== undefined && ifRange === etag
+  return parseHttpTime(ifRange) === mtime
 }
 
 /** If-None-Match (weak comparison) / If-Match (strong), with `*` and lists. */

@@ -152,6 +152,23 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'ius old', path: '/a.txt', headers: { 'If-Unmodified-Since': 'Mon, 01 Jan 2001 00:00:00 GMT' } })
   c.push({ name: 'ius equal', path: '/a.txt', headers: { 'If-Unmodified-Since': lm } })
   c.push({ name: 'inm big', path: '/big.bin', headers: { 'If-None-Match': bigEtag } })
+  // Dates as ngx_parse_http_time reads them: case-sensitive months, the weekday unread, anything
+  // after the time ignored, and an unreadable If-Unmodified-Since failing (412).
+  const [wd, dd, mon, yyyy, hms] = lm.split(' ') as [string, string, string, string, string]
+  const rfc850 = `${wd.slice(0, -1)}day, ${dd}-${mon}-${yyyy.slice(2)} ${hms} GMT`
+  const asctime = `${wd.slice(0, -1)} ${mon} ${dd.replace(/^0/, ' ')} ${hms} ${yyyy}`
+  c.push({ name: 'ims rfc850', path: '/a.txt', headers: { 'If-Modified-Since': rfc850 } })
+  c.push({ name: 'ims asctime', path: '/a.txt', headers: { 'If-Modified-Since': asctime } })
+  c.push({ name: 'ims lower-case', path: '/a.txt', headers: { 'If-Modified-Since': lm.toLowerCase() } })
+  c.push({ name: 'ims with IE length', path: '/a.txt', headers: { 'If-Modified-Since': `${lm}; length=108` } })
+  c.push({ name: 'ims no weekday check', path: '/a.txt', headers: { 'If-Modified-Since': `Xyz${lm.slice(3)}` } })
+  c.push({ name: 'ims Feb 30', path: '/a.txt', headers: { 'If-Modified-Since': 'Fri, 30 Feb 2024 00:00:00 GMT' } })
+  c.push({ name: 'ius garbage', path: '/a.txt', headers: { 'If-Unmodified-Since': 'garbage' } })
+  c.push({ name: 'ius rfc850', path: '/a.txt', headers: { 'If-Unmodified-Since': rfc850 } })
+  c.push({ name: 'if-range rfc850', path: '/a.txt', headers: { Range: 'bytes=0-3', 'If-Range': rfc850 } })
+  c.push({ name: 'if-range weak etag', path: '/a.txt', headers: { Range: 'bytes=0-3', 'If-Range': `W/${etag}` } })
+  c.push({ name: 'range bytes= alone', path: '/a.txt', headers: { Range: 'bytes=' } })
+  c.push({ name: 'POST to an autoindex directory', path: '/plain/', method: 'POST', headers: { 'Content-Length': '0' } })
   // Traversal and encoding: nginx normalizes these too; none may leave the root.
   for (const p of ['/../a.txt', '/sub/../a.txt', '/sub/./index.html', '/%2e%2e/a.txt', '/sub/%2e%2e/a.txt', '/sub/..%2fa.txt', '/sub%2f..%2fa.txt', '/%2E%2E/%2E%2E/etc/passwd', '/../../etc/passwd', '/sub/../../a.txt', '//a.txt', '///sub//index.html', '/a.txt/', '/a.txt/.', '/sub/.', '/sub/..', '/%61.txt', '/a%2etxt', '/static/../a.txt', '/static/x.css', '/static/', '/static', '/static/%2e%2e/a.txt', '/./a.txt', '/a.txt?../../etc/passwd', '/a.txt#frag']) {
     c.push({ name: `path ${p}`, path: p })

@@ -89,10 +89,11 @@ export class RequestState implements VariableSource {
         return '-'
       case 'status':
         return String(this.res.statusCode)
+      // nginx counts what went to the socket: the head in $bytes_sent, chunk framing in both.
       case 'body_bytes_sent':
-        return String(this.res.bytesWritten)
+        return String(this.res.bytesSent - this.res.headBytes)
       case 'bytes_sent':
-        return String(this.res.bytesWritten)
+        return String(this.res.bytesSent)
       case 'time_local':
         return clfNow()
       case 'time_iso8601':

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
-import { stat, writeFile } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
 import type { StaticServer } from '../src/index.js'
-import { freePort, get, hasNginx, makeFixtures, NGINX, type RawResponse, startEcho, startNginx, startOurs } from './helpers.js'
+import { get, hasNginx, makeFixtures, NGINX, type RawResponse, startBoth, startEcho } from './helpers.js'
 import { httpHead } from './nginx-test-conf.js'
 
 /**
@@ -263,17 +263,7 @@ describe('differential: static-server and real nginx on the same nginx.conf', { 
   before(async () => {
     dir = await makeFixtures()
     echo = await startEcho()
-    const { mkdir } = await import('node:fs/promises')
-    await mkdir(join(dir, 'tmp'), { recursive: true })
-    const theirPort = await freePort()
-    await writeFile(join(dir, 'nginx.conf'), config(dir, theirPort, echo.port, join(dir, 'nginx.pid')))
-    nginx = await startNginx(dir, join(dir, 'nginx.conf'), theirPort)
-    theirAddr = { host: '127.0.0.1', port: theirPort }
-    const ourPort = await freePort()
-    await writeFile(join(dir, 'ours.conf'), config(dir, ourPort, echo.port, join(dir, 'ours.pid')))
-    const o = await startOurs(dir, join(dir, 'ours.conf'))
-    ours = o.server
-    ourAddr = o.addr[0] as HostPort
+    ;({ nginx, ours, ourAddr, theirAddr } = await startBoth(dir, (port, pid) => config(dir, port, echo.port, pid)))
     const st = await stat(join(dir, 'root/a.txt'))
     const big = await stat(join(dir, 'root/big.bin'))
     const et = (s: typeof st) => `"${Math.floor(s.mtimeMs / 1000).toString(16)}-${s.size.toString(16)}"`

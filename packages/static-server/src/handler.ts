@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import type { LocationModel } from './config/model.js'
 import { type FileCache, type FileInfo, followsSymlink } from './file-cache.js'
 import { findLocation } from './locations.js'
+import { keepAliveLimits } from './keep-alive.js'
 import { proxy } from './proxy.js'
 import type { RequestState } from './request-state.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond.js'
@@ -39,6 +40,7 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.loc = named
       st.conf = named.conf
       named = undefined
+      keepAliveLimits(st)
     } else {
       if (st.redirected) {
         // ngx_http_internal_redirect resumes at the server-rewrite phase, in the server's configuration.
@@ -56,6 +58,7 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.conf = m.loc?.conf ?? st.server.conf
       if (m.captures) captured(st, m.captures)
       st.rewriteBreak = false
+      keepAliveLimits(st)
       if (m.loc?.conf.internal && !st.uriChanged && !st.inErrorPage) {
         step = await finalize(st, 404)
         if (step === 'done') return

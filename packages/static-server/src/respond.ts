@@ -50,7 +50,10 @@ export function sendRedirect(st: RequestState, status: number, location: string)
   let loc = location
   if (loc.startsWith('/') && st.conf.absoluteRedirect) {
     const port = st.req.localPort
-    const host = st.host || st.server.primaryName || st.req.localAddress
+    // ngx_http_header_filter: the server's name when server_name_in_redirect is on, else the
+    // client's Host, else (HTTP/1.0 without Host) the address the connection came in on.
+    // A server without server_name gives "" there, as nginx writes `http://:PORT/`.
+    const host = st.conf.serverNameInRedirect ? st.server.primaryName : st.host || st.req.localAddress
     loc = `http://${host}${st.conf.portInRedirect && port !== 80 ? `:${port}` : ''}${loc}`
   }
   sendBuiltin(st, status, ['Location', loc])

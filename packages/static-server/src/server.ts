@@ -16,11 +16,12 @@ import { ifConfs } from './config/rewrite-program.js'
 import { errorPageBody, reason, SERVER } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
+import { keepAliveLimits } from './keep-alive.js'
 import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
-import { parseTarget } from './uri.js'
+import { parseTarget, splitAbsoluteForm } from './uri.js'
 import { captured } from './user-variables.js'
 
 export interface StaticServer {
@@ -127,17 +128,35 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
   }
 
   const onRequest = (req: Http1Request, res: Http1Response, vhosts: VirtualHosts) => {
-    const host = normalizeHost(req.header('host'))
+    let host = normalizeHost(req.header('host'))
+    let raw = req.target
+    // The host of an absolute-form target wins over the Host field (RFC 9112 §3.2.2), which
+    // must still be valid, as in nginx ($host is the target's, $http_host the field's).
+    if (raw.charCodeAt(0) !== 0x2f && raw !== '*') {
+      const abs = splitAbsoluteForm(raw)
+      if (abs === undefined) host = undefined
+      else if (host !== undefined) {
+        host = normalizeHost(abs.host)
+        raw = abs.target
+      }
+    }
     const sel = host === undefined ? undefined : selectServer(vhosts, host)
     const server = sel === undefined ? vhosts.defaultServer : sel.server
-    const target = parseTarget(req.target, server.mergeSlashes)
+    const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
+    keepAliveLimits(st)
     if (sel?.captures) captured(st, sel.captures)
     const bl = realIp.get(server)
     if (bl) st.remoteAddr = realClient(req, server, bl)
     res.onFinish = () => logs.write(st, st.conf.accessLogs)
-    if (host === undefined || target === undefined) {
+    if (host === undefined || target === undefined || !nginxMethod(req.method)) {
       sendBuiltin(st, 400)
+      return
+    }
+    if (req.method === 'TRACE' || req.method === 'CONNECT') {
+      // ngx_http_process_request_header refuses both with 405 and ends the connection.
+      req.keepAlive = false
+      sendBuiltin(st, 405)
       return
     }
     handle(st, deps).catch((err: Error) => {
@@ -172,6 +191,19 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       return closing
     },
   }
+}
+
+/**
+ * ngx_http_parse_request_line takes a method of `A`-`Z`, `_` and `-` only: `get` or `G3T` is a
+ * 400 that closes the connection, not a 405.
+ */
+function nginxMethod(method: string): boolean {
+  if (method === 'GET') return true
+  for (let i = 0; i < method.length; i++) {
+    const c = method.charCodeAt(i)
+    if ((c < 0x41 || c > 0x5a) && c !== 0x5f && c !== 0x2d) return false
+  }
+  return true
 }
 
 /** set_real_ip_from / real_ip_header / real_ip_recursive (ngx_http_realip_module). */

@@ -129,9 +129,22 @@ function defaultConf(ctx: Ctx): LocationConf {
     serverTokens: true,
     absoluteRedirect: true,
     portInRedirect: true,
+    serverNameInRedirect: false,
+    // nginx 1.22's defaults (keepalive_requests went from 100 to 1000 in 1.19.10).
+    keepaliveRequests: 1000,
+    keepaliveTimeMs: 3_600_000,
+    keepaliveOff: false,
     internal: false,
   }
 }
+
+/** Directives whose one argument is a time, and the field (in ms) each sets. */
+const TIME_FIELDS = new Map<string, 'proxyConnectTimeoutMs' | 'proxyReadTimeoutMs' | 'proxySendTimeoutMs' | 'keepaliveTimeMs'>([
+  ['proxy_connect_timeout', 'proxyConnectTimeoutMs'],
+  ['proxy_read_timeout', 'proxyReadTimeoutMs'],
+  ['proxy_send_timeout', 'proxySendTimeoutMs'],
+  ['keepalive_time', 'keepaliveTimeMs'],
+])
 
 /**
  * One level of nginx's merge: every directive set here overrides the parent's value; list
@@ -146,6 +159,11 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
+    const timeField = TIME_FIELDS.get(d.name)
+    if (timeField !== undefined) {
+      c[timeField] = time(d, a0)
+      continue
+    }
     switch (d.name) {
       case 'root':
         c.root = compileTemplate(path(ctx, a0))
@@ -218,15 +236,6 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         if (a0 !== '1.0' && a0 !== '1.1') throw invalid(d, a0)
         c.proxyHttpVersion = a0
         break
-      case 'proxy_connect_timeout':
-        c.proxyConnectTimeoutMs = time(d, a0)
-        break
-      case 'proxy_read_timeout':
-        c.proxyReadTimeoutMs = time(d, a0)
-        break
-      case 'proxy_send_timeout':
-        c.proxySendTimeoutMs = time(d, a0)
-        break
       case 'proxy_next_upstream':
         c.proxyNextUpstream = new Set(a)
         break
@@ -273,6 +282,17 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'port_in_redirect':
         c.portInRedirect = flag(d)
+        break
+      case 'server_name_in_redirect':
+        c.serverNameInRedirect = flag(d)
+        break
+      case 'keepalive_requests':
+        c.keepaliveRequests = int(d, a0)
+        break
+      case 'keepalive_timeout':
+        // The server's idle timer is read from the server level (server()); the location's value
+        // decides only whether this answer keeps the connection, as ngx_http_update_location_config.
+        c.keepaliveOff = time(d, a0) === 0
         break
       case 'internal':
         c.internal = true

@@ -156,6 +156,13 @@ export interface LocationConf {
   serverTokens: boolean
   absoluteRedirect: boolean
   portInRedirect: boolean
+  serverNameInRedirect: boolean
+  /** keepalive_requests: the request that reaches this count on its connection closes it. */
+  keepaliveRequests: number
+  /** keepalive_time: no request starts a new keep-alive turn after the connection is this old. */
+  keepaliveTimeMs: number
+  /** `keepalive_timeout 0`: every answer closes its connection. */
+  keepaliveOff: boolean
   internal: boolean
 }
 

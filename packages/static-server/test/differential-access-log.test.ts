@@ -26,7 +26,7 @@ function config(dir: string, port: number, up: number, pid: string): string {
 `
 }
 
-const REQUESTS: [method: string, path: string, extra?: string][] = [
+const REQUESTS: [method: string, path: string, extra?: string, body?: string][] = [
   ['GET', '/a.txt'],
   ['GET', '/big.bin'],
   ['GET', '/missing'],
@@ -37,16 +37,26 @@ const REQUESTS: [method: string, path: string, extra?: string][] = [
   ['GET', '/a.txt?range', 'Range: bytes=0-1,4-5\r\n'],
   ['GET', '/a.txt?304', 'If-None-Match: *\r\n'],
   ['HEAD', '/a.txt'],
+  // The interim 100 Continue is bytes sent for the request too.
+  ['POST', '/raw/e', 'Expect: 100-continue\r\nContent-Length: 3\r\n', 'abc'],
+  ['GET', '/a.txt'],
 ]
 
-/** The wire length and head length of each answer, in order. */
-function split(raw: Buffer, methods: string[]): { wire: number; head: number }[] {
-  const out: { wire: number; head: number }[] = []
+/** The wire length, final head length and any interim 100 of each answer, in order. */
+function split(raw: Buffer, methods: string[]): { wire: number; head: number; interim: boolean }[] {
+  const out: { wire: number; head: number; interim: boolean }[] = []
   let at = 0
   for (const method of methods) {
-    const end = raw.indexOf('\r\n\r\n', at)
+    let end = raw.indexOf('\r\n\r\n', at)
     assert.ok(end > 0, `answer ${out.length + 1} is missing`)
-    const head = raw.subarray(at, end + 4).toString('latin1')
+    let headStart = at
+    let head = raw.subarray(at, end + 4).toString('latin1')
+    if (head.startsWith('HTTP/1.1 100 ')) {
+      // nginx's $body_bytes_sent is c->sent less the final head: the 100 Continue is in it.
+      headStart = end + 4
+      end = raw.indexOf('\r\n\r\n', headStart)
+      head = raw.subarray(headStart, end + 4).toString('latin1')
+    }
     const status = Number(head.slice(9, 12))
     let next = end + 4
     const length = /\r\ncontent-length: (\d+)/i.exec(head)
@@ -60,7 +70,7 @@ function split(raw: Buffer, methods: string[]): { wire: number; head: number }[]
         if (size === 0) break
       }
     } else if (length) next += Number(length[1])
-    out.push({ wire: next - at, head: end + 4 - at })
+    out.push({ wire: next - at, head: end + 4 - headStart, interim: headStart !== at })
     at = next
   }
   assert.equal(at, raw.length, 'bytes after the last answer')
@@ -77,7 +87,7 @@ test('differential: $bytes_sent and $body_bytes_sent are the bytes each client r
     await echo.close()
   })
   let wire = ''
-  for (const [m, p, extra] of REQUESTS) wire += `${m} ${p} HTTP/1.1\r\nHost: localhost\r\n${extra ?? ''}\r\n`
+  for (const [m, p, extra, body] of REQUESTS) wire += `${m} ${p} HTTP/1.1\r\nHost: localhost\r\n${extra ?? ''}\r\n${body ?? ''}`
   wire = wire.replace(/\r\n\r\n$/, '\r\nConnection: close\r\n\r\n')
   const theirs = await rawRequest(theirAddr, wire)
   const mine = await rawRequest(ourAddr, wire)
@@ -91,9 +101,9 @@ test('differential: $bytes_sent and $body_bytes_sent are the bytes each client r
     assert.equal(lines.length, REQUESTS.length, `${who}: ${lines.join(' | ')}`)
     return lines.map((l, i) => {
       const [method, uri, status, bytes, body] = l.split(' ')
-      const s = sizes[i] as { wire: number; head: number }
+      const s = sizes[i] as { wire: number; head: number; interim: boolean }
       assert.deepEqual([bytes, body], [String(s.wire), String(s.wire - s.head)], `${who}: ${l}`)
-      return `${method} ${uri} ${status}`
+      return `${method} ${uri} ${status}${s.interim ? ' after 100 Continue' : ''}`
     })
   }
   const theirLines = await check('nginx', theirAddr.port, theirs)

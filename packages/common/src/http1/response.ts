@@ -13,6 +13,7 @@ const UNSAFE = /[\r\n\0]/
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const CRLF = '\r\n'
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n')
 const DIGITS = /^\d{1,15}$/
 
 export class InvalidResponseHeaderError extends EdgeError {
@@ -115,6 +116,16 @@ export class Http1Response extends EventEmitter {
     this.bytesSent += wire.length
     this.headBytes = wire.length - bodyBytes
     this.#finish()
+  }
+
+  /**
+   * The interim answer to `Expect: 100-continue` (RFC 9110 §10.1.1), for a handler about to
+   * read the body; nothing once the final answer has started.
+   */
+  writeContinue(): void {
+    if (this.headersSent) return
+    this.#owner.socket.write(CONTINUE)
+    this.bytesSent += CONTINUE.length
   }
 
   /**

@@ -1,5 +1,5 @@
 import { httpDateNow } from '@edgestack/common'
-import { addHeaderApplies, closesConnection, errorPageBody, hasPage, reason, SERVER } from './error-page.js'
+import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
@@ -33,13 +33,13 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
   const res = st.res
   if (closesConnection(status)) st.req.keepAlive = false
   if (!hasPage(status)) {
-    res.send(status, finishHeaders(st, status, [...baseHeaders(), ...extra]))
+    res.send(status, finishHeaders(st, status, [...baseHeaders(), ...extra]), undefined, statusLineReason(status))
     return
   }
   const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
   finishHeaders(st, status, headers)
   const wire = status === 494 ? 400 : status
-  res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), wire === status ? reason(status) : reason(wire))
+  res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), statusLineReason(wire))
 }
 
 /**

@@ -37,7 +37,8 @@ export function buildVirtualHosts(servers: readonly ServerModel[], isDefault: (s
  * longest trailing wildcard, first matching regex, then the address's default server.
  */
 export function selectServer(v: VirtualHosts, host: string): { server: ServerModel; captures?: RegExpExecArray } {
-  if (host === '') return { server: v.defaultServer }
+  // `server_name ""` is the server for requests without a Host (HTTP/1.0).
+  if (host === '') return { server: v.exact.get('') ?? v.defaultServer }
   const e = v.exact.get(host)
   if (e) return { server: e }
   for (const l of v.leading) {

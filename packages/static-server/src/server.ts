@@ -13,7 +13,7 @@ import {
 import { AccessLogs } from './access-log.js'
 import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
 import { ifConfs } from './config/rewrite-program.js'
-import { errorPageBody, reason, SERVER } from './error-page.js'
+import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
@@ -246,5 +246,5 @@ function parseErrorResponse(err: Http1ParseError, tokens: boolean): string | und
   }
   const body = errorPageBody(status, tokens)
   const wire = status === 494 ? 400 : status
-  return `HTTP/1.1 ${wire} ${reason(wire)}\r\nServer: ${SERVER}\r\nDate: ${httpDateNow()}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`
+  return `HTTP/1.1 ${wire} ${statusLineReason(wire)}\r\nServer: ${SERVER}\r\nDate: ${httpDateNow()}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`
 }

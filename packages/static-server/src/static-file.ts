@@ -6,6 +6,7 @@ import type { FileCache, FileInfo } from './file-cache.js'
 import { parseHttpTime } from './http-date.js'
 import { type ByteRange, parseRange } from './ranges.js'
 import type { RequestState } from './request-state.js'
+import { statusLineReason } from './error-page.js'
 import { baseHeaders, finishHeaders, sendBuiltin } from './respond.js'
 import { isStatic } from './variables.js'
 
@@ -54,7 +55,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
     finishHeaders(st, ok, headers)
     const body = await cache.body(path, info)
     if (body) {
-      res.send(ok, headers, body)
+      res.send(ok, headers, body, statusLineReason(ok))
       return
     }
     headers.push('Content-Length', String(info.size))
@@ -229,7 +230,7 @@ async function stream(
   const { res, req } = st
   const fh = await open(path, 'r')
   try {
-    res.writeHead(status, headers)
+    res.writeHead(status, headers, statusLineReason(status))
     if (req.method === 'HEAD') {
       res.end()
       return

@@ -20,6 +20,21 @@ function config(dir: string, port: number, pid: string): string {
         location /k0/ { keepalive_timeout 0; alias ${dir}/root/; }
         location /k1/ { keepalive_requests 1; alias ${dir}/root/; }
         location /sn/ { server_name_in_redirect on; alias ${dir}/root/; }
+        location /r301 { return 301; }
+        location /r302 { return 302 "text"; }
+        location /r200 { return 200; }
+        location /r204 { return 204 "dropped"; }
+        location /r399 { return 399 "odd\n"; }
+        location /r418 { return 418; }
+        location /r503 { return 503; }
+        location /r504 { return 504 "late\n"; }
+    }
+    server {
+        listen 127.0.0.1:${port};
+        server_name "" empty.test;
+        root ${dir}/root;
+        location / { return 200 "empty name\n"; }
+        location /sub/ { }
     }
     server {
         listen 127.0.0.1:${port};
@@ -37,7 +52,7 @@ const CASES: [name: string, wire: string][] = [
   ['keepalive_requests 3: the third answer closes', req('/a.txt') + req('/empty.txt') + req('/data.json') + last('/a.txt')],
   ['a location with keepalive_requests 1 closes after its answer', req('/a.txt') + req('/k1/a.txt') + last('/a.txt')],
   ['keepalive_timeout 0 closes after the answer', req('/k0/a.txt') + last('/a.txt')],
-  ['HTTP/1.0 keep-alive into keepalive_timeout 0', 'GET /k0/a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'],
+  ['HTTP/1.0 keep-alive into keepalive_timeout 0', 'GET /k0/a.txt HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n'],
   ['TRACE is a 405 that closes', req('/a.txt', '', 'TRACE') + last('/a.txt')],
   ['CONNECT to a path is a 405 that closes', req('/a.txt', '', 'CONNECT') + last('/a.txt')],
   ['a lower-case method is a 400', req('/a.txt', '', 'get') + last('/a.txt')],
@@ -51,10 +66,12 @@ const CASES: [name: string, wire: string][] = [
   ['absolute-form: an invalid Host field is still a 400', 'GET http://vhost.test/x HTTP/1.1\r\nHost: a/b\r\n\r\n'],
   ['absolute-form: directory redirect to the target host', last('http://localhost/sub')],
   ['redirect without Host names the local address', 'GET /sub HTTP/1.0\r\n\r\n'],
+  ['server_name "" takes the requests without Host', 'GET /a.txt HTTP/1.0\r\n\r\n'],
+  ['status lines and fields of return', req('/r301') + req('/r302') + req('/r200') + req('/r204') + req('/r399') + req('/r418') + req('/r503') + last('/r504')],
   ['server_name_in_redirect on', last('/sn/sub', 'X: y\r\n').replace('Host: localhost', 'Host: other.test:99')],
 ]
 
-/** Each answer on the connection as status, whether it says close, Location, and body. */
+/** Each answer on the connection as its status line, whether it says close, Location, type and body. */
 function answers(raw: Buffer, port: number): string[] {
   const out: string[] = []
   let at = 0
@@ -72,7 +89,8 @@ function answers(raw: Buffer, port: number): string[] {
       .replace('<hr><center>nginx</center>', '<hr><center>static-server</center>')
     const close = /\r\nconnection: close/i.test(head) ? 'close' : 'open'
     const location = /\r\nlocation: (.*)/i.exec(head)?.[1]?.replaceAll(String(port), 'PORT') ?? '-'
-    out.push(`${head.slice(9, 12)} ${close} ${location} ${body}`)
+    const type = /\r\ncontent-type: (.*)/i.exec(head)?.[1] ?? '-'
+    out.push(`${head.slice(0, head.indexOf('\r\n'))} ${close} location=${location} type=${type} ${body}`)
     at = end + 4 + length
   }
   return out

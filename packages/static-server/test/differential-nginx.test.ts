@@ -203,6 +203,11 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'http/1.0 no host', path: '/a.txt', headers: { Host: '' } })
   c.push({ name: 'empty Host', path: '/a.txt', raw: 'GET /a.txt HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n' })
   c.push({ name: 'Host of a port only', path: '/a.txt', raw: 'GET /a.txt HTTP/1.1\r\nHost: :80\r\nConnection: close\r\n\r\n' })
+  // Fields nginx takes once: a second copy is a 400 even with the same value; others may repeat.
+  for (const f of ['If-None-Match: "a"', 'If-Modified-Since: x', 'If-Unmodified-Since: x', 'If-Match: "a"', 'If-Range: "a"', 'Expect: x', 'Authorization: x', 'Content-Range: x', 'Content-Length: 0', 'Range: bytes=0-1', 'Cookie: a=1']) {
+    c.push({ name: `twice ${f}`, path: '/a.txt', raw: `GET /a.txt HTTP/1.1\r\nHost: localhost\r\n${f}\r\n${f}\r\nConnection: close\r\n\r\n` })
+  }
+  c.push({ name: 'Host not ASCII', path: '/a.txt', raw: 'GET /a.txt HTTP/1.1\r\nHost: \xfc.test\r\nConnection: close\r\n\r\n', stricter: 400 })
   // Each field line must fit one large_client_header_buffers buffer (8k by default).
   const long = `GET /a.txt HTTP/1.1\r\nHost: localhost\r\nX-Long: ${'v'.repeat(9000)}\r\nConnection: close\r\n\r\n`
   c.push({ name: 'a field line over 8k', path: '/a.txt', raw: long })

@@ -113,9 +113,17 @@ function mapPath(st: RequestState, uri: string): string {
   return root + uri
 }
 
-/** Refuses anything a variable could have smuggled past parseTarget: the path must stay under its root. */
+/**
+ * The path must stay under its root or alias: refuses what a variable could have smuggled past
+ * parseTarget, and nginx's alias "off-by-slash" (`location /img { alias /srv/img/; }` serves
+ * `/img../secret` from `/srv/secret`; `alias /srv/img` serves `/imgx` from `/srv/imgx`).
+ */
 function contained(st: RequestState, path: string): boolean {
-  return !path.includes('\0') && normalize(path.slice(st.documentRoot.length) || '/', false) !== undefined
+  if (path.includes('\0')) return false
+  const rest = path.slice(st.documentRoot.length)
+  if (rest === '') return true
+  if (rest.startsWith('/')) return normalize(rest, false) !== undefined
+  return st.documentRoot.endsWith('/') && normalize(`/${rest}`, false) !== undefined
 }
 
 async function tryFiles(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
@@ -168,6 +176,7 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   const uri = st.uri
   if (uri.endsWith('/')) {
     const dirPath = mapPath(st, uri)
+    if (!contained(st, dirPath)) return 404
     for (const idx of st.conf.index) {
       const name = expand(idx, st)
       if (name.startsWith('/')) {
@@ -187,6 +196,7 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
     return 403
   }
   const path = mapPath(st, uri)
+  if (!contained(st, path)) return 404
   const info = tried?.path === path ? tried.info : await deps.cache.stat(path)
   if (info instanceof Error) return info.code === 'EACCES' ? 403 : 404
   if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) return 403

@@ -29,6 +29,8 @@ export class RequestState implements VariableSource {
   requestFilename = ''
   documentRoot = ''
   proxyHost = ''
+  /** The served file's mtime in seconds (nginx's last_modified_time), for `expires modified`. */
+  lastModifiedSec: number | undefined
   upstreamAddr = ''
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined

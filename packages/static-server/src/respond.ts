@@ -15,17 +15,40 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     const e = c.expires
     if (e === 'epoch') headers.push('Expires', 'Thu, 01 Jan 1970 00:00:01 GMT', 'Cache-Control', 'no-cache')
     else if (e === 'max') headers.push('Expires', 'Thu, 31 Dec 2037 23:55:55 GMT', 'Cache-Control', 'max-age=315360000')
-    else {
+    else if (typeof e === 'number') {
       headers.push('Expires', new Date(Date.now() + e * 1000).toUTCString())
       headers.push('Cache-Control', e < 0 ? 'no-cache' : `max-age=${e}`)
+    } else {
+      // ngx_http_set_expires: from the file's mtime (now for an answer without one); an
+      // Expires already past says no-cache.
+      const now = Math.floor(Date.now() / 1000)
+      const at = (st.lastModifiedSec ?? now) + e.modified
+      const maxAge = at - now
+      headers.push('Expires', new Date(at * 1000).toUTCString(), 'Cache-Control', e.modified < 0 || maxAge < 0 ? 'no-cache' : `max-age=${maxAge}`)
     }
   }
+  // ngx_http_charset_header_filter leaves 301 and 302 without one (old browsers took the
+  // redirect's charset for the next page's).
+  if (c.charset !== undefined && status !== 301 && status !== 302) withCharset(headers, c.charset)
   for (const h of c.addHeaders) {
     if (!h.always && !applies) continue
     const v = expand(h.value, st)
     if (v !== '') headers.push(h.name, v)
   }
   return headers
+}
+
+/** ngx_http_charset_module's default charset_types. */
+const CHARSET_TYPES = new Set(['text/html', 'text/xml', 'text/plain', 'text/vnd.wap.wml', 'application/javascript', 'application/rss+xml'])
+
+/** `charset X` appends `; charset=X` to a Content-Type of those types that names none. */
+function withCharset(headers: string[], charset: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() !== 'content-type') continue
+    const type = headers[i + 1] as string
+    if (CHARSET_TYPES.has(type.toLowerCase())) headers[i + 1] = `${type}; charset=${charset}`
+    return
+  }
 }
 
 /** nginx's built-in page for `status` (no error_page involved). */

@@ -40,6 +40,7 @@ export function contentTypeFor(uri: string, conf: LocationConf): string {
  * backpressure (the response pauses the read when the socket's buffer is full).
  */
 export async function sendFile(st: RequestState, path: string, info: FileInfo, cache: FileCache, encoding?: string): Promise<void> {
+  st.lastModifiedSec = Math.floor(info.mtimeMs / 1000)
   if (sendReady(st, info, encoding)) return
   const { req, res, conf } = st
   const mtime = Math.floor(info.mtimeMs / 1000)
@@ -161,7 +162,7 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     req.method !== 'GET' ||
     !plainRequest(req) ||
     // `expires 1h` is counted from the request's own clock reading: it stays on the general path.
-    typeof conf.expires === 'number' ||
+    (conf.expires !== undefined && typeof conf.expires !== 'string') ||
     !conf.addHeaders.every((h) => isStatic(h.value))
   ) {
     return false

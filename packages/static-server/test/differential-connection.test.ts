@@ -28,6 +28,7 @@ function config(dir: string, port: number, pid: string): string {
         location /r418 { return 418; }
         location /r503 { return 503; }
         location /r504 { return 504 "late\n"; }
+        location /em/ { expires modified 1h; charset utf-8; alias ${dir}/root/; }
     }
     server {
         listen 127.0.0.1:${port};
@@ -67,11 +68,12 @@ const CASES: [name: string, wire: string][] = [
   ['absolute-form: directory redirect to the target host', last('http://localhost/sub')],
   ['redirect without Host names the local address', 'GET /sub HTTP/1.0\r\n\r\n'],
   ['server_name "" takes the requests without Host', 'GET /a.txt HTTP/1.0\r\n\r\n'],
+  ['expires modified (past: no-cache) and charset on a file, a 404 page, not on a 301', req('/em/a.txt') + req('/em/missing') + last('/em/sub')],
   ['status lines and fields of return', req('/r301') + req('/r302') + req('/r200') + req('/r204') + req('/r399') + req('/r418') + req('/r503') + last('/r504')],
   ['server_name_in_redirect on', last('/sn/sub', 'X: y\r\n').replace('Host: localhost', 'Host: other.test:99')],
 ]
 
-/** Each answer on the connection as its status line, whether it says close, Location, type and body. */
+/** Each answer on the connection as its status line, whether it says close, the fields a client acts on, and body. */
 function answers(raw: Buffer, port: number): string[] {
   const out: string[] = []
   let at = 0
@@ -88,9 +90,9 @@ function answers(raw: Buffer, port: number): string[] {
       .toString('latin1')
       .replace('<hr><center>nginx</center>', '<hr><center>static-server</center>')
     const close = /\r\nconnection: close/i.test(head) ? 'close' : 'open'
-    const location = /\r\nlocation: (.*)/i.exec(head)?.[1]?.replaceAll(String(port), 'PORT') ?? '-'
-    const type = /\r\ncontent-type: (.*)/i.exec(head)?.[1] ?? '-'
-    out.push(`${head.slice(0, head.indexOf('\r\n'))} ${close} location=${location} type=${type} ${body}`)
+    const field = (name: string) => new RegExp(`\r\n${name}: (.*)`, 'i').exec(head)?.[1] ?? '-'
+    const fields = ['location', 'content-type', 'expires', 'cache-control'].map((f) => `${f}=${field(f).replaceAll(String(port), 'PORT')}`)
+    out.push(`${head.slice(0, head.indexOf('\r\n'))} ${close} ${fields.join(' ')} ${body}`)
     at = end + 4 + length
   }
   return out

@@ -106,6 +106,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     errorPages: [],
     addHeaders: [],
     expires: undefined,
+    charset: undefined,
     defaultType: 'text/plain',
     types: undefined,
     autoindex: false,
@@ -193,6 +194,9 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'expires':
         c.expires = expires(d)
+        break
+      case 'charset':
+        c.charset = a0 === 'off' ? undefined : a0
         break
       case 'default_type':
         c.defaultType = a0

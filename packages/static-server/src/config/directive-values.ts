@@ -139,9 +139,11 @@ export function expires(d: Directive): LocationConf['expires'] {
   if (a === 'off') return undefined
   if (a === 'epoch') return 'epoch'
   if (a === 'max') return 'max'
+  const modified = d.args.length === 2
+  if (modified && d.args[0] !== 'modified') throw invalid(d, d.args[0] as string)
   const neg = a.startsWith('-')
   const v = time(d, neg ? a.slice(1) : a.replace(/^\+/, '')) / 1000
-  return neg ? -v : v
+  return modified ? { modified: neg ? -v : v } : neg ? -v : v
 }
 
 export function path(ctx: Ctx, p: string): string {

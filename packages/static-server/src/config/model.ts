@@ -132,7 +132,10 @@ export interface LocationConf {
   errorPages: ErrorPage[]
   addHeaders: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
-  expires: number | 'epoch' | 'max' | undefined
+  /** `{ modified }`: `expires modified T`, counted from the file's mtime. */
+  expires: number | 'epoch' | 'max' | { modified: number } | undefined
+  /** `charset X`: added to the Content-Type of the charset_types (nginx's default list). */
+  charset: string | undefined
   defaultType: string
   types: ReadonlyMap<string, string> | undefined
   autoindex: boolean

@@ -68,9 +68,11 @@ async function run(st: RequestState, rules: readonly RewriteRule[], cache: FileC
         const out = expand(rule.replacement, st)
         const redirect = /^(https?:\/\/|\$scheme)/.test(out) || rule.flag === 'redirect' || rule.flag === 'permanent'
         if (redirect) {
+          // ngx_http_script_regex_end_code: a trailing `?` drops the request's arguments,
+          // otherwise they follow the replacement's own (after `&`) or stand alone (after `?`).
           let loc = out
-          if (!out.includes('?') && st.args) loc += `?${st.args}`
-          else if (out.endsWith('?')) loc = out.slice(0, -1)
+          if (out.endsWith('?')) loc = out.slice(0, -1)
+          else if (st.args) loc += `${out.includes('?') ? '&' : '?'}${st.args}`
           sendRedirect(st, rule.flag === 'permanent' ? 301 : 302, loc)
           return 'done'
         }

@@ -36,6 +36,9 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location /offbyslash { alias ${root}/dir/; }
         location /noslash { alias ${root}/sub; }
         location /sibling { alias ${root}/a; }
+        location /nestalias/ { alias ${root}/; location /nestalias/sub/ { } }
+        location /rwargs2/ { rewrite ^/rwargs2/(.*)$ /a.txt?n=$1 redirect; }
+        location /rwargs3/ { rewrite ^/rwargs3/(.*)$ /a.txt?n=$1? redirect; }
         location ^~ /pre/ { return 200 "prefix $uri\\n"; }
         location ~ \\.php$ { return 403; }
         location ~* \\.(png|jpg)$ { add_header X-Img yes; expires 1h; }
@@ -187,6 +190,7 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'alias off-by-slash dotfile', path: '/offbyslash../.hidden', stricter: 404 })
   c.push({ name: 'alias off-by-slash directory', path: '/offbyslash../', stricter: 404 })
   c.push({ name: 'alias without slash, a sibling file', path: '/sibling.txt', stricter: 404 })
+  for (const p of ['/nestalias/sub/', '/nestalias/sub/index.html', '/rwargs2/zz?b=1', '/rwargs2/zz', '/rwargs3/zz?b=1']) c.push({ name: `more ${p}`, path: p })
   for (const p of ['/offbyslash/x.css', '/offbyslash/', '/offbyslash', '/noslash/index.html', '/noslash/', '/noslash']) c.push({ name: `alias ${p}`, path: p })
   // Locations and their features.
   for (const p of ['/pre/x', '/pre/', '/x.php', '/sub/x.php', '/X.PHP', '/img.png', '/img.PNG', '/nope.jpg', '/err/missing', '/err/here.txt', '/errcode/missing', '/errnamed/missing', '/rw/a.txt', '/rw/sub/', '/rw/missing', '/rwargs/z?y=2', '/redir/q', '/redir/q?k=v', '/redir2/anything?k=v', '/ret/', '/ret302/', '/api/thing?x=1', '/api/', '/api/a%20b', '/raw/thing?y=2', '/raw/a%20b', '/tf/found.txt', '/tf/missing', '/tf2/missing', '/tf2/', '/tfdir/', '/tfdir/x', '/sym/real.txt', '/sym/inside.txt', '/sym/outside.txt', '/gz/app.js', '/exact', '/exact/', '/exactly', '/hdr/', '/hdr404/missing', '/nested/', '/nested/deep/x', '/nested/a.txt', '/nested/deep/a.txt', '/types/x.sp', '/types/a.txt', '/types/img.PNG', '/e418', '/?q=1', '/missing-to-proxy', '/status/503']) {

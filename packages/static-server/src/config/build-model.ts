@@ -412,8 +412,12 @@ function locationsOf(
     // Named groups of a regex location are variables too ($name), as in nginx.
     const re = modifier === '~' || modifier === '~*' ? compileRegex(ctx, d, pattern, modifier === '~*' ? 'i' : '') : undefined
     const conf = mergeConf(ctx, parent, d.block ?? [], 'location')
-    conf.aliasPrefix = modifier === '' || modifier === '^~' || modifier === '=' ? pattern : ''
-    conf.aliasRegex = re !== undefined
+    // An alias replaces the name of the location that sets it: a nested location inheriting it
+    // keeps that prefix (nginx's clcf->alias is the defining location's name length).
+    if ((d.block ?? []).some((x) => x.name === 'alias')) {
+      conf.aliasPrefix = modifier === '' || modifier === '^~' || modifier === '=' ? pattern : ''
+      conf.aliasRegex = re !== undefined
+    }
     if (conf.proxyPass) {
       if (conf.proxyPass.uri !== undefined && (re || modifier === '@')) {
         throw new NginxConfError(

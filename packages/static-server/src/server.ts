@@ -217,13 +217,16 @@ const UNIQUE_FIELDS = new Map(
   ),
 )
 
+const UNIQUE_LENGTHS = new Set([...UNIQUE_FIELDS.keys()].map((n) => n.length))
+
 function repeatsUniqueField(headers: readonly string[]): boolean {
   let seen = 0
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
-    // Only names starting with a, c, e or i can be one of them: the rest skip the lookup.
+    // Only names of their lengths starting with a, c, e or i can be one of them: the common
+    // fields (Accept-Encoding, Connection, Cookie, User-Agent...) skip the lookup.
     const c = name.charCodeAt(0) | 0x20
-    if (c !== 0x61 && c !== 0x63 && c !== 0x65 && c !== 0x69) continue
+    if ((c !== 0x61 && c !== 0x63 && c !== 0x65 && c !== 0x69) || !UNIQUE_LENGTHS.has(name.length)) continue
     const bit = UNIQUE_FIELDS.get(name.toLowerCase())
     if (bit === undefined) continue
     if (seen & bit) return true

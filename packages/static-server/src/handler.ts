@@ -232,19 +232,24 @@ async function autoindex(st: RequestState, dirPath: string): Promise<Step> {
       }),
   )
   rows.sort((a, b) => (a.dir === b.dir ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.dir ? -1 : 1))
-  const title = esc(st.uri)
+  // nginx measures a name in characters only under `charset utf-8`; otherwise in bytes, and a
+  // long name is cut at its 47th byte, mid-character or not. The listing is then built as a
+  // byte string (one char a byte) and sent as such.
+  const utf8 = st.conf.charset?.toLowerCase() === 'utf-8'
+  const text = (s: string) => (utf8 ? s : Buffer.from(s).toString('latin1'))
+  const title = esc(text(st.uri))
   let body = `<html>\r\n<head><title>Index of ${title}</title></head>\r\n<body>\r\n<h1>Index of ${title}</h1><hr><pre><a href="../">../</a>\r\n`
   for (const r of rows) {
     const name = r.dir ? `${r.name}/` : r.name
-    const chars = [...name]
-    const shown = chars.length > 50 ? `${chars.slice(0, 47).join('')}..>` : name
-    const pad = ' '.repeat(Math.max(1, 51 - Math.min(chars.length, 50)))
+    const units = [...text(name)]
+    const shown = units.length > 50 ? `${units.slice(0, 47).join('')}..>` : units.join('')
+    const pad = ' '.repeat(Math.max(1, 51 - Math.min(units.length, 50)))
     body += `<a href="${hrefEscape(name)}">${esc(shown)}</a>${pad}${autoindexDate(r.mtime)} ${(r.dir ? '-' : String(r.size)).padStart(19)}\r\n`
   }
   body += '</pre><hr></body>\r\n</html>\r\n'
   // nginx streams the listing (chunked), never with a Content-Length.
   res.writeHead(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']))
-  res.end(body)
+  res.end(utf8 ? body : Buffer.from(body, 'latin1'))
   return 'done'
 }
 
@@ -263,7 +268,7 @@ function hrefEscape(s: string): string {
   let out = ''
   for (const b of Buffer.from(s, 'utf8')) {
     const c = String.fromCharCode(b)
-    out += b <= 0x20 || b >= 0x7f || '"#%&+<>?'.includes(c) ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : c
+    out += b <= 0x20 || b >= 0x7f || `"#%&'+<>?`.includes(c) ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : c
   }
   return out
 }

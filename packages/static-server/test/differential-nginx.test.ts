@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
-import { stat } from 'node:fs/promises'
+import { stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
@@ -43,6 +43,7 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location ~ \\.php$ { return 403; }
         location ~* \\.(png|jpg)$ { add_header X-Img yes; expires 1h; }
         location /plain/ { autoindex on; }
+        location /plainu8/ { autoindex on; charset utf-8; alias ${root}/plain/; }
         location /noindex/ { }
         location /err/ { error_page 404 /errors/404.html; }
         location /errcode/ { error_page 404 =200 /errors/404.html; }
@@ -190,6 +191,7 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'alias off-by-slash dotfile', path: '/offbyslash../.hidden', stricter: 404 })
   c.push({ name: 'alias off-by-slash directory', path: '/offbyslash../', stricter: 404 })
   c.push({ name: 'alias without slash, a sibling file', path: '/sibling.txt', stricter: 404 })
+  c.push({ name: 'autoindex under charset utf-8', path: '/plainu8/' })
   for (const p of ['/nestalias/sub/', '/nestalias/sub/index.html', '/rwargs2/zz?b=1', '/rwargs2/zz', '/rwargs3/zz?b=1']) c.push({ name: `more ${p}`, path: p })
   for (const p of ['/offbyslash/x.css', '/offbyslash/', '/offbyslash', '/noslash/index.html', '/noslash/', '/noslash']) c.push({ name: `alias ${p}`, path: p })
   // Locations and their features.
@@ -280,6 +282,8 @@ describe('differential: static-server and real nginx on the same nginx.conf', { 
 
   before(async () => {
     dir = await makeFixtures()
+    // autoindex: nginx cuts long names by bytes unless `charset utf-8`, and escapes ' in hrefs.
+    for (const name of ["ap'os.txt", `${'é'.repeat(49)}.txt`, `${'x'.repeat(60)}.txt`]) await writeFile(join(dir, 'root/plain', name), 'z')
     echo = await startEcho()
     ;({ nginx, ours, ourAddr, theirAddr } = await startBoth(dir, (port, pid) => config(dir, port, echo.port, pid)))
     const st = await stat(join(dir, 'root/a.txt'))

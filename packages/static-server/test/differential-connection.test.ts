@@ -53,6 +53,8 @@ const CASES: [name: string, wire: string][] = [
   ['keepalive_requests 3: the third answer closes', req('/a.txt') + req('/empty.txt') + req('/data.json') + last('/a.txt')],
   ['a location with keepalive_requests 1 closes after its answer', req('/a.txt') + req('/k1/a.txt') + last('/a.txt')],
   ['keepalive_timeout 0 closes after the answer', req('/k0/a.txt') + last('/a.txt')],
+  ['HTTP/1.0 with both keep-alive and close: close wins', `GET /a.txt HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive, close\r\n\r\n${last('/a.txt')}`],
+  ['HTTP/1.0 keep-alive', `GET /a.txt HTTP/1.0\r\nHost: localhost\r\nConnection: Keep-Alive\r\n\r\n${last('/a.txt')}`],
   ['HTTP/1.0 keep-alive into keepalive_timeout 0', 'GET /k0/a.txt HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n'],
   ['TRACE is a 405 that closes', req('/a.txt', '', 'TRACE') + last('/a.txt')],
   ['CONNECT to a path is a 405 that closes', req('/a.txt', '', 'CONNECT') + last('/a.txt')],

@@ -17,6 +17,7 @@ import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
+import { badRequest } from './request-checks.js'
 import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
@@ -149,7 +150,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     const bl = realIp.get(server)
     if (bl) st.remoteAddr = realClient(req, server, bl)
     res.onFinish = () => logs.write(st, st.conf.accessLogs)
-    if (host === undefined || target === undefined || !nginxMethod(req.method) || repeatsUniqueField(req.headers)) {
+    if (host === undefined || target === undefined || badRequest(req)) {
       sendBuiltin(st, 400)
       return
     }
@@ -191,48 +192,6 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       return closing
     },
   }
-}
-
-/**
- * ngx_http_parse_request_line takes a method of `A`-`Z`, `_` and `-` only: `get` or `G3T` is a
- * 400 that closes the connection, not a 405.
- */
-function nginxMethod(method: string): boolean {
-  if (method === 'GET') return true
-  for (let i = 0; i < method.length; i++) {
-    const c = method.charCodeAt(i)
-    if ((c < 0x41 || c > 0x5a) && c !== 0x5f && c !== 0x2d) return false
-  }
-  return true
-}
-
-/**
- * Fields nginx 1.22 takes once (ngx_http_process_unique_header_line): a second one is a 400
- * ("client sent duplicate header line"), even with the same value. Which copy counts is then
- * never a question between us and the layers around us.
- */
-const UNIQUE_FIELDS = new Map(
-  ['content-length', 'content-range', 'if-modified-since', 'if-unmodified-since', 'if-match', 'if-none-match', 'if-range', 'expect', 'authorization'].map(
-    (name, i) => [name, 1 << i],
-  ),
-)
-
-const UNIQUE_LENGTHS = new Set([...UNIQUE_FIELDS.keys()].map((n) => n.length))
-
-function repeatsUniqueField(headers: readonly string[]): boolean {
-  let seen = 0
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string
-    // Only names of their lengths starting with a, c, e or i can be one of them: the common
-    // fields (Accept-Encoding, Connection, Cookie, User-Agent...) skip the lookup.
-    const c = name.charCodeAt(0) | 0x20
-    if ((c !== 0x61 && c !== 0x63 && c !== 0x65 && c !== 0x69) || !UNIQUE_LENGTHS.has(name.length)) continue
-    const bit = UNIQUE_FIELDS.get(name.toLowerCase())
-    if (bit === undefined) continue
-    if (seen & bit) return true
-    seen |= bit
-  }
-  return false
 }
 
 /** set_real_ip_from / real_ip_header / real_ip_recursive (ngx_http_realip_module). */

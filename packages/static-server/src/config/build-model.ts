@@ -21,6 +21,7 @@ import {
   expires,
   flag,
   int,
+  num,
   invalid,
   listen,
   logFormat,
@@ -291,12 +292,14 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         c.serverNameInRedirect = flag(d)
         break
       case 'keepalive_requests':
-        c.keepaliveRequests = int(d, a0)
+        c.keepaliveRequests = num(d, a0)
         break
       case 'keepalive_timeout':
         // The server's idle timer is read from the server level (server()); the location's value
         // decides only whether this answer keeps the connection, as ngx_http_update_location_config.
         c.keepaliveOff = time(d, a0) === 0
+        // The Keep-Alive header's time is checked, not sent (DIFFERENCES.md).
+        if (a[1] !== undefined) time(d, a[1])
         break
       case 'internal':
         c.internal = true

@@ -51,16 +51,20 @@ function withCharset(headers: string[], charset: string): void {
   }
 }
 
-/** nginx's built-in page for `status` (no error_page involved). */
-export function sendBuiltin(st: RequestState, status: number, extra: string[] = []): void {
+/**
+ * nginx's built-in page for `status` (no error_page involved). `headersStatus` is the status
+ * add_header and expires saw, when a later filter changed it (the range filter's 416 comes
+ * after the headers filter ran on a 200).
+ */
+export function sendBuiltin(st: RequestState, status: number, extra: string[] = [], headersStatus = status): void {
   const res = st.res
   if (closesConnection(status)) st.req.keepAlive = false
   if (!hasPage(status)) {
-    res.send(status, finishHeaders(st, status, [...baseHeaders(), ...extra]), undefined, statusLineReason(status))
+    res.send(status, finishHeaders(st, headersStatus, [...baseHeaders(), ...extra]), undefined, statusLineReason(status))
     return
   }
   const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
-  finishHeaders(st, status, headers)
+  finishHeaders(st, headersStatus, headers)
   const wire = status === 494 ? 400 : status
   res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), statusLineReason(wire))
 }

@@ -96,7 +96,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   const range = req.header('range')
   if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, mtime)) ranges = parseRange(range, info.size)
   if (ranges === 'unsatisfiable') {
-    return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`])
+    return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`], 200)
   }
   if (ranges === undefined) {
     okHeaders(st, headers, common, encoding)

@@ -175,6 +175,8 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'if-range rfc850', path: '/a.txt', headers: { Range: 'bytes=0-3', 'If-Range': rfc850 } })
   c.push({ name: 'if-range weak etag', path: '/a.txt', headers: { Range: 'bytes=0-3', 'If-Range': `W/${etag}` } })
   c.push({ name: 'range bytes= alone', path: '/a.txt', headers: { Range: 'bytes=' } })
+  // The range filter's 416 comes after add_header and expires ran on the 200.
+  c.push({ name: 'range unsatisfiable under add_header and expires', path: '/img.PNG', headers: { Range: 'bytes=500-' } })
   c.push({ name: 'POST to an autoindex directory', path: '/plain/', method: 'POST', headers: { 'Content-Length': '0' } })
   // Traversal and encoding: nginx normalizes these too; none may leave the root.
   for (const p of ['/../a.txt', '/sub/../a.txt', '/sub/./index.html', '/%2e%2e/a.txt', '/sub/%2e%2e/a.txt', '/sub/..%2fa.txt', '/sub%2f..%2fa.txt', '/%2E%2E/%2E%2E/etc/passwd', '/../../etc/passwd', '/sub/../../a.txt', '//a.txt', '///sub//index.html', '/a.txt/', '/a.txt/.', '/sub/.', '/sub/..', '/%61.txt', '/a%2etxt', '/static/../a.txt', '/static/x.css', '/static/', '/static', '/static/%2e%2e/a.txt', '/./a.txt', '/a.txt?../../etc/passwd', '/a.txt#frag']) {

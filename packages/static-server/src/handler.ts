@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LocationModel } from './config/model.js'
 import { type FileCache, type FileInfo, followsSymlink } from './file-cache.js'
+import { gzipOk } from './gzip-ok.js'
 import { findLocation } from './locations.js'
 import { keepAliveLimits } from './keep-alive.js'
 import { proxy } from './proxy.js'
@@ -207,7 +208,7 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   }
   if (info.kind !== 'file') return 404
   if (method === 'POST') return 405
-  if (st.conf.gzipStatic && /\bgzip\b/.test(st.req.header('accept-encoding') ?? '')) {
+  if (st.conf.gzipStatic && gzipOk(st.req)) {
     const gz = await deps.cache.stat(`${path}.gz`)
     if (!(gz instanceof Error) && gz.kind === 'file') {
       await sendFile(st, `${path}.gz`, gz, deps.cache, 'gzip')

@@ -204,6 +204,11 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'proxy_set_header no xff', path: '/hdrs/z' })
   for (const p of ['/cap2/xyz', '/cap2/x/y', '/srverr/x', '/always/', '/retbody/q', '/capture/ab/cd', '/capture/x']) c.push({ name: `more ${p}`, path: p })
   c.push({ name: 'gzip_static accepted', path: '/gz/app.js', headers: { 'Accept-Encoding': 'gzip, deflate' } })
+  // Accept-Encoding as ngx_http_gzip_accept_encoding reads it; gzip_proxied off refuses a Via.
+  for (const ae of ['gzip;q=0', 'GZIP', 'x-gzip', 'deflate, gzip ; q=0.5', 'gzip;q=1.5', 'gzip;q=0.000', 'br,gzip', 'gzipx']) {
+    c.push({ name: `gzip_static with ${ae}`, path: '/gz/app.js', headers: { 'Accept-Encoding': ae } })
+  }
+  c.push({ name: 'gzip_static behind a proxy (Via)', path: '/gz/app.js', headers: { 'Accept-Encoding': 'gzip', Via: '1.1 varnish' } })
   c.push({ name: 'head proxy', path: '/raw/h', method: 'HEAD' })
   c.push({ name: 'post proxy', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '5' }, body: 'hello' })
   c.push({ name: 'post too large', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '2000' }, body: 'x'.repeat(2000) })

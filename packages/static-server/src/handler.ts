@@ -208,7 +208,7 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   }
   if (info.kind !== 'file') return 404
   if (method === 'POST') return 405
-  if (st.conf.gzipStatic && gzipOk(st.req)) {
+  if (st.conf.gzipStatic === 'always' || (st.conf.gzipStatic === 'on' && gzipOk(st.req))) {
     const gz = await deps.cache.stat(`${path}.gz`)
     if (!(gz instanceof Error) && gz.kind === 'file') {
       await sendFile(st, `${path}.gz`, gz, deps.cache, 'gzip')

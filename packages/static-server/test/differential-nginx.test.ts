@@ -61,6 +61,7 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location /tfdir/ { try_files $uri/ =403; }
         location /sym/ { disable_symlinks on; }
         location /gz/ { gzip_static on; }
+        location /gzalways/ { gzip_static always; alias ${root}/gz/; }
         location = /exact { return 204; }
         location /exact { return 200 "prefix exact\\n"; }
         location /hdr/ { add_header X-A 1; add_header X-B 2 always; return 200 "hdr\\n"; }
@@ -208,6 +209,7 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   for (const ae of ['gzip;q=0', 'GZIP', 'x-gzip', 'deflate, gzip ; q=0.5', 'gzip;q=1.5', 'gzip;q=0.000', 'br,gzip', 'gzipx']) {
     c.push({ name: `gzip_static with ${ae}`, path: '/gz/app.js', headers: { 'Accept-Encoding': ae } })
   }
+  c.push({ name: 'gzip_static always, without Accept-Encoding', path: '/gzalways/app.js' })
   c.push({ name: 'gzip_static behind a proxy (Via)', path: '/gz/app.js', headers: { 'Accept-Encoding': 'gzip', Via: '1.1 varnish' } })
   c.push({ name: 'head proxy', path: '/raw/h', method: 'HEAD' })
   c.push({ name: 'post proxy', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '5' }, body: 'hello' })

@@ -246,7 +246,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'gzip_static':
         if (a0 !== 'on' && a0 !== 'off' && a0 !== 'always') throw invalid(d, a0)
-        c.gzipStatic = a0 !== 'off'
+        c.gzipStatic = a0 === 'off' ? false : a0
         break
       case 'open_file_cache':
         if (a0 === 'off') c.openFileCache = undefined

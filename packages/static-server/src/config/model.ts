@@ -150,7 +150,8 @@ export interface LocationConf {
   proxyReadTimeoutMs: number
   proxySendTimeoutMs: number
   proxyNextUpstream: ReadonlySet<string>
-  gzipStatic: boolean
+  /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
+  gzipStatic: false | 'on' | 'always'
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
   disableSymlinks: boolean
   realIpFrom: string[]

@@ -10,8 +10,31 @@ const REASONS: Record<number, string> = {
   494: 'Request Header Or Cookie Too Large',
 }
 
+/** The title of nginx's page for `status`. */
 export function reason(status: number): string {
   return REASONS[status] ?? STATUS_CODES[status] ?? 'Unknown'
+}
+
+/**
+ * ngx_http_status_lines: the reason nginx writes on the status line, which is not always its
+ * page's title (`302 Moved Temporarily` over a page titled `302 Found`); a status it has no
+ * line for goes out as `HTTP/1.1 418 ` with an empty reason.
+ */
+const STATUS_LINES = new Map<number, string>([
+  [200, 'OK'], [201, 'Created'], [202, 'Accepted'], [204, 'No Content'], [206, 'Partial Content'],
+  [301, 'Moved Permanently'], [302, 'Moved Temporarily'], [303, 'See Other'], [304, 'Not Modified'],
+  [307, 'Temporary Redirect'], [308, 'Permanent Redirect'],
+  [400, 'Bad Request'], [401, 'Unauthorized'], [402, 'Payment Required'], [403, 'Forbidden'], [404, 'Not Found'],
+  [405, 'Not Allowed'], [406, 'Not Acceptable'], [408, 'Request Time-out'], [409, 'Conflict'], [410, 'Gone'],
+  [411, 'Length Required'], [412, 'Precondition Failed'], [413, 'Request Entity Too Large'],
+  [414, 'Request-URI Too Large'], [415, 'Unsupported Media Type'], [416, 'Requested Range Not Satisfiable'],
+  [421, 'Misdirected Request'], [429, 'Too Many Requests'],
+  [500, 'Internal Server Error'], [501, 'Not Implemented'], [502, 'Bad Gateway'], [503, 'Service Temporarily Unavailable'],
+  [504, 'Gateway Time-out'], [505, 'HTTP Version Not Supported'], [507, 'Insufficient Storage'],
+])
+
+export function statusLineReason(status: number): string {
+  return STATUS_LINES.get(status) ?? ''
 }
 
 const cache = new Map<string, Buffer>()

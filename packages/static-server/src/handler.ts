@@ -2,7 +2,9 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LocationModel } from './config/model.js'
 import { type FileCache, type FileInfo, followsSymlink } from './file-cache.js'
+import { gzipOk } from './gzip-ok.js'
 import { findLocation } from './locations.js'
+import { keepAliveLimits } from './keep-alive.js'
 import { proxy } from './proxy.js'
 import type { RequestState } from './request-state.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond.js'
@@ -39,6 +41,7 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.loc = named
       st.conf = named.conf
       named = undefined
+      keepAliveLimits(st)
     } else {
       if (st.redirected) {
         // ngx_http_internal_redirect resumes at the server-rewrite phase, in the server's configuration.
@@ -56,6 +59,7 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.conf = m.loc?.conf ?? st.server.conf
       if (m.captures) captured(st, m.captures)
       st.rewriteBreak = false
+      keepAliveLimits(st)
       if (m.loc?.conf.internal && !st.uriChanged && !st.inErrorPage) {
         step = await finalize(st, 404)
         if (step === 'done') return
@@ -110,9 +114,17 @@ function mapPath(st: RequestState, uri: string): string {
   return root + uri
 }
 
-/** Refuses anything a variable could have smuggled past parseTarget: the path must stay under its root. */
+/**
+ * The path must stay under its root or alias: refuses what a variable could have smuggled past
+ * parseTarget, and nginx's alias "off-by-slash" (`location /img { alias /srv/img/; }` serves
+ * `/img../secret` from `/srv/secret`; `alias /srv/img` serves `/imgx` from `/srv/imgx`).
+ */
 function contained(st: RequestState, path: string): boolean {
-  return !path.includes('\0') && normalize(path.slice(st.documentRoot.length) || '/', false) !== undefined
+  if (path.includes('\0')) return false
+  const rest = path.slice(st.documentRoot.length)
+  if (rest === '') return true
+  if (rest.startsWith('/')) return normalize(rest, false) !== undefined
+  return st.documentRoot.endsWith('/') && normalize(`/${rest}`, false) !== undefined
 }
 
 async function tryFiles(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
@@ -165,6 +177,7 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   const uri = st.uri
   if (uri.endsWith('/')) {
     const dirPath = mapPath(st, uri)
+    if (!contained(st, dirPath)) return 404
     for (const idx of st.conf.index) {
       const name = expand(idx, st)
       if (name.startsWith('/')) {
@@ -179,13 +192,12 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
     const dir = await deps.cache.stat(dirPath)
     if (dir instanceof Error) return dir.code === 'EACCES' ? 403 : 404
     if (dir.kind !== 'dir') return 404
-    if (st.conf.autoindex) {
-      if (method === 'POST') return 405
-      return autoindex(st, dirPath)
-    }
+    // autoindex declines anything but GET and HEAD; the content phase then forbids the directory.
+    if (st.conf.autoindex && method !== 'POST') return autoindex(st, dirPath)
     return 403
   }
   const path = mapPath(st, uri)
+  if (!contained(st, path)) return 404
   const info = tried?.path === path ? tried.info : await deps.cache.stat(path)
   if (info instanceof Error) return info.code === 'EACCES' ? 403 : 404
   if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) return 403
@@ -196,7 +208,7 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   }
   if (info.kind !== 'file') return 404
   if (method === 'POST') return 405
-  if (st.conf.gzipStatic && /\bgzip\b/.test(st.req.header('accept-encoding') ?? '')) {
+  if (st.conf.gzipStatic === 'always' || (st.conf.gzipStatic === 'on' && gzipOk(st.req))) {
     const gz = await deps.cache.stat(`${path}.gz`)
     if (!(gz instanceof Error) && gz.kind === 'file') {
       await sendFile(st, `${path}.gz`, gz, deps.cache, 'gzip')
@@ -221,19 +233,24 @@ async function autoindex(st: RequestState, dirPath: string): Promise<Step> {
       }),
   )
   rows.sort((a, b) => (a.dir === b.dir ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.dir ? -1 : 1))
-  const title = esc(st.uri)
+  // nginx measures a name in characters only under `charset utf-8`; otherwise in bytes, and a
+  // long name is cut at its 47th byte, mid-character or not. The listing is then built as a
+  // byte string (one char a byte) and sent as such.
+  const utf8 = st.conf.charset?.toLowerCase() === 'utf-8'
+  const text = (s: string) => (utf8 ? s : Buffer.from(s).toString('latin1'))
+  const title = esc(text(st.uri))
   let body = `<html>\r\n<head><title>Index of ${title}</title></head>\r\n<body>\r\n<h1>Index of ${title}</h1><hr><pre><a href="../">../</a>\r\n`
   for (const r of rows) {
     const name = r.dir ? `${r.name}/` : r.name
-    const chars = [...name]
-    const shown = chars.length > 50 ? `${chars.slice(0, 47).join('')}..>` : name
-    const pad = ' '.repeat(Math.max(1, 51 - Math.min(chars.length, 50)))
+    const units = [...text(name)]
+    const shown = units.length > 50 ? `${units.slice(0, 47).join('')}..>` : units.join('')
+    const pad = ' '.repeat(Math.max(1, 51 - Math.min(units.length, 50)))
     body += `<a href="${hrefEscape(name)}">${esc(shown)}</a>${pad}${autoindexDate(r.mtime)} ${(r.dir ? '-' : String(r.size)).padStart(19)}\r\n`
   }
   body += '</pre><hr></body>\r\n</html>\r\n'
   // nginx streams the listing (chunked), never with a Content-Length.
   res.writeHead(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']))
-  res.end(body)
+  res.end(utf8 ? body : Buffer.from(body, 'latin1'))
   return 'done'
 }
 
@@ -252,7 +269,7 @@ function hrefEscape(s: string): string {
   let out = ''
   for (const b of Buffer.from(s, 'utf8')) {
     const c = String.fromCharCode(b)
-    out += b <= 0x20 || b >= 0x7f || '"#%&+<>?'.includes(c) ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : c
+    out += b <= 0x20 || b >= 0x7f || `"#%&'+<>?`.includes(c) ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : c
   }
   return out
 }

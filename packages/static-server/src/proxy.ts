@@ -52,6 +52,10 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
   }
   if (req.contentLength !== undefined && !req.chunked) headers.push('Content-Length', String(req.contentLength))
 
+  // nginx reads the body for proxy_pass (ngx_http_test_expect), body or not: a client waiting on
+  // Expect gets its 100 Continue first.
+  if (req.version === '1.1' && req.header('expect')?.toLowerCase() === '100-continue') st.res.writeContinue()
+
   let tooLarge = false
   let body: Readable | null = req.hasBody ? req.body : null
   const limit = st.conf.clientMaxBodySize

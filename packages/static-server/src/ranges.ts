@@ -10,7 +10,8 @@ export interface ByteRange {
  * past the end are dropped; ranges whose total exceeds the file are ignored altogether.
  */
 export function parseRange(header: string, size: number): ByteRange[] | 'unsatisfiable' | undefined {
-  if (header.length < 6 || header.slice(0, 6).toLowerCase() !== 'bytes=') return undefined
+  // `bytes=` with nothing after it is ignored (a 200), as nginx's `len < 7` check does.
+  if (header.length < 7 || header.slice(0, 6).toLowerCase() !== 'bytes=') return undefined
   const out: ByteRange[] = []
   let total = 0
   let i = 6

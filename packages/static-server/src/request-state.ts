@@ -1,5 +1,6 @@
 import { clfNow, type Http1Request, type Http1Response } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
+import { countRequest } from './keep-alive.js'
 import { userVariable } from './user-variables.js'
 import type { VariableSource } from './variables.js'
 
@@ -28,10 +29,14 @@ export class RequestState implements VariableSource {
   requestFilename = ''
   documentRoot = ''
   proxyHost = ''
+  /** The served file's mtime in seconds (nginx's last_modified_time), for `expires modified`. */
+  lastModifiedSec: number | undefined
   upstreamAddr = ''
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
+  /** This request's connection: requests so far (this one included) and when it opened. */
+  readonly connection: { readonly requests: number; readonly startMs: number }
 
   constructor(
     readonly req: Http1Request,
@@ -41,6 +46,7 @@ export class RequestState implements VariableSource {
     uri: string,
     args: string,
   ) {
+    this.connection = countRequest(req.socket, this.start)
     this.uri = uri
     this.args = args
     this.conf = server.conf
@@ -89,10 +95,11 @@ export class RequestState implements VariableSource {
         return '-'
       case 'status':
         return String(this.res.statusCode)
+      // nginx counts what went to the socket: the head in $bytes_sent, chunk framing in both.
       case 'body_bytes_sent':
-        return String(this.res.bytesWritten)
+        return String(this.res.bytesSent - this.res.headBytes)
       case 'bytes_sent':
-        return String(this.res.bytesWritten)
+        return String(this.res.bytesSent)
       case 'time_local':
         return clfNow()
       case 'time_iso8601':

@@ -1,5 +1,5 @@
 import { httpDateNow } from '@edgestack/common'
-import { addHeaderApplies, closesConnection, errorPageBody, hasPage, reason, SERVER } from './error-page.js'
+import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
@@ -15,11 +15,21 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     const e = c.expires
     if (e === 'epoch') headers.push('Expires', 'Thu, 01 Jan 1970 00:00:01 GMT', 'Cache-Control', 'no-cache')
     else if (e === 'max') headers.push('Expires', 'Thu, 31 Dec 2037 23:55:55 GMT', 'Cache-Control', 'max-age=315360000')
-    else {
+    else if (typeof e === 'number') {
       headers.push('Expires', new Date(Date.now() + e * 1000).toUTCString())
       headers.push('Cache-Control', e < 0 ? 'no-cache' : `max-age=${e}`)
+    } else {
+      // ngx_http_set_expires: from the file's mtime (now for an answer without one); an
+      // Expires already past says no-cache.
+      const now = Math.floor(Date.now() / 1000)
+      const at = (st.lastModifiedSec ?? now) + e.modified
+      const maxAge = at - now
+      headers.push('Expires', new Date(at * 1000).toUTCString(), 'Cache-Control', e.modified < 0 || maxAge < 0 ? 'no-cache' : `max-age=${maxAge}`)
     }
   }
+  // ngx_http_charset_header_filter leaves 301 and 302 without one (old browsers took the
+  // redirect's charset for the next page's).
+  if (c.charset !== undefined && status !== 301 && status !== 302) withCharset(headers, c.charset)
   for (const h of c.addHeaders) {
     if (!h.always && !applies) continue
     const v = expand(h.value, st)
@@ -28,18 +38,35 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
   return headers
 }
 
-/** nginx's built-in page for `status` (no error_page involved). */
-export function sendBuiltin(st: RequestState, status: number, extra: string[] = []): void {
+/** ngx_http_charset_module's default charset_types. */
+const CHARSET_TYPES = new Set(['text/html', 'text/xml', 'text/plain', 'text/vnd.wap.wml', 'application/javascript', 'application/rss+xml'])
+
+/** `charset X` appends `; charset=X` to a Content-Type of those types that names none. */
+function withCharset(headers: string[], charset: string): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() !== 'content-type') continue
+    const type = headers[i + 1] as string
+    if (CHARSET_TYPES.has(type.toLowerCase())) headers[i + 1] = `${type}; charset=${charset}`
+    return
+  }
+}
+
+/**
+ * nginx's built-in page for `status` (no error_page involved). `headersStatus` is the status
+ * add_header and expires saw, when a later filter changed it (the range filter's 416 comes
+ * after the headers filter ran on a 200).
+ */
+export function sendBuiltin(st: RequestState, status: number, extra: string[] = [], headersStatus = status): void {
   const res = st.res
   if (closesConnection(status)) st.req.keepAlive = false
   if (!hasPage(status)) {
-    res.send(status, finishHeaders(st, status, [...baseHeaders(), ...extra]))
+    res.send(status, finishHeaders(st, headersStatus, [...baseHeaders(), ...extra]), undefined, statusLineReason(status))
     return
   }
   const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
-  finishHeaders(st, status, headers)
+  finishHeaders(st, headersStatus, headers)
   const wire = status === 494 ? 400 : status
-  res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), wire === status ? reason(status) : reason(wire))
+  res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), statusLineReason(wire))
 }
 
 /**
@@ -50,7 +77,10 @@ export function sendRedirect(st: RequestState, status: number, location: string)
   let loc = location
   if (loc.startsWith('/') && st.conf.absoluteRedirect) {
     const port = st.req.localPort
-    const host = st.host || st.server.primaryName || st.req.localAddress
+    // ngx_http_header_filter: the server's name when server_name_in_redirect is on, else the
+    // client's Host, else (HTTP/1.0 without Host) the address the connection came in on.
+    // A server without server_name gives "" there, as nginx writes `http://:PORT/`.
+    const host = st.conf.serverNameInRedirect ? st.server.primaryName : st.host || st.req.localAddress
     loc = `http://${host}${st.conf.portInRedirect && port !== 80 ? `:${port}` : ''}${loc}`
   }
   sendBuiltin(st, status, ['Location', loc])

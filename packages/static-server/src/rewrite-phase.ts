@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises'
 import type { IfCondition, RewriteRule } from './config/model.js'
 import type { FileCache } from './file-cache.js'
 import type { RequestState } from './request-state.js'
+import { statusLineReason } from './error-page.js'
 import { baseHeaders, finishHeaders, sendRedirect } from './respond.js'
 import { contentTypeFor } from './static-file.js'
 import { captured, setVariable } from './user-variables.js'
@@ -67,9 +68,11 @@ async function run(st: RequestState, rules: readonly RewriteRule[], cache: FileC
         const out = expand(rule.replacement, st)
         const redirect = /^(https?:\/\/|\$scheme)/.test(out) || rule.flag === 'redirect' || rule.flag === 'permanent'
         if (redirect) {
+          // ngx_http_script_regex_end_code: a trailing `?` drops the request's arguments,
+          // otherwise they follow the replacement's own (after `&`) or stand alone (after `?`).
           let loc = out
-          if (!out.includes('?') && st.args) loc += `?${st.args}`
-          else if (out.endsWith('?')) loc = out.slice(0, -1)
+          if (out.endsWith('?')) loc = out.slice(0, -1)
+          else if (st.args) loc += `${out.includes('?') ? '&' : '?'}${st.args}`
           sendRedirect(st, rule.flag === 'permanent' ? 301 : 302, loc)
           return 'done'
         }
@@ -148,18 +151,18 @@ function doReturn(st: RequestState, status: number, text: string | undefined): '
     st.res.destroy()
     return 'done'
   }
-  if ((status === 301 || status === 302 || status === 303 || status === 307 || status === 308) && text !== undefined) {
-    sendRedirect(st, status, text)
+  // ngx_http_script_return_code: below 400 (or with a text) ngx_http_send_response answers;
+  // a redirect without a URL still gets its (empty) Location.
+  if (status === 301 || status === 302 || status === 303 || status === 307 || status === 308) {
+    sendRedirect(st, status, text ?? '')
     return 'done'
   }
+  if (text === undefined && status >= 400) return status
   // Inside an error page the answer keeps the error's status (ngx_http_send_header applies r->err_status).
   const code = st.errorStatus ?? status
-  if (text !== undefined) {
-    const headers = [...baseHeaders(), 'Content-Type', contentTypeFor(st.uri, st.conf)]
-    st.res.send(code, finishHeaders(st, code, headers), text)
-    return 'done'
-  }
-  if (status >= 300) return status
-  st.res.send(code, finishHeaders(st, code, baseHeaders()))
+  const headers = baseHeaders()
+  // nginx's header filter drops the type of a 204.
+  if (code !== 204) headers.push('Content-Type', contentTypeFor(st.uri, st.conf))
+  st.res.send(code, finishHeaders(st, code, headers), text, statusLineReason(code))
   return 'done'
 }

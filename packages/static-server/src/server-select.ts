@@ -37,7 +37,8 @@ export function buildVirtualHosts(servers: readonly ServerModel[], isDefault: (s
  * longest trailing wildcard, first matching regex, then the address's default server.
  */
 export function selectServer(v: VirtualHosts, host: string): { server: ServerModel; captures?: RegExpExecArray } {
-  if (host === '') return { server: v.defaultServer }
+  // `server_name ""` is the server for requests without a Host (HTTP/1.0).
+  if (host === '') return { server: v.exact.get('') ?? v.defaultServer }
   const e = v.exact.get(host)
   if (e) return { server: e }
   for (const l of v.leading) {
@@ -55,10 +56,13 @@ export function selectServer(v: VirtualHosts, host: string): { server: ServerMod
 
 /**
  * The Host field as nginx validates it (ngx_http_validate_host): lower-cased, port and a
- * trailing dot removed; undefined (400) for `/`, `\`, NUL or `..` in it.
+ * trailing dot removed; undefined (400) for `/`, `\`, NUL or `..` in it. Stricter than nginx,
+ * a byte above 0x7e is a 400 too (nginx keeps it as it is): a host name on the wire is ASCII
+ * (IDNA), and a latin1-read byte would neither lower-case nor print back as nginx's would.
  */
 export function normalizeHost(raw: string | undefined): string | undefined {
   if (raw === undefined) return ''
+  for (let i = 0; i < raw.length; i++) if (raw.charCodeAt(i) > 0x7e) return undefined
   let h = raw.trim().toLowerCase()
   if (h.startsWith('[')) {
     const end = h.indexOf(']')

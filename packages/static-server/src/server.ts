@@ -13,14 +13,16 @@ import {
 import { AccessLogs } from './access-log.js'
 import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
 import { ifConfs } from './config/rewrite-program.js'
-import { errorPageBody, reason, SERVER } from './error-page.js'
+import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
+import { keepAliveLimits } from './keep-alive.js'
+import { badRequest } from './request-checks.js'
 import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
-import { parseTarget } from './uri.js'
+import { parseTarget, splitAbsoluteForm } from './uri.js'
 import { captured } from './user-variables.js'
 
 export interface StaticServer {
@@ -127,17 +129,35 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
   }
 
   const onRequest = (req: Http1Request, res: Http1Response, vhosts: VirtualHosts) => {
-    const host = normalizeHost(req.header('host'))
+    let host = normalizeHost(req.header('host'))
+    let raw = req.target
+    // The host of an absolute-form target wins over the Host field (RFC 9112 §3.2.2), which
+    // must still be valid, as in nginx ($host is the target's, $http_host the field's).
+    if (raw.charCodeAt(0) !== 0x2f && raw !== '*') {
+      const abs = splitAbsoluteForm(raw)
+      if (abs === undefined) host = undefined
+      else if (host !== undefined) {
+        host = normalizeHost(abs.host)
+        raw = abs.target
+      }
+    }
     const sel = host === undefined ? undefined : selectServer(vhosts, host)
     const server = sel === undefined ? vhosts.defaultServer : sel.server
-    const target = parseTarget(req.target, server.mergeSlashes)
+    const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
+    keepAliveLimits(st)
     if (sel?.captures) captured(st, sel.captures)
     const bl = realIp.get(server)
     if (bl) st.remoteAddr = realClient(req, server, bl)
     res.onFinish = () => logs.write(st, st.conf.accessLogs)
-    if (host === undefined || target === undefined) {
+    if (host === undefined || target === undefined || badRequest(req)) {
       sendBuiltin(st, 400)
+      return
+    }
+    if (req.method === 'TRACE' || req.method === 'CONNECT') {
+      // ngx_http_process_request_header refuses both with 405 and ends the connection.
+      req.keepAlive = false
+      sendBuiltin(st, 405)
       return
     }
     handle(st, deps).catch((err: Error) => {
@@ -214,5 +234,5 @@ function parseErrorResponse(err: Http1ParseError, tokens: boolean): string | und
   }
   const body = errorPageBody(status, tokens)
   const wire = status === 494 ? 400 : status
-  return `HTTP/1.1 ${wire} ${reason(wire)}\r\nServer: ${SERVER}\r\nDate: ${httpDateNow()}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`
+  return `HTTP/1.1 ${wire} ${statusLineReason(wire)}\r\nServer: ${SERVER}\r\nDate: ${httpDateNow()}\r\nContent-Type: text/html\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('latin1')}`
 }

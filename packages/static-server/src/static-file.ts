@@ -3,8 +3,10 @@ import { formatResponse, type Http1Request, httpDateNow } from '@edgestack/commo
 import mime from 'mime-types'
 import type { LocationConf } from './config/model.js'
 import type { FileCache, FileInfo } from './file-cache.js'
+import { parseHttpTime } from './http-date.js'
 import { type ByteRange, parseRange } from './ranges.js'
 import type { RequestState } from './request-state.js'
+import { statusLineReason } from './error-page.js'
 import { baseHeaders, finishHeaders, sendBuiltin } from './respond.js'
 import { isStatic } from './variables.js'
 
@@ -38,6 +40,7 @@ export function contentTypeFor(uri: string, conf: LocationConf): string {
  * backpressure (the response pauses the read when the socket's buffer is full).
  */
 export async function sendFile(st: RequestState, path: string, info: FileInfo, cache: FileCache, encoding?: string): Promise<void> {
+  st.lastModifiedSec = Math.floor(info.mtimeMs / 1000)
   if (sendReady(st, info, encoding)) return
   const { req, res, conf } = st
   const mtime = Math.floor(info.mtimeMs / 1000)
@@ -53,7 +56,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
     finishHeaders(st, ok, headers)
     const body = await cache.body(path, info)
     if (body) {
-      res.send(ok, headers, body)
+      res.send(ok, headers, body, statusLineReason(ok))
       return
     }
     headers.push('Content-Length', String(info.size))
@@ -61,11 +64,10 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   }
 
   // ngx_http_not_modified_filter: preconditions first (412), then 304 when every validator agrees.
+  // An unparsable If-Unmodified-Since fails (nginx compares its -1 with the mtime), although
+  // RFC 9110 §13.1.4 says to ignore it: the client gets what nginx would give it.
   const ius = req.header('if-unmodified-since')
-  if (ius !== undefined) {
-    const t = Date.parse(ius)
-    if (!Number.isNaN(t) && mtime > t / 1000) return sendBuiltin(st, 412)
-  }
+  if (ius !== undefined && parseHttpTime(ius) < mtime) return sendBuiltin(st, 412)
   const ifMatch = req.header('if-match')
   if (ifMatch !== undefined && !matchEtag(ifMatch, etag, false)) return sendBuiltin(st, 412)
   const ims = req.header('if-modified-since')
@@ -73,8 +75,8 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   if ((ims !== undefined && conf.ifModifiedSince !== 'off') || inm !== undefined) {
     let notModified = true
     if (ims !== undefined && conf.ifModifiedSince !== 'off') {
-      const t = Date.parse(ims) / 1000
-      notModified = !Number.isNaN(t) && (conf.ifModifiedSince === 'exact' ? t === mtime : t >= mtime)
+      const t = parseHttpTime(ims)
+      notModified = t === mtime || (conf.ifModifiedSince === 'before' && t > mtime)
     }
     if (notModified && inm !== undefined) notModified = matchEtag(inm, etag, true)
     if (notModified) {
@@ -92,9 +94,9 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
 
   let ranges: ByteRange[] | 'unsatisfiable' | undefined
   const range = req.header('range')
-  if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, lastModified)) ranges = parseRange(range, info.size)
+  if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, mtime)) ranges = parseRange(range, info.size)
   if (ranges === 'unsatisfiable') {
-    return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`])
+    return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`], 200)
   }
   if (ranges === undefined) {
     okHeaders(st, headers, common, encoding)
@@ -160,7 +162,7 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     req.method !== 'GET' ||
     !plainRequest(req) ||
     // `expires 1h` is counted from the request's own clock reading: it stays on the general path.
-    typeof conf.expires === 'number' ||
+    (conf.expires !== undefined && typeof conf.expires !== 'string') ||
     !conf.addHeaders.every((h) => isStatic(h.value))
   ) {
     return false
@@ -198,10 +200,11 @@ function plainRequest(req: Http1Request): boolean {
   return true
 }
 
-function ifRangeHolds(ifRange: string | undefined, etag: string | undefined, lastModified: string): boolean {
+/** ngx_http_range_header_filter: an entity-tag when it ends in `"`, else a date compared as a time. */
+function ifRangeHolds(ifRange: string | undefined, etag: string | undefined, mtime: number): boolean {
   if (ifRange === undefined) return true
-  if (ifRange.startsWith('"') || ifRange.startsWith('W/')) return etag !== undefined && ifRange === etag
-  return ifRange === lastModified
+  if (ifRange.length >= 2 && ifRange.endsWith('"')) return etag !== undefined && ifRange === etag
+  return parseHttpTime(ifRange) === mtime
 }
 
 /** If-None-Match (weak comparison) / If-Match (strong), with `*` and lists. */
@@ -228,7 +231,7 @@ async function stream(
   const { res, req } = st
   const fh = await open(path, 'r')
   try {
-    res.writeHead(status, headers)
+    res.writeHead(status, headers, statusLineReason(status))
     if (req.method === 'HEAD') {
       res.end()
       return

@@ -23,12 +23,7 @@ export function parseTarget(target: string, mergeSlashes: boolean): ParsedTarget
     path = target.slice(0, q)
     args = target.slice(q + 1)
   }
-  // absolute-form (RFC 9112 §3.2.2): the host part is for the Host check, the path is ours.
-  if (!path.startsWith('/')) {
-    const m = /^https?:\/\/[^/]*/i.exec(path)
-    if (!m) return undefined
-    path = path.slice(m[0].length) || '/'
-  }
+  if (!path.startsWith('/')) return undefined
   const hash = path.indexOf('#')
   if (hash >= 0) path = path.slice(0, hash)
   let decoded: string
@@ -60,6 +55,21 @@ export function parseTarget(target: string, mergeSlashes: boolean): ParsedTarget
   if (decoded.includes('\0') || decoded.includes('\\')) return undefined
   const uri = normalize(decoded, mergeSlashes)
   return uri === undefined ? undefined : { uri, args }
+}
+
+/**
+ * absolute-form (RFC 9112 §3.2.2) as ngx_http_parse_request_line reads it: any scheme, a host
+ * of letters, digits, `.` and `-` or an IP literal in brackets, an optional port, then the
+ * path or query (none means `/`). Userinfo and other bytes in the authority are refused
+ * (undefined: 400), as nginx refuses them.
+ */
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(\[[0-9A-Fa-f:.]*\]|[A-Za-z0-9.-]*)(?::[0-9]*)?(?=[/?]|$)/
+
+export function splitAbsoluteForm(target: string): { host: string; target: string } | undefined {
+  const m = ABSOLUTE_FORM.exec(target)
+  if (!m) return undefined
+  const rest = target.slice(m[0].length)
+  return { host: m[1] as string, target: rest.startsWith('/') ? rest : `/${rest}` }
 }
 
 function hex(c: number): number {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
-import { chmod, mkdir, writeFile } from 'node:fs/promises'
+import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
 import type { StaticServer } from '../src/index.js'
-import { freePort, get, hasNginx, makeFixtures, NGINX, type RawResponse, startEcho, startNginx, startOurs } from './helpers.js'
+import { get, hasNginx, makeFixtures, NGINX, type RawResponse, startBoth, startEcho } from './helpers.js'
 import { httpHead } from './nginx-test-conf.js'
 
 /**
@@ -181,19 +181,10 @@ describe('differential: map, set and if under static-server and real nginx', { s
   before(async () => {
     dir = await makeFixtures()
     echo = await startEcho()
-    await mkdir(join(dir, 'tmp'), { recursive: true })
     await writeFile(join(dir, 'map-extra.conf'), 'inc.test included;\n')
     await writeFile(join(dir, 'root/run.sh'), '#!/bin/sh\n')
     await chmod(join(dir, 'root/run.sh'), 0o755)
-    const theirPort = await freePort()
-    await writeFile(join(dir, 'nginx.conf'), config(dir, theirPort, echo.port, join(dir, 'nginx.pid')))
-    nginx = await startNginx(dir, join(dir, 'nginx.conf'), theirPort)
-    theirAddr = { host: '127.0.0.1', port: theirPort }
-    const ourPort = await freePort()
-    await writeFile(join(dir, 'ours.conf'), config(dir, ourPort, echo.port, join(dir, 'ours.pid')))
-    const o = await startOurs(dir, join(dir, 'ours.conf'))
-    ours = o.server
-    ourAddr = o.addr[0] as HostPort
+    ;({ nginx, ours, ourAddr, theirAddr } = await startBoth(dir, (port, pid) => config(dir, port, echo.port, pid)))
   })
 
   after(async () => {

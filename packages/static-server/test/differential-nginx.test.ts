@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
 import type { StaticServer } from '../src/index.js'
-import { freePort, get, hasNginx, makeFixtures, NGINX, type RawResponse, startEcho, startNginx, startOurs } from './helpers.js'
+import { get, hasNginx, makeFixtures, NGINX, type RawResponse, startBoth, startEcho } from './helpers.js'
 import { httpHead } from './nginx-test-conf.js'
 
 /**
@@ -33,10 +33,17 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location / { try_files $uri $uri/ @proxy; }
         location @proxy { proxy_pass http://app; }
         location /static/ { alias ${root}/dir/; }
+        location /offbyslash { alias ${root}/dir/; }
+        location /noslash { alias ${root}/sub; }
+        location /sibling { alias ${root}/a; }
+        location /nestalias/ { alias ${root}/; location /nestalias/sub/ { } }
+        location /rwargs2/ { rewrite ^/rwargs2/(.*)$ /a.txt?n=$1 redirect; }
+        location /rwargs3/ { rewrite ^/rwargs3/(.*)$ /a.txt?n=$1? redirect; }
         location ^~ /pre/ { return 200 "prefix $uri\\n"; }
         location ~ \\.php$ { return 403; }
         location ~* \\.(png|jpg)$ { add_header X-Img yes; expires 1h; }
         location /plain/ { autoindex on; }
+        location /plainu8/ { autoindex on; charset utf-8; alias ${root}/plain/; }
         location /noindex/ { }
         location /err/ { error_page 404 /errors/404.html; }
         location /errcode/ { error_page 404 =200 /errors/404.html; }
@@ -54,6 +61,7 @@ function config(dir: string, port: number, up: number, pid: string): string {
         location /tfdir/ { try_files $uri/ =403; }
         location /sym/ { disable_symlinks on; }
         location /gz/ { gzip_static on; }
+        location /gzalways/ { gzip_static always; alias ${root}/gz/; }
         location = /exact { return 204; }
         location /exact { return 200 "prefix exact\\n"; }
         location /hdr/ { add_header X-A 1; add_header X-B 2 always; return 200 "hdr\\n"; }
@@ -152,6 +160,25 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'ius old', path: '/a.txt', headers: { 'If-Unmodified-Since': 'Mon, 01 Jan 2001 00:00:00 GMT' } })
   c.push({ name: 'ius equal', path: '/a.txt', headers: { 'If-Unmodified-Since': lm } })
   c.push({ name: 'inm big', path: '/big.bin', headers: { 'If-None-Match': bigEtag } })
+  // Dates as ngx_parse_http_time reads them: case-sensitive months, the weekday unread, anything
+  // after the time ignored, and an unreadable If-Unmodified-Since failing (412).
+  const [wd, dd, mon, yyyy, hms] = lm.split(' ') as [string, string, string, string, string]
+  const rfc850 = `${wd.slice(0, -1)}day, ${dd}-${mon}-${yyyy.slice(2)} ${hms} GMT`
+  const asctime = `${wd.slice(0, -1)} ${mon} ${dd.replace(/^0/, ' ')} ${hms} ${yyyy}`
+  c.push({ name: 'ims rfc850', path: '/a.txt', headers: { 'If-Modified-Since': rfc850 } })
+  c.push({ name: 'ims asctime', path: '/a.txt', headers: { 'If-Modified-Since': asctime } })
+  c.push({ name: 'ims lower-case', path: '/a.txt', headers: { 'If-Modified-Since': lm.toLowerCase() } })
+  c.push({ name: 'ims with IE length', path: '/a.txt', headers: { 'If-Modified-Since': `${lm}; length=108` } })
+  c.push({ name: 'ims no weekday check', path: '/a.txt', headers: { 'If-Modified-Since': `Xyz${lm.slice(3)}` } })
+  c.push({ name: 'ims Feb 30', path: '/a.txt', headers: { 'If-Modified-Since': 'Fri, 30 Feb 2024 00:00:00 GMT' } })
+  c.push({ name: 'ius garbage', path: '/a.txt', headers: { 'If-Unmodified-Since': 'garbage' } })
+  c.push({ name: 'ius rfc850', path: '/a.txt', headers: { 'If-Unmodified-Since': rfc850 } })
+  c.push({ name: 'if-range rfc850', path: '/a.txt', headers: { Range: 'bytes=0-3', 'If-Range': rfc850 } })
+  c.push({ name: 'if-range weak etag', path: '/a.txt', headers: { Range: 'bytes=0-3', 'If-Range': `W/${etag}` } })
+  c.push({ name: 'range bytes= alone', path: '/a.txt', headers: { Range: 'bytes=' } })
+  // The range filter's 416 comes after add_header and expires ran on the 200.
+  c.push({ name: 'range unsatisfiable under add_header and expires', path: '/img.PNG', headers: { Range: 'bytes=500-' } })
+  c.push({ name: 'POST to an autoindex directory', path: '/plain/', method: 'POST', headers: { 'Content-Length': '0' } })
   // Traversal and encoding: nginx normalizes these too; none may leave the root.
   for (const p of ['/../a.txt', '/sub/../a.txt', '/sub/./index.html', '/%2e%2e/a.txt', '/sub/%2e%2e/a.txt', '/sub/..%2fa.txt', '/sub%2f..%2fa.txt', '/%2E%2E/%2E%2E/etc/passwd', '/../../etc/passwd', '/sub/../../a.txt', '//a.txt', '///sub//index.html', '/a.txt/', '/a.txt/.', '/sub/.', '/sub/..', '/%61.txt', '/a%2etxt', '/static/../a.txt', '/static/x.css', '/static/', '/static', '/static/%2e%2e/a.txt', '/./a.txt', '/a.txt?../../etc/passwd', '/a.txt#frag']) {
     c.push({ name: `path ${p}`, path: p })
@@ -162,6 +189,14 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'encoded backslash', path: '/sub%5c..%5ca.txt', stricter: 400 })
   c.push({ name: 'overlong dot', path: '/%c0%ae%c0%ae/a.txt', stricter: 400 })
   c.push({ name: 'overlong slash', path: '/sub%c0%af..%c0%afa.txt', stricter: 400 })
+  // alias "off-by-slash": nginx serves files beside the aliased directory; we never do.
+  c.push({ name: 'alias off-by-slash', path: '/offbyslash../a.txt', stricter: 404 })
+  c.push({ name: 'alias off-by-slash dotfile', path: '/offbyslash../.hidden', stricter: 404 })
+  c.push({ name: 'alias off-by-slash directory', path: '/offbyslash../', stricter: 404 })
+  c.push({ name: 'alias without slash, a sibling file', path: '/sibling.txt', stricter: 404 })
+  c.push({ name: 'autoindex under charset utf-8', path: '/plainu8/' })
+  for (const p of ['/nestalias/sub/', '/nestalias/sub/index.html', '/rwargs2/zz?b=1', '/rwargs2/zz', '/rwargs3/zz?b=1']) c.push({ name: `more ${p}`, path: p })
+  for (const p of ['/offbyslash/x.css', '/offbyslash/', '/offbyslash', '/noslash/index.html', '/noslash/', '/noslash']) c.push({ name: `alias ${p}`, path: p })
   // Locations and their features.
   for (const p of ['/pre/x', '/pre/', '/x.php', '/sub/x.php', '/X.PHP', '/img.png', '/img.PNG', '/nope.jpg', '/err/missing', '/err/here.txt', '/errcode/missing', '/errnamed/missing', '/rw/a.txt', '/rw/sub/', '/rw/missing', '/rwargs/z?y=2', '/redir/q', '/redir/q?k=v', '/redir2/anything?k=v', '/ret/', '/ret302/', '/api/thing?x=1', '/api/', '/api/a%20b', '/raw/thing?y=2', '/raw/a%20b', '/tf/found.txt', '/tf/missing', '/tf2/missing', '/tf2/', '/tfdir/', '/tfdir/x', '/sym/real.txt', '/sym/inside.txt', '/sym/outside.txt', '/gz/app.js', '/exact', '/exact/', '/exactly', '/hdr/', '/hdr404/missing', '/nested/', '/nested/deep/x', '/nested/a.txt', '/nested/deep/a.txt', '/types/x.sp', '/types/a.txt', '/types/img.PNG', '/e418', '/?q=1', '/missing-to-proxy', '/status/503']) {
     c.push({ name: `loc ${p}`, path: p })
@@ -170,6 +205,12 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'proxy_set_header no xff', path: '/hdrs/z' })
   for (const p of ['/cap2/xyz', '/cap2/x/y', '/srverr/x', '/always/', '/retbody/q', '/capture/ab/cd', '/capture/x']) c.push({ name: `more ${p}`, path: p })
   c.push({ name: 'gzip_static accepted', path: '/gz/app.js', headers: { 'Accept-Encoding': 'gzip, deflate' } })
+  // Accept-Encoding as ngx_http_gzip_accept_encoding reads it; gzip_proxied off refuses a Via.
+  for (const ae of ['gzip;q=0', 'GZIP', 'x-gzip', 'deflate, gzip ; q=0.5', 'gzip;q=1.5', 'gzip;q=0.000', 'br,gzip', 'gzipx']) {
+    c.push({ name: `gzip_static with ${ae}`, path: '/gz/app.js', headers: { 'Accept-Encoding': ae } })
+  }
+  c.push({ name: 'gzip_static always, without Accept-Encoding', path: '/gzalways/app.js' })
+  c.push({ name: 'gzip_static behind a proxy (Via)', path: '/gz/app.js', headers: { 'Accept-Encoding': 'gzip', Via: '1.1 varnish' } })
   c.push({ name: 'head proxy', path: '/raw/h', method: 'HEAD' })
   c.push({ name: 'post proxy', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '5' }, body: 'hello' })
   c.push({ name: 'post too large', path: '/raw/p', method: 'POST', headers: { 'Content-Length': '2000' }, body: 'x'.repeat(2000) })
@@ -186,6 +227,11 @@ function corpus(lm: string, etag: string, bigEtag: string): Case[] {
   c.push({ name: 'http/1.0 no host', path: '/a.txt', headers: { Host: '' } })
   c.push({ name: 'empty Host', path: '/a.txt', raw: 'GET /a.txt HTTP/1.1\r\nHost: \r\nConnection: close\r\n\r\n' })
   c.push({ name: 'Host of a port only', path: '/a.txt', raw: 'GET /a.txt HTTP/1.1\r\nHost: :80\r\nConnection: close\r\n\r\n' })
+  // Fields nginx takes once: a second copy is a 400 even with the same value; others may repeat.
+  for (const f of ['If-None-Match: "a"', 'If-Modified-Since: x', 'If-Unmodified-Since: x', 'If-Match: "a"', 'If-Range: "a"', 'Expect: x', 'Authorization: x', 'Content-Range: x', 'Content-Length: 0', 'Range: bytes=0-1', 'Cookie: a=1']) {
+    c.push({ name: `twice ${f}`, path: '/a.txt', raw: `GET /a.txt HTTP/1.1\r\nHost: localhost\r\n${f}\r\n${f}\r\nConnection: close\r\n\r\n` })
+  }
+  c.push({ name: 'Host not ASCII', path: '/a.txt', raw: 'GET /a.txt HTTP/1.1\r\nHost: \xfc.test\r\nConnection: close\r\n\r\n', stricter: 400 })
   // Each field line must fit one large_client_header_buffers buffer (8k by default).
   const long = `GET /a.txt HTTP/1.1\r\nHost: localhost\r\nX-Long: ${'v'.repeat(9000)}\r\nConnection: close\r\n\r\n`
   c.push({ name: 'a field line over 8k', path: '/a.txt', raw: long })
@@ -245,18 +291,10 @@ describe('differential: static-server and real nginx on the same nginx.conf', { 
 
   before(async () => {
     dir = await makeFixtures()
+    // autoindex: nginx cuts long names by bytes unless `charset utf-8`, and escapes ' in hrefs.
+    for (const name of ["ap'os.txt", `${'é'.repeat(49)}.txt`, `${'x'.repeat(60)}.txt`]) await writeFile(join(dir, 'root/plain', name), 'z')
     echo = await startEcho()
-    const { mkdir } = await import('node:fs/promises')
-    await mkdir(join(dir, 'tmp'), { recursive: true })
-    const theirPort = await freePort()
-    await writeFile(join(dir, 'nginx.conf'), config(dir, theirPort, echo.port, join(dir, 'nginx.pid')))
-    nginx = await startNginx(dir, join(dir, 'nginx.conf'), theirPort)
-    theirAddr = { host: '127.0.0.1', port: theirPort }
-    const ourPort = await freePort()
-    await writeFile(join(dir, 'ours.conf'), config(dir, ourPort, echo.port, join(dir, 'ours.pid')))
-    const o = await startOurs(dir, join(dir, 'ours.conf'))
-    ours = o.server
-    ourAddr = o.addr[0] as HostPort
+    ;({ nginx, ours, ourAddr, theirAddr } = await startBoth(dir, (port, pid) => config(dir, port, echo.port, pid)))
     const st = await stat(join(dir, 'root/a.txt'))
     const big = await stat(join(dir, 'root/big.bin'))
     const et = (s: typeof st) => `"${Math.floor(s.mtimeMs / 1000).toString(16)}-${s.size.toString(16)}"`

@@ -183,3 +183,18 @@ export async function startNginx(dir: string, file: string, port: number): Promi
   child.kill('SIGKILL')
   throw new Error(`nginx did not start: ${err}`)
 }
+
+/** Real nginx and static-server on the same config (`conf(port, pidFile)`), each on a port of its own. */
+export async function startBoth(
+  dir: string,
+  conf: (port: number, pid: string) => string,
+): Promise<{ nginx: ChildProcess; ours: StaticServer; ourAddr: HostPort; theirAddr: HostPort }> {
+  await mkdir(join(dir, 'tmp'), { recursive: true })
+  const theirPort = await freePort()
+  await writeFile(join(dir, 'nginx.conf'), conf(theirPort, join(dir, 'nginx.pid')))
+  const nginx = await startNginx(dir, join(dir, 'nginx.conf'), theirPort)
+  const ourPort = await freePort()
+  await writeFile(join(dir, 'ours.conf'), conf(ourPort, join(dir, 'ours.pid')))
+  const o = await startOurs(dir, join(dir, 'ours.conf'))
+  return { nginx, ours: o.server, ourAddr: o.addr[0] as HostPort, theirAddr: { host: '127.0.0.1', port: theirPort } }
+}

@@ -142,7 +142,8 @@ export function parseRequestHead(head: string, limits: Http1Limits): ParsedHead 
   }
 
   const tokens = connection ? connection.split(',').map((t) => t.trim()) : []
-  const keepAlive = version === '1.1' ? !tokens.includes('close') : tokens.includes('keep-alive')
+  // `close` wins over `keep-alive` in either version (RFC 9112 §9.3; nginx looks for it first).
+  const keepAlive = !tokens.includes('close') && (version === '1.1' || tokens.includes('keep-alive'))
   return {
     method,
     target,

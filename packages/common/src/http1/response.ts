@@ -13,6 +13,7 @@ const UNSAFE = /[\r\n\0]/
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const CRLF = '\r\n'
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n')
 const DIGITS = /^\d{1,15}$/
 
 export class InvalidResponseHeaderError extends EdgeError {
@@ -47,6 +48,13 @@ export class Http1Response extends EventEmitter {
   /** Body bytes written, for access logs ($body_bytes_sent / %b). */
   bytesWritten = 0
   /**
+   * Every byte handed to the socket for this response: head, body and chunk framing (nginx's
+   * `$bytes_sent`, whose `$body_bytes_sent` is this less `headBytes`).
+   */
+  bytesSent = 0
+  /** Bytes of the status line and header fields. */
+  headBytes = 0
+  /**
    * Called once when the last byte is handed to the socket, before 'finish' is emitted: the
    * access log's hook, without the cost of a once-listener on every request.
    */
@@ -76,6 +84,8 @@ export class Http1Response extends EventEmitter {
     const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason)
     const socket = this.#owner.socket
     this.headersSent = true
+    this.headBytes = head.length
+    this.bytesSent += head.length + (withBody ? buf.length : 0)
     if (withBody && buf.length <= ONE_WRITE_BYTES) {
       // One buffer, one write(2): cheaper than writev of two for small answers.
       socket.write(joinHead(head, buf))
@@ -103,7 +113,19 @@ export class Http1Response extends EventEmitter {
     this.headersSent = true
     this.#owner.socket.write(wire)
     this.bytesWritten += bodyBytes
+    this.bytesSent += wire.length
+    this.headBytes = wire.length - bodyBytes
     this.#finish()
+  }
+
+  /**
+   * The interim answer to `Expect: 100-continue` (RFC 9110 §10.1.1), for a handler about to
+   * read the body; nothing once the final answer has started.
+   */
+  writeContinue(): void {
+    if (this.headersSent) return
+    this.#owner.socket.write(CONTINUE)
+    this.bytesSent += CONTINUE.length
   }
 
   /**
@@ -132,6 +154,8 @@ export class Http1Response extends EventEmitter {
     }
     head += this.connectionField() + CRLF
     this.headersSent = true
+    this.headBytes = head.length
+    this.bytesSent += head.length
     this.#owner.socket.write(head, 'latin1')
   }
 
@@ -150,9 +174,14 @@ export class Http1Response extends EventEmitter {
     if (buf.length === 0) return true
     this.bytesWritten += buf.length
     const socket = this.#owner.socket
-    if (!this.#chunked) return socket.write(buf)
+    if (!this.#chunked) {
+      this.bytesSent += buf.length
+      return socket.write(buf)
+    }
+    const size = buf.length.toString(16)
+    this.bytesSent += size.length + buf.length + 4
     socket.cork()
-    socket.write(`${buf.length.toString(16)}${CRLF}`, 'latin1')
+    socket.write(`${size}${CRLF}`, 'latin1')
     socket.write(buf)
     const ok = socket.write(CRLF, 'latin1')
     socket.uncork()
@@ -162,7 +191,10 @@ export class Http1Response extends EventEmitter {
   end(chunk?: Buffer | string): void {
     if (this.finished) return
     if (chunk !== undefined) this.write(chunk)
-    if (this.#chunked && !this.#noBody) this.#owner.socket.write(LAST_CHUNK)
+    if (this.#chunked && !this.#noBody) {
+      this.#owner.socket.write(LAST_CHUNK)
+      this.bytesSent += LAST_CHUNK.length
+    }
     // Short of its declared length: only a close tells the client the body ended early.
     if (this.#remaining) this.#req.keepAlive = false
     this.#finish()

@@ -21,6 +21,7 @@ import {
   expires,
   flag,
   int,
+  num,
   invalid,
   listen,
   logFormat,
@@ -106,6 +107,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     errorPages: [],
     addHeaders: [],
     expires: undefined,
+    charset: undefined,
     defaultType: 'text/plain',
     types: undefined,
     autoindex: false,
@@ -129,9 +131,22 @@ function defaultConf(ctx: Ctx): LocationConf {
     serverTokens: true,
     absoluteRedirect: true,
     portInRedirect: true,
+    serverNameInRedirect: false,
+    // nginx 1.22's defaults (keepalive_requests went from 100 to 1000 in 1.19.10).
+    keepaliveRequests: 1000,
+    keepaliveTimeMs: 3_600_000,
+    keepaliveOff: false,
     internal: false,
   }
 }
+
+/** Directives whose one argument is a time, and the field (in ms) each sets. */
+const TIME_FIELDS = new Map<string, 'proxyConnectTimeoutMs' | 'proxyReadTimeoutMs' | 'proxySendTimeoutMs' | 'keepaliveTimeMs'>([
+  ['proxy_connect_timeout', 'proxyConnectTimeoutMs'],
+  ['proxy_read_timeout', 'proxyReadTimeoutMs'],
+  ['proxy_send_timeout', 'proxySendTimeoutMs'],
+  ['keepalive_time', 'keepaliveTimeMs'],
+])
 
 /**
  * One level of nginx's merge: every directive set here overrides the parent's value; list
@@ -146,6 +161,11 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
+    const timeField = TIME_FIELDS.get(d.name)
+    if (timeField !== undefined) {
+      c[timeField] = time(d, a0)
+      continue
+    }
     switch (d.name) {
       case 'root':
         c.root = compileTemplate(path(ctx, a0))
@@ -175,6 +195,9 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'expires':
         c.expires = expires(d)
+        break
+      case 'charset':
+        c.charset = a0 === 'off' ? undefined : a0
         break
       case 'default_type':
         c.defaultType = a0
@@ -218,21 +241,12 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         if (a0 !== '1.0' && a0 !== '1.1') throw invalid(d, a0)
         c.proxyHttpVersion = a0
         break
-      case 'proxy_connect_timeout':
-        c.proxyConnectTimeoutMs = time(d, a0)
-        break
-      case 'proxy_read_timeout':
-        c.proxyReadTimeoutMs = time(d, a0)
-        break
-      case 'proxy_send_timeout':
-        c.proxySendTimeoutMs = time(d, a0)
-        break
       case 'proxy_next_upstream':
         c.proxyNextUpstream = new Set(a)
         break
       case 'gzip_static':
         if (a0 !== 'on' && a0 !== 'off' && a0 !== 'always') throw invalid(d, a0)
-        c.gzipStatic = a0 !== 'off'
+        c.gzipStatic = a0 === 'off' ? false : a0
         break
       case 'open_file_cache':
         if (a0 === 'off') c.openFileCache = undefined
@@ -273,6 +287,19 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'port_in_redirect':
         c.portInRedirect = flag(d)
+        break
+      case 'server_name_in_redirect':
+        c.serverNameInRedirect = flag(d)
+        break
+      case 'keepalive_requests':
+        c.keepaliveRequests = num(d, a0)
+        break
+      case 'keepalive_timeout':
+        // The server's idle timer is read from the server level (server()); the location's value
+        // decides only whether this answer keeps the connection, as ngx_http_update_location_config.
+        c.keepaliveOff = time(d, a0) === 0
+        // The Keep-Alive header's time is checked, not sent (DIFFERENCES.md).
+        if (a[1] !== undefined) time(d, a[1])
         break
       case 'internal':
         c.internal = true
@@ -388,8 +415,12 @@ function locationsOf(
     // Named groups of a regex location are variables too ($name), as in nginx.
     const re = modifier === '~' || modifier === '~*' ? compileRegex(ctx, d, pattern, modifier === '~*' ? 'i' : '') : undefined
     const conf = mergeConf(ctx, parent, d.block ?? [], 'location')
-    conf.aliasPrefix = modifier === '' || modifier === '^~' || modifier === '=' ? pattern : ''
-    conf.aliasRegex = re !== undefined
+    // An alias replaces the name of the location that sets it: a nested location inheriting it
+    // keeps that prefix (nginx's clcf->alias is the defining location's name length).
+    if ((d.block ?? []).some((x) => x.name === 'alias')) {
+      conf.aliasPrefix = modifier === '' || modifier === '^~' || modifier === '=' ? pattern : ''
+      conf.aliasRegex = re !== undefined
+    }
     if (conf.proxyPass) {
       if (conf.proxyPass.uri !== undefined && (re || modifier === '@')) {
         throw new NginxConfError(

@@ -139,9 +139,11 @@ export function expires(d: Directive): LocationConf['expires'] {
   if (a === 'off') return undefined
   if (a === 'epoch') return 'epoch'
   if (a === 'max') return 'max'
+  const modified = d.args.length === 2
+  if (modified && d.args[0] !== 'modified') throw invalid(d, d.args[0] as string)
   const neg = a.startsWith('-')
   const v = time(d, neg ? a.slice(1) : a.replace(/^\+/, '')) / 1000
-  return neg ? -v : v
+  return modified ? { modified: neg ? -v : v } : neg ? -v : v
 }
 
 export function path(ctx: Ctx, p: string): string {
@@ -160,10 +162,16 @@ export function int(d: Directive, v: string): number {
   return Number(v)
 }
 
+/** A directive read by nginx's ngx_conf_set_num_slot (keepalive_requests): its own wording. */
+export function num(d: Directive, v: string): number {
+  if (!/^\d+$/.test(v)) throw slotError(d, 'invalid number')
+  return Number(v)
+}
+
 const SIZE: Record<string, number> = { '': 1, k: 1024, K: 1024, m: 1024 ** 2, M: 1024 ** 2, g: 1024 ** 3, G: 1024 ** 3 }
 export function size(d: Directive, v: string): number {
   const m = /^(\d+)([kKmMgG]?)$/.exec(v)
-  if (!m) throw invalid(d, v)
+  if (!m) throw slotError(d, 'invalid value')
   return Number(m[1]) * (SIZE[m[2] as string] as number)
 }
 
@@ -175,11 +183,16 @@ export function time(d: Directive, v: string): number {
   let rest = v
   while (rest) {
     const m = /^(\d+)(ms|s|m|h|d|w|M|y)/.exec(rest)
-    if (!m) throw invalid(d, v)
+    if (!m) throw slotError(d, 'invalid value')
     total += Number(m[1]) * (TIME[m[2] as string] as number)
     rest = rest.slice(m[0].length)
   }
   return total
+}
+
+/** What ngx_conf_handler writes when a slot handler (size, time, number) refuses a value. */
+function slotError(d: Directive, problem: string): NginxConfError {
+  return new NginxConfError(`"${d.name}" directive ${problem}`, d.file, d.line, d.name)
 }
 
 export function invalid(d: Directive, v: string): NginxConfError {

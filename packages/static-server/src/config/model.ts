@@ -132,7 +132,10 @@ export interface LocationConf {
   errorPages: ErrorPage[]
   addHeaders: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
-  expires: number | 'epoch' | 'max' | undefined
+  /** `{ modified }`: `expires modified T`, counted from the file's mtime. */
+  expires: number | 'epoch' | 'max' | { modified: number } | undefined
+  /** `charset X`: added to the Content-Type of the charset_types (nginx's default list). */
+  charset: string | undefined
   defaultType: string
   types: ReadonlyMap<string, string> | undefined
   autoindex: boolean
@@ -147,7 +150,8 @@ export interface LocationConf {
   proxyReadTimeoutMs: number
   proxySendTimeoutMs: number
   proxyNextUpstream: ReadonlySet<string>
-  gzipStatic: boolean
+  /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
+  gzipStatic: false | 'on' | 'always'
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
   disableSymlinks: boolean
   realIpFrom: string[]
@@ -156,6 +160,13 @@ export interface LocationConf {
   serverTokens: boolean
   absoluteRedirect: boolean
   portInRedirect: boolean
+  serverNameInRedirect: boolean
+  /** keepalive_requests: the request that reaches this count on its connection closes it. */
+  keepaliveRequests: number
+  /** keepalive_time: no request starts a new keep-alive turn after the connection is this old. */
+  keepaliveTimeMs: number
+  /** `keepalive_timeout 0`: every answer closes its connection. */
+  keepaliveOff: boolean
   internal: boolean
 }
 

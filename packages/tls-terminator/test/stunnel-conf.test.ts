@@ -76,6 +76,7 @@ describe('stunnel.conf: what it accepts', () => {
     assert.equal(s?.sslVersionMax, 'TLSv1.3')
     assert.deepEqual(s?.timeouts, { busyMs: 10_000, closeMs: 60_000, connectMs: 10_000, idleMs: 43_200_000 })
     assert.equal(s?.failover, 'prio')
+    assert.equal(s?.sessionCacheSize, 1000)
     assert.equal(s?.key, fixture('localhost.key'))
     assert.equal(model.global.foreground, 'no')
     assert.equal(model.maxConnections, 10_000)
@@ -184,6 +185,7 @@ describe('stunnel.conf: what it accepts', () => {
         `ticketKeySecret = ${'ab:'.repeat(15)}ab`,
         `ticketMacSecret = ${'cd'.repeat(32)}`,
         'sessionCacheTimeout = 60',
+        'sessionCacheSize = 0',
         'debug = warning',
       ),
     ])
@@ -199,6 +201,8 @@ describe('stunnel.conf: what it accepts', () => {
     assert.equal(s?.ticketKeySecret?.length, 16)
     assert.equal(s?.ticketMacSecret?.length, 32)
     assert.equal(s?.sessionCacheTimeoutS, 60)
+    // stunnel's 0 is "no limit"; ours keeps a bound (README, differences).
+    assert.equal(s?.sessionCacheSize, 100_000)
   })
 
   test('global options: pid, output, setuid, setgid, foreground quiet', async (t) => {
@@ -253,13 +257,13 @@ describe('stunnel.conf: warnings for options that only tune what Node does', () 
     const { file, warnings } = await load(t, [
       'RNDbytes = 64',
       ...certLines,
-      ...service('sessionCacheSize = 1000', 'sslVersionMin = TLSv1', 'renegotiation = yes', 'delay = yes'),
+      ...service('stack = 65536', 'sslVersionMin = TLSv1', 'renegotiation = yes', 'delay = yes'),
     ])
     assert.deepEqual(
       warnings.map((w) => w.replaceAll(file, 'FILE')),
       [
         'FILE:1: RNDbytes: ignored: Node seeds OpenSSL itself',
-        "FILE:7: sessionCacheSize: ignored: OpenSSL's bounded server session cache is used",
+        'FILE:7: stack: ignored: Node has no per-connection threads',
         'FILE:10: delay: ignored: backend names are resolved at every connect anyway',
         'FILE:8: sslVersionMin: raised to TLSv1.2; older versions are never negotiated',
         'FILE:9: renegotiation: stays disabled (client-initiated renegotiation is a DoS vector)',

@@ -2,6 +2,7 @@ import { ConfigError, formatPosition, type HostPort, type SourcePosition } from 
 import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_SESSION_CACHE_SIZE,
   DEFAULT_SESSION_TIMEOUT_S,
   DEFAULT_TIMEOUTS,
   deepFreeze,
@@ -11,6 +12,7 @@ import {
   type SyslogLevel,
   type TerminatorModel,
   type TlsVersion,
+  MAX_SESSION_CACHE_SIZE,
 } from './model.js'
 import { optionSpec } from './option-table.js'
 import * as parse from './values.js'
@@ -269,6 +271,7 @@ function buildService(
   }
   const debugOpt = one('debug')
   const securityLevelOpt = one('securityLevel')
+  const sessionCacheSizeOpt = one('sessionCacheSize')
   return {
     name,
     position,
@@ -305,6 +308,9 @@ function buildService(
     protocol,
     sessionResume: flag('sessionResume', true),
     sessionCacheTimeoutS: secs('sessionCacheTimeout', DEFAULT_SESSION_TIMEOUT_S * 1000) / 1000,
+    sessionCacheSize: sessionCacheSizeOpt
+      ? value(sessionCacheSizeOpt, (v) => parse.integer(v, 0, 999_999_999) || MAX_SESSION_CACHE_SIZE)
+      : DEFAULT_SESSION_CACHE_SIZE,
     ticketKeySecret: ticketKey ? value(ticketKey, parse.hexSecret) : undefined,
     ticketMacSecret: ticketMac ? value(ticketMac, parse.hexSecret) : undefined,
     debug: debugOpt ? value(debugOpt, (v) => parse.syslogLevel(v, false)) : (global.debug as SyslogLevel),

@@ -74,7 +74,7 @@ export async function prepare(model: TerminatorModel, opts: PrepareOptions = {})
     for (const v of l.virtualHosts) virtualHosts.push({ pattern: v.pattern, service: await service(v.service) })
     const all = [primary, ...virtualHosts.map((v) => v.service)]
     const policies = all.map((s) => s.model.clientCerts)
-    const requestCert = policies.some((c) => c.verifyChain || c.verifyPeer || c.requireCert)
+    const requestCert = policies.some((c) => c.requestCert)
     // Let OpenSSL refuse during the handshake (a proper alert) only when every service of the
     // listener wants the same strict check; otherwise each service checks after the handshake.
     const strict = (c: (typeof policies)[number]) => c.verifyChain && c.requireCert && !c.verifyPeer

@@ -163,12 +163,25 @@ describe('stunnel.conf: what it accepts', () => {
       verifyChain: true,
       verifyPeer: false,
       requireCert: true,
+      requestCert: true,
     })
     const b = (await load(t, [...certLines, ...service(ca, 'verifyChain = yes', 'requireCert = no')])).model.listeners[0]
       ?.service
     assert.equal(b?.clientCerts.requireCert, false)
     const c = (await load(t, [...certLines, ...service(ca, 'verify = 4')])).model.listeners[0]?.service
     assert.deepEqual([c?.clientCerts.verifyChain, c?.clientCerts.verifyPeer, c?.clientCerts.requireCert], [false, true, true])
+    // In file order, as stunnel's options.c sets its flags: the later line wins.
+    const flags = async (...lines: string[]) => {
+      const cc = (await load(t, [...certLines, ...service(ca, ...lines)])).model.listeners[0]?.service.clientCerts
+      return [cc?.requestCert, cc?.requireCert, cc?.verifyChain, cc?.verifyPeer]
+    }
+    assert.deepEqual(await flags('requireCert = no', 'verifyChain = yes'), [true, true, true, false])
+    assert.deepEqual(await flags('verify = 1'), [true, false, true, false])
+    assert.deepEqual(await flags('verify = 0'), [true, false, false, false])
+    assert.deepEqual(await flags('verify = 3', 'verifyPeer = no'), [true, true, true, false])
+    assert.deepEqual(await flags(), [false, false, false, false])
+    const global = (await load(t, [...certLines, ca, 'verify = 2', ...service('verifyChain = no')])).model.listeners[0]?.service
+    assert.deepEqual([global?.clientCerts.requireCert, global?.clientCerts.verifyChain], [true, false])
   })
 
   test('TLS knobs: versions, ciphers, suites, curves, options, tickets, session timeout, debug', async (t) => {

@@ -14,6 +14,7 @@ import {
   type TlsVersion,
   MAX_SESSION_CACHE_SIZE,
 } from './model.js'
+import { CLIENT_CERT_OPTIONS, foldClientCertOptions } from './client-cert-options.js'
 import { optionSpec } from './option-table.js'
 import * as parse from './values.js'
 
@@ -53,12 +54,14 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
   if (!globalSection || globalSection.name !== undefined) throw new Error('buildModel: the global section comes first')
 
   const defaults = new Map<string, RawOption[]>()
+  const defaultCertLines: RawOption[] = []
   const globalValues = new Map<string, RawOption>()
   for (const option of globalSection.options) {
     const spec = check(option, 'global', warnings)
     if (!spec) continue
     // Global `debug` (with its facility) sets the log level, which every service inherits.
     if (spec.scope === 'global' || spec.name === 'debug') globalValues.set(spec.name, option)
+    else if (CLIENT_CERT_OPTIONS.has(spec.name)) defaultCertLines.push(option)
     else collect(defaults, spec.name, option, spec.repeat === true)
   }
   const global = buildGlobal(globalValues, opts.source)
@@ -75,14 +78,17 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
     }
     names.set(name, section.position)
     const own = new Map<string, RawOption[]>()
+    const certLines = [...defaultCertLines]
     for (const option of section.options) {
       const spec = check(option, 'service', warnings)
-      if (spec) collect(own, spec.name, option, spec.repeat === true)
+      if (!spec) continue
+      if (CLIENT_CERT_OPTIONS.has(spec.name)) certLines.push(option)
+      else collect(own, spec.name, option, spec.repeat === true)
     }
     // Service options override the global defaults, option by option, as in stunnel.
     const merged = new Map(defaults)
     for (const [k, v] of own) merged.set(k, v)
-    services.push(buildService(name, section.position, merged, global, warnings))
+    services.push(buildService(name, section.position, merged, certLines, global, warnings))
   }
   if (services.length === 0) {
     throw new ConfigError('no [service] section: nothing to accept', { position: { file: opts.source, line: 1 } })
@@ -162,6 +168,7 @@ function buildService(
   name: string,
   position: SourcePosition | undefined,
   o: Map<string, RawOption[]>,
+  certLines: readonly RawOption[],
   global: GlobalModel,
   warnings: string[],
 ): ServiceModel {
@@ -196,20 +203,7 @@ function buildService(
   const cert = one('cert')?.value
   if (!cert) throw new ConfigError('cert is required (in the service or the global section)', at)
 
-  // verify = N is stunnel 4's single knob; stunnel 5 keeps it as a shorthand.
-  let verifyChain = false
-  let verifyPeer = false
-  let requireDefault = false
-  const verify = one('verify')
-  if (verify) {
-    const level = value(verify, (v) => parse.integer(v, 0, 4))
-    verifyChain = level >= 1 && level <= 3
-    verifyPeer = level >= 3
-    requireDefault = level >= 2
-  }
-  verifyChain = flag('verifyChain', verifyChain)
-  verifyPeer = flag('verifyPeer', verifyPeer)
-  const requireCert = flag('requireCert', requireDefault || verifyChain || verifyPeer)
+  const { requestCert, requireCert, verifyChain, verifyPeer } = foldClientCertOptions(certLines, value)
   const caFile = one('CAfile')?.value || undefined
   const caPath = one('CApath')?.value || undefined
   if ((verifyChain || verifyPeer) && !caFile && !caPath) {
@@ -289,6 +283,7 @@ function buildService(
       verifyChain,
       verifyPeer,
       requireCert,
+      requestCert,
     },
     sslVersionMin: versions.min,
     sslVersionMax: versions.max,

@@ -43,6 +43,8 @@ export interface ClientCertPolicy {
   readonly verifyPeer: boolean
   /** A client that sends no certificate is refused. */
   readonly requireCert: boolean
+  /** A certificate is asked for (`verify = 0` asks without checking it). */
+  readonly requestCert: boolean
 }
 
 export interface ServiceModel {

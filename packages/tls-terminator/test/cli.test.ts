@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { open } from 'node:fs/promises'
+import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { certLines, haveStunnel, STUNNEL, scratch, writeConf } from './helpers.js'
+
+/** stunnel's own command-line forms (stunnel(8)), run on ours and, where installed, on stunnel. */
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url))
+
+/** Runs a program to its exit (bounded), with `file` open as descriptor 3 when given. */
+async function run(cmd: string[], file?: string): Promise<{ code: number | null; out: string }> {
+  const handle = file ? await open(file, 'r') : undefined
+  try {
+    const child = spawn(cmd[0] as string, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe', ...(handle ? [handle.fd] : [])] })
+    let out = ''
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    child.stderr?.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
+    const [code] = (await once(child, 'exit')) as [number | null]
+    clearTimeout(timer)
+    return { code, out }
+  } finally {
+    await handle?.close()
+  }
+}
+
+const ours = (...args: string[]) => [process.execPath, CLI, ...args]
+
+describe('the command line, as stunnel takes it', () => {
+  test('-fd N reads the configuration from a descriptor; its errors read N:LINE, exit 1', async (t) => {
+    const dir = await scratch(t)
+    const bad = await writeConf(dir, [...certLines, '[x]', 'accept = 127.0.0.1:0', 'connect = 1', 'bogus = 1'])
+    const r = await run(ours('-fd', '3'), bad)
+    assert.equal(r.code, 1)
+    assert.match(r.out, /^tls-terminator: 3:6: option "bogus" is not supported$/m)
+    if (haveStunnel()) {
+      const s = await run([STUNNEL, '-fd', '3'], bad)
+      assert.equal(s.code, r.code)
+      assert.match(s.out, /3:6: "bogus = 1": Specified option name is not valid here/)
+    }
+    const good = await writeConf(dir, [...certLines, '[x]', 'accept = 127.0.0.1:0', 'connect = 1'], 'good.conf')
+    const ok = await run(ours('-FD', '3', '-t'), good)
+    assert.equal(ok.code, 0, ok.out)
+    assert.match(ok.out, /^3: configuration OK/m)
+    const missing = await run(ours('-fd'))
+    assert.equal(missing.code, 2)
+    assert.match(missing.out, /-fd: no file descriptor specified/)
+  })
+
+  test('-help and -version print and exit 0, as stunnel', async () => {
+    for (const form of ['-help', '-version', '-VERSION']) {
+      const r = await run(ours(form))
+      assert.equal(r.code, 0, `${form}: ${r.out}`)
+      assert.match(r.out, /tls-terminator/)
+      if (haveStunnel()) assert.equal((await run([STUNNEL, form])).code, 0)
+    }
+  })
+})

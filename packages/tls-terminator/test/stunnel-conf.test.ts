@@ -296,6 +296,7 @@ describe('stunnel.conf: every bad line stops start-up with file:line and the pro
     ['bad yes/no', [...certLines, ...service('verifyChain = maybe')], 'FILE:6: verifyChain: expected yes or no, got "maybe"'],
     ['bad seconds', [...certLines, ...service('TIMEOUTidle = 1m')], 'FILE:6: TIMEOUTidle: "1m" is not a whole number of seconds'],
     ['bad address', [...certLines, '[s]', 'accept = 127.0.0.1:70000', 'connect = 1'], 'FILE:4: accept: invalid address "127.0.0.1:70000": port 70000 is out of range 0-65535'],
+    ['local not an address', [...certLines, ...service('local = nonexistent.invalid')], 'FILE:6: local: "nonexistent.invalid" is not an IP address'],
     ['unix socket', [...certLines, '[s]', 'accept = 0', 'connect = /run/x.sock'], 'FILE:5: connect: Unix socket paths are not supported'],
     ['bad debug level', ['debug = verbose'], 'FILE:1: debug: "verbose" is not a level: use 0-7 or emerg, alert, crit, err, warning, notice, info, debug'],
     ['bad facility', ['debug = nowhere.5'], 'FILE:1: debug: "nowhere" is not a syslog facility'],

@@ -266,6 +266,7 @@ function buildService(
   const debugOpt = one('debug')
   const securityLevelOpt = one('securityLevel')
   const sessionCacheSizeOpt = one('sessionCacheSize')
+  const localOpt = one('local')
   return {
     name,
     position,
@@ -273,7 +274,7 @@ function buildService(
     accept,
     connect,
     failover,
-    local: one('local')?.value || undefined,
+    local: localOpt ? value(localOpt, parse.localAddress) : undefined,
     cert,
     key: one('key')?.value || cert,
     clientCerts: {

@@ -1,4 +1,5 @@
 import { constants } from 'node:crypto'
+import { isIP } from 'node:net'
 import { type HostPort, parseAddress } from '@edgestack/common'
 import type { SyslogLevel, TlsVersion } from './model.js'
 
@@ -74,6 +75,16 @@ export function address(value: string, defaultHost: string): HostPort {
   } catch (err) {
     throw new Error((err as Error).message)
   }
+}
+
+/**
+ * `local`: the source address of backend connections. stunnel resolves it when it reads the
+ * file and refuses one it cannot resolve; we take an IP address only (no lookup at start-up),
+ * so a typo stops start-up at its line instead of failing every connection.
+ */
+export function localAddress(value: string): string {
+  if (isIP(value) === 0) throw new Error(`"${value}" is not an IP address`)
+  return value
 }
 
 const VERSIONS = ['all', 'SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']

@@ -78,6 +78,11 @@ describe('stunnel.conf: what it accepts', () => {
     assert.equal(s?.failover, 'prio')
     assert.equal(s?.sessionCacheSize, 1000)
     assert.equal(s?.key, fixture('localhost.key'))
+    // `all` is stunnel's "no bound": the highest version as a maximum (the floor stays TLS 1.2).
+    for (const line of ['sslVersion = all', 'sslVersionMax = all']) {
+      const v = (await load(t, [...certLines, ...service('sslVersionMax = TLSv1.2', line)])).model.listeners[0]?.service
+      assert.deepEqual([v?.sslVersionMin, v?.sslVersionMax], ['TLSv1.2', 'TLSv1.3'], line)
+    }
     assert.equal(model.global.foreground, 'no')
     assert.equal(model.maxConnections, 10_000)
   })

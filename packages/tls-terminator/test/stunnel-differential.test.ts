@@ -100,7 +100,7 @@ async function expiredClientCert(dir: string): Promise<{ cert: Buffer; key: Buff
 const NO_TICKET = { maxVersion: 'TLSv1.2', secureOptions: constants.SSL_OP_NO_TICKET } as const
 
 describe('the real stunnel and ours on the same stunnel.conf', { skip: !haveStunnel() && 'stunnel is not installed' }, () => {
-  test("cipher choice: stunnel's default list, the client's order unless CIPHER_SERVER_PREFERENCE, ciphersuites alone", async (t) => {
+  test("cipher choice: stunnel's default list, the client's order unless CIPHER_SERVER_PREFERENCE, ciphersuites alone, sslVersion = all", async (t) => {
     const backend = await startBackend(t)
     const ports = await both(t, [
       ...certLines,
@@ -116,6 +116,11 @@ describe('the real stunnel and ours on the same stunnel.conf', { skip: !haveStun
       'accept = 127.0.0.1:ACCEPT3',
       `connect = ${backend.port}`,
       'ciphersuites = TLS_AES_128_GCM_SHA256',
+      '[versions]',
+      'accept = 127.0.0.1:ACCEPT4',
+      `connect = ${backend.port}`,
+      'sslVersionMax = TLSv1.2',
+      'sslVersion = all',
     ])
     const ask = async (p: number[]) => {
       const v12 = { maxVersion: 'TLSv1.2' } as const
@@ -123,7 +128,7 @@ describe('the real stunnel and ours on the same stunnel.conf', { skip: !haveStun
         const r = await handshake(port, opts)
         return typeof r === 'string' ? 'refused' : `${r.protocol} ${r.cipher}`
       }
-      const [plain, serverOrder, suitesOnly] = p as [number, number, number]
+      const [plain, serverOrder, suitesOnly, versions] = p as [number, number, number, number]
       return {
         clientOrder: await pick(plain, { ...v12, ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-GCM-SHA384' }),
         camellia: await pick(plain, { ...v12, ciphers: 'ECDHE-ECDSA-CAMELLIA256-SHA384' }),
@@ -131,6 +136,8 @@ describe('the real stunnel and ours on the same stunnel.conf', { skip: !haveStun
         serverOrder: await pick(serverOrder, { ...v12, ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-GCM-SHA384' }),
         suitesOnly12: await pick(suitesOnly, v12),
         suitesOnly13: await pick(suitesOnly, { minVersion: 'TLSv1.3' }),
+        // Line by line: the later `sslVersion = all` lifts the earlier maximum again.
+        versions: await pick(versions, { ciphers: 'TLS_AES_128_GCM_SHA256' }),
       }
     }
     const stunnel = await ask(ports.stunnel)
@@ -141,6 +148,7 @@ describe('the real stunnel and ours on the same stunnel.conf', { skip: !haveStun
       serverOrder: 'TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384',
       suitesOnly12: 'TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256',
       suitesOnly13: 'TLSv1.3 TLS_AES_128_GCM_SHA256',
+      versions: 'TLSv1.3 TLS_AES_128_GCM_SHA256',
     })
     assert.deepEqual(await ask(ports.ours), stunnel)
   })

@@ -89,10 +89,15 @@ export function localAddress(value: string): string {
 
 const VERSIONS = ['all', 'SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']
 
-/** Returns the version, or `legacy` for one below TLS 1.2, which we never negotiate. */
-export function tlsVersion(value: string): TlsVersion | 'legacy' {
+/**
+ * Returns the version, `legacy` for one below TLS 1.2, which we never negotiate, or `all`,
+ * stunnel's "no bound" (its str_to_proto_version gives 0): the lowest version as a minimum,
+ * the highest as a maximum.
+ */
+export function tlsVersion(value: string): TlsVersion | 'legacy' | 'all' {
   const v = VERSIONS.find((x) => x.toLowerCase() === value.toLowerCase())
   if (!v) throw new Error(`"${value}" is not one of ${VERSIONS.join(', ')}`)
+  if (v === 'all') return 'all'
   return v === 'TLSv1.2' || v === 'TLSv1.3' ? v : 'legacy'
 }
 

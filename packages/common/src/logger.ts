@@ -9,6 +9,8 @@ export interface LoggerOptions {
   level?: LogLevel
   /** Write to this file instead of stdout. */
   file?: string
+  /** With `file`, write to stdout as well (stunnel's `foreground = yes` with `output`). */
+  alsoStdout?: boolean
 }
 
 /**
@@ -30,7 +32,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     level: opts.level ?? 'info',
     defaultMeta: { name: opts.name },
     format: winston.format.combine(winston.format.timestamp(), line),
-    transports: [transportFor(opts.file)],
+    transports: opts.file && opts.alsoStdout ? [transportFor(opts.file), transportFor(undefined)] : [transportFor(opts.file)],
   })
 }
 

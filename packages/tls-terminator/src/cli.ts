@@ -156,6 +156,8 @@ runMain('tls-terminator', async () => {
     name: cluster.isWorker ? `tls-terminator[${cluster.worker?.id}]` : 'tls-terminator',
     level: logLevel(model),
     ...optional('file', model.global.output),
+    // stunnel(8): `foreground = yes` logs to the terminal too, `quiet` only to `output`.
+    alsoStdout: model.global.foreground === 'yes',
   })
   if (!cluster.isWorker) {
     for (const w of built.warnings) logger.warn(w)

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { open } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { certLines, haveStunnel, STUNNEL, scratch, writeConf } from './helpers.js'
+import { certLines, freePort, haveStunnel, STUNNEL, scratch, writeConf } from './helpers.js'
 
 /** stunnel's own command-line forms (stunnel(8)), run on ours and, where installed, on stunnel. */
 
@@ -60,6 +61,44 @@ describe('the command line, as stunnel takes it', () => {
       assert.equal(r.code, 0, `${form}: ${r.out}`)
       assert.match(r.out, /tls-terminator/)
       if (haveStunnel()) assert.equal((await run([STUNNEL, form])).code, 0)
+    }
+  })
+
+  test('output = FILE: foreground = yes logs to the terminal as well, foreground = quiet only to the file', async (t) => {
+    const dir = await scratch(t)
+    /** Starts the program, waits for its log file to say it listens, stops it; what did the terminal get? */
+    const terminal = async (cmd: string[], foreground: string, ready: RegExp) => {
+      const log = join(dir, `${foreground}-${cmd.length}.log`)
+      const conf = await writeConf(
+        dir,
+        [`foreground = ${foreground}`, `output = ${log}`, ...certLines, '[x]', `accept = 127.0.0.1:${await freePort()}`, 'connect = 1'],
+        `${foreground}-${cmd.length}.conf`,
+      )
+      const child = spawn(cmd[0] as string, [...cmd.slice(1), conf], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString()
+      })
+      child.stderr.on('data', (c: Buffer) => {
+        out += c.toString()
+      })
+      const exited = once(child, 'exit')
+      t.after(() => {
+        if (child.exitCode === null) child.kill('SIGKILL')
+      })
+      for (let i = 0; i < 200 && !ready.test(await readFile(log, 'utf8').catch(() => '')); i++) await new Promise((r) => setTimeout(r, 25))
+      assert.match(await readFile(log, 'utf8'), ready)
+      child.kill('SIGTERM')
+      await exited
+      return out.length > 0
+    }
+    const oursSays = /listening on 127\.0\.0\.1:/
+    assert.equal(await terminal(ours(), 'yes', oursSays), true)
+    assert.equal(await terminal(ours(), 'quiet', oursSays), false)
+    if (haveStunnel()) {
+      const stunnelSays = /Configuration successful/
+      assert.equal(await terminal([STUNNEL], 'yes', stunnelSays), true)
+      assert.equal(await terminal([STUNNEL], 'quiet', stunnelSays), false)
     }
   })
 })

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -252,11 +252,16 @@ describe('stunnel.conf: what it accepts', () => {
     await mkdir(join(dir, 'conf.d'))
     await writeFile(join(dir, 'conf.d', '02-b.conf'), '[b]\naccept = 127.0.0.1:0\nconnect = 2\n')
     await writeFile(join(dir, 'conf.d', '01-a.conf'), `${certLines.join('\n')}\n[a]\naccept = 127.0.0.1:0\nconnect = 1\n`)
+    // stunnel stat(2)s each name: a symlink to a file is included, a dangling one and a directory are not.
+    await writeFile(join(dir, 'c.conf'), '[c]\naccept = 127.0.0.1:0\nconnect = 3\n')
+    await symlink(join(dir, 'c.conf'), join(dir, 'conf.d', '03-c.conf'))
+    await symlink(join(dir, 'nowhere.conf'), join(dir, 'conf.d', '04-dangling.conf'))
+    await mkdir(join(dir, 'conf.d', '05-dir'))
     const file = await writeConf(dir, [`include = ${join(dir, 'conf.d')}`])
     const { model } = await loadStunnelConf(file)
     assert.deepEqual(
       model.listeners.map((l) => l.service.name),
-      ['a', 'b'],
+      ['a', 'b', 'c'],
     )
     assert.equal(model.listeners[1]?.service.position?.file, join(dir, 'conf.d', '02-b.conf'))
     assert.equal(model.listeners[1]?.service.position?.line, 1)

@@ -96,10 +96,13 @@ async function includedFiles(path: string, position: SourcePosition): Promise<st
     throw new ConfigError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code}`, { position, directive: 'include' })
   }
   if (!isDirectory) return [path]
-  const entries = await readdir(path, { withFileTypes: true })
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => e.name)
-    .sort()
-    .map((n) => join(path, n))
+  // As stunnel's include_config: every name that stat(2) calls a regular file, so a symlink
+  // to a file counts (a conf.d of links, as Debian's sites-enabled) and a dangling one does not.
+  const names = (await readdir(path)).sort()
+  const files: string[] = []
+  for (const name of names) {
+    const full = join(path, name)
+    if (await stat(full).then((st) => st.isFile(), () => false)) files.push(full)
+  }
+  return files
 }

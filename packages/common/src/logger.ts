@@ -36,6 +36,18 @@ export function createLogger(opts: LoggerOptions): Logger {
   })
 }
 
+/**
+ * After logrotate moved the file away: the file transports open it again by name (stunnel's and
+ * nginx's SIGUSR1). Lines logged meanwhile go to whichever file the transport had open.
+ */
+export function reopenLogFiles(logger: Logger): void {
+  for (const t of [...logger.transports]) {
+    if (!(t instanceof winston.transports.File)) continue
+    logger.remove(t)
+    logger.add(new winston.transports.File({ filename: t.filename, dirname: t.dirname }))
+  }
+}
+
 export interface AccessLog {
   /** Writes one finished line, already in the real program's format. */
   write(line: string): void

@@ -7,6 +7,7 @@ import {
   type Logger,
   type LogLevel,
   parseCommandLine,
+  reopenLogFiles,
   runMain,
   StartupError,
   UsageError,
@@ -64,6 +65,12 @@ function stunnelCommandLine(argv: string[]): 'help' | 'version' | { fd: number; 
 
 /** How the primary hands the shared session-ticket keys to its workers. */
 const TICKET_KEYS_ENV = 'TLS_TERMINATOR_TICKET_KEYS'
+
+// SIGUSR1 is stunnel's "reopen the log file" (Debian's logrotate sends it). Node's default for
+// it is to open the inspector on 127.0.0.1:9229, which would let any local user run code in
+// this process: a listener, installed before anything else, turns that off.
+let onReopenLogs: () => void = () => undefined
+process.on('SIGUSR1', () => onReopenLogs())
 
 if (cluster.isWorker) {
   // A SIGHUP sent to the whole process group (a service manager, `kill -HUP -PGID`) can reach a
@@ -159,6 +166,11 @@ runMain('tls-terminator', async () => {
     // stunnel(8): `foreground = yes` logs to the terminal too, `quiet` only to `output`.
     alsoStdout: model.global.foreground === 'yes',
   })
+  onReopenLogs = () => {
+    reopenLogFiles(logger)
+    logger.info('SIGUSR1: log file reopened')
+    if (cluster.isPrimary) for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGUSR1')
+  }
   if (!cluster.isWorker) {
     for (const w of built.warnings) logger.warn(w)
     if (model.global.foreground === 'no') {

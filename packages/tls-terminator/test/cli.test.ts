@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { open, readFile } from 'node:fs/promises'
+import { open, readFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -100,5 +100,33 @@ describe('the command line, as stunnel takes it', () => {
       assert.equal(await terminal([STUNNEL], 'yes', stunnelSays), true)
       assert.equal(await terminal([STUNNEL], 'quiet', stunnelSays), false)
     }
+  })
+
+  test('SIGUSR1 reopens the output file after a rotation (stunnel, logrotate), and never opens the inspector', async (t) => {
+    const dir = await scratch(t)
+    const log = join(dir, 'tls.log')
+    const conf = await writeConf(dir, ['foreground = quiet', `output = ${log}`, ...certLines, '[x]', 'accept = 127.0.0.1:0', 'connect = 1'])
+    const child = spawn(process.execPath, [CLI, conf], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    const exited = once(child, 'exit')
+    t.after(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    const waitForLog = async (file: string, re: RegExp) => {
+      for (let i = 0; i < 200 && !re.test(await readFile(file, 'utf8').catch(() => '')); i++) await new Promise((r) => setTimeout(r, 25))
+      assert.match(await readFile(file, 'utf8').catch(() => ''), re)
+    }
+    await waitForLog(log, /listening on/)
+    await rename(log, `${log}.1`)
+    child.kill('SIGUSR1')
+    await waitForLog(log, /SIGUSR1: log file reopened/)
+    child.kill('SIGTERM')
+    const [code] = await exited
+    assert.equal(code, 0)
+    assert.doesNotMatch(out, /Debugger listening/)
+    assert.match(await readFile(log, 'utf8'), /stopped/)
   })
 })

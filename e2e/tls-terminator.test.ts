@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import tls from 'node:tls'
+import { freePort, startStunnel } from '@edgestack/tls-terminator/test/helpers'
 import { REPO, runCli, startDaemon, waitForOutput } from './processes.js'
 
 /**
@@ -394,7 +395,7 @@ describe('the real stunnel and tls-terminator on the same stunnel.conf', () => {
         `CAfile = ${CA_FILE}`,
         'verifyChain = yes',
       ], `${program}.conf`)
-      const stop = program === 'stunnel' ? await startStunnel(t, file, port) : await startOurs(t, file)
+      const stop = program === 'stunnel' ? (await startStunnel(t, file, port)).stop : await startOurs(t, file)
       const echo = await echoOnce(port, 'hello over TLS')
       const old = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0', '-brief'])
       const sni = await run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', CA_FILE, '-brief', '-servername', 'www.example.com'])
@@ -455,15 +456,6 @@ async function echoOnce(
   })
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
-
 async function waitFor(check: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25))
   assert.ok(check(), 'condition not reached in 5 s')
@@ -473,33 +465,4 @@ async function startOurs(t: T, file: string): Promise<() => Promise<void>> {
   const d = await startDaemon('tls-terminator', [file])
   t.after(() => d.stop())
   return () => d.stop()
-}
-
-/** stunnel prints no port; it is ready when its port accepts. */
-async function startStunnel(t: T, file: string, port: number): Promise<() => Promise<void>> {
-  const child = spawn('/usr/bin/stunnel', [file], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stderr.on('data', (c: Buffer) => {
-    out += c.toString()
-  })
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    const exited = once(child, 'exit')
-    child.kill('SIGTERM')
-    await exited
-  }
-  t.after(stop)
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) break
-    const up = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.destroy()
-        resolve(true)
-      })
-      c.on('error', () => resolve(false))
-    })
-    if (up) return stop
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  throw new Error(`stunnel did not start:\n${out}`)
 }

@@ -9,6 +9,8 @@ export interface LoggerOptions {
   level?: LogLevel
   /** Write to this file instead of stdout. */
   file?: string
+  /** With `file`, write to stdout as well (stunnel's `foreground = yes` with `output`). */
+  alsoStdout?: boolean
 }
 
 /**
@@ -30,8 +32,20 @@ export function createLogger(opts: LoggerOptions): Logger {
     level: opts.level ?? 'info',
     defaultMeta: { name: opts.name },
     format: winston.format.combine(winston.format.timestamp(), line),
-    transports: [transportFor(opts.file)],
+    transports: opts.file && opts.alsoStdout ? [transportFor(opts.file), transportFor(undefined)] : [transportFor(opts.file)],
   })
+}
+
+/**
+ * After logrotate moved the file away: the file transports open it again by name (stunnel's and
+ * nginx's SIGUSR1). Lines logged meanwhile go to whichever file the transport had open.
+ */
+export function reopenLogFiles(logger: Logger): void {
+  for (const t of [...logger.transports]) {
+    if (!(t instanceof winston.transports.File)) continue
+    logger.remove(t)
+    logger.add(new winston.transports.File({ filename: t.filename, dirname: t.dirname }))
+  }
 }
 
 export interface AccessLog {

@@ -7,6 +7,7 @@ import {
   type Logger,
   type LogLevel,
   parseCommandLine,
+  reopenLogFiles,
   runMain,
   StartupError,
   UsageError,
@@ -20,6 +21,7 @@ import { prepare, randomTicketKeys } from './prepare.js'
 import { createTlsTerminator } from './server.js'
 
 const HELP = `Usage: tls-terminator [options] FILE
+       tls-terminator [options] -fd N
        tls-terminator [options] --accept ADDR --connect ADDR --cert FILE --key FILE
        tls-terminator cert --out DIR
 
@@ -30,19 +32,45 @@ read as stunnel reads it; the flags are the one-service case of the same configu
   --connect ADDR         backend to forward to (host defaults to 127.0.0.1)
   --cert FILE            PEM certificate chain
   --key FILE             PEM private key
+  -fd N                  read the configuration from file descriptor N (as stunnel -fd N)
   -t, --test             check the configuration and certificates, then exit
   --workers N            worker processes sharing the listeners (default 1)
   --max-connections N    open connections per listener before new ones are dropped (default 10000)
   --drain-timeout SEC    on SIGTERM, how long open connections may finish (default 10)
-  -h, --help             show this help
+  -h, --help, -help      show this help
+  -version               say which stunnel this mirrors
 
   cert --out DIR         make a development CA and a localhost certificate in DIR
 
 Signals: SIGHUP reloads FILE and the certificates; SIGTERM drains, then stops.
 `
 
+const VERSION = 'tls-terminator: reads stunnel.conf as stunnel 5.68 does (see the README for the differences)\n'
+
+/**
+ * stunnel's own command-line forms, matched as stunnel matches them (the first argument, any
+ * case; stunnel(8)): `-help` and `-version` print and exit 0; `-fd N` reads the configuration
+ * from descriptor N instead of a file. Anything else is ours (a FILE, or the flags).
+ */
+function stunnelCommandLine(argv: string[]): 'help' | 'version' | { fd: number; rest: string[] } | undefined {
+  const first = argv[0]?.toLowerCase()
+  if (first === '-help') return 'help'
+  if (first === '-version') return 'version'
+  if (first !== '-fd') return undefined
+  const n = argv[1]
+  if (n === undefined) throw new UsageError('-fd: no file descriptor specified')
+  if (!/^\d{1,9}$/.test(n)) throw new UsageError(`-fd: "${n}" is not a file descriptor number`)
+  return { fd: Number(n), rest: argv.slice(2) }
+}
+
 /** How the primary hands the shared session-ticket keys to its workers. */
 const TICKET_KEYS_ENV = 'TLS_TERMINATOR_TICKET_KEYS'
+
+// SIGUSR1 is stunnel's "reopen the log file" (Debian's logrotate sends it). Node's default for
+// it is to open the inspector on 127.0.0.1:9229, which would let any local user run code in
+// this process: a listener, installed before anything else, turns that off.
+let onReopenLogs: () => void = () => undefined
+process.on('SIGUSR1', () => onReopenLogs())
 
 if (cluster.isWorker) {
   // A SIGHUP sent to the whole process group (a service manager, `kill -HUP -PGID`) can reach a
@@ -60,7 +88,17 @@ runMain('tls-terminator', async () => {
     process.stdout.write(`${created ? 'created' : 'kept existing'} ${files.cert}, ${files.key} (CA: ${files.caCert})\n`)
     return
   }
-  const { values, positionals } = parseCommandLine(argv, {
+  const stunnelForm = stunnelCommandLine(argv)
+  if (stunnelForm === 'help') {
+    process.stdout.write(HELP)
+    return
+  }
+  if (stunnelForm === 'version') {
+    process.stdout.write(VERSION)
+    return
+  }
+  const fd = stunnelForm?.fd
+  const { values, positionals } = parseCommandLine(stunnelForm ? stunnelForm.rest : argv, {
     allowPositionals: true,
     options: {
       accept: { type: 'string' },
@@ -87,14 +125,26 @@ runMain('tls-terminator', async () => {
   const usesFlags = flagNames.some((f) => values[f] !== undefined)
   if (positionals.length > 1) throw new UsageError(`one configuration file expected, got ${positionals.length}`)
   if (usesFlags && positionals.length > 0) throw new UsageError('give either a configuration file or --accept/--connect/--cert/--key')
+  if (fd !== undefined && (usesFlags || positionals.length > 0)) throw new UsageError('-fd N replaces the configuration file')
+  if (fd !== undefined && workers > 1) throw new UsageError('-fd N cannot be read by --workers: give a configuration file')
   const file = positionals[0]
-  if (!usesFlags && !file) throw new UsageError('a configuration file or --accept/--connect/--cert/--key is required')
+  if (!usesFlags && !file && fd === undefined) {
+    throw new UsageError('a configuration file or --accept/--connect/--cert/--key is required')
+  }
   if (usesFlags) for (const flag of flagNames) if (!values[flag]) throw new UsageError(`--${flag} is required`)
 
-  const load = (): Promise<BuiltModel> =>
-    file
+  let loaded = false
+  const load = (): Promise<BuiltModel> => {
+    if (fd !== undefined) {
+      // The descriptor has been read to its end; there is nothing to read again on SIGHUP.
+      if (loaded) return Promise.reject(new Error(`the configuration came from -fd ${fd}: restart to change it`))
+      loaded = true
+      return loadStunnelConf({ fd }, buildOpts)
+    }
+    return file
       ? loadStunnelConf(file, buildOpts)
       : Promise.resolve(modelFromFlags(values as { accept: string; connect: string; cert: string; key: string }, buildOpts))
+  }
 
   const built = await load()
   const { model } = built
@@ -113,7 +163,14 @@ runMain('tls-terminator', async () => {
     name: cluster.isWorker ? `tls-terminator[${cluster.worker?.id}]` : 'tls-terminator',
     level: logLevel(model),
     ...optional('file', model.global.output),
+    // stunnel(8): `foreground = yes` logs to the terminal too, `quiet` only to `output`.
+    alsoStdout: model.global.foreground === 'yes',
   })
+  onReopenLogs = () => {
+    reopenLogFiles(logger)
+    logger.info('SIGUSR1: log file reopened')
+    if (cluster.isPrimary) for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGUSR1')
+  }
   if (!cluster.isWorker) {
     for (const w of built.warnings) logger.warn(w)
     if (model.global.foreground === 'no') {

@@ -74,7 +74,7 @@ export async function prepare(model: TerminatorModel, opts: PrepareOptions = {})
     for (const v of l.virtualHosts) virtualHosts.push({ pattern: v.pattern, service: await service(v.service) })
     const all = [primary, ...virtualHosts.map((v) => v.service)]
     const policies = all.map((s) => s.model.clientCerts)
-    const requestCert = policies.some((c) => c.verifyChain || c.verifyPeer || c.requireCert)
+    const requestCert = policies.some((c) => c.requestCert)
     // Let OpenSSL refuse during the handshake (a proper alert) only when every service of the
     // listener wants the same strict check; otherwise each service checks after the handshake.
     const strict = (c: (typeof policies)[number]) => c.verifyChain && c.requireCert && !c.verifyPeer
@@ -101,26 +101,28 @@ async function prepareService(s: ServiceModel, opts: PrepareOptions, info: strin
   )
   const crl = cc.crlFile ? await readPem(file('CRLfile', cc.crlFile), 'CRL file') : undefined
 
-  let ciphers = s.ciphers
-  if (s.securityLevel !== undefined) ciphers = `${ciphers ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=${s.securityLevel}`
-  // Node takes TLS 1.3 suites (TLS_*) and TLS 1.2 ciphers in one list.
-  if (s.ciphersuites) ciphers = `${s.ciphersuites}${ciphers ? `:${ciphers}` : ''}`
-
   let secureOptions = (s.optionsSet & ~s.optionsClear) | constants.SSL_OP_NO_RENEGOTIATION
   if (!s.sessionResume) secureOptions |= constants.SSL_OP_NO_TICKET
+  const scope = serviceScope(s, opts.ticketKeys, trusted)
 
   const contextOptions: tls.SecureContextOptions = {
     cert: pair.cert,
     key: pair.key,
     minVersion: s.sslVersionMin,
     maxVersion: s.sslVersionMax,
+    ciphers: cipherString(s),
+    // The client's order wins, as in stunnel (and OpenSSL), unless `options =
+    // CIPHER_SERVER_PREFERENCE`; Node's servers otherwise default to their own order.
+    honorCipherOrder: (secureOptions & constants.SSL_OP_CIPHER_SERVER_PREFERENCE) !== 0,
     secureOptions,
     sessionTimeout: s.sessionResume ? s.sessionCacheTimeoutS : 0,
-    ...(ciphers ? { ciphers } : {}),
-    ...(s.curves ? { ecdhCurve: s.curves } : {}),
+    // OpenSSL resumes a session only in the context it was made in (stunnel uses the service
+    // name); ours also changes with who may connect, as the ticket keys below do.
+    sessionIdContext: scope.subarray(0, 16).toString('hex'),
+    ecdhCurve: s.curves ?? STUNNEL_CURVES,
     ...(trusted.length > 0 ? { ca: trusted } : {}),
     ...(crl ? { crl } : {}),
-    ...(ticketKeysFor(s, opts.ticketKeys, trusted) ?? {}),
+    ...(ticketKeysFor(s, opts.ticketKeys, scope) ?? {}),
   }
   let context: tls.SecureContext
   try {
@@ -140,21 +142,45 @@ async function prepareService(s: ServiceModel, opts: PrepareOptions, info: strin
 }
 
 /**
- * Session ticket keys (RFC 5077). stunnel's ticketKeySecret is the AES key and ticketMacSecret
- * the HMAC key; Node wants 48 bytes (16 name, 16 HMAC, 16 AES), derived here by hashing.
- *
- * Stricter than stunnel: the keys also depend on the service's name and its client-certificate
- * policy and CAs. A resumed session skips certificate verification, so a ticket issued by one
- * service must not resume on another, nor after a reload changed who may connect. Processes
- * with the same secrets and the same config (cluster workers) still derive the same keys.
+ * stunnel's defaults when the file is silent (`stunnel -version`): `ciphers =
+ * HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK`, its TLS 1.3 `ciphersuites` and `curves`, and security level 2, which
+ * stunnel sets because OpenSSL's default (1) is weaker. Node takes TLS 1.3 suites (TLS_*) and
+ * TLS 1.2 ciphers in one list; the level goes first so that a `@SECLEVEL` in `ciphers` wins.
  */
-function ticketKeysFor(s: ServiceModel, base: Buffer | undefined, trusted: Buffer[]): { ticketKeys: Buffer } | undefined {
+const STUNNEL_CIPHERS = 'HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK'
+const STUNNEL_CIPHERSUITES = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256'
+const STUNNEL_SECURITY_LEVEL = 2
+/** Without it OpenSSL would also offer the finite-field groups (ffdhe*) in TLS 1.3. */
+const STUNNEL_CURVES = 'X25519:P-256:X448:P-521:P-384'
+
+function cipherString(s: ServiceModel): string {
+  return `${s.ciphersuites ?? STUNNEL_CIPHERSUITES}:@SECLEVEL=${s.securityLevel ?? STUNNEL_SECURITY_LEVEL}:${s.ciphers ?? STUNNEL_CIPHERS}`
+}
+
+/**
+ * What a resumed session is bound to. A resumed session skips certificate verification, so a
+ * session made by one service must not resume on another, nor after a reload changed who may
+ * connect: the hash covers the service's name, its client-certificate policy and CAs, and the
+ * ticket secret. Processes with the same secret and config (cluster workers) agree on it.
+ */
+function serviceScope(s: ServiceModel, base: Buffer | undefined, trusted: Buffer[]): Buffer {
   const secret = s.ticketKeySecret && s.ticketMacSecret ? Buffer.concat([s.ticketKeySecret, s.ticketMacSecret]) : base
-  if (!secret) return undefined
-  const scope = createHash('sha256').update(secret).update(s.name).update(JSON.stringify(s.clientCerts))
+  const scope = createHash('sha256')
+  if (secret) scope.update(secret)
+  scope.update(s.name).update(JSON.stringify(s.clientCerts))
   for (const t of trusted) scope.update(t)
-  const material = scope.digest()
-  const h = (label: string) => createHash('sha256').update(label).update(material).digest().subarray(0, 16)
+  return scope.digest()
+}
+
+/**
+ * Session ticket keys (RFC 5077). stunnel's ticketKeySecret is the AES key and ticketMacSecret
+ * the HMAC key; Node wants 48 bytes (16 name, 16 HMAC, 16 AES), derived here by hashing them
+ * (or the per-process secret) within the service's scope: stricter than stunnel, whose tickets
+ * resume on any service with the same secrets.
+ */
+function ticketKeysFor(s: ServiceModel, base: Buffer | undefined, scope: Buffer): { ticketKeys: Buffer } | undefined {
+  if (!(s.ticketKeySecret && s.ticketMacSecret) && !base) return undefined
+  const h = (label: string) => createHash('sha256').update(label).update(scope).digest().subarray(0, 16)
   return { ticketKeys: Buffer.concat([h('name'), h('hmac'), h('aes')]) }
 }
 

@@ -5,6 +5,7 @@ import { BackendPool } from './backends.js'
 import type { ServiceModel, TerminatorModel } from './config/model.js'
 import { handleConnection } from './connection.js'
 import { type Prepared, type PreparedListener, type PrepareOptions, prepare } from './prepare.js'
+import { SessionCache } from './session-cache.js'
 import { pickByServerName } from './sni.js'
 
 export interface TlsTerminator {
@@ -23,6 +24,8 @@ interface Listener {
   server: tls.Server
   current: PreparedListener
   address: HostPort
+  /** Absent when the primary service says `sessionResume = no`. */
+  sessions: SessionCache | undefined
 }
 
 /** Connection-limit drops are logged at most this often, with a count, so a flood cannot flood the log. */
@@ -75,7 +78,17 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
       rejectUnauthorized: l.rejectUnauthorized,
       SNICallback: (name, cb) => cb(null, pickByServerName(entry.current.primary, entry.current.virtualHosts, name).context),
     })
-    const entry: Listener = { server, current: l, address: s.accept as HostPort }
+    const entry: Listener = { server, current: l, address: s.accept as HostPort, sessions: sessionCacheFor(s, undefined) }
+    // OpenSSL consults the cache of the context the connection started in, the primary's,
+    // whichever SNI service it ends up in (stunnel's too); OpenSSL then refuses a session made
+    // by another service (its session ID context differs, see prepare.ts).
+    server.on('newSession', (id: Buffer, data: Buffer, done: () => void) => {
+      entry.sessions?.store(id, data)
+      done()
+    })
+    server.on('resumeSession', (id: Buffer, done: (err: Error | null, data: Buffer | null) => void) => {
+      done(null, entry.sessions?.fetch(id) ?? null)
+    })
     server.maxConnections = model.maxConnections
     let dropped = 0
     let dropTimer: NodeJS.Timeout | undefined
@@ -180,6 +193,7 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
         opts.requestCert = l.requestCert
         opts.rejectUnauthorized = l.rejectUnauthorized
         entry.current = l
+        entry.sessions = sessionCacheFor(l.model.service, entry.sessions)
         nextListeners.set(keyOf(l), entry)
       }
       for (const [i, entry] of started.entries()) nextListeners.set(keyOf(fresh[i] as PreparedListener), entry)
@@ -210,3 +224,10 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
   }
 }
 
+/** stunnel's `sessionResume = no` turns the cache off (SSL_SESS_CACHE_OFF); a reload keeps its sessions. */
+function sessionCacheFor(s: ServiceModel, existing: SessionCache | undefined): SessionCache | undefined {
+  if (!s.sessionResume) return undefined
+  if (!existing) return new SessionCache(s.sessionCacheSize, s.sessionCacheTimeoutS)
+  existing.resize(s.sessionCacheSize, s.sessionCacheTimeoutS)
+  return existing
+}

@@ -1,6 +1,7 @@
 import type { Logger } from '@edgestack/common'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -129,4 +130,59 @@ export function tlsRoundTrip(port: number, data: string | Buffer, opts: tls.Conn
     s.on('close', () => resolve({ reply: Buffer.concat(chunks), error, peerSubject, protocol, reused }))
     s.setTimeout(10_000, () => s.destroy(new Error('client gave up after 10 s')))
   })
+}
+
+export const STUNNEL = '/usr/bin/stunnel'
+
+/** True when the real stunnel is installed (the differential tests skip otherwise). */
+export function haveStunnel(): boolean {
+  return existsSync(STUNNEL)
+}
+
+/** A port free right now on 127.0.0.1, for a config file that has to name one (stunnel prints none). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer()
+  s.listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const port = (s.address() as net.AddressInfo).port
+  await new Promise<void>((resolve) => s.close(() => resolve()))
+  return port
+}
+
+/**
+ * Runs the real stunnel on `file` (which must say `foreground = yes` and accept on `port`) and
+ * resolves once the port accepts; stopped with SIGTERM after the test. Rejects with stunnel's
+ * own output if it exits first.
+ */
+export async function startStunnel(
+  t: { after(fn: () => Promise<void>): void },
+  file: string,
+  port: number,
+): Promise<{ output(): string; stop(): Promise<void> }> {
+  const child = spawn(STUNNEL, [file], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  const collect = (c: Buffer) => {
+    out += c.toString()
+  }
+  child.stdout.on('data', collect)
+  child.stderr.on('data', collect)
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    await exited
+  }
+  t.after(stop)
+  for (let i = 0; i < 200 && child.exitCode === null; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.destroy()
+        resolve(true)
+      })
+      c.on('error', () => resolve(false))
+    })
+    if (up) return { output: () => out, stop }
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  throw new Error(`stunnel did not start:\n${out}`)
 }

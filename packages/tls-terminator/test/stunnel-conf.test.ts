@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
@@ -76,7 +76,13 @@ describe('stunnel.conf: what it accepts', () => {
     assert.equal(s?.sslVersionMax, 'TLSv1.3')
     assert.deepEqual(s?.timeouts, { busyMs: 10_000, closeMs: 60_000, connectMs: 10_000, idleMs: 43_200_000 })
     assert.equal(s?.failover, 'prio')
+    assert.equal(s?.sessionCacheSize, 1000)
     assert.equal(s?.key, fixture('localhost.key'))
+    // `all` is stunnel's "no bound": the highest version as a maximum (the floor stays TLS 1.2).
+    for (const line of ['sslVersion = all', 'sslVersionMax = all']) {
+      const v = (await load(t, [...certLines, ...service('sslVersionMax = TLSv1.2', line)])).model.listeners[0]?.service
+      assert.deepEqual([v?.sslVersionMin, v?.sslVersionMax], ['TLSv1.2', 'TLSv1.3'], line)
+    }
     assert.equal(model.global.foreground, 'no')
     assert.equal(model.maxConnections, 10_000)
   })
@@ -162,12 +168,25 @@ describe('stunnel.conf: what it accepts', () => {
       verifyChain: true,
       verifyPeer: false,
       requireCert: true,
+      requestCert: true,
     })
     const b = (await load(t, [...certLines, ...service(ca, 'verifyChain = yes', 'requireCert = no')])).model.listeners[0]
       ?.service
     assert.equal(b?.clientCerts.requireCert, false)
     const c = (await load(t, [...certLines, ...service(ca, 'verify = 4')])).model.listeners[0]?.service
     assert.deepEqual([c?.clientCerts.verifyChain, c?.clientCerts.verifyPeer, c?.clientCerts.requireCert], [false, true, true])
+    // In file order, as stunnel's options.c sets its flags: the later line wins.
+    const flags = async (...lines: string[]) => {
+      const cc = (await load(t, [...certLines, ...service(ca, ...lines)])).model.listeners[0]?.service.clientCerts
+      return [cc?.requestCert, cc?.requireCert, cc?.verifyChain, cc?.verifyPeer]
+    }
+    assert.deepEqual(await flags('requireCert = no', 'verifyChain = yes'), [true, true, true, false])
+    assert.deepEqual(await flags('verify = 1'), [true, false, true, false])
+    assert.deepEqual(await flags('verify = 0'), [true, false, false, false])
+    assert.deepEqual(await flags('verify = 3', 'verifyPeer = no'), [true, true, true, false])
+    assert.deepEqual(await flags(), [false, false, false, false])
+    const global = (await load(t, [...certLines, ca, 'verify = 2', ...service('verifyChain = no')])).model.listeners[0]?.service
+    assert.deepEqual([global?.clientCerts.requireCert, global?.clientCerts.verifyChain], [true, false])
   })
 
   test('TLS knobs: versions, ciphers, suites, curves, options, tickets, session timeout, debug', async (t) => {
@@ -184,6 +203,7 @@ describe('stunnel.conf: what it accepts', () => {
         `ticketKeySecret = ${'ab:'.repeat(15)}ab`,
         `ticketMacSecret = ${'cd'.repeat(32)}`,
         'sessionCacheTimeout = 60',
+        'sessionCacheSize = 0',
         'debug = warning',
       ),
     ])
@@ -199,6 +219,8 @@ describe('stunnel.conf: what it accepts', () => {
     assert.equal(s?.ticketKeySecret?.length, 16)
     assert.equal(s?.ticketMacSecret?.length, 32)
     assert.equal(s?.sessionCacheTimeoutS, 60)
+    // stunnel's 0 is "no limit"; ours keeps a bound (README, differences).
+    assert.equal(s?.sessionCacheSize, 100_000)
   })
 
   test('global options: pid, output, setuid, setgid, foreground quiet', async (t) => {
@@ -230,11 +252,16 @@ describe('stunnel.conf: what it accepts', () => {
     await mkdir(join(dir, 'conf.d'))
     await writeFile(join(dir, 'conf.d', '02-b.conf'), '[b]\naccept = 127.0.0.1:0\nconnect = 2\n')
     await writeFile(join(dir, 'conf.d', '01-a.conf'), `${certLines.join('\n')}\n[a]\naccept = 127.0.0.1:0\nconnect = 1\n`)
+    // stunnel stat(2)s each name: a symlink to a file is included, a dangling one and a directory are not.
+    await writeFile(join(dir, 'c.conf'), '[c]\naccept = 127.0.0.1:0\nconnect = 3\n')
+    await symlink(join(dir, 'c.conf'), join(dir, 'conf.d', '03-c.conf'))
+    await symlink(join(dir, 'nowhere.conf'), join(dir, 'conf.d', '04-dangling.conf'))
+    await mkdir(join(dir, 'conf.d', '05-dir'))
     const file = await writeConf(dir, [`include = ${join(dir, 'conf.d')}`])
     const { model } = await loadStunnelConf(file)
     assert.deepEqual(
       model.listeners.map((l) => l.service.name),
-      ['a', 'b'],
+      ['a', 'b', 'c'],
     )
     assert.equal(model.listeners[1]?.service.position?.file, join(dir, 'conf.d', '02-b.conf'))
     assert.equal(model.listeners[1]?.service.position?.line, 1)
@@ -253,13 +280,13 @@ describe('stunnel.conf: warnings for options that only tune what Node does', () 
     const { file, warnings } = await load(t, [
       'RNDbytes = 64',
       ...certLines,
-      ...service('sessionCacheSize = 1000', 'sslVersionMin = TLSv1', 'renegotiation = yes', 'delay = yes'),
+      ...service('stack = 65536', 'sslVersionMin = TLSv1', 'renegotiation = yes', 'delay = yes'),
     ])
     assert.deepEqual(
       warnings.map((w) => w.replaceAll(file, 'FILE')),
       [
         'FILE:1: RNDbytes: ignored: Node seeds OpenSSL itself',
-        "FILE:7: sessionCacheSize: ignored: OpenSSL's bounded server session cache is used",
+        'FILE:7: stack: ignored: Node has no per-connection threads',
         'FILE:10: delay: ignored: backend names are resolved at every connect anyway',
         'FILE:8: sslVersionMin: raised to TLSv1.2; older versions are never negotiated',
         'FILE:9: renegotiation: stays disabled (client-initiated renegotiation is a DoS vector)',
@@ -279,6 +306,7 @@ describe('stunnel.conf: every bad line stops start-up with file:line and the pro
     ['bad yes/no', [...certLines, ...service('verifyChain = maybe')], 'FILE:6: verifyChain: expected yes or no, got "maybe"'],
     ['bad seconds', [...certLines, ...service('TIMEOUTidle = 1m')], 'FILE:6: TIMEOUTidle: "1m" is not a whole number of seconds'],
     ['bad address', [...certLines, '[s]', 'accept = 127.0.0.1:70000', 'connect = 1'], 'FILE:4: accept: invalid address "127.0.0.1:70000": port 70000 is out of range 0-65535'],
+    ['local not an address', [...certLines, ...service('local = nonexistent.invalid')], 'FILE:6: local: "nonexistent.invalid" is not an IP address'],
     ['unix socket', [...certLines, '[s]', 'accept = 0', 'connect = /run/x.sock'], 'FILE:5: connect: Unix socket paths are not supported'],
     ['bad debug level', ['debug = verbose'], 'FILE:1: debug: "verbose" is not a level: use 0-7 or emerg, alert, crit, err, warning, notice, info, debug'],
     ['bad facility', ['debug = nowhere.5'], 'FILE:1: debug: "nowhere" is not a syslog facility'],

@@ -2,6 +2,7 @@ import { ConfigError, formatPosition, type HostPort, type SourcePosition } from 
 import {
   DEFAULT_DRAIN_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_SESSION_CACHE_SIZE,
   DEFAULT_SESSION_TIMEOUT_S,
   DEFAULT_TIMEOUTS,
   deepFreeze,
@@ -11,7 +12,9 @@ import {
   type SyslogLevel,
   type TerminatorModel,
   type TlsVersion,
+  MAX_SESSION_CACHE_SIZE,
 } from './model.js'
+import { CLIENT_CERT_OPTIONS, foldClientCertOptions } from './client-cert-options.js'
 import { optionSpec } from './option-table.js'
 import * as parse from './values.js'
 
@@ -51,12 +54,15 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
   if (!globalSection || globalSection.name !== undefined) throw new Error('buildModel: the global section comes first')
 
   const defaults = new Map<string, RawOption[]>()
+  // Options whose lines set overlapping flags, so that their order matters (see IN_FILE_ORDER).
+  const defaultOrderedLines: RawOption[] = []
   const globalValues = new Map<string, RawOption>()
   for (const option of globalSection.options) {
     const spec = check(option, 'global', warnings)
     if (!spec) continue
     // Global `debug` (with its facility) sets the log level, which every service inherits.
     if (spec.scope === 'global' || spec.name === 'debug') globalValues.set(spec.name, option)
+    else if (IN_FILE_ORDER.has(spec.name)) defaultOrderedLines.push(option)
     else collect(defaults, spec.name, option, spec.repeat === true)
   }
   const global = buildGlobal(globalValues, opts.source)
@@ -73,14 +79,17 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
     }
     names.set(name, section.position)
     const own = new Map<string, RawOption[]>()
+    const orderedLines = [...defaultOrderedLines]
     for (const option of section.options) {
       const spec = check(option, 'service', warnings)
-      if (spec) collect(own, spec.name, option, spec.repeat === true)
+      if (!spec) continue
+      if (IN_FILE_ORDER.has(spec.name)) orderedLines.push(option)
+      else collect(own, spec.name, option, spec.repeat === true)
     }
     // Service options override the global defaults, option by option, as in stunnel.
     const merged = new Map(defaults)
     for (const [k, v] of own) merged.set(k, v)
-    services.push(buildService(name, section.position, merged, global, warnings))
+    services.push(buildService(name, section.position, merged, orderedLines, global, warnings))
   }
   if (services.length === 0) {
     throw new ConfigError('no [service] section: nothing to accept', { position: { file: opts.source, line: 1 } })
@@ -92,6 +101,18 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
   }
   return { model: deepFreeze(model), warnings }
+}
+
+/**
+ * Options that stunnel's parser applies line by line to flags they share, so a later line
+ * undoes part of an earlier one: these are kept in file order (the global section's first)
+ * instead of "the last line of each name wins".
+ */
+const IN_FILE_ORDER = new Set([...CLIENT_CERT_OPTIONS, 'sslVersion', 'sslVersionMin', 'sslVersionMax'])
+
+/** The option table's spelling of a name written in any case. */
+function canonical(name: string): string {
+  return optionSpec(name)?.name ?? name
 }
 
 function check(option: RawOption, section: 'global' | 'service', warnings: string[]) {
@@ -160,6 +181,7 @@ function buildService(
   name: string,
   position: SourcePosition | undefined,
   o: Map<string, RawOption[]>,
+  orderedLines: readonly RawOption[],
   global: GlobalModel,
   warnings: string[],
 ): ServiceModel {
@@ -194,20 +216,10 @@ function buildService(
   const cert = one('cert')?.value
   if (!cert) throw new ConfigError('cert is required (in the service or the global section)', at)
 
-  // verify = N is stunnel 4's single knob; stunnel 5 keeps it as a shorthand.
-  let verifyChain = false
-  let verifyPeer = false
-  let requireDefault = false
-  const verify = one('verify')
-  if (verify) {
-    const level = value(verify, (v) => parse.integer(v, 0, 4))
-    verifyChain = level >= 1 && level <= 3
-    verifyPeer = level >= 3
-    requireDefault = level >= 2
-  }
-  verifyChain = flag('verifyChain', verifyChain)
-  verifyPeer = flag('verifyPeer', verifyPeer)
-  const requireCert = flag('requireCert', requireDefault || verifyChain || verifyPeer)
+  const { requestCert, requireCert, verifyChain, verifyPeer } = foldClientCertOptions(
+    orderedLines.filter((l) => CLIENT_CERT_OPTIONS.has(canonical(l.name))),
+    value,
+  )
   const caFile = one('CAfile')?.value || undefined
   const caPath = one('CApath')?.value || undefined
   if ((verifyChain || verifyPeer) && !caFile && !caPath) {
@@ -215,19 +227,19 @@ function buildService(
   }
 
   const versions = { min: 'TLSv1.2' as TlsVersion, max: 'TLSv1.3' as TlsVersion }
-  const version = (n: 'sslVersion' | 'sslVersionMin' | 'sslVersionMax', ends: ('min' | 'max')[]) => {
-    const opt = one(n)
-    if (!opt) return
+  // stunnel sets min and max line by line: `sslVersion` both, the others one end each.
+  for (const opt of orderedLines) {
+    const n = canonical(opt.name)
+    if (n !== 'sslVersion' && n !== 'sslVersionMin' && n !== 'sslVersionMax') continue
     const v = value(opt, parse.tlsVersion)
+    const ends = n === 'sslVersion' ? (['min', 'max'] as const) : n === 'sslVersionMin' ? (['min'] as const) : (['max'] as const)
     for (const end of ends) {
-      if (v !== 'legacy') versions[end] = v
+      if (v === 'all' && end === 'max') versions.max = 'TLSv1.3'
+      else if (v !== 'legacy' && v !== 'all') versions[end] = v
       else if (end === 'max') throw new ConfigError(`"${opt.value}" would leave no version: TLSv1.2 is the minimum`, { position: opt.position, directive: n })
       else warnings.push(`${opt.position ? `${formatPosition(opt.position)}: ` : ''}${n}: raised to TLSv1.2; older versions are never negotiated`)
     }
   }
-  version('sslVersion', ['min', 'max'])
-  version('sslVersionMin', ['min'])
-  version('sslVersionMax', ['max'])
   if (versions.min === 'TLSv1.3' && versions.max === 'TLSv1.2') {
     throw new ConfigError('sslVersionMin is above sslVersionMax', at)
   }
@@ -269,6 +281,8 @@ function buildService(
   }
   const debugOpt = one('debug')
   const securityLevelOpt = one('securityLevel')
+  const sessionCacheSizeOpt = one('sessionCacheSize')
+  const localOpt = one('local')
   return {
     name,
     position,
@@ -276,7 +290,7 @@ function buildService(
     accept,
     connect,
     failover,
-    local: one('local')?.value || undefined,
+    local: localOpt ? value(localOpt, parse.localAddress) : undefined,
     cert,
     key: one('key')?.value || cert,
     clientCerts: {
@@ -286,6 +300,7 @@ function buildService(
       verifyChain,
       verifyPeer,
       requireCert,
+      requestCert,
     },
     sslVersionMin: versions.min,
     sslVersionMax: versions.max,
@@ -305,6 +320,9 @@ function buildService(
     protocol,
     sessionResume: flag('sessionResume', true),
     sessionCacheTimeoutS: secs('sessionCacheTimeout', DEFAULT_SESSION_TIMEOUT_S * 1000) / 1000,
+    sessionCacheSize: sessionCacheSizeOpt
+      ? value(sessionCacheSizeOpt, (v) => parse.integer(v, 0, 999_999_999) || MAX_SESSION_CACHE_SIZE)
+      : DEFAULT_SESSION_CACHE_SIZE,
     ticketKeySecret: ticketKey ? value(ticketKey, parse.hexSecret) : undefined,
     ticketMacSecret: ticketMac ? value(ticketMac, parse.hexSecret) : undefined,
     debug: debugOpt ? value(debugOpt, (v) => parse.syslogLevel(v, false)) : (global.debug as SyslogLevel),

@@ -43,6 +43,8 @@ export interface ClientCertPolicy {
   readonly verifyPeer: boolean
   /** A client that sends no certificate is refused. */
   readonly requireCert: boolean
+  /** A certificate is asked for (`verify = 0` asks without checking it). */
+  readonly requestCert: boolean
 }
 
 export interface ServiceModel {
@@ -74,6 +76,8 @@ export interface ServiceModel {
   readonly protocol: 'proxy' | undefined
   readonly sessionResume: boolean
   readonly sessionCacheTimeoutS: number
+  /** Sessions the listener remembers for TLS 1.2 session-ID (and TLS 1.3 stateful) resumption. */
+  readonly sessionCacheSize: number
   readonly ticketKeySecret: Buffer | undefined
   readonly ticketMacSecret: Buffer | undefined
   readonly debug: SyslogLevel
@@ -107,6 +111,13 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000
 /** stunnel's sessionCacheTimeout default. */
 export const DEFAULT_SESSION_TIMEOUT_S = 300
+/** stunnel's sessionCacheSize default (`stunnel -version`). */
+export const DEFAULT_SESSION_CACHE_SIZE = 1000
+/**
+ * stunnel's `sessionCacheSize = 0` means no limit (OpenSSL's SSL_CTX_sess_set_cache_size); an
+ * unbounded cache lets clients grow the process without end, so 0 is this many instead.
+ */
+export const MAX_SESSION_CACHE_SIZE = 100_000
 
 export function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !Object.isFrozen(value)) {

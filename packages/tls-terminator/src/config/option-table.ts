@@ -94,7 +94,7 @@ const specs: OptionSpec[] = [
   { name: 'retry', scope: 'both', support: 'no', unless: 'no' },
   { name: 'securityLevel', scope: 'both', support: 'yes' },
   { name: 'requireCert', scope: 'both', support: 'yes' },
-  { name: 'sessionCacheSize', scope: 'both', support: 'warn', note: "OpenSSL's bounded server session cache is used" },
+  { name: 'sessionCacheSize', scope: 'both', support: 'yes' },
   { name: 'sessionCacheTimeout', scope: 'both', support: 'yes' },
   { name: 'sessionResume', scope: 'both', support: 'yes' },
   { name: 'sessiond', scope: 'both', support: 'no', note: 'share ticketKeySecret/ticketMacSecret instead' },

@@ -1,3 +1,4 @@
+import { fstat, readFile as readFileAt } from 'node:fs'
 import { readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ConfigError, type SourcePosition } from '@edgestack/common'
@@ -12,31 +13,53 @@ const MAX_INCLUDE_DEPTH = 8
  * case, and `include = DIRECTORY` whose files are read in name order, as if pasted in place.
  * Like stunnel there are no trailing comments: everything after `=` is the value.
  */
-export async function loadStunnelConf(file: string, opts: Omit<BuildOptions, 'source'> = {}): Promise<BuiltModel> {
+export async function loadStunnelConf(file: string | ConfFd, opts: Omit<BuildOptions, 'source'> = {}): Promise<BuiltModel> {
   const sections: { name: string | undefined; position: SourcePosition | undefined; options: RawOption[] }[] = [
     { name: undefined, position: undefined, options: [] },
   ]
   await readInto(file, sections, 0, undefined)
-  return buildModel(sections as RawSection[], { ...opts, source: file })
+  return buildModel(sections as RawSection[], { ...opts, source: typeof file === 'string' ? file : String(file.fd) })
+}
+
+/**
+ * fs/promises reads only paths and FileHandles; the callback API also reads a bare descriptor.
+ * Only a file or a pipe: a descriptor number the caller did not open may be one of Node's own
+ * (its event loop's), which must not be read.
+ */
+function readDescriptor(fd: number): Promise<string> {
+  return new Promise((resolve, reject) =>
+    fstat(fd, (err, st) => {
+      if (err) return reject(err)
+      if (!st.isFile() && !st.isFIFO()) return reject(new Error('not a file or a pipe'))
+      readFileAt(fd, 'utf8', (e, text) => (e ? reject(e) : resolve(text)))
+    }),
+  )
+}
+
+/** `stunnel -fd N`: the file's text comes from an open descriptor; messages say `N:LINE:`, as stunnel's do. */
+export interface ConfFd {
+  fd: number
 }
 
 async function readInto(
-  file: string,
+  file: string | ConfFd,
   sections: { name: string | undefined; position: SourcePosition | undefined; options: RawOption[] }[],
   depth: number,
   includedFrom: SourcePosition | undefined,
 ): Promise<void> {
   let text: string
+  const label = typeof file === 'string' ? file : String(file.fd)
   try {
-    text = await readFile(file, 'utf8')
+    text = typeof file === 'string' ? await readFile(file, 'utf8') : await readDescriptor(file.fd)
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message
-    if (includedFrom) throw new ConfigError(`cannot read ${file}: ${why}`, { position: includedFrom, directive: 'include' })
-    throw new ConfigError(`cannot read configuration file ${file}: ${why}`)
+    if (includedFrom) throw new ConfigError(`cannot read ${label}: ${why}`, { position: includedFrom, directive: 'include' })
+    if (typeof file !== 'string') throw new ConfigError(`cannot read the configuration from file descriptor ${label}: ${why}`)
+    throw new ConfigError(`cannot read configuration file ${label}: ${why}`)
   }
   const lines = text.split('\n')
   for (let i = 0; i < lines.length; i++) {
-    const position = { file, line: i + 1 }
+    const position = { file: label, line: i + 1 }
     const line = (lines[i] as string).trim()
     if (line === '' || line.startsWith(';') || line.startsWith('#')) continue
     if (line.startsWith('[')) {
@@ -73,10 +96,13 @@ async function includedFiles(path: string, position: SourcePosition): Promise<st
     throw new ConfigError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code}`, { position, directive: 'include' })
   }
   if (!isDirectory) return [path]
-  const entries = await readdir(path, { withFileTypes: true })
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => e.name)
-    .sort()
-    .map((n) => join(path, n))
+  // As stunnel's include_config: every name that stat(2) calls a regular file, so a symlink
+  // to a file counts (a conf.d of links, as Debian's sites-enabled) and a dangling one does not.
+  const names = (await readdir(path)).sort()
+  const files: string[] = []
+  for (const name of names) {
+    const full = join(path, name)
+    if (await stat(full).then((st) => st.isFile(), () => false)) files.push(full)
+  }
+  return files
 }

@@ -1,4 +1,5 @@
 import { constants } from 'node:crypto'
+import { isIP } from 'node:net'
 import { type HostPort, parseAddress } from '@edgestack/common'
 import type { SyslogLevel, TlsVersion } from './model.js'
 
@@ -76,12 +77,27 @@ export function address(value: string, defaultHost: string): HostPort {
   }
 }
 
+/**
+ * `local`: the source address of backend connections. stunnel resolves it when it reads the
+ * file and refuses one it cannot resolve; we take an IP address only (no lookup at start-up),
+ * so a typo stops start-up at its line instead of failing every connection.
+ */
+export function localAddress(value: string): string {
+  if (isIP(value) === 0) throw new Error(`"${value}" is not an IP address`)
+  return value
+}
+
 const VERSIONS = ['all', 'SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']
 
-/** Returns the version, or `legacy` for one below TLS 1.2, which we never negotiate. */
-export function tlsVersion(value: string): TlsVersion | 'legacy' {
+/**
+ * Returns the version, `legacy` for one below TLS 1.2, which we never negotiate, or `all`,
+ * stunnel's "no bound" (its str_to_proto_version gives 0): the lowest version as a minimum,
+ * the highest as a maximum.
+ */
+export function tlsVersion(value: string): TlsVersion | 'legacy' | 'all' {
   const v = VERSIONS.find((x) => x.toLowerCase() === value.toLowerCase())
   if (!v) throw new Error(`"${value}" is not one of ${VERSIONS.join(', ')}`)
+  if (v === 'all') return 'all'
   return v === 'TLSv1.2' || v === 'TLSv1.3' ? v : 'legacy'
 }
 

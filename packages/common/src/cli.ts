@@ -19,6 +19,7 @@ export function parseCommandLine<T extends ParseArgsConfig>(argv: string[], conf
  * errors keep their stack, because they are our bugs, not the user's.
  */
 export function runMain(program: string, main: () => Promise<void>): void {
+  guardSigusr1()
   main().catch((err: unknown) => {
     const expected = err instanceof EdgeError || (err as NodeJS.ErrnoException)?.code !== undefined
     const message = expected ? (err as Error).message : String((err as Error)?.stack ?? err)
@@ -26,4 +27,19 @@ export function runMain(program: string, main: () => Promise<void>): void {
     if (err instanceof UsageError) process.stderr.write(`Try '${program} --help' for more information.\n`)
     process.exitCode = exitCodeFor(err)
   })
+}
+
+let guarded = false
+
+/**
+ * Node's default action for SIGUSR1 is to open its inspector on 127.0.0.1:9229, where any
+ * local user could then run code in the daemon (as root, if it runs as root). The real
+ * programs use SIGUSR1 to reopen their logs (nginx, stunnel; logrotate sends it), so it will
+ * be sent. Any listener turns Node's action off: this one is there from a CLI's first line,
+ * before configuration is read; handleSignals adds the daemon's own meaning later.
+ */
+export function guardSigusr1(): void {
+  if (guarded) return
+  guarded = true
+  process.on('SIGUSR1', () => undefined)
 }

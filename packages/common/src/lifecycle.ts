@@ -6,6 +6,8 @@ export interface Service {
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   /** Re-read configuration; must keep the running one when the new one is invalid (and throw). */
   reload?(): Promise<void>
+  /** SIGUSR1: open the log files again by name, after logrotate moved them (nginx, stunnel). */
+  reopenLogs?(): void
 }
 
 export interface SignalOptions {
@@ -15,7 +17,7 @@ export interface SignalOptions {
 
 /**
  * SIGTERM and SIGINT drain then stop; a second one stops at once. SIGHUP reloads, as stunnel,
- * varnishd and nginx all do. Handlers set `process.exitCode` and let the event loop empty;
+ * varnishd and nginx all do; SIGUSR1 reopens the log files, as stunnel and nginx do. Handlers set `process.exitCode` and let the event loop empty;
  * a last unref'd timer ends a process whose peer keeps a handle open past the drain.
  */
 export function handleSignals(service: Service, opts: SignalOptions): () => void {
@@ -54,12 +56,19 @@ export function handleSignals(service: Service, opts: SignalOptions): () => void
       (err: unknown) => logger.error(`reload failed, keeping the running configuration: ${(err as Error).message}`),
     )
   }
+  // Without reopenLogs, runMain's guard still keeps SIGUSR1 from opening Node's inspector.
+  const reopen = () => {
+    service.reopenLogs?.()
+    logger.info('SIGUSR1: log files reopened')
+  }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
   process.on('SIGHUP', reload)
+  if (service.reopenLogs) process.on('SIGUSR1', reopen)
   return () => {
     process.off('SIGTERM', stop)
     process.off('SIGINT', stop)
     process.off('SIGHUP', reload)
+    process.off('SIGUSR1', reopen)
   }
 }

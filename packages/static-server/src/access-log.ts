@@ -157,6 +157,14 @@ export class AccessLogs {
     }
   }
 
+  /**
+   * nginx's SIGUSR1 after logrotate moved the files: the lines gathered so far go to the files
+   * open now (which are then closed), later lines to files opened anew by name.
+   */
+  reopen(): void {
+    void this.close()
+  }
+
   async close(): Promise<void> {
     const files = [...this.#files.values()]
     this.#files.clear()

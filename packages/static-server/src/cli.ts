@@ -2,7 +2,7 @@
 import cluster from 'node:cluster'
 import { readFile, rm, writeFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { createLogger, handleSignals, type LogLevel, parseAddress, parseCommandLine, runMain, UsageError } from '@edgestack/common'
+import { createLogger, handleSignals, type LogLevel, parseAddress, parseCommandLine, reopenLogFiles, runMain, StartupError, UsageError } from '@edgestack/common'
 import { modelFromFlags } from './config/from-flags.js'
 import type { NginxModel } from './config/model.js'
 import { loadNginxConf } from './config/nginx-conf.js'
@@ -90,10 +90,10 @@ runMain(NAME, async () => {
     if (!sig) throw new UsageError(`invalid option: "-s ${values.s}"`)
     if (!model.pid) throw new UsageError('no pid file in the configuration')
     const text = await readFile(model.pid, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new Error(`[error] open() "${model.pid}" failed (${err.code === 'ENOENT' ? '2: No such file or directory' : err.message})`)
+      throw new StartupError(`[error] open() "${model.pid}" failed (${errnoText(err)})`)
     })
     const pid = Number(text.trim())
-    if (!Number.isInteger(pid) || pid <= 0) throw new Error(`[error] invalid PID number "${text.trim()}" in "${model.pid}"`)
+    if (!Number.isInteger(pid) || pid <= 0) throw new StartupError(`[error] invalid PID number "${text.trim()}" in "${model.pid}"`)
     process.kill(pid, sig)
     return
   }
@@ -109,12 +109,16 @@ runMain(NAME, async () => {
     if (model.pid) await writeFile(model.pid, `${process.pid}\n`)
     let stopping = false
     const forward = (sig: NodeJS.Signals) => () => {
-      if (sig !== 'SIGHUP') stopping = true
+      if (sig === 'SIGTERM') stopping = true
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(sig)
     }
     process.on('SIGTERM', forward('SIGTERM'))
     process.on('SIGINT', forward('SIGTERM'))
     process.on('SIGHUP', forward('SIGHUP'))
+    process.on('SIGUSR1', () => {
+      reopenLogFiles(logger)
+      forward('SIGUSR1')()
+    })
     cluster.on('exit', (w, code) => {
       if (!stopping) {
         logger.warn(`worker ${w.process.pid} exited with ${code}; starting another`)
@@ -129,12 +133,24 @@ runMain(NAME, async () => {
   let server: StaticServer = createStaticServer(model, logger)
   await server.listen()
   const ownsPid = model.pid !== undefined && cluster.isPrimary
-  if (ownsPid) await writeFile(model.pid as string, `${process.pid}\n`)
+  if (ownsPid) {
+    // nginx stops with `[emerg] open() "..." failed` when it cannot write its pid file; a server
+    // left running without one could not be stopped with -s, and has no signal handlers yet.
+    await writeFile(model.pid as string, `${process.pid}\n`).catch(async (err: NodeJS.ErrnoException) => {
+      await server.close({ drainTimeoutMs: 0 })
+      throw new StartupError(`[emerg] open() "${model.pid}" failed (${errnoText(err)})`)
+    })
+  }
   handleSignals(
     {
       async close(opts) {
         await server.close(opts)
         if (ownsPid) await rm(model.pid as string, { force: true })
+      },
+      // nginx's SIGUSR1 (`-s reopen`, logrotate): access_log and error_log files opened anew.
+      reopenLogs() {
+        server.reopenLogs()
+        reopenLogFiles(logger)
       },
       // Reload keeps the running server when the new file is invalid; a valid one replaces it.
       async reload() {
@@ -158,4 +174,11 @@ function logLevel(l: string): LogLevel {
   if (l === 'info' || l === 'notice') return 'info'
   if (l === 'warn') return 'warn'
   return 'error'
+}
+
+/** nginx's `(errno: strerror)` for the errors a pid file meets. */
+function errnoText(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') return '2: No such file or directory'
+  if (err.code === 'EACCES') return '13: Permission denied'
+  return err.message
 }

@@ -29,6 +29,8 @@ export interface StaticServer {
   /** Binds every `listen` address; resolves with what was bound, in model order. */
   listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
+  /** Opens the access_log files again by name (nginx's SIGUSR1, `-s reopen`). */
+  reopenLogs(): void
 }
 
 interface Listener {
@@ -190,6 +192,9 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
         await logs.close()
       })()
       return closing
+    },
+    reopenLogs() {
+      logs.reopen()
     },
   }
 }

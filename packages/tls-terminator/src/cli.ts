@@ -68,7 +68,8 @@ const TICKET_KEYS_ENV = 'TLS_TERMINATOR_TICKET_KEYS'
 
 // SIGUSR1 is stunnel's "reopen the log file" (Debian's logrotate sends it). Node's default for
 // it is to open the inspector on 127.0.0.1:9229, which would let any local user run code in
-// this process: a listener, installed before anything else, turns that off.
+// this process: a listener, installed before anything else, turns that off (as runMain's
+// guardSigusr1 does for every daemon); this one also reopens the logs, in the primary too.
 let onReopenLogs: () => void = () => undefined
 process.on('SIGUSR1', () => onReopenLogs())
 

@@ -210,7 +210,7 @@ export class Fetcher {
       data: (c) => {
         if (replaced) return true
         if (slicer !== undefined) {
-          const part = slice(slicer, c, res)
+          const part = slicer.partOf(c, res)
           if (part === undefined) return true
           c = part
         }
@@ -387,7 +387,7 @@ export class Fetcher {
         if (direct) {
           if (!res) return false
           if (slicer !== undefined) {
-            const part = slice(slicer, c, res)
+            const part = slicer.partOf(c, res)
             if (part === undefined) return true
             c = part
           }
@@ -454,17 +454,6 @@ function ageOf(value: string, fallback: string): string {
   return String(Number(v))
 }
 
-/**
- * The part of a streamed chunk a 206 sends. Once the range is out the response ends and the
- * rest of the backend's body is read and dropped, as varnishd does: undefined then.
- */
-function slice(slicer: RangeSlicer, chunk: Buffer, res: Http1Response): Buffer | undefined {
-  if (slicer.done) return undefined
-  const part = slicer.take(chunk)
-  if (!slicer.done) return part
-  res.end(part)
-  return undefined
-}
 const uncork = (socket: Socket) => socket.uncork()
 
 /**

@@ -115,6 +115,19 @@ export class RangeSlicer {
     return this.#offset > this.#end
   }
 
+  /**
+   * The part of a streamed chunk to write, or undefined when there is none to write: once the
+   * range is out `res` is ended (with the last part) and the rest of the body is dropped, as
+   * varnishd reads and drops it.
+   */
+  partOf(chunk: Buffer, res: { end(chunk?: Buffer): unknown }): Buffer | undefined {
+    if (this.done) return undefined
+    const part = this.take(chunk)
+    if (!this.done) return part
+    res.end(part)
+    return undefined
+  }
+
   /** The part of `chunk` inside the range (possibly empty). */
   take(chunk: Buffer): Buffer {
     const from = this.#offset

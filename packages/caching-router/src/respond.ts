@@ -77,11 +77,8 @@ export class Responder {
     res.writeHead(resp.status, resp.headers, resp.reason)
     const unfollow = obj.follow({
       data: (c) => {
-        if (slicer === undefined) res.write(c)
-        else if (!slicer.done) {
-          res.write(slicer.take(c))
-          if (slicer.done) res.end()
-        }
+        const part = slicer === undefined ? c : slicer.partOf(c, res)
+        if (part !== undefined) res.write(part)
       },
       end: () => res.end(),
       error: () => res.destroy(),

@@ -207,10 +207,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       )
     }
     // A request-target no backend can be asked for (undici sends origin- and absolute-form
-    // only): an origin answers it with 400 (RFC 9112 §3.2), so do we. Content-Length repeated
-    // or a list ("3, 3"), which RFC 9112 §6.3 lets a recipient refuse: varnishd does (400,
-    // closed), and forwarding it would make two framings of one body.
-    if (url === undefined || (req.contentLength !== undefined && !oneContentLength(headers))) {
+    // only): an origin answers it with 400 (RFC 9112 §3.2), so do we.
+    if (url === undefined) {
       counters.client_req_400++
       req.keepAlive = false
       res.send(400, [], undefined, 'Bad Request')
@@ -439,16 +437,6 @@ function expectContinue(expect: string, req: Http1Request, res: Http1Response, c
     if (name.length === 6 && name.toLowerCase() === 'expect') headers.splice(i, 2)
   }
   if (req.version === '1.1' && !req.followedByBytes) req.socket.write('HTTP/1.1 100 Continue\r\n\r\n')
-  return true
-}
-
-/** Exactly one Content-Length field, without a list in it. */
-function oneContentLength(headers: readonly string[]): boolean {
-  let n = 0
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string
-    if (name.length === 14 && name.toLowerCase() === 'content-length' && (++n > 1 || (headers[i + 1] as string).includes(','))) return false
-  }
   return true
 }
 

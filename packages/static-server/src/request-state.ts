@@ -1,6 +1,5 @@
 import { clfNow, type Http1Request, type Http1Response } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
-import { countRequest } from './keep-alive.js'
 import { userVariable } from './user-variables.js'
 import type { VariableSource } from './variables.js'
 
@@ -35,8 +34,6 @@ export class RequestState implements VariableSource {
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
-  /** This request's connection: requests so far (this one included) and when it opened. */
-  readonly connection: { readonly requests: number; readonly startMs: number }
 
   constructor(
     readonly req: Http1Request,
@@ -46,7 +43,6 @@ export class RequestState implements VariableSource {
     uri: string,
     args: string,
   ) {
-    this.connection = countRequest(req.socket, this.start)
     this.uri = uri
     this.args = args
     this.conf = server.conf

@@ -73,6 +73,8 @@ export class Http1Connection implements ResponseOwner {
   #stallSince = 0
   #stallMark = 0
   readonly #onClosed: (c: Http1Connection) => void
+  readonly #startMs = Date.now()
+  #requests = 0
 
   constructor(socket: Socket, opts: ConnectionOptions, onClosed: (c: Http1Connection) => void) {
     this.socket = socket
@@ -307,6 +309,8 @@ export class Http1Connection implements ResponseOwner {
     this.#pending = pending.length > end + 4 ? pending.subarray(end + 4) : undefined
     const req = new Http1Request(head, this.socket, this.#peer, this)
     req.followedByBytes = this.#pending !== undefined
+    req.connectionRequests = ++this.#requests
+    req.connectionStartMs = this.#startMs
     const res = new Http1Response(this, req)
     this.#req = req
     this.#res = res

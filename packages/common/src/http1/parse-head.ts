@@ -94,19 +94,14 @@ export function parseRequestHead(head: string, limits: Http1Limits): ParsedHead 
     if (BAD_VALUE.test(value)) throw new Http1ParseError('bad-request', `control character in ${name}`)
     headers.push(name, value)
     switch (name.toLowerCase()) {
-      case 'content-length': {
-        // A list ("5, 5") or repeats are accepted only when every member is the same number.
-        for (const part of value.split(',')) {
-          const v = part.trim()
-          if (!DIGITS.test(v)) throw new Http1ParseError('bad-request', 'invalid Content-Length')
-          const n = Number(v)
-          if (contentLength !== undefined && contentLength !== n) {
-            throw new Http1ParseError('bad-request', 'conflicting Content-Length values')
-          }
-          contentLength = n
-        }
+      case 'content-length':
+        // One field with one number. RFC 9110 §8.6 lets a recipient take a list or repeats of
+        // the same number; nginx and varnishd both answer 400 instead, and so do we: two
+        // framings of one body are where smuggling starts.
+        if (contentLength !== undefined) throw new Http1ParseError('bad-request', 'more than one Content-Length')
+        if (!DIGITS.test(value)) throw new Http1ParseError('bad-request', 'invalid Content-Length')
+        contentLength = Number(value)
         break
-      }
       case 'transfer-encoding':
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`
         break

@@ -30,6 +30,10 @@ export class Http1Request {
    * `Expect: 100-continue` is not waiting for `100 Continue` (varnishd's pipeline_b check).
    */
   followedByBytes = false
+  /** This request's number on its connection, from 1 (nginx's c->requests). */
+  connectionRequests = 1
+  /** When the connection was accepted, ms since the epoch (nginx's c->start_time). */
+  connectionStartMs = 0
   readonly remoteAddress: string
   readonly remotePort: number
   readonly localAddress: string

@@ -28,7 +28,7 @@ export function deliverHeadersOf(obj: CacheObject): string[] {
 }
 
 /** `headers` with one `Accept-Ranges: bytes` at the end (http_ForceHeader). */
-export function withAcceptRanges(headers: readonly string[]): string[] {
+function withAcceptRanges(headers: readonly string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string

@@ -4,7 +4,7 @@ import { getHeader, Http1ParseError, httpDateNow, type Http1Response, hopByHopNa
 import type { Backend, FetchControl } from './backend.js'
 import { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
-import { storableHeaders, withAcceptRanges } from './deliver.js'
+import { storableHeaders } from './deliver.js'
 import type { Params } from './params.js'
 import { type BereqObj, type BerespObj, isBuiltinStep, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
@@ -267,17 +267,21 @@ export class Fetcher {
     const out: string[] = []
     // varnishd's Age for a response it did not store is the backend's (t_origin from it).
     let age = '0'
+    const forceRanges = acceptRanges && status === 200
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i] as string
-      // Lengths first: most names are neither, and are never lower-cased.
+      // Lengths first: most names are none of these, and are never lower-cased.
       if ((name.length === 3 || name.length === 9) && (name.toLowerCase() === 'age' || name.toLowerCase() === 'x-varnish')) {
         if (name.length === 3) age = ageOf(headers[i + 1] as string, age)
         continue
       }
+      // The backend's own Accept-Ranges gives way to the one forced below (as withAcceptRanges).
+      if (forceRanges && name.length === 13 && name.toLowerCase() === 'accept-ranges') continue
       out.push(name, headers[i + 1] as string)
     }
     out.push('X-Varnish', String(r.xid), 'Age', age, 'Via', this.#d.via)
-    const resp: RespObj = { status, reason, proto: r.proto, headers: acceptRanges && status === 200 ? withAcceptRanges(out) : out }
+    if (forceRanges) out.push('Accept-Ranges', 'bytes')
+    const resp: RespObj = { status, reason, proto: r.proto, headers: out }
     const next = isBuiltinStep(this.#d.policy, r, 'deliver') ? 'deliver' : this.#d.policy.deliver(r, resp)
     if (next !== 'deliver') {
       if (next === 'restart') this.#r.restart(r, res)

@@ -8,8 +8,7 @@ import { promisify } from 'node:util'
 import { createLogger } from '@edgestack/common'
 import { adminCommand } from '../src/admin-client.js'
 import { authResponse, cliFrame, tokenize } from '../src/admin.js'
-import { Params } from '../src/params.js'
-import { builtinPolicy } from '../src/policy.js'
+import { backendVcl } from '../src/config/flags-vcl.js'
 import { createCachingRouter } from '../src/server.js'
 import { get, startOrigin } from './router-harness.js'
 
@@ -37,15 +36,17 @@ describe('caching-router admin CLI (-T/-S)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'router-admin-'))
     t.after(() => rm(dir, { recursive: true, force: true }))
     const secret = Buffer.from('a secret\n')
+    const secretFile = join(dir, 'secret')
+    await writeFile(secretFile, secret)
     const router = createCachingRouter(
       {
         listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
-        backends: { default: origin.address },
-        defaultBackend: 'default',
-        policy: builtinPolicy,
+        vcl: { kind: 'text', name: '<-b argument>', text: backendVcl(origin.address) },
         storageBytes: 1 << 20,
-        params: new Params(),
-        admin: { address: { host: '127.0.0.1', port: 0 }, secret },
+        params: [],
+        identity: undefined,
+        logHandling: false,
+        admin: { address: { host: '127.0.0.1', port: 0 }, secretFile },
       },
       createLogger({ name: 'caching-router', level: 'error' }),
       { write: () => {}, close: async () => {} },
@@ -93,12 +94,12 @@ describe('caching-router admin CLI (-T/-S)', () => {
     const router = createCachingRouter(
       {
         listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
-        backends: { default: origin.address },
-        defaultBackend: 'default',
-        policy: builtinPolicy,
+        vcl: { kind: 'text', name: '<-b argument>', text: backendVcl(origin.address) },
         storageBytes: 1 << 20,
-        params: new Params(),
-        admin: { address: { host: '127.0.0.1', port: 0 }, secret: Buffer.from('shared secret\n') },
+        params: [],
+        identity: undefined,
+        logHandling: false,
+        admin: { address: { host: '127.0.0.1', port: 0 }, secretFile },
       },
       createLogger({ name: 'caching-router', level: 'error' }),
       { write: () => {}, close: async () => {} },

@@ -2,10 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type AccessLog, createLogger, type HostPort } from '@edgestack/common'
-import { Params } from '../src/params.js'
 import { type CachingRouter, createCachingRouter } from '../src/server.js'
-import { vclRouterParts } from '../src/vcl-policy.js'
-import { VclRegistry } from '../src/vcl/index.js'
 
 export interface VclRouter {
   router: CachingRouter
@@ -26,30 +23,28 @@ export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promi
   const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
   const file = join(dir, fileName)
   await writeFile(file, text)
-  const registry = new VclRegistry()
-  try {
-    await registry.load('boot', file)
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true })
-    throw err
-  }
-  registry.use('boot')
   const access: AccessLog = { write: () => {}, close: async () => {} }
   const router = createCachingRouter(
     {
       listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
-      ...vclRouterParts(registry),
-      vcl: registry,
-      vclFile: file,
+      vcl: { kind: 'file', path: file },
       storageBytes: 16 * 1024 * 1024,
-      params: new Params(),
+      params: [],
       identity: 'test',
-      admin: { address: { host: '127.0.0.1', port: 0 }, secret: undefined },
+      admin: { address: { host: '127.0.0.1', port: 0 }, secretFile: undefined },
+      logHandling: false,
     },
     createLogger({ name: 'caching-router', level: 'error' }),
     access,
   )
-  const [address] = await router.listen()
+  let address: HostPort | undefined
+  try {
+    ;[address] = await router.listen()
+  } catch (err) {
+    await router.close({ drainTimeoutMs: 0 })
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
   const port = (address as HostPort).port
   return {
     router,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type AccessLog, createLogger, type HostPort } from '@edgestack/common'
 import { type CachingRouter, createCachingRouter } from '../src/server.js'
+import { type TestClock, testClock } from './router-harness.js'
 
 export interface VclRouter {
   router: CachingRouter
@@ -12,6 +13,8 @@ export interface VclRouter {
   admin: HostPort
   /** Where the VCL file was written (`boot.vcl`); tests may put more files here. */
   dir: string
+  /** The router's clock: `advance` lets a TTL pass without waiting. */
+  clock: TestClock
   stop(): Promise<void>
 }
 
@@ -24,6 +27,7 @@ export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promi
   const file = join(dir, fileName)
   await writeFile(file, text)
   const access: AccessLog = { write: () => {}, close: async () => {} }
+  const clock = testClock()
   const router = createCachingRouter(
     {
       listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
@@ -36,6 +40,7 @@ export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promi
     },
     createLogger({ name: 'caching-router', level: 'error' }),
     access,
+    { clock: clock.now },
   )
   let address: HostPort | undefined
   try {
@@ -52,6 +57,7 @@ export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promi
     url: `http://127.0.0.1:${port}`,
     admin: router.adminAddress as HostPort,
     dir,
+    clock,
     async stop() {
       await router.close({ drainTimeoutMs: 500 })
       await rm(dir, { recursive: true, force: true })

@@ -22,7 +22,7 @@ export interface VclRouter {
  * The router as `caching-router -f boot.vcl -a 127.0.0.1:0 -T 127.0.0.1:0` runs it, as a
  * library: `text` is written to a file in a fresh temp folder and loaded from there.
  */
-export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promise<VclRouter> {
+export async function startVclRouter(text: string, fileName = 'boot.vcl', params: Record<string, string> = {}): Promise<VclRouter> {
   const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
   const file = join(dir, fileName)
   await writeFile(file, text)
@@ -33,7 +33,7 @@ export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promi
       listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
       vcl: { kind: 'file', path: file },
       storageBytes: 16 * 1024 * 1024,
-      params: [],
+      params: Object.entries(params),
       identity: 'test',
       admin: { address: { host: '127.0.0.1', port: 0 }, secretFile: undefined },
       logHandling: false,

@@ -1,4 +1,4 @@
-import { type HostPort, parseAddress, parseCommandLine, UsageError } from '@edgestack/common'
+import { deepFreeze, type HostPort, parseAddress, parseCommandLine, UsageError } from '@edgestack/common'
 import { Params, parseSize } from '../params.js'
 import { articleVcl, backendVcl } from './flags-vcl.js'
 import type { CliModel, ListenSpec, VclSpec } from './model.js'
@@ -64,7 +64,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     const eq = p.indexOf('=')
     if (eq === -1) throw new UsageError(`-p ${p}: expected name=value`)
     checked.set(p.slice(0, eq), p.slice(eq + 1))
-    params.push(Object.freeze([p.slice(0, eq), p.slice(eq + 1)] as const))
+    params.push([p.slice(0, eq), p.slice(eq + 1)] as const)
   }
   if (values.f !== undefined && (values.b !== undefined || values['static-backend'] !== undefined || values['app-backend'] !== undefined)) {
     // varnishd: "Only one of -b or -f options"
@@ -83,13 +83,13 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     vcl = { kind: 'text', name: '<--static-backend/--app-backend>', text: articleVcl(statics, app) }
   }
   const adminAddress = values.T === undefined ? undefined : parseAddress(values.T, '127.0.0.1')
-  return Object.freeze({
-    listen: Object.freeze((values.a ?? [':80']).map(parseListen)),
-    vcl: Object.freeze(vcl),
+  return deepFreeze({
+    listen: (values.a ?? [':80']).map(parseListen),
+    vcl,
     storageBytes: parseStorage(values.s ?? 'malloc,256M'),
-    params: Object.freeze(params),
+    params,
     identity: values.i,
-    admin: adminAddress === undefined ? undefined : Object.freeze({ address: adminAddress, secretFile: values.S }),
+    admin: adminAddress === undefined ? undefined : { address: adminAddress, secretFile: values.S },
     logHandling: values['access-log-handling'] ?? false,
     pidFile: values.P,
     help: values.help ?? false,
@@ -108,7 +108,7 @@ function parseListen(spec: string): ListenSpec {
     if (p === 'PROXY') proxy = true
     else if (p !== 'HTTP' && p !== 'HTTP/1') throw new UsageError(`-a ${spec}: unknown protocol "${p}" (PROXY or HTTP)`)
   }
-  return Object.freeze({ address: parseAddress(addr), proxy })
+  return { address: parseAddress(addr), proxy }
 }
 
 /** `-s malloc,SIZE` (or `-s name=malloc,SIZE`); the other stevedores are not ours. */

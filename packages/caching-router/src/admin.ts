@@ -64,7 +64,7 @@ const HELP = `${Object.values(COMMANDS)
 const UNKNOWN_REQUEST: [number, string] = [CLIS.UNKNOWN, "Unknown request.\nType 'help' for more info.\n"]
 
 /** varnishd's CLI framing: a 13-byte line `%-3d %-8d\n`, the body, a newline. */
-export function cliFrame(status: number, body: string): string {
+function cliFrame(status: number, body: string): string {
   return `${String(status).padEnd(3)} ${String(Buffer.byteLength(body)).padEnd(8)}\n${body}\n`
 }
 
@@ -255,7 +255,7 @@ function randomChallenge(): string {
 }
 
 /** The CLI's words: blanks separate, double quotes group with backslash escapes (varnish's VAV_Parse). */
-export function tokenize(line: string): string[] | undefined {
+function tokenize(line: string): string[] | undefined {
   const out: string[] = []
   let i = 0
   while (i < line.length) {

@@ -18,7 +18,7 @@ export class BackendPools {
   of(b: VclResolvedBackend): Backend {
     let pool = this.#pools.get(b)
     if (pool === undefined) {
-      pool = new Backend(b.name, { host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs() })
+      pool = new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs() })
       this.#pools.set(b, pool)
     }
     return pool

@@ -19,7 +19,7 @@ export interface AdminDeps {
   /** The contents of the -S file; undefined: no authentication, as varnishd without -S. */
   secret: Buffer | undefined
   extraStats(): Record<string, number>
-  /** With `-f`: the loaded VCLs, for vcl.load / vcl.use / vcl.list / vcl.discard / vcl.show. */
+  /** The loaded VCLs (`-f`'s, or the text `-b` stands for), for vcl.load / vcl.use / vcl.list / vcl.discard / vcl.show. */
   vcl?: VclRegistry
 }
 

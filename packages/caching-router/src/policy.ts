@@ -30,11 +30,11 @@ export interface ReqObj {
   /** Set by synth(): the status and reason vcl_synth sees. */
   synthStatus?: number
   synthReason?: string
-  /** The policy's own per-request state (a VCL policy keeps its VclContext here). */
+  /** VclPolicy's per-request state (vcl-request-state.ts's RequestState, with its VclContext). */
   policyState?: unknown
   /**
-   * VCL's `return (restart)`: run vcl_recv again with this request (set by the router for
-   * policies that may restart; undefined means a restart is a 503).
+   * VCL's `return (restart)`: run vcl_recv again with this request (set by client-request.ts
+   * before vcl_recv; undefined only for a request refused before it, where a restart is a 503).
    */
   restart?: () => void
 }

@@ -106,7 +106,7 @@ export class Responder {
     const beresp = { ...berespOf(503, 'Backend fetch failed', []), body: undefined as string | undefined }
     this.#d.policy.backendError(bereq, beresp)
     if (beresp.body !== undefined && beresp.headers.length > 0) {
-      // vcl_backend_error made the response (a VCL policy): it is delivered, not re-made by vcl_synth.
+      // vcl_backend_error made the response: it is delivered, not re-made by vcl_synth.
       this.#d.counters.s_synth++
       if (res.headersSent) res.destroy()
       else res.send(beresp.status, beresp.headers.concat('X-Varnish', String(r.xid), 'Via', this.#d.via), beresp.body, beresp.reason)

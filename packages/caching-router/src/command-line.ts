@@ -20,7 +20,10 @@ varnishd options:
                           pipe_timeout, first_byte_timeout, between_bytes_timeout,
                           connect_timeout, shortlived
   -F                      stay in the foreground (always the case)
-  -n DIR                  working directory name (accepted; nothing is written there)
+  -n DIR                  working directory: the shared-memory log index and _.secret go there
+  -d                      debug mode: CLI on stdin/stdout, serve after 'start', exit when stdin closes
+  -M 'HOST PORT'          reverse CLI: connect to a manager (varnishtest) and take commands
+  -l SIZE                 size of the shared-memory log (default 80M)
   -P FILE                 write the process id to FILE
   -T ADDR                 admin CLI address, for varnishadm
   -S FILE                 admin CLI secret file
@@ -44,6 +47,16 @@ export interface CliModel extends Omit<RouterModel, 'admin'> {
   vclFile: string | undefined
   /** `-C`: check the VCL and exit. */
   check: boolean
+  /** `-d`: varnishd's debug mode: a CLI on stdin, no serving until `start`, exit when stdin closes. */
+  debug: boolean
+  /** `-M 'HOST PORT'`: the reverse CLI, connected out to a manager such as varnishtest. */
+  reverseCli: HostPort | undefined
+  /** `-n DIR`: where the shared memory (VSM) goes and `_.secret` when no -S is given. */
+  workdir: string | undefined
+  /** `-l SIZE`: the size of the shared-memory log (vsl_space). */
+  logBytes: number
+  /** -b, --static-backend or --app-backend given: there is something to serve without a VCL. */
+  backendGiven: boolean
 }
 
 /** varnishd's flags (and ours), to a model; every problem is a UsageError (exit 2). */
@@ -62,6 +75,9 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       T: { type: 'string', short: 'T' },
       S: { type: 'string', short: 'S' },
       i: { type: 'string', short: 'i' },
+      d: { type: 'boolean', short: 'd', multiple: true },
+      M: { type: 'string', short: 'M' },
+      l: { type: 'string', short: 'l' },
       'static-backend': { type: 'string' },
       'app-backend': { type: 'string' },
       'access-log-handling': { type: 'boolean' },
@@ -113,6 +129,11 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     help: values.help ?? false,
     vclFile: values.f,
     check: values.C ?? false,
+    debug: (values.d?.length ?? 0) > 0,
+    reverseCli: values.M === undefined ? undefined : parseReverse(values.M),
+    workdir: values.n,
+    logBytes: parseLogSize(values.l ?? '80M'),
+    backendGiven: values.b !== undefined || values['static-backend'] !== undefined || values['app-backend'] !== undefined,
   }
 }
 
@@ -120,14 +141,31 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
 function parseListen(spec: string): ListenSpec {
   const parts = spec.split(',')
   let addr = parts[0] as string
+  let name: string | undefined
   const eq = addr.indexOf('=')
-  if (eq !== -1 && !addr.startsWith('[')) addr = addr.slice(eq + 1)
+  if (eq !== -1 && !addr.startsWith('[')) {
+    name = addr.slice(0, eq)
+    addr = addr.slice(eq + 1)
+  }
   let proxy = false
   for (const p of parts.slice(1)) {
     if (p === 'PROXY') proxy = true
     else if (p !== 'HTTP' && p !== 'HTTP/1') throw new UsageError(`-a ${spec}: unknown protocol "${p}" (PROXY or HTTP)`)
   }
-  return { address: parseAddress(addr), proxy }
+  return { address: parseAddress(addr), proxy, name }
+}
+
+/** `-M 'HOST PORT'` (varnishd also takes HOST:PORT). */
+function parseReverse(spec: string): HostPort {
+  const parts = spec.trim().split(/\s+/)
+  return parts.length === 2 ? parseAddress(`${parts[0]}:${parts[1]}`) : parseAddress(spec)
+}
+
+/** `-l SIZE`: varnishd's vsl_space, at least 1M (a 2m from varnishtest is 2 MiB). */
+function parseLogSize(spec: string): number {
+  const n = parseSize(spec.split(',')[0] as string)
+  if (n === undefined || n < 1024 * 1024) throw new UsageError(`-l ${spec}: expected a size of at least 1M`)
+  return n
 }
 
 /** `-s malloc,SIZE` (or `-s name=malloc,SIZE`); the other stevedores are not ours. */

@@ -13,7 +13,7 @@ import {
   type Logger,
   StartupError,
 } from '@edgestack/common'
-import { createAdminServer } from './admin.js'
+import { type ChildCli, createAdminServer } from './admin.js'
 import { Backend } from './backend.js'
 import { BanList } from './bans.js'
 import { Counters } from './counters.js'
@@ -31,6 +31,8 @@ export interface ListenSpec {
   address: HostPort
   /** `-a addr,PROXY`: a PROXY protocol v1/v2 header comes first on every connection. */
   proxy: boolean
+  /** `-a NAME=addr`; varnishd names the others a0, a1, ... */
+  name?: string
 }
 
 export interface RouterModel {
@@ -70,6 +72,8 @@ export interface CachingRouter {
   adminAddress: HostPort | undefined
   /** SIGHUP: re-read `-f` and use it; a file that does not compile changes nothing. */
   reload(): Promise<void>
+  /** What the admin CLI asks the serving side (a manager's CLI too). */
+  readonly cli: ChildCli
 }
 
 /** Writes the request's access line once, with varnishncsa's handling; see `handle`. */
@@ -91,18 +95,21 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const store = new CacheStore(model.storageBytes, counters)
   const bans = new BanList(counters)
   store.setBans(bans)
-  const admin = model.admin
-    ? createAdminServer({
-        params,
-        counters,
-        bans,
-        oldestBanSeq: () => store.oldestBanSeq(),
-        logger,
-        secret: model.admin.secret,
-        vcl: model.vcl,
-        extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
-      })
-    : undefined
+  let xid = 1000
+  const nextXid = () => ++xid
+  let bound: HostPort[] = []
+  const cli: ChildCli = {
+    counters,
+    bans,
+    oldestBanSeq: () => store.oldestBanSeq(),
+    extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
+    listenAddresses: () => bound.map((a, i) => `${model.listen[i]?.name ?? `a${i}`} ${a.host} ${a.port}\n`).join(''),
+    xid(last) {
+      if (last !== undefined) xid = last
+      return xid
+    },
+  }
+  const admin = model.admin ? createAdminServer({ params, logger, secret: model.admin.secret, vcl: model.vcl, child: () => cli }) : undefined
   const backends = new Map<string, Backend>()
   for (const [name, addr] of Object.entries(model.backends)) {
     backends.set(name, new Backend(name, addr, { connectTimeoutMs: params.get('connect_timeout') * 1000 }))
@@ -130,9 +137,6 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     },
     log: (message) => logger.info(message),
   })
-  let xid = 1000
-  const nextXid = () => ++xid
-
   const responder = new Responder({ policy, counters, via })
   const fetcher = new Fetcher({ store, counters, params, policy, backends: backendOf, logger, via, nextXid }, responder)
 
@@ -157,6 +161,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const handle = (req: Http1Request, res: Http1Response) => {
     counters.client_req++
     counters.s_req++
+    // varnishd's session takes a vxid before its first request (cache_session.c), so the
+    // X-Varnish numbers of a new connection's requests skip one, as varnishtest's expect.
+    if (req.connectionRequests === 1) nextXid()
     const headers = req.headers
     const expect = appendForwardedFor(headers, req.remoteAddress)
     // Origin-form (the usual request) starts with '/': nothing to look at.
@@ -365,11 +372,12 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     params,
     bans,
     adminAddress: undefined,
+    cli,
     async listen() {
       for (const name of new Set([model.defaultBackend, ...Object.keys(model.backends)])) {
         if (name !== '' && !backendOf(name)) throw new StartupError(`backend "${name}" is not defined`)
       }
-      const bound: HostPort[] = []
+      bound = []
       for (const s of servers) {
         const i = servers.indexOf(s)
         const addr = await s.listen((model.listen[i] as ListenSpec).address)

@@ -20,7 +20,12 @@ export async function loadVclFile(path: string, name = 'boot', vclPath: readonly
   } catch (err) {
     throw new StartupError(`Cannot read -f file '${path}' (${readErrorText(err)})`, { cause: err })
   }
-  const tokens = await tokenizeWithIncludes({ name: path, text }, vclPath)
+  return loadVclText(path, text, name, vclPath)
+}
+
+/** `vcl.inline NAME SOURCE`: the same compile, of text the CLI carried (varnishd names it `<vcl.inline>`). */
+export async function loadVclText(sourceName: string, text: string, name: string, vclPath: readonly string[] = DEFAULT_VCL_PATH): Promise<VclProgram> {
+  const tokens = await tokenizeWithIncludes({ name: sourceName, text }, vclPath)
   return new VclProgram(name, tokens, { hosts: await resolveAclHosts(tokens) })
 }
 

@@ -1,5 +1,5 @@
 import { EdgeError } from '@edgestack/common'
-import { loadVclFile } from './load.js'
+import { loadVclFile, loadVclText } from './load.js'
 import type { VclProgram } from './program.js'
 
 /** A vcl.* admin command that cannot be carried out (varnishadm answers it with status 106). */
@@ -51,9 +51,18 @@ export class VclRegistry {
   }
 
   /** `vcl.load NAME FILE`: compile; on any error nothing changes and the error propagates. */
-  async load(name: string, path: string): Promise<VclProgram> {
+  load(name: string, path: string): Promise<VclProgram> {
+    return this.#add(name, () => loadVclFile(path, name))
+  }
+
+  /** `vcl.inline NAME SOURCE`: as load, from text. */
+  loadText(name: string, text: string): Promise<VclProgram> {
+    return this.#add(name, () => loadVclText('<vcl.inline>', text, name))
+  }
+
+  async #add(name: string, compile: () => Promise<VclProgram>): Promise<VclProgram> {
     if (this.#entries.has(name)) throw new VclAdminError(`Already a VCL named ${name}`)
-    const program = await loadVclFile(path, name)
+    const program = await compile()
     // Checked again: another load of the same name may have finished while this one compiled.
     if (this.#entries.has(name)) throw new VclAdminError(`Already a VCL named ${name}`)
     const entry: Entry = { program, busy: 0, discarded: false }

@@ -4,6 +4,7 @@ import type { BanList } from './bans.js'
 import { type CliAnswer, CLIS, serveCli } from './mgt/cli-session.js'
 import { type Counters, formatCounters } from './counters.js'
 import type { Params } from './params.js'
+import { backendList, backendSetHealth } from './mgt/backend-commands.js'
 import { runVclCommand } from './mgt/vcl-commands.js'
 import type { VclRegistry } from './vcl/index.js'
 
@@ -80,6 +81,8 @@ const COMMANDS: Record<string, [string, string]> = {
   'vcl.list': ['vcl.list', 'List all loaded configuration.'],
   'vcl.discard': ['vcl.discard <configname>', 'Unload the named configurations (when possible).'],
   'vcl.show': ['vcl.show [-v] <configname>', 'Display the source code for the specified configuration.'],
+  'backend.list': ['backend.list [-j] [-p] [<backend_pattern>]', 'List backends.'],
+  'backend.set_health': ['backend.set_health <backend_pattern> [auto|healthy|sick]', 'Set health status of backend(s).'],
   'debug.listen_address': ['debug.listen_address', 'Report the actual listen address.'],
   'debug.xid': ['debug.xid [<xid> [<chunk>]]', 'Examine or set XID.'],
   'panic.show': ['panic.show [-j]', 'Return the last panic, if any.'],
@@ -194,6 +197,10 @@ export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnsw
         const c = child as ChildCli
         return [CLIS.OK, formatCounters(c.counters, c.extraStats())]
       }
+      case 'backend.list':
+        return backendList(d.vcl, args)
+      case 'backend.set_health':
+        return backendSetHealth(d.vcl, args)
       case 'vcl.load':
       case 'vcl.inline':
       case 'vcl.use':

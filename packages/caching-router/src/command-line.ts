@@ -67,7 +67,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       b: { type: 'string', short: 'b' },
       f: { type: 'string', short: 'f' },
       C: { type: 'boolean', short: 'C' },
-      s: { type: 'string', short: 's' },
+      s: { type: 'string', short: 's', multiple: true },
       p: { type: 'string', short: 'p', multiple: true },
       F: { type: 'boolean', short: 'F' },
       n: { type: 'string', short: 'n' },
@@ -119,7 +119,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     backends,
     defaultBackend,
     policy,
-    storageBytes: parseStorage(values.s ?? 'malloc,256M'),
+    storageBytes: storageBytes(values.s ?? ['malloc,256M']),
     params,
     identity: values.i,
     pidFile: values.P,
@@ -168,15 +168,24 @@ function parseLogSize(spec: string): number {
   return n
 }
 
-/** `-s malloc,SIZE` (or `-s name=malloc,SIZE`); the other stevedores are not ours. */
-function parseStorage(spec: string): number {
-  const body = spec.includes('=') ? spec.slice(spec.indexOf('=') + 1) : spec
-  const [kind, size] = body.split(',')
-  if (kind !== 'malloc') throw new UsageError(`-s ${spec}: only the malloc storage is supported`)
-  if (size === undefined) return 256 * 1024 * 1024
-  const n = parseSize(size)
-  if (n === undefined || n <= 0) throw new UsageError(`-s ${spec}: invalid size "${size}"`)
-  return n
+/**
+ * `-s [NAME=]malloc|default[,SIZE]`, repeatable: varnishd spreads objects over its stores, so
+ * ours is one store of their summed size. `default` is malloc on Linux. `Transient=` sizes
+ * varnishd's store of short-lived and uncacheable objects, which ours keeps in the same store
+ * (README: differences). The other stevedores (file, umem) are refused.
+ */
+function storageBytes(specs: string[]): number {
+  let total = 0
+  for (const spec of specs) {
+    const eq = spec.indexOf('=')
+    const name = eq === -1 ? undefined : spec.slice(0, eq)
+    const [kind, size] = spec.slice(eq + 1).split(',')
+    if (kind !== 'malloc' && kind !== 'default') throw new UsageError(`-s ${spec}: only the malloc storage is supported`)
+    const n = size === undefined ? 256 * 1024 * 1024 : parseSize(size)
+    if (n === undefined || n <= 0) throw new UsageError(`-s ${spec}: invalid size "${size}"`)
+    if (name !== 'Transient') total += n
+  }
+  return total || 256 * 1024 * 1024
 }
 
 /** `caching-router stat -T ADDR [-S FILE]`: varnishstat -1 over the admin CLI. */

@@ -27,6 +27,8 @@ const SPECS: Record<string, ParamSpec> = {
 
 export type ParamName = keyof typeof SPECS
 
+const DEBUG_FLAGS = new Set(['vtc_mode', 'syncvsl', 'workspace', 'witness', 'vclrel', 'lurker', 'vcl_keep', 'vmod_so_keep', 'vsm_keep'])
+
 /**
  * Parameters varnishtest passes to every varnishd, taken with the values under which ours
  * behaves as varnishd does (README: "varnishtest's parameters"): anything else is refused.
@@ -37,8 +39,9 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   syslog_cli_traffic: { default: 'on', accepts: (v) => v === 'off' },
   // Node serves every connection on one event loop: a thread count changes nothing seen.
   thread_pool_min: { default: '100', accepts: (v) => /^\d+$/.test(v) },
-  // vtc_mode only changes how a panic is reported; we have none to report.
-  debug: { default: 'none', accepts: (v) => v === '+vtc_mode' || v === 'none' },
+  // Debug flags that only change varnishd's own diagnostics (panic text, lock and workspace
+  // log records, synchronous log writes, kept build files), none of which we produce.
+  debug: { default: 'none', accepts: (v) => v === 'none' || v.split(',').every((f) => DEBUG_FLAGS.has(f.replace(/^[+-]/, ''))) },
   // Debug records are not among the log records we write.
   vsl_mask: { default: 'default', accepts: (v) => v === '+Debug' },
   // No HTTP/2 is spoken, so no HTTP/2 window is sized.

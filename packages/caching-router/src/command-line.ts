@@ -24,6 +24,7 @@ varnishd options:
   -d                      debug mode: CLI on stdin/stdout, serve after 'start', exit when stdin closes
   -M 'HOST PORT'          reverse CLI: connect to a manager (varnishtest) and take commands
   -l SIZE                 size of the shared-memory log (default 80M)
+  -W WAITER, -h HASH      accepted: varnishd's internals, invisible to clients
   -P FILE                 write the process id to FILE
   -T ADDR                 admin CLI address, for varnishadm
   -S FILE                 admin CLI secret file
@@ -33,7 +34,7 @@ edgestack extensions (the article's routing without a VCL file):
   --static-backend ADDR   URLs ending in .js, .css or .img go here (default 127.0.0.1:8081)
   --app-backend ADDR      everything else, and websockets and /socket.io/ piped (default 127.0.0.1:3000)
   --access-log-handling   append hit/miss/pass/pipe/synth to each varnishncsa line
-  -h, --help              show this help
+  --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
 `
@@ -76,12 +77,16 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       S: { type: 'string', short: 'S' },
       i: { type: 'string', short: 'i' },
       d: { type: 'boolean', short: 'd', multiple: true },
+      // The waiter (-W) and the hash (-h) are varnishd's internals, invisible to clients;
+      // Node's event loop and our store take their place (README: accepted, no effect).
+      W: { type: 'string', short: 'W' },
+      h: { type: 'string', short: 'h' },
       M: { type: 'string', short: 'M' },
       l: { type: 'string', short: 'l' },
       'static-backend': { type: 'string' },
       'app-backend': { type: 'string' },
       'access-log-handling': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
+      help: { type: 'boolean' },
     },
   })
   const params = new Params()

@@ -307,9 +307,10 @@ export class Fetcher {
    */
   fill(r: ReqObj, res: Http1Response | undefined, socket: Socket | undefined, hash: string, stale: CacheObject | undefined, busy: boolean): void {
     const { store, policy, params } = this.#d
-    const obj = new CacheObject(r.xid, hash)
-    if (busy) store.beginBusy(obj)
     const bereq = this.bereqOf(r, 'GET', true, false, res === undefined)
+    // The object carries its fetch's vxid: a hit's X-Varnish is "req.xid obj.xid" (varnishd).
+    const obj = new CacheObject(bereq.xid, hash)
+    if (busy) store.beginBusy(obj)
     if (stale?.etag !== undefined) bereq.headers.push('If-None-Match', stale.etag)
     if (stale?.lastModified !== undefined) bereq.headers.push('If-Modified-Since', stale.lastModified)
     const giveUp = () => store.unbusy(obj, false, Date.now())

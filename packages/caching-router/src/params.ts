@@ -39,6 +39,9 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   syslog_cli_traffic: { default: 'on', accepts: (v) => v === 'off' },
   // Node serves every connection on one event loop: a thread count changes nothing seen.
   thread_pool_min: { default: '100', accepts: (v) => /^\d+$/.test(v) },
+  thread_pool_max: { default: '5000', accepts: (v) => /^\d+$/.test(v) },
+  thread_pools: { default: '2', accepts: (v) => /^\d+$/.test(v) },
+  thread_pool_stack: { default: '80k', accepts: (v) => parseSize(v) !== undefined },
   // Debug flags that only change varnishd's own diagnostics (panic text, lock and workspace
   // log records, synchronous log writes, kept build files), none of which we produce.
   debug: { default: 'none', accepts: (v) => v === 'none' || v.split(',').every((f) => DEBUG_FLAGS.has(f.replace(/^[+-]/, ''))) },

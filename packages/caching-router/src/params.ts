@@ -93,6 +93,12 @@ export class Params {
     for (const l of this.#listeners) l(name)
   }
 
+  /** The parameters set away from their defaults, as `-p` pairs (a manager hands them to its child). */
+  *changed(): Generator<readonly [string, string]> {
+    for (const [name, text] of this.#text) yield [name, text]
+    for (const [name, v] of this.#values) yield [name, String(v)]
+  }
+
   onChange(listener: (name: string) => void): void {
     this.#listeners.push(listener)
   }

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type AccessLog, type HostPort, type Logger, StartupError } from '@edgestack/common'
 import { type AdminDeps, type AdminServer, cliBanner, createAdminServer, runCommand } from '../admin.js'
-import type { CliModel } from '../command-line.js'
-import { type CachingRouter, createCachingRouter, type RouterModel } from '../server.js'
-import { vclRouterParts } from '../vcl-policy.js'
+import type { CliModel } from '../config/model.js'
+import { type CachingRouter, createCachingRouter } from '../server.js'
+import { Params } from '../params.js'
+import { readSecret } from '../secret-file.js'
 import { VclRegistry } from '../vcl/index.js'
 import { SLT, VslLog } from '../vsm/vsl.js'
 import { VsmSet } from '../vsm/vsm.js'
@@ -31,6 +32,8 @@ export class Manager {
   readonly #logger: Logger
   readonly #access: AccessLog
   readonly #vcl = new VclRegistry()
+  // The manager's parameters (param.set); a started child takes their values then.
+  readonly #params = new Params()
   #state: State = 'stopped'
   #router: CachingRouter | undefined
   #vsl: VslLog | undefined
@@ -44,10 +47,11 @@ export class Manager {
 
   constructor(model: CliModel, logger: Logger, access: AccessLog) {
     this.#model = model
+    for (const [name, value] of model.params) this.#params.set(name, value)
     this.#logger = logger
     this.#access = access
     this.#deps = {
-      params: model.params,
+      params: this.#params,
       logger,
       secret: undefined,
       vcl: this.#vcl,
@@ -70,11 +74,9 @@ export class Manager {
       })
       this.#mgtSet = await VsmSet.create(dir, '_.vsm_mgt')
     }
-    if (m.secretFile !== undefined) {
-      this.#secret = await readFile(m.secretFile).catch((err: Error) => {
-        throw new StartupError(`-S ${m.secretFile}: ${err.message}`, { cause: err })
-      })
-    } else if (m.workdir !== undefined) {
+    const secretFile = m.admin?.secretFile
+    if (secretFile !== undefined) this.#secret = await readSecret(secretFile)
+    else if (m.workdir !== undefined) {
       // mgt_main.c: without -S, a fresh random secret in the work directory.
       this.#secret = randomBytes(256)
       await writeFile(join(resolve(m.workdir), '_.secret'), this.#secret, { mode: 0o640 })
@@ -83,12 +85,12 @@ export class Manager {
     if (this.#mgtSet !== undefined) {
       // libvarnishapi's iterator starts at the manager's segments: there must be one.
       await this.#mgtSet.addArg('-i', m.identity ?? hostname())
-      if (m.secretFile !== undefined) await this.#mgtSet.addArg('-S', resolve(m.secretFile))
+      if (secretFile !== undefined) await this.#mgtSet.addArg('-S', resolve(secretFile))
       else if (m.workdir !== undefined) await this.#mgtSet.addArg('-S', join(resolve(m.workdir), '_.secret'))
     }
     if (m.pidFile !== undefined) await writeFile(m.pidFile, `${process.pid}\n`)
-    if (m.vclFile !== undefined) {
-      await this.#vcl.load('boot', m.vclFile)
+    if (m.vcl.kind === 'file') {
+      await this.#vcl.load('boot', m.vcl.path)
       this.#vcl.use('boot')
     }
   }
@@ -152,9 +154,14 @@ export class Manager {
     if (this.#vcl.active === undefined && !m.backendGiven) return [CLIS.CANT, 'No VCL available']
     this.#state = 'starting'
     try {
-      // The registry stays the manager's: the router is not handed it to close.
-      const parts: Partial<RouterModel> = this.#vcl.active === undefined ? {} : vclRouterParts(this.#vcl)
-      const router = createCachingRouter({ ...m, ...parts, admin: undefined }, this.#logger, this.#access)
+      if (this.#vcl.active === undefined && m.vcl.kind === 'text') {
+        // -b or the article's flags: the VCL text they stand for, as varnishd's -b.
+        await this.#vcl.load('boot', { name: m.vcl.name, text: m.vcl.text })
+        this.#vcl.use('boot')
+      }
+      // The registry stays the manager's: the router uses it and does not close it.
+      const params = [...this.#params.changed()]
+      const router = createCachingRouter({ ...m, params, admin: undefined }, this.#logger, this.#access, { vcl: this.#vcl })
       await router.listen()
       this.#router = router
       if (this.#mgtSet !== undefined) {

@@ -22,7 +22,7 @@ export async function runVclCommand(vcl: VclRegistry | undefined, cmd: string, a
         await vcl.load(args[0] as string, args[1] as string)
         return [CLIS.OK, 'VCL compiled.\n']
       case 'vcl.inline':
-        await vcl.loadText(args[0] as string, args[1] as string)
+        await vcl.load(args[0] as string, { name: '<vcl.inline>', text: args[1] as string })
         return [CLIS.OK, 'VCL compiled.\n']
       case 'vcl.use':
         vcl.use(args[0] as string)

@@ -1,7 +1,19 @@
 #!/usr/bin/env node
-import { readFile, writeFile } from 'node:fs/promises'
-import { createAccessLog, createLogger, handleSignals, runMain, StartupError } from '@edgestack/common'
-import { batchAccessLog } from './access-batch.js'
+import { readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import {
+  createAccessLog,
+  createLogger,
+  inheritListenFds,
+  isManagedChild,
+  LISTEN_FDS_ENV,
+  obeyManager,
+  PidFile,
+  reportReady,
+  runMain,
+  runManager,
+  StartupError,
+} from '@edgestack/common'
 import { adminCommand } from './admin-client.js'
 import { HELP, parseRouterCommandLine, parseStatCommandLine } from './command-line.js'
 import { createCachingRouter, type RouterModel } from './server.js'
@@ -46,16 +58,33 @@ runMain('caching-router', async () => {
       return
     }
     const secret = await readSecret(model.secretFile)
+    if (!isManagedChild()) {
+      // The manager (varnishd's mgt process): the VCL must compile before any port is bound, the
+      // sockets are bound here and kept, and the child that serves is started, and started
+      // again when it dies, with the same command line.
+      if (model.vclFile !== undefined) await checkVclFile(model.vclFile)
+      const logger = createLogger({ name: 'caching-router' })
+      await runManager({
+        logger,
+        noun: 'child',
+        children: 1,
+        addresses: [...model.listen.map((l) => l.address), ...(model.adminAddress ? [model.adminAddress] : [])],
+        childArgs: [fileURLToPath(import.meta.url), ...argv],
+        ...(model.pidFile === undefined ? {} : { pidFile: new PidFile(model.pidFile) }),
+      })
+      return
+    }
+    inheritListenFds(process.env[LISTEN_FDS_ENV])
     const vcl = model.vclFile === undefined ? {} : await withVcl(model.vclFile)
     const logger = createLogger({ name: 'caching-router' })
     const router = createCachingRouter(
       { ...model, ...vcl, admin: model.adminAddress ? { address: model.adminAddress, secret } : undefined },
       logger,
-      batchAccessLog(createAccessLog()),
+      createAccessLog(),
     )
     await router.listen()
-    if (model.pidFile !== undefined) await writeFile(model.pidFile, `${process.pid}\n`)
-    handleSignals(model.vclFile === undefined ? { close: router.close } : router, { logger })
+    obeyManager(model.vclFile === undefined ? { close: router.close } : router, { logger })
+    reportReady()
   } catch (err) {
     if (!(err instanceof VclError)) throw err
     // varnishd exits 2 when the VCL does not compile, with the compiler's message.

@@ -201,7 +201,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
         // Only the sockets not handed to a newer server are closed (the addresses a reload dropped).
-        await sockets.release(self)
+        sockets.release(self)
         await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs })))
         await Promise.all([...upstreams.values()].map((u) => u.close()))
         await logs.close()

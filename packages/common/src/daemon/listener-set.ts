@@ -62,14 +62,16 @@ export class ListenerSet {
     o.onConnection = onConnection
   }
 
-  /** Closes every socket still routed to `owner` (the others have been handed to a newer owner). */
-  release(owner: object): Promise<void> {
-    const closing: Promise<void>[] = []
+  /**
+   * Stops listening on every socket still routed to `owner` (the others have been handed to a
+   * newer owner). Not waited for: net.Server's close callback waits for the connections it
+   * accepted, which are the owner's to drain.
+   */
+  release(owner: object): void {
     for (const [k, o] of this.#open) {
       if (o.owner !== owner) continue
       this.#open.delete(k)
-      closing.push(new Promise((resolve) => o.server.close(() => resolve())))
+      o.server.close()
     }
-    return Promise.all(closing).then(() => undefined)
   }
 }

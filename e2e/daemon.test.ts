@@ -54,6 +54,12 @@ ${opts.extra ?? ''}}
 `
 }
 
+/** worker_processes 2: both workers said they serve. */
+async function bothWorkers(d: Daemon): Promise<void> {
+  for (let i = 0; i < 400 && servingPids(d).length < 2; i++) await new Promise((r) => setTimeout(r, 50))
+  assert.equal(servingPids(d).length, 2, d.output())
+}
+
 async function gone(file: string): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
     if (!(await stat(file).catch(() => undefined))) return true
@@ -103,7 +109,7 @@ describe('SIGQUIT: graceful stop, as nginx\'s', () => {
       const backend = await heldBackend(t)
       await writeFile(join(dir, 'nginx.conf'), staticConf(dir, { workers, backend: backend.port }))
       const d = await started(t, 'static-server', ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf')])
-      if (workers > 1) await waitForOutput(d, /worker process \d+ serving[^]*worker process \d+ serving/, 400)
+      if (workers > 1) await bothWorkers(d)
       const got = await gracefulStop(d, backend, (p) => get(d.port, p))
       for (const [i, a] of got.entries()) assert.deepEqual(a, { status: 200, body: `held /quit/${i}\n` })
       const lines = (await readFile(join(dir, 'access.log'), 'utf8')).split('\n').filter((l) => l.startsWith('/quit/'))
@@ -182,7 +188,7 @@ describe('a manager keeps the sockets while it restarts a killed child', () => {
     const backend = await quickBackend(t)
     await writeFile(join(dir, 'nginx.conf'), staticConf(dir, { workers: 2, backend }))
     const d = await started(t, 'static-server', ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf')])
-    await waitForOutput(d, /worker process \d+ serving[^]*worker process \d+ serving/, 400)
+    await bothWorkers(d)
     await killUnderLoad(t, d, 'worker process')
   })
 
@@ -221,7 +227,7 @@ describe('reload by swap: the new configuration is bound before anything changes
         `worker_processes ${workers};\npid ${dir}/run.pid;\nerror_log stderr info;\nevents {}\nhttp {\n    access_log off;\n    server { listen 127.0.0.1:0; location / { return 200 "${text}\\n"; } }\n${extra}}\n`
       await writeFile(conf, page('one'))
       const d = await started(t, 'static-server', ['-p', `${dir}/`, '-c', conf])
-      if (workers > 1) await waitForOutput(d, /worker process \d+ serving[^]*worker process \d+ serving/, 400)
+      if (workers > 1) await bothWorkers(d)
       assert.equal((await get(d.port, '/')).body, 'one\n')
 
       // The same address again keeps its socket (port 0 included): the port does not change.

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import {
+  awaitServeOrder,
   createAccessLog,
   createLogger,
   inheritListenFds,
@@ -70,11 +71,13 @@ runMain('caching-router', async () => {
         children: 1,
         addresses: [...model.listen.map((l) => l.address), ...(model.adminAddress ? [model.adminAddress] : [])],
         childArgs: [fileURLToPath(import.meta.url), ...argv],
+        spare: true,
         ...(model.pidFile === undefined ? {} : { pidFile: new PidFile(model.pidFile) }),
       })
       return
     }
     inheritListenFds(process.env[LISTEN_FDS_ENV])
+    await awaitServeOrder()
     const vcl = model.vclFile === undefined ? {} : await withVcl(model.vclFile)
     const logger = createLogger({ name: 'caching-router' })
     const router = createCachingRouter(

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
+  awaitServeOrder,
   createLogger,
   errnoText,
   handleSignals,
@@ -136,6 +137,7 @@ runMain(NAME, async () => {
       children: model.workers,
       addresses: listenAddresses(model),
       childArgs: [fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      spare: true,
       ...(pidFile ? { pidFile } : {}),
       readConfig: async () => listenAddresses(await load()),
       reopenLogs: () => reopenLogFiles(logger),
@@ -143,7 +145,10 @@ runMain(NAME, async () => {
     return
   }
 
-  if (managed) inheritListenFds(process.env[LISTEN_FDS_ENV])
+  if (managed) {
+    inheritListenFds(process.env[LISTEN_FDS_ENV])
+    await awaitServeOrder()
+  }
   const sockets = new ListenerSet()
   let server: StaticServer = createStaticServer(model, logger, sockets)
   await server.listen()

@@ -2,11 +2,35 @@ import { type Order, orderRunner, type RunOrderOptions, type Service } from './s
 import { SIGNAL_ORDERS } from './signals.js'
 
 /** What a child tells its manager over the IPC channel. */
-export type ChildReport = { kind: 'ready' } | { kind: 'reloaded'; error?: string }
+export type ChildReport = { kind: 'ready' } | { kind: 'waiting' } | { kind: 'reloaded'; error?: string }
 
 /** True in a process started by a manager (runManager) with its IPC channel. */
 export function isManagedChild(): boolean {
   return typeof process.send === 'function' && process.env.EDGESTACK_MANAGED === '1'
+}
+
+/**
+ * A spare child (spare-child.ts) stops here, its code loaded and its configuration read, until
+ * its manager needs it; any other child goes straight on. A spare whose manager is gone exits.
+ */
+export async function awaitServeOrder(): Promise<void> {
+  if (process.env.EDGESTACK_SPARE !== '1' || typeof process.send !== 'function') return
+  const gone = () => process.exit(0)
+  process.once('disconnect', gone)
+  // Signals to the whole process group are its manager's business, as for a serving child.
+  const ignore = () => undefined
+  for (const signal of Object.keys(SIGNAL_ORDERS) as NodeJS.Signals[]) process.on(signal, ignore)
+  await new Promise<void>((resolve) => {
+    const onMessage = (m: { kind?: string }) => {
+      if (m?.kind !== 'serve') return
+      process.off('message', onMessage)
+      resolve()
+    }
+    process.on('message', onMessage)
+    process.send?.({ kind: 'waiting' } satisfies ChildReport)
+  })
+  process.off('disconnect', gone)
+  for (const signal of Object.keys(SIGNAL_ORDERS) as NodeJS.Signals[]) process.off(signal, ignore)
 }
 
 /** Tells the manager the child serves now: its restart counts as a success from here. */

@@ -22,6 +22,8 @@ export interface ManagerOptions {
    * (tls-terminator's workers); it must set EDGESTACK_MANAGED=1 in the child's environment.
    */
   spawn?(): ChildProcess
+  /** Keep a spare child loaded and waiting (spare-child.ts); not with `spawn`. */
+  spare?: boolean
   pidFile?: PidFile
   /** SIGTERM's drain time; the children are told the same. */
   drainTimeoutMs?: number
@@ -50,7 +52,12 @@ export async function runManager(opts: ManagerOptions): Promise<{ sockets: reado
   const { logger } = opts
   let sockets = await holdAll(opts.addresses, [])
   const childrenFor = (held: readonly HeldSocket[]) =>
-    new Supervisor({ logger, noun: opts.noun, spawn: opts.spawn ?? (() => spawnChild(opts.childArgs ?? [], held)) })
+    new Supervisor({
+      logger,
+      noun: opts.noun,
+      spawn: opts.spawn ? () => (opts.spawn as () => ChildProcess)() : (spare) => spawnChild(opts.childArgs ?? [], held, spare),
+      spare: opts.spare === true && opts.spawn === undefined,
+    })
   let current = childrenFor(sockets)
   try {
     await current.start(opts.children)
@@ -154,10 +161,10 @@ async function holdAll(addresses: readonly HostPort[], kept: readonly HeldSocket
 }
 
 /** The sockets go in the child's descriptors 4 and up (0-2 stdio, 3 the IPC channel). */
-function spawnChild(args: readonly string[], held: readonly HeldSocket[]): ChildProcess {
+function spawnChild(args: readonly string[], held: readonly HeldSocket[], spare: boolean): ChildProcess {
   const child = spawn(process.execPath, [...process.execArgv, ...args], {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc', ...held.map((s) => s.fd)],
-    env: { ...process.env, EDGESTACK_MANAGED: '1', [LISTEN_FDS_ENV]: listenFdsEnv(held, 4) },
+    env: { ...process.env, EDGESTACK_MANAGED: '1', EDGESTACK_SPARE: spare ? '1' : '0', [LISTEN_FDS_ENV]: listenFdsEnv(held, 4) },
   })
   // An IPC send to a child that just died fails with EPIPE: its exit is what we act on.
   child.on('error', () => undefined)

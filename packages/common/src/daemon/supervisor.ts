@@ -3,6 +3,7 @@ import { ChildStartError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { RestartBackoff } from './backoff.js'
 import type { ChildReport } from './child-orders.js'
+import { SpareChild } from './spare-child.js'
 import type { Order, StopMode } from './service.js'
 
 export interface SupervisorOptions {
@@ -10,7 +11,9 @@ export interface SupervisorOptions {
   /** What the log calls a child: varnishd says "child", nginx "worker process". */
   noun: string
   /** Starts one child with an IPC channel (child_process.spawn with 'ipc', or cluster.fork().process). */
-  spawn(): ChildProcess
+  spawn(spare: boolean): ChildProcess
+  /** Keep a spare child waiting (spare-child.ts), so that a dead one's place is taken at once. */
+  spare?: boolean
   backoff?: () => RestartBackoff
 }
 
@@ -40,9 +43,11 @@ export class Supervisor {
   #startFailed: ((err: Error) => void) | undefined
   #started = false
   #reloads = 0
+  readonly #spare: SpareChild | undefined
 
   constructor(opts: SupervisorOptions) {
     this.#opts = opts
+    this.#spare = opts.spare ? new SpareChild(() => opts.spawn(true), opts.logger, opts.noun) : undefined
   }
 
   /** Starts `n` children; resolves when every one has said it is ready. */
@@ -57,6 +62,7 @@ export class Supervisor {
           if (--waiting === 0) {
             this.#started = true
             this.#startFailed = undefined
+            this.#spare?.start()
             resolve()
           }
         })
@@ -105,6 +111,7 @@ export class Supervisor {
   /** Stops every child (no restarts from now on); resolves once all have exited. Again: the order is sent again. */
   stop(mode: StopMode): Promise<void> {
     this.#stopping = true
+    this.#spare?.stop()
     for (const s of this.#slots) clearTimeout(s.timer)
     const running = this.#slots.filter((s) => s.child && s.child.exitCode === null && s.child.signalCode === null)
     this.#stopped ??= new Promise<void>((resolve) => {
@@ -120,9 +127,9 @@ export class Supervisor {
     return this.#stopped
   }
 
-  #run(slot: Slot, onFirstReady?: () => void): void {
+  #run(slot: Slot, onFirstReady?: () => void, spare?: ChildProcess): void {
     const { logger, noun } = this.#opts
-    const child = this.#opts.spawn()
+    const child = spare ?? this.#opts.spawn(false)
     slot.child = child
     slot.startedAt = Date.now()
     slot.reloadsAtStart = this.#reloads
@@ -150,6 +157,13 @@ export class Supervisor {
         return
       }
       const wait = slot.backoff.next(Date.now() - slot.startedAt)
+      // A child dying in a loop waits out its backoff; any other death is replaced by the spare.
+      const spare = wait === 0 ? this.#spare?.take() : undefined
+      if (spare) {
+        logger.error(`${noun} ${child.pid} ${cause}; spare ${spare.pid} takes its place`)
+        this.#run(slot, undefined, spare)
+        return
+      }
       // varnishd: "Child (1234) died signal=9"; nginx: "worker process 1234 exited on signal 9".
       logger.error(`${noun} ${child.pid} ${cause}; starting another${wait ? ` in ${wait} ms (${slot.backoff.streak} deaths in a row)` : ''}`)
       slot.timer = setTimeout(() => this.#run(slot), wait)

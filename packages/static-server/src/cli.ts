@@ -5,6 +5,7 @@ import { resolve } from 'node:path'
 import { createLogger, handleSignals, type LogLevel, parseAddress, parseCommandLine, reopenLogFiles, runMain, StartupError, UsageError } from '@edgestack/common'
 import { modelFromFlags } from './config/from-flags.js'
 import type { NginxModel } from './config/model.js'
+import { errnoText } from './config/errors.js'
 import { loadNginxConf } from './config/nginx-conf.js'
 import { createStaticServer, type StaticServer } from './server.js'
 
@@ -174,11 +175,4 @@ function logLevel(l: string): LogLevel {
   if (l === 'info' || l === 'notice') return 'info'
   if (l === 'warn') return 'warn'
   return 'error'
-}
-
-/** nginx's `(errno: strerror)` for the errors a pid file meets. */
-function errnoText(err: NodeJS.ErrnoException): string {
-  if (err.code === 'ENOENT') return '2: No such file or directory'
-  if (err.code === 'EACCES') return '13: Permission denied'
-  return err.message
 }

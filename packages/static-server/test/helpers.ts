@@ -13,6 +13,16 @@ import { createStaticServer, type StaticServer } from '../src/index.js'
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url))
 export const NGINX = '/usr/sbin/nginx'
 export const hasNginx = existsSync(NGINX)
+/**
+ * `skip` for a differential test against real nginx: false when nginx is there; when it is
+ * not, a loud skip on a developer's machine and a failure under CI (the test then runs and
+ * cannot start its peer).
+ */
+export const nginxMissing: string | false = hasNginx
+  ? false
+  : process.env.CI
+    ? false
+    : (console.warn(`SKIPPED: ${NGINX} is not installed; differential tests against nginx did not run`), `${NGINX} is not installed`)
 
 export interface RawResponse {
   status: number

@@ -11,3 +11,19 @@ export class NginxConfError extends ConfigError {
     this.message = line > 0 ? `[emerg] ${problem} in ${file}:${line}` : `[emerg] ${problem}`
   }
 }
+
+/** nginx's `(errno: strerror)`. */
+export function errnoText(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'ENOENT':
+      return '2: No such file or directory'
+    case 'EACCES':
+      return '13: Permission denied'
+    case 'EISDIR':
+      return '21: Is a directory'
+    case 'ENOTDIR':
+      return '20: Not a directory'
+    default:
+      return err.message
+  }
+}

@@ -8,6 +8,10 @@ export interface NginxModel {
   pid?: string
   /** worker_processes; `auto` resolved to the number of cores. */
   workers: number
+  /** events { worker_connections }: most connections a worker holds at once. */
+  workerConnections: number
+  /** worker_rlimit_nofile: the descriptor limit nginx sets for its workers. */
+  rlimitNofile?: number
   errorLog: { path: string; level: string }
   servers: ServerModel[]
   upstreams: ReadonlyMap<string, UpstreamModel>

@@ -1,11 +1,13 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { accessPhase } from './access.js'
 import type { LocationModel } from './config/model.js'
 import { type FileCache, type FileInfo, followsSymlink } from './file-cache.js'
 import { gzipOk } from './gzip-ok.js'
 import { findLocation } from './locations.js'
 import { keepAliveLimits } from './keep-alive.js'
 import { proxy } from './proxy.js'
+import { realIpPhase } from './real-ip.js'
 import type { RequestState } from './request-state.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond.js'
 import { runRewrites } from './rewrite-phase.js'
@@ -18,6 +20,8 @@ import { expand, type Template } from './variables.js'
 export interface HandlerDeps {
   cache: FileCache
   upstreams: ReadonlyMap<string, Upstream>
+  /** nginx's error_log lines for what a request did wrong (`access forbidden by rule`). */
+  logError(msg: string): void
 }
 
 type Step = 'done' | 'restart'
@@ -75,7 +79,8 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       const rw = typeof lr === 'object' ? await lr : lr
       if (rw === 'done') return
       if (rw === 'restart') continue
-      step = typeof rw === 'number' ? rw : await content(st, deps)
+      if (typeof rw !== 'number') realIpPhase(st)
+      step = typeof rw === 'number' ? rw : (accessPhase(st, deps.logError) ?? (await content(st, deps)))
     }
     if (typeof step === 'number') step = await finalize(st, step)
     if (step === 'done') return

@@ -1,4 +1,3 @@
-import { BlockList, isIP } from 'node:net'
 import {
   createHttp1Server,
   formatAddress,
@@ -18,6 +17,7 @@ import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
 import { badRequest } from './request-checks.js'
+import { realIpPhase } from './real-ip.js'
 import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
@@ -83,19 +83,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     maxEntries: Math.max(...model.servers.map((s) => s.conf.openFileCache?.max ?? 10_000), 1000),
   })
   const logs = new AccessLogs()
-  const deps = { cache, upstreams }
-  const realIp = new Map<ServerModel, BlockList>()
-  for (const s of model.servers) {
-    if (s.conf.realIpFrom.length === 0) continue
-    const bl = new BlockList()
-    for (const a of s.conf.realIpFrom) {
-      const [addr, bits] = a.split('/') as [string, string | undefined]
-      const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4'
-      if (bits === undefined) bl.addAddress(addr, type)
-      else bl.addSubnet(addr, Number(bits), type)
-    }
-    realIp.set(s, bl)
-  }
+  const deps = { cache, upstreams, logError: (msg: string) => logger.error(msg) }
 
   // One listening socket per distinct address, shared by the servers naming it.
   const groups = new Map<string, { address: ListenModel; servers: ServerModel[] }>()
@@ -149,8 +137,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     keepAliveLimits(st)
     if (sel?.captures) captured(st, sel.captures)
-    const bl = realIp.get(server)
-    if (bl) st.remoteAddr = realClient(req, server, bl)
+    realIpPhase(st)
     res.onFinish = () => logs.write(st, st.conf.accessLogs)
     if (host === undefined || target === undefined || badRequest(req)) {
       sendBuiltin(st, 400)
@@ -197,27 +184,6 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       logs.reopen()
     },
   }
-}
-
-/** set_real_ip_from / real_ip_header / real_ip_recursive (ngx_http_realip_module). */
-function realClient(req: Http1Request, server: ServerModel, trusted: BlockList): string {
-  const peer = req.remoteAddress
-  const type = (a: string) => (isIP(a) === 6 ? 'ipv6' : 'ipv4')
-  if (!isIP(peer) || !trusted.check(peer, type(peer))) return peer
-  const name = server.conf.realIpHeader.toLowerCase()
-  const value = name === 'proxy_protocol' ? undefined : req.header(name)
-  if (!value) return peer
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean)
-  if (!server.conf.realIpRecursive) {
-    const last = list[list.length - 1]
-    return last && isIP(last) ? last : peer
-  }
-  for (let i = list.length - 1; i >= 0; i--) {
-    const a = list[i] as string
-    if (!isIP(a)) return peer
-    if (i === 0 || !trusted.check(a, type(a))) return a
-  }
-  return peer
 }
 
 /** What nginx sends for a request it cannot read: its page, then it closes. */

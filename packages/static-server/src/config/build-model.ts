@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
+import { accessRule } from '../access.js'
 import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
 import type {
@@ -165,6 +166,8 @@ function defaultConf(ctx: Ctx): LocationConf {
     keepaliveTimeMs: 3_600_000,
     keepaliveOff: false,
     internal: false,
+    access: [],
+    satisfy: 'all',
   }
 }
 
@@ -183,7 +186,7 @@ const TIME_FIELDS = new Map<string, 'proxyConnectTimeoutMs' | 'proxyReadTimeoutM
  */
 function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: string): LocationConf {
   const c: LocationConf = { ...parent, tryFiles: undefined, proxyPass: undefined, internal: false }
-  const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false }
+  const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false, access: false }
   let types: Map<string, string> | undefined
   let validMs: number | undefined
   for (const d of block) {
@@ -281,7 +284,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         if (a0 === 'off') c.openFileCache = undefined
         else {
           const max = /^max=(\d+)$/.exec(a0)
-          if (!max) throw invalid(d, a0)
+          if (!max) throw new NginxConfError(`invalid "open_file_cache" parameter "${a0}"`, d.file, d.line, d.name)
           const inactive = a[1] ? /^inactive=(.+)$/.exec(a[1]) : null
           c.openFileCache = {
             max: Number(max[1]),
@@ -294,7 +297,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         validMs = time(d, a0)
         break
       case 'disable_symlinks':
-        if (a0 !== 'on' && a0 !== 'off' && a0 !== 'if_not_owner') throw invalid(d, a0)
+        if (a0 !== 'on' && a0 !== 'off' && a0 !== 'if_not_owner') throw new NginxConfError(`invalid parameter "${a0}"`, d.file, d.line, d.name)
         c.disableSymlinks = a0 !== 'off'
         break
       case 'set_real_ip_from':
@@ -309,6 +312,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         c.realIpRecursive = flag(d)
         break
       case 'server_tokens':
+        if (a0 !== 'on' && a0 !== 'off' && a0 !== 'build') throw invalid(d, a0)
         c.serverTokens = a0 !== 'off'
         break
       case 'absolute_redirect':
@@ -332,6 +336,16 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'internal':
         c.internal = true
+        break
+      case 'allow':
+      case 'deny':
+        if (!lists.access) c.access = []
+        lists.access = true
+        c.access = [...c.access, accessRule(d)]
+        break
+      case 'satisfy':
+        if (a0 !== 'all' && a0 !== 'any') throw invalid(d, a0)
+        c.satisfy = a0
         break
       case 'autoindex_exact_size':
       case 'autoindex_localtime':

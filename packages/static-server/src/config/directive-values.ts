@@ -243,8 +243,9 @@ function slotError(d: Directive, problem: string): NginxConfError {
   return new NginxConfError(`"${d.name}" directive ${problem}`, d.file, d.line, d.name)
 }
 
+/** ngx_conf_set_enum_slot's words, which nginx's other value checks mostly share. */
 export function invalid(d: Directive, v: string): NginxConfError {
-  return new NginxConfError(`invalid value "${v}" in "${d.name}" directive`, d.file, d.line, d.name)
+  return new NginxConfError(`invalid value "${v}"`, d.file, d.line, d.name)
 }
 
 export function deepFreeze<T>(o: T): T {

@@ -172,6 +172,18 @@ export interface LocationConf {
   /** `keepalive_timeout 0`: every answer closes its connection. */
   keepaliveOff: boolean
   internal: boolean
+  /** allow / deny in file order; a level with any replaces its parent's list. */
+  access: readonly AccessRule[]
+  /** satisfy: with the access module alone, `any` and `all` answer alike (403 on a deny). */
+  satisfy: 'all' | 'any'
+}
+
+/** One `allow` / `deny` line: the client's address masked with `mask` equals `addr`. */
+export interface AccessRule {
+  deny: boolean
+  family: 'ipv4' | 'ipv6' | 'unix' | 'all'
+  addr: bigint
+  mask: bigint
 }
 
 export interface UpstreamServer {

@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { accessPhase } from './access.js'
 import type { LocationModel } from './config/model.js'
-import { type FileCache, type FileInfo, followsSymlink } from './file-cache.js'
+import type { FileCache, FileInfo } from './file-cache.js'
 import { gzipOk } from './gzip-ok.js'
 import { findLocation } from './locations.js'
 import { keepAliveLimits } from './keep-alive.js'
@@ -12,6 +12,7 @@ import type { RequestState } from './request-state.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond.js'
 import { runRewrites } from './rewrite-phase.js'
 import { sendFile } from './static-file.js'
+import { symlinkStatus } from './symlinks.js'
 import type { Upstream } from './upstream.js'
 import { escapeUri, normalize } from './uri.js'
 import { captured } from './user-variables.js'
@@ -146,7 +147,7 @@ async function tryFiles(st: RequestState, deps: HandlerDeps): Promise<Step | num
     const info = await deps.cache.stat(path)
     if (info instanceof Error) continue
     if (dir ? info.kind !== 'dir' : info.kind !== 'file') continue
-    if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) continue
+    if ((await symlinkStatus(st, path, dir)) !== undefined) continue
     // A directory match leaves the URI without its slash (ngx_http_core_try_files_phase).
     if (name !== st.uri) {
       st.uri = name
@@ -183,6 +184,9 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   if (uri.endsWith('/')) {
     const dirPath = mapPath(st, uri)
     if (!contained(st, dirPath)) return 404
+    // The directory is opened (O_NOFOLLOW) before its index files are looked for or it is listed.
+    const refused = await symlinkStatus(st, dirPath, true)
+    if (refused !== undefined) return refused
     for (const idx of st.conf.index) {
       const name = expand(idx, st)
       if (name.startsWith('/')) {
@@ -205,7 +209,8 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   if (!contained(st, path)) return 404
   const info = tried?.path === path ? tried.info : await deps.cache.stat(path)
   if (info instanceof Error) return info.code === 'EACCES' ? 403 : 404
-  if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) return 403
+  const refused = await symlinkStatus(st, path, false)
+  if (refused !== undefined) return refused
   if (info.kind === 'dir') {
     const loc = escapeUri(`${uri}/`) + (st.args ? `?${st.args}` : '')
     sendRedirect(st, 301, loc)

@@ -296,10 +296,13 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       case 'open_file_cache_valid':
         validMs = time(d, a0)
         break
-      case 'disable_symlinks':
+      case 'disable_symlinks': {
         if (a0 !== 'on' && a0 !== 'off' && a0 !== 'if_not_owner') throw new NginxConfError(`invalid parameter "${a0}"`, d.file, d.line, d.name)
-        c.disableSymlinks = a0 !== 'off'
+        const from = a[1]
+        if (from !== undefined && (!from.startsWith('from=') || a0 === 'off')) throw new NginxConfError(`invalid parameter "${from}"`, d.file, d.line, d.name)
+        c.disableSymlinks = a0 === 'off' ? false : { ifNotOwner: a0 === 'if_not_owner', from: from ? tpl(d, from.slice(5)) : undefined }
         break
+      }
       case 'set_real_ip_from':
         if (!lists.realIpFrom) c.realIpFrom = []
         lists.realIpFrom = true

@@ -157,7 +157,8 @@ export interface LocationConf {
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
-  disableSymlinks: boolean
+  /** disable_symlinks: `from` is the part of the path nginx trusts (its `from=` template). */
+  disableSymlinks: false | { ifNotOwner: boolean; from: Template | undefined }
   realIpFrom: string[]
   realIpHeader: string
   realIpRecursive: boolean

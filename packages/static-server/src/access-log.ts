@@ -1,7 +1,7 @@
 import { close, open, write, writeSync } from 'node:fs'
 import type { AccessLogModel } from './config/model.js'
-import type { RequestState } from './request-state.js'
-import type { Template, VariableSource } from './variables.js'
+import { formatLine } from './log-escape.js'
+import type { VariableSource } from './variables.js'
 
 /** A log's lines are written once this many bytes wait... */
 const FLUSH_BYTES = 64 * 1024
@@ -55,7 +55,7 @@ class LogFile {
   #flush(): void {
     if (this.#writing || this.#pending === '') return
     if (this.#stream) {
-      this.#stream.write(this.#pending)
+      this.#stream.write(Buffer.from(this.#pending, 'latin1'))
       this.#pending = ''
       unflushed.delete(this)
       return
@@ -79,7 +79,7 @@ class LogFile {
       })
       return
     }
-    this.#writeOut(Buffer.from(this.#pending))
+    this.#writeOut(Buffer.from(this.#pending, 'latin1'))
     this.#pending = ''
     unflushed.delete(this)
   }
@@ -101,8 +101,9 @@ class LogFile {
   flushSync(): void {
     if (this.#pending === '') return
     try {
-      if (this.#stream) this.#stream.write(this.#pending)
-      else if (this.#fd !== undefined) writeSync(this.#fd, this.#pending)
+      const bytes = Buffer.from(this.#pending, 'latin1')
+      if (this.#stream) this.#stream.write(bytes)
+      else if (this.#fd !== undefined) writeSync(this.#fd, bytes)
     } catch {
       // Nothing more can be done at exit.
     }
@@ -146,14 +147,15 @@ export class AccessLogs {
     }
   }
 
-  write(st: RequestState, logs: readonly AccessLogModel[]): void {
+  /** Lines are byte strings (log-escape.ts): one character a byte. */
+  write(st: VariableSource, logs: readonly AccessLogModel[]): void {
     for (const l of logs) {
       let f = this.#files.get(l.path)
       if (!f) {
         f = new LogFile(l.path)
         this.#files.set(l.path, f)
       }
-      f.append(`${line(l.format, st)}\n`)
+      f.append(`${formatLine(l.format, st)}\n`)
     }
   }
 
@@ -170,14 +172,4 @@ export class AccessLogs {
     this.#files.clear()
     await Promise.all(files.map((f) => f.close()))
   }
-}
-
-/** nginx writes `-` for a variable with no value in a log line. */
-function line(t: Template, vars: VariableSource): string {
-  let s = ''
-  for (const p of t) {
-    if (typeof p === 'string') s += p
-    else s += vars.get(p.v) || '-'
-  }
-  return s
 }

@@ -8,6 +8,7 @@ import {
   type Http1Server,
   httpDateNow,
   type Logger,
+  type PeerAddresses,
 } from '@edgestack/common'
 import { AccessLogs } from './access-log.js'
 import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
@@ -18,6 +19,7 @@ import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
 import { badRequest } from './request-checks.js'
 import { realIpPhase } from './real-ip.js'
+import { RefusedRequest } from './refused-request.js'
 import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
@@ -112,7 +114,10 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       keepAliveTimeoutMs: d.keepAliveTimeoutMs,
       proxyProtocol: g.address.proxyProtocol,
       errorResponse: (err) => parseErrorResponse(err, d.conf.serverTokens),
-      onClientError: (err, peer) => logger.info(`client ${peer.remoteAddress}: ${err.message}`),
+      onClientError: (err, peer, head) => {
+        logger.info(`client ${peer.remoteAddress}: ${err.message}`)
+        logRefused(err, peer, head, vhosts)
+      },
       onRequest: (req, res) => onRequest(req, res, vhosts),
     })
     listeners.push({ address: g.address, vhosts, http })
@@ -154,6 +159,20 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       if (!res.headersSent) sendBuiltin(st, 500)
       else res.destroy()
     })
+  }
+
+  /**
+   * nginx writes an access-log line for a request it refused while reading it (with what it
+   * read); one that sent nothing, or timed out before a whole request line, leaves none.
+   */
+  const logRefused = (err: Http1ParseError, peer: PeerAddresses, head: Buffer | undefined, vhosts: VirtualHosts) => {
+    if (head === undefined || head.length === 0 || err.kind === 'header-timeout' || err.kind === 'proxy-protocol') return
+    const answer = parseErrorResponse(err, vhosts.defaultServer.conf.serverTokens) ?? ''
+    const headEnd = answer.indexOf('\r\n\r\n') + 4
+    // 494 (fields too large) goes out and is logged as 400, as nginx's err_status.
+    const status = err.kind === 'headers-too-large' ? 400 : err.kind === 'request-line-too-long' ? 414 : err.status
+    const r = new RefusedRequest(head, peer, status, { bytes: answer.length, body: answer.length - headEnd }, vhosts)
+    logs.write(r, r.server.conf.accessLogs)
   }
 
   let closing: Promise<void> | undefined

@@ -32,8 +32,8 @@ export interface Http1ServerOptions {
    * status line; daemons return their real twin's error page. Undefined: close silently.
    */
   errorResponse?(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
-  /** Told about every unreadable request, for the logs. */
-  onClientError?(err: Http1ParseError, peer: PeerAddresses): void
+  /** Told about every unreadable request, for the logs, with the bytes read of its head. */
+  onClientError?(err: Http1ParseError, peer: PeerAddresses, head?: Buffer): void
   /** Most simultaneous connections; further ones are closed at once. */
   maxConnections?: number
 }

@@ -6,6 +6,7 @@ import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
 import type {
   AccessLogModel,
+  LogFormat,
   ListenModel,
   LocationConf,
   LocationModel,
@@ -50,7 +51,7 @@ export function buildModel(
 ): { model: NginxModel; hosts: HostCheck[]; logs: ReadonlySet<string> } {
   const ctx: Ctx = {
     prefix: opts.prefix,
-    formats: new Map([['combined', compileTemplate(COMBINED)]]),
+    formats: new Map([['combined', { template: compileTemplate(COMBINED), escape: 'default' }]]),
     upstreams: new Map(),
     vars: { maps: new Map(), names: new Set() },
     hosts: [],
@@ -143,7 +144,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     etag: true,
     ifModifiedSince: 'exact',
     clientMaxBodySize: 1024 * 1024,
-    accessLogs: [{ path: join(ctx.prefix, 'logs/access.log'), format: ctx.formats.get('combined') as Template }],
+    accessLogs: [{ path: join(ctx.prefix, 'logs/access.log'), format: ctx.formats.get('combined') as LogFormat }],
     proxyPass: undefined,
     proxySetHeaders: [],
     proxyHttpVersion: '1.0',

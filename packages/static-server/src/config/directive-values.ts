@@ -2,13 +2,13 @@ import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
-import type { ErrorPage, ListenModel, LocationConf, MapModel, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
+import type { ErrorPage, ListenModel, LogFormat, LocationConf, MapModel, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
 export interface Ctx {
   prefix: string
-  formats: Map<string, Template>
+  formats: Map<string, LogFormat>
   upstreams: Map<string, UpstreamModel>
   /** Variables defined by map, set and named captures, filled while the tree is read. */
   vars: { maps: Map<string, MapModel>; names: Set<string> }
@@ -167,10 +167,15 @@ export function proxyPass(ctx: Ctx, d: Directive) {
 export function logFormat(ctx: Ctx, d: Directive): void {
   const name = d.args[0] as string
   let rest = d.args.slice(1)
-  if (rest[0]?.startsWith('escape=')) rest = rest.slice(1)
-  if (ctx.formats.has(name) && name !== 'combined') throw new NginxConfError(`duplicate "log_format" name "${name}"`, d.file, d.line, d.name)
-  if (name === 'combined') throw new NginxConfError('duplicate "log_format" name "combined"', d.file, d.line, d.name)
-  ctx.formats.set(name, compileTemplate(rest.join('')))
+  let escape: LogFormat['escape'] = 'default'
+  if (rest[0]?.startsWith('escape=')) {
+    const e = rest[0].slice(7)
+    if (e !== 'default' && e !== 'json' && e !== 'none') throw new NginxConfError(`unknown log format escaping "${e}"`, d.file, d.line, d.name)
+    escape = e
+    rest = rest.slice(1)
+  }
+  if (ctx.formats.has(name)) throw new NginxConfError(`duplicate "log_format" name "${name}"`, d.file, d.line, d.name)
+  ctx.formats.set(name, { template: tpl(d, rest.join('')), escape })
 }
 
 export function expires(d: Directive): LocationConf['expires'] {

@@ -109,9 +109,15 @@ export interface ErrorPage {
   target: Template
 }
 
+/** A log_format: its template and how variable values are escaped (`escape=`). */
+export interface LogFormat {
+  template: Template
+  escape: 'default' | 'json' | 'none'
+}
+
 export interface AccessLogModel {
   path: string
-  format: Template
+  format: LogFormat
 }
 
 export interface ProxyPassModel {

@@ -210,8 +210,10 @@ function parseErrorResponse(err: Http1ParseError, tokens: boolean): string | und
   let status: number
   switch (err.kind) {
     case 'header-timeout':
+    case 'body-timeout':
     case 'proxy-protocol':
-      // nginx closes without a word on client_header_timeout and a bad PROXY header.
+      // nginx closes without a word on client_header_timeout, client_body_timeout (it
+      // terminates the request: ngx_http_finalize_request with 408) and a bad PROXY header.
       return undefined
     case 'request-line-too-long':
       status = 414

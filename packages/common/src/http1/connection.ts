@@ -239,7 +239,7 @@ export class Http1Connection implements ResponseOwner {
       this.#stallMark = flushed
       return false
     }
-    return now - this.#stallSince >= this.#opts.sendTimeoutMs
+    return now - this.#stallSince >= (this.#req?.sendTimeoutMs ?? this.#opts.sendTimeoutMs)
   }
 
   #readProxyHeader(): boolean {
@@ -355,7 +355,7 @@ export class Http1Connection implements ResponseOwner {
    */
   #waitForBody(): void {
     if (this.#state !== State.Body) return
-    this.deadline = this.#bodyWanted ? Date.now() + this.#opts.bodyTimeoutMs : 0
+    this.deadline = this.#bodyWanted ? Date.now() + (this.#req?.bodyTimeoutMs ?? this.#opts.bodyTimeoutMs) : 0
   }
 
   #pushBody(chunk: Buffer): void {

@@ -64,15 +64,11 @@ export function buildModel(
   let events: Directive | undefined
   // nginx's default (ngx_event_core_init_conf: DEFAULT_CONNECTIONS).
   let workerConnections = 512
-  let rlimitNofile: number | undefined
   for (const d of tree) {
     switch (d.name) {
       case 'events':
         events = d
         for (const x of d.block ?? []) if (x.name === 'worker_connections') workerConnections = int(x, x.args[0] as string)
-        break
-      case 'worker_rlimit_nofile':
-        rlimitNofile = int(d, d.args[0] as string)
         break
       case 'pid':
         pid = d.args[0] === 'off' ? undefined : path(ctx, d.args[0] as string)
@@ -117,7 +113,6 @@ export function buildModel(
     ...(pid ? { pid } : {}),
     workers,
     workerConnections,
-    ...(rlimitNofile !== undefined ? { rlimitNofile } : {}),
     errorLog,
     servers,
     upstreams: ctx.upstreams,
@@ -166,6 +161,8 @@ function defaultConf(ctx: Ctx): LocationConf {
     keepaliveRequests: 1000,
     keepaliveTimeMs: 3_600_000,
     keepaliveOff: false,
+    clientBodyTimeoutMs: 60_000,
+    sendTimeoutMs: 60_000,
     internal: false,
     access: [],
     satisfy: 'all',
@@ -173,7 +170,12 @@ function defaultConf(ctx: Ctx): LocationConf {
 }
 
 /** Directives whose one argument is a time, and the field (in ms) each sets. */
-const TIME_FIELDS = new Map<string, 'proxyConnectTimeoutMs' | 'proxyReadTimeoutMs' | 'proxySendTimeoutMs' | 'keepaliveTimeMs'>([
+const TIME_FIELDS = new Map<
+  string,
+  'proxyConnectTimeoutMs' | 'proxyReadTimeoutMs' | 'proxySendTimeoutMs' | 'keepaliveTimeMs' | 'clientBodyTimeoutMs' | 'sendTimeoutMs'
+>([
+  ['client_body_timeout', 'clientBodyTimeoutMs'],
+  ['send_timeout', 'sendTimeoutMs'],
   ['proxy_connect_timeout', 'proxyConnectTimeoutMs'],
   ['proxy_read_timeout', 'proxyReadTimeoutMs'],
   ['proxy_send_timeout', 'proxySendTimeoutMs'],
@@ -350,10 +352,6 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       case 'satisfy':
         if (a0 !== 'all' && a0 !== 'any') throw invalid(d, a0)
         c.satisfy = a0
-        break
-      case 'autoindex_exact_size':
-      case 'autoindex_localtime':
-      case 'etag_dummy':
         break
     }
   }

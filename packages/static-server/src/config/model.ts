@@ -10,8 +10,6 @@ export interface NginxModel {
   workers: number
   /** events { worker_connections }: most connections a worker holds at once. */
   workerConnections: number
-  /** worker_rlimit_nofile: the descriptor limit nginx sets for its workers. */
-  rlimitNofile?: number
   errorLog: { path: string; level: string }
   servers: ServerModel[]
   upstreams: ReadonlyMap<string, UpstreamModel>
@@ -178,6 +176,10 @@ export interface LocationConf {
   keepaliveTimeMs: number
   /** `keepalive_timeout 0`: every answer closes its connection. */
   keepaliveOff: boolean
+  /** client_body_timeout: most time between two reads of a body being read (then 408, closed). */
+  clientBodyTimeoutMs: number
+  /** send_timeout: most time an answer may make no progress towards the client (then closed). */
+  sendTimeoutMs: number
   internal: boolean
   /** allow / deny in file order; a level with any replaces its parent's list. */
   access: readonly AccessRule[]

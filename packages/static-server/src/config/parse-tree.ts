@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join } from 'node:path'
 import { checkValue, repeats } from './directive-rules.js'
+import { checkSupported } from './directive-support.js'
 import { type Context, DIRECTIVES } from './directives.js'
 import { errnoText, NginxConfError } from './errors.js'
 import { type Token, type Tokens, tokenize } from './tokenizer.js'
@@ -150,6 +151,7 @@ async function parseBlock(
       seen.add(name)
     }
     checkValue(d)
+    checkSupported(d, ctx)
     if (block) {
       if (depth + 1 > MAX_BLOCK_DEPTH) {
         throw new NginxConfError(`blocks nested deeper than ${MAX_BLOCK_DEPTH} levels are not supported by static-server`, d.file, d.line, name)

@@ -131,7 +131,8 @@ runMain(NAME, async () => {
     return
   }
 
-  let server: StaticServer = createStaticServer(model, logger)
+  const serverOptions = { descriptorLimit: descriptorLimit() }
+  let server: StaticServer = createStaticServer(model, logger, serverOptions)
   await server.listen()
   const ownsPid = model.pid !== undefined && cluster.isPrimary
   if (ownsPid) {
@@ -159,7 +160,7 @@ runMain(NAME, async () => {
         const old = server
         // close() stops accepting at once and lets in-flight requests finish on the old config.
         const draining = old.close({ drainTimeoutMs: 10_000 })
-        const fresh = createStaticServer(next, logger)
+        const fresh = createStaticServer(next, logger, serverOptions)
         await fresh.listen()
         server = fresh
         model = next
@@ -169,6 +170,12 @@ runMain(NAME, async () => {
     { logger },
   )
 })
+
+/** RLIMIT_NOFILE's soft limit (Node has no getrlimit; its diagnostic report reads it). */
+function descriptorLimit(): number | undefined {
+  const soft = (process.report?.getReport() as { userLimits?: { open_files?: { soft?: number | string } } } | undefined)?.userLimits?.open_files?.soft
+  return typeof soft === 'number' ? soft : undefined
+}
 
 function logLevel(l: string): LogLevel {
   if (l === 'debug') return 'debug'

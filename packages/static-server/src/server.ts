@@ -1,4 +1,5 @@
 import {
+  ConnectionLimit,
   createHttp1Server,
   formatAddress,
   type HostPort,
@@ -46,7 +47,15 @@ interface Listener {
  * hosts by Host, the location phases in handler.ts, upstream pools shared by every location
  * that names them.
  */
-export function createStaticServer(model: NginxModel, logger: Logger): StaticServer {
+export interface StaticServerOptions {
+  /** The process's descriptor limit (RLIMIT_NOFILE soft), when known: the connection limit respects it. */
+  descriptorLimit?: number
+}
+
+/** Descriptors kept for listeners, log files and the runtime's own. */
+const DESCRIPTOR_RESERVE = 32
+
+export function createStaticServer(model: NginxModel, logger: Logger, opts: StaticServerOptions = {}): StaticServer {
   const upstreams = new Map<string, Upstream>()
   const firstConf = model.servers[0]?.conf
   const timeouts = { connectMs: firstConf?.proxyConnectTimeoutMs ?? 60_000, readMs: firstConf?.proxyReadTimeoutMs ?? 60_000 }
@@ -103,6 +112,21 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     }
   }
 
+  // nginx's worker_connections bounds a worker's connections over all its addresses; a client
+  // can cost two descriptors here (its socket and an upstream's or a file's), so the descriptor
+  // limit bounds it too. Past it a new connection is closed at once, with nginx's alert at
+  // most once a second.
+  const fdBudget = opts.descriptorLimit === undefined ? Number.POSITIVE_INFINITY : Math.floor((opts.descriptorLimit - DESCRIPTOR_RESERVE) / 2)
+  const limit = new ConnectionLimit(Math.max(1, Math.min(model.workerConnections, fdBudget)))
+  let lastAlert = 0
+  const onRefused = (why: 'limit' | Error) => {
+    const now = Date.now()
+    if (now - lastAlert < 1000) return
+    lastAlert = now
+    if (why === 'limit') logger.error(`[alert] ${limit.limit} worker_connections are not enough`)
+    else logger.error(`[crit] accept() failed (${why.message})`)
+  }
+
   const listeners: Listener[] = []
   for (const [key, g] of groups) {
     const vhosts = buildVirtualHosts(g.servers, (s) => s.listens.some((l) => `${l.host}:${l.port}` === key && l.defaultServer))
@@ -119,6 +143,8 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
         logRefused(err, peer, head, vhosts)
       },
       onRequest: (req, res) => onRequest(req, res, vhosts),
+      sharedLimit: limit,
+      onRefused,
     })
     listeners.push({ address: g.address, vhosts, http })
   }

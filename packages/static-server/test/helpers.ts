@@ -208,3 +208,21 @@ export async function startBoth(
   const o = await startOurs(dir, join(dir, 'ours.conf'))
   return { nginx, ours: o.server, ourAddr: o.addr[0] as HostPort, theirAddr: { host: '127.0.0.1', port: theirPort } }
 }
+
+/** The port a spawned static-server reports in its `listening on HOST:PORT` line (10 s bound). */
+export function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let out = ''
+    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10_000)
+    const on = (c: Buffer) => {
+      out += c.toString()
+      const m = /listening on [^\s:]+:(\d+)/.exec(out)
+      if (m) {
+        clearTimeout(t)
+        resolve(Number(m[1]))
+      }
+    }
+    child.stdout?.on('data', on)
+    child.stderr?.on('data', on)
+  })
+}

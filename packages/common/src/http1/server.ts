@@ -36,6 +36,22 @@ export interface Http1ServerOptions {
   onClientError?(err: Http1ParseError, peer: PeerAddresses, head?: Buffer): void
   /** Most simultaneous connections; further ones are closed at once. */
   maxConnections?: number
+  /**
+   * A count shared by several servers (nginx's worker_connections covers every listening
+   * address of a worker); a connection past it is closed at once, as past maxConnections.
+   */
+  sharedLimit?: ConnectionLimit
+  /**
+   * Told about a connection closed at a limit ('limit'), or an accept(2) that failed (EMFILE:
+   * the descriptor limit), for the logs. Without it both are silent; neither stops the server.
+   */
+  onRefused?(why: 'limit' | Error): void
+}
+
+/** A connection count several servers share, with its bound. */
+export class ConnectionLimit {
+  count = 0
+  constructor(readonly limit: number) {}
 }
 
 export interface Http1Server {
@@ -73,17 +89,20 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     errorResponse: opts.errorResponse ?? defaultErrorResponse,
     onClientError: opts.onClientError ?? (() => {}),
   }
+  const shared = opts.sharedLimit
   const onClosed = (c: Http1Connection) => {
-    connections.delete(c)
+    if (connections.delete(c) && shared) shared.count--
     if (connections.size === 0) allClosed?.()
   }
   let allClosed: (() => void) | undefined
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    if (opts.maxConnections !== undefined && connections.size >= opts.maxConnections) {
+    if ((opts.maxConnections !== undefined && connections.size >= opts.maxConnections) || (shared && shared.count >= shared.limit)) {
       socket.on('error', () => {})
       socket.destroy()
+      opts.onRefused?.('limit')
       return
     }
+    if (shared) shared.count++
     connections.add(new Http1Connection(socket, connectionOptions, onClosed))
   })
   // One sweep a second enforces every connection's deadline: no timer per request.
@@ -106,6 +125,9 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
         )
         server.listen(address.port, address.host, () => resolve())
       })
+      // Past listen, an error is a failed accept (EMFILE when the descriptors are used up):
+      // the client it was for is lost, the server goes on (libuv retries on the next one).
+      server.on('error', (err) => opts.onRefused?.(err))
       const a = server.address() as AddressInfo
       return { host: a.address, port: a.port }
     },

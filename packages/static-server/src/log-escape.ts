@@ -62,7 +62,7 @@ function escapeDefault(b: string): string {
   return from === 0 ? b : out + b.slice(from)
 }
 
-const JSON_NAMED: Record<number, string> = { 0x22: '\\"', 0x5c: '\\\\', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t', 0x08: '\\b', 0x0c: '\\f' }
+const JSON_NAMED: Record<number, string> = { 34: '\\"', 92: '\\\\', 10: '\\n', 13: '\\r', 9: '\\t', 8: '\\b', 12: '\\f' }
 
 function escapeJson(b: string): string {
   let out = ''

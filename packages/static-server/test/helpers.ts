@@ -18,11 +18,12 @@ export const hasNginx = existsSync(NGINX)
  * not, a loud skip on a developer's machine and a failure under CI (the test then runs and
  * cannot start its peer).
  */
-export const nginxMissing: string | false = hasNginx
-  ? false
-  : process.env.CI
-    ? false
-    : (console.warn(`SKIPPED: ${NGINX} is not installed; differential tests against nginx did not run`), `${NGINX} is not installed`)
+export const nginxMissing: string | false = hasNginx || process.env.CI ? false : skipLoudly(`${NGINX} is not installed`)
+
+function skipLoudly(why: string): string {
+  console.warn(`SKIPPED: ${why}; differential tests against nginx did not run`)
+  return why
+}
 
 export interface RawResponse {
   status: number

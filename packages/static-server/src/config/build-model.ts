@@ -2,7 +2,7 @@ import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { accessRule } from '../access.js'
-import { compileTemplate, type Template } from '../variables.js'
+import { compileTemplate, } from '../variables.js'
 import { NginxConfError } from './errors.js'
 import type {
   AccessLogModel,

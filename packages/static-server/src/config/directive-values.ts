@@ -167,15 +167,15 @@ export function proxyPass(ctx: Ctx, d: Directive) {
 export function logFormat(ctx: Ctx, d: Directive): void {
   const name = d.args[0] as string
   let rest = d.args.slice(1)
-  let escape: LogFormat['escape'] = 'default'
+  let escaping: LogFormat['escape'] = 'default'
   if (rest[0]?.startsWith('escape=')) {
     const e = rest[0].slice(7)
     if (e !== 'default' && e !== 'json' && e !== 'none') throw new NginxConfError(`unknown log format escaping "${e}"`, d.file, d.line, d.name)
-    escape = e
+    escaping = e
     rest = rest.slice(1)
   }
   if (ctx.formats.has(name)) throw new NginxConfError(`duplicate "log_format" name "${name}"`, d.file, d.line, d.name)
-  ctx.formats.set(name, { template: tpl(d, rest.join('')), escape })
+  ctx.formats.set(name, { template: tpl(d, rest.join('')), escape: escaping })
 }
 
 export function expires(d: Directive): LocationConf['expires'] {

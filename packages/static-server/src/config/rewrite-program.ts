@@ -1,5 +1,5 @@
 import { compileTemplate, type Template } from '../variables.js'
-import { type Ctx, invalid } from './directive-values.js'
+import type { Ctx, } from './directive-values.js'
 import { NginxConfError } from './errors.js'
 import type { IfCondition, LocationConf, RewriteRule } from './model.js'
 import type { Directive } from './parse-tree.js'

@@ -92,6 +92,17 @@ async function nginxT(dir: string, file: string): Promise<Outcome> {
   return { ok: r.code === 0, words: words(r.stderr), stderr: r.stderr }
 }
 
+/** `static-server` without -t on a file it must refuse: it exits 1 without binding anything. */
+function oursStart(dir: string, file: string): Promise<{ code: number | null; stderr: string; listened: boolean }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, '-p', dir, '-c', join(dir, file)], { timeout: 30_000, encoding: 'latin1' }, (err, out, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? null) : 0
+      resolve({ code, stderr, listened: /listening on/.test(out + stderr) })
+    })
+    child.stdin?.end()
+  })
+}
+
 /** `static-server -t`, spawned: what a user sees. */
 async function oursCli(dir: string, file: string): Promise<Outcome> {
   const r = await run(process.execPath, [CLI, '-t', '-q', '-p', dir, '-c', join(dir, file)])
@@ -167,6 +178,13 @@ test('broken-file battery: static-server -t refuses what nginx -t refuses, in it
     if (o.ok !== n.ok && WE_REFUSE[f] === undefined) problems.push(`${f}: static-server -t ${o.ok ? 'accepts' : 'refuses'} it, nginx -t does not`)
     if (/\n\s+at /.test(o.stderr)) problems.push(`${f}: static-server -t printed a stack trace`)
     if (!o.ok && !n.ok && OTHER_WORDS[f] === undefined && o.words !== n.words) problems.push(`${f}: static-server -t says ${o.words}`)
+    if (!n.ok) {
+      // Started for real, the same file stops it before any port is bound.
+      const started = await oursStart(dir, f)
+      if (started.code !== 1 || started.listened || /\n\s+at /.test(started.stderr)) {
+        problems.push(`${f}: static-server started with exit ${started.code}, listened ${started.listened}: ${started.stderr.slice(0, 300)}`)
+      }
+    }
   }
   t.diagnostic(`${files.length} files; nginx refuses ${refused}; we refuse all of them, ${sameWords} in nginx's words`)
   assert.deepEqual(problems, [])

@@ -30,9 +30,13 @@ export class RefusedRequest implements VariableSource {
     this.#status = status
     this.#sent = sent
     let end = head.indexOf('\r\n\r\n')
-    if (end < 0) end = head.length
+    const whole = end >= 0
+    if (!whole) end = head.length
     const text = head.toString('latin1', 0, end)
     const lines = text.split(/\r\n|\n/)
+    // A field line still being received (no line end yet) was not read; a request line was, as
+    // far as it came ($request is read from the buffer up to a CR or LF).
+    if (!whole && lines.length > 1) lines.pop()
     this.#line = (lines[0] ?? '').split('\r')[0] as string
     const m = /^([A-Z_-]+) ([^\x00-\x20\x7f]+) HTTP\/(\d\.\d)$/.exec(this.#line)
     this.#method = m?.[1] ?? ''

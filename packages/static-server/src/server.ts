@@ -26,6 +26,7 @@ import { sendBuiltin } from './respond.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
 import { parseTarget, splitAbsoluteForm } from './uri.js'
+import type { VariableSource } from './variables.js'
 import { captured } from './user-variables.js'
 
 export interface StaticServer {
@@ -169,7 +170,14 @@ export function createStaticServer(model: NginxModel, logger: Logger, opts: Stat
     keepAliveLimits(st)
     if (sel?.captures) captured(st, sel.captures)
     realIpPhase(st)
-    res.onFinish = () => logs.write(st, st.conf.accessLogs)
+    res.onFinish = () => logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
+    // A body that stopped arriving (client_body_timeout) ends the request with no answer;
+    // nginx logs it as a 408 with nothing sent, whatever the handler was about to answer.
+    if (req.hasBody) {
+      res.once('close', () => {
+        if (!res.finished && bodyTimedOut(st)) logs.write(timedOut(st), st.conf.accessLogs)
+      })
+    }
     if (host === undefined || target === undefined || badRequest(req)) {
       sendBuiltin(st, 400)
       return
@@ -188,14 +196,15 @@ export function createStaticServer(model: NginxModel, logger: Logger, opts: Stat
   }
 
   /**
-   * nginx writes an access-log line for a request it refused while reading it (with what it
-   * read); one that sent nothing, or timed out before a whole request line, leaves none.
+   * nginx writes an access-log line for a request it refused while reading it, or whose head
+   * client_header_timeout cut short, with what it read; a connection that sent nothing leaves none.
    */
   const logRefused = (err: Http1ParseError, peer: PeerAddresses, head: Buffer | undefined, vhosts: VirtualHosts) => {
-    if (head === undefined || head.length === 0 || err.kind === 'header-timeout' || err.kind === 'proxy-protocol') return
+    if (head === undefined || head.length === 0 || err.kind === 'proxy-protocol') return
     const answer = parseErrorResponse(err, vhosts.defaultServer.conf.serverTokens) ?? ''
-    const headEnd = answer.indexOf('\r\n\r\n') + 4
-    // 494 (fields too large) goes out and is logged as 400, as nginx's err_status.
+    const headEnd = answer === '' ? 0 : answer.indexOf('\r\n\r\n') + 4
+    // 494 (fields too large) goes out and is logged as 400, as nginx's err_status; a head cut
+    // short by client_header_timeout is logged as 408 with what had come.
     const status = err.kind === 'headers-too-large' ? 400 : err.kind === 'request-line-too-long' ? 414 : err.status
     const r = new RefusedRequest(head, peer, status, { bytes: answer.length, body: answer.length - headEnd }, vhosts)
     logs.write(r, r.server.conf.accessLogs)
@@ -228,6 +237,18 @@ export function createStaticServer(model: NginxModel, logger: Logger, opts: Stat
     reopenLogs() {
       logs.reopen()
     },
+  }
+}
+
+function bodyTimedOut(st: RequestState): boolean {
+  const e = st.req.hasBody ? (st.req.bodyIfStarted?.errored as { code?: string } | null | undefined) : undefined
+  return e?.code === 'EDGE_ERR_HTTP1_BODY_TIMEOUT'
+}
+
+/** The request as logged when client_body_timeout ended it: 408, nothing sent. */
+function timedOut(st: RequestState): VariableSource {
+  return {
+    get: (name) => (name === 'status' ? '408' : name === 'bytes_sent' || name === 'body_bytes_sent' ? '0' : st.get(name)),
   }
 }
 

@@ -29,7 +29,6 @@ const REFUSED_VALUE: Record<string, [accepted: string, refused: string]> = {
   open_file_cache_errors: ['off', 'on'],
   chunked_transfer_encoding: ['on', 'off'],
   reset_timedout_connection: ['off', 'on'],
-  msie_padding: ['off', 'on'],
   proxy_buffering: ['on', 'off'],
   proxy_send_timeout: ['60s', '5s'],
   proxy_next_upstream_tries: ['0', '2'],

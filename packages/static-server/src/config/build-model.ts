@@ -161,6 +161,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     keepaliveRequests: 1000,
     keepaliveTimeMs: 3_600_000,
     keepaliveOff: false,
+    msiePadding: true,
     clientBodyTimeoutMs: 60_000,
     sendTimeoutMs: 60_000,
     internal: false,
@@ -316,6 +317,9 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'real_ip_recursive':
         c.realIpRecursive = flag(d)
+        break
+      case 'msie_padding':
+        c.msiePadding = flag(d)
         break
       case 'server_tokens':
         if (a0 !== 'on' && a0 !== 'off' && a0 !== 'build') throw invalid(d, a0)

@@ -83,6 +83,7 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'allow',
     'deny',
     'satisfy',
+    'msie_padding',
     // proxy_pass and its directives: proxy.ts, upstream.ts.
     'proxy_pass',
     'proxy_set_header',
@@ -164,7 +165,6 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['open_file_cache_errors', unless((a) => a[0] === 'off', '"open_file_cache_errors on" is not supported by static-server')],
   ['chunked_transfer_encoding', unless((a) => a[0] === 'on', '"chunked_transfer_encoding off" is not supported by static-server')],
   ['reset_timedout_connection', unless((a) => a[0] === 'off', '"reset_timedout_connection on" is not supported by static-server')],
-  ['msie_padding', unless((a) => a[0] === 'off', '"msie_padding on" (padding error pages for MSIE and Chrome) is not supported by static-server: set "msie_padding off"')],
   // Not applied by proxy.ts on this branch: only nginx's defaults, until they are.
   ['proxy_send_timeout', unless((a) => a[0] === '60s' || a[0] === '60' || a[0] === '1m', 'a proxy_send_timeout other than 60s is not supported by static-server')],
   ['proxy_next_upstream_tries', unless((a) => a[0] === '0', 'a proxy_next_upstream_tries other than 0 is not supported by static-server')],

@@ -176,6 +176,8 @@ export interface LocationConf {
   keepaliveTimeMs: number
   /** `keepalive_timeout 0`: every answer closes its connection. */
   keepaliveOff: boolean
+  /** msie_padding: built-in error pages padded for MSIE and Chrome (nginx's default: on). */
+  msiePadding: boolean
   /** client_body_timeout: most time between two reads of a body being read (then 408, closed). */
   clientBodyTimeoutMs: number
   /** send_timeout: most time an answer may make no progress towards the client (then closed). */

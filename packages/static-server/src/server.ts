@@ -115,16 +115,19 @@ export function createStaticServer(model: NginxModel, logger: Logger, opts: Stat
 
   // nginx's worker_connections bounds a worker's connections over all its addresses; a client
   // can cost two descriptors here (its socket and an upstream's or a file's), so the descriptor
-  // limit bounds it too. Past it a new connection is closed at once, with nginx's alert at
-  // most once a second.
+  // limit bounds it too. At the limit the oldest idle connections make room (nginx's warning);
+  // with none idle a new connection is closed at once (nginx's alert). Each line at most once
+  // a second.
   const fdBudget = opts.descriptorLimit === undefined ? Number.POSITIVE_INFINITY : Math.floor((opts.descriptorLimit - DESCRIPTOR_RESERVE) / 2)
   const limit = new ConnectionLimit(Math.max(1, Math.min(model.workerConnections, fdBudget)))
-  let lastAlert = 0
-  const onRefused = (why: 'limit' | Error) => {
+  const lastLogged = { reused: 0, limit: 0, accept: 0 }
+  const onRefused = (why: 'reused' | 'limit' | Error) => {
+    const kind = why instanceof Error ? 'accept' : why
     const now = Date.now()
-    if (now - lastAlert < 1000) return
-    lastAlert = now
-    if (why === 'limit') logger.error(`[alert] ${limit.limit} worker_connections are not enough`)
+    if (now - lastLogged[kind] < 1000) return
+    lastLogged[kind] = now
+    if (why === 'reused') logger.warn(`[warn] ${limit.limit} worker_connections are not enough, reusing connections`)
+    else if (why === 'limit') logger.error(`[alert] ${limit.limit} worker_connections are not enough`)
     else logger.error(`[crit] accept() failed (${why.message})`)
   }
 

@@ -22,17 +22,6 @@ function probe(port: number): Promise<{ socket: net.Socket; closed: boolean }> {
   })
 }
 
-function ask(socket: net.Socket): Promise<string> {
-  return new Promise((resolve) => {
-    let got = ''
-    socket.on('data', (c: Buffer) => {
-      got += c.toString()
-    })
-    socket.on('close', () => resolve(got))
-    socket.write('GET /a.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
-  })
-}
-
 async function start(dir: string, workerConnections: number, ulimit?: number) {
   const conf = join(dir, `limit-${workerConnections}.conf`)
   await writeFile(
@@ -53,9 +42,12 @@ async function start(dir: string, workerConnections: number, ulimit?: number) {
 }
 
 /**
- * nginx's worker_connections, and the descriptor limit under it: connections past the limit
- * are closed at once (no answer, no waiting), the ones held are served, and the alert
- * `N worker_connections are not enough` is written at most once a second.
+ * nginx's worker_connections, and the descriptor limit under it. At the limit the oldest idle
+ * connections (waiting for a request) are closed to make room, as nginx's
+ * ngx_drain_connections does (`N worker_connections are not enough, reusing connections`);
+ * when every held connection is busy (here: a request head under way), a new one is closed at
+ * once (`N worker_connections are not enough`). Each line at most once a second; held busy
+ * connections are still served.
  */
 for (const [name, workerConnections, ulimit, expected] of [
   ['worker_connections 6', 6, undefined, 6],
@@ -70,25 +62,43 @@ for (const [name, workerConnections, ulimit, expected] of [
       for (const s of held) s.destroy()
       child.kill('SIGKILL')
     })
+    // Idle connections fill the limit; newer ones take the place of the oldest.
+    for (let i = 0; i < expected + 3; i++) {
+      const p = await probe(port)
+      held.push(p.socket)
+      assert.equal(p.closed, false, `connection ${i + 1} was closed`)
+    }
+    const closedByServer = await Promise.all(held.map((s) => new Promise<boolean>((r) => (s.closed ? r(true) : setTimeout(() => r(s.closed), 50)))))
+    assert.deepEqual(closedByServer.slice(0, 3), [true, true, true], 'the three oldest idle connections made room')
+    assert.ok(log().includes(`${expected} worker_connections are not enough, reusing connections`), log())
+    for (const s of held.splice(0)) s.destroy()
+    await new Promise((r) => setTimeout(r, 200))
+    // Busy connections (a request head under way) are not closed: a new one is refused.
     for (let i = 0; i < expected; i++) {
       const p = await probe(port)
+      p.socket.write('GET /a.txt HTTP/1.1\r\nHost: localhost\r\n')
       held.push(p.socket)
-      assert.equal(p.closed, false, `connection ${i + 1} of ${expected} was closed`)
+      assert.equal(p.closed, false, `busy connection ${i + 1} was closed`)
     }
     const started = Date.now()
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 4; i++) {
       const p = await probe(port)
-      held.push(p.socket)
-      assert.equal(p.closed, true, `a connection past ${expected} was kept`)
+      p.socket.destroy()
+      assert.equal(p.closed, true, `a connection past ${expected} busy ones was kept`)
     }
     const seconds = Math.ceil((Date.now() - started) / 1000)
-    // A held connection is still served.
-    assert.match(await ask(held[0] as net.Socket), /^HTTP\/1\.1 200 /)
-    const alerts = log().split('\n').filter((l) => l.includes(`${expected} worker_connections are not enough`))
+    const alerts = log().split('\n').filter((l) => l.endsWith(`${expected} worker_connections are not enough`))
     assert.ok(alerts.length >= 1 && alerts.length <= seconds + 1, `${alerts.length} alerts in ${seconds} s:\n${log()}`)
-    // Freed slots are usable again.
-    for (const s of held.splice(1)) s.destroy()
-    await new Promise((r) => setTimeout(r, 100))
-    assert.equal((await probe(port)).closed, false)
+    // A held busy connection is still served.
+    const first = held[0] as net.Socket
+    const answer = new Promise<string>((resolve) => {
+      let got = ''
+      first.on('data', (c: Buffer) => {
+        got += c.toString()
+      })
+      first.on('close', () => resolve(got))
+    })
+    first.write('Connection: close\r\n\r\n')
+    assert.match(await answer, /^HTTP\/1\.1 200 /)
   })
 }

@@ -37,21 +37,42 @@ export interface Http1ServerOptions {
   /** Most simultaneous connections; further ones are closed at once. */
   maxConnections?: number
   /**
-   * A count shared by several servers (nginx's worker_connections covers every listening
-   * address of a worker); a connection past it is closed at once, as past maxConnections.
+   * A limit shared by several servers (nginx's worker_connections covers every listening
+   * address of a worker). At it, idle connections make room as in nginx (ConnectionLimit.reuse);
+   * with none idle, a new connection is closed at once.
    */
   sharedLimit?: ConnectionLimit
   /**
-   * Told about a connection closed at a limit ('limit'), or an accept(2) that failed (EMFILE:
-   * the descriptor limit), for the logs. Without it both are silent; neither stops the server.
+   * Told about idle connections closed to make room ('reused'), a connection closed at a limit
+   * ('limit'), or an accept(2) that failed (EMFILE: the descriptor limit), for the logs. Without
+   * it all are silent; none stops the server.
    */
-  onRefused?(why: 'limit' | Error): void
+  onRefused?(why: 'reused' | 'limit' | Error): void
 }
 
-/** A connection count several servers share, with its bound. */
+/** The open connections of the servers sharing one limit, oldest first, and the limit. */
 export class ConnectionLimit {
-  count = 0
+  readonly open = new Set<Http1Connection>()
   constructor(readonly limit: number) {}
+
+  /**
+   * nginx's ngx_drain_connections: the oldest idle connections (waiting for a first or next
+   * request) are closed to make room, max(min(32, idle / 8), 1) of them. False: none was idle.
+   */
+  reuse(): boolean {
+    let idle = 0
+    for (const c of this.open) if (c.idle) idle++
+    if (idle === 0) return false
+    let n = Math.max(Math.min(32, Math.floor(idle / 8)), 1)
+    for (const c of this.open) {
+      if (n === 0) break
+      if (!c.idle) continue
+      this.open.delete(c)
+      c.socket.destroy()
+      n--
+    }
+    return true
+  }
 }
 
 export interface Http1Server {
@@ -91,19 +112,23 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
   }
   const shared = opts.sharedLimit
   const onClosed = (c: Http1Connection) => {
-    if (connections.delete(c) && shared) shared.count--
+    connections.delete(c)
+    shared?.open.delete(c)
     if (connections.size === 0) allClosed?.()
   }
   let allClosed: (() => void) | undefined
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    if ((opts.maxConnections !== undefined && connections.size >= opts.maxConnections) || (shared && shared.count >= shared.limit)) {
+    const atShared = shared !== undefined && shared.open.size >= shared.limit
+    if (atShared && shared.reuse()) opts.onRefused?.('reused')
+    else if (atShared || (opts.maxConnections !== undefined && connections.size >= opts.maxConnections)) {
       socket.on('error', () => {})
       socket.destroy()
       opts.onRefused?.('limit')
       return
     }
-    if (shared) shared.count++
-    connections.add(new Http1Connection(socket, connectionOptions, onClosed))
+    const c = new Http1Connection(socket, connectionOptions, onClosed)
+    connections.add(c)
+    shared?.open.add(c)
   })
   // One sweep a second enforces every connection's deadline: no timer per request.
   const sweep = setInterval(() => {

@@ -3,6 +3,8 @@ import { writeFile } from 'node:fs/promises'
 import { createAccessLog, createLogger, handleSignals, runMain, StartupError } from '@edgestack/common'
 import { batchAccessLog } from './access-batch.js'
 import { adminCommand } from './admin-client.js'
+import type { CliModel } from './config/model.js'
+import { Manager } from './mgt/manager.js'
 import { HELP, parseRouterCommandLine, parseStatCommandLine } from './config/command-line.js'
 import { readSecret } from './secret-file.js'
 import { createCachingRouter } from './server.js'
@@ -22,6 +24,7 @@ runMain('caching-router', async () => {
     process.stdout.write(HELP)
     return
   }
+  if (model.debug || model.reverseCli !== undefined) return runManager(model)
   try {
     if (model.check && model.vcl.kind === 'file') {
       // varnishd -C prints the C it generated; we print what the VCL compiled into.
@@ -41,3 +44,28 @@ runMain('caching-router', async () => {
     process.exitCode = 2
   }
 })
+
+/**
+ * varnishd's manager mode, as varnishtest starts it (-d, -M): the CLI first, serving after
+ * `start` (at once without -d, when there is a VCL), the process ending with stdin under -d.
+ */
+async function runManager(model: CliModel): Promise<void> {
+  const logger = createLogger({ name: 'caching-router' })
+  const manager = new Manager(model, logger, batchAccessLog(createAccessLog()))
+  try {
+    await manager.prepare()
+  } catch (err) {
+    if (!(err instanceof VclError)) throw err
+    process.stderr.write(`Message from VCC-compiler:\n${err.message}\nRunning VCC-compiler failed, exited with 2\nVCL compilation failed\n`)
+    process.exitCode = 2
+    return
+  }
+  if (model.admin !== undefined) await manager.listenAdmin(model.admin.address)
+  if (model.reverseCli !== undefined) manager.reverse(model.reverseCli)
+  if (model.debug) manager.console()
+  else {
+    const [status, body] = await manager.start()
+    if (status !== 200) throw new StartupError(body)
+  }
+  handleSignals({ close: () => manager.close() }, { logger })
+}

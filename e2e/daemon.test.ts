@@ -194,6 +194,29 @@ describe('a manager keeps the sockets while it restarts a killed child', () => {
     await killUnderLoad(t, d, 'worker process')
   })
 
+  test('tls-terminator --workers 2: a worker killed with -9 is replaced; the primary stays up', async (t) => {
+    const backend = await quickBackend(t)
+    const d = await started(t, 'tls-terminator', [
+      '--workers',
+      '2',
+      '--accept',
+      '127.0.0.1:0',
+      '--connect',
+      String(backend),
+      '--cert',
+      `${FIX}localhost.crt`,
+      '--key',
+      `${FIX}localhost.key`,
+    ])
+    await bothWorkers(d)
+    const before = servingPids(d)
+    process.kill(before[0] as number, 'SIGKILL')
+    await nextServing(d, before)
+    assert.match(d.output(), new RegExp(`worker ${before[0]} killed by SIGKILL; starting another`))
+    for (let i = 0; i < 4; i++) assert.equal((await getOverTls(d.port, `/w/${i}`)).status, 200)
+    assert.ok(d.alive())
+  })
+
   test('a child that keeps dying is started again after growing waits; the manager stays up', async (t) => {
     const backend = await quickBackend(t)
     const d = await started(t, 'caching-router', ['-a', '127.0.0.1:0', '-b', `127.0.0.1:${backend}`])

@@ -21,7 +21,7 @@ import { Manager } from './mgt/manager.js'
 import { HELP, parseRouterCommandLine, parseStatCommandLine } from './config/command-line.js'
 import { readSecret } from './secret-file.js'
 import { createCachingRouter } from './server.js'
-import { checkVclFile, VclError } from './vcl/index.js'
+import { checkVclFile, loadVclText, VclError } from './vcl/index.js'
 
 runMain('caching-router', async () => {
   const argv = process.argv.slice(2)
@@ -39,9 +39,10 @@ runMain('caching-router', async () => {
   }
   if (model.debug || model.reverseCli !== undefined) return runCliManager(model)
   try {
-    if (model.check && model.vcl.kind === 'file') {
-      // varnishd -C prints the C it generated; we print what the VCL compiled into.
-      process.stdout.write(`${(await checkVclFile(model.vcl.path)).describe()}\n`)
+    if (model.check) {
+      // varnishd -C prints the C it generated (of -f's file or -b's text); we print what the VCL compiled into.
+      const checked = model.vcl.kind === 'file' ? await checkVclFile(model.vcl.path) : await loadVclText(model.vcl, 'check')
+      process.stdout.write(`${checked.describe()}\n`)
       return
     }
     if (!isManagedChild()) return await runChildManager(model, argv)

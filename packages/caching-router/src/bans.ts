@@ -1,8 +1,9 @@
-import { getHeader, UsageError } from '@edgestack/common'
+import { getHeader, type MatchLimits, UsageError } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import type { BanChecker, LookupRequest } from './store.js'
 import { type Ban, BanError, type BanSubject, parseBan, parseBanString } from './vcl/ban.js'
+import { VARNISH_REGEX_LIMITS } from './vcl/regex.js'
 
 interface Entry {
   seq: number
@@ -20,10 +21,12 @@ interface Entry {
 export class BanList implements BanChecker {
   readonly #bans: Entry[] = []
   readonly #counters: Counters
+  readonly #limits: () => MatchLimits
   #seq = 0
 
-  constructor(counters: Counters) {
+  constructor(counters: Counters, limits: () => MatchLimits = () => VARNISH_REGEX_LIMITS) {
     this.#counters = counters
+    this.#limits = limits
   }
 
   /** `ban` with its arguments already split into words (the admin CLI). */
@@ -57,7 +60,7 @@ export class BanList implements BanChecker {
     for (let i = this.#bans.length - 1; i >= 0; i--) {
       const ban = this.#bans[i] as Entry
       if (ban.seq <= obj.banSeq) break
-      if (ban.ban.matches(subjectOf(obj, req, now))) {
+      if (ban.ban.matches(subjectOf(obj, req, now), this.#limits())) {
         ban.killed++
         this.#counters.bans_obj_killed++
         return true

@@ -1,4 +1,4 @@
-import { getHeader } from '@edgestack/common'
+import { getHeader, type MatchLimits } from '@edgestack/common'
 
 /**
  * The router's decisions, shaped like varnishd's request and fetch state machines
@@ -127,6 +127,8 @@ export interface PolicyHost {
   /** Adds a ban from a `ban()` expression; returns an error text when it is invalid. */
   ban(expression: string): string | undefined
   log(message: string): void
+  /** pcre2_match_limit and friends, as they are now (param.set applies to the next match). */
+  regexLimits(): MatchLimits
 }
 
 // builtin.vcl's vcl_req_method: the methods varnish treats as HTTP; others it pipes.

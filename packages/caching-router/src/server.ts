@@ -89,7 +89,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const params = model.params
   const counters = new Counters()
   const store = new CacheStore(model.storageBytes, counters)
-  const bans = new BanList(counters)
+  const bans = new BanList(counters, () => params.regexLimits)
   store.setBans(bans)
   const admin = model.admin
     ? createAdminServer({
@@ -129,6 +129,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       }
     },
     log: (message) => logger.info(message),
+    regexLimits: () => params.regexLimits,
   })
   let xid = 1000
   const nextXid = () => ++xid

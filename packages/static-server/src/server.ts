@@ -20,6 +20,7 @@ import { keepAliveLimits } from './keep-alive.js'
 import { badRequest } from './request-checks.js'
 import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
+import { RegexMatchFailed } from './regex-match.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
 import { parseTarget, splitAbsoluteForm } from './uri.js'
@@ -143,11 +144,21 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
         raw = abs.target
       }
     }
-    const sel = host === undefined ? undefined : selectServer(vhosts, host)
+    let sel: ReturnType<typeof selectServer> | undefined
+    try {
+      sel = host === undefined ? undefined : selectServer(vhosts, host)
+    } catch (err) {
+      if (!(err instanceof RegexMatchFailed)) throw err
+      // nginx gives up on the request while reading its head: no answer, no access log line.
+      logger.error(`${err.message} while reading client request headers, client: ${req.remoteAddress}`)
+      res.destroy()
+      return
+    }
     const server = sel === undefined ? vhosts.defaultServer : sel.server
     const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     keepAliveLimits(st)
+    st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`)
     if (sel?.captures) captured(st, sel.captures)
     const bl = realIp.get(server)
     if (bl) st.remoteAddr = realClient(req, server, bl)
@@ -163,7 +174,9 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       return
     }
     handle(st, deps).catch((err: Error) => {
-      logger.error(`${req.method} ${req.target}: ${err.message}`)
+      // A location, if or rewrite regex past its limits: nginx's 500 (NGX_ERROR from the phase).
+      if (err instanceof RegexMatchFailed) st.alert(err.message)
+      else logger.error(`${req.method} ${req.target}: ${err.message}`)
       if (!res.headersSent) sendBuiltin(st, 500)
       else res.destroy()
     })

@@ -1,3 +1,4 @@
+import { BoundedRegex, compileBoundedPcre, RegexCompileError } from '@edgestack/common'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
@@ -66,9 +67,10 @@ export function listen(d: Directive): ListenModel {
 export function serverName(d: Directive, n: string): ServerNameMatch {
   if (n.startsWith('~')) {
     try {
-      return { kind: 'regex', re: new RegExp(n.slice(1), 'i') }
+      return { kind: 'regex', re: compileBoundedPcre(n.slice(1), true) }
     } catch (err) {
-      throw new NginxConfError(`pcre_compile() failed: ${(err as Error).message}`, d.file, d.line, d.name)
+      if (!(err instanceof RegexCompileError)) throw err
+      throw new NginxConfError(`pcre2_compile() failed: ${err.message} in "${n.slice(1)}"`, d.file, d.line, d.name)
     }
   }
   const name = n.toLowerCase()
@@ -200,7 +202,7 @@ export function invalid(d: Directive, v: string): NginxConfError {
 }
 
 export function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o) && !(o instanceof RegExp)) {
+  if (o && typeof o === 'object' && !Object.isFrozen(o) && !(o instanceof BoundedRegex)) {
     Object.freeze(o)
     if (o instanceof Map) for (const v of o.values()) deepFreeze(v)
     else for (const v of Object.values(o)) deepFreeze(v)

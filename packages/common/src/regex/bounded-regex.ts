@@ -18,6 +18,8 @@ export const V8_BACKTRACKS_BEFORE_FALLBACK = 10_000
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks')
 setFlagsFromString(`--regexp-backtracks-before-fallback=${V8_BACKTRACKS_BEFORE_FALLBACK}`)
 
+const WARM_UP = '/warm-up'
+
 /** PCRE2's own defaults (pcre2_set_match_limit / pcre2_set_depth_limit): nginx sets neither. */
 export const PCRE2_DEFAULT_LIMITS: MatchLimits = Object.freeze({ matchLimit: 10_000_000, depthLimit: 10_000_000 })
 
@@ -70,6 +72,12 @@ export class BoundedRegex {
   ) {
     this.#native = new RegExp(source, flags)
     this.#global = new RegExp(source, `${flags}g`)
+    // V8 compiles a RegExp at its first exec and again to machine code at the next (tier-up):
+    // both happen here, at load, so no request pays for a large pattern's compilation.
+    for (const re of [this.#native, this.#global, this.#native, this.#global]) {
+      re.lastIndex = 0
+      re.exec(WARM_UP)
+    }
     let parsed: ReturnType<typeof parseRegex>
     try {
       parsed = parseRegex(source)

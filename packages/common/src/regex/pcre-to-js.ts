@@ -39,6 +39,9 @@ export function pcreToJs(pattern: string, caseless = false): { source: string; f
   return { source, flags }
 }
 
+/** PCRE2's PARENS_NEST_LIMIT (250, as Debian builds it): deeper nesting is a compile error. */
+const PARENS_NEST_LIMIT = 250
+
 function translate(p: string, caseless: boolean, multiline: boolean): string {
   let out = ''
   let i = 0
@@ -106,6 +109,7 @@ function translate(p: string, caseless: boolean, multiline: boolean): string {
       continue
     }
     if (c === '(') {
+      if (groups.length >= PARENS_NEST_LIMIT && !p.startsWith('(?#', i)) throw new RegexTranslationError('parentheses are too deeply nested')
       if (p.startsWith('(?#', i)) {
         // A comment group: gone, as PCRE skips it.
         const end = p.indexOf(')', i)

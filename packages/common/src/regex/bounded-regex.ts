@@ -16,6 +16,8 @@ export type { MatchLimits } from './vm.js'
  */
 export const V8_BACKTRACKS_BEFORE_FALLBACK = 10_000
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks')
+// Only makes the `l` flag known, with which a pattern is asked whether the linear engine can run it.
+setFlagsFromString('--enable-experimental-regexp-engine')
 setFlagsFromString(`--regexp-backtracks-before-fallback=${V8_BACKTRACKS_BEFORE_FALLBACK}`)
 
 const WARM_UP = '/warm-up'
@@ -87,7 +89,7 @@ export class BoundedRegex {
     }
     this.groupCount = parsed.groups
     this.groupNames = [...parsed.names.keys()]
-    this.risk = superLinearRisk(parsed.node)
+    this.risk = superLinearRisk(parsed.node) ?? withoutLinearFallback(parsed.node, source, flags)
     if (this.risk !== undefined) {
       try {
         this.#program = compileProgram(parsed, { ignoreCase: flags.includes('i'), multiline: flags.includes('m'), dotAll: flags.includes('s') })
@@ -182,6 +184,33 @@ export function compileBoundedPcre(pattern: string, caseless = false): BoundedRe
     throw err
   }
   return new BoundedRegex(pattern, js.source, js.flags)
+}
+
+/**
+ * V8's linear engine, hence its fallback, does not take every pattern: not caseless ones, not
+ * counted repeats past a small bound. Such a pattern with any quantifier gets no net on V8's
+ * engine (`(?i)a.*b.*c` is polynomial there), so it runs on the counting engine instead.
+ */
+function withoutLinearFallback(root: Node, source: string, flags: string): string | undefined {
+  if (!hasQuantifier(root)) return undefined
+  try {
+    new RegExp(source, `${flags}l`)
+    return undefined
+  } catch {
+    return flags.includes('i') ? 'caseless with a quantifier' : 'counted repeat too large for the linear-time engine'
+  }
+}
+
+function hasQuantifier(root: Node): boolean {
+  const todo: Node[] = [root]
+  while (todo.length > 0) {
+    const n = todo.pop() as Node
+    if (n.t === 'repeat') return true
+    if (n.t === 'seq') todo.push(...n.items)
+    else if (n.t === 'alt') todo.push(...n.alts)
+    else if (n.t === 'group' || n.t === 'look') todo.push(n.body)
+  }
+  return false
 }
 
 /**

@@ -203,7 +203,7 @@ export class VclPolicy implements Policy {
           hashData,
           ban: this.#ban,
           log: this.#log,
-          ...(this.#host ? { regexLimits: this.#host.regexLimits() } : {}),
+          regexLimits: this.#host?.regexLimits(),
         }),
       )
       req.policyState = state

@@ -23,6 +23,8 @@ describe('bounded regexes: the counting engine answers as V8 does', () => {
     '(?=(a+))a*b\\1',
     '(?<=\\$)\\d+(\\.\\d*)?',
     '(?<!\\$)\\b\\d+',
+    '(?<=(a+))b',
+    '(?<=^\\w{2,3})x',
     '^(?:(a)|b)*$',
     '(z)((a+)?(b+)?(c))*',
     '(\\w+)\\s\\1',
@@ -32,7 +34,7 @@ describe('bounded regexes: the counting engine answers as V8 does', () => {
     '(?:a{1,2}){2,}?x',
     '((?:a|b)+?)c',
   ]
-  const inputs = ['/aaaa', '/aaab', 'abcd', 'zaacbbbcac', 'foo foo', 'aab', 'aaa', '$1.50 42', 'ab', 'ba', 'bab', '', 'www.example.com', 'x/y/z.css', 'AB abab ABC', 'aaaax', 'a\nb', 'ccc']
+  const inputs = ['/aaaa', '/aaab', 'abcd', 'zaacbbbcac', 'foo foo', 'aab', 'aaa', '$1.50 42', 'ab', 'ba', 'bab', '', 'www.example.com', 'x/y/z.css', 'AB abab ABC', 'aaaax', 'a\nb', 'ccc', 'aaab', 'abx', 'abcx', 'abcdx']
   for (const p of patterns) {
     for (const caseless of [false, true]) {
       test(`${p}${caseless ? ' (caseless)' : ''}`, () => {

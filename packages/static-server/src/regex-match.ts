@@ -29,6 +29,5 @@ export function regexExec(re: BoundedRegex, subject: string): RegExpExecArray | 
 
 /** A subject comes from the request (a decoded URI may hold %0A): no raw control byte reaches the log. */
 function printable(s: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control bytes are what is escaped
   return s.replace(/[\x00-\x1f\x7f"\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }

@@ -50,7 +50,8 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     client: init.client,
     local: init.local,
     remote: init.remote ?? init.client,
-    ...(init.regexLimits ? { regexLimits: init.regexLimits } : {}),
+    // One shape for every context (no spread): read on every `~` of the request.
+    regexLimits: init.regexLimits,
     serverHostname: init.serverHostname ?? 'localhost',
     serverIdentity: init.serverIdentity ?? init.serverHostname ?? 'localhost',
     now: init.now ?? (() => Date.now() / 1000),

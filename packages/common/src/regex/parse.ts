@@ -60,9 +60,13 @@ export function parseRegex(src: string): Parsed {
       i++
       if (src[i] === '?') {
         const k = src[i + 1]
-        if (k === ':') stack.push({ alts: [[]], open: { kind: 'group', index: undefined } }), (i += 2)
-        else if (k === '=' || k === '!') stack.push({ alts: [[]], open: { kind: 'look', behind: false, negate: k === '!' } }), (i += 2)
-        else if (k === '<' && (src[i + 2] === '=' || src[i + 2] === '!')) {
+        if (k === ':') {
+          stack.push({ alts: [[]], open: { kind: 'group', index: undefined } })
+          i += 2
+        } else if (k === '=' || k === '!') {
+          stack.push({ alts: [[]], open: { kind: 'look', behind: false, negate: k === '!' } })
+          i += 2
+        } else if (k === '<' && (src[i + 2] === '=' || src[i + 2] === '!')) {
           stack.push({ alts: [[]], open: { kind: 'look', behind: true, negate: src[i + 2] === '!' } })
           i += 3
         } else if (k === '<') {
@@ -105,10 +109,11 @@ export function parseRegex(src: string): Parsed {
     }
     quantified = false
     const list = items()
-    if (c === '^') list.push({ t: 'bol' }), i++
-    else if (c === '$') list.push({ t: 'eol' }), i++
-    else if (c === '.') list.push({ t: 'any' }), i++
-    else if (c === '[') {
+    const simple: Node | undefined = c === '^' ? { t: 'bol' } : c === '$' ? { t: 'eol' } : c === '.' ? { t: 'any' } : undefined
+    if (simple) {
+      list.push(simple)
+      i++
+    } else if (c === '[') {
       const r = parseClass(src, i + 1, fail)
       list.push({ t: 'class', set: r.set })
       i = r.end
@@ -154,12 +159,11 @@ function resolveBackrefs(root: Node, groups: number, names: Map<string, number>,
 
 function quantifier(src: string, i: number): { min: number; max: number; greedy: boolean; end: number } | undefined {
   const c = src[i]
-  let min: number
-  let max: number
+  let min = 0
+  let max = Number.POSITIVE_INFINITY
   let end = i + 1
-  if (c === '*') (min = 0), (max = Number.POSITIVE_INFINITY)
-  else if (c === '+') (min = 1), (max = Number.POSITIVE_INFINITY)
-  else if (c === '?') (min = 0), (max = 1)
+  if (c === '+') min = 1
+  else if (c === '?') max = 1
   else if (c === '{') {
     // Annex B: a `{` that does not start a valid quantifier is a literal.
     const m = /^\{(\d+)(,(\d*))?\}/.exec(src.slice(i, i + 24))
@@ -170,7 +174,7 @@ function quantifier(src: string, i: number): { min: number; max: number; greedy:
       throw new RegexSyntaxError(`number too big in {} quantifier at offset ${i}`)
     }
     end = i + m[0].length
-  } else return undefined
+  } else if (c !== '*') return undefined
   let greedy = true
   if (src[end] === '?') {
     greedy = false

@@ -18,7 +18,8 @@ export type Inst =
   | { op: 'mark'; reg: number }
   | { op: 'progress'; reg: number }
   | { op: 'backref'; index: number }
-  | { op: 'look'; start: number; behind: boolean; negate: boolean }
+  /** `maxLength`: the longest text the body can match (Infinity if unbounded), where a lookbehind starts trying. */
+  | { op: 'look'; start: number; behind: boolean; negate: boolean; maxLength: number }
   /** A repeat of one character test: one choice point for the whole run, as PCRE2's OP_STAR. */
   | { op: 'star'; test: (c: number) => boolean; min: number; max: number; greedy: boolean }
   | { op: 'match' }
@@ -29,6 +30,11 @@ export interface Program {
   regs: number
   /** The pattern starts with `^` (and is not multiline): only one start position to try. */
   anchored: boolean
+  /**
+   * What the first character of any match must be, when the pattern says: start positions
+   * failing it are skipped uncounted, as PCRE2's start-of-match optimization skips them.
+   */
+  first: ((c: number) => boolean) | undefined
   multiline: boolean
   ignoreCase: boolean
   names: ReadonlyMap<string, number>
@@ -98,18 +104,22 @@ export function compileProgram(parsed: Parsed, flags: Flags): Program {
         return
       }
       case 'group':
-        if (n.index === undefined) return gen(n.body)
+        if (n.index === undefined) {
+          gen(n.body)
+          return
+        }
         emit({ op: 'save', slot: n.index * 2 })
         gen(n.body)
         emit({ op: 'save', slot: n.index * 2 + 1 })
         return
       case 'look': {
-        const at = emit({ op: 'look', start: -1, behind: n.behind, negate: n.negate })
+        const at = emit({ op: 'look', start: -1, behind: n.behind, negate: n.negate, maxLength: maxLength(n.body) })
         looks.push({ at, body: n.body })
         return
       }
       case 'repeat':
-        return repeat(n)
+        repeat(n)
+        return
     }
   }
 
@@ -164,7 +174,9 @@ export function compileProgram(parsed: Parsed, flags: Flags): Program {
     emit({ op: 'match' })
   }
   const first = firstItem(parsed.node)
-  return { insts, slots: (parsed.groups + 1) * 2, regs, anchored: first?.t === 'bol' && !flags.multiline, multiline: flags.multiline, ignoreCase: flags.ignoreCase, names: parsed.names }
+  const head = insts[0] as Inst
+  const firstTest = head.op === 'char' ? (c: number) => c === head.c : head.op === 'set' || (head.op === 'star' && head.min > 0) ? head.test : undefined
+  return { insts, slots: (parsed.groups + 1) * 2, regs, anchored: first?.t === 'bol' && !flags.multiline, first: firstTest, multiline: flags.multiline, ignoreCase: flags.ignoreCase, names: parsed.names }
 }
 
 function firstItem(n: Node): Node | undefined {
@@ -189,6 +201,28 @@ function captureRange(n: Node): [number, number] {
     else if (c.t === 'group' || c.t === 'look' || c.t === 'repeat') todo.push(c.body)
   }
   return hi < 0 ? [0, 0] : [lo, hi + 1]
+}
+
+/** The longest text a sub-pattern can match; Infinity when unbounded (or a back-reference). */
+function maxLength(n: Node): number {
+  switch (n.t) {
+    case 'char':
+    case 'any':
+    case 'class':
+      return 1
+    case 'seq':
+      return n.items.reduce((s, i) => s + maxLength(i), 0)
+    case 'alt':
+      return Math.max(...n.alts.map(maxLength))
+    case 'group':
+      return maxLength(n.body)
+    case 'repeat':
+      return n.max === 0 ? 0 : n.max * maxLength(n.body)
+    case 'backref':
+      return Number.POSITIVE_INFINITY
+    default:
+      return 0
+  }
 }
 
 export function nullable(n: Node): boolean {

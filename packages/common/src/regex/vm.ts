@@ -31,7 +31,9 @@ const STAR_LAZY = 4
 export function runProgram(prog: Program, input: string, from: number, limits: MatchLimits): Int32Array | null {
   const m = new Machine(prog, input, limits)
   const last = prog.anchored ? Math.min(from, 0) : input.length
+  const first = prog.first
   for (let start = from; start <= last; start++) {
+    if (first && (start >= input.length || !first(input.charCodeAt(start)))) continue
     m.slots.fill(-1)
     m.count()
     if (m.run(0, start, -1)) {
@@ -82,12 +84,16 @@ class Machine {
       const inst = insts[pc] as (typeof insts)[number]
       switch (inst.op) {
         case 'char':
-          if (pos < len && input.charCodeAt(pos) === inst.c) pos++, pc++
-          else ok = false
+          if (pos < len && input.charCodeAt(pos) === inst.c) {
+            pos++
+            pc++
+          } else ok = false
           break
         case 'set':
-          if (pos < len && inst.test(input.charCodeAt(pos))) pos++, pc++
-          else ok = false
+          if (pos < len && inst.test(input.charCodeAt(pos))) {
+            pos++
+            pc++
+          } else ok = false
           break
         case 'bol':
           if (pos === 0 || (this.multiline && isLineTerminator(input.charCodeAt(pos - 1)))) pc++
@@ -148,12 +154,15 @@ class Machine {
               const y = input.charCodeAt(pos + k)
               ok = x === y || (this.ignoreCase && fold(x) === fold(y))
             }
-            if (ok) pos += n, pc++
+            if (ok) {
+              pos += n
+              pc++
+            }
           }
           break
         }
         case 'look':
-          if (this.look(inst.start, pos, inst.behind, inst.negate, stack)) pc++
+          if (this.look(inst.start, pos, inst.behind, inst.negate, inst.maxLength, stack)) pc++
           else ok = false
           break
         case 'star': {
@@ -240,12 +249,17 @@ class Machine {
    * A lookaround runs as its own sub-match sharing the counters. Captures set by a positive one
    * stay (ECMAScript), recorded on the caller's stack so that backtracking past it undoes them.
    */
-  look(start: number, pos: number, behind: boolean, negate: boolean, outer: number[]): boolean {
+  look(start: number, pos: number, behind: boolean, negate: boolean, maxLength: number, outer: number[]): boolean {
     const saved = this.slots.slice()
     let found = false
     if (!behind) found = this.run(start, pos, -1)
     else {
-      for (let k = pos; k >= 0 && !found; k--) found = this.run(start, k, pos)
+      // ECMAScript matches a lookbehind backwards, greedy quantifiers taking the most: the
+      // leftmost start that ends here is that match. Each start tried is counted.
+      for (let k = Math.max(0, pos - maxLength); k <= pos && !found; k++) {
+        this.count()
+        found = this.run(start, k, pos)
+      }
     }
     if (found && !negate) {
       for (let s = 2; s < saved.length; s++) {

@@ -1,4 +1,4 @@
-import { BoundedRegex, compileBoundedPcre, RegexCompileError } from '@edgestack/common'
+import { compileBoundedPcre, RegexCompileError } from '@edgestack/common'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
@@ -201,11 +201,4 @@ export function invalid(d: Directive, v: string): NginxConfError {
   return new NginxConfError(`invalid value "${v}" in "${d.name}" directive`, d.file, d.line, d.name)
 }
 
-export function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o) && !(o instanceof BoundedRegex)) {
-    Object.freeze(o)
-    if (o instanceof Map) for (const v of o.values()) deepFreeze(v)
-    else for (const v of Object.values(o)) deepFreeze(v)
-  }
-  return o
-}
+export { deepFreeze } from '@edgestack/common'

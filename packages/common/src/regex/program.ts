@@ -181,7 +181,11 @@ export function compileProgram(parsed: Parsed, flags: Flags): Program {
 
 function firstItem(n: Node): Node | undefined {
   let cur: Node | undefined = n
-  while (cur && (cur.t === 'seq' || (cur.t === 'group' && cur.index === undefined))) cur = cur.t === 'seq' ? cur.items[0] : cur.body
+  for (let k = 0; k < 1000 && cur !== undefined; k++) {
+    const next: Node | undefined = cur.t === 'seq' ? cur.items[0] : cur.t === 'group' && cur.index === undefined ? cur.body : undefined
+    if (next === undefined) break
+    cur = next
+  }
   return cur
 }
 
@@ -210,10 +214,16 @@ function maxLength(n: Node): number {
     case 'any':
     case 'class':
       return 1
-    case 'seq':
-      return n.items.reduce((s, i) => s + maxLength(i), 0)
-    case 'alt':
-      return Math.max(...n.alts.map(maxLength))
+    case 'seq': {
+      let sum = 0
+      for (const i of n.items) sum += maxLength(i)
+      return sum
+    }
+    case 'alt': {
+      let most = 0
+      for (const a of n.alts) most = Math.max(most, maxLength(a))
+      return most
+    }
     case 'group':
       return maxLength(n.body)
     case 'repeat':
@@ -232,9 +242,9 @@ export function nullable(n: Node): boolean {
     case 'class':
       return false
     case 'seq':
-      return n.items.every(nullable)
+      return n.items.every((i) => nullable(i))
     case 'alt':
-      return n.alts.some(nullable)
+      return n.alts.some((a) => nullable(a))
     case 'group':
       return nullable(n.body)
     case 'repeat':

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import type { HostPort, Logger } from '@edgestack/common'
 import { loadNginxConf } from '../src/config/nginx-conf.js'
 import { createStaticServer } from '../src/index.js'
-import { freePort, get, hasNginx, makeFixtures, rawRequest, startNginx } from './helpers.js'
+import { freePort, get, hasNginx, makeFixtures, REPO, rawRequest, startNginx } from './helpers.js'
 import { httpHead } from './nginx-test-conf.js'
 
 /**
@@ -138,5 +139,35 @@ describe('static-server: bounded nginx.conf regexes', () => {
     assert.deepEqual(mine, theirs)
     const log = await readFile(join(dir, `error-${port}.log`), 'utf8')
     assert.equal(log.match(/\[alert\] .*pcre2_match\(\) failed: -47 on /g)?.length, 5, log)
+  })
+
+  test("worker processes run with V8's linear-time fallback too: a polynomial location regex on a long URI is answered", { timeout: 60_000 }, async (t) => {
+    const dir = await makeFixtures()
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const port = await freePort()
+    const file = join(dir, 'workers.conf')
+    await writeFile(
+      file,
+      `worker_processes 2;\npid ${dir}/w.pid;\nerror_log stderr info;\nevents {}\nhttp { access_log off; server { listen 127.0.0.1:${port};
+        location ~ ^/p/.*.*.*.*x$ { return 200 "poly\\n"; } location / { return 404 "none\\n"; } } }\n`,
+    )
+    // Its own process group, so that the workers go with the master whatever state they are in.
+    const child = spawn(process.execPath, [join(REPO, 'packages/static-server/dist/src/cli.js'), '-p', dir, '-c', file], { stdio: 'ignore', detached: true })
+    t.after(() => {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+    })
+    const addr = { host: '127.0.0.1', port }
+    // Bounded wait for the workers to listen.
+    for (let i = 0; i < 200; i++) {
+      if (await get(addr, '/p/ax').then((r) => r.status === 200, () => false)) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    // 3000^4 backtracking steps without the fallback: no answer ever, from either worker.
+    const long = `/p/${a(3000)}`
+    const answers = await Promise.all([get(addr, long), get(addr, long), get(addr, '/p/ax')])
+    assert.deepEqual(
+      answers.map((r) => `${r.status} ${r.body.toString().trim()}`),
+      ['404 none', '404 none', '200 poly'],
+    )
   })
 })

@@ -105,6 +105,9 @@ describe("bounded regexes: PCRE's spellings", () => {
     ['(?m)\\Afoo$', 'foo\nbar', true],
     ['(?m)\\Abar', 'foo\nbar', false],
     ['(?m)foo\\z', 'foo\nbar', false],
+    ['^(?i:[a-c]+)$', 'AbC', true],
+    ['^(?i:[a-c])$', '_', false],
+    ['^(?i:[a-c])$', 'Z', false],
   ]
   for (const [p, s, want] of cases) {
     test(`${p} ${want ? 'matches' : 'does not match'} ${JSON.stringify(s)}`, () => {

@@ -90,6 +90,14 @@ function translate(p: string, caseless: boolean, multiline: boolean): string {
         continue
       }
       if (c === ']') inClass = false
+      const to = p[i + 2] ?? ''
+      if (ci !== base && p[i + 1] === '-' && /[a-z]/i.test(c) && /[a-z]/i.test(to) && c <= to) {
+        // A letter range under (?i:...): the range in both cases (`[a-c]` -> `a-cA-C`), never
+        // `aA-cC`, whose middle `A-c` would take `[`, `_` and the rest between.
+        out += `${c.toLowerCase()}-${to.toLowerCase()}${c.toUpperCase()}-${to.toUpperCase()}`
+        i += 3
+        continue
+      }
       out += ci !== base && /[A-Za-z]/.test(c) ? bothCases(c) : c
       i++
       continue

@@ -222,9 +222,11 @@ async function runVcl(vcl: VclRegistry | undefined, cmd: string, args: string[])
   if (vcl === undefined) return [CLIS.PARAM, 'No VCL: the router was started without -f\n']
   try {
     switch (cmd) {
-      case 'vcl.load':
-        await vcl.load(args[0] as string, args[1] as string)
-        return [CLIS.OK, 'VCL compiled.\n']
+      case 'vcl.load': {
+        // The load-time regex warnings before the verdict, where varnishd prints VCC's.
+        const program = await vcl.load(args[0] as string, args[1] as string)
+        return [CLIS.OK, `${program.compiled.regexNotes.map((n) => `WARNING: ${n}\n`).join('')}VCL compiled.\n`]
+      }
       case 'vcl.use':
         vcl.use(args[0] as string)
         return [CLIS.OK, `VCL '${args[0]}' now active`]

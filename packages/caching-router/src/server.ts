@@ -150,6 +150,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       }
       const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${formatAddress({ host: b.host, port: b.port })}`).join(', ')
       logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
+      for (const note of boot.compiled.regexNotes) logger.warn(note)
       if (model.admin) {
         admin = createAdminServer({
           params,

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { adminCommand } from '../src/admin-client.js'
 import { type RawResponse, rawExchange } from './raw-client.js'
+import { checkVclFile } from '../src/vcl/index.js'
 import { startVclRouter } from './router-vcl-harness.js'
 import { startVarnishd, VARNISHADM, varnishInstalled } from './vcl-varnishd.js'
 
@@ -113,5 +116,26 @@ describe('caching-router: bounded VCL regexes', () => {
     await adminCommand(ours.admin, undefined, 'param.set pcre2_match_limit 10000000')
     const raised = [`/${a(16)}b`, `/${a(6)}b`]
     assert.deepEqual(await statuses(ours.port, raised), await statuses(theirs.port, raised))
+  })
+
+  test('a pattern that can backtrack super-linearly is a warning at load (-C, vcl.load), with its position', { timeout: 30_000 }, async (t) => {
+    const r = await startVclRouter(VCL)
+    t.after(() => r.stop())
+    const described = (await checkVclFile(join(r.dir, 'boot.vcl'))).describe()
+    const warnings = described.split('\n').filter((l) => l.startsWith('warning: '))
+    assert.deepEqual(warnings, [
+      `warning: ${join(r.dir, 'boot.vcl')}:4:17: regex "^/(a+)+$" can backtrack super-linearly (nested quantifier); each match stops at pcre2_match_limit`,
+      `warning: ${join(r.dir, 'boot.vcl')}:5:65: regex "^/r/((a|aa)+)+$" can backtrack super-linearly (nested quantifier); each match stops at pcre2_match_limit`,
+      `warning: ${join(r.dir, 'boot.vcl')}:6:38: regex "^/n/(a|aa)+$" can backtrack super-linearly (alternation under a quantifier); each match stops at pcre2_match_limit`,
+    ])
+    const plain = join(r.dir, 'plain.vcl')
+    await writeFile(plain, 'vcl 4.1;\nbackend default { .host = "127.0.0.1"; .port = "9"; }\nsub vcl_recv { if (req.url ~ "\\.(css|js)$" || req.http.upgrade ~ "(?i)websocket") { return (pass); } }\n')
+    const loaded = await adminCommand(r.admin, undefined, `vcl.load plain ${plain}`)
+    assert.equal(loaded.status, 200)
+    assert.equal(loaded.body, 'VCL compiled.\n')
+    const risky = await adminCommand(r.admin, undefined, `vcl.load again ${join(r.dir, 'boot.vcl')}`)
+    assert.equal(risky.status, 200)
+    assert.match(risky.body, /^WARNING: .*boot\.vcl:4:17: regex "\^\/\(a\+\)\+\$" can backtrack super-linearly \(nested quantifier\)/)
+    assert.match(risky.body, /VCL compiled\.\n$/)
   })
 })

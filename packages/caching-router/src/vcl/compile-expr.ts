@@ -24,6 +24,8 @@ export interface ExprEnv {
   /** Records a variable access, checked against each calling vcl_ method afterwards. */
   useVar(spec: VarSpec, token: Token, how: 'read' | 'write' | 'unset'): void
   markUsed(kind: 'backend' | 'acl' | 'probe', name: string): void
+  /** Records a compiled pattern (compile.ts turns a risky one into a load-time warning). */
+  noteRegex(re: BoundedRegex, token: Token): void
 }
 
 const NUMERIC = new Set<VclType>(['INT', 'REAL', 'DURATION', 'TIME'])
@@ -237,7 +239,9 @@ function regexConstant(e: Expr, env: ExprEnv): BoundedRegex {
     throw new VclError(`Expected constant string for a regular expression, got ${c.type}`, spanOf(exprToken(e)))
   }
   try {
-    return compilePcre(c.constant)
+    const re = compilePcre(c.constant)
+    env.noteRegex(re, exprToken(e))
+    return re
   } catch (err) {
     if (err instanceof RegexCompileError) throw new VclError(`Regexp compilation error:\n${err.message}`, spanOf(exprToken(e)))
     throw err

@@ -79,6 +79,7 @@ export class VclProgram {
     for (const d of c.directors.values()) lines.push(`director ${d.name} ${d.kind}`)
     for (const a of c.acls.values()) lines.push(`acl ${a.name}`)
     lines.push(`subroutines ${[...c.methods.keys()].map((m) => `vcl_${m}`).join(' ')}`)
+    for (const note of c.regexNotes) lines.push(`warning: ${note}`)
     return lines.join('\n')
   }
 

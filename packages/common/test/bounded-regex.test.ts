@@ -71,6 +71,13 @@ describe('bounded regexes: the bounds', () => {
     assert.equal(re.test(`/${'a'.repeat(12)}b`, VARNISH), false)
   })
 
+  test('start positions no match can begin at cost nothing (PCRE2 start bitmap): a long benign subject stays within the limit', () => {
+    const re = compileBoundedPcre('(?:a|b)+x')
+    assert.ok(re.risk)
+    assert.equal(re.test('z'.repeat(8000), VARNISH), false)
+    assert.equal(re.test(`${'z'.repeat(8000)}abx`, VARNISH), true)
+  })
+
   test('pending choice points past the depth limit throw PCRE2_ERROR_DEPTHLIMIT', () => {
     const re = compileBoundedPcre('^(?:(a)|b)*$')
     assert.equal(re.test('abab', { matchLimit: 10_000, depthLimit: 20 }), true)

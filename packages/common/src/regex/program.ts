@@ -174,8 +174,8 @@ export function compileProgram(parsed: Parsed, flags: Flags): Program {
     emit({ op: 'match' })
   }
   const first = firstItem(parsed.node)
-  const head = insts[0] as Inst
-  const firstTest = head.op === 'char' ? (c: number) => c === head.c : head.op === 'set' || (head.op === 'star' && head.min > 0) ? head.test : undefined
+  const starts = firstChars(parsed.node, flags)
+  const firstTest = starts === undefined || starts.nullable ? undefined : anyOf(starts.tests)
   return { insts, slots: (parsed.groups + 1) * 2, regs, anchored: first?.t === 'bol' && !flags.multiline, first: firstTest, multiline: flags.multiline, ignoreCase: flags.ignoreCase, names: parsed.names }
 }
 
@@ -187,6 +187,71 @@ function firstItem(n: Node): Node | undefined {
     cur = next
   }
   return cur
+}
+
+interface FirstChars {
+  /** Tests of which one must pass on a match's first character... */
+  tests: ((c: number) => boolean)[]
+  /** ...unless the sub-pattern can match the empty string. */
+  nullable: boolean
+}
+
+/**
+ * PCRE2's start bitmap: the characters a match can begin with, so that start positions where
+ * none can be skipped without a step. Undefined when the pattern does not say (a lookaround,
+ * a back-reference, a line anchor in multiline mode).
+ */
+function firstChars(n: Node, flags: Flags, depth = 0): FirstChars | undefined {
+  if (depth > 300) return undefined
+  switch (n.t) {
+    case 'char':
+    case 'any':
+    case 'class':
+      return { tests: [charTest(n, flags)], nullable: false }
+    case 'wordb':
+      return { tests: [], nullable: true }
+    case 'bol':
+    case 'eol':
+      return flags.multiline ? undefined : { tests: [], nullable: true }
+    case 'group':
+      return firstChars(n.body, flags, depth + 1)
+    case 'repeat': {
+      if (n.max === 0) return { tests: [], nullable: true }
+      const body = firstChars(n.body, flags, depth + 1)
+      return body && { tests: body.tests, nullable: body.nullable || n.min === 0 }
+    }
+    case 'alt': {
+      const tests: ((c: number) => boolean)[] = []
+      let empty = false
+      for (const a of n.alts) {
+        const f = firstChars(a, flags, depth + 1)
+        if (!f) return undefined
+        tests.push(...f.tests)
+        empty ||= f.nullable
+      }
+      return { tests, nullable: empty }
+    }
+    case 'seq': {
+      const tests: ((c: number) => boolean)[] = []
+      for (const item of n.items) {
+        const f = firstChars(item, flags, depth + 1)
+        if (!f) return undefined
+        tests.push(...f.tests)
+        if (!f.nullable) return { tests, nullable: false }
+      }
+      return { tests, nullable: true }
+    }
+    default:
+      return undefined
+  }
+}
+
+function anyOf(tests: ((c: number) => boolean)[]): (c: number) => boolean {
+  if (tests.length === 1) return tests[0] as (c: number) => boolean
+  return (c) => {
+    for (const t of tests) if (t(c)) return true
+    return false
+  }
 }
 
 /** The capture groups a sub-tree holds, as [first, last + 1). */

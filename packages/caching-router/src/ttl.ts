@@ -63,8 +63,11 @@ export function computeFreshness(status: number, headers: readonly string[], now
   if (!HEURISTIC.has(status) && !EXPLICIT_ONLY.has(status) && status !== 304) return out
   const sMaxAge = cc.get('s-maxage')
   const maxAge = cc.get('max-age')
-  if (sMaxAge !== undefined && sMaxAge >= 0) out.ttl = sMaxAge - age
-  else if (maxAge !== undefined && maxAge >= 0) out.ttl = maxAge - age
+  // RFC 9111 §4.2.1: a response with invalid freshness information (a max-age or s-maxage
+  // that is not delta-seconds, e.g. `max-age=1.5`, `max-age=0.0`, `max-age=-1`) is treated
+  // as stale, not as one without freshness information (which would get the heuristic TTL).
+  if (sMaxAge !== undefined) out.ttl = Number.isNaN(sMaxAge) ? 0 : sMaxAge - age
+  else if (maxAge !== undefined) out.ttl = Number.isNaN(maxAge) ? 0 : maxAge - age
   else if (expires !== undefined) {
     const exp = Date.parse(expires)
     if (Number.isNaN(exp) || !/\d{4}/.test(expires)) out.ttl = -1
@@ -99,17 +102,36 @@ export function parseCacheControl(value: string): Map<string, number> {
     let arg = part.slice(eq + 1).trim()
     if (arg.startsWith('"') && arg.endsWith('"') && arg.length >= 2) arg = arg.slice(1, -1)
     // `no-cache="Set-Cookie"` names fields; it is not the unqualified directive.
-    const n = /^\d+$/.test(arg) ? Number(arg) : Number.NaN
-    if (!out.has(name)) out.set(name, n)
+    // RFC 9111 §5.2: recipients accept the quoted form of an argument too.
+    // §4.2.1: of a directive given twice, the first occurrence is used.
+    if (!out.has(name)) out.set(name, deltaSeconds(arg))
   }
   return out
 }
+
+/**
+ * RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, a non-negative integer; a value beyond what the
+ * cache can represent is taken as 2^31. Anything else (a sign, a decimal point, `0.0`,
+ * `1.5`, an exponent, hex) is not delta-seconds: NaN, and each caller applies its section's
+ * rule for an invalid value (§4.2.1 stale for max-age/s-maxage, §5.1 ignore for Age).
+ * varnishd reads these with strtoul(), which takes `1.5` as 1 and `0x10` as 16.
+ */
+export function deltaSeconds(text: string): number {
+  if (text.length === 0) return Number.NaN
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 48 || c > 57) return Number.NaN
+  }
+  return Math.min(Number(text), DELTA_MAX)
+}
+
+const DELTA_MAX = 2 ** 31
 
 /** RFC 9111 §5.1: delta-seconds; a list takes its first member; anything else is ignored. */
 export function parseAge(value: string | undefined): number {
   if (value === undefined) return 0
   const comma = value.indexOf(',')
-  const first = (comma === -1 ? value : value.slice(0, comma)).trim()
-  if (!/^\d+$/.test(first)) return 0
-  return Math.min(Number(first), 2 ** 31)
+  const n = deltaSeconds((comma === -1 ? value : value.slice(0, comma)).trim())
+  // §5.1: an Age that is not a non-negative integer is ignored.
+  return Number.isNaN(n) ? 0 : n
 }

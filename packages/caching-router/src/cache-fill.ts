@@ -9,7 +9,7 @@ import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
 import { berespOf, type Responder } from './respond.js'
 import { addConditionals, merge304, revalidates } from './revalidation.js'
-import { standsInForError } from './stale-if-error.js'
+import { isErrorStatus, standsInForError } from './stale-if-error.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { writeStreamHead } from './stream-head.js'
 import { computeFreshness } from './ttl.js'
@@ -105,6 +105,16 @@ class CacheFill implements FetchSink {
     const stale = this.#stale
     const now = this.#d.clock()
     withDate(headers)
+    if (isErrorStatus(status) && standsInForError(stale, now)) {
+      // RFC 5861 §4: a 500/502/503/504 is an error as much as a connection that failed; the
+      // stale copy (grace or stale-if-error) answers, and stays stored (see error() below).
+      this.control?.abort()
+      this.giveUp()
+      this.direct = true
+      if (this.#res) this.#d.responder.deliver(r, this.#res, stale, true)
+      this.#res = undefined
+      return
+    }
     if (revalidates(status, stale)) {
       this.revalidated = true
       headers = merge304(stale.headers, headers)
@@ -194,6 +204,8 @@ class CacheFill implements FetchSink {
   }
 
   error(err: Error): void {
+    // An origin that closes without a response lands here as undici's socket error: the
+    // same stale-copy rule as a 5xx answer (head() above).
     this.#d.fetches.failed(err)
     if (this.direct) {
       // The client has this response's head already: all we can do is cut it short.

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import { describe, test } from 'node:test'
+import net, { type AddressInfo } from 'node:net'
+import { describe, type TestContext, test } from 'node:test'
+import type { HostPort } from '@edgestack/common'
 import { get, startOrigin, startRouter } from './router-harness.js'
 
 // RFC 9111 points where the router follows the RFC, each against a real origin on loopback.
@@ -43,5 +45,55 @@ describe('caching-router: RFC 9111 delta-seconds (§1.2.2, §4.2.1, §5.1)', () 
     assert.equal((await get(`${url}/decimal-age`)).body, first.body, 'fresh: the Age was ignored')
     const huge = await get(`${url}/huge`)
     assert.notEqual((await get(`${url}/huge`)).body, huge.body, 'an Age beyond max-age leaves it stale')
+  })
+})
+
+/** A raw origin: the first request gets `first`, every later one `later` (or a close). */
+async function rawOrigin(t: TestContext, first: string, later: string | undefined): Promise<HostPort> {
+  let n = 0
+  const server = net.createServer((s) => {
+    s.on('error', () => {})
+    let buf = ''
+    s.on('data', (c: Buffer) => {
+      buf += c.toString('latin1')
+      if (!buf.includes('\r\n\r\n')) return
+      buf = ''
+      n++
+      if (n === 1) s.write(first)
+      else if (later === undefined) s.destroy()
+      else s.write(later)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    server.close()
+  })
+  return { host: '127.0.0.1', port: (server.address() as AddressInfo).port }
+}
+
+describe('caching-router: a stale copy for an origin that fails (RFC 5861, RFC 9111 §4.2.4)', () => {
+  const stored = 'HTTP/1.1 200 OK\r\nCache-Control: max-age=1, stale-if-error=60\r\nETag: "a"\r\nContent-Length: 5\r\n\r\nstale'
+  for (const [name, later] of [
+    ['closes the connection without a response', undefined],
+    ['answers 503', 'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown'],
+    ['answers 500', 'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\ndown'],
+  ] as const) {
+    test(`stale-if-error: the origin ${name}`, async (t) => {
+      const origin = await rawOrigin(t, stored, later)
+      const { url, clock } = await startRouter(t, origin, { params: { default_grace: '0' } })
+      assert.equal((await get(`${url}/s`)).body, 'stale')
+      clock.advance(2100)
+      const r = await get(`${url}/s`)
+      assert.equal(r.status, 200)
+      assert.equal(r.body, 'stale')
+    })
+  }
+
+  test('past stale-if-error, the origin closing without a response is a 503', async (t) => {
+    const origin = await rawOrigin(t, stored, undefined)
+    const { url, clock } = await startRouter(t, origin, { params: { default_grace: '0', default_keep: '120' } })
+    assert.equal((await get(`${url}/s`)).body, 'stale')
+    clock.advance(70_000)
+    assert.equal((await get(`${url}/s`)).status, 503)
   })
 })

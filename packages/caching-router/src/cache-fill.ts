@@ -127,8 +127,10 @@ class CacheFill implements FetchSink {
       defaultKeep: params.get('default_keep'),
     })
     const beresp = berespOf(status, reason, headers, fresh)
-    // RFC 9111 §3.3/§3.4: partial content is passed on, never stored as the object.
-    const partial = status === 206 || getHeader(headers, 'content-range') !== undefined
+    // RFC 9111 §3.3/§3.4: partial content (a 206) is passed on, never stored as the object.
+    // A 200 is complete whatever fields it carries: a Content-Range on it has no meaning
+    // (RFC 9110 §14.4 defines it for 206 and 416 only), so it is stored as the whole body.
+    const partial = status === 206
     if (policy.backendResponse(this.#bereq, beresp) === 'abandon') {
       this.control?.abort()
       this.giveUp()

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import net, { type AddressInfo } from 'node:net'
 import { describe, type TestContext, test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
-import { get, startOrigin, startRouter } from './router-harness.js'
+import { exchange, get, startOrigin, startRouter } from './router-harness.js'
 
 // RFC 9111 points where the router follows the RFC, each against a real origin on loopback.
 
@@ -95,5 +95,27 @@ describe('caching-router: a stale copy for an origin that fails (RFC 5861, RFC 9
     assert.equal((await get(`${url}/s`)).body, 'stale')
     clock.advance(70_000)
     assert.equal((await get(`${url}/s`)).status, 503)
+  })
+})
+
+describe('caching-router: a 200 with Content-Range is complete (RFC 9110 §14.4, RFC 9111 §3)', () => {
+  test('stored and served whole; a Range on it gets one Content-Range', async (t) => {
+    const origin = await startOrigin(t, (req, res, n) => {
+      res.setHeader('Cache-Control', 'max-age=60')
+      res.setHeader('Content-Range', 'bytes 0-9/10')
+      res.end(`${n}23456789`.slice(0, 10).padEnd(10, 'x'))
+      void req
+    })
+    const { address, url } = await startRouter(t, origin.address)
+    const first = await get(`${url}/cr`)
+    assert.equal(first.status, 200)
+    const again = await get(`${url}/cr`)
+    assert.equal(again.body, first.body, 'a hit: stored as a complete response')
+    assert.equal(origin.seen.length, 1)
+    const raw = await exchange(address, 'GET /cr HTTP/1.1\r\nHost: a\r\nRange: bytes=2-3\r\nConnection: close\r\n\r\n')
+    assert.match(raw, /^HTTP\/1\.1 206 /)
+    assert.equal(raw.match(/\r\nContent-Range:/gi)?.length, 1, raw)
+    assert.match(raw, /\r\nContent-Range: bytes 2-3\/10\r\n/i)
+    assert.match(raw, /\r\n\r\n34$/)
   })
 })

@@ -179,6 +179,11 @@ class CacheFill implements FetchSink {
     if (this.#res) this.#d.responder.deliver(r, this.#res, obj, false)
   }
 
+  /** RFC 9110 §15.2: relayed to the client whose miss this is, never stored with the object. */
+  interim(status: number, reason: string, headers: string[]): void {
+    this.#res?.writeInterim(status, headers, reason)
+  }
+
   data(c: Buffer): boolean {
     if (this.revalidated) return true
     if (this.direct) {

@@ -119,3 +119,38 @@ describe('caching-router: a 200 with Content-Range is complete (RFC 9110 §14.4,
     assert.match(raw, /\r\n\r\n34$/)
   })
 })
+
+describe('caching-router: 1xx interim responses from the origin (RFC 9110 §15.2)', () => {
+  const early = 'HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n'
+  const final = 'HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 2\r\n\r\nok'
+
+  test('103 Early Hints is relayed to an HTTP/1.1 client before the final response, and never cached', async (t) => {
+    const origin = await rawOrigin(t, early + final, early + final)
+    const { address } = await startRouter(t, origin)
+    const miss = await exchange(address, 'GET /eh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    assert.match(miss, /^HTTP\/1\.1 103 Early Hints\r\nLink: <\/a\.css>; rel=preload\r\n\r\nHTTP\/1\.1 200 OK\r\n/)
+    assert.match(miss, /\r\n\r\nok$/)
+    const hit = await exchange(address, 'GET /eh HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    assert.match(hit, /^HTTP\/1\.1 200 OK\r\n/, 'the hit has no interim response')
+    assert.doesNotMatch(hit, /Link:/)
+  })
+
+  test('an HTTP/1.0 client gets no 1xx; a pass relays them too', async (t) => {
+    const origin = await rawOrigin(t, early + final, early + final)
+    const { address } = await startRouter(t, origin)
+    const old = await exchange(address, 'GET /eh HTTP/1.0\r\nHost: a\r\n\r\n')
+    assert.match(old, /^HTTP\/1\.1 200 OK\r\n/)
+    const pass = await exchange(address, 'POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+    assert.match(pass, /^HTTP\/1\.1 103 Early Hints\r\n/)
+  })
+
+  test('a 1xx flood fails the fetch: 503, as varnishd answers any 1xx', async (t) => {
+    const flood = 'HTTP/1.1 102 Processing\r\n\r\n'.repeat(200)
+    const origin = await rawOrigin(t, flood + final, flood + final)
+    const { address } = await startRouter(t, origin)
+    const raw = await exchange(address, 'GET /flood HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+    const finals = raw.match(/HTTP\/1\.1 \d+/g) ?? []
+    assert.equal(finals.at(-1), 'HTTP/1.1 503')
+    assert.ok(finals.length <= 17, `at most 16 interims relayed, got ${finals.length - 1}`)
+  })
+})

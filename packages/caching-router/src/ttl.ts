@@ -4,8 +4,9 @@
  * - Age (§5.1): the first member of a list, ignored when not a non-negative integer.
  * - Expires (§5.3): an invalid date, "0" included, means already expired; ignored when
  *   max-age or s-maxage is present.
- * - Heuristic freshness (default_ttl) only for the statuses §4.2.2 allows it (varnishd's
- *   list, which also leaves 302/307 to explicit freshness).
+ * - Any status is storable with explicit freshness or `public` (§3); heuristic freshness
+ *   (default_ttl) only for the statuses §4.2.2 allows it (varnishd's list, which also leaves
+ *   302/307 to explicit freshness) or with `public`.
  * - An Expires of the epoch is expired; varnishd reads a parsed 0 as "no Expires".
  * - must-revalidate and proxy-revalidate forbid serving stale (§4.2.4): grace 0.
  * - no-cache without field names (§5.2.2.4): stored, but always revalidated (ttl 0, kept for
@@ -31,7 +32,6 @@ export interface Freshness {
 }
 
 const HEURISTIC = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
-const EXPLICIT_ONLY = new Set([302, 307])
 
 export function computeFreshness(status: number, headers: readonly string[], nowMs: number, d: TtlDefaults): Freshness {
   let cacheControl = ''
@@ -60,7 +60,13 @@ export function computeFreshness(status: number, headers: readonly string[], now
     out.staleIfError = 0
   }
 
-  if (!HEURISTIC.has(status) && !EXPLICIT_ONLY.has(status) && status !== 304) return out
+  // RFC 9111 §3: any final status is storable with explicit freshness (max-age, s-maxage,
+  // Expires) or `public`; §4.2.2: heuristic freshness only for the heuristically cacheable
+  // statuses, or with `public`. varnishd (RFC2616_Ttl) stores its fixed list only. This is
+  // the one place that decides, so builtin.vcl (ttl <= 0: hit-for-miss) follows for -b and -f.
+  const explicit = cc.has('s-maxage') || cc.has('max-age') || expires !== undefined
+  const heuristic = HEURISTIC.has(status) || status === 304 || cc.has('public')
+  if (!explicit && !heuristic) return out
   const sMaxAge = cc.get('s-maxage')
   const maxAge = cc.get('max-age')
   // RFC 9111 §4.2.1: a response with invalid freshness information (a max-age or s-maxage
@@ -76,7 +82,7 @@ export function computeFreshness(status: number, headers: readonly string[], now
       const base = Number.isNaN(dateMs) ? nowMs : dateMs
       out.ttl = Math.floor((exp - base) / 1000) - age
     }
-  } else if (EXPLICIT_ONLY.has(status)) out.ttl = -1
+  } else if (!heuristic) out.ttl = -1
   else out.ttl = d.defaultTtl - age
   if (cc.get('no-cache') === 0) {
     // Stored so a conditional fetch can refresh it, never served without one.

@@ -154,3 +154,56 @@ describe('caching-router: 1xx interim responses from the origin (RFC 9110 §15.2
     assert.ok(finals.length <= 17, `at most 16 interims relayed, got ${finals.length - 1}`)
   })
 })
+
+describe('caching-router: any status with explicit freshness is storable (RFC 9111 §3)', () => {
+  test('299, 303, 418 and 503 with max-age, and a 402 with public, are stored; without, they are not', async (t) => {
+    const statuses: Record<string, [number, string | undefined]> = {
+      '/299': [299, 'max-age=60'],
+      '/303': [303, 'max-age=60'],
+      '/418': [418, 's-maxage=60'],
+      '/503': [503, 'max-age=60'],
+      '/402': [402, 'public'],
+      '/418-plain': [418, undefined],
+      '/302-plain': [302, undefined],
+    }
+    const origin = await startOrigin(t, (req, res, n) => {
+      const [status, cc] = statuses[req.url ?? ''] ?? [200, undefined]
+      res.statusCode = status
+      if (cc) res.setHeader('Cache-Control', cc)
+      if (status === 303 || status === 302) res.setHeader('Location', '/elsewhere')
+      res.end(`${req.url} ${n}`)
+    })
+    const { url } = await startRouter(t, origin.address)
+    for (const [path, [status, cc]] of Object.entries(statuses)) {
+      const first = await get(`${url}${path}`)
+      assert.equal(first.status, status)
+      const again = await get(`${url}${path}`)
+      assert.equal(again.status, status)
+      if (cc) assert.equal(again.body, first.body, `${path}: a hit`)
+      else assert.notEqual(again.body, first.body, `${path}: not stored`)
+    }
+  })
+
+  test('a stored 418 becomes stale and is revalidated like any other', async (t) => {
+    const origin = await startOrigin(t, (req, res, n) => {
+      if (req.headers['if-none-match'] === '"v1"') {
+        res.statusCode = 304
+        res.setHeader('Cache-Control', 'max-age=1')
+        res.setHeader('ETag', '"v1"')
+        res.end()
+        return
+      }
+      res.statusCode = 418
+      res.setHeader('Cache-Control', 'max-age=1')
+      res.setHeader('ETag', '"v1"')
+      res.end(`gone ${n}`)
+    })
+    const { url, clock } = await startRouter(t, origin.address, { params: { default_grace: '0', default_keep: '60' } })
+    assert.equal((await get(`${url}/g`)).body, 'gone 1')
+    clock.advance(2100)
+    const r = await get(`${url}/g`)
+    assert.equal(r.status, 418)
+    assert.equal(r.body, 'gone 1', 'the stored body, revalidated')
+    assert.equal(origin.seen.at(-1)?.headers['if-none-match'], '"v1"')
+  })
+})

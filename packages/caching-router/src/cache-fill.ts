@@ -125,8 +125,10 @@ class CacheFill implements FetchSink {
       defaultTtl: params.get('default_ttl'),
       defaultGrace: params.get('default_grace'),
       defaultKeep: params.get('default_keep'),
+      targets: params.targets,
     })
     const beresp = berespOf(status, reason, headers, fresh)
+    if (fresh.targeted) beresp.targeted = true
     // RFC 9111 §3.3/§3.4: partial content (a 206) is passed on, never stored as the object.
     // A 200 is complete whatever fields it carries: a Content-Range on it has no meaning
     // (RFC 9110 §14.4 defines it for 206 and 416 only), so it is stored as the whole body.

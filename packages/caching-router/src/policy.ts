@@ -69,6 +69,11 @@ export interface BerespObj {
   grace: number
   keep: number
   uncacheable: boolean
+  /**
+   * A targeted field (RFC 9213, CDN-Cache-Control) set ttl/grace/keep: builtin.vcl's own
+   * Cache-Control check gives way to it (builtin-native.ts).
+   */
+  targeted?: boolean
 }
 
 export interface RespObj {

@@ -15,10 +15,15 @@
  *   a failed fetch (RFC 5861).
  */
 
+import { deltaSeconds } from './delta-seconds.js'
+import { targetedDirectives } from './targeted-cache-control.js'
+
 export interface TtlDefaults {
   defaultTtl: number
   defaultGrace: number
   defaultKeep: number
+  /** RFC 9213's target list, lower case (`targeted_cache_control`); empty: none. */
+  targets?: readonly string[]
 }
 
 export interface Freshness {
@@ -29,6 +34,8 @@ export interface Freshness {
   staleIfError: number
   /** Seconds the response had already aged (Age, or Date in the past) when it arrived. */
   age: number
+  /** A targeted field (RFC 9213) decided: Cache-Control and Expires were not consulted. */
+  targeted: boolean
 }
 
 const HEURISTIC = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
@@ -48,9 +55,12 @@ export function computeFreshness(status: number, headers: readonly string[], now
     else if (name === 'age') ageText ??= value
     else if (name === 'etag' || name === 'last-modified') hasValidator = true
   }
-  const cc = parseCacheControl(cacheControl)
+  // RFC 9213 §2.2: a valid targeted field replaces Cache-Control and Expires for this cache.
+  const targeted = d.targets !== undefined && d.targets.length > 0 ? targetedDirectives(headers, d.targets) : undefined
+  if (targeted !== undefined) expires = undefined
+  const cc = targeted ?? parseCacheControl(cacheControl)
   const age = parseAge(ageText)
-  const out: Freshness = { ttl: -1, grace: d.defaultGrace, keep: d.defaultKeep, staleIfError: 0, age }
+  const out: Freshness = { ttl: -1, grace: d.defaultGrace, keep: d.defaultKeep, staleIfError: 0, age, targeted: targeted !== undefined }
   const swr = cc.get('stale-while-revalidate')
   if (swr !== undefined && swr >= 0) out.grace = swr
   const sie = cc.get('stale-if-error')
@@ -90,6 +100,9 @@ export function computeFreshness(status: number, headers: readonly string[], now
     out.grace = 0
     out.keep = Math.max(out.keep, 3600)
   }
+  // builtin.vcl reads no-store and private in Cache-Control itself; from a targeted field
+  // they are ours to apply (RFC 9111 §5.2.2.5, §5.2.2.7: a shared cache does not store).
+  if (targeted !== undefined && (cc.has('no-store') || cc.has('private'))) out.ttl = -1
   return out
 }
 
@@ -115,23 +128,6 @@ export function parseCacheControl(value: string): Map<string, number> {
   return out
 }
 
-/**
- * RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, a non-negative integer; a value beyond what the
- * cache can represent is taken as 2^31. Anything else (a sign, a decimal point, `0.0`,
- * `1.5`, an exponent, hex) is not delta-seconds: NaN, and each caller applies its section's
- * rule for an invalid value (§4.2.1 stale for max-age/s-maxage, §5.1 ignore for Age).
- * varnishd reads these with strtoul(), which takes `1.5` as 1 and `0x10` as 16.
- */
-export function deltaSeconds(text: string): number {
-  if (text.length === 0) return Number.NaN
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c < 48 || c > 57) return Number.NaN
-  }
-  return Math.min(Number(text), DELTA_MAX)
-}
-
-const DELTA_MAX = 2 ** 31
 
 /** RFC 9111 §5.1: delta-seconds; a list takes its first member; anything else is ignored. */
 export function parseAge(value: string | undefined): number {

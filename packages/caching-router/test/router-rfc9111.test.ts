@@ -207,3 +207,62 @@ describe('caching-router: any status with explicit freshness is storable (RFC 91
     assert.equal(origin.seen.at(-1)?.headers['if-none-match'], '"v1"')
   })
 })
+
+describe('caching-router: targeted cache control (RFC 9213)', () => {
+  const fields: Record<string, Record<string, string>> = {
+    // The CDN stores what browsers must not.
+    '/cdn-stores': { 'Cache-Control': 'no-store', 'CDN-Cache-Control': 'max-age=60' },
+    // The CDN does not store what browsers may.
+    '/cdn-refuses': { 'Cache-Control': 'max-age=60', 'CDN-Cache-Control': 'no-store' },
+    '/cdn-private': { 'Cache-Control': 'max-age=60', 'CDN-Cache-Control': 'private' },
+    // Not an RFC 8941 Dictionary (a trailing comma, a quoted key): ignored as a whole.
+    '/cdn-invalid': { 'Cache-Control': 'max-age=60', 'CDN-Cache-Control': 'no-store,' },
+    '/cdn-invalid-2': { 'Cache-Control': 'max-age=60', 'CDN-Cache-Control': '"no-store"' },
+    // Expires is not consulted either when the targeted field decides.
+    '/cdn-over-expires': { Expires: 'Thu, 01 Jan 1970 00:00:00 GMT', 'CDN-Cache-Control': 'max-age=60' },
+    // A Decimal is not delta-seconds: stale (RFC 9111 §4.2.1).
+    '/cdn-decimal': { 'Cache-Control': 'max-age=60', 'CDN-Cache-Control': 'max-age=1.5' },
+    '/surrogate': { 'Cache-Control': 'no-store', 'Edge-Control': 'max-age=60' },
+  }
+  const hitAfter: Record<string, boolean> = {
+    '/cdn-stores': true,
+    '/cdn-refuses': false,
+    '/cdn-private': false,
+    '/cdn-invalid': true,
+    '/cdn-invalid-2': true,
+    '/cdn-over-expires': true,
+    '/cdn-decimal': false,
+    '/surrogate': false,
+  }
+
+  async function run(t: TestContext, params: Record<string, string>, expect: Record<string, boolean>): Promise<void> {
+    const origin = await startOrigin(t, (req, res, n) => {
+      for (const [k, v] of Object.entries(fields[req.url ?? ''] ?? {})) res.setHeader(k, v)
+      res.end(`${req.url} ${n}`)
+    })
+    const { url } = await startRouter(t, origin.address, { params: { default_grace: '0', ...params } })
+    for (const [path, hit] of Object.entries(expect)) {
+      const first = await get(`${url}${path}`)
+      const again = await get(`${url}${path}`)
+      assert.equal(again.body === first.body, hit, `${path}: ${hit ? 'a hit' : 'fetched again'}`)
+      // The fields go on to the client unchanged: browsers obey Cache-Control.
+      if (fields[path]?.['Cache-Control']) assert.equal(again.headers['cache-control'], fields[path]['Cache-Control'])
+    }
+  }
+
+  test('CDN-Cache-Control takes precedence over Cache-Control and Expires; an invalid one is ignored', async (t) => {
+    await run(t, {}, hitAfter)
+  })
+
+  test('-p targeted_cache_control lists the fields, in order; empty turns targeting off', async (t) => {
+    await run(t, { targeted_cache_control: 'Edge-Control, CDN-Cache-Control' }, { '/surrogate': true, '/cdn-stores': true })
+    await run(t, { targeted_cache_control: '' }, { '/cdn-stores': false, '/cdn-refuses': true })
+  })
+
+  test('a bad targeted_cache_control is refused in varnishd param words', async (t) => {
+    await assert.rejects(
+      startRouter(t, { host: '127.0.0.1', port: 9 }, { params: { targeted_cache_control: 'CDN Cache-Control' } }),
+      /Not a list of field names \(CDN Cache-Control\)\n\n\(attempting to set param 'targeted_cache_control' to 'CDN Cache-Control'\)/,
+    )
+  })
+})

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds, offline from any image registry, a local stand-in for the base image the Dockerfile
-# names (ARG NODE_IMAGE, node:20-bookworm-slim): a minimal Debian bookworm made with debootstrap from the Debian
+# names (ARG NODE_IMAGE, node:24-bookworm-slim): a minimal Debian bookworm made with debootstrap from the Debian
 # mirror apt already uses, plus this machine's own Node binary and npm, laid out like the
 # official image (/usr/local/bin/node, user `node` uid 1000). It also tags the bare Debian as
 # debian:bookworm-slim for the stunnel image of docker-compose.real.yml.
@@ -60,7 +60,7 @@ if [ "$FORCE" = --force ] || ! have_image "$NODE_IMAGE"; then
   node_bin=$(command -v node)
   npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
   node_version=$("$node_bin" --version)
-  # node:20-... must hold Node 20: a different major here would make the tag a lie.
+  # node:24-... must hold Node 24: a different major here would make the tag a lie.
   tag_major=$(printf '%s' "$NODE_IMAGE" | sed -n 's/^node:\([0-9]*\).*/\1/p')
   node_major=$(printf '%s' "$node_version" | sed 's/^v\([0-9]*\).*/\1/')
   if [ -n "$tag_major" ] && [ "$tag_major" != "$node_major" ]; then

@@ -18,7 +18,9 @@ varnishd options:
   -p NAME=VALUE           a parameter, repeatable: default_ttl, default_grace, default_keep,
                           http_req_hdr_len, http_req_size, http_max_hdr, timeout_idle,
                           pipe_timeout, first_byte_timeout, between_bytes_timeout,
-                          connect_timeout, shortlived
+                          connect_timeout, shortlived; accepted without effect (README):
+                          thread_pools, thread_pool_min, thread_pool_max,
+                          workspace_client, workspace_backend; feature=default
   -F                      stay in the foreground (always the case)
   -n DIR                  working directory name (accepted; nothing is written there)
   -P FILE                 write the process id to FILE

@@ -339,6 +339,7 @@ export class Fetcher {
         }
         const fresh = computeFreshness(status, headers, now, defaults)
         const beresp = berespOf(status, reason, headers, bereq.backend, fresh)
+        beresp.was304 = revalidated
         // RFC 9111 §3.3/§3.4: partial content is passed on, never stored as the object.
         const partial = status === 206 || getHeader(headers, 'content-range') !== undefined
         if (policy.backendResponse(bereq, beresp) === 'abandon') {

@@ -2,7 +2,7 @@ import { UsageError } from '@edgestack/common'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | 'header lines'
+  unit: 'seconds' | 'bytes' | 'header lines' | 'pools' | 'threads'
   default: number
   min: number
   max?: number
@@ -23,9 +23,33 @@ const SPECS: Record<string, ParamSpec> = {
   between_bytes_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout between bytes when receiving data from backend.' },
   connect_timeout: { unit: 'seconds', default: 3.5, min: 0, text: 'Default connection timeout for backend connections.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
+  // Documented no-ops (README, "Parameters"): they size varnishd's threads and per-request
+  // workspaces, which have no counterpart in one event loop; what a client sees does not depend
+  // on them. Accepted, with varnishd's bounds, because varnish Dockerfiles set them.
+  thread_pools: { unit: 'pools', default: 2, min: 1, max: 32, text: 'Number of worker thread pools.' },
+  thread_pool_min: { unit: 'threads', default: 100, min: 5, max: 5000, text: 'The minimum number of worker threads in each pool.' },
+  thread_pool_max: { unit: 'threads', default: 5000, min: 100, text: 'The maximum number of worker threads in each pool.' },
+  workspace_client: { unit: 'bytes', default: 96 * 1024, min: 9 * 1024, text: 'Bytes of HTTP protocol workspace for clients HTTP req/resp.' },
+  workspace_backend: { unit: 'bytes', default: 96 * 1024, min: 1024, text: 'Bytes of HTTP protocol workspace for backend HTTP req/resp.' },
+}
+
+/**
+ * varnishd's `feature` flags we have: validate_headers is on (the default) and cannot be turned
+ * off; every other flag changes what varnishd does and is refused in one line.
+ */
+function checkFeature(text: string): void {
+  for (const raw of text.split(',')) {
+    const flag = raw.trim()
+    if (flag === 'default' || flag === '+validate_headers') continue
+    if (flag === '+http2') throw new UsageError(`feature=${text}: HTTP/2 is not supported by caching-router`)
+    throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only default and +validate_headers)`)
+  }
 }
 
 export type ParamName = keyof typeof SPECS
+
+/** Every parameter `-p` and `param.set` accept (`feature` aside). */
+export const PARAM_NAMES: readonly string[] = Object.keys(SPECS)
 
 export class Params {
   readonly #values = new Map<string, number>()
@@ -37,6 +61,10 @@ export class Params {
 
   /** `-p name=value` and `param.set`; throws varnishd's words (mgt_param_tcp/tweak.c). */
   set(name: string, text: string): void {
+    if (name === 'feature') {
+      checkFeature(text)
+      return
+    }
     const spec = SPECS[name]
     if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
     const value = parseValue(text, spec)
@@ -87,6 +115,8 @@ const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
   seconds: (text) => `Invalid number (${text})`,
   bytes: () => "Could not convert to bytes.\nInvalid number\n  Try something like '80k' or '120M'",
   'header lines': (text) => `Not a number (${text})`,
+  pools: (text) => `Not a number (${text})`,
+  threads: (text) => `Not a number (${text})`,
 }
 
 /** A value with its unit, as varnishd's parameter listing prints it. */

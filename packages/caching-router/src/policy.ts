@@ -64,6 +64,8 @@ export interface BerespObj {
   keep: number
   uncacheable: boolean
   readonly backend: string
+  /** The fetch was a revalidation answered 304 (beresp.was_304): the kept object, refreshed. */
+  was304?: boolean
 }
 
 export interface RespObj {

@@ -336,6 +336,10 @@ class Compiler {
     const spec = lookupVariable(s.target.value, env.dialect, env.method)
     if (!spec) throw new VclError(`Symbol not found: '${s.target.value}'`, spanOf(s.target))
     this.#useVar(spec, s.target, 'write')
+    const refusal = spec.unsupported
+    if (refusal && !(refusal.exceptLiteral !== undefined && s.value.kind === 'ident' && s.value.token.value === refusal.exceptLiteral)) {
+      throw new VclError(`${spec.name}: ${refusal.why}.`, spanOf(s.target))
+    }
     const want = spec.type === 'HEADER' || spec.type === 'BODY' ? 'STRING' : spec.type
     const value = compileExpr(s.value, env, want)
     const set = spec.set as (ctx: VclContext, v: unknown) => void

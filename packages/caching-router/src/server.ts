@@ -355,6 +355,10 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       onClientError() {
         counters.client_req_400++
       },
+      // The limit follows RLIMIT_NOFILE (common's default); past it a client is closed at accept.
+      onLimit(limit, refused) {
+        logger.warn(`connection limit ${limit} reached (RLIMIT_NOFILE): ${refused} connection(s) refused`)
+      },
     }),
   )
 

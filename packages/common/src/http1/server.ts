@@ -1,6 +1,7 @@
 import net, { type AddressInfo } from 'node:net'
 import { STATUS_CODES } from 'node:http'
 import { formatAddress, type HostPort } from '../address.js'
+import { connectionBudget, openFileLimit } from '../descriptor-limit.js'
 import { StartupError } from '../errors.js'
 import { Http1Connection } from './connection.js'
 import type { Http1ParseError } from './errors.js'
@@ -34,8 +35,14 @@ export interface Http1ServerOptions {
   errorResponse?(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
   /** Told about every unreadable request, for the logs. */
   onClientError?(err: Http1ParseError, peer: PeerAddresses): void
-  /** Most simultaneous connections; further ones are closed at once. */
+  /**
+   * Most simultaneous connections; further ones are closed at accept, before a byte is read.
+   * Unset: what RLIMIT_NOFILE allows, two descriptors a client (its own and a backend's) after
+   * a reserve (see descriptor-limit.ts), read when the server starts listening.
+   */
   maxConnections?: number
+  /** Told, at most once a second, that clients are being refused at the connection limit. */
+  onLimit?(limit: number, refused: number): void
 }
 
 export interface Http1Server {
@@ -78,10 +85,26 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     if (connections.size === 0) allClosed?.()
   }
   let allClosed: (() => void) | undefined
+  let maxConnections = opts.maxConnections
+  let refused = 0
+  let refusedTimer: NodeJS.Timeout | undefined
+  const reportRefused = () => {
+    if (refused === 0) {
+      refusedTimer = undefined
+      return
+    }
+    opts.onLimit?.(maxConnections as number, refused)
+    refused = 0
+    refusedTimer = setTimeout(reportRefused, 1000)
+    refusedTimer.unref()
+  }
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    if (opts.maxConnections !== undefined && connections.size >= opts.maxConnections) {
+    if (maxConnections !== undefined && connections.size >= maxConnections) {
       socket.on('error', () => {})
       socket.destroy()
+      // One report a second at most, however many are refused: a flood must not flood the log.
+      refused++
+      if (refusedTimer === undefined) reportRefused()
       return
     }
     connections.add(new Http1Connection(socket, connectionOptions, onClosed))
@@ -100,6 +123,10 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
       return connections.size
     },
     async listen(address) {
+      if (maxConnections === undefined) {
+        const limit = await openFileLimit()
+        if (limit !== undefined) maxConnections = connectionBudget(limit)
+      }
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err) =>
           reject(new StartupError(`cannot listen on ${formatAddress(address)}: ${err.message}`, { cause: err })),

@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import {
   type AccessLog,
   createHttp1Server,
+  escapeLogValue,
   formatAddress,
   getHeader,
   type HostPort,
@@ -128,7 +129,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         return (err as Error).message
       }
     },
-    log: (message) => logger.info(message),
+    // std.log text may carry request bytes (a tab, obs-text): escaped as varnishncsa would.
+    log: (message) => logger.info(escapeLogValue(message)),
   })
   let xid = 1000
   const nextXid = () => ++xid

@@ -29,6 +29,12 @@ if ! edgestack_node_ok; then
     rm -rf "$edgestack_node_tmp" "$edgestack_node_dir"
     mv "$edgestack_node_dir.tmp" "$edgestack_node_dir"
   fi
+  # npm finds its global npmrc beside the node that runs it: keep the machine's (registry,
+  # cafile, proxy settings) when another node takes over.
+  if [ -z "${npm_config_globalconfig:-}" ] && command -v npm >/dev/null 2>&1; then
+    edgestack_npm_global=$(npm config get globalconfig 2>/dev/null || true)
+    [ -f "$edgestack_npm_global" ] && export npm_config_globalconfig="$edgestack_npm_global"
+  fi
   export PATH="$edgestack_node_dir/bin:$PATH"
   hash -r
   edgestack_node_ok || { echo "use-node: $edgestack_node_dir/bin/node does not run" >&2; return 1; }

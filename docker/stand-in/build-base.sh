@@ -72,19 +72,27 @@ if [ "$FORCE" = --force ] || ! have_image "$NODE_IMAGE"; then
   cp "$node_bin" "$ctx/node"
   cp -a "$npm_dir" "$ctx/npm"
   cp docker/stand-in/node.Dockerfile "$ctx/Dockerfile"
-  # This machine's npm reaches the registry with settings from its global npmrc (on sandboxed
-  # machines a cafile for the egress proxy's CA); the stand-in's npm gets the same ones, at
-  # the place npm looks for a /usr/local prefix.
+  # This machine's npm reaches the registry with its own settings (on sandboxed machines a
+  # cafile for the egress proxy's CA, or NODE_EXTRA_CA_CERTS); the stand-in's npm gets the same
+  # ones as npm resolves them (whichever npmrc they come from), at the place npm looks for a
+  # /usr/local prefix.
   mkdir -p "$ctx/etc"
   : >"$ctx/etc/npmrc"
-  global_rc=$(npm config get globalconfig 2>/dev/null || true)
-  if [ -f "$global_rc" ]; then
-    grep -E '^[[:space:]]*(registry|cafile|strict-ssl|proxy|https-proxy|noproxy)[[:space:]]*=' "$global_rc" >"$ctx/etc/npmrc" || true
+  for key in registry cafile strict-ssl proxy https-proxy noproxy; do
+    value=$(npm config get "$key" 2>/dev/null || true)
+    case "$value" in '' | null | undefined) continue ;; esac
+    [ "$key" = registry ] && [ "$value" = https://registry.npmjs.org/ ] && continue
+    [ "$key" = strict-ssl ] && [ "$value" = true ] && continue
+    printf '%s=%s\n' "$key" "$value" >>"$ctx/etc/npmrc"
+  done
+  cafile=$(sed -n 's/^cafile=//p' "$ctx/etc/npmrc" | tail -1)
+  if [ -z "$cafile" ] && [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+    cafile=$NODE_EXTRA_CA_CERTS
+    echo "cafile=$cafile" >>"$ctx/etc/npmrc"
   fi
-  cafile=$(sed -n 's/^[[:space:]]*cafile[[:space:]]*=[[:space:]]*//p' "$ctx/etc/npmrc" | tail -1)
   if [ -n "$cafile" ]; then
     cp "$cafile" "$ctx/etc/npm-ca.crt"
-    sed -i 's|^[[:space:]]*cafile[[:space:]]*=.*|cafile=/usr/local/etc/npm-ca.crt|' "$ctx/etc/npmrc"
+    sed -i 's|^cafile=.*|cafile=/usr/local/etc/npm-ca.crt|' "$ctx/etc/npmrc"
   else
     : >"$ctx/etc/npm-ca.crt"
   fi

@@ -1,5 +1,6 @@
 import { httpDateNow } from '@edgestack/common'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
+import { withPadding } from './msie-padding.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
@@ -66,7 +67,7 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
   const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
   finishHeaders(st, headersStatus, headers)
   const wire = status === 494 ? 400 : status
-  res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), statusLineReason(wire))
+  res.send(wire, headers, withPadding(st, status, errorPageBody(status, st.conf.serverTokens)), statusLineReason(wire))
 }
 
 /**

@@ -7,8 +7,23 @@ import type { VclContext, VclReturn } from './context.js'
 import { type Backend, Director, type ProbeOptions } from './directors.js'
 import { spanOf, type Token } from './lexer.js'
 import { parseVcl } from './parser.js'
-import { type Span, type VclSource, VclError } from './source.js'
+import { lineAndColumn, type Span, type VclSource, VclError } from './source.js'
 import { ALL_METHODS, type Exec, LEGAL_RETURNS, RETURN_ACTIONS } from './types.js'
+
+/**
+ * What a bare `return;` gives: truthy, so the statements after it are skipped like after any
+ * return, and turned back into "no action" where the subroutine ends (`leaving`), so the
+ * caller carries on. It ends every concatenated body of the subroutine, as in varnishd.
+ */
+const LEAVE_SUB: VclReturn = Object.freeze({ action: '' })
+
+/** A subroutine as callers run it; `holder.fn` is read at run time (later bodies append to it). */
+function leaving(holder: { fn: Exec }): Exec {
+  return (ctx) => {
+    const r = holder.fn(ctx)
+    return r === LEAVE_SUB ? undefined : r
+  }
+}
 import { checkMethods, checkUnused, type SubInfo } from './xref.js'
 import type { VarSpec } from './variables.js'
 import { lookupVariable } from './variables.js'
@@ -28,6 +43,11 @@ export interface CompiledVcl {
    * ...), has code from the user's files.
    */
   readonly builtinOnly: ReadonlySet<string>
+  /**
+   * `file:line:col: ...` for each pattern that runs on the counting engine because its shape
+   * can backtrack super-linearly: a warning at load (the match is bounded either way).
+   */
+  readonly regexNotes: readonly string[]
 }
 
 // varnish 3 subroutine names that 4.0 renamed.
@@ -89,6 +109,7 @@ class Compiler {
   #objects = new Map<string, Director>()
   #imports = new Set<string>()
   #used = new Set<string>()
+  readonly #regexNotes: string[] = []
   #subs = new Map<string, SubInfo>()
   #current: SubInfo | undefined
   #hosts: ReadonlyMap<string, readonly string[]>
@@ -133,7 +154,7 @@ class Compiler {
     const builtinOnly = new Set<string>()
     for (const m of ALL_METHODS) {
       const info = this.#subs.get(`vcl_${m}`)
-      if (info) methods.set(m, info.holder.fn)
+      if (info) methods.set(m, leaving(info.holder))
       if (!this.#reachesAny(`vcl_${m}`, userSubs)) builtinOnly.add(m)
     }
     const first = this.#backends.values().next().value
@@ -145,6 +166,7 @@ class Compiler {
       defaultBackend: first,
       methods,
       builtinOnly,
+      regexNotes: this.#regexNotes,
     }
   }
 
@@ -191,6 +213,13 @@ class Compiler {
       imports: this.#imports,
       useVar: (spec, token, how) => this.#useVar(spec, token, how),
       markUsed: (kind, name) => this.#used.add(`${kind}:${name}`),
+      noteRegex: (re, token) => {
+        if (re.risk === undefined || token.source.name === '<builtin>') return
+        const { line, column } = lineAndColumn(spanOf(token))
+        this.#regexNotes.push(
+          `${token.source.name}:${line}:${column}: regex "${re.pattern}" can backtrack super-linearly (${re.risk}); each match stops at pcre2_match_limit`,
+        )
+      },
     }
   }
 
@@ -316,6 +345,7 @@ class Compiler {
         }
       }
       case 'return':
+        if (s.action === undefined) return () => LEAVE_SUB
         return this.#return(s.action, s.args, env)
       case 'error': {
         // varnish 3's `error` in vcl_fetch became return (error(...)) on the backend side.
@@ -328,8 +358,7 @@ class Compiler {
         sub.calls.push({ name: s.name.value, token: s.name })
         const target = this.#subs.get(s.name.value)
         if (!target) throw new VclError(`Undefined sub ${s.name.value}, first reference:`, spanOf(s.name))
-        const holder = target.holder
-        return (ctx) => holder.fn(ctx)
+        return leaving(target.holder)
       }
       case 'action':
         return this.#action(s.keyword, s.args, env)

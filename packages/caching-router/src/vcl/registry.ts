@@ -1,6 +1,7 @@
 import { EdgeError } from '@edgestack/common'
-import { loadVclFile } from './load.js'
+import { loadVclFile, loadVclText } from './load.js'
 import type { VclProgram } from './program.js'
+import type { VclSource } from './source.js'
 
 /** A vcl.* admin command that cannot be carried out (varnishadm answers it with status 106). */
 export class VclAdminError extends EdgeError {
@@ -50,10 +51,13 @@ export class VclRegistry {
     this.#cold = hooks.cold ?? ((p) => p.stopProbes())
   }
 
-  /** `vcl.load NAME FILE`: compile; on any error nothing changes and the error propagates. */
-  async load(name: string, path: string): Promise<VclProgram> {
+  /**
+   * `vcl.load NAME FILE` (or VCL text the command line stood for, `-b`): compile; on any error
+   * nothing changes and the error propagates.
+   */
+  async load(name: string, from: string | VclSource): Promise<VclProgram> {
     if (this.#entries.has(name)) throw new VclAdminError(`Already a VCL named ${name}`)
-    const program = await loadVclFile(path, name)
+    const program = typeof from === 'string' ? await loadVclFile(from, name) : await loadVclText(from, name)
     // Checked again: another load of the same name may have finished while this one compiled.
     if (this.#entries.has(name)) throw new VclAdminError(`Already a VCL named ${name}`)
     const entry: Entry = { program, busy: 0, discarded: false }
@@ -130,6 +134,11 @@ export class VclRegistry {
     let out = ''
     for (const [status, name, busy] of rows) out += `${status.padEnd(width)}auto    warm    ${String(busy).padStart(6)}    ${name}\n`
     return out
+  }
+
+  /** The loaded VCLs by name, the active one marked (backend.list, backend.set_health). */
+  loaded(): Array<{ name: string; program: VclProgram; active: boolean }> {
+    return [...this.#entries].map(([name, e]) => ({ name, program: e.program, active: e === this.#active }))
   }
 
   /** Stops every VCL's probes (router shutdown). Idempotent. */

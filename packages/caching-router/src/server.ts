@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import {
   type AccessLog,
   createHttp1Server,
+  escapeLogValue,
   formatAddress,
   type HostPort,
   type Http1Server,
@@ -56,6 +57,18 @@ const REQUEST_LINE_HDRS = 5
  * varnishd's job: a caching reverse proxy whose every decision is VCL's (the model's `-f`
  * file, or the text `-b` and the article's flags stand for, each with builtin.vcl appended).
  */
+/** A log line a second at most for connections refused at the descriptor-based limit. */
+function refusedLogger(logger: Logger): (why: 'reused' | 'limit' | Error) => void {
+  let last = 0
+  return (why) => {
+    const now = Date.now()
+    if (now - last < 1000) return
+    last = now
+    if (why instanceof Error) logger.error(`accept failed: ${why.message}`)
+    else logger.warn('connection limit reached (RLIMIT_NOFILE, two descriptors a client): new connections refused')
+  }
+}
+
 export function createCachingRouter(model: RouterModel, logger: Logger, access: AccessLog, opts: RouterOptions = {}): CachingRouter {
   const clock = opts.clock ?? Date.now
   const params = new Params()
@@ -81,7 +94,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         return (err as Error).message
       }
     },
-    log: (message) => logger.info(message),
+    // std.log text may carry request bytes (a tab, obs-text): escaped as varnishncsa would.
+    log: (message) => logger.info(escapeLogValue(message)),
     regexLimits: () => params.regexLimits,
   })
   let xid = 1000
@@ -141,6 +155,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       onClientError() {
         counters.client_req_400++
       },
+      // The limit follows RLIMIT_NOFILE (the HTTP core's default); past it a client is closed
+      // at accept. One line a second at most, however many are refused.
+      onRefused: refusedLogger(logger),
     }),
   )
 

@@ -1,4 +1,5 @@
-import { Pool } from 'undici'
+import { readingBareLfHeads } from '@edgestack/common'
+import { buildConnector, Pool } from 'undici'
 import type { UpstreamModel, UpstreamServer } from './config/model.js'
 
 export interface Peer {
@@ -37,7 +38,8 @@ export class Upstream {
         address,
         pool: new Pool(`http://${address}`, {
           connections: Math.max(model.keepalive, 64),
-          connectTimeout: timeouts.connectMs,
+          // nginx's upstream parser takes bare-LF line ends in a response head (RFC 9112 §2.2).
+          connect: readingBareLfHeads(buildConnector({ timeout: timeouts.connectMs })),
           headersTimeout: timeouts.readMs,
           bodyTimeout: timeouts.readMs,
           keepAliveTimeout: 60_000,

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { test } from 'node:test'
+import { hasNginx, NGINX } from './helpers.js'
+import { proxyCorpus } from './proxy-corpus.js'
+import { runProxyCorpus, summary } from './proxy-differential.js'
+
+/**
+ * The proxy corpus (proxy-corpus.ts) under real nginx 1.22.1 and under static-server, with raw
+ * backends: status line, header lines as written (minus Date and Server), bodies, and where a
+ * case says so what the backend received and how many connections it saw. Each case that is
+ * not listed below must give nginx's answer; each listed one is a difference written down in
+ * DIFFERENCES.md, and must still differ (so the list cannot go stale).
+ */
+const DIFFERENT = new Set<string>([])
+
+const missing = !hasNginx && `${NGINX} is not installed`
+if (missing && process.env.CI) {
+  test('the proxy differential needs real nginx in CI', () => assert.fail(missing))
+} else {
+  test('proxy corpus: static-server answers as nginx', { skip: missing }, async () => {
+    const outcomes = await runProxyCorpus(proxyCorpus())
+    const table = summary(outcomes)
+    process.stdout.write(`proxy corpus, cases that give nginx's answer:\n${table}\n`)
+    if (process.env.PROXY_CORPUS_REPORT) await writeFile(process.env.PROXY_CORPUS_REPORT, JSON.stringify(outcomes, null, 1))
+    const wrong = outcomes.filter((o) => o.same === DIFFERENT.has(`${o.area}: ${o.name}`))
+    const show = (o: (typeof outcomes)[number]) =>
+      `${o.area}: ${o.name}${o.same ? ' (now the same: take it off the list)' : `\n  ours  ${JSON.stringify(o.ours)}\n  nginx ${JSON.stringify(o.nginx)}`}`
+    assert.equal(wrong.length, 0, `${wrong.length} cases:\n${wrong.map(show).join('\n')}`)
+  })
+}

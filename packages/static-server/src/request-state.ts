@@ -1,7 +1,10 @@
 import { clfNow, type Http1Request, type Http1Response } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
+import { fieldValue, type UpstreamTry, upstreamCookie, upstreamVariable } from './upstream-variables.js'
 import { userVariable } from './user-variables.js'
 import type { VariableSource } from './variables.js'
+
+export type { UpstreamTry }
 
 /** One request's journey through the phases: what nginx keeps in ngx_http_request_t. */
 export class RequestState implements VariableSource {
@@ -30,7 +33,16 @@ export class RequestState implements VariableSource {
   proxyHost = ''
   /** The served file's mtime in seconds (nginx's last_modified_time), for `expires modified`. */
   lastModifiedSec: number | undefined
-  upstreamAddr = ''
+  /** $proxy_port. */
+  proxyPort = ''
+  /** $proxy_internal_body_length: the Content-Length nginx sends by default. */
+  internalBodyLength = ''
+  /** One list of tries per proxy_pass run (an internal redirect can proxy again). */
+  upstreamTries: UpstreamTry[][] = []
+  /** The last backend head's fields, for $upstream_http_* and $upstream_cookie_*. */
+  upstreamFields: readonly string[] | undefined
+  /** Fields an answer carries to the one that replaces it (X-Accel-Redirect, a 401's WWW-Authenticate). */
+  carried: string[] = []
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
@@ -118,8 +130,18 @@ export class RequestState implements VariableSource {
         const xff = req.header('x-forwarded-for')
         return xff ? `${xff}, ${this.remoteAddr}` : this.remoteAddr
       }
+      case 'proxy_port':
+        return this.proxyPort
+      case 'proxy_internal_body_length':
+        return this.internalBodyLength
       case 'upstream_addr':
-        return this.upstreamAddr
+      case 'upstream_status':
+      case 'upstream_response_time':
+      case 'upstream_header_time':
+      case 'upstream_connect_time':
+      case 'upstream_bytes_received':
+      case 'upstream_response_length':
+        return upstreamVariable(this.upstreamTries, name)
       case 'connection_upgrade':
         return req.upgrade ? 'upgrade' : 'close'
     }
@@ -128,6 +150,8 @@ export class RequestState implements VariableSource {
     if (name.startsWith('arg_')) return argValue(this.args, name.slice(4))
     if (name.startsWith('cookie_')) return cookieValue(req.header('cookie') ?? '', name.slice(7))
     if (name.startsWith('sent_http_')) return ''
+    if (name.startsWith('upstream_http_')) return fieldValue(this.upstreamFields, name.slice(14))
+    if (name.startsWith('upstream_cookie_')) return upstreamCookie(this.upstreamFields, name.slice(16))
     return ''
   }
 }

@@ -3,8 +3,13 @@ import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, sta
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
-export function baseHeaders(): string[] {
-  return ['Server', SERVER, 'Date', httpDateNow()]
+/** Server and Date, unless proxy_pass_header lets a backend's own through (`passed`, lower-cased). */
+export function baseHeaders(passed?: readonly string[]): string[] {
+  if (!passed || passed.length === 0) return ['Server', SERVER, 'Date', httpDateNow()]
+  const out: string[] = []
+  if (!passed.includes('server')) out.push('Server', SERVER)
+  if (!passed.includes('date')) out.push('Date', httpDateNow())
+  return out
 }
 
 /** add_header (only on success and redirect statuses unless `always`) and expires, as nginx's headers filter. */
@@ -30,6 +35,8 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
   // ngx_http_charset_header_filter leaves 301 and 302 without one (old browsers took the
   // redirect's charset for the next page's).
   if (c.charset !== undefined && status !== 301 && status !== 302) withCharset(headers, c.charset)
+  // What an X-Accel-Redirect's answer carried over comes before add_header's (nginx's list order).
+  if (st.carried.length > 0) headers.push(...st.carried)
   for (const h of c.addHeaders) {
     if (!h.always && !applies) continue
     const v = expand(h.value, st)
@@ -74,14 +81,18 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
  * client sent (server_name_in_redirect off) and the port when it is not 80 (port_in_redirect).
  */
 export function sendRedirect(st: RequestState, status: number, location: string): void {
-  let loc = location
-  if (loc.startsWith('/') && st.conf.absoluteRedirect) {
-    const port = st.req.localPort
-    // ngx_http_header_filter: the server's name when server_name_in_redirect is on, else the
-    // client's Host, else (HTTP/1.0 without Host) the address the connection came in on.
-    // A server without server_name gives "" there, as nginx writes `http://:PORT/`.
-    const host = st.conf.serverNameInRedirect ? st.server.primaryName : st.host || st.req.localAddress
-    loc = `http://${host}${st.conf.portInRedirect && port !== 80 ? `:${port}` : ''}${loc}`
-  }
-  sendBuiltin(st, status, ['Location', loc])
+  sendBuiltin(st, status, ['Location', absoluteLocation(st, location)])
+}
+
+/**
+ * ngx_http_header_filter's absolute Location: a relative one gets the client's Host (or the
+ * server's name with server_name_in_redirect, or the address the connection came in on) and
+ * the port when it is not 80 (port_in_redirect); absolute_redirect off leaves it as it is.
+ */
+export function absoluteLocation(st: RequestState, location: string): string {
+  if (!location.startsWith('/') || !st.conf.absoluteRedirect) return location
+  const port = st.req.localPort
+  // A server without server_name gives "" there, as nginx writes `http://:PORT/`.
+  const host = st.conf.serverNameInRedirect ? st.server.primaryName : st.host || st.req.localAddress
+  return `http://${host}${st.conf.portInRedirect && port !== 80 ? `:${port}` : ''}${location}`
 }

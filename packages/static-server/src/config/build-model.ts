@@ -12,6 +12,7 @@ import type {
   ServerNameMatch,
 } from './model.js'
 import { mapBlock } from './map-block.js'
+import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
 import { compileRegex, namedGroups } from './variable-names.js'
@@ -122,6 +123,20 @@ function defaultConf(ctx: Ctx): LocationConf {
     proxyReadTimeoutMs: 60_000,
     proxySendTimeoutMs: 60_000,
     proxyNextUpstream: new Set(['error', 'timeout']),
+    proxyNextUpstreamTries: 0,
+    proxyNextUpstreamTimeoutMs: 0,
+    proxyRedirect: undefined,
+    proxyHideHeaders: [],
+    proxyPassHeaders: [],
+    proxyIgnoreHeaders: new Set(),
+    proxyPassRequestHeaders: true,
+    proxyPassRequestBody: true,
+    proxyInterceptErrors: false,
+    // One memory page, as nginx's default (4k on x86-64 Linux).
+    proxyBufferSize: 4096,
+    proxyBuffering: true,
+    proxyMethod: undefined,
+    proxySetBody: undefined,
     gzipStatic: false,
     openFileCache: undefined,
     disableSymlinks: false,
@@ -158,9 +173,11 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false }
   let types: Map<string, string> | undefined
   let validMs: number | undefined
+  const proxyLists: ProxyLists = new Set()
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
+    if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {
       c[timeField] = time(d, a0)
@@ -240,9 +257,6 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       case 'proxy_http_version':
         if (a0 !== '1.0' && a0 !== '1.1') throw invalid(d, a0)
         c.proxyHttpVersion = a0
-        break
-      case 'proxy_next_upstream':
-        c.proxyNextUpstream = new Set(a)
         break
       case 'gzip_static':
         if (a0 !== 'on' && a0 !== 'off' && a0 !== 'always') throw invalid(d, a0)
@@ -432,6 +446,7 @@ function locationsOf(
       }
       conf.proxyPass = { ...conf.proxyPass, locationPrefix: pattern }
     }
+    resolveRedirects(conf, modifier === '@' ? `@${pattern.slice(1)}` : pattern)
     const loc: LocationModel = {
       modifier: modifier as LocationModel['modifier'],
       pattern,

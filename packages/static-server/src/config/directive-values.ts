@@ -83,34 +83,61 @@ export function upstream(ctx: Ctx, d: Directive): void {
   const name = d.args[0] as string
   if (ctx.upstreams.has(name)) throw new NginxConfError(`duplicate upstream "${name}"`, d.file, d.line, d.name)
   const servers: UpstreamServer[] = []
-  let keepalive = 0
+  // ngx_http_upstream_keepalive_module's defaults (1.22): 1000 requests, 1h, 60s idle.
+  const keep = { keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000 }
   for (const x of d.block ?? []) {
-    if (x.name === 'keepalive') keepalive = int(x, x.args[0] as string)
+    const a0 = x.args[0] as string
+    if (x.name === 'keepalive') {
+      keep.keepalive = int(x, a0)
+      if (keep.keepalive === 0) throw invalid(x, a0)
+    } else if (x.name === 'keepalive_requests') keep.keepaliveRequests = num(x, a0)
+    else if (x.name === 'keepalive_time') keep.keepaliveTimeMs = time(x, a0)
+    else if (x.name === 'keepalive_timeout') {
+      if (x.args.length !== 1) throw new NginxConfError(`invalid number of arguments in "${x.name}" directive`, x.file, x.line, x.name)
+      keep.keepaliveTimeoutMs = time(x, a0)
+    }
     if (x.name !== 'server') continue
-    const addr = x.args[0] as string
-    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr)
-    if (!m) throw new NginxConfError(`invalid host in upstream "${addr}"`, x.file, x.line, x.name)
-    const s: UpstreamServer = {
-      host: m[1] === 'localhost' ? '127.0.0.1' : (m[1] as string),
-      port: m[2] ? Number(m[2]) : 80,
-      weight: 1,
-      maxFails: 1,
-      failTimeoutMs: 10_000,
-      backup: false,
-    }
-    for (const p of x.args.slice(1)) {
-      const [k, v] = p.split('=') as [string, string | undefined]
-      if (k === 'weight' && v) s.weight = int(x, v)
-      else if (k === 'max_fails' && v) s.maxFails = int(x, v)
-      else if (k === 'fail_timeout' && v) s.failTimeoutMs = time(x, v)
-      else if (k === 'backup') s.backup = true
-      else if (k === 'down' || k === 'max_conns' || k === 'slow_start' || k === 'resolve') continue
-      else throw new NginxConfError(`invalid parameter "${p}"`, x.file, x.line, x.name)
-    }
-    servers.push(s)
+    servers.push(upstreamServer(x))
   }
   if (servers.length === 0) throw new NginxConfError(`no servers are inside upstream`, d.file, d.line, d.name)
-  ctx.upstreams.set(name, { name, servers, keepalive })
+  ctx.upstreams.set(name, { name, servers, ...keep })
+}
+
+/** One `server` line of an upstream block, with the parameters of ngx_http_upstream_server. */
+function upstreamServer(x: Directive): UpstreamServer {
+  const addr = x.args[0] as string
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr)
+  if (!m) throw new NginxConfError(`invalid host in upstream "${addr}"`, x.file, x.line, x.name)
+  const s: UpstreamServer = {
+    host: m[1] === 'localhost' ? '127.0.0.1' : (m[1] as string),
+    port: m[2] ? Number(m[2]) : 80,
+    weight: 1,
+    maxFails: 1,
+    failTimeoutMs: 10_000,
+    backup: false,
+    down: false,
+  }
+  const bad = (p: string) => new NginxConfError(`invalid parameter "${p}"`, x.file, x.line, x.name)
+  for (const p of x.args.slice(1)) {
+    const eq = p.indexOf('=')
+    const k = eq < 0 ? p : p.slice(0, eq)
+    const v = eq < 0 ? undefined : p.slice(eq + 1)
+    if (k === 'weight' && v !== undefined) {
+      if (!/^\d+$/.test(v) || Number(v) === 0) throw bad(p)
+      s.weight = Number(v)
+    } else if (k === 'max_fails' && v !== undefined) {
+      if (!/^\d+$/.test(v)) throw bad(p)
+      s.maxFails = Number(v)
+    } else if (k === 'fail_timeout' && v !== undefined) {
+      s.failTimeoutMs = time(x, v)
+    } else if (p === 'backup') s.backup = true
+    else if (p === 'down') s.down = true
+    else if (k === 'max_conns' || k === 'slow_start' || p === 'resolve') {
+      // Not implemented: refused rather than accepted and ignored.
+      throw new NginxConfError(`"${k}" is not supported by static-server`, x.file, x.line, x.name)
+    } else throw bad(p)
+  }
+  return s
 }
 
 export function proxyPass(ctx: Ctx, d: Directive) {
@@ -122,7 +149,8 @@ export function proxyPass(ctx: Ctx, d: Directive) {
   }
   const host = m[1] as string
   void ctx
-  return { upstream: host, host, uri: m[2], locationPrefix: '' }
+  if (url.includes('$')) throw new NginxConfError('"proxy_pass" with variables is not supported by static-server', d.file, d.line, d.name)
+  return { upstream: host, host, url, uri: m[2], locationPrefix: '' }
 }
 
 export function logFormat(ctx: Ctx, d: Directive): void {

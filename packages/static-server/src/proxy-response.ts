@@ -10,6 +10,8 @@ const HIDDEN = ['date', 'server', 'x-pad', 'x-accel-expires', 'x-accel-redirect'
 /** Fields the upstream module consumes itself (ngx_http_upstream_headers_in without copy). */
 const CONSUMED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-type'])
 const DIGITS = /^\d{1,15}$/
+// RFC 9110 §5.1: what a client could read as a field name. nginx passes `X@Bad: 1` on; we drop it.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
 /** What the client's head is made of, in nginx's layout, and what the backend asked of us. */
 export interface ClientHead {
@@ -92,7 +94,7 @@ export function clientHead(st: RequestState, head: UpstreamHead): ClientHead | '
         break
       }
     }
-    if (CONSUMED.has(lower) || hide.has(lower)) continue
+    if (CONSUMED.has(lower) || hide.has(lower) || !TOKEN.test(name)) continue
     list.push(name, value)
   }
   if (teCount > 1 || (te !== undefined && (te.trim().toLowerCase() !== 'chunked' || length !== undefined))) return 'invalid'

@@ -82,7 +82,8 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
     const answer = r as Answer
     const head = ch as ClientHead
     t.status = String(head.status)
-    t.bytes = answer.head.size
+    // What was read so far: the head and whatever body came with it.
+    t.bytes = answer.head.size + answer.rest.length
     st.upstreamFields = answer.head.fields
     if (NEXT_STATUSES.has(head.status) && next.has(`http_${head.status}`) && left > 0 && idempotentOk && !timedOut) {
       t.end = Date.now()
@@ -129,7 +130,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
     res.writeHead(status, front, undefined, { ...(statusText !== undefined ? { statusText } : {}), afterLength: head.afterLength, trailing: list })
     res.pipeFrom(out).catch(() => res.destroy())
   })
-  finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes)
+  finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
   // The backend broke off mid-body: nginx closes the client connection too.
   if (!outcome.complete) res.destroy()
   return undefined
@@ -161,7 +162,12 @@ function moveFront(list: string[], front: string[]): void {
  */
 function accelRedirect(st: RequestState, answer: Answer, target: string): ProxyResult {
   const f = answer.head.fields
-  for (let i = 0; i < f.length; i += 2) if (CARRIED.has((f[i] as string).toLowerCase())) st.carried.push(f[i] as string, f[i + 1] as string)
+  for (let i = 0; i < f.length; i += 2) {
+    const lower = (f[i] as string).toLowerCase()
+    // The type is the answer's own (ngx_http_set_content_type keeps one already set).
+    if (lower === 'content-type') st.carriedType = f[i + 1] as string
+    else if (CARRIED.has(lower)) st.carried.push(f[i] as string, f[i + 1] as string)
+  }
   if (target.startsWith('@')) {
     const loc = st.server.named.get(target.slice(1))
     if (!loc) return 500

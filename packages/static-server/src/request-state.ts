@@ -20,6 +20,8 @@ export class RequestState implements VariableSource {
   /** Status set by error_page for the redirected request. */
   errorStatus: number | undefined
   inErrorPage = false
+  /** No further error_page applies (nginx's r->error_page). */
+  errorPagesDone = false
   /** `rewrite ... break` changed the URI in the current location (proxy_pass then sends it whole). */
   rewriteBreak = false
   /** An internal redirect to a URI (index, try_files, error_page): server rewrites run again. */
@@ -33,6 +35,10 @@ export class RequestState implements VariableSource {
   proxyHost = ''
   /** The served file's mtime in seconds (nginx's last_modified_time), for `expires modified`. */
   lastModifiedSec: number | undefined
+  /** The Location a redirect set (nginx's r->headers_out.location), made absolute when written. */
+  location: string | undefined
+  /** The status a `return` set, for $status while its text is built. */
+  returnStatus: number | undefined
   /** $proxy_port. */
   proxyPort = ''
   /** $proxy_internal_body_length: the Content-Length nginx sends by default. */
@@ -43,6 +49,8 @@ export class RequestState implements VariableSource {
   upstreamFields: readonly string[] | undefined
   /** Fields an answer carries to the one that replaces it (X-Accel-Redirect, a 401's WWW-Authenticate). */
   carried: string[] = []
+  /** A Content-Type carried over by X-Accel-Redirect: the next answer keeps it. */
+  carriedType: string | undefined
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
@@ -77,8 +85,9 @@ export class RequestState implements VariableSource {
         return this.args ? '?' : ''
       case 'request_uri':
         return req.target
+      // An error page or X-Accel-Redirect turns the method into GET (r->method_name).
       case 'request_method':
-        return req.method
+        return this.method
       case 'request':
         return `${req.method} ${req.target} HTTP/${req.version}`
       case 'server_protocol':
@@ -101,8 +110,9 @@ export class RequestState implements VariableSource {
         return String(req.remotePort)
       case 'remote_user':
         return '-'
+      // r->err_status (an error page's), else r->headers_out.status.
       case 'status':
-        return String(this.res.statusCode)
+        return String(this.res.statusCode || this.errorStatus || this.returnStatus || 0).padStart(3, '0')
       // nginx counts what went to the socket: the head in $bytes_sent, chunk framing in both.
       case 'body_bytes_sent':
         return String(this.res.bytesSent - this.res.headBytes)

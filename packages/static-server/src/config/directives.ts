@@ -80,6 +80,7 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['map_hash_max_size', d(HTTP, 1)],
   ['map_hash_bucket_size', d(HTTP, 1)],
   ['error_page', d([...HSL, 'if'], 2, INF)],
+  ['recursive_error_pages', d(HSL, 1)],
   ['add_header', d(HSLI, 2, 3)],
   ['expires', d(HSLI, 1, 2)],
   ['default_type', d(HSL, 1)],

@@ -141,6 +141,8 @@ export interface LocationConf {
   index: Template[]
   tryFiles: Template[] | undefined
   errorPages: ErrorPage[]
+  /** recursive_error_pages: an error page's own errors may go to error_page again. */
+  recursiveErrorPages: boolean
   addHeaders: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
   /** `{ modified }`: `expires modified T`, counted from the file's mtime. */

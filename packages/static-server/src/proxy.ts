@@ -3,7 +3,7 @@ import { type ClientHead, clientHead } from './proxy-response.js'
 import { upstreamRequest } from './proxy-request.js'
 import { readRequestBody } from './request-body.js'
 import type { RequestState, UpstreamTry } from './request-state.js'
-import { baseHeaders, finishHeaders } from './respond.js'
+import { baseHeaders, finishHeaders, nginxLayout } from './respond.js'
 import type { Lease, Peer, Upstream } from './upstream.js'
 import { relayBody } from './upstream-body.js'
 import { type Answer, exchange, type TryFailure, type TryTimes } from './upstream-exchange.js'
@@ -121,13 +121,13 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   }
   const res = st.res
   const status = st.errorStatus ?? head.status
-  const front = [...baseHeaders(st.conf.proxyPassHeaders), ...head.front]
-  const list = finishHeaders(st, status, [...head.list])
-  // The headers filter may have put Content-Type / charset on the list: nginx writes them first.
-  moveFront(list, front)
-  const statusText = st.errorStatus === undefined ? head.statusText : undefined
+  st.accelCharset = head.accel.charset
+  const headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
+  const [front, layout] = nginxLayout(st, headers)
+  layout.afterLength = head.afterLength
+  if (st.errorStatus === undefined) layout.statusText = head.statusText
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
-    res.writeHead(status, front, undefined, { ...(statusText !== undefined ? { statusText } : {}), afterLength: head.afterLength, trailing: list })
+    res.writeHead(status, front, undefined, layout)
     res.pipeFrom(out).catch(() => res.destroy())
   })
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
@@ -140,18 +140,6 @@ function finishTry(t: UpstreamTry, up: Upstream, lease: Lease, reusable: boolean
   t.end = Date.now()
   t.bytes = (t.bytes ?? 0) + bodyBytes
   up.release(lease, reusable)
-}
-
-/** Content-Type belongs in front with nginx (ngx_http_header_filter writes it before the list). */
-function moveFront(list: string[], front: string[]): void {
-  for (let i = 0; i < list.length; i += 2) {
-    if ((list[i] as string).toLowerCase() !== 'content-type') continue
-    const ct = front.findIndex((v, j) => j % 2 === 0 && v.toLowerCase() === 'content-type')
-    if (ct >= 0) front[ct + 1] = list[i + 1] as string
-    else front.push('Content-Type', list[i + 1] as string)
-    list.splice(i, 2)
-    i -= 2
-  }
 }
 
 /**

@@ -49,6 +49,8 @@ export class RequestState implements VariableSource {
   upstreamFields: readonly string[] | undefined
   /** Fields an answer carries to the one that replaces it (X-Accel-Redirect, a 401's WWW-Authenticate). */
   carried: string[] = []
+  /** A backend's X-Accel-Charset (not ignored). */
+  accelCharset: string | undefined
   /** A Content-Type carried over by X-Accel-Redirect: the next answer keeps it. */
   carriedType: string | undefined
   /** Values of map/set variables and named captures for this request (user-variables.ts). */

@@ -37,7 +37,10 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
   }
   // ngx_http_charset_header_filter leaves 301 and 302 without one (old browsers took the
   // redirect's charset for the next page's).
-  if (c.charset !== undefined && status !== 301 && status !== 302) withCharset(headers, c.charset)
+  // A backend's X-Accel-Charset names the answer's charset: without a charset_map to convert
+  // it, nginx's charset filter then leaves the type as it is.
+  const accel = st.accelCharset
+  if (c.charset !== undefined && status !== 301 && status !== 302 && (accel === undefined || accel.toLowerCase() === c.charset.toLowerCase())) withCharset(headers, accel ?? c.charset)
   // What an X-Accel-Redirect's answer carried over comes before add_header's (nginx's list order).
   if (st.carried.length > 0) headers.push(...st.carried)
   for (const h of c.addHeaders) {

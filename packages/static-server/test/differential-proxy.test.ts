@@ -4,6 +4,13 @@ import { test } from 'node:test'
 import { hasNginx, NGINX } from './helpers.js'
 import { proxyCorpus } from './proxy-corpus.js'
 import { runProxyCorpus, summary } from './proxy-differential.js'
+import { runLoadCorpus } from './proxy-load-corpus.js'
+
+/** Load cases where we refuse what nginx accepts, or word a refusal otherwise (DIFFERENCES.md). */
+const LOAD_DIFFERENT = new Set<string>([
+  // JavaScript's regex engine words a syntax error otherwise than PCRE2.
+  'proxy_redirect with a bad regex',
+])
 
 /**
  * The proxy corpus (proxy-corpus.ts) under real nginx 1.22.1 and under static-server, with raw
@@ -50,5 +57,12 @@ if (missing && process.env.CI) {
     const show = (o: (typeof outcomes)[number]) =>
       `${o.area}: ${o.name}${o.same ? ' (now the same: take it off the list)' : `\n  ours  ${JSON.stringify(o.ours)}\n  nginx ${JSON.stringify(o.nginx)}`}`
     assert.equal(wrong.length, 0, `${wrong.length} cases:\n${wrong.map(show).join('\n')}`)
+  })
+
+  test('proxy and upstream directives load, or are refused, as nginx -t', { skip: missing }, async () => {
+    const outcomes = await runLoadCorpus()
+    process.stdout.write(`load corpus: ${outcomes.filter((o) => o.same).length}/${outcomes.length} as nginx -t\n`)
+    const wrong = outcomes.filter((o) => o.same === LOAD_DIFFERENT.has(o.name))
+    assert.equal(wrong.length, 0, wrong.map((o) => `${o.name}${o.same ? ' (now the same)' : `\n  ours  ${o.ours}\n  nginx ${o.nginx}`}`).join('\n'))
   })
 }

@@ -329,6 +329,11 @@ export function proxyCorpus(): ProxyCase[] {
     ['X-Accel-Buffering ignored', loc('proxy_ignore_headers X-Accel-Buffering;'), xa(['X-Accel-Buffering: no'])],
     ['X-Accel-Charset', PASS, xa(['X-Accel-Charset: koi8-r', 'Content-Type: text/html'])],
     ['X-Accel-Charset with charset on', loc('charset utf-8;'), xa(['X-Accel-Charset: koi8-r', 'Content-Type: text/html'])],
+    ['X-Accel-Charset same as charset', loc('charset utf-8;'), xa(['X-Accel-Charset: UTF-8', 'Content-Type: text/html'])],
+    ['charset on a proxied text/html', loc('charset utf-8;'), xa(['Content-Type: text/html'])],
+    ['charset on a proxied type with its own charset', loc('charset utf-8;'), xa(['Content-Type: text/html; charset=koi8-r'])],
+    ['charset on a proxied image', loc('charset utf-8;'), xa(['Content-Type: image/png'])],
+    ['X-Accel-Charset ignored', loc('charset utf-8; proxy_ignore_headers X-Accel-Charset;'), xa(['X-Accel-Charset: koi8-r', 'Content-Type: text/html'])],
     ['X-Accel-Limit-Rate', PASS, xa(['X-Accel-Limit-Rate: 100000'])],
     ['X-Accel-Something-Else hidden', PASS, xa(['X-Accel-Foo: 1'])],
   ]

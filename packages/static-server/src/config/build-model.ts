@@ -251,6 +251,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         }
         break
       case 'proxy_pass':
+        if (c.proxyPass) throw new NginxConfError('"proxy_pass" directive is duplicate', d.file, d.line, d.name)
         c.proxyPass = proxyPass(ctx, d)
         break
       case 'proxy_set_header':
@@ -259,7 +260,8 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         c.proxySetHeaders = [...c.proxySetHeaders, { name: a0, value: compileTemplate(a[1] as string) }]
         break
       case 'proxy_http_version':
-        if (a0 !== '1.0' && a0 !== '1.1') throw invalid(d, a0)
+        // An enum slot: nginx's message names the value only.
+        if (a0 !== '1.0' && a0 !== '1.1') throw new NginxConfError(`invalid value "${a0}"`, d.file, d.line, d.name)
         c.proxyHttpVersion = a0
         break
       case 'gzip_static':

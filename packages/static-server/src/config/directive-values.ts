@@ -129,10 +129,11 @@ function upstreamServer(x: Directive): UpstreamServer {
       if (!/^\d+$/.test(v)) throw bad(p)
       s.maxFails = Number(v)
     } else if (k === 'fail_timeout' && v !== undefined) {
+      if (!/^(\d+(ms|s|m|h|d|w|M|y)?)+$/.test(v)) throw bad(p)
       s.failTimeoutMs = time(x, v)
     } else if (p === 'backup') s.backup = true
     else if (p === 'down') s.down = true
-    else if (k === 'max_conns' || k === 'slow_start' || p === 'resolve') {
+    else if (k === 'max_conns') {
       // Not implemented: refused rather than accepted and ignored.
       throw new NginxConfError(`"${k}" is not supported by static-server`, x.file, x.line, x.name)
     } else throw bad(p)
@@ -145,7 +146,7 @@ export function proxyPass(ctx: Ctx, d: Directive) {
   const m = /^http:\/\/([^/]+)(\/.*)?$/i.exec(url)
   if (!m) {
     if (/^https:\/\//i.test(url)) throw new NginxConfError(`https upstreams are not supported by static-server`, d.file, d.line, d.name)
-    throw new NginxConfError(`invalid URL prefix in "${url}"`, d.file, d.line, d.name)
+    throw new NginxConfError('invalid URL prefix', d.file, d.line, d.name)
   }
   const host = m[1] as string
   void ctx

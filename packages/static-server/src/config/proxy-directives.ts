@@ -81,21 +81,21 @@ export function proxyDirective(ctx: Ctx, c: LocationConf, d: Directive, lists: P
 }
 
 /**
- * ngx_http_proxy_redirect: `off` / `false`, `default` (the proxy_pass URL to the location's
+ * ngx_http_proxy_redirect: `off`, `default` (the proxy_pass URL to the location's
  * name, resolved where proxy_pass is known), or a pattern (plain, with variables, or `~` /
  * `~*` regex) and its replacement.
  */
 function proxyRedirect(ctx: Ctx, c: LocationConf, d: Directive, lists: ProxyLists): void {
   const a0 = d.args[0] as string
   if (d.args.length === 1) {
-    if (a0 === 'off' || a0 === 'false') {
+    if (a0 === 'off') {
       c.proxyRedirect = false
       lists.add('proxyRedirect')
       return
     }
     if (a0 !== 'default') throw new NginxConfError(`invalid parameter "${a0}"`, d.file, d.line, d.name)
     if (c.proxyPass === undefined) throw new NginxConfError('"proxy_redirect default" should be placed after the "proxy_pass" directive', d.file, d.line, d.name)
-  } else if (a0 === 'default' || a0 === 'off') throw new NginxConfError(`invalid parameter "${a0}"`, d.file, d.line, d.name)
+  }
   if (!lists.has('proxyRedirect') || c.proxyRedirect === false || c.proxyRedirect === undefined) c.proxyRedirect = []
   lists.add('proxyRedirect')
   let rule: ProxyRedirectRule

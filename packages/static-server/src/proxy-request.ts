@@ -76,9 +76,11 @@ export function upstreamPath(st: RequestState): string {
   const pp = st.conf.proxyPass
   const args = st.args ? `?${st.args}` : ''
   if (pp?.uri === undefined || st.rewriteBreak) {
-    if (!st.uriChanged) {
-      const t = st.req.target
-      if (t.startsWith('/')) return t
+    const t = st.req.target
+    // The target as received while neither the URI nor the arguments changed (r->valid_unparsed_uri).
+    if (!st.uriChanged && t.startsWith('/')) {
+      const q = t.indexOf('?')
+      if ((q < 0 ? '' : t.slice(q + 1)) === st.args) return t
     }
     return escapeUri(st.uri) + args
   }

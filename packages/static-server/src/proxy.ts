@@ -7,7 +7,7 @@ import { baseHeaders, finishHeaders, nginxLayout } from './respond.js'
 import type { Lease, Peer, Upstream } from './upstream.js'
 import { relayBody } from './upstream-body.js'
 import { type Answer, exchange, type TryFailure, type TryTimes } from './upstream-exchange.js'
-import { tunnel } from './upstream-tunnel.js'
+import { upgrade } from './upstream-tunnel.js'
 
 /**
  * What the content phase does next: done, a status for error_page / the built-in page, or
@@ -33,14 +33,11 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
   if (!pp) return 502
   st.proxyHost = pp.host
   st.proxyPort = pp.host.includes(':') ? (pp.host.slice(pp.host.lastIndexOf(':') + 1) as string) : '80'
-  const req = st.req
-  if (req.upgrade && conf.proxyHttpVersion === '1.1') {
-    const ureq = upstreamRequest(st, undefined)
-    if (ureq.upgrade !== '') return tunnel(st, up, ureq)
-  }
   const body = await readRequestBody(st)
   if (typeof body === 'number') return body
   const ureq = upstreamRequest(st, body)
+  // An Upgrade goes on only when the config sets the field (proxy_set_header Upgrade ...).
+  const upgrading = st.req.upgrade && conf.proxyHttpVersion === '1.1' && ureq.upgrade !== ''
   const tries: UpstreamTry[] = []
   st.upstreamTries.push(tries)
   const next = conf.proxyNextUpstream
@@ -92,6 +89,16 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
       continue
     }
     up.succeeded(peer)
+    if (head.status === 101) {
+      // "upstream sent 101 without upgrade request" is an invalid header in nginx too.
+      if (!upgrading) {
+        answer.lease.socket.destroy()
+        t.status = '502'
+        return 502
+      }
+      upgrade(st, answer, head)
+      return undefined
+    }
     return deliver(st, up, answer, head, t)
   }
 }

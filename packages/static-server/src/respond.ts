@@ -21,19 +21,21 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
   }
   if (c.expires !== undefined && applies && status !== 204) {
     const e = c.expires
-    if (e === 'epoch') headers.push('Expires', 'Thu, 01 Jan 1970 00:00:01 GMT', 'Cache-Control', 'no-cache')
-    else if (e === 'max') headers.push('Expires', 'Thu, 31 Dec 2037 23:55:55 GMT', 'Cache-Control', 'max-age=315360000')
-    else if (typeof e === 'number') {
-      headers.push('Expires', new Date(Date.now() + e * 1000).toUTCString())
-      headers.push('Cache-Control', e < 0 ? 'no-cache' : `max-age=${e}`)
-    } else {
+    let expires: string
+    let cacheControl: string
+    if (e === 'epoch') [expires, cacheControl] = ['Thu, 01 Jan 1970 00:00:01 GMT', 'no-cache']
+    else if (e === 'max') [expires, cacheControl] = ['Thu, 31 Dec 2037 23:55:55 GMT', 'max-age=315360000']
+    else if (typeof e === 'number') [expires, cacheControl] = [new Date(Date.now() + e * 1000).toUTCString(), e < 0 ? 'no-cache' : `max-age=${e}`]
+    else {
       // ngx_http_set_expires: from the file's mtime (now for an answer without one); an
       // Expires already past says no-cache.
       const now = Math.floor(Date.now() / 1000)
       const at = (st.lastModifiedSec ?? now) + e.modified
       const maxAge = at - now
-      headers.push('Expires', new Date(at * 1000).toUTCString(), 'Cache-Control', e.modified < 0 || maxAge < 0 ? 'no-cache' : `max-age=${maxAge}`)
+      expires = new Date(at * 1000).toUTCString()
+      cacheControl = e.modified < 0 || maxAge < 0 ? 'no-cache' : `max-age=${maxAge}`
     }
+    setExpires(headers, expires, cacheControl)
   }
   // ngx_http_charset_header_filter leaves 301 and 302 without one (old browsers took the
   // redirect's charset for the next page's).
@@ -49,6 +51,30 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     if (v !== '') headers.push(h.name, v)
   }
   return headers
+}
+
+/**
+ * ngx_http_set_expires: an Expires already there (a backend's) takes the new value where it
+ * stands, so does the first Cache-Control, and further Cache-Control fields go.
+ */
+function setExpires(headers: string[], expires: string, cacheControl: string): void {
+  let e = false
+  let cc = false
+  for (let i = 0; i < headers.length; i += 2) {
+    const lower = (headers[i] as string).toLowerCase()
+    if (lower === 'expires' && !e) {
+      headers[i + 1] = expires
+      e = true
+    } else if (lower === 'cache-control') {
+      if (cc) {
+        headers.splice(i, 2)
+        i -= 2
+      } else headers[i + 1] = cacheControl
+      cc = true
+    }
+  }
+  if (!e) headers.push('Expires', expires)
+  if (!cc) headers.push('Cache-Control', cacheControl)
 }
 
 /** ngx_http_charset_module's default charset_types. */

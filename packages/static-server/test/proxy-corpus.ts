@@ -110,6 +110,46 @@ export function proxyCorpus(): ProxyCase[] {
   add({ area: 'heads', name: 'proxy_method', loc: loc('proxy_method PUT;'), upstreamRequest: true, script: { bytes: ok([]) } })
   add({ area: 'heads', name: 'proxy_set_body', loc: loc('proxy_set_body "set $uri";'), upstreamRequest: true, script: { bytes: ok([]) } })
 
+  // Filters nginx runs on proxied answers too: not_modified, range, headers (expires, add_header).
+  const lm = 'Last-Modified: Tue, 02 Jan 2024 03:04:05 GMT'
+  const filters: [string, string, string[], Script][] = [
+    ['If-Modified-Since equal to Last-Modified', PASS, ['If-Modified-Since: Tue, 02 Jan 2024 03:04:05 GMT'], { bytes: ok([lm, 'ETag: "e1"']) }],
+    ['If-Modified-Since later', PASS, ['If-Modified-Since: Wed, 03 Jan 2024 03:04:05 GMT'], { bytes: ok([lm]) }],
+    ['If-None-Match equal to ETag', PASS, ['If-None-Match: "e1"'], { bytes: ok([lm, 'ETag: "e1"']) }],
+    ['If-None-Match other', PASS, ['If-None-Match: "zz"'], { bytes: ok(['ETag: "e1"']) }],
+    ['Range on a proxied 200', PASS, ['Range: bytes=0-1'], { bytes: ok(['Accept-Ranges: bytes', lm], 'abcdef') }],
+    ['Range on a proxied 200 without Accept-Ranges', PASS, ['Range: bytes=0-1'], { bytes: ok([], 'abcdef') }],
+    ['expires 1h over the backend Cache-Control', loc('expires 1h;'), [], { bytes: ok(['Cache-Control: no-cache', 'Expires: Thu, 01 Jan 1970 00:00:01 GMT']) }],
+    ['expires epoch', loc('expires epoch;'), [], { bytes: ok([]) }],
+    ['add_header on a proxied 200', loc('add_header X-Mine 1;'), [], { bytes: ok(['X-Theirs: 2']) }],
+    ['add_header on a proxied 404 (not always)', loc('add_header X-Mine 1;'), [], { bytes: resp('HTTP/1.1 404 Not Found', ['Content-Length: 2'], 'nf') }],
+    ['add_header always on a proxied 500', loc('add_header X-Mine 1 always;'), [], { bytes: resp('HTTP/1.1 500 Internal Server Error', ['Content-Length: 2'], 'er') }],
+    ['add_header same name as the backend', loc('add_header X-Theirs mine;'), [], { bytes: ok(['X-Theirs: 2']) }],
+  ]
+  for (const [name, l, headers, s] of filters) add({ area: 'heads', name, loc: l, headers, script: s })
+  add({ area: 'heads', name: 'websocket upgrade answered 101', loc: loc('proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";'), headers: ['Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13'], upstreamRequest: true, script: { bytes: 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nX-Extra: 1\r\n\r\nframes', close: true } })
+  add({ area: 'heads', name: 'upgrade refused by the backend', loc: loc('proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";'), headers: ['Upgrade: websocket', 'Connection: Upgrade'], script: { bytes: ok(['X-No-Upgrade: 1']) } })
+  // The URI the backend gets (proxy_pass's rules, ngx_http_proxy_create_request).
+  const uris: [string, string, string][] = [
+    ['URI part replaces the prefix', 'location @P@/ { proxy_pass http://127.0.0.1:@B@/k@P@/base/; }', '@P@/a/b?x=1'],
+    ['URI part, encoded characters', 'location @P@/ { proxy_pass http://127.0.0.1:@B@/k@P@/base/; }', '@P@/a%20b/%2F/%C3%A9?q=%20'],
+    ['no URI part, encoded characters kept', PASS, '@P@/a%20b/%2F/%C3%A9?q=%20'],
+    ['no URI part, dot segments', PASS, '@P@/a/./b/../c'],
+    ['URI part with rewrite break', 'location @P@/ { rewrite ^@P@/(.*)$ /k@P@/rw/$1 break; proxy_pass http://127.0.0.1:@B@/ignored/; }', '@P@/x?y=2'],
+    ['URI part with rewrite last to another location', 'location @P@/ { rewrite ^@P@/(.*)$ @P@-two/$1 last; } location @P@-two/ { proxy_pass http://127.0.0.1:@B@/k@P@/two/; }', '@P@/x?y=2'],
+    ['no URI part after set $args', 'location @P@/ { set $args "a=1"; proxy_pass http://127.0.0.1:@B@; }', '@P@/x?y=2'],
+    ['URI part on an exact location', 'location = @P@/exact { proxy_pass http://127.0.0.1:@B@/k@P@/e; }', '@P@/exact?z'],
+    ['HTTP/1.0 client without Host', PASS, 'RAW10'],
+    ['client Host with a port', PASS, 'HOSTPORT'],
+  ]
+  for (const [name, l, path] of uris) {
+    const k: ProxyCase = { area: 'fields', name, loc: l, upstreamRequest: true, script: { bytes: ok([]) } }
+    if (path === 'RAW10') k.raw = 'GET @P@/x HTTP/1.0\r\n\r\n'
+    else if (path === 'HOSTPORT') k.raw = 'GET @P@/x HTTP/1.1\r\nHost: Example.COM:8080\r\nConnection: close\r\n\r\n'
+    else k.path = path
+    add(k)
+  }
+
   // --- redirect: proxy_redirect on Location and Refresh --------------------------------------
   const loc302 = (to: string, extra: string[] = []) => ({ bytes: resp('HTTP/1.1 302 Found', [`Location: ${to}`, ...extra, 'Content-Length: 0']) })
   const R = 'http://127.0.0.1:@B@'
@@ -324,6 +364,11 @@ export function proxyCorpus(): ProxyCase[] {
     ['X-Accel-Redirect ignored', loc('proxy_ignore_headers X-Accel-Redirect;'), xa(['X-Accel-Redirect: @P@-int/file'])],
     ['X-Accel-Redirect ignored and passed', loc('proxy_ignore_headers X-Accel-Redirect; proxy_pass_header X-Accel-Redirect;'), xa(['X-Accel-Redirect: @P@-int/file'])],
     ['X-Accel-Redirect to a proxied location', `${PASS} location @P@-int/ { proxy_pass http://127.0.0.1:@B@/k@P@/second; }`, xa(['X-Accel-Redirect: @P@-int/file'])],
+    ['X-Accel-Redirect to a static file', `${PASS} location @P@-files/ { internal; alias @ROOT@/files/; }`, xa(['X-Accel-Redirect: @P@-files/secret.txt', 'Content-Type: application/x-backend', 'Content-Disposition: attachment; filename="s.txt"'])],
+    ['X-Accel-Redirect to a missing file', `${PASS} location @P@-files/ { internal; alias @ROOT@/files/; }`, xa(['X-Accel-Redirect: @P@-files/nope.txt'])],
+    ['X-Accel-Redirect with dot segments', `${PASS} ${internal}`, xa(['X-Accel-Redirect: @P@-int/../secret'])],
+    ['X-Accel-Redirect HEAD', `${PASS} ${internal}`, xa(['X-Accel-Redirect: @P@-int/h']), { method: 'HEAD' }],
+    ['X-Accel-Redirect and error_page', `${PASS} location @P@-int/ { internal; return 404; error_page 404 =200 @P@-ep/; } location @P@-ep/ { return 200 "ep $uri\\n"; }`, xa(['X-Accel-Redirect: @P@-int/x'])],
     ['X-Accel-Expires hidden', PASS, xa(['X-Accel-Expires: 100'])],
     ['X-Accel-Buffering no', PASS, xa(['X-Accel-Buffering: no'])],
     ['X-Accel-Buffering ignored', loc('proxy_ignore_headers X-Accel-Buffering;'), xa(['X-Accel-Buffering: no'])],

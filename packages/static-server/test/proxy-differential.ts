@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, utimes, writeFile } from 'node:fs/promises'
 import type { HostPort } from '@edgestack/common'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,13 +28,15 @@ export interface Outcome {
 }
 
 interface Ports {
+  root: string
   b1: number
   b2: number
   dead: number
 }
 
 const fill = (text: string, id: string, p: Ports) =>
-  text.replaceAll('@P@', `/${id}`).replaceAll('@I@', id).replaceAll('@B2@', String(p.b2)).replaceAll('@B@', String(p.b1)).replaceAll('@D@', String(p.dead))
+  text
+    .replaceAll('@ROOT@', p.root).replaceAll('@P@', `/${id}`).replaceAll('@I@', id).replaceAll('@B2@', String(p.b2)).replaceAll('@B@', String(p.b1)).replaceAll('@D@', String(p.dead))
 
 function config(dir: string, port: number, pid: string, cases: [string, ProxyCase][], p: Ports): string {
   return `${httpHead(dir, port, pid)}
@@ -119,14 +121,16 @@ export async function runProxyCorpus(corpus: ProxyCase[]): Promise<Outcome[]> {
     const sc = typeof s === 'function' ? s(r) : s
     return 'bytes' in sc && typeof sc.bytes === 'string' ? { ...sc, bytes: fill(sc.bytes, m?.[1] as string, ports) } : sc
   }
-  const ports: Ports = { b1: 0, b2: 0, dead: await freePort() }
+  const dir = await mkdtemp(join(tmpdir(), 'proxy-corpus-'))
+  const ports: Ports = { root: join(dir, 'root'), b1: 0, b2: 0, dead: await freePort() }
   const b1 = await startRawBackend('b1', script)
   const b2 = await startRawBackend('b2', script)
   ports.b1 = b1.port
   ports.b2 = b2.port
-  const dir = await mkdtemp(join(tmpdir(), 'proxy-corpus-'))
   await mkdir(join(dir, 'tmp'), { recursive: true })
-  await mkdir(join(dir, 'root'), { recursive: true })
+  await mkdir(join(dir, 'root/files'), { recursive: true })
+  await writeFile(join(dir, 'root/files/secret.txt'), 'the protected file\n')
+  await utimes(join(dir, 'root/files/secret.txt'), new Date('2024-01-02T03:04:05Z'), new Date('2024-01-02T03:04:05Z'))
   await copyFile(join(REPO, 'config/mime.types'), join(dir, 'mime.types'))
   const out: Outcome[] = []
   try {

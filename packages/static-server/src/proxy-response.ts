@@ -26,7 +26,8 @@ export interface ClientHead {
   framing: Framing
   /** The backend's connection may carry another request after this body. */
   reusable: boolean
-  accel: { redirect?: string; charset?: string; buffering?: string }
+  /** limitRate: bytes per second from X-Accel-Limit-Rate (ngx_http_upstream_process_limit_rate). */
+  accel: { redirect?: string; charset?: string; buffering?: string; limitRate?: number }
 }
 
 /**
@@ -79,6 +80,9 @@ export function clientHead(st: RequestState, head: UpstreamHead): ClientHead | '
         break
       case 'x-accel-buffering':
         if (!ignored.has(lower)) accel.buffering = value
+        break
+      case 'x-accel-limit-rate':
+        if (!ignored.has(lower) && DIGITS.test(value)) accel.limitRate = Number(value)
         break
       case 'location': {
         const rewritten = rewriteRedirect(st, value, 0)

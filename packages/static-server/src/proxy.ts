@@ -136,7 +136,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
     res.writeHead(status, front, undefined, layout)
     res.pipeFrom(out).catch(() => res.destroy())
-  })
+  }, head.accel.limitRate)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
   // The backend broke off mid-body: nginx closes the client connection too.
   if (!outcome.complete) res.destroy()

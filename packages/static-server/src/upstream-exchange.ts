@@ -58,7 +58,12 @@ function readHead(socket: Socket, req: UpstreamRequest, limits: ExchangeLimits):
   return new Promise((resolve) => {
     let buf: Buffer = Buffer.alloc(0)
     let got = false
+    let over = false
+    let sendTimer: NodeJS.Timeout | undefined
     const done = (v: { head: UpstreamHead; rest: Buffer } | TryFailure | 'closed-unanswered') => {
+      if (over) return
+      over = true
+      clearTimeout(sendTimer)
       socket.off('data', onData)
       socket.off('end', onEnd)
       socket.off('close', onEnd)
@@ -96,6 +101,11 @@ function readHead(socket: Socket, req: UpstreamRequest, limits: ExchangeLimits):
     socket.write(req.head)
     if (req.body && req.body.length > 0) socket.write(req.body)
     socket.uncork()
+    // proxy_send_timeout: a backend that stops taking the request (its window full) times out.
+    if (socket.writableLength > 0) {
+      sendTimer = setTimeout(() => done('timeout'), limits.sendMs)
+      socket.once('drain', () => clearTimeout(sendTimer))
+    }
     socket.resume()
   })
 }

@@ -325,6 +325,7 @@ export function proxyCorpus(): ProxyCase[] {
   add({ area: 'framing', name: 'head over 4k with proxy_buffering off', loc: loc('proxy_buffering off;'), script: { bytes: ok([`X-Big: ${'b'.repeat(5000)}`]) } })
   add({ area: 'framing', name: 'HEAD, backend sends a body anyway', loc: PASS, method: 'HEAD', script: { bytes: ok([], 'unwanted') } })
   add({ area: 'framing', name: 'proxy_read_timeout', loc: loc('proxy_read_timeout 1;'), script: { hang: true } })
+  add({ area: 'framing', name: 'proxy_send_timeout, a backend that never reads', loc: 'location @P@/ { proxy_pass http://127.0.0.1:@NR@; proxy_send_timeout 1s; proxy_read_timeout 30s; client_max_body_size 32m; }', method: 'POST', headers: ['Content-Length: 16777216'], body: 'x'.repeat(16 << 20) })
 
   // --- vars: upstream variables as nginx computes them ---------------------------------------
   const v = (h: string) => loc(`add_header X-V "${h}";`)

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { copyFile, mkdir, mkdtemp, utimes, writeFile } from 'node:fs/promises'
 import type { HostPort } from '@edgestack/common'
+import net, { type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadNginxConf } from '../src/config/nginx-conf.js'
@@ -29,6 +30,8 @@ export interface Outcome {
 
 interface Ports {
   root: string
+  /** A backend that accepts and never reads (proxy_send_timeout). */
+  noRead: number
   b1: number
   b2: number
   dead: number
@@ -36,7 +39,8 @@ interface Ports {
 
 const fill = (text: string, id: string, p: Ports) =>
   text
-    .replaceAll('@ROOT@', p.root).replaceAll('@P@', `/${id}`).replaceAll('@I@', id).replaceAll('@B2@', String(p.b2)).replaceAll('@B@', String(p.b1)).replaceAll('@D@', String(p.dead))
+    .replaceAll('@ROOT@', p.root)
+    .replaceAll('@NR@', String(p.noRead)).replaceAll('@P@', `/${id}`).replaceAll('@I@', id).replaceAll('@B2@', String(p.b2)).replaceAll('@B@', String(p.b1)).replaceAll('@D@', String(p.dead))
 
 function config(dir: string, port: number, pid: string, cases: [string, ProxyCase][], p: Ports): string {
   return `${httpHead(dir, port, pid)}
@@ -122,7 +126,14 @@ export async function runProxyCorpus(corpus: ProxyCase[]): Promise<Outcome[]> {
     return 'bytes' in sc && typeof sc.bytes === 'string' ? { ...sc, bytes: fill(sc.bytes, m?.[1] as string, ports) } : sc
   }
   const dir = await mkdtemp(join(tmpdir(), 'proxy-corpus-'))
-  const ports: Ports = { root: join(dir, 'root'), b1: 0, b2: 0, dead: await freePort() }
+  const stalled = new Set<Socket>()
+  const noRead = net.createServer((s) => {
+    s.pause()
+    stalled.add(s)
+    s.on('error', () => {})
+  })
+  await new Promise<void>((r) => noRead.listen(0, '127.0.0.1', () => r()))
+  const ports: Ports = { root: join(dir, 'root'), noRead: (noRead.address() as AddressInfo).port, b1: 0, b2: 0, dead: await freePort() }
   const b1 = await startRawBackend('b1', script)
   const b2 = await startRawBackend('b2', script)
   ports.b1 = b1.port
@@ -164,6 +175,8 @@ export async function runProxyCorpus(corpus: ProxyCase[]): Promise<Outcome[]> {
   } finally {
     await b1.close()
     await b2.close()
+    for (const s of stalled) s.destroy()
+    noRead.close()
   }
   return out
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import type { UpstreamRequest } from './proxy-request.js'
 import type { Lease, Peer, Upstream } from './upstream.js'
-import { parseUpstreamHead, type UpstreamHead } from './upstream-head.js'
+import { type UpstreamHead, UpstreamHeadParser } from './upstream-head.js'
 
 /** nginx's NGX_HTTP_UPSTREAM_FT_* for a try that got no usable head. */
 export type TryFailure = 'error' | 'timeout' | 'invalid_header'
@@ -56,7 +56,7 @@ export async function exchange(up: Upstream, peer: Peer, req: UpstreamRequest, l
 
 function readHead(socket: Socket, req: UpstreamRequest, limits: ExchangeLimits): Promise<{ head: UpstreamHead; rest: Buffer } | TryFailure | 'closed-unanswered'> {
   return new Promise((resolve) => {
-    let buf: Buffer = Buffer.alloc(0)
+    const parser = new UpstreamHeadParser(limits.headMax)
     let got = false
     let over = false
     let sendTimer: NodeJS.Timeout | undefined
@@ -75,17 +75,16 @@ function readHead(socket: Socket, req: UpstreamRequest, limits: ExchangeLimits):
     }
     const onData = (c: Buffer) => {
       got = true
-      buf = buf.length === 0 ? c : Buffer.concat([buf, c])
+      let h = parser.push(c)
       for (;;) {
-        const h = parseUpstreamHead(buf, limits.headMax)
         if (h === 'more') return
         if (typeof h === 'string') return done('invalid_header')
         // Interim answers (100 Continue, 103 Early Hints) precede the final one; 101 is final.
         if (h.status >= 100 && h.status < 200 && h.status !== 101) {
-          buf = buf.subarray(h.size)
+          h = parser.next(h.size)
           continue
         }
-        return done({ head: h, rest: buf.subarray(h.size) })
+        return done({ head: h, rest: Buffer.from(parser.buffered.subarray(h.size)) })
       }
     }
     const onEnd = () => done(got ? 'error' : 'closed-unanswered')

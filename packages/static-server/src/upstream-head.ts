@@ -25,28 +25,76 @@ const SP = 0x20
  * does; a line without a colon is a field with an empty value; an `HTTP/...` line among the
  * fields (IIS writes two status lines) is skipped. The whole head must fit `limit` bytes
  * (proxy_buffer_size: "upstream sent too big header").
+ *
+ * Incremental: bytes are appended to one buffer that grows by doubling, and each line is read
+ * once, so a backend that trickles its head a byte at a time costs linear work.
  */
-export function parseUpstreamHead(buf: Buffer, limit: number): HeadResult {
-  const lineEnd = (from: number) => {
-    const lf = buf.indexOf(LF, from)
-    return lf < 0 || lf >= limit ? -1 : lf
+export class UpstreamHeadParser {
+  readonly #limit: number
+  #buf: Buffer = Buffer.alloc(0)
+  #len = 0
+  /** Where the next unread line starts. */
+  #at = 0
+  #status: Omit<UpstreamHead, 'fields' | 'size'> | undefined
+  #fields: string[] = []
+
+  constructor(limit: number) {
+    this.#limit = limit
   }
-  const first = lineEnd(0)
-  if (first < 0) return buf.length >= limit ? 'too-big' : statusPrefixOk(buf) ? 'more' : 'no-status-line'
-  const status = statusLine(buf.toString('latin1', 0, first > 0 && buf[first - 1] === CR ? first - 1 : first))
-  if (!status) return 'no-status-line'
-  const fields: string[] = []
-  let at = first + 1
-  for (;;) {
-    const lf = lineEnd(at)
-    if (lf < 0) return buf.length >= limit ? 'too-big' : 'more'
-    const end = lf > at && buf[lf - 1] === CR ? lf - 1 : lf
-    if (end === at) return { ...status, fields, size: lf + 1 }
-    const line = buf.subarray(at, end)
-    at = lf + 1
-    const f = fieldLine(line)
-    if (f === 'invalid') return 'invalid-header'
-    if (f) fields.push(f[0], f[1])
+
+  /** Bytes received so far and not yet part of a returned head. */
+  get buffered(): Buffer {
+    return this.#buf.subarray(0, this.#len)
+  }
+
+  /** Adds `chunk` and parses what can be parsed. After a head, `rest()` has the bytes past it. */
+  push(chunk: Buffer): HeadResult {
+    if (this.#len + chunk.length > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#len + chunk.length, this.#buf.length * 2, 1024))
+      this.#buf.copy(grown, 0, 0, this.#len)
+      this.#buf = grown
+    }
+    chunk.copy(this.#buf, this.#len)
+    this.#len += chunk.length
+    return this.#parse()
+  }
+
+  /** Drops a head already returned (an interim 1xx) and parses what follows it. */
+  next(size: number): HeadResult {
+    this.#buf = Buffer.from(this.#buf.subarray(size, this.#len))
+    this.#len = this.#buf.length
+    this.#at = 0
+    this.#status = undefined
+    this.#fields = []
+    return this.#parse()
+  }
+
+  #parse(): HeadResult {
+    const buf = this.#buf.subarray(0, this.#len)
+    const limit = this.#limit
+    const lineEnd = (from: number) => {
+      const lf = buf.indexOf(LF, from)
+      return lf < 0 || lf >= limit ? -1 : lf
+    }
+    if (!this.#status) {
+      const first = lineEnd(0)
+      if (first < 0) return buf.length >= limit ? 'too-big' : statusPrefixOk(buf) ? 'more' : 'no-status-line'
+      const status = statusLine(buf.toString('latin1', 0, first > 0 && buf[first - 1] === CR ? first - 1 : first))
+      if (!status) return 'no-status-line'
+      this.#status = status
+      this.#at = first + 1
+    }
+    for (;;) {
+      const lf = lineEnd(this.#at)
+      if (lf < 0) return buf.length >= limit ? 'too-big' : 'more'
+      const at = this.#at
+      const end = lf > at && buf[lf - 1] === CR ? lf - 1 : lf
+      this.#at = lf + 1
+      if (end === at) return { ...this.#status, fields: this.#fields, size: lf + 1 }
+      const f = fieldLine(buf.subarray(at, end))
+      if (f === 'invalid') return 'invalid-header'
+      if (f) this.#fields.push(f[0], f[1])
+    }
   }
 }
 

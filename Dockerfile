@@ -1,7 +1,7 @@
 # One image for the four programs (they share packages/common and most dependencies); the
 # compose file picks the program with `command`. Multi-stage: build with dev dependencies, then
 # a runtime with production dependencies only, compiled JavaScript only, running as `node`.
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Only the package manifests, so the `npm ci` layers below are rebuilt when dependencies
 # change and not on every source edit (the legacy builder has no COPY --parents).

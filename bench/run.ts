@@ -103,8 +103,9 @@ runMain('bench', async () => {
 
     const { help: _help, ...options } = opts
     const report: Report = { startedAt, elapsedS: progress.elapsedS(), quick: opts.quick, options, machine, rows }
-    const { table: t, notes } = table(rows)
-    process.stdout.write(`\n${t}\n\n${notes.map((n, i) => `[${i + 1}] ${n}`).join('\n')}\n\n`)
+    const { table: t, notes } = table(rows, { smoke: opts.quick })
+    const smoke = opts.quick ? 'SMOKE RUN (--quick): no verdicts; `npm run bench` measures.\n' : ''
+    process.stdout.write(`\n${smoke}${t}\n\n${notes.map((n, i) => `[${i + 1}] ${n}`).join('\n')}\n\n`)
     const written = await writeReport(BENCH_DIR, report)
     process.stdout.write(`wrote ${written.md} and ${written.json} (${report.elapsedS.toFixed(0)} s)\n`)
     keepLogs = rows.some((r) => [r.left, r.right].some((s) => s?.problem !== undefined && !s.absent))

@@ -36,11 +36,17 @@ const rows: Row[] = [
 ]
 
 test('the table judges each ratio against its target and numbers each distinct note once', () => {
-  const { table: t, notes } = table(rows)
+  const { table: t, notes } = table(rows, { smoke: false })
   assert.match(t, /\| 1 \| static 1 KiB \| static-server: 900 req\/s \| nginx: 1,000 req\/s \| 0\.90x \| >= 0\.8 met \|/)
   assert.match(t, /\| 4 \| pass .* \| 0\.80x \| >= 0\.9 not met \|/)
   assert.match(t, /stunnel: n\/a \| - \| >= 1\.2 \|/)
   assert.deepEqual(notes, ['from flags', 'skipped: stunnel is not installed: apt-get install stunnel4'])
+})
+
+test('a quick run is a smoke run: targets stated, no verdict', () => {
+  const { table: t } = table(rows, { smoke: true })
+  assert.doesNotMatch(t, /\bmet\b/)
+  assert.match(t, /\| 0\.90x \| >= 0\.8 \(smoke run: no verdict\) \|/)
 })
 
 test('RESULTS.md says when it comes from a quick run, and names the machine', () => {
@@ -69,8 +75,9 @@ test('RESULTS.md says when it comes from a quick run, and names the machine', ()
     stunnelDebug: 5,
   }
   const md = markdown({ startedAt: 'now', elapsedS: 50, quick: true, options, machine, rows })
-  assert.match(md, /QUICK RUN/)
+  assert.match(md, /SMOKE RUN/)
+  assert.doesNotMatch(md, /\bnot met\b|\bmet\b/)
   assert.match(md, /2 cores \(cpu\)/)
   assert.match(md, /nginx 1\.22\.1; load generator wrk 4\.1\.0/)
-  assert.doesNotMatch(markdown({ startedAt: 'now', elapsedS: 900, quick: false, options, machine, rows }), /QUICK RUN/)
+  assert.doesNotMatch(markdown({ startedAt: 'now', elapsedS: 900, quick: false, options, machine, rows }), /SMOKE RUN/)
 })

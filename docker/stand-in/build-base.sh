@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds, offline from any image registry, a local stand-in for the base image the Dockerfile
-# names (ARG NODE_IMAGE, node:20-bookworm-slim): a minimal Debian bookworm made with debootstrap from the Debian
+# names (ARG NODE_IMAGE, node:24-bookworm-slim): a minimal Debian bookworm made with debootstrap from the Debian
 # mirror apt already uses, plus this machine's own Node binary and npm, laid out like the
 # official image (/usr/local/bin/node, user `node` uid 1000). It also tags the bare Debian as
 # debian:bookworm-slim for the stunnel image of docker-compose.real.yml.
@@ -60,7 +60,7 @@ if [ "$FORCE" = --force ] || ! have_image "$NODE_IMAGE"; then
   node_bin=$(command -v node)
   npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
   node_version=$("$node_bin" --version)
-  # node:20-... must hold Node 20: a different major here would make the tag a lie.
+  # node:24-... must hold Node 24: a different major here would make the tag a lie.
   tag_major=$(printf '%s' "$NODE_IMAGE" | sed -n 's/^node:\([0-9]*\).*/\1/p')
   node_major=$(printf '%s' "$node_version" | sed 's/^v\([0-9]*\).*/\1/')
   if [ -n "$tag_major" ] && [ "$tag_major" != "$node_major" ]; then
@@ -72,19 +72,27 @@ if [ "$FORCE" = --force ] || ! have_image "$NODE_IMAGE"; then
   cp "$node_bin" "$ctx/node"
   cp -a "$npm_dir" "$ctx/npm"
   cp docker/stand-in/node.Dockerfile "$ctx/Dockerfile"
-  # This machine's npm reaches the registry with settings from its global npmrc (on sandboxed
-  # machines a cafile for the egress proxy's CA); the stand-in's npm gets the same ones, at
-  # the place npm looks for a /usr/local prefix.
+  # This machine's npm reaches the registry with its own settings (on sandboxed machines a
+  # cafile for the egress proxy's CA, or NODE_EXTRA_CA_CERTS); the stand-in's npm gets the same
+  # ones as npm resolves them (whichever npmrc they come from), at the place npm looks for a
+  # /usr/local prefix.
   mkdir -p "$ctx/etc"
   : >"$ctx/etc/npmrc"
-  global_rc=$(npm config get globalconfig 2>/dev/null || true)
-  if [ -f "$global_rc" ]; then
-    grep -E '^[[:space:]]*(registry|cafile|strict-ssl|proxy|https-proxy|noproxy)[[:space:]]*=' "$global_rc" >"$ctx/etc/npmrc" || true
+  for key in registry cafile strict-ssl proxy https-proxy noproxy; do
+    value=$(npm config get "$key" 2>/dev/null || true)
+    case "$value" in '' | null | undefined) continue ;; esac
+    [ "$key" = registry ] && [ "$value" = https://registry.npmjs.org/ ] && continue
+    [ "$key" = strict-ssl ] && [ "$value" = true ] && continue
+    printf '%s=%s\n' "$key" "$value" >>"$ctx/etc/npmrc"
+  done
+  cafile=$(sed -n 's/^cafile=//p' "$ctx/etc/npmrc" | tail -1)
+  if [ -z "$cafile" ] && [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+    cafile=$NODE_EXTRA_CA_CERTS
+    echo "cafile=$cafile" >>"$ctx/etc/npmrc"
   fi
-  cafile=$(sed -n 's/^[[:space:]]*cafile[[:space:]]*=[[:space:]]*//p' "$ctx/etc/npmrc" | tail -1)
   if [ -n "$cafile" ]; then
     cp "$cafile" "$ctx/etc/npm-ca.crt"
-    sed -i 's|^[[:space:]]*cafile[[:space:]]*=.*|cafile=/usr/local/etc/npm-ca.crt|' "$ctx/etc/npmrc"
+    sed -i 's|^cafile=.*|cafile=/usr/local/etc/npm-ca.crt|' "$ctx/etc/npmrc"
   else
     : >"$ctx/etc/npm-ca.crt"
   fi

@@ -1,4 +1,4 @@
-# The stand-in for node:20-bookworm-slim, laid out like the official image so the project's
+# The stand-in for node:24-bookworm-slim, laid out like the official image so the project's
 # Dockerfile cannot tell the difference: node in /usr/local/bin, npm/npx beside it, user `node`
 # with uid/gid 1000. Built by docker/stand-in/build-base.sh; never pushed anywhere.
 ARG BASE
@@ -14,5 +14,5 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && groupadd --gid 1000 node \
  && useradd --uid 1000 --gid node --shell /bin/bash --create-home node \
  && node --version && npm --version
-LABEL org.edgestack.stand-in="node:20-bookworm-slim made offline by docker/stand-in/build-base.sh"
+LABEL org.edgestack.stand-in="node:24-bookworm-slim made offline by docker/stand-in/build-base.sh"
 CMD ["node"]

@@ -19,7 +19,7 @@ export interface AdminDeps {
   /** The contents of the -S file; undefined: no authentication, as varnishd without -S. */
   secret: Buffer | undefined
   extraStats(): Record<string, number>
-  /** With `-f`: the loaded VCLs, for vcl.load / vcl.use / vcl.list / vcl.discard / vcl.show. */
+  /** The loaded VCLs (`-f`'s, or the text `-b` stands for), for vcl.load / vcl.use / vcl.list / vcl.discard / vcl.show. */
   vcl?: VclRegistry
 }
 
@@ -64,7 +64,7 @@ const HELP = `${Object.values(COMMANDS)
 const UNKNOWN_REQUEST: [number, string] = [CLIS.UNKNOWN, "Unknown request.\nType 'help' for more info.\n"]
 
 /** varnishd's CLI framing: a 13-byte line `%-3d %-8d\n`, the body, a newline. */
-export function cliFrame(status: number, body: string): string {
+function cliFrame(status: number, body: string): string {
   return `${String(status).padEnd(3)} ${String(Buffer.byteLength(body)).padEnd(8)}\n${body}\n`
 }
 
@@ -255,7 +255,7 @@ function randomChallenge(): string {
 }
 
 /** The CLI's words: blanks separate, double quotes group with backslash escapes (varnish's VAV_Parse). */
-export function tokenize(line: string): string[] | undefined {
+function tokenize(line: string): string[] | undefined {
   const out: string[] = []
   let i = 0
   while (i < line.length) {

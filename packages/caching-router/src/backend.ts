@@ -29,18 +29,15 @@ export interface FetchControl {
 const UNSAFE = /[\r\n\0]/
 
 /**
- * One backend (`-b host:port`, or a VCL `backend`): a keep-alive pool of connections. Fetches
- * go through undici's `dispatch` rather than `request`: no Readable and no header object per
- * response on the pass path, and the raw header list keeps repeated fields (Set-Cookie) apart.
+ * The connections to one VCL `backend` (BackendPools makes one per backend): a keep-alive
+ * pool. Fetches go through undici's `dispatch` rather than `request`: no Readable and no
+ * header object per response on the pass path, and the raw header list keeps repeated fields
+ * (Set-Cookie) apart.
  */
 export class Backend {
-  readonly name: string
-  readonly address: HostPort
   readonly #pool: Pool
 
-  constructor(name: string, address: HostPort, opts: { connectTimeoutMs: number; connections?: number }) {
-    this.name = name
-    this.address = address
+  constructor(address: HostPort, opts: { connectTimeoutMs: number; connections?: number }) {
     this.#pool = new Pool(`http://${formatAddress(address)}`, {
       connections: opts.connections ?? 256,
       pipelining: 1,

@@ -22,17 +22,21 @@ export class BanList implements BanChecker {
   readonly #counters: Counters
   #seq = 0
 
-  constructor(counters: Counters) {
+  readonly #clock: () => number
+
+  /** `clock`: milliseconds, the router's (tests pass their own). */
+  constructor(counters: Counters, clock: () => number = Date.now) {
     this.#counters = counters
+    this.#clock = clock
   }
 
   /** `ban` with its arguments already split into words (the admin CLI). */
-  add(args: string[], nowMs = Date.now()): void {
+  add(args: string[], nowMs = this.#clock()): void {
     this.#push(parsed(() => parseBan(args)), nowMs)
   }
 
   /** VCL's `ban("...")`: the same parser as the admin CLI's, on one string. */
-  addExpression(text: string, nowMs = Date.now()): void {
+  addExpression(text: string, nowMs = this.#clock()): void {
     this.#push(parsed(() => parseBanString(text)), nowMs)
   }
 
@@ -53,7 +57,7 @@ export class BanList implements BanChecker {
    */
   isBanned(obj: CacheObject, req: LookupRequest): boolean {
     if (obj.banSeq >= this.#seq) return false
-    const now = Date.now()
+    const now = this.#clock()
     for (let i = this.#bans.length - 1; i >= 0; i--) {
       const ban = this.#bans[i] as Entry
       if (ban.seq <= obj.banSeq) break

@@ -1,29 +1,12 @@
 #!/usr/bin/env node
-import { readFile, writeFile } from 'node:fs/promises'
+import { writeFile } from 'node:fs/promises'
 import { createAccessLog, createLogger, handleSignals, runMain, StartupError } from '@edgestack/common'
 import { batchAccessLog } from './access-batch.js'
 import { adminCommand } from './admin-client.js'
-import { HELP, parseRouterCommandLine, parseStatCommandLine } from './command-line.js'
-import { createCachingRouter, type RouterModel } from './server.js'
-import { vclRouterParts } from './vcl-policy.js'
-import { checkVclFile, VclError, VclRegistry } from './vcl/index.js'
-
-async function readSecret(file: string | undefined): Promise<Buffer | undefined> {
-  if (file === undefined) return undefined
-  try {
-    return await readFile(file)
-  } catch (err) {
-    throw new StartupError(`-S ${file}: ${(err as Error).message}`, { cause: err })
-  }
-}
-
-/** `-f FILE`: compile, run vcl_init and start the probes, before any port is bound. */
-async function withVcl(file: string): Promise<Partial<RouterModel>> {
-  const vcl = new VclRegistry()
-  await vcl.load('boot', file)
-  vcl.use('boot')
-  return { ...vclRouterParts(vcl), vcl, vclFile: file }
-}
+import { HELP, parseRouterCommandLine, parseStatCommandLine } from './config/command-line.js'
+import { readSecret } from './secret-file.js'
+import { createCachingRouter } from './server.js'
+import { checkVclFile, VclError } from './vcl/index.js'
 
 runMain('caching-router', async () => {
   const argv = process.argv.slice(2)
@@ -40,22 +23,17 @@ runMain('caching-router', async () => {
     return
   }
   try {
-    if (model.check && model.vclFile !== undefined) {
+    if (model.check && model.vcl.kind === 'file') {
       // varnishd -C prints the C it generated; we print what the VCL compiled into.
-      process.stdout.write(`${(await checkVclFile(model.vclFile)).describe()}\n`)
+      process.stdout.write(`${(await checkVclFile(model.vcl.path)).describe()}\n`)
       return
     }
-    const secret = await readSecret(model.secretFile)
-    const vcl = model.vclFile === undefined ? {} : await withVcl(model.vclFile)
     const logger = createLogger({ name: 'caching-router' })
-    const router = createCachingRouter(
-      { ...model, ...vcl, admin: model.adminAddress ? { address: model.adminAddress, secret } : undefined },
-      logger,
-      batchAccessLog(createAccessLog()),
-    )
+    // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
+    const router = createCachingRouter(model, logger, batchAccessLog(createAccessLog()))
     await router.listen()
     if (model.pidFile !== undefined) await writeFile(model.pidFile, `${process.pid}\n`)
-    handleSignals(model.vclFile === undefined ? { close: router.close } : router, { logger })
+    handleSignals(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
   } catch (err) {
     if (!(err instanceof VclError)) throw err
     // varnishd exits 2 when the VCL does not compile, with the compiler's message.

@@ -1,21 +1,22 @@
 import net from 'node:net'
 import type { Http1Response, Logger } from '@edgestack/common'
-import type { Backend } from './backend.js'
+import type { VclResolvedBackend } from './vcl/index.js'
 
 /**
  * varnish's `return (pipe)`: the request head goes to the backend, then bytes flow both ways
  * untouched until either side closes or nothing moves for `pipe_timeout`; both halves are
  * closed together. `Connection: close` is added unless this is an Upgrade, as varnishd does,
- * so the backend never parses a second request we did not see.
+ * so the backend never parses a second request we did not see. A connection of its own, as
+ * varnishd's pipe takes one from no pool: the backend's keep-alive pool is never involved.
  */
 export function pipeTo(
-  backend: Backend,
+  backend: VclResolvedBackend,
   res: Http1Response,
   head: { method: string; url: string; headers: string[]; upgrade: boolean },
   opts: { timeoutMs: number; logger: Logger; done(bytes: number): void },
 ): void {
   const { socket: client, rest } = res.hijack()
-  const upstream = net.connect(backend.address.port, backend.address.host)
+  const upstream = net.connect(backend.port, backend.host)
   let text = `${head.method} ${head.url} HTTP/1.1\r\n`
   for (let i = 0; i < head.headers.length; i += 2) {
     const name = head.headers[i] as string

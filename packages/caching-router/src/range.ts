@@ -16,7 +16,7 @@ const UNSATISFIABLE: RangePlan = { kind: 'unsatisfiable' }
  * varnishd (which answers 416): a unit other than `bytes` is ignored, as RFC 9110 §14.2
  * requires of the server that makes the response.
  */
-export function planRange(range: string, length: number | undefined): RangePlan {
+function planRange(range: string, length: number | undefined): RangePlan {
   const eq = range.indexOf('=')
   if (eq === -1) return UNSATISFIABLE
   if (range.slice(0, eq).trim().toLowerCase() !== 'bytes') return FULL
@@ -48,7 +48,7 @@ export function planRange(range: string, length: number | undefined): RangePlan 
  * the response's fields. A strong ETag must equal the response's strong ETag; a date must
  * equal Last-Modified, which must be at most 60 s newer than Date. Anything else: the whole body.
  */
-export function ifRangeHolds(ifRange: string | undefined, resp: readonly string[]): boolean {
+function ifRangeHolds(ifRange: string | undefined, resp: readonly string[]): boolean {
   if (ifRange === undefined) return true
   if (ifRange.startsWith('W/')) return false
   if (ifRange.startsWith('"')) {

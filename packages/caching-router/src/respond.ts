@@ -3,7 +3,7 @@ import type { Http1Response } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { deliverHeadersOf, hasConditionalOrRange, notModified } from './deliver.js'
-import { type BereqObj, type BerespObj, fieldOf, isBuiltinStep, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
+import { type BereqObj, type BerespObj, fieldOf, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { lengthOf, RangeSlicer, rangedHead, rangeFor } from './range.js'
 import { guruMeditation } from './synth.js'
 
@@ -11,6 +11,8 @@ export interface ResponderDeps {
   policy: Policy
   counters: Counters
   via: string
+  /** Milliseconds, the router's (tests pass their own). */
+  clock(): number
 }
 
 /**
@@ -27,7 +29,7 @@ export class Responder {
 
   /** Writes a stored (or still arriving) object: X-Varnish, Age, Via; 304 and Range on complete ones. */
   deliver(r: ReqObj, res: Http1Response, obj: CacheObject, hit: boolean): void {
-    const now = Date.now()
+    const now = this.#d.clock()
     // obj.hits as varnish counts it: the delivery that filled the object is not a hit.
     if (hit) obj.hits++
     const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
@@ -54,7 +56,7 @@ export class Responder {
       }
     }
     // builtin.vcl's vcl_deliver changes nothing: no resp or obj view to build, no VCL to run.
-    if (isBuiltinStep(this.#d.policy, r, 'deliver')) {
+    if (this.#d.policy.isBuiltin(r, 'deliver')) {
       res.send(status, headers, body, reason)
       return
     }
@@ -101,10 +103,10 @@ export class Responder {
   }
 
   backendError(r: ReqObj, res: Http1Response, bereq: BereqObj): void {
-    const beresp = { ...berespOf(503, 'Backend fetch failed', [], bereq.backend), body: undefined as string | undefined }
+    const beresp = { ...berespOf(503, 'Backend fetch failed', []), body: undefined as string | undefined }
     this.#d.policy.backendError(bereq, beresp)
     if (beresp.body !== undefined && beresp.headers.length > 0) {
-      // vcl_backend_error made the response (a VCL policy): it is delivered, not re-made by vcl_synth.
+      // vcl_backend_error made the response: it is delivered, not re-made by vcl_synth.
       this.#d.counters.s_synth++
       if (res.headersSent) res.destroy()
       else res.send(beresp.status, beresp.headers.concat('X-Varnish', String(r.xid), 'Via', this.#d.via), beresp.body, beresp.reason)
@@ -125,7 +127,7 @@ export class Responder {
       status,
       reason: why,
       proto: r.proto,
-      headers: ['Date', new Date().toUTCString(), 'Content-Type', 'text/html; charset=utf-8', 'Retry-After', '5', 'X-Varnish', String(r.xid), 'Via', this.#d.via],
+      headers: ['Date', new Date(this.#d.clock()).toUTCString(), 'Content-Type', 'text/html; charset=utf-8', 'Retry-After', '5', 'X-Varnish', String(r.xid), 'Via', this.#d.via],
       body: body ?? guruMeditation(status, why, r.xid),
     }
     if (this.#d.policy.synth(r, resp) === 'restart' && r.restart) {
@@ -175,8 +177,7 @@ export function berespOf(
   status: number,
   reason: string,
   headers: string[],
-  backend: string,
   fresh = { ttl: -1, grace: 0, keep: 0 },
 ): BerespObj {
-  return { status, reason, proto: 'HTTP/1.1', headers, ttl: fresh.ttl, grace: fresh.grace, keep: fresh.keep, uncacheable: false, backend }
+  return { status, reason, proto: 'HTTP/1.1', headers, ttl: fresh.ttl, grace: fresh.grace, keep: fresh.keep, uncacheable: false }
 }

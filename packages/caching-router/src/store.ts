@@ -49,10 +49,11 @@ export class CacheStore {
   #bans: BanChecker | undefined
   readonly #sweep: NodeJS.Timeout
 
-  constructor(maxBytes: number, counters: Counters) {
+  /** `clock`: milliseconds, the router's (tests pass their own); the sweep reads it. */
+  constructor(maxBytes: number, counters: Counters, clock: () => number = Date.now) {
     this.maxBytes = maxBytes
     this.#counters = counters
-    this.#sweep = setInterval(() => this.expire(Date.now()), 1000)
+    this.#sweep = setInterval(() => this.expire(clock()), 1000)
     this.#sweep.unref()
   }
 
@@ -81,7 +82,9 @@ export class CacheStore {
         i--
         continue
       }
-      if (obj.varyNames !== undefined && varyKey(obj.varyNames, req.headers) !== obj.varyKey) continue
+      // RFC 9111 §4.1: a Vary listing `*` among other names never matches (builtin.vcl makes only
+      // a bare `Vary: *` hit-for-miss).
+      if (obj.varyNames !== undefined && (varyKey(obj.varyNames, req.headers) !== obj.varyKey || obj.varyNames.includes('*'))) continue
       if (this.#bans?.isBanned(obj, req)) {
         this.remove(obj)
         i--

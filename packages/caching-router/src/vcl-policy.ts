@@ -1,4 +1,3 @@
-import type { HostPort } from '@edgestack/common'
 import type {
   BackendResponseAction,
   BereqObj,
@@ -12,17 +11,14 @@ import type {
   ReqObj,
   RespObj,
 } from './policy.js'
-import { fieldOf } from './policy.js'
+import { builtinBackendFetch, builtinBackendResponse } from './builtin-native.js'
+import { BackendState, clientIpOf, localIpOf, ObjAdapter, RequestState } from './vcl-request-state.js'
 import {
   type VclBackendRef,
   type VclBackendRequest,
   type VclContext,
   VclHeaders,
-  type VclIp,
-  type VclObject,
-  type VclProgram,
   type VclRegistry,
-  type VclResolvedBackend,
   type VclReturn,
   startBackendResponse,
   startResponse,
@@ -30,95 +26,6 @@ import {
 
 /** varnishd's max_restarts default: a VCL restarting more often gets a 503. */
 const MAX_RESTARTS = 4
-
-/** One client request under the VCL it started with (ReqObj.policyState). */
-class RequestState {
-  /**
-   * What vcl_hash's hash_data() calls collect, joined by NUL as they come (undefined: none
-   * yet), rather than an array joined afterwards.
-   */
-  key: string | undefined = undefined
-  readonly ctx: VclContext
-  constructor(
-    readonly program: VclProgram,
-    newCtx: (hashData: (part: string) => void) => VclContext,
-  ) {
-    this.ctx = newCtx((part) => {
-      this.key = this.key === undefined ? part : `${this.key}\0${part}`
-    })
-  }
-}
-
-/**
- * One backend request (BereqObj.policyState once vcl_backend_fetch has run). `bereq` is VCL's
- * view of it, built only when a subroutine of the user's runs on the backend side.
- */
-class BackendState {
-  constructor(
-    readonly request: RequestState,
-    public bereq: VclBackendRequest | undefined,
-  ) {}
-}
-
-/** obj in vcl_hit: its headers are only turned into VclHeaders if the VCL reads them. */
-class ObjAdapter implements VclObject {
-  readonly proto = 'HTTP/1.1'
-  readonly uncacheable = false
-  readonly time: number
-  #http: VclHeaders | undefined
-  constructor(
-    readonly view: ObjView,
-    now: number,
-  ) {
-    this.time = now - view.age
-  }
-  get http(): VclHeaders {
-    this.#http ??= VclHeaders.fromRaw(this.view.headers)
-    return this.#http
-  }
-  get status(): number {
-    return this.view.status
-  }
-  get reason(): string {
-    return this.view.reason
-  }
-  get ttl(): number {
-    return this.view.ttl
-  }
-  get grace(): number {
-    return this.view.grace
-  }
-  get keep(): number {
-    return this.view.keep
-  }
-  get age(): number {
-    return this.view.age
-  }
-  get hits(): number {
-    return this.view.hits
-  }
-}
-
-// One function for every request's `now`, rather than a closure each.
-const nowSeconds = () => Date.now() / 1000
-
-// client.ip and server.ip are read-only in VCL: a request from the same address as the last
-// one (the usual case: one proxy or few clients in front) reuses its object.
-function ipOf(address: string): VclIp {
-  return Object.freeze({ address, port: 0, family: address.includes(':') ? 6 : 4 })
-}
-
-/** ipOf that keeps its last answer: most requests come from the address the previous one did. */
-function lastIpOf(): (address: string) => VclIp {
-  let last: VclIp | undefined
-  return (address) => {
-    if (last?.address !== address) last = ipOf(address)
-    return last
-  }
-}
-
-const clientIpOf = lastIpOf()
-const localIpOf = lastIpOf()
 
 function synthOf(req: ReqObj, ret: VclReturn, status = 503, reason?: string): 'synth' {
   req.synthStatus = ret.status ?? status
@@ -147,39 +54,16 @@ function failed(req: ReqObj): 'synth' {
 export class VclPolicy implements Policy {
   readonly registry: VclRegistry
   #host: PolicyHost | undefined
-  // VCL backends by the name the router knows them by: `name@host:port`, so two VCLs may
-  // declare one name with different addresses.
-  readonly #keys = new WeakMap<VclResolvedBackend, string>()
-  readonly #addresses = new Map<string, HostPort>()
+  readonly #now: () => number
 
-  constructor(registry: VclRegistry) {
+  /** `nowMs`: the router's clock (tests pass their own), read as VCL's `now` in seconds. */
+  constructor(registry: VclRegistry, nowMs: () => number = Date.now) {
     this.registry = registry
+    this.#now = () => nowMs() / 1000
   }
 
   attach(host: PolicyHost): void {
     this.#host = host
-  }
-
-  /** What a `name@host:port` backend name stands for (RouterModel.backendAddress). */
-  addressOf(name: string): HostPort | undefined {
-    return this.#addresses.get(name)
-  }
-
-  /** The router's name for a concrete VCL backend. */
-  keyOf(b: VclResolvedBackend): string {
-    let key = this.#keys.get(b)
-    if (key === undefined) {
-      key = `${b.name}@${b.host}:${b.port}`
-      this.#keys.set(b, key)
-      this.#addresses.set(key, { host: b.host, port: b.port })
-    }
-    return key
-  }
-
-  #resolve(ref: VclBackendRef | undefined, ctx: VclContext): string {
-    const b = ref?.resolve(ctx)
-    // No healthy backend: a name the router does not know, so the fetch fails with a 503.
-    return b === undefined ? '' : this.keyOf(b)
   }
 
   #state(req: ReqObj): RequestState {
@@ -199,7 +83,7 @@ export class VclPolicy implements Policy {
           client: clientIpOf(req.clientIp),
           local: localIpOf(req.serverIp),
           xid: String(req.xid),
-          now: nowSeconds,
+          now: this.#now,
           hashData,
           ban: this.#ban,
           log: this.#log,
@@ -241,7 +125,8 @@ export class VclPolicy implements Policy {
     }
     req.hashAlwaysMiss = v.hashAlwaysMiss
     req.hashIgnoreBusy = v.hashIgnoreBusy
-    req.backendHint = this.#resolve(v.backendHint, ctx)
+    // No healthy backend: undefined, and the fetch fails with a 503.
+    req.backendHint = v.backendHint?.resolve(ctx)
   }
 
   hash(req: ReqObj): string {
@@ -356,7 +241,7 @@ export class VclPolicy implements Policy {
   /** The concrete backend `ref` picks, and its timeouts, into the router's bereq. */
   #toBackend(bereq: BereqObj, ref: VclBackendRef | undefined, vb: VclBackendRequest | undefined, ctx: VclContext): void {
     const b = ref?.resolve(ctx)
-    bereq.backend = b === undefined ? '' : this.keyOf(b)
+    bereq.backend = b
     // varnish: bereq.* timeouts when VCL set them, else the backend's own, else the parameters.
     bereq.firstByteTimeout = vb?.firstByteTimeout ?? b?.firstByteTimeout
     bereq.betweenBytesTimeout = vb?.betweenBytesTimeout ?? b?.betweenBytesTimeout
@@ -376,9 +261,8 @@ export class VclPolicy implements Policy {
     const request = bereq.policyState as RequestState
     const { program, ctx } = request
     if (program.isBuiltinOnly('backend_fetch')) {
-      // builtin.vcl's vcl_backend_fetch, without building VCL's bereq for it: a GET sends no
-      // body, and the fetch goes to req.backend_hint.
-      if (bereq.method === 'GET') bereq.bodyUnset = true
+      // The fetch goes to req.backend_hint, as builtin's vcl_backend_fetch leaves it.
+      builtinBackendFetch(bereq)
       this.#toBackend(bereq, ctx.req.backendHint, undefined, ctx)
       bereq.policyState = new BackendState(request, undefined)
       return 'fetch'
@@ -486,63 +370,4 @@ export class VclPolicy implements Policy {
 
   readonly #ban = (expression: string): string | undefined => this.#host?.ban(expression) ?? 'bans are not available'
   readonly #log = (message: string): void => this.#host?.log(message)
-}
-
-const NO_STORE = /no-store/i
-const NO_CACHE_STORE_PRIVATE = /no-cache|no-store|private/i
-
-/**
- * builtin.vcl's vcl_backend_response (vcl/builtin.ts) as the router runs it when the user's VCL
- * defines no vcl_backend_response: the same decisions on the same values, without building
- * beresp for VCL. A pass's response gets no lifetime (startBackendResponse); anything else that
- * builtin.vcl finds uncacheable becomes a hit-for-miss marker for 120 s.
- * vcl-policy.test.ts compares it with the compiled builtin.vcl.
- */
-export function builtinBackendResponse(bereqUncacheable: boolean, beresp: BerespObj): void {
-  if (bereqUncacheable) {
-    beresp.ttl = 0
-    beresp.grace = 0
-    beresp.keep = 0
-    beresp.uncacheable = true
-    return
-  }
-  const h = beresp.headers
-  const surrogate = fieldOf(h, 'surrogate-control')
-  const cc = fieldOf(h, 'cache-control')
-  if (
-    beresp.ttl <= 0 ||
-    fieldOf(h, 'set-cookie') !== undefined ||
-    (surrogate !== undefined && NO_STORE.test(surrogate)) ||
-    (surrogate === undefined && cc !== undefined && NO_CACHE_STORE_PRIVATE.test(cc)) ||
-    fieldOf(h, 'vary') === '*'
-  ) {
-    beresp.ttl = 120
-    beresp.uncacheable = true
-  }
-}
-
-/** Everything `-f FILE` adds to the router's model: the policy and the first VCL's backends. */
-export interface VclRouterParts {
-  policy: VclPolicy
-  backends: Record<string, HostPort>
-  defaultBackend: string
-  backendAddress(name: string): HostPort | undefined
-}
-
-/** The router's part of a loaded VCL registry (whose active VCL was loaded from `-f`). */
-export function vclRouterParts(registry: VclRegistry): VclRouterParts {
-  const policy = new VclPolicy(registry)
-  const active = registry.active as VclProgram
-  const backends: Record<string, HostPort> = {}
-  for (const b of active.compiled.backends.values()) {
-    const key = policy.keyOf(b)
-    backends[key] = policy.addressOf(key) as HostPort
-  }
-  const first = active.compiled.defaultBackend
-  return {
-    policy,
-    backends,
-    defaultBackend: first === undefined ? '' : policy.keyOf(first),
-    backendAddress: (name) => policy.addressOf(name),
-  }
 }

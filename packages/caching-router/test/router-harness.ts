@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net'
 import net from 'node:net'
 import type { TestContext } from 'node:test'
 import { type AccessLog, createLogger, type HostPort } from '@edgestack/common'
-import { Params } from '../src/params.js'
-import { articlePolicy, builtinPolicy } from '../src/policy.js'
+import { articleVcl, backendVcl } from '../src/config/flags-vcl.js'
+import type { VclSpec } from '../src/config/model.js'
 import { type CachingRouter, createCachingRouter } from '../src/server.js'
 
 export interface Origin {
@@ -37,8 +37,25 @@ export async function startOrigin(
   return { address, seen, close }
 }
 
+/** The router's clock, moved by the test: a TTL passes without the test waiting for it. */
+export interface TestClock {
+  now(): number
+  advance(ms: number): void
+}
+
+export function testClock(): TestClock {
+  let offset = 0
+  return {
+    now: () => Date.now() + offset,
+    advance(ms) {
+      offset += ms
+    },
+  }
+}
+
 export interface Started {
   router: CachingRouter
+  clock: TestClock
   address: HostPort
   url: string
   lines: string[]
@@ -46,14 +63,22 @@ export interface Started {
   logs: string[]
 }
 
-/** The router as a library, on 127.0.0.1:0, in front of `backend` with builtin.vcl. */
+/**
+ * The router as a library, on 127.0.0.1:0, as `-b backend` runs it (builtin.vcl only); with
+ * `article`, as `--static-backend article --app-backend backend`; with `vcl`, that VCL text.
+ */
 export async function startRouter(
   t: TestContext,
   backend: HostPort,
-  opts: { params?: Record<string, string>; storageBytes?: number; proxy?: boolean; article?: HostPort } = {},
+  opts: { params?: Record<string, string>; storageBytes?: number; proxy?: boolean; article?: HostPort; vcl?: string } = {},
 ): Promise<Started> {
-  const params = new Params()
-  for (const [k, v] of Object.entries(opts.params ?? {})) params.set(k, v)
+  const vcl: VclSpec =
+    opts.vcl !== undefined
+      ? { kind: 'text', name: 'test.vcl', text: opts.vcl }
+      : opts.article
+        ? { kind: 'text', name: '<--static-backend/--app-backend>', text: articleVcl(opts.article, backend) }
+        : { kind: 'text', name: '<-b argument>', text: backendVcl(backend) }
+  const clock = testClock()
   const lines: string[] = []
   const access: AccessLog = {
     write: (l) => {
@@ -70,21 +95,21 @@ export async function startRouter(
   const router = createCachingRouter(
     {
       listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: opts.proxy ?? false }],
-      backends: opts.article ? { static: opts.article, app: backend } : { default: backend },
-      defaultBackend: opts.article ? 'app' : 'default',
-      policy: opts.article ? articlePolicy() : builtinPolicy,
+      vcl,
       storageBytes: opts.storageBytes ?? 16 * 1024 * 1024,
-      params,
+      params: Object.entries(opts.params ?? {}),
       identity: 'test',
+      admin: undefined,
       logHandling: true,
     },
     logger,
     access,
+    { clock: clock.now },
   )
   const [address] = await router.listen()
   t.after(() => router.close({ drainTimeoutMs: 500 }))
   const a = address as HostPort
-  return { router, address: a, url: `http://127.0.0.1:${a.port}`, lines, logs }
+  return { router, clock, address: a, url: `http://127.0.0.1:${a.port}`, lines, logs }
 }
 
 export interface Reply {

@@ -183,7 +183,8 @@ describe('caching-router: bad input, PROXY, pipe, backend failures', () => {
         if (head.includes('\r\n\r\n') && !head.includes('ECHO')) {
           s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
         }
-        if (head.includes('ECHO')) s.end(`echo:${head.includes('Upgrade: websocket') ? 'upgraded' : 'plain'}`)
+        // vcl_pipe sets `bereq.http.upgrade`: the field is named as the VCL spells it, as in varnishd.
+        if (head.includes('ECHO')) s.end(`echo:${/^upgrade: websocket\r$/im.test(head) ? 'upgraded' : 'plain'}`)
       })
     })
     await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve))

@@ -2,10 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type AccessLog, createLogger, type HostPort } from '@edgestack/common'
-import { Params } from '../src/params.js'
 import { type CachingRouter, createCachingRouter } from '../src/server.js'
-import { vclRouterParts } from '../src/vcl-policy.js'
-import { VclRegistry } from '../src/vcl/index.js'
+import { type TestClock, testClock } from './router-harness.js'
 
 export interface VclRouter {
   router: CachingRouter
@@ -15,6 +13,8 @@ export interface VclRouter {
   admin: HostPort
   /** Where the VCL file was written (`boot.vcl`); tests may put more files here. */
   dir: string
+  /** The router's clock: `advance` lets a TTL pass without waiting. */
+  clock: TestClock
   stop(): Promise<void>
 }
 
@@ -22,34 +22,34 @@ export interface VclRouter {
  * The router as `caching-router -f boot.vcl -a 127.0.0.1:0 -T 127.0.0.1:0` runs it, as a
  * library: `text` is written to a file in a fresh temp folder and loaded from there.
  */
-export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promise<VclRouter> {
+export async function startVclRouter(text: string, fileName = 'boot.vcl', params: Record<string, string> = {}): Promise<VclRouter> {
   const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
   const file = join(dir, fileName)
   await writeFile(file, text)
-  const registry = new VclRegistry()
-  try {
-    await registry.load('boot', file)
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true })
-    throw err
-  }
-  registry.use('boot')
   const access: AccessLog = { write: () => {}, close: async () => {} }
+  const clock = testClock()
   const router = createCachingRouter(
     {
       listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
-      ...vclRouterParts(registry),
-      vcl: registry,
-      vclFile: file,
+      vcl: { kind: 'file', path: file },
       storageBytes: 16 * 1024 * 1024,
-      params: new Params(),
+      params: Object.entries(params),
       identity: 'test',
-      admin: { address: { host: '127.0.0.1', port: 0 }, secret: undefined },
+      admin: { address: { host: '127.0.0.1', port: 0 }, secretFile: undefined },
+      logHandling: false,
     },
     createLogger({ name: 'caching-router', level: 'error' }),
     access,
+    { clock: clock.now },
   )
-  const [address] = await router.listen()
+  let address: HostPort | undefined
+  try {
+    ;[address] = await router.listen()
+  } catch (err) {
+    await router.close({ drainTimeoutMs: 0 })
+    await rm(dir, { recursive: true, force: true })
+    throw err
+  }
   const port = (address as HostPort).port
   return {
     router,
@@ -57,6 +57,7 @@ export async function startVclRouter(text: string, fileName = 'boot.vcl'): Promi
     url: `http://127.0.0.1:${port}`,
     admin: router.adminAddress as HostPort,
     dir,
+    clock,
     async stop() {
       await router.close({ drainTimeoutMs: 500 })
       await rm(dir, { recursive: true, force: true })

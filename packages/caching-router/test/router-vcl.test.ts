@@ -347,7 +347,7 @@ test('hits of one object: Age grows from the stored head; a refreshed object is 
   await hit1.text()
   const age1 = Number(hit1.headers.get('age'))
   assert.ok(age1 >= 5, `Age ${age1}`)
-  await new Promise((resolve) => setTimeout(resolve, 1100))
+  r.clock.advance(1100)
   const hit2 = await fetch(`${r.url}/age`)
   await hit2.text()
   assert.ok(Number(hit2.headers.get('age')) > age1, `Age ${hit2.headers.get('age')} after ${age1}`)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import type { BereqObj, BerespObj, ReqObj } from '../src/policy.js'
 import { VclRegistry } from '../src/vcl/index.js'
-import { type VclPolicy, vclRouterParts } from '../src/vcl-policy.js'
+import { VclPolicy } from '../src/vcl-policy.js'
 
 // VclPolicy against a VCL file of BACKENDS and the subroutines each test adds.
 const BACKENDS = `
@@ -21,7 +21,7 @@ async function policyOf(dir: string, name: string, text: string): Promise<VclPol
   const registry = new VclRegistry()
   await registry.load(name, file)
   registry.use(name)
-  return vclRouterParts(registry).policy
+  return new VclPolicy(registry)
 }
 
 function reqOf(url: string, headers: string[] = []): ReqObj {
@@ -30,7 +30,7 @@ function reqOf(url: string, headers: string[] = []): ReqObj {
     url,
     proto: 'HTTP/1.1',
     headers: ['Host', 'example.com', ...headers],
-    backendHint: '',
+    backendHint: undefined,
     xid: 1,
     clientIp: '127.0.0.1',
     serverIp: '127.0.0.1',
@@ -175,7 +175,7 @@ describe('builtin.vcl natively: the same decisions as the compiled builtin.vcl',
           policy.recv(r)
           const bereq = bereqOf(r, 'GET', bereqUncacheable)
           policy.backendFetch(bereq)
-          const beresp: BerespObj = { status: 200, reason: 'OK', proto: 'HTTP/1.1', backend: bereq.backend, ...shape, headers: [...shape.headers] }
+          const beresp: BerespObj = { status: 200, reason: 'OK', proto: 'HTTP/1.1', ...shape, headers: [...shape.headers] }
           const action = policy.backendResponse(bereq, beresp)
           policy.done(r)
           return { action, ...beresp }
@@ -195,7 +195,7 @@ describe('builtin.vcl natively: the same decisions as the compiled builtin.vcl',
     native.recv(r)
     const bereq = bereqOf(r, 'GET', false)
     native.backendFetch(bereq)
-    const beresp: BerespObj & { body?: string } = { status: 503, reason: 'Backend fetch failed', proto: 'HTTP/1.1', headers: [], ttl: 0, grace: 0, keep: 0, uncacheable: true, backend: '' }
+    const beresp: BerespObj & { body?: string } = { status: 503, reason: 'Backend fetch failed', proto: 'HTTP/1.1', headers: [], ttl: 0, grace: 0, keep: 0, uncacheable: true }
     native.backendError(bereq, beresp)
     native.done(r)
     assert.match(beresp.body ?? "", /XID: 2</)
@@ -208,7 +208,7 @@ describe('builtin.vcl natively: the same decisions as the compiled builtin.vcl',
       policy.recv(r)
       const bereq = bereqOf(r, 'GET', false)
       policy.backendFetch(bereq)
-      const beresp: BerespObj = { status: 200, reason: 'OK', proto: 'HTTP/1.1', headers: ['Set-Cookie', cookie], ttl: 60, grace: 10, keep: 0, uncacheable: false, backend: bereq.backend }
+      const beresp: BerespObj = { status: 200, reason: 'OK', proto: 'HTTP/1.1', headers: ['Set-Cookie', cookie], ttl: 60, grace: 10, keep: 0, uncacheable: false }
       policy.backendResponse(bereq, beresp)
       policy.done(r)
       return { ttl: beresp.ttl, uncacheable: beresp.uncacheable }

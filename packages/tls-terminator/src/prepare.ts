@@ -150,8 +150,23 @@ async function prepareService(s: ServiceModel, opts: PrepareOptions, info: strin
 const STUNNEL_CIPHERS = 'HIGH:!aNULL:!SSLv2:!DH:!kDHEPSK'
 const STUNNEL_CIPHERSUITES = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256'
 const STUNNEL_SECURITY_LEVEL = 2
-/** Without it OpenSSL would also offer the finite-field groups (ffdhe*) in TLS 1.3. */
-const STUNNEL_CURVES = 'X25519:P-256:X448:P-521:P-384'
+/**
+ * Without it OpenSSL would also offer the finite-field groups (ffdhe*) in TLS 1.3. On OpenSSL
+ * 3.5 (Node 24) the hybrid post-quantum group leads, as it does in OpenSSL 3.5's own default
+ * list, so a harvested handshake cannot be decrypted later; clients without it fall back to
+ * X25519 by a HelloRetryRequest or their own key share. stunnel 5.68 on OpenSSL 3.0 lacks it.
+ */
+const STUNNEL_CURVES = `${hasMlKemGroup() ? 'X25519MLKEM768:' : ''}X25519:P-256:X448:P-521:P-384`
+
+/** Whether this OpenSSL knows X25519MLKEM768 (3.5 and later); asked once, at load. */
+function hasMlKemGroup(): boolean {
+  try {
+    tls.createSecureContext({ ecdhCurve: 'X25519MLKEM768' })
+    return true
+  } catch {
+    return false
+  }
+}
 
 function cipherString(s: ServiceModel): string {
   return `${s.ciphersuites ?? STUNNEL_CIPHERSUITES}:@SECLEVEL=${s.securityLevel ?? STUNNEL_SECURITY_LEVEL}:${s.ciphers ?? STUNNEL_CIPHERS}`

@@ -51,6 +51,18 @@ describe('tls-terminator in-process, real sockets', () => {
     )
   })
 
+  test('with no curves in the file, a client offering only the hybrid X25519MLKEM768 group completes the handshake', async (t) => {
+    const backend = await startBackend(t)
+    const { ports } = await start(t, [...certLines, '[web]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`])
+    const pq = await tlsRoundTrip(ports[0] as number, 'hello', { ecdhCurve: 'X25519MLKEM768' })
+    assert.equal(pq.error, undefined)
+    assert.equal(pq.reply.toString(), 'hello')
+    // Named curves in the file are the whole list, as in stunnel: no hybrid group then.
+    const classic = await start(t, [...certLines, 'curves = X25519:P-256', '[web]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`])
+    const refused = await tlsRoundTrip(classic.ports[0] as number, 'hello', { ecdhCurve: 'X25519MLKEM768' })
+    assert.ok(refused.error, 'a client offering only a group the file leaves out must not complete the handshake')
+  })
+
   test('SNI picks the secondary service and its certificate; wildcards; the primary otherwise', async (t) => {
     const primary = await startBackend(t, { reply: 'primary' })
     const secondary = await startBackend(t, { reply: 'secondary' })

@@ -73,6 +73,6 @@ export {
   startResponse,
 } from './request-context.js'
 export { excerpt, type VclSource, VclError } from './source.js'
-export { checkVclFile, loadVclFile } from './load.js'
+export { checkVclFile, loadVclFile, loadVclText } from './load.js'
 export { VclAdminError, VclRegistry } from './registry.js'
 export { VclRuntimeError } from './variables.js'

@@ -6,7 +6,7 @@ import { DEFAULT_VCL_PATH, readErrorText, tokenizeWithIncludes } from './include
 import { parseIp } from './acl.js'
 import { spanOf, type Token } from './lexer.js'
 import { VclProgram } from './program.js'
-import { VclError } from './source.js'
+import { VclError, type VclSource } from './source.js'
 
 /**
  * Reads and compiles a VCL file and the files it includes (at start-up or on vcl.load; never on
@@ -20,7 +20,12 @@ export async function loadVclFile(path: string, name = 'boot', vclPath: readonly
   } catch (err) {
     throw new StartupError(`Cannot read -f file '${path}' (${readErrorText(err)})`, { cause: err })
   }
-  const tokens = await tokenizeWithIncludes({ name: path, text }, vclPath)
+  return loadVclText({ name: path, text }, name, vclPath)
+}
+
+/** Compiles VCL text that is no file (`-b`'s, the article flags'): includes are still read. */
+export async function loadVclText(source: VclSource, name = 'boot', vclPath: readonly string[] = DEFAULT_VCL_PATH): Promise<VclProgram> {
+  const tokens = await tokenizeWithIncludes(source, vclPath)
   return new VclProgram(name, tokens, { hosts: await resolveAclHosts(tokens) })
 }
 

@@ -1,6 +1,7 @@
 import { EdgeError } from '@edgestack/common'
-import { loadVclFile } from './load.js'
+import { loadVclFile, loadVclText } from './load.js'
 import type { VclProgram } from './program.js'
+import type { VclSource } from './source.js'
 
 /** A vcl.* admin command that cannot be carried out (varnishadm answers it with status 106). */
 export class VclAdminError extends EdgeError {
@@ -50,10 +51,13 @@ export class VclRegistry {
     this.#cold = hooks.cold ?? ((p) => p.stopProbes())
   }
 
-  /** `vcl.load NAME FILE`: compile; on any error nothing changes and the error propagates. */
-  async load(name: string, path: string): Promise<VclProgram> {
+  /**
+   * `vcl.load NAME FILE` (or VCL text the command line stood for, `-b`): compile; on any error
+   * nothing changes and the error propagates.
+   */
+  async load(name: string, from: string | VclSource): Promise<VclProgram> {
     if (this.#entries.has(name)) throw new VclAdminError(`Already a VCL named ${name}`)
-    const program = await loadVclFile(path, name)
+    const program = typeof from === 'string' ? await loadVclFile(from, name) : await loadVclText(from, name)
     // Checked again: another load of the same name may have finished while this one compiled.
     if (this.#entries.has(name)) throw new VclAdminError(`Already a VCL named ${name}`)
     const entry: Entry = { program, busy: 0, discarded: false }

@@ -228,11 +228,4 @@ export function invalid(d: Directive, v: string): NginxConfError {
   return new NginxConfError(`invalid value "${v}" in "${d.name}" directive`, d.file, d.line, d.name)
 }
 
-export function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o) && !(o instanceof RegExp)) {
-    Object.freeze(o)
-    if (o instanceof Map) for (const v of o.values()) deepFreeze(v)
-    else for (const v of Object.values(o)) deepFreeze(v)
-  }
-  return o
-}
+export { deepFreeze } from '@edgestack/common'

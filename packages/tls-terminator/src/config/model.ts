@@ -119,10 +119,4 @@ export const DEFAULT_SESSION_CACHE_SIZE = 1000
  */
 export const MAX_SESSION_CACHE_SIZE = 100_000
 
-export function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !Object.isFrozen(value)) {
-    Object.freeze(value)
-    for (const v of Object.values(value)) deepFreeze(v)
-  }
-  return value
-}
+export { deepFreeze } from '@edgestack/common'

@@ -1,7 +1,7 @@
-import { type HostPort, parseAddress, parseCommandLine, UsageError } from '@edgestack/common'
-import { Params, parseSize } from './params.js'
-import { articlePolicy, builtinPolicy, type Policy } from './policy.js'
-import type { ListenSpec, RouterModel } from './server.js'
+import { deepFreeze, type HostPort, parseAddress, parseCommandLine, UsageError } from '@edgestack/common'
+import { Params, parseSize } from '../params.js'
+import { articleVcl, backendVcl } from './flags-vcl.js'
+import type { CliModel, ListenSpec, VclSpec } from './model.js'
 
 export const HELP = `Usage: caching-router [varnishd options] [edgestack options]
        caching-router stat -T ADDR [-S SECRETFILE]
@@ -35,17 +35,6 @@ edgestack extensions (the article's routing without a VCL file):
 Without -b or -f the article's routing is used, with the defaults above.
 `
 
-export interface CliModel extends Omit<RouterModel, 'admin'> {
-  pidFile: string | undefined
-  adminAddress: HostPort | undefined
-  secretFile: string | undefined
-  help: boolean
-  /** `-f FILE`: the policy and backends come from this VCL (cli.ts loads it). */
-  vclFile: string | undefined
-  /** `-C`: check the VCL and exit. */
-  check: boolean
-}
-
 /** varnishd's flags (and ours), to a model; every problem is a UsageError (exit 2). */
 export function parseRouterCommandLine(argv: string[]): CliModel {
   const { values } = parseCommandLine(argv, {
@@ -68,11 +57,14 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       help: { type: 'boolean', short: 'h' },
     },
   })
-  const params = new Params()
+  // Checked here, so a bad -p stops the command line; the router applies them in order.
+  const checked = new Params()
+  const params: (readonly [string, string])[] = []
   for (const p of values.p ?? []) {
     const eq = p.indexOf('=')
     if (eq === -1) throw new UsageError(`-p ${p}: expected name=value`)
-    params.set(p.slice(0, eq), p.slice(eq + 1))
+    checked.set(p.slice(0, eq), p.slice(eq + 1))
+    params.push([p.slice(0, eq), p.slice(eq + 1)] as const)
   }
   if (values.f !== undefined && (values.b !== undefined || values['static-backend'] !== undefined || values['app-backend'] !== undefined)) {
     // varnishd: "Only one of -b or -f options"
@@ -82,38 +74,27 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
   if (values.b !== undefined && (values['static-backend'] !== undefined || values['app-backend'] !== undefined)) {
     throw new UsageError('-b and --static-backend/--app-backend are exclusive')
   }
-  let backends: Record<string, HostPort>
-  let policy: Policy
-  let defaultBackend: string
-  if (values.b !== undefined) {
-    backends = { default: parseAddress(values.b, '127.0.0.1') }
-    policy = builtinPolicy
-    defaultBackend = 'default'
-  } else {
-    backends = {
-      static: parseAddress(values['static-backend'] ?? '127.0.0.1:8081', '127.0.0.1'),
-      app: parseAddress(values['app-backend'] ?? '127.0.0.1:3000', '127.0.0.1'),
-    }
-    policy = articlePolicy()
-    defaultBackend = 'app'
+  let vcl: VclSpec
+  if (values.f !== undefined) vcl = { kind: 'file', path: values.f }
+  else if (values.b !== undefined) vcl = { kind: 'text', name: '<-b argument>', text: backendVcl(parseAddress(values.b, '127.0.0.1')) }
+  else {
+    const statics = parseAddress(values['static-backend'] ?? '127.0.0.1:8081', '127.0.0.1')
+    const app = parseAddress(values['app-backend'] ?? '127.0.0.1:3000', '127.0.0.1')
+    vcl = { kind: 'text', name: '<--static-backend/--app-backend>', text: articleVcl(statics, app) }
   }
-  const listen = (values.a ?? [':80']).map(parseListen)
-  return {
-    listen,
-    backends,
-    defaultBackend,
-    policy,
+  const adminAddress = values.T === undefined ? undefined : parseAddress(values.T, '127.0.0.1')
+  return deepFreeze({
+    listen: (values.a ?? [':80']).map(parseListen),
+    vcl,
     storageBytes: parseStorage(values.s ?? 'malloc,256M'),
     params,
     identity: values.i,
-    pidFile: values.P,
-    adminAddress: values.T === undefined ? undefined : parseAddress(values.T, '127.0.0.1'),
-    secretFile: values.S,
+    admin: adminAddress === undefined ? undefined : { address: adminAddress, secretFile: values.S },
     logHandling: values['access-log-handling'] ?? false,
+    pidFile: values.P,
     help: values.help ?? false,
-    vclFile: values.f,
     check: values.C ?? false,
-  }
+  })
 }
 
 /** `-a [name=]address[,PROXY|,HTTP]`, as varnishd 7 spells it. */

@@ -1,0 +1,111 @@
+import type { Readable } from 'node:stream'
+import { getHeader, hopByHopNames, httpDateNow, type Logger } from '@edgestack/common'
+import type { FetchControl, FetchSink } from './backend.js'
+import type { BackendPools } from './backend-pools.js'
+import type { Counters } from './counters.js'
+import type { Params } from './params.js'
+import type { BereqObj, ReqObj } from './policy.js'
+
+export interface BackendFetchDeps {
+  pools: BackendPools
+  params: Params
+  counters: Counters
+  logger: Logger
+  nextXid(): number
+}
+
+// varnishd's HTTPH_R_FETCH: a cache fill asks for the whole object, whatever this client asked.
+const NOT_ON_FILL = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'expect'])
+// varnishd answers Expect itself.
+const NOT_ON_PASS = new Set(['expect'])
+
+/**
+ * The backend side's start (cache_fetch.c's vbf_stp_startfetch): bereq made from req, the
+ * fetch started on the pool of the backend vcl_backend_fetch left in bereq, and a failure
+ * counted as varnishd counts it.
+ */
+export class BackendFetch {
+  readonly #d: BackendFetchDeps
+
+  constructor(deps: BackendFetchDeps) {
+    this.#d = deps
+  }
+
+  /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
+  bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
+    const headers = forwardable(r.headers, fill ? NOT_ON_FILL : NOT_ON_PASS)
+    const xid = this.#d.nextXid()
+    headers.push('X-Varnish', String(xid))
+    return {
+      method,
+      url: r.url,
+      proto: 'HTTP/1.1',
+      headers,
+      backend: r.backendHint,
+      uncacheable,
+      xid,
+      isBgfetch: bgfetch,
+      bodyUnset: false,
+      policyState: r.policyState,
+    }
+  }
+
+  /** Undefined when there is no backend to ask (none was healthy): the caller's 503. */
+  start(bereq: BereqObj, body: Readable | undefined, sink: FetchSink): FetchControl | undefined {
+    const { pools, params, counters } = this.#d
+    if (bereq.backend === undefined) return undefined
+    counters.s_fetch++
+    counters.backend_req++
+    return pools.of(bereq.backend).fetch(
+      {
+        method: bereq.method,
+        url: bereq.url,
+        headers: bereq.headers,
+        body: bereq.bodyUnset ? undefined : body,
+        firstByteTimeoutMs: (bereq.firstByteTimeout ?? params.get('first_byte_timeout')) * 1000,
+        betweenBytesTimeoutMs: (bereq.betweenBytesTimeout ?? params.get('between_bytes_timeout')) * 1000,
+      },
+      sink,
+    )
+  }
+
+  failed(err: Error): void {
+    const { counters, logger } = this.#d
+    counters.fetch_failed++
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') counters.backend_fail++
+    logger.warn(`backend fetch failed: ${err.message}`)
+  }
+}
+
+/**
+ * The request's fields a backend request carries: neither hop-by-hop (RFC 9110 §7.6.1, with
+ * what Connection names) nor in `drop`. One pass, one copy.
+ */
+function forwardable(headers: readonly string[], drop: Set<string>): string[] {
+  let connection: string[] | undefined
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    if (name.length === 10 && name.toLowerCase() === 'connection') {
+      connection ??= []
+      connection.push(headers[i + 1] as string)
+    }
+  }
+  const hop = hopByHopNames(connection)
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    const lower = name.toLowerCase()
+    if (!hop.has(lower) && !drop.has(lower)) out.push(name, headers[i + 1] as string)
+  }
+  return out
+}
+
+/**
+ * RFC 9110 §6.6.1: a recipient with a clock that forwards or stores a response without Date
+ * adds one for when it was received (varnishd does so for every fetch).
+ */
+export function withDate(headers: string[]): string[] {
+  if (getHeader(headers, 'date') === undefined) headers.push('Date', httpDateNow())
+  return headers
+}

@@ -1,0 +1,226 @@
+import type { Socket } from 'node:net'
+import { getHeader, type Http1Response } from '@edgestack/common'
+import type { FetchControl, FetchSink } from './backend.js'
+import { type BackendFetch, withDate } from './backend-fetch.js'
+import { CacheObject } from './cache-object.js'
+import { storableHeaders } from './deliver.js'
+import type { Params } from './params.js'
+import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
+import type { RangeSlicer } from './range.js'
+import { berespOf, type Responder } from './respond.js'
+import { addConditionals, merge304, revalidates } from './revalidation.js'
+import { standsInForError } from './stale-if-error.js'
+import { type CacheStore, varyKey, varyNamesOf } from './store.js'
+import { writeStreamHead } from './stream-head.js'
+import { computeFreshness } from './ttl.js'
+
+export interface FillDeps {
+  store: CacheStore
+  params: Params
+  policy: Policy
+  responder: Responder
+  via: string
+  fetches: BackendFetch
+  clock(): number
+}
+
+/** One fill: for `r`, answering `res` (undefined: a background refresh), under `hash`. */
+export interface FillJob {
+  readonly r: ReqObj
+  readonly res: Http1Response | undefined
+  readonly socket: Socket | undefined
+  readonly hash: string
+  /** A kept object to revalidate with a conditional request. */
+  readonly stale: CacheObject | undefined
+}
+
+/**
+ * A cache fill (miss, hit-for-miss, or a background refresh). With `busy`, concurrent misses
+ * wait for this fetch's response head and then stream from the object it fills.
+ */
+export function startFill(d: FillDeps, job: FillJob, busy: boolean): void {
+  const { store, policy } = d
+  const { r, res, hash, stale } = job
+  const obj = new CacheObject(r.xid, hash)
+  if (busy) store.beginBusy(obj)
+  const bereq = d.fetches.bereqOf(r, 'GET', true, false, res === undefined)
+  if (stale !== undefined) addConditionals(bereq.headers, stale)
+  if (policy.backendFetch(bereq) === 'abandon') {
+    store.unbusy(obj, false, d.clock())
+    if (res) d.responder.synth(r, res, 503, 'Service Unavailable')
+    return
+  }
+  const fill = new CacheFill(d, job, obj, bereq)
+  const control = d.fetches.start(bereq, undefined, fill)
+  if (!control) {
+    fill.giveUp()
+    if (res) d.responder.backendError(r, res, bereq)
+    return
+  }
+  fill.control = control
+  // A client that leaves does not stop a fill others may be waiting for, only a direct one.
+  if (res) res.once('close', () => fill.direct && control.abort())
+}
+
+/**
+ * The backend's response to a fill, as undici's cache-handler takes it: vcl_backend_response
+ * decides; a cacheable response fills `obj` (waiters stream from it), an uncacheable one
+ * leaves a hit-for-miss marker and goes to this client directly, a 304 renews the kept object.
+ */
+class CacheFill implements FetchSink {
+  /** Not stored: the response goes to this client only. */
+  direct = false
+  /** A 304 renewed the kept object: its body is the answer, the backend sends none. */
+  revalidated = false
+  control: FetchControl | undefined
+  #slicer: RangeSlicer | undefined
+  readonly #d: FillDeps
+  readonly #r: ReqObj
+  #res: Http1Response | undefined
+  readonly #socket: Socket | undefined
+  readonly #hash: string
+  readonly #stale: CacheObject | undefined
+  readonly #obj: CacheObject
+  readonly #bereq: BereqObj
+
+  constructor(d: FillDeps, job: FillJob, obj: CacheObject, bereq: BereqObj) {
+    this.#d = d
+    this.#r = job.r
+    this.#res = job.res
+    this.#socket = job.socket
+    this.#hash = job.hash
+    this.#stale = job.stale
+    this.#obj = obj
+    this.#bereq = bereq
+  }
+
+  giveUp(): void {
+    this.#d.store.unbusy(this.#obj, false, this.#d.clock())
+  }
+
+  head(status: number, reason: string, headers: string[]): void {
+    const { store, policy, params } = this.#d
+    const r = this.#r
+    const stale = this.#stale
+    const now = this.#d.clock()
+    withDate(headers)
+    if (revalidates(status, stale)) {
+      this.revalidated = true
+      headers = merge304(stale.headers, headers)
+      status = stale.status
+      reason = stale.reason
+    }
+    const fresh = computeFreshness(status, headers, now, {
+      defaultTtl: params.get('default_ttl'),
+      defaultGrace: params.get('default_grace'),
+      defaultKeep: params.get('default_keep'),
+    })
+    const beresp = berespOf(status, reason, headers, fresh)
+    // RFC 9111 §3.3/§3.4: partial content is passed on, never stored as the object.
+    const partial = status === 206 || getHeader(headers, 'content-range') !== undefined
+    if (policy.backendResponse(this.#bereq, beresp) === 'abandon') {
+      this.control?.abort()
+      this.giveUp()
+      if (this.#res) this.#d.responder.synth(r, this.#res, 503, 'Backend fetch failed')
+      return
+    }
+    if (beresp.uncacheable || partial) {
+      if (beresp.uncacheable && !partial && !store.renewMarker(this.#hash, beresp.ttl, now)) {
+        store.insert(hitForMiss(r.xid, this.#hash, beresp, now), now)
+      }
+      this.giveUp()
+      this.direct = true
+      const res = this.#res
+      if (!res) {
+        this.control?.abort()
+        return
+      }
+      const written = writeStreamHead(this.#d, r, res, this.#socket, beresp.status, beresp.reason, beresp.headers, true)
+      if (written === false) {
+        // vcl_deliver chose synth (or the Range was a 416): that answer is written, the backend's body is dropped.
+        this.control?.abort()
+        this.#res = undefined
+        return
+      }
+      if (written !== true) this.#slicer = written
+      if (this.revalidated) res.end(stale?.body && this.#slicer ? this.#slicer.take(stale.body) : stale?.body)
+      return
+    }
+    const obj = this.#obj
+    obj.setHead(beresp.status, beresp.reason, storableHeaders(beresp.headers))
+    obj.contentLength = getHeader(beresp.headers, 'content-length')
+    obj.ttl = beresp.ttl
+    obj.grace = beresp.grace
+    // A stale-if-error copy must still be there when the fetch fails: keep it that long.
+    obj.keep = Math.max(beresp.keep, fresh.staleIfError)
+    obj.staleIfError = fresh.staleIfError
+    obj.tOrigin = now - fresh.age * 1000
+    obj.varyNames = varyNamesOf(beresp.headers)
+    obj.varyKey = obj.varyNames ? varyKey(obj.varyNames, r.headers) : ''
+    if (this.revalidated && stale) {
+      store.remove(stale)
+      obj.append(stale.body as Buffer)
+      obj.complete()
+    }
+    store.unbusy(obj, true, now)
+    if (this.#res) this.#d.responder.deliver(r, this.#res, obj, false)
+  }
+
+  data(c: Buffer): boolean {
+    if (this.revalidated) return true
+    if (this.direct) {
+      const res = this.#res
+      if (!res) return false
+      if (this.#slicer !== undefined) {
+        const part = this.#slicer.partOf(c, res)
+        if (part === undefined) return true
+        c = part
+      }
+      if (res.write(c)) return true
+      // The client's socket is full: the backend waits until it drained.
+      this.#socket?.once('drain', () => this.control?.resume())
+      return false
+    }
+    this.#obj.append(c)
+    this.#d.store.grew(this.#obj, c.length)
+    return true
+  }
+
+  end(): void {
+    if (this.direct) {
+      if (!this.revalidated) this.#res?.end()
+    } else if (!this.revalidated) this.#obj.complete()
+  }
+
+  error(err: Error): void {
+    this.#d.fetches.failed(err)
+    if (this.direct) {
+      // The client has this response's head already: all we can do is cut it short.
+      this.#res?.destroy()
+      return
+    }
+    const obj = this.#obj
+    if (obj.state === 'complete') return
+    if (obj.state === 'busy') {
+      this.giveUp()
+      const res = this.#res
+      if (!res) return
+      // Grace and RFC 5861 stale-if-error: a stale copy beats an error page.
+      if (standsInForError(this.#stale, this.#d.clock())) this.#d.responder.deliver(this.#r, res, this.#stale, true)
+      else this.#d.responder.backendError(this.#r, res, this.#bereq)
+      return
+    }
+    obj.fail()
+    this.#d.store.remove(obj)
+  }
+}
+
+function hitForMiss(xid: number, hash: string, beresp: BerespObj, now: number): CacheObject {
+  const marker = new CacheObject(xid, hash)
+  marker.setHead(beresp.status, beresp.reason, [])
+  marker.hitForMiss = true
+  marker.ttl = beresp.ttl
+  marker.tOrigin = now
+  marker.complete()
+  return marker
+}

@@ -1,0 +1,44 @@
+import type { HostPort } from '@edgestack/common'
+
+/**
+ * The one configuration model of caching-router: varnishd's command line (and ours) becomes
+ * this frozen data, and everything else reads it. Decisions are not here: they are VCL. `-b`
+ * and the article's flags are VCL text (`flags-vcl.ts`), `-f` a file, and either goes through
+ * the one compiler, as varnishd compiles the text it makes of `-b`.
+ */
+
+export interface ListenSpec {
+  readonly address: HostPort
+  /** `-a addr,PROXY`: a PROXY protocol v1/v2 header comes first on every connection. */
+  readonly proxy: boolean
+}
+
+/** Where the boot VCL comes from. */
+export type VclSpec =
+  /** `-f FILE`: what SIGHUP re-reads. */
+  | { readonly kind: 'file'; readonly path: string }
+  /** VCL the command line stands for (`-b`, `--static-backend/--app-backend`), named as its source. */
+  | { readonly kind: 'text'; readonly name: string; readonly text: string }
+
+export interface RouterModel {
+  readonly listen: readonly ListenSpec[]
+  readonly vcl: VclSpec
+  /** `-s malloc,SIZE`. */
+  readonly storageBytes: number
+  /** `-p NAME=VALUE`, in command-line order, each already checked against params.ts. */
+  readonly params: readonly (readonly [name: string, value: string])[]
+  /** What Via names (varnishd: the host name, or `-i`). */
+  readonly identity: string | undefined
+  /** `-T` / `-S`: the admin CLI address and the secret file (read when the router starts). */
+  readonly admin: { readonly address: HostPort; readonly secretFile: string | undefined } | undefined
+  /** Append varnishncsa's `%{Varnish:handling}x` (hit, miss, pass, pipe, synth) to access lines. */
+  readonly logHandling: boolean
+}
+
+/** What the command line asks of the CLI itself, besides the router's model. */
+export interface CliModel extends RouterModel {
+  readonly pidFile: string | undefined
+  readonly help: boolean
+  /** `-C`: check the VCL, print what it compiled into, exit. */
+  readonly check: boolean
+}

@@ -1,0 +1,90 @@
+import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
+import { Http1ParseError, type Http1Response } from '@edgestack/common'
+import { type BackendFetch, withDate } from './backend-fetch.js'
+import type { BereqObj, Policy, ReqObj } from './policy.js'
+import type { RangeSlicer } from './range.js'
+import { berespOf, type Responder } from './respond.js'
+import { writeStreamHead } from './stream-head.js'
+
+export interface PassDeps {
+  policy: Policy
+  responder: Responder
+  via: string
+  fetches: BackendFetch
+}
+
+/**
+ * A pass (vcl_recv's, vcl_hit's or vcl_miss's): the backend's response streams to the client
+ * with backpressure through vcl_backend_response and vcl_deliver, and is not stored.
+ * `done` gets the status and fields once the body is through (RFC 9111 §4.4 invalidation).
+ */
+export function passFetch(
+  d: PassDeps,
+  r: ReqObj,
+  bereq: BereqObj,
+  body: Readable | undefined,
+  res: Http1Response,
+  socket: Socket,
+  clientFailed: (err: Error) => void,
+  done: (status: number, headers: string[]) => void,
+): void {
+  const { policy, responder, fetches } = d
+  if (policy.backendFetch(bereq) === 'abandon') {
+    responder.synth(r, res, 503, 'Service Unavailable')
+    return
+  }
+  let status = 0
+  let headers: string[] = []
+  // vcl_deliver answered with synth instead (or the Range was a 416): the body is not wanted.
+  let replaced = false
+  let slicer: RangeSlicer | undefined
+  const control = fetches.start(bereq, body, {
+    head: (s, reason, h) => {
+      const beresp = berespOf(s, reason, withDate(h))
+      policy.backendResponse(bereq, beresp)
+      status = beresp.status
+      headers = beresp.headers
+      const written = writeStreamHead(d, r, res, socket, beresp.status, beresp.reason, beresp.headers, false)
+      if (written === false) {
+        replaced = true
+        control?.abort()
+      } else if (written !== true) slicer = written
+    },
+    data: (c) => {
+      if (replaced) return true
+      if (slicer !== undefined) {
+        const part = slicer.partOf(c, res)
+        if (part === undefined) return true
+        c = part
+      }
+      if (res.write(c)) return true
+      // The client's socket is full: the backend waits until it drained.
+      socket.once('drain', () => control?.resume())
+      return false
+    },
+    end: () => {
+      if (replaced) return
+      res.end()
+      done(status, headers)
+    },
+    error: (err) => {
+      // The client's body broke (a bad chunk size, cut short): the connection has answered
+      // 400 (or gone) already, and the backend did nothing wrong.
+      const clientErr = body?.errored
+      if (clientErr instanceof Error || err instanceof Http1ParseError) {
+        clientFailed(clientErr instanceof Error ? clientErr : err)
+        return
+      }
+      fetches.failed(err)
+      if (res.headersSent) res.destroy()
+      else responder.backendError(r, res, bereq)
+    },
+  })
+  if (!control) {
+    responder.backendError(r, res, bereq)
+    return
+  }
+  // An abort if the client leaves (backpressure: `data` waits for 'drain' when a write is refused).
+  res.once('close', control.abort)
+}

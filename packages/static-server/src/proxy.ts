@@ -133,10 +133,17 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const [front, layout] = nginxLayout(st, headers)
   layout.afterLength = head.afterLength
   if (st.errorStatus === undefined) layout.statusText = head.statusText
+  // "client prematurely closed connection": nginx's proxy ends the upstream request on the
+  // client's FIN (proxy_ignore_client_abort off), and so do we.
+  let relay: PassThrough | undefined
+  const onClientEnd = () => relay?.destroy()
+  res.once('clientend', onClientEnd)
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
+    relay = out
     res.writeHead(status, front, undefined, layout)
     res.pipeFrom(out).catch(() => res.destroy())
   }, head.accel.limitRate)
+  res.off('clientend', onClientEnd)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
   // The backend broke off mid-body: nginx closes the client connection too.
   if (!outcome.complete) res.destroy()

@@ -33,7 +33,12 @@ export function relayBody(socket: Socket, rest: Buffer, framing: Framing, readMs
       if (c.length === 0) return
       if (!started) {
         started = true
-        start(out)
+        try {
+          start(out)
+        } catch {
+          // A head we refuse to write (InvalidResponseHeaderError): the client connection goes.
+          return finish(false)
+        }
       }
       sent += c.length
       if (!out.write(c)) socket.pause()
@@ -49,6 +54,9 @@ export function relayBody(socket: Socket, rest: Buffer, framing: Framing, readMs
         }
       }
     }
+    // The client went away (the pipe destroyed `out`): stop reading, drop the connection, as
+    // nginx does without proxy_ignore_client_abort.
+    out.on('close', () => finish(false))
     out.on('drain', () => {
       if (!throttled) socket.resume()
     })
@@ -65,7 +73,13 @@ export function relayBody(socket: Socket, rest: Buffer, framing: Framing, readMs
       if (complete) {
         if (!started) {
           started = true
-          start(out)
+          try {
+            start(out)
+          } catch {
+            out.destroy()
+            resolve({ complete: false, bytes })
+            return
+          }
         }
         out.end()
       } else if (started) out.destroy(new Error('upstream body cut short'))

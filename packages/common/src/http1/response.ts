@@ -53,7 +53,7 @@ export interface ResponseOwner {
  * stream one with backpressure. The server adds the framing (Content-Length or chunked) and
  * the Connection field; a HEAD request or a 1xx/204/304 status never gets a body.
  * Emits 'finish' when the last byte is handed to the socket and 'close' if the connection
- * goes away before that.
+ * goes away before that; 'clientend' when the client half-closes before the answer is over.
  */
 export class Http1Response extends EventEmitter {
   statusCode = 0

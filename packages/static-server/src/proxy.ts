@@ -56,6 +56,7 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
     const t: UpstreamTry = { addr: peer.address, status: '', start: times.start, times }
     tries.push(t)
     const r = await exchange(up, peer, ureq, limits(st), times)
+    if (times.connected !== undefined) t.sent = ureq.head.length + (ureq.body?.length ?? 0)
     left--
     const timedOut = conf.proxyNextUpstreamTimeoutMs > 0 && Date.now() - started >= conf.proxyNextUpstreamTimeoutMs
     const sent = typeof r !== 'string' || times.connected !== undefined
@@ -145,6 +146,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   }, head.accel.limitRate)
   res.off('clientend', onClientEnd)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
+  t.bodyBytes = outcome.bytes
   // The backend broke off mid-body: nginx closes the client connection too.
   if (!outcome.complete) res.destroy()
   return undefined
@@ -153,6 +155,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
 function finishTry(t: UpstreamTry, up: Upstream, lease: Lease, reusable: boolean, bodyBytes: number): void {
   t.end = Date.now()
   t.bytes = (t.bytes ?? 0) + bodyBytes
+  t.bodyBytes = bodyBytes
   up.release(lease, reusable)
 }
 

@@ -153,6 +153,7 @@ export class RequestState implements VariableSource {
       case 'upstream_connect_time':
       case 'upstream_bytes_received':
       case 'upstream_response_length':
+      case 'upstream_bytes_sent':
         return upstreamVariable(this.upstreamTries, name)
       case 'connection_upgrade':
         return req.upgrade ? 'upgrade' : 'close'

@@ -7,6 +7,10 @@ export interface UpstreamTry {
   times?: { connected?: number; header?: number }
   /** Bytes received from the peer (head and body). */
   bytes?: number
+  /** Body bytes received ($upstream_response_length). */
+  bodyBytes?: number
+  /** Bytes of the request written to the peer ($upstream_bytes_sent). */
+  sent?: number
 }
 
 const secs = (ms: number) => (Math.max(0, ms) / 1000).toFixed(3)
@@ -31,6 +35,11 @@ export function upstreamVariable(groups: readonly (readonly UpstreamTry[])[], na
         return t.times?.header !== undefined ? secs(t.times.header - t.start) : '-'
       case 'upstream_connect_time':
         return t.times?.connected !== undefined ? secs(t.times.connected - t.start) : '-'
+      case 'upstream_response_length':
+        return String(t.bodyBytes ?? 0)
+      // Counted when the try is over, as nginx does: 0 in a header.
+      case 'upstream_bytes_sent':
+        return String(t.end === undefined ? 0 : (t.sent ?? 0))
       default:
         return String(t.bytes ?? 0)
     }

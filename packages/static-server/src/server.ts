@@ -53,7 +53,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort)
     const host = m?.[1] === 'localhost' ? '127.0.0.1' : (m?.[1] ?? hostPort)
     const server = { host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 1, failTimeoutMs: 10_000, backup: false, down: false }
-    upstreams.set(hostPort, new Upstream({ name: hostPort, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000, servers: [server] }))
+    upstreams.set(hostPort, new Upstream({ name: hostPort, leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000, servers: [server] }))
   }
   for (const s of model.servers) {
     const visit = (locs: readonly LocationModel[]) => {

@@ -9,6 +9,8 @@ export interface Peer {
   failedAt: number
   current: number
   effective: number
+  /** Connections in use by requests (least_conn's count). */
+  active: number
 }
 
 /** An idle keep-alive connection and how many requests it has carried. */
@@ -58,6 +60,7 @@ export class Upstream {
       failedAt: 0,
       current: 0,
       effective: s.weight,
+      active: 0,
     })
     this.#primary = model.servers.filter((s) => !s.backup).map(peer)
     this.#backup = model.servers.filter((s) => s.backup).map(peer)
@@ -74,14 +77,25 @@ export class Upstream {
     return this.#choose(this.#primary, tried, now) ?? this.#choose(this.#backup, tried, now)
   }
 
-  #choose(peers: Peer[], tried: ReadonlySet<Peer>, now: number): Peer | undefined {
+  #live(p: Peer, tried: ReadonlySet<Peer>, now: number): boolean {
+    const s = p.server
+    if (tried.has(p) || s.down) return false
+    return this.#single || s.maxFails === 0 || p.fails < s.maxFails || now - p.failedAt > s.failTimeoutMs
+  }
+
+  #choose(all: Peer[], tried: ReadonlySet<Peer>, now: number): Peer | undefined {
+    let peers = all.filter((p) => this.#live(p, tried, now))
+    // ngx_http_upstream_get_least_conn_peer: the fewest active connections for the weight;
+    // several such peers share by smooth weighted round robin.
+    if (this.model.leastConn && peers.length > 1) {
+      let min = peers[0] as Peer
+      for (const p of peers) if (p.active * min.server.weight < min.active * p.server.weight) min = p
+      peers = peers.filter((p) => p.active * min.server.weight === min.active * p.server.weight)
+    }
     let best: Peer | undefined
     let total = 0
     for (const p of peers) {
-      if (tried.has(p)) continue
       const s = p.server
-      if (s.down) continue
-      if (!this.#single && s.maxFails > 0 && p.fails >= s.maxFails && now - p.failedAt <= s.failTimeoutMs) continue
       p.current += p.effective
       total += p.effective
       if (p.effective < s.weight) p.effective++
@@ -115,6 +129,7 @@ export class Upstream {
       c.socket.removeAllListeners('close')
       c.socket.removeAllListeners('data')
       c.socket.removeAllListeners('error')
+      this.#count(c.socket, peer)
       return Promise.resolve({ socket: c.socket, peer, reused: true, requests: c.requests + 1, createdAt: c.createdAt })
     }
     return new Promise((resolve, reject) => {
@@ -125,6 +140,7 @@ export class Upstream {
         clearTimeout(timer)
         reject(err)
       })
+      this.#count(socket, peer)
       socket.once('connect', () => {
         clearTimeout(timer)
         socket.removeAllListeners('error')
@@ -138,6 +154,18 @@ export class Upstream {
    * answer allowed it, keepalive_requests and keepalive_time are not reached; the least
    * recently used one is closed when the cache is full.
    */
+  /** A connection counts as active for its peer until it closes or goes idle. */
+  #count(socket: net.Socket, peer: Peer): void {
+    peer.active++
+    const done = () => {
+      peer.active--
+      socket.off('close', done)
+      socket.off('idle', done)
+    }
+    socket.once('close', done)
+    socket.once('idle', done)
+  }
+
   release(lease: Lease, reusable: boolean): void {
     const m = this.model
     const socket = lease.socket
@@ -158,6 +186,7 @@ export class Upstream {
     socket.on('close', () => this.#drop(idle))
     socket.on('error', () => this.#drop(idle))
     socket.setTimeout(0)
+    socket.emit('idle')
     this.#idle.push(idle)
   }
 

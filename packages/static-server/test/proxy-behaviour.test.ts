@@ -88,3 +88,38 @@ test('a head past proxy_buffer_size is a 502, and the next request is served', a
   assert.equal((await get(addr, '/big')).status, 502)
   assert.equal((await get(addr, '/small')).status, 200)
 })
+
+test('least_conn sends the next requests to the peer with fewer requests in flight', async (t) => {
+  const held: net.Socket[] = []
+  const slow = await backend((s) => {
+    held.push(s)
+  })
+  const fast = await backend((s) => {
+    s.on('data', () => s.write('HTTP/1.1 200 OK\r\nX-Peer: fast\r\nContent-Length: 2\r\n\r\nok'))
+  })
+  const dir = await mkdtemp(join(tmpdir(), 'proxy-behaviour-'))
+  const file = join(dir, 'nginx.conf')
+  await writeFile(
+    file,
+    `pid ${dir}/x.pid;\nevents {}\nhttp {\n  access_log off;\n  upstream u { least_conn; server 127.0.0.1:${slow.port}; server 127.0.0.1:${fast.port}; }\n  server {\n    listen 127.0.0.1:0;\n    location / { proxy_pass http://u; }\n  }\n}\n`,
+  )
+  const ours = await startOurs(dir, file)
+  t.after(async () => {
+    for (const s of held) s.destroy()
+    await ours.server.close({ drainTimeoutMs: 50 })
+    slow.server.close()
+    fast.server.close()
+  })
+  const addr = ours.addr[0] as { host: string; port: number }
+  // The first request goes to the first peer, which holds it.
+  const pending = net.connect(addr.port, addr.host)
+  pending.on('error', () => {})
+  pending.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n')
+  t.after(() => pending.destroy())
+  while (held.length === 0) await new Promise((r) => setTimeout(r, 10))
+  // Round robin would send one of these two to the held peer; least_conn sends both to the other.
+  for (const path of ['/a', '/b']) {
+    const r = await get(addr, path)
+    assert.equal(r.headers.get('x-peer'), 'fast', path)
+  }
+})

@@ -401,6 +401,7 @@ export function proxyCorpus(): ProxyCase[] {
   up('down server skipped', 'server 127.0.0.1:@D@ down; server 127.0.0.1:@B@;', '', 3)
   up('weight order', 'server 127.0.0.1:@B@ weight=2; server 127.0.0.1:@B2@;', '', 6)
   up('round robin', 'server 127.0.0.1:@B@; server 127.0.0.1:@B2@;', '', 4)
+  up('least_conn, one request at a time', 'least_conn; server 127.0.0.1:@B@; server 127.0.0.1:@B2@ weight=2;', '', 6)
   up('max_fails=1 marks the dead peer down', 'server 127.0.0.1:@D@ max_fails=1 fail_timeout=30s; server 127.0.0.1:@B@;', '', 4)
   up('max_fails=0 keeps trying it', 'server 127.0.0.1:@D@ max_fails=0; server 127.0.0.1:@B@;', '', 4)
   up('all peers dead: 502', 'server 127.0.0.1:@D@; server 127.0.0.2:@D@;', '', 2)

@@ -84,10 +84,11 @@ export function upstream(ctx: Ctx, d: Directive): void {
   if (ctx.upstreams.has(name)) throw new NginxConfError(`duplicate upstream "${name}"`, d.file, d.line, d.name)
   const servers: UpstreamServer[] = []
   // ngx_http_upstream_keepalive_module's defaults (1.22): 1000 requests, 1h, 60s idle.
-  const keep = { keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000 }
+  const keep = { leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000 }
   for (const x of d.block ?? []) {
     const a0 = x.args[0] as string
-    if (x.name === 'keepalive') {
+    if (x.name === 'least_conn') keep.leastConn = true
+    else if (x.name === 'keepalive') {
       keep.keepalive = int(x, a0)
       if (keep.keepalive === 0) throw invalid(x, a0)
     } else if (x.name === 'keepalive_requests') keep.keepaliveRequests = num(x, a0)

@@ -213,6 +213,8 @@ export interface UpstreamServer {
 export interface UpstreamModel {
   name: string
   servers: UpstreamServer[]
+  /** `least_conn`: the peer with the fewest active connections for its weight, round robin among equals. */
+  leastConn: boolean
   /** `keepalive N`: idle connections cached (0: none, every answer closes its connection). */
   keepalive: number
   keepaliveRequests: number

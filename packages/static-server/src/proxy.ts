@@ -1,6 +1,6 @@
 import type { PassThrough } from 'node:stream'
 import { type ClientHead, clientHead } from './proxy-response.js'
-import { upstreamRequest } from './proxy-request.js'
+import { type UpstreamRequest, upstreamRequest } from './proxy-request.js'
 import { readRequestBody } from './request-body.js'
 import type { RequestState, UpstreamTry } from './request-state.js'
 import { baseHeaders, finishHeaders, nginxLayout } from './respond.js'
@@ -40,9 +40,23 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
   const upgrading = st.req.upgrade && conf.proxyHttpVersion === '1.1' && ureq.upgrade !== ''
   const tries: UpstreamTry[] = []
   st.upstreamTries.push(tries)
+  // "client prematurely closed connection": a client's FIN ends the upstream request (nginx's
+  // ngx_http_upstream_check_broken_connection, proxy_ignore_client_abort off).
+  const left = new AbortController()
+  const onClientEnd = () => left.abort()
+  st.res.once('clientend', onClientEnd)
+  try {
+    return await tryPeers(st, up, ureq, tries, upgrading, left.signal)
+  } finally {
+    st.res.off('clientend', onClientEnd)
+  }
+}
+
+async function tryPeers(st: RequestState, up: Upstream, ureq: UpstreamRequest, tries: UpstreamTry[], upgrading: boolean, signal: AbortSignal): Promise<ProxyResult> {
+  const conf = st.conf
   const next = conf.proxyNextUpstream
   const started = Date.now()
-  let left = Math.min(up.peerCount, conf.proxyNextUpstreamTries || Number.POSITIVE_INFINITY)
+  let remaining = Math.min(up.peerCount, conf.proxyNextUpstreamTries || Number.POSITIVE_INFINITY)
   const tried = new Set<Peer>()
   for (;;) {
     const peer = up.pick(tried)
@@ -55,9 +69,17 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
     const times: TryTimes = { start: Date.now() }
     const t: UpstreamTry = { addr: peer.address, status: '', start: times.start, times }
     tries.push(t)
-    const r = await exchange(up, peer, ureq, limits(st), times)
+    const r = await exchange(up, peer, ureq, limits(st), times, signal)
+    if (signal.aborted) {
+      // nginx logs 499 and closes: nothing is written to a client that left.
+      if (typeof r !== 'string') r.lease.socket.destroy()
+      t.status = '499'
+      t.end = Date.now()
+      st.res.destroy()
+      return undefined
+    }
     if (times.connected !== undefined) t.sent = ureq.head.length + (ureq.body?.length ?? 0)
-    left--
+    remaining--
     const timedOut = conf.proxyNextUpstreamTimeoutMs > 0 && Date.now() - started >= conf.proxyNextUpstreamTimeoutMs
     const sent = typeof r !== 'string' || times.connected !== undefined
     const idempotentOk = !(sent && NON_IDEMPOTENT.has(ureq.method)) || next.has('non_idempotent')
@@ -74,7 +96,7 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
       t.status = failure === 'timeout' ? '504' : '502'
       t.end = Date.now()
       up.failed(peer)
-      if (left <= 0 || !next.has(failure) || !idempotentOk || timedOut) return failure === 'timeout' ? 504 : 502
+      if (remaining <= 0 || !next.has(failure) || !idempotentOk || timedOut) return failure === 'timeout' ? 504 : 502
       continue
     }
     const answer = r as Answer
@@ -83,7 +105,7 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
     // What was read so far: the head and whatever body came with it.
     t.bytes = answer.head.size + answer.rest.length
     st.upstreamFields = answer.head.fields
-    if (NEXT_STATUSES.has(head.status) && next.has(`http_${head.status}`) && left > 0 && idempotentOk && !timedOut) {
+    if (NEXT_STATUSES.has(head.status) && next.has(`http_${head.status}`) && remaining > 0 && idempotentOk && !timedOut) {
       t.end = Date.now()
       answer.lease.socket.destroy()
       if (head.status !== 403 && head.status !== 404) up.failed(peer)
@@ -134,8 +156,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const [front, layout] = nginxLayout(st, headers)
   layout.afterLength = head.afterLength
   if (st.errorStatus === undefined) layout.statusText = head.statusText
-  // "client prematurely closed connection": nginx's proxy ends the upstream request on the
-  // client's FIN (proxy_ignore_client_abort off), and so do we.
+  // The same once the answer is under way.
   let relay: PassThrough | undefined
   const onClientEnd = () => relay?.destroy()
   res.once('clientend', onClientEnd)

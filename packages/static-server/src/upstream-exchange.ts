@@ -34,7 +34,7 @@ export interface ExchangeLimits {
  * would send the 100 as the final answer). A cached connection that the backend closed
  * unanswered is replaced by a new one, as nginx does without counting a try.
  */
-export async function exchange(up: Upstream, peer: Peer, req: UpstreamRequest, limits: ExchangeLimits, times: TryTimes): Promise<Answer | TryFailure> {
+export async function exchange(up: Upstream, peer: Peer, req: UpstreamRequest, limits: ExchangeLimits, times: TryTimes, signal: AbortSignal): Promise<Answer | TryFailure> {
   for (;;) {
     let lease: Lease
     try {
@@ -43,7 +43,12 @@ export async function exchange(up: Upstream, peer: Peer, req: UpstreamRequest, l
       return (err as { code?: string }).code === 'ETIMEDOUT' ? 'timeout' : 'error'
     }
     times.connected = Date.now()
+    // The client left: the try ends now (its socket closes, read as an error by the caller).
+    const drop = () => lease.socket.destroy()
+    if (signal.aborted) drop()
+    signal.addEventListener('abort', drop, { once: true })
     const r = await readHead(lease.socket, req, limits)
+    signal.removeEventListener('abort', drop)
     if (r === 'closed-unanswered' && lease.reused) continue
     if (typeof r === 'string') {
       lease.socket.destroy()

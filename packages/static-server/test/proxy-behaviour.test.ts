@@ -49,6 +49,27 @@ test('a client that leaves mid-body closes the backend connection (no proxy_igno
   await closed
 })
 
+test('a client that leaves before the backend answers closes the backend connection', async (t) => {
+  let upstream: net.Socket | undefined
+  const b = await backend((s) => {
+    upstream = s
+    // It reads the request and never answers.
+    s.resume()
+  })
+  const ours = await proxyTo(b.port)
+  t.after(async () => {
+    await ours.server.close({ drainTimeoutMs: 50 })
+    b.server.close()
+  })
+  const addr = ours.addr[0] as { host: string; port: number }
+  const client = net.connect(addr.port, addr.host)
+  client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
+  while (!upstream) await new Promise((r) => setTimeout(r, 10))
+  const closed = once(upstream, 'close')
+  client.end()
+  await closed
+})
+
 test('a head trickled a byte at a time is read whole', async (t) => {
   const answer = 'HTTP/1.1 203 Slowly Now\r\nX-One: 1\r\nX-Two: 2\r\nContent-Length: 2\r\n\r\nok'
   const b = await backend((s) => {

@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import { get, startOurs } from './helpers.js'
 
 /** A backend on raw sockets: `onConnection` gets each connection. */
@@ -28,18 +28,23 @@ async function proxyTo(port: number, extra = ''): Promise<Awaited<ReturnType<typ
   return startOurs(dir, file)
 }
 
-test('a client that leaves mid-body closes the backend connection (no proxy_ignore_client_abort)', async (t) => {
-  let upstream: net.Socket | undefined
-  const b = await backend((s) => {
-    upstream = s
-    s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\nfirst bytes'))
-  })
-  const ours = await proxyTo(b.port)
+/** A raw backend and our server proxying to it, both closed after the test. */
+async function proxied(t: TestContext, onConnection: (s: net.Socket) => void, extra = ''): Promise<{ host: string; port: number }> {
+  const b = await backend(onConnection)
+  const ours = await proxyTo(b.port, extra)
   t.after(async () => {
     await ours.server.close({ drainTimeoutMs: 50 })
     b.server.close()
   })
-  const addr = ours.addr[0] as { host: string; port: number }
+  return ours.addr[0] as { host: string; port: number }
+}
+
+test('a client that leaves mid-body closes the backend connection (no proxy_ignore_client_abort)', async (t) => {
+  let upstream: net.Socket | undefined
+  const addr = await proxied(t, (s) => {
+    upstream = s
+    s.once('data', () => s.write('HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\nfirst bytes'))
+  })
   const client = net.connect(addr.port, addr.host)
   client.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n')
   await once(client, 'data')
@@ -51,17 +56,11 @@ test('a client that leaves mid-body closes the backend connection (no proxy_igno
 
 test('a client that leaves before the backend answers closes the backend connection', async (t) => {
   let upstream: net.Socket | undefined
-  const b = await backend((s) => {
+  const addr = await proxied(t, (s) => {
     upstream = s
     // It reads the request and never answers.
     s.resume()
   })
-  const ours = await proxyTo(b.port)
-  t.after(async () => {
-    await ours.server.close({ drainTimeoutMs: 50 })
-    b.server.close()
-  })
-  const addr = ours.addr[0] as { host: string; port: number }
   const client = net.connect(addr.port, addr.host)
   client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n')
   while (!upstream) await new Promise((r) => setTimeout(r, 10))
@@ -72,7 +71,7 @@ test('a client that leaves before the backend answers closes the backend connect
 
 test('a head trickled a byte at a time is read whole', async (t) => {
   const answer = 'HTTP/1.1 203 Slowly Now\r\nX-One: 1\r\nX-Two: 2\r\nContent-Length: 2\r\n\r\nok'
-  const b = await backend((s) => {
+  const addr = await proxied(t, (s) => {
     s.once('data', async () => {
       for (const ch of answer) {
         if (s.destroyed) return
@@ -81,12 +80,7 @@ test('a head trickled a byte at a time is read whole', async (t) => {
       }
     })
   })
-  const ours = await proxyTo(b.port)
-  t.after(async () => {
-    await ours.server.close({ drainTimeoutMs: 50 })
-    b.server.close()
-  })
-  const r = await get(ours.addr[0] as { host: string; port: number }, '/slow')
+  const r = await get(addr, '/slow')
   assert.equal(r.status, 203)
   assert.equal(r.reason, 'Slowly Now')
   assert.equal(r.headers.get('x-two'), '2')
@@ -94,18 +88,12 @@ test('a head trickled a byte at a time is read whole', async (t) => {
 })
 
 test('a head past proxy_buffer_size is a 502, and the next request is served', async (t) => {
-  const b = await backend((s) => {
+  const addr = await proxied(t, (s) => {
     s.once('data', (c: Buffer) => {
       const big = c.toString().includes('/big')
       s.end(`HTTP/1.1 200 OK\r\nX-Big: ${'v'.repeat(big ? 9000 : 10)}\r\nContent-Length: 2\r\n\r\nok`)
     })
-  })
-  const ours = await proxyTo(b.port, 'proxy_buffer_size 8k;')
-  t.after(async () => {
-    await ours.server.close({ drainTimeoutMs: 50 })
-    b.server.close()
-  })
-  const addr = ours.addr[0] as { host: string; port: number }
+  }, 'proxy_buffer_size 8k;')
   assert.equal((await get(addr, '/big')).status, 502)
   assert.equal((await get(addr, '/small')).status, 200)
 })

@@ -1,6 +1,6 @@
 import net from 'node:net'
 import { formatAddress, type HostPort, StartupError } from '@edgestack/common'
-import { authResponse } from './admin.js'
+import { authResponse } from './mgt/cli-session.js'
 
 /**
  * A minimal varnishadm: connects to `-T`, answers the `-S` challenge, runs one command and

@@ -41,9 +41,10 @@ export interface FillJob {
 export function startFill(d: FillDeps, job: FillJob, busy: boolean): void {
   const { store, policy } = d
   const { r, res, hash, stale } = job
-  const obj = new CacheObject(r.xid, hash)
-  if (busy) store.beginBusy(obj)
   const bereq = d.fetches.bereqOf(r, 'GET', true, false, res === undefined)
+  // The object carries its fetch's vxid: a hit's X-Varnish is "req.xid obj.xid" (varnishd).
+  const obj = new CacheObject(bereq.xid, hash)
+  if (busy) store.beginBusy(obj)
   if (stale !== undefined) addConditionals(bereq.headers, stale)
   if (policy.backendFetch(bereq) === 'abandon') {
     store.unbusy(obj, false, d.clock())

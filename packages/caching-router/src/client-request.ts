@@ -50,6 +50,9 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
   const handle = (req: Http1Request, res: Http1Response) => {
     counters.client_req++
     counters.s_req++
+    // varnishd's session takes a vxid before its first request (cache_session.c), so the
+    // X-Varnish numbers of a new connection's requests skip one, as varnishtest expects.
+    if (req.connectionRequests === 1) d.nextXid()
     const headers = req.headers
     const expect = appendForwardedFor(headers, req.remoteAddress)
     // Origin-form (the usual request) starts with '/': nothing to look at.

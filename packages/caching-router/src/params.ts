@@ -27,8 +27,34 @@ const SPECS: Record<string, ParamSpec> = {
 
 export type ParamName = keyof typeof SPECS
 
+const DEBUG_FLAGS = new Set(['vtc_mode', 'syncvsl', 'workspace', 'witness', 'vclrel', 'lurker', 'vcl_keep', 'vmod_so_keep', 'vsm_keep'])
+
+/**
+ * Parameters varnishtest passes to every varnishd, taken with the values under which ours
+ * behaves as varnishd does (README: "varnishtest's parameters"): anything else is refused.
+ */
+const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = {
+  // No child process restarts on its own, and no CLI line goes to syslog.
+  auto_restart: { default: 'on', accepts: (v) => v === 'off' },
+  syslog_cli_traffic: { default: 'on', accepts: (v) => v === 'off' },
+  // Node serves every connection on one event loop: a thread count changes nothing seen.
+  thread_pool_min: { default: '100', accepts: (v) => /^\d+$/.test(v) },
+  thread_pool_max: { default: '5000', accepts: (v) => /^\d+$/.test(v) },
+  thread_pools: { default: '2', accepts: (v) => /^\d+$/.test(v) },
+  thread_pool_stack: { default: '80k', accepts: (v) => parseSize(v) !== undefined },
+  // Debug flags that only change varnishd's own diagnostics (panic text, lock and workspace
+  // log records, synchronous log writes, kept build files), none of which we produce.
+  debug: { default: 'none', accepts: (v) => v === 'none' || v.split(',').every((f) => DEBUG_FLAGS.has(f.replace(/^[+-]/, ''))) },
+  // Debug records are not among the log records we write.
+  vsl_mask: { default: 'default', accepts: (v) => v === '+Debug' },
+  // No HTTP/2 is spoken, so no HTTP/2 window is sized.
+  h2_initial_window_size: { default: '65535b', accepts: (v) => parseSize(v) !== undefined },
+  h2_rx_window_low_water: { default: '10M', accepts: (v) => parseSize(v) !== undefined },
+}
+
 export class Params {
   readonly #values = new Map<string, number>()
+  readonly #text = new Map<string, string>()
   readonly #listeners: Array<(name: string) => void> = []
 
   get(name: string): number {
@@ -37,6 +63,12 @@ export class Params {
 
   /** `-p name=value` and `param.set`; throws varnishd's words (mgt_param_tcp/tweak.c). */
   set(name: string, text: string): void {
+    const fixed = FIXED[name]
+    if (fixed !== undefined) {
+      if (!fixed.accepts(text)) throw new UsageError(`caching-router takes ${name} only as varnishtest sets it\n\n(attempting to set param '${name}' to '${text}')`)
+      this.#text.set(name, text)
+      return
+    }
     const spec = SPECS[name]
     if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
     const value = parseValue(text, spec)
@@ -48,6 +80,23 @@ export class Params {
     if (problem !== undefined) throw new UsageError(`${problem}\n\n(attempting to set param '${name}' to '${text}')`)
     this.#values.set(name, value as number)
     for (const l of this.#listeners) l(name)
+  }
+
+  /** `param.reset NAME`: back to the default. */
+  reset(name: string): void {
+    if (FIXED[name]) {
+      this.#text.delete(name)
+      return
+    }
+    if (!SPECS[name]) throw new UsageError(`Unknown parameter "${name}".`)
+    this.#values.delete(name)
+    for (const l of this.#listeners) l(name)
+  }
+
+  /** The parameters set away from their defaults, as `-p` pairs (a manager hands them to its child). */
+  *changed(): Generator<readonly [string, string]> {
+    for (const [name, text] of this.#text) yield [name, text]
+    for (const [name, v] of this.#values) yield [name, String(v)]
   }
 
   onChange(listener: (name: string) => void): void {

@@ -8,7 +8,7 @@ import {
   type Logger,
   StartupError,
 } from '@edgestack/common'
-import { type AdminServer, createAdminServer } from './admin.js'
+import { type AdminServer, type ChildCli, createAdminServer } from './admin.js'
 import { BackendPools } from './backend-pools.js'
 import { BanList } from './bans.js'
 import { createClientRequestHandler } from './client-request.js'
@@ -35,11 +35,18 @@ export interface CachingRouter {
   adminAddress: HostPort | undefined
   /** SIGHUP: re-read `-f` and use it; a file that does not compile changes nothing. */
   reload(): Promise<void>
+  /** What the admin CLI asks the serving side (a manager's CLI too). */
+  readonly cli: ChildCli
 }
 
 export interface RouterOptions {
   /** Milliseconds since the epoch, for every TTL, grace and Age decision and VCL's `now`. */
   clock?: () => number
+  /**
+   * A manager's loaded VCLs (-d, -M): used as they are, never closed by the router; without
+   * it the router compiles the model's VCL into a registry of its own.
+   */
+  vcl?: VclRegistry
 }
 
 /** varnishd's HTTP_HDR_FIRST: the header slots the request line takes out of http_max_hdr. */
@@ -59,12 +66,15 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   store.setBans(bans)
   const pools = new BackendPools(() => params.get('connect_timeout') * 1000)
   // A discarded VCL whose last request is done: its probes stop and its backends' pools close.
-  const vcl = new VclRegistry({
-    cold(program) {
-      program.stopProbes()
-      void pools.release(program.compiled.backends.values())
-    },
-  })
+  const ownVcl = opts.vcl === undefined
+  const vcl =
+    opts.vcl ??
+    new VclRegistry({
+      cold(program) {
+        program.stopProbes()
+        void pools.release(program.compiled.backends.values())
+      },
+    })
   const via = `1.1 ${model.identity ?? hostname()} (caching-router)`
   const policy = new VclPolicy(vcl, clock)
   policy.attach({
@@ -81,6 +91,18 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   })
   let xid = 1000
   const nextXid = () => ++xid
+  let bound: HostPort[] = []
+  const cli: ChildCli = {
+    counters,
+    bans,
+    oldestBanSeq: () => store.oldestBanSeq(),
+    extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
+    listenAddresses: () => bound.map((a, i) => `${model.listen[i]?.name ?? `a${i}`} ${a.host} ${a.port}\n`).join(''),
+    xid(last) {
+      if (last !== undefined) xid = last
+      return xid
+    },
+  }
 
   const responder = new Responder({ policy, counters, via, clock })
   const fetch: FetchDeps = {
@@ -135,12 +157,16 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     params,
     bans,
     adminAddress: undefined,
+    cli,
     async listen() {
-      const source = model.vcl.kind === 'file' ? model.vcl.path : { name: model.vcl.name, text: model.vcl.text }
-      const boot = await vcl.load('boot', source)
-      vcl.use('boot')
+      if (ownVcl) {
+        const source = model.vcl.kind === 'file' ? model.vcl.path : { name: model.vcl.name, text: model.vcl.text }
+        await vcl.load('boot', source)
+        vcl.use('boot')
+      }
+      const boot = vcl.active as NonNullable<typeof vcl.active>
       const secret = await readSecret(model.admin?.secretFile)
-      const bound: HostPort[] = []
+      bound = []
       for (const [i, s] of servers.entries()) {
         const spec = model.listen[i] as RouterModel['listen'][number]
         const addr = await s.listen(spec.address)
@@ -150,16 +176,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${formatAddress({ host: b.host, port: b.port })}`).join(', ')
       logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
       if (model.admin) {
-        admin = createAdminServer({
-          params,
-          counters,
-          bans,
-          oldestBanSeq: () => store.oldestBanSeq(),
-          logger,
-          secret,
-          vcl,
-          extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
-        })
+        admin = createAdminServer({ params, logger, secret, vcl, child: () => cli })
         this.adminAddress = await admin.listen(model.admin.address)
       }
       return bound
@@ -173,7 +190,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       closing ??= (async () => {
         await admin?.close()
         await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
-        vcl.close()
+        if (ownVcl) vcl.close()
         store.close()
         await pools.close()
       })()

@@ -8,6 +8,7 @@ import {
   type Http1Response,
   type Http1Server,
   httpDateNow,
+  ListenerSet,
   type Logger,
 } from '@edgestack/common'
 import { AccessLogs } from './access-log.js'
@@ -44,7 +45,37 @@ interface Listener {
  * hosts by Host, the location phases in handler.ts, upstream pools shared by every location
  * that names them.
  */
-export function createStaticServer(model: NginxModel, logger: Logger): StaticServer {
+/**
+ * The distinct addresses a model listens on, in the order the server binds them (one socket per
+ * address, shared by the servers naming it): what a master holds for its workers.
+ */
+export function listenAddresses(model: NginxModel): ListenModel[] {
+  return [...listenGroups(model).values()].map((g) => g.address)
+}
+
+function listenGroups(model: NginxModel): Map<string, { address: ListenModel; servers: ServerModel[] }> {
+  const groups = new Map<string, { address: ListenModel; servers: ServerModel[] }>()
+  for (const s of model.servers) {
+    for (const l of s.listens) {
+      const key = `${l.host}:${l.port}`
+      let g = groups.get(key)
+      if (!g) {
+        g = { address: l, servers: [] }
+        groups.set(key, g)
+      }
+      if (l.defaultServer && !g.address.defaultServer) g.address = l
+      if (l.proxyProtocol) g.address = { ...g.address, proxyProtocol: true }
+      if (!g.servers.includes(s)) g.servers.push(s)
+    }
+  }
+  return groups
+}
+
+/**
+ * `sockets`: the listening sockets, shared with the server this one replaces on a reload (the
+ * addresses both name keep their socket; see ListenerSet).
+ */
+export function createStaticServer(model: NginxModel, logger: Logger, sockets = new ListenerSet()): StaticServer {
   const upstreams = new Map<string, Upstream>()
   for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u))
   // `proxy_pass http://host:port` without an upstream block: a one-peer upstream of its own.
@@ -90,21 +121,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     realIp.set(s, bl)
   }
 
-  // One listening socket per distinct address, shared by the servers naming it.
-  const groups = new Map<string, { address: ListenModel; servers: ServerModel[] }>()
-  for (const s of model.servers) {
-    for (const l of s.listens) {
-      const key = `${l.host}:${l.port}`
-      let g = groups.get(key)
-      if (!g) {
-        g = { address: l, servers: [] }
-        groups.set(key, g)
-      }
-      if (l.defaultServer && !g.address.defaultServer) g.address = l
-      if (l.proxyProtocol) g.address = { ...g.address, proxyProtocol: true }
-      if (!g.servers.includes(s)) g.servers.push(s)
-    }
-  }
+  const groups = listenGroups(model)
 
   const listeners: Listener[] = []
   for (const [key, g] of groups) {
@@ -163,23 +180,21 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
   }
 
   let closing: Promise<void> | undefined
-  return {
+  const self: StaticServer = {
     async listen() {
-      const bound: HostPort[] = []
-      try {
-        for (const l of listeners) {
-          const a = await l.http.listen({ host: l.address.host, port: l.address.port })
-          logger.info(`listening on ${formatAddress(a)}`)
-          bound.push(a)
-        }
-      } catch (err) {
-        await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs: 0 })))
-        throw err
-      }
+      // Every address is bound (or kept from the server this one replaces) before any is
+      // routed here: a bind that fails changes nothing.
+      const bound = await sockets.bind(listeners.map((l) => l.address))
+      listeners.forEach((l, i) => {
+        sockets.route(l.address, self, l.http.accept)
+        logger.info(`listening on ${formatAddress(bound[i] as HostPort)}`)
+      })
       return bound
     },
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
+        // Only the sockets not handed to a newer server are closed (the addresses a reload dropped).
+        sockets.release(self)
         await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs })))
         await Promise.all([...upstreams.values()].map((u) => u.close()))
         await logs.close()
@@ -190,6 +205,7 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       logs.reopen()
     },
   }
+  return self
 }
 
 /** set_real_ip_from / real_ip_header / real_ip_recursive (ngx_http_realip_module). */

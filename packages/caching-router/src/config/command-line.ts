@@ -13,14 +13,18 @@ varnishd options:
   -a ADDR[,PROXY]         listen address, repeatable; PROXY: expect the PROXY protocol (default :80)
   -b HOST:PORT            the backend (varnishd's -b)
   -f FILE                 a VCL file (4.0/4.1, or 3.0 without a vcl line); SIGHUP re-reads it
-  -C                      with -f: compile the VCL, print what it compiled into, exit
+  -C                      with -f or -b: compile the VCL, print what it compiled into, exit
   -s malloc,SIZE          cache size, k/M/G suffixes (default malloc,256M)
   -p NAME=VALUE           a parameter, repeatable: default_ttl, default_grace, default_keep,
                           http_req_hdr_len, http_req_size, http_max_hdr, timeout_idle,
                           pipe_timeout, first_byte_timeout, between_bytes_timeout,
                           connect_timeout, shortlived
   -F                      stay in the foreground (always the case)
-  -n DIR                  working directory name (accepted; nothing is written there)
+  -n DIR                  working directory: the shared-memory log index and _.secret go there
+  -d                      debug mode: CLI on stdin/stdout, serve after 'start', exit when stdin closes
+  -M 'HOST PORT'          reverse CLI: connect to a manager (varnishtest) and take commands
+  -l SIZE                 size of the shared-memory log (default 80M)
+  -W WAITER, -h HASH      accepted: varnishd's internals, invisible to clients
   -P FILE                 write the process id to FILE
   -T ADDR                 admin CLI address, for varnishadm
   -S FILE                 admin CLI secret file
@@ -30,7 +34,7 @@ edgestack extensions (the article's routing without a VCL file):
   --static-backend ADDR   URLs ending in .js, .css or .img go here (default 127.0.0.1:8081)
   --app-backend ADDR      everything else, and websockets and /socket.io/ piped (default 127.0.0.1:3000)
   --access-log-handling   append hit/miss/pass/pipe/synth to each varnishncsa line
-  -h, --help              show this help
+  --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
 `
@@ -43,7 +47,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       b: { type: 'string', short: 'b' },
       f: { type: 'string', short: 'f' },
       C: { type: 'boolean', short: 'C' },
-      s: { type: 'string', short: 's' },
+      s: { type: 'string', short: 's', multiple: true },
       p: { type: 'string', short: 'p', multiple: true },
       F: { type: 'boolean', short: 'F' },
       n: { type: 'string', short: 'n' },
@@ -51,10 +55,17 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       T: { type: 'string', short: 'T' },
       S: { type: 'string', short: 'S' },
       i: { type: 'string', short: 'i' },
+      d: { type: 'boolean', short: 'd', multiple: true },
+      // The waiter (-W) and the hash (-h) are varnishd's internals, invisible to clients;
+      // Node's event loop and our store take their place (README: accepted, no effect).
+      W: { type: 'string', short: 'W' },
+      h: { type: 'string', short: 'h' },
+      M: { type: 'string', short: 'M' },
+      l: { type: 'string', short: 'l' },
       'static-backend': { type: 'string' },
       'app-backend': { type: 'string' },
       'access-log-handling': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
+      help: { type: 'boolean' },
     },
   })
   // Checked here, so a bad -p stops the command line; the router applies them in order.
@@ -70,7 +81,8 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     // varnishd: "Only one of -b or -f options"
     throw new UsageError('Only one of -b or -f options (or --static-backend/--app-backend)')
   }
-  if (values.C && values.f === undefined) throw new UsageError('-C needs -f FILE')
+  // varnishd: -C compiles -f's file or the VCL -b stands for.
+  if (values.C && values.f === undefined && values.b === undefined) throw new UsageError('-C needs -f FILE or -b HOST:PORT')
   if (values.b !== undefined && (values['static-backend'] !== undefined || values['app-backend'] !== undefined)) {
     throw new UsageError('-b and --static-backend/--app-backend are exclusive')
   }
@@ -86,7 +98,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
   return deepFreeze({
     listen: (values.a ?? [':80']).map(parseListen),
     vcl,
-    storageBytes: parseStorage(values.s ?? 'malloc,256M'),
+    storageBytes: storageBytes(values.s ?? ['malloc,256M']),
     params,
     identity: values.i,
     admin: adminAddress === undefined ? undefined : { address: adminAddress, secretFile: values.S },
@@ -94,6 +106,11 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     pidFile: values.P,
     help: values.help ?? false,
     check: values.C ?? false,
+    debug: (values.d?.length ?? 0) > 0,
+    reverseCli: values.M === undefined ? undefined : parseReverse(values.M),
+    workdir: values.n,
+    logBytes: parseLogSize(values.l ?? '80M'),
+    backendGiven: values.b !== undefined || values['static-backend'] !== undefined || values['app-backend'] !== undefined,
   })
 }
 
@@ -101,25 +118,51 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
 function parseListen(spec: string): ListenSpec {
   const parts = spec.split(',')
   let addr = parts[0] as string
+  let name: string | undefined
   const eq = addr.indexOf('=')
-  if (eq !== -1 && !addr.startsWith('[')) addr = addr.slice(eq + 1)
+  if (eq !== -1 && !addr.startsWith('[')) {
+    name = addr.slice(0, eq)
+    addr = addr.slice(eq + 1)
+  }
   let proxy = false
   for (const p of parts.slice(1)) {
     if (p === 'PROXY') proxy = true
     else if (p !== 'HTTP' && p !== 'HTTP/1') throw new UsageError(`-a ${spec}: unknown protocol "${p}" (PROXY or HTTP)`)
   }
-  return { address: parseAddress(addr), proxy }
+  return { address: parseAddress(addr), proxy, name }
 }
 
-/** `-s malloc,SIZE` (or `-s name=malloc,SIZE`); the other stevedores are not ours. */
-function parseStorage(spec: string): number {
-  const body = spec.includes('=') ? spec.slice(spec.indexOf('=') + 1) : spec
-  const [kind, size] = body.split(',')
-  if (kind !== 'malloc') throw new UsageError(`-s ${spec}: only the malloc storage is supported`)
-  if (size === undefined) return 256 * 1024 * 1024
-  const n = parseSize(size)
-  if (n === undefined || n <= 0) throw new UsageError(`-s ${spec}: invalid size "${size}"`)
+/** `-M 'HOST PORT'` (varnishd also takes HOST:PORT). */
+function parseReverse(spec: string): HostPort {
+  const parts = spec.trim().split(/\s+/)
+  return parts.length === 2 ? parseAddress(`${parts[0]}:${parts[1]}`) : parseAddress(spec)
+}
+
+/** `-l SIZE`: varnishd's vsl_space, at least 1M (a 2m from varnishtest is 2 MiB). */
+function parseLogSize(spec: string): number {
+  const n = parseSize(spec.split(',')[0] as string)
+  if (n === undefined || n < 1024 * 1024) throw new UsageError(`-l ${spec}: expected a size of at least 1M`)
   return n
+}
+
+/**
+ * `-s [NAME=]malloc|default[,SIZE]`, repeatable: varnishd spreads objects over its stores, so
+ * ours is one store of their summed size. `default` is malloc on Linux. `Transient=` sizes
+ * varnishd's store of short-lived and uncacheable objects, which ours keeps in the same store
+ * (README: differences). The other stevedores (file, umem) are refused.
+ */
+function storageBytes(specs: string[]): number {
+  let total = 0
+  for (const spec of specs) {
+    const eq = spec.indexOf('=')
+    const name = eq === -1 ? undefined : spec.slice(0, eq)
+    const [kind, size] = spec.slice(eq + 1).split(',')
+    if (kind !== 'malloc' && kind !== 'default') throw new UsageError(`-s ${spec}: only the malloc storage is supported`)
+    const n = size === undefined ? 256 * 1024 * 1024 : parseSize(size)
+    if (n === undefined || n <= 0) throw new UsageError(`-s ${spec}: invalid size "${size}"`)
+    if (name !== 'Transient') total += n
+  }
+  return total || 256 * 1024 * 1024
 }
 
 /** `caching-router stat -T ADDR [-S FILE]`: varnishstat -1 over the admin CLI. */

@@ -11,6 +11,8 @@ export interface ListenSpec {
   readonly address: HostPort
   /** `-a addr,PROXY`: a PROXY protocol v1/v2 header comes first on every connection. */
   readonly proxy: boolean
+  /** `-a NAME=addr`; varnishd names the others a0, a1, ... */
+  readonly name?: string | undefined
 }
 
 /** Where the boot VCL comes from. */
@@ -41,4 +43,14 @@ export interface CliModel extends RouterModel {
   readonly help: boolean
   /** `-C`: check the VCL, print what it compiled into, exit. */
   readonly check: boolean
+  /** `-d`: varnishd's debug mode: a CLI on stdin, no serving until `start`, exit when stdin closes. */
+  readonly debug: boolean
+  /** `-M 'HOST PORT'`: the reverse CLI, connected out to a manager such as varnishtest. */
+  readonly reverseCli: HostPort | undefined
+  /** `-n DIR`: where the shared memory (VSM) goes and `_.secret` when no -S is given. */
+  readonly workdir: string | undefined
+  /** `-l SIZE`: the size of the shared-memory log (vsl_space). */
+  readonly logBytes: number
+  /** -b, -f, --static-backend or --app-backend given: there is something to serve at once. */
+  readonly backendGiven: boolean
 }

@@ -23,6 +23,8 @@ export interface BackendDecl {
   readonly keyword: Token
   readonly name: Token
   readonly fields: Field[]
+  /** `backend NAME none;` */
+  readonly none?: boolean
 }
 
 export interface ProbeDecl {
@@ -69,7 +71,7 @@ export type Stmt =
   | { readonly kind: 'set'; readonly keyword: Token; readonly target: Token; readonly op: Token; readonly value: Expr }
   | { readonly kind: 'unset'; readonly keyword: Token; readonly target: Token }
   | { readonly kind: 'if'; readonly branches: { cond: Expr; body: Stmt[] }[]; readonly otherwise?: Stmt[] }
-  | { readonly kind: 'return'; readonly keyword: Token; readonly action: Token; readonly args: Expr[] }
+  | { readonly kind: 'return'; readonly keyword: Token; readonly action: Token | undefined; readonly args: Expr[] }
   | { readonly kind: 'call'; readonly keyword: Token; readonly name: Token }
   | { readonly kind: 'action'; readonly keyword: Token; readonly args: Expr[] }
   | { readonly kind: 'new'; readonly keyword: Token; readonly name: Token; readonly ctor: Expr }

@@ -86,6 +86,8 @@ export function compileProbe(fields: Field[], start: Token, env: ExprEnv): Probe
 }
 
 export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, ProbeOptions>, env: ExprEnv): Backend {
+  // The none backend is never healthy: a request sent to it fails as varnishd's "No backend".
+  if (d.none) return new Backend({ name: d.name.value, host: '0.0.0.0', port: 0, none: true })
   const m = fieldMap(d.fields, BACKEND_FIELDS, d.keyword, 'backend')
   const context = { note: 'In backend specification starting at:', span: spanOf(d.keyword) }
   const host = m.get('host')

@@ -9,6 +9,21 @@ import { spanOf, type Token } from './lexer.js'
 import { parseVcl } from './parser.js'
 import { type VclSource, VclError } from './source.js'
 import { ALL_METHODS, type Exec, LEGAL_RETURNS, RETURN_ACTIONS } from './types.js'
+
+/**
+ * What a bare `return;` gives: truthy, so the statements after it are skipped like after any
+ * return, and turned back into "no action" where the subroutine ends (`leaving`), so the
+ * caller carries on. It ends every concatenated body of the subroutine, as in varnishd.
+ */
+const LEAVE_SUB: VclReturn = Object.freeze({ action: '' })
+
+/** A subroutine as callers run it; `holder.fn` is read at run time (later bodies append to it). */
+function leaving(holder: { fn: Exec }): Exec {
+  return (ctx) => {
+    const r = holder.fn(ctx)
+    return r === LEAVE_SUB ? undefined : r
+  }
+}
 import { checkMethods, checkUnused, type SubInfo } from './xref.js'
 import type { VarSpec } from './variables.js'
 import { lookupVariable } from './variables.js'
@@ -114,7 +129,7 @@ class Compiler {
     const builtinOnly = new Set<string>()
     for (const m of ALL_METHODS) {
       const info = this.#subs.get(`vcl_${m}`)
-      if (info) methods.set(m, info.holder.fn)
+      if (info) methods.set(m, leaving(info.holder))
       if (!this.#reachesAny(`vcl_${m}`, userSubs)) builtinOnly.add(m)
     }
     const first = this.#backends.values().next().value
@@ -297,6 +312,7 @@ class Compiler {
         }
       }
       case 'return':
+        if (s.action === undefined) return () => LEAVE_SUB
         return this.#return(s.action, s.args, env)
       case 'error': {
         // varnish 3's `error` in vcl_fetch became return (error(...)) on the backend side.
@@ -309,8 +325,7 @@ class Compiler {
         sub.calls.push({ name: s.name.value, token: s.name })
         const target = this.#subs.get(s.name.value)
         if (!target) throw new VclError(`Undefined sub ${s.name.value}, first reference:`, spanOf(s.name))
-        const holder = target.holder
-        return (ctx) => holder.fn(ctx)
+        return leaving(target.holder)
       }
       case 'action':
         return this.#action(s.keyword, s.args, env)

@@ -24,13 +24,21 @@ export interface Backend extends BackendOptions {}
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: see the interface above
 export class Backend implements VclResolvedBackend {
   #healthy = true
+  /** `backend.set_health`: an operator's word over the probe's (varnishd's admin health). */
+  admin: 'auto' | 'healthy' | 'sick' = 'auto'
 
-  constructor(o: BackendOptions) {
+  constructor(o: BackendOptions & { readonly none?: boolean }) {
     Object.assign(this, o)
     if (o.probe) this.#healthy = o.probe.initial >= o.probe.threshold
+    if (o.none) this.#healthy = false
   }
 
   healthy(): boolean {
+    return this.admin === 'auto' ? this.#healthy : this.admin === 'healthy'
+  }
+
+  /** What the probes last said, whatever the admin health (backend.list's Probe column). */
+  probeHealthy(): boolean {
     return this.#healthy
   }
 
@@ -40,7 +48,7 @@ export class Backend implements VclResolvedBackend {
   }
 
   resolve(): VclResolvedBackend | undefined {
-    return this.#healthy ? this : undefined
+    return this.healthy() ? this : undefined
   }
 }
 

@@ -74,11 +74,15 @@ export function tokenize(source: VclSource): Token[] {
         while (j < text.length && isDigit(text[j] as string)) j++
       }
       const digits = text.slice(i, j)
-      let k = j
+      // VCC reads the unit as a token of its own: `60 s` is `60s` (vcc_expr.c: vcc_Duration).
+      let u = j
+      while (text[u] === ' ' || text[u] === '\t') u++
+      let k = u
       while (k < text.length && isIdStart(text[k] as string)) k++
-      const unit = text.slice(j, k)
+      if (u !== j && (!DURATION_UNITS.has(text.slice(u, k)) || isIdChar(text[k] ?? ' '))) k = u = j
+      const unit = text.slice(u, k)
       if (unit !== '') {
-        if (!DURATION_UNITS.has(unit)) fail(`Unknown time unit '${unit}'.  Legal are 'ms', 's', 'm', 'h', 'd', 'w' and 'y'`, j, k - j)
+        if (!DURATION_UNITS.has(unit)) fail(`Unknown time unit '${unit}'.  Legal are 'ms', 's', 'm', 'h', 'd', 'w' and 'y'`, u, k - u)
         tokens.push({ kind: 'duration', value: digits, unit, source, offset: i, length: k - i })
       } else {
         tokens.push({ kind: 'number', value: digits, source, offset: i, length: j - i })

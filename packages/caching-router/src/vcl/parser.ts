@@ -48,6 +48,13 @@ class Parser {
         case 'backend':
         case 'probe': {
           const name = this.#expectId()
+          // `backend NAME none;` (VCL 4.1): a backend that never answers; fetches fail.
+          const none = this.#peek()
+          if (t.value === 'backend' && none.kind === 'id' && (none.value === 'none' || none.value === 'None')) {
+            this.#next()
+            this.#expectOp(';')
+            return { kind: 'backend', keyword: t, name, fields: [], none: true }
+          }
           return { kind: t.value, keyword: t, name, fields: this.#fields() }
         }
         case 'acl':
@@ -179,6 +186,11 @@ class Parser {
     }
     if (name === 'return') {
       const keyword = this.#next()
+      // `return;`: leave the subroutine with no action (vcc_action.c, VCL 4.1).
+      if (this.#isOp(';')) {
+        this.#next()
+        return { kind: 'return', keyword, action: undefined, args: [] }
+      }
       this.#expectOp('(')
       const action = this.#expectId()
       const args: Expr[] = []

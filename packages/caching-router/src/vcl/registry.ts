@@ -136,6 +136,11 @@ export class VclRegistry {
     return out
   }
 
+  /** The loaded VCLs by name, the active one marked (backend.list, backend.set_health). */
+  loaded(): Array<{ name: string; program: VclProgram; active: boolean }> {
+    return [...this.#entries].map(([name, e]) => ({ name, program: e.program, active: e === this.#active }))
+  }
+
   /** Stops every VCL's probes (router shutdown). Idempotent. */
   close(): void {
     for (const e of this.#byProgram.values()) this.#cold(e.program)

@@ -1,7 +1,7 @@
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { STATUS_CODES } from 'node:http'
-import { formatAddress, type HostPort } from '../address.js'
-import { StartupError } from '../errors.js'
+import type { HostPort } from '../address.js'
+import { listenOn } from '../daemon/listen-fds.js'
 import { Http1Connection } from './connection.js'
 import type { Http1ParseError } from './errors.js'
 import { DEFAULT_LIMITS, type Http1Limits } from './parse-head.js'
@@ -39,7 +39,10 @@ export interface Http1ServerOptions {
 }
 
 export interface Http1Server {
+  /** Listens on `address` (or on the socket a manager handed down for it: daemon/listen-fds.ts). */
   listen(address: HostPort): Promise<HostPort>
+  /** Serves a connection accepted by a listener this server does not own (daemon/listener-set.ts). */
+  accept(socket: net.Socket): void
   /** Stops accepting; idle connections close now, busy ones after their response; then destroys. */
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly connectionCount: number
@@ -78,14 +81,15 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     if (connections.size === 0) allClosed?.()
   }
   let allClosed: (() => void) | undefined
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  const accept = (socket: net.Socket) => {
     if (opts.maxConnections !== undefined && connections.size >= opts.maxConnections) {
       socket.on('error', () => {})
       socket.destroy()
       return
     }
     connections.add(new Http1Connection(socket, connectionOptions, onClosed))
-  })
+  }
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, accept)
   // One sweep a second enforces every connection's deadline: no timer per request.
   const sweep = setInterval(() => {
     const now = Date.now()
@@ -99,16 +103,10 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     get connectionCount() {
       return connections.size
     },
-    async listen(address) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) =>
-          reject(new StartupError(`cannot listen on ${formatAddress(address)}: ${err.message}`, { cause: err })),
-        )
-        server.listen(address.port, address.host, () => resolve())
-      })
-      const a = server.address() as AddressInfo
-      return { host: a.address, port: a.port }
+    listen(address) {
+      return listenOn(server, address)
     },
+    accept,
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= new Promise<void>((resolve) => {
         const finish = () => {

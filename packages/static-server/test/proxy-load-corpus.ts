@@ -60,11 +60,13 @@ export const LOAD_CASES: [name: string, http: string][] = [
   ['keepalive_requests x in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_requests x; } server { listen 127.0.0.1:1; }'],
   ['keepalive_timeout with two values in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_timeout 1 2; } server { listen 127.0.0.1:1; }'],
   ['keepalive_timeout in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_timeout 30s; keepalive_time 1h; } server { listen 127.0.0.1:1; }'],
+  ['proxy_cache off', 'server { listen 127.0.0.1:1; proxy_cache off; }'],
+  ['proxy_cache_path and proxy_cache', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; }'],
   ['recursive_error_pages maybe', 'server { listen 127.0.0.1:1; recursive_error_pages maybe; }'],
   ['error_page for 200', 'server { listen 127.0.0.1:1; error_page 200 /x; }'],
 ]
 
-const wrap = (dir: string, http: string) => `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n${http}\n}\n`
+const wrap = (dir: string, http: string) => `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n${http.replaceAll('@DIR@', dir)}\n}\n`
 
 /** nginx -t's verdict: `loaded`, or its message without the timestamp, file and pid. */
 export async function nginxVerdict(dir: string, http: string): Promise<string> {

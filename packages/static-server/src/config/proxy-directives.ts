@@ -77,7 +77,16 @@ export function proxyDirective(ctx: Ctx, c: LocationConf, d: Directive, lists: P
       proxyRedirect(ctx, c, d, lists)
       return true
   }
+  // `proxy_cache off` is nginx's default: nothing to do. Any other cache directive would
+  // load and then not cache, so it is refused; caching is caching-router's job in edgestack.
+  if (d.name === 'proxy_cache' && a0 === 'off') return true
+  if (d.name.startsWith('proxy_cache') && d.name !== 'proxy_cache_bypass') throw noCache(d)
+  if (d.name === 'proxy_no_cache') throw noCache(d)
   return false
+}
+
+function noCache(d: Directive): NginxConfError {
+  return new NginxConfError(`"${d.name}" is not supported by static-server (proxy_cache is not implemented: cache in caching-router)`, d.file, d.line, d.name)
 }
 
 /**

@@ -1,7 +1,7 @@
 import { AccessLogWriter } from '@edgestack/common'
 import type { AccessLogModel } from './config/model.js'
-import type { RequestState } from './request-state.js'
-import type { Template, VariableSource } from './variables.js'
+import { formatLine } from './log-escape.js'
+import type { VariableSource } from './variables.js'
 
 /**
  * access_log files, opened once each (append, as nginx opens them) and shared by every
@@ -11,14 +11,15 @@ import type { Template, VariableSource } from './variables.js'
 export class AccessLogs {
   readonly #files = new Map<string, AccessLogWriter>()
 
-  write(st: RequestState, logs: readonly AccessLogModel[]): void {
+  /** Lines are byte strings (log-escape.ts): one character a byte. */
+  write(st: VariableSource, logs: readonly AccessLogModel[]): void {
     for (const l of logs) {
       let f = this.#files.get(l.path)
       if (!f) {
-        f = new AccessLogWriter(l.path)
+        f = new AccessLogWriter(l.path, { encoding: 'latin1' })
         this.#files.set(l.path, f)
       }
-      f.append(`${line(l.format, st)}\n`)
+      f.append(`${formatLine(l.format, st)}\n`)
     }
   }
 
@@ -35,14 +36,4 @@ export class AccessLogs {
     this.#files.clear()
     await Promise.all(files.map((f) => f.close()))
   }
-}
-
-/** nginx writes `-` for a variable with no value in a log line. */
-function line(t: Template, vars: VariableSource): string {
-  let s = ''
-  for (const p of t) {
-    if (typeof p === 'string') s += p
-    else s += vars.get(p.v) || '-'
-  }
-  return s
 }

@@ -150,7 +150,8 @@ runMain(NAME, async () => {
     await awaitServeOrder()
   }
   const sockets = new ListenerSet()
-  let server: StaticServer = createStaticServer(model, logger, sockets)
+  const serverOptions = { descriptorLimit: descriptorLimit() }
+  let server: StaticServer = createStaticServer(model, logger, sockets, serverOptions)
   await server.listen()
   // A worker's master owns the pid file. nginx stops with `[emerg] open() "..." failed` when it
   // cannot write it; a server left running without one could not be stopped with -s.
@@ -176,7 +177,7 @@ runMain(NAME, async () => {
     // keeps serving. Then new connections go to the new server and the old one drains.
     async reload() {
       const next = await load()
-      const fresh = createStaticServer(next, logger, sockets)
+      const fresh = createStaticServer(next, logger, sockets, serverOptions)
       try {
         await fresh.listen()
       } catch (err) {
@@ -196,10 +197,15 @@ runMain(NAME, async () => {
   } else handleSignals(service, { logger })
 })
 
+/** RLIMIT_NOFILE's soft limit (Node has no getrlimit; its diagnostic report reads it). */
+function descriptorLimit(): number | undefined {
+  const soft = (process.report?.getReport() as { userLimits?: { open_files?: { soft?: number | string } } } | undefined)?.userLimits?.open_files?.soft
+  return typeof soft === 'number' ? soft : undefined
+}
+
 function logLevel(l: string): LogLevel {
   if (l === 'debug') return 'debug'
   if (l === 'info' || l === 'notice') return 'info'
   if (l === 'warn') return 'warn'
   return 'error'
 }
-

@@ -30,6 +30,8 @@ export class RequestState implements VariableSource {
   pendingNamed: LocationModel | undefined
   method: string
   remoteAddr: string
+  /** realip replaced remoteAddr (post-read or pre-access phase); it is not replaced twice. */
+  realIpSet = false
   requestFilename = ''
   documentRoot = ''
   proxyHost = ''

@@ -1,5 +1,6 @@
 import { type HeadLayout, httpDateNow } from '@edgestack/common'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
+import { withPadding } from './msie-padding.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
@@ -107,7 +108,7 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
   finishHeaders(st, headersStatus, headers)
   const wire = status === 494 ? 400 : status
   const [front, layout] = nginxLayout(st, headers)
-  res.send(wire, front, errorPageBody(status, st.conf.serverTokens), statusLineReason(wire), layout)
+  res.send(wire, front, withPadding(st, status, errorPageBody(status, st.conf.serverTokens)), statusLineReason(wire), layout)
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
@@ -8,29 +8,11 @@ import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import type { HostPort } from '@edgestack/common'
 import type { StaticServer } from '../src/index.js'
-import { freePort, get, makeFixtures, rawRequest, REPO, startOurs } from './helpers.js'
+import { freePort, get, makeFixtures, rawRequest, REPO, startOurs, listeningPort } from './helpers.js'
 import { upgradeAndPing } from './ws-client.js'
 
 const run = promisify(execFile)
 const CLI = join(REPO, 'packages/static-server/dist/src/cli.js')
-
-/** The port a spawned static-server reports in its `listening on HOST:PORT` line (10 s bound). */
-function listeningPort(child: ChildProcess): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let out = ''
-    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10_000)
-    const on = (c: Buffer) => {
-      out += c.toString()
-      const m = /listening on [^\s:]+:(\d+)/.exec(out)
-      if (m) {
-        clearTimeout(t)
-        resolve(Number(m[1]))
-      }
-    }
-    child.stdout?.on('data', on)
-    child.stderr?.on('data', on)
-  })
-}
 
 describe('static-server behaviour on its own', () => {
   let dir: string

@@ -29,9 +29,16 @@ export class AccessLogWriter {
   #writing = false
   #scheduled = false
   #closed: (() => void) | undefined
+  readonly #encoding: BufferEncoding
 
-  constructor(path = '/dev/stdout') {
+  /**
+   * `encoding`: how the lines' characters become bytes. static-server's lines are byte strings
+   * (one character a byte, as nginx's log escaping works on bytes): 'latin1' writes them as
+   * they are; the other daemons write text, 'utf8'.
+   */
+  constructor(path = '/dev/stdout', opts: { encoding?: 'utf8' | 'latin1' } = {}) {
     this.#path = path
+    this.#encoding = opts.encoding ?? 'utf8'
     this.#stream = path === '/dev/stdout' ? process.stdout : path === '/dev/stderr' ? process.stderr : undefined
     if (!exitHookInstalled) {
       exitHookInstalled = true
@@ -57,6 +64,10 @@ export class AccessLogWriter {
     }
   }
 
+  #bytes(): Buffer {
+    return Buffer.from(this.#pending, this.#encoding)
+  }
+
   #onTimer = (): void => {
     this.#scheduled = false
     this.#flush()
@@ -65,7 +76,7 @@ export class AccessLogWriter {
   #flush(): void {
     if (this.#writing || this.#pending === '') return
     if (this.#stream) {
-      this.#stream.write(this.#pending)
+      this.#stream.write(this.#bytes())
       this.#pending = ''
       unflushed.delete(this)
       return
@@ -89,7 +100,7 @@ export class AccessLogWriter {
       })
       return
     }
-    this.#writeOut(Buffer.from(this.#pending))
+    this.#writeOut(this.#bytes())
     this.#pending = ''
     unflushed.delete(this)
   }
@@ -111,11 +122,11 @@ export class AccessLogWriter {
   flushSync(): void {
     if (this.#pending === '') return
     try {
-      if (this.#stream) this.#stream.write(this.#pending)
-      else if (this.#fd !== undefined) writeSync(this.#fd, this.#pending)
+      if (this.#stream) this.#stream.write(this.#bytes())
+      else if (this.#fd !== undefined) writeSync(this.#fd, this.#bytes())
       else if (!this.#failed) {
         const fd = openSyncAppend(this.#path)
-        if (fd !== undefined) writeSync(fd, this.#pending)
+        if (fd !== undefined) writeSync(fd, this.#bytes())
       }
     } catch {
       // Nothing more can be done at exit.

@@ -3,12 +3,14 @@ import type { HostPort } from '../address.js'
 import { listenOn } from './listen-fds.js'
 
 type OnConnection = (socket: net.Socket) => void
+type OnAcceptError = (err: Error) => void
 
 interface Open {
   server: net.Server
   bound: HostPort
   owner: object | undefined
   onConnection: OnConnection | undefined
+  onAcceptError: OnAcceptError | undefined
 }
 
 const keyOf = (a: HostPort) => `${a.host}|${a.port}`
@@ -31,12 +33,21 @@ export class ListenerSet {
       for (const a of addresses) {
         let o = this.#open.get(keyOf(a)) ?? fresh.find((f) => keyOf(f.bound) === keyOf(a))
         if (!o) {
-          const entry: Open = { server: net.createServer({ allowHalfOpen: true, noDelay: true }), bound: a, owner: undefined, onConnection: undefined }
+          const entry: Open = {
+            server: net.createServer({ allowHalfOpen: true, noDelay: true }),
+            bound: a,
+            owner: undefined,
+            onConnection: undefined,
+            onAcceptError: undefined,
+          }
           entry.server.on('connection', (socket) => {
             if (entry.onConnection) entry.onConnection(socket)
             else socket.destroy()
           })
           entry.bound = await listenOn(entry.server, a)
+          // Past listen, an error is a failed accept (EMFILE when the descriptors are used up):
+          // the client it was for is lost, the socket goes on listening (libuv retries).
+          entry.server.on('error', (err) => entry.onAcceptError?.(err))
           fresh.push(entry)
           this.#open.set(keyOf(a), entry)
           // Keyed by the spelling asked for (port 0 included): a reload naming it again finds it.
@@ -54,12 +65,16 @@ export class ListenerSet {
     return bound
   }
 
-  /** From now on, connections to `address` go to `onConnection`, on behalf of `owner`. */
-  route(address: HostPort, owner: object, onConnection: OnConnection): void {
+  /**
+   * From now on, connections to `address` go to `onConnection`, on behalf of `owner`, and a
+   * failed accept on it to `onAcceptError`.
+   */
+  route(address: HostPort, owner: object, onConnection: OnConnection, onAcceptError?: OnAcceptError): void {
     const o = this.#open.get(keyOf(address))
     if (!o) throw new Error(`not bound: ${address.host}:${address.port}`)
     o.owner = owner
     o.onConnection = onConnection
+    o.onAcceptError = onAcceptError
   }
 
   /**

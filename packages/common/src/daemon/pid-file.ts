@@ -29,9 +29,18 @@ export class PidFile {
   }
 }
 
-/** nginx's `(errno: strerror)` for the errors a pid file meets. */
+/** nginx's `(errno: strerror)`, for the errors opening a file meets (pid file, logs, includes). */
 export function errnoText(err: NodeJS.ErrnoException): string {
-  if (err.code === 'ENOENT') return '2: No such file or directory'
-  if (err.code === 'EACCES') return '13: Permission denied'
-  return err.message
+  switch (err.code) {
+    case 'ENOENT':
+      return '2: No such file or directory'
+    case 'EACCES':
+      return '13: Permission denied'
+    case 'EISDIR':
+      return '21: Is a directory'
+    case 'ENOTDIR':
+      return '20: Not a directory'
+    default:
+      return err.message
+  }
 }

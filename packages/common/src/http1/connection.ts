@@ -16,7 +16,7 @@ export interface ConnectionOptions {
   onRequest(req: Http1Request, res: Http1Response): void
   /** Bytes to send before closing on a protocol error; undefined closes silently. */
   errorResponse(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
-  onClientError(err: Http1ParseError, peer: PeerAddresses): void
+  onClientError(err: Http1ParseError, peer: PeerAddresses, head: Buffer | undefined): void
 }
 
 enum State {
@@ -242,7 +242,7 @@ export class Http1Connection implements ResponseOwner {
       this.#stallMark = flushed
       return false
     }
-    return now - this.#stallSince >= this.#opts.sendTimeoutMs
+    return now - this.#stallSince >= (this.#req?.sendTimeoutMs ?? this.#opts.sendTimeoutMs)
   }
 
   #readProxyHeader(): boolean {
@@ -251,7 +251,7 @@ export class Http1Connection implements ResponseOwner {
     if (r.kind === 'incomplete') return false
     if (r.kind === 'invalid') {
       // A malformed PROXY header closes the connection without an answer, as varnishd does.
-      this.#opts.onClientError(new Http1ParseError('proxy-protocol', r.reason), this.#peer)
+      this.#opts.onClientError(new Http1ParseError('proxy-protocol', r.reason), this.#peer, undefined)
       this.socket.destroy()
       this.#pending = undefined
       return false
@@ -358,7 +358,7 @@ export class Http1Connection implements ResponseOwner {
    */
   #waitForBody(): void {
     if (this.#state !== State.Body) return
-    this.deadline = this.#bodyWanted ? Date.now() + this.#opts.bodyTimeoutMs : 0
+    this.deadline = this.#bodyWanted ? Date.now() + (this.#req?.bodyTimeoutMs ?? this.#opts.bodyTimeoutMs) : 0
   }
 
   #pushBody(chunk: Buffer): void {
@@ -474,7 +474,9 @@ export class Http1Connection implements ResponseOwner {
   }
 
   #fail(err: Http1ParseError): void {
-    this.#opts.onClientError(err, this.#peer)
+    // What was read of an unfinished head, so a daemon can log the refusal with it (nginx logs
+    // its 400s with the request line and the fields it read).
+    this.#opts.onClientError(err, this.#peer, this.#state === State.Head ? this.#pending : undefined)
     const answer = this.#opts.errorResponse(err, this.#peer)
     this.#pending = undefined
     if (answer === undefined || this.#res?.headersSent) {

@@ -32,10 +32,47 @@ export interface Http1ServerOptions {
    * status line; daemons return their real twin's error page. Undefined: close silently.
    */
   errorResponse?(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
-  /** Told about every unreadable request, for the logs. */
-  onClientError?(err: Http1ParseError, peer: PeerAddresses): void
+  /** Told about every unreadable request, for the logs, with the bytes read of its head. */
+  onClientError?(err: Http1ParseError, peer: PeerAddresses, head?: Buffer): void
   /** Most simultaneous connections; further ones are closed at once. */
   maxConnections?: number
+  /**
+   * A limit shared by several servers (nginx's worker_connections covers every listening
+   * address of a worker). At it, idle connections make room as in nginx (ConnectionLimit.reuse);
+   * with none idle, a new connection is closed at once.
+   */
+  sharedLimit?: ConnectionLimit
+  /**
+   * Told about idle connections closed to make room ('reused'), a connection closed at a limit
+   * ('limit'), or an accept(2) that failed (EMFILE: the descriptor limit), for the logs. Without
+   * it all are silent; none stops the server.
+   */
+  onRefused?(why: 'reused' | 'limit' | Error): void
+}
+
+/** The open connections of the servers sharing one limit, oldest first, and the limit. */
+export class ConnectionLimit {
+  readonly open = new Set<Http1Connection>()
+  constructor(readonly limit: number) {}
+
+  /**
+   * nginx's ngx_drain_connections: the oldest idle connections (waiting for a first or next
+   * request) are closed to make room, max(min(32, idle / 8), 1) of them. False: none was idle.
+   */
+  reuse(): boolean {
+    let idle = 0
+    for (const c of this.open) if (c.idle) idle++
+    if (idle === 0) return false
+    let n = Math.max(Math.min(32, Math.floor(idle / 8)), 1)
+    for (const c of this.open) {
+      if (n === 0) break
+      if (!c.idle) continue
+      this.open.delete(c)
+      c.socket.destroy()
+      n--
+    }
+    return true
+  }
 }
 
 export interface Http1Server {
@@ -76,18 +113,25 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     errorResponse: opts.errorResponse ?? defaultErrorResponse,
     onClientError: opts.onClientError ?? (() => {}),
   }
+  const shared = opts.sharedLimit
   const onClosed = (c: Http1Connection) => {
     connections.delete(c)
+    shared?.open.delete(c)
     if (connections.size === 0) allClosed?.()
   }
   let allClosed: (() => void) | undefined
   const accept = (socket: net.Socket) => {
-    if (opts.maxConnections !== undefined && connections.size >= opts.maxConnections) {
+    const atShared = shared !== undefined && shared.open.size >= shared.limit
+    if (atShared && shared.reuse()) opts.onRefused?.('reused')
+    else if (atShared || (opts.maxConnections !== undefined && connections.size >= opts.maxConnections)) {
       socket.on('error', () => {})
       socket.destroy()
+      opts.onRefused?.('limit')
       return
     }
-    connections.add(new Http1Connection(socket, connectionOptions, onClosed))
+    const c = new Http1Connection(socket, connectionOptions, onClosed)
+    connections.add(c)
+    shared?.open.add(c)
   }
   const server = net.createServer({ allowHalfOpen: true, noDelay: true }, accept)
   // One sweep a second enforces every connection's deadline: no timer per request.
@@ -103,8 +147,12 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     get connectionCount() {
       return connections.size
     },
-    listen(address) {
-      return listenOn(server, address)
+    async listen(address) {
+      const bound = await listenOn(server, address)
+      // Past listen, an error is a failed accept (EMFILE when the descriptors are used up):
+      // the client it was for is lost, the server goes on (libuv retries on the next one).
+      server.on('error', (err) => opts.onRefused?.(err))
+      return bound
     },
     accept,
     close({ drainTimeoutMs = 10_000 } = {}) {

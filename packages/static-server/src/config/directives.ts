@@ -184,4 +184,8 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['resolver_timeout', d(HSL, 1)],
   ['ssl_protocols', d(HS, 1, INF)],
   ['ssl_prefer_server_ciphers', d(HS, 1)],
+  // ngx_http_access_module and the core's satisfy (not in `if`: nginx allows them in limit_except only).
+  ['allow', d(HSL, 1)],
+  ['deny', d(HSL, 1)],
+  ['satisfy', d(HSL, 1)],
 ])

@@ -8,6 +8,8 @@ export interface NginxModel {
   pid?: string
   /** worker_processes; `auto` resolved to the number of cores. */
   workers: number
+  /** events { worker_connections }: most connections a worker holds at once. */
+  workerConnections: number
   errorLog: { path: string; level: string }
   servers: ServerModel[]
   upstreams: ReadonlyMap<string, UpstreamModel>
@@ -105,9 +107,15 @@ export interface ErrorPage {
   target: Template
 }
 
+/** A log_format: its template and how variable values are escaped (`escape=`). */
+export interface LogFormat {
+  template: Template
+  escape: 'default' | 'json' | 'none'
+}
+
 export interface AccessLogModel {
   path: string
-  format: Template
+  format: LogFormat
 }
 
 export interface ProxyPassModel {
@@ -183,7 +191,8 @@ export interface LocationConf {
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
-  disableSymlinks: boolean
+  /** disable_symlinks: `from` is the part of the path nginx trusts (its `from=` template). */
+  disableSymlinks: false | { ifNotOwner: boolean; from: Template | undefined }
   realIpFrom: string[]
   realIpHeader: string
   realIpRecursive: boolean
@@ -197,7 +206,25 @@ export interface LocationConf {
   keepaliveTimeMs: number
   /** `keepalive_timeout 0`: every answer closes its connection. */
   keepaliveOff: boolean
+  /** msie_padding: built-in error pages padded for MSIE and Chrome (nginx's default: on). */
+  msiePadding: boolean
+  /** client_body_timeout: most time between two reads of a body being read (then 408, closed). */
+  clientBodyTimeoutMs: number
+  /** send_timeout: most time an answer may make no progress towards the client (then closed). */
+  sendTimeoutMs: number
   internal: boolean
+  /** allow / deny in file order; a level with any replaces its parent's list. */
+  access: readonly AccessRule[]
+  /** satisfy: with the access module alone, `any` and `all` answer alike (403 on a deny). */
+  satisfy: 'all' | 'any'
+}
+
+/** One `allow` / `deny` line: the client's address masked with `mask` equals `addr`. */
+export interface AccessRule {
+  deny: boolean
+  family: 'ipv4' | 'ipv6' | 'unix' | 'all'
+  addr: bigint
+  mask: bigint
 }
 
 export interface UpstreamServer {

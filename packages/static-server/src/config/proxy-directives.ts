@@ -12,7 +12,7 @@ const IGNORABLE = new Set(['x-accel-redirect', 'x-accel-expires', 'x-accel-limit
 const NEXT_UPSTREAM = new Set(['error', 'timeout', 'invalid_header', 'non_idempotent', 'http_500', 'http_502', 'http_503', 'http_504', 'http_403', 'http_404', 'http_429', 'updating', 'off'])
 
 /** The list directives of this module: each replaces its parent's list at the first use in a level. */
-export type ProxyLists = Set<'proxyHideHeaders' | 'proxyPassHeaders' | 'proxyRedirect'>
+export type ProxyLists = Set<'proxyHideHeaders' | 'proxyPassHeaders' | 'proxyRedirect' | 'proxyIgnoreHeaders'>
 
 /**
  * The ngx_http_proxy_module directives beyond proxy_pass / proxy_set_header: applied to `c` at
@@ -32,7 +32,10 @@ export function proxyDirective(ctx: Ctx, c: LocationConf, d: Directive, lists: P
     }
     case 'proxy_ignore_headers': {
       for (const v of a) if (!IGNORABLE.has(v.toLowerCase())) throw new NginxConfError(`invalid value "${v}"`, d.file, d.line, d.name)
-      c.proxyIgnoreHeaders = new Set(a.map((v) => v.toLowerCase()))
+      // A bitmask slot: a second line at the same level adds to the first.
+      const before = lists.has('proxyIgnoreHeaders') ? [...c.proxyIgnoreHeaders] : []
+      lists.add('proxyIgnoreHeaders')
+      c.proxyIgnoreHeaders = new Set([...before, ...a.map((v) => v.toLowerCase())])
       return true
     }
     case 'proxy_pass_request_headers':
@@ -77,16 +80,8 @@ export function proxyDirective(ctx: Ctx, c: LocationConf, d: Directive, lists: P
       proxyRedirect(ctx, c, d, lists)
       return true
   }
-  // `proxy_cache off` is nginx's default: nothing to do. Any other cache directive would
-  // load and then not cache, so it is refused; caching is caching-router's job in edgestack.
-  if (d.name === 'proxy_cache' && a0 === 'off') return true
-  if (d.name.startsWith('proxy_cache') && d.name !== 'proxy_cache_bypass') throw noCache(d)
-  if (d.name === 'proxy_no_cache') throw noCache(d)
-  return false
-}
-
-function noCache(d: Directive): NginxConfError {
-  return new NginxConfError(`"${d.name}" is not supported by static-server (proxy_cache is not implemented: cache in caching-router)`, d.file, d.line, d.name)
+  // `proxy_cache off`: nginx's default (the other cache directives are refused by directive-support.ts).
+  return d.name === 'proxy_cache'
 }
 
 /**

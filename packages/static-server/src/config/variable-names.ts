@@ -8,7 +8,7 @@ import type { Directive } from './parse-tree.js'
  * `$args` is changeable (set rewrites the query string); prefix families ($http_x, $arg_x,
  * $cookie_x) are not in nginx's name hash, so a map or set of that name shadows them.
  */
-const BUILTIN = new Set([
+export const BUILTIN = new Set([
   'http_host', 'http_user_agent', 'http_referer', 'http_via', 'http_x_forwarded_for', 'http_cookie',
   'content_length', 'content_type', 'host', 'binary_remote_addr', 'remote_addr', 'remote_port',
   'proxy_protocol_addr', 'proxy_protocol_port', 'proxy_protocol_server_addr', 'proxy_protocol_server_port',

@@ -129,6 +129,7 @@ class CacheFill implements FetchSink {
     })
     const beresp = berespOf(status, reason, headers, fresh)
     if (fresh.targeted) beresp.targeted = true
+    beresp.was304 = this.revalidated
     // RFC 9111 §3.3/§3.4: partial content (a 206) is passed on, never stored as the object.
     // A 200 is complete whatever fields it carries: a Content-Range on it has no meaning
     // (RFC 9110 §14.4 defines it for 206 and 416 only), so it is stored as the whole body.

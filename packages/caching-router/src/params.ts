@@ -30,6 +30,24 @@ const SPECS: Record<string, ParamSpec> = {
   // PCRE2's JIT ignores the depth limit (pcre2_set_depth_limit(3)): with it on, only the match limit bounds.
   pcre2_jit_compilation: { unit: 'bool', default: 1, min: 0, max: 1, text: 'Use the pcre2 JIT compiler if available.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
+  // Documented no-ops (README, "No silent no-ops"): they size varnishd's per-request workspaces,
+  // which have no counterpart here; accepted with varnishd's bounds because varnish Dockerfiles
+  // set them, and what a client sees does not depend on them.
+  workspace_client: { unit: 'bytes', default: 96 * 1024, min: 9 * 1024, text: 'Bytes of HTTP protocol workspace for clients HTTP req/resp.' },
+  workspace_backend: { unit: 'bytes', default: 96 * 1024, min: 1024, text: 'Bytes of HTTP protocol workspace for backend HTTP req/resp.' },
+}
+
+/**
+ * varnishd's `feature` flags we have: validate_headers is on (the default) and cannot be turned
+ * off; every other flag changes what varnishd does and is refused in one line.
+ */
+function checkFeature(text: string): void {
+  for (const raw of text.split(',')) {
+    const flag = raw.trim()
+    if (flag === 'default' || flag === '+validate_headers') continue
+    if (flag === '+http2') throw new UsageError(`feature=${text}: HTTP/2 is not supported by caching-router`)
+    throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only default and +validate_headers)`)
+  }
 }
 
 export type ParamName = keyof typeof SPECS
@@ -80,6 +98,9 @@ function targetList(text: string): string[] | undefined {
   return out
 }
 
+/** Every parameter `-p` and `param.set` accept (`feature` aside). */
+export const PARAM_NAMES: readonly string[] = [...Object.keys(SPECS), ...Object.keys(FIXED), TARGETED]
+
 export class Params {
   /** targeted_cache_control, parsed: lower-case field names. */
   targets: readonly string[] = [TARGETED_DEFAULT.toLowerCase()]
@@ -100,6 +121,10 @@ export class Params {
       if (list === undefined) throw new UsageError(`Not a list of field names (${text})\n\n(attempting to set param '${name}' to '${text}')`)
       this.targets = list
       this.#targetsText = text
+      return
+    }
+    if (name === 'feature') {
+      checkFeature(text)
       return
     }
     const fixed = FIXED[name]

@@ -74,6 +74,8 @@ export interface BerespObj {
    * Cache-Control check gives way to it (builtin-native.ts).
    */
   targeted?: boolean
+  /** The fetch was a revalidation answered 304 (beresp.was_304): the kept object, refreshed. */
+  was304?: boolean
 }
 
 export interface RespObj {

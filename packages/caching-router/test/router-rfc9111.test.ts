@@ -48,6 +48,9 @@ describe('caching-router: RFC 9111 delta-seconds (§1.2.2, §4.2.1, §5.1)', () 
   })
 })
 
+/** Marks a `later` answer the origin closes the connection after, cut short. */
+const CUT = '<cut>'
+
 /** A raw origin: the first request gets `first`, every later one `later` (or a close). */
 async function rawOrigin(t: TestContext, first: string, later: string | undefined): Promise<HostPort> {
   let n = 0
@@ -61,6 +64,7 @@ async function rawOrigin(t: TestContext, first: string, later: string | undefine
       n++
       if (n === 1) s.write(first)
       else if (later === undefined) s.destroy()
+      else if (later.endsWith(CUT)) s.end(later.slice(0, -CUT.length))
       else s.write(later)
     })
   })
@@ -75,6 +79,7 @@ describe('caching-router: a stale copy for an origin that fails (RFC 5861, RFC 9
   const stored = 'HTTP/1.1 200 OK\r\nCache-Control: max-age=1, stale-if-error=60\r\nETag: "a"\r\nContent-Length: 5\r\n\r\nstale'
   for (const [name, later] of [
     ['closes the connection without a response', undefined],
+    ['sends half a head and closes', `HTTP/1.1 200 OK\r\nContent-Le${CUT}`],
     ['answers 503', 'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ndown'],
     ['answers 500', 'HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\ndown'],
   ] as const) {

@@ -78,16 +78,10 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
   const pools = new BackendPools(() => params.get('connect_timeout') * 1000)
-  // A discarded VCL whose last request is done: its probes stop and its backends' pools close.
   const ownVcl = opts.vcl === undefined
-  const vcl =
-    opts.vcl ??
-    new VclRegistry({
-      cold(program) {
-        program.stopProbes()
-        void pools.release(program.compiled.backends.values())
-      },
-    })
+  const vcl = opts.vcl ?? new VclRegistry()
+  // A discarded VCL whose last request is done (the manager's too): its backends' pools close.
+  const offCold = vcl.onCold((program) => void pools.release(program.compiled.backends.values()))
   const via = `1.1 ${model.identity ?? hostname()} (caching-router)`
   const policy = new VclPolicy(vcl, clock)
   policy.attach({
@@ -209,6 +203,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       closing ??= (async () => {
         await admin?.close()
         await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
+        offCold()
         if (ownVcl) vcl.close()
         store.close()
         await pools.close()

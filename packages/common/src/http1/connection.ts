@@ -155,6 +155,9 @@ export class Http1Connection implements ResponseOwner {
   #onEnd = (): void => {
     // A client may half-close after pipelining requests: answer what it sent, then close.
     this.#clientEnded = true
+    // A handler relaying a long answer may treat the FIN as the client leaving (nginx's
+    // proxy does, unless proxy_ignore_client_abort): it is told, and decides.
+    if (this.#res && !this.#res.finished) this.#res.emit('clientend')
     if (this.#state === State.Body && !this.#bodyDone) {
       this.#abortBody(new Error('client closed before sending the whole body'))
       this.#close()

@@ -74,12 +74,19 @@ async function gone(file: string): Promise<boolean> {
  * request in flight, and exits 0. Before the daemon layer Node's default action for SIGQUIT
  * ended each daemon at once (exit 131) and every request here failed.
  */
-async function gracefulStop(d: Daemon, backend: Awaited<ReturnType<typeof heldBackend>>, ask: (path: string) => Promise<Answer>): Promise<Answer[]> {
+async function gracefulStop(
+  d: Daemon,
+  backend: Awaited<ReturnType<typeof heldBackend>>,
+  ask: (path: string) => Promise<Answer>,
+  send: () => Promise<void> = async () => {
+    d.child.kill('SIGQUIT')
+  },
+): Promise<Answer[]> {
   const idle = d.name === 'tls-terminator' ? undefined : await idleKeepAlive(d.port)
   const answers = Array.from({ length: IN_FLIGHT }, (_, i) => ask(`/quit/${i}`))
   await backend.holding(IN_FLIGHT)
   const exited = exitOf(d)
-  d.child.kill('SIGQUIT')
+  await send()
   await waitForOutput(d, /graceful stop/)
   await idle?.closed
   backend.release()
@@ -104,13 +111,18 @@ describe('SIGQUIT: graceful stop, as nginx\'s', () => {
   })
 
   for (const workers of [1, 2]) {
-    test(`static-server (worker_processes ${workers}): every request answered, every access_log line written, exit 0, pid file removed`, async (t) => {
+    test(`static-server (worker_processes ${workers}${workers > 1 ? ', -s quit' : ''}): every request answered, every access_log line written, exit 0, pid file removed`, async (t) => {
       const dir = await tempDir(t, 'quit-static-')
       const backend = await heldBackend(t)
       await writeFile(join(dir, 'nginx.conf'), staticConf(dir, { workers, backend: backend.port }))
       const d = await started(t, 'static-server', ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf')])
       if (workers > 1) await bothWorkers(d)
-      const got = await gracefulStop(d, backend, (p) => get(d.port, p))
+      // With workers, through the pid file: `-s quit` is nginx's graceful stop (it was SIGTERM here).
+      const quit = async () => {
+        const r = await runCli('static-server', ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf'), '-s', 'quit'])
+        assert.equal(r.code, 0, r.stderr)
+      }
+      const got = await gracefulStop(d, backend, (p) => get(d.port, p), workers > 1 ? quit : undefined)
       for (const [i, a] of got.entries()) assert.deepEqual(a, { status: 200, body: `held /quit/${i}\n` })
       const lines = (await readFile(join(dir, 'access.log'), 'utf8')).split('\n').filter((l) => l.startsWith('/quit/'))
       assert.deepEqual(lines.sort(), Array.from({ length: IN_FLIGHT }, (_, i) => `/quit/${i} 200`).sort())
@@ -192,6 +204,29 @@ describe('a manager keeps the sockets while it restarts a killed child', () => {
     const d = await started(t, 'static-server', ['-p', `${dir}/`, '-c', join(dir, 'nginx.conf')])
     await bothWorkers(d)
     await killUnderLoad(t, d, 'worker process')
+  })
+
+  test('tls-terminator --workers 2: a worker killed with -9 is replaced; the primary stays up', async (t) => {
+    const backend = await quickBackend(t)
+    const d = await started(t, 'tls-terminator', [
+      '--workers',
+      '2',
+      '--accept',
+      '127.0.0.1:0',
+      '--connect',
+      String(backend),
+      '--cert',
+      `${FIX}localhost.crt`,
+      '--key',
+      `${FIX}localhost.key`,
+    ])
+    await bothWorkers(d)
+    const before = servingPids(d)
+    process.kill(before[0] as number, 'SIGKILL')
+    await nextServing(d, before)
+    assert.match(d.output(), new RegExp(`worker ${before[0]} killed by SIGKILL; starting another`))
+    for (let i = 0; i < 4; i++) assert.equal((await getOverTls(d.port, `/w/${i}`)).status, 200)
+    assert.ok(d.alive())
   })
 
   test('a child that keeps dying is started again after growing waits; the manager stays up', async (t) => {

@@ -1,3 +1,4 @@
+import type { MatchLimits } from '@edgestack/common'
 import type { VclResolvedBackend } from './vcl/index.js'
 
 /**
@@ -127,6 +128,8 @@ export interface PolicyHost {
   /** Adds a ban from a `ban()` expression; returns an error text when it is invalid. */
   ban(expression: string): string | undefined
   log(message: string): void
+  /** pcre2_match_limit and friends, as they are now (param.set applies to the next match). */
+  regexLimits(): MatchLimits
 }
 
 /**

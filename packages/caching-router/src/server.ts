@@ -62,7 +62,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
   const store = new CacheStore(model.storageBytes, counters, clock)
-  const bans = new BanList(counters, clock)
+  const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
   const pools = new BackendPools(() => params.get('connect_timeout') * 1000)
   // A discarded VCL whose last request is done: its probes stop and its backends' pools close.
@@ -88,6 +88,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       }
     },
     log: (message) => logger.info(message),
+    regexLimits: () => params.regexLimits,
   })
   let xid = 1000
   const nextXid = () => ++xid
@@ -175,6 +176,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       }
       const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${formatAddress({ host: b.host, port: b.port })}`).join(', ')
       logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
+      for (const note of boot.compiled.regexNotes) logger.warn(note)
       if (model.admin) {
         admin = createAdminServer({ params, logger, secret, vcl, child: () => cli })
         this.adminAddress = await admin.listen(model.admin.address)

@@ -87,6 +87,7 @@ export class VclPolicy implements Policy {
           hashData,
           ban: this.#ban,
           log: this.#log,
+          regexLimits: this.#host?.regexLimits(),
         }),
       )
       req.policyState = state

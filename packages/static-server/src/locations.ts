@@ -1,4 +1,5 @@
 import type { LocationModel } from './config/model.js'
+import { regexExec } from './regex-match.js'
 
 export interface LocationMatch {
   loc: LocationModel | undefined
@@ -52,7 +53,7 @@ function find(locs: readonly LocationModel[], uri: string): Found {
   }
   for (const l of locs) {
     if (!l.re) continue
-    const m = l.re.exec(uri)
+    const m = regexExec(l.re, uri)
     if (!m) continue
     if (l.children.length > 0) {
       const inner = find(l.children, uri)

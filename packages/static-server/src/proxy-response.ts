@@ -1,3 +1,4 @@
+import { regexExec } from './regex-match.js'
 import { absoluteLocation } from './respond.js'
 import type { RequestState } from './request-state.js'
 import type { Framing } from './upstream-body.js'
@@ -143,7 +144,7 @@ export function rewriteRedirect(st: RequestState, value: string, prefix: number)
   const rest = value.slice(prefix)
   for (const r of rules) {
     if (r.regex) {
-      const m = r.regex.exec(rest)
+      const m = regexExec(r.regex, rest)
       if (!m) continue
       captured(st, m)
       return value.slice(0, prefix) + expand(r.replacement, st)

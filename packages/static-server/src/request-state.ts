@@ -58,6 +58,8 @@ export class RequestState implements VariableSource {
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
+  /** The error log at nginx's `alert` level, with this request's context (server.ts sets it). */
+  alert: (message: string) => void = () => {}
 
   constructor(
     readonly req: Http1Request,

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises'
 import type { IfCondition, RewriteRule } from './config/model.js'
 import type { FileCache } from './file-cache.js'
+import { regexExec } from './regex-match.js'
 import type { RequestState } from './request-state.js'
 import { statusLineReason } from './error-page.js'
 import { baseHeaders, finishHeaders, nginxLayout, sendRedirect } from './respond.js'
@@ -64,7 +65,7 @@ async function run(st: RequestState, rules: readonly RewriteRule[], cache: FileC
         // The rewrite module's regexes (rewrite and if) forget $1..$9 before they run, matched
         // or not (nginx 1.22 answers "" for a location's $1 after a failed `if ($x ~ (y))`).
         st.captures = undefined
-        const m = rule.re.exec(st.uri)
+        const m = regexExec(rule.re, st.uri)
         if (!m) break
         captured(st, m)
         const out = expand(rule.replacement, st)
@@ -112,7 +113,7 @@ function test(st: RequestState, c: IfCondition, cache: FileCache): boolean | Pro
     case 'regex': {
       const subject = expand(c.value, st)
       st.captures = undefined
-      const m = c.re.exec(subject)
+      const m = regexExec(c.re, subject)
       if (m) captured(st, m)
       return (m !== null) !== c.negate
     }

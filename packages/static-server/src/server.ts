@@ -24,6 +24,7 @@ import { realIpPhase } from './real-ip.js'
 import { RefusedRequest } from './refused-request.js'
 import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
+import { RegexMatchFailed } from './regex-match.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
 import { parseTarget, splitAbsoluteForm } from './uri.js'
@@ -173,11 +174,21 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
         raw = abs.target
       }
     }
-    const sel = host === undefined ? undefined : selectServer(vhosts, host)
+    let sel: ReturnType<typeof selectServer> | undefined
+    try {
+      sel = host === undefined ? undefined : selectServer(vhosts, host)
+    } catch (err) {
+      if (!(err instanceof RegexMatchFailed)) throw err
+      // nginx gives up on the request while reading its head: no answer, no access log line.
+      logger.error(`${err.message} while reading client request headers, client: ${req.remoteAddress}`)
+      res.destroy()
+      return
+    }
     const server = sel === undefined ? vhosts.defaultServer : sel.server
     const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     keepAliveLimits(st)
+    st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`)
     if (sel?.captures) captured(st, sel.captures)
     realIpPhase(st)
     res.onFinish = () => logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
@@ -199,7 +210,9 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
       return
     }
     handle(st, deps).catch((err: Error) => {
-      logger.error(`${req.method} ${req.target}: ${err.message}`)
+      // A location, if or rewrite regex past its limits: nginx's 500 (NGX_ERROR from the phase).
+      if (err instanceof RegexMatchFailed) st.alert(err.message)
+      else logger.error(`${req.method} ${req.target}: ${err.message}`)
       if (!res.headersSent) sendBuiltin(st, 500)
       else res.destroy()
     })

@@ -241,9 +241,11 @@ describe('static-server process: pid file, -s, worker_processes', () => {
       const port = await listeningPort(child)
       try {
         if (workers === 1) assert.equal((await get({ host: '127.0.0.1', port }, '/a.txt')).status, 200)
-        for (let i = 0; i < 50; i++) {
+        // The master writes its pid file once every worker serves, which on a loaded machine can
+        // be seconds after the first one says it listens: polled, bounded at 15 s.
+        for (let i = 0; i < 300; i++) {
           if (await stat(join(dir, 'run.pid')).catch(() => undefined)) break
-          await new Promise((r) => setTimeout(r, 20))
+          await new Promise((r) => setTimeout(r, 50))
         }
         assert.equal(Number((await readFile(join(dir, 'run.pid'), 'utf8')).trim()), child.pid)
         await run(process.execPath, [CLI, '-p', dir, '-c', conf, '-s', 'stop'])

@@ -18,7 +18,8 @@ varnishd options:
   -p NAME=VALUE           a parameter, repeatable: default_ttl, default_grace, default_keep,
                           http_req_hdr_len, http_req_size, http_max_hdr, timeout_idle,
                           pipe_timeout, first_byte_timeout, between_bytes_timeout,
-                          connect_timeout, shortlived
+                          connect_timeout, shortlived, pcre2_match_limit,
+                          pcre2_depth_limit, pcre2_jit_compilation
   -F                      stay in the foreground (always the case)
   -n DIR                  working directory: the shared-memory log index and _.secret go there
   -d                      debug mode: CLI on stdin/stdout, serve after 'start', exit when stdin closes

@@ -7,7 +7,7 @@ import type { VclContext, VclReturn } from './context.js'
 import { type Backend, Director, type ProbeOptions } from './directors.js'
 import { spanOf, type Token } from './lexer.js'
 import { parseVcl } from './parser.js'
-import { type VclSource, VclError } from './source.js'
+import { lineAndColumn, type VclSource, VclError } from './source.js'
 import { ALL_METHODS, type Exec, LEGAL_RETURNS, RETURN_ACTIONS } from './types.js'
 
 /**
@@ -43,6 +43,11 @@ export interface CompiledVcl {
    * ...), has code from the user's files.
    */
   readonly builtinOnly: ReadonlySet<string>
+  /**
+   * `file:line:col: ...` for each pattern that runs on the counting engine because its shape
+   * can backtrack super-linearly: a warning at load (the match is bounded either way).
+   */
+  readonly regexNotes: readonly string[]
 }
 
 // varnish 3 subroutine names that 4.0 renamed.
@@ -85,6 +90,7 @@ class Compiler {
   #objects = new Map<string, Director>()
   #imports = new Set<string>()
   #used = new Set<string>()
+  readonly #regexNotes: string[] = []
   #subs = new Map<string, SubInfo>()
   #current: SubInfo | undefined
   #hosts: ReadonlyMap<string, readonly string[]>
@@ -141,6 +147,7 @@ class Compiler {
       defaultBackend: first,
       methods,
       builtinOnly,
+      regexNotes: this.#regexNotes,
     }
   }
 
@@ -187,6 +194,13 @@ class Compiler {
       imports: this.#imports,
       useVar: (spec, token, how) => this.#useVar(spec, token, how),
       markUsed: (kind, name) => this.#used.add(`${kind}:${name}`),
+      noteRegex: (re, token) => {
+        if (re.risk === undefined || token.source.name === '<builtin>') return
+        const { line, column } = lineAndColumn(spanOf(token))
+        this.#regexNotes.push(
+          `${token.source.name}:${line}:${column}: regex "${re.pattern}" can backtrack super-linearly (${re.risk}); each match stops at pcre2_match_limit`,
+        )
+      },
     }
   }
 

@@ -61,11 +61,16 @@ export async function runManager(opts: ManagerOptions): Promise<{ sockets: reado
   let current = childrenFor(sockets)
   try {
     await current.start(opts.children)
+    // nginx stops with `[emerg] open() "..." failed` when it cannot write its pid file: a daemon
+    // left running without one could not be stopped through it.
+    await opts.pidFile?.write().catch(async (err: unknown) => {
+      await current.stop('fast')
+      throw err
+    })
   } catch (err) {
     for (const s of sockets) s.close()
     throw err
   }
-  await opts.pidFile?.write()
 
   const fastDrainMs = opts.drainTimeoutMs ?? 10_000
   let stopping: StopMode | undefined

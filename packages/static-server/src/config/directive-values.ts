@@ -1,3 +1,4 @@
+import { compileBoundedPcre, RegexCompileError } from '@edgestack/common'
 import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, type Template } from '../variables.js'
@@ -97,9 +98,10 @@ export function listen(d: Directive): ListenModel {
 export function serverName(d: Directive, n: string): ServerNameMatch {
   if (n.startsWith('~')) {
     try {
-      return { kind: 'regex', re: new RegExp(n.slice(1), 'i') }
+      return { kind: 'regex', re: compileBoundedPcre(n.slice(1), true) }
     } catch (err) {
-      throw new NginxConfError(`pcre_compile() failed: ${(err as Error).message}`, d.file, d.line, d.name)
+      if (!(err instanceof RegexCompileError)) throw err
+      throw new NginxConfError(`pcre2_compile() failed: ${err.message} in "${n.slice(1)}"`, d.file, d.line, d.name)
     }
   }
   const name = n.toLowerCase()

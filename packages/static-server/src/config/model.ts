@@ -1,3 +1,4 @@
+import type { BoundedRegex } from '@edgestack/common'
 import type { Template } from '../variables.js'
 
 /** The typed, frozen model every part of static-server reads; nginx.conf and the flags both build it. */
@@ -26,7 +27,7 @@ export type ServerNameMatch =
   | { kind: 'exact'; name: string }
   | { kind: 'prefix'; suffix: string; alsoBare: boolean } // *.example.com; .example.com also matches example.com
   | { kind: 'suffix'; prefix: string } // www.example.*
-  | { kind: 'regex'; re: RegExp }
+  | { kind: 'regex'; re: BoundedRegex }
 
 export interface ServerModel {
   listens: ListenModel[]
@@ -52,7 +53,7 @@ export type LocationModifier = '=' | '^~' | '~' | '~*' | '' | '@'
 export interface LocationModel {
   modifier: LocationModifier
   pattern: string
-  re?: RegExp
+  re?: BoundedRegex
   conf: LocationConf
   rewrites: RewriteRule[]
   children: LocationModel[]
@@ -64,7 +65,7 @@ export interface LocationModel {
  * $request_filename or $document_root, which are computed for the current location first.
  */
 export type RewriteRule =
-  | { kind: 'rewrite'; re: RegExp; replacement: Template; flag: 'last' | 'break' | 'redirect' | 'permanent' | ''; usesPath: boolean }
+  | { kind: 'rewrite'; re: BoundedRegex; replacement: Template; flag: 'last' | 'break' | 'redirect' | 'permanent' | ''; usesPath: boolean }
   | { kind: 'return'; status: number; text?: Template; usesPath: boolean }
   | { kind: 'set'; name: string; value: Template; usesPath: boolean }
   | { kind: 'break' }
@@ -75,7 +76,7 @@ export type RewriteRule =
 export type IfCondition =
   | { kind: 'var'; value: Template }
   | { kind: 'eq'; value: Template; other: Template; negate: boolean }
-  | { kind: 'regex'; value: Template; re: RegExp; negate: boolean }
+  | { kind: 'regex'; value: Template; re: BoundedRegex; negate: boolean }
   | { kind: 'file'; test: 'f' | 'd' | 'e' | 'x'; path: Template; negate: boolean }
 
 /** A `map` block (ngx_http_map_module), looked up when its variable is first read. */
@@ -89,7 +90,7 @@ export interface MapModel {
   heads: readonly { suffix: string; value: Template }[]
   /** hostnames: `mail.*` as `mail.`, longest first. */
   tails: readonly { prefix: string; value: Template }[]
-  regexes: readonly { re: RegExp; value: Template }[]
+  regexes: readonly { re: BoundedRegex; value: Template }[]
   default: Template
 }
 
@@ -134,7 +135,7 @@ export interface ProxyPassModel {
 /** One proxy_redirect: a plain or variable pattern matched at the start, or a regex over the whole value. */
 export interface ProxyRedirectRule {
   pattern?: Template
-  regex?: RegExp
+  regex?: BoundedRegex
   replacement: Template
   /** Written as `default` (or implied): takes the proxy_pass of the location it ends up in. */
   default?: true

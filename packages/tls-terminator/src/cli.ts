@@ -2,12 +2,14 @@
 import cluster from 'node:cluster'
 import { open } from 'node:fs/promises'
 import {
+  connectionBudget,
   createLogger,
   handleSignals,
   type Logger,
   type LogLevel,
   obeyManager,
   PidFile,
+  openFileLimit,
   parseCommandLine,
   reopenLogFiles,
   reportReady,
@@ -19,7 +21,7 @@ import {
 } from '@edgestack/common'
 import type { BuiltModel } from './config/build-model.js'
 import { modelFromFlags } from './config/flags.js'
-import type { TerminatorModel } from './config/model.js'
+import { DEFAULT_MAX_CONNECTIONS, type TerminatorModel } from './config/model.js'
 import { loadStunnelConf } from './config/stunnel-conf.js'
 import { ensureDevCertificates } from './dev-cert.js'
 import { prepare, randomTicketKeys } from './prepare.js'
@@ -124,8 +126,13 @@ runMain('tls-terminator', async () => {
     return
   }
   const workers = count(values.workers, '--workers', 1, 256) ?? 1
+  // Without --max-connections, the limit follows RLIMIT_NOFILE (two descriptors a client, a
+  // reserve kept back): past it a client is closed at accept, before its handshake, rather
+  // than accepted into a process with no descriptor left for its backend connection.
+  const fdLimit = values['max-connections'] === undefined ? await openFileLimit() : undefined
+  const budget = fdLimit === undefined ? undefined : Math.min(DEFAULT_MAX_CONNECTIONS, connectionBudget(fdLimit))
   const buildOpts = {
-    ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000)),
+    ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000) ?? budget),
     ...optional('drainTimeoutMs', mul(count(values['drain-timeout'], '--drain-timeout', 0, 86_400), 1000)),
   }
   const flagNames = ['accept', 'connect', 'cert', 'key'] as const
@@ -180,6 +187,7 @@ runMain('tls-terminator', async () => {
   }
   if (!cluster.isWorker) {
     for (const w of built.warnings) logger.warn(w)
+    if (budget !== undefined) logger.info(`connection limit ${budget} per listener (RLIMIT_NOFILE ${fdLimit}: two descriptors a client)`)
     if (model.global.foreground === 'no') {
       logger.warn('foreground = no: tls-terminator stays in the foreground; let the service manager run it in the background')
     }

@@ -3,7 +3,7 @@
  * cache can represent is taken as 2^31. Anything else (a sign, a decimal point, `0.0`,
  * `1.5`, an exponent, hex) is not delta-seconds: NaN, and each caller applies its section's
  * rule for an invalid value (§4.2.1 stale for max-age/s-maxage, §5.1 ignore for Age).
- * varnishd reads these with strtoul(), which takes `1.5` as 1 and `0x10` as 16.
+ * varnishd 7.1 takes `max-age=1.5` as 1 s and `Age: 30.5` as 30 s (README, "Where we differ").
  */
 export function deltaSeconds(text: string): number {
   if (text.length === 0) return Number.NaN

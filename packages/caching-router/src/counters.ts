@@ -66,6 +66,11 @@ const DESCRIPTIONS: Record<string, string> = {
   client_req_417: 'Client requests received, subject to 417 errors',
 }
 
+/** varnishstat's description of a MAIN counter. */
+export function counterDescription(name: string): string {
+  return DESCRIPTIONS[name] ?? name
+}
+
 /** `varnishstat -1`: `MAIN.name   value   rate   description`, one counter a line. */
 export function formatCounters(c: Counters, extra: Record<string, number> = {}): string {
   const uptime = Math.max(1, Math.floor((Date.now() - c.uptime_start) / 1000))

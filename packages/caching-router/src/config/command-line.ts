@@ -35,6 +35,7 @@ edgestack extensions (the article's routing without a VCL file):
   --static-backend ADDR   URLs ending in .js, .css or .img go here (default 127.0.0.1:8081)
   --app-backend ADDR      everything else, and websockets and /socket.io/ piped (default 127.0.0.1:3000)
   --access-log-handling   append hit/miss/pass/pipe/synth to each varnishncsa line
+  --metrics ADDR          serve /metrics (prometheus_varnish_exporter's names), /healthz, /readyz
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
@@ -66,6 +67,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       'static-backend': { type: 'string' },
       'app-backend': { type: 'string' },
       'access-log-handling': { type: 'boolean' },
+      metrics: { type: 'string' },
       help: { type: 'boolean' },
     },
   })
@@ -105,6 +107,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     admin: adminAddress === undefined ? undefined : { address: adminAddress, secretFile: values.S },
     logHandling: values['access-log-handling'] ?? false,
     pidFile: values.P,
+    metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
     help: values.help ?? false,
     check: values.C ?? false,
     debug: (values.d?.length ?? 0) > 0,

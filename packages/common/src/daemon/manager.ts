@@ -48,7 +48,9 @@ const keyOf = (a: HostPort) => `${a.host}|${a.port}`
  * has nothing to crash on. Resolves once the first children serve; rejects (nothing left
  * running) if they cannot start.
  */
-export async function runManager(opts: ManagerOptions): Promise<{ sockets: readonly HeldSocket[]; pids(): number[] }> {
+export async function runManager(
+  opts: ManagerOptions,
+): Promise<{ sockets: readonly HeldSocket[]; pids(): number[]; children(): ChildProcess[] }> {
   const { logger } = opts
   let sockets = await holdAll(opts.addresses, [])
   const childrenFor = (held: readonly HeldSocket[]) =>
@@ -144,7 +146,8 @@ export async function runManager(opts: ManagerOptions): Promise<{ sockets: reado
       }
     })
   }
-  return { sockets, pids: () => current.pids }
+  // Retiring generations still serve their last requests: their counters count too.
+  return { sockets, pids: () => current.pids, children: () => [current, ...retiring].flatMap((g) => g.children) }
 }
 
 /**

@@ -36,6 +36,8 @@ export interface BuildOptions {
   source: string
   maxConnections?: number
   drainTimeoutMs?: number
+  /** `--metrics ADDR` (edgestack). */
+  metrics?: HostPort
 }
 
 export interface BuiltModel {
@@ -99,6 +101,7 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
     listeners: groupListeners(services),
     maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    metrics: opts.metrics,
   }
   return { model: deepFreeze(model), warnings }
 }

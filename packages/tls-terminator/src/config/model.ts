@@ -96,6 +96,8 @@ export interface TerminatorModel {
   readonly maxConnections: number
   /** SIGTERM: how long open connections may take to finish before they are cut. */
   readonly drainTimeoutMs: number
+  /** `--metrics ADDR` (edgestack, no stunnel option): /metrics, /healthz, /readyz; in the primary with --workers. */
+  readonly metrics: HostPort | undefined
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = Object.freeze({

@@ -89,6 +89,7 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
   const ops = model.metrics
     ? new OpsServer({
         address: model.metrics,
+        drainDelayMs: model.drainDelayMs,
         // prometheus_varnish_exporter's own gauge: 1 when varnishstat could be read.
         collect: async () => [...(await collectFromChildren(children())), single('varnish_up', 'gauge', 'Was the last scrape of varnish successful.', 1)],
       })
@@ -101,6 +102,7 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     addresses: [...model.listen.map((l) => l.address), ...(model.admin ? [model.admin.address] : [])],
     childArgs: [fileURLToPath(import.meta.url), ...argv],
     spare: true,
+    ...(ops ? { beforeStop: ops.beforeStop } : {}),
     ...(model.pidFile === undefined ? {} : { pidFile: new PidFile(model.pidFile) }),
   })
   children = manager.children

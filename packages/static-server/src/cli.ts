@@ -20,6 +20,7 @@ import {
   PidFile,
   parseAddress,
   parseCommandLine,
+  parseDrainDelay,
   reopenLogFiles,
   reportReady,
   runMain,
@@ -56,6 +57,8 @@ server block from flags: location = / and whatever try_files cannot find are pro
   --proxy ADDR    the app behind @proxy (default 127.0.0.1:3000)
   --metrics ADDR  serve /metrics (nginx-prometheus-exporter's names), /healthz, /readyz
                   (edgestack; nginx has no such flag)
+  --drain-delay SEC  with --metrics: on a stop signal /readyz says 503 at once, and the
+                  listeners keep accepting SEC seconds more before the drain (default 0)
   -h, --help      show this help
 `
 
@@ -76,6 +79,7 @@ runMain(NAME, async () => {
       root: { type: 'string' },
       proxy: { type: 'string' },
       metrics: { type: 'string' },
+      'drain-delay': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -120,6 +124,7 @@ runMain(NAME, async () => {
 
   // --metrics works with either form; parsed here so that a bad address stops before anything.
   const metrics = values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1')
+  const drainDelayMs = parseDrainDelay(values['drain-delay'], metrics !== undefined)
   let model = await load()
   if (values.s !== undefined) {
     const sig = SIGNALS[values.s]
@@ -148,7 +153,7 @@ runMain(NAME, async () => {
   // counters are the workers', asked for over the IPC channel and summed, as nginx's shared
   // memory sums them), in the one process otherwise. Bound before anything serves.
   let collect: () => Promise<MetricFamily[]> | MetricFamily[] = () => []
-  const ops = metrics && !managed ? new OpsServer({ address: metrics, collect: async () => [...(await collect()), NGINX_UP] }) : undefined
+  const ops = metrics && !managed ? new OpsServer({ address: metrics, drainDelayMs, collect: async () => [...(await collect()), NGINX_UP] }) : undefined
   await ops?.listen()
 
   if (model.workers > 1 && !managed) {
@@ -162,6 +167,7 @@ runMain(NAME, async () => {
       ...(pidFile ? { pidFile } : {}),
       readConfig: async () => listenAddresses(await load()),
       reopenLogs: () => reopenLogFiles(logger),
+      ...(ops ? { beforeStop: ops.beforeStop } : {}),
     })
     collect = () => collectFromChildren(master.children())
     ops?.markReady()
@@ -221,7 +227,7 @@ runMain(NAME, async () => {
     obeyManager(service, { logger })
     reportReady()
   } else {
-    handleSignals(service, { logger })
+    handleSignals(service, { logger, ...(ops ? { beforeStop: ops.beforeStop } : {}) })
     ops?.markReady()
   }
 })

@@ -14,6 +14,7 @@ import {
   PidFile,
   parseAddress,
   parseCommandLine,
+  parseDrainDelay,
   reopenLogFiles,
   reportReady,
   runMain,
@@ -49,6 +50,8 @@ read as stunnel reads it; the flags are the one-service case of the same configu
   --max-connections N    open connections per listener before new ones are dropped (default 10000)
   --drain-timeout SEC    on SIGTERM, how long open connections may finish (default 10)
   --metrics ADDR         serve /metrics, /healthz and /readyz on ADDR (edgestack; not stunnel's)
+  --drain-delay SEC      with --metrics: on a stop signal /readyz says 503 at once, and the
+                         listeners keep accepting SEC seconds more before the drain (default 0)
   -h, --help, -help      show this help
   -version               say which stunnel this mirrors
 
@@ -124,6 +127,7 @@ runMain('tls-terminator', async () => {
       'max-connections': { type: 'string' },
       'drain-timeout': { type: 'string' },
       metrics: { type: 'string' },
+      'drain-delay': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -136,6 +140,7 @@ runMain('tls-terminator', async () => {
     ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000)),
     ...optional('drainTimeoutMs', mul(count(values['drain-timeout'], '--drain-timeout', 0, 86_400), 1000)),
     ...optional('metrics', values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1')),
+    drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
   }
   const flagNames = ['accept', 'connect', 'cert', 'key'] as const
   const usesFlags = flagNames.some((f) => values[f] !== undefined)
@@ -203,7 +208,7 @@ runMain('tls-terminator', async () => {
 
   // --metrics: in this process when it serves alone, bound before the listeners.
   const stats = new TerminatorStats()
-  const ops = model.metrics && !cluster.isWorker ? new OpsServer({ address: model.metrics, collect: () => stats.families() }) : undefined
+  const ops = model.metrics && !cluster.isWorker ? new OpsServer({ address: model.metrics, drainDelayMs: model.drainDelayMs, collect: () => stats.families() }) : undefined
   await ops?.listen()
   const terminator = createTlsTerminator(model, logger, { ticketKeys, stats })
   try {
@@ -232,7 +237,7 @@ runMain('tls-terminator', async () => {
     answerMetricRequests(() => stats.families())
     reportReady()
   } else {
-    handleSignals(service, { logger, drainTimeoutMs: model.drainTimeoutMs })
+    handleSignals(service, { logger, drainTimeoutMs: model.drainTimeoutMs, ...(ops ? { beforeStop: ops.beforeStop } : {}) })
     ops?.markReady()
   }
 })
@@ -261,7 +266,7 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
   // --metrics lives in the primary, which outlives a worker's restart; the counters are the
   // workers', asked for over their IPC channel at each scrape and summed.
   let children: () => ChildProcess[] = () => []
-  const ops = model.metrics ? new OpsServer({ address: model.metrics, collect: () => collectFromChildren(children()) }) : undefined
+  const ops = model.metrics ? new OpsServer({ address: model.metrics, drainDelayMs: model.drainDelayMs, collect: () => collectFromChildren(children()) }) : undefined
   await ops?.listen()
   const manager = await runManager({
     logger,
@@ -272,6 +277,7 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
     ...(pidFile ? { pidFile } : {}),
     reopenLogs: () => reopenLogFiles(logger),
     ...optional('drainTimeoutMs', model.drainTimeoutMs),
+    ...(ops ? { beforeStop: ops.beforeStop } : {}),
   })
   children = manager.children
   ops?.markReady()

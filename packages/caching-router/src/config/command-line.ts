@@ -1,4 +1,4 @@
-import { deepFreeze, type HostPort, parseAddress, parseCommandLine, UsageError } from '@edgestack/common'
+import { deepFreeze, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, UsageError } from '@edgestack/common'
 import { Params, parseSize } from '../params.js'
 import { articleVcl, backendVcl } from './flags-vcl.js'
 import type { CliModel, ListenSpec, VclSpec } from './model.js'
@@ -36,6 +36,8 @@ edgestack extensions (the article's routing without a VCL file):
   --app-backend ADDR      everything else, and websockets and /socket.io/ piped (default 127.0.0.1:3000)
   --access-log-handling   append hit/miss/pass/pipe/synth to each varnishncsa line
   --metrics ADDR          serve /metrics (prometheus_varnish_exporter's names), /healthz, /readyz
+  --drain-delay SEC       with --metrics: on a stop signal /readyz says 503 at once, and the
+                          listeners keep accepting SEC seconds more before the drain (default 0)
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
@@ -68,6 +70,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       'app-backend': { type: 'string' },
       'access-log-handling': { type: 'boolean' },
       metrics: { type: 'string' },
+      'drain-delay': { type: 'string' },
       help: { type: 'boolean' },
     },
   })
@@ -108,6 +111,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     logHandling: values['access-log-handling'] ?? false,
     pidFile: values.P,
     metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
+    drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
     help: values.help ?? false,
     check: values.C ?? false,
     debug: (values.d?.length ?? 0) > 0,

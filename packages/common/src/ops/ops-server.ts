@@ -1,12 +1,17 @@
 import { createServer, type Server } from 'node:http'
 import { type HostPort, formatAddress } from '../address.js'
-import { StartupError } from '../errors.js'
+import { StartupError, UsageError } from '../errors.js'
 import { processMetrics } from './process-metrics.js'
 import { type MetricFamily, PROMETHEUS_CONTENT_TYPE, renderMetrics } from './prometheus-text.js'
 
 export interface OpsServerOptions {
   /** `--metrics ADDR`. */
   address: HostPort
+  /**
+   * `--drain-delay`: after a stop signal, how long `/readyz` says 503 while the listeners still
+   * accept, before the drain starts: the time an orchestrator needs to stop sending (0: none).
+   */
+  drainDelayMs?: number
   /** The daemon's own families (summed over the children, for a manager). */
   collect(): Promise<readonly MetricFamily[]> | readonly MetricFamily[]
 }
@@ -17,22 +22,18 @@ const BIND_ERRORS: Record<string, string> = {
   EACCES: 'permission denied',
 }
 
-/** The signals that start a drain (signals.ts' table): readiness ends as they arrive. */
-const DRAIN_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGQUIT']
-
 /**
  * The operations side port of `--metrics ADDR` (an edgestack extension; none of the real
  * programs has one): `/healthz` is 200 while the process lives, `/readyz` 200 once the daemon
- * serves and 503 from the moment a stop signal arrives (its listener runs before the daemon's
- * own, so before any listening socket closes: an orchestrator stops sending first), `/metrics`
- * Prometheus text. It answers during the drain and never keeps a stopping process alive.
+ * serves and 503 from the moment a stop order arrives (beforeStop, before any listening socket
+ * closes, and for `drainDelayMs` while they still accept: an orchestrator stops sending
+ * first), `/metrics` Prometheus text. It answers during the drain and never keeps a stopping process alive.
  */
 export class OpsServer {
   readonly #opts: OpsServerOptions
   readonly #server: Server
   #ready = false
   #draining = false
-  readonly #onSignal = new Map<NodeJS.Signals, () => void>()
 
   constructor(opts: OpsServerOptions) {
     this.#opts = opts
@@ -68,18 +69,6 @@ export class OpsServer {
       this.#server.listen({ host: address.host, port: address.port }, resolve)
     })
     this.#server.unref()
-    for (const signal of DRAIN_SIGNALS) {
-      const handler = () => {
-        this.#draining = true
-        // Alone, this listener would have turned the signal's default action (exit) off.
-        if (process.listenerCount(signal) === 1) {
-          process.off(signal, handler)
-          process.kill(process.pid, signal)
-        }
-      }
-      this.#onSignal.set(signal, handler)
-      process.prependListener(signal, handler)
-    }
     const bound = this.#server.address()
     return typeof bound === 'object' && bound ? { host: address.host, port: bound.port } : address
   }
@@ -89,13 +78,17 @@ export class OpsServer {
     this.#ready = true
   }
 
-  /** For a drain that does not start with a signal (a manager's own stop). */
-  markDraining(): void {
+  /**
+   * The daemon layer's `beforeStop` (service.ts, manager.ts): called as a stop order arrives,
+   * before any listener closes. `/readyz` turns 503 at once; the stop goes on after the delay.
+   */
+  readonly beforeStop = (): Promise<void> => {
     this.#draining = true
+    const ms = this.#opts.drainDelayMs ?? 0
+    return ms === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms))
   }
 
   close(): void {
-    for (const [signal, handler] of this.#onSignal) process.off(signal, handler)
     this.#server.close()
   }
 
@@ -103,4 +96,12 @@ export class OpsServer {
     res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...headers })
     res.end(res.req.method === 'HEAD' ? undefined : body)
   }
+}
+
+/** `--drain-delay SEC`: whole seconds, 0 to 3600; only with --metrics, whose /readyz it is for. */
+export function parseDrainDelay(text: string | undefined, metrics: boolean): number {
+  if (text === undefined) return 0
+  if (!metrics) throw new UsageError('--drain-delay needs --metrics: the delay is for /readyz to be seen')
+  if (!/^\d{1,4}$/.test(text) || Number(text) > 3600) throw new UsageError(`--drain-delay: "${text}" is not a number of seconds from 0 to 3600`)
+  return Number(text) * 1000
 }

@@ -38,6 +38,8 @@ export interface BuildOptions {
   drainTimeoutMs?: number
   /** `--metrics ADDR` (edgestack). */
   metrics?: HostPort
+  /** `--drain-delay SEC` (edgestack), in ms. */
+  drainDelayMs?: number
 }
 
 export interface BuiltModel {
@@ -102,6 +104,7 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
     maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
     metrics: opts.metrics,
+    drainDelayMs: opts.drainDelayMs ?? 0,
   }
   return { model: deepFreeze(model), warnings }
 }

@@ -27,7 +27,7 @@ import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
 import { RegexMatchFailed } from './regex-match.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
-import { StubStatus } from './stub-status.js'
+import { StubStatus, stubStatusText } from './stub-status.js'
 import { Upstream } from './upstream.js'
 import { parseTarget, splitAbsoluteForm } from './uri.js'
 import type { VariableSource } from './variables.js'
@@ -128,7 +128,8 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     maxEntries: Math.max(...model.servers.map((s) => s.conf.openFileCache?.max ?? 10_000), 1000),
   })
   const logs = new AccessLogs()
-  const deps = { cache, upstreams, logError: (msg: string) => logger.error(msg) }
+  const stub = opts.stubStatus ?? new StubStatus()
+  const deps = { cache, upstreams, logError: (msg: string) => logger.error(msg), stubStatusText: () => stubStatusText(stub.counts()) }
 
   const groups = listenGroups(model)
 
@@ -140,7 +141,6 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   const fdBudget = opts.descriptorLimit === undefined ? Number.POSITIVE_INFINITY : Math.floor((opts.descriptorLimit - DESCRIPTOR_RESERVE) / 2)
   const limit = new ConnectionLimit(Math.max(1, Math.min(model.workerConnections, fdBudget)))
   const lastLogged = { reused: 0, limit: 0, accept: 0 }
-  const stub = opts.stubStatus ?? new StubStatus()
   const onRefused = (why: 'reused' | 'limit' | Error) => {
     // ngx_event_accept counts a connection accepted, and handled only once it has a slot.
     if (why === 'limit') stub.handled--

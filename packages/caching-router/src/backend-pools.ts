@@ -1,13 +1,25 @@
 import { Backend } from './backend.js'
 import type { VclResolvedBackend } from './vcl/index.js'
 
+interface Shared {
+  readonly endpoint: string
+  readonly pool: Backend
+  /** VCL backends holding this endpoint's pool. */
+  refs: number
+}
+
 /**
- * The connection pool of each concrete VCL backend, made on its first fetch. The backend a
- * director picked is the key itself: it goes from VCL to the socket as an object, never as a
- * name looked up again, so two VCLs declaring one name at two addresses cannot be mixed up.
+ * The connection pools behind the VCL backends. The backend a director picked goes from VCL
+ * to the socket as an object (never a name looked up again); its pool is the one of its
+ * endpoint, shared by every backend declaring that host and port, in this VCL or another, as
+ * varnishd's tcp pools are (cache_tcp_pool.c: VTP_Ref / VTP_Rel): after `vcl.use` of a VCL
+ * naming the same server, requests reuse the connections the old one opened. An endpoint's
+ * pool closes when the last VCL backend holding it is released (its VCL discarded and idle).
  */
 export class BackendPools {
-  readonly #pools = new Map<VclResolvedBackend, Backend>()
+  readonly #byBackend = new WeakMap<VclResolvedBackend, Shared>()
+  readonly #held = new Set<VclResolvedBackend>()
+  readonly #byEndpoint = new Map<string, Shared>()
   readonly #connectTimeoutMs: () => number
 
   /** `connectTimeoutMs`: the connect_timeout parameter as it is when a pool is made. */
@@ -16,27 +28,38 @@ export class BackendPools {
   }
 
   of(b: VclResolvedBackend): Backend {
-    let pool = this.#pools.get(b)
-    if (pool === undefined) {
-      pool = new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs() })
-      this.#pools.set(b, pool)
+    const known = this.#byBackend.get(b)
+    if (known !== undefined) return known.pool
+    // The endpoint's key, made once per VCL backend (not per request).
+    const endpoint = `${b.host}\0${b.port}`
+    let shared = this.#byEndpoint.get(endpoint)
+    if (shared === undefined) {
+      shared = { endpoint, pool: new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs() }), refs: 0 }
+      this.#byEndpoint.set(endpoint, shared)
     }
-    return pool
+    shared.refs++
+    this.#byBackend.set(b, shared)
+    this.#held.add(b)
+    return shared.pool
   }
 
-  /** A discarded VCL's last request is done: its backends' pools go (in-flight fetches finish first). */
+  /** A discarded VCL's last request is done: its backends let go of their endpoints' pools. */
   release(backends: Iterable<VclResolvedBackend>): Promise<void> {
     const closing: Promise<void>[] = []
     for (const b of backends) {
-      const pool = this.#pools.get(b)
-      if (pool === undefined) continue
-      this.#pools.delete(b)
-      closing.push(pool.close())
+      const shared = this.#byBackend.get(b)
+      if (shared === undefined) continue
+      this.#byBackend.delete(b)
+      this.#held.delete(b)
+      if (--shared.refs > 0) continue
+      this.#byEndpoint.delete(shared.endpoint)
+      // In-flight fetches finish first (undici's close is graceful).
+      closing.push(shared.pool.close())
     }
     return Promise.all(closing).then(() => undefined)
   }
 
   close(): Promise<void> {
-    return this.release([...this.#pools.keys()])
+    return this.release([...this.#held])
   }
 }

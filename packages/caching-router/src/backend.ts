@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
-import { formatAddress, type HostPort, hopByHopNames } from '@edgestack/common'
-import { type Dispatcher, Pool } from 'undici'
+import { formatAddress, type HostPort, hopByHopNames, readingBareLfHeads } from '@edgestack/common'
+import { buildConnector, type Dispatcher, Pool } from 'undici'
 
 /** Where a fetch's response goes, as it arrives. */
 export interface FetchSink {
@@ -41,7 +41,8 @@ export class Backend {
     this.#pool = new Pool(`http://${formatAddress(address)}`, {
       connections: opts.connections ?? 256,
       pipelining: 1,
-      connect: { timeout: opts.connectTimeoutMs },
+      // varnishd's backend fetch takes bare-LF line ends in a response head (RFC 9112 §2.2).
+      connect: readingBareLfHeads(buildConnector({ timeout: opts.connectTimeoutMs })),
       keepAliveTimeout: 4_000,
     })
   }

@@ -30,6 +30,24 @@ const SPECS: Record<string, ParamSpec> = {
   // PCRE2's JIT ignores the depth limit (pcre2_set_depth_limit(3)): with it on, only the match limit bounds.
   pcre2_jit_compilation: { unit: 'bool', default: 1, min: 0, max: 1, text: 'Use the pcre2 JIT compiler if available.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
+  // Documented no-ops (README, "No silent no-ops"): they size varnishd's per-request workspaces,
+  // which have no counterpart here; accepted with varnishd's bounds because varnish Dockerfiles
+  // set them, and what a client sees does not depend on them.
+  workspace_client: { unit: 'bytes', default: 96 * 1024, min: 9 * 1024, text: 'Bytes of HTTP protocol workspace for clients HTTP req/resp.' },
+  workspace_backend: { unit: 'bytes', default: 96 * 1024, min: 1024, text: 'Bytes of HTTP protocol workspace for backend HTTP req/resp.' },
+}
+
+/**
+ * varnishd's `feature` flags we have: validate_headers is on (the default) and cannot be turned
+ * off; every other flag changes what varnishd does and is refused in one line.
+ */
+function checkFeature(text: string): void {
+  for (const raw of text.split(',')) {
+    const flag = raw.trim()
+    if (flag === 'default' || flag === '+validate_headers') continue
+    if (flag === '+http2') throw new UsageError(`feature=${text}: HTTP/2 is not supported by caching-router`)
+    throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only default and +validate_headers)`)
+  }
 }
 
 export type ParamName = keyof typeof SPECS
@@ -59,6 +77,9 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   h2_rx_window_low_water: { default: '10M', accepts: (v) => parseSize(v) !== undefined },
 }
 
+/** Every parameter `-p` and `param.set` accept (`feature` aside). */
+export const PARAM_NAMES: readonly string[] = [...Object.keys(SPECS), ...Object.keys(FIXED)]
+
 export class Params {
   readonly #values = new Map<string, number>()
   readonly #text = new Map<string, string>()
@@ -71,6 +92,10 @@ export class Params {
 
   /** `-p name=value` and `param.set`; throws varnishd's words (mgt_param_tcp/tweak.c). */
   set(name: string, text: string): void {
+    if (name === 'feature') {
+      checkFeature(text)
+      return
+    }
     const fixed = FIXED[name]
     if (fixed !== undefined) {
       if (!fixed.accepts(text)) throw new UsageError(`caching-router takes ${name} only as varnishtest sets it\n\n(attempting to set param '${name}' to '${text}')`)

@@ -69,6 +69,8 @@ export interface BerespObj {
   grace: number
   keep: number
   uncacheable: boolean
+  /** The fetch was a revalidation answered 304 (beresp.was_304): the kept object, refreshed. */
+  was304?: boolean
 }
 
 export interface RespObj {

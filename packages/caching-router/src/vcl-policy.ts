@@ -293,6 +293,7 @@ export class VclPolicy implements Policy {
       keep: beresp.keep,
       // A pass's response is uncacheable from the start, as varnishd shows it to VCL.
       uncacheable: beresp.uncacheable || bereq.uncacheable,
+      was304: beresp.was304,
       backendName: vb.backend?.name ?? '',
     })
     v.http.changed = false

@@ -1,21 +1,25 @@
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import { adminCommand } from '../src/admin-client.js'
 import { sleep } from './router-harness.js'
 import { startVclRouter } from './router-vcl-harness.js'
 
-// A VCL's backends are objects with a pool each (BackendPools): two VCLs naming the same backend
-// get two pools, and a discarded VCL's pools close once its last request is done, rather than
-// keeping idle connections to its backends for as long as the backend allows.
-test('a discarded VCL closes its backends\' connections; the VCL in use opens its own', async (t) => {
+interface Counted {
+  port: number
+  sockets: Socket[]
+  closed: Set<Socket>
+}
+
+/** An origin that asks to keep idle connections ten minutes, counting them. */
+async function countedOrigin(t: TestContext): Promise<Counted> {
   const sockets: Socket[] = []
   const closed = new Set<Socket>()
   const origin = http.createServer((req, res) => {
-    // undici keeps an idle connection as long as the server's hint says: ten minutes here.
+    // undici keeps an idle connection as long as the server's hint says.
     res.setHeader('Keep-Alive', 'timeout=600')
     res.setHeader('Cache-Control', 'no-store')
     res.end(`${req.url}`)
@@ -30,28 +34,44 @@ test('a discarded VCL closes its backends\' connections; the VCL in use opens it
     origin.closeAllConnections()
     origin.close()
   })
-  const port = (origin.address() as AddressInfo).port
-  const vcl = (tag: string) => `vcl 4.1;\nbackend app { .host = "127.0.0.1"; .port = "${port}"; }\nsub vcl_deliver { set resp.http.X-Vcl = "${tag}"; }\n`
-  const r = await startVclRouter(vcl('boot'))
+  return { port: (origin.address() as AddressInfo).port, sockets, closed }
+}
+
+// As varnishd's tcp pools (cache_tcp_pool.c), connections belong to the endpoint: VCLs naming
+// the same host and port share them, and they close when the last VCL holding them is
+// discarded and idle, rather than staying open as long as the backend allows.
+test('backends of several VCLs share their endpoint\'s connections; the last VCL to go closes them', async (t) => {
+  const a = await countedOrigin(t)
+  const b = await countedOrigin(t)
+  const vcl = (tag: string, port: number) =>
+    `vcl 4.1;\nbackend app { .host = "127.0.0.1"; .port = "${port}"; }\nsub vcl_deliver { set resp.http.X-Vcl = "${tag}"; }\n`
+  const r = await startVclRouter(vcl('boot', a.port))
   t.after(() => r.stop())
+  const admin = async (command: string) => assert.equal((await adminCommand(r.admin, undefined, command)).status, 200, command)
   const fetchVia = async () => {
     const res = await fetch(`${r.url}/x`)
     await res.text()
-    return res.headers.get('x-vcl')
+    return `${res.status} ${res.headers.get('x-vcl')}`
   }
-  assert.equal(await fetchVia(), 'boot')
-  assert.equal(sockets.length, 1)
-  await writeFile(join(r.dir, 'two.vcl'), vcl('two'))
-  assert.equal((await adminCommand(r.admin, undefined, `vcl.load two ${join(r.dir, 'two.vcl')}`)).status, 200)
-  assert.equal((await adminCommand(r.admin, undefined, 'vcl.use two')).status, 200)
-  assert.equal(await fetchVia(), 'two')
-  // The same host and port, another VCL's backend: a connection of its own.
-  assert.equal(sockets.length, 2)
-  assert.equal(closed.size, 0)
-  assert.equal((await adminCommand(r.admin, undefined, 'vcl.discard boot')).status, 200)
-  for (let i = 0; i < 500 && !closed.has(sockets[0] as Socket); i++) await sleep(10)
-  assert.ok(closed.has(sockets[0] as Socket), 'boot\'s connection closed with its VCL')
-  assert.equal(closed.has(sockets[1] as Socket), false, 'two\'s connection stays')
-  assert.equal(await fetchVia(), 'two')
-  assert.equal(sockets.length, 2, 'two\'s pool reused its connection')
+  assert.equal(await fetchVia(), '200 boot')
+  assert.equal(a.sockets.length, 1)
+  await writeFile(join(r.dir, 'two.vcl'), vcl('two', a.port))
+  await admin(`vcl.load two ${join(r.dir, 'two.vcl')}`)
+  await admin('vcl.use two')
+  assert.equal(await fetchVia(), '200 two')
+  assert.equal(a.sockets.length, 1, 'another VCL naming the same server reuses its connection')
+  await admin('vcl.discard boot')
+  assert.equal(await fetchVia(), '200 two')
+  assert.equal(a.sockets.length, 1, 'still held by two')
+  assert.equal(a.closed.size, 0)
+  await writeFile(join(r.dir, 'three.vcl'), vcl('three', b.port))
+  await admin(`vcl.load three ${join(r.dir, 'three.vcl')}`)
+  await admin('vcl.use three')
+  assert.equal(await fetchVia(), '200 three')
+  await admin('vcl.discard two')
+  for (let i = 0; i < 500 && !a.closed.has(a.sockets[0] as Socket); i++) await sleep(10)
+  assert.ok(a.closed.has(a.sockets[0] as Socket), 'the last VCL naming the server gone: its connection closed')
+  assert.equal(b.closed.size, 0, 'three\'s connection stays')
+  assert.equal(await fetchVia(), '200 three')
+  assert.equal(b.sockets.length, 1)
 })

@@ -64,6 +64,11 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       const m = findLocation(st.server.locations, st.uri)
       st.loc = m.loc
       st.conf = m.loc?.conf ?? st.server.conf
+      if (m.autoRedirect && m.loc) {
+        st.location = m.loc.pattern + (st.args ? `?${st.args}` : '')
+        if ((await finalize(st, 301)) === 'done') return
+        continue
+      }
       if (m.captures) captured(st, m.captures)
       st.rewriteBreak = false
       keepAliveLimits(st)
@@ -295,14 +300,16 @@ function hrefEscape(s: string): string {
 /**
  * ngx_http_special_response_handler: an error_page for `status` redirects internally (a URI or
  * a named location; `=code` sets the answer's status) or, for a URL, answers 302; without one,
- * nginx's built-in page. One level only, as recursive_error_pages off.
+ * nginx's built-in page. One level only unless recursive_error_pages (the cycle limit still bounds it).
  */
 async function finalize(st: RequestState, status: number): Promise<Step> {
-  if (!st.inErrorPage) {
+  if (!st.errorPagesDone) {
     for (const ep of st.conf.errorPages) {
       if (!ep.codes.includes(status)) continue
       const target = expand(ep.target, st)
       st.inErrorPage = true
+      // r->error_page: set unless the location where this error happened allows recursion.
+      if (!st.conf.recursiveErrorPages) st.errorPagesDone = true
       st.errorStatus = ep.status === null ? undefined : (ep.status ?? status)
       if (target.startsWith('@')) {
         const loc = st.server.named.get(target.slice(1))

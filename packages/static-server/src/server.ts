@@ -91,21 +91,14 @@ function listenGroups(model: NginxModel): Map<string, { address: ListenModel; se
  */
 export function createStaticServer(model: NginxModel, logger: Logger, sockets = new ListenerSet(), opts: StaticServerOptions = {}): StaticServer {
   const upstreams = new Map<string, Upstream>()
-  const firstConf = model.servers[0]?.conf
-  const timeouts = { connectMs: firstConf?.proxyConnectTimeoutMs ?? 60_000, readMs: firstConf?.proxyReadTimeoutMs ?? 60_000 }
-  for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u, timeouts))
+  for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u))
   // `proxy_pass http://host:port` without an upstream block: a one-peer upstream of its own.
   const ensureUpstream = (hostPort: string) => {
     if (upstreams.has(hostPort)) return
     const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort)
     const host = m?.[1] === 'localhost' ? '127.0.0.1' : (m?.[1] ?? hostPort)
-    upstreams.set(
-      hostPort,
-      new Upstream(
-        { name: hostPort, keepalive: 0, servers: [{ host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 0, failTimeoutMs: 10_000, backup: false }] },
-        timeouts,
-      ),
-    )
+    const server = { host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 1, failTimeoutMs: 10_000, backup: false, down: false }
+    upstreams.set(hostPort, new Upstream({ name: hostPort, leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000, servers: [server] }))
   }
   for (const s of model.servers) {
     const visit = (locs: readonly LocationModel[]) => {

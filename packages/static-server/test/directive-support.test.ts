@@ -29,19 +29,24 @@ const REFUSED_VALUE: Record<string, [accepted: string, refused: string]> = {
   open_file_cache_errors: ['off', 'on'],
   chunked_transfer_encoding: ['on', 'off'],
   reset_timedout_connection: ['off', 'on'],
-  proxy_buffering: ['on', 'off'],
-  proxy_send_timeout: ['60s', '5s'],
-  proxy_next_upstream_tries: ['0', '2'],
-  proxy_redirect: ['off', 'default'],
-  proxy_intercept_errors: ['off', 'on'],
+  proxy_cache: ['off', 'z'],
 }
 const REFUSED_ARGS: Record<string, string> = {
   user: 'nobody',
   worker_rlimit_nofile: '4096',
   worker_shutdown_timeout: '5s',
   load_module: 'modules/x.so',
-  least_conn: '',
   ip_hash: '',
+  proxy_cache_path: '/tmp/c keys_zone=z:1m',
+  proxy_cache_valid: '200 1m',
+  proxy_cache_key: '$uri',
+  proxy_cache_use_stale: 'error',
+  proxy_cache_lock: 'on',
+  proxy_cache_methods: 'GET',
+  proxy_cache_min_uses: '2',
+  proxy_cache_revalidate: 'on',
+  proxy_cache_background_update: 'on',
+  proxy_no_cache: '$arg_nocache',
 }
 
 function confWith(ctx: Context, line: string): string {

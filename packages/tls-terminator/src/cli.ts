@@ -5,6 +5,7 @@ import { open } from 'node:fs/promises'
 import {
   answerMetricRequests,
   collectFromChildren,
+  connectionBudget,
   createLogger,
   handleSignals,
   type Logger,
@@ -12,6 +13,7 @@ import {
   obeyManager,
   OpsServer,
   PidFile,
+  openFileLimit,
   parseAddress,
   parseCommandLine,
   parseDrainDelay,
@@ -25,7 +27,7 @@ import {
 } from '@edgestack/common'
 import type { BuiltModel } from './config/build-model.js'
 import { modelFromFlags } from './config/flags.js'
-import type { TerminatorModel } from './config/model.js'
+import { DEFAULT_MAX_CONNECTIONS, type TerminatorModel } from './config/model.js'
 import { loadStunnelConf } from './config/stunnel-conf.js'
 import { ensureDevCertificates } from './dev-cert.js'
 import { prepare, randomTicketKeys } from './prepare.js'
@@ -136,8 +138,13 @@ runMain('tls-terminator', async () => {
     return
   }
   const workers = count(values.workers, '--workers', 1, 256) ?? 1
+  // Without --max-connections, the limit follows RLIMIT_NOFILE (two descriptors a client, a
+  // reserve kept back): past it a client is closed at accept, before its handshake, rather
+  // than accepted into a process with no descriptor left for its backend connection.
+  const fdLimit = values['max-connections'] === undefined ? await openFileLimit() : undefined
+  const budget = fdLimit === undefined ? undefined : Math.min(DEFAULT_MAX_CONNECTIONS, connectionBudget(fdLimit))
   const buildOpts = {
-    ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000)),
+    ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000) ?? budget),
     ...optional('drainTimeoutMs', mul(count(values['drain-timeout'], '--drain-timeout', 0, 86_400), 1000)),
     ...optional('metrics', values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1')),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
@@ -194,6 +201,7 @@ runMain('tls-terminator', async () => {
   }
   if (!cluster.isWorker) {
     for (const w of built.warnings) logger.warn(w)
+    if (budget !== undefined) logger.info(`connection limit ${budget} per listener (RLIMIT_NOFILE ${fdLimit}: two descriptors a client)`)
     if (model.global.foreground === 'no') {
       logger.warn('foreground = no: tls-terminator stays in the foreground; let the service manager run it in the background')
     }

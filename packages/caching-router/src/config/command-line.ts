@@ -19,7 +19,9 @@ varnishd options:
                           http_req_hdr_len, http_req_size, http_max_hdr, timeout_idle,
                           pipe_timeout, first_byte_timeout, between_bytes_timeout,
                           connect_timeout, shortlived, pcre2_match_limit,
-                          pcre2_depth_limit, pcre2_jit_compilation
+                          pcre2_depth_limit, pcre2_jit_compilation; accepted without
+                          effect (README): workspace_client, workspace_backend,
+                          thread_pool*, feature=default
   -F                      stay in the foreground (always the case)
   -n DIR                  working directory: the shared-memory log index and _.secret go there
   -d                      debug mode: CLI on stdin/stdout, serve after 'start', exit when stdin closes

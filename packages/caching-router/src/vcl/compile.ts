@@ -7,7 +7,7 @@ import type { VclContext, VclReturn } from './context.js'
 import { type Backend, Director, type ProbeOptions } from './directors.js'
 import { spanOf, type Token } from './lexer.js'
 import { parseVcl } from './parser.js'
-import { lineAndColumn, type VclSource, VclError } from './source.js'
+import { lineAndColumn, type Span, type VclSource, VclError } from './source.js'
 import { ALL_METHODS, type Exec, LEGAL_RETURNS, RETURN_ACTIONS } from './types.js'
 
 /**
@@ -73,10 +73,29 @@ export function compileVcl(source: VclSource | Token[], options: CompileOptions 
   const user = parseVcl(source)
   // The AST is never modified by compiling, so the built-in VCL is parsed once per process.
   builtinProgram ??= parseVcl(BUILTIN_SOURCE)
-  return new Compiler(user, options.hosts ?? new Map()).run(builtinProgram)
+  let compiled: CompiledVcl
+  try {
+    compiled = new Compiler(user, options.hosts ?? new Map()).run(builtinProgram)
+  } catch (err) {
+    // The parser bounds nesting; this catches what it cannot see (a chain of thousands of
+    // subroutines calling the next): one line, never a stack trace.
+    if (!(err instanceof RangeError) || !err.message.includes('call stack')) throw err
+    throw new VclError('VCL program too deeply nested to compile (subroutine call chains or expressions)', startOf(source))
+  }
+  if (compiled.backends.size === 0) {
+    // VCC's check (vcc_backend.c), after everything else compiled: an empty file, a file of
+    // comments, `vcl 4.1;` alone or subroutines without a backend do not start varnishd.
+    throw new VclError('No backends or directors found in VCL program, at least one is necessary.', startOf(source))
+  }
+  return compiled
 }
 
 let builtinProgram: Program | undefined
+
+/** The first character of the user's file, for errors about the program as a whole. */
+function startOf(source: VclSource | Token[]): Span {
+  return { source: Array.isArray(source) ? (source[0] as Token).source : source, offset: 0, length: 1 }
+}
 
 class Compiler {
   #program: Program
@@ -365,6 +384,10 @@ class Compiler {
     const spec = lookupVariable(s.target.value, env.dialect, env.method)
     if (!spec) throw new VclError(`Symbol not found: '${s.target.value}'`, spanOf(s.target))
     this.#useVar(spec, s.target, 'write')
+    const refusal = spec.unsupported
+    if (refusal && !(refusal.exceptLiteral !== undefined && s.value.kind === 'ident' && s.value.token.value === refusal.exceptLiteral)) {
+      throw new VclError(`${spec.name}: ${refusal.why}.`, spanOf(s.target))
+    }
     const want = spec.type === 'HEADER' || spec.type === 'BODY' ? 'STRING' : spec.type
     const value = compileExpr(s.value, env, want)
     const set = spec.set as (ctx: VclContext, v: unknown) => void

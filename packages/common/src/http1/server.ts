@@ -2,6 +2,7 @@ import net from 'node:net'
 import { STATUS_CODES } from 'node:http'
 import type { HostPort } from '../address.js'
 import { listenOn } from '../daemon/listen-fds.js'
+import { connectionBudget, openFileLimit } from '../descriptor-limit.js'
 import { Http1Connection } from './connection.js'
 import type { Http1ParseError } from './errors.js'
 import { DEFAULT_LIMITS, type Http1Limits } from './parse-head.js'
@@ -34,7 +35,11 @@ export interface Http1ServerOptions {
   errorResponse?(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
   /** Told about every unreadable request, for the logs, with the bytes read of its head. */
   onClientError?(err: Http1ParseError, peer: PeerAddresses, head?: Buffer): void
-  /** Most simultaneous connections; further ones are closed at once. */
+  /**
+   * Most simultaneous connections; further ones are closed at accept, before a byte is read.
+   * Unset (and no sharedLimit): what RLIMIT_NOFILE allows, two descriptors a client (its own
+   * and a backend's) after a reserve (descriptor-limit.ts), read when the server starts listening.
+   */
   maxConnections?: number
   /**
    * A limit shared by several servers (nginx's worker_connections covers every listening
@@ -120,10 +125,11 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     if (connections.size === 0) allClosed?.()
   }
   let allClosed: (() => void) | undefined
+  let maxConnections = opts.maxConnections
   const accept = (socket: net.Socket) => {
     const atShared = shared !== undefined && shared.open.size >= shared.limit
     if (atShared && shared.reuse()) opts.onRefused?.('reused')
-    else if (atShared || (opts.maxConnections !== undefined && connections.size >= opts.maxConnections)) {
+    else if (atShared || (maxConnections !== undefined && connections.size >= maxConnections)) {
       socket.on('error', () => {})
       socket.destroy()
       opts.onRefused?.('limit')
@@ -148,6 +154,10 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
       return connections.size
     },
     async listen(address) {
+      if (maxConnections === undefined && shared === undefined) {
+        const limit = await openFileLimit()
+        if (limit !== undefined) maxConnections = connectionBudget(limit)
+      }
       const bound = await listenOn(server, address)
       // Past listen, an error is a failed accept (EMFILE when the descriptors are used up):
       // the client it was for is lost, the server goes on (libuv retries on the next one).

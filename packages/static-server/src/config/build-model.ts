@@ -16,6 +16,7 @@ import type {
 } from './model.js'
 import { checkVariables } from './check-variables.js'
 import { mapBlock } from './map-block.js'
+import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
 import { compileRegex, namedGroups } from './variable-names.js'
@@ -136,6 +137,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     index: [compileTemplate('index.html')],
     tryFiles: undefined,
     errorPages: [],
+    recursiveErrorPages: false,
     addHeaders: [],
     expires: undefined,
     charset: undefined,
@@ -154,6 +156,20 @@ function defaultConf(ctx: Ctx): LocationConf {
     proxyReadTimeoutMs: 60_000,
     proxySendTimeoutMs: 60_000,
     proxyNextUpstream: new Set(['error', 'timeout']),
+    proxyNextUpstreamTries: 0,
+    proxyNextUpstreamTimeoutMs: 0,
+    proxyRedirect: undefined,
+    proxyHideHeaders: [],
+    proxyPassHeaders: [],
+    proxyIgnoreHeaders: new Set(),
+    proxyPassRequestHeaders: true,
+    proxyPassRequestBody: true,
+    proxyInterceptErrors: false,
+    // One memory page, as nginx's default (4k on x86-64 Linux).
+    proxyBufferSize: 4096,
+    proxyBuffering: true,
+    proxyMethod: undefined,
+    proxySetBody: undefined,
     gzipStatic: false,
     openFileCache: undefined,
     disableSymlinks: false,
@@ -201,9 +217,11 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false, access: false }
   let types: Map<string, string> | undefined
   let validMs: number | undefined
+  const proxyLists: ProxyLists = new Set()
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
+    if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {
       c[timeField] = time(d, a0)
@@ -229,6 +247,9 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         if (!lists.errorPages) c.errorPages = []
         lists.errorPages = true
         c.errorPages = [...c.errorPages, errorPage(d)]
+        break
+      case 'recursive_error_pages':
+        c.recursiveErrorPages = flag(d)
         break
       case 'add_header':
         if (!lists.addHeaders) c.addHeaders = []
@@ -279,6 +300,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         }
         break
       case 'proxy_pass':
+        if (c.proxyPass) throw new NginxConfError('"proxy_pass" directive is duplicate', d.file, d.line, d.name)
         c.proxyPass = proxyPass(ctx, d)
         break
       case 'proxy_set_header':
@@ -287,11 +309,9 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         c.proxySetHeaders = [...c.proxySetHeaders, { name: a0, value: tpl(d, a[1] as string) }]
         break
       case 'proxy_http_version':
-        if (a0 !== '1.0' && a0 !== '1.1') throw invalid(d, a0)
+        // An enum slot: nginx's message names the value only.
+        if (a0 !== '1.0' && a0 !== '1.1') throw new NginxConfError(`invalid value "${a0}"`, d.file, d.line, d.name)
         c.proxyHttpVersion = a0
-        break
-      case 'proxy_next_upstream':
-        c.proxyNextUpstream = new Set(a)
         break
       case 'gzip_static':
         if (a0 !== 'on' && a0 !== 'off' && a0 !== 'always') throw invalid(d, a0)
@@ -499,6 +519,7 @@ function locationsOf(
       }
       conf.proxyPass = { ...conf.proxyPass, locationPrefix: pattern }
     }
+    resolveRedirects(conf, modifier === '@' ? `@${pattern.slice(1)}` : pattern)
     const loc: LocationModel = {
       modifier: modifier as LocationModel['modifier'],
       pattern,

@@ -93,6 +93,21 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'proxy_read_timeout',
     'proxy_next_upstream',
     'keepalive',
+    'proxy_send_timeout',
+    'proxy_next_upstream_tries',
+    'proxy_next_upstream_timeout',
+    'proxy_redirect',
+    'proxy_intercept_errors',
+    'proxy_hide_header',
+    'proxy_pass_header',
+    'proxy_ignore_headers',
+    'proxy_pass_request_headers',
+    'proxy_pass_request_body',
+    'proxy_method',
+    'proxy_set_body',
+    'proxy_buffer_size',
+    'least_conn',
+    'recursive_error_pages',
   ].map((n) => [n, IMPLEMENTED] as [string, Support]),
   ...[
     // Process, event-loop and thread tuning: nothing a client sees.
@@ -127,7 +142,8 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'output_buffers',
     'open_file_cache_min_uses',
     'proxy_buffers',
-    'proxy_buffer_size',
+    // Answers are streamed with backpressure either way: the bytes a client gets are the same.
+    'proxy_buffering',
     'client_body_temp_path',
     'proxy_temp_path',
     'fastcgi_temp_path',
@@ -155,8 +171,7 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['worker_rlimit_nofile', refused('static-server cannot change its descriptor limit: set it with ulimit -n')],
   ['worker_shutdown_timeout', refused('static-server drains for 10 s on a graceful stop; a different timeout is not supported')],
   ['load_module', refused('static-server cannot load nginx modules')],
-  ['least_conn', refused('balancing method "least_conn" is not supported by static-server (round robin only)')],
-  ['ip_hash', refused('balancing method "ip_hash" is not supported by static-server (round robin only)')],
+  ['ip_hash', refused('balancing method "ip_hash" is not supported by static-server (round robin and least_conn only)')],
   ['gzip', unless((a) => a[0] === 'off', 'on-the-fly compression ("gzip on") is not supported by static-server (gzip_static is)')],
   ['gzip_vary', unless((a) => a[0] === 'off', '"gzip_vary on" is not supported by static-server')],
   ['gzip_proxied', unless((a) => a.length === 1 && a[0] === 'off', 'gzip_proxied other than "off" is not supported by static-server')],
@@ -166,12 +181,12 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['open_file_cache_errors', unless((a) => a[0] === 'off', '"open_file_cache_errors on" is not supported by static-server')],
   ['chunked_transfer_encoding', unless((a) => a[0] === 'on', '"chunked_transfer_encoding off" is not supported by static-server')],
   ['reset_timedout_connection', unless((a) => a[0] === 'off', '"reset_timedout_connection on" is not supported by static-server')],
-  // Not applied by proxy.ts on this branch: only nginx's defaults, until they are.
-  ['proxy_send_timeout', unless((a) => a[0] === '60s' || a[0] === '60' || a[0] === '1m', 'a proxy_send_timeout other than 60s is not supported by static-server')],
-  ['proxy_next_upstream_tries', unless((a) => a[0] === '0', 'a proxy_next_upstream_tries other than 0 is not supported by static-server')],
-  ['proxy_buffering', unless((a) => a[0] === 'on', '"proxy_buffering off" is not supported by static-server (answers are streamed either way)')],
-  ['proxy_redirect', unless((a) => a[0] === 'off', 'proxy_redirect rewriting is not supported by static-server: set "proxy_redirect off"')],
-  ['proxy_intercept_errors', unless((a) => a[0] === 'off', '"proxy_intercept_errors on" is not supported by static-server')],
+  // proxy_cache is not implemented (edgestack caches in caching-router): `proxy_cache off`, nginx's
+  // default, is the only value taken; the other cache directives would load and not cache.
+  ['proxy_cache', unless((a) => a[0] === 'off', 'proxy_cache is not supported by static-server (cache in caching-router)')],
+  ...['proxy_cache_path', 'proxy_cache_valid', 'proxy_cache_key', 'proxy_cache_use_stale', 'proxy_cache_lock', 'proxy_cache_methods', 'proxy_cache_min_uses', 'proxy_cache_revalidate', 'proxy_cache_background_update', 'proxy_no_cache'].map(
+    (n) => [n, refused(`"${n}" is not supported by static-server: proxy_cache is not implemented (cache in caching-router)`)] as [string, Support],
+  ),
 ])
 
 /** Refuses, in one line at the directive's place, a directive or value static-server does not implement. */

@@ -118,39 +118,66 @@ export function upstream(ctx: Ctx, d: Directive): void {
   const name = d.args[0] as string
   if (ctx.upstreams.has(name)) throw new NginxConfError(`duplicate upstream "${name}"`, d.file, d.line, d.name)
   const servers: UpstreamServer[] = []
-  let keepalive = 0
+  // ngx_http_upstream_keepalive_module's defaults (1.22): 1000 requests, 1h, 60s idle.
+  const keep = { leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000 }
   for (const x of d.block ?? []) {
-    if (x.name === 'keepalive') keepalive = int(x, x.args[0] as string)
+    const a0 = x.args[0] as string
+    if (x.name === 'least_conn') keep.leastConn = true
+    else if (x.name === 'keepalive') {
+      // ngx_http_upstream_keepalive's own check, worded with the directive's name.
+      if (!/^\d+$/.test(a0) || Number(a0) === 0) throw new NginxConfError(`invalid value "${a0}" in "${x.name}" directive`, x.file, x.line, x.name)
+      keep.keepalive = Number(a0)
+    } else if (x.name === 'keepalive_requests') keep.keepaliveRequests = num(x, a0)
+    else if (x.name === 'keepalive_time') keep.keepaliveTimeMs = time(x, a0)
+    else if (x.name === 'keepalive_timeout') {
+      if (x.args.length !== 1) throw new NginxConfError(`invalid number of arguments in "${x.name}" directive`, x.file, x.line, x.name)
+      keep.keepaliveTimeoutMs = time(x, a0)
+    }
     if (x.name !== 'server') continue
-    const addr = x.args[0] as string
-    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr)
-    if (!m) throw new NginxConfError(`invalid host in upstream "${addr}"`, x.file, x.line, x.name)
-    const s: UpstreamServer = {
-      host: m[1] === 'localhost' ? '127.0.0.1' : (m[1] as string),
-      port: m[2] ? Number(m[2]) : 80,
-      weight: 1,
-      maxFails: 1,
-      failTimeoutMs: 10_000,
-      backup: false,
-    }
-    const bad = () => new NginxConfError(`invalid parameter "${p}"`, x.file, x.line, x.name)
-    let p = ''
-    for (p of x.args.slice(1)) {
-      const [k, v] = p.split('=') as [string, string | undefined]
-      if (k === 'weight' && v && /^\d+$/.test(v) && Number(v) > 0) s.weight = Number(v)
-      else if (k === 'max_fails' && v && /^\d+$/.test(v)) s.maxFails = Number(v)
-      else if (k === 'fail_timeout' && v && /^\d+(ms|s|m|h|d|w|M|y)?$/.test(v)) s.failTimeoutMs = time(x, v)
-      else if (p === 'backup') s.backup = true
-      else if (p === 'down' || k === 'max_conns') {
-        throw new NginxConfError(`"${k}" parameter of an upstream server is not supported by static-server`, x.file, x.line, x.name)
-      } else throw bad()
-    }
-    if (!isIP(s.host)) ctx.hosts.push({ host: s.host, problem: `upstream "${addr}"`, file: x.file, line: x.line, directive: 'server' })
+    const s = upstreamServer(x)
+    if (!isIP(s.host)) ctx.hosts.push({ host: s.host, problem: `upstream "${x.args[0]}"`, file: x.file, line: x.line, directive: 'server' })
     servers.push(s)
   }
   // nginx checks at the block's end: the line of its `}`.
   if (servers.length === 0) throw new NginxConfError(`no servers are inside upstream`, d.file, d.endLine ?? d.line, d.name)
-  ctx.upstreams.set(name, { name, servers, keepalive })
+  ctx.upstreams.set(name, { name, servers, ...keep })
+}
+
+/** One `server` line of an upstream block, with the parameters of ngx_http_upstream_server. */
+function upstreamServer(x: Directive): UpstreamServer {
+  const addr = x.args[0] as string
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr)
+  if (!m) throw new NginxConfError(`invalid host in upstream "${addr}"`, x.file, x.line, x.name)
+  const s: UpstreamServer = {
+    host: m[1] === 'localhost' ? '127.0.0.1' : (m[1] as string),
+    port: m[2] ? Number(m[2]) : 80,
+    weight: 1,
+    maxFails: 1,
+    failTimeoutMs: 10_000,
+    backup: false,
+    down: false,
+  }
+  const bad = (p: string) => new NginxConfError(`invalid parameter "${p}"`, x.file, x.line, x.name)
+  for (const p of x.args.slice(1)) {
+    const eq = p.indexOf('=')
+    const k = eq < 0 ? p : p.slice(0, eq)
+    const v = eq < 0 ? undefined : p.slice(eq + 1)
+    if (k === 'weight' && v !== undefined) {
+      if (!/^\d+$/.test(v) || Number(v) === 0) throw bad(p)
+      s.weight = Number(v)
+    } else if (k === 'max_fails' && v !== undefined) {
+      if (!/^\d+$/.test(v)) throw bad(p)
+      s.maxFails = Number(v)
+    } else if (k === 'fail_timeout' && v !== undefined) {
+      if (!/^(\d+(ms|s|m|h|d|w|M|y)?)+$/.test(v)) throw bad(p)
+      s.failTimeoutMs = time(x, v)
+    } else if (p === 'backup') s.backup = true
+    else if (p === 'down') s.down = true
+    else if (k === 'max_conns') {
+      throw new NginxConfError(`"${k}" parameter of an upstream server is not supported by static-server`, x.file, x.line, x.name)
+    } else throw bad(p)
+  }
+  return s
 }
 
 export function proxyPass(ctx: Ctx, d: Directive) {
@@ -161,11 +188,12 @@ export function proxyPass(ctx: Ctx, d: Directive) {
     throw new NginxConfError('invalid URL prefix', d.file, d.line, d.name)
   }
   const host = m[1] as string
+  if (url.includes('$')) throw new NginxConfError('"proxy_pass" with variables is not supported by static-server', d.file, d.line, d.name)
   const name = /^\[?([^\]]+?)\]?(?::\d+)?$/.exec(host)?.[1] ?? host
   if (!isIP(name) && name !== 'localhost') {
     ctx.hosts.push({ host: name, problem: `upstream "${host}"`, file: d.file, line: d.line, directive: d.name, unlessUpstream: host })
   }
-  return { upstream: host, host, uri: m[2], locationPrefix: '' }
+  return { upstream: host, host, url, uri: m[2], locationPrefix: '' }
 }
 
 export function logFormat(ctx: Ctx, d: Directive): void {

@@ -124,10 +124,21 @@ export interface ProxyPassModel {
   upstream: string
   /** `$proxy_host`: the text after http:// up to the URI. */
   host: string
+  /** The argument as written, without a trailing URI's effect: `proxy_redirect default`'s pattern. */
+  url: string
   /** The URI part, when proxy_pass has one (replacement rules of ngx_http_proxy_module). */
   uri: string | undefined
   /** A location named by regex/@ with a URI part in proxy_pass is an nginx config error; we record the location prefix. */
   locationPrefix: string
+}
+
+/** One proxy_redirect: a plain or variable pattern matched at the start, or a regex over the whole value. */
+export interface ProxyRedirectRule {
+  pattern?: Template
+  regex?: BoundedRegex
+  replacement: Template
+  /** Written as `default` (or implied): takes the proxy_pass of the location it ends up in. */
+  default?: true
 }
 
 export interface LocationConf {
@@ -139,6 +150,8 @@ export interface LocationConf {
   index: Template[]
   tryFiles: Template[] | undefined
   errorPages: ErrorPage[]
+  /** recursive_error_pages: an error page's own errors may go to error_page again. */
+  recursiveErrorPages: boolean
   addHeaders: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
   /** `{ modified }`: `expires modified T`, counted from the file's mtime. */
@@ -161,6 +174,23 @@ export interface LocationConf {
   proxyReadTimeoutMs: number
   proxySendTimeoutMs: number
   proxyNextUpstream: ReadonlySet<string>
+  /** 0: as many tries as the upstream has peers. */
+  proxyNextUpstreamTries: number
+  proxyNextUpstreamTimeoutMs: number
+  /** undefined: `default` (the directive not written); false: `off`. */
+  proxyRedirect: ProxyRedirectRule[] | false | undefined
+  /** Lower-cased names. */
+  proxyHideHeaders: string[]
+  proxyPassHeaders: string[]
+  proxyIgnoreHeaders: ReadonlySet<string>
+  proxyPassRequestHeaders: boolean
+  proxyPassRequestBody: boolean
+  proxyInterceptErrors: boolean
+  /** The most a backend's head may take ("upstream sent too big header"). */
+  proxyBufferSize: number
+  proxyBuffering: boolean
+  proxyMethod: Template | undefined
+  proxySetBody: Template | undefined
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
@@ -207,10 +237,17 @@ export interface UpstreamServer {
   maxFails: number
   failTimeoutMs: number
   backup: boolean
+  down: boolean
 }
 
 export interface UpstreamModel {
   name: string
   servers: UpstreamServer[]
+  /** `least_conn`: the peer with the fewest active connections for its weight, round robin among equals. */
+  leastConn: boolean
+  /** `keepalive N`: idle connections cached (0: none, every answer closes its connection). */
   keepalive: number
+  keepaliveRequests: number
+  keepaliveTimeMs: number
+  keepaliveTimeoutMs: number
 }

@@ -27,6 +27,7 @@ import { Manager } from './mgt/manager.js'
 import { HELP, parseRouterCommandLine, parseStatCommandLine } from './config/command-line.js'
 import { varnishFamilies } from './prometheus-names.js'
 import { readSecret } from './secret-file.js'
+import { varnishstatJson } from './varnishstat-json.js'
 import { createCachingRouter } from './server.js'
 import { checkVclFile, loadVclText, VclError } from './vcl/index.js'
 
@@ -36,7 +37,7 @@ runMain('caching-router', async () => {
     const stat = parseStatCommandLine(argv.slice(1))
     const { status, body } = await adminCommand(stat.address, await readSecret(stat.secretFile), 'stats')
     if (status !== 200) throw new StartupError(`stats: ${status} ${body.trim()}`)
-    process.stdout.write(body)
+    process.stdout.write(stat.json ? varnishstatJson(body) : body)
     return
   }
   const model = parseRouterCommandLine(argv)

@@ -4,7 +4,7 @@ import { articleVcl, backendVcl } from './flags-vcl.js'
 import type { CliModel, ListenSpec, VclSpec } from './model.js'
 
 export const HELP = `Usage: caching-router [varnishd options] [edgestack options]
-       caching-router stat -T ADDR [-S SECRETFILE]
+       caching-router stat -T ADDR [-S SECRETFILE] [-1 | -j]
 
 A caching HTTP reverse proxy that reads varnishd's command line and behaves as varnishd:
 with -f FILE it runs that VCL, with -b HOST:PORT the built-in VCL.
@@ -175,11 +175,17 @@ function storageBytes(specs: string[]): number {
   return total || 256 * 1024 * 1024
 }
 
-/** `caching-router stat -T ADDR [-S FILE]`: varnishstat -1 over the admin CLI. */
-export function parseStatCommandLine(argv: string[]): { address: HostPort; secretFile: string | undefined } {
+/** `caching-router stat -T ADDR [-S FILE] [-1 | -j]`: varnishstat -1 (the default) or -j over the admin CLI. */
+export function parseStatCommandLine(argv: string[]): { address: HostPort; secretFile: string | undefined; json: boolean } {
   const { values } = parseCommandLine(argv, {
-    options: { T: { type: 'string', short: 'T' }, S: { type: 'string', short: 'S' }, 1: { type: 'boolean', short: '1' } },
+    options: {
+      T: { type: 'string', short: 'T' },
+      S: { type: 'string', short: 'S' },
+      1: { type: 'boolean', short: '1' },
+      j: { type: 'boolean', short: 'j' },
+    },
   })
+  if (values[1] && values.j) throw new UsageError('stat: -1 and -j are two output formats: give one')
   if (values.T === undefined) throw new UsageError('stat: -T ADDR (the router\'s admin CLI) is required')
-  return { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S }
+  return { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S, json: values.j ?? false }
 }

@@ -60,7 +60,9 @@ function observed(r: Reply): Record<string, unknown> {
     body: r.body,
     // Two numbers: a hit on a stored object (varnishd's X-Varnish for a hit).
     hit: String(pick('x-varnish')).includes(' '),
-    aged: Number(pick('age') ?? 0) > 0,
+    // Age is left out: the test clock runs with real time, so a loaded machine can turn a
+    // second between two requests on one router and not on the other. The origin's own Age
+    // (the /age case) shows in the TTL outcomes instead.
     fields: ['cache-control', 'etag', 'last-modified', 'set-cookie', 'vary', 'expires', 'location', 'surrogate-control', 'accept-ranges'].map(
       (n) => [n, pick(n)],
     ),

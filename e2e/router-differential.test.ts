@@ -93,8 +93,11 @@ const STEPS: Step[] = [
  * - an Expires of the epoch reads as "no Expires" in varnishd (0 is its "absent"), so it
  *   caches for default_ttl; §5.3 says a past date is already expired.
  * - varnishd keeps serving a URL after a successful POST to it; §4.4 says invalidate it.
+ * - a 500 with `max-age=60` is not stored by varnishd (its fixed status list); §3 lets a cache
+ *   store a response of any status with explicit freshness.
  */
 const KNOWN = [
+  'GET /error {}: varnishd miss, ours hit',
   'GET /expired-epoch {}: varnishd hit, ours miss',
   'GET /inv {}: varnishd hit, ours miss',
 ]

@@ -1,13 +1,24 @@
+import { formatAddress } from '@edgestack/common'
 import { Backend } from './backend.js'
 import type { VclResolvedBackend } from './vcl/index.js'
 
+interface SharedPool {
+  readonly pool: Backend
+  /** The VCL backends (of every loaded VCL) that fetch through this pool. */
+  readonly users: Set<VclResolvedBackend>
+}
+
 /**
- * The connection pool of each concrete VCL backend, made on its first fetch. The backend a
- * director picked is the key itself: it goes from VCL to the socket as an object, never as a
- * name looked up again, so two VCLs declaring one name at two addresses cannot be mixed up.
+ * The connection pools of the VCL backends, made on a backend's first fetch. The backend a
+ * director picked goes from VCL to the socket as an object, never as a name looked up again,
+ * so two VCLs declaring one name at two addresses cannot be mixed up; backends of any VCL
+ * that name the same address share one pool, as varnishd's do (cache_conn_pool.c, VCP_Ref
+ * finds the pool by endpoint): after `vcl.use` of a VCL with the same backend the next fetch
+ * reuses the idle connection the previous VCL left, rather than opening a second one.
  */
 export class BackendPools {
-  readonly #pools = new Map<VclResolvedBackend, Backend>()
+  readonly #byAddress = new Map<string, SharedPool>()
+  readonly #byBackend = new Map<VclResolvedBackend, SharedPool>()
   readonly #connectTimeoutMs: () => number
 
   /** `connectTimeoutMs`: the connect_timeout parameter as it is when a pool is made. */
@@ -16,27 +27,35 @@ export class BackendPools {
   }
 
   of(b: VclResolvedBackend): Backend {
-    let pool = this.#pools.get(b)
-    if (pool === undefined) {
-      pool = new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs() })
-      this.#pools.set(b, pool)
+    const known = this.#byBackend.get(b)
+    if (known !== undefined) return known.pool
+    const key = formatAddress({ host: b.host, port: b.port })
+    let shared = this.#byAddress.get(key)
+    if (shared === undefined) {
+      shared = { pool: new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs() }), users: new Set() }
+      this.#byAddress.set(key, shared)
     }
-    return pool
+    shared.users.add(b)
+    this.#byBackend.set(b, shared)
+    return shared.pool
   }
 
-  /** A discarded VCL's last request is done: its backends' pools go (in-flight fetches finish first). */
+  /** A discarded VCL's last request is done: a pool no other VCL's backend uses goes (in-flight fetches finish first). */
   release(backends: Iterable<VclResolvedBackend>): Promise<void> {
     const closing: Promise<void>[] = []
     for (const b of backends) {
-      const pool = this.#pools.get(b)
-      if (pool === undefined) continue
-      this.#pools.delete(b)
-      closing.push(pool.close())
+      const shared = this.#byBackend.get(b)
+      if (shared === undefined) continue
+      this.#byBackend.delete(b)
+      shared.users.delete(b)
+      if (shared.users.size > 0) continue
+      for (const [key, s] of this.#byAddress) if (s === shared) this.#byAddress.delete(key)
+      closing.push(shared.pool.close())
     }
     return Promise.all(closing).then(() => undefined)
   }
 
   close(): Promise<void> {
-    return this.release([...this.#pools.keys()])
+    return this.release([...this.#byBackend.keys()])
   }
 }

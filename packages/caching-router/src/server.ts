@@ -47,6 +47,11 @@ export interface RouterOptions {
    * it the router compiles the model's VCL into a registry of its own.
    */
   vcl?: VclRegistry
+  /**
+   * A manager's parameters (-d, -M): read as they are, so a `param.set` on the manager's CLI
+   * reaches the running router as it reaches varnishd's child; without it the model's `-p`.
+   */
+  params?: Params
 }
 
 /** varnishd's HTTP_HDR_FIRST: the header slots the request line takes out of http_max_hdr. */
@@ -58,8 +63,8 @@ const REQUEST_LINE_HDRS = 5
  */
 export function createCachingRouter(model: RouterModel, logger: Logger, access: AccessLog, opts: RouterOptions = {}): CachingRouter {
   const clock = opts.clock ?? Date.now
-  const params = new Params()
-  for (const [name, value] of model.params) params.set(name, value)
+  const params = opts.params ?? new Params()
+  if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
   const store = new CacheStore(model.storageBytes, counters, clock)
   const bans = new BanList(counters, clock)
@@ -76,7 +81,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       },
     })
   const via = `1.1 ${model.identity ?? hostname()} (caching-router)`
-  const policy = new VclPolicy(vcl, clock)
+  const policy = new VclPolicy(vcl, clock, () => params.get('max_restarts'))
   policy.attach({
     ban(expression) {
       try {

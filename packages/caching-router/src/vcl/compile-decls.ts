@@ -4,7 +4,7 @@ import { compileExpr, type ExprEnv } from './compile-expr.js'
 import type { VclContext } from './context.js'
 import { Backend, Director, type ProbeOptions } from './directors.js'
 import { spanOf, type Token } from './lexer.js'
-import { VclError } from './source.js'
+import { type Span, VclError } from './source.js'
 import type { VclType } from './types.js'
 
 const BACKEND_FIELDS: Record<string, VclType | 'PROBE'> = {
@@ -85,6 +85,29 @@ export function compileProbe(fields: Field[], start: Token, env: ExprEnv): Probe
   return raw === undefined ? probe : { ...probe, request: raw }
 }
 
+/**
+ * `.host` as varnishd's VSS_Resolver reads it (vss.c vss_parse): `host`, `host port`,
+ * `host:port` (one colon), `[v6]` or `[v6]:port`; a port in the string wins over `.port`.
+ * varnishtest's `${bad_backend}` is `127.0.0.1 PORT`.
+ */
+function splitHostPort(text: string): { host: string; port?: string } {
+  const v6 = /^\[([^\]]*)\](?:[: ](.*))?$/.exec(text)
+  if (v6) return v6[2] ? { host: v6[1] as string, port: v6[2] } : { host: v6[1] as string }
+  const sp = text.indexOf(' ')
+  if (sp !== -1) return { host: text.slice(0, sp), port: text.slice(sp + 1).trim() }
+  const colon = text.indexOf(':')
+  if (colon !== -1 && colon === text.lastIndexOf(':')) return { host: text.slice(0, colon), port: text.slice(colon + 1) }
+  return { host: text }
+}
+
+function checkPort(text: string, at: Token, context: { note: string; span: Span }): number {
+  // varnish resolves service names too; we only take numbers, which is what configs use.
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new VclError(`Backend port '${text}' is not a number between 1 and 65535`, spanOf(at), context)
+  }
+  return Number(text)
+}
+
 export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, ProbeOptions>, env: ExprEnv): Backend {
   // The none backend is never healthy: a request sent to it fails as varnishd's "No backend".
   if (d.none) return new Backend({ name: d.name.value, host: '0.0.0.0', port: 0, none: true })
@@ -92,17 +115,14 @@ export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, Probe
   const context = { note: 'In backend specification starting at:', span: spanOf(d.keyword) }
   const host = m.get('host')
   if (!host) throw new VclError('Expected .host or .path.', spanOf(d.name), context)
-  const hostValue = constant(host, 'STRING', env) as string
+  const given = splitHostPort(constant(host, 'STRING', env) as string)
+  const hostValue = given.host
   const portField = m.get('port')
   let port = 80
-  if (portField) {
+  if (given.port !== undefined) port = checkPort(given.port, host.name, context)
+  else if (portField) {
     const p = Array.isArray(portField.value) ? undefined : compileExpr(portField.value as Expr, env)
-    const text = String(p?.constant ?? '')
-    // varnish resolves service names too; we only take numbers, which is what configs use.
-    if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
-      throw new VclError(`Backend port '${text}' is not a number between 1 and 65535`, spanOf(portField.name), context)
-    }
-    port = Number(text)
+    port = checkPort(String(p?.constant ?? ''), portField.name, context)
   }
   const dur = (name: string): number | undefined => {
     const f = m.get(name)

@@ -29,10 +29,11 @@ export class BackendPools {
   of(b: VclResolvedBackend): Backend {
     const known = this.#byBackend.get(b)
     if (known !== undefined) return known.pool
-    const key = formatAddress({ host: b.host, port: b.port })
+    const key = b.path ?? formatAddress({ host: b.host, port: b.port })
     let shared = this.#byAddress.get(key)
     if (shared === undefined) {
-      shared = { pool: new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs() }), users: new Set() }
+      const pool = new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs(), socketPath: b.path })
+      shared = { pool, users: new Set() }
       this.#byAddress.set(key, shared)
     }
     shared.users.add(b)

@@ -37,11 +37,13 @@ const UNSAFE = /[\r\n\0]/
 export class Backend {
   readonly #pool: Pool
 
-  constructor(address: HostPort, opts: { connectTimeoutMs: number; connections?: number }) {
-    this.#pool = new Pool(`http://${formatAddress(address)}`, {
+  /** `socketPath`: a backend's `.path`, a Unix-domain socket (the address is then unused). */
+  constructor(address: HostPort, opts: { connectTimeoutMs: number; connections?: number; socketPath?: string | undefined }) {
+    this.#pool = new Pool(opts.socketPath === undefined ? `http://${formatAddress(address)}` : 'http://localhost', {
       connections: opts.connections ?? 256,
       pipelining: 1,
       connect: { timeout: opts.connectTimeoutMs },
+      ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }),
       keepAliveTimeout: 4_000,
     })
   }

@@ -1,3 +1,4 @@
+import { unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import {
   type AccessLog,
@@ -24,7 +25,7 @@ import { VclPolicy } from './vcl-policy.js'
 import { VclRegistry } from './vcl/index.js'
 
 export interface CachingRouter {
-  /** Compiles the boot VCL (runs vcl_init, starts its probes), reads `-S`, then binds. */
+  /** Compiles the boot VCL (runs vcl_init, starts its probes), reads `-S`, then binds; the TCP addresses bound. */
   listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly counters: Counters
@@ -96,13 +97,16 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   })
   let xid = 1000
   const nextXid = () => ++xid
-  let bound: HostPort[] = []
+  // Each -a as bound: a TCP address, or a Unix socket's path.
+  let bound: Array<HostPort | string> = []
   const cli: ChildCli = {
     counters,
     bans,
     oldestBanSeq: () => store.oldestBanSeq(),
     extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
-    listenAddresses: () => bound.map((a, i) => `${model.listen[i]?.name ?? `a${i}`} ${a.host} ${a.port}\n`).join(''),
+    // cache_acceptor.c ccf_listen_address: a Unix socket is `NAME PATH -`.
+    listenAddresses: () =>
+      bound.map((a, i) => `${model.listen[i]?.name ?? `a${i}`} ${typeof a === 'string' ? `${a} -` : `${a.host} ${a.port}`}\n`).join(''),
     xid(last) {
       if (last !== undefined) xid = last
       return xid
@@ -174,17 +178,28 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       bound = []
       for (const [i, s] of servers.entries()) {
         const spec = model.listen[i] as RouterModel['listen'][number]
+        if ('path' in spec.address) {
+          // mgt_acceptor.c: varnishd unlinks whatever is at the path, then binds.
+          const path = spec.address.path
+          await unlink(path).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOENT') throw new StartupError(`-a ${path}: ${err.message}`, { cause: err })
+          })
+          await s.listenPath(spec.address.path, spec.address.mode)
+          bound.push(spec.address.path)
+          logger.info(`listening on ${spec.address.path}${spec.proxy ? ' (PROXY)' : ''}`)
+          continue
+        }
         const addr = await s.listen(spec.address)
         bound.push(addr)
         logger.info(`listening on ${formatAddress(addr)}${spec.proxy ? ' (PROXY)' : ''}`)
       }
-      const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${formatAddress({ host: b.host, port: b.port })}`).join(', ')
+      const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${b.path ?? formatAddress({ host: b.host, port: b.port })}`).join(', ')
       logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
       if (model.admin) {
         admin = createAdminServer({ params, logger, secret, vcl, child: () => cli })
         this.adminAddress = await admin.listen(model.admin.address)
       }
-      return bound
+      return bound.filter((a) => typeof a !== 'string')
     },
     async reload() {
       if (model.vcl.kind !== 'file') throw new StartupError('nothing to reload: started without -f')

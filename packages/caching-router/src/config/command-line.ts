@@ -87,7 +87,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
   }
   let vcl: VclSpec
   if (values.f !== undefined) vcl = { kind: 'file', path: values.f }
-  else if (values.b !== undefined) vcl = { kind: 'text', name: '<-b argument>', text: backendVcl(parseAddress(values.b, '127.0.0.1')) }
+  else if (values.b !== undefined) vcl = { kind: 'text', name: '<-b argument>', text: backendVcl(backendArg(values.b)) }
   else {
     const statics = parseAddress(values['static-backend'] ?? '127.0.0.1:8081', '127.0.0.1')
     const app = parseAddress(values['app-backend'] ?? '127.0.0.1:3000', '127.0.0.1')
@@ -113,22 +113,44 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
   })
 }
 
-/** `-a [name=]address[,PROXY|,HTTP]`, as varnishd 7 spells it. */
+/**
+ * `-a [name=]address[,PROXY|,HTTP]`, as varnishd 7 spells it; an address starting with `/`
+ * is a Unix-domain socket, which also takes `mode=OCTAL` (mgt_acceptor.c). `user=` and
+ * `group=` (a chown, which needs root) are refused.
+ */
 function parseListen(spec: string): ListenSpec {
   const parts = spec.split(',')
   let addr = parts[0] as string
   let name: string | undefined
   const eq = addr.indexOf('=')
-  if (eq !== -1 && !addr.startsWith('[')) {
+  if (eq !== -1 && !addr.startsWith('[') && !addr.startsWith('/')) {
     name = addr.slice(0, eq)
     addr = addr.slice(eq + 1)
   }
+  const unix = addr.startsWith('/')
   let proxy = false
+  let mode: number | undefined
   for (const p of parts.slice(1)) {
     if (p === 'PROXY') proxy = true
-    else if (p !== 'HTTP' && p !== 'HTTP/1') throw new UsageError(`-a ${spec}: unknown protocol "${p}" (PROXY or HTTP)`)
+    else if (p === 'HTTP' || p === 'HTTP/1') continue
+    else if (unix && p.startsWith('mode=')) {
+      if (!/^[0-7]{1,4}$/.test(p.slice(5))) throw new UsageError(`-a ${spec}: Invalid mode permissions in ${p}`)
+      mode = Number.parseInt(p.slice(5), 8)
+    } else if (unix && (p.startsWith('user=') || p.startsWith('group='))) {
+      throw new UsageError(`-a ${spec}: ${p.split('=')[0]}= is not supported (the socket is the router's user's)`)
+    } else throw new UsageError(`-a ${spec}: unknown protocol "${p}" (PROXY or HTTP)`)
   }
-  return { address: parseAddress(addr), proxy, name }
+  return { address: unix ? { path: addr, mode } : parseAddress(addr), proxy, name }
+}
+
+/** `-b HOST[:PORT]`, `-b /path` (a Unix socket) or `-b none` (varnishd takes `None` too). */
+function backendArg(spec: string): HostPort | 'none' | { path: string } {
+  if (spec.toLowerCase() === 'none') return 'none'
+  if (spec.startsWith('/')) {
+    if (/["\\\r\n]/.test(spec)) throw new UsageError(`-b ${spec}: not a usable socket path`)
+    return { path: spec }
+  }
+  return parseAddress(spec, '127.0.0.1')
 }
 
 /** `-M 'HOST PORT'` (varnishd also takes HOST:PORT). */

@@ -10,6 +10,7 @@ import type { VclType } from './types.js'
 const BACKEND_FIELDS: Record<string, VclType | 'PROBE'> = {
   host: 'STRING',
   port: 'STRING',
+  path: 'STRING',
   host_header: 'STRING',
   connect_timeout: 'DURATION',
   first_byte_timeout: 'DURATION',
@@ -114,12 +115,24 @@ export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, Probe
   const m = fieldMap(d.fields, BACKEND_FIELDS, d.keyword, 'backend')
   const context = { note: 'In backend specification starting at:', span: spanOf(d.keyword) }
   const host = m.get('host')
-  if (!host) throw new VclError('Expected .host or .path.', spanOf(d.name), context)
-  const given = splitHostPort(constant(host, 'STRING', env) as string)
+  const pathField = m.get('path')
+  if (!host && !pathField) throw new VclError('Expected .host or .path.', spanOf(d.name), context)
+  let path: string | undefined
+  if (pathField) {
+    if (host) {
+      const [later, earlier] = host.name.offset > pathField.name.offset ? [host, pathField] : [pathField, host]
+      throw new VclError('Address redefinition at:', spanOf(later.name), { note: 'Previous definition:', span: spanOf(earlier.name) })
+    }
+    path = constant(pathField, 'STRING', env) as string
+    // vcc_backend.c: a Unix socket's path must be absolute (the child may chdir).
+    if (!path.startsWith('/')) throw new VclError('Backend path: Must be an absolute path:', spanOf(pathField.name))
+  }
+  const given = host ? splitHostPort(constant(host, 'STRING', env) as string) : { host: '0.0.0.0', port: '0' }
   const hostValue = given.host
   const portField = m.get('port')
   let port = 80
-  if (given.port !== undefined) port = checkPort(given.port, host.name, context)
+  if (path !== undefined) port = 0
+  else if (given.port !== undefined) port = checkPort(given.port, (host as Field).name, context)
   else if (portField) {
     const p = Array.isArray(portField.value) ? undefined : compileExpr(portField.value as Expr, env)
     port = checkPort(String(p?.constant ?? ''), portField.name, context)
@@ -139,6 +152,10 @@ export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, Probe
       if (!probe) throw new VclError(`Symbol not found: '${name}'`, spanOf(v.kind === 'ident' ? v.token : probeField.name), context)
       env.markUsed('probe', name)
     }
+  } else if (probes.has('default')) {
+    // vcc_backend.c: a probe named `default` polls every backend that names none.
+    probe = probes.get('default')
+    env.markUsed('probe', 'default')
   }
   const maxConnections = m.get('max_connections')
   const hostHeader = m.get('host_header')
@@ -149,6 +166,7 @@ export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, Probe
     name: d.name.value,
     host: hostValue,
     port,
+    ...(path !== undefined ? { path } : {}),
     ...(hostHeader ? { hostHeader: constant(hostHeader, 'STRING', env) as string } : {}),
     ...(connectTimeout !== undefined ? { connectTimeout } : {}),
     ...(firstByteTimeout !== undefined ? { firstByteTimeout } : {}),

@@ -1,4 +1,5 @@
 import net, { type AddressInfo } from 'node:net'
+import { chmod } from 'node:fs/promises'
 import { STATUS_CODES } from 'node:http'
 import { formatAddress, type HostPort } from '../address.js'
 import { StartupError } from '../errors.js'
@@ -40,6 +41,11 @@ export interface Http1ServerOptions {
 
 export interface Http1Server {
   listen(address: HostPort): Promise<HostPort>
+  /**
+   * A Unix-domain socket at `path` (which must not exist), then `chmod` to `mode` if given.
+   * Its requests have an empty remoteAddress and localAddress, and port 0.
+   */
+  listenPath(path: string, mode?: number): Promise<void>
   /** Stops accepting; idle connections close now, busy ones after their response; then destroys. */
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly connectionCount: number
@@ -108,6 +114,17 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
       })
       const a = server.address() as AddressInfo
       return { host: a.address, port: a.port }
+    },
+    async listenPath(path, mode) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) => reject(new StartupError(`cannot listen on ${path}: ${err.message}`, { cause: err })))
+        server.listen(path, () => resolve())
+      })
+      if (mode !== undefined) {
+        await chmod(path, mode).catch((err: Error) => {
+          throw new StartupError(`cannot chmod ${path}: ${err.message}`, { cause: err })
+        })
+      }
     },
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= new Promise<void>((resolve) => {

@@ -124,6 +124,27 @@ export class Params {
     return out
   }
 
+  /** `param.show -j [NAME]`: varnishd's JSON objects (mcf_param_show_json). */
+  json(name?: string): object[] {
+    const names = name === undefined ? Object.keys(SPECS).sort() : [name]
+    return names.map((n) => {
+      const spec = SPECS[n]
+      if (!spec) throw new UsageError(`Unknown parameter "${n}".`)
+      const v = this.get(n)
+      return {
+        name: n,
+        implemented: true,
+        value: v,
+        units: spec.unit,
+        default: bare(spec.default, spec),
+        minimum: bare(spec.min, spec),
+        ...(spec.max !== undefined ? { maximum: bare(spec.max, spec) } : {}),
+        description: spec.text,
+        flags: [],
+      }
+    })
+  }
+
   #line(name: string, spec: ParamSpec): string {
     const v = this.get(name)
     return `${name.padEnd(30)}${format(v, spec)}${v === spec.default ? ' (default)' : ''}`

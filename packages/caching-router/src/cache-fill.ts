@@ -73,6 +73,8 @@ class CacheFill implements FetchSink {
   direct = false
   /** A 304 renewed the kept object: its body is the answer, the backend sends none. */
   revalidated = false
+  /** `beresp.do_stream = false`: the object is stored and delivered once its body is complete. */
+  #whole = false
   control: FetchControl | undefined
   #slicer: RangeSlicer | undefined
   readonly #d: FillDeps
@@ -162,9 +164,18 @@ class CacheFill implements FetchSink {
       store.remove(stale)
       obj.append(stale.body as Buffer)
       obj.complete()
+    } else if (beresp.doStream === false) {
+      // Waiters stay parked on the busy object and this client waits until end() (varnishd
+      // delivers a non-streamed object once its fetch finished, BOS_FINISHED).
+      this.#whole = true
+      return
     }
-    store.unbusy(obj, true, now)
-    if (this.#res) this.#d.responder.deliver(r, this.#res, obj, false)
+    this.#publish(now)
+  }
+
+  #publish(now: number): void {
+    this.#d.store.unbusy(this.#obj, true, now)
+    if (this.#res) this.#d.responder.deliver(this.#r, this.#res, this.#obj, false)
   }
 
   data(c: Buffer): boolean {
@@ -190,7 +201,25 @@ class CacheFill implements FetchSink {
   end(): void {
     if (this.direct) {
       if (!this.revalidated) this.#res?.end()
-    } else if (!this.revalidated) this.#obj.complete()
+    } else if (!this.revalidated) {
+      this.#obj.complete()
+      if (this.#whole) {
+        // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
+        if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()
+        else this.#publish(this.#d.clock())
+      }
+    }
+  }
+
+  /**
+   * A non-streamed object's fetch failed before it was complete: nobody saw it, so the
+   * client gets vcl_synth's 503 (cache_req_fsm.c: a failed objcore on a miss).
+   */
+  #failWhole(): void {
+    this.#whole = false
+    this.#obj.fail()
+    this.giveUp()
+    if (this.#res) this.#d.responder.synth(this.#r, this.#res, 503, 'Backend fetch failed')
   }
 
   error(err: Error): void {
@@ -202,6 +231,10 @@ class CacheFill implements FetchSink {
     }
     const obj = this.#obj
     if (obj.state === 'complete') return
+    if (this.#whole) {
+      this.#failWhole()
+      return
+    }
     if (obj.state === 'busy') {
       this.giveUp()
       const res = this.#res

@@ -68,6 +68,11 @@ export interface BerespObj {
   grace: number
   keep: number
   uncacheable: boolean
+  /**
+   * `beresp.do_stream` (default true): false keeps the object from clients until its whole
+   * body arrived, so a fetch that fails part way is a 503 rather than a cut-off 200.
+   */
+  doStream?: boolean
 }
 
 export interface RespObj {

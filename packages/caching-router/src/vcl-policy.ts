@@ -310,6 +310,7 @@ export class VclPolicy implements Policy {
     beresp.grace = v.grace
     beresp.keep = v.keep
     beresp.uncacheable = v.uncacheable
+    beresp.doStream = v.doStream
     switch (ret.action) {
       case 'deliver':
         return 'deliver'

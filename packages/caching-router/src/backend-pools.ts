@@ -20,10 +20,12 @@ export class BackendPools {
   readonly #byAddress = new Map<string, SharedPool>()
   readonly #byBackend = new Map<VclResolvedBackend, SharedPool>()
   readonly #connectTimeoutMs: () => number
+  readonly #idleTimeoutMs: () => number
 
-  /** `connectTimeoutMs`: the connect_timeout parameter as it is when a pool is made. */
-  constructor(connectTimeoutMs: () => number) {
+  /** connect_timeout and backend_idle_timeout, as they are when a pool is made. */
+  constructor(connectTimeoutMs: () => number, idleTimeoutMs: () => number) {
     this.#connectTimeoutMs = connectTimeoutMs
+    this.#idleTimeoutMs = idleTimeoutMs
   }
 
   of(b: VclResolvedBackend): Backend {
@@ -32,7 +34,7 @@ export class BackendPools {
     const key = b.path ?? formatAddress({ host: b.host, port: b.port })
     let shared = this.#byAddress.get(key)
     if (shared === undefined) {
-      const pool = new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs(), socketPath: b.path })
+      const pool = new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs(), idleTimeoutMs: this.#idleTimeoutMs(), socketPath: b.path })
       shared = { pool, users: new Set() }
       this.#byAddress.set(key, shared)
     }

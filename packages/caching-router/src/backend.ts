@@ -38,13 +38,17 @@ export class Backend {
   readonly #pool: Pool
 
   /** `socketPath`: a backend's `.path`, a Unix-domain socket (the address is then unused). */
-  constructor(address: HostPort, opts: { connectTimeoutMs: number; connections?: number; socketPath?: string | undefined }) {
+  constructor(address: HostPort, opts: { connectTimeoutMs: number; idleTimeoutMs: number; connections?: number; socketPath?: string | undefined }) {
     this.#pool = new Pool(opts.socketPath === undefined ? `http://${formatAddress(address)}` : 'http://localhost', {
       connections: opts.connections ?? 256,
       pipelining: 1,
       connect: { timeout: opts.connectTimeoutMs },
       ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }),
-      keepAliveTimeout: 4_000,
+      // backend_idle_timeout (varnishd: 60 s) keeps an idle connection; a backend's own
+      // `Keep-Alive: timeout=N` hint still shortens it (undici takes N less 2 s), so a node
+      // backend's 5 s does not race the reuse.
+      keepAliveTimeout: opts.idleTimeoutMs,
+      keepAliveMaxTimeout: opts.idleTimeoutMs,
     })
   }
 

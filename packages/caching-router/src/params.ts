@@ -21,6 +21,7 @@ const SPECS: Record<string, ParamSpec> = {
   pipe_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Idle timeout for PIPE sessions.' },
   first_byte_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout for receiving first byte from backend.' },
   between_bytes_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout between bytes when receiving data from backend.' },
+  backend_idle_timeout: { unit: 'seconds', default: 60, min: 1, text: 'Timeout before we close unused backend connections.' },
   connect_timeout: { unit: 'seconds', default: 3.5, min: 0, text: 'Default connection timeout for backend connections.' },
   max_restarts: { unit: 'restarts', default: 4, min: 0, text: 'Upper limit on how many times a request can restart.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },

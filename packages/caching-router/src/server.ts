@@ -70,7 +70,10 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const store = new CacheStore(model.storageBytes, counters, clock)
   const bans = new BanList(counters, clock)
   store.setBans(bans)
-  const pools = new BackendPools(() => params.get('connect_timeout') * 1000)
+  const pools = new BackendPools(
+    () => params.get('connect_timeout') * 1000,
+    () => params.get('backend_idle_timeout') * 1000,
+  )
   // A discarded VCL whose last request is done: its probes stop and its backends' pools close.
   const ownVcl = opts.vcl === undefined
   const vcl =

@@ -46,8 +46,14 @@ export function startFill(d: FillDeps, job: FillJob, busy: boolean): void {
   const obj = new CacheObject(bereq.xid, hash)
   if (busy) store.beginBusy(obj)
   if (stale !== undefined) addConditionals(bereq.headers, stale)
-  if (policy.backendFetch(bereq) === 'abandon') {
-    store.unbusy(obj, false, d.clock())
+  fetchInto(d, job, obj, bereq)
+}
+
+/** vcl_backend_fetch, then the fetch filling `obj` (again after a `retry`). */
+function fetchInto(d: FillDeps, job: FillJob, obj: CacheObject, bereq: BereqObj): void {
+  const { r, res } = job
+  if (d.policy.backendFetch(bereq) === 'abandon') {
+    d.store.unbusy(obj, false, d.clock())
     if (res) d.responder.synth(r, res, 503, 'Service Unavailable')
     return
   }
@@ -78,6 +84,7 @@ class CacheFill implements FetchSink {
   control: FetchControl | undefined
   #slicer: RangeSlicer | undefined
   readonly #d: FillDeps
+  readonly #job: FillJob
   readonly #r: ReqObj
   #res: Http1Response | undefined
   readonly #socket: Socket | undefined
@@ -88,6 +95,7 @@ class CacheFill implements FetchSink {
 
   constructor(d: FillDeps, job: FillJob, obj: CacheObject, bereq: BereqObj) {
     this.#d = d
+    this.#job = job
     this.#r = job.r
     this.#res = job.res
     this.#socket = job.socket
@@ -121,10 +129,25 @@ class CacheFill implements FetchSink {
     const beresp = berespOf(status, reason, headers, fresh)
     // RFC 9111 §3.3/§3.4: partial content is passed on, never stored as the object.
     const partial = status === 206 || getHeader(headers, 'content-range') !== undefined
-    if (policy.backendResponse(this.#bereq, beresp) === 'abandon') {
+    const action = policy.backendResponse(this.#bereq, beresp)
+    if (action === 'abandon') {
       this.control?.abort()
       this.giveUp()
       if (this.#res) this.#d.responder.synth(r, this.#res, 503, 'Backend fetch failed')
+      return
+    }
+    if (action === 'retry') {
+      this.control?.abort()
+      const bereq = this.#bereq
+      // cache_fetch.c vbf_stp_retry: past max_retries the fetch fails ("Too many retries"),
+      // which is vcl_backend_error's 503.
+      if ((bereq.retries ?? 0) >= params.get('max_retries')) {
+        this.giveUp()
+        if (this.#res) this.#d.responder.backendError(r, this.#res, bereq)
+        return
+      }
+      bereq.retries = (bereq.retries ?? 0) + 1
+      fetchInto(this.#d, this.#job, this.#obj, bereq)
       return
     }
     if (beresp.uncacheable || partial) {

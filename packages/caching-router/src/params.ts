@@ -2,7 +2,7 @@ import { UsageError } from '@edgestack/common'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | 'header lines' | 'restarts'
+  unit: 'seconds' | 'bytes' | 'header lines' | 'restarts' | 'retries'
   default: number
   min: number
   max?: number
@@ -23,6 +23,7 @@ const SPECS: Record<string, ParamSpec> = {
   between_bytes_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout between bytes when receiving data from backend.' },
   backend_idle_timeout: { unit: 'seconds', default: 60, min: 1, text: 'Timeout before we close unused backend connections.' },
   connect_timeout: { unit: 'seconds', default: 3.5, min: 0, text: 'Default connection timeout for backend connections.' },
+  max_retries: { unit: 'retries', default: 4, min: 0, text: 'Upper limit on how many times a backend fetch can retry.' },
   max_restarts: { unit: 'restarts', default: 4, min: 0, text: 'Upper limit on how many times a request can restart.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
 }
@@ -160,6 +161,7 @@ const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
   bytes: () => "Could not convert to bytes.\nInvalid number\n  Try something like '80k' or '120M'",
   'header lines': (text) => `Not a number (${text})`,
   restarts: (text) => `Not a number (${text})`,
+  retries: (text) => `Not a number (${text})`,
 }
 
 /** A value with its unit, as varnishd's parameter listing prints it. */

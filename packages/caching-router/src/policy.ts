@@ -51,6 +51,8 @@ export interface BereqObj {
   readonly isBgfetch: boolean
   /** `unset bereq.body`. */
   bodyUnset: boolean
+  /** `bereq.retries`: how many times vcl_backend_response said `retry` (max_retries bounds it). */
+  retries?: number
   /** The request's policyState, carried to the backend side (also for background fetches). */
   policyState?: unknown
   /** Seconds; undefined: the first_byte_timeout / between_bytes_timeout parameters. */
@@ -99,7 +101,7 @@ export interface ObjView {
 export type RecvAction = 'hash' | 'pass' | 'pipe' | 'purge' | 'synth'
 export type HitAction = 'deliver' | 'pass' | 'miss' | 'synth' | 'restart'
 export type MissAction = 'fetch' | 'pass' | 'synth' | 'restart'
-export type BackendResponseAction = 'deliver' | 'abandon'
+export type BackendResponseAction = 'deliver' | 'abandon' | 'retry'
 
 export interface Policy {
   recv(req: ReqObj): RecvAction

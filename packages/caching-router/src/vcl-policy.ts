@@ -230,7 +230,7 @@ export class VclPolicy implements Policy {
       betweenBytesTimeout: undefined,
       uncacheable: bereq.uncacheable,
       xid: String(bereq.xid),
-      retries: 0,
+      retries: bereq.retries ?? 0,
       isBgfetch: bereq.isBgfetch,
     }
     ctx.bereq = vb
@@ -265,6 +265,8 @@ export class VclPolicy implements Policy {
   }
 
   backendFetch(bereq: BereqObj): 'fetch' | 'abandon' {
+    // A retry comes back with the backend side's state: vcl_backend_fetch runs again for the request.
+    if (bereq.policyState instanceof BackendState) bereq.policyState = bereq.policyState.request
     const request = bereq.policyState as RequestState
     const { program, ctx } = request
     if (program.isBuiltinOnly('backend_fetch')) {
@@ -314,6 +316,8 @@ export class VclPolicy implements Policy {
     switch (ret.action) {
       case 'deliver':
         return 'deliver'
+      case 'retry':
+        return 'retry'
       case 'pass':
         // Hit-for-pass (`return (pass(DURATION))`): the router keeps a hit-for-miss marker for
         // that long, which also sends later requests straight to the backend.

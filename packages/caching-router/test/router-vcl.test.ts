@@ -362,3 +362,33 @@ test('hits of one object: Age grows from the stored head; a refreshed object is 
   assert.match(fresh.headers.get('x-varnish') ?? '', /^\d+ \d+$/)
   assert.equal(app.seen.length, 3)
 })
+
+test('return (retry) from vcl_backend_response fetches again, up to max_retries, then 503', async (t) => {
+  let n = 0
+  const app = await startOrigin(t, (req, res) => {
+    n++
+    res.statusCode = req.url === '/ok-third' && n % 3 === 0 ? 200 : 500
+    res.end(`try ${n}`)
+  })
+  const r = await startVcl(
+    t,
+    `vcl 4.1;
+${backend('app', app.address)}
+sub vcl_backend_response {
+  set beresp.http.X-Retries = bereq.retries;
+  if (beresp.status >= 500) { return (retry); }
+  set beresp.ttl = 60s;
+}
+`,
+  )
+  // A miss: the third fetch is the one stored and delivered, with bereq.retries 2.
+  const ok = await fetch(`${r.url}/ok-third`)
+  assert.equal(ok.status, 200)
+  assert.equal(ok.headers.get('x-retries'), '2')
+  assert.equal(await ok.text(), 'try 3')
+  assert.equal(app.seen.length, 3)
+  // Never good: the first fetch and max_retries (4) more, then vcl_backend_error's 503.
+  const bad = await fetch(`${r.url}/never`)
+  assert.equal(bad.status, 503)
+  assert.equal(app.seen.length, 3 + 5)
+})

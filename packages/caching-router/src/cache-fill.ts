@@ -39,7 +39,7 @@ export interface FillJob {
  * wait for this fetch's response head and then stream from the object it fills.
  */
 export function startFill(d: FillDeps, job: FillJob, busy: boolean): void {
-  const { store, policy } = d
+  const { store } = d
   const { r, res, hash, stale } = job
   const bereq = d.fetches.bereqOf(r, 'GET', true, false, res === undefined)
   // The object carries its fetch's vxid: a hit's X-Varnish is "req.xid obj.xid" (varnishd).

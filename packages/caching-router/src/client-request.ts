@@ -1,4 +1,5 @@
 import { type AccessLog, getHeader, Http1ParseError, type Http1Request, type Http1Response, type Logger } from '@edgestack/common'
+import { connectionNamed } from './backend-fetch.js'
 import type { Counters } from './counters.js'
 import { type FetchDeps, lookup } from './lookup.js'
 import { ncsaLine } from './ncsa.js'
@@ -67,6 +68,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       url: url ?? req.target,
       proto: `HTTP/${req.version}`,
       headers,
+      connectionNamed: connectionNamed(headers),
       backendHint: undefined,
       xid: d.nextXid(),
       clientIp,

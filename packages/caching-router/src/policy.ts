@@ -16,6 +16,11 @@ export interface ReqObj {
   proto: string
   headers: string[]
   /**
+   * The fields the client's Connection named, as they were when the request came in
+   * (undefined: none): never forwarded, while a field VCL adds under such a name is.
+   */
+  connectionNamed?: Set<string>
+  /**
    * `req.backend_hint` as vcl_recv left it, resolved to the concrete backend its director
    * picked (undefined: none healthy, a 503). The object itself goes on to the socket.
    */

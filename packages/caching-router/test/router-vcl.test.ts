@@ -6,6 +6,7 @@ import { type TestContext, test } from 'node:test'
 import { promisify } from 'node:util'
 import type { HostPort } from '@edgestack/common'
 import { adminCommand } from '../src/admin-client.js'
+import { rawExchange } from './raw-client.js'
 import { startOrigin } from './router-harness.js'
 import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
 
@@ -391,4 +392,12 @@ sub vcl_backend_response {
   const bad = await fetch(`${r.url}/never`)
   assert.equal(bad.status, 503)
   assert.equal(app.seen.length, 3 + 5)
+})
+
+test("the fields a client's Connection names are not forwarded, but VCL may set one under such a name", async (t) => {
+  const app = await startOrigin(t, (req, res) => res.end(`${req.headers.foo ?? '-'} ${req.headers.fromvcl ?? '-'}`))
+  const r = await startVcl(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_recv { set req.http.FromVCL = "123"; return (pass); }\n`)
+  // varnishd (http_DoConnection) marks Foo when the request comes in; FromVCL is VCL's own.
+  const { responses } = await rawExchange(r.port, 'GET /c HTTP/1.1\r\nHost: x\r\nFoo: bar\r\nConnection: FromVCL, foo, close\r\n\r\n')
+  assert.equal(responses[0]?.body, '- 123')
 })

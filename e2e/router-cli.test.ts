@@ -98,12 +98,16 @@ describe('caching-router: varnishd\'s command line', () => {
     assert.match(refused.stderr, /authentication refused/)
   })
 
-  test('-C -f checks a VCL like varnishd -C: the article\'s files pass, a bad one exits 2 with line, column and caret', async (t) => {
+  test('-C -f and -C -b check a VCL like varnishd -C: the article\'s files pass, a bad one exits 2 with line, column and caret', async (t) => {
     for (const file of ['default.vcl', 'default-3.0.vcl']) {
       const ok = await runCli('caching-router', ['-C', '-f', fileURLToPath(new URL(`../../config/${file}`, import.meta.url))])
       assert.equal(ok.code, 0, ok.stderr)
       assert.match(ok.stdout, /backend node 127\.0\.0\.1:3000 \(default\)/)
     }
+    // -b is VCL too, as varnishd -C -b compiles it.
+    const b = await runCli('caching-router', ['-C', '-b', '127.0.0.1:3000'])
+    assert.equal(b.code, 0, b.stderr)
+    assert.match(b.stdout, /backend default 127\.0\.0\.1:3000 \(default\)/)
     const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
     t.after(() => rm(dir, { recursive: true, force: true }))
     const bad = join(dir, 'bad.vcl')

@@ -1,5 +1,5 @@
-import net, { type AddressInfo } from 'node:net'
-import { formatAddress, type HostPort, type Logger, StartupError } from '@edgestack/common'
+import net from 'node:net'
+import { formatAddress, type HostPort, type Logger, listenOn } from '@edgestack/common'
 import type { BanList } from './bans.js'
 import { type CliAnswer, CLIS, serveCli } from './mgt/cli-session.js'
 import { type Counters, formatCounters } from './counters.js'
@@ -116,12 +116,8 @@ export function createAdminServer(d: AdminDeps): AdminServer {
   })
   return {
     async listen(address) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) => reject(new StartupError(`-T ${formatAddress(address)}: ${err.message}`, { cause: err })))
-        server.listen(address.port, address.host, () => resolve())
-      })
-      const a = server.address() as AddressInfo
-      const bound = { host: a.address, port: a.port }
+      // On the socket the manager handed down for -T, when there is one (listen-fds.ts).
+      const bound = await listenOn(server, address, { describe: '-T' })
       d.logger.info(`admin CLI on ${formatAddress(bound)}${d.secret ? ' (secret required)' : ''}`)
       return bound
     },

@@ -1,24 +1,25 @@
-import { formatAddress } from '@edgestack/common'
 import { Backend } from './backend.js'
 import type { VclResolvedBackend } from './vcl/index.js'
 
-interface SharedPool {
+interface Shared {
+  readonly endpoint: string
   readonly pool: Backend
-  /** The VCL backends (of every loaded VCL) that fetch through this pool. */
-  readonly users: Set<VclResolvedBackend>
+  /** VCL backends holding this endpoint's pool. */
+  refs: number
 }
 
 /**
- * The connection pools of the VCL backends, made on a backend's first fetch. The backend a
- * director picked goes from VCL to the socket as an object, never as a name looked up again,
- * so two VCLs declaring one name at two addresses cannot be mixed up; backends of any VCL
- * that name the same address share one pool, as varnishd's do (cache_conn_pool.c, VCP_Ref
- * finds the pool by endpoint): after `vcl.use` of a VCL with the same backend the next fetch
- * reuses the idle connection the previous VCL left, rather than opening a second one.
+ * The connection pools behind the VCL backends. The backend a director picked goes from VCL
+ * to the socket as an object (never a name looked up again); its pool is the one of its
+ * endpoint, shared by every backend declaring that host and port, in this VCL or another, as
+ * varnishd's tcp pools are (cache_tcp_pool.c: VTP_Ref / VTP_Rel): after `vcl.use` of a VCL
+ * naming the same server, requests reuse the connections the old one opened. An endpoint's
+ * pool closes when the last VCL backend holding it is released (its VCL discarded and idle).
  */
 export class BackendPools {
-  readonly #byAddress = new Map<string, SharedPool>()
-  readonly #byBackend = new Map<VclResolvedBackend, SharedPool>()
+  readonly #byBackend = new WeakMap<VclResolvedBackend, Shared>()
+  readonly #held = new Set<VclResolvedBackend>()
+  readonly #byEndpoint = new Map<string, Shared>()
   readonly #connectTimeoutMs: () => number
   readonly #idleTimeoutMs: () => number
 
@@ -31,34 +32,38 @@ export class BackendPools {
   of(b: VclResolvedBackend): Backend {
     const known = this.#byBackend.get(b)
     if (known !== undefined) return known.pool
-    const key = b.path ?? formatAddress({ host: b.host, port: b.port })
-    let shared = this.#byAddress.get(key)
+    // The endpoint's key, made once per VCL backend (not per request).
+    // A `.path` backend's endpoint is its Unix socket.
+    const endpoint = b.path ?? `${b.host}\0${b.port}`
+    let shared = this.#byEndpoint.get(endpoint)
     if (shared === undefined) {
-      const pool = new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs(), idleTimeoutMs: this.#idleTimeoutMs(), socketPath: b.path })
-      shared = { pool, users: new Set() }
-      this.#byAddress.set(key, shared)
+      const opts = { connectTimeoutMs: this.#connectTimeoutMs(), idleTimeoutMs: this.#idleTimeoutMs(), socketPath: b.path }
+      shared = { endpoint, pool: new Backend({ host: b.host, port: b.port }, opts), refs: 0 }
+      this.#byEndpoint.set(endpoint, shared)
     }
-    shared.users.add(b)
+    shared.refs++
     this.#byBackend.set(b, shared)
+    this.#held.add(b)
     return shared.pool
   }
 
-  /** A discarded VCL's last request is done: a pool no other VCL's backend uses goes (in-flight fetches finish first). */
+  /** A discarded VCL's last request is done: its backends let go of their endpoints' pools. */
   release(backends: Iterable<VclResolvedBackend>): Promise<void> {
     const closing: Promise<void>[] = []
     for (const b of backends) {
       const shared = this.#byBackend.get(b)
       if (shared === undefined) continue
       this.#byBackend.delete(b)
-      shared.users.delete(b)
-      if (shared.users.size > 0) continue
-      for (const [key, s] of this.#byAddress) if (s === shared) this.#byAddress.delete(key)
+      this.#held.delete(b)
+      if (--shared.refs > 0) continue
+      this.#byEndpoint.delete(shared.endpoint)
+      // In-flight fetches finish first (undici's close is graceful).
       closing.push(shared.pool.close())
     }
     return Promise.all(closing).then(() => undefined)
   }
 
   close(): Promise<void> {
-    return this.release([...this.#byBackend.keys()])
+    return this.release([...this.#held])
   }
 }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
-import { formatAddress, type HostPort, hopByHopNames } from '@edgestack/common'
-import { type Dispatcher, Pool } from 'undici'
+import { formatAddress, type HostPort, hopByHopNames, readingBareLfHeads } from '@edgestack/common'
+import { buildConnector, type Dispatcher, Pool } from 'undici'
 
 /** Where a fetch's response goes, as it arrives. */
 export interface FetchSink {
@@ -42,8 +42,9 @@ export class Backend {
     this.#pool = new Pool(opts.socketPath === undefined ? `http://${formatAddress(address)}` : 'http://localhost', {
       connections: opts.connections ?? 256,
       pipelining: 1,
-      connect: { timeout: opts.connectTimeoutMs },
-      ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }),
+      // varnishd's backend fetch takes bare-LF line ends in a response head (RFC 9112 §2.2).
+      // A `.path` backend connects to its Unix socket (buildConnector's socketPath).
+      connect: readingBareLfHeads(buildConnector({ timeout: opts.connectTimeoutMs, ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }) })),
       // backend_idle_timeout (varnishd: 60 s) keeps an idle connection; a backend's own
       // `Keep-Alive: timeout=N` hint still shortens it (undici takes N less 2 s), so a node
       // backend's 5 s does not race the reuse.

@@ -1,8 +1,9 @@
-import { getHeader, UsageError } from '@edgestack/common'
+import { getHeader, type MatchLimits, UsageError } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import type { BanChecker, LookupRequest } from './store.js'
 import { type Ban, BanError, type BanSubject, parseBan, parseBanString } from './vcl/ban.js'
+import { VARNISH_REGEX_LIMITS } from './vcl/regex.js'
 
 interface Entry {
   seq: number
@@ -22,14 +23,16 @@ interface Entry {
 export class BanList implements BanChecker {
   readonly #bans: Entry[] = []
   readonly #counters: Counters
+  readonly #limits: () => MatchLimits
   #seq = 0
 
   readonly #clock: () => number
 
-  /** `clock`: milliseconds, the router's (tests pass their own). */
-  constructor(counters: Counters, clock: () => number = Date.now) {
+  /** `clock`: milliseconds, the router's (tests pass their own); `limits`: pcre2_match_limit and friends now. */
+  constructor(counters: Counters, clock: () => number = Date.now, limits: () => MatchLimits = () => VARNISH_REGEX_LIMITS) {
     this.#counters = counters
     this.#clock = clock
+    this.#limits = limits
   }
 
   /** `ban` with its arguments already split into words (the admin CLI). */
@@ -71,7 +74,7 @@ export class BanList implements BanChecker {
     for (let i = this.#bans.length - 1; i >= 0; i--) {
       const ban = this.#bans[i] as Entry
       if (ban.seq <= obj.banSeq) break
-      if (!ban.completed && ban.ban.matches(subjectOf(obj, req, now))) {
+      if (!ban.completed && ban.ban.matches(subjectOf(obj, req, now), this.#limits())) {
         ban.killed++
         this.#counters.bans_obj_killed++
         return true

@@ -127,6 +127,7 @@ class CacheFill implements FetchSink {
       defaultKeep: params.get('default_keep'),
     })
     const beresp = berespOf(status, reason, headers, fresh)
+    beresp.was304 = this.revalidated
     // RFC 9111 §3.3/§3.4: partial content is passed on, never stored as the object.
     const partial = status === 206 || getHeader(headers, 'content-range') !== undefined
     const action = policy.backendResponse(this.#bereq, beresp)

@@ -1,4 +1,4 @@
-import { getHeader } from '@edgestack/common'
+import { getHeader, parseHttpDate } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 
 /**
@@ -54,9 +54,9 @@ export function notModified(req: readonly string[], obj: CacheObject): boolean {
   }
   const ims = getHeader(req, 'if-modified-since')
   if (ims !== undefined && obj.lastModified !== undefined) {
-    const since = Date.parse(ims)
-    const lm = Date.parse(obj.lastModified)
-    return !Number.isNaN(since) && !Number.isNaN(lm) && lm <= since
+    const since = parseHttpDate(ims)
+    const lm = parseHttpDate(obj.lastModified)
+    return since !== undefined && lm !== undefined && lm <= since
   }
   return false
 }

@@ -1,4 +1,4 @@
-import { clfNow, getHeader } from '@edgestack/common'
+import { clfNow, escapeLogValue, getHeader } from '@edgestack/common'
 
 export interface NcsaRecord {
   client: string
@@ -15,13 +15,17 @@ export interface NcsaRecord {
 /**
  * varnishncsa's default format, `%h %l %u %t "%r" %s %b "%{Referer}i" "%{User-agent}i"`,
  * where `%r` carries `http://host` before the URL as varnishncsa writes it. With `handling`
- * on, `%{Varnish:handling}x` is appended so hit/miss can be read from the log.
+ * on, `%{Varnish:handling}x` is appended so hit/miss can be read from the log. Every value from
+ * the request is escaped as varnishncsa escapes it (`\"`, `\\`, `\t`, `\xHH`): no client byte
+ * can end the line or forge a field.
  */
 export function ncsaLine(r: NcsaRecord, withHandling: boolean): string {
   const host = getHeader(r.headers, 'host')
-  const target = host !== undefined && r.url.startsWith('/') ? `http://${host}${r.url}` : r.url
-  const line = `${r.client} - - [${clfNow()}] "${r.method} ${target} ${r.proto}" ${r.status} ${r.bytes || '-'} "${
-    getHeader(r.headers, 'referer') ?? '-'
-  }" "${getHeader(r.headers, 'user-agent') ?? '-'}"`
+  const target = escapeLogValue(host !== undefined && r.url.startsWith('/') ? `http://${host}${r.url}` : r.url)
+  const referer = getHeader(r.headers, 'referer')
+  const agent = getHeader(r.headers, 'user-agent')
+  const line = `${r.client} - - [${clfNow()}] "${escapeLogValue(r.method)} ${target} ${escapeLogValue(r.proto)}" ${r.status} ${r.bytes || '-'} "${
+    referer === undefined ? '-' : escapeLogValue(referer)
+  }" "${agent === undefined ? '-' : escapeLogValue(agent)}"`
   return withHandling ? `${line} ${r.handling}` : line
 }

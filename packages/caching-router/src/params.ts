@@ -1,13 +1,15 @@
-import { UsageError } from '@edgestack/common'
+import { type MatchLimits, UsageError } from '@edgestack/common'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | 'header lines' | 'restarts' | 'retries'
+  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries'
   default: number
   min: number
   max?: number
   text: string
 }
+
+const UINT_MAX_PARAM = 4294967295
 
 // Defaults are varnishd 7's; the descriptions are shortened from `varnishd -x parameter`.
 const SPECS: Record<string, ParamSpec> = {
@@ -25,7 +27,30 @@ const SPECS: Record<string, ParamSpec> = {
   connect_timeout: { unit: 'seconds', default: 3.5, min: 0, text: 'Default connection timeout for backend connections.' },
   max_retries: { unit: 'retries', default: 4, min: 0, text: 'Upper limit on how many times a backend fetch can retry.' },
   max_restarts: { unit: 'restarts', default: 4, min: 0, text: 'Upper limit on how many times a request can restart.' },
+  // The bounds of every regex match (VCL `~`, regsub, bans), as varnishd's cache_param->vre_limits.
+  pcre2_match_limit: { unit: 'count', default: 10000, min: 1, max: UINT_MAX_PARAM, text: 'The limit for the number of calls to the internal match logic in pcre2_match().' },
+  pcre2_depth_limit: { unit: 'count', default: 20, min: 1, max: UINT_MAX_PARAM, text: 'The recursion depth-limit for the internal match logic in a pcre2_match().' },
+  // PCRE2's JIT ignores the depth limit (pcre2_set_depth_limit(3)): with it on, only the match limit bounds.
+  pcre2_jit_compilation: { unit: 'bool', default: 1, min: 0, max: 1, text: 'Use the pcre2 JIT compiler if available.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
+  // Documented no-ops (README, "No silent no-ops"): they size varnishd's per-request workspaces,
+  // which have no counterpart here; accepted with varnishd's bounds because varnish Dockerfiles
+  // set them, and what a client sees does not depend on them.
+  workspace_client: { unit: 'bytes', default: 96 * 1024, min: 9 * 1024, text: 'Bytes of HTTP protocol workspace for clients HTTP req/resp.' },
+  workspace_backend: { unit: 'bytes', default: 96 * 1024, min: 1024, text: 'Bytes of HTTP protocol workspace for backend HTTP req/resp.' },
+}
+
+/**
+ * varnishd's `feature` flags we have: validate_headers is on (the default) and cannot be turned
+ * off; every other flag changes what varnishd does and is refused in one line.
+ */
+function checkFeature(text: string): void {
+  for (const raw of text.split(',')) {
+    const flag = raw.trim()
+    if (flag === 'default' || flag === '+validate_headers') continue
+    if (flag === '+http2') throw new UsageError(`feature=${text}: HTTP/2 is not supported by caching-router`)
+    throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only default and +validate_headers)`)
+  }
 }
 
 export type ParamName = keyof typeof SPECS
@@ -55,10 +80,14 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   h2_rx_window_low_water: { default: '10M', accepts: (v) => parseSize(v) !== undefined },
 }
 
+/** Every parameter `-p` and `param.set` accept (`feature` aside). */
+export const PARAM_NAMES: readonly string[] = [...Object.keys(SPECS), ...Object.keys(FIXED)]
+
 export class Params {
   readonly #values = new Map<string, number>()
   readonly #text = new Map<string, string>()
   readonly #listeners: Array<(name: string) => void> = []
+  #regexLimits: MatchLimits | undefined
 
   get(name: string): number {
     return this.#values.get(name) ?? (SPECS[name] as ParamSpec).default
@@ -66,6 +95,10 @@ export class Params {
 
   /** `-p name=value` and `param.set`; throws varnishd's words (mgt_param_tcp/tweak.c). */
   set(name: string, text: string): void {
+    if (name === 'feature') {
+      checkFeature(text)
+      return
+    }
     const fixed = FIXED[name]
     if (fixed !== undefined) {
       if (!fixed.accepts(text)) throw new UsageError(`caching-router takes ${name} only as varnishtest sets it\n\n(attempting to set param '${name}' to '${text}')`)
@@ -82,7 +115,17 @@ export class Params {
       : undefined
     if (problem !== undefined) throw new UsageError(`${problem}\n\n(attempting to set param '${name}' to '${text}')`)
     this.#values.set(name, value as number)
+    this.#regexLimits = undefined
     for (const l of this.#listeners) l(name)
+  }
+
+  /** What every regex match of this instance may spend, read at match time as varnishd does. */
+  get regexLimits(): MatchLimits {
+    this.#regexLimits ??= Object.freeze({
+      matchLimit: this.get('pcre2_match_limit'),
+      depthLimit: this.get('pcre2_jit_compilation') ? Number.POSITIVE_INFINITY : this.get('pcre2_depth_limit'),
+    })
+    return this.#regexLimits
   }
 
   /** `param.reset NAME`: back to the default. */
@@ -93,13 +136,15 @@ export class Params {
     }
     if (!SPECS[name]) throw new UsageError(`Unknown parameter "${name}".`)
     this.#values.delete(name)
+    this.#regexLimits = undefined
     for (const l of this.#listeners) l(name)
   }
 
   /** The parameters set away from their defaults, as `-p` pairs (a manager hands them to its child). */
   *changed(): Generator<readonly [string, string]> {
     for (const [name, text] of this.#text) yield [name, text]
-    for (const [name, v] of this.#values) yield [name, String(v)]
+    // A bool goes back as `on`/`off`, the words `-p` reads.
+    for (const [name, v] of this.#values) yield [name, SPECS[name]?.unit === 'bool' ? (v ? 'on' : 'off') : String(v)]
   }
 
   onChange(listener: (name: string) => void): void {
@@ -117,8 +162,9 @@ export class Params {
       const v = this.get(name)
       let out = `${name}\n${INDENT}Value is: ${format(v, spec)}`
       out += v === spec.default ? ' (default)\n' : `\n${INDENT}Default is: ${bare(spec.default, spec)}\n`
-      out += `${INDENT}Minimum is: ${bare(spec.min, spec)}\n`
-      if (spec.max !== undefined) out += `${INDENT}Maximum is: ${bare(spec.max, spec)}\n`
+      // varnishd prints no bounds for a bool, nor an unsigned parameter's UINT_MAX.
+      if (spec.unit !== 'bool') out += `${INDENT}Minimum is: ${bare(spec.min, spec)}\n`
+      if (spec.max !== undefined && spec.unit !== 'bool' && spec.max !== UINT_MAX) out += `${INDENT}Maximum is: ${bare(spec.max, spec)}\n`
       return `${out}\n${INDENT}${spec.text}\n\n`
     }
     let out = ''
@@ -154,6 +200,7 @@ export class Params {
 }
 
 const INDENT = ' '.repeat(8)
+const UINT_MAX = UINT_MAX_PARAM
 
 /** What varnishd says of a value it cannot read, by the parameter's type. */
 const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
@@ -162,10 +209,14 @@ const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
   'header lines': (text) => `Not a number (${text})`,
   restarts: (text) => `Not a number (${text})`,
   retries: (text) => `Not a number (${text})`,
+  count: (text) => `Not a number (${text})`,
+  bool: () => 'use "on" or "off"',
 }
 
 /** A value with its unit, as varnishd's parameter listing prints it. */
 function format(v: number, spec: ParamSpec): string {
+  if (spec.unit === 'count') return String(v)
+  if (spec.unit === 'bool') return `${v ? 'on' : 'off'} [bool]`
   return `${bare(v, spec)} [${spec.unit}]`
 }
 
@@ -173,6 +224,7 @@ function format(v: number, spec: ParamSpec): string {
 function bare(v: number, spec: ParamSpec): string {
   if (spec.unit === 'seconds') return v.toFixed(3)
   if (spec.unit === 'bytes') return formatBytes(v)
+  if (spec.unit === 'bool') return v ? 'on' : 'off'
   return String(v)
 }
 
@@ -190,12 +242,17 @@ function formatBytes(v: number): string {
 
 function parseValue(text: string, spec: ParamSpec): number | undefined {
   if (spec.unit === 'bytes') return parseSize(text)
+  if (spec.unit === 'bool') return BOOL[text.trim().toLowerCase()]
+  if (spec.unit === 'count') return /^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined
   const m = /^(-?\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim())
   if (!m) return undefined
   const n = Number(m[1])
   const scale = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[m[2] ?? 's'] as number
   return spec.unit === 'seconds' ? n * scale : m[2] ? undefined : n
 }
+
+/** tweak_bool's spellings (mgt_param_tweak.c). */
+const BOOL: Record<string, number> = { on: 1, off: 0, enable: 1, disable: 0, true: 1, false: 0, yes: 1, no: 0 }
 
 /** varnishd's byte sizes: `1024`, `64k`, `16M`, `1G` (b, k, m, g, t; either case). */
 export function parseSize(text: string): number | undefined {

@@ -1,3 +1,4 @@
+import type { MatchLimits } from '@edgestack/common'
 import type { VclResolvedBackend } from './vcl/index.js'
 
 /**
@@ -80,6 +81,8 @@ export interface BerespObj {
    * body arrived, so a fetch that fails part way is a 503 rather than a cut-off 200.
    */
   doStream?: boolean
+  /** The fetch was a revalidation answered 304 (beresp.was_304): the kept object, refreshed. */
+  was304?: boolean
 }
 
 export interface RespObj {
@@ -139,6 +142,8 @@ export interface PolicyHost {
   /** Adds a ban from a `ban()` expression; returns an error text when it is invalid. */
   ban(expression: string): string | undefined
   log(message: string): void
+  /** pcre2_match_limit and friends, as they are now (param.set applies to the next match). */
+  regexLimits(): MatchLimits
 }
 
 /**

@@ -1,4 +1,4 @@
-import { getHeader } from '@edgestack/common'
+import { getHeader, parseHttpDate } from '@edgestack/common'
 import { fieldOf } from './policy.js'
 
 /** What a client's Range asks of a 200 response: all of it, one slice, or nothing (416). */
@@ -55,10 +55,10 @@ function ifRangeHolds(ifRange: string | undefined, resp: readonly string[]): boo
     const etag = getHeader(resp, 'etag')
     return etag !== undefined && !etag.startsWith('W/') && etag === ifRange
   }
-  const since = Date.parse(ifRange)
-  const date = Date.parse(getHeader(resp, 'date') ?? '')
-  const lastModified = Date.parse(getHeader(resp, 'last-modified') ?? '')
-  if (Number.isNaN(since) || Number.isNaN(date) || Number.isNaN(lastModified)) return false
+  const since = parseHttpDate(ifRange)
+  const date = parseHttpDate(getHeader(resp, 'date') ?? '')
+  const lastModified = parseHttpDate(getHeader(resp, 'last-modified') ?? '')
+  if (since === undefined || date === undefined || lastModified === undefined) return false
   return lastModified <= date + 60_000 && lastModified === since
 }
 

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import {
   type AccessLog,
   createHttp1Server,
+  escapeLogValue,
   formatAddress,
   type HostPort,
   type Http1Server,
@@ -62,28 +63,34 @@ const REQUEST_LINE_HDRS = 5
  * varnishd's job: a caching reverse proxy whose every decision is VCL's (the model's `-f`
  * file, or the text `-b` and the article's flags stand for, each with builtin.vcl appended).
  */
+/** A log line a second at most for connections refused at the descriptor-based limit. */
+function refusedLogger(logger: Logger): (why: 'reused' | 'limit' | Error) => void {
+  let last = 0
+  return (why) => {
+    const now = Date.now()
+    if (now - last < 1000) return
+    last = now
+    if (why instanceof Error) logger.error(`accept failed: ${why.message}`)
+    else logger.warn('connection limit reached (RLIMIT_NOFILE, two descriptors a client): new connections refused')
+  }
+}
+
 export function createCachingRouter(model: RouterModel, logger: Logger, access: AccessLog, opts: RouterOptions = {}): CachingRouter {
   const clock = opts.clock ?? Date.now
   const params = opts.params ?? new Params()
   if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
   const store = new CacheStore(model.storageBytes, counters, clock)
-  const bans = new BanList(counters, clock)
+  const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,
     () => params.get('backend_idle_timeout') * 1000,
   )
-  // A discarded VCL whose last request is done: its probes stop and its backends' pools close.
   const ownVcl = opts.vcl === undefined
-  const vcl =
-    opts.vcl ??
-    new VclRegistry({
-      cold(program) {
-        program.stopProbes()
-        void pools.release(program.compiled.backends.values())
-      },
-    })
+  const vcl = opts.vcl ?? new VclRegistry()
+  // A discarded VCL whose last request is done (the manager's too): its backends' pools close.
+  const offCold = vcl.onCold((program) => void pools.release(program.compiled.backends.values()))
   const via = `1.1 ${model.identity ?? hostname()} (caching-router)`
   const policy = new VclPolicy(vcl, clock, () => params.get('max_restarts'))
   policy.attach({
@@ -96,7 +103,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         return (err as Error).message
       }
     },
-    log: (message) => logger.info(message),
+    // std.log text may carry request bytes (a tab, obs-text): escaped as varnishncsa would.
+    log: (message) => logger.info(escapeLogValue(message)),
+    regexLimits: () => params.regexLimits,
   })
   let xid = 1000
   const nextXid = () => ++xid
@@ -158,6 +167,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       onClientError() {
         counters.client_req_400++
       },
+      // The limit follows RLIMIT_NOFILE (the HTTP core's default); past it a client is closed
+      // at accept. One line a second at most, however many are refused.
+      onRefused: refusedLogger(logger),
     }),
   )
 
@@ -198,6 +210,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       }
       const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${b.path ?? formatAddress({ host: b.host, port: b.port })}`).join(', ')
       logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
+      for (const note of boot.compiled.regexNotes) logger.warn(note)
       if (model.admin) {
         admin = createAdminServer({ params, logger, secret, vcl, child: () => cli })
         this.adminAddress = await admin.listen(model.admin.address)
@@ -213,6 +226,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       closing ??= (async () => {
         await admin?.close()
         await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
+        offCold()
         if (ownVcl) vcl.close()
         store.close()
         await pools.close()

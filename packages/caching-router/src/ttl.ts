@@ -1,9 +1,12 @@
+import { parseHttpDate } from '@edgestack/common'
+
 /**
  * beresp.ttl / grace / keep as varnishd computes them before vcl_backend_response
  * (varnish-cache `rfc2616.c`, RFC2616_Ttl), with RFC 9111 where varnish is looser:
  * - Age (§5.1): the first member of a list, ignored when not a non-negative integer.
  * - Expires (§5.3): an invalid date, "0" included, means already expired; ignored when
- *   max-age or s-maxage is present.
+ *   max-age or s-maxage is present. Dates are read by common's strict parseHttpDate (never
+ *   Date.parse, which reads local time and takes invalid forms).
  * - Heuristic freshness (default_ttl) only for the statuses §4.2.2 allows it (varnishd's
  *   list, which also leaves 302/307 to explicit freshness).
  * - An Expires of the epoch is expired; varnishd reads a parsed 0 as "no Expires".
@@ -66,11 +69,10 @@ export function computeFreshness(status: number, headers: readonly string[], now
   if (sMaxAge !== undefined && sMaxAge >= 0) out.ttl = sMaxAge - age
   else if (maxAge !== undefined && maxAge >= 0) out.ttl = maxAge - age
   else if (expires !== undefined) {
-    const exp = Date.parse(expires)
-    if (Number.isNaN(exp) || !/\d{4}/.test(expires)) out.ttl = -1
+    const exp = parseHttpDate(expires, nowMs)
+    if (exp === undefined) out.ttl = -1
     else {
-      const dateMs = date === undefined ? Number.NaN : Date.parse(date)
-      const base = Number.isNaN(dateMs) ? nowMs : dateMs
+      const base = (date === undefined ? undefined : parseHttpDate(date, nowMs)) ?? nowMs
       out.ttl = Math.floor((exp - base) / 1000) - age
     }
   } else if (EXPLICIT_ONLY.has(status)) out.ttl = -1

@@ -94,6 +94,7 @@ export class VclPolicy implements Policy {
           hashData,
           ban: this.#ban,
           log: this.#log,
+          regexLimits: this.#host?.regexLimits(),
         }),
       )
       req.policyState = state
@@ -301,6 +302,7 @@ export class VclPolicy implements Policy {
       keep: beresp.keep,
       // A pass's response is uncacheable from the start, as varnishd shows it to VCL.
       uncacheable: beresp.uncacheable || bereq.uncacheable,
+      was304: beresp.was304,
       backendName: vb.backend?.name ?? '',
     })
     v.http.changed = false

@@ -73,6 +73,9 @@ describe('caching-router admin CLI (-T/-S)', () => {
     // varnish-cli(7) quoting: a quoted word keeps its spaces and \" is a quote; an open quote is refused.
     assert.equal((await adminCommand(admin, secret, 'ban req.url ~ "^/a b\\"c"')).status, 200)
     assert.match((await adminCommand(admin, secret, 'ban.list')).body, /req\.url ~ \^\/a b"c/)
+    // -b is VCL like any other, as in varnishd: loaded as boot, shown, listed.
+    assert.equal((await adminCommand(admin, secret, 'vcl.show boot')).body, backendVcl(origin.address))
+    assert.match((await adminCommand(admin, secret, 'vcl.list')).body, /^active\s+auto\s+warm\s+\d+\s+boot\n$/)
     assert.deepEqual(await adminCommand(admin, secret, 'ban "open'), { status: 100, body: 'Syntax Error: bad quoting\n' })
     assert.equal((await adminCommand(admin, secret, 'ban req.url ~ ^/drop')).status, 200)
     assert.match((await adminCommand(admin, secret, 'ban.list')).body, /req\.url ~ \^\/drop/)

@@ -77,14 +77,21 @@ describe('caching-router: coalescing, grace, keep, LRU', () => {
   test('hit-for-miss objects do not serialize clients', async (t) => {
     let inFlight = 0
     let most = 0
-    const origin = await startOrigin(t, (_req, res) => {
+    // Each answer waits until all five are in at once (or 5 s, when they are serialized): no
+    // race between a slow machine and a fixed delay.
+    const together = latch()
+    const origin = await startOrigin(t, (_req, res, n) => {
+      res.setHeader('Set-Cookie', 'a=1')
+      if (n === 1) return res.end('private')
       inFlight++
       most = Math.max(most, inFlight)
-      res.setHeader('Set-Cookie', 'a=1')
-      setTimeout(() => {
+      if (inFlight === 5) together.open()
+      const timer = setTimeout(together.open, 5000)
+      void together.wait.then(() => {
+        clearTimeout(timer)
         inFlight--
         res.end('private')
-      }, 50)
+      })
     })
     const { url } = await startRouter(t, origin.address)
     await get(`${url}/hfm`)

@@ -16,7 +16,7 @@ describe('caching-router: bad input, PROXY, pipe, backend failures', () => {
       ['CL and TE', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
       ['two Content-Lengths', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
       ['obs-fold', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n', 400],
-      ['bare LF', 'GET / HTTP/1.1\nHost: a\n\n', 400],
+      ['bare CR', 'GET / HTTP/1.1\rHost: a\r\n\r\n', 400],
       ['space before colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n', 400],
       // http_req_size bounds the request line (not http_req_hdr_len, as varnishd).
       ['long request line', `GET /${'a'.repeat(1100)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414],

@@ -57,3 +57,10 @@ export async function startVarnishd(vclText: string): Promise<RunningVarnishd> {
   }
   return { port, workdir, stop }
 }
+
+/**
+ * `skip` for a differential suite: false when varnishd is there, or when CI is set (the suite
+ * then runs and fails on the missing program instead of passing unseen); a loud reason otherwise.
+ */
+export const skipWithoutVarnishd: false | string =
+  varnishInstalled || process.env.CI ? false : 'varnishd/varnishadm not installed (with CI set this fails instead)'

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { EdgeError, exitCodeFor, UsageError } from './errors.js'
+import { ChildStartError, EdgeError, exitCodeFor, UsageError } from './errors.js'
 
 /**
  * node:util's parseArgs with our error type: a bad flag becomes a UsageError (exit 2)
@@ -23,9 +23,12 @@ export function runMain(program: string, main: () => Promise<void>): void {
   main().catch((err: unknown) => {
     const expected = err instanceof EdgeError || (err as NodeJS.ErrnoException)?.code !== undefined
     const message = expected ? (err as Error).message : String((err as Error)?.stack ?? err)
-    process.stderr.write(`${program}: ${message}\n`)
+    if (!(err instanceof ChildStartError && err.reported)) process.stderr.write(`${program}: ${message}\n`)
     if (err instanceof UsageError) process.stderr.write(`Try '${program} --help' for more information.\n`)
     process.exitCode = exitCodeFor(err)
+    // A manager's child that cannot start must exit (its manager reports it), not stay alive
+    // with nothing but its IPC channel.
+    if (process.connected) process.disconnect?.()
   })
 }
 

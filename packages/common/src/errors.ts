@@ -58,6 +58,19 @@ export class StartupError extends EdgeError {
   }
 }
 
+/**
+ * A manager's children died before serving (exit 1). `reported`: they exited with an error
+ * they wrote themselves on the shared stderr (a port in use, a file), so the manager adds nothing.
+ */
+export class ChildStartError extends EdgeError {
+  readonly reported: boolean
+
+  constructor(message: string, reported: boolean) {
+    super('EDGE_ERR_CHILD_START', message)
+    this.reported = reported
+  }
+}
+
 export function formatPosition(p: SourcePosition): string {
   return p.column === undefined ? `${p.file}:${p.line}` : `${p.file}:${p.line}:${p.column}`
 }

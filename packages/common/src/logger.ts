@@ -1,4 +1,5 @@
 import winston from 'winston'
+import { AccessLogWriter } from './daemon/access-log-writer.js'
 
 export type Logger = winston.Logger
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
@@ -51,28 +52,29 @@ export function reopenLogFiles(logger: Logger): void {
 export interface AccessLog {
   /** Writes one finished line, already in the real program's format. */
   write(line: string): void
+  /** Opens the file again by name, after logrotate moved it (SIGUSR1). */
+  reopen?(): void
+  /** Resolves once every line written so far is out. */
   close(): Promise<void>
 }
 
 /**
  * Access logs are written verbatim (nginx `combined`, varnishncsa's default, stunnel's
- * connection summary) so that existing log parsers read them unchanged.
+ * connection summary) so that existing log parsers read them unchanged; through the one
+ * buffered writer (daemon/access-log-writer.ts), to stdout without a file.
  */
 export function createAccessLog(file?: string): AccessLog {
-  const logger = winston.createLogger({
-    level: 'info',
-    format: winston.format.printf((info) => String(info.message)),
-    transports: [transportFor(file)],
-  })
+  let writer = new AccessLogWriter(file)
   return {
     write(line) {
-      logger.info(line)
+      writer.append(`${line}\n`)
+    },
+    reopen() {
+      void writer.close()
+      writer = new AccessLogWriter(file)
     },
     close() {
-      return new Promise((resolve) => {
-        logger.on('finish', () => resolve())
-        logger.end()
-      })
+      return writer.close()
     },
   }
 }

@@ -69,6 +69,16 @@ describe('http1 server core', () => {
     assert.match(raw, /Connection: close\r\n/)
   })
 
+  test('a bare LF ends a line as CRLF does (RFC 9112 §2.2, as nginx and varnishd read it)', async () => {
+    const raw = await exchange(
+      addr,
+      '\nGET /a HTTP/1.1\nHost: x\n\nPOST /b HTTP/1.1\r\nHost: x\nContent-Length: 2\n\r\nhiGET /c HTTP/1.1\nHost: x\r\nConnection: close\n\n',
+    )
+    assert.deepEqual(statuses(raw), [200, 200, 200], raw)
+    assert.deepEqual([...raw.matchAll(/X-Target: (\S+)/g)].map((m) => m[1]), ['/a', '/c'])
+    assert.match(raw, /X-Len: 2\r\n/)
+  })
+
   test('Content-Length and chunked bodies are read; what follows them is the next request', async () => {
     const raw = await exchange(
       addr,
@@ -146,7 +156,7 @@ describe('http1 server core', () => {
     ['Content-Length list that disagrees', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 4\r\n\r\nabcd', 400],
     ['signed Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3\r\n\r\nabc', 400],
     ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n 2\r\n\r\n', 400],
-    ['bare LF', 'GET / HTTP/1.1\nHost: x\n\n', 400],
+    ['bare CR ending a line', 'GET / HTTP/1.1\rHost: x\r\n\r\n', 400],
     ['bare CR in a value', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n', 400],
     ['space before the colon', 'GET / HTTP/1.1\r\nHost: x\r\nX-A : 1\r\n\r\n', 400],
     ['NUL in a value', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n', 400],

@@ -1,12 +1,33 @@
 #!/usr/bin/env node
-import cluster from 'node:cluster'
-import { readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import { createLogger, handleSignals, type LogLevel, parseAddress, parseCommandLine, reopenLogFiles, runMain, StartupError, UsageError } from '@edgestack/common'
+import { fileURLToPath } from 'node:url'
+import {
+  awaitServeOrder,
+  createLogger,
+  errnoText,
+  handleSignals,
+  inheritListenFds,
+  isManagedChild,
+  LISTEN_FDS_ENV,
+  ListenerSet,
+  type LogLevel,
+  obeyManager,
+  PidFile,
+  parseAddress,
+  parseCommandLine,
+  reopenLogFiles,
+  reportReady,
+  runMain,
+  runManager,
+  type Service,
+  StartupError,
+  UsageError,
+} from '@edgestack/common'
 import { modelFromFlags } from './config/from-flags.js'
 import type { NginxModel } from './config/model.js'
 import { loadNginxConf } from './config/nginx-conf.js'
-import { createStaticServer, type StaticServer } from './server.js'
+import { createStaticServer, listenAddresses, type StaticServer } from './server.js'
 
 const NAME = 'static-server'
 const HELP = `Usage: static-server [-t] [-p PREFIX] [-c FILE] [-g DIRECTIVES] [-s stop|quit|reload]
@@ -27,7 +48,8 @@ server block from flags: location = / and whatever try_files cannot find are pro
   -h, --help      show this help
 `
 
-const SIGNALS: Record<string, NodeJS.Signals> = { stop: 'SIGTERM', quit: 'SIGTERM', reload: 'SIGHUP', reopen: 'SIGUSR1' }
+// nginx -s: stop is the fast shutdown (TERM), quit the graceful one (QUIT).
+const SIGNALS: Record<string, NodeJS.Signals> = { stop: 'SIGTERM', quit: 'SIGQUIT', reload: 'SIGHUP', reopen: 'SIGUSR1' }
 
 runMain(NAME, async () => {
   const { values } = parseCommandLine(process.argv.slice(2), {
@@ -102,83 +124,88 @@ runMain(NAME, async () => {
   const level = logLevel(model.errorLog.level) === 'debug' ? 'debug' : 'info'
   const logger = createLogger({ name: NAME, level, ...(model.errorLog.path === 'stderr' ? {} : { file: model.errorLog.path }) })
 
-  // worker_processes N: N workers share the listening sockets through node:cluster; the
-  // primary owns the pid file and passes signals on, as nginx's master does.
-  if (model.workers > 1 && cluster.isPrimary) {
-    for (let i = 0; i < model.workers; i++) cluster.fork()
-    if (model.pid) await writeFile(model.pid, `${process.pid}\n`)
-    let stopping = false
-    const forward = (sig: NodeJS.Signals) => () => {
-      if (sig === 'SIGTERM') stopping = true
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(sig)
-    }
-    process.on('SIGTERM', forward('SIGTERM'))
-    process.on('SIGINT', forward('SIGTERM'))
-    process.on('SIGHUP', forward('SIGHUP'))
-    process.on('SIGUSR1', () => {
-      reopenLogFiles(logger)
-      forward('SIGUSR1')()
-    })
-    cluster.on('exit', (w, code) => {
-      if (!stopping) {
-        logger.warn(`worker ${w.process.pid} exited with ${code}; starting another`)
-        cluster.fork()
-      } else if (Object.keys(cluster.workers ?? {}).length === 0 && model.pid) {
-        void rm(model.pid, { force: true })
-      }
+  const pidFile = model.pid === undefined ? undefined : new PidFile(model.pid, (err) => `[emerg] open() "${model.pid}" failed (${errnoText(err)})`)
+  const managed = isManagedChild()
+
+  // worker_processes N: nginx's master. It binds and keeps the listening sockets, runs N worker
+  // processes that accept on them, starts a dead one again, and reloads by starting a new
+  // generation on the new configuration before retiring the old one (daemon/manager.ts).
+  if (model.workers > 1 && !managed) {
+    await runManager({
+      logger,
+      noun: 'worker process',
+      children: model.workers,
+      addresses: listenAddresses(model),
+      childArgs: [fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+      spare: true,
+      ...(pidFile ? { pidFile } : {}),
+      readConfig: async () => listenAddresses(await load()),
+      reopenLogs: () => reopenLogFiles(logger),
     })
     return
   }
 
-  let server: StaticServer = createStaticServer(model, logger)
-  await server.listen()
-  const ownsPid = model.pid !== undefined && cluster.isPrimary
-  if (ownsPid) {
-    // nginx stops with `[emerg] open() "..." failed` when it cannot write its pid file; a server
-    // left running without one could not be stopped with -s, and has no signal handlers yet.
-    await writeFile(model.pid as string, `${process.pid}\n`).catch(async (err: NodeJS.ErrnoException) => {
-      await server.close({ drainTimeoutMs: 0 })
-      throw new StartupError(`[emerg] open() "${model.pid}" failed (${errnoText(err)})`)
-    })
+  if (managed) {
+    inheritListenFds(process.env[LISTEN_FDS_ENV])
+    await awaitServeOrder()
   }
-  handleSignals(
-    {
-      async close(opts) {
-        await server.close(opts)
-        if (ownsPid) await rm(model.pid as string, { force: true })
-      },
-      // nginx's SIGUSR1 (`-s reopen`, logrotate): access_log and error_log files opened anew.
-      reopenLogs() {
-        server.reopenLogs()
-        reopenLogFiles(logger)
-      },
-      // Reload keeps the running server when the new file is invalid; a valid one replaces it.
-      async reload() {
-        const next = await load()
-        const old = server
-        // close() stops accepting at once and lets in-flight requests finish on the old config.
-        const draining = old.close({ drainTimeoutMs: 10_000 })
-        const fresh = createStaticServer(next, logger)
-        await fresh.listen()
-        server = fresh
-        model = next
-        await draining
-      },
+  const sockets = new ListenerSet()
+  const serverOptions = { descriptorLimit: descriptorLimit() }
+  let server: StaticServer = createStaticServer(model, logger, sockets, serverOptions)
+  await server.listen()
+  // A worker's master owns the pid file. nginx stops with `[emerg] open() "..." failed` when it
+  // cannot write it; a server left running without one could not be stopped with -s.
+  const ownPid = managed ? undefined : pidFile
+  await ownPid?.write().catch(async (err: unknown) => {
+    await server.close({ drainTimeoutMs: 0 })
+    throw err
+  })
+  // Servers a reload replaced, still finishing their requests on the old configuration.
+  const retiring = new Set<StaticServer>()
+  const service: Service = {
+    async close(opts) {
+      await Promise.all([server, ...retiring].map((s) => s.close(opts)))
+      await ownPid?.remove()
     },
-    { logger },
-  )
+    // nginx's SIGUSR1 (`-s reopen`, logrotate): access_log and error_log files opened anew.
+    reopenLogs() {
+      for (const s of [server, ...retiring]) s.reopenLogs()
+      reopenLogFiles(logger)
+    },
+    // Reload by swap: the new configuration is read and its addresses bound (those it names
+    // again keep their sockets) before anything changes; on any failure the running server
+    // keeps serving. Then new connections go to the new server and the old one drains.
+    async reload() {
+      const next = await load()
+      const fresh = createStaticServer(next, logger, sockets, serverOptions)
+      try {
+        await fresh.listen()
+      } catch (err) {
+        await fresh.close({ drainTimeoutMs: 0 })
+        throw err
+      }
+      const old = server
+      server = fresh
+      model = next
+      retiring.add(old)
+      void old.close({ drainTimeoutMs: 10_000 }).then(() => retiring.delete(old))
+    },
+  }
+  if (managed) {
+    obeyManager(service, { logger })
+    reportReady()
+  } else handleSignals(service, { logger })
 })
+
+/** RLIMIT_NOFILE's soft limit (Node has no getrlimit; its diagnostic report reads it). */
+function descriptorLimit(): number | undefined {
+  const soft = (process.report?.getReport() as { userLimits?: { open_files?: { soft?: number | string } } } | undefined)?.userLimits?.open_files?.soft
+  return typeof soft === 'number' ? soft : undefined
+}
 
 function logLevel(l: string): LogLevel {
   if (l === 'debug') return 'debug'
   if (l === 'info' || l === 'notice') return 'info'
   if (l === 'warn') return 'warn'
   return 'error'
-}
-
-/** nginx's `(errno: strerror)` for the errors a pid file meets. */
-function errnoText(err: NodeJS.ErrnoException): string {
-  if (err.code === 'ENOENT') return '2: No such file or directory'
-  if (err.code === 'EACCES') return '13: Permission denied'
-  return err.message
 }

@@ -8,6 +8,8 @@ const REASONS: Record<number, string> = {
   414: 'Request-URI Too Large',
   416: 'Requested Range Not Satisfiable',
   494: 'Request Header Or Cookie Too Large',
+  503: 'Service Temporarily Unavailable',
+  504: 'Gateway Time-out',
 }
 
 /** The title of nginx's page for `status`. */

@@ -1,5 +1,5 @@
 import { type Stats, stat as statCallback } from 'node:fs'
-import { open, realpath } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 
 export interface FileInfo {
   kind: 'file' | 'dir' | 'other'
@@ -141,19 +141,5 @@ function toInfo(st: Stats): FileInfo {
     size: st.size,
     mtimeMs: st.mtimeMs,
     ino: st.ino,
-  }
-}
-
-/**
- * disable_symlinks on: the path may not pass through a symlink below `root` (nginx checks
- * every component with O_NOFOLLOW; we compare the resolved path, which refuses the same).
- */
-export async function followsSymlink(root: string, path: string): Promise<boolean> {
-  try {
-    const [realRoot, real] = await Promise.all([realpath(root), realpath(path)])
-    const rel = path.slice(root.length)
-    return real !== realRoot + rel && real !== (realRoot + rel).replace(/\/$/, '')
-  } catch {
-    return false
   }
 }

@@ -1,15 +1,18 @@
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { accessPhase } from './access.js'
 import type { LocationModel } from './config/model.js'
-import { type FileCache, type FileInfo, followsSymlink } from './file-cache.js'
+import type { FileCache, FileInfo } from './file-cache.js'
 import { gzipOk } from './gzip-ok.js'
 import { findLocation } from './locations.js'
 import { keepAliveLimits } from './keep-alive.js'
 import { proxy } from './proxy.js'
+import { realIpPhase } from './real-ip.js'
 import type { RequestState } from './request-state.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond.js'
 import { runRewrites } from './rewrite-phase.js'
 import { sendFile } from './static-file.js'
+import { symlinkStatus } from './symlinks.js'
 import type { Upstream } from './upstream.js'
 import { escapeUri, normalize } from './uri.js'
 import { captured } from './user-variables.js'
@@ -18,6 +21,8 @@ import { expand, type Template } from './variables.js'
 export interface HandlerDeps {
   cache: FileCache
   upstreams: ReadonlyMap<string, Upstream>
+  /** nginx's error_log lines for what a request did wrong (`access forbidden by rule`). */
+  logError(msg: string): void
 }
 
 type Step = 'done' | 'restart'
@@ -57,6 +62,11 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       const m = findLocation(st.server.locations, st.uri)
       st.loc = m.loc
       st.conf = m.loc?.conf ?? st.server.conf
+      if (m.autoRedirect && m.loc) {
+        st.location = m.loc.pattern + (st.args ? `?${st.args}` : '')
+        if ((await finalize(st, 301)) === 'done') return
+        continue
+      }
       if (m.captures) captured(st, m.captures)
       st.rewriteBreak = false
       keepAliveLimits(st)
@@ -75,7 +85,8 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       const rw = typeof lr === 'object' ? await lr : lr
       if (rw === 'done') return
       if (rw === 'restart') continue
-      step = typeof rw === 'number' ? rw : await content(st, deps)
+      if (typeof rw !== 'number') realIpPhase(st)
+      step = typeof rw === 'number' ? rw : (accessPhase(st, deps.logError) ?? (await content(st, deps)))
     }
     if (typeof step === 'number') step = await finalize(st, step)
     if (step === 'done') return
@@ -141,7 +152,7 @@ async function tryFiles(st: RequestState, deps: HandlerDeps): Promise<Step | num
     const info = await deps.cache.stat(path)
     if (info instanceof Error) continue
     if (dir ? info.kind !== 'dir' : info.kind !== 'file') continue
-    if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) continue
+    if ((await symlinkStatus(st, path, dir)) !== undefined) continue
     // A directory match leaves the URI without its slash (ngx_http_core_try_files_phase).
     if (name !== st.uri) {
       st.uri = name
@@ -178,6 +189,9 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   if (uri.endsWith('/')) {
     const dirPath = mapPath(st, uri)
     if (!contained(st, dirPath)) return 404
+    // The directory is opened (O_NOFOLLOW) before its index files are looked for or it is listed.
+    const refused = await symlinkStatus(st, dirPath, true)
+    if (refused !== undefined) return refused
     for (const idx of st.conf.index) {
       const name = expand(idx, st)
       if (name.startsWith('/')) {
@@ -200,7 +214,8 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   if (!contained(st, path)) return 404
   const info = tried?.path === path ? tried.info : await deps.cache.stat(path)
   if (info instanceof Error) return info.code === 'EACCES' ? 403 : 404
-  if (st.conf.disableSymlinks && (await followsSymlink(st.documentRoot, path))) return 403
+  const refused = await symlinkStatus(st, path, false)
+  if (refused !== undefined) return refused
   if (info.kind === 'dir') {
     const loc = escapeUri(`${uri}/`) + (st.args ? `?${st.args}` : '')
     sendRedirect(st, 301, loc)
@@ -277,14 +292,16 @@ function hrefEscape(s: string): string {
 /**
  * ngx_http_special_response_handler: an error_page for `status` redirects internally (a URI or
  * a named location; `=code` sets the answer's status) or, for a URL, answers 302; without one,
- * nginx's built-in page. One level only, as recursive_error_pages off.
+ * nginx's built-in page. One level only unless recursive_error_pages (the cycle limit still bounds it).
  */
 async function finalize(st: RequestState, status: number): Promise<Step> {
-  if (!st.inErrorPage) {
+  if (!st.errorPagesDone) {
     for (const ep of st.conf.errorPages) {
       if (!ep.codes.includes(status)) continue
       const target = expand(ep.target, st)
       st.inErrorPage = true
+      // r->error_page: set unless the location where this error happened allows recursion.
+      if (!st.conf.recursiveErrorPages) st.errorPagesDone = true
       st.errorStatus = ep.status === null ? undefined : (ep.status ?? status)
       if (target.startsWith('@')) {
         const loc = st.server.named.get(target.slice(1))

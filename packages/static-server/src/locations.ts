@@ -1,9 +1,15 @@
 import type { LocationModel } from './config/model.js'
+import { regexExec } from './regex-match.js'
 
 export interface LocationMatch {
   loc: LocationModel | undefined
   /** The regex location's captures, for $1..$9. */
   captures: RegExpExecArray | undefined
+  /**
+   * The URI is a proxy_pass location's name without its final slash: nginx answers 301 to
+   * the name (clcf->auto_redirect, ngx_http_find_static_location's NGX_DONE).
+   */
+  autoRedirect?: true
 }
 
 /**
@@ -13,14 +19,21 @@ export interface LocationMatch {
  */
 export function findLocation(locs: readonly LocationModel[], uri: string): LocationMatch {
   const r = find(locs, uri)
-  return { loc: r.loc, captures: r.captures }
+  return r.autoRedirect ? { loc: r.loc, captures: undefined, autoRedirect: true } : { loc: r.loc, captures: r.captures }
 }
 
 interface Found extends LocationMatch {
   done: boolean
 }
 
+const isStatic = (l: LocationModel) => l.modifier === '' || l.modifier === '^~' || l.modifier === '='
+
 function find(locs: readonly LocationModel[], uri: string): Found {
+  // Regexes are not tried then: the static search ends with NGX_DONE.
+  if (!locs.some((l) => isStatic(l) && l.pattern === uri)) {
+    const named = uri.length > 0 ? locs.find((l) => isStatic(l) && l.conf.proxyPass && l.pattern.length === uri.length + 1 && l.pattern.endsWith('/') && l.pattern.startsWith(uri)) : undefined
+    if (named) return { loc: named, captures: undefined, done: true, autoRedirect: true }
+  }
   let best: LocationModel | undefined
   for (const l of locs) {
     if (l.modifier === '=') {
@@ -40,7 +53,7 @@ function find(locs: readonly LocationModel[], uri: string): Found {
   }
   for (const l of locs) {
     if (!l.re) continue
-    const m = l.re.exec(uri)
+    const m = regexExec(l.re, uri)
     if (!m) continue
     if (l.children.length > 0) {
       const inner = find(l.children, uri)

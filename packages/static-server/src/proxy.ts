@@ -1,183 +1,218 @@
-import net from 'node:net'
-import { type Readable, Transform } from 'node:stream'
-import type { Dispatcher } from 'undici'
-import { reason } from './error-page.js'
-import type { RequestState } from './request-state.js'
-import { baseHeaders, finishHeaders } from './respond.js'
-import type { Peer, Upstream } from './upstream.js'
-import { escapeUri } from './uri.js'
-import { expand } from './variables.js'
-
-/** Request fields nginx never forwards as received (ngx_http_proxy_headers); proxy_set_header may set them. */
-const NOT_FORWARDED = new Set(['host', 'connection', 'keep-alive', 'te', 'expect', 'upgrade', 'transfer-encoding', 'content-length', 'proxy-connection', 'trailer'])
-/** Response fields nginx drops or replaces (proxy_hide_header defaults plus hop-by-hop). */
-const NOT_RETURNED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'server', 'x-pad', 'upgrade', 'proxy-connection', 'trailer'])
-
-/** The outcome the phases turn into an error page, as nginx's upstream module does. */
-export type ProxyResult = undefined | 413 | 502 | 504
+import type { PassThrough } from 'node:stream'
+import { type ClientHead, clientHead } from './proxy-response.js'
+import { type UpstreamRequest, upstreamRequest } from './proxy-request.js'
+import { readRequestBody } from './request-body.js'
+import type { RequestState, UpstreamTry } from './request-state.js'
+import { baseHeaders, finishHeaders, nginxLayout } from './respond.js'
+import type { Lease, Peer, Upstream } from './upstream.js'
+import { relayBody } from './upstream-body.js'
+import { type Answer, exchange, type TryFailure, type TryTimes } from './upstream-exchange.js'
+import { upgrade } from './upstream-tunnel.js'
 
 /**
- * proxy_pass: the URI rules of ngx_http_proxy_module, nginx's default request fields
- * (Host $proxy_host, no Connection/Upgrade/TE/Expect unless set), next-upstream on error and
- * timeout before anything was sent to the client, and websocket upgrades tunnelled when the
- * config sets `Upgrade`, as the article's idiom does.
+ * What the content phase does next: done, a status for error_page / the built-in page, or
+ * `restart` for an internal redirect (X-Accel-Redirect, proxy_intercept_errors' error_page).
+ */
+export type ProxyResult = undefined | number | 'restart'
+
+/** Fields an X-Accel-Redirect carries to the answer it redirects to (the `redirect` flag of ngx_http_upstream_headers_in). */
+const CARRIED = new Set(['content-type', 'set-cookie', 'content-disposition', 'cache-control', 'expires', 'accept-ranges'])
+/** ngx_http_upstream_next_errors: the statuses proxy_next_upstream can name. */
+const NEXT_STATUSES = new Set([500, 502, 503, 504, 403, 404, 429])
+const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH'])
+
+/**
+ * proxy_pass: the client's body read whole (proxy_request_buffering on), the request written
+ * as nginx writes it, tries over the upstream's peers by proxy_next_upstream's rules, then the
+ * answer relayed as nginx relays it: the backend's status line and field names, nginx's
+ * layout, proxy_redirect, hidden fields, X-Accel-*, and proxy_intercept_errors.
  */
 export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult> {
-  const pp = st.conf.proxyPass
+  const conf = st.conf
+  const pp = conf.proxyPass
   if (!pp) return 502
   st.proxyHost = pp.host
-  const path = upstreamPath(st)
-  const setNames = new Set<string>()
-  const headers: string[] = []
-  let upgradeValue = ''
-  let hostSet = false
-  for (const h of st.conf.proxySetHeaders) {
-    const lower = h.name.toLowerCase()
-    setNames.add(lower)
-    const v = expand(h.value, st)
-    if (lower === 'upgrade') upgradeValue = v
-    if (lower === 'host') hostSet = true
-    if (v === '' || lower === 'connection' || lower === 'upgrade' || lower === 'keep-alive') continue
-    headers.push(h.name, v)
+  st.proxyPort = pp.host.includes(':') ? (pp.host.slice(pp.host.lastIndexOf(':') + 1) as string) : '80'
+  const body = await readRequestBody(st)
+  if (typeof body === 'number') return body
+  const ureq = upstreamRequest(st, body)
+  // An Upgrade goes on only when the config sets the field (proxy_set_header Upgrade ...).
+  const upgrading = st.req.upgrade && conf.proxyHttpVersion === '1.1' && ureq.upgrade !== ''
+  const tries: UpstreamTry[] = []
+  st.upstreamTries.push(tries)
+  // "client prematurely closed connection": a client's FIN ends the upstream request (nginx's
+  // ngx_http_upstream_check_broken_connection, proxy_ignore_client_abort off).
+  const left = new AbortController()
+  const onClientEnd = () => left.abort()
+  st.res.once('clientend', onClientEnd)
+  try {
+    return await tryPeers(st, up, ureq, tries, upgrading, left.signal)
+  } finally {
+    st.res.off('clientend', onClientEnd)
   }
-  if (!hostSet) headers.unshift('Host', pp.host)
-  const req = st.req
-  for (let i = 0; i < req.headers.length; i += 2) {
-    const lower = (req.headers[i] as string).toLowerCase()
-    if (NOT_FORWARDED.has(lower) || setNames.has(lower)) continue
-    headers.push(req.headers[i] as string, req.headers[i + 1] as string)
-  }
-  if (req.upgrade && upgradeValue !== '' && st.conf.proxyHttpVersion === '1.1') {
-    return tunnel(st, up, path, headers, upgradeValue)
-  }
-  if (req.contentLength !== undefined && !req.chunked) headers.push('Content-Length', String(req.contentLength))
+}
 
-  // nginx reads the body for proxy_pass (ngx_http_test_expect), body or not: a client waiting on
-  // Expect gets its 100 Continue first.
-  if (req.version === '1.1' && req.header('expect')?.toLowerCase() === '100-continue') st.res.writeContinue()
-
-  let tooLarge = false
-  let body: Readable | null = req.hasBody ? req.body : null
-  const limit = st.conf.clientMaxBodySize
-  if (body && req.chunked && limit > 0) {
-    // A chunked body has no length to check up front: count it as it streams (nginx: 413).
-    let seen = 0
-    body = body.pipe(
-      new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          seen += chunk.length
-          if (seen > limit) {
-            tooLarge = true
-            cb(new Error('client intended to send too large chunked body'))
-          } else cb(null, chunk)
-        },
-      }),
-    )
-  }
+async function tryPeers(st: RequestState, up: Upstream, ureq: UpstreamRequest, tries: UpstreamTry[], upgrading: boolean, signal: AbortSignal): Promise<ProxyResult> {
+  const conf = st.conf
+  const next = conf.proxyNextUpstream
+  const started = Date.now()
+  let remaining = Math.min(up.peerCount, conf.proxyNextUpstreamTries || Number.POSITIVE_INFINITY)
   const tried = new Set<Peer>()
-  const next = st.conf.proxyNextUpstream
-  let last: ProxyResult = 502
   for (;;) {
     const peer = up.pick(tried)
-    if (!peer) return last
+    if (!peer) {
+      // "no live upstreams": the upstream's name stands in for an address.
+      tries.push({ addr: up.name, status: '502', start: Date.now() })
+      return 502
+    }
     tried.add(peer)
-    st.upstreamAddr = peer.address
-    let r: Dispatcher.ResponseData
-    try {
-      r = await peer.pool.request({
-        method: req.method,
-        path,
-        headers,
-        body,
-        headersTimeout: st.conf.proxyReadTimeoutMs,
-        bodyTimeout: st.conf.proxyReadTimeoutMs,
-      })
-    } catch (err) {
-      if (tooLarge) {
-        st.req.keepAlive = false
-        return 413
+    const times: TryTimes = { start: Date.now() }
+    const t: UpstreamTry = { addr: peer.address, status: '', start: times.start, times }
+    tries.push(t)
+    const r = await exchange(up, peer, ureq, limits(st), times, signal)
+    if (signal.aborted) {
+      // nginx logs 499 and closes: nothing is written to a client that left.
+      if (typeof r !== 'string') r.lease.socket.destroy()
+      t.status = '499'
+      t.end = Date.now()
+      st.res.destroy()
+      return undefined
+    }
+    if (times.connected !== undefined) t.sent = ureq.head.length + (ureq.body?.length ?? 0)
+    remaining--
+    const timedOut = conf.proxyNextUpstreamTimeoutMs > 0 && Date.now() - started >= conf.proxyNextUpstreamTimeoutMs
+    const sent = typeof r !== 'string' || times.connected !== undefined
+    const idempotentOk = !(sent && NON_IDEMPOTENT.has(ureq.method)) || next.has('non_idempotent')
+    let ch: ClientHead | 'invalid' | undefined
+    let failure: TryFailure | undefined = typeof r === 'string' ? r : undefined
+    if (typeof r !== 'string') {
+      ch = clientHead(st, r.head)
+      if (ch === 'invalid') {
+        r.lease.socket.destroy()
+        failure = 'invalid_header'
       }
-      const code = (err as { code?: string }).code ?? ''
-      const timeout = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT'
+    }
+    if (failure !== undefined) {
+      t.status = failure === 'timeout' ? '504' : '502'
+      t.end = Date.now()
       up.failed(peer)
-      last = timeout ? 504 : 502
-      // The body has been read into the failed attempt: it cannot be sent again.
-      if (req.hasBody || next.has('off') || !next.has(timeout ? 'timeout' : 'error')) return last
+      if (remaining <= 0 || !next.has(failure) || !idempotentOk || timedOut) return failure === 'timeout' ? 504 : 502
+      continue
+    }
+    const answer = r as Answer
+    const head = ch as ClientHead
+    t.status = String(head.status)
+    // What was read so far: the head and whatever body came with it.
+    t.bytes = answer.head.size + answer.rest.length
+    st.upstreamFields = answer.head.fields
+    if (NEXT_STATUSES.has(head.status) && next.has(`http_${head.status}`) && remaining > 0 && idempotentOk && !timedOut) {
+      t.end = Date.now()
+      answer.lease.socket.destroy()
+      if (head.status !== 403 && head.status !== 404) up.failed(peer)
       continue
     }
     up.succeeded(peer)
-    if (next.has(`http_${r.statusCode}`) && !req.hasBody && up.pick(new Set([...tried])) !== undefined) {
-      await r.body.dump().catch(() => {})
-      last = r.statusCode === 504 ? 504 : 502
-      continue
+    if (head.status === 101) {
+      // "upstream sent 101 without upgrade request" is an invalid header in nginx too.
+      if (!upgrading) {
+        answer.lease.socket.destroy()
+        t.status = '502'
+        return 502
+      }
+      upgrade(st, answer, head)
+      return undefined
     }
-    const out = baseHeaders()
-    for (const [name, value] of Object.entries(r.headers)) {
-      if (value === undefined || NOT_RETURNED.has(name)) continue
-      for (const v of Array.isArray(value) ? value : [value]) out.push(name, v)
-    }
-    const status = st.errorStatus ?? r.statusCode
-    finishHeaders(st, status, out)
-    st.res.writeHead(status, out, reason(status))
-    try {
-      await st.res.pipeFrom(r.body)
-    } catch {
-      // The upstream broke off mid-body: nginx closes the client connection too.
-      st.res.destroy()
-    }
-    return undefined
+    return deliver(st, up, answer, head, t)
   }
 }
 
-function upstreamPath(st: RequestState): string {
-  const pp = st.conf.proxyPass
-  const args = st.args ? `?${st.args}` : ''
-  if (pp?.uri === undefined || st.rewriteBreak) {
-    if (!st.uriChanged) {
-      const t = st.req.target
-      if (t.startsWith('/')) return t
-    }
-    return escapeUri(st.uri) + args
-  }
-  return pp.uri + escapeUri(st.uri.slice(pp.locationPrefix.length)) + args
+function limits(st: RequestState) {
+  const c = st.conf
+  return { connectMs: c.proxyConnectTimeoutMs, readMs: c.proxyReadTimeoutMs, sendMs: c.proxySendTimeoutMs, headMax: c.proxyBufferSize }
 }
 
-/** Websocket (or any Upgrade) through the chosen peer: the head is written as nginx would, then bytes flow both ways. */
-function tunnel(st: RequestState, up: Upstream, path: string, headers: string[], upgrade: string): Promise<ProxyResult> {
-  const peer = up.pick(new Set())
-  if (!peer) return Promise.resolve(502)
-  st.upstreamAddr = peer.address
-  let connection = 'upgrade'
-  for (const h of st.conf.proxySetHeaders) if (h.name.toLowerCase() === 'connection') connection = expand(h.value, st)
-  return new Promise((resolve) => {
-    const s = peer.server
-    const conn = net.connect({ host: s.host, port: s.port })
-    const timer = setTimeout(() => conn.destroy(new Error('connect timeout')), st.conf.proxyConnectTimeoutMs)
-    conn.once('error', () => {
-      clearTimeout(timer)
-      up.failed(peer)
-      resolve(502)
-    })
-    conn.once('connect', () => {
-      clearTimeout(timer)
-      let head = `${st.req.method} ${path} HTTP/1.1\r\n`
-      for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
-      head += `Upgrade: ${upgrade}\r\nConnection: ${connection}\r\n\r\n`
-      const { socket, rest } = st.res.hijack()
-      conn.removeAllListeners('error')
-      conn.on('error', () => socket.destroy())
-      socket.on('error', () => conn.destroy())
-      conn.write(head, 'latin1')
-      if (rest.length > 0) conn.write(rest)
-      socket.pipe(conn)
-      conn.pipe(socket)
-      // Either side finishing ends the tunnel, as nginx finalizes an upgraded connection: our
-      // client sockets are half-open capable, so without this a FIN would leave both ends open.
-      socket.on('end', () => conn.end(() => conn.destroy()))
-      conn.on('end', () => socket.end(() => socket.destroy()))
-      conn.on('close', () => socket.destroy())
-      socket.on('close', () => conn.destroy())
-      resolve(undefined)
-    })
-  })
+/** The answer goes to the client, or turns into an internal redirect or an error page. */
+async function deliver(st: RequestState, up: Upstream, answer: Answer, head: ClientHead, t: UpstreamTry): Promise<ProxyResult> {
+  const lease = answer.lease
+  const redirect = head.accel.redirect
+  if (redirect !== undefined) {
+    finishTry(t, up, lease, false, 0)
+    return accelRedirect(st, answer, redirect)
+  }
+  // ngx_http_upstream_intercept_errors: an error_page for a status >= 300 takes over (the
+  // backend's body is dropped); a 401's WWW-Authenticate is kept for the page.
+  if (st.conf.proxyInterceptErrors && head.status >= 300 && st.conf.errorPages.some((e) => e.codes.includes(head.status))) {
+    finishTry(t, up, lease, false, 0)
+    if (head.status === 401) {
+      const f = answer.head.fields
+      for (let i = 0; i < f.length; i += 2) if ((f[i] as string).toLowerCase() === 'www-authenticate') st.carried.push(f[i] as string, f[i + 1] as string)
+    }
+    return head.status
+  }
+  const res = st.res
+  const status = st.errorStatus ?? head.status
+  st.accelCharset = head.accel.charset
+  const headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
+  const [front, layout] = nginxLayout(st, headers)
+  layout.afterLength = head.afterLength
+  if (st.errorStatus === undefined) layout.statusText = head.statusText
+  // The same once the answer is under way.
+  let relay: PassThrough | undefined
+  const onClientEnd = () => relay?.destroy()
+  res.once('clientend', onClientEnd)
+  const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
+    relay = out
+    res.writeHead(status, front, undefined, layout)
+    res.pipeFrom(out).catch(() => res.destroy())
+  }, head.accel.limitRate)
+  res.off('clientend', onClientEnd)
+  finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
+  t.bodyBytes = outcome.bytes
+  // The backend broke off mid-body: nginx closes the client connection too.
+  if (!outcome.complete) res.destroy()
+  return undefined
 }
+
+function finishTry(t: UpstreamTry, up: Upstream, lease: Lease, reusable: boolean, bodyBytes: number): void {
+  t.end = Date.now()
+  t.bytes = (t.bytes ?? 0) + bodyBytes
+  t.bodyBytes = bodyBytes
+  up.release(lease, reusable)
+}
+
+/**
+ * X-Accel-Redirect (ngx_http_upstream_process_headers): the backend's answer is dropped except
+ * the fields nginx carries over; `@name` continues in a named location, a URI (split at `?`)
+ * is an internal redirect with GET (HEAD stays HEAD). A URI nginx's unsafe check refuses is
+ * a 404.
+ */
+function accelRedirect(st: RequestState, answer: Answer, target: string): ProxyResult {
+  const f = answer.head.fields
+  for (let i = 0; i < f.length; i += 2) {
+    const lower = (f[i] as string).toLowerCase()
+    // The type is the answer's own (ngx_http_set_content_type keeps one already set).
+    if (lower === 'content-type') st.carriedType = f[i + 1] as string
+    else if (CARRIED.has(lower)) st.carried.push(f[i] as string, f[i + 1] as string)
+  }
+  if (target.startsWith('@')) {
+    const loc = st.server.named.get(target.slice(1))
+    if (!loc) return 500
+    st.pendingNamed = loc
+    return 'restart'
+  }
+  const q = target.indexOf('?')
+  let uri = q >= 0 ? target.slice(0, q) : target
+  try {
+    uri = decodeURIComponent(uri)
+  } catch {
+    return 404
+  }
+  if (!uri.startsWith('/') || uri.includes('\0') || /(^|\/)\.\.?(\/|$)/.test(uri)) return 404
+  if (st.method !== 'HEAD') st.method = 'GET'
+  st.uri = uri
+  st.args = q >= 0 ? target.slice(q + 1) : ''
+  st.uriChanged = true
+  st.redirected = true
+  return 'restart'
+}
+

@@ -1,7 +1,10 @@
 import { clfNow, type Http1Request, type Http1Response } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
+import { fieldValue, type UpstreamTry, upstreamCookie, upstreamVariable } from './upstream-variables.js'
 import { userVariable } from './user-variables.js'
 import type { VariableSource } from './variables.js'
+
+export type { UpstreamTry }
 
 /** One request's journey through the phases: what nginx keeps in ngx_http_request_t. */
 export class RequestState implements VariableSource {
@@ -17,6 +20,8 @@ export class RequestState implements VariableSource {
   /** Status set by error_page for the redirected request. */
   errorStatus: number | undefined
   inErrorPage = false
+  /** No further error_page applies (nginx's r->error_page). */
+  errorPagesDone = false
   /** `rewrite ... break` changed the URI in the current location (proxy_pass then sends it whole). */
   rewriteBreak = false
   /** An internal redirect to a URI (index, try_files, error_page): server rewrites run again. */
@@ -25,15 +30,36 @@ export class RequestState implements VariableSource {
   pendingNamed: LocationModel | undefined
   method: string
   remoteAddr: string
+  /** realip replaced remoteAddr (post-read or pre-access phase); it is not replaced twice. */
+  realIpSet = false
   requestFilename = ''
   documentRoot = ''
   proxyHost = ''
   /** The served file's mtime in seconds (nginx's last_modified_time), for `expires modified`. */
   lastModifiedSec: number | undefined
-  upstreamAddr = ''
+  /** The Location a redirect set (nginx's r->headers_out.location), made absolute when written. */
+  location: string | undefined
+  /** The status a `return` set, for $status while its text is built. */
+  returnStatus: number | undefined
+  /** $proxy_port. */
+  proxyPort = ''
+  /** $proxy_internal_body_length: the Content-Length nginx sends by default. */
+  internalBodyLength = ''
+  /** One list of tries per proxy_pass run (an internal redirect can proxy again). */
+  upstreamTries: UpstreamTry[][] = []
+  /** The last backend head's fields, for $upstream_http_* and $upstream_cookie_*. */
+  upstreamFields: readonly string[] | undefined
+  /** Fields an answer carries to the one that replaces it (X-Accel-Redirect, a 401's WWW-Authenticate). */
+  carried: string[] = []
+  /** A backend's X-Accel-Charset (not ignored). */
+  accelCharset: string | undefined
+  /** A Content-Type carried over by X-Accel-Redirect: the next answer keeps it. */
+  carriedType: string | undefined
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
+  /** The error log at nginx's `alert` level, with this request's context (server.ts sets it). */
+  alert: (message: string) => void = () => {}
 
   constructor(
     readonly req: Http1Request,
@@ -65,8 +91,9 @@ export class RequestState implements VariableSource {
         return this.args ? '?' : ''
       case 'request_uri':
         return req.target
+      // An error page or X-Accel-Redirect turns the method into GET (r->method_name).
       case 'request_method':
-        return req.method
+        return this.method
       case 'request':
         return `${req.method} ${req.target} HTTP/${req.version}`
       case 'server_protocol':
@@ -89,8 +116,9 @@ export class RequestState implements VariableSource {
         return String(req.remotePort)
       case 'remote_user':
         return '-'
+      // r->err_status (an error page's), else r->headers_out.status.
       case 'status':
-        return String(this.res.statusCode)
+        return String(this.res.statusCode || this.errorStatus || this.returnStatus || 0).padStart(3, '0')
       // nginx counts what went to the socket: the head in $bytes_sent, chunk framing in both.
       case 'body_bytes_sent':
         return String(this.res.bytesSent - this.res.headBytes)
@@ -118,8 +146,19 @@ export class RequestState implements VariableSource {
         const xff = req.header('x-forwarded-for')
         return xff ? `${xff}, ${this.remoteAddr}` : this.remoteAddr
       }
+      case 'proxy_port':
+        return this.proxyPort
+      case 'proxy_internal_body_length':
+        return this.internalBodyLength
       case 'upstream_addr':
-        return this.upstreamAddr
+      case 'upstream_status':
+      case 'upstream_response_time':
+      case 'upstream_header_time':
+      case 'upstream_connect_time':
+      case 'upstream_bytes_received':
+      case 'upstream_response_length':
+      case 'upstream_bytes_sent':
+        return upstreamVariable(this.upstreamTries, name)
       case 'connection_upgrade':
         return req.upgrade ? 'upgrade' : 'close'
     }
@@ -128,6 +167,8 @@ export class RequestState implements VariableSource {
     if (name.startsWith('arg_')) return argValue(this.args, name.slice(4))
     if (name.startsWith('cookie_')) return cookieValue(req.header('cookie') ?? '', name.slice(7))
     if (name.startsWith('sent_http_')) return ''
+    if (name.startsWith('upstream_http_')) return fieldValue(this.upstreamFields, name.slice(14))
+    if (name.startsWith('upstream_cookie_')) return upstreamCookie(this.upstreamFields, name.slice(16))
     return ''
   }
 }

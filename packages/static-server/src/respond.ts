@@ -1,41 +1,81 @@
-import { httpDateNow } from '@edgestack/common'
+import { type HeadLayout, httpDateNow } from '@edgestack/common'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
+import { withPadding } from './msie-padding.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
-export function baseHeaders(): string[] {
-  return ['Server', SERVER, 'Date', httpDateNow()]
+/** Server and Date, unless proxy_pass_header lets a backend's own through (`passed`, lower-cased). */
+export function baseHeaders(passed?: readonly string[]): string[] {
+  if (!passed || passed.length === 0) return ['Server', SERVER, 'Date', httpDateNow()]
+  const out: string[] = []
+  if (!passed.includes('server')) out.push('Server', SERVER)
+  if (!passed.includes('date')) out.push('Date', httpDateNow())
+  return out
 }
 
 /** add_header (only on success and redirect statuses unless `always`) and expires, as nginx's headers filter. */
 export function finishHeaders(st: RequestState, status: number, headers: string[]): string[] {
   const c = st.conf
   const applies = addHeaderApplies(status)
+  if (st.carriedType !== undefined) {
+    for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'content-type') headers[i + 1] = st.carriedType
+  }
   if (c.expires !== undefined && applies && status !== 204) {
     const e = c.expires
-    if (e === 'epoch') headers.push('Expires', 'Thu, 01 Jan 1970 00:00:01 GMT', 'Cache-Control', 'no-cache')
-    else if (e === 'max') headers.push('Expires', 'Thu, 31 Dec 2037 23:55:55 GMT', 'Cache-Control', 'max-age=315360000')
-    else if (typeof e === 'number') {
-      headers.push('Expires', new Date(Date.now() + e * 1000).toUTCString())
-      headers.push('Cache-Control', e < 0 ? 'no-cache' : `max-age=${e}`)
-    } else {
+    let expires: string
+    let cacheControl: string
+    if (e === 'epoch') [expires, cacheControl] = ['Thu, 01 Jan 1970 00:00:01 GMT', 'no-cache']
+    else if (e === 'max') [expires, cacheControl] = ['Thu, 31 Dec 2037 23:55:55 GMT', 'max-age=315360000']
+    else if (typeof e === 'number') [expires, cacheControl] = [new Date(Date.now() + e * 1000).toUTCString(), e < 0 ? 'no-cache' : `max-age=${e}`]
+    else {
       // ngx_http_set_expires: from the file's mtime (now for an answer without one); an
       // Expires already past says no-cache.
       const now = Math.floor(Date.now() / 1000)
       const at = (st.lastModifiedSec ?? now) + e.modified
       const maxAge = at - now
-      headers.push('Expires', new Date(at * 1000).toUTCString(), 'Cache-Control', e.modified < 0 || maxAge < 0 ? 'no-cache' : `max-age=${maxAge}`)
+      expires = new Date(at * 1000).toUTCString()
+      cacheControl = e.modified < 0 || maxAge < 0 ? 'no-cache' : `max-age=${maxAge}`
     }
+    setExpires(headers, expires, cacheControl)
   }
   // ngx_http_charset_header_filter leaves 301 and 302 without one (old browsers took the
   // redirect's charset for the next page's).
-  if (c.charset !== undefined && status !== 301 && status !== 302) withCharset(headers, c.charset)
+  // A backend's X-Accel-Charset names the answer's charset: without a charset_map to convert
+  // it, nginx's charset filter then leaves the type as it is.
+  const accel = st.accelCharset
+  if (c.charset !== undefined && status !== 301 && status !== 302 && (accel === undefined || accel.toLowerCase() === c.charset.toLowerCase())) withCharset(headers, accel ?? c.charset)
+  // What an X-Accel-Redirect's answer carried over comes before add_header's (nginx's list order).
+  if (st.carried.length > 0) headers.push(...st.carried)
   for (const h of c.addHeaders) {
     if (!h.always && !applies) continue
     const v = expand(h.value, st)
     if (v !== '') headers.push(h.name, v)
   }
   return headers
+}
+
+/**
+ * ngx_http_set_expires: an Expires already there (a backend's) takes the new value where it
+ * stands, so does the first Cache-Control, and further Cache-Control fields go.
+ */
+function setExpires(headers: string[], expires: string, cacheControl: string): void {
+  let e = false
+  let cc = false
+  for (let i = 0; i < headers.length; i += 2) {
+    const lower = (headers[i] as string).toLowerCase()
+    if (lower === 'expires' && !e) {
+      headers[i + 1] = expires
+      e = true
+    } else if (lower === 'cache-control') {
+      if (cc) {
+        headers.splice(i, 2)
+        i -= 2
+      } else headers[i + 1] = cacheControl
+      cc = true
+    }
+  }
+  if (!e) headers.push('Expires', expires)
+  if (!cc) headers.push('Cache-Control', cacheControl)
 }
 
 /** ngx_http_charset_module's default charset_types. */
@@ -60,13 +100,39 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
   const res = st.res
   if (closesConnection(status)) st.req.keepAlive = false
   if (!hasPage(status)) {
-    res.send(status, finishHeaders(st, headersStatus, [...baseHeaders(), ...extra]), undefined, statusLineReason(status))
+    const [front, layout] = nginxLayout(st, finishHeaders(st, headersStatus, [...baseHeaders(), ...extra]))
+    res.send(status, front, undefined, statusLineReason(status), layout)
     return
   }
   const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
   finishHeaders(st, headersStatus, headers)
   const wire = status === 494 ? 400 : status
-  res.send(wire, headers, errorPageBody(status, st.conf.serverTokens), statusLineReason(wire))
+  const [front, layout] = nginxLayout(st, headers)
+  res.send(wire, front, withPadding(st, status, errorPageBody(status, st.conf.serverTokens)), statusLineReason(wire), layout)
+}
+
+/**
+ * ngx_http_header_filter's order: Server, Date, Content-Type, then (after Content-Length) a
+ * Location made absolute, then Connection, then the rest of the list in the order it was
+ * built. The Location a redirect set (st.location) is added here.
+ */
+export function nginxLayout(st: RequestState, headers: readonly string[]): [string[], HeadLayout] {
+  const front: string[] = []
+  const trailing: string[] = []
+  const afterLength: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    const lower = name.toLowerCase()
+    if (lower === 'server' || lower === 'date' || lower === 'content-type' || lower === 'content-length') front.push(name, headers[i + 1] as string)
+    else trailing.push(name, headers[i + 1] as string)
+  }
+  const loc = st.location
+  if (loc !== undefined) {
+    const abs = absoluteLocation(st, loc)
+    if (abs !== loc) afterLength.push('Location', abs)
+    else trailing.unshift('Location', loc)
+  }
+  return [front, { afterLength, trailing }]
 }
 
 /**
@@ -74,14 +140,19 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
  * client sent (server_name_in_redirect off) and the port when it is not 80 (port_in_redirect).
  */
 export function sendRedirect(st: RequestState, status: number, location: string): void {
-  let loc = location
-  if (loc.startsWith('/') && st.conf.absoluteRedirect) {
-    const port = st.req.localPort
-    // ngx_http_header_filter: the server's name when server_name_in_redirect is on, else the
-    // client's Host, else (HTTP/1.0 without Host) the address the connection came in on.
-    // A server without server_name gives "" there, as nginx writes `http://:PORT/`.
-    const host = st.conf.serverNameInRedirect ? st.server.primaryName : st.host || st.req.localAddress
-    loc = `http://${host}${st.conf.portInRedirect && port !== 80 ? `:${port}` : ''}${loc}`
-  }
-  sendBuiltin(st, status, ['Location', loc])
+  st.location = location
+  sendBuiltin(st, status)
+}
+
+/**
+ * ngx_http_header_filter's absolute Location: a relative one gets the client's Host (or the
+ * server's name with server_name_in_redirect, or the address the connection came in on) and
+ * the port when it is not 80 (port_in_redirect); absolute_redirect off leaves it as it is.
+ */
+export function absoluteLocation(st: RequestState, location: string): string {
+  if (!location.startsWith('/') || !st.conf.absoluteRedirect) return location
+  const port = st.req.localPort
+  // A server without server_name gives "" there, as nginx writes `http://:PORT/`.
+  const host = st.conf.serverNameInRedirect ? st.server.primaryName : st.host || st.req.localAddress
+  return `http://${host}${st.conf.portInRedirect && port !== 80 ? `:${port}` : ''}${location}`
 }

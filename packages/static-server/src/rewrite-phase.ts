@@ -1,9 +1,10 @@
 import { stat } from 'node:fs/promises'
 import type { IfCondition, RewriteRule } from './config/model.js'
 import type { FileCache } from './file-cache.js'
+import { regexExec } from './regex-match.js'
 import type { RequestState } from './request-state.js'
 import { statusLineReason } from './error-page.js'
-import { baseHeaders, finishHeaders, sendRedirect } from './respond.js'
+import { baseHeaders, finishHeaders, nginxLayout, sendRedirect } from './respond.js'
 import { contentTypeFor } from './static-file.js'
 import { captured, setVariable } from './user-variables.js'
 import { expand } from './variables.js'
@@ -41,6 +42,8 @@ async function run(st: RequestState, rules: readonly RewriteRule[], cache: FileC
     if (rule.kind !== 'break' && rule.usesPath) pathVariables(st)
     switch (rule.kind) {
       case 'return':
+        // ngx_http_send_response sets the status before the text is built: $status reads it.
+        st.returnStatus = rule.status
         return doReturn(st, rule.status, rule.text ? expand(rule.text, st) : undefined)
       case 'set':
         setVariable(st, rule.name, expand(rule.value, st))
@@ -62,7 +65,7 @@ async function run(st: RequestState, rules: readonly RewriteRule[], cache: FileC
         // The rewrite module's regexes (rewrite and if) forget $1..$9 before they run, matched
         // or not (nginx 1.22 answers "" for a location's $1 after a failed `if ($x ~ (y))`).
         st.captures = undefined
-        const m = rule.re.exec(st.uri)
+        const m = regexExec(rule.re, st.uri)
         if (!m) break
         captured(st, m)
         const out = expand(rule.replacement, st)
@@ -110,7 +113,7 @@ function test(st: RequestState, c: IfCondition, cache: FileCache): boolean | Pro
     case 'regex': {
       const subject = expand(c.value, st)
       st.captures = undefined
-      const m = c.re.exec(subject)
+      const m = regexExec(c.re, subject)
       if (m) captured(st, m)
       return (m !== null) !== c.negate
     }
@@ -153,16 +156,20 @@ function doReturn(st: RequestState, status: number, text: string | undefined): '
   }
   // ngx_http_script_return_code: below 400 (or with a text) ngx_http_send_response answers;
   // a redirect without a URL still gets its (empty) Location.
+  // ngx_http_send_response: a redirect sets the Location and finalizes with its status, so an
+  // error_page for it applies (and the page's answer keeps that Location, as nginx's does).
   if (status === 301 || status === 302 || status === 303 || status === 307 || status === 308) {
-    sendRedirect(st, status, text ?? '')
-    return 'done'
+    st.location = text ?? ''
+    return status
   }
   if (text === undefined && status >= 400) return status
   // Inside an error page the answer keeps the error's status (ngx_http_send_header applies r->err_status).
   const code = st.errorStatus ?? status
+  const body = text
   const headers = baseHeaders()
   // nginx's header filter drops the type of a 204.
   if (code !== 204) headers.push('Content-Type', contentTypeFor(st.uri, st.conf))
-  st.res.send(code, finishHeaders(st, code, headers), text, statusLineReason(code))
+  const [front, layout] = nginxLayout(st, finishHeaders(st, code, headers))
+  st.res.send(code, front, body, statusLineReason(code), layout)
   return 'done'
 }

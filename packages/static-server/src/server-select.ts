@@ -1,4 +1,6 @@
+import type { BoundedRegex } from '@edgestack/common'
 import type { ServerModel } from './config/model.js'
+import { regexExec } from './regex-match.js'
 
 /** The servers sharing one listening address, with the lookup tables built at start-up. */
 export interface VirtualHosts {
@@ -8,14 +10,14 @@ export interface VirtualHosts {
   leading: readonly { suffix: string; alsoBare: boolean; server: ServerModel }[]
   /** `www.example.*`, longest prefix first. */
   trailing: readonly { prefix: string; server: ServerModel }[]
-  regex: readonly { re: RegExp; server: ServerModel }[]
+  regex: readonly { re: BoundedRegex; server: ServerModel }[]
 }
 
 export function buildVirtualHosts(servers: readonly ServerModel[], isDefault: (s: ServerModel) => boolean): VirtualHosts {
   const exact = new Map<string, ServerModel>()
   const leading: { suffix: string; alsoBare: boolean; server: ServerModel }[] = []
   const trailing: { prefix: string; server: ServerModel }[] = []
-  const regex: { re: RegExp; server: ServerModel }[] = []
+  const regex: { re: BoundedRegex; server: ServerModel }[] = []
   for (const s of servers) {
     for (const n of s.names) {
       if (n.kind === 'exact') {
@@ -37,6 +39,8 @@ export function buildVirtualHosts(servers: readonly ServerModel[], isDefault: (s
  * longest trailing wildcard, first matching regex, then the address's default server.
  */
 export function selectServer(v: VirtualHosts, host: string): { server: ServerModel; captures?: RegExpExecArray } {
+  // A server_name regex past the match limits throws RegexMatchFailed: nginx closes the
+  // connection without an answer (ngx_http_validate_host's caller gives up on the request).
   // `server_name ""` is the server for requests without a Host (HTTP/1.0).
   if (host === '') return { server: v.exact.get('') ?? v.defaultServer }
   const e = v.exact.get(host)
@@ -48,7 +52,7 @@ export function selectServer(v: VirtualHosts, host: string): { server: ServerMod
   }
   for (const t of v.trailing) if (host.startsWith(t.prefix)) return { server: t.server }
   for (const r of v.regex) {
-    const m = r.re.exec(host)
+    const m = regexExec(r.re, host)
     if (m) return { server: r.server, captures: m }
   }
   return { server: v.defaultServer }

@@ -1,5 +1,5 @@
-import { BlockList, isIP } from 'node:net'
 import {
+  ConnectionLimit,
   createHttp1Server,
   formatAddress,
   type HostPort,
@@ -8,7 +8,9 @@ import {
   type Http1Response,
   type Http1Server,
   httpDateNow,
+  ListenerSet,
   type Logger,
+  type PeerAddresses,
 } from '@edgestack/common'
 import { AccessLogs } from './access-log.js'
 import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
@@ -18,11 +20,15 @@ import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
 import { badRequest } from './request-checks.js'
+import { realIpPhase } from './real-ip.js'
+import { RefusedRequest } from './refused-request.js'
 import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
+import { RegexMatchFailed } from './regex-match.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
 import { Upstream } from './upstream.js'
 import { parseTarget, splitAbsoluteForm } from './uri.js'
+import type { VariableSource } from './variables.js'
 import { captured } from './user-variables.js'
 
 export interface StaticServer {
@@ -39,28 +45,56 @@ interface Listener {
   http: Http1Server
 }
 
+export interface StaticServerOptions {
+  /** The process's descriptor limit (RLIMIT_NOFILE soft), when known: the connection limit respects it. */
+  descriptorLimit?: number
+}
+
+/** Descriptors kept for listeners, log files and the runtime's own. */
+const DESCRIPTOR_RESERVE = 32
+
+/**
+ * The distinct addresses a model listens on, in the order the server binds them (one socket per
+ * address, shared by the servers naming it): what a master holds for its workers.
+ */
+export function listenAddresses(model: NginxModel): ListenModel[] {
+  return [...listenGroups(model).values()].map((g) => g.address)
+}
+
+function listenGroups(model: NginxModel): Map<string, { address: ListenModel; servers: ServerModel[] }> {
+  const groups = new Map<string, { address: ListenModel; servers: ServerModel[] }>()
+  for (const s of model.servers) {
+    for (const l of s.listens) {
+      const key = `${l.host}:${l.port}`
+      let g = groups.get(key)
+      if (!g) {
+        g = { address: l, servers: [] }
+        groups.set(key, g)
+      }
+      if (l.defaultServer && !g.address.defaultServer) g.address = l
+      if (l.proxyProtocol) g.address = { ...g.address, proxyProtocol: true }
+      if (!g.servers.includes(s)) g.servers.push(s)
+    }
+  }
+  return groups
+}
+
 /**
  * nginx's job from its own config: every `server {}` block on its `listen` addresses, virtual
  * hosts by Host, the location phases in handler.ts, upstream pools shared by every location
- * that names them.
+ * that names them. `sockets`: the listening sockets, shared with the server this one replaces
+ * on a reload (the addresses both name keep their socket; see ListenerSet).
  */
-export function createStaticServer(model: NginxModel, logger: Logger): StaticServer {
+export function createStaticServer(model: NginxModel, logger: Logger, sockets = new ListenerSet(), opts: StaticServerOptions = {}): StaticServer {
   const upstreams = new Map<string, Upstream>()
-  const firstConf = model.servers[0]?.conf
-  const timeouts = { connectMs: firstConf?.proxyConnectTimeoutMs ?? 60_000, readMs: firstConf?.proxyReadTimeoutMs ?? 60_000 }
-  for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u, timeouts))
+  for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u))
   // `proxy_pass http://host:port` without an upstream block: a one-peer upstream of its own.
   const ensureUpstream = (hostPort: string) => {
     if (upstreams.has(hostPort)) return
     const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort)
     const host = m?.[1] === 'localhost' ? '127.0.0.1' : (m?.[1] ?? hostPort)
-    upstreams.set(
-      hostPort,
-      new Upstream(
-        { name: hostPort, keepalive: 0, servers: [{ host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 0, failTimeoutMs: 10_000, backup: false }] },
-        timeouts,
-      ),
-    )
+    const server = { host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 1, failTimeoutMs: 10_000, backup: false, down: false }
+    upstreams.set(hostPort, new Upstream({ name: hostPort, leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000, servers: [server] }))
   }
   for (const s of model.servers) {
     const visit = (locs: readonly LocationModel[]) => {
@@ -83,34 +117,26 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
     maxEntries: Math.max(...model.servers.map((s) => s.conf.openFileCache?.max ?? 10_000), 1000),
   })
   const logs = new AccessLogs()
-  const deps = { cache, upstreams }
-  const realIp = new Map<ServerModel, BlockList>()
-  for (const s of model.servers) {
-    if (s.conf.realIpFrom.length === 0) continue
-    const bl = new BlockList()
-    for (const a of s.conf.realIpFrom) {
-      const [addr, bits] = a.split('/') as [string, string | undefined]
-      const type = isIP(addr) === 6 ? 'ipv6' : 'ipv4'
-      if (bits === undefined) bl.addAddress(addr, type)
-      else bl.addSubnet(addr, Number(bits), type)
-    }
-    realIp.set(s, bl)
-  }
+  const deps = { cache, upstreams, logError: (msg: string) => logger.error(msg) }
 
-  // One listening socket per distinct address, shared by the servers naming it.
-  const groups = new Map<string, { address: ListenModel; servers: ServerModel[] }>()
-  for (const s of model.servers) {
-    for (const l of s.listens) {
-      const key = `${l.host}:${l.port}`
-      let g = groups.get(key)
-      if (!g) {
-        g = { address: l, servers: [] }
-        groups.set(key, g)
-      }
-      if (l.defaultServer && !g.address.defaultServer) g.address = l
-      if (l.proxyProtocol) g.address = { ...g.address, proxyProtocol: true }
-      if (!g.servers.includes(s)) g.servers.push(s)
-    }
+  const groups = listenGroups(model)
+
+  // nginx's worker_connections bounds a worker's connections over all its addresses; a client
+  // can cost two descriptors here (its socket and an upstream's or a file's), so the descriptor
+  // limit bounds it too. At the limit the oldest idle connections make room (nginx's warning);
+  // with none idle a new connection is closed at once (nginx's alert). Each line at most once
+  // a second.
+  const fdBudget = opts.descriptorLimit === undefined ? Number.POSITIVE_INFINITY : Math.floor((opts.descriptorLimit - DESCRIPTOR_RESERVE) / 2)
+  const limit = new ConnectionLimit(Math.max(1, Math.min(model.workerConnections, fdBudget)))
+  const lastLogged = { reused: 0, limit: 0, accept: 0 }
+  const onRefused = (why: 'reused' | 'limit' | Error) => {
+    const kind = why instanceof Error ? 'accept' : why
+    const now = Date.now()
+    if (now - lastLogged[kind] < 1000) return
+    lastLogged[kind] = now
+    if (why === 'reused') logger.warn(`[warn] ${limit.limit} worker_connections are not enough, reusing connections`)
+    else if (why === 'limit') logger.error(`[alert] ${limit.limit} worker_connections are not enough`)
+    else logger.error(`[crit] accept() failed (${why.message})`)
   }
 
   const listeners: Listener[] = []
@@ -124,8 +150,13 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       keepAliveTimeoutMs: d.keepAliveTimeoutMs,
       proxyProtocol: g.address.proxyProtocol,
       errorResponse: (err) => parseErrorResponse(err, d.conf.serverTokens),
-      onClientError: (err, peer) => logger.info(`client ${peer.remoteAddress}: ${err.message}`),
+      onClientError: (err, peer, head) => {
+        logger.info(`client ${peer.remoteAddress}: ${err.message}`)
+        logRefused(err, peer, head, vhosts)
+      },
       onRequest: (req, res) => onRequest(req, res, vhosts),
+      sharedLimit: limit,
+      onRefused,
     })
     listeners.push({ address: g.address, vhosts, http })
   }
@@ -143,15 +174,31 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
         raw = abs.target
       }
     }
-    const sel = host === undefined ? undefined : selectServer(vhosts, host)
+    let sel: ReturnType<typeof selectServer> | undefined
+    try {
+      sel = host === undefined ? undefined : selectServer(vhosts, host)
+    } catch (err) {
+      if (!(err instanceof RegexMatchFailed)) throw err
+      // nginx gives up on the request while reading its head: no answer, no access log line.
+      logger.error(`${err.message} while reading client request headers, client: ${req.remoteAddress}`)
+      res.destroy()
+      return
+    }
     const server = sel === undefined ? vhosts.defaultServer : sel.server
     const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     keepAliveLimits(st)
+    st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`)
     if (sel?.captures) captured(st, sel.captures)
-    const bl = realIp.get(server)
-    if (bl) st.remoteAddr = realClient(req, server, bl)
-    res.onFinish = () => logs.write(st, st.conf.accessLogs)
+    realIpPhase(st)
+    res.onFinish = () => logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
+    // A body that stopped arriving (client_body_timeout) ends the request with no answer;
+    // nginx logs it as a 408 with nothing sent, whatever the handler was about to answer.
+    if (req.hasBody) {
+      res.once('close', () => {
+        if (!res.finished && bodyTimedOut(st)) logs.write(timedOut(st), st.conf.accessLogs)
+      })
+    }
     if (host === undefined || target === undefined || badRequest(req)) {
       sendBuiltin(st, 400)
       return
@@ -163,30 +210,45 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       return
     }
     handle(st, deps).catch((err: Error) => {
-      logger.error(`${req.method} ${req.target}: ${err.message}`)
+      // A location, if or rewrite regex past its limits: nginx's 500 (NGX_ERROR from the phase).
+      if (err instanceof RegexMatchFailed) st.alert(err.message)
+      else logger.error(`${req.method} ${req.target}: ${err.message}`)
       if (!res.headersSent) sendBuiltin(st, 500)
       else res.destroy()
     })
   }
 
+  /**
+   * nginx writes an access-log line for a request it refused while reading it, or whose head
+   * client_header_timeout cut short, with what it read; a connection that sent nothing leaves none.
+   */
+  const logRefused = (err: Http1ParseError, peer: PeerAddresses, head: Buffer | undefined, vhosts: VirtualHosts) => {
+    if (head === undefined || head.length === 0 || err.kind === 'proxy-protocol') return
+    const answer = parseErrorResponse(err, vhosts.defaultServer.conf.serverTokens) ?? ''
+    const headEnd = answer === '' ? 0 : answer.indexOf('\r\n\r\n') + 4
+    // 494 (fields too large) goes out and is logged as 400, as nginx's err_status; a head cut
+    // short by client_header_timeout is logged as 408 with what had come.
+    const status = err.kind === 'headers-too-large' ? 400 : err.kind === 'request-line-too-long' ? 414 : err.status
+    const r = new RefusedRequest(head, peer, status, { bytes: answer.length, body: answer.length - headEnd }, vhosts)
+    logs.write(r, r.server.conf.accessLogs)
+  }
+
   let closing: Promise<void> | undefined
-  return {
+  const self: StaticServer = {
     async listen() {
-      const bound: HostPort[] = []
-      try {
-        for (const l of listeners) {
-          const a = await l.http.listen({ host: l.address.host, port: l.address.port })
-          logger.info(`listening on ${formatAddress(a)}`)
-          bound.push(a)
-        }
-      } catch (err) {
-        await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs: 0 })))
-        throw err
-      }
+      // Every address is bound (or kept from the server this one replaces) before any is
+      // routed here: a bind that fails changes nothing.
+      const bound = await sockets.bind(listeners.map((l) => l.address))
+      listeners.forEach((l, i) => {
+        sockets.route(l.address, self, l.http.accept, onRefused)
+        logger.info(`listening on ${formatAddress(bound[i] as HostPort)}`)
+      })
       return bound
     },
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
+        // Only the sockets not handed to a newer server are closed (the addresses a reload dropped).
+        sockets.release(self)
         await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs })))
         await Promise.all([...upstreams.values()].map((u) => u.close()))
         await logs.close()
@@ -197,27 +259,19 @@ export function createStaticServer(model: NginxModel, logger: Logger): StaticSer
       logs.reopen()
     },
   }
+  return self
 }
 
-/** set_real_ip_from / real_ip_header / real_ip_recursive (ngx_http_realip_module). */
-function realClient(req: Http1Request, server: ServerModel, trusted: BlockList): string {
-  const peer = req.remoteAddress
-  const type = (a: string) => (isIP(a) === 6 ? 'ipv6' : 'ipv4')
-  if (!isIP(peer) || !trusted.check(peer, type(peer))) return peer
-  const name = server.conf.realIpHeader.toLowerCase()
-  const value = name === 'proxy_protocol' ? undefined : req.header(name)
-  if (!value) return peer
-  const list = value.split(',').map((s) => s.trim()).filter(Boolean)
-  if (!server.conf.realIpRecursive) {
-    const last = list[list.length - 1]
-    return last && isIP(last) ? last : peer
+function bodyTimedOut(st: RequestState): boolean {
+  const e = st.req.hasBody ? (st.req.bodyIfStarted?.errored as { code?: string } | null | undefined) : undefined
+  return e?.code === 'EDGE_ERR_HTTP1_BODY_TIMEOUT'
+}
+
+/** The request as logged when client_body_timeout ended it: 408, nothing sent. */
+function timedOut(st: RequestState): VariableSource {
+  return {
+    get: (name) => (name === 'status' ? '408' : name === 'bytes_sent' || name === 'body_bytes_sent' ? '0' : st.get(name)),
   }
-  for (let i = list.length - 1; i >= 0; i--) {
-    const a = list[i] as string
-    if (!isIP(a)) return peer
-    if (i === 0 || !trusted.check(a, type(a))) return a
-  }
-  return peer
 }
 
 /** What nginx sends for a request it cannot read: its page, then it closes. */
@@ -225,8 +279,10 @@ function parseErrorResponse(err: Http1ParseError, tokens: boolean): string | und
   let status: number
   switch (err.kind) {
     case 'header-timeout':
+    case 'body-timeout':
     case 'proxy-protocol':
-      // nginx closes without a word on client_header_timeout and a bad PROXY header.
+      // nginx closes without a word on client_header_timeout, client_body_timeout (it
+      // terminates the request: ngx_http_finalize_request with 408) and a bad PROXY header.
       return undefined
     case 'request-line-too-long':
       status = 414

@@ -1,4 +1,5 @@
 import type { MapModel, UserVarDefs } from './config/model.js'
+import { RegexMatchFailed, regexExec } from './regex-match.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
@@ -77,7 +78,15 @@ function lookup(st: RequestState, map: MapModel): string {
   }
   if (t === undefined && src !== '') {
     for (const r of map.regexes) {
-      const m = r.re.exec(src)
+      // ngx_http_map_find: a match past the limits ends the search with the default value.
+      let m: RegExpExecArray | null
+      try {
+        m = regexExec(r.re, src)
+      } catch (err) {
+        if (!(err instanceof RegexMatchFailed)) throw err
+        st.alert(err.message)
+        break
+      }
       if (m) {
         captured(st, m)
         t = r.value

@@ -22,7 +22,8 @@ export function compileTemplate(text: string): Template {
     let j = i + 1
     if (text[j] === '{') {
       const close = text.indexOf('}', j)
-      if (close < 0) throw new Error(`the closing bracket in "${text.slice(i)}" variable is missing`)
+      // nginx's words: the name as far as it goes, without the `${`.
+      if (close < 0) throw new Error(`the closing bracket in "${text.slice(j + 1)}" variable is missing`)
       name = text.slice(j + 1, close)
       j = close + 1
     } else if (/[0-9]/.test(text[j] ?? '')) {
@@ -34,7 +35,7 @@ export function compileTemplate(text: string): Template {
         j++
       }
     }
-    if (name === '') throw new Error(`invalid variable name in "${text}"`)
+    if (name === '') throw new Error('invalid variable name')
     if (lit) out.push(lit)
     lit = ''
     out.push({ v: name })

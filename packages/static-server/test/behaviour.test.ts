@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
@@ -8,29 +8,11 @@ import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import type { HostPort } from '@edgestack/common'
 import type { StaticServer } from '../src/index.js'
-import { freePort, get, makeFixtures, rawRequest, REPO, startOurs } from './helpers.js'
+import { freePort, get, makeFixtures, rawRequest, REPO, startOurs, listeningPort } from './helpers.js'
 import { upgradeAndPing } from './ws-client.js'
 
 const run = promisify(execFile)
 const CLI = join(REPO, 'packages/static-server/dist/src/cli.js')
-
-/** The port a spawned static-server reports in its `listening on HOST:PORT` line (10 s bound). */
-function listeningPort(child: ChildProcess): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    let out = ''
-    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10_000)
-    const on = (c: Buffer) => {
-      out += c.toString()
-      const m = /listening on [^\s:]+:(\d+)/.exec(out)
-      if (m) {
-        clearTimeout(t)
-        resolve(Number(m[1]))
-      }
-    }
-    child.stdout?.on('data', on)
-    child.stderr?.on('data', on)
-  })
-}
 
 describe('static-server behaviour on its own', () => {
   let dir: string
@@ -259,9 +241,11 @@ describe('static-server process: pid file, -s, worker_processes', () => {
       const port = await listeningPort(child)
       try {
         if (workers === 1) assert.equal((await get({ host: '127.0.0.1', port }, '/a.txt')).status, 200)
-        for (let i = 0; i < 50; i++) {
+        // The master writes its pid file once every worker serves, which on a loaded machine can
+        // be seconds after the first one says it listens: polled, bounded at 15 s.
+        for (let i = 0; i < 300; i++) {
           if (await stat(join(dir, 'run.pid')).catch(() => undefined)) break
-          await new Promise((r) => setTimeout(r, 20))
+          await new Promise((r) => setTimeout(r, 50))
         }
         assert.equal(Number((await readFile(join(dir, 'run.pid'), 'utf8')).trim()), child.pid)
         await run(process.execPath, [CLI, '-p', dir, '-c', conf, '-s', 'stop'])

@@ -13,6 +13,17 @@ import { createStaticServer, type StaticServer } from '../src/index.js'
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url))
 export const NGINX = '/usr/sbin/nginx'
 export const hasNginx = existsSync(NGINX)
+/**
+ * `skip` for a differential test against real nginx: false when nginx is there; when it is
+ * not, a loud skip on a developer's machine and a failure under CI (the test then runs and
+ * cannot start its peer).
+ */
+export const nginxMissing: string | false = hasNginx || process.env.CI ? false : skipLoudly(`${NGINX} is not installed`)
+
+function skipLoudly(why: string): string {
+  console.warn(`SKIPPED: ${why}; differential tests against nginx did not run`)
+  return why
+}
 
 export interface RawResponse {
   status: number
@@ -197,4 +208,22 @@ export async function startBoth(
   await writeFile(join(dir, 'ours.conf'), conf(ourPort, join(dir, 'ours.pid')))
   const o = await startOurs(dir, join(dir, 'ours.conf'))
   return { nginx, ours: o.server, ourAddr: o.addr[0] as HostPort, theirAddr: { host: '127.0.0.1', port: theirPort } }
+}
+
+/** The port a spawned static-server reports in its `listening on HOST:PORT` line (10 s bound). */
+export function listeningPort(child: ChildProcess): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let out = ''
+    const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 10_000)
+    const on = (c: Buffer) => {
+      out += c.toString()
+      const m = /listening on [^\s:]+:(\d+)/.exec(out)
+      if (m) {
+        clearTimeout(t)
+        resolve(Number(m[1]))
+      }
+    }
+    child.stdout?.on('data', on)
+    child.stderr?.on('data', on)
+  })
 }

@@ -132,11 +132,11 @@ describe('map, set and if: nginx.conf errors, worded as nginx words them', () =>
 describe('map, set and if: the tokenizer', () => {
   test('a closing quote may be followed by `)`, as ngx_conf_read_token allows for if', () => {
     assert.deepEqual(
-      tokenize('if ($a = "b") {', 'f').map((t) => t.text),
+      tokenize('if ($a = "b") {', 'f').tokens.map((t) => t.text),
       ['if', '($a', '=', 'b', ')', '{'],
     )
     assert.deepEqual(
-      tokenize("if ($a != '')", 'f').map((t) => t.text),
+      tokenize("if ($a != '')", 'f').tokens.map((t) => t.text),
       ['if', '($a', '!=', '', ')'],
     )
   })

@@ -40,7 +40,7 @@ async function loadError(text: string): Promise<string> {
 
 describe('nginx.conf tokenizer', () => {
   test('quotes, escapes, comments and braced variable words', () => {
-    const t = tokenize(`a "b c" 'd\\'e' f\\ g # comment\n"x\\ty" \${h}z; {}`, 'f')
+    const t = tokenize(`a "b c" 'd\\'e' f\\ g # comment\n"x\\ty" \${h}z; {}`, 'f').tokens
     assert.deepEqual(
       t.map((x) => x.text),
       ['a', 'b c', "d'e", 'f\\ g', 'x\ty', `\${h}z`, ';', '{', '}'],
@@ -48,7 +48,7 @@ describe('nginx.conf tokenizer', () => {
     assert.equal(t[4]?.line, 2)
   })
   test('regex escapes are kept', () => {
-    assert.equal(tokenize('~ \\.php$', 'f')[1]?.text, '\\.php$')
+    assert.equal(tokenize('~ \\.php$', 'f').tokens[1]?.text, '\\.php$')
   })
 })
 
@@ -59,7 +59,7 @@ describe('nginx.conf errors, worded as nginx words them', () => {
     ['root in events', 'events { root /x; }\n', '[emerg] "root" directive is not allowed here in FILE:1'],
     ['argument count', wrap('  default_type;'), '[emerg] invalid number of arguments in "default_type" directive in FILE:3'],
     ['missing ;', wrap('  default_type a\n}'), '[emerg] unexpected "}" in FILE:4'],
-    ['missing }', 'events {}\nhttp {\n', '[emerg] unexpected end of file, expecting "}" in FILE:2'],
+    ['missing }', 'events {}\nhttp {\n', '[emerg] unexpected end of file, expecting "}" in FILE:3'],
     ['stray }', 'events {}\n}\n', '[emerg] unexpected "}" in FILE:2'],
     ['no block', 'events;\n', '[emerg] directive "events" has no opening "{" in FILE:1'],
     ['bad flag', wrap('  autoindex maybe;'), '[emerg] invalid value "maybe" in "autoindex" directive, it must be "on" or "off" in FILE:3'],

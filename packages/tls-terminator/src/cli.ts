@@ -1,20 +1,27 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster'
-import { open, unlink, writeFile } from 'node:fs/promises'
+import { open } from 'node:fs/promises'
 import {
+  connectionBudget,
   createLogger,
   handleSignals,
   type Logger,
   type LogLevel,
+  obeyManager,
+  PidFile,
+  openFileLimit,
   parseCommandLine,
   reopenLogFiles,
+  reportReady,
   runMain,
+  runManager,
+  type Service,
   StartupError,
   UsageError,
 } from '@edgestack/common'
 import type { BuiltModel } from './config/build-model.js'
 import { modelFromFlags } from './config/flags.js'
-import type { TerminatorModel } from './config/model.js'
+import { DEFAULT_MAX_CONNECTIONS, type TerminatorModel } from './config/model.js'
 import { loadStunnelConf } from './config/stunnel-conf.js'
 import { ensureDevCertificates } from './dev-cert.js'
 import { prepare, randomTicketKeys } from './prepare.js'
@@ -42,7 +49,8 @@ read as stunnel reads it; the flags are the one-service case of the same configu
 
   cert --out DIR         make a development CA and a localhost certificate in DIR
 
-Signals: SIGHUP reloads FILE and the certificates; SIGTERM drains, then stops.
+Signals: SIGHUP reloads FILE and the certificates; SIGTERM drains, then stops; SIGQUIT
+stops gracefully (waits for every connection); SIGUSR1 reopens the log file.
 `
 
 const VERSION = 'tls-terminator: reads stunnel.conf as stunnel 5.68 does (see the README for the differences)\n'
@@ -118,8 +126,13 @@ runMain('tls-terminator', async () => {
     return
   }
   const workers = count(values.workers, '--workers', 1, 256) ?? 1
+  // Without --max-connections, the limit follows RLIMIT_NOFILE (two descriptors a client, a
+  // reserve kept back): past it a client is closed at accept, before its handshake, rather
+  // than accepted into a process with no descriptor left for its backend connection.
+  const fdLimit = values['max-connections'] === undefined ? await openFileLimit() : undefined
+  const budget = fdLimit === undefined ? undefined : Math.min(DEFAULT_MAX_CONNECTIONS, connectionBudget(fdLimit))
   const buildOpts = {
-    ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000)),
+    ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000) ?? budget),
     ...optional('drainTimeoutMs', mul(count(values['drain-timeout'], '--drain-timeout', 0, 86_400), 1000)),
   }
   const flagNames = ['accept', 'connect', 'cert', 'key'] as const
@@ -174,6 +187,7 @@ runMain('tls-terminator', async () => {
   }
   if (!cluster.isWorker) {
     for (const w of built.warnings) logger.warn(w)
+    if (budget !== undefined) logger.info(`connection limit ${budget} per listener (RLIMIT_NOFILE ${fdLimit}: two descriptors a client)`)
     if (model.global.foreground === 'no') {
       logger.warn('foreground = no: tls-terminator stays in the foreground; let the service manager run it in the background')
     }
@@ -195,24 +209,23 @@ runMain('tls-terminator', async () => {
     cluster.worker?.disconnect()
     throw err
   }
-  if (!cluster.isWorker) await writePid(model, logger)
+  const pidFile = cluster.isWorker ? undefined : pidFileOf(model)
+  await pidFile?.write()
   dropPrivileges(model, logger)
-  handleSignals(
-    {
-      close: async (o) => {
-        await terminator.close(o)
-        if (!cluster.isWorker) await removePid(model)
-      },
-      reload: async () => terminator.reload(await reloadModel(load, logger)),
+  const service: Service = {
+    close: async (o) => {
+      await terminator.close(o)
+      await pidFile?.remove()
     },
-    { logger, drainTimeoutMs: model.drainTimeoutMs },
-  )
-  if (cluster.isWorker) {
-    // Ctrl-C reaches the whole process group, and the primary then sends SIGTERM: a worker
-    // taking both as "stop, then stop now" would skip the drain. Workers stop on SIGTERM only.
-    process.removeAllListeners('SIGINT')
-    process.on('SIGINT', () => undefined)
+    reload: async () => terminator.reload(await reloadModel(load, logger)),
   }
+  if (cluster.isWorker) {
+    // The primary's orders only (daemon/child-orders.ts): Ctrl-C and service managers signal the
+    // whole process group, and obeying those too would stop a worker twice, skipping the drain.
+    obeyManager({ ...service, reopenLogs: () => reopenLogFiles(logger) }, { logger, drainTimeoutMs: model.drainTimeoutMs })
+    onReopenLogs = () => undefined
+    reportReady()
+  } else handleSignals(service, { logger, drainTimeoutMs: model.drainTimeoutMs })
 })
 
 async function reloadModel(load: () => Promise<BuiltModel>, logger: Logger): Promise<TerminatorModel> {
@@ -222,74 +235,32 @@ async function reloadModel(load: () => Promise<BuiltModel>, logger: Logger): Pro
 }
 
 /**
- * N workers share each listening socket through node:cluster. The primary only forwards
- * signals: SIGHUP to every worker (each reloads; one that fails keeps its old config), SIGTERM
- * to every worker, and exits when they have drained.
+ * N workers share each listening socket through node:cluster, under the daemon layer's
+ * manager: it starts a dead worker again with backoff, turns signals into orders (SIGHUP: every
+ * worker reloads, and one that fails keeps its old config; SIGTERM/SIGQUIT: they drain), and
+ * owns the pid file. Workers that die before they ever listened (a port, a file: the primary
+ * checked the configuration) fail start-up instead of forking in a loop.
  */
 async function runPrimary(n: number, model: TerminatorModel, logger: Logger, ticketKeysHex: string): Promise<void> {
-  let stopping = false
-  let listening = 0
-  // A worker gets SIGHUP only once it listens (before that, the signal's default action would
-  // kill it); one that was still starting when a reload was asked for gets it on listening.
-  let reloads = 0
-  const reloadsSeen = new Map<number, number>()
-  const fork = () => reloadsSeen.set(cluster.fork({ [TICKET_KEYS_ENV]: ticketKeysHex }).id, reloads)
-  const served = new Set<number>()
-  cluster.on('listening', (worker) => {
-    if (!served.has(worker.id)) {
-      served.add(worker.id)
-      if ((reloadsSeen.get(worker.id) ?? reloads) < reloads) worker.process.kill('SIGHUP')
-    }
-    if (++listening === n * model.listeners.length) dropPrivileges(model, logger)
-  })
-  cluster.on('exit', (worker, code, signal) => {
-    if (!stopping && !served.has(worker.id)) {
-      // It died before listening (the primary checked the config, so: a port, a file): a new
-      // one would die the same way. Stop everything instead of forking in a loop.
-      logger.error(`worker ${worker.id} exited (${signal ?? code}) before listening; stopping`)
-      process.exitCode = 1
-      stop('SIGTERM')
-    }
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) {
-        removePid(model).then(
-          () => logger.info('stopped'),
-          () => undefined,
-        )
-      }
-      return
-    }
-    logger.error(`worker ${worker.id} exited (${signal ?? code}); starting another`)
-    setTimeout(fork, 1000)
-  })
-  const forward = (signal: NodeJS.Signals) => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal)
-  }
-  function stop(signal: NodeJS.Signals) {
-    stopping = true
-    logger.info(`${signal}: stopping ${n} workers`)
-    forward('SIGTERM')
-  }
   // Workers accept from the shared listening socket themselves (as nginx's workers do) instead
   // of node's default on Linux, where the primary accepts every connection and hands it to a
   // worker over IPC: that hand-off cost about 0.3 ms of CPU per connection, a quarter of a full
   // TLS handshake. A worker busy with handshakes is not waiting in accept, so the idle one takes
   // the next connection. NODE_CLUSTER_SCHED_POLICY=rr still chooses node's round-robin.
   if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE
-  for (let i = 0; i < n; i++) fork()
-  await writePid(model, logger)
-  process.on('SIGHUP', () => {
-    logger.info('SIGHUP: reloading every worker')
-    reloads++
-    for (const w of Object.values(cluster.workers ?? {})) {
-      if (w && served.has(w.id)) {
-        reloadsSeen.set(w.id, reloads)
-        w.process.kill('SIGHUP')
-      }
-    }
+  const pidFile = pidFileOf(model)
+  await runManager({
+    logger,
+    noun: 'worker',
+    children: n,
+    addresses: [],
+    spawn: () => cluster.fork({ [TICKET_KEYS_ENV]: ticketKeysHex, EDGESTACK_MANAGED: '1' }).process,
+    ...(pidFile ? { pidFile } : {}),
+    reopenLogs: () => reopenLogFiles(logger),
+    ...optional('drainTimeoutMs', model.drainTimeoutMs),
   })
-  process.on('SIGTERM', stop)
-  process.on('SIGINT', stop)
+  onReopenLogs = () => undefined
+  dropPrivileges(model, logger)
 }
 
 /** winston would create missing directories; stunnel refuses a log file it cannot open, and so do we. */
@@ -301,18 +272,8 @@ async function checkWritable(file: string, source: string): Promise<void> {
   }
 }
 
-async function writePid(model: TerminatorModel, logger: Logger): Promise<void> {
-  if (!model.global.pid) return
-  try {
-    await writeFile(model.global.pid, `${process.pid}\n`)
-  } catch (err) {
-    throw new StartupError(`cannot write pid file ${model.global.pid}: ${(err as NodeJS.ErrnoException).code}`)
-  }
-  logger.debug(`pid ${process.pid} written to ${model.global.pid}`)
-}
-
-async function removePid(model: TerminatorModel): Promise<void> {
-  if (model.global.pid) await unlink(model.global.pid).catch(() => undefined)
+function pidFileOf(model: TerminatorModel): PidFile | undefined {
+  return model.global.pid ? new PidFile(model.global.pid) : undefined
 }
 
 /** stunnel drops root after binding: setgid first, while we still may, then setuid. */

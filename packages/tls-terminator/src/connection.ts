@@ -1,6 +1,6 @@
 import type net from 'node:net'
 import type tls from 'node:tls'
-import { encodeProxyV1, formatAddress, type Logger } from '@edgestack/common'
+import { encodeProxyV1, escapeLogValue, formatAddress, type Logger } from '@edgestack/common'
 import type { BackendPool } from './backends.js'
 import { ClientForwarder } from './client-forwarder.js'
 import type { PreparedService } from './prepare.js'
@@ -30,7 +30,8 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   const peer = `${unmapped(client.remoteAddress)}:${client.remotePort}`
   const protocol = client.getProtocol() ?? '-'
   const cipher = client.getCipher()?.name ?? '-'
-  const serverName = client.servername || '-'
+  // The SNI name is the client's bytes: escaped so it cannot end or forge a log line.
+  const serverName = client.servername ? escapeLogValue(client.servername) : '-'
   let backend: net.Socket | undefined
   let target = '-'
   let headerBytes = 0

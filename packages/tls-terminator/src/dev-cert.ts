@@ -63,7 +63,7 @@ export async function ensureDevCertificates(
   const cert = forge.pki.createCertificate()
   cert.publicKey = server.publicKey
   cert.serialNumber = randomSerial()
-  // Browsers refuse leaf certificates valid for more than 825 days.
+  // Apple platforms refuse TLS server certificates valid for more than 825 days in total.
   setValidity(cert, Math.min(days, 825))
   cert.setSubject([{ name: 'commonName', value: 'localhost' }])
   cert.setIssuer(caSubject)
@@ -93,10 +93,15 @@ export async function ensureDevCertificates(
   return { files, created: true }
 }
 
+/**
+ * notBefore an hour back (a client whose clock is a little behind still accepts it), and
+ * notAfter `days` after notBefore: Apple platforms and testssl count the whole span, so
+ * 825 days means 825 days in total, not 825 days from now plus the hour.
+ */
 function setValidity(cert: forge.pki.Certificate, days: number): void {
-  const now = new Date()
-  cert.validity.notBefore = new Date(now.getTime() - 60 * 60 * 1000)
-  cert.validity.notAfter = new Date(now.getTime() + days * 24 * 60 * 60 * 1000)
+  const notBefore = Date.now() - 60 * 60 * 1000
+  cert.validity.notBefore = new Date(notBefore)
+  cert.validity.notAfter = new Date(notBefore + days * 24 * 60 * 60 * 1000)
 }
 
 function randomSerial(): string {

@@ -51,6 +51,15 @@ describe('tls-terminator in-process, real sockets', () => {
     )
   })
 
+  test('an SNI name with LF, a control byte and a quote is escaped in the log line (no forged lines)', async (t) => {
+    const backend = await startBackend(t)
+    const { ports, log } = await start(t, [...certLines, '[web]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`])
+    await tlsRoundTrip(ports[0] as number, 'x', { servername: 'evil\nhost\x01"x', rejectUnauthorized: false })
+    const line = await log.waitFor(/connection \d+ closed/)
+    assert.ok(line.includes('sni=evil\\nhost\\x01\\"x '), line)
+    assert.doesNotMatch(line, /[\x00-\x1f]/)
+  })
+
   test('with no curves in the file, a client offering only the hybrid X25519MLKEM768 group completes the handshake', async (t) => {
     const backend = await startBackend(t)
     const { ports } = await start(t, [...certLines, '[web]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`])

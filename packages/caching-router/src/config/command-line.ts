@@ -13,12 +13,15 @@ varnishd options:
   -a ADDR[,PROXY]         listen address, repeatable; PROXY: expect the PROXY protocol (default :80)
   -b HOST:PORT            the backend (varnishd's -b)
   -f FILE                 a VCL file (4.0/4.1, or 3.0 without a vcl line); SIGHUP re-reads it
-  -C                      with -f: compile the VCL, print what it compiled into, exit
+  -C                      with -f or -b: compile the VCL, print what it compiled into, exit
   -s malloc,SIZE          cache size, k/M/G suffixes (default malloc,256M)
   -p NAME=VALUE           a parameter, repeatable: default_ttl, default_grace, default_keep,
                           http_req_hdr_len, http_req_size, http_max_hdr, timeout_idle,
                           pipe_timeout, first_byte_timeout, between_bytes_timeout,
-                          connect_timeout, shortlived
+                          connect_timeout, shortlived, pcre2_match_limit,
+                          pcre2_depth_limit, pcre2_jit_compilation; accepted without
+                          effect (README): workspace_client, workspace_backend,
+                          thread_pool*, feature=default
   -F                      stay in the foreground (always the case)
   -n DIR                  working directory: the shared-memory log index and _.secret go there
   -d                      debug mode: CLI on stdin/stdout, serve after 'start', exit when stdin closes
@@ -81,7 +84,8 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     // varnishd: "Only one of -b or -f options"
     throw new UsageError('Only one of -b or -f options (or --static-backend/--app-backend)')
   }
-  if (values.C && values.f === undefined) throw new UsageError('-C needs -f FILE')
+  // varnishd: -C compiles -f's file or the VCL -b stands for.
+  if (values.C && values.f === undefined && values.b === undefined) throw new UsageError('-C needs -f FILE or -b HOST:PORT')
   if (values.b !== undefined && (values['static-backend'] !== undefined || values['app-backend'] !== undefined)) {
     throw new UsageError('-b and --static-backend/--app-backend are exclusive')
   }

@@ -1,5 +1,5 @@
 import { type CliAnswer, CLIS } from './cli-session.js'
-import { VclAdminError, VclError, type VclRegistry } from '../vcl/index.js'
+import { VclAdminError, VclError, type VclProgram, type VclRegistry } from '../vcl/index.js'
 
 const VCL_ARGS: Record<string, [number, number]> = {
   'vcl.load': [2, 3],
@@ -8,6 +8,11 @@ const VCL_ARGS: Record<string, [number, number]> = {
   'vcl.list': [0, 1],
   'vcl.discard': [1, 1],
   'vcl.show': [1, 2],
+}
+
+/** The load-time regex warnings before the verdict, where varnishd prints VCC's warnings. */
+function compiled(program: VclProgram): CliAnswer {
+  return [CLIS.OK, `${program.compiled.regexNotes.map((n) => `WARNING: ${n}\n`).join('')}VCL compiled.\n`]
 }
 
 /** The vcl.* commands, answered the way varnishd's mgt_vcl.c answers them. */
@@ -19,11 +24,9 @@ export async function runVclCommand(vcl: VclRegistry | undefined, cmd: string, a
   try {
     switch (cmd) {
       case 'vcl.load':
-        await vcl.load(args[0] as string, args[1] as string)
-        return [CLIS.OK, 'VCL compiled.\n']
+        return compiled(await vcl.load(args[0] as string, args[1] as string))
       case 'vcl.inline':
-        await vcl.load(args[0] as string, { name: '<vcl.inline>', text: args[1] as string })
-        return [CLIS.OK, 'VCL compiled.\n']
+        return compiled(await vcl.load(args[0] as string, { name: '<vcl.inline>', text: args[1] as string }))
       case 'vcl.use':
         vcl.use(args[0] as string)
         return [CLIS.OK, `VCL '${args[0]}' now active`]

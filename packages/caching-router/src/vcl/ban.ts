@@ -1,4 +1,5 @@
-import { compilePcre, RegexTranslationError } from './regex.js'
+import { type BoundedRegex, type MatchLimits, RegexCompileError, RegexLimitError } from '@edgestack/common'
+import { compilePcre, VARNISH_REGEX_LIMITS } from './regex.js'
 import { parseDuration } from './types.js'
 
 /**
@@ -27,10 +28,11 @@ export interface Ban {
   readonly text: string
   /** True when a test reads req.* (the ban lurker cannot evaluate those without a request). */
   readonly usesReq: boolean
-  matches(subject: BanSubject): boolean
+  /** `limits`: pcre2_match_limit and pcre2_depth_limit now (varnishd's defaults when left out). */
+  matches(subject: BanSubject, limits?: MatchLimits): boolean
 }
 
-type Test = (s: BanSubject) => boolean
+type Test = (s: BanSubject, limits: MatchLimits) => boolean
 
 const INTEGER = /^-?\d{1,15}$/
 const EQUALITY = new Set(['==', '!=', '~', '!~'])
@@ -56,7 +58,7 @@ export function parseBan(args: readonly string[]): Ban {
   return {
     text: words.join(' '),
     usesReq,
-    matches: (s) => tests.every((t) => t(s)),
+    matches: (s, limits = VARNISH_REGEX_LIMITS) => tests.every((t) => t(s, limits)),
   }
 }
 
@@ -127,20 +129,30 @@ function condition(field: string, op: string, arg: string): Test {
   if (op === '==') return (s) => get(s) === arg
   // An absent header is unequal to and does not match anything (ban_evaluate()).
   if (op === '!=') return (s) => get(s) !== arg
-  let re: RegExp
+  let re: BoundedRegex
   try {
     re = compilePcre(arg)
   } catch (err) {
-    if (err instanceof RegexTranslationError) throw new BanError(`Regex compile error: ${err.message}`)
+    if (err instanceof RegexCompileError) throw new BanError(`Regex compile error: ${err.message}`)
     throw err
   }
-  if (op === '~') return (s) => {
+  // ban_evaluate() takes a failed match (past pcre2_match_limit) as no match, for `~` and `!~`.
+  if (op === '~') return (s, limits) => {
     const v = get(s)
-    return v !== undefined && re.test(v)
+    return v !== undefined && matched(re, v, limits)
   }
-  return (s) => {
+  return (s, limits) => {
     const v = get(s)
-    return v === undefined || !re.test(v)
+    return v === undefined || !matched(re, v, limits)
+  }
+}
+
+function matched(re: BoundedRegex, v: string, limits: MatchLimits): boolean {
+  try {
+    return re.test(v, limits)
+  } catch (err) {
+    if (err instanceof RegexLimitError) return false
+    throw err
   }
 }
 

@@ -1,3 +1,4 @@
+import { type BoundedRegex, RegexCompileError } from '@edgestack/common'
 import type { Acl } from './acl.js'
 import { parseIp } from './acl.js'
 import { type Expr, exprToken, type VclDialect } from './ast.js'
@@ -6,7 +7,7 @@ import type { Backend, Director } from './directors.js'
 import { objectCall } from './vmod-directors.js'
 import { stdCall } from './vmod-std.js'
 import { spanOf, type Token } from './lexer.js'
-import { compilePcre, compileReplacement, RegexTranslationError } from './regex.js'
+import { compilePcre, compileReplacement, VARNISH_REGEX_LIMITS } from './regex.js'
 import { VclError } from './source.js'
 import { type Compiled, toBool, toStr, UNIT_SECONDS, type VclType } from './types.js'
 import { lookupVariable, type VarSpec } from './variables.js'
@@ -23,6 +24,8 @@ export interface ExprEnv {
   /** Records a variable access, checked against each calling vcl_ method afterwards. */
   useVar(spec: VarSpec, token: Token, how: 'read' | 'write' | 'unset'): void
   markUsed(kind: 'backend' | 'acl' | 'probe', name: string): void
+  /** Records a compiled pattern (compile.ts turns a risky one into a load-time warning). */
+  noteRegex(re: BoundedRegex, token: Token): void
 }
 
 const NUMERIC = new Set<VclType>(['INT', 'REAL', 'DURATION', 'TIME'])
@@ -219,21 +222,28 @@ function match(e: Extract<Expr, { kind: 'binary' }>, left: Compiled, env: ExprEn
   }
   if (!isStringish(left.type)) throw new VclError(`Operator ${e.token.value} not possible on type ${left.type}`, spanOf(e.token))
   const re = regexConstant(e.right, env)
-  // varnish matches an unset header as the empty string (VRT_re_match).
-  return { type: 'BOOL', fn: negate ? (ctx) => !re.test((l(ctx) as string | undefined) ?? '') : (ctx) => re.test((l(ctx) as string | undefined) ?? '') }
+  // varnish matches an unset header as the empty string (VRT_re_match). A match past the
+  // limits throws RegexLimitError: the subroutine fails (program.ts), as VRT_fail does.
+  return {
+    type: 'BOOL',
+    fn: negate
+      ? (ctx) => !re.test((l(ctx) as string | undefined) ?? '', ctx.regexLimits ?? VARNISH_REGEX_LIMITS)
+      : (ctx) => re.test((l(ctx) as string | undefined) ?? '', ctx.regexLimits ?? VARNISH_REGEX_LIMITS),
+  }
 }
 
 /** A regex operand must be a literal, compiled once here (VCC compiles it into the VCL's C). */
-function regexConstant(e: Expr, env: ExprEnv, global = false): RegExp {
+function regexConstant(e: Expr, env: ExprEnv): BoundedRegex {
   const c = compileExpr(e, env)
   if (typeof c.constant !== 'string') {
     throw new VclError(`Expected constant string for a regular expression, got ${c.type}`, spanOf(exprToken(e)))
   }
   try {
     const re = compilePcre(c.constant)
-    return global ? new RegExp(re.source, `${re.flags}g`) : re
+    env.noteRegex(re, exprToken(e))
+    return re
   } catch (err) {
-    if (err instanceof RegexTranslationError) throw new VclError(`Regexp compilation error:\n${err.message}`, spanOf(exprToken(e)))
+    if (err instanceof RegexCompileError) throw new VclError(`Regexp compilation error:\n${err.message}`, spanOf(exprToken(e)))
     throw err
   }
 }
@@ -288,19 +298,17 @@ function call(e: Extract<Expr, { kind: 'call' }>, env: ExprEnv): Compiled {
   if (name === 'regsub' || name === 'regsuball') {
     arity(e, 3, 3)
     const s = need(0, 'str', 'STRING')
-    const re = regexConstant(e.args[1] as Expr, env, name === 'regsuball')
+    const re = regexConstant(e.args[1] as Expr, env)
+    const all = name === 'regsuball'
     const sub = compileExpr(e.args[2] as Expr, env, 'STRING')
     const constSub = typeof sub.constant === 'string' ? compileReplacement(sub.constant) : undefined
     const subFn = sub.fn
-    // The number of capture groups, to tell them from replace()'s offset/input arguments.
-    const groupCount = (new RegExp(`${re.source}|`).exec('') as RegExpExecArray).length - 1
     return {
       type: 'STRING',
       fn: (ctx) => {
         const input = (s(ctx) as string | undefined) ?? ''
         const rep = constSub ?? compileReplacement((subFn(ctx) as string | undefined) ?? '')
-        re.lastIndex = 0
-        return input.replace(re, (m: string, ...rest: unknown[]) => rep(m, rest.slice(0, groupCount) as (string | undefined)[]))
+        return re.replace(input, ctx.regexLimits ?? VARNISH_REGEX_LIMITS, all, rep)
       },
     }
   }

@@ -7,7 +7,7 @@ import type { VclContext, VclReturn } from './context.js'
 import { type Backend, Director, type ProbeOptions } from './directors.js'
 import { spanOf, type Token } from './lexer.js'
 import { parseVcl } from './parser.js'
-import { type VclSource, VclError } from './source.js'
+import { lineAndColumn, type Span, type VclSource, VclError } from './source.js'
 import { ALL_METHODS, type Exec, LEGAL_RETURNS, RETURN_ACTIONS } from './types.js'
 
 /**
@@ -43,6 +43,11 @@ export interface CompiledVcl {
    * ...), has code from the user's files.
    */
   readonly builtinOnly: ReadonlySet<string>
+  /**
+   * `file:line:col: ...` for each pattern that runs on the counting engine because its shape
+   * can backtrack super-linearly: a warning at load (the match is bounded either way).
+   */
+  readonly regexNotes: readonly string[]
 }
 
 // varnish 3 subroutine names that 4.0 renamed.
@@ -68,10 +73,29 @@ export function compileVcl(source: VclSource | Token[], options: CompileOptions 
   const user = parseVcl(source)
   // The AST is never modified by compiling, so the built-in VCL is parsed once per process.
   builtinProgram ??= parseVcl(BUILTIN_SOURCE)
-  return new Compiler(user, options.hosts ?? new Map()).run(builtinProgram)
+  let compiled: CompiledVcl
+  try {
+    compiled = new Compiler(user, options.hosts ?? new Map()).run(builtinProgram)
+  } catch (err) {
+    // The parser bounds nesting; this catches what it cannot see (a chain of thousands of
+    // subroutines calling the next): one line, never a stack trace.
+    if (!(err instanceof RangeError) || !err.message.includes('call stack')) throw err
+    throw new VclError('VCL program too deeply nested to compile (subroutine call chains or expressions)', startOf(source))
+  }
+  if (compiled.backends.size === 0) {
+    // VCC's check (vcc_backend.c), after everything else compiled: an empty file, a file of
+    // comments, `vcl 4.1;` alone or subroutines without a backend do not start varnishd.
+    throw new VclError('No backends or directors found in VCL program, at least one is necessary.', startOf(source))
+  }
+  return compiled
 }
 
 let builtinProgram: Program | undefined
+
+/** The first character of the user's file, for errors about the program as a whole. */
+function startOf(source: VclSource | Token[]): Span {
+  return { source: Array.isArray(source) ? (source[0] as Token).source : source, offset: 0, length: 1 }
+}
 
 class Compiler {
   #program: Program
@@ -85,6 +109,7 @@ class Compiler {
   #objects = new Map<string, Director>()
   #imports = new Set<string>()
   #used = new Set<string>()
+  readonly #regexNotes: string[] = []
   #subs = new Map<string, SubInfo>()
   #current: SubInfo | undefined
   #hosts: ReadonlyMap<string, readonly string[]>
@@ -141,6 +166,7 @@ class Compiler {
       defaultBackend: first,
       methods,
       builtinOnly,
+      regexNotes: this.#regexNotes,
     }
   }
 
@@ -187,6 +213,13 @@ class Compiler {
       imports: this.#imports,
       useVar: (spec, token, how) => this.#useVar(spec, token, how),
       markUsed: (kind, name) => this.#used.add(`${kind}:${name}`),
+      noteRegex: (re, token) => {
+        if (re.risk === undefined || token.source.name === '<builtin>') return
+        const { line, column } = lineAndColumn(spanOf(token))
+        this.#regexNotes.push(
+          `${token.source.name}:${line}:${column}: regex "${re.pattern}" can backtrack super-linearly (${re.risk}); each match stops at pcre2_match_limit`,
+        )
+      },
     }
   }
 
@@ -351,6 +384,10 @@ class Compiler {
     const spec = lookupVariable(s.target.value, env.dialect, env.method)
     if (!spec) throw new VclError(`Symbol not found: '${s.target.value}'`, spanOf(s.target))
     this.#useVar(spec, s.target, 'write')
+    const refusal = spec.unsupported
+    if (refusal && !(refusal.exceptLiteral !== undefined && s.value.kind === 'ident' && s.value.token.value === refusal.exceptLiteral)) {
+      throw new VclError(`${spec.name}: ${refusal.why}.`, spanOf(s.target))
+    }
     const want = spec.type === 'HEADER' || spec.type === 'BODY' ? 'STRING' : spec.type
     const value = compileExpr(s.value, env, want)
     const set = spec.set as (ctx: VclContext, v: unknown) => void

@@ -1,3 +1,5 @@
+import type { MatchLimits } from '@edgestack/common'
+
 /**
  * The runtime side of a compiled VCL program: what the router hands to each subroutine.
  * The router owns these objects and reads them back after a subroutine returns (for example
@@ -255,6 +257,8 @@ export interface VclContext {
   ban(expression: string): string | undefined
   /** `std.log(...)`. */
   log(message: string): void
+  /** pcre2_match_limit / pcre2_depth_limit for this request's matches (default varnishd's). */
+  readonly regexLimits?: MatchLimits
   /** varnish 3's `purge;` in vcl_hit / vcl_miss: drop the looked-up object and its variants. */
   purge?(): void
 }

@@ -26,6 +26,8 @@ export function tokenize(source: VclSource): Token[] {
   const fail = (problem: string, offset: number, length = 1): never => {
     throw new VclError(problem, { source, offset, length })
   }
+  // A NUL ends the source for VCC (it reads a C string): a long string across it is unterminated.
+  const firstNul = text.indexOf('\0')
   let i = 0
   while (i < text.length) {
     const c = text[i] as string
@@ -45,14 +47,14 @@ export function tokenize(source: VclSource): Token[] {
     }
     if (c === '{' && text[i + 1] === '"') {
       const end = text.indexOf('"}', i + 2)
-      if (end === -1) fail('Unterminated long-string, starting at', i, 2)
+      if (end === -1 || (firstNul > i && firstNul < end)) fail('Unterminated long-string, starting at', i, 2)
       tokens.push({ kind: 'string', value: text.slice(i + 2, end), source, offset: i, length: end + 2 - i })
       i = end + 2
       continue
     }
     if (c === '"' && text.startsWith('"""', i)) {
       const end = text.indexOf('"""', i + 3)
-      if (end === -1) fail('Unterminated long-string, starting at', i, 3)
+      if (end === -1 || (firstNul > i && firstNul < end)) fail('Unterminated long-string, starting at', i, 3)
       tokens.push({ kind: 'string', value: text.slice(i + 3, end), source, offset: i, length: end + 3 - i })
       i = end + 3
       continue
@@ -60,7 +62,7 @@ export function tokenize(source: VclSource): Token[] {
     if (c === '"') {
       // Plain VCL strings have no escapes and cannot span lines.
       let j = i + 1
-      while (j < text.length && text[j] !== '"' && text[j] !== '\n') j++
+      while (j < text.length && text[j] !== '"' && text[j] !== '\n' && text[j] !== '\0') j++
       if (text[j] !== '"') fail('Unterminated string, starting at', i)
       tokens.push({ kind: 'string', value: text.slice(i + 1, j), source, offset: i, length: j + 1 - i })
       i = j + 1

@@ -26,7 +26,31 @@ export async function loadVclFile(path: string, name = 'boot', vclPath: readonly
 /** Compiles VCL text that is no file (`-b`'s, the article flags'): includes are still read. */
 export async function loadVclText(source: VclSource, name = 'boot', vclPath: readonly string[] = DEFAULT_VCL_PATH): Promise<VclProgram> {
   const tokens = await tokenizeWithIncludes(source, vclPath)
-  return new VclProgram(name, tokens, { hosts: await resolveAclHosts(tokens) })
+  const [hosts] = await Promise.all([resolveAclHosts(tokens), checkBackendHosts(tokens)])
+  return new VclProgram(name, tokens, { hosts })
+}
+
+/**
+ * VCC resolves every backend `.host` when it compiles (vcc_backend.c), so a name that does not
+ * resolve stops the load. We check the same, once; the connection resolves again when it opens.
+ */
+async function checkBackendHosts(tokens: readonly Token[]): Promise<void> {
+  const names = new Map<string, Token>()
+  for (let i = 0; i + 3 < tokens.length; i++) {
+    if (tokens[i]?.value !== '.' || tokens[i + 1]?.value !== 'host' || tokens[i + 2]?.value !== '=') continue
+    const t = tokens[i + 3] as Token
+    if (t.kind === 'string' && !parseIp(t.value) && !names.has(t.value)) names.set(t.value, t)
+  }
+  await Promise.all(
+    [...names].map(async ([name, token]) => {
+      try {
+        await lookup(name)
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? ''
+        throw new VclError(`Backend host '"${name}"' could not be resolved to an IP address: ${RESOLVER_TEXT[code] ?? code}`, spanOf(token))
+      }
+    }),
+  )
 }
 
 const RESOLVER_TEXT: Record<string, string> = { ENOTFOUND: 'Name or service not known', EAI_AGAIN: 'Temporary failure in name resolution' }

@@ -2,6 +2,8 @@ import type { AclEntry, Decl, Expr, Field, Program, Stmt, VclDialect } from './a
 import { spanOf, type Token, tokenize } from './lexer.js'
 import { type VclSource, VclError } from './source.js'
 
+/** Deepest nesting the compiler takes (varnishd has no limit but takes minutes at 10,000 levels). */
+const MAX_NESTING = 1000
 const COMPARISONS = new Set(['==', '!=', '<', '>', '<=', '>=', '~', '!~'])
 const ACTIONS = new Set(['synthetic', 'hash_data', 'ban'])
 
@@ -18,6 +20,8 @@ class Parser {
   #tokens: Token[]
   #i = 0
   #dialect: VclDialect = '4.1'
+  /** Blocks, parentheses and operator chains open around the current token (see #deeper). */
+  #depth = 0
 
   constructor(tokens: Token[]) {
     this.#tokens = tokens
@@ -151,14 +155,28 @@ class Parser {
   }
 
   #block(): Stmt[] {
-    this.#expectOp('{')
+    // A block costs the compiler and the compiled closures several frames a level: it counts 4.
+    this.#deeper(this.#expectOp('{'), 4)
     const body: Stmt[] = []
     while (!this.#isOp('}')) {
       if (this.#peek().kind === 'eof') this.#expectOp('}')
       body.push(this.#stmt())
     }
     this.#next()
+    this.#depth -= 4
     return body
+  }
+
+  /**
+   * Entering one more level of nesting at `t`. The parser, the compiler and the compiled
+   * closures all recurse once per level, so a depth bomb (10,000 nested `if`s or parentheses)
+   * is refused here in one positioned line instead of overflowing the stack.
+   */
+  #deeper(t: Token, levels = 1): void {
+    this.#depth += levels
+    if (this.#depth > MAX_NESTING) {
+      throw new VclError(`Too deeply nested: more than ${MAX_NESTING} levels of blocks, parentheses or operators`, spanOf(t))
+    }
   }
 
   #stmt(): Stmt {
@@ -301,27 +319,36 @@ class Parser {
   }
 
   #expr(): Expr {
+    const depth = this.#depth
     let left = this.#and()
     while (this.#isOp('||')) {
       const token = this.#next()
+      this.#deeper(token)
       left = { kind: 'binary', token, left, right: this.#and() }
     }
+    this.#depth = depth
     return left
   }
 
   #and(): Expr {
+    const depth = this.#depth
     let left = this.#not()
     while (this.#isOp('&&')) {
       const token = this.#next()
+      this.#deeper(token)
       left = { kind: 'binary', token, left, right: this.#not() }
     }
+    this.#depth = depth
     return left
   }
 
   #not(): Expr {
     if (this.#isOp('!')) {
       const token = this.#next()
-      return { kind: 'unary', token, operand: this.#not() }
+      this.#deeper(token)
+      const operand = this.#not()
+      this.#depth--
+      return { kind: 'unary', token, operand }
     }
     const left = this.#add()
     const t = this.#peek()
@@ -333,27 +360,36 @@ class Parser {
   }
 
   #add(): Expr {
+    const depth = this.#depth
     let left = this.#mul()
     while (this.#isOp('+') || this.#isOp('-')) {
       const token = this.#next()
+      this.#deeper(token)
       left = { kind: 'binary', token, left, right: this.#mul() }
     }
+    this.#depth = depth
     return left
   }
 
   #mul(): Expr {
+    const depth = this.#depth
     let left = this.#unary()
     while (this.#isOp('*') || this.#isOp('/')) {
       const token = this.#next()
+      this.#deeper(token)
       left = { kind: 'binary', token, left, right: this.#unary() }
     }
+    this.#depth = depth
     return left
   }
 
   #unary(): Expr {
     if (this.#isOp('-')) {
       const token = this.#next()
-      return { kind: 'unary', token, operand: this.#unary() }
+      this.#deeper(token)
+      const operand = this.#unary()
+      this.#depth--
+      return { kind: 'unary', token, operand }
     }
     return this.#primary()
   }
@@ -361,8 +397,10 @@ class Parser {
   #primary(): Expr {
     const t = this.#next()
     if (t.kind === 'op' && t.value === '(') {
+      this.#deeper(t)
       const e = this.#expr()
       this.#expectOp(')')
+      this.#depth--
       return e
     }
     if (t.kind === 'string') return { kind: 'string', token: t }

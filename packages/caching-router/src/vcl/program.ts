@@ -1,3 +1,4 @@
+import { RegexLimitError } from '@edgestack/common'
 import { type CompileOptions, compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
@@ -78,6 +79,7 @@ export class VclProgram {
     for (const d of c.directors.values()) lines.push(`director ${d.name} ${d.kind}`)
     for (const a of c.acls.values()) lines.push(`acl ${a.name}`)
     lines.push(`subroutines ${[...c.methods.keys()].map((m) => `vcl_${m}`).join(' ')}`)
+    for (const note of c.regexNotes) lines.push(`warning: ${note}`)
     return lines.join('\n')
   }
 
@@ -93,7 +95,12 @@ export class VclProgram {
     } catch (err) {
       // A refused value (VclRuntimeError) or, should one slip through, a compiler bug: either
       // way only this request fails.
-      ctx.log(`vcl_${method}: ${err instanceof VclRuntimeError ? err.message : `internal error: ${String(err)}`}`)
+      // varnishd's VCL_Error for a match past pcre2_match_limit: "Regexp matching failed: match limit exceeded".
+      const text =
+        err instanceof VclRuntimeError ? err.message
+        : err instanceof RegexLimitError ? `Regexp matching failed: ${err.message}`
+        : `internal error: ${String(err)}`
+      ctx.log(`vcl_${method}: ${text}`)
       return FAIL
     }
   }

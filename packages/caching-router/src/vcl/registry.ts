@@ -45,6 +45,7 @@ export class VclRegistry {
   #reloads = 0
   #warm: (p: VclProgram) => void
   #cold: (p: VclProgram) => void
+  readonly #onCold: ((p: VclProgram) => void)[] = []
 
   constructor(hooks: { warm?: (p: VclProgram) => void; cold?: (p: VclProgram) => void } = {}) {
     this.#warm = hooks.warm ?? defaultWarm
@@ -111,9 +112,22 @@ export class VclRegistry {
     if (e.discarded && e.busy === 0) this.#retire(e)
   }
 
+  /**
+   * Also told when a program goes cold (a router closes that VCL's backend pools); the
+   * function returned unsubscribes (a router sharing a manager's registry, when it closes).
+   */
+  onCold(listener: (p: VclProgram) => void): () => void {
+    this.#onCold.push(listener)
+    return () => {
+      const i = this.#onCold.indexOf(listener)
+      if (i !== -1) this.#onCold.splice(i, 1)
+    }
+  }
+
   #retire(e: Entry): void {
     this.#byProgram.delete(e.program)
     this.#cold(e.program)
+    for (const listener of this.#onCold) listener(e.program)
   }
 
   /** `vcl.show NAME`: the main file's text; `verbose` adds the included files, as `-v` does. */

@@ -1,3 +1,4 @@
+import type { MatchLimits } from '@edgestack/common'
 import type { VclBackendRef, VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse } from './context.js'
 import { VclHeaders } from './context.js'
 
@@ -19,6 +20,7 @@ export interface RequestInit {
   readonly hashData?: (part: string) => void
   readonly ban?: (expression: string) => string | undefined
   readonly log?: (message: string) => void
+  readonly regexLimits?: MatchLimits
 }
 
 /**
@@ -48,6 +50,8 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     client: init.client,
     local: init.local,
     remote: init.remote ?? init.client,
+    // One shape for every context (no spread): read on every `~` of the request.
+    regexLimits: init.regexLimits,
     serverHostname: init.serverHostname ?? 'localhost',
     serverIdentity: init.serverIdentity ?? init.serverHostname ?? 'localhost',
     now: init.now ?? (() => Date.now() / 1000),

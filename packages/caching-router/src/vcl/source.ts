@@ -50,7 +50,8 @@ export class VclError extends ConfigError {
 /** The source line holding the span and a caret line under it, as compilers print them. */
 export function excerpt(span: Span): string {
   const text = span.source.text
-  const start = text.lastIndexOf('\n', span.offset - 1) + 1
+  // lastIndexOf with -1 still looks at index 0: a file starting with a newline needs the guard.
+  const start = span.offset === 0 ? 0 : text.lastIndexOf('\n', span.offset - 1) + 1
   let end = text.indexOf('\n', span.offset)
   if (end === -1) end = text.length
   const lineText = text.slice(start, end).replace(/\t/g, ' ')

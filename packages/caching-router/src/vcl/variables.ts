@@ -11,6 +11,12 @@ export interface VarSpec {
   get(ctx: VclContext): unknown
   set?(ctx: VclContext, v: unknown): void
   clear?(ctx: VclContext): void
+  /**
+   * Why setting it is refused at load, when varnishd would act on it and we would not (no
+   * silent no-op). With `exceptLiteral`, setting it to that literal (the behaviour we always
+   * have) is allowed.
+   */
+  readonly unsupported?: { readonly why: string; readonly exceptLiteral?: string }
 }
 
 const CLIENT: readonly string[] = CLIENT_METHODS
@@ -138,10 +144,14 @@ add({
 
 for (const key of ['ttl', 'grace', 'keep'] as const) add(field(`beresp.${key}`, 'beresp', key, 'DURATION', BERESP, BERESP))
 add(field('beresp.uncacheable', 'beresp', 'uncacheable', 'BOOL', BERESP, BERESP))
-add(field('beresp.do_stream', 'beresp', 'doStream', 'BOOL', BERESP, BERESP))
-add(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP))
-add(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP))
-add(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP))
+// The router always streams, never compresses and has no ESI processor (later issues): the
+// switches for those are refused at load rather than accepted and ignored. Reading them gives
+// the value they always have. do_stream = true is the behaviour we have, so it is allowed.
+const refused = (spec: VarSpec, why: string, exceptLiteral?: string): VarSpec => ({ ...spec, unsupported: { why, exceptLiteral } })
+add(refused(field('beresp.do_stream', 'beresp', 'doStream', 'BOOL', BERESP, BERESP), 'caching-router always streams; only "true" is supported', 'true'))
+add(refused(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP), 'gzip compression is not supported by caching-router'))
+add(refused(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP), 'gzip decompression is not supported by caching-router'))
+add(refused(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP), 'ESI is not supported by caching-router'))
 add(field('beresp.age', 'beresp', 'age', 'DURATION', BERESP, NONE))
 add(field('beresp.was_304', 'beresp', 'was304', 'BOOL', BERESP, NONE))
 add(field('beresp.backend.name', 'beresp', 'backendName', 'STRING', BERESP, NONE))
@@ -193,6 +203,11 @@ const LEGACY_ONLY = new Map<string, VarSpec>([
     { name: 'req.backend.healthy', type: 'BOOL', read: CLIENT, write: NONE, unset: NONE, get: (ctx) => ctx.req.backendHint?.healthy() ?? false },
   ],
 ])
+
+/** Every fixed variable name the compiler knows (the `*.http.*` families aside). */
+export function variableNames(): string[] {
+  return [...TABLE.keys(), ...LEGACY_ONLY.keys()]
+}
 
 /**
  * Finds a variable by name. In the 3.0 dialect, old names map to their 4.x meaning, and in

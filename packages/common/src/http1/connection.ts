@@ -16,7 +16,7 @@ export interface ConnectionOptions {
   onRequest(req: Http1Request, res: Http1Response): void
   /** Bytes to send before closing on a protocol error; undefined closes silently. */
   errorResponse(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
-  onClientError(err: Http1ParseError, peer: PeerAddresses): void
+  onClientError(err: Http1ParseError, peer: PeerAddresses, head: Buffer | undefined): void
 }
 
 enum State {
@@ -28,8 +28,6 @@ enum State {
   Hijacked,
 }
 
-const CRLFCRLF = Buffer.from('\r\n\r\n')
-const LFLF = Buffer.from('\n\n')
 /** Bytes of pipelined requests we hold while a response is in progress before pausing the socket. */
 const PIPELINE_BUFFER = 65536
 /** How long a connection whose request we refused may linger to take the rest of its bytes. */
@@ -157,6 +155,9 @@ export class Http1Connection implements ResponseOwner {
   #onEnd = (): void => {
     // A client may half-close after pipelining requests: answer what it sent, then close.
     this.#clientEnded = true
+    // A handler relaying a long answer may treat the FIN as the client leaving (nginx's
+    // proxy does, unless proxy_ignore_client_abort): it is told, and decides.
+    if (this.#res && !this.#res.finished) this.#res.emit('clientend')
     if (this.#state === State.Body && !this.#bodyDone) {
       this.#abortBody(new Error('client closed before sending the whole body'))
       this.#close()
@@ -239,7 +240,7 @@ export class Http1Connection implements ResponseOwner {
       this.#stallMark = flushed
       return false
     }
-    return now - this.#stallSince >= this.#opts.sendTimeoutMs
+    return now - this.#stallSince >= (this.#req?.sendTimeoutMs ?? this.#opts.sendTimeoutMs)
   }
 
   #readProxyHeader(): boolean {
@@ -248,7 +249,7 @@ export class Http1Connection implements ResponseOwner {
     if (r.kind === 'incomplete') return false
     if (r.kind === 'invalid') {
       // A malformed PROXY header closes the connection without an answer, as varnishd does.
-      this.#opts.onClientError(new Http1ParseError('proxy-protocol', r.reason), this.#peer)
+      this.#opts.onClientError(new Http1ParseError('proxy-protocol', r.reason), this.#peer, undefined)
       this.socket.destroy()
       this.#pending = undefined
       return false
@@ -268,9 +269,14 @@ export class Http1Connection implements ResponseOwner {
 
   #readHead(): boolean {
     let pending = this.#pending as Buffer
-    // RFC 9112 §2.2: ignore empty lines before the request line.
+    // RFC 9112 §2.2: ignore empty lines (CRLF, or a bare LF as nginx and varnishd take it)
+    // before the request line.
     let start = 0
-    while (start + 1 < pending.length && pending[start] === 0x0d && pending[start + 1] === 0x0a) start += 2
+    for (;;) {
+      if (pending[start] === 0x0a) start += 1
+      else if (pending[start] === 0x0d && pending[start + 1] === 0x0a) start += 2
+      else break
+    }
     if (start > 0) {
       pending = pending.subarray(start)
       this.#pending = pending.length > 0 ? pending : undefined
@@ -281,14 +287,9 @@ export class Http1Connection implements ResponseOwner {
       this.deadline = Date.now() + this.#opts.headerTimeoutMs
     }
     const { limits } = this.#opts
-    const end = pending.indexOf(CRLFCRLF)
-    if (end === -1 || end + 4 > limits.maxHeadBytes) {
+    const found = findHeadEnd(pending, limits.maxHeadBytes)
+    if (found === undefined) {
       const lineEnd = pending.indexOf(0x0a)
-      // A head ended by bare LFs would never complete: refuse it now rather than at the timeout.
-      if ((lineEnd !== -1 && pending[lineEnd - 1] !== 0x0d) || pending.indexOf(LFLF) !== -1) {
-        this.#fail(new Http1ParseError('bad-request', 'bare LF in the request head'))
-        return false
-      }
       if ((lineEnd === -1 ? pending.length : lineEnd) > limits.maxRequestLineBytes + 1) {
         this.#fail(new Http1ParseError('request-line-too-long', 'request line too long'))
       } else if (pending.length >= limits.maxHeadBytes) {
@@ -296,6 +297,7 @@ export class Http1Connection implements ResponseOwner {
       }
       return false
     }
+    const [end, after] = found
     let head: ReturnType<typeof parseRequestHead>
     try {
       head = parseRequestHead(pending.toString('latin1', 0, end), limits)
@@ -306,7 +308,7 @@ export class Http1Connection implements ResponseOwner {
     }
     this.#headStarted = false
     this.deadline = 0
-    this.#pending = pending.length > end + 4 ? pending.subarray(end + 4) : undefined
+    this.#pending = pending.length > after ? pending.subarray(after) : undefined
     const req = new Http1Request(head, this.socket, this.#peer, this)
     req.followedByBytes = this.#pending !== undefined
     req.connectionRequests = ++this.#requests
@@ -355,7 +357,7 @@ export class Http1Connection implements ResponseOwner {
    */
   #waitForBody(): void {
     if (this.#state !== State.Body) return
-    this.deadline = this.#bodyWanted ? Date.now() + this.#opts.bodyTimeoutMs : 0
+    this.deadline = this.#bodyWanted ? Date.now() + (this.#req?.bodyTimeoutMs ?? this.#opts.bodyTimeoutMs) : 0
   }
 
   #pushBody(chunk: Buffer): void {
@@ -471,7 +473,9 @@ export class Http1Connection implements ResponseOwner {
   }
 
   #fail(err: Http1ParseError): void {
-    this.#opts.onClientError(err, this.#peer)
+    // What was read of an unfinished head, so a daemon can log the refusal with it (nginx logs
+    // its 400s with the request line and the fields it read).
+    this.#opts.onClientError(err, this.#peer, this.#state === State.Head ? this.#pending : undefined)
     const answer = this.#opts.errorResponse(err, this.#peer)
     this.#pending = undefined
     if (answer === undefined || this.#res?.headersSent) {
@@ -490,4 +494,27 @@ export class Http1Connection implements ResponseOwner {
     if (this.socket.isPaused()) this.socket.resume()
     this.deadline = Date.now() + LINGER_MS
   }
+}
+
+/**
+ * Where the head in `buf` ends: the first empty line, each line ended by CRLF or by a bare LF
+ * (RFC 9112 §2.2 lets a recipient take LF alone; nginx and varnishd do). Returns the length of
+ * the head without its last line end, and the offset of the first byte after the empty line;
+ * undefined while no empty line has arrived within `max` bytes. The head is parsed and every
+ * field re-serialized with CRLF before it goes anywhere, so the next hop never sees a bare LF.
+ */
+function findHeadEnd(buf: Buffer, max: number): [end: number, after: number] | undefined {
+  let lf = buf.indexOf(0x0a)
+  while (lf !== -1 && lf < max) {
+    const next = buf[lf + 1]
+    let after = -1
+    if (next === 0x0a) after = lf + 2
+    else if (next === 0x0d && buf[lf + 2] === 0x0a) after = lf + 3
+    if (after !== -1) {
+      if (after > max) return undefined
+      return [lf > 0 && buf[lf - 1] === 0x0d ? lf - 1 : lf, after]
+    }
+    lf = buf.indexOf(0x0a, lf + 1)
+  }
+  return undefined
 }

@@ -49,13 +49,18 @@ const DIGITS = /^\d{1,15}$/
  * Parses a request head (request line and fields, without the final empty line) read as
  * latin1 so every byte maps to one char. Stricter than RFC 9112's MAYs on purpose, because each
  * leniency below is a known request smuggling vector between two parsers that disagree:
- * bare LF or CR (§2.2), obs-fold (§5.2), whitespace before the colon (§5.1), CL with TE and
+ * bare CR (§2.2), obs-fold (§5.2), whitespace before the colon (§5.1), CL with TE and
  * differing CLs (§6.3), TE on HTTP/1.0, and a missing or repeated Host (§3.2).
  */
 export function parseRequestHead(head: string, limits: Http1Limits): ParsedHead {
-  const lines = head.split('\r\n')
-  for (const line of lines) {
-    if (line.includes('\n') || line.includes('\r')) throw new Http1ParseError('bad-request', 'bare CR or LF in the request head')
+  // Lines end with CRLF or a bare LF (RFC 9112 §2.2, as nginx and varnishd read them); a CR
+  // anywhere else is a bare CR, which parsers disagree on: refused.
+  const lines = head.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i] as string
+    if (line.charCodeAt(line.length - 1) === 0x0d) line = line.slice(0, -1)
+    if (line.includes('\r')) throw new Http1ParseError('bad-request', 'bare CR in the request head')
+    lines[i] = line
   }
   const requestLine = lines[0] as string
   if (requestLine.length > limits.maxRequestLineBytes) {

@@ -34,6 +34,12 @@ export class Http1Request {
   connectionRequests = 1
   /** When the connection was accepted, ms since the epoch (nginx's c->start_time). */
   connectionStartMs = 0
+  /**
+   * This request's own client_body_timeout / send_timeout, when its handler chose one (nginx
+   * takes both from the location); undefined keeps the server's.
+   */
+  bodyTimeoutMs: number | undefined
+  sendTimeoutMs: number | undefined
   readonly remoteAddress: string
   readonly remotePort: number
   readonly localAddress: string

@@ -26,6 +26,20 @@ export class InvalidResponseHeaderError extends EdgeError {
   }
 }
 
+/**
+ * Where a streamed head's fields go, for a server that mirrors another's layout (nginx writes
+ * Content-Type and Content-Length first, an absolute Location next, then Transfer-Encoding and
+ * Connection, then the rest of its list).
+ */
+export interface HeadLayout {
+  /** The status line after `HTTP/1.1 `, written as given (a backend's own reason, or none). */
+  statusText?: string
+  /** Fields written after Content-Length, before Transfer-Encoding. */
+  afterLength?: readonly string[]
+  /** Fields written after the Connection field. */
+  trailing?: readonly string[]
+}
+
 /** What the connection needs from a response, without a dependency cycle. */
 export interface ResponseOwner {
   readonly socket: import('node:net').Socket
@@ -40,7 +54,7 @@ export interface ResponseOwner {
  * stream one with backpressure. The server adds the framing (Content-Length or chunked) and
  * the Connection field; a HEAD request or a 1xx/204/304 status never gets a body.
  * Emits 'finish' when the last byte is handed to the socket and 'close' if the connection
- * goes away before that.
+ * goes away before that; 'clientend' when the client half-closes before the answer is over.
  */
 export class Http1Response extends EventEmitter {
   statusCode = 0
@@ -74,7 +88,7 @@ export class Http1Response extends EventEmitter {
   }
 
   /** A whole response: `headers` is a flat [name, value, ...] list; Content-Length is computed. */
-  send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string): void {
+  send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string, layout?: HeadLayout): void {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
     this.statusCode = status
@@ -83,7 +97,7 @@ export class Http1Response extends EventEmitter {
     // would be two framings. For HEAD it describes the body a GET gets, so it is kept.
     const length = this.#noBody && !buf?.length ? declaredLength(headers) : undefined
     if (asksClose(headers)) this.#req.keepAlive = false
-    const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason)
+    const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason, layout)
     const socket = this.#owner.socket
     this.headersSent = true
     this.headBytes = head.length
@@ -134,11 +148,12 @@ export class Http1Response extends EventEmitter {
    * Starts a streamed response. A Content-Length in `headers` is kept and trusted; without
    * one the body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
    */
-  writeHead(status: number, headers: readonly string[], reason?: string): void {
+  writeHead(status: number, headers: readonly string[], reason?: string, layout?: HeadLayout): void {
     if (this.headersSent) throw new EdgeError('EDGE_ERR_HEADERS_SENT', 'headers already sent')
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
     this.statusCode = status
-    let head = statusLine(status, reason) + fields(headers)
+    const line = layout?.statusText === undefined ? statusLine(status, reason) : `HTTP/1.1 ${safeStatusText(layout.statusText)}${CRLF}`
+    let head = line + fields(headers)
     // Conflicting or malformed lengths (a hostile backend's) are dropped for chunked framing,
     // and a declared length is enforced in write()/end() so a body cannot overrun into what
     // the client reads as the next response.
@@ -146,7 +161,9 @@ export class Http1Response extends EventEmitter {
     if (length !== undefined) {
       head += `Content-Length: ${length}${CRLF}`
       if (!this.#noBody) this.#remaining = length
-    } else if (!this.#noBody) {
+    }
+    if (layout?.afterLength) head += fields(layout.afterLength)
+    if (length === undefined && !this.#noBody) {
       if (this.#req.version === '1.1') {
         this.#chunked = true
         head += `Transfer-Encoding: chunked${CRLF}`
@@ -155,7 +172,9 @@ export class Http1Response extends EventEmitter {
       }
     }
     if (asksClose(headers)) this.#req.keepAlive = false
-    head += this.connectionField() + CRLF
+    head += this.connectionField()
+    if (layout?.trailing) head += fields(layout.trailing)
+    head += CRLF
     this.headersSent = true
     this.headBytes = head.length
     this.bytesSent += head.length
@@ -286,6 +305,12 @@ function asksClose(headers: readonly string[]): boolean {
   return false
 }
 
+/** A status text taken from elsewhere must not end the line early (response splitting). */
+function safeStatusText(text: string): string {
+  if (UNSAFE.test(text)) throw new InvalidResponseHeaderError('status line')
+  return text
+}
+
 function fields(headers: readonly string[]): string {
   let out = ''
   for (let i = 0; i < headers.length; i += 2) {
@@ -299,10 +324,14 @@ function fields(headers: readonly string[]): string {
 }
 
 /** The head `send()` writes: status line, the caller's fields, Content-Length, Connection. */
-function formatHead(status: number, headers: readonly string[], length: number, connection: string, reason?: string): string {
-  let head = statusLine(status, reason) + fields(headers)
+function formatHead(status: number, headers: readonly string[], length: number, connection: string, reason?: string, layout?: HeadLayout): string {
+  const line = layout?.statusText === undefined ? statusLine(status, reason) : `HTTP/1.1 ${safeStatusText(layout.statusText)}${CRLF}`
+  let head = line + fields(headers)
   if (status >= 200 && status !== 204 && status !== 304) head += `Content-Length: ${length}${CRLF}`
-  return head + connection + CRLF
+  if (layout?.afterLength) head += fields(layout.afterLength)
+  head += connection
+  if (layout?.trailing) head += fields(layout.trailing)
+  return head + CRLF
 }
 
 function joinHead(head: string, body: Buffer): Buffer {

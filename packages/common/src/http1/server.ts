@@ -1,8 +1,10 @@
-import net, { type AddressInfo } from 'node:net'
 import { chmod } from 'node:fs/promises'
+import net from 'node:net'
 import { STATUS_CODES } from 'node:http'
-import { formatAddress, type HostPort } from '../address.js'
+import type { HostPort } from '../address.js'
 import { StartupError } from '../errors.js'
+import { listenOn } from '../daemon/listen-fds.js'
+import { connectionBudget, openFileLimit } from '../descriptor-limit.js'
 import { Http1Connection } from './connection.js'
 import type { Http1ParseError } from './errors.js'
 import { DEFAULT_LIMITS, type Http1Limits } from './parse-head.js'
@@ -33,19 +35,63 @@ export interface Http1ServerOptions {
    * status line; daemons return their real twin's error page. Undefined: close silently.
    */
   errorResponse?(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
-  /** Told about every unreadable request, for the logs. */
-  onClientError?(err: Http1ParseError, peer: PeerAddresses): void
-  /** Most simultaneous connections; further ones are closed at once. */
+  /** Told about every unreadable request, for the logs, with the bytes read of its head. */
+  onClientError?(err: Http1ParseError, peer: PeerAddresses, head?: Buffer): void
+  /**
+   * Most simultaneous connections; further ones are closed at accept, before a byte is read.
+   * Unset (and no sharedLimit): what RLIMIT_NOFILE allows, two descriptors a client (its own
+   * and a backend's) after a reserve (descriptor-limit.ts), read when the server starts listening.
+   */
   maxConnections?: number
+  /**
+   * A limit shared by several servers (nginx's worker_connections covers every listening
+   * address of a worker). At it, idle connections make room as in nginx (ConnectionLimit.reuse);
+   * with none idle, a new connection is closed at once.
+   */
+  sharedLimit?: ConnectionLimit
+  /**
+   * Told about idle connections closed to make room ('reused'), a connection closed at a limit
+   * ('limit'), or an accept(2) that failed (EMFILE: the descriptor limit), for the logs. Without
+   * it all are silent; none stops the server.
+   */
+  onRefused?(why: 'reused' | 'limit' | Error): void
+}
+
+/** The open connections of the servers sharing one limit, oldest first, and the limit. */
+export class ConnectionLimit {
+  readonly open = new Set<Http1Connection>()
+  constructor(readonly limit: number) {}
+
+  /**
+   * nginx's ngx_drain_connections: the oldest idle connections (waiting for a first or next
+   * request) are closed to make room, max(min(32, idle / 8), 1) of them. False: none was idle.
+   */
+  reuse(): boolean {
+    let idle = 0
+    for (const c of this.open) if (c.idle) idle++
+    if (idle === 0) return false
+    let n = Math.max(Math.min(32, Math.floor(idle / 8)), 1)
+    for (const c of this.open) {
+      if (n === 0) break
+      if (!c.idle) continue
+      this.open.delete(c)
+      c.socket.destroy()
+      n--
+    }
+    return true
+  }
 }
 
 export interface Http1Server {
+  /** Listens on `address` (or on the socket a manager handed down for it: daemon/listen-fds.ts). */
   listen(address: HostPort): Promise<HostPort>
   /**
    * A Unix-domain socket at `path` (which must not exist), then `chmod` to `mode` if given.
    * Its requests have an empty remoteAddress and localAddress, and port 0.
    */
   listenPath(path: string, mode?: number): Promise<void>
+  /** Serves a connection accepted by a listener this server does not own (daemon/listener-set.ts). */
+  accept(socket: net.Socket): void
   /** Stops accepting; idle connections close now, busy ones after their response; then destroys. */
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly connectionCount: number
@@ -79,19 +125,28 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     errorResponse: opts.errorResponse ?? defaultErrorResponse,
     onClientError: opts.onClientError ?? (() => {}),
   }
+  const shared = opts.sharedLimit
   const onClosed = (c: Http1Connection) => {
     connections.delete(c)
+    shared?.open.delete(c)
     if (connections.size === 0) allClosed?.()
   }
   let allClosed: (() => void) | undefined
-  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    if (opts.maxConnections !== undefined && connections.size >= opts.maxConnections) {
+  let maxConnections = opts.maxConnections
+  const accept = (socket: net.Socket) => {
+    const atShared = shared !== undefined && shared.open.size >= shared.limit
+    if (atShared && shared.reuse()) opts.onRefused?.('reused')
+    else if (atShared || (maxConnections !== undefined && connections.size >= maxConnections)) {
       socket.on('error', () => {})
       socket.destroy()
+      opts.onRefused?.('limit')
       return
     }
-    connections.add(new Http1Connection(socket, connectionOptions, onClosed))
-  })
+    const c = new Http1Connection(socket, connectionOptions, onClosed)
+    connections.add(c)
+    shared?.open.add(c)
+  }
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true }, accept)
   // One sweep a second enforces every connection's deadline: no timer per request.
   const sweep = setInterval(() => {
     const now = Date.now()
@@ -106,26 +161,29 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
       return connections.size
     },
     async listen(address) {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', (err) =>
-          reject(new StartupError(`cannot listen on ${formatAddress(address)}: ${err.message}`, { cause: err })),
-        )
-        server.listen(address.port, address.host, () => resolve())
-      })
-      const a = server.address() as AddressInfo
-      return { host: a.address, port: a.port }
+      if (maxConnections === undefined && shared === undefined) {
+        const limit = await openFileLimit()
+        if (limit !== undefined) maxConnections = connectionBudget(limit)
+      }
+      const bound = await listenOn(server, address)
+      // Past listen, an error is a failed accept (EMFILE when the descriptors are used up):
+      // the client it was for is lost, the server goes on (libuv retries on the next one).
+      server.on('error', (err) => opts.onRefused?.(err))
+      return bound
     },
     async listenPath(path, mode) {
       await new Promise<void>((resolve, reject) => {
         server.once('error', (err) => reject(new StartupError(`cannot listen on ${path}: ${err.message}`, { cause: err })))
         server.listen(path, () => resolve())
       })
+      server.on('error', (err) => opts.onRefused?.(err))
       if (mode !== undefined) {
         await chmod(path, mode).catch((err: Error) => {
           throw new StartupError(`cannot chmod ${path}: ${err.message}`, { cause: err })
         })
       }
     },
+    accept,
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= new Promise<void>((resolve) => {
         const finish = () => {

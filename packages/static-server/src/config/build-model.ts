@@ -1,9 +1,12 @@
+import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { compileTemplate, type Template } from '../variables.js'
+import { accessRule } from '../access.js'
+import { compileTemplate, } from '../variables.js'
 import { NginxConfError } from './errors.js'
 import type {
   AccessLogModel,
+  LogFormat,
   ListenModel,
   LocationConf,
   LocationModel,
@@ -11,7 +14,9 @@ import type {
   ServerModel,
   ServerNameMatch,
 } from './model.js'
+import { checkVariables } from './check-variables.js'
 import { mapBlock } from './map-block.js'
+import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
 import { compileRegex, namedGroups } from './variable-names.js'
@@ -26,12 +31,14 @@ import {
   listen,
   logFormat,
   path,
+  tpl,
   proxyPass,
   serverName,
   size,
   time,
   upstream,
   type Ctx,
+  type HostCheck,
 } from './directive-values.js'
 
 export const COMBINED =
@@ -39,41 +46,56 @@ export const COMBINED =
 
 
 /** Turns the directive tree into the frozen model, with nginx's inheritance (http > server > location). */
-export function buildModel(tree: Directive[], opts: { prefix: string; file?: string }): NginxModel {
+export function buildModel(
+  tree: Directive[],
+  opts: { prefix: string; file?: string },
+): { model: NginxModel; hosts: HostCheck[]; logs: ReadonlySet<string> } {
   const ctx: Ctx = {
     prefix: opts.prefix,
-    formats: new Map([['combined', compileTemplate(COMBINED)]]),
+    formats: new Map([['combined', { template: compileTemplate(COMBINED), escape: 'default' }]]),
     upstreams: new Map(),
     vars: { maps: new Map(), names: new Set() },
+    hosts: [],
+    logs: new Set(),
   }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
   let errorLog = { path: join(opts.prefix, 'logs/error.log'), level: 'error' }
   let http: Directive | undefined
+  let events: Directive | undefined
+  // nginx's default (ngx_event_core_init_conf: DEFAULT_CONNECTIONS).
+  let workerConnections = 512
   for (const d of tree) {
     switch (d.name) {
+      case 'events':
+        events = d
+        for (const x of d.block ?? []) if (x.name === 'worker_connections') workerConnections = int(x, x.args[0] as string)
+        break
       case 'pid':
         pid = d.args[0] === 'off' ? undefined : path(ctx, d.args[0] as string)
         break
       case 'worker_processes': {
         const a = d.args[0] as string
-        workers = a === 'auto' ? availableParallelism() : int(d, a)
+        if (a !== 'auto' && !/^\d+$/.test(a)) throw new NginxConfError('"worker_processes" directive invalid value', d.file, d.line, d.name)
+        workers = a === 'auto' ? availableParallelism() : Number(a)
         if (workers < 1) throw invalid(d, a)
         break
       }
       case 'error_log':
         errorLog = { path: d.args[0] === 'stderr' ? 'stderr' : path(ctx, d.args[0] as string), level: d.args[1] ?? 'error' }
+        if (errorLog.path !== 'stderr') ctx.logs.add(errorLog.path)
         break
       case 'daemon':
       case 'master_process':
         flag(d)
         break
       case 'http':
-        if (http) throw new NginxConfError('"http" directive is duplicate', d.file, d.line, 'http')
         http = d
         break
     }
   }
+  // ngx_event_init_conf: the one section nginx cannot run without.
+  if (!events) throw new NginxConfError('no "events" section in configuration', opts.file ?? 'command line', 0)
   const servers: ServerModel[] = []
   if (http) {
     const block = http.block ?? []
@@ -82,18 +104,22 @@ export function buildModel(tree: Directive[], opts: { prefix: string; file?: str
     for (const d of block) if (d.name === 'map') mapBlock(ctx, d)
     const conf = mergeConf(ctx, defaultConf(ctx), block, 'http')
     for (const d of block) if (d.name === 'server') servers.push(server(ctx, conf, d, block))
+    checkListens(block)
     // Defined anywhere, known everywhere: nginx's variables are global to the http block.
     if (ctx.vars.names.size > 0) for (const s of servers) s.userVars = ctx.vars
   }
-  return deepFreeze({
+  const model = deepFreeze({
     ...(opts.file ? { file: opts.file } : {}),
     prefix: opts.prefix,
     ...(pid ? { pid } : {}),
     workers,
+    workerConnections,
     errorLog,
     servers,
     upstreams: ctx.upstreams,
   })
+  checkVariables(model, ctx.formats.values(), ctx.vars.names, opts.file ?? 'command line')
+  return { model, hosts: ctx.hosts, logs: ctx.logs }
 }
 
 function defaultConf(ctx: Ctx): LocationConf {
@@ -105,6 +131,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     index: [compileTemplate('index.html')],
     tryFiles: undefined,
     errorPages: [],
+    recursiveErrorPages: false,
     addHeaders: [],
     expires: undefined,
     charset: undefined,
@@ -114,7 +141,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     etag: true,
     ifModifiedSince: 'exact',
     clientMaxBodySize: 1024 * 1024,
-    accessLogs: [{ path: join(ctx.prefix, 'logs/access.log'), format: ctx.formats.get('combined') as Template }],
+    accessLogs: [{ path: join(ctx.prefix, 'logs/access.log'), format: ctx.formats.get('combined') as LogFormat }],
     proxyPass: undefined,
     proxySetHeaders: [],
     proxyHttpVersion: '1.0',
@@ -122,6 +149,20 @@ function defaultConf(ctx: Ctx): LocationConf {
     proxyReadTimeoutMs: 60_000,
     proxySendTimeoutMs: 60_000,
     proxyNextUpstream: new Set(['error', 'timeout']),
+    proxyNextUpstreamTries: 0,
+    proxyNextUpstreamTimeoutMs: 0,
+    proxyRedirect: undefined,
+    proxyHideHeaders: [],
+    proxyPassHeaders: [],
+    proxyIgnoreHeaders: new Set(),
+    proxyPassRequestHeaders: true,
+    proxyPassRequestBody: true,
+    proxyInterceptErrors: false,
+    // One memory page, as nginx's default (4k on x86-64 Linux).
+    proxyBufferSize: 4096,
+    proxyBuffering: true,
+    proxyMethod: undefined,
+    proxySetBody: undefined,
     gzipStatic: false,
     openFileCache: undefined,
     disableSymlinks: false,
@@ -136,12 +177,22 @@ function defaultConf(ctx: Ctx): LocationConf {
     keepaliveRequests: 1000,
     keepaliveTimeMs: 3_600_000,
     keepaliveOff: false,
+    msiePadding: true,
+    clientBodyTimeoutMs: 60_000,
+    sendTimeoutMs: 60_000,
     internal: false,
+    access: [],
+    satisfy: 'all',
   }
 }
 
 /** Directives whose one argument is a time, and the field (in ms) each sets. */
-const TIME_FIELDS = new Map<string, 'proxyConnectTimeoutMs' | 'proxyReadTimeoutMs' | 'proxySendTimeoutMs' | 'keepaliveTimeMs'>([
+const TIME_FIELDS = new Map<
+  string,
+  'proxyConnectTimeoutMs' | 'proxyReadTimeoutMs' | 'proxySendTimeoutMs' | 'keepaliveTimeMs' | 'clientBodyTimeoutMs' | 'sendTimeoutMs'
+>([
+  ['client_body_timeout', 'clientBodyTimeoutMs'],
+  ['send_timeout', 'sendTimeoutMs'],
   ['proxy_connect_timeout', 'proxyConnectTimeoutMs'],
   ['proxy_read_timeout', 'proxyReadTimeoutMs'],
   ['proxy_send_timeout', 'proxySendTimeoutMs'],
@@ -155,12 +206,14 @@ const TIME_FIELDS = new Map<string, 'proxyConnectTimeoutMs' | 'proxyReadTimeoutM
  */
 function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: string): LocationConf {
   const c: LocationConf = { ...parent, tryFiles: undefined, proxyPass: undefined, internal: false }
-  const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false }
+  const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false, access: false }
   let types: Map<string, string> | undefined
   let validMs: number | undefined
+  const proxyLists: ProxyLists = new Set()
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
+    if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {
       c[timeField] = time(d, a0)
@@ -168,30 +221,33 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
     }
     switch (d.name) {
       case 'root':
-        c.root = compileTemplate(path(ctx, a0))
+        c.root = tpl(d, path(ctx, a0))
         c.alias = undefined
         break
       case 'alias':
-        c.alias = compileTemplate(path(ctx, a0))
+        c.alias = tpl(d, path(ctx, a0))
         break
       case 'index':
         if (!lists.index) c.index = []
         lists.index = true
-        c.index = [...c.index, ...a.map(compileTemplate)]
+        c.index = [...c.index, ...a.map((x) => tpl(d, x))]
         break
       case 'try_files':
-        c.tryFiles = a.map(compileTemplate)
+        c.tryFiles = a.map((x) => tpl(d, x))
         break
       case 'error_page':
         if (!lists.errorPages) c.errorPages = []
         lists.errorPages = true
         c.errorPages = [...c.errorPages, errorPage(d)]
         break
+      case 'recursive_error_pages':
+        c.recursiveErrorPages = flag(d)
+        break
       case 'add_header':
         if (!lists.addHeaders) c.addHeaders = []
         lists.addHeaders = true
-        if (a[2] !== undefined && a[2] !== 'always') throw invalid(d, a[2])
-        c.addHeaders = [...c.addHeaders, { name: a0, value: compileTemplate(a[1] as string), always: a[2] === 'always' }]
+        if (a[2] !== undefined && a[2] !== 'always') throw new NginxConfError(`invalid parameter "${a[2]}"`, d.file, d.line, d.name)
+        c.addHeaders = [...c.addHeaders, { name: a0, value: tpl(d, a[1] as string), always: a[2] === 'always' }]
         break
       case 'expires':
         c.expires = expires(d)
@@ -226,23 +282,23 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
           const fmt = ctx.formats.get(a[1] ?? 'combined')
           if (!fmt) throw new NginxConfError(`unknown log format "${a[1]}"`, d.file, d.line, d.name)
           const entry: AccessLogModel = { path: a0 === '/dev/stdout' || a0 === 'stdout' ? '/dev/stdout' : path(ctx, a0), format: fmt }
+          if (!entry.path.includes('$') && !entry.path.startsWith('/dev/')) ctx.logs.add(entry.path)
           c.accessLogs = [...c.accessLogs, entry]
         }
         break
       case 'proxy_pass':
+        if (c.proxyPass) throw new NginxConfError('"proxy_pass" directive is duplicate', d.file, d.line, d.name)
         c.proxyPass = proxyPass(ctx, d)
         break
       case 'proxy_set_header':
         if (!lists.proxySetHeaders) c.proxySetHeaders = []
         lists.proxySetHeaders = true
-        c.proxySetHeaders = [...c.proxySetHeaders, { name: a0, value: compileTemplate(a[1] as string) }]
+        c.proxySetHeaders = [...c.proxySetHeaders, { name: a0, value: tpl(d, a[1] as string) }]
         break
       case 'proxy_http_version':
-        if (a0 !== '1.0' && a0 !== '1.1') throw invalid(d, a0)
+        // An enum slot: nginx's message names the value only.
+        if (a0 !== '1.0' && a0 !== '1.1') throw new NginxConfError(`invalid value "${a0}"`, d.file, d.line, d.name)
         c.proxyHttpVersion = a0
-        break
-      case 'proxy_next_upstream':
-        c.proxyNextUpstream = new Set(a)
         break
       case 'gzip_static':
         if (a0 !== 'on' && a0 !== 'off' && a0 !== 'always') throw invalid(d, a0)
@@ -252,7 +308,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         if (a0 === 'off') c.openFileCache = undefined
         else {
           const max = /^max=(\d+)$/.exec(a0)
-          if (!max) throw invalid(d, a0)
+          if (!max) throw new NginxConfError(`invalid "open_file_cache" parameter "${a0}"`, d.file, d.line, d.name)
           const inactive = a[1] ? /^inactive=(.+)$/.exec(a[1]) : null
           c.openFileCache = {
             max: Number(max[1]),
@@ -264,10 +320,13 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       case 'open_file_cache_valid':
         validMs = time(d, a0)
         break
-      case 'disable_symlinks':
-        if (a0 !== 'on' && a0 !== 'off' && a0 !== 'if_not_owner') throw invalid(d, a0)
-        c.disableSymlinks = a0 !== 'off'
+      case 'disable_symlinks': {
+        if (a0 !== 'on' && a0 !== 'off' && a0 !== 'if_not_owner') throw new NginxConfError(`invalid parameter "${a0}"`, d.file, d.line, d.name)
+        const from = a[1]
+        if (from !== undefined && (!from.startsWith('from=') || a0 === 'off')) throw new NginxConfError(`invalid parameter "${from}"`, d.file, d.line, d.name)
+        c.disableSymlinks = a0 === 'off' ? false : { ifNotOwner: a0 === 'if_not_owner', from: from ? tpl(d, from.slice(5)) : undefined }
         break
+      }
       case 'set_real_ip_from':
         if (!lists.realIpFrom) c.realIpFrom = []
         lists.realIpFrom = true
@@ -279,7 +338,11 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       case 'real_ip_recursive':
         c.realIpRecursive = flag(d)
         break
+      case 'msie_padding':
+        c.msiePadding = flag(d)
+        break
       case 'server_tokens':
+        if (a0 !== 'on' && a0 !== 'off' && a0 !== 'build') throw invalid(d, a0)
         c.serverTokens = a0 !== 'off'
         break
       case 'absolute_redirect':
@@ -304,9 +367,15 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       case 'internal':
         c.internal = true
         break
-      case 'autoindex_exact_size':
-      case 'autoindex_localtime':
-      case 'etag_dummy':
+      case 'allow':
+      case 'deny':
+        if (!lists.access) c.access = []
+        lists.access = true
+        c.access = [...c.access, accessRule(d)]
+        break
+      case 'satisfy':
+        if (a0 !== 'all' && a0 !== 'any') throw invalid(d, a0)
+        c.satisfy = a0
         break
     }
   }
@@ -343,7 +412,11 @@ function server(ctx: Ctx, http: LocationConf, d: Directive, httpBlock: Directive
     }
   }
   for (const x of block) {
-    if (x.name === 'listen') listens.push(listen(x))
+    if (x.name === 'listen') {
+      const l = listen(x)
+      if (!isIP(l.host)) ctx.hosts.push({ host: l.host, problem: `"${x.args[0]}" of the "listen" directive`, file: x.file, line: x.line, directive: x.name })
+      listens.push(l)
+    }
     if (x.name === 'server_name') {
       for (const n of x.args) {
         if (!primaryName) primaryName = n
@@ -387,7 +460,7 @@ function locationsOf(
     if (d.args.length === 2) {
       modifier = pattern
       pattern = d.args[1] as string
-      if (!['=', '^~', '~', '~*'].includes(modifier)) throw invalid(d, modifier)
+      if (!['=', '^~', '~', '~*'].includes(modifier)) throw new NginxConfError(`invalid location modifier "${modifier}"`, d.file, d.line, d.name)
     } else if (pattern.startsWith('@')) {
       modifier = '@'
     } else if (pattern.startsWith('=')) {
@@ -423,15 +496,17 @@ function locationsOf(
     }
     if (conf.proxyPass) {
       if (conf.proxyPass.uri !== undefined && (re || modifier === '@')) {
+        const pp = (d.block ?? []).find((x) => x.name === 'proxy_pass') ?? d
         throw new NginxConfError(
           '"proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block',
-          d.file,
-          d.line,
+          pp.file,
+          pp.line,
           'proxy_pass',
         )
       }
       conf.proxyPass = { ...conf.proxyPass, locationPrefix: pattern }
     }
+    resolveRedirects(conf, modifier === '@' ? `@${pattern.slice(1)}` : pattern)
     const loc: LocationModel = {
       modifier: modifier as LocationModel['modifier'],
       pattern,
@@ -448,6 +523,30 @@ function locationsOf(
     else out.push(loc)
   }
   return out
+}
+
+/**
+ * ngx_http_add_listen's checks: one server names an address once, and one server per address
+ * is its default. Addresses compare as nginx compares them (`8081` is `*:8081`).
+ */
+function checkListens(httpBlock: Directive[]): void {
+  const defaults = new Set<string>()
+  for (const s of httpBlock) {
+    if (s.name !== 'server') continue
+    const mine = new Set<string>()
+    for (const d of s.block ?? []) {
+      if (d.name !== 'listen') continue
+      const l = listen(d)
+      const key = l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`
+      const shown = d.args[0] as string
+      if (mine.has(key)) throw new NginxConfError(`a duplicate listen ${shown}`, d.file, d.line, d.name)
+      mine.add(key)
+      if (l.defaultServer) {
+        if (defaults.has(key)) throw new NginxConfError(`a duplicate default server for ${shown}`, d.file, d.line, d.name)
+        defaults.add(key)
+      }
+    }
+  }
 }
 
 /** A location-level `if` block is merged onto its location as a nested location would be. */

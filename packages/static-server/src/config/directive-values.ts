@@ -1,22 +1,44 @@
+import { compileBoundedPcre, RegexCompileError } from '@edgestack/common'
+import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
-import type { ErrorPage, ListenModel, LocationConf, MapModel, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
+import type { ErrorPage, ListenModel, LogFormat, LocationConf, MapModel, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
 export interface Ctx {
   prefix: string
-  formats: Map<string, Template>
+  formats: Map<string, LogFormat>
   upstreams: Map<string, UpstreamModel>
   /** Variables defined by map, set and named captures, filled while the tree is read. */
   vars: { maps: Map<string, MapModel>; names: Set<string> }
+  /** Host names nginx resolves at load, checked once the tree is read (resolve-hosts.ts). */
+  hosts: HostCheck[]
+  /** Log files the file names, which nginx opens before it starts (open-logs.ts). */
+  logs: Set<string>
 }
+
+/** A name to resolve at load, and what nginx says when it cannot. */
+export interface HostCheck {
+  host: string
+  /** `host not found in ${problem}` */
+  problem: string
+  file: string
+  line: number
+  directive: string
+  /** proxy_pass names an upstream block, when one of that name exists, rather than a host. */
+  unlessUpstream?: string
+}
+
+/** The parameters ngx_http_core_listen knows, bare or as `name=value`. */
+const LISTEN_PARAMS = new Set(['default_server', 'default', 'ssl', 'http2', 'quic', 'proxy_protocol', 'reuseport', 'deferred', 'bind'])
+const LISTEN_VALUED = new Set(['backlog', 'rcvbuf', 'sndbuf', 'accept_filter', 'ipv6only', 'so_keepalive', 'fastopen', 'setfib'])
 
 /** The value parsers of single directives (sizes, times, listen, upstream servers, ...), nginx's rules and messages. */
 export function errorPage(d: Directive): ErrorPage {
   const args = [...d.args]
-  const target = compileTemplate(args.pop() as string)
+  const target = tpl(d, args.pop() as string)
   let status: number | null | undefined
   const last = args[args.length - 1] as string
   if (last.startsWith('=')) {
@@ -38,21 +60,31 @@ export function errorPage(d: Directive): ErrorPage {
 export function listen(d: Directive): ListenModel {
   const a0 = d.args[0] as string
   let host = '0.0.0.0'
-  let portText = a0
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(a0) ?? /^([^:]+):(\d+)$/.exec(a0)
-  if (m) {
-    host = m[1] === '*' ? '0.0.0.0' : (m[1] as string)
-    portText = m[2] as string
-  } else if (!/^\d+$/.test(a0)) {
-    host = a0
-    portText = '80'
-  }
+  let portText = '80'
+  const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(a0)
+  if (v6) {
+    host = v6[1] as string
+    portText = v6[2] ?? '80'
+  } else if (a0.includes(':')) {
+    const colon = a0.lastIndexOf(':')
+    host = a0.slice(0, colon) === '*' ? '0.0.0.0' : a0.slice(0, colon)
+    portText = a0.slice(colon + 1)
+  } else if (/^\d+$/.test(a0)) portText = a0
+  else host = a0
   const port = Number(portText)
-  if (!(port >= 0 && port <= 65535)) throw new NginxConfError(`invalid port in "${a0}" of the "listen" directive`, d.file, d.line, d.name)
+  // Port 0 (any free port) is ours: nginx refuses it; tests and tooling bind that way.
+  if (!/^\d+$/.test(portText) || !(port >= 0 && port <= 65535)) {
+    throw new NginxConfError(`invalid port in "${a0}" of the "listen" directive`, d.file, d.line, d.name)
+  }
   if (host === 'localhost') host = '127.0.0.1'
   let defaultServer = false
   let proxyProtocol = false
   for (const p of d.args.slice(1)) {
+    const eq = p.indexOf('=')
+    if (eq > 0 ? !LISTEN_VALUED.has(p.slice(0, eq)) : !LISTEN_PARAMS.has(p)) {
+      // A missing `;` reads the next directive as parameters: `listen 127.0.0.1:8081 root /x;`.
+      throw new NginxConfError(`invalid parameter "${p}"`, d.file, d.line, d.name)
+    }
     if (p === 'default_server' || p === 'default') defaultServer = true
     else if (p === 'proxy_protocol') proxyProtocol = true
     else if (p === 'ssl' || p === 'http2' || p === 'quic') {
@@ -66,9 +98,10 @@ export function listen(d: Directive): ListenModel {
 export function serverName(d: Directive, n: string): ServerNameMatch {
   if (n.startsWith('~')) {
     try {
-      return { kind: 'regex', re: new RegExp(n.slice(1), 'i') }
+      return { kind: 'regex', re: compileBoundedPcre(n.slice(1), true) }
     } catch (err) {
-      throw new NginxConfError(`pcre_compile() failed: ${(err as Error).message}`, d.file, d.line, d.name)
+      if (!(err instanceof RegexCompileError)) throw err
+      throw new NginxConfError(`pcre2_compile() failed: ${err.message} in "${n.slice(1)}"`, d.file, d.line, d.name)
     }
   }
   const name = n.toLowerCase()
@@ -83,34 +116,66 @@ export function upstream(ctx: Ctx, d: Directive): void {
   const name = d.args[0] as string
   if (ctx.upstreams.has(name)) throw new NginxConfError(`duplicate upstream "${name}"`, d.file, d.line, d.name)
   const servers: UpstreamServer[] = []
-  let keepalive = 0
+  // ngx_http_upstream_keepalive_module's defaults (1.22): 1000 requests, 1h, 60s idle.
+  const keep = { leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000 }
   for (const x of d.block ?? []) {
-    if (x.name === 'keepalive') keepalive = int(x, x.args[0] as string)
+    const a0 = x.args[0] as string
+    if (x.name === 'least_conn') keep.leastConn = true
+    else if (x.name === 'keepalive') {
+      // ngx_http_upstream_keepalive's own check, worded with the directive's name.
+      if (!/^\d+$/.test(a0) || Number(a0) === 0) throw new NginxConfError(`invalid value "${a0}" in "${x.name}" directive`, x.file, x.line, x.name)
+      keep.keepalive = Number(a0)
+    } else if (x.name === 'keepalive_requests') keep.keepaliveRequests = num(x, a0)
+    else if (x.name === 'keepalive_time') keep.keepaliveTimeMs = time(x, a0)
+    else if (x.name === 'keepalive_timeout') {
+      if (x.args.length !== 1) throw new NginxConfError(`invalid number of arguments in "${x.name}" directive`, x.file, x.line, x.name)
+      keep.keepaliveTimeoutMs = time(x, a0)
+    }
     if (x.name !== 'server') continue
-    const addr = x.args[0] as string
-    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr)
-    if (!m) throw new NginxConfError(`invalid host in upstream "${addr}"`, x.file, x.line, x.name)
-    const s: UpstreamServer = {
-      host: m[1] === 'localhost' ? '127.0.0.1' : (m[1] as string),
-      port: m[2] ? Number(m[2]) : 80,
-      weight: 1,
-      maxFails: 1,
-      failTimeoutMs: 10_000,
-      backup: false,
-    }
-    for (const p of x.args.slice(1)) {
-      const [k, v] = p.split('=') as [string, string | undefined]
-      if (k === 'weight' && v) s.weight = int(x, v)
-      else if (k === 'max_fails' && v) s.maxFails = int(x, v)
-      else if (k === 'fail_timeout' && v) s.failTimeoutMs = time(x, v)
-      else if (k === 'backup') s.backup = true
-      else if (k === 'down' || k === 'max_conns' || k === 'slow_start' || k === 'resolve') continue
-      else throw new NginxConfError(`invalid parameter "${p}"`, x.file, x.line, x.name)
-    }
+    const s = upstreamServer(x)
+    if (!isIP(s.host)) ctx.hosts.push({ host: s.host, problem: `upstream "${x.args[0]}"`, file: x.file, line: x.line, directive: 'server' })
     servers.push(s)
   }
-  if (servers.length === 0) throw new NginxConfError(`no servers are inside upstream`, d.file, d.line, d.name)
-  ctx.upstreams.set(name, { name, servers, keepalive })
+  // nginx checks at the block's end: the line of its `}`.
+  if (servers.length === 0) throw new NginxConfError(`no servers are inside upstream`, d.file, d.endLine ?? d.line, d.name)
+  ctx.upstreams.set(name, { name, servers, ...keep })
+}
+
+/** One `server` line of an upstream block, with the parameters of ngx_http_upstream_server. */
+function upstreamServer(x: Directive): UpstreamServer {
+  const addr = x.args[0] as string
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr)
+  if (!m) throw new NginxConfError(`invalid host in upstream "${addr}"`, x.file, x.line, x.name)
+  const s: UpstreamServer = {
+    host: m[1] === 'localhost' ? '127.0.0.1' : (m[1] as string),
+    port: m[2] ? Number(m[2]) : 80,
+    weight: 1,
+    maxFails: 1,
+    failTimeoutMs: 10_000,
+    backup: false,
+    down: false,
+  }
+  const bad = (p: string) => new NginxConfError(`invalid parameter "${p}"`, x.file, x.line, x.name)
+  for (const p of x.args.slice(1)) {
+    const eq = p.indexOf('=')
+    const k = eq < 0 ? p : p.slice(0, eq)
+    const v = eq < 0 ? undefined : p.slice(eq + 1)
+    if (k === 'weight' && v !== undefined) {
+      if (!/^\d+$/.test(v) || Number(v) === 0) throw bad(p)
+      s.weight = Number(v)
+    } else if (k === 'max_fails' && v !== undefined) {
+      if (!/^\d+$/.test(v)) throw bad(p)
+      s.maxFails = Number(v)
+    } else if (k === 'fail_timeout' && v !== undefined) {
+      if (!/^(\d+(ms|s|m|h|d|w|M|y)?)+$/.test(v)) throw bad(p)
+      s.failTimeoutMs = time(x, v)
+    } else if (p === 'backup') s.backup = true
+    else if (p === 'down') s.down = true
+    else if (k === 'max_conns') {
+      throw new NginxConfError(`"${k}" parameter of an upstream server is not supported by static-server`, x.file, x.line, x.name)
+    } else throw bad(p)
+  }
+  return s
 }
 
 export function proxyPass(ctx: Ctx, d: Directive) {
@@ -118,20 +183,29 @@ export function proxyPass(ctx: Ctx, d: Directive) {
   const m = /^http:\/\/([^/]+)(\/.*)?$/i.exec(url)
   if (!m) {
     if (/^https:\/\//i.test(url)) throw new NginxConfError(`https upstreams are not supported by static-server`, d.file, d.line, d.name)
-    throw new NginxConfError(`invalid URL prefix in "${url}"`, d.file, d.line, d.name)
+    throw new NginxConfError('invalid URL prefix', d.file, d.line, d.name)
   }
   const host = m[1] as string
-  void ctx
-  return { upstream: host, host, uri: m[2], locationPrefix: '' }
+  if (url.includes('$')) throw new NginxConfError('"proxy_pass" with variables is not supported by static-server', d.file, d.line, d.name)
+  const name = /^\[?([^\]]+?)\]?(?::\d+)?$/.exec(host)?.[1] ?? host
+  if (!isIP(name) && name !== 'localhost') {
+    ctx.hosts.push({ host: name, problem: `upstream "${host}"`, file: d.file, line: d.line, directive: d.name, unlessUpstream: host })
+  }
+  return { upstream: host, host, url, uri: m[2], locationPrefix: '' }
 }
 
 export function logFormat(ctx: Ctx, d: Directive): void {
   const name = d.args[0] as string
   let rest = d.args.slice(1)
-  if (rest[0]?.startsWith('escape=')) rest = rest.slice(1)
-  if (ctx.formats.has(name) && name !== 'combined') throw new NginxConfError(`duplicate "log_format" name "${name}"`, d.file, d.line, d.name)
-  if (name === 'combined') throw new NginxConfError('duplicate "log_format" name "combined"', d.file, d.line, d.name)
-  ctx.formats.set(name, compileTemplate(rest.join('')))
+  let escaping: LogFormat['escape'] = 'default'
+  if (rest[0]?.startsWith('escape=')) {
+    const e = rest[0].slice(7)
+    if (e !== 'default' && e !== 'json' && e !== 'none') throw new NginxConfError(`unknown log format escaping "${e}"`, d.file, d.line, d.name)
+    escaping = e
+    rest = rest.slice(1)
+  }
+  if (ctx.formats.has(name)) throw new NginxConfError(`duplicate "log_format" name "${name}"`, d.file, d.line, d.name)
+  ctx.formats.set(name, { template: tpl(d, rest.join('')), escape: escaping })
 }
 
 export function expires(d: Directive): LocationConf['expires'] {
@@ -144,6 +218,15 @@ export function expires(d: Directive): LocationConf['expires'] {
   const neg = a.startsWith('-')
   const v = time(d, neg ? a.slice(1) : a.replace(/^\+/, '')) / 1000
   return modified ? { modified: neg ? -v : v } : neg ? -v : v
+}
+
+/** A template from a directive's argument, its syntax errors at the directive's line. */
+export function tpl(d: Directive, text: string): Template {
+  try {
+    return compileTemplate(text)
+  } catch (err) {
+    throw new NginxConfError((err as Error).message, d.file, d.line, d.name)
+  }
 }
 
 export function path(ctx: Ctx, p: string): string {
@@ -195,8 +278,9 @@ function slotError(d: Directive, problem: string): NginxConfError {
   return new NginxConfError(`"${d.name}" directive ${problem}`, d.file, d.line, d.name)
 }
 
+/** ngx_conf_set_enum_slot's words, which nginx's other value checks mostly share. */
 export function invalid(d: Directive, v: string): NginxConfError {
-  return new NginxConfError(`invalid value "${v}" in "${d.name}" directive`, d.file, d.line, d.name)
+  return new NginxConfError(`invalid value "${v}"`, d.file, d.line, d.name)
 }
 
 export { deepFreeze } from '@edgestack/common'

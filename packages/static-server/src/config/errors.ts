@@ -1,5 +1,7 @@
 import { ConfigError } from '@edgestack/common'
 
+export { errnoText } from '@edgestack/common'
+
 /**
  * A config error worded as nginx words it (`[emerg] unknown directive "x" in FILE:LINE`), so
  * people and scripts that know nginx's messages read ours unchanged. It is still a
@@ -11,3 +13,4 @@ export class NginxConfError extends ConfigError {
     this.message = line > 0 ? `[emerg] ${problem} in ${file}:${line}` : `[emerg] ${problem}`
   }
 }
+

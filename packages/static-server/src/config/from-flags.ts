@@ -20,6 +20,7 @@ export async function modelFromFlags(f: FlagOptions, prefix: string): Promise<Ng
   const text = `
 pid off;
 error_log stderr info;
+events {}
 http {
   access_log /dev/stdout combined;
   upstream node { server ${up}:${f.proxy.port}; }
@@ -33,5 +34,5 @@ http {
   }
 }`
   const tree = await parseTree('', prefix, [], text)
-  return buildModel(tree, { prefix })
+  return buildModel(tree, { prefix }).model
 }

@@ -1,3 +1,4 @@
+import type { BoundedRegex } from '@edgestack/common'
 import { compileTemplate, type Template } from '../variables.js'
 import type { Ctx } from './directive-values.js'
 import { NginxConfError } from './errors.js'
@@ -20,7 +21,7 @@ export function mapBlock(ctx: Ctx, d: Directive): void {
   const exact = new Map<string, Template>()
   const heads = new Map<string, Template>()
   const tails = new Map<string, Template>()
-  const regexes: { re: RegExp; value: Template }[] = []
+  const regexes: { re: BoundedRegex; value: Template }[] = []
   for (const line of d.block ?? []) {
     const words = [line.name, ...line.args]
     if (words.length === 1 && line.name === 'hostnames') {

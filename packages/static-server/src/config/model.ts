@@ -1,3 +1,4 @@
+import type { BoundedRegex } from '@edgestack/common'
 import type { Template } from '../variables.js'
 
 /** The typed, frozen model every part of static-server reads; nginx.conf and the flags both build it. */
@@ -8,6 +9,8 @@ export interface NginxModel {
   pid?: string
   /** worker_processes; `auto` resolved to the number of cores. */
   workers: number
+  /** events { worker_connections }: most connections a worker holds at once. */
+  workerConnections: number
   errorLog: { path: string; level: string }
   servers: ServerModel[]
   upstreams: ReadonlyMap<string, UpstreamModel>
@@ -24,7 +27,7 @@ export type ServerNameMatch =
   | { kind: 'exact'; name: string }
   | { kind: 'prefix'; suffix: string; alsoBare: boolean } // *.example.com; .example.com also matches example.com
   | { kind: 'suffix'; prefix: string } // www.example.*
-  | { kind: 'regex'; re: RegExp }
+  | { kind: 'regex'; re: BoundedRegex }
 
 export interface ServerModel {
   listens: ListenModel[]
@@ -50,7 +53,7 @@ export type LocationModifier = '=' | '^~' | '~' | '~*' | '' | '@'
 export interface LocationModel {
   modifier: LocationModifier
   pattern: string
-  re?: RegExp
+  re?: BoundedRegex
   conf: LocationConf
   rewrites: RewriteRule[]
   children: LocationModel[]
@@ -62,7 +65,7 @@ export interface LocationModel {
  * $request_filename or $document_root, which are computed for the current location first.
  */
 export type RewriteRule =
-  | { kind: 'rewrite'; re: RegExp; replacement: Template; flag: 'last' | 'break' | 'redirect' | 'permanent' | ''; usesPath: boolean }
+  | { kind: 'rewrite'; re: BoundedRegex; replacement: Template; flag: 'last' | 'break' | 'redirect' | 'permanent' | ''; usesPath: boolean }
   | { kind: 'return'; status: number; text?: Template; usesPath: boolean }
   | { kind: 'set'; name: string; value: Template; usesPath: boolean }
   | { kind: 'break' }
@@ -73,7 +76,7 @@ export type RewriteRule =
 export type IfCondition =
   | { kind: 'var'; value: Template }
   | { kind: 'eq'; value: Template; other: Template; negate: boolean }
-  | { kind: 'regex'; value: Template; re: RegExp; negate: boolean }
+  | { kind: 'regex'; value: Template; re: BoundedRegex; negate: boolean }
   | { kind: 'file'; test: 'f' | 'd' | 'e' | 'x'; path: Template; negate: boolean }
 
 /** A `map` block (ngx_http_map_module), looked up when its variable is first read. */
@@ -87,7 +90,7 @@ export interface MapModel {
   heads: readonly { suffix: string; value: Template }[]
   /** hostnames: `mail.*` as `mail.`, longest first. */
   tails: readonly { prefix: string; value: Template }[]
-  regexes: readonly { re: RegExp; value: Template }[]
+  regexes: readonly { re: BoundedRegex; value: Template }[]
   default: Template
 }
 
@@ -105,9 +108,15 @@ export interface ErrorPage {
   target: Template
 }
 
+/** A log_format: its template and how variable values are escaped (`escape=`). */
+export interface LogFormat {
+  template: Template
+  escape: 'default' | 'json' | 'none'
+}
+
 export interface AccessLogModel {
   path: string
-  format: Template
+  format: LogFormat
 }
 
 export interface ProxyPassModel {
@@ -115,10 +124,21 @@ export interface ProxyPassModel {
   upstream: string
   /** `$proxy_host`: the text after http:// up to the URI. */
   host: string
+  /** The argument as written, without a trailing URI's effect: `proxy_redirect default`'s pattern. */
+  url: string
   /** The URI part, when proxy_pass has one (replacement rules of ngx_http_proxy_module). */
   uri: string | undefined
   /** A location named by regex/@ with a URI part in proxy_pass is an nginx config error; we record the location prefix. */
   locationPrefix: string
+}
+
+/** One proxy_redirect: a plain or variable pattern matched at the start, or a regex over the whole value. */
+export interface ProxyRedirectRule {
+  pattern?: Template
+  regex?: BoundedRegex
+  replacement: Template
+  /** Written as `default` (or implied): takes the proxy_pass of the location it ends up in. */
+  default?: true
 }
 
 export interface LocationConf {
@@ -130,6 +150,8 @@ export interface LocationConf {
   index: Template[]
   tryFiles: Template[] | undefined
   errorPages: ErrorPage[]
+  /** recursive_error_pages: an error page's own errors may go to error_page again. */
+  recursiveErrorPages: boolean
   addHeaders: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
   /** `{ modified }`: `expires modified T`, counted from the file's mtime. */
@@ -150,10 +172,28 @@ export interface LocationConf {
   proxyReadTimeoutMs: number
   proxySendTimeoutMs: number
   proxyNextUpstream: ReadonlySet<string>
+  /** 0: as many tries as the upstream has peers. */
+  proxyNextUpstreamTries: number
+  proxyNextUpstreamTimeoutMs: number
+  /** undefined: `default` (the directive not written); false: `off`. */
+  proxyRedirect: ProxyRedirectRule[] | false | undefined
+  /** Lower-cased names. */
+  proxyHideHeaders: string[]
+  proxyPassHeaders: string[]
+  proxyIgnoreHeaders: ReadonlySet<string>
+  proxyPassRequestHeaders: boolean
+  proxyPassRequestBody: boolean
+  proxyInterceptErrors: boolean
+  /** The most a backend's head may take ("upstream sent too big header"). */
+  proxyBufferSize: number
+  proxyBuffering: boolean
+  proxyMethod: Template | undefined
+  proxySetBody: Template | undefined
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
-  disableSymlinks: boolean
+  /** disable_symlinks: `from` is the part of the path nginx trusts (its `from=` template). */
+  disableSymlinks: false | { ifNotOwner: boolean; from: Template | undefined }
   realIpFrom: string[]
   realIpHeader: string
   realIpRecursive: boolean
@@ -167,7 +207,25 @@ export interface LocationConf {
   keepaliveTimeMs: number
   /** `keepalive_timeout 0`: every answer closes its connection. */
   keepaliveOff: boolean
+  /** msie_padding: built-in error pages padded for MSIE and Chrome (nginx's default: on). */
+  msiePadding: boolean
+  /** client_body_timeout: most time between two reads of a body being read (then 408, closed). */
+  clientBodyTimeoutMs: number
+  /** send_timeout: most time an answer may make no progress towards the client (then closed). */
+  sendTimeoutMs: number
   internal: boolean
+  /** allow / deny in file order; a level with any replaces its parent's list. */
+  access: readonly AccessRule[]
+  /** satisfy: with the access module alone, `any` and `all` answer alike (403 on a deny). */
+  satisfy: 'all' | 'any'
+}
+
+/** One `allow` / `deny` line: the client's address masked with `mask` equals `addr`. */
+export interface AccessRule {
+  deny: boolean
+  family: 'ipv4' | 'ipv6' | 'unix' | 'all'
+  addr: bigint
+  mask: bigint
 }
 
 export interface UpstreamServer {
@@ -177,10 +235,17 @@ export interface UpstreamServer {
   maxFails: number
   failTimeoutMs: number
   backup: boolean
+  down: boolean
 }
 
 export interface UpstreamModel {
   name: string
   servers: UpstreamServer[]
+  /** `least_conn`: the peer with the fewest active connections for its weight, round robin among equals. */
+  leastConn: boolean
+  /** `keepalive N`: idle connections cached (0: none, every answer closes its connection). */
   keepalive: number
+  keepaliveRequests: number
+  keepaliveTimeMs: number
+  keepaliveTimeoutMs: number
 }

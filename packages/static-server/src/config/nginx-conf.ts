@@ -1,7 +1,9 @@
 import { dirname, resolve } from 'node:path'
 import { buildModel } from './build-model.js'
 import type { NginxModel } from './model.js'
+import { openLogs } from './open-logs.js'
 import { parseTree } from './parse-tree.js'
+import { resolveHosts } from './resolve-hosts.js'
 
 export interface LoadOptions {
   /** -c: the file; relative to the prefix when relative, as nginx resolves it. */
@@ -21,5 +23,8 @@ export async function loadNginxConf(opts: LoadOptions): Promise<NginxModel> {
   const prefix = resolve(opts.prefix)
   const file = resolve(prefix, opts.file)
   const tree = await parseTree(file, dirname(file), opts.globals ?? [])
-  return buildModel(tree, { prefix, file })
+  const { model, hosts, logs } = buildModel(tree, { prefix, file })
+  await resolveHosts(model, hosts)
+  await openLogs(logs, file)
+  return model
 }

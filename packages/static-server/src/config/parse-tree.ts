@@ -1,8 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join } from 'node:path'
+import { checkValue, repeats } from './directive-rules.js'
+import { checkSupported } from './directive-support.js'
 import { type Context, DIRECTIVES } from './directives.js'
-import { NginxConfError } from './errors.js'
-import { type Token, tokenize } from './tokenizer.js'
+import { errnoText, NginxConfError } from './errors.js'
+import { type Token, type Tokens, tokenize } from './tokenizer.js'
 
 export interface Directive {
   name: string
@@ -11,6 +13,24 @@ export interface Directive {
   line: number
   /** Children of a block directive, includes already expanded. */
   block?: Directive[]
+  /** The line of a block's closing `}`, where nginx reports what it checks at a block's end. */
+  endLine?: number
+}
+
+/**
+ * Blocks nested deeper than this are refused in one line. nginx has no limit (it compiles
+ * 5,000 nested locations and overflows its stack somewhere past that); no real file comes near.
+ */
+export const MAX_BLOCK_DEPTH = 100
+/** Files one configuration may read through include: a bound on include fan-out. */
+const MAX_INCLUDED_FILES = 10_000
+
+/** What one parse carries across blocks and included files. */
+interface ParseState {
+  confDir: string
+  /** Files being read, outermost first: an include of one of them would never end. */
+  reading: string[]
+  included: number
 }
 
 /**
@@ -21,40 +41,56 @@ export interface Directive {
  */
 export async function parseTree(file: string, confDir: string, extra: string[] = [], text?: string): Promise<Directive[]> {
   const name = text === undefined ? file : 'command line'
+  const state: ParseState = { confDir, reading: [name], included: 0 }
+  // -g directives join the main context; nginx reads them first, so a file that sets one of
+  // them again is the one told it is a duplicate.
+  const seen = new Set<string>()
+  const g = extra.length > 0 ? await parseBlock(new Cursor(tokenize(extra.join(' '), 'command line'), 'command line'), 'main', state, 0, true, seen) : []
   const src = text ?? (await readSource(file, file, 0))
-  const top = await parseBlock(new Cursor(tokenize(src, name), name), 'main', confDir, 0)
-  if (extra.length > 0) {
-    // -g directives join the main context, as nginx parses them after the file.
-    const g = extra.join(' ')
-    top.push(...(await parseBlock(new Cursor(tokenize(g, 'command line'), 'command line'), 'main', confDir, 0)))
-  }
-  return top
+  const top = await parseBlock(new Cursor(tokenize(src, name), name), 'main', state, 0, true, seen)
+  return [...top, ...g]
 }
 
 class Cursor {
   i = 0
+  /** The line of the last `}` read: a block's end. */
+  closeLine = 0
+  readonly tokens: Token[]
+  readonly eofLine: number
   constructor(
-    readonly tokens: Token[],
+    t: Tokens,
     readonly file: string,
-  ) {}
+  ) {
+    this.tokens = t.tokens
+    this.eofLine = t.eofLine
+  }
   next(): Token | undefined {
     return this.tokens[this.i++]
   }
-  lastLine(): number {
-    return this.tokens[this.tokens.length - 1]?.line ?? 1
-  }
 }
 
-async function parseBlock(cur: Cursor, ctx: Context, confDir: string, depth: number, top = depth === 0): Promise<Directive[]> {
+/**
+ * One block's directives. `seen` holds the names set so far in this block's configuration
+ * (an included file adds to the block that includes it), for nginx's "is duplicate".
+ */
+async function parseBlock(
+  cur: Cursor,
+  ctx: Context,
+  state: ParseState,
+  depth: number,
+  top: boolean,
+  seen = new Set<string>(),
+): Promise<Directive[]> {
   const out: Directive[] = []
   for (;;) {
     const t = cur.next()
     if (!t) {
-      if (!top) throw new NginxConfError('unexpected end of file, expecting "}"', cur.file, cur.lastLine())
+      if (!top) throw new NginxConfError('unexpected end of file, expecting "}"', cur.file, cur.eofLine)
       return out
     }
     if (t.kind === '}') {
       if (top) throw new NginxConfError('unexpected "}"', cur.file, t.line)
+      cur.closeLine = t.line
       return out
     }
     if (t.kind !== 'word') throw new NginxConfError(`unexpected "${t.text}"`, cur.file, t.line)
@@ -62,7 +98,7 @@ async function parseBlock(cur: Cursor, ctx: Context, confDir: string, depth: num
     let end: Token | undefined
     for (;;) {
       const a = cur.next()
-      if (!a) throw new NginxConfError('unexpected end of file, expecting ";" or "}"', cur.file, cur.lastLine())
+      if (!a) throw new NginxConfError('unexpected end of file, expecting ";" or "}"', cur.file, cur.eofLine)
       if (a.kind === 'word') {
         args.push(a.text)
         continue
@@ -76,14 +112,15 @@ async function parseBlock(cur: Cursor, ctx: Context, confDir: string, depth: num
       if (end.kind !== ';') throw new NginxConfError(`unexpected "${end.text}"`, cur.file, end.line)
       // A map's `include FILE;` line reads more key/value lines (ngx_http_map calls ngx_conf_include).
       if (ctx === 'map' && name === 'include' && args.length === 1) {
-        out.push(...(await include(args[0] as string, ctx, confDir, cur.file, t.line, depth)))
+        out.push(...(await include(args[0] as string, ctx, state, cur.file, t.line, depth, seen)))
         continue
       }
       out.push({ name, args, file: cur.file, line: t.line })
       continue
     }
     const spec = DIRECTIVES.get(name)
-    if (!spec) throw new NginxConfError(`unknown directive "${name}"`, cur.file, t.line, name)
+    // nginx prints the name as a C string: a NUL byte ends it.
+    if (!spec) throw new NginxConfError(`unknown directive "${name.split('\0')[0]}"`, cur.file, t.line, name)
     if (!spec.contexts.includes(ctx)) {
       throw new NginxConfError(`"${name}" directive is not allowed here`, cur.file, t.line, name)
     }
@@ -101,23 +138,48 @@ async function parseBlock(cur: Cursor, ctx: Context, confDir: string, depth: num
       throw new NginxConfError(`invalid number of arguments in "${name}" directive`, cur.file, t.line, name)
     }
     if (name === 'include') {
-      out.push(...(await include(args[0] as string, ctx, confDir, cur.file, t.line, depth)))
+      out.push(...(await include(args[0] as string, ctx, state, cur.file, t.line, depth, seen)))
       continue
     }
     const d: Directive = { name, args, file: cur.file, line: t.line }
-    if (block) d.block = await parseBlock(cur, block, confDir, depth + 1, false)
+    if (!repeats(name, ctx)) {
+      const other = name === 'root' ? 'alias' : name === 'alias' ? 'root' : undefined
+      if (other !== undefined && seen.has(other)) {
+        throw new NginxConfError(`"${name}" directive is duplicate, "${other}" directive was specified earlier`, d.file, d.line, name)
+      }
+      if (seen.has(name)) throw new NginxConfError(`"${name}" directive is duplicate`, d.file, d.line, name)
+      seen.add(name)
+    }
+    checkValue(d)
+    checkSupported(d, ctx)
+    if (block) {
+      if (depth + 1 > MAX_BLOCK_DEPTH) {
+        throw new NginxConfError(`blocks nested deeper than ${MAX_BLOCK_DEPTH} levels are not supported by static-server`, d.file, d.line, name)
+      }
+      d.block = await parseBlock(cur, block, state, depth + 1, false)
+      d.endLine = cur.closeLine
+    }
     out.push(d)
   }
 }
 
-async function include(pattern: string, ctx: Context, confDir: string, file: string, line: number, depth: number) {
-  if (depth > 50) throw new NginxConfError('include nesting too deep', file, line, 'include')
-  const full = isAbsolute(pattern) ? pattern : join(confDir, pattern)
+async function include(pattern: string, ctx: Context, state: ParseState, file: string, line: number, depth: number, seen: Set<string>) {
+  const full = isAbsolute(pattern) ? pattern : join(state.confDir, pattern)
   const files = /[*?[]/.test(basename(full)) ? await globDir(full) : [full]
   const out: Directive[] = []
   for (const f of files) {
+    // nginx follows an include loop until its stack overflows; we name it once the file is
+    // read a second time inside itself, so the errors nginx would report first still come first.
+    if (state.reading.filter((r) => r === f).length > 1) {
+      throw new NginxConfError(`include of "${f}" loops back to a file being read`, file, line, 'include')
+    }
+    if (++state.included > MAX_INCLUDED_FILES) {
+      throw new NginxConfError(`more than ${MAX_INCLUDED_FILES} included files are not supported by static-server`, file, line, 'include')
+    }
     const src = await readSource(f, file, line)
-    out.push(...(await parseBlock(new Cursor(tokenize(src, f), f), ctx, confDir, depth + 1, true)))
+    state.reading.push(f)
+    out.push(...(await parseBlock(new Cursor(tokenize(src, f), f), ctx, state, depth, true, seen)))
+    state.reading.pop()
   }
   return out
 }
@@ -126,8 +188,7 @@ async function readSource(f: string, from: string, line: number): Promise<string
   try {
     return await readFile(f, 'utf8')
   } catch (err) {
-    const e = err as NodeJS.ErrnoException
-    const why = e.code === 'ENOENT' ? '2: No such file or directory' : e.code === 'EACCES' ? '13: Permission denied' : e.message
+    const why = errnoText(err as NodeJS.ErrnoException)
     if (line === 0) throw new NginxConfError(`open() "${f}" failed (${why})`, from, 0)
     throw new NginxConfError(`open() "${f}" failed (${why})`, from, line, 'include')
   }

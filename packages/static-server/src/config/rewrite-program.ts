@@ -1,5 +1,5 @@
 import { compileTemplate, type Template } from '../variables.js'
-import { type Ctx, invalid } from './directive-values.js'
+import type { Ctx, } from './directive-values.js'
 import { NginxConfError } from './errors.js'
 import type { IfCondition, LocationConf, RewriteRule } from './model.js'
 import type { Directive } from './parse-tree.js'
@@ -23,7 +23,7 @@ export function rewriteProgram(ctx: Ctx, block: Directive[], conf: LocationConf 
         break
       case 'rewrite': {
         const flag = (d.args[2] ?? '') as 'last' | 'break' | 'redirect' | 'permanent' | ''
-        if (!['', 'last', 'break', 'redirect', 'permanent'].includes(flag)) throw invalid(d, flag)
+        if (!['', 'last', 'break', 'redirect', 'permanent'].includes(flag)) throw new NginxConfError(`invalid parameter "${flag}"`, d.file, d.line, d.name)
         const replacement = template(d, d.args[1] as string)
         out.push({ kind: 'rewrite', re: compileRegex(ctx, d, d.args[0] as string, ''), replacement, flag, usesPath: usesPath(replacement) })
         break
@@ -88,7 +88,7 @@ function returnRule(d: Directive): RewriteRule {
     return { kind: 'return', status: 302, text, usesPath: usesPath(text) }
   }
   const status = Number(a0)
-  if (!/^\d{3}$/.test(a0) || status > 999) throw invalid(d, a0)
+  if (!/^\d+$/.test(a0) || status > 999) throw new NginxConfError(`invalid return code "${a0}"`, d.file, d.line, d.name)
   if (d.args[1] === undefined) return { kind: 'return', status, usesPath: false }
   const text = template(d, d.args[1])
   return { kind: 'return', status, text, usesPath: usesPath(text) }

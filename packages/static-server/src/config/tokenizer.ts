@@ -9,12 +9,21 @@ export interface Token {
   quoted: boolean
 }
 
+/** ngx_conf_read_token reads through a buffer of this many bytes: no word may fill it. */
+const NGX_CONF_BUFFER = 4096
+
+export interface Tokens {
+  tokens: Token[]
+  /** The line nginx names at the end of the file: one more than its line feeds. */
+  eofLine: number
+}
+
 /**
  * nginx's ngx_conf_read_token: words split by blanks, `;` `{` `}` as separators, `#` starting a
  * comment only at the start of a word, "double" and 'single' quotes with \" \' \\ \t \r \n
  * escapes, and a backslash outside quotes keeping the next character.
  */
-export function tokenize(src: string, file: string): Token[] {
+export function tokenize(src: string, file: string): Tokens {
   const out: Token[] = []
   let line = 1
   let i = 0
@@ -31,7 +40,9 @@ export function tokenize(src: string, file: string): Token[] {
       continue
     }
     if (c === '#') {
+      const from = i
       while (i < n && src[i] !== '\n') i++
+      if (i - from >= NGX_CONF_BUFFER) throw tooLong(src, from, file, line)
       continue
     }
     if (c === ';' || c === '{' || c === '}') {
@@ -43,8 +54,14 @@ export function tokenize(src: string, file: string): Token[] {
     if (c === '"' || c === "'") {
       let text = ''
       i++
+      const from = i
       for (;;) {
         if (i >= n) throw new NginxConfError('unexpected end of file, expecting ";" or "}"', file, line)
+        // The closing quote must come within the buffer nginx reads the word into.
+        if (i - from >= NGX_CONF_BUFFER - 1) {
+          if (src[i] === c) throw tooLong(src, from, file, start)
+          throw new NginxConfError(`too long parameter, probably missing terminating "${c}" character`, file, line)
+        }
         const d = src[i] as string
         if (d === '\\' && i + 1 < n) {
           const e = src[i + 1] as string
@@ -69,6 +86,7 @@ export function tokenize(src: string, file: string): Token[] {
       continue
     }
     let text = ''
+    const from = i
     while (i < n) {
       const d = src[i] as string
       if (d === ' ' || d === '\t' || d === '\r' || d === '\n' || d === ';') break
@@ -83,9 +101,15 @@ export function tokenize(src: string, file: string): Token[] {
       text += d
       i++
     }
+    if (i - from >= NGX_CONF_BUFFER) throw tooLong(src, from, file, start)
     out.push({ text, kind: 'word', line: start, quoted: false })
   }
-  return out
+  return { tokens: out, eofLine: line }
+}
+
+/** nginx names a word too long for its buffer by its first ten bytes and the line it started on. */
+function tooLong(src: string, from: number, file: string, line: number): NginxConfError {
+  return new NginxConfError(`too long parameter "${src.slice(from, from + 10)}..." started`, file, line)
 }
 
 /** The escapes nginx undoes when it copies a word; any other pair is kept (regexes need `\.`). */

@@ -1,3 +1,4 @@
+import { type BoundedRegex, compileBoundedPcre, RegexCompileError } from '@edgestack/common'
 import { NginxConfError } from './errors.js'
 import type { Ctx } from './directive-values.js'
 import type { Directive } from './parse-tree.js'
@@ -8,7 +9,7 @@ import type { Directive } from './parse-tree.js'
  * `$args` is changeable (set rewrites the query string); prefix families ($http_x, $arg_x,
  * $cookie_x) are not in nginx's name hash, so a map or set of that name shadows them.
  */
-const BUILTIN = new Set([
+export const BUILTIN = new Set([
   'http_host', 'http_user_agent', 'http_referer', 'http_via', 'http_x_forwarded_for', 'http_cookie',
   'content_length', 'content_type', 'host', 'binary_remote_addr', 'remote_addr', 'remote_port',
   'proxy_protocol_addr', 'proxy_protocol_port', 'proxy_protocol_server_addr', 'proxy_protocol_server_port',
@@ -42,20 +43,23 @@ export function defineVariable(ctx: Ctx, d: Directive, raw: string): string {
   return name
 }
 
-/** Named groups of a regex (`(?<name>...)`, PCRE's `(?P<name>...)` read as the same) become variables. */
-export function compileRegex(ctx: Ctx, d: Directive, source: string, flags: string): RegExp {
-  const js = source.replaceAll('(?P<', '(?<')
-  let re: RegExp
+/**
+ * A PCRE pattern with PCRE's meaning (common's pcre-to-js.ts: `(?P<name>...)`, `\Q...\E`, POSIX
+ * classes, inline options) and a bounded match; its named groups become variables.
+ */
+export function compileRegex(ctx: Ctx, d: Directive, source: string, flags: string): BoundedRegex {
+  let re: BoundedRegex
   try {
-    re = new RegExp(js, flags)
+    re = compileBoundedPcre(source, flags === 'i')
   } catch (err) {
-    throw new NginxConfError(`pcre2_compile() failed: ${(err as Error).message} in "${source}"`, d.file, d.line, d.name)
+    if (!(err instanceof RegexCompileError)) throw err
+    throw new NginxConfError(`pcre2_compile() failed: ${err.message} in "${source}"`, d.file, d.line, d.name)
   }
   namedGroups(ctx, re)
   return re
 }
 
 /** Registers a regex's named groups as variables (server_name regexes are compiled elsewhere). */
-export function namedGroups(ctx: Ctx, re: RegExp): void {
-  for (const m of re.source.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)) ctx.vars.names.add(m[1] as string)
+export function namedGroups(ctx: Ctx, re: BoundedRegex): void {
+  for (const name of re.groupNames) ctx.vars.names.add(name)
 }

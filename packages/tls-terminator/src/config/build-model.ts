@@ -126,7 +126,8 @@ function check(option: RawOption, section: 'global' | 'service', warnings: strin
     throw new ConfigError(`option "${spec.name}" belongs in a [service] section`, at)
   }
   if (spec.support === 'no') {
-    if (spec.unless !== undefined && option.value.toLowerCase() === spec.unless) return undefined
+    const v = option.value.toLowerCase()
+    if (typeof spec.unless === 'string' ? v === spec.unless : spec.unless?.includes(v)) return undefined
     throw new ConfigError(`option "${spec.name}" is not supported${spec.note ? ` (${spec.note})` : ''}`, at)
   }
   if (spec.support === 'warn') {

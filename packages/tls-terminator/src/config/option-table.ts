@@ -5,7 +5,10 @@
  * - `yes`: implemented.
  * - `warn`: it only tunes something Node and OpenSSL already do for us; accepted with a warning.
  * - `no`: refused at start-up, because silently ignoring it would change behaviour (often security).
- *   `unless` names the one value that means "off", which we accept.
+ *   `unless` names the values that mean what we always do ("off", the default), which we accept.
+ *
+ * `warn` is only for options whose observable behaviour is stunnel's anyway; the README lists
+ * them, and test/option-table.test.ts walks this table against the README and the parser.
  */
 export type Scope = 'global' | 'service' | 'both'
 
@@ -15,7 +18,8 @@ export interface OptionSpec {
   readonly support: 'yes' | 'warn' | 'no'
   /** May appear several times in one section (the values accumulate). */
   readonly repeat?: boolean
-  readonly unless?: string
+  /** The value (or values, lower-case) that mean what we always do: accepted without a word. */
+  readonly unless?: string | readonly string[]
   readonly note?: string
 }
 
@@ -30,11 +34,11 @@ const specs: OptionSpec[] = [
   { name: 'engineDefault', scope: 'global', support: 'no' },
   { name: 'fips', scope: 'global', support: 'no', unless: 'no' },
   { name: 'foreground', scope: 'global', support: 'yes' },
-  { name: 'iconActive', scope: 'global', support: 'warn', note: 'Windows only' },
-  { name: 'iconError', scope: 'global', support: 'warn', note: 'Windows only' },
-  { name: 'iconIdle', scope: 'global', support: 'warn', note: 'Windows only' },
+  { name: 'iconActive', scope: 'global', support: 'no', note: 'Windows only; stunnel on Unix refuses it too' },
+  { name: 'iconError', scope: 'global', support: 'no', note: 'Windows only; stunnel on Unix refuses it too' },
+  { name: 'iconIdle', scope: 'global', support: 'no', note: 'Windows only; stunnel on Unix refuses it too' },
   { name: 'include', scope: 'both', support: 'yes' },
-  { name: 'log', scope: 'global', support: 'warn', note: 'the output file is always appended to' },
+  { name: 'log', scope: 'global', support: 'no', unless: 'append', note: 'the output file is always appended to' },
   { name: 'output', scope: 'global', support: 'yes' },
   { name: 'pid', scope: 'global', support: 'yes' },
   { name: 'RNDbytes', scope: 'global', support: 'warn', note: 'Node seeds OpenSSL itself' },
@@ -44,7 +48,7 @@ const specs: OptionSpec[] = [
   { name: 'setgid', scope: 'global', support: 'yes' },
   { name: 'setuid', scope: 'global', support: 'yes' },
   { name: 'syslog', scope: 'global', support: 'warn', note: 'we log to stdout or to output' },
-  { name: 'taskbar', scope: 'global', support: 'warn', note: 'Windows only' },
+  { name: 'taskbar', scope: 'global', support: 'no', note: 'Windows only; stunnel on Unix refuses it too' },
   // service level (in the global section they are defaults for every service, as in stunnel)
   { name: 'accept', scope: 'service', support: 'yes' },
   { name: 'CAengine', scope: 'both', support: 'no' },
@@ -62,7 +66,7 @@ const specs: OptionSpec[] = [
   { name: 'CRLpath', scope: 'both', support: 'no', note: 'use CRLfile' },
   { name: 'CRLfile', scope: 'both', support: 'yes' },
   { name: 'curves', scope: 'both', support: 'yes' },
-  { name: 'logId', scope: 'both', support: 'warn', note: 'connections are numbered per process' },
+  { name: 'logId', scope: 'both', support: 'no', unless: 'sequential', note: 'connections are numbered in sequence per process' },
   { name: 'delay', scope: 'both', support: 'warn', note: 'backend names are resolved at every connect anyway' },
   { name: 'engineId', scope: 'both', support: 'no' },
   { name: 'engineNum', scope: 'both', support: 'no' },
@@ -99,7 +103,13 @@ const specs: OptionSpec[] = [
   { name: 'sessionResume', scope: 'both', support: 'yes' },
   { name: 'sessiond', scope: 'both', support: 'no', note: 'share ticketKeySecret/ticketMacSecret instead' },
   { name: 'sni', scope: 'service', support: 'yes', repeat: true },
-  { name: 'socket', scope: 'both', support: 'warn', note: 'TCP_NODELAY is set on both sides already' },
+  {
+    name: 'socket',
+    scope: 'both',
+    support: 'no',
+    unless: ['a:tcp_nodelay=1', 'l:tcp_nodelay=1', 'r:tcp_nodelay=1'],
+    note: 'only TCP_NODELAY=1, which is set on both sides already',
+  },
   { name: 'sslVersion', scope: 'both', support: 'yes' },
   { name: 'sslVersionMax', scope: 'both', support: 'yes' },
   { name: 'sslVersionMin', scope: 'both', support: 'yes' },
@@ -118,6 +128,9 @@ const specs: OptionSpec[] = [
 ]
 
 const byLowerName = new Map(specs.map((s) => [s.name.toLowerCase(), Object.freeze(s)]))
+
+/** Every option name, as the table spells it. */
+export const OPTION_NAMES: readonly string[] = specs.map((s) => s.name)
 
 export function optionSpec(name: string): OptionSpec | undefined {
   return byLowerName.get(name.toLowerCase())

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { PARAM_NAMES } from '../src/params.js'
+import { lookupVariable, variableNames } from '../src/vcl/variables.js'
+import { get, sleep, startOrigin } from './router-harness.js'
+import { ROUTER_CLI } from './router-process.js'
+import { startVclRouter } from './router-vcl-harness.js'
+
+// The issue's table walk: every parameter and VCL variable the router accepts is implemented,
+// refused at load, or listed in the README as a documented no-op. A name added to a table
+// without one of the three fails here.
+
+const run = promisify(execFile)
+const PKG = fileURLToPath(new URL('../../', import.meta.url))
+const readme = await readFile(join(PKG, 'README.md'), 'utf8')
+const noopSection = readme.slice(readme.indexOf('## No silent no-ops'), readme.indexOf('Not (yet) varnishd:'))
+const documented = (name: string) => noopSection.includes(`\`${name}\``)
+
+/** Parameters whose value the router reads (checked below against the source). */
+const PARAMS_IMPLEMENTED = [
+  'default_ttl',
+  'default_grace',
+  'default_keep',
+  'http_req_hdr_len',
+  'http_req_size',
+  'http_max_hdr',
+  'timeout_idle',
+  'pipe_timeout',
+  'first_byte_timeout',
+  'between_bytes_timeout',
+  'connect_timeout',
+  'pcre2_match_limit',
+  'pcre2_depth_limit',
+  'pcre2_jit_compilation',
+]
+
+/** Variables with their varnishd meaning (the behaviour tests in this folder exercise them). */
+const VARIABLES_IMPLEMENTED = [
+  'req.method', 'req.url', 'req.proto', 'req.backend_hint', 'req.restarts', 'req.xid', 'req.ttl', 'req.grace',
+  'req.hash_always_miss', 'req.hash_ignore_busy', 'bereq.method', 'bereq.url', 'bereq.proto', 'bereq.backend',
+  'bereq.uncacheable', 'bereq.xid', 'bereq.retries', 'bereq.is_bgfetch', 'bereq.connect_timeout',
+  'bereq.first_byte_timeout', 'bereq.between_bytes_timeout', 'bereq.body', 'beresp.proto', 'beresp.status',
+  'beresp.reason', 'beresp.ttl', 'beresp.grace', 'beresp.keep', 'beresp.uncacheable', 'beresp.age', 'beresp.was_304',
+  'beresp.backend.name', 'beresp.body', 'resp.proto', 'resp.status', 'resp.reason', 'resp.body', 'obj.proto',
+  'obj.status', 'obj.reason', 'obj.ttl', 'obj.grace', 'obj.keep', 'obj.age', 'obj.hits', 'obj.uncacheable', 'obj.time',
+  'client.ip', 'server.ip', 'local.ip', 'remote.ip', 'now', 'server.hostname', 'server.identity', 'client.identity',
+  'req.backend.healthy',
+]
+
+async function sources(dir: string): Promise<string> {
+  let out = ''
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name.endsWith('.ts')) out += await readFile(join(e.parentPath, e.name), 'utf8')
+  }
+  return out
+}
+
+describe('no silent no-ops in caching-router', () => {
+  test('every -p parameter is read by the router or documented as a no-op', async () => {
+    const src = await sources(join(PKG, 'src'))
+    for (const name of PARAM_NAMES) {
+      if (PARAMS_IMPLEMENTED.includes(name)) {
+        assert.ok(src.includes(`params.get('${name}')`) || src.includes(`this.get('${name}')`), `${name} is said to be implemented but nothing reads it`)
+      } else assert.ok(documented(name), `-p ${name} is accepted but neither read nor listed in the README`)
+    }
+  })
+
+  test('every VCL variable is implemented, refused when set, or documented', () => {
+    for (const name of variableNames()) {
+      const spec = lookupVariable(name, name === 'req.backend.healthy' ? '3.0' : '4.1')
+      assert.ok(spec, name)
+      const refused = spec.unsupported !== undefined
+      assert.ok(
+        VARIABLES_IMPLEMENTED.includes(name) || refused || documented(name),
+        `${name} is neither implemented, refused nor documented in the README`,
+      )
+      if (refused) assert.ok(documented(name), `${name} is refused but the README does not say so`)
+    }
+  })
+
+  const compile = async (body: string) => {
+    const dir = await mkdtemp(join(tmpdir(), 'noop-'))
+    try {
+      const file = join(dir, 't.vcl')
+      await writeFile(file, `vcl 4.1;\nbackend b { .host = "127.0.0.1"; .port = "9"; }\nsub vcl_backend_response {\n    ${body}\n}\n`)
+      return await run(process.execPath, [ROUTER_CLI, '-C', '-f', file]).then(
+        (r) => ({ code: 0, stderr: r.stderr }),
+        (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+      )
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  for (const name of ['beresp.do_esi', 'beresp.do_gzip', 'beresp.do_gunzip']) {
+    test(`set ${name} is refused at load in one line, no stack trace`, async () => {
+      const r = await compile(`set ${name} = true;`)
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, new RegExp(`t\\.vcl:4:9: ${name.replace('.', '\\.')}: .*not supported`))
+      assert.doesNotMatch(r.stderr, /\n\s+at /)
+    })
+  }
+
+  test('set beresp.do_stream = false is refused; = true (what the router does) compiles', async () => {
+    assert.equal((await compile('set beresp.do_stream = false;')).code, 2)
+    assert.equal((await compile('set beresp.do_stream = true;')).code, 0)
+  })
+
+  test('-p feature=+http2 is refused in one line before anything listens', async () => {
+    const r = await run(process.execPath, [ROUTER_CLI, '-b', '127.0.0.1:9', '-a', '127.0.0.1:0', '-p', 'feature=+http2']).catch(
+      (e: { code: number; stderr: string }) => e,
+    )
+    assert.equal((r as { code?: number }).code, 2)
+    assert.match(r.stderr, /^caching-router: feature=\+http2: HTTP\/2 is not supported by caching-router\n/)
+  })
+
+  test('-p workspace_client keeps varnishd bounds', async () => {
+    const bad = await run(process.execPath, [ROUTER_CLI, '-b', '127.0.0.1:9', '-p', 'workspace_client=1k']).catch((e: { code: number; stderr: string }) => e)
+    assert.match(bad.stderr, /Must be at least 9k\n\n\(attempting to set param 'workspace_client' to '1k'\)/)
+  })
+
+  test('beresp.was_304 is true on a revalidation answered 304', async (t) => {
+    const origin = await startOrigin(t, (req, res) => {
+      if (req.headers['if-none-match'] === '"v1"') {
+        res.writeHead(304, { ETag: '"v1"' })
+        res.end()
+        return
+      }
+      res.writeHead(200, { ETag: '"v1"', 'Content-Length': 2 })
+      res.end('ok')
+    })
+    const r = await startVclRouter(`vcl 4.1;
+backend b { .host = "127.0.0.1"; .port = "${origin.address.port}"; }
+sub vcl_backend_response { set beresp.ttl = 0.05s; set beresp.grace = 0s; set beresp.keep = 60s; set beresp.http.x-was-304 = beresp.was_304; }
+`)
+    t.after(() => r.stop())
+    assert.equal((await get(`${r.url}/a`)).headers['x-was-304'], 'false')
+    await sleep(150)
+    const again = await get(`${r.url}/a`)
+    assert.equal(again.body, 'ok')
+    assert.equal(again.headers['x-was-304'], 'true')
+  })
+})

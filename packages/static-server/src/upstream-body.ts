@@ -1,0 +1,126 @@
+import type { Socket } from 'node:net'
+import { PassThrough } from 'node:stream'
+import { ChunkedDecoder } from '@edgestack/common'
+
+/** How a backend's body is delimited (ngx_http_proxy_input_filter_init). */
+export type Framing = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'close' }
+
+export interface BodyOutcome {
+  /** The body ended where its framing said (the connection may be reused). */
+  complete: boolean
+  /** Bytes read from the backend for the body ($upstream_bytes_received less the head). */
+  bytes: number
+}
+
+/**
+ * Relays a backend's body as it arrives (nothing is decompressed or re-encoded: a gzip bomb
+ * passes as the bytes it is). `start()` is called once before the first byte goes out, or at
+ * the end for an empty body: nginx writes the head together with the first body buffer, so a
+ * body that fails before any byte leaves the client with a closed connection and no head.
+ * Reads are paused while the client is slow (backpressure); `readMs` bounds each wait.
+ */
+export function relayBody(socket: Socket, rest: Buffer, framing: Framing, readMs: number, start: (out: PassThrough) => void, limitRate = 0): Promise<BodyOutcome> {
+  return new Promise((resolve) => {
+    const out = new PassThrough()
+    let started = false
+    let bytes = 0
+    let remaining = framing.kind === 'length' ? framing.length : 0
+    let settled = false
+    let sent = 0
+    const began = Date.now()
+    let throttled: NodeJS.Timeout | undefined
+    const emit = (c: Buffer) => {
+      if (c.length === 0) return
+      if (!started) {
+        started = true
+        try {
+          start(out)
+        } catch {
+          // A head we refuse to write (InvalidResponseHeaderError): the client connection goes.
+          return finish(false)
+        }
+      }
+      sent += c.length
+      if (!out.write(c)) socket.pause()
+      // X-Accel-Limit-Rate: reading stops while more has gone out than the rate allows so far.
+      if (limitRate > 0 && !throttled) {
+        const ahead = (sent / limitRate) * 1000 - (Date.now() - began)
+        if (ahead > 0) {
+          socket.pause()
+          throttled = setTimeout(() => {
+            throttled = undefined
+            if (!settled && out.writableLength === 0) socket.resume()
+          }, ahead)
+        }
+      }
+    }
+    // The client went away (the pipe destroyed `out`): stop reading, drop the connection, as
+    // nginx does without proxy_ignore_client_abort.
+    out.on('close', () => finish(false))
+    out.on('drain', () => {
+      if (!throttled) socket.resume()
+    })
+    const finish = (complete: boolean) => {
+      if (settled) return
+      settled = true
+      clearTimeout(throttled)
+      socket.off('data', onData)
+      socket.off('end', onEnd)
+      socket.off('close', onEnd)
+      socket.off('error', onEnd)
+      socket.off('timeout', onTimeout)
+      socket.setTimeout(0)
+      if (complete) {
+        if (!started) {
+          started = true
+          try {
+            start(out)
+          } catch {
+            out.destroy()
+            resolve({ complete: false, bytes })
+            return
+          }
+        }
+        out.end()
+      } else if (started) out.destroy(new Error('upstream body cut short'))
+      else out.destroy()
+      resolve({ complete, bytes })
+    }
+    const decoder = framing.kind === 'chunked' ? new ChunkedDecoder(emit) : undefined
+    const onData = (c: Buffer) => {
+      bytes += c.length
+      if (decoder) {
+        try {
+          decoder.feed(c)
+        } catch {
+          // "upstream sent invalid chunked response": the answer is cut off here.
+          return finish(false)
+        }
+        if (decoder.done) finish(true)
+        return
+      }
+      if (framing.kind === 'length') {
+        const take = c.length > remaining ? c.subarray(0, remaining) : c
+        remaining -= take.length
+        emit(take)
+        if (remaining === 0) finish(true)
+        return
+      }
+      emit(c)
+    }
+    const onEnd = () => finish(framing.kind === 'close')
+    const onTimeout = () => finish(false)
+    if (framing.kind === 'none' || (framing.kind === 'length' && framing.length === 0)) {
+      finish(true)
+      return
+    }
+    socket.on('data', onData)
+    socket.on('end', onEnd)
+    socket.on('close', onEnd)
+    socket.on('error', onEnd)
+    socket.on('timeout', onTimeout)
+    socket.setTimeout(readMs)
+    if (rest.length > 0) onData(rest)
+    if (!settled) socket.resume()
+  })
+}

@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { loadNginxConf } from '../src/config/nginx-conf.js'
+import { NGINX } from './helpers.js'
+
+const run = promisify(execFile)
+
+/**
+ * Proxy and upstream directives as `nginx -t` judges them (ngx_http_proxy_module's and
+ * ngx_http_upstream_module's command tables and handlers): `http` is the http block's body,
+ * where `@S@` stands for `server { listen 127.0.0.1:1; ... }` around the text after it.
+ */
+export const LOAD_CASES: [name: string, http: string][] = [
+  ['proxy_redirect default before proxy_pass', 'server { listen 127.0.0.1:1; location / { proxy_redirect default; proxy_pass http://127.0.0.1:2; } }'],
+  ['proxy_redirect default after proxy_pass', 'server { listen 127.0.0.1:1; location / { proxy_pass http://127.0.0.1:2; proxy_redirect default; } }'],
+  ['proxy_redirect default at server level', 'server { listen 127.0.0.1:1; proxy_redirect default; }'],
+  ['proxy_redirect with one odd word', 'server { listen 127.0.0.1:1; proxy_redirect sometimes; }'],
+  ['proxy_redirect with a bad regex', 'server { listen 127.0.0.1:1; proxy_redirect ~^(x /y; }'],
+  ['proxy_redirect off with a replacement', 'server { listen 127.0.0.1:1; proxy_redirect off /x; }'],
+  ['proxy_redirect false', 'server { listen 127.0.0.1:1; proxy_redirect false; }'],
+  ['proxy_redirect regex', 'server { listen 127.0.0.1:1; proxy_redirect ~*^http://(.*)$ /$1; }'],
+  ['proxy_hide_header with two names', 'server { listen 127.0.0.1:1; proxy_hide_header A B; }'],
+  ['proxy_pass_header', 'server { listen 127.0.0.1:1; proxy_pass_header Server; }'],
+  ['proxy_ignore_headers unknown', 'server { listen 127.0.0.1:1; proxy_ignore_headers Foo; }'],
+  ['proxy_ignore_headers known', 'server { listen 127.0.0.1:1; proxy_ignore_headers X-Accel-Redirect Set-Cookie; }'],
+  ['proxy_next_upstream unknown', 'server { listen 127.0.0.1:1; proxy_next_upstream foo; }'],
+  ['proxy_next_upstream http_429 non_idempotent', 'server { listen 127.0.0.1:1; proxy_next_upstream error http_429 non_idempotent; }'],
+  ['proxy_next_upstream_tries not a number', 'server { listen 127.0.0.1:1; proxy_next_upstream_tries x; }'],
+  ['proxy_next_upstream_timeout not a time', 'server { listen 127.0.0.1:1; proxy_next_upstream_timeout x; }'],
+  ['proxy_buffering maybe', 'server { listen 127.0.0.1:1; proxy_buffering maybe; }'],
+  ['proxy_buffer_size not a size', 'server { listen 127.0.0.1:1; proxy_buffer_size 1x; }'],
+  ['proxy_pass_request_body maybe', 'server { listen 127.0.0.1:1; proxy_pass_request_body maybe; }'],
+  ['proxy_pass_request_headers maybe', 'server { listen 127.0.0.1:1; proxy_pass_request_headers maybe; }'],
+  ['proxy_intercept_errors maybe', 'server { listen 127.0.0.1:1; proxy_intercept_errors maybe; }'],
+  ['proxy_http_version 2.0', 'server { listen 127.0.0.1:1; proxy_http_version 2.0; }'],
+  ['proxy_connect_timeout not a time', 'server { listen 127.0.0.1:1; proxy_connect_timeout 1x; }'],
+  ['proxy_method with two words', 'server { listen 127.0.0.1:1; proxy_method GET POST; }'],
+  ['proxy_set_header with one word', 'server { listen 127.0.0.1:1; proxy_set_header X; }'],
+  ['proxy_set_header in an if', 'server { listen 127.0.0.1:1; location / { if ($arg_a) { proxy_set_header X y; } } }'],
+  ['proxy_pass in the http block', 'proxy_pass http://127.0.0.1:2;'],
+  ['proxy_pass with a URI in a regex location', 'server { listen 127.0.0.1:1; location ~ ^/a { proxy_pass http://127.0.0.1:2/b; } }'],
+  ['proxy_pass with a URI in a named location', 'server { listen 127.0.0.1:1; location @n { proxy_pass http://127.0.0.1:2/b; } }'],
+  ['proxy_pass ftp', 'server { listen 127.0.0.1:1; location / { proxy_pass ftp://127.0.0.1:2; } }'],
+  ['proxy_pass twice', 'server { listen 127.0.0.1:1; location / { proxy_pass http://127.0.0.1:2; proxy_pass http://127.0.0.1:3; } }'],
+  ['upstream without servers', 'upstream u { } server { listen 127.0.0.1:1; }'],
+  ['upstream twice', 'upstream u { server 127.0.0.1:2; } upstream u { server 127.0.0.1:3; } server { listen 127.0.0.1:1; }'],
+  ['server weight=0', 'upstream u { server 127.0.0.1:2 weight=0; } server { listen 127.0.0.1:1; }'],
+  ['server weight=x', 'upstream u { server 127.0.0.1:2 weight=x; } server { listen 127.0.0.1:1; }'],
+  ['server max_fails=x', 'upstream u { server 127.0.0.1:2 max_fails=x; } server { listen 127.0.0.1:1; }'],
+  ['server fail_timeout=x', 'upstream u { server 127.0.0.1:2 fail_timeout=x; } server { listen 127.0.0.1:1; }'],
+  ['server down and backup', 'upstream u { server 127.0.0.1:2 down; server 127.0.0.1:3 backup; } server { listen 127.0.0.1:1; }'],
+  ['server unknown parameter', 'upstream u { server 127.0.0.1:2 fast; } server { listen 127.0.0.1:1; }'],
+  ['server slow_start (nginx Plus)', 'upstream u { server 127.0.0.1:2 slow_start=10s; } server { listen 127.0.0.1:1; }'],
+  ['keepalive 0', 'upstream u { server 127.0.0.1:2; keepalive 0; } server { listen 127.0.0.1:1; }'],
+  ['keepalive x', 'upstream u { server 127.0.0.1:2; keepalive x; } server { listen 127.0.0.1:1; }'],
+  ['keepalive outside upstream', 'keepalive 2; server { listen 127.0.0.1:1; }'],
+  ['keepalive_requests x in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_requests x; } server { listen 127.0.0.1:1; }'],
+  ['keepalive_timeout with two values in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_timeout 1 2; } server { listen 127.0.0.1:1; }'],
+  ['keepalive_timeout in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_timeout 30s; keepalive_time 1h; } server { listen 127.0.0.1:1; }'],
+  ['proxy list directives twice', 'server { listen 127.0.0.1:1; proxy_hide_header A; proxy_hide_header B; proxy_pass_header C; proxy_pass_header D; proxy_redirect / /x; proxy_redirect /a /y; proxy_ignore_headers Vary; proxy_ignore_headers Expires; }'],
+  ['proxy_method twice', 'server { listen 127.0.0.1:1; proxy_method GET; proxy_method POST; }'],
+  ['proxy_buffer_size twice', 'server { listen 127.0.0.1:1; proxy_buffer_size 4k; proxy_buffer_size 8k; }'],
+  ['proxy_cache off', 'server { listen 127.0.0.1:1; proxy_cache off; }'],
+  ['proxy_cache_path and proxy_cache', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; }'],
+  ['recursive_error_pages maybe', 'server { listen 127.0.0.1:1; recursive_error_pages maybe; }'],
+  ['error_page for 200', 'server { listen 127.0.0.1:1; error_page 200 /x; }'],
+]
+
+const wrap = (dir: string, http: string) => `pid ${dir}/nginx.pid;\nerror_log stderr;\nevents {}\nhttp {\n${http.replaceAll('@DIR@', dir)}\n}\n`
+
+/** nginx -t's verdict: `loaded`, or its message without the timestamp, file and pid. */
+export async function nginxVerdict(dir: string, http: string): Promise<string> {
+  const file = join(dir, 'nginx-t.conf')
+  await writeFile(file, wrap(dir, http))
+  const r = await run(NGINX, ['-t', '-p', dir, '-c', file]).then(
+    () => 'loaded',
+    (e: { stderr: string }) => e.stderr,
+  )
+  if (r === 'loaded') return r
+  const m = /\[(emerg|warn)\] \d+#\d+: (.*)/.exec(r)
+  return (m?.[2] ?? r).replace(file, 'FILE')
+}
+
+export async function ourVerdict(dir: string, http: string): Promise<string> {
+  const file = join(dir, 'ours-t.conf')
+  await writeFile(file, wrap(dir, http))
+  try {
+    await loadNginxConf({ file, prefix: dir })
+    return 'loaded'
+  } catch (err) {
+    return (err as Error).message.replace(/^\[emerg\] /, '').replace(file, 'FILE')
+  }
+}
+
+export async function runLoadCorpus(): Promise<{ name: string; same: boolean; ours: string; nginx: string }[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'proxy-load-'))
+  const out = []
+  for (const [name, http] of LOAD_CASES) {
+    const nginx = await nginxVerdict(dir, http)
+    const ours = await ourVerdict(dir, http)
+    out.push({ name, same: nginx === ours, ours, nginx })
+  }
+  return out
+}

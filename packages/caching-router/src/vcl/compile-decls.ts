@@ -91,7 +91,7 @@ export function compileProbe(fields: Field[], start: Token, env: ExprEnv): Probe
  * `host:port` (one colon), `[v6]` or `[v6]:port`; a port in the string wins over `.port`.
  * varnishtest's `${bad_backend}` is `127.0.0.1 PORT`.
  */
-function splitHostPort(text: string): { host: string; port?: string } {
+export function splitHostPort(text: string): { host: string; port?: string } {
   const v6 = /^\[([^\]]*)\](?:[: ](.*))?$/.exec(text)
   if (v6) return v6[2] ? { host: v6[1] as string, port: v6[2] } : { host: v6[1] as string }
   const sp = text.indexOf(' ')

@@ -63,7 +63,14 @@ export class BackendPools {
     return Promise.all(closing).then(() => undefined)
   }
 
+  /**
+   * The router is closing (its clients drained first): every pool goes at once. A graceful
+   * close would wait on a backend that holds a request unanswered, and `stop` with it.
+   */
   close(): Promise<void> {
-    return this.release([...this.#held])
+    const pools = new Set([...this.#held].map((b) => this.#byBackend.get(b)?.pool))
+    this.#held.clear()
+    this.#byEndpoint.clear()
+    return Promise.all([...pools].map((p) => p?.destroy())).then(() => undefined)
   }
 }

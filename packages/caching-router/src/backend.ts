@@ -107,6 +107,11 @@ export class Backend {
   close(): Promise<void> {
     return this.#pool.close()
   }
+
+  /** The router is closing: every connection goes now, idle or not (a varnishd child's exit). */
+  destroy(): Promise<void> {
+    return this.#pool.destroy()
+  }
 }
 
 /** The backend's fields, minus hop-by-hop ones and any a client must never see (CR/LF/NUL). */

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { access, mkdtemp, rm } from 'node:fs/promises'
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { type Daemon, startDaemon } from './processes.js'
+import { type Daemon, runCli, startDaemon } from './processes.js'
 
 const VARNISHD = '/usr/sbin/varnishd'
 const hasVarnishd = await access(VARNISHD).then(
@@ -184,6 +184,42 @@ describe('differential: caching-router -b against varnishd -b', { skip: hasVarni
     server?.closeAllConnections()
     await new Promise<void>((resolve) => server?.close(() => resolve()))
     if (workdir) await rm(workdir, { recursive: true, force: true })
+  })
+
+  test('caching-router stat -j: varnishstat -j\'s layout, and its description, flag and format for every counter both keep', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'router-stat-j-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const secret = join(dir, 'secret')
+    await writeFile(secret, 'stat secret\n')
+    const d = await startDaemon('caching-router', ['-a', '127.0.0.1:0', '-b', '127.0.0.1:1', '-T', '127.0.0.1:0', '-S', secret])
+    t.after(() => d.stop())
+    for (let i = 0; i < 100 && !/admin CLI on/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
+    const admin = /admin CLI on (127\.0\.0\.1:\d+)/.exec(d.output())?.[1]
+    assert.ok(admin, d.output())
+    const ours = await runCli('caching-router', ['stat', '-T', admin, '-S', secret, '-j'])
+    assert.equal(ours.code, 0, ours.stderr)
+    type Stat = { version: number; timestamp: string; counters: Record<string, { description: string; flag: string; format: string; value: number }> }
+    const o = JSON.parse(ours.stdout) as Stat
+    assert.equal(o.version, 1)
+    assert.match(o.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/)
+    const names = Object.keys(o.counters)
+    assert.ok(names.includes('MAIN.cache_hit') && names.includes('SMA.s0.g_bytes'), names.join(' '))
+    const theirs = await new Promise<string>((resolve, reject) =>
+      execFile('varnishstat', ['-n', workdir, '-j', ...names.flatMap((n) => ['-f', n])], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    )
+    const th = JSON.parse(theirs) as Stat
+    const shape = (s: Stat, n: string) => {
+      const c = s.counters[n]
+      return c && { description: c.description, flag: c.flag, format: c.format }
+    }
+    const differ = names.filter((n) => th.counters[n] !== undefined && JSON.stringify(shape(o, n)) !== JSON.stringify(shape(th, n)))
+    assert.deepEqual(differ.map((n) => `${n}: ours ${JSON.stringify(shape(o, n))}, varnishstat ${JSON.stringify(shape(th, n))}`), [])
+    assert.ok(Object.keys(th.counters).length >= names.length - 2, `varnishstat knows only ${Object.keys(th.counters).join(' ')}`)
+    // The same layout: each program's text is its JSON printed with two-space indents.
+    const layout = (text: string) => text.replace(/"timestamp": "[^"]*"/, '"timestamp": T').replace(/"value": \d+/g, '"value": N')
+    const reprint = (s: Stat) => layout(`${JSON.stringify(s, null, 2)}\n`)
+    assert.equal(layout(ours.stdout), reprint(o))
+    assert.equal(layout(theirs), reprint(th))
   })
 
   test('same status, body and hit/miss for the same requests', async () => {

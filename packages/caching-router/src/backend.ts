@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream'
-import { formatAddress, type HostPort, hopByHopNames, readingBareLfHeads } from '@edgestack/common'
+import { EdgeError, formatAddress, type HostPort, hopByHopNames, readingBareLfHeads } from '@edgestack/common'
 import { buildConnector, type Dispatcher, Pool } from 'undici'
 
 /** Where a fetch's response goes, as it arrives. */
 export interface FetchSink {
   head(status: number, reason: string, headers: string[]): void
+  /** A 1xx before the final response (never 100 or 101: undici handles those itself). */
+  interim(status: number, reason: string, headers: string[]): void
   /** Returns false to pause the backend until `resume()`. */
   data(chunk: Buffer): boolean
   end(): void
@@ -27,6 +29,13 @@ export interface FetchControl {
 
 // RFC 9110 §5.5: a field with CR, LF or NUL would split the response we write.
 const UNSAFE = /[\r\n\0]/
+
+/**
+ * Interim responses relayed per fetch: beyond this many the backend is flooding (each 1xx
+ * costs a write to the client and holds the fetch past first_byte_timeout's intent), and the
+ * fetch fails as varnishd's does on any 1xx: 503 "Backend fetch failed".
+ */
+export const MAX_INTERIM_RESPONSES = 16
 
 /**
  * The connections to one VCL `backend` (BackendPools makes one per backend): a keep-alive
@@ -57,14 +66,20 @@ export class Backend {
     let controller: Dispatcher.DispatchController | undefined
     let aborted = false
     let done = false
+    let interims = 0
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c
         if (aborted) c.abort(new Error('aborted'))
       },
       onResponseStart(c, status, _parsed, reason) {
-        if (status < 200) return // RFC 9110 §15.2: interim responses are never forwarded as final ones
         const raw = (c as unknown as { rawHeaders: Buffer[] }).rawHeaders
+        if (status < 200) {
+          // RFC 9110 §15.2: an interim response, relayed ahead of the final one, never as it.
+          if (++interims > MAX_INTERIM_RESPONSES) c.abort(new EdgeError('EDGE_ERR_INTERIM_FLOOD', `backend sent more than ${MAX_INTERIM_RESPONSES} interim (1xx) responses`))
+          else sink.interim(status, reason || '', sanitize(raw))
+          return
+        }
         sink.head(status, reason || '', sanitize(raw))
       },
       onResponseData(c, chunk) {

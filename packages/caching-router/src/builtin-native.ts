@@ -26,7 +26,7 @@ export function builtinBackendResponse(bereqUncacheable: boolean, beresp: Beresp
     beresp.ttl <= 0 ||
     fieldOf(h, 'set-cookie') !== undefined ||
     (surrogate !== undefined && NO_STORE.test(surrogate)) ||
-    (surrogate === undefined && cc !== undefined && NO_CACHE_STORE_PRIVATE.test(cc)) ||
+    (surrogate === undefined && beresp.targeted !== true && cc !== undefined && NO_CACHE_STORE_PRIVATE.test(cc)) ||
     fieldOf(h, 'vary') === '*'
   ) {
     beresp.ttl = 120

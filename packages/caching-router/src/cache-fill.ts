@@ -9,7 +9,7 @@ import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
 import { berespOf, type Responder } from './respond.js'
 import { addConditionals, merge304, revalidates } from './revalidation.js'
-import { standsInForError } from './stale-if-error.js'
+import { isErrorStatus, standsInForError } from './stale-if-error.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { writeStreamHead } from './stream-head.js'
 import { computeFreshness } from './ttl.js'
@@ -115,6 +115,16 @@ class CacheFill implements FetchSink {
     const stale = this.#stale
     const now = this.#d.clock()
     withDate(headers)
+    if (isErrorStatus(status) && standsInForError(stale, now)) {
+      // RFC 5861 §4: a 500/502/503/504 is an error as much as a connection that failed; the
+      // stale copy (grace or stale-if-error) answers, and stays stored (see error() below).
+      this.control?.abort()
+      this.giveUp()
+      this.direct = true
+      if (this.#res) this.#d.responder.deliver(r, this.#res, stale, true)
+      this.#res = undefined
+      return
+    }
     if (revalidates(status, stale)) {
       this.revalidated = true
       headers = merge304(stale.headers, headers)
@@ -125,11 +135,15 @@ class CacheFill implements FetchSink {
       defaultTtl: params.get('default_ttl'),
       defaultGrace: params.get('default_grace'),
       defaultKeep: params.get('default_keep'),
+      targets: params.targets,
     })
     const beresp = berespOf(status, reason, headers, fresh)
+    if (fresh.targeted) beresp.targeted = true
     beresp.was304 = this.revalidated
-    // RFC 9111 §3.3/§3.4: partial content is passed on, never stored as the object.
-    const partial = status === 206 || getHeader(headers, 'content-range') !== undefined
+    // RFC 9111 §3.3/§3.4: partial content (a 206) is passed on, never stored as the object.
+    // A 200 is complete whatever fields it carries: a Content-Range on it has no meaning
+    // (RFC 9110 §14.4 defines it for 206 and 416 only), so it is stored as the whole body.
+    const partial = status === 206
     const action = policy.backendResponse(this.#bereq, beresp)
     if (action === 'abandon') {
       this.control?.abort()
@@ -202,6 +216,11 @@ class CacheFill implements FetchSink {
     if (this.#res) this.#d.responder.deliver(this.#r, this.#res, this.#obj, false)
   }
 
+  /** RFC 9110 §15.2: relayed to the client whose miss this is, never stored with the object. */
+  interim(status: number, reason: string, headers: string[]): void {
+    this.#res?.writeInterim(status, headers, reason)
+  }
+
   data(c: Buffer): boolean {
     if (this.revalidated) return true
     if (this.direct) {
@@ -247,6 +266,8 @@ class CacheFill implements FetchSink {
   }
 
   error(err: Error): void {
+    // An origin that closes without a response lands here as undici's socket error: the
+    // same stale-copy rule as a 5xx answer (head() above).
     this.#d.fetches.failed(err)
     if (this.direct) {
       // The client has this response's head already: all we can do is cut it short.

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
+import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import {
+  answerMetricRequests,
   awaitServeOrder,
+  collectFromChildren,
   createAccessLog,
   createLogger,
   handleSignals,
@@ -9,17 +12,22 @@ import {
   isManagedChild,
   LISTEN_FDS_ENV,
   obeyManager,
+  OpsServer,
   PidFile,
   reportReady,
   runMain,
   runManager,
+  single,
   StartupError,
+  UsageError,
 } from '@edgestack/common'
 import { adminCommand } from './admin-client.js'
 import type { CliModel } from './config/model.js'
 import { Manager } from './mgt/manager.js'
 import { HELP, parseRouterCommandLine, parseStatCommandLine } from './config/command-line.js'
+import { varnishFamilies } from './prometheus-names.js'
 import { readSecret } from './secret-file.js'
+import { varnishstatJson } from './varnishstat-json.js'
 import { createCachingRouter } from './server.js'
 import { checkVclFile, loadVclText, VclError } from './vcl/index.js'
 
@@ -29,7 +37,7 @@ runMain('caching-router', async () => {
     const stat = parseStatCommandLine(argv.slice(1))
     const { status, body } = await adminCommand(stat.address, await readSecret(stat.secretFile), 'stats')
     if (status !== 200) throw new StartupError(`stats: ${status} ${body.trim()}`)
-    process.stdout.write(body)
+    process.stdout.write(stat.json ? varnishstatJson(body) : body)
     return
   }
   const model = parseRouterCommandLine(argv)
@@ -37,7 +45,10 @@ runMain('caching-router', async () => {
     process.stdout.write(HELP)
     return
   }
-  if (model.debug || model.reverseCli !== undefined) return runCliManager(model)
+  if (model.debug || model.reverseCli !== undefined) {
+    if (model.metrics) throw new UsageError('--metrics is served by the manager: not with -d or -M')
+    return runCliManager(model)
+  }
   try {
     if (model.check) {
       // varnishd -C prints the C it generated (of -f's file or -b's text); we print what the VCL compiled into.
@@ -52,6 +63,7 @@ runMain('caching-router', async () => {
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
     const router = createCachingRouter(model, logger, createAccessLog())
     await router.listen()
+    answerMetricRequests(() => varnishFamilies(router.counters, router.store))
     obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
     reportReady()
   } catch (err) {
@@ -72,7 +84,19 @@ runMain('caching-router', async () => {
 async function runChildManager(model: CliModel, argv: readonly string[]): Promise<void> {
   if (model.vcl.kind === 'file') await checkVclFile(model.vcl.path)
   await readSecret(model.admin?.secretFile)
-  await runManager({
+  // --metrics lives in the manager, so that it outlives a child's restart; the counters are the
+  // child's, asked for over the IPC channel at each scrape.
+  let children: () => ChildProcess[] = () => []
+  const ops = model.metrics
+    ? new OpsServer({
+        address: model.metrics,
+        drainDelayMs: model.drainDelayMs,
+        // prometheus_varnish_exporter's own gauge: 1 when varnishstat could be read.
+        collect: async () => [...(await collectFromChildren(children())), single('varnish_up', 'gauge', 'Was the last scrape of varnish successful.', 1)],
+      })
+    : undefined
+  await ops?.listen()
+  const manager = await runManager({
     logger: createLogger({ name: 'caching-router' }),
     noun: 'child',
     children: 1,
@@ -80,8 +104,11 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     addresses: [...model.listen.flatMap((l) => ('path' in l.address ? [] : [l.address])), ...(model.admin ? [model.admin.address] : [])],
     childArgs: [fileURLToPath(import.meta.url), ...argv],
     spare: true,
+    ...(ops ? { beforeStop: ops.beforeStop } : {}),
     ...(model.pidFile === undefined ? {} : { pidFile: new PidFile(model.pidFile) }),
   })
+  children = manager.children
+  ops?.markReady()
 }
 
 /**

@@ -46,8 +46,8 @@ const DESCRIPTIONS: Record<string, string> = {
   cache_hit: 'Cache hits',
   cache_hit_grace: 'Cache grace hits',
   cache_miss: 'Cache misses',
-  cache_hitmiss: 'Cache Hit-For-Miss',
-  cache_hitpass: 'Cache hits for pass',
+  cache_hitmiss: 'Cache hits for miss.',
+  cache_hitpass: 'Cache hits for pass.',
   busy_sleep: 'Number of requests sent to sleep on busy objhdr',
   busy_wakeup: 'Number of requests woken after sleep on busy objhdr',
   backend_req: 'Backend requests made',
@@ -66,6 +66,11 @@ const DESCRIPTIONS: Record<string, string> = {
   s_resp_bodybytes: 'Response body bytes',
   client_req_400: 'Client requests received, subject to 400 errors',
   client_req_417: 'Client requests received, subject to 417 errors',
+}
+
+/** varnishstat's description of a MAIN counter. */
+export function counterDescription(name: string): string {
+  return DESCRIPTIONS[name] ?? name
 }
 
 /** `varnishstat -1`: `MAIN.name   value   rate   description`, one counter a line. */

@@ -80,10 +80,34 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   h2_rx_window_low_water: { default: '10M', accepts: (v) => parseSize(v) !== undefined },
 }
 
+/**
+ * RFC 9213's target list: the response fields, in order, that steer this cache ahead of
+ * Cache-Control (ours; varnishd has no such parameter). Empty: none.
+ */
+const TARGETED = 'targeted_cache_control'
+const TARGETED_DEFAULT = 'CDN-Cache-Control'
+const TARGETED_TEXT = 'Targeted cache-control fields (RFC 9213), comma-separated, first match wins; empty for none.'
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+
+/** The lower-case field names of a `targeted_cache_control` value, or undefined when one is not a token. */
+function targetList(text: string): string[] | undefined {
+  const out: string[] = []
+  for (const part of text.split(',')) {
+    const name = part.trim()
+    if (name === '') continue
+    if (!FIELD_NAME.test(name)) return undefined
+    out.push(name.toLowerCase())
+  }
+  return out
+}
+
 /** Every parameter `-p` and `param.set` accept (`feature` aside). */
-export const PARAM_NAMES: readonly string[] = [...Object.keys(SPECS), ...Object.keys(FIXED)]
+export const PARAM_NAMES: readonly string[] = [...Object.keys(SPECS), ...Object.keys(FIXED), TARGETED]
 
 export class Params {
+  /** targeted_cache_control, parsed: lower-case field names. */
+  targets: readonly string[] = [TARGETED_DEFAULT.toLowerCase()]
+  #targetsText = TARGETED_DEFAULT
   readonly #values = new Map<string, number>()
   readonly #text = new Map<string, string>()
   readonly #listeners: Array<(name: string) => void> = []
@@ -95,6 +119,13 @@ export class Params {
 
   /** `-p name=value` and `param.set`; throws varnishd's words (mgt_param_tcp/tweak.c). */
   set(name: string, text: string): void {
+    if (name === TARGETED) {
+      const list = targetList(text)
+      if (list === undefined) throw new UsageError(`Not a list of field names (${text})\n\n(attempting to set param '${name}' to '${text}')`)
+      this.targets = list
+      this.#targetsText = text
+      return
+    }
     if (name === 'feature') {
       checkFeature(text)
       return
@@ -130,6 +161,10 @@ export class Params {
 
   /** `param.reset NAME`: back to the default. */
   reset(name: string): void {
+    if (name === TARGETED) {
+      this.set(TARGETED, TARGETED_DEFAULT)
+      return
+    }
     if (FIXED[name]) {
       this.#text.delete(name)
       return
@@ -143,6 +178,7 @@ export class Params {
   /** The parameters set away from their defaults, as `-p` pairs (a manager hands them to its child). */
   *changed(): Generator<readonly [string, string]> {
     for (const [name, text] of this.#text) yield [name, text]
+    if (this.#targetsText !== TARGETED_DEFAULT) yield [TARGETED, this.#targetsText]
     // A bool goes back as `on`/`off`, the words `-p` reads.
     for (const [name, v] of this.#values) yield [name, SPECS[name]?.unit === 'bool' ? (v ? 'on' : 'off') : String(v)]
   }
@@ -156,6 +192,10 @@ export class Params {
    * `Value is:` line scripts read.
    */
   show(name?: string): string {
+    if (name === TARGETED) {
+      const dflt = this.#targetsText === TARGETED_DEFAULT
+      return `${name}\n${INDENT}Value is: ${this.#targetsText}${dflt ? ' (default)' : `\n${INDENT}Default is: ${TARGETED_DEFAULT}`}\n\n${INDENT}${TARGETED_TEXT}\n\n`
+    }
     if (name !== undefined && name !== '-l') {
       const spec = SPECS[name]
       if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
@@ -169,6 +209,7 @@ export class Params {
     }
     let out = ''
     for (const [n, spec] of Object.entries(SPECS)) out += `${this.#line(n, spec)}\n`
+    out += `${TARGETED.padEnd(30)}${this.#targetsText}${this.#targetsText === TARGETED_DEFAULT ? ' (default)' : ''}\n`
     return out
   }
 

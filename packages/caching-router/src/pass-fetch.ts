@@ -66,6 +66,9 @@ export function passFetch(
         control?.abort()
       } else if (written !== true) slicer = written
     },
+    interim: (s, reason, h) => {
+      res.writeInterim(s, h, reason)
+    },
     data: (c) => {
       if (replaced) return true
       if (slicer !== undefined) {

@@ -81,6 +81,11 @@ export interface BerespObj {
    * body arrived, so a fetch that fails part way is a 503 rather than a cut-off 200.
    */
   doStream?: boolean
+  /**
+   * A targeted field (RFC 9213, CDN-Cache-Control) set ttl/grace/keep: builtin.vcl's own
+   * Cache-Control check gives way to it (builtin-native.ts).
+   */
+  targeted?: boolean
   /** The fetch was a revalidation answered 304 (beresp.was_304): the kept object, refreshed. */
   was304?: boolean
 }

@@ -88,7 +88,10 @@ export function rangedHead(
   const out: string[] = []
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
-    if (name.length !== 14 || name.toLowerCase() !== 'content-length') out.push(name, headers[i + 1] as string)
+    // A stored 200 may carry the origin's Content-Range (RFC 9110 §14.4 gives it no meaning
+    // there): the part's own replaces it, never stands beside it.
+    const lower = name.length === 13 || name.length === 14 ? name.toLowerCase() : ''
+    if (lower !== 'content-length' && lower !== 'content-range') out.push(name, headers[i + 1] as string)
   }
   if (plan.kind === 'unsatisfiable') {
     if (length !== undefined) out.push('Content-Range', `bytes */${length}`)

@@ -7,3 +7,8 @@ import type { CacheObject } from './cache-object.js'
 export function standsInForError(stale: CacheObject | undefined, nowMs: number): stale is CacheObject {
   return stale?.state === 'complete' && stale.ttlLeft(nowMs) + Math.max(stale.grace, stale.staleIfError) > 0
 }
+
+/** RFC 5861 §4: the statuses that are an error for stale-if-error. */
+export function isErrorStatus(status: number): boolean {
+  return status === 500 || status === 502 || status === 503 || status === 504
+}

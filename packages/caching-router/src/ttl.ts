@@ -7,8 +7,9 @@ import { parseHttpDate } from '@edgestack/common'
  * - Expires (§5.3): an invalid date, "0" included, means already expired; ignored when
  *   max-age or s-maxage is present. Dates are read by common's strict parseHttpDate (never
  *   Date.parse, which reads local time and takes invalid forms).
- * - Heuristic freshness (default_ttl) only for the statuses §4.2.2 allows it (varnishd's
- *   list, which also leaves 302/307 to explicit freshness).
+ * - Any status is storable with explicit freshness or `public` (§3); heuristic freshness
+ *   (default_ttl) only for the statuses §4.2.2 allows it (varnishd's list, which also leaves
+ *   302/307 to explicit freshness) or with `public`.
  * - An Expires of the epoch is expired; varnishd reads a parsed 0 as "no Expires".
  * - must-revalidate and proxy-revalidate forbid serving stale (§4.2.4): grace 0.
  * - no-cache without field names (§5.2.2.4): stored, but always revalidated (ttl 0, kept for
@@ -17,10 +18,15 @@ import { parseHttpDate } from '@edgestack/common'
  *   a failed fetch (RFC 5861).
  */
 
+import { deltaSeconds } from './delta-seconds.js'
+import { targetedDirectives } from './targeted-cache-control.js'
+
 export interface TtlDefaults {
   defaultTtl: number
   defaultGrace: number
   defaultKeep: number
+  /** RFC 9213's target list, lower case (`targeted_cache_control`); empty: none. */
+  targets?: readonly string[]
 }
 
 export interface Freshness {
@@ -31,10 +37,11 @@ export interface Freshness {
   staleIfError: number
   /** Seconds the response had already aged (Age, or Date in the past) when it arrived. */
   age: number
+  /** A targeted field (RFC 9213) decided: Cache-Control and Expires were not consulted. */
+  targeted: boolean
 }
 
 const HEURISTIC = new Set([200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501])
-const EXPLICIT_ONLY = new Set([302, 307])
 
 export function computeFreshness(status: number, headers: readonly string[], nowMs: number, d: TtlDefaults): Freshness {
   let cacheControl = ''
@@ -51,9 +58,12 @@ export function computeFreshness(status: number, headers: readonly string[], now
     else if (name === 'age') ageText ??= value
     else if (name === 'etag' || name === 'last-modified') hasValidator = true
   }
-  const cc = parseCacheControl(cacheControl)
+  // RFC 9213 §2.2: a valid targeted field replaces Cache-Control and Expires for this cache.
+  const targeted = d.targets !== undefined && d.targets.length > 0 ? targetedDirectives(headers, d.targets) : undefined
+  if (targeted !== undefined) expires = undefined
+  const cc = targeted ?? parseCacheControl(cacheControl)
   const age = parseAge(ageText)
-  const out: Freshness = { ttl: -1, grace: d.defaultGrace, keep: d.defaultKeep, staleIfError: 0, age }
+  const out: Freshness = { ttl: -1, grace: d.defaultGrace, keep: d.defaultKeep, staleIfError: 0, age, targeted: targeted !== undefined }
   const swr = cc.get('stale-while-revalidate')
   if (swr !== undefined && swr >= 0) out.grace = swr
   const sie = cc.get('stale-if-error')
@@ -63,11 +73,20 @@ export function computeFreshness(status: number, headers: readonly string[], now
     out.staleIfError = 0
   }
 
-  if (!HEURISTIC.has(status) && !EXPLICIT_ONLY.has(status) && status !== 304) return out
+  // RFC 9111 §3: any final status is storable with explicit freshness (max-age, s-maxage,
+  // Expires) or `public`; §4.2.2: heuristic freshness only for the heuristically cacheable
+  // statuses, or with `public`. varnishd (RFC2616_Ttl) stores its fixed list only. This is
+  // the one place that decides, so builtin.vcl (ttl <= 0: hit-for-miss) follows for -b and -f.
+  const explicit = cc.has('s-maxage') || cc.has('max-age') || expires !== undefined
+  const heuristic = HEURISTIC.has(status) || status === 304 || cc.has('public')
+  if (!explicit && !heuristic) return out
   const sMaxAge = cc.get('s-maxage')
   const maxAge = cc.get('max-age')
-  if (sMaxAge !== undefined && sMaxAge >= 0) out.ttl = sMaxAge - age
-  else if (maxAge !== undefined && maxAge >= 0) out.ttl = maxAge - age
+  // RFC 9111 §4.2.1: a response with invalid freshness information (a max-age or s-maxage
+  // that is not delta-seconds, e.g. `max-age=1.5`, `max-age=0.0`, `max-age=-1`) is treated
+  // as stale, not as one without freshness information (which would get the heuristic TTL).
+  if (sMaxAge !== undefined) out.ttl = Number.isNaN(sMaxAge) ? 0 : sMaxAge - age
+  else if (maxAge !== undefined) out.ttl = Number.isNaN(maxAge) ? 0 : maxAge - age
   else if (expires !== undefined) {
     const exp = parseHttpDate(expires, nowMs)
     if (exp === undefined) out.ttl = -1
@@ -75,7 +94,7 @@ export function computeFreshness(status: number, headers: readonly string[], now
       const base = (date === undefined ? undefined : parseHttpDate(date, nowMs)) ?? nowMs
       out.ttl = Math.floor((exp - base) / 1000) - age
     }
-  } else if (EXPLICIT_ONLY.has(status)) out.ttl = -1
+  } else if (!heuristic) out.ttl = -1
   else out.ttl = d.defaultTtl - age
   if (cc.get('no-cache') === 0) {
     // Stored so a conditional fetch can refresh it, never served without one.
@@ -83,6 +102,9 @@ export function computeFreshness(status: number, headers: readonly string[], now
     out.grace = 0
     out.keep = Math.max(out.keep, 3600)
   }
+  // builtin.vcl reads no-store and private in Cache-Control itself; from a targeted field
+  // they are ours to apply (RFC 9111 §5.2.2.5, §5.2.2.7: a shared cache does not store).
+  if (targeted !== undefined && (cc.has('no-store') || cc.has('private'))) out.ttl = -1
   return out
 }
 
@@ -101,17 +123,19 @@ export function parseCacheControl(value: string): Map<string, number> {
     let arg = part.slice(eq + 1).trim()
     if (arg.startsWith('"') && arg.endsWith('"') && arg.length >= 2) arg = arg.slice(1, -1)
     // `no-cache="Set-Cookie"` names fields; it is not the unqualified directive.
-    const n = /^\d+$/.test(arg) ? Number(arg) : Number.NaN
-    if (!out.has(name)) out.set(name, n)
+    // RFC 9111 §5.2: recipients accept the quoted form of an argument too.
+    // §4.2.1: of a directive given twice, the first occurrence is used.
+    if (!out.has(name)) out.set(name, deltaSeconds(arg))
   }
   return out
 }
+
 
 /** RFC 9111 §5.1: delta-seconds; a list takes its first member; anything else is ignored. */
 export function parseAge(value: string | undefined): number {
   if (value === undefined) return 0
   const comma = value.indexOf(',')
-  const first = (comma === -1 ? value : value.slice(0, comma)).trim()
-  if (!/^\d+$/.test(first)) return 0
-  return Math.min(Number(first), 2 ** 31)
+  const n = deltaSeconds((comma === -1 ? value : value.slice(0, comma)).trim())
+  // §5.1: an Age that is not a non-negative integer is ignored.
+  return Number.isNaN(n) ? 0 : n
 }

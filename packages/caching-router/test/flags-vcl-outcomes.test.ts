@@ -60,7 +60,9 @@ function observed(r: Reply): Record<string, unknown> {
     body: r.body,
     // Two numbers: a hit on a stored object (varnishd's X-Varnish for a hit).
     hit: String(pick('x-varnish')).includes(' '),
-    aged: Number(pick('age') ?? 0) > 0,
+    // Age is left out: the test clock runs with real time, so a loaded machine can turn a
+    // second between two requests on one router and not on the other. The origin's own Age
+    // (the /age case) shows in the TTL outcomes instead.
     fields: ['cache-control', 'etag', 'last-modified', 'set-cookie', 'vary', 'expires', 'location', 'surrogate-control', 'accept-ranges'].map(
       (n) => [n, pick(n)],
     ),
@@ -150,7 +152,9 @@ test('-b and -f with a VCL of one backend cache every response shape alike (one 
   assert.equal(at('/no-cache-last-modified').second.hit, false)
   // A stored object past its ttl, kept with a validator (default_keep is 0: nothing kept), is fetched anew.
   assert.equal(at('/etag-max-age-1').fetches.length, 2)
-  for (const path of ['/set-cookie', '/vary-star', '/private', '/no-store', '/500', '/503-max-age', '/302', '/expires-zero']) {
+  // RFC 9111 §3: explicit freshness makes any status storable (varnishd: its fixed list only).
+  assert.equal(at('/503-max-age').second.hit, true)
+  for (const path of ['/set-cookie', '/vary-star', '/private', '/no-store', '/500', '/302', '/expires-zero']) {
     assert.equal(at(path).second.hit, false, path)
   }
   // RFC 9111 §4.1: `*` among other names is never matched, though builtin.vcl stores it.

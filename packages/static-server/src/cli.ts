@@ -3,7 +3,9 @@ import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
+  answerMetricRequests,
   awaitServeOrder,
+  collectFromChildren,
   createLogger,
   errnoText,
   handleSignals,
@@ -12,15 +14,19 @@ import {
   LISTEN_FDS_ENV,
   ListenerSet,
   type LogLevel,
+  type MetricFamily,
   obeyManager,
+  OpsServer,
   PidFile,
   parseAddress,
   parseCommandLine,
+  parseDrainDelay,
   reopenLogFiles,
   reportReady,
   runMain,
   runManager,
   type Service,
+  single,
   StartupError,
   UsageError,
 } from '@edgestack/common'
@@ -28,6 +34,10 @@ import { modelFromFlags } from './config/from-flags.js'
 import type { NginxModel } from './config/model.js'
 import { loadNginxConf } from './config/nginx-conf.js'
 import { createStaticServer, listenAddresses, type StaticServer } from './server.js'
+import { nginxFamilies, StubStatus } from './stub-status.js'
+
+// nginx-prometheus-exporter's own gauge: 1 when stub_status could be read (here: always).
+const NGINX_UP = single('nginx_up', 'gauge', 'Status of the last metric scrape', 1)
 
 const NAME = 'static-server'
 const HELP = `Usage: static-server [-t] [-p PREFIX] [-c FILE] [-g DIRECTIVES] [-s stop|quit|reload]
@@ -45,6 +55,10 @@ server block from flags: location = / and whatever try_files cannot find are pro
   --listen ADDR   address to listen on (default :8081)
   --root DIR      document root
   --proxy ADDR    the app behind @proxy (default 127.0.0.1:3000)
+  --metrics ADDR  serve /metrics (nginx-prometheus-exporter's names), /healthz, /readyz
+                  (edgestack; nginx has no such flag)
+  --drain-delay SEC  with --metrics: on a stop signal /readyz says 503 at once, and the
+                  listeners keep accepting SEC seconds more before the drain (default 0)
   -h, --help      show this help
 `
 
@@ -64,6 +78,8 @@ runMain(NAME, async () => {
       listen: { type: 'string' },
       root: { type: 'string' },
       proxy: { type: 'string' },
+      metrics: { type: 'string' },
+      'drain-delay': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -106,6 +122,9 @@ runMain(NAME, async () => {
     return
   }
 
+  // --metrics works with either form; parsed here so that a bad address stops before anything.
+  const metrics = values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1')
+  const drainDelayMs = parseDrainDelay(values['drain-delay'], metrics !== undefined)
   let model = await load()
   if (values.s !== undefined) {
     const sig = SIGNALS[values.s]
@@ -130,8 +149,15 @@ runMain(NAME, async () => {
   // worker_processes N: nginx's master. It binds and keeps the listening sockets, runs N worker
   // processes that accept on them, starts a dead one again, and reloads by starting a new
   // generation on the new configuration before retiring the old one (daemon/manager.ts).
+  // --metrics lives in the master when there is one (it outlives a worker's restart; the
+  // counters are the workers', asked for over the IPC channel and summed, as nginx's shared
+  // memory sums them), in the one process otherwise. Bound before anything serves.
+  let collect: () => Promise<MetricFamily[]> | MetricFamily[] = () => []
+  const ops = metrics && !managed ? new OpsServer({ address: metrics, drainDelayMs, collect: async () => [...(await collect()), NGINX_UP] }) : undefined
+  await ops?.listen()
+
   if (model.workers > 1 && !managed) {
-    await runManager({
+    const master = await runManager({
       logger,
       noun: 'worker process',
       children: model.workers,
@@ -141,7 +167,10 @@ runMain(NAME, async () => {
       ...(pidFile ? { pidFile } : {}),
       readConfig: async () => listenAddresses(await load()),
       reopenLogs: () => reopenLogFiles(logger),
+      ...(ops ? { beforeStop: ops.beforeStop } : {}),
     })
+    collect = () => collectFromChildren(master.children())
+    ops?.markReady()
     return
   }
 
@@ -150,7 +179,9 @@ runMain(NAME, async () => {
     await awaitServeOrder()
   }
   const sockets = new ListenerSet()
-  const serverOptions = { descriptorLimit: descriptorLimit() }
+  const stubStatus = new StubStatus()
+  const serverOptions = { descriptorLimit: descriptorLimit(), stubStatus }
+  collect = () => nginxFamilies(stubStatus.counts())
   let server: StaticServer = createStaticServer(model, logger, sockets, serverOptions)
   await server.listen()
   // A worker's master owns the pid file. nginx stops with `[emerg] open() "..." failed` when it
@@ -192,9 +223,13 @@ runMain(NAME, async () => {
     },
   }
   if (managed) {
+    answerMetricRequests(() => nginxFamilies(stubStatus.counts()))
     obeyManager(service, { logger })
     reportReady()
-  } else handleSignals(service, { logger })
+  } else {
+    handleSignals(service, { logger, ...(ops ? { beforeStop: ops.beforeStop } : {}) })
+    ops?.markReady()
+  }
 })
 
 /** RLIMIT_NOFILE's soft limit (Node has no getrlimit; its diagnostic report reads it). */

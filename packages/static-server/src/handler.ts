@@ -23,6 +23,8 @@ export interface HandlerDeps {
   upstreams: ReadonlyMap<string, Upstream>
   /** nginx's error_log lines for what a request did wrong (`access forbidden by rule`). */
   logError(msg: string): void
+  /** stub_status's page, now. */
+  stubStatusText(): string
 }
 
 type Step = 'done' | 'restart'
@@ -99,6 +101,12 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
 
 async function content(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
   const conf = st.conf
+  if (conf.stubStatus) {
+    // ngx_http_stub_status_handler: GET and HEAD only, text/plain with a length.
+    if (st.req.method !== 'GET' && st.req.method !== 'HEAD') return 405
+    st.res.send(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/plain']), deps.stubStatusText())
+    return 'done'
+  }
   if (conf.proxyPass) {
     const up = deps.upstreams.get(conf.proxyPass.upstream)
     if (!up) return 502

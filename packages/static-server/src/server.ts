@@ -12,6 +12,7 @@ import {
   type Logger,
   type PeerAddresses,
 } from '@edgestack/common'
+import type { Socket } from 'node:net'
 import { AccessLogs } from './access-log.js'
 import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
 import { ifConfs } from './config/rewrite-program.js'
@@ -26,6 +27,7 @@ import { RequestState } from './request-state.js'
 import { sendBuiltin } from './respond.js'
 import { RegexMatchFailed } from './regex-match.js'
 import { buildVirtualHosts, normalizeHost, selectServer, type VirtualHosts } from './server-select.js'
+import { StubStatus, stubStatusText } from './stub-status.js'
 import { Upstream } from './upstream.js'
 import { parseTarget, splitAbsoluteForm } from './uri.js'
 import type { VariableSource } from './variables.js'
@@ -48,6 +50,8 @@ interface Listener {
 export interface StaticServerOptions {
   /** The process's descriptor limit (RLIMIT_NOFILE soft), when known: the connection limit respects it. */
   descriptorLimit?: number
+  /** The process's stub_status counters, kept across reloads (a fresh one when not given). */
+  stubStatus?: StubStatus
 }
 
 /** Descriptors kept for listeners, log files and the runtime's own. */
@@ -117,7 +121,8 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     maxEntries: Math.max(...model.servers.map((s) => s.conf.openFileCache?.max ?? 10_000), 1000),
   })
   const logs = new AccessLogs()
-  const deps = { cache, upstreams, logError: (msg: string) => logger.error(msg) }
+  const stub = opts.stubStatus ?? new StubStatus()
+  const deps = { cache, upstreams, logError: (msg: string) => logger.error(msg), stubStatusText: () => stubStatusText(stub.counts()) }
 
   const groups = listenGroups(model)
 
@@ -130,6 +135,8 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   const limit = new ConnectionLimit(Math.max(1, Math.min(model.workerConnections, fdBudget)))
   const lastLogged = { reused: 0, limit: 0, accept: 0 }
   const onRefused = (why: 'reused' | 'limit' | Error) => {
+    // ngx_event_accept counts a connection accepted, and handled only once it has a slot.
+    if (why === 'limit') stub.handled--
     const kind = why instanceof Error ? 'accept' : why
     const now = Date.now()
     if (now - lastLogged[kind] < 1000) return
@@ -151,6 +158,8 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
       proxyProtocol: g.address.proxyProtocol,
       errorResponse: (err) => parseErrorResponse(err, d.conf.serverTokens),
       onClientError: (err, peer, head) => {
+        // nginx counts a request once its first bytes arrived (ngx_http_alloc_request).
+        if (head !== undefined && head.length > 0 && err.kind !== 'proxy-protocol') stub.requests++
         logger.info(`client ${peer.remoteAddress}: ${err.message}`)
         logRefused(err, peer, head, vhosts)
       },
@@ -162,6 +171,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   }
 
   const onRequest = (req: Http1Request, res: Http1Response, vhosts: VirtualHosts) => {
+    stub.requests++
     let host = normalizeHost(req.header('host'))
     let raw = req.target
     // The host of an absolute-form target wins over the Host field (RFC 9112 §3.2.2), which
@@ -234,13 +244,20 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   }
 
   let closing: Promise<void> | undefined
+  let untrack: (() => void) | undefined
   const self: StaticServer = {
     async listen() {
       // Every address is bound (or kept from the server this one replaces) before any is
       // routed here: a bind that fails changes nothing.
       const bound = await sockets.bind(listeners.map((l) => l.address))
+      untrack ??= stub.track(limit)
       listeners.forEach((l, i) => {
-        sockets.route(l.address, self, l.http.accept, onRefused)
+        const accept = (socket: Socket) => {
+          stub.accepted++
+          stub.handled++
+          l.http.accept(socket)
+        }
+        sockets.route(l.address, self, accept, onRefused)
         logger.info(`listening on ${formatAddress(bound[i] as HostPort)}`)
       })
       return bound
@@ -252,6 +269,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
         await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs })))
         await Promise.all([...upstreams.values()].map((u) => u.close()))
         await logs.close()
+        untrack?.()
       })()
       return closing
     },

@@ -244,7 +244,8 @@ describe('static-server process: pid file, -s, worker_processes', () => {
         // The master writes its pid file once every worker serves, which on a loaded machine can
         // be seconds after the first one says it listens: polled, bounded at 15 s.
         for (let i = 0; i < 300; i++) {
-          if (await stat(join(dir, 'run.pid')).catch(() => undefined)) break
+          // Created, then written: the file counts once it holds a whole line.
+          if ((await readFile(join(dir, 'run.pid'), 'utf8').catch(() => '')).endsWith('\n')) break
           await new Promise((r) => setTimeout(r, 50))
         }
         assert.equal(Number((await readFile(join(dir, 'run.pid'), 'utf8')).trim()), child.pid)

@@ -21,6 +21,7 @@ const CLI = join(REPO, 'packages/static-server/dist/src/cli.js')
 /** Files nginx accepts and we refuse on purpose, with why. */
 const WE_REFUSE: Record<string, string> = {
   'gen-nested-locations.conf': 'blocks nested deeper than 100 levels are refused in one line (nginx compiles 5,000)',
+  'stub-status-workers.conf': "each worker counts its own connections: a worker's stub_status page would show a fraction (--metrics sums them)",
 }
 
 /** Files both refuse where our words differ from nginx's, with why. */

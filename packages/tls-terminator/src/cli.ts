@@ -1,16 +1,22 @@
 #!/usr/bin/env node
+import type { ChildProcess } from 'node:child_process'
 import cluster from 'node:cluster'
 import { open } from 'node:fs/promises'
 import {
+  answerMetricRequests,
+  collectFromChildren,
   connectionBudget,
   createLogger,
   handleSignals,
   type Logger,
   type LogLevel,
   obeyManager,
+  OpsServer,
   PidFile,
   openFileLimit,
+  parseAddress,
   parseCommandLine,
+  parseDrainDelay,
   reopenLogFiles,
   reportReady,
   runMain,
@@ -26,6 +32,7 @@ import { loadStunnelConf } from './config/stunnel-conf.js'
 import { ensureDevCertificates } from './dev-cert.js'
 import { prepare, randomTicketKeys } from './prepare.js'
 import { createTlsTerminator } from './server.js'
+import { TerminatorStats } from './stats.js'
 
 const HELP = `Usage: tls-terminator [options] FILE
        tls-terminator [options] -fd N
@@ -44,6 +51,9 @@ read as stunnel reads it; the flags are the one-service case of the same configu
   --workers N            worker processes sharing the listeners (default 1)
   --max-connections N    open connections per listener before new ones are dropped (default 10000)
   --drain-timeout SEC    on SIGTERM, how long open connections may finish (default 10)
+  --metrics ADDR         serve /metrics, /healthz and /readyz on ADDR (edgestack; not stunnel's)
+  --drain-delay SEC      with --metrics: on a stop signal /readyz says 503 at once, and the
+                         listeners keep accepting SEC seconds more before the drain (default 0)
   -h, --help, -help      show this help
   -version               say which stunnel this mirrors
 
@@ -118,6 +128,8 @@ runMain('tls-terminator', async () => {
       workers: { type: 'string' },
       'max-connections': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      metrics: { type: 'string' },
+      'drain-delay': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -134,6 +146,8 @@ runMain('tls-terminator', async () => {
   const buildOpts = {
     ...optional('maxConnections', count(values['max-connections'], '--max-connections', 1, 10_000_000) ?? budget),
     ...optional('drainTimeoutMs', mul(count(values['drain-timeout'], '--drain-timeout', 0, 86_400), 1000)),
+    ...optional('metrics', values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1')),
+    drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
   }
   const flagNames = ['accept', 'connect', 'cert', 'key'] as const
   const usesFlags = flagNames.some((f) => values[f] !== undefined)
@@ -200,7 +214,11 @@ runMain('tls-terminator', async () => {
     return
   }
 
-  const terminator = createTlsTerminator(model, logger, { ticketKeys })
+  // --metrics: in this process when it serves alone, bound before the listeners.
+  const stats = new TerminatorStats()
+  const ops = model.metrics && !cluster.isWorker ? new OpsServer({ address: model.metrics, drainDelayMs: model.drainDelayMs, collect: () => stats.families() }) : undefined
+  await ops?.listen()
+  const terminator = createTlsTerminator(model, logger, { ticketKeys, stats })
   try {
     await terminator.listen()
   } catch (err) {
@@ -224,8 +242,12 @@ runMain('tls-terminator', async () => {
     // whole process group, and obeying those too would stop a worker twice, skipping the drain.
     obeyManager({ ...service, reopenLogs: () => reopenLogFiles(logger) }, { logger, drainTimeoutMs: model.drainTimeoutMs })
     onReopenLogs = () => undefined
+    answerMetricRequests(() => stats.families())
     reportReady()
-  } else handleSignals(service, { logger, drainTimeoutMs: model.drainTimeoutMs })
+  } else {
+    handleSignals(service, { logger, drainTimeoutMs: model.drainTimeoutMs, ...(ops ? { beforeStop: ops.beforeStop } : {}) })
+    ops?.markReady()
+  }
 })
 
 async function reloadModel(load: () => Promise<BuiltModel>, logger: Logger): Promise<TerminatorModel> {
@@ -249,7 +271,12 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
   // the next connection. NODE_CLUSTER_SCHED_POLICY=rr still chooses node's round-robin.
   if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE
   const pidFile = pidFileOf(model)
-  await runManager({
+  // --metrics lives in the primary, which outlives a worker's restart; the counters are the
+  // workers', asked for over their IPC channel at each scrape and summed.
+  let children: () => ChildProcess[] = () => []
+  const ops = model.metrics ? new OpsServer({ address: model.metrics, drainDelayMs: model.drainDelayMs, collect: () => collectFromChildren(children()) }) : undefined
+  await ops?.listen()
+  const manager = await runManager({
     logger,
     noun: 'worker',
     children: n,
@@ -258,7 +285,10 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
     ...(pidFile ? { pidFile } : {}),
     reopenLogs: () => reopenLogFiles(logger),
     ...optional('drainTimeoutMs', model.drainTimeoutMs),
+    ...(ops ? { beforeStop: ops.beforeStop } : {}),
   })
+  children = manager.children
+  ops?.markReady()
   onReopenLogs = () => undefined
   dropPrivileges(model, logger)
 }

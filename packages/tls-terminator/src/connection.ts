@@ -10,8 +10,10 @@ export interface ConnectionEnv {
   service: PreparedService
   pool: BackendPool
   logger: Logger
-  /** Called once, when both sides are gone. */
-  onClosed(): void
+  /** Called once, when both sides are gone, with the bytes passed each way (backend's counters). */
+  onClosed(bytesIn: number, bytesOut: number): void
+  /** A backend address could not be connected (one call per attempt). */
+  onBackendFailed?(): void
 }
 
 /**
@@ -43,10 +45,10 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
     if (finished) return
     finished = true
     if (closeTimer) clearTimeout(closeTimer)
-    env.onClosed()
+    const bytesIn = backend ? Math.max(0, backend.bytesWritten - headerBytes) : 0
+    const bytesOut = backend ? backend.bytesRead : 0
+    env.onClosed(bytesIn, bytesOut)
     if (model.debug >= 5) {
-      const bytesIn = backend ? Math.max(0, backend.bytesWritten - headerBytes) : 0
-      const bytesOut = backend ? backend.bytesRead : 0
       logger.info(
         `connection ${env.id} closed: ${peer} -> ${target} ${protocol} ${cipher} service=${model.name} sni=${serverName} in=${bytesIn} out=${bytesOut} ms=${Date.now() - started} ${reason ?? 'closed'}`,
       )
@@ -84,7 +86,10 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   const forwarder = new ClientForwarder()
   env.pool.connect(
     () => client.destroyed,
-    (t, err) => logger.warn(`connection ${env.id}: [${model.name}] backend ${formatAddress(t)} failed: ${err.message}`),
+    (t, err) => {
+      env.onBackendFailed?.()
+      logger.warn(`connection ${env.id}: [${model.name}] backend ${formatAddress(t)} failed: ${err.message}`)
+    },
     forwarder.onread,
   ).then(
     (b) => {

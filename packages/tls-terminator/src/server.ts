@@ -4,6 +4,7 @@ import { formatAddress, type HostPort, type Logger, StartupError } from '@edgest
 import { BackendPool } from './backends.js'
 import type { ServiceModel, TerminatorModel } from './config/model.js'
 import { handleConnection } from './connection.js'
+import { TerminatorStats } from './stats.js'
 import { type Prepared, type PreparedListener, type PrepareOptions, prepare } from './prepare.js'
 import { SessionCache } from './session-cache.js'
 import { pickByServerName } from './sni.js'
@@ -35,7 +36,12 @@ const DROP_LOG_INTERVAL_MS = 1000
  * stunnel's job: one TLS listener per service with `accept`, secondary services chosen by SNI,
  * plain TCP to the service's backends.
  */
-export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts: PrepareOptions = {}): TlsTerminator {
+export function createTlsTerminator(
+  model: TerminatorModel,
+  logger: Logger,
+  opts: PrepareOptions & { stats?: TerminatorStats } = {},
+): TlsTerminator {
+  const stats = opts.stats ?? new TerminatorStats()
   const listeners = new Map<string, Listener>()
   const pools = new WeakMap<ServiceModel, BackendPool>()
   const open = new Set<{ destroy(reason: string): void }>()
@@ -105,6 +111,7 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
     })
     server.on('secureConnection', (client: tls.TLSSocket) => {
       client.allowHalfOpen = true
+      stats.handshake(client.getProtocol() ?? 'unknown', client.getCipher()?.name ?? 'unknown')
       const l = entry.current
       const service = pickByServerName(l.primary, l.virtualHosts, client.servername)
       const handle = handleConnection(client, {
@@ -112,7 +119,12 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
         service,
         pool: poolFor(service.model),
         logger,
-        onClosed: () => open.delete(handle),
+        onClosed: (bytesIn, bytesOut) => {
+          open.delete(handle)
+          stats.bytesReceived += bytesIn
+          stats.bytesSent += bytesOut
+        },
+        onBackendFailed: () => stats.backendConnectFailed(service.model.name),
       })
       open.add(handle)
     })
@@ -121,10 +133,14 @@ export function createTlsTerminator(model: TerminatorModel, logger: Logger, opts
     const peers = new WeakMap<net.Socket, string>()
     server.on('connection', (raw: net.Socket) => {
       peers.set(raw, `${raw.remoteAddress}:${raw.remotePort}`)
+      stats.connections++
+      stats.active++
+      raw.once('close', () => stats.active--)
     })
     server.on('tlsClientError', (err, socket) => {
       // Node only reports a handshake timeout here; closing the socket is up to us.
       socket.destroy()
+      stats.handshakeFailed((err as NodeJS.ErrnoException).code ?? 'other')
       // `_parent` is the accepted TCP socket a server-side TLSSocket wraps (Node internals,
       // stable since v0.x); without it, fall back to what the socket still knows.
       const raw = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent

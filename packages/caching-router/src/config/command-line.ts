@@ -1,10 +1,10 @@
-import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, UsageError } from '@edgestack/common'
+import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, UsageError } from '@edgestack/common'
 import { Params, parseSize } from '../params.js'
 import { articleVcl, backendVcl } from './flags-vcl.js'
 import type { CliModel, ListenSpec, VclSpec } from './model.js'
 
 export const HELP = `Usage: caching-router [varnishd options] [edgestack options]
-       caching-router stat -T ADDR [-S SECRETFILE]
+       caching-router stat -T ADDR [-S SECRETFILE] [-1 | -j]
 
 A caching HTTP reverse proxy that reads varnishd's command line and behaves as varnishd:
 with -f FILE it runs that VCL, with -b HOST:PORT the built-in VCL.
@@ -37,6 +37,9 @@ edgestack extensions (the article's routing without a VCL file):
   --static-backend ADDR   URLs ending in .js, .css or .img go here (default 127.0.0.1:8081)
   --app-backend ADDR      everything else, and websockets and /socket.io/ piped (default 127.0.0.1:3000)
   --access-log-handling   append hit/miss/pass/pipe/synth to each varnishncsa line
+  --metrics ADDR          serve /metrics (prometheus_varnish_exporter's names), /healthz, /readyz
+  --drain-delay SEC       with --metrics: on a stop signal /readyz says 503 at once, and the
+                          listeners keep accepting SEC seconds more before the drain (default 0)
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
@@ -68,6 +71,8 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       'static-backend': { type: 'string' },
       'app-backend': { type: 'string' },
       'access-log-handling': { type: 'boolean' },
+      metrics: { type: 'string' },
+      'drain-delay': { type: 'string' },
       help: { type: 'boolean' },
     },
   })
@@ -107,6 +112,8 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     admin: adminAddress === undefined ? undefined : { address: adminAddress, secretFile: values.S },
     logHandling: values['access-log-handling'] ?? false,
     pidFile: values.P,
+    metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
+    drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
     help: values.help ?? false,
     check: values.C ?? false,
     debug: (values.d?.length ?? 0) > 0,
@@ -227,11 +234,17 @@ function storageBytes(specs: string[]): number {
   return total || 256 * 1024 * 1024
 }
 
-/** `caching-router stat -T ADDR [-S FILE]`: varnishstat -1 over the admin CLI. */
-export function parseStatCommandLine(argv: string[]): { address: HostPort; secretFile: string | undefined } {
+/** `caching-router stat -T ADDR [-S FILE] [-1 | -j]`: varnishstat -1 (the default) or -j over the admin CLI. */
+export function parseStatCommandLine(argv: string[]): { address: HostPort; secretFile: string | undefined; json: boolean } {
   const { values } = parseCommandLine(argv, {
-    options: { T: { type: 'string', short: 'T' }, S: { type: 'string', short: 'S' }, 1: { type: 'boolean', short: '1' } },
+    options: {
+      T: { type: 'string', short: 'T' },
+      S: { type: 'string', short: 'S' },
+      1: { type: 'boolean', short: '1' },
+      j: { type: 'boolean', short: 'j' },
+    },
   })
+  if (values[1] && values.j) throw new UsageError('stat: -1 and -j are two output formats: give one')
   if (values.T === undefined) throw new UsageError('stat: -T ADDR (the router\'s admin CLI) is required')
-  return { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S }
+  return { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S, json: values.j ?? false }
 }

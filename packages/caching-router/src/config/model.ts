@@ -47,6 +47,10 @@ export interface RouterModel {
 /** What the command line asks of the CLI itself, besides the router's model. */
 export interface CliModel extends RouterModel {
   readonly pidFile: string | undefined
+  /** `--metrics ADDR` (edgestack): /metrics, /healthz and /readyz, served by the manager. */
+  readonly metrics: HostPort | undefined
+  /** `--drain-delay SEC` (edgestack): /readyz 503 while still accepting, before a stop's drain. */
+  readonly drainDelayMs: number
   readonly help: boolean
   /** `-C`: check the VCL, print what it compiled into, exit. */
   readonly check: boolean

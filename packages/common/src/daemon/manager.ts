@@ -35,6 +35,11 @@ export interface ManagerOptions {
    * closes the addresses no longer named.
    */
   readConfig?(): Promise<readonly HostPort[]>
+  /**
+   * Called as a stop begins, before the listening sockets close; the stop waits for it
+   * (`--metrics`: readiness 503, then `--drain-delay`). A second stop does not wait.
+   */
+  beforeStop?(): Promise<void>
   /** SIGUSR1: the manager's own log files; children are told too. */
   reopenLogs?(): void
 }
@@ -48,7 +53,9 @@ const keyOf = (a: HostPort) => `${a.host}|${a.port}`
  * has nothing to crash on. Resolves once the first children serve; rejects (nothing left
  * running) if they cannot start.
  */
-export async function runManager(opts: ManagerOptions): Promise<{ sockets: readonly HeldSocket[]; pids(): number[] }> {
+export async function runManager(
+  opts: ManagerOptions,
+): Promise<{ sockets: readonly HeldSocket[]; pids(): number[]; children(): ChildProcess[] }> {
   const { logger } = opts
   let sockets = await holdAll(opts.addresses, [])
   const childrenFor = (held: readonly HeldSocket[]) =>
@@ -75,11 +82,27 @@ export async function runManager(opts: ManagerOptions): Promise<{ sockets: reado
   const fastDrainMs = opts.drainTimeoutMs ?? 10_000
   let stopping: StopMode | undefined
   const retiring = new Set<Supervisor>()
+  let delayed: ((mode: StopMode) => void) | undefined
   const stop = (mode: StopMode, why: string) => {
     if (stopping === 'graceful' && mode === 'graceful') return
     const first = stopping === undefined
     stopping = mode
     logger.info(mode === 'graceful' ? `${why}: graceful stop` : `${why}: stopping, draining for up to ${drainTimeFor(mode, fastDrainMs)} ms`)
+    if (first && opts.beforeStop) {
+      // The listeners keep accepting until beforeStop is done, or a second stop order comes.
+      let go = (m: StopMode) => {
+        go = () => undefined
+        delayed = undefined
+        closeAndStop(m, true)
+      }
+      delayed = (m) => go(m)
+      void opts.beforeStop().then(() => go(stopping ?? mode))
+      return
+    }
+    if (delayed) return delayed(mode)
+    closeAndStop(mode, first)
+  }
+  const closeAndStop = (mode: StopMode, first: boolean) => {
     // nginx's master closes its listening sockets as it tells the workers to stop: new
     // connections are refused rather than queued for nobody. A second stop is passed on too:
     // the children turn a graceful stop fast, or stop at once on a second fast one.
@@ -144,7 +167,8 @@ export async function runManager(opts: ManagerOptions): Promise<{ sockets: reado
       }
     })
   }
-  return { sockets, pids: () => current.pids }
+  // Retiring generations still serve their last requests: their counters count too.
+  return { sockets, pids: () => current.pids, children: () => [current, ...retiring].flatMap((g) => g.children) }
 }
 
 /**

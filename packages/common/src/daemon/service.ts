@@ -36,6 +36,11 @@ export interface RunOrderOptions {
   logger: Logger
   /** SIGTERM's drain time (default 10 s). */
   drainTimeoutMs?: number
+  /**
+   * Called as a stop begins, before the service closes anything; the stop waits for it
+   * (`--metrics`: readiness turns 503, then `--drain-delay`). A second stop does not wait.
+   */
+  beforeStop?(): Promise<void>
   /** Said after reload()'s success or failure, e.g. to the manager. */
   onReloaded?(error: Error | undefined): void
 }
@@ -49,9 +54,11 @@ export function orderRunner(service: Service, opts: RunOrderOptions): (order: Or
   const { logger } = opts
   const fastDrainMs = opts.drainTimeoutMs ?? 10_000
   let stopping: StopMode | undefined
+  let secondStop: () => void = () => undefined
   return (order, why) => {
     if (order.kind === 'stop') {
       if (stopping !== undefined) {
+        secondStop()
         // SIGTERM during a graceful stop turns it fast, as in nginx; the same signal again stops now.
         if (stopping === 'graceful' && order.mode === 'fast') {
           logger.warn(`${why}: graceful stop turned fast`)
@@ -69,7 +76,13 @@ export function orderRunner(service: Service, opts: RunOrderOptions): (order: Or
           ? `${why}: graceful stop, finishing the requests in flight`
           : `${why}: draining for up to ${drainTimeoutMs} ms`,
       )
-      service.close({ drainTimeoutMs }).then(
+      // A second stop order during beforeStop's delay starts the stop at once (see above).
+      const second = new Promise<void>((resolve) => {
+        secondStop = resolve
+      })
+      Promise.race([opts.beforeStop?.() ?? Promise.resolve(), second])
+        .then(() => service.close({ drainTimeoutMs }))
+        .then(
         () => {
           logger.info('stopped')
           process.exitCode ??= 0

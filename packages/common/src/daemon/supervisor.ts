@@ -75,6 +75,11 @@ export class Supervisor {
     return this.#slots.flatMap((s) => (s.child?.pid === undefined ? [] : [s.child.pid]))
   }
 
+  /** The running children (for the manager's metrics, ops/child-metrics.ts). */
+  get children(): ChildProcess[] {
+    return this.#slots.flatMap((s) => (s.child === undefined ? [] : [s.child]))
+  }
+
   /** Sends an order to every running child. */
   send(order: Order): void {
     for (const s of this.#slots) if (s.child?.connected) s.child.send(order)

@@ -93,6 +93,17 @@ export class Http1Connection implements ResponseOwner {
     this.deadline = Date.now() + opts.headerTimeoutMs
   }
 
+  /**
+   * nginx's stub_status states: `reading` a request head, `writing` from a head read until its
+   * response ends (body, answer, an upgraded tunnel), `waiting` otherwise (kept alive, not yet
+   * sent anything, lingering on close), as ngx_http_request.c moves ngx_stat_reading/writing.
+   */
+  get phase(): 'reading' | 'writing' | 'waiting' {
+    if (this.#state === State.Body || this.#state === State.Responding || this.#state === State.Hijacked) return 'writing'
+    if ((this.#state === State.Head || this.#state === State.Proxy) && this.#headStarted) return 'reading'
+    return 'waiting'
+  }
+
   get idle(): boolean {
     return (this.#state === State.Head || this.#state === State.Proxy) && !this.#headStarted
   }

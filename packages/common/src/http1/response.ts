@@ -145,6 +145,24 @@ export class Http1Response extends EventEmitter {
   }
 
   /**
+   * An interim 1xx response relayed ahead of the final one (RFC 9110 §15.2: a proxy forwards
+   * 1xx it did not ask for, but never to an HTTP/1.0 client). False when not written: an
+   * HTTP/1.0 request, or the final answer has started.
+   */
+  writeInterim(status: number, headers: readonly string[], reason?: string): boolean {
+    if (this.headersSent || this.#req.version === '1.0' || status < 100 || status > 199) return false
+    let head: string
+    try {
+      head = statusLine(status, reason) + fields(headers) + CRLF
+    } catch {
+      return false // a field we would not write on a final response either
+    }
+    this.#owner.socket.write(head, 'latin1')
+    this.bytesSent += head.length
+    return true
+  }
+
+  /**
    * Starts a streamed response. A Content-Length in `headers` is kept and trusted; without
    * one the body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0).
    */

@@ -105,6 +105,12 @@ export function buildModel(
     const conf = mergeConf(ctx, defaultConf(ctx), block, 'http')
     for (const d of block) if (d.name === 'server') servers.push(server(ctx, conf, d, block))
     checkListens(block)
+    // Each worker keeps its own counters; nginx's page sums every worker's (shared memory).
+    // A worker's page would show a fraction: refused rather than wrong; --metrics sums them.
+    const stub = ctx.stubStatusAt
+    if (stub && workers > 1) {
+      throw new NginxConfError('"stub_status" with "worker_processes" above 1 is not supported by static-server (use --metrics)', stub.file, stub.line, stub.name)
+    }
     // Defined anywhere, known everywhere: nginx's variables are global to the http block.
     if (ctx.vars.names.size > 0) for (const s of servers) s.userVars = ctx.vars
   }
@@ -138,6 +144,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     defaultType: 'text/plain',
     types: undefined,
     autoindex: false,
+    stubStatus: false,
     etag: true,
     ifModifiedSince: 'exact',
     clientMaxBodySize: 1024 * 1024,
@@ -205,7 +212,8 @@ const TIME_FIELDS = new Map<
  * list only when this level has at least one, exactly as ngx_conf_merge_*_value does.
  */
 function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: string): LocationConf {
-  const c: LocationConf = { ...parent, tryFiles: undefined, proxyPass: undefined, internal: false }
+  // stub_status is a content handler of its own block, as proxy_pass (not inherited).
+  const c: LocationConf = { ...parent, tryFiles: undefined, proxyPass: undefined, internal: false, stubStatus: false }
   const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false, access: false }
   let types: Map<string, string> | undefined
   let validMs: number | undefined
@@ -264,6 +272,11 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'autoindex':
         c.autoindex = flag(d)
+        break
+      case 'stub_status':
+        // Its one argument (`basic`, before 1.7.5) is accepted and means nothing, as in nginx.
+        c.stubStatus = true
+        ctx.stubStatusAt ??= d
         break
       case 'etag':
         c.etag = flag(d)

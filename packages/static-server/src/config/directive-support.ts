@@ -56,6 +56,7 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'expires',
     'default_type',
     'autoindex',
+    'stub_status',
     'etag',
     'if_modified_since',
     'keepalive_timeout',

@@ -17,6 +17,8 @@ export interface Ctx {
   hosts: HostCheck[]
   /** Log files the file names, which nginx opens before it starts (open-logs.ts). */
   logs: Set<string>
+  /** The first stub_status, refused with worker_processes > 1 once the tree is read. */
+  stubStatusAt?: Directive
 }
 
 /** A name to resolve at load, and what nginx says when it cannot. */

@@ -85,6 +85,7 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['expires', d(HSLI, 1, 2)],
   ['default_type', d(HSL, 1)],
   ['autoindex', d(HSL, 1)],
+  ['stub_status', d(['server', 'location'], 0, 1)],
   ['autoindex_exact_size', d(HSL, 1)],
   ['autoindex_localtime', d(HSL, 1)],
   ['autoindex_format', d(HSL, 1)],

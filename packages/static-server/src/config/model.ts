@@ -161,6 +161,8 @@ export interface LocationConf {
   defaultType: string
   types: ReadonlyMap<string, string> | undefined
   autoindex: boolean
+  /** ngx_http_stub_status_module's page is this location's content. */
+  stubStatus: boolean
   etag: boolean
   ifModifiedSince: 'off' | 'exact' | 'before'
   clientMaxBodySize: number

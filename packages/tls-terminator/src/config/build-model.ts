@@ -36,6 +36,10 @@ export interface BuildOptions {
   source: string
   maxConnections?: number
   drainTimeoutMs?: number
+  /** `--metrics ADDR` (edgestack). */
+  metrics?: HostPort
+  /** `--drain-delay SEC` (edgestack), in ms. */
+  drainDelayMs?: number
 }
 
 export interface BuiltModel {
@@ -99,6 +103,8 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
     listeners: groupListeners(services),
     maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    metrics: opts.metrics,
+    drainDelayMs: opts.drainDelayMs ?? 0,
   }
   return { model: deepFreeze(model), warnings }
 }

@@ -96,6 +96,10 @@ export interface TerminatorModel {
   readonly maxConnections: number
   /** SIGTERM: how long open connections may take to finish before they are cut. */
   readonly drainTimeoutMs: number
+  /** `--metrics ADDR` (edgestack, no stunnel option): /metrics, /healthz, /readyz; in the primary with --workers. */
+  readonly metrics: HostPort | undefined
+  /** `--drain-delay SEC` (edgestack): /readyz 503 while still accepting, before a stop's drain. */
+  readonly drainDelayMs: number
 }
 
 export const DEFAULT_TIMEOUTS: Timeouts = Object.freeze({

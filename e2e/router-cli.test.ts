@@ -16,7 +16,7 @@ describe('caching-router: varnishd\'s command line', () => {
     ['-C without -f', ['-C'], /-C needs -f FILE/],
     ['another storage', ['-b', '127.0.0.1:1', '-s', 'file,/tmp/x,1G'], /only the malloc storage/],
     ['a bad size', ['-b', '127.0.0.1:1', '-s', 'malloc,lots'], /invalid size "lots"/],
-    ['an unknown listen protocol', ['-b', '127.0.0.1:1', '-a', ':0,SPDY'], /unknown protocol "SPDY"/],
+    ['an unknown listen protocol', ['-b', '127.0.0.1:1', '-a', ':0,SPDY'], /Unknown protocol 'SPDY'/],
     ['an unknown flag', ['-Z'], /Unknown option '-Z'/],
   ]
   for (const [name, args, message] of usage) {

@@ -5,6 +5,7 @@ import { type CliAnswer, CLIS, serveCli } from './mgt/cli-session.js'
 import { type Counters, formatCounters } from './counters.js'
 import type { Params } from './params.js'
 import { backendList, backendSetHealth } from './mgt/backend-commands.js'
+import { banListJson, jsonAnswer, paramShowJson, storageList, vclListJson } from './mgt/cli-json.js'
 import { runVclCommand } from './mgt/vcl-commands.js'
 import type { VclRegistry } from './vcl/index.js'
 
@@ -66,22 +67,23 @@ const COMMANDS: Record<string, [string, string]> = {
   auth: ['auth <response>', 'Authenticate.'],
   quit: ['quit', 'Close connection.'],
   banner: ['banner', 'Print welcome banner.'],
-  status: ['status', 'Check status of Varnish cache process.'],
+  status: ['status [-j]', 'Check status of Varnish cache process.'],
   start: ['start', 'Start the Varnish cache process.'],
   stop: ['stop', 'Stop the Varnish cache process.'],
   ban: ['ban <field> <operator> <arg> [&& <field> <oper> <arg> ...]', 'Mark obsolete all objects where all the conditions match.'],
-  'ban.list': ['ban.list', 'List the active bans.'],
-  'param.show': ['param.show [-l|<param>]', 'Show parameters and their values.'],
+  'ban.list': ['ban.list [-j]', 'List the active bans.'],
+  'param.show': ['param.show [-l|-j] [<param>]', 'Show parameters and their values.'],
   'param.set': ['param.set <param> <value>', 'Set parameter value.'],
   'param.reset': ['param.reset <param>', 'Reset parameter to default value.'],
   stats: ['stats', 'The counters, as varnishstat -1 prints them (edgestack).'],
   'vcl.load': ['vcl.load <configname> <filename>', 'Compile and load the VCL file under the name provided.'],
   'vcl.inline': ['vcl.inline <configname> <quoted_VCLstring> [auto|cold|warm]', 'Compile and load the VCL data under the name provided.'],
   'vcl.use': ['vcl.use <configname>', 'Switch to the named configuration immediately.'],
-  'vcl.list': ['vcl.list', 'List all loaded configuration.'],
+  'vcl.list': ['vcl.list [-j]', 'List all loaded configuration.'],
   'vcl.discard': ['vcl.discard <configname>', 'Unload the named configurations (when possible).'],
   'vcl.show': ['vcl.show [-v] <configname>', 'Display the source code for the specified configuration.'],
   'backend.list': ['backend.list [-j] [-p] [<backend_pattern>]', 'List backends.'],
+  'storage.list': ['storage.list [-j]', 'List storage devices.'],
   'backend.set_health': ['backend.set_health <backend_pattern> [auto|healthy|sick]', 'Set health status of backend(s).'],
   'debug.listen_address': ['debug.listen_address', 'Report the actual listen address.'],
   'debug.xid': ['debug.xid [<xid> [<chunk>]]', 'Examine or set XID.'],
@@ -138,7 +140,10 @@ export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnsw
         if (args.length > 1) return [CLIS.TOOMANY, 'Too many parameters\n']
         return [CLIS.OK, `PONG ${Math.floor(Date.now() / 1000)} 1.0`]
       case 'status':
+        if (args[0] === '-j') return jsonAnswer(words, [d.manager?.state() ?? 'running'])
         return [CLIS.OK, `Child in state ${d.manager?.state() ?? 'running'}`]
+      case 'storage.list':
+        return storageList(words)
       case 'start':
         return await (d.manager as ManagerCli).start()
       case 'stop':
@@ -166,6 +171,7 @@ export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnsw
         return [CLIS.OK, '']
       }
       case 'ban.list':
+        if (args[0] === '-j') return banListJson(words, (child as ChildCli).bans)
         return [CLIS.OK, (child as ChildCli).bans.list()]
       case 'debug.listen_address':
         return [CLIS.OK, (child as ChildCli).listenAddresses()]
@@ -177,6 +183,7 @@ export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnsw
       }
       case 'param.show':
         // Its own check in varnishd (mcf_param_show), worded without the CLI layer's newline.
+        if (args[0] === '-j') return paramShowJson(words, d.params, args[1])
         if (args.length > 1) return [CLIS.TOOMANY, 'Too many parameters']
         return [CLIS.OK, d.params.show(args[0])]
       case 'param.set':
@@ -197,10 +204,12 @@ export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnsw
         return backendList(d.vcl, args)
       case 'backend.set_health':
         return backendSetHealth(d.vcl, args)
+      case 'vcl.list':
+        if (args[0] === '-j') return vclListJson(words, d.vcl)
+        return await runVclCommand(d.vcl, cmd, args)
       case 'vcl.load':
       case 'vcl.inline':
       case 'vcl.use':
-      case 'vcl.list':
       case 'vcl.discard':
       case 'vcl.show':
         return await runVclCommand(d.vcl, cmd, args)

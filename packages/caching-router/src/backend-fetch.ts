@@ -33,7 +33,7 @@ export class BackendFetch {
 
   /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
   bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
-    const headers = forwardable(r.headers, fill ? NOT_ON_FILL : NOT_ON_PASS)
+    const headers = forwardable(r.headers, fill ? NOT_ON_FILL : NOT_ON_PASS, r.connectionNamed)
     const xid = this.#d.nextXid()
     headers.push('X-Varnish', String(xid))
     return {
@@ -79,10 +79,24 @@ export class BackendFetch {
 }
 
 /**
- * The request's fields a backend request carries: neither hop-by-hop (RFC 9110 §7.6.1, with
- * what Connection names) nor in `drop`. One pass, one copy.
+ * The request's fields a backend request carries: neither hop-by-hop (RFC 9110 §7.6.1), nor
+ * named by the client's Connection when the request came in, nor in `drop`. One pass, one
+ * copy. The Connection names are taken at receipt, as varnishd's http_DoConnection marks
+ * them before vcl_recv: a field VCL sets under such a name is forwarded.
  */
-function forwardable(headers: readonly string[], drop: Set<string>): string[] {
+function forwardable(headers: readonly string[], drop: Set<string>, named: Set<string> | undefined): string[] {
+  const hop = hopByHopNames(undefined)
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string
+    const lower = name.toLowerCase()
+    if (!hop.has(lower) && !drop.has(lower) && !named?.has(lower)) out.push(name, headers[i + 1] as string)
+  }
+  return out
+}
+
+/** What the request's Connection fields name (present in the request), or undefined. */
+export function connectionNamed(headers: readonly string[]): Set<string> | undefined {
   let connection: string[] | undefined
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
@@ -91,14 +105,14 @@ function forwardable(headers: readonly string[], drop: Set<string>): string[] {
       connection.push(headers[i + 1] as string)
     }
   }
-  const hop = hopByHopNames(connection)
-  const out: string[] = []
+  if (connection === undefined) return undefined
+  const named = hopByHopNames(connection)
+  const present = new Set<string>()
   for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string
-    const lower = name.toLowerCase()
-    if (!hop.has(lower) && !drop.has(lower)) out.push(name, headers[i + 1] as string)
+    const lower = (headers[i] as string).toLowerCase()
+    if (named.has(lower)) present.add(lower)
   }
-  return out
+  return present
 }
 
 /**

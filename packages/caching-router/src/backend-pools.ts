@@ -21,20 +21,24 @@ export class BackendPools {
   readonly #held = new Set<VclResolvedBackend>()
   readonly #byEndpoint = new Map<string, Shared>()
   readonly #connectTimeoutMs: () => number
+  readonly #idleTimeoutMs: () => number
 
-  /** `connectTimeoutMs`: the connect_timeout parameter as it is when a pool is made. */
-  constructor(connectTimeoutMs: () => number) {
+  /** connect_timeout and backend_idle_timeout, as they are when a pool is made. */
+  constructor(connectTimeoutMs: () => number, idleTimeoutMs: () => number) {
     this.#connectTimeoutMs = connectTimeoutMs
+    this.#idleTimeoutMs = idleTimeoutMs
   }
 
   of(b: VclResolvedBackend): Backend {
     const known = this.#byBackend.get(b)
     if (known !== undefined) return known.pool
     // The endpoint's key, made once per VCL backend (not per request).
-    const endpoint = `${b.host}\0${b.port}`
+    // A `.path` backend's endpoint is its Unix socket.
+    const endpoint = b.path ?? `${b.host}\0${b.port}`
     let shared = this.#byEndpoint.get(endpoint)
     if (shared === undefined) {
-      shared = { endpoint, pool: new Backend({ host: b.host, port: b.port }, { connectTimeoutMs: this.#connectTimeoutMs() }), refs: 0 }
+      const opts = { connectTimeoutMs: this.#connectTimeoutMs(), idleTimeoutMs: this.#idleTimeoutMs(), socketPath: b.path }
+      shared = { endpoint, pool: new Backend({ host: b.host, port: b.port }, opts), refs: 0 }
       this.#byEndpoint.set(endpoint, shared)
     }
     shared.refs++
@@ -59,7 +63,14 @@ export class BackendPools {
     return Promise.all(closing).then(() => undefined)
   }
 
+  /**
+   * The router is closing (its clients drained first): every pool goes at once. A graceful
+   * close would wait on a backend that holds a request unanswered, and `stop` with it.
+   */
   close(): Promise<void> {
-    return this.release([...this.#held])
+    const pools = new Set([...this.#held].map((b) => this.#byBackend.get(b)?.pool))
+    this.#held.clear()
+    this.#byEndpoint.clear()
+    return Promise.all([...pools].map((p) => p?.destroy())).then(() => undefined)
   }
 }

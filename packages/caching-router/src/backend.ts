@@ -46,13 +46,19 @@ export const MAX_INTERIM_RESPONSES = 16
 export class Backend {
   readonly #pool: Pool
 
-  constructor(address: HostPort, opts: { connectTimeoutMs: number; connections?: number }) {
-    this.#pool = new Pool(`http://${formatAddress(address)}`, {
+  /** `socketPath`: a backend's `.path`, a Unix-domain socket (the address is then unused). */
+  constructor(address: HostPort, opts: { connectTimeoutMs: number; idleTimeoutMs: number; connections?: number; socketPath?: string | undefined }) {
+    this.#pool = new Pool(opts.socketPath === undefined ? `http://${formatAddress(address)}` : 'http://localhost', {
       connections: opts.connections ?? 256,
       pipelining: 1,
       // varnishd's backend fetch takes bare-LF line ends in a response head (RFC 9112 §2.2).
-      connect: readingBareLfHeads(buildConnector({ timeout: opts.connectTimeoutMs })),
-      keepAliveTimeout: 4_000,
+      // A `.path` backend connects to its Unix socket (buildConnector's socketPath).
+      connect: readingBareLfHeads(buildConnector({ timeout: opts.connectTimeoutMs, ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }) })),
+      // backend_idle_timeout (varnishd: 60 s) keeps an idle connection; a backend's own
+      // `Keep-Alive: timeout=N` hint still shortens it (undici takes N less 2 s), so a node
+      // backend's 5 s does not race the reuse.
+      keepAliveTimeout: opts.idleTimeoutMs,
+      keepAliveMaxTimeout: opts.idleTimeoutMs,
     })
   }
 
@@ -115,6 +121,11 @@ export class Backend {
 
   close(): Promise<void> {
     return this.#pool.close()
+  }
+
+  /** The router is closing: every connection goes now, idle or not (a varnishd child's exit). */
+  destroy(): Promise<void> {
+    return this.#pool.destroy()
   }
 }
 

@@ -11,6 +11,8 @@ interface Entry {
   ban: Ban
   /** Objects this ban removed (varnish shows a reference count here). */
   killed: number
+  /** A newer ban has the same text: this one tests nothing more (varnishd's duplicate, `C`). */
+  completed: boolean
 }
 
 /**
@@ -44,7 +46,15 @@ export class BanList implements BanChecker {
   }
 
   #push(ban: Ban, nowMs: number): void {
-    this.#bans.push({ seq: ++this.#seq, time: nowMs, ban, killed: 0 })
+    // cache_ban.c BAN_Commit: an older ban with the same spec is completed (bans_dups), the
+    // new one tests every object the old one would have.
+    for (const older of this.#bans) {
+      if (!older.completed && older.ban.text === ban.text) {
+        older.completed = true
+        this.#counters.bans_dups++
+      }
+    }
+    this.#bans.push({ seq: ++this.#seq, time: nowMs, ban, killed: 0, completed: false })
     this.#counters.bans = this.#bans.length
     this.#counters.bans_added++
   }
@@ -64,7 +74,7 @@ export class BanList implements BanChecker {
     for (let i = this.#bans.length - 1; i >= 0; i--) {
       const ban = this.#bans[i] as Entry
       if (ban.seq <= obj.banSeq) break
-      if (ban.ban.matches(subjectOf(obj, req, now), this.#limits())) {
+      if (!ban.completed && ban.ban.matches(subjectOf(obj, req, now), this.#limits())) {
         ban.killed++
         this.#counters.bans_obj_killed++
         return true
@@ -86,11 +96,16 @@ export class BanList implements BanChecker {
   }
 
   /** `ban.list`, as varnishd prints it. */
+  /** The bans, newest first: when each was added (ms), the objects it removed, its text. */
+  entries(): Array<{ time: number; killed: number; completed: boolean; text: string }> {
+    return this.#bans.map((b) => ({ time: b.time, killed: b.killed, completed: b.completed, text: b.ban.text })).reverse()
+  }
+
   list(): string {
     let out = 'Present bans:\n'
     for (let i = this.#bans.length - 1; i >= 0; i--) {
       const b = this.#bans[i] as Entry
-      out += `${(b.time / 1000).toFixed(6)} ${String(b.killed).padStart(5)} -  ${b.ban.text}\n`
+      out += `${(b.time / 1000).toFixed(6)} ${String(b.killed).padStart(5)} ${b.completed ? 'C' : '-'}  ${b.ban.text}\n`
     }
     return out
   }

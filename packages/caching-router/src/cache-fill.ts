@@ -39,15 +39,21 @@ export interface FillJob {
  * wait for this fetch's response head and then stream from the object it fills.
  */
 export function startFill(d: FillDeps, job: FillJob, busy: boolean): void {
-  const { store, policy } = d
+  const { store } = d
   const { r, res, hash, stale } = job
   const bereq = d.fetches.bereqOf(r, 'GET', true, false, res === undefined)
   // The object carries its fetch's vxid: a hit's X-Varnish is "req.xid obj.xid" (varnishd).
   const obj = new CacheObject(bereq.xid, hash)
   if (busy) store.beginBusy(obj)
   if (stale !== undefined) addConditionals(bereq.headers, stale)
-  if (policy.backendFetch(bereq) === 'abandon') {
-    store.unbusy(obj, false, d.clock())
+  fetchInto(d, job, obj, bereq)
+}
+
+/** vcl_backend_fetch, then the fetch filling `obj` (again after a `retry`). */
+function fetchInto(d: FillDeps, job: FillJob, obj: CacheObject, bereq: BereqObj): void {
+  const { r, res } = job
+  if (d.policy.backendFetch(bereq) === 'abandon') {
+    d.store.unbusy(obj, false, d.clock())
     if (res) d.responder.synth(r, res, 503, 'Service Unavailable')
     return
   }
@@ -73,9 +79,12 @@ class CacheFill implements FetchSink {
   direct = false
   /** A 304 renewed the kept object: its body is the answer, the backend sends none. */
   revalidated = false
+  /** `beresp.do_stream = false`: the object is stored and delivered once its body is complete. */
+  #whole = false
   control: FetchControl | undefined
   #slicer: RangeSlicer | undefined
   readonly #d: FillDeps
+  readonly #job: FillJob
   readonly #r: ReqObj
   #res: Http1Response | undefined
   readonly #socket: Socket | undefined
@@ -86,6 +95,7 @@ class CacheFill implements FetchSink {
 
   constructor(d: FillDeps, job: FillJob, obj: CacheObject, bereq: BereqObj) {
     this.#d = d
+    this.#job = job
     this.#r = job.r
     this.#res = job.res
     this.#socket = job.socket
@@ -134,10 +144,25 @@ class CacheFill implements FetchSink {
     // A 200 is complete whatever fields it carries: a Content-Range on it has no meaning
     // (RFC 9110 §14.4 defines it for 206 and 416 only), so it is stored as the whole body.
     const partial = status === 206
-    if (policy.backendResponse(this.#bereq, beresp) === 'abandon') {
+    const action = policy.backendResponse(this.#bereq, beresp)
+    if (action === 'abandon') {
       this.control?.abort()
       this.giveUp()
       if (this.#res) this.#d.responder.synth(r, this.#res, 503, 'Backend fetch failed')
+      return
+    }
+    if (action === 'retry') {
+      this.control?.abort()
+      const bereq = this.#bereq
+      // cache_fetch.c vbf_stp_retry: past max_retries the fetch fails ("Too many retries"),
+      // which is vcl_backend_error's 503.
+      if ((bereq.retries ?? 0) >= params.get('max_retries')) {
+        this.giveUp()
+        if (this.#res) this.#d.responder.backendError(r, this.#res, bereq)
+        return
+      }
+      bereq.retries = (bereq.retries ?? 0) + 1
+      fetchInto(this.#d, this.#job, this.#obj, bereq)
       return
     }
     if (beresp.uncacheable || partial) {
@@ -177,9 +202,18 @@ class CacheFill implements FetchSink {
       store.remove(stale)
       obj.append(stale.body as Buffer)
       obj.complete()
+    } else if (beresp.doStream === false) {
+      // Waiters stay parked on the busy object and this client waits until end() (varnishd
+      // delivers a non-streamed object once its fetch finished, BOS_FINISHED).
+      this.#whole = true
+      return
     }
-    store.unbusy(obj, true, now)
-    if (this.#res) this.#d.responder.deliver(r, this.#res, obj, false)
+    this.#publish(now)
+  }
+
+  #publish(now: number): void {
+    this.#d.store.unbusy(this.#obj, true, now)
+    if (this.#res) this.#d.responder.deliver(this.#r, this.#res, this.#obj, false)
   }
 
   /** RFC 9110 §15.2: relayed to the client whose miss this is, never stored with the object. */
@@ -210,7 +244,25 @@ class CacheFill implements FetchSink {
   end(): void {
     if (this.direct) {
       if (!this.revalidated) this.#res?.end()
-    } else if (!this.revalidated) this.#obj.complete()
+    } else if (!this.revalidated) {
+      this.#obj.complete()
+      if (this.#whole) {
+        // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
+        if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()
+        else this.#publish(this.#d.clock())
+      }
+    }
+  }
+
+  /**
+   * A non-streamed object's fetch failed before it was complete: nobody saw it, so the
+   * client gets vcl_synth's 503 (cache_req_fsm.c: a failed objcore on a miss).
+   */
+  #failWhole(): void {
+    this.#whole = false
+    this.#obj.fail()
+    this.giveUp()
+    if (this.#res) this.#d.responder.synth(this.#r, this.#res, 503, 'Backend fetch failed')
   }
 
   error(err: Error): void {
@@ -224,6 +276,10 @@ class CacheFill implements FetchSink {
     }
     const obj = this.#obj
     if (obj.state === 'complete') return
+    if (this.#whole) {
+      this.#failWhole()
+      return
+    }
     if (obj.state === 'busy') {
       this.giveUp()
       const res = this.#res

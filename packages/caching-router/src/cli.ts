@@ -100,7 +100,8 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     logger: createLogger({ name: 'caching-router' }),
     noun: 'child',
     children: 1,
-    addresses: [...model.listen.map((l) => l.address), ...(model.admin ? [model.admin.address] : [])],
+    // TCP listeners are the manager's, handed down; a Unix socket (-a /path) the child binds.
+    addresses: [...model.listen.flatMap((l) => ('path' in l.address ? [] : [l.address])), ...(model.admin ? [model.admin.address] : [])],
     childArgs: [fileURLToPath(import.meta.url), ...argv],
     spare: true,
     ...(ops ? { beforeStop: ops.beforeStop } : {}),

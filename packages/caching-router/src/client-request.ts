@@ -1,4 +1,5 @@
 import { type AccessLog, getHeader, Http1ParseError, type Http1Request, type Http1Response, type Logger } from '@edgestack/common'
+import { connectionNamed } from './backend-fetch.js'
 import type { Counters } from './counters.js'
 import { type FetchDeps, lookup } from './lookup.js'
 import { ncsaLine } from './ncsa.js'
@@ -10,6 +11,8 @@ import { appendForwardedFor, expectContinue, sameOriginPath, targetUrl } from '.
 import type { Responder } from './respond.js'
 import type { CacheStore } from './store.js'
 import { guruMeditation } from './synth.js'
+
+const BOGO_IP = '0.0.0.0'
 
 export interface ClientRequestDeps {
   policy: Policy
@@ -54,7 +57,10 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
     // X-Varnish numbers of a new connection's requests skip one, as varnishtest expects.
     if (req.connectionRequests === 1) d.nextXid()
     const headers = req.headers
-    const expect = appendForwardedFor(headers, req.remoteAddress)
+    // A Unix-socket listener has no peer address: varnishd's bogo_ip, 0.0.0.0 port 0, stands
+    // for it in client.ip, server.ip and X-Forwarded-For (cache_session.c).
+    const clientIp = req.remoteAddress || BOGO_IP
+    const expect = appendForwardedFor(headers, clientIp)
     // Origin-form (the usual request) starts with '/': nothing to look at.
     const url = req.target.charCodeAt(0) === 0x2f ? req.target : targetUrl(req.target, headers)
     const r: ReqObj = {
@@ -62,10 +68,11 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       url: url ?? req.target,
       proto: `HTTP/${req.version}`,
       headers,
+      connectionNamed: connectionNamed(headers),
       backendHint: undefined,
       xid: d.nextXid(),
-      clientIp: req.remoteAddress,
-      serverIp: req.localAddress,
+      clientIp,
+      serverIp: req.localAddress || BOGO_IP,
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
     }
@@ -89,7 +96,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       access.write(
         ncsaLine(
           {
-            client: req.remoteAddress,
+            client: clientIp,
             method: req.method,
             url: url ?? req.target,
             proto: `HTTP/${req.version}`,

@@ -28,6 +28,7 @@ export class Counters {
   n_obj_purged = 0
   bans = 0
   bans_added = 0
+  bans_dups = 0
   bans_obj_killed = 0
   s_resp_bodybytes = 0
   client_req_400 = 0
@@ -60,6 +61,7 @@ const DESCRIPTIONS: Record<string, string> = {
   n_obj_purged: 'Number of purged objects',
   bans: 'Count of bans',
   bans_added: 'Bans added',
+  bans_dups: 'Bans superseded by other bans',
   bans_obj_killed: 'Objects killed by bans (lookup)',
   s_resp_bodybytes: 'Response body bytes',
   client_req_400: 'Client requests received, subject to 400 errors',

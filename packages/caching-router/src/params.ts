@@ -2,7 +2,7 @@ import { type MatchLimits, UsageError } from '@edgestack/common'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool'
+  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries'
   default: number
   min: number
   max?: number
@@ -23,7 +23,10 @@ const SPECS: Record<string, ParamSpec> = {
   pipe_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Idle timeout for PIPE sessions.' },
   first_byte_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout for receiving first byte from backend.' },
   between_bytes_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Default timeout between bytes when receiving data from backend.' },
+  backend_idle_timeout: { unit: 'seconds', default: 60, min: 1, text: 'Timeout before we close unused backend connections.' },
   connect_timeout: { unit: 'seconds', default: 3.5, min: 0, text: 'Default connection timeout for backend connections.' },
+  max_retries: { unit: 'retries', default: 4, min: 0, text: 'Upper limit on how many times a backend fetch can retry.' },
+  max_restarts: { unit: 'restarts', default: 4, min: 0, text: 'Upper limit on how many times a request can restart.' },
   // The bounds of every regex match (VCL `~`, regsub, bans), as varnishd's cache_param->vre_limits.
   pcre2_match_limit: { unit: 'count', default: 10000, min: 1, max: UINT_MAX_PARAM, text: 'The limit for the number of calls to the internal match logic in pcre2_match().' },
   pcre2_depth_limit: { unit: 'count', default: 20, min: 1, max: UINT_MAX_PARAM, text: 'The recursion depth-limit for the internal match logic in a pcre2_match().' },
@@ -210,6 +213,27 @@ export class Params {
     return out
   }
 
+  /** `param.show -j [NAME]`: varnishd's JSON objects (mcf_param_show_json). */
+  json(name?: string): object[] {
+    const names = name === undefined ? Object.keys(SPECS).sort() : [name]
+    return names.map((n) => {
+      const spec = SPECS[n]
+      if (!spec) throw new UsageError(`Unknown parameter "${n}".`)
+      const v = this.get(n)
+      return {
+        name: n,
+        implemented: true,
+        value: v,
+        units: spec.unit,
+        default: bare(spec.default, spec),
+        minimum: bare(spec.min, spec),
+        ...(spec.max !== undefined ? { maximum: bare(spec.max, spec) } : {}),
+        description: spec.text,
+        flags: [],
+      }
+    })
+  }
+
   #line(name: string, spec: ParamSpec): string {
     const v = this.get(name)
     return `${name.padEnd(30)}${format(v, spec)}${v === spec.default ? ' (default)' : ''}`
@@ -224,6 +248,8 @@ const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
   seconds: (text) => `Invalid number (${text})`,
   bytes: () => "Could not convert to bytes.\nInvalid number\n  Try something like '80k' or '120M'",
   'header lines': (text) => `Not a number (${text})`,
+  restarts: (text) => `Not a number (${text})`,
+  retries: (text) => `Not a number (${text})`,
   count: (text) => `Not a number (${text})`,
   bool: () => 'use "on" or "off"',
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import { Http1ParseError, type Http1Response } from '@edgestack/common'
 import { type BackendFetch, withDate } from './backend-fetch.js'
+import type { Params } from './params.js'
 import type { BereqObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
 import { berespOf, type Responder } from './respond.js'
@@ -9,6 +10,7 @@ import { writeStreamHead } from './stream-head.js'
 
 export interface PassDeps {
   policy: Policy
+  params: Params
   responder: Responder
   via: string
   fetches: BackendFetch
@@ -42,7 +44,20 @@ export function passFetch(
   const control = fetches.start(bereq, body, {
     head: (s, reason, h) => {
       const beresp = berespOf(s, reason, withDate(h))
-      policy.backendResponse(bereq, beresp)
+      const action = policy.backendResponse(bereq, beresp)
+      if (action !== 'deliver') {
+        replaced = true
+        control?.abort()
+        // A retry fetches again; a request body already sent cannot be sent twice (varnishd
+        // fails that retry too), and past max_retries the fetch fails: vcl_backend_error.
+        const retries = bereq.retries ?? 0
+        if (action === 'retry' && body === undefined && retries < d.params.get('max_retries')) {
+          bereq.retries = retries + 1
+          passFetch(d, r, bereq, body, res, socket, clientFailed, done)
+        } else if (action === 'retry') responder.backendError(r, res, bereq)
+        else responder.synth(r, res, 503, 'Backend fetch failed')
+        return
+      }
       status = beresp.status
       headers = beresp.headers
       const written = writeStreamHead(d, r, res, socket, beresp.status, beresp.reason, beresp.headers, false)

@@ -16,7 +16,7 @@ export function pipeTo(
   opts: { timeoutMs: number; logger: Logger; done(bytes: number): void },
 ): void {
   const { socket: client, rest } = res.hijack()
-  const upstream = net.connect(backend.port, backend.host)
+  const upstream = backend.path !== undefined ? net.connect(backend.path) : net.connect(backend.port, backend.host)
   let text = `${head.method} ${head.url} HTTP/1.1\r\n`
   for (let i = 0; i < head.headers.length; i += 2) {
     const name = head.headers[i] as string

@@ -17,6 +17,11 @@ export interface ReqObj {
   proto: string
   headers: string[]
   /**
+   * The fields the client's Connection named, as they were when the request came in
+   * (undefined: none): never forwarded, while a field VCL adds under such a name is.
+   */
+  connectionNamed?: Set<string>
+  /**
    * `req.backend_hint` as vcl_recv left it, resolved to the concrete backend its director
    * picked (undefined: none healthy, a 503). The object itself goes on to the socket.
    */
@@ -52,6 +57,8 @@ export interface BereqObj {
   readonly isBgfetch: boolean
   /** `unset bereq.body`. */
   bodyUnset: boolean
+  /** `bereq.retries`: how many times vcl_backend_response said `retry` (max_retries bounds it). */
+  retries?: number
   /** The request's policyState, carried to the backend side (also for background fetches). */
   policyState?: unknown
   /** Seconds; undefined: the first_byte_timeout / between_bytes_timeout parameters. */
@@ -69,6 +76,11 @@ export interface BerespObj {
   grace: number
   keep: number
   uncacheable: boolean
+  /**
+   * `beresp.do_stream` (default true): false keeps the object from clients until its whole
+   * body arrived, so a fetch that fails part way is a 503 rather than a cut-off 200.
+   */
+  doStream?: boolean
   /**
    * A targeted field (RFC 9213, CDN-Cache-Control) set ttl/grace/keep: builtin.vcl's own
    * Cache-Control check gives way to it (builtin-native.ts).
@@ -102,7 +114,7 @@ export interface ObjView {
 export type RecvAction = 'hash' | 'pass' | 'pipe' | 'purge' | 'synth'
 export type HitAction = 'deliver' | 'pass' | 'miss' | 'synth' | 'restart'
 export type MissAction = 'fetch' | 'pass' | 'synth' | 'restart'
-export type BackendResponseAction = 'deliver' | 'abandon'
+export type BackendResponseAction = 'deliver' | 'abandon' | 'retry'
 
 export interface Policy {
   recv(req: ReqObj): RecvAction

@@ -122,7 +122,7 @@ export class Responder {
       res.destroy()
       return
     }
-    const why = reason ?? STATUS_CODES[status] ?? 'Unknown'
+    const why = reason ?? STATUS_CODES[status % 1000] ?? 'Unknown'
     const resp: RespObj = {
       status,
       reason: why,
@@ -134,7 +134,9 @@ export class Responder {
       r.restart()
       return
     }
-    res.send(resp.status, resp.headers, resp.body, resp.reason)
+    // cache_http.c http_SetStatus: VCL may signal in the thousands (synth(1333)); the status
+    // line carries the last three digits.
+    res.send(resp.status % 1000, resp.headers, resp.body, resp.reason)
   }
 }
 

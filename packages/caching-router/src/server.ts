@@ -1,3 +1,4 @@
+import { unlink } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import {
   type AccessLog,
@@ -25,7 +26,7 @@ import { VclPolicy } from './vcl-policy.js'
 import { VclRegistry } from './vcl/index.js'
 
 export interface CachingRouter {
-  /** Compiles the boot VCL (runs vcl_init, starts its probes), reads `-S`, then binds. */
+  /** Compiles the boot VCL (runs vcl_init, starts its probes), reads `-S`, then binds; the TCP addresses bound. */
   listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly counters: Counters
@@ -48,6 +49,11 @@ export interface RouterOptions {
    * it the router compiles the model's VCL into a registry of its own.
    */
   vcl?: VclRegistry
+  /**
+   * A manager's parameters (-d, -M): read as they are, so a `param.set` on the manager's CLI
+   * reaches the running router as it reaches varnishd's child; without it the model's `-p`.
+   */
+  params?: Params
 }
 
 /** varnishd's HTTP_HDR_FIRST: the header slots the request line takes out of http_max_hdr. */
@@ -71,19 +77,22 @@ function refusedLogger(logger: Logger): (why: 'reused' | 'limit' | Error) => voi
 
 export function createCachingRouter(model: RouterModel, logger: Logger, access: AccessLog, opts: RouterOptions = {}): CachingRouter {
   const clock = opts.clock ?? Date.now
-  const params = new Params()
-  for (const [name, value] of model.params) params.set(name, value)
+  const params = opts.params ?? new Params()
+  if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
   const store = new CacheStore(model.storageBytes, counters, clock)
   const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
-  const pools = new BackendPools(() => params.get('connect_timeout') * 1000)
+  const pools = new BackendPools(
+    () => params.get('connect_timeout') * 1000,
+    () => params.get('backend_idle_timeout') * 1000,
+  )
   const ownVcl = opts.vcl === undefined
   const vcl = opts.vcl ?? new VclRegistry()
   // A discarded VCL whose last request is done (the manager's too): its backends' pools close.
   const offCold = vcl.onCold((program) => void pools.release(program.compiled.backends.values()))
   const via = `1.1 ${model.identity ?? hostname()} (caching-router)`
-  const policy = new VclPolicy(vcl, clock)
+  const policy = new VclPolicy(vcl, clock, () => params.get('max_restarts'))
   policy.attach({
     ban(expression) {
       try {
@@ -100,13 +109,16 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   })
   let xid = 1000
   const nextXid = () => ++xid
-  let bound: HostPort[] = []
+  // Each -a as bound: a TCP address, or a Unix socket's path.
+  let bound: Array<HostPort | string> = []
   const cli: ChildCli = {
     counters,
     bans,
     oldestBanSeq: () => store.oldestBanSeq(),
     extraStats: () => ({ SMA_g_bytes: store.bytes, SMA_g_space: store.maxBytes - store.bytes }),
-    listenAddresses: () => bound.map((a, i) => `${model.listen[i]?.name ?? `a${i}`} ${a.host} ${a.port}\n`).join(''),
+    // cache_acceptor.c ccf_listen_address: a Unix socket is `NAME PATH -`.
+    listenAddresses: () =>
+      bound.map((a, i) => `${model.listen[i]?.name ?? `a${i}`} ${typeof a === 'string' ? `${a} -` : `${a.host} ${a.port}`}\n`).join(''),
     xid(last) {
       if (last !== undefined) xid = last
       return xid
@@ -181,18 +193,29 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       bound = []
       for (const [i, s] of servers.entries()) {
         const spec = model.listen[i] as RouterModel['listen'][number]
+        if ('path' in spec.address) {
+          // mgt_acceptor.c: varnishd unlinks whatever is at the path, then binds.
+          const path = spec.address.path
+          await unlink(path).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'ENOENT') throw new StartupError(`-a ${path}: ${err.message}`, { cause: err })
+          })
+          await s.listenPath(spec.address.path, spec.address.mode)
+          bound.push(spec.address.path)
+          logger.info(`listening on ${spec.address.path}${spec.proxy ? ' (PROXY)' : ''}`)
+          continue
+        }
         const addr = await s.listen(spec.address)
         bound.push(addr)
         logger.info(`listening on ${formatAddress(addr)}${spec.proxy ? ' (PROXY)' : ''}`)
       }
-      const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${formatAddress({ host: b.host, port: b.port })}`).join(', ')
+      const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${b.path ?? formatAddress({ host: b.host, port: b.port })}`).join(', ')
       logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
       for (const note of boot.compiled.regexNotes) logger.warn(note)
       if (model.admin) {
         admin = createAdminServer({ params, logger, secret, vcl, child: () => cli })
         this.adminAddress = await admin.listen(model.admin.address)
       }
-      return bound
+      return bound.filter((a) => typeof a !== 'string')
     },
     async reload() {
       if (model.vcl.kind !== 'file') throw new StartupError('nothing to reload: started without -f')

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http'
 import type {
   BackendResponseAction,
   BereqObj,
@@ -24,18 +25,19 @@ import {
   startResponse,
 } from './vcl/index.js'
 
-/** varnishd's max_restarts default: a VCL restarting more often gets a 503. */
-const MAX_RESTARTS = 4
-
 function synthOf(req: ReqObj, ret: VclReturn, status = 503, reason?: string): 'synth' {
   req.synthStatus = ret.status ?? status
   req.synthReason = ret.reason ?? reason
   return 'synth'
 }
 
-// `return (restart)`: vcl_recv again, at most max_restarts times, then a 503 as in varnishd.
-function restartOf(req: ReqObj, ctx: VclContext): 'restart' | 'synth' {
-  return ++ctx.req.restarts > MAX_RESTARTS ? failed(req) : 'restart'
+// `return (restart)`: vcl_recv again, at most max_restarts times, then a 503 (cache_req_fsm.c
+// cnt_restart: "Too many restarts", req.restarts already one past the parameter).
+function restartOf(req: ReqObj, ctx: VclContext, maxRestarts: number): 'restart' | 'synth' {
+  if (++ctx.req.restarts <= maxRestarts) return 'restart'
+  req.synthStatus = 503
+  req.synthReason = undefined
+  return 'synth'
 }
 
 // A VCL failure (`return (fail)`, a value refused at run time) is a 503, as in varnishd.
@@ -55,11 +57,16 @@ export class VclPolicy implements Policy {
   readonly registry: VclRegistry
   #host: PolicyHost | undefined
   readonly #now: () => number
+  readonly #maxRestarts: () => number
 
-  /** `nowMs`: the router's clock (tests pass their own), read as VCL's `now` in seconds. */
-  constructor(registry: VclRegistry, nowMs: () => number = Date.now) {
+  /**
+   * `nowMs`: the router's clock (tests pass their own), read as VCL's `now` in seconds;
+   * `maxRestarts`: the max_restarts parameter as it is when a request restarts.
+   */
+  constructor(registry: VclRegistry, nowMs: () => number = Date.now, maxRestarts: () => number = () => 4) {
     this.registry = registry
     this.#now = () => nowMs() / 1000
+    this.#maxRestarts = maxRestarts
   }
 
   attach(host: PolicyHost): void {
@@ -95,7 +102,7 @@ export class VclPolicy implements Policy {
     const { program, ctx } = state
     let ret = program.run('recv', ctx)
     while (ret.action === 'restart') {
-      if (++ctx.req.restarts > MAX_RESTARTS) return failed(req)
+      if (restartOf(req, ctx, this.#maxRestarts()) === 'synth') return 'synth'
       ret = program.run('recv', ctx)
     }
     this.#fromReq(req, ctx)
@@ -142,7 +149,7 @@ export class VclPolicy implements Policy {
   purge(req: ReqObj): 'synth' | 'restart' {
     const { program, ctx } = this.#state(req)
     const ret = program.run('purge', ctx)
-    if (ret.action === 'restart') return restartOf(req, ctx)
+    if (ret.action === 'restart') return restartOf(req, ctx, this.#maxRestarts())
     return ret.action === 'synth' ? synthOf(req, ret, 200, 'Purged') : failed(req)
   }
 
@@ -164,7 +171,7 @@ export class VclPolicy implements Policy {
         // varnish 3's `return (fetch)` from vcl_hit meant fetch anew.
         return 'miss'
       case 'restart':
-        return restartOf(req, ctx)
+        return restartOf(req, ctx, this.#maxRestarts())
       case 'synth':
       case 'error':
         return synthOf(req, ret)
@@ -181,7 +188,7 @@ export class VclPolicy implements Policy {
       case 'pass':
         return ret.action
       case 'restart':
-        return restartOf(req, ctx)
+        return restartOf(req, ctx, this.#maxRestarts())
       case 'synth':
       case 'error':
         return synthOf(req, ret)
@@ -194,7 +201,7 @@ export class VclPolicy implements Policy {
     const { program, ctx } = this.#state(req)
     const ret = program.run('pass', ctx)
     if (ret.action === 'fetch') return 'fetch'
-    if (ret.action === 'restart') return restartOf(req, ctx)
+    if (ret.action === 'restart') return restartOf(req, ctx, this.#maxRestarts())
     if (ret.action === 'synth' || ret.action === 'error') return synthOf(req, ret)
     return failed(req)
   }
@@ -224,7 +231,7 @@ export class VclPolicy implements Policy {
       betweenBytesTimeout: undefined,
       uncacheable: bereq.uncacheable,
       xid: String(bereq.xid),
-      retries: 0,
+      retries: bereq.retries ?? 0,
       isBgfetch: bereq.isBgfetch,
     }
     ctx.bereq = vb
@@ -259,6 +266,8 @@ export class VclPolicy implements Policy {
   }
 
   backendFetch(bereq: BereqObj): 'fetch' | 'abandon' {
+    // A retry comes back with the backend side's state: vcl_backend_fetch runs again for the request.
+    if (bereq.policyState instanceof BackendState) bereq.policyState = bereq.policyState.request
     const request = bereq.policyState as RequestState
     const { program, ctx } = request
     if (program.isBuiltinOnly('backend_fetch')) {
@@ -305,9 +314,12 @@ export class VclPolicy implements Policy {
     beresp.grace = v.grace
     beresp.keep = v.keep
     beresp.uncacheable = v.uncacheable
+    beresp.doStream = v.doStream
     switch (ret.action) {
       case 'deliver':
         return 'deliver'
+      case 'retry':
+        return 'retry'
       case 'pass':
         // Hit-for-pass (`return (pass(DURATION))`): the router keeps a hit-for-miss marker for
         // that long, which also sends later requests straight to the backend.
@@ -345,7 +357,7 @@ export class VclPolicy implements Policy {
     if (v.http.changed) resp.headers = v.http.toRaw()
     if (ret.action === 'deliver') return 'deliver'
     if (ret.action === 'synth') return synthOf(req, ret)
-    if (ret.action === 'restart') return restartOf(req, ctx)
+    if (ret.action === 'restart') return restartOf(req, ctx, this.#maxRestarts())
     return failed(req)
   }
 
@@ -354,10 +366,16 @@ export class VclPolicy implements Policy {
     // A request the router refused before vcl_recv ran (no VCL held): builtin's page as is.
     if (state === undefined) return 'deliver'
     const { program, ctx } = state
-    const v = startResponse(ctx, { status: resp.status, reason: resp.reason, headers: resp.headers })
-    const ret = program.run('synth', ctx)
-    // Past max_restarts the synthetic response is sent as it is.
-    if (ret.action === 'restart' && ++ctx.req.restarts <= MAX_RESTARTS) return 'restart'
+    let v = startResponse(ctx, { status: resp.status, reason: resp.reason, headers: resp.headers })
+    let ret = program.run('synth', ctx)
+    // cache_req_fsm.c: a restart from vcl_synth past max_restarts delivers the synthetic
+    // response as it is; the restart that goes past it (cnt_restart, "Too many restarts")
+    // runs vcl_synth once more with a 503.
+    while (ret.action === 'restart' && ctx.req.restarts <= this.#maxRestarts()) {
+      if (++ctx.req.restarts <= this.#maxRestarts()) return 'restart'
+      v = startResponse(ctx, { status: 503, reason: STATUS_CODES[503] as string, headers: resp.headers })
+      ret = program.run('synth', ctx)
+    }
     resp.status = v.status
     resp.reason = v.reason
     resp.headers = v.http.toRaw()

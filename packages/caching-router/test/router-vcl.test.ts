@@ -6,6 +6,7 @@ import { type TestContext, test } from 'node:test'
 import { promisify } from 'node:util'
 import type { HostPort } from '@edgestack/common'
 import { adminCommand } from '../src/admin-client.js'
+import { rawExchange } from './raw-client.js'
 import { startOrigin } from './router-harness.js'
 import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
 
@@ -361,4 +362,42 @@ test('hits of one object: Age grows from the stored head; a refreshed object is 
   assert.equal(fresh.headers.get('age'), '0')
   assert.match(fresh.headers.get('x-varnish') ?? '', /^\d+ \d+$/)
   assert.equal(app.seen.length, 3)
+})
+
+test('return (retry) from vcl_backend_response fetches again, up to max_retries, then 503', async (t) => {
+  let n = 0
+  const app = await startOrigin(t, (req, res) => {
+    n++
+    res.statusCode = req.url === '/ok-third' && n % 3 === 0 ? 200 : 500
+    res.end(`try ${n}`)
+  })
+  const r = await startVcl(
+    t,
+    `vcl 4.1;
+${backend('app', app.address)}
+sub vcl_backend_response {
+  set beresp.http.X-Retries = bereq.retries;
+  if (beresp.status >= 500) { return (retry); }
+  set beresp.ttl = 60s;
+}
+`,
+  )
+  // A miss: the third fetch is the one stored and delivered, with bereq.retries 2.
+  const ok = await fetch(`${r.url}/ok-third`)
+  assert.equal(ok.status, 200)
+  assert.equal(ok.headers.get('x-retries'), '2')
+  assert.equal(await ok.text(), 'try 3')
+  assert.equal(app.seen.length, 3)
+  // Never good: the first fetch and max_retries (4) more, then vcl_backend_error's 503.
+  const bad = await fetch(`${r.url}/never`)
+  assert.equal(bad.status, 503)
+  assert.equal(app.seen.length, 3 + 5)
+})
+
+test("the fields a client's Connection names are not forwarded, but VCL may set one under such a name", async (t) => {
+  const app = await startOrigin(t, (req, res) => res.end(`${req.headers.foo ?? '-'} ${req.headers.fromvcl ?? '-'}`))
+  const r = await startVcl(t, `vcl 4.1;\n${backend('app', app.address)}sub vcl_recv { set req.http.FromVCL = "123"; return (pass); }\n`)
+  // varnishd (http_DoConnection) marks Foo when the request comes in; FromVCL is VCL's own.
+  const { responses } = await rawExchange(r.port, 'GET /c HTTP/1.1\r\nHost: x\r\nFoo: bar\r\nConnection: FromVCL, foo, close\r\n\r\n')
+  assert.equal(responses[0]?.body, '- 123')
 })

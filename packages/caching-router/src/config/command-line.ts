@@ -1,4 +1,4 @@
-import { deepFreeze, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, UsageError } from '@edgestack/common'
+import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, UsageError } from '@edgestack/common'
 import { Params, parseSize } from '../params.js'
 import { articleVcl, backendVcl } from './flags-vcl.js'
 import type { CliModel, ListenSpec, VclSpec } from './model.js'
@@ -96,7 +96,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
   }
   let vcl: VclSpec
   if (values.f !== undefined) vcl = { kind: 'file', path: values.f }
-  else if (values.b !== undefined) vcl = { kind: 'text', name: '<-b argument>', text: backendVcl(parseAddress(values.b, '127.0.0.1')) }
+  else if (values.b !== undefined) vcl = { kind: 'text', name: '<-b argument>', text: backendVcl(backendArg(values.b)) }
   else {
     const statics = parseAddress(values['static-backend'] ?? '127.0.0.1:8081', '127.0.0.1')
     const app = parseAddress(values['app-backend'] ?? '127.0.0.1:3000', '127.0.0.1')
@@ -104,7 +104,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
   }
   const adminAddress = values.T === undefined ? undefined : parseAddress(values.T, '127.0.0.1')
   return deepFreeze({
-    listen: (values.a ?? [':80']).map(parseListen),
+    listen: checkDuplicates((values.a ?? [':80']).map(parseListen)),
     vcl,
     storageBytes: storageBytes(values.s ?? ['malloc,256M']),
     params,
@@ -124,22 +124,81 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
   })
 }
 
-/** `-a [name=]address[,PROXY|,HTTP]`, as varnishd 7 spells it. */
+/**
+ * `-a [name=]address[,PROXY|,HTTP][,mode=OCTAL]`, checked as varnishd 7.1's MAC_Arg
+ * (mgt_acceptor.c) checks it, in its words: an address starting with `/` is a Unix-domain
+ * socket, the only kind that takes `k=v` sub-args. `user=` and `group=` (a chown, which
+ * needs root) are refused.
+ */
 function parseListen(spec: string): ListenSpec {
   const parts = spec.split(',')
   let addr = parts[0] as string
   let name: string | undefined
   const eq = addr.indexOf('=')
-  if (eq !== -1 && !addr.startsWith('[')) {
+  if (eq !== -1 && !addr.startsWith('[') && !addr.startsWith('/')) {
     name = addr.slice(0, eq)
     addr = addr.slice(eq + 1)
   }
-  let proxy = false
+  const unix = addr.startsWith('/')
+  if (!unix && addr.includes('/')) throw new UsageError(`Unix domain socket addresses must be absolute paths in -a (${addr})`)
+  // sockaddr_un's sun_path: 108 bytes with the NUL.
+  if (unix && Buffer.byteLength(addr) > 107) throw new UsageError(`Got no socket(s) for ${addr} (path too long)`)
+  let protocol: string | undefined
+  let mode: number | undefined
   for (const p of parts.slice(1)) {
-    if (p === 'PROXY') proxy = true
-    else if (p !== 'HTTP' && p !== 'HTTP/1') throw new UsageError(`-a ${spec}: unknown protocol "${p}" (PROXY or HTTP)`)
+    const at = p.indexOf('=')
+    if (at === -1) {
+      if (protocol !== undefined) throw new UsageError(`Too many protocol sub-args in -a (${p})`)
+      if (p !== 'PROXY' && p !== 'HTTP' && p !== 'HTTP/1') throw new UsageError(`Unknown protocol '${p}'`)
+      protocol = p
+      continue
+    }
+    if (!unix) throw new UsageError(`Invalid sub-arg ${p} for IP addresses in -a`)
+    const key = p.slice(0, at)
+    const val = p.slice(at + 1)
+    if (key === 'mode') {
+      if (mode !== undefined) throw new UsageError('Too many mode sub-args in -a')
+      mode = parseMode(val)
+    } else if (key === 'user' || key === 'group') {
+      throw new UsageError(`-a ${spec}: ${key}= is not supported (the socket is the router's user's)`)
+    } else throw new UsageError(`Invalid sub-arg ${p} in -a`)
   }
-  return { address: parseAddress(addr), proxy, name }
+  return { address: unix ? { path: addr, mode } : parseAddress(addr), proxy: protocol === 'PROXY', name }
+}
+
+/** `mode=` as strtol(val, &end, 8) reads it, with MAC_Arg's checks. */
+function parseMode(val: string): number {
+  if (val === '') throw new UsageError('Empty mode sub-arg in -a')
+  if (!/^[ \t]*[+-]?[0-7]+$/.test(val)) throw new UsageError(`Invalid mode sub-arg ${val} in -a`)
+  const m = Number.parseInt(val.trim(), 8)
+  // strtol's ERANGE: beyond a long.
+  if (!Number.isSafeInteger(m)) throw new UsageError(`Cannot parse mode sub-arg ${val} in -a: Numerical result out of range`)
+  if (m <= 0 || m > 0o777) throw new UsageError(`Mode sub-arg ${val} out of range in -a`)
+  return m
+}
+
+/** Two -a for one address: varnishd refuses it before binding (a second bind would fail). */
+function checkDuplicates(listen: ListenSpec[]): ListenSpec[] {
+  const seen = new Map<string, string>()
+  for (const l of listen) {
+    const a = l.address
+    if ('host' in a && a.port === 0) continue
+    const key = 'path' in a ? a.path : formatAddress(a)
+    const before = seen.get(key)
+    if (before !== undefined) throw new UsageError(`-a arguments ${before} and ${key} have same address`)
+    seen.set(key, key)
+  }
+  return listen
+}
+
+/** `-b HOST[:PORT]`, `-b /path` (a Unix socket) or `-b none` (varnishd takes `None` too). */
+function backendArg(spec: string): HostPort | 'none' | { path: string } {
+  if (spec.toLowerCase() === 'none') return 'none'
+  if (spec.startsWith('/')) {
+    if (/["\\\r\n]/.test(spec)) throw new UsageError(`-b ${spec}: not a usable socket path`)
+    return { path: spec }
+  }
+  return parseAddress(spec, '127.0.0.1')
 }
 
 /** `-M 'HOST PORT'` (varnishd also takes HOST:PORT). */

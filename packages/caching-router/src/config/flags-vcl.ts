@@ -5,7 +5,10 @@ import type { HostPort } from '@edgestack/common'
  * { .host = ...; }`, compiled with builtin.vcl appended like any file). The port is its own
  * field: our compiler takes `.port` as a number, not `.host = "h:p"`.
  */
-export function backendVcl(address: HostPort): string {
+export function backendVcl(address: HostPort | 'none' | { path: string }): string {
+  // mgt_main.c: `-b none` is a backend that never answers, `-b /path` a Unix socket.
+  if (address === 'none') return 'vcl 4.1;\n\nbackend default none;\n'
+  if ('path' in address) return `vcl 4.1;\n\nbackend default {\n    .path = "${address.path}";\n}\n`
   return `vcl 4.1;\n\nbackend default {\n    .host = "${address.host}";\n    .port = "${address.port}";\n}\n`
 }
 

@@ -7,8 +7,15 @@ import type { HostPort } from '@edgestack/common'
  * the one compiler, as varnishd compiles the text it makes of `-b`.
  */
 
+/** `-a /path[,mode=OCTAL]`: a Unix-domain socket, as varnishd 7 listens on one. */
+export interface UnixSocketSpec {
+  readonly path: string
+  /** The socket file's permissions; without it, as the umask leaves them. */
+  readonly mode?: number | undefined
+}
+
 export interface ListenSpec {
-  readonly address: HostPort
+  readonly address: HostPort | UnixSocketSpec
   /** `-a addr,PROXY`: a PROXY protocol v1/v2 header comes first on every connection. */
   readonly proxy: boolean
   /** `-a NAME=addr`; varnishd names the others a0, a1, ... */

@@ -159,9 +159,8 @@ export class Manager {
         await this.#vcl.load('boot', { name: m.vcl.name, text: m.vcl.text })
         this.#vcl.use('boot')
       }
-      // The registry stays the manager's: the router uses it and does not close it.
-      const params = [...this.#params.changed()]
-      const router = createCachingRouter({ ...m, params, admin: undefined }, this.#logger, this.#access, { vcl: this.#vcl })
+      // The registry and the parameters stay the manager's: the router reads them as they are.
+      const router = createCachingRouter({ ...m, admin: undefined }, this.#logger, this.#access, { vcl: this.#vcl, params: this.#params })
       await router.listen()
       this.#router = router
       if (this.#mgtSet !== undefined) {

@@ -52,12 +52,31 @@ export function parseBan(args: readonly string[]): Ban {
     const field = words[i] as string
     usesReq ||= field.startsWith('req.')
     tests.push(condition(field, words[i + 1] as string, words[i + 2] as string))
+    // cache_ban.c keeps a duration as a number and prints it back in its own unit (ban.list).
+    if (DURATION_FIELDS.has(field)) words[i + 2] = formatDuration(parseDuration(words[i + 2] as string) as number)
   }
   return {
     text: words.join(' '),
     usesReq,
     matches: (s, limits = VARNISH_REGEX_LIMITS) => tests.every((t) => t(s, limits)),
   }
+}
+
+const DURATION_UNITS: Array<[string, number]> = [
+  ['y', 365 * 86400],
+  ['w', 7 * 86400],
+  ['d', 86400],
+  ['h', 3600],
+  ['m', 60],
+  ['s', 1],
+]
+
+/** A ban's duration as varnishd prints it: the largest whole unit (`1.5h` is `90m`), else seconds, under one second ms. */
+function formatDuration(seconds: number): string {
+  if (seconds === 0) return '0s'
+  for (const [unit, n] of DURATION_UNITS) if (Math.abs(seconds) >= n && Number.isInteger(seconds / n)) return `${seconds / n}${unit}`
+  if (Math.abs(seconds) >= 1) return `${seconds}s`
+  return `${Math.round(seconds * 1e6) / 1e3}ms`
 }
 
 /** `ban("...")` in VCL: one string, words split on blanks, `"..."` keeping blanks inside. */

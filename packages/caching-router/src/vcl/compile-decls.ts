@@ -4,12 +4,13 @@ import { compileExpr, type ExprEnv } from './compile-expr.js'
 import type { VclContext } from './context.js'
 import { Backend, Director, type ProbeOptions } from './directors.js'
 import { spanOf, type Token } from './lexer.js'
-import { VclError } from './source.js'
+import { type Span, VclError } from './source.js'
 import type { VclType } from './types.js'
 
 const BACKEND_FIELDS: Record<string, VclType | 'PROBE'> = {
   host: 'STRING',
   port: 'STRING',
+  path: 'STRING',
   host_header: 'STRING',
   connect_timeout: 'DURATION',
   first_byte_timeout: 'DURATION',
@@ -85,24 +86,56 @@ export function compileProbe(fields: Field[], start: Token, env: ExprEnv): Probe
   return raw === undefined ? probe : { ...probe, request: raw }
 }
 
+/**
+ * `.host` as varnishd's VSS_Resolver reads it (vss.c vss_parse): `host`, `host port`,
+ * `host:port` (one colon), `[v6]` or `[v6]:port`; a port in the string wins over `.port`.
+ * varnishtest's `${bad_backend}` is `127.0.0.1 PORT`.
+ */
+export function splitHostPort(text: string): { host: string; port?: string } {
+  const v6 = /^\[([^\]]*)\](?:[: ](.*))?$/.exec(text)
+  if (v6) return v6[2] ? { host: v6[1] as string, port: v6[2] } : { host: v6[1] as string }
+  const sp = text.indexOf(' ')
+  if (sp !== -1) return { host: text.slice(0, sp), port: text.slice(sp + 1).trim() }
+  const colon = text.indexOf(':')
+  if (colon !== -1 && colon === text.lastIndexOf(':')) return { host: text.slice(0, colon), port: text.slice(colon + 1) }
+  return { host: text }
+}
+
+function checkPort(text: string, at: Token, context: { note: string; span: Span }): number {
+  // varnish resolves service names too; we only take numbers, which is what configs use.
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
+    throw new VclError(`Backend port '${text}' is not a number between 1 and 65535`, spanOf(at), context)
+  }
+  return Number(text)
+}
+
 export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, ProbeOptions>, env: ExprEnv): Backend {
   // The none backend is never healthy: a request sent to it fails as varnishd's "No backend".
   if (d.none) return new Backend({ name: d.name.value, host: '0.0.0.0', port: 0, none: true })
   const m = fieldMap(d.fields, BACKEND_FIELDS, d.keyword, 'backend')
   const context = { note: 'In backend specification starting at:', span: spanOf(d.keyword) }
   const host = m.get('host')
-  if (!host) throw new VclError('Expected .host or .path.', spanOf(d.name), context)
-  const hostValue = constant(host, 'STRING', env) as string
+  const pathField = m.get('path')
+  if (!host && !pathField) throw new VclError('Expected .host or .path.', spanOf(d.name), context)
+  let path: string | undefined
+  if (pathField) {
+    if (host) {
+      const [later, earlier] = host.name.offset > pathField.name.offset ? [host, pathField] : [pathField, host]
+      throw new VclError('Address redefinition at:', spanOf(later.name), { note: 'Previous definition:', span: spanOf(earlier.name) })
+    }
+    path = constant(pathField, 'STRING', env) as string
+    // vcc_backend.c: a Unix socket's path must be absolute (the child may chdir).
+    if (!path.startsWith('/')) throw new VclError('Backend path: Must be an absolute path:', spanOf(pathField.name))
+  }
+  const given = host ? splitHostPort(constant(host, 'STRING', env) as string) : { host: '0.0.0.0', port: '0' }
+  const hostValue = given.host
   const portField = m.get('port')
   let port = 80
-  if (portField) {
+  if (path !== undefined) port = 0
+  else if (given.port !== undefined) port = checkPort(given.port, (host as Field).name, context)
+  else if (portField) {
     const p = Array.isArray(portField.value) ? undefined : compileExpr(portField.value as Expr, env)
-    const text = String(p?.constant ?? '')
-    // varnish resolves service names too; we only take numbers, which is what configs use.
-    if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) {
-      throw new VclError(`Backend port '${text}' is not a number between 1 and 65535`, spanOf(portField.name), context)
-    }
-    port = Number(text)
+    port = checkPort(String(p?.constant ?? ''), portField.name, context)
   }
   const dur = (name: string): number | undefined => {
     const f = m.get(name)
@@ -119,6 +152,10 @@ export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, Probe
       if (!probe) throw new VclError(`Symbol not found: '${name}'`, spanOf(v.kind === 'ident' ? v.token : probeField.name), context)
       env.markUsed('probe', name)
     }
+  } else if (probes.has('default')) {
+    // vcc_backend.c: a probe named `default` polls every backend that names none.
+    probe = probes.get('default')
+    env.markUsed('probe', 'default')
   }
   const maxConnections = m.get('max_connections')
   const hostHeader = m.get('host_header')
@@ -129,6 +166,7 @@ export function compileBackend(d: BackendDecl, probes: ReadonlyMap<string, Probe
     name: d.name.value,
     host: hostValue,
     port,
+    ...(path !== undefined ? { path } : {}),
     ...(hostHeader ? { hostHeader: constant(hostHeader, 'STRING', env) as string } : {}),
     ...(connectTimeout !== undefined ? { connectTimeout } : {}),
     ...(firstByteTimeout !== undefined ? { firstByteTimeout } : {}),

@@ -138,6 +138,8 @@ export interface VclBackendRef {
 export interface VclResolvedBackend extends VclBackendRef {
   readonly host: string
   readonly port: number
+  /** `.path`: a Unix-domain socket, in place of host and port (which are then 0.0.0.0 and 0). */
+  readonly path?: string
   /** `.host_header`, sent as Host when the request has none. */
   readonly hostHeader?: string
   /** Seconds, or undefined for varnishd's parameter default. */

@@ -4,6 +4,7 @@ import { resolve } from 'node:path'
 import { StartupError } from '@edgestack/common'
 import { DEFAULT_VCL_PATH, readErrorText, tokenizeWithIncludes } from './include.js'
 import { parseIp } from './acl.js'
+import { splitHostPort } from './compile-decls.js'
 import { spanOf, type Token } from './lexer.js'
 import { VclProgram } from './program.js'
 import { VclError, type VclSource } from './source.js'
@@ -39,12 +40,13 @@ async function checkBackendHosts(tokens: readonly Token[]): Promise<void> {
   for (let i = 0; i + 3 < tokens.length; i++) {
     if (tokens[i]?.value !== '.' || tokens[i + 1]?.value !== 'host' || tokens[i + 2]?.value !== '=') continue
     const t = tokens[i + 3] as Token
-    if (t.kind === 'string' && !parseIp(t.value) && !names.has(t.value)) names.set(t.value, t)
+    if (t.kind === 'string' && !names.has(t.value) && !parseIp(splitHostPort(t.value).host)) names.set(t.value, t)
   }
   await Promise.all(
     [...names].map(async ([name, token]) => {
       try {
-        await lookup(name)
+        // `host port` / `host:port` (varnishtest's bad_backend): the host part is looked up.
+        await lookup(splitHostPort(name).host)
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? ''
         throw new VclError(`Backend host '"${name}"' could not be resolved to an IP address: ${RESOLVER_TEXT[code] ?? code}`, spanOf(token))

@@ -85,7 +85,8 @@ export class ProbeRunner {
         this.#abort = undefined
         resolve({ good, detail })
       }
-      const socket = net.connect({ host: this.#backend.host, port: this.#backend.port })
+      const b = this.#backend
+      const socket = b.path !== undefined ? net.connect({ path: b.path }) : net.connect({ host: b.host, port: b.port })
       this.#abort = () => finish(false, 'stopped')
       const timer = setTimeout(() => finish(false, 'timeout'), this.#probe.timeout * 1000)
       socket.setEncoding('latin1')

@@ -74,7 +74,7 @@ export class VclProgram {
     const lines = [`// VCL ${c.dialect} from ${this.sources.map((s) => s.name).join(', ')}`]
     for (const b of c.backends.values()) {
       const probe = b.probe ? ` probe ${b.probe.request ? 'request' : b.probe.url} every ${b.probe.interval}s` : ''
-      lines.push(`backend ${b.name} ${b.host}:${b.port}${b === c.defaultBackend ? ' (default)' : ''}${probe}`)
+      lines.push(`backend ${b.name} ${b.path ?? `${b.host}:${b.port}`}${b === c.defaultBackend ? ' (default)' : ''}${probe}`)
     }
     for (const d of c.directors.values()) lines.push(`director ${d.name} ${d.kind}`)
     for (const a of c.acls.values()) lines.push(`acl ${a.name}`)

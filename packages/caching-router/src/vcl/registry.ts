@@ -151,8 +151,8 @@ export class VclRegistry {
   }
 
   /** The loaded VCLs by name, the active one marked (backend.list, backend.set_health). */
-  loaded(): Array<{ name: string; program: VclProgram; active: boolean }> {
-    return [...this.#entries].map(([name, e]) => ({ name, program: e.program, active: e === this.#active }))
+  loaded(): Array<{ name: string; program: VclProgram; active: boolean; busy: number }> {
+    return [...this.#entries].map(([name, e]) => ({ name, program: e.program, active: e === this.#active, busy: e.busy }))
   }
 
   /** Stops every VCL's probes (router shutdown). Idempotent. */

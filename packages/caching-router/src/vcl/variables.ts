@@ -144,11 +144,11 @@ add({
 
 for (const key of ['ttl', 'grace', 'keep'] as const) add(field(`beresp.${key}`, 'beresp', key, 'DURATION', BERESP, BERESP))
 add(field('beresp.uncacheable', 'beresp', 'uncacheable', 'BOOL', BERESP, BERESP))
-// The router always streams, never compresses and has no ESI processor (later issues): the
-// switches for those are refused at load rather than accepted and ignored. Reading them gives
-// the value they always have. do_stream = true is the behaviour we have, so it is allowed.
+// The router never compresses and has no ESI processor (later issues): the switches for those
+// are refused at load rather than accepted and ignored. Reading them gives the value they
+// always have. do_stream = false holds a stored object until complete (cache-fill.ts; README).
 const refused = (spec: VarSpec, why: string, exceptLiteral?: string): VarSpec => ({ ...spec, unsupported: { why, exceptLiteral } })
-add(refused(field('beresp.do_stream', 'beresp', 'doStream', 'BOOL', BERESP, BERESP), 'caching-router always streams; only "true" is supported', 'true'))
+add(field('beresp.do_stream', 'beresp', 'doStream', 'BOOL', BERESP, BERESP))
 add(refused(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP), 'gzip compression is not supported by caching-router'))
 add(refused(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP), 'gzip decompression is not supported by caching-router'))
 add(refused(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP), 'ESI is not supported by caching-router'))

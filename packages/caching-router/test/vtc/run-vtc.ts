@@ -10,30 +10,10 @@
  *
  * --real runs Debian's varnishd instead (the baseline); --all also runs the skipped classes.
  */
-import { spawn } from 'node:child_process'
-import { access, mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-
-// dist/test/vtc/run-vtc.js -> packages/caching-router
-const pkg = fileURLToPath(new URL('../../../', import.meta.url))
-const repo = resolve(pkg, '../..')
-const shimDir = join(pkg, 'test', 'vtc')
-
-interface Expected {
-  /** Cases that pass against caching-router today. */
-  pass: string[]
-  /** Classes of cases not run, each with why and its cases. */
-  skip: Record<string, { reason: string; cases: string[] }>
-}
-
-interface Result {
-  name: string
-  outcome: 'passed' | 'FAILED' | 'skipped' | 'TIMEOUT'
-  seconds: number
-  why: string
-}
+import { type CaseResult, defaultCaseDir, missingPrerequisite, readExpected, repo, runCases } from './vtc-case.js'
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -47,28 +27,18 @@ const { values, positionals } = parseArgs({
   },
 })
 
-const dir = resolve(values.dir ?? process.env.VTC_DIR ?? join(repo, '..', 'shared', 'varnish-vtc', 'tests'))
+const dir = values.dir !== undefined ? resolve(values.dir) : defaultCaseDir()
 const jobs = Number(values.j ?? 2)
 const timeout = Number(values.t ?? 60)
 const logs = resolve(values.logs ?? join(repo, 'tmp', 'vtc-logs'))
 
-try {
-  await access(join(dir, 'b00000.vtc'))
-} catch {
-  process.stderr.write(
-    `run-vtc: no varnish test cases in ${dir}\n` +
-      '  (varnish 7.1.1\'s bin/varnishtest/tests; expected at ../shared/varnish-vtc/tests beside the repository; set VTC_DIR or --dir)\n',
-  )
-  process.exit(2)
-}
-try {
-  await access('/usr/bin/varnishtest')
-} catch {
-  process.stderr.write('run-vtc: /usr/bin/varnishtest not found (Debian package "varnish")\n')
+const missing = await missingPrerequisite(dir)
+if (missing !== undefined) {
+  process.stderr.write(`run-vtc: ${missing}\n`)
   process.exit(2)
 }
 
-const expected = JSON.parse(await readFile(join(shimDir, 'expected.json'), 'utf8')) as Expected
+const expected = await readExpected()
 const skipped = new Map<string, string>()
 for (const [cls, { cases }] of Object.entries(expected.skip)) for (const c of cases) skipped.set(c, cls)
 
@@ -79,52 +49,15 @@ const chosen = all
   .filter((n) => values.all || values.real || positionals.length > 0 || !skipped.has(n))
 
 await mkdir(logs, { recursive: true })
-const env = {
-  ...process.env,
-  PATH: values.real ? process.env.PATH : `${shimDir}:${process.env.PATH}`,
-  EDGESTACK_NODE: process.execPath,
-}
-
-function runCase(name: string): Promise<Result> {
-  const started = Date.now()
-  return new Promise((resolveCase) => {
-    // varnishtest's own -t, and a kill a little later in case it hangs itself.
-    const child = spawn('/usr/bin/varnishtest', ['-t', String(timeout), `${name}.vtc`], { cwd: dir, env })
-    const out: Buffer[] = []
-    child.stdout.on('data', (b: Buffer) => out.push(b))
-    child.stderr.on('data', (b: Buffer) => out.push(b))
-    const killer = setTimeout(() => child.kill('SIGKILL'), (timeout + 30) * 1000)
-    child.on('close', async (code, signal) => {
-      clearTimeout(killer)
-      const text = Buffer.concat(out).toString('latin1')
-      await writeFile(join(logs, `${name}.log`), text)
-      const seconds = (Date.now() - started) / 1000
-      const first = /^(?:----|\*\*\*\*) +\S+ +(.*(?:FAIL|fail|Assert|Timeout|timeout|expected|EXPECT|Unexpected|Bad|Not true|unknown).*)$/m.exec(text)
-      const why = (text.match(/^---- .*$/m)?.[0].replace(/^---- +/, '') ?? first?.[1] ?? '').slice(0, 160)
-      const outcome: Result['outcome'] =
-        code === 0 ? 'passed' : code === 77 || /skipped/.test(text.split('\n').at(-2) ?? '') ? 'skipped' : signal === 'SIGKILL' || /Timeout|TIMEOUT/.test(why) ? 'TIMEOUT' : 'FAILED'
-      resolveCase({ name, outcome, seconds, why })
-    })
-  })
-}
-
-const results: Result[] = []
-const queue = [...chosen]
-await Promise.all(
-  Array.from({ length: Math.max(1, jobs) }, async () => {
-    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
-      const r = await runCase(name)
-      results.push(r)
-      process.stdout.write(`${r.outcome.padEnd(8)} ${r.name} (${r.seconds.toFixed(1)}s)${r.outcome === 'passed' ? '' : `  ${r.why}`}\n`)
-    }
-  }),
-)
+const results = await runCases(chosen, jobs, { dir, timeout, real: values.real, logs }, (r) => {
+  process.stdout.write(`${r.outcome.padEnd(8)} ${r.name} (${r.seconds.toFixed(1)}s)${r.outcome === 'passed' ? '' : `  ${r.why}`}\n`)
+})
 
 const passed = new Set(results.filter((r) => r.outcome === 'passed').map((r) => r.name))
 const expectedPass = new Set(expected.pass)
 const regressions = values.real ? [] : results.filter((r) => expectedPass.has(r.name) && r.outcome !== 'passed').map((r) => r.name)
 const newPasses = values.real ? [] : [...passed].filter((n) => !expectedPass.has(n)).sort()
-const count = (o: Result['outcome']) => results.filter((r) => r.outcome === o).length
+const count = (o: CaseResult['outcome']) => results.filter((r) => r.outcome === o).length
 process.stdout.write(
   `\n${values.real ? 'varnishd' : 'caching-router'}: ${results.length} cases run, ${count('passed')} passed, ${count('FAILED')} failed, ` +
     `${count('TIMEOUT')} timed out, ${count('skipped')} skipped by varnishtest; ${all.length - chosen.length} not run (expected.json skip classes or filter). Logs: ${logs}\n`,

@@ -15,6 +15,7 @@ const CRLF = '\r\n'
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n')
 const DIGITS = /^\d{1,15}$/
+const CLOSE_TOKEN = /(?:^|,)\s*close\s*(?:,|$)/i
 
 export class InvalidResponseHeaderError extends EdgeError {
   constructor(name: string) {
@@ -95,6 +96,7 @@ export class Http1Response extends EventEmitter {
     // The length is ours to state: a caller's (cached or backend) Content-Length next to it
     // would be two framings. For HEAD it describes the body a GET gets, so it is kept.
     const length = this.#noBody && !buf?.length ? declaredLength(headers) : undefined
+    if (asksClose(headers)) this.#req.keepAlive = false
     const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason, layout)
     const socket = this.#owner.socket
     this.headersSent = true
@@ -187,6 +189,7 @@ export class Http1Response extends EventEmitter {
         this.#req.keepAlive = false
       }
     }
+    if (asksClose(headers)) this.#req.keepAlive = false
     head += this.connectionField()
     if (layout?.trailing) head += fields(layout.trailing)
     head += CRLF
@@ -306,6 +309,18 @@ const ONE_WRITE_BYTES = 16 * 1024
 
 function statusLine(status: number, reason: string | undefined): string {
   return `HTTP/1.1 ${status} ${reason ?? STATUS_CODES[status] ?? 'Unknown'}${CRLF}`
+}
+
+/**
+ * The caller's own `Connection: close` (VCL's `set resp.http.Connection = "close"`): the
+ * server owns the field, but honours it by closing after this response, as varnishd does
+ * (cache_req_fsm.c: SC_RESP_CLOSE).
+ */
+function asksClose(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).length === 10 && (headers[i] as string).toLowerCase() === 'connection' && CLOSE_TOKEN.test(headers[i + 1] as string)) return true
+  }
+  return false
 }
 
 /** A status text taken from elsewhere must not end the line early (response splitting). */

@@ -1,6 +1,8 @@
+import { chmod } from 'node:fs/promises'
 import net from 'node:net'
 import { STATUS_CODES } from 'node:http'
 import type { HostPort } from '../address.js'
+import { StartupError } from '../errors.js'
 import { listenOn } from '../daemon/listen-fds.js'
 import { connectionBudget, openFileLimit } from '../descriptor-limit.js'
 import { Http1Connection } from './connection.js'
@@ -83,6 +85,11 @@ export class ConnectionLimit {
 export interface Http1Server {
   /** Listens on `address` (or on the socket a manager handed down for it: daemon/listen-fds.ts). */
   listen(address: HostPort): Promise<HostPort>
+  /**
+   * A Unix-domain socket at `path` (which must not exist), then `chmod` to `mode` if given.
+   * Its requests have an empty remoteAddress and localAddress, and port 0.
+   */
+  listenPath(path: string, mode?: number): Promise<void>
   /** Serves a connection accepted by a listener this server does not own (daemon/listener-set.ts). */
   accept(socket: net.Socket): void
   /** Stops accepting; idle connections close now, busy ones after their response; then destroys. */
@@ -163,6 +170,18 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
       // the client it was for is lost, the server goes on (libuv retries on the next one).
       server.on('error', (err) => opts.onRefused?.(err))
       return bound
+    },
+    async listenPath(path, mode) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) => reject(new StartupError(`cannot listen on ${path}: ${err.message}`, { cause: err })))
+        server.listen(path, () => resolve())
+      })
+      server.on('error', (err) => opts.onRefused?.(err))
+      if (mode !== undefined) {
+        await chmod(path, mode).catch((err: Error) => {
+          throw new StartupError(`cannot chmod ${path}: ${err.message}`, { cause: err })
+        })
+      }
     },
     accept,
     close({ drainTimeoutMs = 10_000 } = {}) {

@@ -314,7 +314,9 @@ export class VclPolicy implements Policy {
     beresp.grace = v.grace
     beresp.keep = v.keep
     beresp.uncacheable = v.uncacheable
-    beresp.doStream = v.doStream
+    // Streaming is the default (BerespObj leaves it unset, as the native builtin path does):
+    // only VCL's `set beresp.do_stream = false` is carried back.
+    if (!v.doStream) beresp.doStream = false
     switch (ret.action) {
       case 'deliver':
         return 'deliver'

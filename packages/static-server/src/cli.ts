@@ -7,6 +7,7 @@ import {
   awaitServeOrder,
   collectFromChildren,
   createLogger,
+  openFileLimit,
   errnoText,
   handleSignals,
   inheritListenFds,
@@ -180,7 +181,7 @@ runMain(NAME, async () => {
   }
   const sockets = new ListenerSet()
   const stubStatus = new StubStatus()
-  const serverOptions = { descriptorLimit: descriptorLimit(), stubStatus }
+  const serverOptions = { descriptorLimit: await openFileLimit(), stubStatus }
   collect = () => nginxFamilies(stubStatus.counts())
   let server: StaticServer = createStaticServer(model, logger, sockets, serverOptions)
   await server.listen()
@@ -231,12 +232,6 @@ runMain(NAME, async () => {
     ops?.markReady()
   }
 })
-
-/** RLIMIT_NOFILE's soft limit (Node has no getrlimit; its diagnostic report reads it). */
-function descriptorLimit(): number | undefined {
-  const soft = (process.report?.getReport() as { userLimits?: { open_files?: { soft?: number | string } } } | undefined)?.userLimits?.open_files?.soft
-  return typeof soft === 'number' ? soft : undefined
-}
 
 function logLevel(l: string): LogLevel {
   if (l === 'debug') return 'debug'

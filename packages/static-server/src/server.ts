@@ -8,6 +8,7 @@ import {
   type Http1Response,
   type Http1Server,
   httpDateNow,
+  connectionBudget,
   ListenerSet,
   type Logger,
   type PeerAddresses,
@@ -54,8 +55,6 @@ export interface StaticServerOptions {
   stubStatus?: StubStatus
 }
 
-/** Descriptors kept for listeners, log files and the runtime's own. */
-const DESCRIPTOR_RESERVE = 32
 
 /**
  * The distinct addresses a model listens on, in the order the server binds them (one socket per
@@ -131,7 +130,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   // limit bounds it too. At the limit the oldest idle connections make room (nginx's warning);
   // with none idle a new connection is closed at once (nginx's alert). Each line at most once
   // a second.
-  const fdBudget = opts.descriptorLimit === undefined ? Number.POSITIVE_INFINITY : Math.floor((opts.descriptorLimit - DESCRIPTOR_RESERVE) / 2)
+  const fdBudget = opts.descriptorLimit === undefined ? Number.POSITIVE_INFINITY : connectionBudget(opts.descriptorLimit)
   const limit = new ConnectionLimit(Math.max(1, Math.min(model.workerConnections, fdBudget)))
   const lastLogged = { reused: 0, limit: 0, accept: 0 }
   const onRefused = (why: 'reused' | 'limit' | Error) => {

@@ -19,39 +19,48 @@ function trusted(conf: LocationConf): BlockList {
   return bl
 }
 
+const family = (a: string) => (isIP(a) === 6 ? 'ipv6' : 'ipv4')
+
 /**
  * ngx_http_realip_module runs twice: in the post-read phase with the server's configuration
  * and again in the pre-access phase with the location's, unless the first already replaced
  * the address. So `set_real_ip_from` in a location counts for that location's allow/deny
- * and everything after.
+ * and everything after. A header's address has no port ($remote_port is then empty, as
+ * ngx_http_variable_remote_port shows port 0); a PROXY header's comes with its port.
  */
 export function realIpPhase(st: RequestState): void {
   if (st.realIpSet || st.conf.realIpFrom.length === 0) return
-  const addr = realClient(st, st.conf)
-  if (addr === st.req.remoteAddress) return
+  const peer = st.conn.remoteAddress
+  const conf = st.conf
+  // The connection's own peer must be trusted, whatever a PROXY header said.
+  if (!isIP(peer) || !trusted(conf).check(peer, family(peer))) return
+  let addr: string | undefined
+  let port = ''
+  if (conf.realIpHeader.toLowerCase() === 'proxy_protocol') {
+    // Declined without a PROXY header (a listen without proxy_protocol, or UNKNOWN).
+    addr = st.proxyProtocol?.remoteAddress
+    port = String(st.proxyProtocol?.remotePort ?? '')
+  } else addr = fromHeader(st, conf)
+  if (addr === undefined || addr === peer) return
   st.remoteAddr = addr
+  st.remotePort = port
   st.realIpSet = true
 }
 
-/** set_real_ip_from / real_ip_header / real_ip_recursive. */
-function realClient(st: RequestState, conf: LocationConf): string {
-  const req = st.req
-  const peer = req.remoteAddress
-  const list0 = trusted(conf)
-  const type = (a: string) => (isIP(a) === 6 ? 'ipv6' : 'ipv4')
-  if (!isIP(peer) || !list0.check(peer, type(peer))) return peer
-  const name = conf.realIpHeader.toLowerCase()
-  const value = name === 'proxy_protocol' ? undefined : req.header(name)
-  if (!value) return peer
+/** real_ip_header X-Real-IP / X-Forwarded-For, with real_ip_recursive. */
+function fromHeader(st: RequestState, conf: LocationConf): string | undefined {
+  const value = st.req.header(conf.realIpHeader.toLowerCase())
+  if (!value) return undefined
   const list = value.split(',').map((s) => s.trim()).filter(Boolean)
   if (!conf.realIpRecursive) {
     const last = list[list.length - 1]
-    return last && isIP(last) ? last : peer
+    return last && isIP(last) ? last : undefined
   }
+  const from = trusted(conf)
   for (let i = list.length - 1; i >= 0; i--) {
     const a = list[i] as string
-    if (!isIP(a)) return peer
-    if (i === 0 || !list0.check(a, type(a))) return a
+    if (!isIP(a)) return undefined
+    if (i === 0 || !from.check(a, family(a))) return a
   }
-  return peer
+  return undefined
 }

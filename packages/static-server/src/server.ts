@@ -17,6 +17,7 @@ import type { Socket } from 'node:net'
 import { AccessLogs } from './access-log.js'
 import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
 import { ifConfs } from './config/rewrite-program.js'
+import { implicitUpstream } from './config/upstream-block.js'
 import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
@@ -93,11 +94,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u))
   // `proxy_pass http://host:port` without an upstream block: a one-peer upstream of its own.
   const ensureUpstream = (hostPort: string) => {
-    if (upstreams.has(hostPort)) return
-    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort)
-    const host = m?.[1] === 'localhost' ? '127.0.0.1' : (m?.[1] ?? hostPort)
-    const server = { host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 1, failTimeoutMs: 10_000, backup: false, down: false }
-    upstreams.set(hostPort, new Upstream({ name: hostPort, leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000, servers: [server] }))
+    if (!upstreams.has(hostPort)) upstreams.set(hostPort, new Upstream(implicitUpstream(hostPort)))
   }
   for (const s of model.servers) {
     const visit = (locs: readonly LocationModel[]) => {
@@ -159,7 +156,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
       onClientError: (err, peer, head) => {
         // nginx counts a request once its first bytes arrived (ngx_http_alloc_request).
         if (head !== undefined && head.length > 0 && err.kind !== 'proxy-protocol') stub.requests++
-        logger.info(`client ${peer.remoteAddress}: ${err.message}`)
+        logger.info(`client ${(peer.connection ?? peer).remoteAddress}: ${err.message}`)
         logRefused(err, peer, head, vhosts)
       },
       onRequest: (req, res) => onRequest(req, res, vhosts),
@@ -189,7 +186,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     } catch (err) {
       if (!(err instanceof RegexMatchFailed)) throw err
       // nginx gives up on the request while reading its head: no answer, no access log line.
-      logger.error(`${err.message} while reading client request headers, client: ${req.remoteAddress}`)
+      logger.error(`${err.message} while reading client request headers, client: ${(req.viaProxy ?? req).remoteAddress}`)
       res.destroy()
       return
     }

@@ -36,10 +36,10 @@ import {
   serverName,
   size,
   time,
-  upstream,
   type Ctx,
   type HostCheck,
 } from './directive-values.js'
+import { upstream } from './upstream-block.js'
 
 export const COMBINED =
   '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'

@@ -106,7 +106,11 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'proxy_method',
     'proxy_set_body',
     'proxy_buffer_size',
+    // The balancing methods: upstream-balance.ts and the files it names.
     'least_conn',
+    'ip_hash',
+    'hash',
+    'random',
     'recursive_error_pages',
   ].map((n) => [n, IMPLEMENTED] as [string, Support]),
   ...[
@@ -171,7 +175,6 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['worker_rlimit_nofile', refused('static-server cannot change its descriptor limit: set it with ulimit -n')],
   ['worker_shutdown_timeout', refused('static-server drains for 10 s on a graceful stop; a different timeout is not supported')],
   ['load_module', refused('static-server cannot load nginx modules')],
-  ['ip_hash', refused('balancing method "ip_hash" is not supported by static-server (round robin and least_conn only)')],
   ['gzip', unless((a) => a[0] === 'off', 'on-the-fly compression ("gzip on") is not supported by static-server (gzip_static is)')],
   ['gzip_vary', unless((a) => a[0] === 'off', '"gzip_vary on" is not supported by static-server')],
   ['gzip_proxied', unless((a) => a.length === 1 && a[0] === 'off', 'gzip_proxied other than "off" is not supported by static-server')],

@@ -61,6 +61,8 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['keepalive_time', d(['http', 'server', 'location', 'upstream'], 1)],
   ['least_conn', d(['upstream'], 0)],
   ['ip_hash', d(['upstream'], 0)],
+  ['hash', d(['upstream'], 1, 2)],
+  ['random', d(['upstream'], 0, 2)],
   ['location', d(['server', 'location'], 1, 2, 'location')],
   ['types', d(HSL, 0, 0, 'types')],
   ['listen', d(['server'], 1, INF)],

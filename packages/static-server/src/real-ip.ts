@@ -25,8 +25,8 @@ const family = (a: string) => (isIP(a) === 6 ? 'ipv6' : 'ipv4')
  * ngx_http_realip_module runs twice: in the post-read phase with the server's configuration
  * and again in the pre-access phase with the location's, unless the first already replaced
  * the address. So `set_real_ip_from` in a location counts for that location's allow/deny
- * and everything after. A header's address has no port ($remote_port is then empty, as
- * ngx_http_variable_remote_port shows port 0); a PROXY header's comes with its port.
+ * and everything after. $remote_port follows: a PROXY header's port, a field's `addr:port`, or
+ * empty for a field's bare address (ngx_http_variable_remote_port shows nothing for port 0).
  */
 export function realIpPhase(st: RequestState): void {
   if (st.realIpSet || st.conf.realIpFrom.length === 0) return
@@ -34,33 +34,37 @@ export function realIpPhase(st: RequestState): void {
   const conf = st.conf
   // The connection's own peer must be trusted, whatever a PROXY header said.
   if (!isIP(peer) || !trusted(conf).check(peer, family(peer))) return
-  let addr: string | undefined
-  let port = ''
-  if (conf.realIpHeader.toLowerCase() === 'proxy_protocol') {
-    // Declined without a PROXY header (a listen without proxy_protocol, or UNKNOWN).
-    addr = st.proxyProtocol?.remoteAddress
-    port = String(st.proxyProtocol?.remotePort ?? '')
-  } else addr = fromHeader(st, conf)
-  if (addr === undefined || addr === peer) return
-  st.remoteAddr = addr
-  st.remotePort = port
+  // Declined without a PROXY header (a listen without proxy_protocol, or UNKNOWN).
+  const pp = st.proxyProtocol
+  const real = conf.realIpHeader.toLowerCase() !== 'proxy_protocol' ? fromHeader(st, conf) : pp && { addr: pp.remoteAddress, port: String(pp.remotePort) }
+  if (real === undefined) return
+  st.remoteAddr = real.addr
+  st.remotePort = real.port
   st.realIpSet = true
 }
 
-/** real_ip_header X-Real-IP / X-Forwarded-For, with real_ip_recursive. */
-function fromHeader(st: RequestState, conf: LocationConf): string | undefined {
+/**
+ * real_ip_header X-Real-IP / X-Forwarded-For, with real_ip_recursive. Each address may carry a
+ * port (`192.0.2.1:8080`, `[2001:db8::1]:8080`), read as ngx_parse_addr_port reads it.
+ */
+function fromHeader(st: RequestState, conf: LocationConf): { addr: string; port: string } | undefined {
   const value = st.req.header(conf.realIpHeader.toLowerCase())
   if (!value) return undefined
   const list = value.split(',').map((s) => s.trim()).filter(Boolean)
-  if (!conf.realIpRecursive) {
-    const last = list[list.length - 1]
-    return last && isIP(last) ? last : undefined
-  }
+  if (!conf.realIpRecursive) return addrPort(list[list.length - 1] ?? '')
   const from = trusted(conf)
   for (let i = list.length - 1; i >= 0; i--) {
-    const a = list[i] as string
-    if (!isIP(a)) return undefined
-    if (i === 0 || !from.check(a, family(a))) return a
+    const a = addrPort(list[i] as string)
+    if (!a) return undefined
+    if (i === 0 || !from.check(a.addr, family(a.addr))) return a
   }
   return undefined
+}
+
+function addrPort(text: string): { addr: string; port: string } | undefined {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(text)
+  const addr = m ? (m[1] as string) : text
+  const port = m?.[2] ?? ''
+  if (!isIP(addr) || (port !== '' && !(Number(port) >= 1 && Number(port) <= 65535))) return undefined
+  return { addr, port }
 }

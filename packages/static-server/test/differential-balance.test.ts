@@ -94,7 +94,7 @@ function ask(port: number, path: string, opts: { from?: string; proxy?: string }
       const r = parseResponse(Buffer.concat(chunks))
       resolve(r.status === 200 ? r.body.toString('latin1').trim() : `status ${r.status}`)
     })
-    s.write(`${opts.proxy ?? ''}GET ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`)
+    s.write(Buffer.from(`${opts.proxy ?? ''}GET ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`, 'latin1'))
   })
 }
 
@@ -129,6 +129,12 @@ function conf(port: number, pp: number, ppBare: number, dir: string, pid: string
     server {
         listen 127.0.0.1:${port} default_server;
         ${Object.keys(ups).map((n) => `location /${n}/ { proxy_pass http://${n}; }`).join('\n        ')}
+        location /xff {
+            set_real_ip_from 127.0.0.0/8;
+            real_ip_header X-Forwarded-For;
+            real_ip_recursive on;
+            location /xff/who { return 200 "$remote_addr|$remote_port\\n"; }
+        }
     }
     server {
         listen 127.0.0.1:${pp} proxy_protocol;
@@ -267,7 +273,7 @@ describe('upstream balancing: the backend each request lands on, as nginx', { sk
     assert.ok(!r.nginx.slice(1).includes('slow'))
   })
 
-  test('PROXY v1 header: realip with real_ip_header proxy_protocol, and $proxy_protocol_*', async () => {
+  test('PROXY v1 and v2 headers: realip with real_ip_header proxy_protocol, and $proxy_protocol_*', async () => {
     const who = async (side: keyof Side, proxy: string) => {
       const r = await both([{ path: '/who', proxy }], side)
       // Where realip declines, $remote_port is the connection's own (another each time).
@@ -280,6 +286,11 @@ describe('upstream balancing: the backend each request lands on, as nginx', { sk
     assert.match(r.nginx[0] as string, /^203\.0\.113\.7\|40123\|203\.0\.113\.7\|40123\|127\.0\.0\.1\|443\|127\.0\.0\.1$/)
     r = await who('pp', 'PROXY TCP6 2001:db8::5 ::1 40124 443\r\n')
     assert.deepEqual(r.ours, r.nginx)
+    // PROXY v2 (binary): TCP over IPv4, 198.51.100.9:5555 to 127.0.0.1:443.
+    const v2 = Buffer.concat([Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'), Buffer.from([0x21, 0x11, 0, 12, 198, 51, 100, 9, 127, 0, 0, 1, 0x15, 0xb3, 0x01, 0xbb])])
+    r = await who('pp', v2.toString('latin1'))
+    assert.deepEqual(r.ours, r.nginx)
+    assert.match(r.nginx[0] as string, /^198\.51\.100\.9\|5555\|/)
     r = await who('pp', 'PROXY UNKNOWN\r\n')
     assert.deepEqual(r.ours, r.nginx)
     // Without realip the connection's address stays $remote_addr.
@@ -288,8 +299,33 @@ describe('upstream balancing: the backend each request lands on, as nginx', { sk
     assert.equal(bare.nginx[0], '127.0.0.1|203.0.113.7|40123')
   })
 
+  test('X-Forwarded-For with ports, as realip reads it', async () => {
+    const values = ['203.0.113.5', '203.0.113.5:8080', '[2001:db8::1]:8080', '2001:db8::2', '198.51.100.1, 127.0.0.1', '198.51.100.1:99, 127.0.0.5:1', '127.0.0.1', 'junk', '203.0.113.5:0', '203.0.113.5:99999', '']
+    const out: Record<'nginx' | 'ours', string[]> = { nginx: [], ours: [] }
+    for (const who of ['nginx', 'ours'] as const) {
+      for (const v of values) {
+        const raw = await new Promise<string>((resolve, reject) => {
+          const s = net.connect(sides[who].port, '127.0.0.1')
+          let got = ''
+          s.on('data', (c: Buffer) => {
+            got += c.toString('latin1')
+          })
+          s.on('error', reject)
+          s.on('close', () => resolve(parseResponse(Buffer.from(got, 'latin1')).body.toString().trim()))
+          s.end(`GET /xff/who HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: ${v}\r\nConnection: close\r\n\r\n`)
+        })
+        // Where realip declines, $remote_port is the connection's own (another each time).
+        out[who].push(raw.replace(/^127\.0\.0\.1\|\d+$/, '127.0.0.1|PORT'))
+      }
+    }
+    assert.deepEqual(out.ours, out.nginx)
+  })
+
   const proxied = (i: number) => `PROXY TCP4 198.${18 + (i % 2)}.${(i * 13) % 256}.${i % 250} 127.0.0.1 ${1024 + i} 443\r\n`
   sameLanding('ip_hash hashes the address a PROXY header gave (realip)', () => Array.from({ length: 60 }, (_, i) => ({ path: '/iph/x', proxy: proxied(i) })), 'pp')
+  // IPv6 clients hash all 16 bytes: only a PROXY header can bring many of them over loopback.
+  const proxied6 = (i: number) => `PROXY TCP6 2001:db8:${(i * 7) % 97}::${(i * 131).toString(16)} ::1 ${2048 + i} 443\r\n`
+  sameLanding('ip_hash over IPv6 clients (all 16 bytes)', () => Array.from({ length: 60 }, (_, i) => ({ path: '/iph/x', proxy: proxied6(i) })), 'pp')
 
   test('ip_hash without realip hashes the proxy, as nginx', async () => {
     const r = await both(Array.from({ length: 20 }, (_, i) => ({ path: '/iph/x', proxy: proxied(i) })), 'ppBare')

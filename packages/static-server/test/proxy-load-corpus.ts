@@ -92,6 +92,7 @@ export const LOAD_CASES: [name: string, http: string][] = [
       ['max_conns=x', 'server 127.0.0.1:3 max_conns=x;'],
       ['fail_timeout in ms', 'server 127.0.0.1:3 fail_timeout=500ms;'],
       ['fail_timeout in minutes', 'server 127.0.0.1:3 fail_timeout=1m;'],
+      ['zone', 'zone z 64k;'],
     ] as const
   ).map(([name, body]) => [name, `upstream u { server 127.0.0.1:2; ${body} } server { listen 127.0.0.1:1; location / { proxy_pass http://u; } }`] as [string, string]),
   ['hash outside upstream', 'hash $uri; server { listen 127.0.0.1:1; }'],

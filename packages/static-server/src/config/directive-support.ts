@@ -175,6 +175,8 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['worker_rlimit_nofile', refused('static-server cannot change its descriptor limit: set it with ulimit -n')],
   ['worker_shutdown_timeout', refused('static-server drains for 10 s on a graceful stop; a different timeout is not supported')],
   ['load_module', refused('static-server cannot load nginx modules')],
+  // ngx_http_upstream_zone_module shares peer state between workers (and keeps it for the API).
+  ['zone', refused('"zone" is not supported by static-server: each worker keeps its own upstream peer state')],
   ['gzip', unless((a) => a[0] === 'off', 'on-the-fly compression ("gzip on") is not supported by static-server (gzip_static is)')],
   ['gzip_vary', unless((a) => a[0] === 'off', '"gzip_vary on" is not supported by static-server')],
   ['gzip_proxied', unless((a) => a.length === 1 && a[0] === 'off', 'gzip_proxied other than "off" is not supported by static-server')],

@@ -63,6 +63,7 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['ip_hash', d(['upstream'], 0)],
   ['hash', d(['upstream'], 1, 2)],
   ['random', d(['upstream'], 0, 2)],
+  ['zone', d(['upstream'], 1, 2)],
   ['location', d(['server', 'location'], 1, 2, 'location')],
   ['types', d(HSL, 0, 0, 'types')],
   ['listen', d(['server'], 1, INF)],

@@ -25,6 +25,8 @@ export interface PeerGroup {
   readonly backup: PeerGroup | undefined
 }
 
+const NO_KEY = Buffer.alloc(0)
+
 /**
  * One request's way through the peers: ngx_http_upstream_rr_peer_data_t (the group in use and
  * the peers tried) and the fields the hashing methods keep beside it.
@@ -39,7 +41,7 @@ export class Choice {
   /** The bytes `hash` hashes, or the address bytes ip_hash hashes. */
   readonly key: Buffer
 
-  constructor(group: PeerGroup, key: Buffer = Buffer.alloc(0), hash = 0) {
+  constructor(group: PeerGroup, key: Buffer = NO_KEY, hash = 0) {
     this.group = group
     this.key = key
     this.hash = hash

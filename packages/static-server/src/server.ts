@@ -15,9 +15,7 @@ import {
 } from '@edgestack/common'
 import type { Socket } from 'node:net'
 import { AccessLogs } from './access-log.js'
-import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
-import { ifConfs } from './config/rewrite-program.js'
-import { implicitUpstream } from './config/upstream-block.js'
+import type { ListenModel, NginxModel, ServerModel } from './config/model.js'
 import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
@@ -92,21 +90,6 @@ function listenGroups(model: NginxModel): Map<string, { address: ListenModel; se
 export function createStaticServer(model: NginxModel, logger: Logger, sockets = new ListenerSet(), opts: StaticServerOptions = {}): StaticServer {
   const upstreams = new Map<string, Upstream>()
   for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u))
-  // `proxy_pass http://host:port` without an upstream block: a one-peer upstream of its own.
-  const ensureUpstream = (hostPort: string) => {
-    if (!upstreams.has(hostPort)) upstreams.set(hostPort, new Upstream(implicitUpstream(hostPort)))
-  }
-  for (const s of model.servers) {
-    const visit = (locs: readonly LocationModel[]) => {
-      for (const l of locs) {
-        if (l.conf.proxyPass) ensureUpstream(l.conf.proxyPass.upstream)
-        for (const c of ifConfs(l.rewrites)) if (c.proxyPass) ensureUpstream(c.proxyPass.upstream)
-        visit(l.children as never)
-      }
-    }
-    visit(s.locations as never)
-    visit([...s.named.values()] as never)
-  }
 
   const minValid = Math.min(...model.servers.map((s) => s.conf.openFileCache?.validMs ?? 0), Number.POSITIVE_INFINITY)
   const cache = new FileCache({

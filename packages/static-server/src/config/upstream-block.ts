@@ -1,8 +1,9 @@
 import { isIP } from 'node:net'
 import { type Ctx, num, time, tpl } from './directive-values.js'
 import { NginxConfError } from './errors.js'
-import type { BalanceMethod, UpstreamModel, UpstreamServer } from './model.js'
+import type { BalanceMethod, LocationModel, ServerModel, UpstreamModel, UpstreamServer } from './model.js'
 import type { Directive } from './parse-tree.js'
+import { ifConfs } from './rewrite-program.js'
 
 /** nginx 1.22's defaults for a server line (ngx_http_upstream_server) and ngx_http_upstream_keepalive_module. */
 const SERVER_DEFAULTS = { weight: 1, maxFails: 1, failTimeoutSec: 10, maxConns: 0, backup: false, down: false }
@@ -53,8 +54,28 @@ export function upstream(ctx: Ctx, d: Directive): void {
   ctx.upstreams.set(name, { name, servers, method, ...keep })
 }
 
-/** The upstream nginx makes of `proxy_pass http://host:port` when no block has that name. */
-export function implicitUpstream(hostPort: string): UpstreamModel {
+/**
+ * ngx_http_upstream_add at load: every `proxy_pass http://host:port` that names no upstream
+ * block gets a one-server upstream of its own (round robin, nginx's server defaults), so the
+ * server finds one upstream model for every proxy_pass.
+ */
+export function addImplicitUpstreams(upstreams: Map<string, UpstreamModel>, servers: readonly ServerModel[]): void {
+  const visit = (locs: Iterable<LocationModel>) => {
+    for (const l of locs) {
+      for (const c of [l.conf, ...ifConfs(l.rewrites)]) {
+        const name = c.proxyPass?.upstream
+        if (name !== undefined && !upstreams.has(name)) upstreams.set(name, implicitUpstream(name))
+      }
+      visit(l.children)
+    }
+  }
+  for (const s of servers) {
+    visit(s.locations)
+    visit(s.named.values())
+  }
+}
+
+function implicitUpstream(hostPort: string): UpstreamModel {
   const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort)
   const host = m?.[1] === 'localhost' ? '127.0.0.1' : (m?.[1] ?? hostPort)
   const server = { name: hostPort, host, port: Number(m?.[2] ?? 80), ...SERVER_DEFAULTS }

@@ -111,13 +111,15 @@ runMain(NAME, async () => {
         )
 
   if (values.t) {
+    let model: NginxModel
     try {
-      await load()
+      model = await load()
     } catch (err) {
       process.stderr.write(`${NAME}: ${(err as Error).message}\n${NAME}: configuration file ${file} test failed\n`)
       process.exitCode = 1
       return
     }
+    for (const w of model.warnings) process.stderr.write(`${NAME}: [warn] ${w}\n`)
     if (!values.q) process.stderr.write(`${NAME}: the configuration file ${file} syntax is ok\n`)
     process.stderr.write(`${NAME}: configuration file ${file} test is successful\n`)
     return
@@ -144,6 +146,8 @@ runMain(NAME, async () => {
   const level = logLevel(model.errorLog.level) === 'debug' ? 'debug' : 'info'
   const logger = createLogger({ name: NAME, level, ...(model.errorLog.path === 'stderr' ? {} : { file: model.errorLog.path }) })
 
+  // Said once, by the process that read the file first (a worker reads it again).
+  if (!isManagedChild()) for (const w of model.warnings) logger.warn(`[warn] ${w}`)
   const pidFile = model.pid === undefined ? undefined : new PidFile(model.pid, (err) => `[emerg] open() "${model.pid}" failed (${errnoText(err)})`)
   const managed = isManagedChild()
 

@@ -114,10 +114,10 @@ export async function nginxVerdict(dir: string, http: string): Promise<string> {
   const file = join(dir, 'nginx-t.conf')
   await writeFile(file, wrap(dir, http))
   const r = await run(NGINX, ['-t', '-p', dir, '-c', file]).then(
-    () => 'loaded',
+    ({ stderr }) => ['loaded', ...[...stderr.matchAll(/\[warn\] \d+#\d+: (.*)/g)].map((m) => `[warn] ${(m[1] as string).replace(file, 'FILE')}`)].join('; '),
     (e: { stderr: string }) => e.stderr,
   )
-  if (r === 'loaded') return r
+  if (r.startsWith('loaded')) return r
   const m = /\[(emerg|warn)\] \d+#\d+: (.*)/.exec(r)
   return (m?.[2] ?? r).replace(file, 'FILE')
 }
@@ -126,8 +126,8 @@ export async function ourVerdict(dir: string, http: string): Promise<string> {
   const file = join(dir, 'ours-t.conf')
   await writeFile(file, wrap(dir, http))
   try {
-    await loadNginxConf({ file, prefix: dir })
-    return 'loaded'
+    const model = await loadNginxConf({ file, prefix: dir })
+    return ['loaded', ...model.warnings.map((w) => `[warn] ${w.replace(file, 'FILE')}`)].join('; ')
   } catch (err) {
     return (err as Error).message.replace(/^\[emerg\] /, '').replace(file, 'FILE')
   }

@@ -57,6 +57,7 @@ export function buildModel(
     vars: { maps: new Map(), names: new Set() },
     hosts: [],
     logs: new Set(),
+    warnings: [],
   }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
@@ -127,6 +128,7 @@ export function buildModel(
     errorLog,
     servers,
     upstreams: ctx.upstreams,
+    warnings: ctx.warnings,
   })
   checkVariables(model, ctx.formats.values(), ctx.vars.names, opts.file ?? 'command line')
   return { model, hosts, logs: ctx.logs }

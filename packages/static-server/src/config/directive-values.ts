@@ -17,6 +17,8 @@ export interface Ctx {
   hosts: HostCheck[]
   /** Log files the file names, which nginx opens before it starts (open-logs.ts). */
   logs: Set<string>
+  /** nginx's `[warn]` lines of the load (`load balancing method redefined in FILE:LINE`). */
+  warnings: string[]
   /** The first stub_status, refused with worker_processes > 1 once the tree is read. */
   stubStatusAt?: Directive
 }

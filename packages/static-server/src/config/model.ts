@@ -14,6 +14,8 @@ export interface NginxModel {
   errorLog: { path: string; level: string }
   servers: ServerModel[]
   upstreams: ReadonlyMap<string, UpstreamModel>
+  /** What nginx says as `[warn]` while it reads the file: the load goes on. */
+  warnings: readonly string[]
 }
 
 export interface ListenModel {

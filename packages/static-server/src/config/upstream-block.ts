@@ -26,9 +26,13 @@ export function upstream(ctx: Ctx, d: Directive): void {
   const keep = { ...KEEPALIVE_DEFAULTS }
   let method: BalanceMethod = { kind: 'round-robin' }
   let backupAllowed = true
+  // ngx_http_upstream_srv_conf_t's peer.init_upstream: set by a method and by keepalive.
+  let initSet = false
   for (const x of d.block ?? []) {
     const a0 = x.args[0] as string
     if (METHODS.has(x.name)) {
+      if (initSet) ctx.warnings.push(`load balancing method redefined in ${x.file}:${x.line}`)
+      initSet = true
       method = balanceMethod(x)
       backupAllowed = method.kind === 'least-conn'
       keep.keepalive = 0
@@ -36,6 +40,7 @@ export function upstream(ctx: Ctx, d: Directive): void {
       // ngx_http_upstream_keepalive's own check, worded with the directive's name.
       if (!/^\d+$/.test(a0) || Number(a0) === 0) throw new NginxConfError(`invalid value "${a0}" in "${x.name}" directive`, x.file, x.line, x.name)
       keep.keepalive = Number(a0)
+      initSet = true
     } else if (x.name === 'keepalive_requests') keep.keepaliveRequests = num(x, a0)
     else if (x.name === 'keepalive_time') keep.keepaliveTimeMs = time(x, a0)
     else if (x.name === 'keepalive_timeout') {

@@ -111,13 +111,15 @@ runMain(NAME, async () => {
         )
 
   if (values.t) {
+    let model: NginxModel
     try {
-      await load()
+      model = await load()
     } catch (err) {
       process.stderr.write(`${NAME}: ${(err as Error).message}\n${NAME}: configuration file ${file} test failed\n`)
       process.exitCode = 1
       return
     }
+    for (const w of model.warnings) process.stderr.write(`${NAME}: [warn] ${w}\n`)
     if (!values.q) process.stderr.write(`${NAME}: the configuration file ${file} syntax is ok\n`)
     process.stderr.write(`${NAME}: configuration file ${file} test is successful\n`)
     return
@@ -146,6 +148,8 @@ runMain(NAME, async () => {
 
   const pidFile = model.pid === undefined ? undefined : new PidFile(model.pid, (err) => `[emerg] open() "${model.pid}" failed (${errnoText(err)})`)
   const managed = isManagedChild()
+  // Said once, by the process that read the file first (a worker reads it again).
+  if (!managed) for (const w of model.warnings) logger.warn(`[warn] ${w}`)
 
   // worker_processes N: nginx's master. It binds and keeps the listening sockets, runs N worker
   // processes that accept on them, starts a dead one again, and reloads by starting a new
@@ -166,7 +170,11 @@ runMain(NAME, async () => {
       childArgs: [fileURLToPath(import.meta.url), ...process.argv.slice(2)],
       spare: true,
       ...(pidFile ? { pidFile } : {}),
-      readConfig: async () => listenAddresses(await load()),
+      readConfig: async () => {
+        const next = await load()
+        for (const w of next.warnings) logger.warn(`[warn] ${w}`)
+        return listenAddresses(next)
+      },
       reopenLogs: () => reopenLogFiles(logger),
       ...(ops ? { beforeStop: ops.beforeStop } : {}),
     })
@@ -209,6 +217,7 @@ runMain(NAME, async () => {
     // keeps serving. Then new connections go to the new server and the old one drains.
     async reload() {
       const next = await load()
+      if (!managed) for (const w of next.warnings) logger.warn(`[warn] ${w}`)
       const fresh = createStaticServer(next, logger, sockets, serverOptions)
       try {
         await fresh.listen()

@@ -15,8 +15,7 @@ import {
 } from '@edgestack/common'
 import type { Socket } from 'node:net'
 import { AccessLogs } from './access-log.js'
-import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
-import { ifConfs } from './config/rewrite-program.js'
+import type { ListenModel, NginxModel, ServerModel } from './config/model.js'
 import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
@@ -92,25 +91,6 @@ function listenGroups(model: NginxModel): Map<string, { address: ListenModel; se
 export function createStaticServer(model: NginxModel, logger: Logger, sockets = new ListenerSet(), opts: StaticServerOptions = {}): StaticServer {
   const upstreams = new Map<string, Upstream>()
   for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u))
-  // `proxy_pass http://host:port` without an upstream block: a one-peer upstream of its own.
-  const ensureUpstream = (hostPort: string) => {
-    if (upstreams.has(hostPort)) return
-    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort)
-    const host = m?.[1] === 'localhost' ? '127.0.0.1' : (m?.[1] ?? hostPort)
-    const server = { host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 1, failTimeoutMs: 10_000, backup: false, down: false }
-    upstreams.set(hostPort, new Upstream({ name: hostPort, leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000, servers: [server] }))
-  }
-  for (const s of model.servers) {
-    const visit = (locs: readonly LocationModel[]) => {
-      for (const l of locs) {
-        if (l.conf.proxyPass) ensureUpstream(l.conf.proxyPass.upstream)
-        for (const c of ifConfs(l.rewrites)) if (c.proxyPass) ensureUpstream(c.proxyPass.upstream)
-        visit(l.children as never)
-      }
-    }
-    visit(s.locations as never)
-    visit([...s.named.values()] as never)
-  }
 
   const minValid = Math.min(...model.servers.map((s) => s.conf.openFileCache?.validMs ?? 0), Number.POSITIVE_INFINITY)
   const cache = new FileCache({
@@ -167,7 +147,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
       onClientError: (err, peer, head) => {
         // nginx counts a request once its first bytes arrived (ngx_http_alloc_request).
         if (head !== undefined && head.length > 0 && err.kind !== 'proxy-protocol') stub.requests++
-        logger.info(`client ${peer.remoteAddress}: ${err.message}`)
+        logger.info(`client ${(peer.connection ?? peer).remoteAddress}: ${err.message}`)
         logRefused(err, peer, head, vhosts)
       },
       onRequest: (req, res) => onRequest(req, res, vhosts),
@@ -197,7 +177,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     } catch (err) {
       if (!(err instanceof RegexMatchFailed)) throw err
       // nginx gives up on the request while reading its head: no answer, no access log line.
-      logger.error(`${err.message} while reading client request headers, client: ${req.remoteAddress}`)
+      logger.error(`${err.message} while reading client request headers, client: ${(req.viaProxy ?? req).remoteAddress}`)
       res.destroy()
       return
     }

@@ -271,6 +271,9 @@ export class Http1Connection implements ResponseOwner {
         remotePort: r.header.source.port,
         localAddress: r.header.destination.address,
         localPort: r.header.destination.port,
+        // nginx keeps the connection's own addresses ($remote_addr) beside the header's
+        // ($proxy_protocol_addr) until realip says otherwise; varnishd takes the header's.
+        connection: this.#peer,
       }
     }
     this.#state = State.Head

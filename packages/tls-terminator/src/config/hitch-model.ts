@@ -1,0 +1,411 @@
+import { constants, X509Certificate } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { isIP } from 'node:net'
+import { ConfigError, formatPosition, type HostPort, type SourcePosition, UsageError } from '@edgestack/common'
+import type { BuildOptions, BuiltModel } from './build-model.js'
+import { type HitchSetting, type HitchValue, readHitchConf } from './hitch-conf.js'
+import { type HitchOption, hitchOption } from './hitch-options.js'
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_SESSION_CACHE_SIZE,
+  DEFAULT_SESSION_TIMEOUT_S,
+  DEFAULT_TIMEOUTS,
+  deepFreeze,
+  type GlobalModel,
+  type ListenerModel,
+  type ServiceModel,
+  type SyslogLevel,
+  type TerminatorModel,
+  type TlsVersion,
+} from './model.js'
+
+/** What a hitch.conf (and hitch's flags) give besides the model: hitch's `workers`. */
+export interface HitchBuilt extends BuiltModel {
+  workers: number | undefined
+}
+
+// hitch 1.7's defaults (hitch --help; configuration.c): its cipher list, OpenSSL's TLS 1.3
+// suites in OpenSSL's order, the frontend and backend used when none is given.
+const HITCH_CIPHERS = 'EECDH+AESGCM:EDH+AESGCM:AES256+EECDH:AES256+EDH'
+const OPENSSL_CIPHERSUITES = 'TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256'
+const DEFAULT_FRONTEND = '[*]:8443'
+const DEFAULT_BACKEND = '[127.0.0.1]:8000'
+const DEFAULT_KEEPALIVE_S = 3600
+const TLS_PROTOS = new Map<string, TlsVersion | 'legacy'>([
+  ['SSLv3', 'legacy'],
+  ['TLSv1.0', 'legacy'],
+  ['TLSv1.1', 'legacy'],
+  ['TLSv1.2', 'TLSv1.2'],
+  ['TLSv1.3', 'TLSv1.3'],
+])
+/** hitch's log-level (0 silence, 1 errors, 2 info/debug) onto syslog levels: 2 logs every connection. */
+const LOG_LEVELS: readonly SyslogLevel[] = [3, 4, 7]
+
+/** `file:line: key: problem`, or `--key: problem` for a flag (a usage error, as for the stunnel flags). */
+function fail(s: { key: string; position: SourcePosition | undefined }, problem: string): never {
+  if (!s.position) throw new UsageError(`--${s.key}: ${problem}`)
+  throw new ConfigError(problem, { position: s.position, directive: s.key })
+}
+
+/** hitch's grammar refuses a key it does not know, or one in the wrong place, as a syntax error. */
+function syntaxError(s: HitchSetting): never {
+  if (!s.position) throw new UsageError(`unknown option --${s.key}`)
+  throw new ConfigError(`syntax error: '${s.text}'`, { position: s.position })
+}
+
+type Scope = 'global' | 'frontend' | 'pem'
+
+/** Checks one setting against the table; undefined when it is accepted and means nothing to us. */
+function check(s: HitchSetting, scope: Scope, warnings: string[]): HitchOption | undefined {
+  const o = hitchOption(s.key)
+  if (!o || !o.scopes.includes(scope)) return syntaxError(s)
+  checkType(o, s)
+  if (o.support === 'no') {
+    if (o.unless !== undefined && bool(s) === (o.unless === 'on')) return undefined
+    fail(s, `not supported by tls-terminator${o.note ? ` (${o.note})` : ''}`)
+  }
+  if (o.support === 'warn') {
+    warnings.push(`${s.position ? `${formatPosition(s.position)}: ` : `--${s.key}: `}${s.key}: ignored: ${o.note}`)
+    return undefined
+  }
+  return o
+}
+
+function checkType(o: HitchOption, s: HitchSetting): void {
+  const v = s.value
+  const one = v.kind === 'string' ? v.text : v.kind === 'words' && v.words.length === 1 ? v.words[0] : undefined
+  const ok =
+    o.type === 'block'
+      ? v.kind === 'block' || v.kind === 'string'
+      : o.type === 'words'
+        ? v.kind === 'words'
+        : o.type === 'number'
+          ? one !== undefined && /^\d{1,9}$/.test(one)
+          : o.type === 'bool'
+            ? one !== undefined && BOOLS.has(one.toLowerCase())
+            : one !== undefined
+  if (!ok) syntaxError(s)
+}
+
+const BOOLS = new Map([
+  ['on', true],
+  ['yes', true],
+  ['true', true],
+  ['off', false],
+  ['no', false],
+  ['false', false],
+])
+
+function text(s: HitchSetting): string {
+  const v = s.value
+  if (v.kind === 'string') return v.text
+  if (v.kind === 'words') return v.words.join(' ')
+  return syntaxError(s)
+}
+
+function bool(s: HitchSetting): boolean {
+  return BOOLS.get(text(s).toLowerCase()) ?? false
+}
+
+function num(s: HitchSetting): number {
+  return Number(text(s))
+}
+
+/**
+ * hitch's `[HOST]:PORT` (brackets required, `*` for every interface), with `+CERT` after a
+ * frontend's; its messages are hitch's own ("Invalid address string", "Invalid port number").
+ */
+function endpoint(s: HitchSetting, spec: string, withCert: boolean): { address: HostPort; cert: string | undefined } {
+  const m = /^\[([^\]]*)\]:([^+]*)(?:\+(.+))?$/.exec(spec)
+  if (!m || (m[3] !== undefined && !withCert)) fail(s, `Invalid address string '${spec}'`)
+  const [, host, port, cert] = m
+  return { address: { host: hostOf(s, host as string), port: portOf(s, port as string) }, cert }
+}
+
+function hostOf(s: HitchSetting, host: string): string {
+  if (host === '*' || host === '') return '0.0.0.0'
+  if (host === 'localhost') return '127.0.0.1'
+  if (isIP(host) === 0 && !/^[a-zA-Z0-9.-]{1,253}$/.test(host)) fail(s, `Invalid address string '${host}'`)
+  return host
+}
+
+function portOf(s: HitchSetting, port: string): number {
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) fail(s, `Invalid port number '${port}'`)
+  return Number(port)
+}
+
+interface PemFile {
+  cert: string
+  key: string
+  setting: HitchSetting
+  /** The names clients ask for (CN and DNS subjectAltNames), lower case. */
+  names: string[]
+}
+
+async function pemFile(s: HitchSetting, warnings: string[]): Promise<PemFile> {
+  let cert: string | undefined
+  let key: string | undefined
+  if (s.value.kind === 'block') {
+    for (const inner of s.value.settings) {
+      const o = check(inner, 'pem', warnings)
+      if (o?.key === 'cert') cert = text(inner)
+      else if (o?.key === 'private-key') key = text(inner)
+    }
+    if (!cert) fail(s, 'a pem-file block needs cert = "FILE"')
+  } else cert = text(s)
+  // hitch's words (configuration.c), checked here so that they name the hitch.conf line.
+  for (const [path, what] of [
+    [cert, 'x509 certificate PEM file'],
+    [key, 'private keyfile'],
+  ] as const) {
+    if (path === undefined) continue
+    const st = await stat(path).catch((err: NodeJS.ErrnoException) => fail(s, `Unable to stat ${what} '${path}': ${err.code}`))
+    if (!st.isFile()) fail(s, `Invalid ${what} '${path}': Not a file.`)
+  }
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(await readFile(cert))
+  } catch (err) {
+    return fail(s, `${cert} is not a PEM certificate: ${(err as Error).message}`)
+  }
+  const names = new Set<string>()
+  for (const line of x509.subject.split('\n')) if (line.startsWith('CN=')) names.add(line.slice(3).toLowerCase())
+  for (const part of (x509.subjectAltName ?? '').split(', ')) if (part.startsWith('DNS:')) names.add(part.slice(4).toLowerCase())
+  return { cert, key: key ?? cert, setting: s, names: [...names] }
+}
+
+function alpnList(s: HitchSetting): string[] {
+  const spec = text(s)
+  const list = spec.split(',').map((p) => p.trim())
+  // hitch's words (configuration.c, config_set_alpn_protos).
+  if (list.some((p) => p === '')) fail(s, `alpn-protos configuration "${spec}" is bad. alpn-protos has empty proto in list`)
+  if (list.some((p) => Buffer.byteLength(p) > 255)) fail(s, `alpn-protos configuration "${spec}" is bad. a protocol is longer than 255 bytes`)
+  return list
+}
+
+function tlsProtos(s: HitchSetting): { min: TlsVersion; max: TlsVersion } {
+  const found: TlsVersion[] = []
+  for (const word of (s.value as Extract<HitchValue, { kind: 'words' }>).words) {
+    const v = TLS_PROTOS.get(word)
+    if (v === undefined) fail(s, `Invalid 'tls-protos' option '${word}'`)
+    if (v === 'legacy') fail(s, `${word} is never negotiated by tls-terminator: TLSv1.2 is the floor`)
+    found.push(v)
+  }
+  const min = found.includes('TLSv1.2') ? 'TLSv1.2' : 'TLSv1.3'
+  const max = found.includes('TLSv1.3') ? 'TLSv1.3' : 'TLSv1.2'
+  return { min, max }
+}
+
+/** Settings that a frontend block may set for itself, over the top level's. */
+const PER_FRONTEND = ['ciphers', 'ciphersuites', 'tls-protos', 'prefer-server-ciphers', 'client-verify', 'client-verify-ca'] as const
+
+/**
+ * hitch.conf (and hitch's flags, which come after the file and override it) into the one
+ * model: a listener per frontend, a service per certificate, the certificates' names as SNI
+ * patterns (hitch picks a certificate by the names in it; the last pem-file is the default).
+ */
+export async function buildHitchModel(
+  settings: readonly HitchSetting[],
+  opts: Omit<BuildOptions, 'alpnProtocols'>,
+): Promise<HitchBuilt> {
+  const warnings: string[] = []
+  const single = new Map<string, HitchSetting>()
+  const frontends: HitchSetting[] = []
+  const pemFiles: HitchSetting[] = []
+  for (const s of settings) {
+    const o = check(s, 'global', warnings)
+    if (!o) continue
+    if (o.key === 'frontend') frontends.push(s)
+    else if (o.key === 'pem-file') pemFiles.push(s)
+    else single.set(o.key === 'write-proxy' ? 'write-proxy-v2' : o.key, s)
+  }
+  const get = (k: string) => single.get(k)
+  const on = (k: string) => {
+    const s = get(k)
+    return s ? bool(s) : false
+  }
+
+  if (on('write-proxy-v1') && on('write-proxy-v2')) {
+    const later = [get('write-proxy-v1'), get('write-proxy-v2')].sort((a, b) => (a?.position?.line ?? 1e9) - (b?.position?.line ?? 1e9))[1]
+    fail(later as HitchSetting, 'Options --write-ip, --write-proxy-proxy, --write-proxy-v1 and --write-proxy-v2 are mutually exclusive.')
+  }
+  const logLevel = get('log-level')
+  if (logLevel && num(logLevel) > 2) fail(logLevel, `${num(logLevel)} is not a log level: 0 (silence), 1 (errors) or 2 (info/debug)`)
+  const workers = get('workers')
+  if (workers && (num(workers) < 1 || num(workers) > 256)) fail(workers, `${text(workers)} is not a number of workers from 1 to 256`)
+  const clientVerify = (s: HitchSetting | undefined) => {
+    const v = s ? text(s) : 'none'
+    if (v !== 'none' && v !== 'optional' && v !== 'required') fail(s as HitchSetting, `"${v}" is not one of none, optional, required`)
+    return v
+  }
+  clientVerify(get('client-verify'))
+  const daemon = get('daemon')
+  if (daemon && bool(daemon)) {
+    warnings.push(`${daemon.position ? `${formatPosition(daemon.position)}: ` : '--daemon: '}daemon: tls-terminator stays in the foreground; let the service manager run it in the background`)
+  }
+
+  const backendSetting = get('backend')
+  const backendSpec = backendSetting ? text(backendSetting) : DEFAULT_BACKEND
+  if (backendSpec.startsWith('/')) fail(backendSetting as HitchSetting, 'a UNIX domain socket backend is not supported')
+  const backend = endpoint(backendSetting ?? ({ key: 'backend', position: undefined } as unknown as HitchSetting), backendSpec, false).address
+
+  const alpnSetting = get('alpn-protos')
+  const alpn = alpnSetting ? alpnList(alpnSetting) : undefined
+  const globalPems = await Promise.all(pemFiles.map((p) => pemFile(p, warnings)))
+  const global: GlobalModel = {
+    source: opts.source,
+    foreground: get('log-filename') ? 'quiet' : 'yes',
+    pid: get('pidfile') ? text(get('pidfile') as HitchSetting) : undefined,
+    output: get('log-filename') ? text(get('log-filename') as HitchSetting) : undefined,
+    debug: on('quiet') ? 3 : (LOG_LEVELS[logLevel ? num(logLevel) : 1] as SyslogLevel),
+    setuid: get('user') ? text(get('user') as HitchSetting) : undefined,
+    setgid: get('group') ? text(get('group') as HitchSetting) : undefined,
+  }
+  const protocol = on('write-proxy-v2') ? 'proxy-v2' : on('write-proxy-v1') ? 'proxy' : undefined
+  const proxyTlvSetting = get('proxy-tlv')
+  const keepalive = get('keepalive')
+  const keepaliveS = keepalive ? num(keepalive) : DEFAULT_KEEPALIVE_S
+  const secs = (k: string, dflt: number) => (get(k) ? num(get(k) as HitchSetting) * 1000 : dflt)
+
+  const listeners: ListenerModel[] = []
+  const frontendList = frontends.length > 0 ? frontends : [{ key: 'frontend', value: { kind: 'string', text: DEFAULT_FRONTEND }, position: undefined, text: '' } as unknown as HitchSetting]
+  for (const f of frontendList) {
+    const own = new Map<string, HitchSetting>()
+    const ownPems: HitchSetting[] = []
+    let address: HostPort
+    let matchGlobal = false
+    if (f.value.kind === 'block') {
+      let host: string | undefined
+      let port: string | undefined
+      for (const inner of f.value.settings) {
+        const o = check(inner, 'frontend', warnings)
+        if (!o) continue
+        if (o.key === 'host') host = text(inner)
+        else if (o.key === 'port') port = text(inner)
+        else if (o.key === 'pem-file') ownPems.push(inner)
+        else if (o.key === 'match-global-certs') matchGlobal = bool(inner)
+        else own.set(o.key, inner)
+      }
+      if (port === undefined) fail(f, 'Invalid/unset host/port string.')
+      address = { host: hostOf(f, host ?? '*'), port: portOf(f, port) }
+    } else {
+      const e = endpoint(f, text(f), true)
+      address = e.address
+      if (e.cert) ownPems.push({ ...f, key: 'pem-file', value: { kind: 'string', text: e.cert } })
+    }
+    const pems = [...(await Promise.all(ownPems.map((p) => pemFile(p, warnings)))), ...(ownPems.length === 0 || matchGlobal ? globalPems : [])]
+    if (pems.length === 0) fail(f, `No x509 certificate PEM file specified for frontend '${f.position ? text(f) : 'default'}'!`)
+    const pick = (k: (typeof PER_FRONTEND)[number]) => own.get(k) ?? get(k)
+    const versions = pick('tls-protos') ? tlsProtos(pick('tls-protos') as HitchSetting) : { min: 'TLSv1.2' as const, max: 'TLSv1.3' as const }
+    const verify = clientVerify(pick('client-verify'))
+    const caSetting = pick('client-verify-ca')
+    if (verify !== 'none' && !caSetting) fail((pick('client-verify') ?? f) as HitchSetting, `client-verify = ${verify} needs client-verify-ca`)
+    const name = f.position ? `frontend ${text(f) || formatPosition(f.position)}` : `frontend ${DEFAULT_FRONTEND}`
+    const serviceFor = (pem: PemFile, primary: boolean): ServiceModel => {
+      const positions: Record<string, SourcePosition> = {}
+      const at = (k: string, s: HitchSetting | undefined) => {
+        if (s?.position) positions[k] = s.position
+      }
+      at('accept', f)
+      at('connect', backendSetting)
+      at('cert', pem.setting)
+      at('key', pem.setting)
+      at('CAfile', caSetting)
+      at('ciphers', pick('ciphers'))
+      at('ciphersuites', pick('ciphersuites'))
+      at('curves', get('ecdh-curve'))
+      const preferServer = pick('prefer-server-ciphers')
+      return {
+        name: primary ? name : `${name} ${pem.cert}`,
+        position: f.position,
+        positions,
+        accept: primary ? address : undefined,
+        connect: [backend],
+        failover: 'prio',
+        local: undefined,
+        cert: pem.cert,
+        key: pem.key,
+        clientCerts: {
+          caFile: caSetting ? text(caSetting) : undefined,
+          caPath: undefined,
+          crlFile: undefined,
+          verifyChain: verify !== 'none',
+          verifyPeer: false,
+          requireCert: verify === 'required',
+          requestCert: verify !== 'none',
+        },
+        sslVersionMin: versions.min,
+        sslVersionMax: versions.max,
+        ciphers: pick('ciphers') ? text(pick('ciphers') as HitchSetting) : HITCH_CIPHERS,
+        ciphersuites: pick('ciphersuites') ? text(pick('ciphersuites') as HitchSetting) : OPENSSL_CIPHERSUITES,
+        curves: get('ecdh-curve') && text(get('ecdh-curve') as HitchSetting) !== 'auto' ? text(get('ecdh-curve') as HitchSetting) : undefined,
+        securityLevel: undefined,
+        optionsSet: preferServer && bool(preferServer) ? constants.SSL_OP_CIPHER_SERVER_PREFERENCE : 0,
+        optionsClear: 0,
+        sni: [],
+        timeouts: {
+          busyMs: secs('ssl-handshake-timeout', DEFAULT_TIMEOUTS.busyMs),
+          // hitch closes its side as soon as the backend has closed and the data is flushed.
+          closeMs: 0,
+          connectMs: secs('backend-connect-timeout', DEFAULT_TIMEOUTS.connectMs),
+          idleMs: DEFAULT_TIMEOUTS.idleMs,
+        },
+        protocol,
+        proxyTlv: proxyTlvSetting ? bool(proxyTlvSetting) : true,
+        alpnProtocols: alpn,
+        keepaliveMs: keepaliveS > 0 ? keepaliveS * 1000 : undefined,
+        sessionResume: true,
+        sessionCacheTimeoutS: DEFAULT_SESSION_TIMEOUT_S,
+        sessionCacheSize: DEFAULT_SESSION_CACHE_SIZE,
+        ticketKeySecret: undefined,
+        ticketMacSecret: undefined,
+        debug: global.debug,
+      }
+    }
+    // hitch.conf(5): the last pem-file is the default; a name in several certificates goes to
+    // the last one loaded; an exact name wins over a wildcard.
+    const services = pems.map((p, i) => serviceFor(p, i === pems.length - 1))
+    const primary = services.at(-1) as ServiceModel
+    const byName: { pattern: string; service: ServiceModel }[] = []
+    for (const wildcard of [false, true]) {
+      for (let i = pems.length - 1; i >= 0; i--) {
+        for (const n of (pems[i] as PemFile).names) {
+          if (n.startsWith('*.') === wildcard) byName.push({ pattern: n, service: services[i] as ServiceModel })
+        }
+      }
+    }
+    listeners.push({ service: primary, virtualHosts: byName })
+  }
+  const seen = new Map<string, HitchSetting>()
+  for (const [i, l] of listeners.entries()) {
+    const a = l.service.accept as HostPort
+    const key = `${a.host}:${a.port}`
+    if (seen.has(key) && a.port !== 0) fail(frontendList[i] as HitchSetting, `the same address as another frontend`)
+    seen.set(key, frontendList[i] as HitchSetting)
+  }
+  const model: TerminatorModel = {
+    global,
+    listeners,
+    maxConnections: opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    drainTimeoutMs: opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+    metrics: opts.metrics,
+    drainDelayMs: opts.drainDelayMs ?? 0,
+  }
+  return { model: deepFreeze(model), warnings, workers: workers ? num(workers) : undefined }
+}
+
+/**
+ * `tls-terminator --config=FILE [hitch flags] [PEM...]`, as `hitch --config=FILE ...`: the
+ * file's settings, then the flags' (which override them), then the PEM arguments as pem-file.
+ */
+export async function loadHitch(
+  config: string | undefined,
+  flags: readonly HitchSetting[],
+  pems: readonly string[],
+  opts: Omit<BuildOptions, 'alpnProtocols' | 'source'>,
+): Promise<HitchBuilt> {
+  const fromFile = config ? await readHitchConf(config) : []
+  const pemFlags: HitchSetting[] = pems.map((p) => ({ key: 'pem-file', value: { kind: 'string', text: p }, position: undefined, text: p }))
+  return buildHitchModel([...fromFile, ...flags, ...pemFlags], { ...opts, source: config ?? '(command line)' })
+}

@@ -294,15 +294,20 @@ export async function buildHitchModel(
       address = e.address
       if (e.cert) ownPems.push({ ...f, key: 'pem-file', value: { kind: 'string', text: e.cert } })
     }
-    const pems = [...(await Promise.all(ownPems.map((p) => pemFile(p, warnings)))), ...(ownPems.length === 0 || matchGlobal ? globalPems : [])]
-    if (pems.length === 0) fail(f, `No x509 certificate PEM file specified for frontend '${f.position ? text(f) : 'default'}'!`)
-    const pick = (k: (typeof PER_FRONTEND)[number]) => own.get(k) ?? get(k)
-    const versions = pick('tls-protos') ? tlsProtos(pick('tls-protos') as HitchSetting) : { min: 'TLSv1.2' as const, max: 'TLSv1.3' as const }
-    const verify = clientVerify(pick('client-verify'))
-    const caSetting = pick('client-verify-ca')
-    if (verify !== 'none' && !caSetting) fail((pick('client-verify') ?? f) as HitchSetting, `client-verify = ${verify} needs client-verify-ca`)
-    const name = f.position ? `frontend ${text(f) || formatPosition(f.position)}` : `frontend ${DEFAULT_FRONTEND}`
-    const serviceFor = (pem: PemFile, primary: boolean): ServiceModel => {
+    const pems = [
+      ...(await Promise.all(ownPems.map(async (p) => ({ ...(await pemFile(p, warnings)), own: true })))),
+      ...(ownPems.length === 0 || matchGlobal ? globalPems.map((p) => ({ ...p, own: false })) : []),
+    ]
+    if (pems.length === 0) fail(f, `No x509 certificate PEM file specified for frontend '${f.position ? `[${address.host}]:${address.port}` : 'default'}'!`)
+    const name = `frontend [${address.host}]:${address.port}`
+    // hitch.conf(5): a frontend block's settings apply to its own pem-files; the top-level
+    // certificates it uses (none of its own, or match-global-certs) keep the top level's.
+    const serviceFor = (pem: PemFile & { own: boolean }, primary: boolean): ServiceModel => {
+      const pick = (k: (typeof PER_FRONTEND)[number]) => (pem.own ? own.get(k) : undefined) ?? get(k)
+      const versions = pick('tls-protos') ? tlsProtos(pick('tls-protos') as HitchSetting) : { min: 'TLSv1.2' as const, max: 'TLSv1.3' as const }
+      const verify = clientVerify(pick('client-verify'))
+      const caSetting = pick('client-verify-ca')
+      if (verify !== 'none' && !caSetting) fail((pick('client-verify') ?? f) as HitchSetting, `client-verify = ${verify} needs client-verify-ca`)
       const positions: Record<string, SourcePosition> = {}
       const at = (k: string, s: HitchSetting | undefined) => {
         if (s?.position) positions[k] = s.position

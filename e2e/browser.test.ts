@@ -47,7 +47,7 @@ const stacks: [string, Layer[]][] = [
 ]
 
 for (const [name, real] of stacks) {
-  const missing = (await Promise.all(real.map(missingProgram))).find((m) => m !== undefined)
+  const missing = (await Promise.all(real.map((l) => missingProgram(l)))).find((m) => m !== undefined)
   describe(`a real browser on the ${name} stack`, { skip: noChromium ?? missing }, () => {
     let stack: Stack
     let browser: Browser

@@ -85,7 +85,9 @@ function checkType(o: HitchOption, s: HitchSetting): void {
           : o.type === 'bool'
             ? one !== undefined && BOOLS.has(one.toLowerCase())
             : one !== undefined
-  if (!ok) syntaxError(s)
+  if (ok) return
+  if (!s.position) throw new UsageError(`Invalid argument '${s.text.slice(s.key.length + 3)}' for option '${s.key}'`)
+  syntaxError(s)
 }
 
 const BOOLS = new Map([

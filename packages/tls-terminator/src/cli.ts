@@ -39,10 +39,15 @@ import { TerminatorStats } from './stats.js'
 const HELP = `Usage: tls-terminator [options] FILE
        tls-terminator [options] -fd N
        tls-terminator [options] --accept ADDR --connect ADDR --cert FILE --key FILE
+       tls-terminator [options] --config=HITCH.CONF [hitch options] [PEM...]
+       tls-terminator [options] --frontend=[HOST]:PORT --backend=[HOST]:PORT [hitch options] PEM...
        tls-terminator cert --out DIR
 
-Terminates TLS (stunnel's job) and forwards plain TCP to a backend. FILE is a stunnel.conf,
-read as stunnel reads it; the flags are the one-service case of the same configuration.
+Terminates TLS (stunnel's and hitch's job) and forwards plain TCP to a backend. FILE is a
+stunnel.conf, read as stunnel reads it; the flags are the one-service case of the same
+configuration. With --config, --frontend or --backend the command line is hitch's instead:
+a hitch.conf and hitch's options (--alpn-protos, --write-proxy-v2, --tls-protos, --ciphers,
+-u/--user, ... as in hitch(8)), applied over the file, as hitch does.
 
   --accept ADDR          address to listen on: 443, :443, 127.0.0.1:443, [::1]:443
   --connect ADDR         backend to forward to (host defaults to 127.0.0.1)
@@ -53,6 +58,8 @@ read as stunnel reads it; the flags are the one-service case of the same configu
   --workers N            worker processes sharing the listeners (default 1)
   --max-connections N    open connections per listener before new ones are dropped (default 10000)
   --drain-timeout SEC    on SIGTERM, how long open connections may finish (default 10)
+  --alpn-protos LIST     with a stunnel.conf: offer ALPN (h2,http/1.1), which stunnel cannot
+                         (edgestack); with hitch's command line it is hitch's own option
   --metrics ADDR         serve /metrics, /healthz and /readyz on ADDR (edgestack; not stunnel's)
   --drain-delay SEC      with --metrics: on a stop signal /readyz says 503 at once, and the
                          listeners keep accepting SEC seconds more before the drain (default 0)

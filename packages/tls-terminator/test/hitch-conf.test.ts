@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import tls from 'node:tls'
 import { parseHitchConf } from '../src/config/hitch-conf.js'
@@ -193,5 +195,38 @@ describe('the command line: hitch.conf or stunnel.conf', () => {
       })
     }
     assert.equal(alpn, 'h2')
+  })
+
+  test("hitch's command line alone: --frontend, --backend, --write-proxy-v1, --pidfile, a PEM with key and chain; --ocsp-dir refused in one line", async (t) => {
+    const backend = await startBackend(t, { reply: 'ok' })
+    const dir = await scratch(t)
+    const combined = join(dir, 'site.pem')
+    await writeFile(combined, Buffer.concat([await readFile(fixture('localhost.key')), await readFile(fixture('localhost.crt'))]))
+    const refused = await run([`--frontend=[127.0.0.1]:8443`, `--backend=[127.0.0.1]:${backend.port}`, '--ocsp-dir=/var/lib/hitch', combined])
+    assert.equal(refused.code, 2)
+    assert.equal(refused.out.split('\n')[0], 'tls-terminator: --ocsp-dir: not supported by tls-terminator (OCSP stapling is not implemented)')
+    const port = await freePort()
+    const pid = join(dir, 'hitch.pid')
+    const child = spawn(process.execPath, [OUR_CLI, `--frontend=[127.0.0.1]:${port}`, '-b', `[127.0.0.1]:${backend.port}`, '--write-proxy-v1', `--pidfile=${pid}`, combined], { stdio: 'ignore' })
+    t.after(() => {
+      child.kill('SIGKILL')
+    })
+    let reply = ''
+    for (let i = 0; i < 200 && !reply; i++) {
+      reply = await new Promise<string>((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: CA, servername: 'localhost' })
+        s.on('data', (c: Buffer) => {
+          resolve(c.toString())
+          s.destroy()
+        })
+        s.on('secureConnect', () => s.write('hello'))
+        s.on('error', () => setTimeout(() => resolve(''), 25))
+        s.setTimeout(5000, () => s.destroy(new Error('timeout')))
+      })
+    }
+    assert.equal(reply, 'ok')
+    assert.equal((await readFile(pid, 'utf8')).trim(), String(child.pid))
+    const header = Buffer.concat(backend.received.at(-1) ?? []).toString('latin1')
+    assert.match(header, new RegExp(`^PROXY TCP4 127\\.0\\.0\\.1 127\\.0\\.0\\.1 \\d+ ${port}\\r\\nhello`))
   })
 })

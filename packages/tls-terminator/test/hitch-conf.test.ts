@@ -5,8 +5,10 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import tls from 'node:tls'
+import { fileURLToPath } from 'node:url'
 import { parseHitchConf } from '../src/config/hitch-conf.js'
 import { parseHitchCommandLine } from '../src/config/hitch-command-line.js'
+import { HITCH_KEYS, hitchOption } from '../src/config/hitch-options.js'
 import { buildHitchModel, loadHitch } from '../src/config/hitch-model.js'
 import { CA, captureLogger, certLines, fixture, freePort, scratch, startBackend, writeConf } from './helpers.js'
 import { OUR_CLI } from './hitch-helpers.js'
@@ -228,5 +230,23 @@ describe('the command line: hitch.conf or stunnel.conf', () => {
     assert.equal((await readFile(pid, 'utf8')).trim(), String(child.pid))
     const header = Buffer.concat(backend.received.at(-1) ?? []).toString('latin1')
     assert.match(header, new RegExp(`^PROXY TCP4 127\\.0\\.0\\.1 127\\.0\\.0\\.1 \\d+ ${port}\\r\\nhello`))
+  })
+})
+
+describe('hitch keys: no silent no-ops', () => {
+  test('every key is implemented (read by hitch-model.ts), refused, or a documented no-op, and in the README table', async () => {
+    const pkg = fileURLToPath(new URL('../../', import.meta.url))
+    const readme = await readFile(join(pkg, 'README.md'), 'utf8')
+    const table = readme.slice(readme.indexOf('| | keys (and the same `--options`) |'), readme.indexOf('**PROXY v2**'))
+    const modelSource = await readFile(join(pkg, 'src', 'config', 'hitch-model.ts'), 'utf8')
+    for (const key of HITCH_KEYS) {
+      const o = hitchOption(key)
+      assert.ok(o)
+      // Keys that only exist inside a block are listed with it (host, port, cert, private-key).
+      const listed = table.includes(`\`${key}\``) || (key.includes('ocsp') && table.includes('`ocsp-*`')) || /^(shared-cache|ring)-/.test(key)
+      assert.ok(listed, `${key} is missing from the README's hitch table`)
+      if (o.support === 'yes') assert.ok(modelSource.includes(`'${key}'`), `${key} is marked implemented but hitch-model.ts never reads '${key}'`)
+      if (o.support === 'warn') assert.match(table, new RegExp(`warning only[^\\n]*\`${key}\``), `${key} is a no-op not listed as one`)
+    }
   })
 })

@@ -60,10 +60,11 @@ function normalized(text: string, tlsPort: number): string[] {
     .filter(Boolean)
 }
 
-describe('one hitch.conf, ours and hitch, the same answers from varnishd', { skip: missing }, () => {
+describe('in front of varnishd -p feature=+http2: one hitch.conf with ours and with hitch, and stunnel.conf with --alpn-protos', { skip: missing }, () => {
   let dir: string
   let varnishd: Daemon
   let proxyPort: number
+  let plainPort: number
   const running: Daemon[] = []
   before(async () => {
     await ensureDevCertificates(CERT_DIR)
@@ -73,6 +74,7 @@ describe('one hitch.conf, ours and hitch, the same answers from varnishd', { ski
     await writeFile(join(dir, 'echo.vcl'), VCL, { mode: 0o644 })
     proxyPort = await freePort()
     const plain = await freePort()
+    plainPort = plain
     varnishd = await startProcess(
       'varnishd',
       VARNISHD,
@@ -137,5 +139,23 @@ describe('one hitch.conf, ours and hitch, the same answers from varnishd', { ski
     }
     assert.ok((answers.hitch as string[][])[1]?.includes('x-proto: HTTP/1.1'))
     assert.ok((answers.hitch as string[][])[2]?.includes('x-ssl-version: TLSv1.2'))
+  })
+
+  test("stunnel.conf with edgestack's --alpn-protos: h2 reaches varnishd's plain listener by prior knowledge", async () => {
+    const port = await freePort()
+    const certs = devCertificatePaths(CERT_DIR)
+    const file = join(dir, 'stunnel.conf')
+    const conf = ['foreground = yes', `cert = ${certs.cert}`, `key = ${certs.key}`, '[https]', `accept = 127.0.0.1:${port}`, `connect = 127.0.0.1:${plainPort}`]
+    await writeFile(file, `${conf.join('\n')}\n`, { mode: 0o644 })
+    const d = await startDaemon('tls-terminator', [file, '--alpn-protos', 'h2,http/1.1'], { port })
+    running.push(d)
+    const ca = ['--cacert', certs.caCert]
+    const h2 = normalized(await curl([...ca, '--http2', `https://localhost:${port}/`]), port)
+    assert.equal(h2[0], 'HTTP/2 200')
+    assert.ok(h2.includes('x-proto: HTTP/2.0'), h2.join(' | '))
+    // No PROXY header here, so no TLVs: vmod_proxy has nothing to say.
+    assert.ok(h2.includes('x-ssl: false'), h2.join(' | '))
+    const h1 = normalized(await curl([...ca, '--http1.1', `https://localhost:${port}/`]), port)
+    assert.ok(h1.includes('x-proto: HTTP/1.1'), h1.join(' | '))
   })
 })

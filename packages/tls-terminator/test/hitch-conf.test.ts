@@ -233,6 +233,51 @@ describe('the command line: hitch.conf or stunnel.conf', () => {
   })
 })
 
+describe('SIGHUP with hitch.conf', () => {
+  test('re-reads the file: a new alpn-protos applies to new connections; a bad file keeps the running one', async (t) => {
+    const backend = await startBackend(t)
+    const dir = await scratch(t)
+    const port = await freePort()
+    const lines = (alpn: string) => [`frontend = "[127.0.0.1]:${port}"`, `backend = "[127.0.0.1]:${backend.port}"`, ...pem('localhost'), `alpn-protos = "${alpn}"`]
+    const file = await writeConf(dir, lines('h2, http/1.1'), 'hitch.conf')
+    const child = spawn(process.execPath, [OUR_CLI, `--config=${file}`, '--drain-timeout', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    t.after(() => {
+      child.kill('SIGKILL')
+    })
+    const alpn = () =>
+      new Promise<string>((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: CA, servername: 'localhost', ALPNProtocols: ['h2', 'http/1.1'] })
+        s.on('secureConnect', () => {
+          resolve(String(s.alpnProtocol))
+          s.destroy()
+        })
+        s.on('error', () => setTimeout(() => resolve(''), 25))
+        s.setTimeout(5000, () => s.destroy(new Error('timeout')))
+      })
+    const until = async (want: string) => {
+      let got = ''
+      for (let i = 0; i < 200 && got !== want; i++) got = await alpn()
+      return got
+    }
+    assert.equal(await until('h2'), 'h2')
+    await writeConf(dir, lines('http/1.1'), 'hitch.conf')
+    child.kill('SIGHUP')
+    assert.equal(await until('http/1.1'), 'http/1.1')
+    await writeConf(dir, lines('h2,,x'), 'hitch.conf')
+    child.kill('SIGHUP')
+    for (let i = 0; i < 200 && !out.includes('reload failed'); i++) await new Promise((r) => setTimeout(r, 25))
+    assert.match(out, /reload failed, keeping the running configuration: .*hitch\.conf:7: alpn-protos: alpn-protos configuration "h2,,x" is bad/)
+    assert.equal(await alpn(), 'http/1.1')
+  })
+})
+
 describe('hitch keys: no silent no-ops', () => {
   test('every key is implemented (read by hitch-model.ts), refused, or a documented no-op, and in the README table', async () => {
     const pkg = fileURLToPath(new URL('../../', import.meta.url))

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import tls from 'node:tls'
@@ -125,6 +125,42 @@ describe('hitch and ours on the same hitch.conf: the PROXY v2 header', { skip },
       // Connections are captured in the order they closed: the first one the backend saw is the marker's.
       assert.match((await backend.next()).toString('latin1'), /marker$/, program)
     }
+  })
+})
+
+describe('hitch and ours on the same hitch.conf: which certificate', { skip }, () => {
+  test('pem-dir with pem-dir-glob: the certificate by SNI name (exact, wildcard), the first file without a match', async (t) => {
+    const dir = await scratch(t)
+    const certs = join(dir, 'certs')
+    await mkdir(certs)
+    for (const name of ['example', 'localhost']) {
+      await writeFile(join(certs, `${name}.pem`), Buffer.concat([await readFile(fixture(`${name}.key`)), await readFile(fixture(`${name}.crt`))]))
+    }
+    await writeFile(join(certs, 'notes.txt'), 'not a certificate')
+    const backend = await captureBackend(t)
+    const ports = await both(t, ['frontend = "[127.0.0.1]:FRONTEND1"', 'backend = "[127.0.0.1]:BACKEND"', `pem-dir = "${certs}"`, 'pem-dir-glob = "*.pem"'], backend.port)
+    const subject = (port: number, servername: string | undefined) =>
+      new Promise<string>((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(servername ? { servername } : {}) })
+        s.on('secureConnect', () => {
+          resolve(s.getPeerX509Certificate()?.subject ?? '-')
+          s.destroy()
+        })
+        s.on('error', (err) => resolve(`error: ${err.message}`))
+      })
+    const names = [undefined, 'localhost', 'www.example.com', 'a.example.org', 'unknown.test']
+    const seen: Record<string, string[]> = { hitch: [], ours: [] }
+    for (const program of ['hitch', 'ours'] as const) {
+      for (const n of names) seen[program]?.push(`${n}: ${await subject(ports[program][0] as number, n)}`)
+    }
+    assert.deepEqual(seen.ours, seen.hitch)
+    assert.deepEqual(seen.hitch, [
+      'undefined: CN=www.example.com',
+      'localhost: CN=localhost',
+      'www.example.com: CN=www.example.com',
+      'a.example.org: CN=www.example.com',
+      'unknown.test: CN=www.example.com',
+    ])
   })
 })
 

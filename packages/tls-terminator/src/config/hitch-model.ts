@@ -1,5 +1,6 @@
 import { constants, X509Certificate } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { readdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import { formatPosition, type HostPort, type SourcePosition } from '@edgestack/common'
 import type { BuildOptions, BuiltModel } from './build-model.js'
 import { type HitchSetting, readHitchConf } from './hitch-conf.js'
@@ -73,6 +74,52 @@ async function pemFile(s: HitchSetting, warnings: string[]): Promise<PemFile> {
   return { cert, key: key ?? cert, setting: s, names: [...names] }
 }
 
+/**
+ * hitch's pem-dir: the directory's regular files in lexicographic order, those whose name
+ * matches pem-dir-glob (fnmatch's `*` and `?`) when it is set.
+ */
+async function pemDirFiles(dirSetting: HitchSetting | undefined, globSetting: HitchSetting | undefined): Promise<HitchSetting[]> {
+  if (!dirSetting) {
+    if (globSetting) fail(globSetting, 'pem-dir-glob needs pem-dir')
+    return []
+  }
+  const dir = text(dirSetting)
+  const glob = globSetting ? text(globSetting) : undefined
+  if (glob !== undefined && /[[\]\\]/.test(glob)) fail(globSetting as HitchSetting, `"${glob}": only * and ? are supported`)
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => fail(dirSetting, `Unable to open directory '${dir}': ${err.code}`))
+  const out: HitchSetting[] = []
+  for (const name of names.sort()) {
+    if (glob !== undefined && !globMatch(glob, name)) continue
+    const path = join(dir, name)
+    if (!(await stat(path).then((st) => st.isFile(), () => false))) continue
+    out.push({ ...dirSetting, key: 'pem-file', value: { kind: 'string', text: path } })
+  }
+  if (out.length === 0) fail(dirSetting, `no certificate file in '${dir}'${glob ? ` matching '${glob}'` : ''}`)
+  return out
+}
+
+/** fnmatch(3) with `*` and `?` only, without building a regular expression. */
+function globMatch(glob: string, name: string): boolean {
+  let g = 0
+  let n = 0
+  let star = -1
+  let mark = 0
+  while (n < name.length) {
+    if (g < glob.length && (glob[g] === '?' || glob[g] === name[n])) {
+      g++
+      n++
+    } else if (g < glob.length && glob[g] === '*') {
+      star = g++
+      mark = n
+    } else if (star !== -1) {
+      g = star + 1
+      n = ++mark
+    } else return false
+  }
+  while (glob[g] === '*') g++
+  return g === glob.length
+}
+
 /** Settings that a frontend block may set for itself, over the top level's. */
 const PER_FRONTEND = ['ciphers', 'ciphersuites', 'tls-protos', 'prefer-server-ciphers', 'client-verify', 'client-verify-ca'] as const
 
@@ -128,7 +175,11 @@ export async function buildHitchModel(
 
   const alpnSetting = get('alpn-protos')
   const alpn = alpnSetting ? alpnList(alpnSetting) : undefined
-  const globalPems = await Promise.all(pemFiles.map((p) => pemFile(p, warnings)))
+  // pem-dir's files first, so that a pem-file naming the same host wins (the last loaded wins);
+  // the default is the last pem-file, or without one the directory's first file (hitch.conf(5)).
+  const fromDir = await pemDirFiles(get('pem-dir'), get('pem-dir-glob'))
+  const globalPems = await Promise.all([...fromDir, ...pemFiles].map((p) => pemFile(p, warnings)))
+  const globalDefault = pemFiles.length > 0 ? globalPems.length - 1 : 0
   const global: GlobalModel = {
     source: opts.source,
     foreground: get('log-filename') ? 'quiet' : 'yes',
@@ -246,8 +297,9 @@ export async function buildHitchModel(
     }
     // hitch.conf(5): the last pem-file is the default; a name in several certificates goes to
     // the last one loaded; an exact name wins over a wildcard.
-    const services = pems.map((p, i) => serviceFor(p, i === pems.length - 1))
-    const primary = services.at(-1) as ServiceModel
+    const defaultIndex = ownPems.length > 0 ? ownPems.length - 1 : globalDefault
+    const services = pems.map((p, i) => serviceFor(p, i === defaultIndex))
+    const primary = services[defaultIndex] as ServiceModel
     const byName: { pattern: string; service: ServiceModel }[] = []
     for (const wildcard of [false, true]) {
       for (let i = pems.length - 1; i >= 0; i--) {

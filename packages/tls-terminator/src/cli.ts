@@ -27,6 +27,8 @@ import {
 } from '@edgestack/common'
 import type { BuiltModel } from './config/build-model.js'
 import { modelFromFlags } from './config/flags.js'
+import { hitchOnlyOption, isHitchCommandLine, parseHitchCommandLine } from './config/hitch-command-line.js'
+import { type HitchBuilt, loadHitch } from './config/hitch-model.js'
 import { DEFAULT_MAX_CONNECTIONS, type TerminatorModel } from './config/model.js'
 import { loadStunnelConf } from './config/stunnel-conf.js'
 import { ensureDevCertificates } from './dev-cert.js'
@@ -37,10 +39,15 @@ import { TerminatorStats } from './stats.js'
 const HELP = `Usage: tls-terminator [options] FILE
        tls-terminator [options] -fd N
        tls-terminator [options] --accept ADDR --connect ADDR --cert FILE --key FILE
+       tls-terminator [options] --config=HITCH.CONF [hitch options] [PEM...]
+       tls-terminator [options] --frontend=[HOST]:PORT --backend=[HOST]:PORT [hitch options] PEM...
        tls-terminator cert --out DIR
 
-Terminates TLS (stunnel's job) and forwards plain TCP to a backend. FILE is a stunnel.conf,
-read as stunnel reads it; the flags are the one-service case of the same configuration.
+Terminates TLS (stunnel's and hitch's job) and forwards plain TCP to a backend. FILE is a
+stunnel.conf, read as stunnel reads it; the flags are the one-service case of the same
+configuration. With --config, --frontend or --backend the command line is hitch's instead:
+a hitch.conf and hitch's options (--alpn-protos, --write-proxy-v2, --tls-protos, --ciphers,
+-u/--user, ... as in hitch(8)), applied over the file, as hitch does.
 
   --accept ADDR          address to listen on: 443, :443, 127.0.0.1:443, [::1]:443
   --connect ADDR         backend to forward to (host defaults to 127.0.0.1)
@@ -51,6 +58,8 @@ read as stunnel reads it; the flags are the one-service case of the same configu
   --workers N            worker processes sharing the listeners (default 1)
   --max-connections N    open connections per listener before new ones are dropped (default 10000)
   --drain-timeout SEC    on SIGTERM, how long open connections may finish (default 10)
+  --alpn-protos LIST     with a stunnel.conf: offer ALPN (h2,http/1.1), which stunnel cannot
+                         (edgestack); with hitch's command line it is hitch's own option
   --metrics ADDR         serve /metrics, /healthz and /readyz on ADDR (edgestack; not stunnel's)
   --drain-delay SEC      with --metrics: on a stop signal /readyz says 503 at once, and the
                          listeners keep accepting SEC seconds more before the drain (default 0)
@@ -117,7 +126,14 @@ runMain('tls-terminator', async () => {
     return
   }
   const fd = stunnelForm?.fd
-  const { values, positionals } = parseCommandLine(stunnelForm ? stunnelForm.rest : argv, {
+  // hitch's command line (`--config=FILE`, `--frontend`, `--backend`) reads a hitch.conf and
+  // hitch's flags; anything else is stunnel's (a stunnel.conf FILE, -fd N, or the flags).
+  const hitch = !stunnelForm && isHitchCommandLine(argv) ? parseHitchCommandLine(argv) : undefined
+  if (!hitch) {
+    const option = hitchOnlyOption(argv)
+    if (option) throw new UsageError(`${option} is one of hitch's options: give it with --config=hitch.conf or --frontend/--backend`)
+  }
+  const { values, positionals } = parseCommandLine(hitch ? hitch.rest : stunnelForm ? stunnelForm.rest : argv, {
     allowPositionals: true,
     options: {
       accept: { type: 'string' },
@@ -130,6 +146,7 @@ runMain('tls-terminator', async () => {
       'drain-timeout': { type: 'string' },
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
+      'alpn-protos': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -137,7 +154,7 @@ runMain('tls-terminator', async () => {
     process.stdout.write(HELP)
     return
   }
-  const workers = count(values.workers, '--workers', 1, 256) ?? 1
+  const flagWorkers = count(values.workers, '--workers', 1, 256)
   // Without --max-connections, the limit follows RLIMIT_NOFILE (two descriptors a client, a
   // reserve kept back): past it a client is closed at accept, before its handshake, rather
   // than accepted into a process with no descriptor left for its backend connection.
@@ -148,21 +165,24 @@ runMain('tls-terminator', async () => {
     ...optional('drainTimeoutMs', mul(count(values['drain-timeout'], '--drain-timeout', 0, 86_400), 1000)),
     ...optional('metrics', values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1')),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
+    ...optional('alpnProtocols', values['alpn-protos'] === undefined ? undefined : alpnFlag(values['alpn-protos'])),
   }
   const flagNames = ['accept', 'connect', 'cert', 'key'] as const
   const usesFlags = flagNames.some((f) => values[f] !== undefined)
-  if (positionals.length > 1) throw new UsageError(`one configuration file expected, got ${positionals.length}`)
+  if (hitch && usesFlags) throw new UsageError('--accept/--connect/--cert/--key are the stunnel flags: with hitch\'s, give --frontend, --backend and PEM files')
+  if (!hitch && positionals.length > 1) throw new UsageError(`one configuration file expected, got ${positionals.length}`)
   if (usesFlags && positionals.length > 0) throw new UsageError('give either a configuration file or --accept/--connect/--cert/--key')
   if (fd !== undefined && (usesFlags || positionals.length > 0)) throw new UsageError('-fd N replaces the configuration file')
-  if (fd !== undefined && workers > 1) throw new UsageError('-fd N cannot be read by --workers: give a configuration file')
+  if (fd !== undefined && (flagWorkers ?? 1) > 1) throw new UsageError('-fd N cannot be read by --workers: give a configuration file')
   const file = positionals[0]
-  if (!usesFlags && !file && fd === undefined) {
+  if (!hitch && !usesFlags && !file && fd === undefined) {
     throw new UsageError('a configuration file or --accept/--connect/--cert/--key is required')
   }
   if (usesFlags) for (const flag of flagNames) if (!values[flag]) throw new UsageError(`--${flag} is required`)
 
   let loaded = false
   const load = (): Promise<BuiltModel> => {
+    if (hitch) return loadHitch(hitch.config, hitch.settings, positionals, buildOpts)
     if (fd !== undefined) {
       // The descriptor has been read to its end; there is nothing to read again on SIGHUP.
       if (loaded) return Promise.reject(new Error(`the configuration came from -fd ${fd}: restart to change it`))
@@ -176,6 +196,7 @@ runMain('tls-terminator', async () => {
 
   const built = await load()
   const { model } = built
+  const workers = flagWorkers ?? (built as Partial<HitchBuilt>).workers ?? 1
   const inheritedKeys = cluster.isWorker ? process.env[TICKET_KEYS_ENV] : undefined
   const ticketKeys = inheritedKeys ? Buffer.from(inheritedKeys, 'hex') : randomTicketKeys()
 
@@ -327,6 +348,15 @@ function logLevel(model: TerminatorModel): LogLevel {
   if (max >= 5) return 'info'
   if (max === 4) return 'warn'
   return 'error'
+}
+
+/** `--alpn-protos h2,http/1.1` with a stunnel.conf (edgestack's; stunnel has no ALPN): hitch's list syntax. */
+function alpnFlag(list: string): string[] {
+  const protos = list.split(',').map((p) => p.trim())
+  if (protos.some((p) => p === '' || Buffer.byteLength(p) > 255)) {
+    throw new UsageError(`--alpn-protos: "${list}" is bad: a protocol is empty or longer than 255 bytes`)
+  }
+  return protos
 }
 
 function count(text: string | undefined, flag: string, min: number, max: number): number | undefined {

@@ -4,6 +4,7 @@ import { encodeProxyV1, escapeLogValue, formatAddress, type Logger } from '@edge
 import type { BackendPool } from './backends.js'
 import { ClientForwarder } from './client-forwarder.js'
 import type { PreparedService } from './prepare.js'
+import { encodeHitchProxyV2, tlsFacts } from './proxy-v2-header.js'
 
 export interface ConnectionEnv {
   id: number
@@ -80,6 +81,8 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   // server's log stays one line per connection.
   const verbose = model.debug >= 7
   if (verbose) logger.debug(`connection ${env.id}: [${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
+  // hitch's keepalive: SO_KEEPALIVE with TCP_KEEPIDLE on the client socket.
+  if (model.keepaliveMs !== undefined) client.setKeepAlive(true, model.keepaliveMs)
   client.setTimeout(model.timeouts.idleMs)
   client.on('timeout', () => destroy(`idle for ${model.timeouts.idleMs / 1000} s (TIMEOUTidle)`))
 
@@ -143,12 +146,13 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
       if (c.destroyed) finish()
       else c.once('close', finish)
     })
-    if (model.protocol === 'proxy') {
-      // stunnel's protocol = proxy: the client's address and the address it connected to.
-      const header = encodeProxyV1(
-        { address: unmapped(c.remoteAddress), port: c.remotePort ?? 0 },
-        { address: unmapped(c.localAddress), port: c.localPort ?? 0 },
-      )
+    if (model.protocol) {
+      // stunnel's protocol = proxy and hitch's write-proxy-v1: the client's address and the
+      // address it connected to; hitch's write-proxy-v2 adds what the handshake settled.
+      const source = { address: unmapped(c.remoteAddress), port: c.remotePort ?? 0 }
+      const destination = { address: unmapped(c.localAddress), port: c.localPort ?? 0 }
+      const header =
+        model.protocol === 'proxy' ? encodeProxyV1(source, destination) : encodeHitchProxyV2(source, destination, tlsFacts(c), model.proxyTlv)
       headerBytes = header.length
       b.write(header)
     }

@@ -83,6 +83,9 @@ export function createTlsTerminator(
       requestCert: l.requestCert,
       rejectUnauthorized: l.rejectUnauthorized,
       SNICallback: (name, cb) => cb(null, pickByServerName(entry.current.primary, entry.current.virtualHosts, name).context),
+      // ALPN (hitch's alpn-protos): the list is read per handshake, so a reload changes it;
+      // turning ALPN on or off takes a restart, since Node fixes that when the server is made.
+      ...(s.alpnProtocols ? { ALPNCallback: ({ protocols }: { protocols: string[] }) => selectAlpn(entry.current.primary.model.alpnProtocols, protocols) } : {}),
     })
     const entry: Listener = { server, current: l, address: s.accept as HostPort, sessions: sessionCacheFor(s, undefined) }
     // OpenSSL consults the cache of the context the connection started in, the primary's,
@@ -238,6 +241,15 @@ export function createTlsTerminator(
       return closing
     },
   }
+}
+
+/**
+ * hitch's choice (OpenSSL's SSL_select_next_proto with the server's list first): the first of
+ * ours the client offers. None in common: undefined, and Node ends the handshake with
+ * no_application_protocol (hitch completes it, then closes without a byte to the backend).
+ */
+export function selectAlpn(ours: readonly string[] | undefined, offered: readonly string[]): string | undefined {
+  return ours?.find((p) => offered.includes(p))
 }
 
 /** stunnel's `sessionResume = no` turns the cache off (SSL_SESS_CACHE_OFF); a reload keeps its sessions. */

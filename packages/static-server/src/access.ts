@@ -3,6 +3,8 @@ import { NginxConfError } from './config/errors.js'
 import type { AccessRule } from './config/model.js'
 import type { Directive } from './config/parse-tree.js'
 import { ipv4, ipv6 } from './ip-address.js'
+import { type AccessResult, type AuthLog, authBasicPhase } from './auth-basic.js'
+import { logContext } from './log-context.js'
 import type { RequestState } from './request-state.js'
 
 /**
@@ -49,18 +51,50 @@ export function accessDenied(rules: readonly AccessRule[], client: string): bool
   return undefined
 }
 
-/**
- * The access phase (after the location's rewrites, before try_files and content), run again
- * after every internal redirect as nginx runs it. A deny is 403, through error_page. With the
- * access module the only access-phase module we have, `satisfy any` answers as `all` does;
- * only nginx's `access forbidden by rule` line is written under `all` alone.
- */
-export function accessPhase(st: RequestState, logError: (msg: string) => void): number | undefined {
+/** ngx_http_access_handler's answer: OK on an allow, 403 on a deny, DECLINED when no rule matched. */
+function accessModule(st: RequestState, log: AuthLog): AccessResult {
   const rules = st.conf.access
-  if (rules.length === 0 || accessDenied(rules, st.remoteAddr) !== true) return undefined
-  if (st.conf.satisfy === 'all') {
-    const r = st.req
-    logError(`access forbidden by rule, client: ${st.remoteAddr}, server: ${st.server.primaryName}, request: "${r.method} ${r.target} HTTP/${r.version}", host: "${st.host}"`)
-  }
+  const denied = rules.length === 0 ? undefined : accessDenied(rules, st.remoteAddr)
+  if (denied === undefined) return 'declined'
+  if (!denied) return 'ok'
+  // ngx_http_access_found logs under `satisfy all`; under `any` the post-access phase does.
+  if (st.conf.satisfy === 'all') log('error', `access forbidden by rule${logContext(st)}`)
   return 403
+}
+
+/**
+ * ngx_http_core_access_phase and ngx_http_core_post_access_phase over the access-phase
+ * modules in nginx's order (access, then auth_basic: the phase runs its handlers in reverse
+ * of their registration), run again after every internal redirect as nginx runs it.
+ * `satisfy all`: each must say OK or DECLINED, the first refusal answers. `satisfy any`: the
+ * first OK lets the request through (and drops a WWW-Authenticate already made); otherwise
+ * a 401 outranks a 403. Undefined: go on to the content phase; a number goes through error_page.
+ */
+export async function accessPhase(st: RequestState, log: AuthLog): Promise<number | undefined> {
+  const any = st.conf.satisfy === 'any'
+  let code = 0
+  for (let i = 0; i < 2; i++) {
+    const rc = i === 0 ? accessModule(st, log) : await authBasicPhase(st, log)
+    if (rc === 'declined') continue
+    if (!any) {
+      if (rc === 'ok') continue
+      return rc
+    }
+    if (rc === 'ok') {
+      dropChallenge(st)
+      return undefined
+    }
+    if (rc === 401 || rc === 403) {
+      if (code !== 401) code = rc
+      continue
+    }
+    return rc
+  }
+  if (code === 403) log('error', `access forbidden by rule${logContext(st)}`)
+  return code === 0 ? undefined : code
+}
+
+function dropChallenge(st: RequestState): void {
+  const c = st.carried
+  for (let i = c.length - 2; i >= 0; i -= 2) if ((c[i] as string) === 'WWW-Authenticate') c.splice(i, 2)
 }

@@ -104,14 +104,17 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
 
 /**
  * nginx's preaccess phase in its module order (realip, limit_req, limit_conn), then access
- * (allow/deny), then the content handler.
+ * (allow/deny, auth_basic, satisfy), then the content handler.
  */
 async function preaccessAndContent(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
   realIpPhase(st)
   const req = limitReqPhase(st, deps.limits, deps.log)
   if (typeof req === 'number') return req
   if (req) await req
-  return limitConnPhase(st, deps.limits, deps.log) ?? accessPhase(st, deps.logError) ?? content(st, deps)
+  const conn = limitConnPhase(st, deps.limits, deps.log)
+  if (conn !== undefined) return conn
+  if (st.conf.access.length === 0 && !st.conf.authBasic) return content(st, deps)
+  return (await accessPhase(st, deps.log)) ?? content(st, deps)
 }
 
 async function content(st: RequestState, deps: HandlerDeps): Promise<Step | number> {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { LimitZoneModel } from './config/model.js'
+import { logContext } from './log-context.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
@@ -139,7 +140,7 @@ export function limitReqPhase(st: RequestState, zones: LimitZones, log: LimitLog
   st.limitReqSet = true
   const dry = conf.reqDryRun
   if (rc === 'busy' || rc === 'error') {
-    if (rc === 'busy') log(conf.reqLogLevel, `limiting requests${dry ? ', dry run' : ''}, excess: ${thousandths(excess)} by zone "${limit.zone}"${context(st)}`)
+    if (rc === 'busy') log(conf.reqLogLevel, `limiting requests${dry ? ', dry run' : ''}, excess: ${thousandths(excess)} by zone "${limit.zone}"${logContext(st)}`)
     for (const h of held) h.state.count--
     st.limitReqStatus = dry ? 'REJECTED_DRY_RUN' : 'REJECTED'
     return dry ? undefined : conf.reqStatus
@@ -167,7 +168,7 @@ export function limitReqPhase(st: RequestState, zones: LimitZones, log: LimitLog
     st.limitReqStatus = 'PASSED'
     return undefined
   }
-  log(delayLevel(conf.reqLogLevel), `delaying request${dry ? ', dry run' : ''}, excess: ${thousandths(excess)}, by zone "${by}"${context(st)}`)
+  log(delayLevel(conf.reqLogLevel), `delaying request${dry ? ', dry run' : ''}, excess: ${thousandths(excess)}, by zone "${by}"${logContext(st)}`)
   st.limitReqStatus = dry ? 'DELAYED_DRY_RUN' : 'DELAYED'
   return dry ? undefined : sleep(maxDelay)
 }
@@ -196,7 +197,7 @@ export function limitConnPhase(st: RequestState, zones: LimitZones, log: LimitLo
     const n = states.get(key)
     const full = n === undefined && states.size >= capacity(zone)
     if (full || (n !== undefined && n >= limit.max)) {
-      if (!full) log(conf.connLogLevel, `limiting connections${conf.connDryRun ? ', dry run,' : ''} by zone "${zone.name}"${context(st)}`)
+      if (!full) log(conf.connLogLevel, `limiting connections${conf.connDryRun ? ', dry run,' : ''} by zone "${zone.name}"${logContext(st)}`)
       giveBack()
       st.limitConnStatus = conf.connDryRun ? 'REJECTED_DRY_RUN' : 'REJECTED'
       return conf.connDryRun ? undefined : conf.connStatus
@@ -236,9 +237,4 @@ function delayLevel(level: string): string {
 
 function thousandths(n: number): string {
   return `${Math.floor(n / 1000)}.${String(n % 1000).padStart(3, '0')}`
-}
-
-function context(st: RequestState): string {
-  const r = st.req
-  return `, client: ${st.remoteAddr}, server: ${st.server.primaryName}, request: "${r.method} ${r.target} HTTP/${r.version}", host: "${st.host}"`
 }

@@ -2,6 +2,7 @@ import { clfNow, type Http1Request, type Http1Response, type PeerAddresses } fro
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
 import { fieldValue, type UpstreamTry, upstreamCookie, upstreamVariable } from './upstream-variables.js'
 import { userVariable } from './user-variables.js'
+import { basicCredentials } from './basic-credentials.js'
 import { binaryAddress } from './ip-address.js'
 import type { VariableSource } from './variables.js'
 
@@ -147,7 +148,8 @@ export class RequestState implements VariableSource {
       case 'proxy_protocol_server_port':
         return this.proxyProtocol ? String(this.proxyProtocol.localPort) : ''
       case 'remote_user':
-        return '-'
+        // ngx_http_variable_remote_user: the Basic user whether or not auth_basic checked it.
+        return basicCredentials(req)?.user.toString('latin1') ?? ''
       // r->err_status (an error page's), else r->headers_out.status.
       case 'status':
         return String(this.res.statusCode || this.errorStatus || this.returnStatus || 0).padStart(3, '0')

@@ -108,7 +108,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     logError: (msg: string) => logger.error(msg),
     stubStatusText: () => stubStatusText(stub.counts()),
     limits: new LimitZones(model.limitZones),
-    log: (level: string, msg: string) => (level === 'error' || level === 'alert' ? logger.error(msg) : level === 'warn' ? logger.warn(msg) : logger.info(msg)),
+    log: (level: string, msg: string) => (level === 'error' || level === 'crit' || level === 'alert' ? logger.error(msg) : level === 'warn' ? logger.warn(msg) : logger.info(msg)),
   }
 
   const groups = listenGroups(model)

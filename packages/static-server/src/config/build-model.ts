@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { accessRule } from '../access.js'
 import { compileTemplate, } from '../variables.js'
 import { NginxConfError } from './errors.js'
@@ -54,6 +54,7 @@ export function buildModel(
 ): { model: NginxModel; hosts: HostCheck[]; logs: ReadonlySet<string> } {
   const ctx: Ctx = {
     prefix: opts.prefix,
+    confDir: opts.file === undefined ? opts.prefix : dirname(opts.file),
     formats: new Map([['combined', { template: compileTemplate(COMBINED), escape: 'default' }]]),
     upstreams: new Map(),
     vars: { maps: new Map(), names: new Set() },
@@ -211,6 +212,9 @@ function defaultConf(ctx: Ctx): LocationConf {
     internal: false,
     access: [],
     satisfy: 'all',
+    authBasic: undefined,
+    authRealm: undefined,
+    authUserFile: undefined,
   }
 }
 
@@ -241,6 +245,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   const proxyLists: ProxyLists = new Set()
   const gzipLists: GzipLists = new Set()
   const limitLists: LimitLists = new Set()
+  let userFileHere = false
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
@@ -411,8 +416,19 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         if (a0 !== 'all' && a0 !== 'any') throw invalid(d, a0)
         c.satisfy = a0
         break
+      case 'auth_basic':
+        c.authRealm = tpl(d, a0)
+        break
+      case 'auth_basic_user_file':
+        // ngx_http_auth_basic_user_file: once a level (the realm may be repeated, the last wins).
+        if (userFileHere) throw new NginxConfError('"auth_basic_user_file" directive is duplicate', d.file, d.line, d.name)
+        userFileHere = true
+        c.authUserFile = tpl(d, a0)
+        break
     }
   }
+  // The realm and the file are inherited one by one; the check runs where both are known.
+  c.authBasic = c.authRealm && c.authUserFile ? { realm: c.authRealm, file: c.authUserFile, confDir: ctx.confDir } : undefined
   if (types) c.types = types
   if (validMs !== undefined && c.openFileCache) c.openFileCache = { ...c.openFileCache, validMs }
   void level

@@ -104,6 +104,8 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'allow',
     'deny',
     'satisfy',
+    'auth_basic',
+    'auth_basic_user_file',
     'msie_padding',
     // proxy_pass and its directives: proxy.ts, upstream.ts.
     'proxy_pass',

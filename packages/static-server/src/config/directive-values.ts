@@ -9,6 +9,8 @@ import type { Directive } from './parse-tree.js'
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
 export interface Ctx {
   prefix: string
+  /** nginx's conf prefix: the directory of the file given with -c. */
+  confDir: string
   formats: Map<string, LogFormat>
   upstreams: Map<string, UpstreamModel>
   /** Variables defined by map, set and named captures, filled while the tree is read. */

@@ -198,6 +198,9 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['allow', d(HSL, 1)],
   ['deny', d(HSL, 1)],
   ['satisfy', d(HSL, 1)],
+  // ngx_http_auth_basic_module.
+  ['auth_basic', d(HSL, 1)],
+  ['auth_basic_user_file', d(HSL, 1)],
   // ngx_http_limit_req_module and ngx_http_limit_conn_module.
   ['limit_req_zone', d(HTTP, 3)],
   ['limit_req', d(HSL, 1, 3)],

@@ -250,8 +250,20 @@ export interface LocationConf {
   internal: boolean
   /** allow / deny in file order; a level with any replaces its parent's list. */
   access: readonly AccessRule[]
-  /** satisfy: with the access module alone, `any` and `all` answer alike (403 on a deny). */
+  /** satisfy: how the access phase's modules (allow/deny, auth_basic) combine. */
   satisfy: 'all' | 'any'
+  /** auth_basic with auth_basic_user_file (both set, at this level or above): the realm and the file. */
+  authBasic: AuthBasicConf | undefined
+  /** The two directives as inherited one by one (nginx merges each pointer on its own). */
+  authRealm: Template | undefined
+  authUserFile: Template | undefined
+}
+
+export interface AuthBasicConf {
+  realm: Template
+  file: Template
+  /** A relative file name (after its variables) is taken from here: nginx's conf prefix. */
+  confDir: string
 }
 
 /** The gzip filter (ngx_http_gzip_filter_module) and ngx_http_core_module's gzip_* settings. */

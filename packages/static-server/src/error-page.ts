@@ -3,6 +3,7 @@ import { STATUS_CODES } from 'node:http'
 /** nginx's reason phrases where they differ from Node's. */
 const REASONS: Record<number, string> = {
   302: 'Found',
+  401: 'Authorization Required',
   405: 'Not Allowed',
   413: 'Request Entity Too Large',
   414: 'Request-URI Too Large',

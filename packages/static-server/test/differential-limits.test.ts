@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
 import { mkdir, writeFile } from 'node:fs/promises'
 import http from 'node:http'
@@ -7,8 +6,8 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
 import { loadNginxConf } from '../src/config/nginx-conf.js'
-import { get, listenLoopback, makeFixtures, NGINX, nginxMissing, type RawResponse, startBoth } from './helpers.js'
-import { httpHead } from './nginx-test-conf.js'
+import { get, listenLoopback, makeFixtures, nginxMissing, type RawResponse, startBoth } from './helpers.js'
+import { assertRefusedAsNginx, httpHead } from './nginx-test-conf.js'
 
 /**
  * limit_req and limit_conn against nginx on one file. Rates are per minute (or 30 a minute
@@ -174,22 +173,7 @@ test('differential: limit directives nginx refuses are refused in its words', { 
     'limit_conn_zone $binary_remote_addr zone=c:1m; limit_req zone=c;',
     'limit_req_dry_run maybe;',
   ]
-  for (const line of cases) {
-    const file = join(dir, 'refused.conf')
-    await writeFile(file, `${httpHead(dir, 1, join(dir, 'r.pid'))}\n    ${line}\n}\n`)
-    let theirs = ''
-    try {
-      execFileSync(NGINX, ['-t', '-p', dir, '-c', file], { stdio: 'pipe' })
-    } catch (err) {
-      theirs = String((err as { stderr: Buffer }).stderr)
-    }
-    const m = /\[emerg\] \d+#\d+: (.*?)(?: in \S+:\d+)?\n/.exec(theirs)
-    assert.ok(m, `nginx accepted ${line}: ${theirs}`)
-    await assert.rejects(loadNginxConf({ file, prefix: dir }), (err: Error) => {
-      assert.ok(err.message.includes(m[1] as string), `${line}: nginx "${m[1]}", ours "${err.message}"`)
-      return true
-    })
-  }
+  for (const line of cases) await assertRefusedAsNginx(dir, line)
   // Ours only: zones one worker counts in alone would be N times looser than the file says.
   const file = join(dir, 'workers.conf')
   await writeFile(file, `${httpHead(dir, 1, join(dir, 'w.pid')).replace('worker_processes 1;', 'worker_processes 2;')}\n    ${zone} limit_req zone=one;\n}\n`)

@@ -6,7 +6,7 @@ import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createLogger, type HostPort } from '@edgestack/common'
+import { createLogger, type HostPort, type Logger } from '@edgestack/common'
 import { loadNginxConf } from '../src/config/nginx-conf.js'
 import { createStaticServer, type StaticServer } from '../src/index.js'
 
@@ -167,12 +167,21 @@ export async function makeFixtures(): Promise<string> {
   return dir
 }
 
+/** A logger keeping its lines (`LEVEL message`), for the error lines a test expects. */
+export function captureLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = []
+  const add = (level: string) => (message: string) => {
+    lines.push(`${level} ${message}`)
+  }
+  return { logger: { info: add('info'), warn: add('warn'), error: add('error'), debug: add('debug') } as unknown as Logger, lines }
+}
+
 export const quietLogger = () => createLogger({ name: 'static-server', level: 'error' })
 
 /** Runs our server on a config file, the way the CLI does. */
-export async function startOurs(dir: string, file: string): Promise<{ addr: HostPort[]; server: StaticServer }> {
+export async function startOurs(dir: string, file: string, logger: Logger = quietLogger()): Promise<{ addr: HostPort[]; server: StaticServer }> {
   const model = await loadNginxConf({ file, prefix: dir })
-  const server = createStaticServer(model, quietLogger())
+  const server = createStaticServer(model, logger)
   const addr = await server.listen()
   return { addr, server }
 }
@@ -205,6 +214,7 @@ export async function startNginx(dir: string, file: string, port: number): Promi
 export async function startBoth(
   dir: string,
   conf: (port: number, pid: string) => string,
+  logger?: Logger,
 ): Promise<{ nginx: ChildProcess; ours: StaticServer; ourAddr: HostPort; theirAddr: HostPort }> {
   await mkdir(join(dir, 'tmp'), { recursive: true })
   const theirPort = await freePort()
@@ -212,7 +222,7 @@ export async function startBoth(
   const nginx = await startNginx(dir, join(dir, 'nginx.conf'), theirPort)
   const ourPort = await freePort()
   await writeFile(join(dir, 'ours.conf'), conf(ourPort, join(dir, 'ours.pid')))
-  const o = await startOurs(dir, join(dir, 'ours.conf'))
+  const o = await startOurs(dir, join(dir, 'ours.conf'), logger)
   return { nginx, ours: o.server, ourAddr: o.addr[0] as HostPort, theirAddr: { host: '127.0.0.1', port: theirPort } }
 }
 

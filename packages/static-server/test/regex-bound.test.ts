@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import type { HostPort, Logger } from '@edgestack/common'
+import type { HostPort } from '@edgestack/common'
 import { loadNginxConf } from '../src/config/nginx-conf.js'
 import { createStaticServer } from '../src/index.js'
-import { freePort, get, hasNginx, makeFixtures, REPO, rawRequest, startNginx } from './helpers.js'
+import { captureLogger, freePort, get, hasNginx, makeFixtures, REPO, rawRequest, startNginx } from './helpers.js'
 import { httpHead } from './nginx-test-conf.js'
 
 /**
@@ -52,13 +52,6 @@ async function ask(addr: HostPort, what: string): Promise<string> {
 
 const CASES = ['/aaaa', `/${BAD}`, `/m/${a(5)}`, `/m/${BAD}`, `/i/${a(5)}`, `/i/${BAD}`, `/r/${a(5)}`, `/r/${BAD}`, `host:${a(5)}`, `host:${BAD}`]
 
-function captureLogger(): { logger: Logger; lines: string[] } {
-  const lines: string[] = []
-  const add = (level: string) => (message: string) => {
-    lines.push(`${level} ${message}`)
-  }
-  return { logger: { info: add('info'), warn: add('warn'), error: add('error'), debug: add('debug') } as unknown as Logger, lines }
-}
 
 async function startOurs(dir: string): Promise<{ addr: HostPort; lines: string[]; close(): Promise<void> }> {
   const port = await freePort()

@@ -1,6 +1,6 @@
-import { readdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
+
 import { accessPhase } from './access.js'
+import { autoindex } from './autoindex.js'
 import type { LocationModel } from './config/model.js'
 import type { FileCache, FileInfo } from './file-cache.js'
 import { gzipOk } from './gzip-filter.js'
@@ -233,7 +233,7 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
     if (dir instanceof Error) return dir.code === 'EACCES' ? 403 : 404
     if (dir.kind !== 'dir') return 404
     // autoindex declines anything but GET and HEAD; the content phase then forbids the directory.
-    if (st.conf.autoindex && method !== 'POST') return autoindex(st, dirPath)
+    if (st.conf.autoindex && method !== 'POST') return autoindex(st, dirPath, deps.log)
     return 403
   }
   const path = mapPath(st, uri)
@@ -266,59 +266,6 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   }
   await sendFile(st, path, info, deps.cache)
   return 'done'
-}
-
-/** autoindex's HTML listing in nginx's exact layout: directories first, names cut at 50 columns, GMT dates, exact sizes. */
-async function autoindex(st: RequestState, dirPath: string): Promise<Step> {
-  const entries = await readdir(dirPath, { withFileTypes: true })
-  const rows = await Promise.all(
-    entries
-      .filter((e) => !e.name.startsWith('.'))
-      .map(async (e) => {
-        const info = await stat(join(dirPath, e.name)).catch(() => undefined)
-        const dir = info ? info.isDirectory() : e.isDirectory()
-        return { name: e.name, dir, size: info?.size ?? 0, mtime: info?.mtime ?? new Date(0) }
-      }),
-  )
-  rows.sort((a, b) => (a.dir === b.dir ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.dir ? -1 : 1))
-  // nginx measures a name in characters only under `charset utf-8`; otherwise in bytes, and a
-  // long name is cut at its 47th byte, mid-character or not. The listing is then built as a
-  // byte string (one char a byte) and sent as such.
-  const utf8 = st.conf.charset?.toLowerCase() === 'utf-8'
-  const text = (s: string) => (utf8 ? s : Buffer.from(s).toString('latin1'))
-  const title = esc(text(st.uri))
-  let body = `<html>\r\n<head><title>Index of ${title}</title></head>\r\n<body>\r\n<h1>Index of ${title}</h1><hr><pre><a href="../">../</a>\r\n`
-  for (const r of rows) {
-    const name = r.dir ? `${r.name}/` : r.name
-    const units = [...text(name)]
-    const shown = units.length > 50 ? `${units.slice(0, 47).join('')}..>` : units.join('')
-    const pad = ' '.repeat(Math.max(1, 51 - Math.min(units.length, 50)))
-    body += `<a href="${hrefEscape(name)}">${esc(shown)}</a>${pad}${autoindexDate(r.mtime)} ${(r.dir ? '-' : String(r.size)).padStart(19)}\r\n`
-  }
-  body += '</pre><hr></body>\r\n</html>\r\n'
-  // nginx streams the listing (chunked), never with a Content-Length.
-  sendWhole(st, 200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']), utf8 ? body : Buffer.from(body, 'latin1'), undefined, { streamed: true })
-  return 'done'
-}
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec']
-function autoindexDate(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0')
-  return `${p(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}`
-}
-
-function esc(s: string): string {
-  return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;')
-}
-
-/** ngx_escape_uri(NGX_ESCAPE_HTML) for the href. */
-function hrefEscape(s: string): string {
-  let out = ''
-  for (const b of Buffer.from(s, 'utf8')) {
-    const c = String.fromCharCode(b)
-    out += b <= 0x20 || b >= 0x7f || `"#%&'+<>?`.includes(c) ? `%${b.toString(16).toUpperCase().padStart(2, '0')}` : c
-  }
-  return out
 }
 
 /**

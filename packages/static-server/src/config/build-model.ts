@@ -164,6 +164,9 @@ function defaultConf(ctx: Ctx): LocationConf {
     defaultType: 'text/plain',
     types: undefined,
     autoindex: false,
+    autoindexFormat: 'html',
+    autoindexExactSize: true,
+    autoindexLocaltime: false,
     stubStatus: false,
     etag: true,
     ifModifiedSince: 'exact',
@@ -302,6 +305,16 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         break
       case 'autoindex':
         c.autoindex = flag(d)
+        break
+      case 'autoindex_format':
+        if (a0 !== 'html' && a0 !== 'xml' && a0 !== 'json' && a0 !== 'jsonp') throw invalid(d, a0)
+        c.autoindexFormat = a0
+        break
+      case 'autoindex_exact_size':
+        c.autoindexExactSize = flag(d)
+        break
+      case 'autoindex_localtime':
+        c.autoindexLocaltime = flag(d)
         break
       case 'stub_status':
         // Its one argument (`basic`, before 1.7.5) is accepted and means nothing, as in nginx.

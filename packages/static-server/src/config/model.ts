@@ -191,6 +191,11 @@ export interface LocationConf {
   defaultType: string
   types: ReadonlyMap<string, string> | undefined
   autoindex: boolean
+  autoindexFormat: 'html' | 'xml' | 'json' | 'jsonp'
+  /** autoindex_exact_size: bytes in the HTML listing, or nginx's rounded K/M/G when off. */
+  autoindexExactSize: boolean
+  /** autoindex_localtime: the HTML listing's times in the server's time zone rather than GMT. */
+  autoindexLocaltime: boolean
   /** ngx_http_stub_status_module's page is this location's content. */
   stubStatus: boolean
   etag: boolean

@@ -29,7 +29,16 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     if (e === 'epoch') [expires, cacheControl] = ['Thu, 01 Jan 1970 00:00:01 GMT', 'no-cache']
     else if (e === 'max') [expires, cacheControl] = ['Thu, 31 Dec 2037 23:55:55 GMT', 'max-age=315360000']
     else if (typeof e === 'number') [expires, cacheControl] = [new Date(Date.now() + e * 1000).toUTCString(), e < 0 ? 'no-cache' : `max-age=${e}`]
-    else {
+    else if ('daily' in e) {
+      // ngx_next_time: that time of day in the server's zone, today if still ahead, else tomorrow.
+      const now = Math.floor(Date.now() / 1000)
+      const next = new Date(now * 1000)
+      next.setHours(Math.floor(e.daily / 3600), Math.floor((e.daily % 3600) / 60), e.daily % 60, 0)
+      if (next.getTime() / 1000 - now <= 0) next.setDate(next.getDate() + 1)
+      const at = next.getTime() / 1000
+      expires = next.toUTCString()
+      cacheControl = at - now < 0 ? 'no-cache' : `max-age=${at - now}`
+    } else {
       // ngx_http_set_expires: from the file's mtime (now for an answer without one); an
       // Expires already past says no-cache.
       const now = Math.floor(Date.now() / 1000)

@@ -184,7 +184,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     const server = sel === undefined ? vhosts.defaultServer : sel.server
     const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
-    keepAliveLimits(st)
+    keepAliveLimits(st, false)
     st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`)
     if (sel?.captures) captured(st, sel.captures)
     realIpPhase(st)

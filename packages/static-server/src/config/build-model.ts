@@ -209,6 +209,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     keepaliveRequests: 1000,
     keepaliveTimeMs: 3_600_000,
     keepaliveOff: false,
+    keepaliveDisable: { msie6: true, safari: false },
     msiePadding: true,
     clientBodyTimeoutMs: 60_000,
     sendTimeoutMs: 60_000,
@@ -419,6 +420,16 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       case 'internal':
         c.internal = true
         break
+      case 'keepalive_disable': {
+        // A bitmask slot: `none` sets a bit of its own that means nothing.
+        const kd = { msie6: false, safari: false }
+        for (const v of a) {
+          if (v === 'msie6' || v === 'safari') kd[v] = true
+          else if (v !== 'none') throw invalid(d, v)
+        }
+        c.keepaliveDisable = kd
+        break
+      }
       case 'allow':
       case 'deny':
         if (!lists.access) c.access = []

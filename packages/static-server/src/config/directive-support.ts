@@ -71,6 +71,7 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'access_log',
     'log_format',
     'server_tokens',
+    'keepalive_disable',
     'absolute_redirect',
     'port_in_redirect',
     'server_name_in_redirect',

@@ -152,14 +152,22 @@ export function logFormat(ctx: Ctx, d: Directive): void {
 }
 
 export function expires(d: Directive): LocationConf['expires'] {
+  // ngx_http_headers_expires / ngx_http_parse_expires, in their words.
+  const fail = (what: string) => new NginxConfError(`"expires" directive ${what}`, d.file, d.line, d.name)
   const a = d.args[d.args.length - 1] as string
-  if (a === 'off') return undefined
-  if (a === 'epoch') return 'epoch'
-  if (a === 'max') return 'max'
   const modified = d.args.length === 2
-  if (modified && d.args[0] !== 'modified') throw invalid(d, d.args[0] as string)
+  if (modified && d.args[0] !== 'modified') throw fail('invalid value')
+  if (!modified && a === 'off') return undefined
+  if (!modified && a === 'epoch') return 'epoch'
+  if (!modified && a === 'max') return 'max'
+  if (a.startsWith('@')) {
+    if (modified) throw fail('daily time cannot be used with "modified" parameter')
+    const at = time(d, a.slice(1)) / 1000
+    if (at > 24 * 60 * 60) throw fail('daily time value must be less than 24 hours')
+    return { daily: at }
+  }
   const neg = a.startsWith('-')
-  const v = time(d, neg ? a.slice(1) : a.replace(/^\+/, '')) / 1000
+  const v = time(d, neg || a.startsWith('+') ? a.slice(1) : a) / 1000
   return modified ? { modified: neg ? -v : v } : neg ? -v : v
 }
 

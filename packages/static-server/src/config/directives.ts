@@ -106,6 +106,7 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['log_format', d(HTTP, 2, INF)],
   ['log_not_found', d(HSL, 1)],
   ['server_tokens', d(HSL, 1)],
+  ['keepalive_disable', d(HSL, 1, INF)],
   ['absolute_redirect', d(HSL, 1)],
   ['port_in_redirect', d(HSL, 1)],
   ['server_name_in_redirect', d(HSL, 1)],

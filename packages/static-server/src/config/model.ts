@@ -184,8 +184,10 @@ export interface LocationConf {
   recursiveErrorPages: boolean
   addHeaders: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
-  /** `{ modified }`: `expires modified T`, counted from the file's mtime. */
-  expires: number | 'epoch' | 'max' | { modified: number } | undefined
+  /** `{ modified }`: `expires modified T`, counted from the file's mtime; `{ daily }`: `expires @T`, seconds after local midnight. */
+  expires: number | 'epoch' | 'max' | { modified: number } | { daily: number } | undefined
+  /** keepalive_disable: which browsers' requests close their connection (nginx's default: msie6). */
+  keepaliveDisable: { msie6: boolean; safari: boolean }
   /** `charset X`: added to the Content-Type of the charset_types (nginx's default list). */
   charset: string | undefined
   defaultType: string

@@ -95,10 +95,10 @@ test('differential: expires @time and keepalive_disable as nginx', { skip: nginx
   assert.ok(closed >= 4, `nginx closed ${closed} connections: the corpus reaches the rule`)
 })
 
-test('differential: expires and keepalive_disable values nginx refuses are refused in its words', { skip: nginxMissing }, async () => {
+test('differential: expires, keepalive_disable and pool size values nginx refuses are refused in its words', { skip: nginxMissing }, async () => {
   const dir = await makeFixtures()
   await mkdir(join(dir, 'tmp'), { recursive: true })
-  for (const line of ['expires @25h;', 'expires modified @1h;', 'expires @x;', 'expires @-1h;', 'expires foo 1h;', 'expires modified;', 'keepalive_disable opera;']) {
+  for (const line of ['expires @25h;', 'expires modified @1h;', 'expires @x;', 'expires @-1h;', 'expires foo 1h;', 'expires modified;', 'keepalive_disable opera;', 'connection_pool_size 100;', 'connection_pool_size 1000;', 'request_pool_size 8;', 'ignore_invalid_headers maybe;']) {
     await assertRefusedAsNginx(dir, line)
   }
 })

@@ -27,6 +27,7 @@ const REFUSED_VALUE: Record<string, [accepted: string, refused: string]> = {
   chunked_transfer_encoding: ['on', 'off'],
   reset_timedout_connection: ['off', 'on'],
   proxy_cache: ['off', 'z'],
+  ignore_invalid_headers: ['on', 'off'],
 }
 const REFUSED_ARGS: Record<string, string> = {
   user: 'nobody',
@@ -44,6 +45,19 @@ const REFUSED_ARGS: Record<string, string> = {
   proxy_cache_revalidate: 'on',
   proxy_cache_background_update: 'on',
   proxy_no_cache: '$arg_nocache',
+  limit_rate: '1k',
+  limit_rate_after: '1m',
+  add_trailer: 'X-T v',
+  ssi: 'on',
+  ssi_types: 'text/x',
+  ssi_silent_errors: 'on',
+  ssi_last_modified: 'on',
+  ssi_min_file_chunk: '1k',
+  ssi_value_length: '256',
+  charset_map: 'koi8-r utf-8 { C0 D0A0; }',
+  source_charset: 'koi8-r',
+  override_charset: 'on',
+  charset_types: 'text/x',
 }
 
 function confWith(ctx: Context, line: string): string {
@@ -108,7 +122,7 @@ test('every directive in the table is implemented, refused or a documented no-op
         problems.push(`${name}: no sample arguments in this test`)
         continue
       }
-      const no = await load(dir, confWith(ctx, `${name}${args ? ` ${args}` : ''};`))
+      const no = await load(dir, confWith(ctx, `${name}${args ? ` ${args}` : ''}${args.endsWith('}') ? '' : ';'}`))
       if (no === undefined || !/not supported|cannot|does not/.test(no) || !no.includes('nginx.conf:')) problems.push(`${name}: ${no ?? 'accepted'}`)
     }
   }

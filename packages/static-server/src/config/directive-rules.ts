@@ -98,6 +98,10 @@ const KINDS: ReadonlyMap<string, Kind> = new Map<string, Kind>([
       'reset_timedout_connection',
       'chunked_transfer_encoding',
       'msie_padding',
+      'ignore_invalid_headers',
+      'ssi',
+      'ssi_silent_errors',
+      'ssi_last_modified',
       'ssl_prefer_server_ciphers',
       'pcre_jit',
     ] as const
@@ -157,6 +161,13 @@ export function checkValue(d: Directive): void {
     case 'number':
       if (!/^\d+$/.test(a)) throw new NginxConfError(`"${d.name}" directive invalid number`, d.file, d.line, d.name)
       return
+  }
+  if (d.name === 'connection_pool_size' || d.name === 'request_pool_size') {
+    // ngx_http_core_pool_size: at least NGX_MIN_POOL_SIZE (112 on x86-64), in NGX_POOL_ALIGNMENT steps.
+    const n = size(d, a)
+    if (n < 112) throw new NginxConfError('the pool size must be no less than 112', d.file, d.line, d.name)
+    if (n % 16 !== 0) throw new NginxConfError('the pool size must be a multiple of 16', d.file, d.line, d.name)
+    return
   }
   if (d.name === 'worker_connections' && !/^\d+$/.test(a)) throw new NginxConfError(`invalid number "${a}"`, d.file, d.line, d.name)
   // ngx_conf_set_bufs_slot: a count and a size, neither of them zero.

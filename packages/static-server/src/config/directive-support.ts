@@ -190,6 +190,9 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'ssl_protocols',
     'ssl_prefer_server_ciphers',
     'proxy_cache_bypass',
+    // Memory pool sizes of a connection and a request (checked as nginx checks them).
+    'connection_pool_size',
+    'request_pool_size',
     // Error-log notices only.
     'rewrite_log',
     'uninitialized_variable_warn',
@@ -201,6 +204,18 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['worker_rlimit_nofile', refused('static-server cannot change its descriptor limit: set it with ulimit -n')],
   ['worker_shutdown_timeout', refused('static-server drains for 10 s on a graceful stop; a different timeout is not supported')],
   ['load_module', refused('static-server cannot load nginx modules')],
+  // nginx's default `on`: a name with an underscore is left out as nginx leaves it; a name that
+  // is not a token is a 400 here rather than skipped (DIFFERENCES.md, the request table).
+  ['ignore_invalid_headers', unless((a) => a[0] === 'on', '"ignore_invalid_headers off" is not supported by static-server')],
+  ['limit_rate', refused('"limit_rate" is not supported by static-server: answers are sent as fast as the client reads')],
+  ['limit_rate_after', refused('"limit_rate_after" is not supported by static-server: answers are sent as fast as the client reads')],
+  ['add_trailer', refused('"add_trailer" is not supported by static-server: answers carry no trailer fields')],
+  ...['ssi', 'ssi_types', 'ssi_silent_errors', 'ssi_last_modified', 'ssi_min_file_chunk', 'ssi_value_length'].map(
+    (n) => [n, refused(`"${n}" is not supported by static-server: server-side includes are not implemented`)] as [string, Support],
+  ),
+  ...['charset_map', 'source_charset', 'override_charset', 'charset_types'].map(
+    (n) => [n, refused(`"${n}" is not supported by static-server: charset conversion is not implemented (charset only names the charset)`)] as [string, Support],
+  ),
   // ngx_http_upstream_zone_module shares peer state between workers (and keeps it for the API).
   ['zone', refused('"zone" is not supported by static-server: each worker keeps its own upstream peer state')],
   ['open_file_cache_errors', unless((a) => a[0] === 'off', '"open_file_cache_errors on" is not supported by static-server')],

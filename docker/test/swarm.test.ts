@@ -20,7 +20,7 @@ const stack = `edgestackswarm${process.pid}`
 const MINUTE = 60_000
 /** socket.io's reconnect delay (1 s, up to 5 s) plus a connection: "back within a reconnect". */
 const RECONNECT_MS = 6_000
-const FILES = ['docker-compose.yml', 'docker-compose.nginx.yml', 'docker/test/debian-packages.yml', 'docker/test/redis-debian.yml', 'docker-stack.yml']
+const FILES = ['docker-compose.yml', 'docker-compose.nginx.yml', 'docker/test/nginx-debian.yml', 'docker/test/redis-debian.yml', 'docker-stack.yml']
 
 let stopEngine: () => Promise<void> = async () => {}
 let leaveSwarm = false
@@ -77,7 +77,7 @@ before(
     const env = { ...process.env, EDGESTACK_HTTPS: String(httpsPort), EDGESTACK_HTTPS_DEV: String(await freePort()), EDGESTACK_HTTP: String(await freePort()) }
     // --resolve-image never: the images are local, there is no registry to ask.
     await run('docker', ['stack', 'deploy', '--resolve-image', 'never', ...FILES.flatMap((f) => ['-c', f]), stack], { timeoutMs: 5 * MINUTE, env, cwd: repo })
-    await until('tls-terminator answers', 5 * MINUTE, async () => {
+    await until('tls-terminator answers', 8 * MINUTE, async () => {
       const [id] = await containers('tls-terminator')
       if (!id) return undefined
       ca = await docker(['exec', id, 'cat', '/certs/ca.crt'])

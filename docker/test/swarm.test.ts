@@ -80,6 +80,9 @@ before(
     await until('tls-terminator answers', 8 * MINUTE, async () => {
       const [id] = await containers('tls-terminator')
       if (!id) return undefined
+      // Host mode binds one host port per container port: of EDGESTACK_HTTPS and
+      // EDGESTACK_HTTPS_DEV (both to 443) one is bound; docker port says which.
+      httpsPort = Number(/:(\d+)$/m.exec(await docker(['port', id, '443/tcp']))?.[1])
       ca = await docker(['exec', id, 'cat', '/certs/ca.crt'])
       const res = await fetchPage('/app.css')
       return res === 200 ? true : undefined

@@ -1,8 +1,8 @@
 // `npm run test:docker`, second part: the compose file deployed as a stack on a real
 // single-node swarm (`docker swarm init`, `docker stack deploy`), offline: the images are the
 // ones `docker compose build` makes (with Debian's nginx and redis-server standing in for the
-// official images, as in compose.test.ts). Several replicas of demo-app and of the static
-// layer; socket.io clients over wss stay connected; a rolling update of demo-app replaces
+// official images, as in compose.test.ts). Three replicas of demo-app (one static layer: see
+// docker-stack.yml); socket.io clients over wss stay connected; a rolling update of demo-app replaces
 // every replica while each client is back within a reconnect. The swarm is left again (and
 // dockerd stopped) only if this test made them.
 import assert from 'node:assert/strict'
@@ -146,9 +146,9 @@ function client(transport: 'polling' | 'websocket'): Tracked {
   return t
 }
 
-test('the stack runs several replicas of demo-app and static-server, and one Redis', async () => {
+test('the stack runs three replicas of demo-app, one static-server and one Redis', async () => {
   assert.equal(await until('demo-app 3/3', 3 * MINUTE, async () => ((await replicas('demo-app')) === '3/3' ? '3/3' : undefined)), '3/3')
-  assert.equal(await until('static-server 2/2', 3 * MINUTE, async () => ((await replicas('static-server')) === '2/2' ? '2/2' : undefined)), '2/2')
+  assert.equal(await until('static-server 1/1', 3 * MINUTE, async () => ((await replicas('static-server')) === '1/1' ? '1/1' : undefined)), '1/1')
   assert.equal(await replicas('redis'), '1/1')
   // Each nginx resolved demo-app when it started, maybe before all three replicas ran: reload
   // them now that they do (docs/containers.md), so every static-server hashes over the same three.

@@ -123,12 +123,25 @@ describe('no silent no-ops in caching-router', () => {
     assert.equal((await compile('set beresp.do_stream = true;')).code, 0)
   })
 
-  test('-p feature=+http2 is refused in one line before anything listens', async () => {
-    const r = await run(process.execPath, [ROUTER_CLI, '-b', '127.0.0.1:9', '-a', '127.0.0.1:0', '-p', 'feature=+http2']).catch(
+  test('-p feature=: a bit we do not act on, or an unknown one, is refused in one line before anything listens', async () => {
+    for (const [value, message] of [
+      ['+esi_remove_bom', /^caching-router: feature=\+esi_remove_bom: "\+esi_remove_bom" is not supported by caching-router/],
+      ['+nosuch', /^caching-router: Unknown feature bit \(\+nosuch\)\n/],
+    ] as const) {
+      const r = await run(process.execPath, [ROUTER_CLI, '-b', '127.0.0.1:9', '-a', '127.0.0.1:0', '-p', `feature=${value}`]).catch(
+        (e: { code: number; stderr: string }) => e,
+      )
+      assert.equal((r as { code?: number }).code, 2, value)
+      assert.match(r.stderr, message)
+    }
+  })
+
+  test('-p h2_rxbuf_storage names the one storage there is: another is refused in varnishd words', async () => {
+    const r = await run(process.execPath, [ROUTER_CLI, '-b', '127.0.0.1:9', '-a', '127.0.0.1:0', '-p', 'h2_rxbuf_storage=s0']).catch(
       (e: { code: number; stderr: string }) => e,
     )
     assert.equal((r as { code?: number }).code, 2)
-    assert.match(r.stderr, /^caching-router: feature=\+http2: HTTP\/2 is not supported by caching-router\n/)
+    assert.match(r.stderr, /^caching-router: unknown storage backend 's0'\n/)
   })
 
   test('-p workspace_client keeps varnishd bounds', async () => {

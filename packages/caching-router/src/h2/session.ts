@@ -137,10 +137,11 @@ export class H2Session {
     if (code !== constants.NGHTTP2_NO_ERROR) this.#deps.logger.info(`h2 session from ${this.#peer.remoteAddress}: ${why}`)
     if (this.session.destroyed) return
     this.session.goaway(code)
-    // The GOAWAY frame goes out before the socket closes; a stream still open is cut when
-    // the close is hard (an attacker's), else it ends first (node's graceful close).
-    if (hard || code !== constants.NGHTTP2_NO_ERROR) setImmediate(() => this.session.destroy())
-    else this.session.close()
+    // Open streams end first (node's graceful close), then the socket; one that an attacker
+    // (or a reader that stopped) keeps open is cut a second later. The socket is read till
+    // then, so the client gets the GOAWAY rather than a TCP reset over its unread bytes.
+    this.session.close()
+    if (hard || code !== constants.NGHTTP2_NO_ERROR) setTimeout(() => this.session.destroy(), 1000).unref()
   }
 }
 

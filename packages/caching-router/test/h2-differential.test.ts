@@ -4,10 +4,13 @@ import { createHash } from 'node:crypto'
 import type http from 'node:http'
 import http2 from 'node:http2'
 import { after, before, describe, test } from 'node:test'
-import { startH2Origin, h2Vcl } from './h2-origin.js'
-import { PREFACE, RawH2, settings } from './h2-frames.js'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { END_HEADERS, END_STREAM, frame, getBlock, PREFACE, RawH2, settings, Type } from './h2-frames.js'
+import { h2Vcl, startH2Origin } from './h2-origin.js'
+import { spawnRouter } from './router-process.js'
 import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
-import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-varnishd.js'
+import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd, VARNISHADM } from './vcl-varnishd.js'
 
 // HTTP/2 with `-p feature=+http2`, side by side with varnishd 7.1 on the same VCL and origin:
 // prior-knowledge h2c with node:http2's client and with curl (hit, miss, pass, pipe turned
@@ -154,5 +157,59 @@ describe('HTTP/2 (feature=+http2): caching-router vs varnishd', { skip: skipWith
       assert.equal(await c.untilClosed(10_000), true, `port ${port}`)
       assert.equal(got, 0)
     }
+  })
+})
+
+/** A PROXY v2 header (TCP4) from 203.0.113.7:4242 with hitch's TLVs: ALPN and authority. */
+function proxyV2(alpn: string): Buffer {
+  const tlv = (type: number, value: string) => {
+    const v = Buffer.from(value, 'latin1')
+    const h = Buffer.alloc(3)
+    h[0] = type
+    h.writeUInt16BE(v.length, 1)
+    return Buffer.concat([h, v])
+  }
+  const addr = Buffer.from([203, 0, 113, 7, 127, 0, 0, 1, 0x10, 0x92, 0x01, 0xbb])
+  const tlvs = Buffer.concat([tlv(0x01, alpn), tlv(0x02, 'example.test')])
+  const head = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0, 0])
+  head.writeUInt16BE(addr.length + tlvs.length, 14)
+  return Buffer.concat([head, addr, tlvs])
+}
+
+describe('HTTP/2 on a PROXY listener (hitch in front): caching-router process vs varnishd', { skip: skipWithoutVarnishd }, () => {
+  test('PROXY v2 with the ALPN TLV, then the preface: HTTP/2, the client address from the header; the preface decides, as in varnishd', async (t) => {
+    const o = await startH2Origin()
+    t.after(() => o.server.close())
+    const varnishd = await startVarnishd(h2Vcl(o.port), ['-p', 'feature=+http2', '-a', '127.0.0.1:0,PROXY'])
+    t.after(() => varnishd.stop())
+    const listen = await new Promise<string>((resolve) =>
+      execFile(VARNISHADM, ['-n', varnishd.workdir, 'debug.listen_address'], (_e, out) => resolve(out ?? '')),
+    )
+    const ports = [...listen.matchAll(/127\.0\.0\.1 (\d+)/g)].map((m) => Number(m[1]))
+    const theirsPort = ports[1] as number
+    const file = join(varnishd.workdir, 'ours.vcl')
+    await writeFile(file, h2Vcl(o.port))
+    const ours = await spawnRouter(['-F', '-f', file, '-a', '127.0.0.1:0,PROXY', '-p', 'feature=+http2'])
+    t.after(() => ours.stop())
+    const ask = async (port: number, alpn: string) => {
+      const c = await RawH2.connect(port, [proxyV2(alpn), PREFACE, settings()])
+      c.write(frame(Type.HEADERS, END_STREAM | END_HEADERS, 1, getBlock(`/proxied?${alpn}`)))
+      await c.until(() => c.frames.some((f) => f.stream === 1 && (f.flags & END_STREAM) !== 0), 10_000)
+      c.destroy()
+      // varnishd ends with an empty DATA frame, ours on the last one with data: what counts is the
+      // answer's first frame and its body.
+      const mine = c.frames.filter((f) => f.stream === 1)
+      const data = mine.filter((f) => f.type === Type.DATA)
+      return { first: mine[0]?.type, body: Buffer.concat(data.map((f) => f.payload)).toString(), ended: mine.some((f) => (f.flags & END_STREAM) !== 0) }
+    }
+    for (const alpn of ['h2', 'http/1.1']) {
+      const theirs = await ask(theirsPort, alpn)
+      const mine = await ask(ours.port, alpn)
+      assert.deepEqual(mine, theirs, alpn)
+      assert.equal(mine.first, Type.HEADERS, alpn)
+      assert.equal(mine.ended, true, alpn)
+    }
+    // The access line names the PROXY header's client and HTTP/2.0.
+    assert.match(ours.output(), /^203\.0\.113\.7 .*"GET http:\/\/test\/proxied\?h2 HTTP\/2\.0" 200 /m)
   })
 })

@@ -42,6 +42,18 @@ const PARAMS_IMPLEMENTED = [
   'pcre2_depth_limit',
   'pcre2_jit_compilation',
   'targeted_cache_control',
+  // HTTP/2 (src/h2/, README "HTTP/2"; test/h2-attacks.test.ts and h2-differential.test.ts).
+  'h2_header_table_size',
+  'h2_initial_window_size',
+  'h2_max_concurrent_streams',
+  'h2_max_frame_size',
+  'h2_max_header_list_size',
+  'h2_rx_window_increment',
+  'h2_rx_window_low_water',
+  'h2_rapid_reset',
+  'h2_rapid_reset_limit',
+  'h2_rapid_reset_period',
+  'idle_send_timeout',
 ]
 
 /** How the router reads a parameter that is not a number (`params.get` is for numbers). */

@@ -36,18 +36,16 @@ export class H2Session {
   constructor(socket: Socket, bytes: Buffer, peer: PeerAddresses, deps: SessionDeps, onClosed: (s: H2Session) => void) {
     this.#deps = deps
     this.#peer = peer
-    const p = deps.params
-    this.#resets = new RapidResetBudget(p.get('h2_rapid_reset'), p.get('h2_rapid_reset_limit'), p.get('h2_rapid_reset_period'))
+    const params = deps.params
+    this.#resets = new RapidResetBudget(params.get('h2_rapid_reset'), params.get('h2_rapid_reset_limit'), params.get('h2_rapid_reset_period'))
     // What the connection's reader took already (the preface, maybe more) goes back first:
     // node:http2 reads a socket's buffered bytes before its own (Http2Session setupHandle).
     socket.unshift(bytes)
-    this.session = performServerHandshake(socket, sessionOptions(p))
+    this.session = performServerHandshake(socket, sessionOptions(params))
     const session = this.session
     // h2_rx_window_low_water / h2_rx_window_increment: the connection's receive window is
     // kept at least the low water mark, as varnishd's h2_rx_data tops it up.
-    session.once('localSettings', () => {
-      if (!session.destroyed) session.setLocalWindowSize(p.get('h2_rx_window_low_water') + p.get('h2_rx_window_increment'))
-    })
+    session.setLocalWindowSize(params.get('h2_rx_window_low_water') + params.get('h2_rx_window_increment'))
     session.on('stream', this.#onStream)
     // A protocol error of the client's ends in GOAWAY from nghttp2; what is left is logged only.
     session.on('error', (err) => deps.logger.debug?.(`h2 session: ${err.message}`))
@@ -90,8 +88,8 @@ export class H2Session {
    */
   check(now: number): void {
     if (this.session.destroyed) return
-    const p = this.#deps.params
-    if (this.#idleSince !== 0 && now - this.#idleSince >= p.get('timeout_idle') * 1000) {
+    const params = this.#deps.params
+    if (this.#idleSince !== 0 && now - this.#idleSince >= params.get('timeout_idle') * 1000) {
       this.#goaway(constants.NGHTTP2_NO_ERROR, 'idle')
       return
     }
@@ -109,7 +107,7 @@ export class H2Session {
       this.#stallMark = flushed
       return
     }
-    if (now - this.#stallSince >= p.get('idle_send_timeout') * 1000) {
+    if (now - this.#stallSince >= params.get('idle_send_timeout') * 1000) {
       this.#deps.logger.info(`h2 session from ${this.#peer.remoteAddress}: no send progress for idle_send_timeout, closed`)
       this.#goaway(constants.NGHTTP2_NO_ERROR, 'send timeout', true)
     }
@@ -146,20 +144,20 @@ export class H2Session {
 }
 
 /** varnishd's h2_* parameters as node:http2 session options (see README, "HTTP/2"). */
-function sessionOptions(p: Params) {
+function sessionOptions(params: Params) {
   return {
     settings: {
-      headerTableSize: p.get('h2_header_table_size'),
-      maxConcurrentStreams: p.get('h2_max_concurrent_streams'),
-      initialWindowSize: p.get('h2_initial_window_size'),
-      maxFrameSize: p.get('h2_max_frame_size'),
+      headerTableSize: params.get('h2_header_table_size'),
+      maxConcurrentStreams: params.get('h2_max_concurrent_streams'),
+      initialWindowSize: params.get('h2_initial_window_size'),
+      maxFrameSize: params.get('h2_max_frame_size'),
       // varnishd decodes a header list into the request's workspace, which http_req_size
       // bounds whatever h2_max_header_list_size says; nghttp2 is told the smaller of the two.
-      maxHeaderListSize: Math.min(p.get('h2_max_header_list_size'), p.get('http_req_size')),
+      maxHeaderListSize: Math.min(params.get('h2_max_header_list_size'), params.get('http_req_size')),
       enableConnectProtocol: false,
     },
     // http_max_hdr bounds the fields of an HTTP/2 request as of an HTTP/1 one (the pseudo-
     // fields take the request line's slots).
-    maxHeaderListPairs: p.get('http_max_hdr'),
+    maxHeaderListPairs: params.get('http_max_hdr'),
   }
 }

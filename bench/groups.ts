@@ -154,7 +154,7 @@ export async function startRouter(ctx: BenchContext, programs: Programs): Promis
 }
 
 /**
- * Scenario 10: caching-router and varnishd both with `-p feature=+http2`, the same VCL, to the
+ * Scenario 11: caching-router and varnishd both with `-p feature=+http2`, the same VCL, to the
  * fast origin; h2c with prior knowledge. Its own group, so the HTTP/1.1 scenarios keep their
  * configuration. (The same through TLS needs ALPN h2 in tls-terminator and hitch: not here yet.)
  */

@@ -40,6 +40,8 @@ const MIB = 1024 * 1024
 
 /** Files in the run's document root (css, so the article's VCL routes them to nginx). */
 export const ROOT_FILES = { '1k.css': KIB, '1m.css': MIB } as const
+/** Text that compresses as real stylesheets do (about 5:1), under the location with `gzip on`. */
+export const TEXT_FILES = { 'text/64k.css': 64 * KIB } as const
 
 export const GROUPS: Group[] = [
   {
@@ -57,6 +59,19 @@ export const GROUPS: Group[] = [
         ours: 'ours',
         theirs: 'theirs',
         peers: ['serve-static'],
+      },
+      {
+        id: 10,
+        title: 'gzip on the fly, 64 KiB text, level 1',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/text/64k.css',
+        https: false,
+        headers: { 'Accept-Encoding': 'gzip' },
+        expect: { status: 200, bodyBytes: 64 * KIB, headers: { 'Accept-Encoding': 'gzip' }, gzip: true },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
       },
       {
         id: 2,
@@ -110,7 +125,7 @@ export const GROUPS: Group[] = [
     start: startRouterH2,
     measures: [
       {
-        id: 10,
+        id: 11,
         title: 'h2c cache hit 1 KiB, h2load -c 10 -m 10',
         unit: 'req/s',
         kind: 'h2',

@@ -209,7 +209,10 @@ describe('HTTP/2 on a PROXY listener (hitch in front): caching-router process vs
       assert.equal(mine.first, Type.HEADERS, alpn)
       assert.equal(mine.ended, true, alpn)
     }
-    // The access line names the PROXY header's client and HTTP/2.0.
+    // The access line names the PROXY header's client and HTTP/2.0 (written by a buffered
+    // writer: waited for, within a bound).
+    const line = /^203\.0\.113\.7 .*"GET http:\/\/test\/proxied\?h2 HTTP\/2\.0" 200 /m
+    for (let i = 0; i < 100 && !line.test(ours.output()); i++) await new Promise((r) => setTimeout(r, 50))
     assert.match(ours.output(), /^203\.0\.113\.7 .*"GET http:\/\/test\/proxied\?h2 HTTP\/2\.0" 200 /m)
   })
 })

@@ -48,6 +48,10 @@ const REPEATABLE = new Set([
   'ssl_protocols',
   'allow',
   'deny',
+  'limit_req_zone',
+  'limit_req',
+  'limit_conn_zone',
+  'limit_conn',
 ])
 
 export function repeats(name: string, ctx: Context): boolean {

@@ -195,4 +195,15 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['allow', d(HSL, 1)],
   ['deny', d(HSL, 1)],
   ['satisfy', d(HSL, 1)],
+  // ngx_http_limit_req_module and ngx_http_limit_conn_module.
+  ['limit_req_zone', d(HTTP, 3)],
+  ['limit_req', d(HSL, 1, 3)],
+  ['limit_req_status', d(HSL, 1)],
+  ['limit_req_log_level', d(HSL, 1)],
+  ['limit_req_dry_run', d(HSL, 1)],
+  ['limit_conn_zone', d(HTTP, 2)],
+  ['limit_conn', d(HSL, 2)],
+  ['limit_conn_status', d(HSL, 1)],
+  ['limit_conn_log_level', d(HSL, 1)],
+  ['limit_conn_dry_run', d(HSL, 1)],
 ])

@@ -14,6 +14,34 @@ export interface NginxModel {
   errorLog: { path: string; level: string }
   servers: ServerModel[]
   upstreams: ReadonlyMap<string, UpstreamModel>
+  /** limit_req_zone / limit_conn_zone by name. */
+  limitZones: ReadonlyMap<string, LimitZoneModel>
+}
+
+/** One limit_req_zone or limit_conn_zone: the key each state is kept under, and its size. */
+export interface LimitZoneModel {
+  kind: 'req' | 'conn'
+  name: string
+  key: Template
+  /** The key as written, for nginx's messages. */
+  keySource: string
+  /** Bytes: about 64 per state, as nginx counts them. */
+  size: number
+  /** limit_req_zone's rate, in thousandths of a request per second. */
+  rate: number
+}
+
+/** limit_req and limit_conn of one level (the lists replace the parent's when a level has any). */
+export interface LimitConf {
+  /** `burst` and `delay` in thousandths of a request; `nodelay` is an infinite delay threshold. */
+  req: readonly { zone: string; burst: number; delay: number }[]
+  reqStatus: number
+  reqLogLevel: string
+  reqDryRun: boolean
+  conn: readonly { zone: string; max: number }[]
+  connStatus: number
+  connLogLevel: string
+  connDryRun: boolean
 }
 
 export interface ListenModel {
@@ -194,6 +222,7 @@ export interface LocationConf {
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
   gzip: GzipConf
+  limits: LimitConf
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
   /** disable_symlinks: `from` is the part of the path nginx trusts (its `from=` template). */
   disableSymlinks: false | { ifNotOwner: boolean; from: Template | undefined }

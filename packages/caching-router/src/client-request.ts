@@ -157,6 +157,13 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
         log('synth')
         return synth(r, res, r.synthStatus ?? 503, r.synthReason)
       case 'pipe':
+        // cache_req_fsm.c cnt_recv: "vcl_recv{} returns pipe for HTTP/2 request. Doing pass."
+        if (req.version === '2.0') {
+          logger.info('vcl_recv{} returns pipe for HTTP/2 request.  Doing pass.', { xid: r.xid })
+          counters.s_pass++
+          log('pass')
+          return pass(r, req, res, log)
+        }
         return pipe(r, req, res, log)
       case 'purge': {
         const n = store.purge(policy.hash(r))

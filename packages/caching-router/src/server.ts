@@ -16,6 +16,7 @@ import { BanList } from './bans.js'
 import { createClientRequestHandler } from './client-request.js'
 import type { RouterModel } from './config/model.js'
 import { Counters } from './counters.js'
+import { createH2Gateway } from './h2/gateway.js'
 import { BackendFetch } from './backend-fetch.js'
 import type { FetchDeps } from './lookup.js'
 import { Params } from './params.js'
@@ -150,9 +151,12 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     nextXid,
   })
 
+  // HTTP/2 (feature=+http2): its streams go to the same onRequest (src/h2/).
+  const h2 = createH2Gateway({ params, onRequest, logger })
   const servers: Http1Server[] = model.listen.map((l) =>
     createHttp1Server({
-      onRequest,
+      onRequest: h2.onRequest,
+      onHttp2Preface: h2.preface,
       proxyProtocol: l.proxy,
       // As varnishd bounds a request head: http_req_hdr_len each field line (not the request
       // line, which only http_req_size bounds), http_req_size the head, and http_max_hdr the
@@ -164,6 +168,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         maxHeaderCount: params.get('http_max_hdr') - REQUEST_LINE_HDRS,
       },
       keepAliveTimeoutMs: params.get('timeout_idle') * 1000,
+      sendTimeoutMs: params.get('idle_send_timeout') * 1000,
       onClientError() {
         counters.client_req_400++
       },
@@ -225,7 +230,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
         await admin?.close()
-        await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
+        await Promise.all([...servers.map((s) => s.close({ drainTimeoutMs })), h2.close(drainTimeoutMs)])
         offCold()
         if (ownVcl) vcl.close()
         store.close()

@@ -69,3 +69,32 @@ export class TerminatorStats {
     ]
   }
 }
+
+/**
+ * Reloads (SIGHUP, or the certificate files changing) and how they went, counted where they
+ * are decided: in the process that serves alone, or in the manager of --workers, once for all.
+ * A failure means a broken or mismatched file was left on disk and the old certificate serves.
+ */
+export class ReloadStats {
+  succeeded = 0
+  failed = 0
+
+  count(error: Error | undefined): void {
+    if (error) this.failed++
+    else this.succeeded++
+  }
+
+  families(): MetricFamily[] {
+    return [
+      {
+        name: 'tls_terminator_reloads_total',
+        type: 'counter',
+        help: 'Reloads of the configuration and certificates (SIGHUP or a certificate file changed), by result.',
+        samples: [
+          { labels: { result: 'success' }, value: this.succeeded },
+          { labels: { result: 'failure' }, value: this.failed },
+        ],
+      },
+    ]
+  }
+}

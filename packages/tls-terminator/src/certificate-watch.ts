@@ -50,9 +50,9 @@ export class CertificateWatch {
     const names = new Map<string, Set<string>>()
     for (const f of files) {
       const dir = dirname(f)
-      let set = names.get(dir)
-      if (!set) names.set(dir, (set = new Set([KUBERNETES_SWAP])))
+      const set = names.get(dir) ?? new Set([KUBERNETES_SWAP])
       set.add(basename(f))
+      names.set(dir, set)
     }
     for (const [dir, w] of this.#watchers) {
       if (names.has(dir)) continue

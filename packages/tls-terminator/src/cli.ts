@@ -29,6 +29,7 @@ import type { BuiltModel } from './config/build-model.js'
 import { modelFromFlags } from './config/flags.js'
 import { DEFAULT_MAX_CONNECTIONS, type TerminatorModel } from './config/model.js'
 import { loadStunnelConf } from './config/stunnel-conf.js'
+import { runAcmeCommand } from './acme/acme-command.js'
 import { ensureDevCertificates } from './dev-cert.js'
 import { prepare, randomTicketKeys } from './prepare.js'
 import { createTlsTerminator } from './server.js'
@@ -39,6 +40,7 @@ const HELP = `Usage: tls-terminator [options] FILE
        tls-terminator [options] -fd N
        tls-terminator [options] --accept ADDR --connect ADDR --cert FILE --key FILE
        tls-terminator cert --out DIR
+       tls-terminator acme [options] --directory URL --domain NAME --agree-tos FILE
 
 Terminates TLS (stunnel's job) and forwards plain TCP to a backend. FILE is a stunnel.conf,
 read as stunnel reads it; the flags are the one-service case of the same configuration.
@@ -59,6 +61,7 @@ read as stunnel reads it; the flags are the one-service case of the same configu
   -version               say which stunnel this mirrors
 
   cert --out DIR         make a development CA and a localhost certificate in DIR
+  acme ... FILE          obtain and renew FILE's certificate from an ACME CA (acme --help)
 
 Certificate and key files are watched: a change reloads as SIGHUP does, once they settle.
 Signals: SIGHUP reloads FILE and the certificates; SIGTERM drains, then stops; SIGQUIT
@@ -109,6 +112,7 @@ runMain('tls-terminator', async () => {
     process.stdout.write(`${created ? 'created' : 'kept existing'} ${files.cert}, ${files.key} (CA: ${files.caCert})\n`)
     return
   }
+  if (argv[0] === 'acme') return runAcmeCommand(argv.slice(1))
   const stunnelForm = stunnelCommandLine(argv)
   if (stunnelForm === 'help') {
     process.stdout.write(HELP)

@@ -88,12 +88,14 @@ export async function runAcmeCommand(argv: string[]): Promise<void> {
   const service = pickService(model, values.service, file)
   const logger = createLogger({ name: 'tls-terminator acme', format: parseLogFormat(values['log-format']) })
 
-  if (values['ca-file']) {
-    const ca = await readFile(values['ca-file']).catch((err: NodeJS.ErrnoException) => {
-      throw new StartupError(`--ca-file ${values['ca-file']}: ${err.code ?? err.message}`)
-    })
-    acme.axios.defaults.httpsAgent = new https.Agent({ ca })
-  }
+  const caFile = values['ca-file']
+  const ca = caFile
+    ? await readFile(caFile).catch((err: NodeJS.ErrnoException) => {
+        throw new StartupError(`--ca-file ${caFile}: ${err.code ?? err.message}`)
+      })
+    : undefined
+  // Without keep-alive: a --once run exits as soon as it is done, not when idle sockets time out.
+  acme.axios.defaults.httpsAgent = new https.Agent({ keepAlive: false, ...(ca ? { ca } : {}) })
   // Our own backoff retries a failed order; acme-client's (5 tries, seconds apart) would hold one.
   ;(acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 1
 
@@ -101,6 +103,7 @@ export async function runAcmeCommand(argv: string[]): Promise<void> {
   const stats = new AcmeStats()
   const renewer = new Renewer({
     directoryUrl: values.directory,
+    ca,
     accountKeyFile: values['account-key'] ?? join(dirname(resolve(service.key)), 'acme-account.key'),
     email: values.email,
     names,

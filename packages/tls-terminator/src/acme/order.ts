@@ -1,3 +1,4 @@
+import https from 'node:https'
 import acme from 'acme-client'
 import type { ChallengeResponder } from './responders.js'
 import type { RenewalInfo } from './renewal.js'
@@ -47,17 +48,45 @@ export async function orderCertificate(
 }
 
 /**
+ * A GET of the CA's JSON (the directory, renewalInfo) on node's own client: acme-client's axios
+ * turns a refused or reset connection into a TypeError once its retries are spent, and
+ * "connect ECONNREFUSED 127.0.0.1:14000" is what an operator needs to read.
+ */
+export function getJson(url: string, ca: Buffer | undefined): Promise<{ body: unknown; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ...(ca ? { ca } : {}), agent: false, timeout: 30_000 }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => {
+        if (text.length < 1_000_000) text += c
+      })
+      res.on('end', () => {
+        if ((res.statusCode ?? 0) >= 400) return reject(new Error(`GET ${url}: HTTP ${res.statusCode}`))
+        try {
+          resolve({ body: JSON.parse(text) as unknown, retryAfter: res.headers['retry-after'] })
+        } catch {
+          reject(new Error(`GET ${url}: not JSON`))
+        }
+      })
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in 30 s`)))
+    req.on('error', (err) => reject(new Error(`cannot reach the CA: ${err.message}`)))
+  })
+}
+
+/**
  * RFC 9773 §4.2: GET renewalInfo/CertID, unauthenticated. Undefined when the CA has no
  * `renewalInfo` in its directory (then renewal goes by the certificate's own dates).
  */
-export async function fetchRenewalInfo(directoryUrl: string, certId: string): Promise<RenewalInfo | undefined> {
-  const dir = (await acme.axios.get(directoryUrl)).data as { renewalInfo?: string }
-  if (typeof dir.renewalInfo !== 'string') return undefined
-  const res = await acme.axios.get(`${dir.renewalInfo.replace(/\/$/, '')}/${certId}`)
-  const w = (res.data as { suggestedWindow?: { start?: string; end?: string } }).suggestedWindow
+export async function fetchRenewalInfo(directory: unknown, certId: string, ca: Buffer | undefined): Promise<RenewalInfo | undefined> {
+  const base = (directory as { renewalInfo?: unknown }).renewalInfo
+  if (typeof base !== 'string') return undefined
+  const res = await getJson(`${base.replace(/\/$/, '')}/${certId}`, ca)
+  const w = (res.body as { suggestedWindow?: { start?: string; end?: string } }).suggestedWindow
   const start = new Date(w?.start ?? Number.NaN)
   const end = new Date(w?.end ?? Number.NaN)
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) throw new Error('renewalInfo: no valid suggestedWindow')
-  const retry = Number(res.headers['retry-after'])
+  const retry = Number(res.retryAfter)
   return { start, end, retryAfterMs: Number.isFinite(retry) && retry > 0 ? retry * 1000 : undefined }
 }

@@ -3,12 +3,14 @@ import type { Logger } from '@edgestack/common'
 import acme from 'acme-client'
 import type { AcmeStats } from './acme-stats.js'
 import { installKeyPair, type KeyPairFiles, writeFileAtomic } from './atomic-files.js'
-import { fetchRenewalInfo, orderCertificate } from './order.js'
+import { fetchRenewalInfo, getJson, orderCertificate } from './order.js'
 import { type HeldCertificate, planRenewal, type RenewalInfo, type RenewalPlan, readHeldCertificate } from './renewal.js'
 import type { ChallengeResponder } from './responders.js'
 
 export interface RenewerOptions {
   directoryUrl: string
+  /** `--ca-file`: the CA that signed the ACME server's HTTPS certificate, beside the system's. */
+  ca: Buffer | undefined
   accountKeyFile: string
   email: string | undefined
   /** The certificate's names; the first is its subject. */
@@ -39,6 +41,8 @@ export type Outcome = { renewed: true } | { renewed: false; plan: RenewalPlan; a
 export class Renewer {
   readonly #o: RenewerOptions
   #client: acme.Client | undefined
+  /** When this process last put a certificate in place. */
+  #issuedAt: Date | undefined
 
   constructor(opts: RenewerOptions) {
     this.#o = opts
@@ -49,19 +53,29 @@ export class Renewer {
     const { logger, stats } = this.#o
     const held = await this.#held()
     stats.notAfter = held?.notAfter
+    // Every check starts with the directory: a CA that is down fails here, in its own words.
+    const directory = (await getJson(this.#o.directoryUrl, this.#o.ca)).body
     let ari: RenewalInfo | undefined
     if (held?.certId) {
-      ari = await fetchRenewalInfo(this.#o.directoryUrl, held.certId).catch((err: Error) => {
+      ari = await fetchRenewalInfo(directory, held.certId, this.#o.ca).catch((err: Error) => {
         logger.warn(`renewalInfo (ARI) unavailable, going by the certificate's dates: ${err.message}`)
         return undefined
       })
     }
-    const plan = this.#plan(held, ari, now)
+    let plan = this.#plan(held, ari, now)
+    if (plan.at <= now && held && this.#issuedAt && held.notBefore >= this.#issuedAt) {
+      // Our own certificate, due already: --renew-before longer than the CA's lifetime. Renewing
+      // at every check would be a loop against the CA; half the lifetime is the bound.
+      const half = new Date(this.#issuedAt.getTime() + (held.notAfter.getTime() - held.notBefore.getTime()) / 2)
+      if (half > now) plan = { at: half, why: `--renew-before is longer than the certificate's lifetime: half of it` }
+    }
     if (plan.at > now) return { renewed: false, plan, ari }
     logger.info(`ordering a certificate for ${this.#o.names.join(', ')}: ${plan.why}`)
     const issued = await orderCertificate(await this.#account(), this.#o.names, this.#o.responder, ari ? held?.certId : undefined)
     await installKeyPair(this.#o.files, issued.certPem, issued.keyPem)
     const fresh = readHeldCertificate(issued.certPem)
+    // notBefore is whole seconds (and CAs backdate it): the mark is set a little before it.
+    this.#issuedAt = new Date(Math.min(now.getTime(), fresh.notBefore.getTime()) - 1000)
     stats.notAfter = fresh.notAfter
     logger.info(`wrote ${this.#o.files.cert} and ${this.#o.files.key}: valid until ${fresh.notAfter.toISOString()}`)
     await this.#signal()
@@ -89,6 +103,7 @@ export class Renewer {
   async #account(): Promise<acme.Client> {
     if (this.#client) return this.#client
     let accountKey: Buffer
+    let made = false
     try {
       accountKey = await readFile(this.#o.accountKeyFile)
     } catch (err) {
@@ -96,9 +111,16 @@ export class Renewer {
       accountKey = await acme.crypto.createPrivateEcdsaKey()
       await writeFileAtomic(this.#o.accountKeyFile, accountKey, 0o600)
       this.#o.logger.info(`created the ACME account key ${this.#o.accountKeyFile}`)
+      made = true
     }
     const client = new acme.Client({ directoryUrl: this.#o.directoryUrl, accountKey })
-    await client.createAccount({ termsOfServiceAgreed: true, ...(this.#o.email ? { contact: [`mailto:${this.#o.email}`] } : {}) })
+    const create = { termsOfServiceAgreed: true, ...(this.#o.email ? { contact: [`mailto:${this.#o.email}`] } : {}) }
+    // A key the account was made with is looked up (RFC 8555 §7.3.1, onlyReturnExisting): asked
+    // to create it again, acme-client sends an update that only repeats the terms, which a
+    // strict CA (pebble) refuses. A key the CA does not know (another CA, an account deleted)
+    // makes a new account.
+    if (made) await client.createAccount(create)
+    else await client.createAccount({ onlyReturnExisting: true }).catch(() => client.createAccount(create))
     this.#client = client
     return client
   }

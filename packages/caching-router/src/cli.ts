@@ -59,7 +59,7 @@ runMain('caching-router', async () => {
     if (!isManagedChild()) return await runChildManager(model, argv)
     inheritListenFds(process.env[LISTEN_FDS_ENV])
     await awaitServeOrder()
-    const logger = createLogger({ name: 'caching-router' })
+    const logger = createLogger({ name: 'caching-router', format: model.logFormat })
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
     const router = createCachingRouter(model, logger, createAccessLog())
     await router.listen()
@@ -97,7 +97,7 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     : undefined
   await ops?.listen()
   const manager = await runManager({
-    logger: createLogger({ name: 'caching-router' }),
+    logger: createLogger({ name: 'caching-router', format: model.logFormat }),
     noun: 'child',
     children: 1,
     // TCP listeners are the manager's, handed down; a Unix socket (-a /path) the child binds.
@@ -117,7 +117,7 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
  * One process: the CLI's start and stop start and stop the router in it.
  */
 async function runCliManager(model: CliModel): Promise<void> {
-  const logger = createLogger({ name: 'caching-router' })
+  const logger = createLogger({ name: 'caching-router', format: model.logFormat })
   const manager = new Manager(model, logger, createAccessLog())
   try {
     await manager.prepare()

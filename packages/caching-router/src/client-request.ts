@@ -227,6 +227,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       {
         timeoutMs: params.get('pipe_timeout') * 1000,
         logger,
+        xid: r.xid,
         done: (bytes) => {
           res.bytesWritten = bytes
           log('pipe')

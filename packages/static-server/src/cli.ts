@@ -7,6 +7,7 @@ import {
   awaitServeOrder,
   collectFromChildren,
   createLogger,
+  parseLogFormat,
   openFileLimit,
   errnoText,
   handleSignals,
@@ -60,6 +61,8 @@ server block from flags: location = / and whatever try_files cannot find are pro
                   (edgestack; nginx has no such flag)
   --drain-delay SEC  with --metrics: on a stop signal /readyz says 503 at once, and the
                   listeners keep accepting SEC seconds more before the drain (default 0)
+  --log-format text|json  the error log's lines as text (nginx's words) or JSON objects with
+                  the connection and request ids as fields (edgestack; default text)
   -h, --help      show this help
 `
 
@@ -81,6 +84,7 @@ runMain(NAME, async () => {
       proxy: { type: 'string' },
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -126,6 +130,7 @@ runMain(NAME, async () => {
   // --metrics works with either form; parsed here so that a bad address stops before anything.
   const metrics = values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1')
   const drainDelayMs = parseDrainDelay(values['drain-delay'], metrics !== undefined)
+  const logFormat = parseLogFormat(values['log-format'])
   let model = await load()
   if (values.s !== undefined) {
     const sig = SIGNALS[values.s]
@@ -142,7 +147,7 @@ runMain(NAME, async () => {
 
   // The `listening on` lines are info: the level never goes above it so they are always there.
   const level = logLevel(model.errorLog.level) === 'debug' ? 'debug' : 'info'
-  const logger = createLogger({ name: NAME, level, ...(model.errorLog.path === 'stderr' ? {} : { file: model.errorLog.path }) })
+  const logger = createLogger({ name: NAME, level, format: logFormat, ...(model.errorLog.path === 'stderr' ? {} : { file: model.errorLog.path }) })
 
   const pidFile = model.pid === undefined ? undefined : new PidFile(model.pid, (err) => `[emerg] open() "${model.pid}" failed (${errnoText(err)})`)
   const managed = isManagedChild()

@@ -21,8 +21,6 @@ import { expand, type Template } from './variables.js'
 export interface HandlerDeps {
   cache: FileCache
   upstreams: ReadonlyMap<string, Upstream>
-  /** nginx's error_log lines for what a request did wrong (`access forbidden by rule`). */
-  logError(msg: string): void
   /** stub_status's page, now. */
   stubStatusText(): string
 }
@@ -88,7 +86,7 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       if (rw === 'done') return
       if (rw === 'restart') continue
       if (typeof rw !== 'number') realIpPhase(st)
-      step = typeof rw === 'number' ? rw : (accessPhase(st, deps.logError) ?? (await content(st, deps)))
+      step = typeof rw === 'number' ? rw : (accessPhase(st, st.logError) ?? (await content(st, deps)))
     }
     if (typeof step === 'number') step = await finalize(st, step)
     if (step === 'done') return

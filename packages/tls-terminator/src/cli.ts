@@ -17,6 +17,7 @@ import {
   parseAddress,
   parseCommandLine,
   parseDrainDelay,
+  parseLogFormat,
   reopenLogFiles,
   reportReady,
   runMain,
@@ -57,6 +58,8 @@ read as stunnel reads it; the flags are the one-service case of the same configu
   --metrics ADDR         serve /metrics, /healthz and /readyz on ADDR (edgestack; not stunnel's)
   --drain-delay SEC      with --metrics: on a stop signal /readyz says 503 at once, and the
                          listeners keep accepting SEC seconds more before the drain (default 0)
+  --log-format text|json the daemon's own log as text lines or JSON objects, the connection
+                         id a field (edgestack; default text)
   -h, --help, -help      show this help
   -version               say which stunnel this mirrors
 
@@ -136,6 +139,7 @@ runMain('tls-terminator', async () => {
       'drain-timeout': { type: 'string' },
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -144,6 +148,7 @@ runMain('tls-terminator', async () => {
     return
   }
   const workers = count(values.workers, '--workers', 1, 256) ?? 1
+  const logFormat = parseLogFormat(values['log-format'])
   // Without --max-connections, the limit follows RLIMIT_NOFILE (two descriptors a client, a
   // reserve kept back): past it a client is closed at accept, before its handshake, rather
   // than accepted into a process with no descriptor left for its backend connection.
@@ -196,6 +201,7 @@ runMain('tls-terminator', async () => {
   const logger = createLogger({
     name: cluster.isWorker ? `tls-terminator[${cluster.worker?.id}]` : 'tls-terminator',
     level: logLevel(model),
+    format: logFormat,
     ...optional('file', model.global.output),
     // stunnel(8): `foreground = yes` logs to the terminal too, `quiet` only to `output`.
     alsoStdout: model.global.foreground === 'yes',

@@ -25,7 +25,14 @@ export interface ConnectionEnv {
  * connection closes.
  */
 export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { destroy(reason: string): void } {
-  const { service, logger } = env
+  const { service } = env
+  // The connection's id is a field of its lines (`conn=12`, a key with --log-format json),
+  // on a child logger made only when the connection has something to say.
+  let connLogger: Logger | undefined
+  const log = () => {
+    connLogger ??= env.logger.child({ conn: env.id })
+    return connLogger
+  }
   const model = service.model
   const started = Date.now()
   // Read now: once the socket is destroyed these are gone.
@@ -49,8 +56,8 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
     const bytesOut = backend ? backend.bytesRead : 0
     env.onClosed(bytesIn, bytesOut)
     if (model.debug >= 5) {
-      logger.info(
-        `connection ${env.id} closed: ${peer} -> ${target} ${protocol} ${cipher} service=${model.name} sni=${serverName} in=${bytesIn} out=${bytesOut} ms=${Date.now() - started} ${reason ?? 'closed'}`,
+      log().info(
+        `closed: ${peer} -> ${target} ${protocol} ${cipher} service=${model.name} sni=${serverName} in=${bytesIn} out=${bytesOut} ms=${Date.now() - started} ${reason ?? 'closed'}`,
       )
     }
   }
@@ -79,7 +86,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   // stunnel logs accept and connect at notice/info; here they are debug (7) so that a busy
   // server's log stays one line per connection.
   const verbose = model.debug >= 7
-  if (verbose) logger.debug(`connection ${env.id}: [${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
+  if (verbose) log().debug(`[${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
   client.setTimeout(model.timeouts.idleMs)
   client.on('timeout', () => destroy(`idle for ${model.timeouts.idleMs / 1000} s (TIMEOUTidle)`))
 
@@ -88,7 +95,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
     () => client.destroyed,
     (t, err) => {
       env.onBackendFailed?.()
-      logger.warn(`connection ${env.id}: [${model.name}] backend ${formatAddress(t)} failed: ${err.message}`)
+      log().warn(`[${model.name}] backend ${formatAddress(t)} failed: ${err.message}`)
     },
     forwarder.onread,
   ).then(
@@ -100,7 +107,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
         finish()
         return
       }
-      if (verbose) logger.debug(`connection ${env.id}: [${model.name}] connected to ${target}`)
+      if (verbose) log().debug(`[${model.name}] connected to ${target}`)
       wire(client, backend)
     },
     (err: Error) => {

@@ -1,4 +1,4 @@
-import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, UsageError } from '@edgestack/common'
+import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, parseLogFormat, UsageError } from '@edgestack/common'
 import { Params, parseSize } from '../params.js'
 import { articleVcl, backendVcl } from './flags-vcl.js'
 import type { CliModel, ListenSpec, VclSpec } from './model.js'
@@ -40,6 +40,8 @@ edgestack extensions (the article's routing without a VCL file):
   --metrics ADDR          serve /metrics (prometheus_varnish_exporter's names), /healthz, /readyz
   --drain-delay SEC       with --metrics: on a stop signal /readyz says 503 at once, and the
                           listeners keep accepting SEC seconds more before the drain (default 0)
+  --log-format text|json  the router's own log lines as text or JSON objects, request ids
+                          (xid) as fields (default text)
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
@@ -73,6 +75,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       'access-log-handling': { type: 'boolean' },
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean' },
     },
   })
@@ -114,6 +117,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     pidFile: values.P,
     metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
+    logFormat: parseLogFormat(values['log-format']),
     help: values.help ?? false,
     check: values.C ?? false,
     debug: (values.d?.length ?? 0) > 0,

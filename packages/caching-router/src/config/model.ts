@@ -1,4 +1,4 @@
-import type { HostPort } from '@edgestack/common'
+import type { HostPort, LogFormat } from '@edgestack/common'
 
 /**
  * The one configuration model of caching-router: varnishd's command line (and ours) becomes
@@ -51,6 +51,8 @@ export interface CliModel extends RouterModel {
   readonly metrics: HostPort | undefined
   /** `--drain-delay SEC` (edgestack): /readyz 503 while still accepting, before a stop's drain. */
   readonly drainDelayMs: number
+  /** `--log-format` (edgestack): the router's own log as text or JSON lines. */
+  readonly logFormat: LogFormat
   readonly help: boolean
   /** `-C`: check the VCL, print what it compiled into, exit. */
   readonly check: boolean

@@ -63,7 +63,10 @@ runMain('caching-router', async () => {
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
     const router = createCachingRouter(model, logger, createAccessLog())
     await router.listen()
-    answerMetricRequests(() => varnishFamilies(router.counters, router.store))
+    answerMetricRequests(() => [
+      ...varnishFamilies(router.counters, router.store),
+      router.latency.family('caching_router_request_duration_seconds', 'From the request head to the last byte of the response, by handling (hit, miss, pass, pipe, synth).'),
+    ])
     obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
     reportReady()
   } catch (err) {

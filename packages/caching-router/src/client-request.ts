@@ -1,4 +1,4 @@
-import { type AccessLog, getHeader, Http1ParseError, type Http1Request, type Http1Response, type Logger } from '@edgestack/common'
+import { type AccessLog, getHeader, Http1ParseError, type Http1Request, type Http1Response, type HistogramByLabel, type Logger } from '@edgestack/common'
 import { connectionNamed } from './backend-fetch.js'
 import type { Counters } from './counters.js'
 import { type FetchDeps, lookup } from './lookup.js'
@@ -27,6 +27,8 @@ export interface ClientRequestDeps {
   /** What the lookup, fills and passes share. */
   fetch: FetchDeps
   nextXid(): number
+  /** Seconds from the request's head to its response's last byte, by handling. */
+  latency: HistogramByLabel
 }
 
 /** Writes the request's access line once, with varnishncsa's handling; see `handle`. */
@@ -41,7 +43,7 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
  * lookup.ts), VCL restarts, and one access line per response.
  */
 export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Request, res: Http1Response) => void {
-  const { policy, counters, store, params, logger, access, responder, fetch } = d
+  const { policy, counters, store, params, logger, access, responder, fetch, latency } = d
 
   // A VCL `return (restart)` runs dispatch again. The closure is made here, not inline in
   // handle: there it would put r (and with it the VCL's per-request state) into the context
@@ -59,6 +61,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
     const headers = req.headers
     // A Unix-socket listener has no peer address: varnishd's bogo_ip, 0.0.0.0 port 0, stands
     // for it in client.ip, server.ip and X-Forwarded-For (cache_session.c).
+    const startedAt = performance.now()
     const clientIp = req.remoteAddress || BOGO_IP
     const expect = appendForwardedFor(headers, clientIp)
     // Origin-form (the usual request) starts with '/': nothing to look at.
@@ -93,6 +96,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       if (logged) return
       logged = true
       counters.s_resp_bodybytes += res.bytesWritten
+      latency.observe(handling, (performance.now() - startedAt) / 1000)
       access.write(
         ncsaLine(
           {

@@ -5,6 +5,7 @@ import {
   createHttp1Server,
   escapeLogValue,
   formatAddress,
+  HistogramByLabel,
   type HostPort,
   type Http1Server,
   type Logger,
@@ -30,6 +31,8 @@ export interface CachingRouter {
   listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly counters: Counters
+  /** The request-duration histograms, by handling (hit, miss, pass, pipe, synth). */
+  readonly latency: HistogramByLabel
   readonly store: CacheStore
   readonly params: Params
   readonly bans: BanList
@@ -80,6 +83,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const params = opts.params ?? new Params()
   if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
+  const latency = new HistogramByLabel('handling')
   const store = new CacheStore(model.storageBytes, counters, clock)
   const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
@@ -148,6 +152,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     responder,
     fetch,
     nextXid,
+    latency,
   })
 
   const servers: Http1Server[] = model.listen.map((l) =>
@@ -177,6 +182,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   let closing: Promise<void> | undefined
   return {
     counters,
+    latency,
     store,
     params,
     bans,

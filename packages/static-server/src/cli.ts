@@ -36,7 +36,7 @@ import { modelFromFlags } from './config/from-flags.js'
 import type { NginxModel } from './config/model.js'
 import { loadNginxConf } from './config/nginx-conf.js'
 import { createStaticServer, listenAddresses, type StaticServer } from './server.js'
-import { nginxFamilies, StubStatus } from './stub-status.js'
+import { serverFamilies, StubStatus } from './stub-status.js'
 
 // nginx-prometheus-exporter's own gauge: 1 when stub_status could be read (here: always).
 const NGINX_UP = single('nginx_up', 'gauge', 'Status of the last metric scrape', 1)
@@ -187,7 +187,7 @@ runMain(NAME, async () => {
   const sockets = new ListenerSet()
   const stubStatus = new StubStatus()
   const serverOptions = { descriptorLimit: await openFileLimit(), stubStatus }
-  collect = () => nginxFamilies(stubStatus.counts())
+  collect = () => serverFamilies(stubStatus)
   let server: StaticServer = createStaticServer(model, logger, sockets, serverOptions)
   await server.listen()
   // A worker's master owns the pid file. nginx stops with `[emerg] open() "..." failed` when it
@@ -229,7 +229,7 @@ runMain(NAME, async () => {
     },
   }
   if (managed) {
-    answerMetricRequests(() => nginxFamilies(stubStatus.counts()))
+    answerMetricRequests(() => serverFamilies(stubStatus))
     obeyManager(service, { logger })
     reportReady()
   } else {

@@ -212,7 +212,11 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     st.logError = (message) => logger.error(message, ids)
     if (sel?.captures) captured(st, sel.captures)
     realIpPhase(st)
-    res.onFinish = () => logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
+    const startedAt = performance.now()
+    res.onFinish = () => {
+      stub.requestSeconds.observe((performance.now() - startedAt) / 1000)
+      logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
+    }
     // A body that stopped arriving (client_body_timeout) ends the request with no answer;
     // nginx logs it as a 408 with nothing sent, whatever the handler was about to answer.
     if (req.hasBody) {

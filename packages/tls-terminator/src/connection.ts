@@ -11,7 +11,8 @@ export interface ConnectionEnv {
   pool: BackendPool
   logger: Logger
   /** Called once, when both sides are gone, with the bytes passed each way (backend's counters). */
-  onClosed(bytesIn: number, bytesOut: number): void
+  /** `seconds`: from the handshake's end to the close, for the connection-duration histogram. */
+  onClosed(bytesIn: number, bytesOut: number, seconds: number): void
   /** A backend address could not be connected (one call per attempt). */
   onBackendFailed?(): void
 }
@@ -35,6 +36,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   }
   const model = service.model
   const started = Date.now()
+  const startedHr = performance.now()
   // Read now: once the socket is destroyed these are gone.
   const peer = `${unmapped(client.remoteAddress)}:${client.remotePort}`
   const protocol = client.getProtocol() ?? '-'
@@ -54,7 +56,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
     if (closeTimer) clearTimeout(closeTimer)
     const bytesIn = backend ? Math.max(0, backend.bytesWritten - headerBytes) : 0
     const bytesOut = backend ? backend.bytesRead : 0
-    env.onClosed(bytesIn, bytesOut)
+    env.onClosed(bytesIn, bytesOut, (performance.now() - startedHr) / 1000)
     if (model.debug >= 5) {
       log().info(
         `closed: ${peer} -> ${target} ${protocol} ${cipher} service=${model.name} sni=${serverName} in=${bytesIn} out=${bytesOut} ms=${Date.now() - started} ${reason ?? 'closed'}`,

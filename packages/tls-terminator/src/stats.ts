@@ -1,4 +1,4 @@
-import type { MetricFamily } from '@edgestack/common'
+import { Histogram, type MetricFamily } from '@edgestack/common'
 
 /**
  * What `--metrics` publishes for the terminator, kept per process and across reloads (a reload
@@ -12,6 +12,10 @@ export class TerminatorStats {
   active = 0
   bytesReceived = 0
   bytesSent = 0
+  /** From accept to the handshake's end: what a client waits before its first byte can go. */
+  readonly handshakeSeconds = new Histogram()
+  /** From the handshake's end to the close: how long clients stay. */
+  readonly connectionSeconds = new Histogram()
   readonly #handshakes = new Map<string, { version: string; cipher: string; n: number }>()
   readonly #failures = new Map<string, number>()
   readonly #backendFailures = new Map<string, number>()
@@ -66,6 +70,8 @@ export class TerminatorStats {
         help: 'Backend connection attempts that failed, by service.',
         samples: [...this.#backendFailures].map(([service, n]) => ({ labels: { service }, value: n })),
       },
+      this.handshakeSeconds.family('tls_terminator_handshake_duration_seconds', 'From TCP accept to the end of the TLS handshake.'),
+      this.connectionSeconds.family('tls_terminator_connection_duration_seconds', 'From the end of the TLS handshake to the close of the connection.'),
     ]
   }
 }

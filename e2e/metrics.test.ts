@@ -257,6 +257,46 @@ describe('/readyz: 503 from the stop signal on, while the listeners still accept
   })
 })
 
+describe('/readyz polled through a stop without --drain-delay: never ready once the listener refuses', () => {
+  // The poller asks the listener first and /readyz second: a refused connection followed by a
+  // 200 would mean the listener closed while readiness still said ready (an orchestrator
+  // would keep sending to a closed port). A request held in flight keeps the graceful stop
+  // (and the process) going, so a wrong order would be seen for as long as it is held.
+  test('tls-terminator: SIGQUIT while a client polls', async (t) => {
+    const backend = await heldBackend(t)
+    const mport = await freePort()
+    const common = ['--cert', `${FIX}localhost.crt`, '--key', `${FIX}localhost.key`]
+    const d = await started(t, 'tls-terminator', ['--accept', '127.0.0.1:0', '--connect', String(backend.port), ...common, '--metrics', `127.0.0.1:${mport}`])
+    await until('/readyz', () => readyz(mport), (s) => s === 200)
+    const inFlight = exchangeOverTls(d.port, 'GET /held HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 'TLSv1.3')
+    await backend.holding(1)
+    const seen: [boolean, number][] = []
+    let polling = true
+    const poller = (async () => {
+      while (polling) {
+        const accepted = await accepts(d.port)
+        seen.push([accepted, await readyz(mport)])
+      }
+    })()
+    await until('a few polls', async () => seen.length, (n) => n >= 3)
+    const exited = exitOf(d)
+    d.child.kill('SIGQUIT')
+    await until('the listener refuses', async () => seen.filter(([a]) => !a).length, (n) => n >= 3)
+    polling = false
+    await poller
+    assert.deepEqual(
+      seen.filter(([accepted, status]) => !accepted && status !== 503),
+      [],
+      `refused while /readyz was not 503: ${JSON.stringify(seen)}`,
+    )
+    assert.ok(seen.some(([accepted, status]) => accepted && status === 200))
+    backend.release()
+    assert.match(await inFlight, /^HTTP\/1\.1 200 /)
+    const [code] = await exited
+    assert.equal(code, 0, d.output())
+  })
+})
+
 describe('--metrics ADDR taken: exit 1 in one line, before serving', () => {
   for (const [name, args] of [
     ['caching-router', ['-a', '127.0.0.1:0', '-b', '127.0.0.1:9']],

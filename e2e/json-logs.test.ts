@@ -8,7 +8,7 @@ import { describe, type TestContext, test } from 'node:test'
 import tls from 'node:tls'
 import { get } from './daemon-fixtures.js'
 import { freePort } from './ports.js'
-import { type Daemon, REPO, startDaemon, waitForOutput } from './processes.js'
+import { type Daemon, REPO, runCli, startDaemon, waitForOutput } from './processes.js'
 
 // issue 20, logs: `--log-format json` on each daemon. Every line of its own log is one JSON
 // object with timestamp, level, name and message; a line about one connection or request
@@ -117,5 +117,26 @@ describe('--log-format json', () => {
     assert.equal(a.conn, b.conn)
     assert.notEqual(a.conn, c.conn)
     assert.deepEqual(new Set([a.req, b.req, c.req]).size, 3)
+  })
+
+  test("caching-router --access-log-format/--access-log-json: varnishncsa's -F -j lines from the CLI; bad formats refused in its words", async (t) => {
+    const d = await started(t, 'caching-router', [
+      '-a', '127.0.0.1:0', '-b', `127.0.0.1:${await closedPort()}`, '--log-format', 'json',
+      '--access-log-format', '{"url":"%U","status":%s,"ua":"%{User-Agent}i","vxid":%{Varnish:vxid}x}', '--access-log-json',
+    ])
+    assert.equal((await get(d.port, '/j?q=1')).status, 503)
+    await waitForOutput(d, /"url":"\/j"/)
+    const lines = d.output().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>)
+    const access = lines.find((l) => l.url === '/j')
+    assert.deepEqual({ ...access, vxid: typeof access?.vxid }, { url: '/j', status: 503, ua: '', vxid: 'number' })
+    for (const [format, message] of [
+      ['%Z', 'Unknown format specifier at: %Z'],
+      ['%{Varnish:foo}x', 'Unknown formatting extension: Varnish:foo'],
+      ['%{Content-Type}o', '-F: %{Content-Type}o is not supported by caching-router'],
+    ] as const) {
+      const r = await runCli('caching-router', ['-a', '127.0.0.1:0', '-b', '127.0.0.1:9', '--access-log-format', format])
+      assert.equal(r.code, 2, r.stderr)
+      assert.ok(r.stderr.startsWith(`caching-router: ${message}`), r.stderr)
+    }
   })
 })

@@ -61,7 +61,8 @@ runMain('caching-router', async () => {
     await awaitServeOrder()
     const logger = createLogger({ name: 'caching-router', format: model.logFormat })
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
-    const router = createCachingRouter(model, logger, createAccessLog())
+    // varnishncsa -j writes the bytes above 0x7e of a value as they came (a latin1 string here).
+    const router = createCachingRouter(model, logger, createAccessLog(undefined, { encoding: model.accessFormat?.json ? 'latin1' : 'utf8' }))
     await router.listen()
     answerMetricRequests(() => [
       ...varnishFamilies(router.counters, router.store),

@@ -2,7 +2,9 @@ import { type AccessLog, getHeader, Http1ParseError, type Http1Request, type Htt
 import { connectionNamed } from './backend-fetch.js'
 import type { Counters } from './counters.js'
 import { type FetchDeps, lookup } from './lookup.js'
-import { ncsaLine } from './ncsa.js'
+import type { RouterModel } from './config/model.js'
+import { type NcsaRecord, ncsaLine } from './ncsa.js'
+import { compileNcsaFormat } from './ncsa-format.js'
 import type { Params } from './params.js'
 import { passFetch } from './pass-fetch.js'
 import { pipeTo } from './pipe.js'
@@ -23,6 +25,8 @@ export interface ClientRequestDeps {
   access: AccessLog
   /** Append varnishncsa's `%{Varnish:handling}x` to access lines. */
   logHandling: boolean
+  /** varnishncsa's -F and -j instead of its default format. */
+  accessFormat: RouterModel['accessFormat']
   responder: Responder
   /** What the lookup, fills and passes share. */
   fetch: FetchDeps
@@ -44,6 +48,7 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
  */
 export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Request, res: Http1Response) => void {
   const { policy, counters, store, params, logger, access, responder, fetch, latency } = d
+  const format = d.accessFormat ? compileNcsaFormat(d.accessFormat.format, d.accessFormat.json) : undefined
 
   // A VCL `return (restart)` runs dispatch again. The closure is made here, not inline in
   // handle: there it would put r (and with it the VCL's per-request state) into the context
@@ -96,22 +101,19 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       if (logged) return
       logged = true
       counters.s_resp_bodybytes += res.bytesWritten
-      latency.observe(handling, (performance.now() - startedAt) / 1000)
-      access.write(
-        ncsaLine(
-          {
-            client: clientIp,
-            method: req.method,
-            url: url ?? req.target,
-            proto: `HTTP/${req.version}`,
-            headers,
-            status: res.statusCode,
-            bytes: res.bytesWritten,
-            handling,
-          },
-          d.logHandling,
-        ),
-      )
+      const seconds = (performance.now() - startedAt) / 1000
+      latency.observe(handling, seconds)
+      const record: NcsaRecord = {
+        client: clientIp,
+        method: req.method,
+        url: url ?? req.target,
+        proto: `HTTP/${req.version}`,
+        headers,
+        status: res.statusCode,
+        bytes: res.bytesWritten,
+        handling,
+      }
+      access.write(format ? format(record, { seconds, xid: r.xid }) : ncsaLine(record, d.logHandling))
     }
     // A request-target no backend can be asked for (undici sends origin- and absolute-form
     // only): an origin answers it with 400 (RFC 9112 §3.2), so do we.

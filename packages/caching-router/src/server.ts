@@ -149,6 +149,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     logger,
     access,
     logHandling: model.logHandling,
+    accessFormat: model.accessFormat,
     responder,
     fetch,
     nextXid,

@@ -85,15 +85,15 @@ export interface AccessLog {
  * connection summary) so that existing log parsers read them unchanged; through the one
  * buffered writer (daemon/access-log-writer.ts), to stdout without a file.
  */
-export function createAccessLog(file?: string): AccessLog {
-  let writer = new AccessLogWriter(file)
+export function createAccessLog(file?: string, opts: { encoding?: 'utf8' | 'latin1' } = {}): AccessLog {
+  let writer = new AccessLogWriter(file, opts)
   return {
     write(line) {
       writer.append(`${line}\n`)
     },
     reopen() {
       void writer.close()
-      writer = new AccessLogWriter(file)
+      writer = new AccessLogWriter(file, opts)
     },
     close() {
       return writer.close()

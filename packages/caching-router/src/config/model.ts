@@ -42,6 +42,8 @@ export interface RouterModel {
   readonly admin: { readonly address: HostPort; readonly secretFile: string | undefined } | undefined
   /** Append varnishncsa's `%{Varnish:handling}x` (hit, miss, pass, pipe, synth) to access lines. */
   readonly logHandling: boolean
+  /** varnishncsa's `-F FORMAT` and `-j`, as `--access-log-format` and `--access-log-json`; varnishncsa's default without. */
+  readonly accessFormat?: { readonly format: string; readonly json: boolean } | undefined
 }
 
 /** What the command line asks of the CLI itself, besides the router's model. */

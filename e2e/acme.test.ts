@@ -200,3 +200,22 @@ describe('tls-terminator acme against pebble', { skip }, () => {
     assert.match(stunnel.output(), /Reloading configuration|Configuration successful/)
   })
 })
+
+describe('tls-terminator acme: bad command lines', () => {
+  test('refused in one line, exit 2, before anything is asked of a CA', async (t) => {
+    const dir = await tempDir(t)
+    const file = await conf(dir, 1, 2)
+    const base = ['acme', '--directory', 'https://127.0.0.1:9/dir', '--domain', 'localhost']
+    for (const [args, message] of [
+      [[...base, '--http-01-listen', '127.0.0.1:0', file], "--agree-tos is required: making an account agrees to the CA's terms of service"],
+      [[...base, '--agree-tos', file], 'give one of --http-01-root, --http-01-listen, --tls-alpn-01-listen'],
+      [[...base, '--agree-tos', '--http-01-root', dir, '--http-01-listen', '127.0.0.1:0', file], 'give one of --http-01-root, --http-01-listen, --tls-alpn-01-listen'],
+      [['acme', '--directory', 'ftp://x', '--domain', 'a', '--agree-tos', '--http-01-root', dir, file], '--directory: "ftp://x" is not an http(s) URL'],
+      [[...base, '--agree-tos', '--http-01-root', dir, '--renew-before', '1d', file], '--renew-before: "1d" is not a whole number of seconds'],
+    ] as const) {
+      const r = await runCli('tls-terminator', [...args])
+      assert.equal(r.code, 2, r.stderr)
+      assert.equal(r.stderr.split('\n')[0], `tls-terminator: acme: ${message}`)
+    }
+  })
+})

@@ -30,7 +30,6 @@ import type { BuiltModel } from './config/build-model.js'
 import { modelFromFlags } from './config/flags.js'
 import { DEFAULT_MAX_CONNECTIONS, type TerminatorModel } from './config/model.js'
 import { loadStunnelConf } from './config/stunnel-conf.js'
-import { runAcmeCommand } from './acme/acme-command.js'
 import { ensureDevCertificates } from './dev-cert.js'
 import { prepare, randomTicketKeys } from './prepare.js'
 import { createTlsTerminator } from './server.js'
@@ -115,7 +114,8 @@ runMain('tls-terminator', async () => {
     process.stdout.write(`${created ? 'created' : 'kept existing'} ${files.cert}, ${files.key} (CA: ${files.caCert})\n`)
     return
   }
-  if (argv[0] === 'acme') return runAcmeCommand(argv.slice(1))
+  // Loaded only for the subcommand: acme-client and axios are not the daemon's to carry.
+  if (argv[0] === 'acme') return (await import('./acme/acme-command.js')).runAcmeCommand(argv.slice(1))
   const stunnelForm = stunnelCommandLine(argv)
   if (stunnelForm === 'help') {
     process.stdout.write(HELP)

@@ -82,7 +82,7 @@ export async function runAcmeCommand(argv: string[]): Promise<void> {
   const challenges = (['http-01-root', 'http-01-listen', 'tls-alpn-01-listen'] as const).filter((f) => values[f] !== undefined)
   if (challenges.length !== 1) throw new UsageError('acme: give one of --http-01-root, --http-01-listen, --tls-alpn-01-listen')
   const renewBeforeMs = seconds(values['renew-before'], '--renew-before')
-  const firstRetryMs = seconds(values.retry, '--retry') ?? undefined
+  const firstRetryMs = seconds(values.retry, '--retry')
   const file = positionals[0] as string
   const { model } = await loadStunnelConf(file)
   const service = pickService(model, values.service, file)

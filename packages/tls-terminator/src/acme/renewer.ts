@@ -146,17 +146,13 @@ export class Renewer {
 /**
  * The running form: check, sleep until the plan says (at most CHECK_INTERVAL_MS, or the CA's
  * Retry-After), and after a failure try again with backoff; the certificate on disk keeps
- * serving meanwhile. Resolves once `stop` is called.
+ * serving meanwhile. `stop` ends the loop (a check in flight finishes, nothing follows it).
  */
-export function runRenewer(renewer: Renewer, opts: { logger: Logger; stats: AcmeStats; firstRetryMs?: number }): { stop(): void; done: Promise<void> } {
+export function runRenewer(renewer: Renewer, opts: { logger: Logger; stats: AcmeStats; firstRetryMs?: number }): { stop(): void } {
   const { logger, stats } = opts
   const firstRetryMs = opts.firstRetryMs ?? FIRST_RETRY_MS
   let timer: NodeJS.Timeout | undefined
   let stopped = false
-  let finish: () => void = () => undefined
-  const done = new Promise<void>((resolve) => {
-    finish = resolve
-  })
   const schedule = (ms: number) => {
     stats.nextAttempt = new Date(Date.now() + ms)
     if (!stopped) timer = setTimeout(tick, ms)
@@ -188,8 +184,6 @@ export function runRenewer(renewer: Renewer, opts: { logger: Logger; stats: Acme
     stop() {
       stopped = true
       clearTimeout(timer)
-      finish()
     },
-    done,
   }
 }

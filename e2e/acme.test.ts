@@ -11,7 +11,7 @@ import { haveStunnel, startStunnel } from '@edgestack/tls-terminator/test/helper
 import { get } from './daemon-fixtures.js'
 import { PEBBLE_TRUST, pebbleMissing, startPebble } from './pebble.js'
 import { freePort } from './ports.js'
-import { runCli, startDaemon, startProcess, cliOf, type Daemon } from './processes.js'
+import { cliOf, type Daemon, runCli, startDaemon, startProcess, waitForOutput } from './processes.js'
 
 // issue 20, ACME: `tls-terminator acme` against Debian's pebble on loopback, every challenge
 // validated for real (pebble's VA fetches HTTP-01 from static-server's root or our responder,
@@ -131,6 +131,35 @@ describe('tls-terminator acme against pebble', { skip }, () => {
     const m = (await get(mport, '/metrics')).body
     assert.ok(metric(m, 'tls_terminator_acme_orders_total{result="success"}') >= 1, m)
     assert.equal(metric(m, 'tls_terminator_acme_orders_total{result="failure"}'), 0)
+  })
+
+  test("HTTP-01 through the chain: pebble asks caching-router, whose VCL (the README's rule) sends the path to static-server's root", async (t) => {
+    const dir = await tempDir(t)
+    const root = join(dir, 'www')
+    const pebble = await startPebble(t, dir)
+    const web = await startDaemon('static-server', ['--root', root, '--listen', '127.0.0.1:0'])
+    t.after(() => web.stop())
+    const vcl = join(dir, 'default.vcl')
+    await writeFile(
+      vcl,
+      [
+        'vcl 4.1;',
+        'backend node { .host = "127.0.0.1"; .port = "9"; }',
+        `backend nginx { .host = "127.0.0.1"; .port = "${web.port}"; }`,
+        'sub vcl_recv {',
+        '    if (req.url ~ "^/\\.well-known/acme-challenge/") { set req.backend_hint = nginx; return (pass); }',
+        '    if (req.url ~ "\\.(js|css|img)$") { set req.backend_hint = nginx; } else { set req.backend_hint = node; }',
+        '}',
+        '',
+      ].join('\n'),
+    )
+    const router = await startDaemon('caching-router', ['-a', `127.0.0.1:${pebble.httpPort}`, '-f', vcl], { port: pebble.httpPort })
+    t.after(() => router.stop())
+    const file = await conf(dir, await freePort(), 1)
+    const r = await runCli('tls-terminator', acmeArgs(pebble.directory, file, ['--http-01-root', root], ['--once']))
+    assert.equal(r.code, 0, r.stdout + r.stderr)
+    assert.match(pebble.output(), /Issued certificate serial/)
+    await waitForOutput(router, /"GET http:\/\/localhost:\d+\/\.well-known\/acme-challenge\/[A-Za-z0-9_-]+ HTTP\/1\.1" 200 /)
   })
 
   test('TLS-ALPN-01 answered by our responder', async (t) => {

@@ -8,7 +8,7 @@ import { describe, type TestContext, test } from 'node:test'
 import tls from 'node:tls'
 import { get } from './daemon-fixtures.js'
 import { freePort } from './ports.js'
-import { type Daemon, REPO, startDaemon } from './processes.js'
+import { cliOf, type Daemon, REPO, startDaemon, startProcess } from './processes.js'
 
 // issue 20, certificates: tls-terminator reloads its certificate and key when the files change
 // (as on SIGHUP), a connection made before keeps going on the certificate it started with, a new
@@ -129,3 +129,23 @@ for (const workers of ['1', '2']) {
     })
   })
 }
+
+describe('tls-terminator -fd 3: the configuration read once, its certificate files still reloaded', () => {
+  test('a replaced certificate is served, though the descriptor cannot be read again', async (t) => {
+    const dir = await tempDir(t)
+    const cert = join(dir, 'server.crt')
+    const key = join(dir, 'server.key')
+    await copyFile(`${FIX}localhost.crt`, cert)
+    await copyFile(`${FIX}localhost.key`, key)
+    const conf = join(dir, 'stunnel.conf')
+    await writeFile(conf, `foreground = yes\n[https]\naccept = 127.0.0.1:0\nconnect = ${await echoBackend(t)}\ncert = ${cert}\nkey = ${key}\n`)
+    // stunnel -fd N: the configuration comes from descriptor 3, a file the shell opened.
+    const d = await startProcess('tls-terminator', '/bin/sh', ['-c', `exec "${process.execPath}" "${cliOf('tls-terminator')}" -fd 3 3<"${conf}"`], 'listening-line')
+    t.after(() => d.stop())
+    assert.equal(await subjectSeen(d.port), 'localhost')
+    await replace(`${FIX}example.key`, key)
+    await replace(`${FIX}example.crt`, cert)
+    await until('the new certificate', () => subjectSeen(d.port), (cn) => cn === 'www.example.com')
+    assert.doesNotMatch(d.output(), / error /)
+  })
+})

@@ -21,6 +21,7 @@ import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
+import { LimitZones } from './limits.js'
 import { badRequest } from './request-checks.js'
 import { realIpPhase } from './real-ip.js'
 import { RefusedRequest } from './refused-request.js'
@@ -121,7 +122,13 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   })
   const logs = new AccessLogs()
   const stub = opts.stubStatus ?? new StubStatus()
-  const deps = { cache, upstreams, stubStatusText: () => stubStatusText(stub.counts()) }
+  const deps = {
+    cache,
+    upstreams,
+    stubStatusText: () => stubStatusText(stub.counts()),
+    limits: new LimitZones(model.limitZones),
+    log: (level: string, msg: string) => (level === 'error' || level === 'alert' ? logger.error(msg) : level === 'warn' ? logger.warn(msg) : logger.info(msg)),
+  }
   // nginx's $connection (a serial number per connection) and a serial per request: fields of
   // every error line a request causes (winston metadata; `--log-format json` gives them keys).
   const connectionIds = new WeakMap<object, number>()

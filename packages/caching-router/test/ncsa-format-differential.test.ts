@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import net from 'node:net'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import { startOrigin, startRouter, type Started } from './router-harness.js'
 import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-varnishd.js'

@@ -5,6 +5,7 @@ import {
   createHttp1Server,
   escapeLogValue,
   formatAddress,
+  HistogramByLabel,
   type HostPort,
   type Http1Server,
   type Logger,
@@ -31,6 +32,8 @@ export interface CachingRouter {
   listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly counters: Counters
+  /** The request-duration histograms, by handling (hit, miss, pass, pipe, synth). */
+  readonly latency: HistogramByLabel
   readonly store: CacheStore
   readonly params: Params
   readonly bans: BanList
@@ -81,6 +84,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const params = opts.params ?? new Params()
   if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
+  const latency = new HistogramByLabel('handling')
   const store = new CacheStore(model.storageBytes, counters, clock)
   const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
@@ -146,9 +150,11 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     logger,
     access,
     logHandling: model.logHandling,
+    accessFormat: model.accessFormat,
     responder,
     fetch,
     nextXid,
+    latency,
   })
 
   // HTTP/2 (feature=+http2): its streams go to the same onRequest (src/h2/).
@@ -182,6 +188,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   let closing: Promise<void> | undefined
   return {
     counters,
+    latency,
     store,
     params,
     bans,

@@ -30,7 +30,7 @@ function boundedEnv(name: string, dflt: number, min: number, max: number): numbe
   return n
 }
 
-const missingReal = (await Promise.all(LAYERS.map(missingProgram))).filter((m) => m !== undefined)
+const missingReal = (await Promise.all(LAYERS.map((l) => missingProgram(l)))).filter((m) => m !== undefined)
 
 for (const real of [[], [...LAYERS]] as Layer[][]) {
   const which = real.length === 0 ? 'ours' : 'stunnel, varnishd and nginx'

@@ -1,6 +1,6 @@
 import type { BenchContext } from './layers/server.js'
 import type { ProbeExpectation } from './load/probe.js'
-import { type Programs, type Started, startChains, startRouter, startStatic, startTls } from './groups.js'
+import { type Programs, type Started, startChains, startRouter, startRouterH2, startStatic, startTls } from './groups.js'
 
 export type Unit = 'req/s' | 'MiB/s' | 'handshakes/s' | 'round trips/s'
 
@@ -9,7 +9,8 @@ export interface Measure {
   id: number
   title: string
   unit: Unit
-  kind: 'http' | 'handshakes' | 'ws'
+  /** h2: h2load -c 10 -m 10 over h2c (prior knowledge), both sides with `-p feature=+http2`. */
+  kind: 'http' | 'handshakes' | 'ws' | 'h2'
   path: string
   https: boolean
   headers?: Record<string, string>
@@ -39,6 +40,8 @@ const MIB = 1024 * 1024
 
 /** Files in the run's document root (css, so the article's VCL routes them to nginx). */
 export const ROOT_FILES = { '1k.css': KIB, '1m.css': MIB } as const
+/** Text that compresses as real stylesheets do (about 5:1), under the location with `gzip on`. */
+export const TEXT_FILES = { 'text/64k.css': 64 * KIB } as const
 
 export const GROUPS: Group[] = [
   {
@@ -56,6 +59,19 @@ export const GROUPS: Group[] = [
         ours: 'ours',
         theirs: 'theirs',
         peers: ['serve-static'],
+      },
+      {
+        id: 10,
+        title: 'gzip on the fly, 64 KiB text, level 1',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/text/64k.css',
+        https: false,
+        headers: { 'Accept-Encoding': 'gzip' },
+        expect: { status: 200, bodyBytes: 64 * KIB, headers: { 'Accept-Encoding': 'gzip' }, gzip: true },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
       },
       {
         id: 2,
@@ -101,6 +117,25 @@ export const GROUPS: Group[] = [
         theirs: 'theirs',
         peers: ['http-proxy'],
         baseline: { key: 'router-builtin', label: 'built-in VCL only', limitPct: 5 },
+      },
+    ],
+  },
+  {
+    name: 'router-h2',
+    start: startRouterH2,
+    measures: [
+      {
+        id: 11,
+        title: 'h2c cache hit 1 KiB, h2load -c 10 -m 10',
+        unit: 'req/s',
+        kind: 'h2',
+        path: '/cache-1k.css',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
       },
     ],
   },

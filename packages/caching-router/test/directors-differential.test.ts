@@ -67,12 +67,26 @@ sub vcl_init {
     rr.add_backend(b1);
     rr.add_backend(b2);
 
+    new l = directors.fallback();
+    l.add_backend(directors.lookup("b" + "2"));
+    l.add_backend(directors.lookup("rr"));
+
     new fb = directors.fallback();
     fb.add_backend(b3);
     fb.add_backend(b1);
 }
 
 sub vcl_recv {
+    if (req.http.Upgrade ~ "(?i)websocket") {
+        if (req.url ~ "^/ws-url/") {
+            set req.backend_hint = s.backend(by = URL);
+        } elsif (req.url ~ "^/ws-lazy/") {
+            set req.backend_hint = s.backend(resolve = LAZY);
+        } elsif (req.url ~ "^/ws-hash/") {
+            set req.backend_hint = h.backend(req.url);
+        }
+        return (pipe);
+    }
     if (req.url ~ "^/hash/") {
         set req.backend_hint = h.backend(req.url);
     } elsif (req.url ~ "^/client/") {
@@ -99,8 +113,30 @@ sub vcl_recv {
         set req.backend_hint = rr.backend();
     } elsif (req.url ~ "^/fb/") {
         set req.backend_hint = fb.backend();
+    } elsif (req.url ~ "^/lookup/") {
+        set req.backend_hint = l.backend();
+    } elsif (req.url ~ "^/fail-set/") {
+        p.set(alt = 1);
+    } elsif (req.url ~ "^/fail-lazy/") {
+        set req.backend_hint = s.backend(resolve = LAZY, alt = 1);
+    } elsif (req.url ~ "^/fail-key/") {
+        set req.backend_hint = s.backend(by = KEY);
+    } elsif (req.url ~ "^/param-task/") {
+        set req.backend_hint = u.backend(resolve = LAZY);
+    } elsif (req.url ~ "^/param-arg/") {
+        set req.backend_hint = s.backend(param = p.use());
     }
     return (pass);
+}
+
+sub vcl_pipe {
+    if (req.url ~ "^/ws-pipe/") {
+        set bereq.backend = s.backend();
+    }
+    if (req.http.Upgrade) {
+        set bereq.http.Upgrade = req.http.Upgrade;
+        set bereq.http.Connection = req.http.Connection;
+    }
 }
 
 sub vcl_backend_fetch {
@@ -108,7 +144,14 @@ sub vcl_backend_fetch {
         set bereq.backend = s.backend();
     } elsif (bereq.url ~ "^/shard-blob/") {
         set bereq.backend = s.backend(by = BLOB, key_blob = bereq.hash);
+    } elsif (bereq.url ~ "^/param-task/") {
+        # this backend request's own parameters, over the VCL's by=URL alt=1
+        p.set(by = HASH, healthy = IGNORE);
     }
+}
+
+sub vcl_backend_response {
+    set beresp.http.X-Param = p.get_by() + " " + p.get_alt() + " " + p.get_healthy() + " " + p.get_key() + " " + p.get_warmup() + " " + p.get_rampup();
 }
 
 sub vcl_deliver {
@@ -127,7 +170,22 @@ function origin(name: string): Promise<http.Server> {
     res.writeHead(200, { 'X-Backend': name, 'Content-Type': 'text/plain' })
     res.end(name)
   })
+  // A websocket upgrade: the 101 names this origin, then one frame-less line and close.
+  server.on('upgrade', (_req, socket) => {
+    socket.on('error', () => {})
+    socket.end(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Backend: ${name}\r\n\r\nhello from ${name}`)
+  })
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
+}
+
+/** Which origin a websocket upgrade through `port` reached: the 101's X-Backend, or the status. */
+async function upgradedTo(port: number, url: string): Promise<string> {
+  const { responses } = await rawExchange(
+    port,
+    `GET ${url} HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  )
+  const r = responses.find((x) => x.status === 101) ?? responses.at(-1)
+  return r ? (r.status === 101 ? (r.headers['x-backend'] ?? '?') : `status ${r.status}`) : 'no answer'
 }
 
 async function reached(port: number, url: string, headers: Record<string, string> = {}): Promise<string> {
@@ -136,7 +194,7 @@ async function reached(port: number, url: string, headers: Record<string, string
     .join('')
   const { responses } = await rawExchange(port, `GET ${url} HTTP/1.1\r\nHost: example.com\r\n${extra}Connection: close\r\n\r\n`)
   const r = responses.at(-1)
-  return r ? (r.status === 200 ? (r.headers['x-backend'] ?? '?') : `status ${r.status}`) : 'no answer'
+  return r ? (r.status === 200 ? `${r.headers['x-backend'] ?? '?'} ${r.headers['x-param']}` : `status ${r.status}`) : 'no answer'
 }
 
 describe('vmod_directors hash and shard: caching-router vs varnishd', { skip: skipWithoutVarnishd, concurrency: 1 }, () => {
@@ -168,11 +226,11 @@ describe('vmod_directors hash and shard: caching-router vs varnishd', { skip: sk
   })
 
   /** Which origin each URL reaches through each peer; they must agree on every one. */
-  async function agree(urls: string[], headers: (i: number) => Record<string, string> = () => ({})): Promise<string[]> {
+  async function agree(urls: string[], headers: (i: number) => Record<string, string> = () => ({}), ws = false): Promise<string[]> {
     const seen: string[][] = []
     for (const p of peers) {
       const row: string[] = []
-      for (let i = 0; i < urls.length; i++) row.push(await reached(p.port, urls[i] as string, headers(i)))
+      for (let i = 0; i < urls.length; i++) row.push(ws ? await upgradedTo(p.port, urls[i] as string) : await reached(p.port, urls[i] as string, headers(i)))
       seen.push(row)
     }
     const [a, b] = seen as [string[], string[]]
@@ -221,6 +279,26 @@ describe('vmod_directors hash and shard: caching-router vs varnishd', { skip: sk
     // Both start from a fresh director: the same order.
     await agree(Array.from({ length: 9 }, (_, i) => `/rr/${i}`))
     await agree(['/fb/1', '/fb/2'])
+  })
+
+  test('shard_param: set in the backend request over the VCL defaults, get_*(), param=; directors.lookup()', async () => {
+    const got = await agree(urls('/param-task/', 40))
+    assert.match(got[0] as string, / HASH 1 IGNORE \d+ -1\.000 true$/)
+    await agree(urls('/param-arg/', 40))
+    await agree(['/lookup/1', '/lookup/2'])
+  })
+
+  test('what vmod_directors refuses at run time fails the request: 503 from both', async () => {
+    assert.deepEqual(await agree(['/fail-set/x', '/fail-lazy/x', '/fail-key/x']), Array(3).fill('status 503'))
+  })
+
+  test('return (pipe) honours the director: websocket upgrades reach the backend it chose', async () => {
+    const none = () => ({})
+    const got = await agree(urls('/ws-url/', 40), none, true)
+    assert.ok(new Set(got).size >= 3 && got.every((b) => NAMES.includes(b)), `upgrades spread over the backends: ${[...new Set(got)]}`)
+    await agree(urls('/ws-lazy/', 40), none, true)
+    await agree(urls('/ws-pipe/', 40), none, true)
+    await agree(urls('/ws-hash/', 40), none, true)
   })
 
   test('a sick member: the ring and the hash move its keys, the rest stay', async () => {

@@ -5,7 +5,7 @@ import { type Expr, exprToken, type VclDialect } from './ast.js'
 import type { VclContext, VclIp } from './context.js'
 import type { Backend } from './directors.js'
 import { Director } from './vdir-director.js'
-import { objectCall, type VmodObject } from './vmod-directors.js'
+import { directorsCall, objectCall, type VmodObject } from './vmod-directors.js'
 import { stdCall } from './vmod-std.js'
 import { spanOf, type Token } from './lexer.js'
 import { compilePcre, compileReplacement, VARNISH_REGEX_LIMITS } from './regex.js'
@@ -320,6 +320,8 @@ function call(e: Extract<Expr, { kind: 'call' }>, env: ExprEnv): Compiled {
     if (!env.imports.has(prefix)) throw new VclError(`Symbol not found: '${name}'`, spanOf(e.token))
   }
   if (prefix === 'std') return stdCall(e, member, env)
+  const fromVmod = prefix === 'directors' ? directorsCall(e, member, env) : undefined
+  if (fromVmod) return fromVmod
   const object = env.objects.get(prefix)
   if (object) return objectCall(e, object, member, env)
   // `req.http.host.lower()`: STRING methods (VCC's STRINGS.lower / STRINGS.upper).

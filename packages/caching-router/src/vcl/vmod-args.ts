@@ -9,6 +9,7 @@ type CallExpr = Extract<Expr, { kind: 'call' }>
 
 /** One formal argument of a vmod function, as its .vcc file declares it. */
 export interface ArgSpec {
+  /** Empty for an argument the .vcc leaves unnamed (given by position only). */
   readonly name: string
   /** A VCL type, or the values of an ENUM. */
   readonly type: VclType | readonly string[]
@@ -25,12 +26,17 @@ export type BoundArg = { readonly fn: (ctx: VclContext) => unknown; readonly con
  */
 export function bindArgs(e: CallExpr, specs: readonly ArgSpec[], env: ExprEnv): BoundArg[] {
   if (e.args.length > specs.length) {
-    const extra = e.args[specs.length] as Expr
-    throw new VclError(`Expected ')' got '${exprText(extra)}'`, spanOf(exprToken(extra)))
+    const extra = exprToken(e.args[specs.length] as Expr)
+    // VCC reads an identifier there as the name of an argument (`req` of `req.url`).
+    if (extra.kind === 'id') {
+      const first = extra.value.split('.')[0] as string
+      throw new VclError(`Unknown argument '${first}'`, { ...spanOf(extra), length: first.length })
+    }
+    throw new VclError(`Expected ')' got '${exprText(e.args[specs.length] as Expr)}'`, spanOf(extra))
   }
   const given: (Expr | undefined)[] = specs.map((_, i) => e.args[i])
   for (const [name, value] of e.named) {
-    const at = specs.findIndex((s) => s.name === name)
+    const at = specs.findIndex((s) => s.name !== '' && s.name === name)
     const where = spanOf(e.names?.get(name) ?? value.token)
     if (at === -1) throw new VclError(`Unknown argument '${name}'`, where)
     if (given[at] !== undefined) throw new VclError(`Argument '${name}' already used`, where)
@@ -39,7 +45,7 @@ export function bindArgs(e: CallExpr, specs: readonly ArgSpec[], env: ExprEnv): 
   return specs.map((spec, i) => {
     const x = given[i]
     if (x === undefined) {
-      if (spec.required) throw new VclError(`Argument '${spec.name}' missing`, spanOf(e.end))
+      if (spec.required) throw new VclError(spec.name === '' ? `Argument ${i + 1} missing` : `Argument '${spec.name}' missing`, spanOf(e.end))
       return undefined
     }
     if (typeof spec.type === 'string') {

@@ -39,18 +39,39 @@ export function newObject(name: string, ctor: CallExpr, kind: string, env: ExprE
 const read = <T>(a: BoundArg, ctx: VclContext): T | undefined => a?.fn(ctx) as T | undefined
 const ofType = (o: VmodObject) => (o instanceof Director ? o.kind : o.kind)
 
+/**
+ * vmod_directors' functions: `directors.lookup(STRING)`, a backend or director by name, in
+ * vcl_init and vcl_fini only (VPFX(lookup) fails the VCL elsewhere); none of that name is NULL.
+ */
+export function directorsCall(e: CallExpr, member: string, env: ExprEnv): Compiled | undefined {
+  if (member !== 'lookup') return undefined
+  const [n] = bindArgs(e, [{ name: '', type: 'STRING', required: true }], env)
+  const { backends, objects } = env
+  return {
+    type: 'BACKEND',
+    fn: (ctx) => {
+      if (sideOf(ctx) !== 'housekeeping') shardlessFail('lookup() may only be called from vcl_init / vcl_fini')
+      const name = read<string>(n, ctx) ?? ''
+      const o = objects.get(name)
+      return backends.get(name) ?? (o instanceof ShardParamObject ? undefined : o)
+    },
+  }
+}
+
 /** Methods of the directors vmod's objects (`rr.add_backend(b)`, `h.backend(key)`, `s.backend(by=URL)`). */
 export function objectCall(e: CallExpr, o: VmodObject, member: string, env: ExprEnv): Compiled {
   const c = o instanceof Director ? vdirCall(e, o, member, env) : o instanceof ShardDirector ? shardCall(e, o, member, env) : paramCall(e, o, member, env)
   if (c) return c
-  throw new VclError(`Unknown property '${member}' for type directors.${ofType(o)}`, spanOf(e.token))
+  const at = e.token.value.length - member.length
+  throw new VclError(`Unknown property '${member}' for type directors.${ofType(o)}`, { ...spanOf(e.token), offset: e.token.offset + at, length: member.length })
 }
 
 function vdirCall(e: CallExpr, d: Director, member: string, env: ExprEnv): Compiled | undefined {
   switch (member) {
     case 'add_backend': {
-      const weight: ArgSpec[] = d.kind === 'random' ? [{ name: 'weight', type: 'REAL', required: true }] : d.kind === 'hash' ? [{ name: 'weight', type: 'REAL' }] : []
-      const [b, w] = bindArgs(e, [{ name: 'backend', type: 'BACKEND', required: true }, ...weight], env)
+      // vmod_directors.vcc: hash names its weight; random's is unnamed and required.
+      const weight: ArgSpec[] = d.kind === 'random' ? [{ name: '', type: 'REAL', required: true }] : d.kind === 'hash' ? [{ name: 'weight', type: 'REAL' }] : []
+      const [b, w] = bindArgs(e, [{ name: '', type: 'BACKEND', required: true }, ...weight], env)
       return {
         type: 'VOID',
         fn: (ctx) => {
@@ -62,7 +83,7 @@ function vdirCall(e: CallExpr, d: Director, member: string, env: ExprEnv): Compi
       }
     }
     case 'remove_backend': {
-      const [b] = bindArgs(e, [{ name: 'backend', type: 'BACKEND', required: true }], env)
+      const [b] = bindArgs(e, [{ name: '', type: 'BACKEND', required: true }], env)
       return {
         type: 'VOID',
         fn: (ctx) => {
@@ -74,7 +95,7 @@ function vdirCall(e: CallExpr, d: Director, member: string, env: ExprEnv): Compi
     }
     case 'backend': {
       if (d.kind === 'hash') {
-        const [k] = bindArgs(e, [{ name: 'key', type: 'STRING', required: true }], env)
+        const [k] = bindArgs(e, [{ name: '', type: 'STRING', required: true }], env)
         return { type: 'BACKEND', fn: (ctx) => d.pickByKey([read<string>(k, ctx)]) }
       }
       bindArgs(e, [], env)
@@ -155,7 +176,7 @@ function shardCall(e: CallExpr, s: ShardDirector, member: string, env: ExprEnv):
       return { type: 'BOOL', fn: (ctx) => s.reconfigure(ctx, read<number>(r, ctx) ?? 67, ctx.log) }
     }
     case 'key': {
-      const [k] = bind([{ name: 'string', type: 'STRING', required: true }])
+      const [k] = bind([{ name: '', type: 'STRING', required: true }])
       return { type: 'INT', fn: (ctx) => hashStrands32([read<string>(k, ctx)]) }
     }
     case 'backend': {
@@ -170,7 +191,7 @@ function shardCall(e: CallExpr, s: ShardDirector, member: string, env: ExprEnv):
     }
     case 'debug': {
       // Sets which diagnostics varnishd writes to its shared-memory log; the choice is the same without it.
-      bind([{ name: 'flags', type: 'INT', required: true }])
+      bind([{ name: '', type: 'INT', required: true }])
       return { type: 'VOID', fn: () => undefined }
     }
   }

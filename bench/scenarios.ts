@@ -39,6 +39,8 @@ const MIB = 1024 * 1024
 
 /** Files in the run's document root (css, so the article's VCL routes them to nginx). */
 export const ROOT_FILES = { '1k.css': KIB, '1m.css': MIB } as const
+/** Text that compresses as real stylesheets do (about 5:1), under the location with `gzip on`. */
+export const TEXT_FILES = { 'text/64k.css': 64 * KIB } as const
 
 export const GROUPS: Group[] = [
   {
@@ -56,6 +58,19 @@ export const GROUPS: Group[] = [
         ours: 'ours',
         theirs: 'theirs',
         peers: ['serve-static'],
+      },
+      {
+        id: 10,
+        title: 'gzip on the fly, 64 KiB text, level 1',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/text/64k.css',
+        https: false,
+        headers: { 'Accept-Encoding': 'gzip' },
+        expect: { status: 200, bodyBytes: 64 * KIB, headers: { 'Accept-Encoding': 'gzip' }, gzip: true },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
       },
       {
         id: 2,

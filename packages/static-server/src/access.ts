@@ -64,6 +64,19 @@ export function accessPhase(st: RequestState, logError: (msg: string) => void): 
   return 403
 }
 
+/** $binary_remote_addr: the address's 4 or 16 bytes, one character each (a unix peer as it is). */
+export function binaryAddress(addr: string): string {
+  const v = isIP(addr)
+  if (v === 0) return addr
+  let n = v === 4 ? ipv4(addr) : ipv6(addr)
+  const bytes: number[] = []
+  for (let i = v === 4 ? 4 : 16; i > 0; i--) {
+    bytes.unshift(Number(n & 0xffn))
+    n >>= 8n
+  }
+  return String.fromCharCode(...bytes)
+}
+
 function ipv4(s: string): bigint {
   return s.split('.').reduce((n, p) => (n << 8n) | BigInt(Number(p)), 0n)
 }

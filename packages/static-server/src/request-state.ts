@@ -2,6 +2,7 @@ import { clfNow, type Http1Request, type Http1Response } from '@edgestack/common
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
 import { fieldValue, type UpstreamTry, upstreamCookie, upstreamVariable } from './upstream-variables.js'
 import { userVariable } from './user-variables.js'
+import { binaryAddress } from './access.js'
 import type { VariableSource } from './variables.js'
 
 export type { UpstreamTry }
@@ -53,6 +54,15 @@ export class RequestState implements VariableSource {
   carried: string[] = []
   /** A backend's X-Accel-Charset (not ignored). */
   accelCharset: string | undefined
+  /** r->main->limit_req_set: limit_req has run for this request (internal redirects skip it). */
+  limitReqSet = false
+  /** $limit_req_status and $limit_conn_status ('' until the module decided). */
+  limitReqStatus = ''
+  limitConnStatus = ''
+  /** nginx's r->gzip_vary: the gzip filter or gzip_static considered this answer (gzip_vary's field). */
+  gzipVary = false
+  /** $gzip_ratio, once a compressed body has been written. */
+  gzipRatio = ''
   /** A Content-Type carried over by X-Accel-Redirect: the next answer keeps it. */
   carriedType: string | undefined
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
@@ -159,6 +169,14 @@ export class RequestState implements VariableSource {
       case 'upstream_response_length':
       case 'upstream_bytes_sent':
         return upstreamVariable(this.upstreamTries, name)
+      case 'limit_req_status':
+        return this.limitReqStatus
+      case 'limit_conn_status':
+        return this.limitConnStatus
+      case 'binary_remote_addr':
+        return binaryAddress(this.remoteAddr)
+      case 'gzip_ratio':
+        return this.gzipRatio
       case 'connection_upgrade':
         return req.upgrade ? 'upgrade' : 'close'
     }

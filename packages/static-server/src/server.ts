@@ -21,6 +21,7 @@ import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
+import { LimitZones } from './limits.js'
 import { badRequest } from './request-checks.js'
 import { realIpPhase } from './real-ip.js'
 import { RefusedRequest } from './refused-request.js'
@@ -121,7 +122,14 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   })
   const logs = new AccessLogs()
   const stub = opts.stubStatus ?? new StubStatus()
-  const deps = { cache, upstreams, logError: (msg: string) => logger.error(msg), stubStatusText: () => stubStatusText(stub.counts()) }
+  const deps = {
+    cache,
+    upstreams,
+    logError: (msg: string) => logger.error(msg),
+    stubStatusText: () => stubStatusText(stub.counts()),
+    limits: new LimitZones(model.limitZones),
+    log: (level: string, msg: string) => (level === 'error' || level === 'alert' ? logger.error(msg) : level === 'warn' ? logger.warn(msg) : logger.info(msg)),
+  }
 
   const groups = listenGroups(model)
 

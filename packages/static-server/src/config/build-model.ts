@@ -17,6 +17,8 @@ import type {
 import { checkVariables } from './check-variables.js'
 import { mapBlock } from './map-block.js'
 import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
+import { GZIP_DEFAULTS, type GzipLists, gzipDirective } from './gzip-directives.js'
+import { checkLimitZones, LIMIT_DEFAULTS, type LimitLists, limitDirective, limitZone } from './limit-directives.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
 import { compileRegex, namedGroups } from './variable-names.js'
@@ -57,6 +59,8 @@ export function buildModel(
     vars: { maps: new Map(), names: new Set() },
     hosts: [],
     logs: new Set(),
+    limitZones: new Map(),
+    limitUses: [],
   }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
@@ -102,6 +106,7 @@ export function buildModel(
     for (const d of block) if (d.name === 'log_format') logFormat(ctx, d)
     for (const d of block) if (d.name === 'upstream') upstream(ctx, d)
     for (const d of block) if (d.name === 'map') mapBlock(ctx, d)
+    for (const d of block) if (d.name === 'limit_req_zone' || d.name === 'limit_conn_zone') limitZone(ctx, d)
     const conf = mergeConf(ctx, defaultConf(ctx), block, 'http')
     for (const d of block) if (d.name === 'server') servers.push(server(ctx, conf, d, block))
     checkListens(block)
@@ -110,6 +115,13 @@ export function buildModel(
     const stub = ctx.stubStatusAt
     if (stub && workers > 1) {
       throw new NginxConfError('"stub_status" with "worker_processes" above 1 is not supported by static-server (use --metrics)', stub.file, stub.line, stub.name)
+    }
+    checkLimitZones(ctx)
+    // nginx's zones are shared memory every worker counts in; ours would be one per worker,
+    // a limit N times looser than the file says: refused rather than weaker.
+    const use = ctx.limitUses[0]
+    if (use && workers > 1) {
+      throw new NginxConfError(`"${use.d.name}" with "worker_processes" above 1 is not supported by static-server (each worker would count alone)`, use.d.file, use.d.line, use.d.name)
     }
     // Defined anywhere, known everywhere: nginx's variables are global to the http block.
     if (ctx.vars.names.size > 0) for (const s of servers) s.userVars = ctx.vars
@@ -123,6 +135,7 @@ export function buildModel(
     errorLog,
     servers,
     upstreams: ctx.upstreams,
+    limitZones: ctx.limitZones,
   })
   checkVariables(model, ctx.formats.values(), ctx.vars.names, opts.file ?? 'command line')
   return { model, hosts: ctx.hosts, logs: ctx.logs }
@@ -171,6 +184,8 @@ function defaultConf(ctx: Ctx): LocationConf {
     proxyMethod: undefined,
     proxySetBody: undefined,
     gzipStatic: false,
+    gzip: GZIP_DEFAULTS,
+    limits: LIMIT_DEFAULTS,
     openFileCache: undefined,
     disableSymlinks: false,
     realIpFrom: [],
@@ -218,10 +233,14 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   let types: Map<string, string> | undefined
   let validMs: number | undefined
   const proxyLists: ProxyLists = new Set()
+  const gzipLists: GzipLists = new Set()
+  const limitLists: LimitLists = new Set()
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
     if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
+    if (d.name.startsWith('gzip') && gzipDirective(ctx, c, d, gzipLists)) continue
+    if (d.name.startsWith('limit_') && limitDirective(ctx, c, d, limitLists)) continue
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {
       c[timeField] = time(d, a0)
@@ -312,10 +331,6 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         // An enum slot: nginx's message names the value only.
         if (a0 !== '1.0' && a0 !== '1.1') throw new NginxConfError(`invalid value "${a0}"`, d.file, d.line, d.name)
         c.proxyHttpVersion = a0
-        break
-      case 'gzip_static':
-        if (a0 !== 'on' && a0 !== 'off' && a0 !== 'always') throw invalid(d, a0)
-        c.gzipStatic = a0 === 'off' ? false : a0
         break
       case 'open_file_cache':
         if (a0 === 'off') c.openFileCache = undefined

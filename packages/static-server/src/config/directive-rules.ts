@@ -43,10 +43,15 @@ const REPEATABLE = new Set([
   'proxy_cache_bypass',
   'gzip_types',
   'gzip_proxied',
+  'gzip_disable',
   'set_real_ip_from',
   'ssl_protocols',
   'allow',
   'deny',
+  'limit_req_zone',
+  'limit_req',
+  'limit_conn_zone',
+  'limit_conn',
 ])
 
 export function repeats(name: string, ctx: Context): boolean {

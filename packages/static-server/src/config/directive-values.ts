@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
-import type { ErrorPage, ListenModel, LogFormat, LocationConf, MapModel, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
+import type { ErrorPage, LimitZoneModel, ListenModel, LogFormat, LocationConf, MapModel, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
@@ -19,6 +19,9 @@ export interface Ctx {
   logs: Set<string>
   /** The first stub_status, refused with worker_processes > 1 once the tree is read. */
   stubStatusAt?: Directive
+  /** limit_req_zone / limit_conn_zone by name, and the limit directives naming them (checked at the end). */
+  limitZones: Map<string, LimitZoneModel>
+  limitUses: { zone: string; kind: 'req' | 'conn'; d: Directive }[]
 }
 
 /** A name to resolve at load, and what nginx says when it cannot. */

@@ -62,6 +62,13 @@ sub vcl_init {
     u.add_backend(b2);
     u.associate(p.use());
 
+    # b0 ramps up for ten years from its last health change (its creation): the chance it
+    # is chosen is the time since over ten years, nil here; the others do not ramp up
+    new ramp = directors.shard();
+    ramp.add_backend(b0, rampup = 3650d);
+    ramp.add_backend(b1);
+    ramp.add_backend(b2);
+
     new rr = directors.round_robin();
     rr.add_backend(b0);
     rr.add_backend(b1);
@@ -115,6 +122,10 @@ sub vcl_recv {
         set req.backend_hint = fb.backend();
     } elsif (req.url ~ "^/lookup/") {
         set req.backend_hint = l.backend();
+    } elsif (req.url ~ "^/warmup/") {
+        set req.backend_hint = s.backend(by = URL, warmup = 1.0);
+    } elsif (req.url ~ "^/ramp/") {
+        set req.backend_hint = ramp.backend(by = URL);
     } elsif (req.url ~ "^/fail-set/") {
         p.set(alt = 1);
     } elsif (req.url ~ "^/fail-lazy/") {
@@ -286,6 +297,12 @@ describe('vmod_directors hash and shard: caching-router vs varnishd', { skip: sk
     assert.match(got[0] as string, / HASH 1 IGNORE \d+ -1\.000 true$/)
     await agree(urls('/param-arg/', 40))
     await agree(['/lookup/1', '/lookup/2'])
+  })
+
+  test('warmup=1 always takes the next backend on the ring; a backend in its rampup gives way', async () => {
+    await agree(urls('/warmup/', 60))
+    const ramp = await agree(urls('/ramp/', 60))
+    assert.ok(!ramp.some((b) => b.startsWith('b0 ')), `b0 is ramping up: ${ramp.join(', ')}`)
   })
 
   test('what vmod_directors refuses at run time fails the request: 503 from both', async () => {

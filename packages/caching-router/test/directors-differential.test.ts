@@ -305,6 +305,12 @@ describe('vmod_directors hash and shard: caching-router vs varnishd', { skip: sk
     assert.ok(!ramp.some((b) => b.startsWith('b0 ')), `b0 is ramping up: ${ramp.join(', ')}`)
   })
 
+  test('backend.list shows each director after the backends, its healthy members over all', async () => {
+    const lists = await Promise.all(peers.map(async (p) => (await p.admin('backend.list')).replace(/ {2,}\S{3}, .* GMT$/gm, '').trimEnd()))
+    assert.equal(lists[0], lists[1])
+    assert.match(lists[1] as string, /^boot\.s +probe +5\/5 +healthy$/m)
+  })
+
   test('what vmod_directors refuses at run time fails the request: 503 from both', async () => {
     assert.deepEqual(await agree(['/fail-set/x', '/fail-lazy/x', '/fail-key/x']), Array(3).fill('status 503'))
   })

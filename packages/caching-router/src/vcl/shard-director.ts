@@ -182,6 +182,12 @@ export class ShardDirector implements VclBackendRef {
     return this.#backends.some((b) => b?.backend.healthy())
   }
 
+  /** Healthy backends and all backends (backend.list's Probe column, vmod_shard_list). */
+  memberHealth(): { healthy: number; total: number } {
+    const live = this.#backends.filter((b) => b !== undefined)
+    return { healthy: live.filter((b) => b.backend.healthy()).length, total: live.length }
+  }
+
   get changed(): number {
     let c = 0
     for (const b of this.#backends) c = Math.max(c, b?.backend.changed ?? 0)

@@ -50,6 +50,11 @@ export class Director implements VclBackendRef {
     return this.#members.some((m) => m.backend.healthy())
   }
 
+  /** Healthy members and all members (backend.list's Probe column, vdir_list). */
+  memberHealth(): { healthy: number; total: number } {
+    return { healthy: this.#members.filter((m) => m.backend.healthy()).length, total: this.#members.length }
+  }
+
   /** The latest health change among the members (vdir_any_healthy's `changed`). */
   get changed(): number {
     let c = 0

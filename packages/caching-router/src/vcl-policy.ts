@@ -311,7 +311,9 @@ export class VclPolicy implements Policy {
       // A pass's response is uncacheable from the start, as varnishd shows it to VCL.
       uncacheable: beresp.uncacheable || bereq.uncacheable,
       was304: beresp.was304,
-      backendName: vb.backend?.name ?? '',
+      // The backend the fetch went to: the director's pick, not bereq.backend (the director).
+      backend: bereq.backend,
+      backendName: bereq.backend?.name ?? vb.backend?.name ?? '',
     })
     v.http.changed = false
     const ret = program.run('backend_response', ctx)

@@ -162,7 +162,8 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
-    set beresp.http.X-Param = p.get_by() + " " + p.get_alt() + " " + p.get_healthy() + " " + p.get_key() + " " + p.get_warmup() + " " + p.get_rampup();
+    set beresp.http.X-Param = p.get_by() + " " + p.get_alt() + " " + p.get_healthy() + " " + p.get_key() + " " + p.get_warmup() + " " + p.get_rampup() +
+        " " + beresp.backend.name + " " + beresp.backend + " " + bereq.backend;
 }
 
 sub vcl_deliver {
@@ -294,7 +295,8 @@ describe('vmod_directors hash and shard: caching-router vs varnishd', { skip: sk
 
   test('shard_param: set in the backend request over the VCL defaults, get_*(), param=; directors.lookup()', async () => {
     const got = await agree(urls('/param-task/', 40))
-    assert.match(got[0] as string, / HASH 1 IGNORE \d+ -1\.000 true$/)
+    // beresp.backend is the pick, bereq.backend the director (LAZY)
+    assert.match(got[0] as string, / HASH 1 IGNORE \d+ -1\.000 true (b\d) \1 u$/)
     await agree(urls('/param-arg/', 40))
     await agree(['/lookup/1', '/lookup/2'])
   })

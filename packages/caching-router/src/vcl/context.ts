@@ -207,6 +207,8 @@ export interface VclBackendResponse extends VclMessage {
   readonly age: number
   readonly was304: boolean
   readonly backendName: string
+  /** `beresp.backend`: the backend the response came from (a director's pick). */
+  readonly backend?: VclBackendRef
 }
 
 export interface VclResponse extends VclMessage {

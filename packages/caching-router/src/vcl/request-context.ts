@@ -107,7 +107,7 @@ function headersOf(h: readonly string[] | VclHeaders): VclHeaders {
 /** beresp for vcl_backend_response (ttl/grace/keep from the cache policy) or vcl_backend_error. */
 export function startBackendResponse(
   ctx: VclContext,
-  r: ResponseInit & { ttl: number; grace: number; keep: number; age?: number; uncacheable?: boolean; was304?: boolean; backendName?: string },
+  r: ResponseInit & { ttl: number; grace: number; keep: number; age?: number; uncacheable?: boolean; was304?: boolean; backendName?: string; backend?: VclBackendRef },
 ): VclBackendResponse {
   // In a pass varnishd hands vcl_backend_response no lifetime at all (ttl, grace and keep 0,
   // as seen with varnishd 7.1 in vcl-fetch-differential.test.ts), whatever the headers say.
@@ -129,6 +129,7 @@ export function startBackendResponse(
     age: r.age ?? 0,
     was304: r.was304 ?? false,
     backendName: r.backendName ?? ctx.bereq?.backend?.name ?? '',
+    backend: r.backend,
   }
   ctx.beresp = beresp
   return beresp

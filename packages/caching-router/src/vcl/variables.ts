@@ -159,6 +159,7 @@ add(refused(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP), '
 add(field('beresp.age', 'beresp', 'age', 'DURATION', BERESP, NONE))
 add(field('beresp.was_304', 'beresp', 'was304', 'BOOL', BERESP, NONE))
 add(field('beresp.backend.name', 'beresp', 'backendName', 'STRING', BERESP, NONE))
+add(field('beresp.backend', 'beresp', 'backend', 'BACKEND', BERESP, NONE))
 add({ ...field('beresp.body', 'beresp', 'body', 'BODY', NONE, ['backend_error']), unset: NONE })
 add({ ...field('resp.body', 'resp', 'body', 'BODY', NONE, ['synth']), unset: NONE })
 add(field('resp.is_streaming', 'resp', 'isStreaming', 'BOOL', RESP, NONE))

@@ -91,7 +91,7 @@ describe('client address through PROXY: caching-router vs varnishd', { skip: ski
     for (const n of NAMES) origins.push(await origin(n))
     const text = vcl(origins.map((o) => (o.address() as AddressInfo).port))
     ours = await startVclRouter(text, 'boot.vcl', {}, { proxyListener: true })
-    theirs = await startVarnishd(text, { listen: ['127.0.0.1:0', '127.0.0.1:0,PROXY'] })
+    theirs = await startVarnishd(text, ['-a', '127.0.0.1:0,PROXY'])
     proxyPorts['caching-router'] = ours.ports[1] as number
     proxyPorts.varnishd = theirs.ports[1] as number
   })

@@ -30,13 +30,16 @@ export async function varnishWorkdir(prefix: string): Promise<string> {
   return dir
 }
 
-/** `opts.listen`: the `-a` arguments (default one HTTP listener on 127.0.0.1:0). */
-export async function startVarnishd(vclText: string, opts: { listen?: readonly string[] } = {}): Promise<RunningVarnishd> {
-  const listen = opts.listen ?? ['127.0.0.1:0']
+/**
+ * `extra`: more varnishd arguments (`-p feature=+http2`, `-a 127.0.0.1:0,PROXY`); each extra
+ * `-a` listener's port follows the first in `ports`.
+ */
+export async function startVarnishd(vclText: string, extra: readonly string[] = []): Promise<RunningVarnishd> {
+  const listeners = 1 + extra.filter((a) => a === '-a').length
   const workdir = await varnishWorkdir('vcl-varnishd-')
   const file = join(workdir, 'test.vcl')
   await writeFile(file, vclText)
-  const child = spawn(VARNISHD, ['-F', '-n', workdir, ...listen.flatMap((a) => ['-a', a]), '-T', '127.0.0.1:0', '-f', file, '-s', 'malloc,16m'], { stdio: 'ignore' })
+  const child = spawn(VARNISHD, ['-F', '-n', workdir, '-a', '127.0.0.1:0', '-T', '127.0.0.1:0', '-f', file, '-s', 'malloc,16m', ...extra], { stdio: 'ignore' })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -47,14 +50,14 @@ export async function startVarnishd(vclText: string, opts: { listen?: readonly s
   }
   let ports: number[] = []
   // Bounded wait: varnishadm answers once the child process runs.
-  for (let i = 0; i < 100 && ports.length < listen.length && child.exitCode === null; i++) {
+  for (let i = 0; i < 100 && ports.length < listeners && child.exitCode === null; i++) {
     const out = await new Promise<string>((resolve) => {
       execFile(VARNISHADM, ['-n', workdir, 'debug.listen_address'], { timeout: 10_000 }, (_err, stdout) => resolve(stdout ?? ''))
     })
     ports = [...out.matchAll(/127\.0\.0\.1 (\d+)/g)].map((m) => Number(m[1]))
-    if (ports.length < listen.length) await sleep(100)
+    if (ports.length < listeners) await sleep(100)
   }
-  if (ports.length < listen.length) {
+  if (ports.length < listeners) {
     await stop()
     throw new Error('varnishd did not start listening')
   }

@@ -38,10 +38,10 @@ import {
   serverName,
   size,
   time,
-  upstream,
   type Ctx,
   type HostCheck,
 } from './directive-values.js'
+import { addImplicitUpstreams, upstream } from './upstream-block.js'
 
 export const COMBINED =
   '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
@@ -61,6 +61,7 @@ export function buildModel(
     logs: new Set(),
     limitZones: new Map(),
     limitUses: [],
+    warnings: [],
   }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
@@ -126,6 +127,10 @@ export function buildModel(
     // Defined anywhere, known everywhere: nginx's variables are global to the http block.
     if (ctx.vars.names.size > 0) for (const s of servers) s.userVars = ctx.vars
   }
+  // A proxy_pass host that names an upstream block is not resolved; the others are, and get
+  // their own upstream.
+  const hosts = ctx.hosts.filter((h) => h.unlessUpstream === undefined || !ctx.upstreams.has(h.unlessUpstream))
+  addImplicitUpstreams(ctx.upstreams, servers)
   const model = deepFreeze({
     ...(opts.file ? { file: opts.file } : {}),
     prefix: opts.prefix,
@@ -136,9 +141,10 @@ export function buildModel(
     servers,
     upstreams: ctx.upstreams,
     limitZones: ctx.limitZones,
+    warnings: ctx.warnings,
   })
   checkVariables(model, ctx.formats.values(), ctx.vars.names, opts.file ?? 'command line')
-  return { model, hosts: ctx.hosts, logs: ctx.logs }
+  return { model, hosts, logs: ctx.logs }
 }
 
 function defaultConf(ctx: Ctx): LocationConf {

@@ -23,6 +23,8 @@ const REPEATABLE = new Set([
   'map',
   'least_conn',
   'ip_hash',
+  'hash',
+  'random',
   'listen',
   'server_name',
   'index',

@@ -126,7 +126,11 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'proxy_method',
     'proxy_set_body',
     'proxy_buffer_size',
+    // The balancing methods: upstream-balance.ts and the files it names.
     'least_conn',
+    'ip_hash',
+    'hash',
+    'random',
     'recursive_error_pages',
   ].map((n) => [n, IMPLEMENTED] as [string, Support]),
   ...[
@@ -191,7 +195,8 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['worker_rlimit_nofile', refused('static-server cannot change its descriptor limit: set it with ulimit -n')],
   ['worker_shutdown_timeout', refused('static-server drains for 10 s on a graceful stop; a different timeout is not supported')],
   ['load_module', refused('static-server cannot load nginx modules')],
-  ['ip_hash', refused('balancing method "ip_hash" is not supported by static-server (round robin and least_conn only)')],
+  // ngx_http_upstream_zone_module shares peer state between workers (and keeps it for the API).
+  ['zone', refused('"zone" is not supported by static-server: each worker keeps its own upstream peer state')],
   ['autoindex_exact_size', unless((a) => a[0] === 'on', '"autoindex_exact_size off" is not supported by static-server')],
   ['autoindex_localtime', unless((a) => a[0] === 'off', '"autoindex_localtime on" is not supported by static-server')],
   ['autoindex_format', unless((a) => a[0] === 'html', 'autoindex formats other than "html" are not supported by static-server')],

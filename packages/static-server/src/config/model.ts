@@ -14,6 +14,8 @@ export interface NginxModel {
   errorLog: { path: string; level: string }
   servers: ServerModel[]
   upstreams: ReadonlyMap<string, UpstreamModel>
+  /** What nginx says as `[warn]` while it reads the file: the load goes on. */
+  warnings: readonly string[]
   /** limit_req_zone / limit_conn_zone by name. */
   limitZones: ReadonlyMap<string, LimitZoneModel>
 }
@@ -283,20 +285,36 @@ export interface AccessRule {
 }
 
 export interface UpstreamServer {
+  /** The address as written (`127.0.0.1:8080`): `hash ... consistent` hashes its points from it. */
+  name: string
   host: string
   port: number
   weight: number
   maxFails: number
-  failTimeoutMs: number
+  /** fail_timeout, in seconds as nginx keeps it (its peers are checked against ngx_time()). */
+  failTimeoutSec: number
+  /** max_conns: the most requests in flight to this server (0: no limit). */
+  maxConns: number
   backup: boolean
   down: boolean
 }
 
+/**
+ * The balancing method of an upstream block (the last one written wins, as in nginx): round
+ * robin, or one of ngx_http_upstream_{least_conn,ip_hash,hash,random}_module.
+ */
+export type BalanceMethod =
+  | { kind: 'round-robin' }
+  | { kind: 'least-conn' }
+  | { kind: 'ip-hash' }
+  | { kind: 'hash'; key: Template; consistent: boolean }
+  /** `random two [least_conn]`: of two random picks, the one with fewer connections for its weight. */
+  | { kind: 'random'; two: boolean }
+
 export interface UpstreamModel {
   name: string
   servers: UpstreamServer[]
-  /** `least_conn`: the peer with the fewest active connections for its weight, round robin among equals. */
-  leastConn: boolean
+  method: BalanceMethod
   /** `keepalive N`: idle connections cached (0: none, every answer closes its connection). */
   keepalive: number
   keepaliveRequests: number

@@ -4,6 +4,7 @@ import type { FetchControl, FetchSink } from './backend.js'
 import { type BackendFetch, withDate } from './backend-fetch.js'
 import { CacheObject } from './cache-object.js'
 import { storableHeaders } from './deliver.js'
+import { parseEsi } from './esi/esi-parse.js'
 import type { Params } from './params.js'
 import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
@@ -81,6 +82,8 @@ class CacheFill implements FetchSink {
   revalidated = false
   /** `beresp.do_stream = false`: the object is stored and delivered once its body is complete. */
   #whole = false
+  /** `beresp.do_esi`: the body is parsed for ESI once complete (and delivered only then). */
+  #esi = false
   control: FetchControl | undefined
   #slicer: RangeSlicer | undefined
   readonly #d: FillDeps
@@ -202,7 +205,12 @@ class CacheFill implements FetchSink {
       store.remove(stale)
       obj.append(stale.body as Buffer)
       obj.complete()
-    } else if (beresp.doStream === false) {
+      // vbf_stp_condfetch copies the kept object's ESI data with its body.
+      if (beresp.doEsi) obj.esi = stale.esi
+    } else if (beresp.doStream === false || beresp.doEsi) {
+      // ESI is parsed from the whole body once (varnishd's VEP runs as the body arrives; here
+      // the page's first client waits for its body, its fragments still stream).
+      this.#esi = beresp.doEsi === true
       // Waiters stay parked on the busy object and this client waits until end() (varnishd
       // delivers a non-streamed object once its fetch finished, BOS_FINISHED).
       this.#whole = true
@@ -246,6 +254,7 @@ class CacheFill implements FetchSink {
       if (!this.revalidated) this.#res?.end()
     } else if (!this.revalidated) {
       this.#obj.complete()
+      if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = parseEsi(this.#obj.body, this.#bereq.url, this.#d.params.esiFeatures)
       if (this.#whole) {
         // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
         if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()

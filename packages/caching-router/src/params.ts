@@ -1,8 +1,9 @@
 import { type MatchLimits, UsageError } from '@edgestack/common'
+import type { EsiFeatures } from './esi/esi-program.js'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries'
+  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries' | 'levels'
   default: number
   min: number
   max?: number
@@ -32,6 +33,7 @@ const SPECS: Record<string, ParamSpec> = {
   pcre2_depth_limit: { unit: 'count', default: 20, min: 1, max: UINT_MAX_PARAM, text: 'The recursion depth-limit for the internal match logic in a pcre2_match().' },
   // PCRE2's JIT ignores the depth limit (pcre2_set_depth_limit(3)): with it on, only the match limit bounds.
   pcre2_jit_compilation: { unit: 'bool', default: 1, min: 0, max: 1, text: 'Use the pcre2 JIT compiler if available.' },
+  max_esi_depth: { unit: 'levels', default: 5, min: 0, text: 'Maximum depth of esi:include processing.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
   // Documented no-ops (README, "No silent no-ops"): they size varnishd's per-request workspaces,
   // which have no counterpart here; accepted with varnishd's bounds because varnish Dockerfiles
@@ -40,17 +42,34 @@ const SPECS: Record<string, ParamSpec> = {
   workspace_backend: { unit: 'bytes', default: 96 * 1024, min: 1024, text: 'Bytes of HTTP protocol workspace for backend HTTP req/resp.' },
 }
 
+/** The `feature` flags that can be turned on and off here (varnishd 7.1's ESI flags). */
+const FEATURES = new Set(['esi_ignore_https', 'esi_disable_xml_check', 'esi_ignore_other_elements', 'esi_remove_bom', 'esi_include_onerror'])
+
 /**
- * varnishd's `feature` flags we have: validate_headers is on (the default) and cannot be turned
- * off; every other flag changes what varnishd does and is refused in one line.
+ * varnishd's `feature` flags (mgt_param_bits.c): `default`, `none`, `+flag`, `-flag`, applied
+ * in order to `on`. validate_headers is always on (headers set from VCL are always
+ * validated); the ESI flags are ours too; every other flag changes what varnishd does and is
+ * refused in one line.
  */
-function checkFeature(text: string): void {
+function applyFeatures(text: string, on: Set<string>): Set<string> {
+  const next = new Set(on)
   for (const raw of text.split(',')) {
     const flag = raw.trim()
-    if (flag === 'default' || flag === '+validate_headers') continue
+    if (flag === 'default' || flag === 'none') {
+      next.clear()
+      continue
+    }
+    if (flag === '+validate_headers') continue
     if (flag === '+http2') throw new UsageError(`feature=${text}: HTTP/2 is not supported by caching-router`)
-    throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only default and +validate_headers)`)
+    const name = flag.replace(/^[+-]/, '')
+    if (flag !== name && FEATURES.has(name)) {
+      if (flag.startsWith('+')) next.add(name)
+      else next.delete(name)
+      continue
+    }
+    throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (default, +validate_headers and the esi_ flags)`)
   }
+  return next
 }
 
 export type ParamName = keyof typeof SPECS
@@ -112,6 +131,8 @@ export class Params {
   readonly #text = new Map<string, string>()
   readonly #listeners: Array<(name: string) => void> = []
   #regexLimits: MatchLimits | undefined
+  #features = new Set<string>()
+  #esiFeatures: EsiFeatures | undefined
 
   get(name: string): number {
     return this.#values.get(name) ?? (SPECS[name] as ParamSpec).default
@@ -127,7 +148,8 @@ export class Params {
       return
     }
     if (name === 'feature') {
-      checkFeature(text)
+      this.#features = applyFeatures(text, this.#features)
+      this.#esiFeatures = undefined
       return
     }
     const fixed = FIXED[name]
@@ -148,6 +170,22 @@ export class Params {
     this.#values.set(name, value as number)
     this.#regexLimits = undefined
     for (const l of this.#listeners) l(name)
+  }
+
+  /** Whether `-p feature=+NAME` is on. */
+  feature(name: string): boolean {
+    return this.#features.has(name)
+  }
+
+  /** The ESI parser's feature flags, as they are now (param.set applies to the next object stored). */
+  get esiFeatures(): EsiFeatures {
+    this.#esiFeatures ??= Object.freeze({
+      ignoreHttps: this.#features.has('esi_ignore_https'),
+      disableXmlCheck: this.#features.has('esi_disable_xml_check'),
+      ignoreOtherElements: this.#features.has('esi_ignore_other_elements'),
+      removeBom: this.#features.has('esi_remove_bom'),
+    })
+    return this.#esiFeatures
   }
 
   /** What every regex match of this instance may spend, read at match time as varnishd does. */
@@ -179,6 +217,7 @@ export class Params {
   *changed(): Generator<readonly [string, string]> {
     for (const [name, text] of this.#text) yield [name, text]
     if (this.#targetsText !== TARGETED_DEFAULT) yield [TARGETED, this.#targetsText]
+    if (this.#features.size > 0) yield ['feature', [...this.#features].map((f) => `+${f}`).join(',')]
     // A bool goes back as `on`/`off`, the words `-p` reads.
     for (const [name, v] of this.#values) yield [name, SPECS[name]?.unit === 'bool' ? (v ? 'on' : 'off') : String(v)]
   }
@@ -250,6 +289,7 @@ const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
   'header lines': (text) => `Not a number (${text})`,
   restarts: (text) => `Not a number (${text})`,
   retries: (text) => `Not a number (${text})`,
+  levels: (text) => `Not a number (${text})`,
   count: (text) => `Not a number (${text})`,
   bool: () => 'use "on" or "off"',
 }

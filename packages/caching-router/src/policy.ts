@@ -43,6 +43,17 @@ export interface ReqObj {
    * before vcl_recv; undefined only for a request refused before it, where a restart is a 503).
    */
   restart?: () => void
+  /**
+   * The request as it came in, before VCL changed it (varnishd's req->http0): what an ESI
+   * include's sub-request starts from.
+   */
+  http0?: readonly string[]
+  /** `req.esi_level`: 0 for a client's request, n for an ESI include n levels down. */
+  esiLevel?: number
+  /** `req_top`: the client's request at the top of an ESI tree (undefined: this one). */
+  top?: ReqObj
+  /** `req.esi = false` (VCL 4.0): this request's response is not ESI-processed. */
+  esiOff?: boolean
 }
 
 export interface BereqObj {
@@ -88,6 +99,8 @@ export interface BerespObj {
   targeted?: boolean
   /** The fetch was a revalidation answered 304 (beresp.was_304): the kept object, refreshed. */
   was304?: boolean
+  /** `beresp.do_esi`: the body is parsed for ESI when stored (src/esi/). */
+  doEsi?: boolean
 }
 
 export interface RespObj {
@@ -97,6 +110,8 @@ export interface RespObj {
   headers: string[]
   /** For vcl_synth: the synthetic body. */
   body?: string
+  /** `resp.do_esi` for vcl_deliver: in, whether the object can be ESI-processed; out, whether it will be. */
+  doEsi?: boolean
 }
 
 /** `obj.*` in vcl_hit: the stored object, read-only. */
@@ -109,6 +124,8 @@ export interface ObjView {
   readonly keep: number
   readonly hits: number
   readonly age: number
+  /** `obj.can_esi`. */
+  readonly canEsi?: boolean
 }
 
 export type RecvAction = 'hash' | 'pass' | 'pipe' | 'purge' | 'synth'

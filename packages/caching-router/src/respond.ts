@@ -3,6 +3,7 @@ import type { Http1Response } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { deliverHeadersOf, hasConditionalOrRange, notModified } from './deliver.js'
+import { deliverEsiBody, type EsiIncluder, esiHead } from './esi/esi-deliver.js'
 import { type BereqObj, type BerespObj, fieldOf, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { lengthOf, RangeSlicer, rangedHead, rangeFor } from './range.js'
 import { guruMeditation } from './synth.js'
@@ -22,6 +23,8 @@ export interface ResponderDeps {
  */
 export class Responder {
   readonly #d: ResponderDeps
+  /** Runs ESI includes (client-request.ts sets it once the request handler exists). */
+  esi: EsiIncluder | undefined
 
   constructor(deps: ResponderDeps) {
     this.#d = deps
@@ -43,10 +46,14 @@ export class Responder {
     let headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
     // The common hit asks for neither validation nor a range: one cheap scan decides.
     const asks = hasConditionalOrRange(r.headers)
+    const esi = obj.esi !== undefined && r.esiOff !== true
     if (asks && (r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
       status = 304
       reason = 'Not Modified'
       body = undefined
+    } else if (esi) {
+      this.#deliverEsi(r, res, obj, headers, now)
+      return
     } else if (asks && status === 200 && body !== undefined) {
       // varnishd ranges HEAD too: the head says what the GET would get.
       const plan = rangeFor(r.headers, headers, body.length)
@@ -63,6 +70,25 @@ export class Responder {
     const resp: RespObj = { status, reason, proto: r.proto, headers }
     if (this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     res.send(resp.status, resp.headers, body, resp.reason)
+  }
+
+  /**
+   * An object stored with ESI instructions: vcl_deliver sees resp.do_esi (obj.can_esi) and may
+   * turn it off; then the page is assembled (src/esi/), without a length and with a weak ETag,
+   * and without ranges (varnishd knows no length to range on).
+   */
+  #deliverEsi(r: ReqObj, res: Http1Response, obj: CacheObject, headers: string[], now: number): void {
+    const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers, doEsi: true }
+    if (!this.#d.policy.isBuiltin(r, 'deliver') && this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    const esi = this.esi
+    if (!resp.doEsi || esi === undefined || obj.esi === undefined) {
+      res.send(resp.status, resp.headers, obj.body, resp.reason)
+      return
+    }
+    res.writeHead(resp.status, esiHead(resp.headers), resp.reason)
+    // A HEAD has no body: no include is fetched for it (varnishd pushes no ESI filter then).
+    if (r.method === 'HEAD') res.end()
+    else deliverEsiBody(esi, r, res, obj.esi, obj.body as Buffer)
   }
 
   /**
@@ -172,6 +198,7 @@ export function objView(obj: CacheObject, now: number): ObjView {
     keep: obj.keep,
     hits: obj.hits,
     age: obj.ageSeconds(now),
+    canEsi: obj.esi !== undefined,
   }
 }
 

@@ -168,6 +168,8 @@ export interface VclRequest extends VclMessage {
   restarts: number
   readonly xid: string
   readonly esiLevel: number
+  /** `req.esi` (VCL 4.0): false turns ESI processing off for this request's response. */
+  esi: boolean
   readonly isHitmiss: boolean
   readonly isHitpass: boolean
 }
@@ -213,6 +215,8 @@ export interface VclResponse extends VclMessage {
   /** Set by `set resp.body = ...` or `synthetic(...)` (vcl_synth); undefined keeps the body. */
   body: string | undefined
   readonly isStreaming: boolean
+  /** `resp.do_esi` (VCL 4.1): defaults to obj.can_esi; false delivers the stored body as it is. */
+  doEsi: boolean
 }
 
 /** The cached object in vcl_hit and vcl_deliver: read-only to VCL. */
@@ -225,6 +229,8 @@ export interface VclObject extends VclMessage {
   readonly age: number
   readonly hits: number
   readonly uncacheable: boolean
+  /** The object has ESI instructions (it was stored with beresp.do_esi and holds ESI). */
+  readonly canEsi: boolean
   /** Seconds since the epoch the object was fetched. */
   readonly time: number
 }
@@ -236,6 +242,8 @@ export interface VclObject extends VclMessage {
  */
 export interface VclContext {
   req: VclRequest
+  /** `req_top`: the request at the top of an ESI tree; undefined when req is that request. */
+  readonly top?: VclRequest
   bereq?: VclBackendRequest
   beresp?: VclBackendResponse
   resp?: VclResponse

@@ -5,6 +5,7 @@ import { type BackendFetch, withDate } from './backend-fetch.js'
 import { CacheObject } from './cache-object.js'
 import { storableHeaders } from './deliver.js'
 import { parseEsi } from './esi/esi-parse.js'
+import { BodyCoder, contentEncoding, fetchCoding } from './gzip/fetch-coding.js'
 import type { Params } from './params.js'
 import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
@@ -84,6 +85,8 @@ class CacheFill implements FetchSink {
   #whole = false
   /** `beresp.do_esi`: the body is parsed for ESI once complete (and delivered only then). */
   #esi = false
+  /** gzip, gunzip or testgunzip on the way into the store (src/gzip/). */
+  #coder: BodyCoder | undefined
   control: FetchControl | undefined
   #slicer: RangeSlicer | undefined
   readonly #d: FillDeps
@@ -191,6 +194,15 @@ class CacheFill implements FetchSink {
       return
     }
     const obj = this.#obj
+    const ce = contentEncoding(beresp.headers)
+    // vbf_stp_fetch: esi_gzip when the page came gzip'ed (and is not do_gunzip) or with do_gzip.
+    obj.esiGzip =
+      beresp.doEsi === true && params.gzip.support && ((ce === 'gzip' && beresp.doGunzip !== true) || (ce === undefined && beresp.doGzip === true))
+    if (this.revalidated) obj.esiGzip = stale?.esiGzip ?? false
+    const coding = this.revalidated ? undefined : fetchCoding(beresp, beresp.doGzip === true, beresp.doGunzip === true, beresp.doEsi === true, params.gzip)
+    if (coding !== undefined) this.#startCoder(coding)
+    obj.gzip = this.revalidated ? (stale?.gzip ?? false) : coding === 'gzip' || coding === 'test'
+    if (this.revalidated) obj.plainLength = stale?.plainLength
     obj.setHead(beresp.status, beresp.reason, storableHeaders(beresp.headers))
     obj.contentLength = getHeader(beresp.headers, 'content-length')
     obj.ttl = beresp.ttl
@@ -219,6 +231,38 @@ class CacheFill implements FetchSink {
     this.#publish(now)
   }
 
+  #startCoder(coding: 'gzip' | 'gunzip' | 'test'): void {
+    const obj = this.#obj
+    const store = this.#d.store
+    this.#coder = new BodyCoder(
+      coding,
+      this.#d.params.gzip,
+      store.maxBytes,
+      (c) => {
+        obj.append(c)
+        store.grew(obj, c.length)
+      },
+      (c) => {
+        if (obj.state === 'streaming') {
+          obj.append(c)
+          store.grew(obj, c.length)
+        }
+      },
+      (err) => {
+        if (err !== undefined) {
+          // cache_fetch.c: a filter error fails the fetch; the object is not stored.
+          this.control?.abort()
+          this.error(err)
+          return
+        }
+        const plain = this.#coder?.plainBytes ?? -1
+        if (plain >= 0) obj.plainLength = plain
+        this.#coder = undefined
+        this.#stored()
+      },
+    )
+  }
+
   #publish(now: number): void {
     this.#d.store.unbusy(this.#obj, true, now)
     if (this.#res) this.#d.responder.deliver(this.#r, this.#res, this.#obj, false)
@@ -244,6 +288,12 @@ class CacheFill implements FetchSink {
       this.#socket?.once('drain', () => this.control?.resume())
       return false
     }
+    const coder = this.#coder
+    if (coder !== undefined) {
+      if (coder.write(c)) return true
+      coder.onDrain(() => this.control?.resume())
+      return false
+    }
     this.#obj.append(c)
     this.#d.store.grew(this.#obj, c.length)
     return true
@@ -253,13 +303,20 @@ class CacheFill implements FetchSink {
     if (this.direct) {
       if (!this.revalidated) this.#res?.end()
     } else if (!this.revalidated) {
-      this.#obj.complete()
-      if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = parseEsi(this.#obj.body, this.#bereq.url, this.#d.params.esiFeatures)
-      if (this.#whole) {
-        // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
-        if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()
-        else this.#publish(this.#d.clock())
-      }
+      // A coded body is complete once zlib has given its last bytes (#startCoder's done).
+      if (this.#coder !== undefined) this.#coder.end()
+      else this.#stored()
+    }
+  }
+
+  /** The whole body is in the object: ESI is parsed and a held (do_stream = false) object published. */
+  #stored(): void {
+    this.#obj.complete()
+    if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = parseEsi(this.#obj.body, this.#bereq.url, this.#d.params.esiFeatures)
+    if (this.#whole) {
+      // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
+      if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()
+      else this.#publish(this.#d.clock())
     }
   }
 
@@ -275,6 +332,8 @@ class CacheFill implements FetchSink {
   }
 
   error(err: Error): void {
+    this.#coder?.destroy()
+    this.#coder = undefined
     // An origin that closes without a response lands here as undici's socket error: the
     // same stale-copy rule as a 5xx answer (head() above).
     this.#d.fetches.failed(err)
@@ -284,7 +343,7 @@ class CacheFill implements FetchSink {
       return
     }
     const obj = this.#obj
-    if (obj.state === 'complete') return
+    if (obj.state === 'complete' || obj.state === 'failed') return
     if (this.#whole) {
       this.#failWhole()
       return

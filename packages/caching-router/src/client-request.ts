@@ -4,6 +4,7 @@ import type { Counters } from './counters.js'
 import type { EsiIncluder } from './esi/esi-deliver.js'
 import type { EsiInclude } from './esi/esi-program.js'
 import { includeRequest } from './esi/esi-request.js'
+import { normalizeAcceptEncoding } from './gzip/accept-encoding.js'
 import { asResponse, type FragmentResponse } from './esi/fragment-response.js'
 import { type FetchDeps, lookup } from './lookup.js'
 import { ncsaLine } from './ncsa.js'
@@ -46,6 +47,7 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
  */
 export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Request, res: Http1Response) => void {
   const { policy, counters, store, params, logger, access, responder, fetch } = d
+  const gzipSupport = () => params.get('http_gzip_support') === 1
 
   // A VCL `return (restart)` runs dispatch again. The closure is made here, not inline in
   // handle: there it would put r (and with it the VCL's per-request state) into the context
@@ -182,6 +184,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
         log('pass')
         return pass(r, req, res, log)
       default:
+        if (gzipSupport()) r.headers = normalizeAcceptEncoding(r.headers)
         lookup(fetch, r, res, res.socket, log)
     }
   }

@@ -1,5 +1,6 @@
 import { type MatchLimits, UsageError } from '@edgestack/common'
 import type { EsiFeatures } from './esi/esi-program.js'
+import type { GzipParams } from './gzip/fetch-coding.js'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
@@ -33,6 +34,11 @@ const SPECS: Record<string, ParamSpec> = {
   pcre2_depth_limit: { unit: 'count', default: 20, min: 1, max: UINT_MAX_PARAM, text: 'The recursion depth-limit for the internal match logic in a pcre2_match().' },
   // PCRE2's JIT ignores the depth limit (pcre2_set_depth_limit(3)): with it on, only the match limit bounds.
   pcre2_jit_compilation: { unit: 'bool', default: 1, min: 0, max: 1, text: 'Use the pcre2 JIT compiler if available.' },
+  // Compression (src/gzip/), as varnishd's cache_gzip.c: gzip_buffer sizes zlib's chunks.
+  http_gzip_support: { unit: 'bool', default: 1, min: 0, max: 1, text: 'Enable gzip support: ask backends for gzip, store gzip once, gunzip for clients that do not take it.' },
+  gzip_level: { unit: 'count', default: 6, min: 0, max: 9, text: 'Gzip compression level: 0=debug, 1=fast, 9=best' },
+  gzip_memlevel: { unit: 'count', default: 8, min: 1, max: 9, text: 'Gzip memory level 1=slow/least, 9=fast/most compression.' },
+  gzip_buffer: { unit: 'bytes', default: 32 * 1024, min: 2 * 1024, text: 'Size of malloc buffer used for gzip processing.' },
   max_esi_depth: { unit: 'levels', default: 5, min: 0, text: 'Maximum depth of esi:include processing.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
   // Documented no-ops (README, "No silent no-ops"): they size varnishd's per-request workspaces,
@@ -170,6 +176,16 @@ export class Params {
     this.#values.set(name, value as number)
     this.#regexLimits = undefined
     for (const l of this.#listeners) l(name)
+  }
+
+  /** http_gzip_support and the gzip_* sizes, as they are now. */
+  get gzip(): GzipParams {
+    return {
+      support: this.get('http_gzip_support') === 1,
+      level: this.get('gzip_level'),
+      memLevel: this.get('gzip_memlevel'),
+      buffer: this.get('gzip_buffer'),
+    }
   }
 
   /** Whether `-p feature=+NAME` is on. */

@@ -101,6 +101,9 @@ export interface BerespObj {
   was304?: boolean
   /** `beresp.do_esi`: the body is parsed for ESI when stored (src/esi/). */
   doEsi?: boolean
+  /** `beresp.do_gzip` / `beresp.do_gunzip`: the body is compressed / inflated when stored (src/gzip/). */
+  doGzip?: boolean
+  doGunzip?: boolean
 }
 
 export interface RespObj {

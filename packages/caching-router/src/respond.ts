@@ -4,6 +4,10 @@ import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { deliverHeadersOf, hasConditionalOrRange, notModified } from './deliver.js'
 import { deliverEsiBody, type EsiIncluder, esiHead } from './esi/esi-deliver.js'
+import { acceptsGzip } from './gzip/accept-encoding.js'
+import type { GzipParams } from './gzip/fetch-coding.js'
+import { gunzippedHead, gunzipInto } from './gzip/gunzip-delivery.js'
+import { GzipOutput } from './gzip/gzip-output.js'
 import { type BereqObj, type BerespObj, fieldOf, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { lengthOf, RangeSlicer, rangedHead, rangeFor } from './range.js'
 import { guruMeditation } from './synth.js'
@@ -12,6 +16,8 @@ export interface ResponderDeps {
   policy: Policy
   counters: Counters
   via: string
+  /** http_gzip_support and gzip_buffer, as they are now. */
+  gzip(): GzipParams
   /** Milliseconds, the router's (tests pass their own). */
   clock(): number
 }
@@ -36,6 +42,13 @@ export class Responder {
     // obj.hits as varnish counts it: the delivery that filled the object is not a hit.
     if (hit) obj.hits++
     const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
+    if (obj.gzip && !acceptsGzip(r.headers)) {
+      const gzip = this.#d.gzip()
+      if (gzip.support) {
+        this.#deliverGunzipped(r, res, obj, xv, now, gzip.buffer)
+        return
+      }
+    }
     if (obj.state !== 'complete') {
       this.#deliverStreaming(r, res, obj, xv, now)
       return
@@ -85,10 +98,45 @@ export class Responder {
       res.send(resp.status, resp.headers, obj.body, resp.reason)
       return
     }
-    res.writeHead(resp.status, esiHead(resp.headers), resp.reason)
+    const gzip = this.#d.gzip()
+    const gzipped = obj.esiGzip && gzip.support && (r.esiLevel ?? 0) === 0 && acceptsGzip(r.headers)
+    const head = esiHead(resp.headers)
+    if (gzipped) head.push('Content-Encoding', 'gzip')
+    res.writeHead(resp.status, head, resp.reason)
     // A HEAD has no body: no include is fetched for it (varnishd pushes no ESI filter then).
     if (r.method === 'HEAD') res.end()
-    else deliverEsiBody(esi, r, res, obj.esi, obj.body as Buffer)
+    else deliverEsiBody(esi, r, gzipped ? new GzipOutput(res, gzip) : res, obj.esi, obj.body as Buffer)
+  }
+
+  /**
+   * A gzip object to a client that does not take gzip (cnt_transmit's gunzip VDP): no
+   * Content-Encoding, the plain length when the object is complete, no Range (varnishd ranges
+   * what it sends, whose length it knows only then), and the body inflated on its way out.
+   */
+  #deliverGunzipped(r: ReqObj, res: Http1Response, obj: CacheObject, xv: string, now: number, buffer: number): void {
+    const complete = obj.state === 'complete'
+    const base = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    const headers = gunzippedHead(base, complete ? obj.plainLength : undefined)
+    if (complete && hasConditionalOrRange(r.headers) && (r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
+      res.send(304, headers, undefined, 'Not Modified')
+      return
+    }
+    const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
+    if (!this.#d.policy.isBuiltin(r, 'deliver') && this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    if (r.method === 'HEAD' || resp.status === 204 || resp.status === 304) {
+      res.writeHead(resp.status, resp.headers, resp.reason)
+      res.end()
+      return
+    }
+    const unfollow = obj.follow(
+      gunzipInto(
+        res,
+        buffer,
+        () => res.writeHead(resp.status, resp.headers, resp.reason),
+        () => this.synth(r, res, 503, 'Service Unavailable'),
+      ),
+    )
+    res.once('close', unfollow)
   }
 
   /**

@@ -125,7 +125,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     },
   }
 
-  const responder = new Responder({ policy, counters, via, clock })
+  const responder = new Responder({ policy, counters, via, clock, gzip: () => params.gzip })
   const fetch: FetchDeps = {
     store,
     counters,

@@ -323,6 +323,8 @@ export class VclPolicy implements Policy {
     // only VCL's `set beresp.do_stream = false` is carried back.
     if (!v.doStream) beresp.doStream = false
     if (v.doEsi) beresp.doEsi = true
+    if (v.doGzip) beresp.doGzip = true
+    if (v.doGunzip) beresp.doGunzip = true
     switch (ret.action) {
       case 'deliver':
         return 'deliver'

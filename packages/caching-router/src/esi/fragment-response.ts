@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
 import type { Http1Response } from '@edgestack/common'
+import type { GzipOutput } from '../gzip/gzip-output.js'
 
-/** Where a fragment's body goes: the client's response, or the fragment that included this one. */
-export type EsiOutput = Http1Response | FragmentResponse
+/** Where a fragment's body goes: the client's response (maybe through gzip), or the fragment that included this one. */
+export type EsiOutput = Http1Response | FragmentResponse | GzipOutput
 
 /**
  * The response of an ESI include's sub-request (varnishd's VED transport, cache_esi_deliver.c):

@@ -148,13 +148,11 @@ add({
 
 for (const key of ['ttl', 'grace', 'keep'] as const) add(field(`beresp.${key}`, 'beresp', key, 'DURATION', BERESP, BERESP))
 add(field('beresp.uncacheable', 'beresp', 'uncacheable', 'BOOL', BERESP, BERESP))
-// The router never compresses and has no ESI processor (later issues): the switches for those
-// are refused at load rather than accepted and ignored. Reading them gives the value they
-// always have. do_stream = false holds a stored object until complete (cache-fill.ts; README).
-const refused = (spec: VarSpec, why: string, exceptLiteral?: string): VarSpec => ({ ...spec, unsupported: { why, exceptLiteral } })
+// do_stream = false holds a stored object until complete (cache-fill.ts; README).
 add(field('beresp.do_stream', 'beresp', 'doStream', 'BOOL', BERESP, BERESP))
-add(refused(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP), 'gzip compression is not supported by caching-router'))
-add(refused(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP), 'gzip decompression is not supported by caching-router'))
+// Compression (src/gzip/): applied as the body is stored, with http_gzip_support on.
+add(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP))
+add(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP))
 // ESI (src/esi/): parsed when the object is stored, processed when it is delivered.
 add(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP))
 add({ ...field('resp.do_esi', 'resp', 'doEsi', 'BOOL', RESP, RESP), dialects: ['4.1'] })

@@ -167,6 +167,8 @@ export interface PolicyHost {
   /** Adds a ban from a `ban()` expression; returns an error text when it is invalid. */
   ban(expression: string): string | undefined
   log(message: string): void
+  /** `xkey.purge` / `xkey.softpurge` on the store. */
+  xkeyPurge?(keys: string, soft: boolean): number
   /** pcre2_match_limit and friends, as they are now (param.set applies to the next match). */
   regexLimits(): MatchLimits
 }

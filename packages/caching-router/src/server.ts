@@ -105,6 +105,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     },
     // std.log text may carry request bytes (a tab, obs-text): escaped as varnishncsa would.
     log: (message) => logger.info(escapeLogValue(message)),
+    xkeyPurge: (keys, soft) => store.xkeyPurge(keys, soft, clock()),
     regexLimits: () => params.regexLimits,
   })
   let xid = 1000

@@ -95,6 +95,7 @@ export class VclPolicy implements Policy {
           now: this.#now,
           hashData,
           ban: this.#ban,
+          xkeyPurge: this.#xkeyPurge,
           log: this.#log,
           regexLimits: this.#host?.regexLimits(),
           esiLevel: req.esiLevel,
@@ -401,4 +402,5 @@ export class VclPolicy implements Policy {
 
   readonly #ban = (expression: string): string | undefined => this.#host?.ban(expression) ?? 'bans are not available'
   readonly #log = (message: string): void => this.#host?.log(message)
+  readonly #xkeyPurge = (keys: string, soft: boolean): number => this.#host?.xkeyPurge?.(keys, soft) ?? 0
 }

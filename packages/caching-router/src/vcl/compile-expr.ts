@@ -6,6 +6,7 @@ import type { VclContext, VclIp } from './context.js'
 import type { Backend, Director } from './directors.js'
 import { objectCall } from './vmod-directors.js'
 import { stdCall } from './vmod-std.js'
+import { xkeyCall } from './vmod-xkey.js'
 import { spanOf, type Token } from './lexer.js'
 import { compilePcre, compileReplacement, VARNISH_REGEX_LIMITS } from './regex.js'
 import { VclError } from './source.js'
@@ -315,10 +316,11 @@ function call(e: Extract<Expr, { kind: 'call' }>, env: ExprEnv): Compiled {
   const dot = name.lastIndexOf('.')
   const prefix = dot === -1 ? '' : name.slice(0, dot)
   const member = name.slice(dot + 1)
-  if (prefix === 'std' || prefix === 'directors') {
+  if (prefix === 'std' || prefix === 'directors' || prefix === 'xkey') {
     if (!env.imports.has(prefix)) throw new VclError(`Symbol not found: '${name}'`, spanOf(e.token))
   }
   if (prefix === 'std') return stdCall(e, member, env)
+  if (prefix === 'xkey') return xkeyCall(e, member, env)
   const object = env.objects.get(prefix)
   if (object) return objectCall(e, object, member, env)
   // `req.http.host.lower()`: STRING methods (VCC's STRINGS.lower / STRINGS.upper).

@@ -263,6 +263,8 @@ export interface VclContext {
   hashData(part: string): void
   /** `ban(...)` / `std.ban(...)`: apply a ban expression; returns an error text when invalid. */
   ban(expression: string): string | undefined
+  /** `xkey.purge(keys)` / `xkey.softpurge(keys)`: how many objects were reached. */
+  xkeyPurge?(keys: string, soft: boolean): number
   /** `std.log(...)`. */
   log(message: string): void
   /** pcre2_match_limit / pcre2_depth_limit for this request's matches (default varnishd's). */

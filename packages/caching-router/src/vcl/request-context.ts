@@ -23,6 +23,7 @@ export interface RequestInit {
   readonly hashData?: (part: string) => void
   readonly ban?: (expression: string) => string | undefined
   readonly log?: (message: string) => void
+  readonly xkeyPurge?: (keys: string, soft: boolean) => number
   readonly regexLimits?: MatchLimits
 }
 
@@ -63,6 +64,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     hashData: init.hashData ?? (() => {}),
     ban: init.ban ?? (() => 'bans are not supported here'),
     log: init.log ?? (() => {}),
+    xkeyPurge: init.xkeyPurge,
   }
 }
 

@@ -68,6 +68,8 @@ export class BackendFetch {
         body: bereq.bodyUnset ? undefined : body,
         firstByteTimeoutMs: (bereq.firstByteTimeout ?? params.get('first_byte_timeout')) * 1000,
         betweenBytesTimeoutMs: (bereq.betweenBytesTimeout ?? params.get('between_bytes_timeout')) * 1000,
+        maxFieldBytes: params.get('http_resp_hdr_len'),
+        maxHeadBytes: params.get('http_resp_size'),
       },
       sink,
     )

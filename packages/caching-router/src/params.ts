@@ -20,6 +20,8 @@ const SPECS: Record<string, ParamSpec> = {
   default_keep: { unit: 'seconds', default: 0, min: 0, text: 'Default keep period: how long past TTL + grace objects are kept for conditional fetches.' },
   http_req_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP client request header we will allow.' },
   http_req_size: { unit: 'bytes', default: 32768, min: 256, text: 'Maximum number of bytes of HTTP client request we will deal with.' },
+  http_resp_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP backend response header we will allow.' },
+  http_resp_size: { unit: 'bytes', default: 32768, min: 256, text: 'Maximum number of bytes of HTTP backend response we will deal with.' },
   http_max_hdr: { unit: 'header lines', default: 64, min: 32, max: 65535, text: 'Maximum number of HTTP header lines we allow in a request.' },
   timeout_idle: { unit: 'seconds', default: 5, min: 0, text: 'Idle timeout for client connections.' },
   pipe_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Idle timeout for PIPE sessions.' },

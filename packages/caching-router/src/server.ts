@@ -86,6 +86,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,
     () => params.get('backend_idle_timeout') * 1000,
+    () => params.get('http_resp_size'),
   )
   const ownVcl = opts.vcl === undefined
   const vcl = opts.vcl ?? new VclRegistry()

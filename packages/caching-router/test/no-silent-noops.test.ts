@@ -47,6 +47,8 @@ const PARAMS_IMPLEMENTED = [
   'gzip_level',
   'gzip_memlevel',
   'gzip_buffer',
+  'http_resp_hdr_len',
+  'http_resp_size',
 ]
 
 /** How the router reads a parameter that is not a number (`params.get` is for numbers). */

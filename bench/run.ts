@@ -4,7 +4,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { runMain } from '@edgestack/common'
+import { runMain, UsageError } from '@edgestack/common'
 import { ensureDevCertificates } from '@edgestack/tls-terminator'
 import { findPrograms, startCeiling } from './groups.js'
 import { runIdle } from './idle.js'
@@ -15,7 +15,7 @@ import { addPeakRss, type MeasureEnv, type Row, runCeiling, runMeasure } from '.
 import { HELP, parseOptions } from './options.js'
 import { Progress } from './progress.js'
 import { type Report, table, writeReport } from './report.js'
-import { GROUPS, ROOT_FILES } from './scenarios.js'
+import { GROUPS, ROOT_FILES, TEXT_FILES } from './scenarios.js'
 import { REPO } from './templates.js'
 
 const BENCH_DIR = fileURLToPath(new URL('../', import.meta.url))
@@ -25,13 +25,28 @@ async function makeRoot(dir: string): Promise<string> {
   const root = join(dir, 'root')
   await mkdir(root)
   for (const [name, size] of Object.entries(ROOT_FILES)) await writeFile(join(root, name), Buffer.alloc(size, 'b'))
+  await mkdir(join(root, 'text'))
+  for (const [name, size] of Object.entries(TEXT_FILES)) await writeFile(join(root, name), stylesheet(size))
   await chmod(dir, 0o755)
   await chmod(root, 0o755)
   return root
 }
 
+/** `size` bytes of rules that vary as a real stylesheet's do (selectors, colours, lengths). */
+function stylesheet(size: number): Buffer {
+  let css = ''
+  for (let i = 0; css.length < size; i++) {
+    css += `.c${(i * 7919) % 1000}-${i % 13} > a:hover { color: #${((i * 2654435761) >>> 8).toString(16).padStart(6, '0').slice(0, 6)}; margin: ${i % 17}px ${(i * 3) % 11}em; }\n`
+  }
+  return Buffer.from(css.slice(0, size))
+}
+
 runMain('bench', async () => {
   const opts = parseOptions(process.argv.slice(2), process.env)
+  // Scenario 9 is the idle-connections measurement (idle.ts), outside the groups.
+  const known = new Set([...GROUPS.flatMap((g) => g.measures.map((m) => m.id)), 9])
+  const unknown = opts.only.filter((id) => !known.has(id))
+  if (unknown.length > 0) throw new UsageError(`--only: no scenario ${unknown.join(', ')} (there are ${[...known].sort((a, b) => a - b).join(', ')})`)
   if (opts.help) {
     process.stdout.write(HELP)
     return

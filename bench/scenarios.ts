@@ -42,6 +42,8 @@ const GZIP_BYTES = zlib.gzipSync(Buffer.alloc(KIB, 'a')).length
 
 /** Files in the run's document root (css, so the article's VCL routes them to nginx). */
 export const ROOT_FILES = { '1k.css': KIB, '1m.css': MIB } as const
+/** Text that compresses as real stylesheets do (about 5:1), under the location with `gzip on`. */
+export const TEXT_FILES = { 'text/64k.css': 64 * KIB } as const
 
 export const GROUPS: Group[] = [
   {
@@ -59,6 +61,19 @@ export const GROUPS: Group[] = [
         ours: 'ours',
         theirs: 'theirs',
         peers: ['serve-static'],
+      },
+      {
+        id: 10,
+        title: 'gzip on the fly, 64 KiB text, level 1',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/text/64k.css',
+        https: false,
+        headers: { 'Accept-Encoding': 'gzip' },
+        expect: { status: 200, bodyBytes: 64 * KIB, headers: { 'Accept-Encoding': 'gzip' }, gzip: true },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
       },
       {
         id: 2,
@@ -106,7 +121,7 @@ export const GROUPS: Group[] = [
         baseline: { key: 'router-builtin', label: 'built-in VCL only', limitPct: 5 },
       },
       {
-        id: 10,
+        id: 11,
         title: 'ESI page of three cached fragments',
         unit: 'req/s',
         kind: 'http',
@@ -119,7 +134,7 @@ export const GROUPS: Group[] = [
         cacheHit: true,
       },
       {
-        id: 11,
+        id: 12,
         title: 'gzip hit to a gzip client',
         unit: 'req/s',
         kind: 'http',
@@ -133,7 +148,7 @@ export const GROUPS: Group[] = [
         cacheHit: true,
       },
       {
-        id: 12,
+        id: 13,
         title: 'gzip object gunzipped for a plain client',
         unit: 'req/s',
         kind: 'http',

@@ -1,10 +1,15 @@
 import http from 'node:http'
 import https from 'node:https'
+import { gunzipSync } from 'node:zlib'
 
 export interface ProbeExpectation {
   status: number
+  /** The body's size; with `gzip`, once inflated. */
   bodyBytes: number
+  /** Request fields the probe sends. */
   headers?: Record<string, string>
+  /** The answer must be gzip-encoded. */
+  gzip?: boolean
 }
 
 /**
@@ -13,9 +18,10 @@ export interface ProbeExpectation {
  */
 export async function probe(url: string, expect: ProbeExpectation): Promise<string | undefined> {
   try {
-    const r = await request(url, expect.headers ?? {}, undefined)
+    const r = await request(url, expect.headers ?? {}, undefined, expect.gzip)
     if (r.status !== expect.status) return `answered ${r.status}, expected ${expect.status}`
-    if (r.bytes !== expect.bodyBytes) return `sent a ${r.bytes}-byte body, expected ${expect.bodyBytes}`
+    if (expect.gzip && r.headers['content-encoding'] !== 'gzip') return 'answered without Content-Encoding: gzip'
+    if (r.bytes !== expect.bodyBytes) return `sent a ${r.bytes}-byte body${expect.gzip ? ' once inflated' : ''}, expected ${expect.bodyBytes}`
     return undefined
   } catch (err) {
     return `request failed: ${(err as Error).message}`
@@ -47,16 +53,22 @@ function request(
   url: string,
   headers: Record<string, string>,
   agent: http.Agent | undefined,
+  inflate = false,
 ): Promise<{ status: number; bytes: number; headers: http.IncomingHttpHeaders }> {
   const u = new URL(url)
   const lib = u.protocol === 'https:' ? https : http
   return new Promise((resolve, reject) => {
     const req = lib.request(u, { headers, agent: agent ?? false, rejectUnauthorized: false }, (res) => {
       let bytes = 0
+      const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => {
         bytes += c.length
+        if (inflate) chunks.push(c)
       })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, headers: res.headers }))
+      res.on('end', () => {
+        if (inflate && res.headers['content-encoding'] === 'gzip') bytes = gunzipSync(Buffer.concat(chunks)).length
+        resolve({ status: res.statusCode ?? 0, bytes, headers: res.headers })
+      })
       res.on('error', reject)
     })
     req.setTimeout(10_000, () => req.destroy(new Error('timed out after 10 s')))

@@ -1,5 +1,9 @@
 import { type Stats, stat as statCallback } from 'node:fs'
 import { open } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import { gzip, type ZlibOptions } from 'node:zlib'
+
+const gzipAsync = promisify(gzip) as (buf: Buffer, options: ZlibOptions) => Promise<Buffer>
 
 export interface FileInfo {
   kind: 'file' | 'dir' | 'other'
@@ -14,6 +18,8 @@ export interface FileInfo {
    * fresher or staler than `body`.
    */
   ready?: ReadyAnswer
+  /** The body compressed by the gzip filter, per zlib settings: compressed once, not per request. */
+  gzipped?: Map<string, Promise<Buffer>>
 }
 
 export interface ReadyAnswer {
@@ -103,6 +109,29 @@ export class FileCache {
     }
   }
 
+  /**
+   * `body` (this file's, held in memory) as the gzip filter compresses it with `options`. The
+   * bytes are what compressing it afresh gives, so they are kept beside the body while there is
+   * room: nginx compresses per request, we once per file version and settings.
+   */
+  gzipped(info: FileInfo, body: Buffer, options: ZlibOptions): Promise<Buffer> {
+    const key = `${options.level}/${options.windowBits}/${options.memLevel}`
+    let p = info.gzipped?.get(key)
+    if (p) return p
+    p = gzipAsync(body, options)
+    if (info.body && this.#bodyBytes + info.size <= this.#opts.maxTotalBodyBytes) {
+      info.gzipped ??= new Map()
+      info.gzipped.set(key, p)
+      p.then(
+        (out) => {
+          this.#bodyBytes += out.length
+        },
+        () => info.gzipped?.delete(key),
+      )
+    }
+    return p
+  }
+
   // The callback API: fs/promises' stat costs measurably more per call on this hot path.
   #stat(path: string): Promise<Stats> {
     let p = this.#inflight.get(path)
@@ -131,6 +160,14 @@ export class FileCache {
   #drop(path: string): void {
     const old = this.#entries.get(path)
     if (old?.info?.body) this.#bodyBytes -= old.info.body.length
+    for (const p of old?.info?.gzipped?.values() ?? []) {
+      p.then(
+        (out) => {
+          this.#bodyBytes -= out.length
+        },
+        () => {},
+      )
+    }
     this.#entries.delete(path)
   }
 }

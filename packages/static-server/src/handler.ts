@@ -3,13 +3,13 @@ import { join } from 'node:path'
 import { accessPhase } from './access.js'
 import type { LocationModel } from './config/model.js'
 import type { FileCache, FileInfo } from './file-cache.js'
-import { gzipOk } from './gzip-ok.js'
+import { gzipOk } from './gzip-filter.js'
 import { findLocation } from './locations.js'
 import { keepAliveLimits } from './keep-alive.js'
 import { proxy } from './proxy.js'
 import { realIpPhase } from './real-ip.js'
 import type { RequestState } from './request-state.js'
-import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect } from './respond.js'
+import { baseHeaders, finishHeaders, sendBuiltin, sendRedirect, sendWhole } from './respond.js'
 import { runRewrites } from './rewrite-phase.js'
 import { sendFile } from './static-file.js'
 import { symlinkStatus } from './symlinks.js'
@@ -104,7 +104,7 @@ async function content(st: RequestState, deps: HandlerDeps): Promise<Step | numb
   if (conf.stubStatus) {
     // ngx_http_stub_status_handler: GET and HEAD only, text/plain with a length.
     if (st.req.method !== 'GET' && st.req.method !== 'HEAD') return 405
-    st.res.send(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/plain']), deps.stubStatusText())
+    sendWhole(st, 200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/plain']), deps.stubStatusText())
     return 'done'
   }
   if (conf.proxyPass) {
@@ -231,11 +231,19 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
   }
   if (info.kind !== 'file') return 404
   if (method === 'POST') return 405
-  if (st.conf.gzipStatic === 'always' || (st.conf.gzipStatic === 'on' && gzipOk(st.req))) {
-    const gz = await deps.cache.stat(`${path}.gz`)
-    if (!(gz instanceof Error) && gz.kind === 'file') {
-      await sendFile(st, `${path}.gz`, gz, deps.cache, 'gzip')
-      return 'done'
+  if (st.conf.gzipStatic !== false) {
+    // ngx_http_gzip_static_handler: the twin is looked for when the client takes gzip, or
+    // under gzip_vary (its existence alone adds the Vary field, whoever asks).
+    const ok = st.conf.gzipStatic === 'always' || gzipOk(st, undefined)
+    if (ok || st.conf.gzip.vary) {
+      const gz = await deps.cache.stat(`${path}.gz`)
+      if (!(gz instanceof Error) && gz.kind === 'file') {
+        st.gzipVary = true
+        if (ok) {
+          await sendFile(st, `${path}.gz`, gz, deps.cache, 'gzip')
+          return 'done'
+        }
+      }
     }
   }
   await sendFile(st, path, info, deps.cache)
@@ -244,7 +252,6 @@ async function staticContent(st: RequestState, deps: HandlerDeps, tried?: { path
 
 /** autoindex's HTML listing in nginx's exact layout: directories first, names cut at 50 columns, GMT dates, exact sizes. */
 async function autoindex(st: RequestState, dirPath: string): Promise<Step> {
-  const res = st.res
   const entries = await readdir(dirPath, { withFileTypes: true })
   const rows = await Promise.all(
     entries
@@ -272,8 +279,7 @@ async function autoindex(st: RequestState, dirPath: string): Promise<Step> {
   }
   body += '</pre><hr></body>\r\n</html>\r\n'
   // nginx streams the listing (chunked), never with a Content-Length.
-  res.writeHead(200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']))
-  res.end(utf8 ? body : Buffer.from(body, 'latin1'))
+  sendWhole(st, 200, finishHeaders(st, 200, [...baseHeaders(), 'Content-Type', 'text/html']), utf8 ? body : Buffer.from(body, 'latin1'), undefined, { streamed: true })
   return 'done'
 }
 

@@ -1,4 +1,5 @@
 import type { PassThrough } from 'node:stream'
+import { gzipHeaders, gzipStream } from './gzip-filter.js'
 import { type ClientHead, clientHead } from './proxy-response.js'
 import { type UpstreamRequest, upstreamRequest } from './proxy-request.js'
 import { readRequestBody } from './request-body.js'
@@ -153,6 +154,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const status = st.errorStatus ?? head.status
   st.accelCharset = head.accel.charset
   const headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
+  const gzip = gzipHeaders(st, status, headers, declaredLength(headers), true)
   const [front, layout] = nginxLayout(st, headers)
   layout.afterLength = head.afterLength
   if (st.errorStatus === undefined) layout.statusText = head.statusText
@@ -163,7 +165,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
     relay = out
     res.writeHead(status, front, undefined, layout)
-    res.pipeFrom(out).catch(() => res.destroy())
+    res.pipeFrom(gzip ? gzipStream(st, out, gzip) : out).catch(() => res.destroy())
   }, head.accel.limitRate)
   res.off('clientend', onClientEnd)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
@@ -216,3 +218,13 @@ function accelRedirect(st: RequestState, answer: Answer, target: string): ProxyR
   return 'restart'
 }
 
+/** The backend's Content-Length as nginx's content_length_n reads it; undefined when it sent none. */
+function declaredLength(headers: readonly string[]): number | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() === 'content-length') {
+      const n = Number(headers[i + 1])
+      return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+    }
+  }
+  return undefined
+}

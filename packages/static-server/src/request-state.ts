@@ -53,6 +53,10 @@ export class RequestState implements VariableSource {
   carried: string[] = []
   /** A backend's X-Accel-Charset (not ignored). */
   accelCharset: string | undefined
+  /** nginx's r->gzip_vary: the gzip filter or gzip_static considered this answer (gzip_vary's field). */
+  gzipVary = false
+  /** $gzip_ratio, once a compressed body has been written. */
+  gzipRatio = ''
   /** A Content-Type carried over by X-Accel-Redirect: the next answer keeps it. */
   carriedType: string | undefined
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
@@ -159,6 +163,8 @@ export class RequestState implements VariableSource {
       case 'upstream_response_length':
       case 'upstream_bytes_sent':
         return upstreamVariable(this.upstreamTries, name)
+      case 'gzip_ratio':
+        return this.gzipRatio
       case 'connection_upgrade':
         return req.upgrade ? 'upgrade' : 'close'
     }

@@ -1,5 +1,7 @@
+import { gzip, type ZlibOptions } from 'node:zlib'
 import { type HeadLayout, httpDateNow } from '@edgestack/common'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
+import { addGzipVary, gzipHeaders, gzipRatio } from './gzip-filter.js'
 import { withPadding } from './msie-padding.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
@@ -51,7 +53,50 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     const v = expand(h.value, st)
     if (v !== '') headers.push(h.name, v)
   }
+  if (st.gzipVary) addGzipVary(st, headers)
   return headers
+}
+
+/**
+ * A whole body through the gzip filter: compressed and chunked when the filter takes it,
+ * else as `res.send` writes it. `ordered` lays the head out in nginx's field order;
+ * `streamed` is for answers nginx sends without a length (autoindex): chunked either way.
+ */
+export function sendWhole(
+  st: RequestState,
+  status: number,
+  headers: string[],
+  body: Buffer | string | undefined,
+  reason?: string,
+  { ordered = false, streamed = false } = {},
+): void {
+  const res = st.res
+  const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
+  const options = gzipHeaders(st, status, headers, streamed ? undefined : (buf?.length ?? 0))
+  const [front, layout] = ordered ? nginxLayout(st, headers) : [headers, undefined]
+  if (options === undefined && !streamed) {
+    res.send(status, front, buf, reason, layout)
+    return
+  }
+  writeBody(st, status, front, buf, options, reason, layout)
+}
+
+/**
+ * A body with no length in its head (chunked, or closed for HTTP/1.0): compressed with
+ * `options`, as gzipHeaders decided, or as it is.
+ */
+export function writeBody(st: RequestState, status: number, headers: string[], buf: Buffer | undefined, options: ZlibOptions | undefined, reason?: string, layout?: HeadLayout): void {
+  const res = st.res
+  res.writeHead(status, headers, reason, layout)
+  if (options === undefined || buf === undefined || st.req.method === 'HEAD') {
+    res.end(buf)
+    return
+  }
+  gzip(buf, options, (err, out) => {
+    if (err) return res.destroy()
+    st.gzipRatio = gzipRatio(buf.length, out.length)
+    res.end(out)
+  })
 }
 
 /**
@@ -107,8 +152,7 @@ export function sendBuiltin(st: RequestState, status: number, extra: string[] = 
   const headers = [...baseHeaders(), 'Content-Type', 'text/html', ...extra]
   finishHeaders(st, headersStatus, headers)
   const wire = status === 494 ? 400 : status
-  const [front, layout] = nginxLayout(st, headers)
-  res.send(wire, front, withPadding(st, status, errorPageBody(status, st.conf.serverTokens)), statusLineReason(wire), layout)
+  sendWhole(st, wire, headers, withPadding(st, status, errorPageBody(status, st.conf.serverTokens)), statusLineReason(wire), { ordered: true })
 }
 
 /**

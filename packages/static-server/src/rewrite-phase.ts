@@ -4,7 +4,7 @@ import type { FileCache } from './file-cache.js'
 import { regexExec } from './regex-match.js'
 import type { RequestState } from './request-state.js'
 import { statusLineReason } from './error-page.js'
-import { baseHeaders, finishHeaders, nginxLayout, sendRedirect } from './respond.js'
+import { baseHeaders, finishHeaders, sendRedirect, sendWhole } from './respond.js'
 import { contentTypeFor } from './static-file.js'
 import { captured, setVariable } from './user-variables.js'
 import { expand } from './variables.js'
@@ -169,7 +169,6 @@ function doReturn(st: RequestState, status: number, text: string | undefined): '
   const headers = baseHeaders()
   // nginx's header filter drops the type of a 204.
   if (code !== 204) headers.push('Content-Type', contentTypeFor(st.uri, st.conf))
-  const [front, layout] = nginxLayout(st, finishHeaders(st, code, headers))
-  st.res.send(code, front, body, statusLineReason(code), layout)
+  sendWhole(st, code, finishHeaders(st, code, headers), body, statusLineReason(code), { ordered: true })
   return 'done'
 }

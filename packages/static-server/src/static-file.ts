@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises'
+import type { ZlibOptions } from 'node:zlib'
 import { formatResponse, type Http1Request, httpDateNow } from '@edgestack/common'
 import mime from 'mime-types'
 import type { LocationConf } from './config/model.js'
@@ -7,7 +8,8 @@ import { parseHttpTime } from './http-date.js'
 import { type ByteRange, parseRange } from './ranges.js'
 import type { RequestState } from './request-state.js'
 import { statusLineReason } from './error-page.js'
-import { baseHeaders, finishHeaders, sendBuiltin } from './respond.js'
+import { gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
+import { baseHeaders, finishHeaders, sendBuiltin, sendWhole, writeBody } from './respond.js'
 import { isStatic } from './variables.js'
 
 let boundary = 0
@@ -56,11 +58,11 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
     finishHeaders(st, ok, headers)
     const body = await cache.body(path, info)
     if (body) {
-      res.send(ok, headers, body, statusLineReason(ok))
+      sendWhole(st, ok, headers, body, statusLineReason(ok))
       return
     }
     headers.push('Content-Length', String(info.size))
-    return stream(st, path, headers, [{ start: 0, end: info.size }], ok)
+    return stream(st, path, headers, [{ start: 0, end: info.size }], ok, gzipHeaders(st, ok, headers, info.size))
   }
 
   // ngx_http_not_modified_filter: preconditions first (412), then 304 when every validator agrees.
@@ -91,6 +93,22 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   const common = ['Last-Modified', lastModified]
   if (etag) common.push('ETag', etag)
   if (encoding) common.push('Content-Encoding', encoding)
+
+  // The gzip filter runs before the range filter: a compressed answer is never ranged.
+  if (conf.gzip.on && !encoding) {
+    const h = okHeaders(st, [...headers], common, encoding)
+    const options = gzipHeaders(st, 200, h, info.size)
+    if (options !== undefined) {
+      if (req.method === 'HEAD') return writeBody(st, 200, h, undefined, options)
+      const body = await cache.body(path, info)
+      if (!body) return stream(st, path, h, [{ start: 0, end: info.size }], 200, options)
+      const gz = await cache.gzipped(info, body, options)
+      st.gzipRatio = gzipRatio(body.length, gz.length)
+      res.writeHead(200, h)
+      res.end(gz)
+      return
+    }
+  }
 
   let ranges: ByteRange[] | 'unsatisfiable' | undefined
   const range = req.header('range')
@@ -132,7 +150,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   headers[headers.indexOf('Content-Type') + 1] = `multipart/byteranges; boundary=${b}`
   headers.push(...common, 'Content-Length', String(length))
   finishHeaders(st, 206, headers)
-  return stream(st, path, headers, ranges, 206, parts, tail)
+  return stream(st, path, headers, ranges, 206, undefined, parts, tail)
 }
 
 /** The fields of a whole 200: the same list for a ready answer and a formatted one. */
@@ -158,6 +176,9 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     body === undefined ||
     body.length > READY_MAX_BYTES ||
     encoding !== undefined ||
+    // A ready answer carries no Vary and is never compressed.
+    conf.gzip.on ||
+    st.gzipVary ||
     st.errorStatus !== undefined ||
     req.method !== 'GET' ||
     !plainRequest(req) ||
@@ -225,6 +246,7 @@ async function stream(
   headers: string[],
   ranges: ByteRange[],
   status: number,
+  gzip?: ZlibOptions,
   parts?: Buffer[],
   tail?: Buffer,
 ): Promise<void> {
@@ -241,7 +263,7 @@ async function stream(
       if (parts) res.write(parts[i] as Buffer)
       if (r.end > r.start) {
         const rs = fh.createReadStream({ start: r.start, end: r.end - 1, autoClose: false, highWaterMark: 64 * 1024 })
-        await pump(st, rs)
+        await pump(st, gzip ? gzipStream(st, rs, gzip) : rs)
         if (res.finished) return
       }
     }

@@ -108,6 +108,11 @@ export async function startEcho(): Promise<{ port: number; close(): Promise<void
     })
   })
   server.keepAliveTimeout = 1000
+  return listenLoopback(server)
+}
+
+/** An HTTP backend on a loopback port of its own, closed with its connections. */
+export async function listenLoopback(server: http.Server): Promise<{ port: number; close(): Promise<void> }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
   return {
     port: (server.address() as AddressInfo).port,

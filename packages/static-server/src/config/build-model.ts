@@ -17,6 +17,7 @@ import type {
 import { checkVariables } from './check-variables.js'
 import { mapBlock } from './map-block.js'
 import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
+import { GZIP_DEFAULTS, type GzipLists, gzipDirective } from './gzip-directives.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
 import { compileRegex, namedGroups } from './variable-names.js'
@@ -171,6 +172,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     proxyMethod: undefined,
     proxySetBody: undefined,
     gzipStatic: false,
+    gzip: GZIP_DEFAULTS,
     openFileCache: undefined,
     disableSymlinks: false,
     realIpFrom: [],
@@ -218,10 +220,12 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   let types: Map<string, string> | undefined
   let validMs: number | undefined
   const proxyLists: ProxyLists = new Set()
+  const gzipLists: GzipLists = new Set()
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
     if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
+    if (d.name.startsWith('gzip') && gzipDirective(ctx, c, d, gzipLists)) continue
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {
       c[timeField] = time(d, a0)
@@ -312,10 +316,6 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         // An enum slot: nginx's message names the value only.
         if (a0 !== '1.0' && a0 !== '1.1') throw new NginxConfError(`invalid value "${a0}"`, d.file, d.line, d.name)
         c.proxyHttpVersion = a0
-        break
-      case 'gzip_static':
-        if (a0 !== 'on' && a0 !== 'off' && a0 !== 'always') throw invalid(d, a0)
-        c.gzipStatic = a0 === 'off' ? false : a0
         break
       case 'open_file_cache':
         if (a0 === 'off') c.openFileCache = undefined

@@ -43,6 +43,7 @@ const REPEATABLE = new Set([
   'proxy_cache_bypass',
   'gzip_types',
   'gzip_proxied',
+  'gzip_disable',
   'set_real_ip_from',
   'ssl_protocols',
   'allow',

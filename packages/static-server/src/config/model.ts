@@ -193,6 +193,7 @@ export interface LocationConf {
   proxySetBody: Template | undefined
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
+  gzip: GzipConf
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
   /** disable_symlinks: `from` is the part of the path nginx trusts (its `from=` template). */
   disableSymlinks: false | { ifNotOwner: boolean; from: Template | undefined }
@@ -220,6 +221,28 @@ export interface LocationConf {
   access: readonly AccessRule[]
   /** satisfy: with the access module alone, `any` and `all` answer alike (403 on a deny). */
   satisfy: 'all' | 'any'
+}
+
+/** The gzip filter (ngx_http_gzip_filter_module) and ngx_http_core_module's gzip_* settings. */
+export interface GzipConf {
+  /** `gzip on`: answers are compressed on the fly. */
+  on: boolean
+  /** gzip_types, lower-cased (text/html always among them); '*' for any type. */
+  types: ReadonlySet<string> | '*'
+  level: number
+  /** gzip_min_length: a body of a known length below it is sent as it is. */
+  minLength: number
+  /** gzip_window and gzip_hash as zlib's windowBits and memLevel. */
+  windowBits: number
+  memLevel: number
+  /** gzip_vary: `Vary: Accept-Encoding` on every answer the filter (or gzip_static) considered. */
+  vary: boolean
+  httpVersion: '1.0' | '1.1'
+  /** gzip_proxied flags (`off`, `expired`, `no-cache`, ... `any`). */
+  proxied: ReadonlySet<string>
+  /** gzip_disable `msie6`, and its caseless regexes on User-Agent. */
+  disableMsie6: boolean
+  disable: readonly BoundedRegex[]
 }
 
 /** One `allow` / `deny` line: the client's address masked with `mask` equals `addr`. */

@@ -1,17 +1,7 @@
-import type { Http1Request } from '@edgestack/common'
-
 /**
- * ngx_http_gzip_ok with gzip_static's defaults (gzip_http_version 1.1, gzip_proxied off): an
- * HTTP/1.1 request without Via whose Accept-Encoding names `gzip` as nginx reads it — any case,
- * at the start or after `,` or a space (`x-gzip` is not it), and not refused with `q=0`.
+ * ngx_http_gzip_accept_encoding, to the letter: `gzip` in any case, at the start or after `,`
+ * or a space (`x-gzip` is not it), and not refused with `q=0`.
  */
-export function gzipOk(req: Http1Request): boolean {
-  if (req.version !== '1.1' || req.header('via') !== undefined) return false
-  const ae = req.header('accept-encoding')
-  return ae !== undefined && acceptsGzip(ae)
-}
-
-/** ngx_http_gzip_accept_encoding, to the letter. */
 export function acceptsGzip(value: string): boolean {
   const lower = value.toLowerCase()
   let p = -1

@@ -196,8 +196,10 @@ class CacheFill implements FetchSink {
     const obj = this.#obj
     const ce = contentEncoding(beresp.headers)
     // vbf_stp_fetch: esi_gzip when the page came gzip'ed (and is not do_gunzip) or with do_gzip.
+    const gzipSupport = params.gzip.support
     obj.esiGzip =
-      beresp.doEsi === true && params.gzip.support && ((ce === 'gzip' && beresp.doGunzip !== true) || (ce === undefined && beresp.doGzip === true))
+      beresp.doEsi === true &&
+      ((ce === 'gzip' && (beresp.doGunzip !== true || !gzipSupport)) || (gzipSupport && ce === undefined && beresp.doGzip === true))
     if (this.revalidated) obj.esiGzip = stale?.esiGzip ?? false
     const coding = this.revalidated ? undefined : fetchCoding(beresp, beresp.doGzip === true, beresp.doGunzip === true, beresp.doEsi === true, params.gzip)
     if (coding !== undefined) this.#startCoder(coding)
@@ -316,6 +318,11 @@ class CacheFill implements FetchSink {
     if (this.#whole) {
       // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
       if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()
+      // An ESI page's includes go out from a timer (a miss only), once undici has put the
+      // page's backend connection back in its pool (after setImmediate it has not yet): the
+      // first include reuses it, as varnishd's does; a backend that serves one connection at a
+      // time (varnishtest's servers) needs that.
+      else if (this.#esi) setTimeout(() => this.#publish(this.#d.clock()), 0)
       else this.#publish(this.#d.clock())
     }
   }

@@ -99,7 +99,8 @@ export class Responder {
       return
     }
     const gzip = this.#d.gzip()
-    const gzipped = obj.esiGzip && gzip.support && (r.esiLevel ?? 0) === 0 && acceptsGzip(r.headers)
+    // Without http_gzip_support nothing is gunzipped for a client: the page goes as it came.
+    const gzipped = obj.esiGzip && (r.esiLevel ?? 0) === 0 && (!gzip.support || acceptsGzip(r.headers))
     const head = esiHead(resp.headers)
     if (gzipped) head.push('Content-Encoding', 'gzip')
     res.writeHead(resp.status, head, resp.reason)

@@ -137,6 +137,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     via,
     logger,
     clock,
+    storageBytes: () => store.maxBytes,
     fetches: new BackendFetch({ pools, params, counters, logger, nextXid }),
   }
   const onRequest = createClientRequestHandler({

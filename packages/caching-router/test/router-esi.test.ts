@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import type http from 'node:http'
 import net from 'node:net'
 import { describe, test } from 'node:test'
+import { gzipSync } from 'node:zlib'
 import { get, latch, startOrigin } from './router-harness.js'
 import { startVclRouter } from './router-vcl-harness.js'
 
@@ -11,7 +12,7 @@ import { startVclRouter } from './router-vcl-harness.js'
 
 const ESI_VCL = (port: number, extra = '') => `vcl 4.1;
 backend default { .host = "127.0.0.1"; .port = "${port}"; }
-sub vcl_backend_response { if (beresp.http.X-Esi) { set beresp.do_esi = true; } }
+sub vcl_backend_response { if (beresp.http.X-Esi || bereq.url == "/page") { set beresp.do_esi = true; } }
 ${extra}
 `
 
@@ -150,6 +151,22 @@ describe('ESI in caching-router', () => {
     const raw = await get(`${r.url}/page`, { headers: { 'X-Raw': '1' } })
     assert.equal(raw.body, '<p><esi:include src="/frag"/></p>')
     assert.equal(raw.headers['content-length'], String(raw.body.length))
+  })
+
+  // varnishtest e00032: a pass (gzip'ed) is ESI-processed too.
+  test('a pass with do_esi is assembled, from a gzip body too', async (t) => {
+    const o = await origin(t, {
+      '/page': (res) => {
+        res.writeHead(200, { 'Content-Encoding': 'gzip' })
+        res.end(gzipSync('<p><esi:include src="/frag"/></p>'))
+      },
+      '/frag': { body: 'F' },
+    })
+    const r = await startVclRouter(ESI_VCL(o.port, 'sub vcl_recv { if (req.url == "/page") { return (pass); } }'))
+    t.after(() => r.stop())
+    assert.equal((await get(`${r.url}/page`)).body, '<p>F</p>')
+    assert.equal((await get(`${r.url}/page`)).body, '<p>F</p>')
+    assert.equal(o.hits('/page'), 2)
   })
 
   test('req.esi = false (VCL 4.0) delivers the stored page as it is', async (t) => {

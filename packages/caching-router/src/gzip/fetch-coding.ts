@@ -37,8 +37,10 @@ export class GzipTooLargeError extends EdgeError {
  * add Accept-Encoding to Vary (RFC2616_Vary_AE) and weaken the ETag (RFC2616_Weaken_Etag).
  */
 export function fetchCoding(beresp: BerespObj, doGzip: boolean, doGunzip: boolean, esi: boolean, p: GzipParams): FetchCoding {
-  if (!p.support) return undefined
   const ce = contentEncoding(beresp.headers)
+  // http_gzip_support off turns do_gzip and do_gunzip off, and testgunzip; ESI still has to
+  // read a gzip page (vbf_stp_fetch pushes gunzip for is_gzip && do_esi whatever the parameter).
+  if (!p.support) return ce === 'gzip' && esi ? 'gunzip' : undefined
   const isGzip = ce === 'gzip'
   const isPlain = ce === undefined
   let coding: FetchCoding

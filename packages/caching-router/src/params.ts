@@ -54,7 +54,7 @@ const SPECS: Record<string, ParamSpec> = {
 const FEATURES = new Set(['esi_ignore_https', 'esi_disable_xml_check', 'esi_ignore_other_elements', 'esi_remove_bom', 'esi_include_onerror'])
 
 /**
- * varnishd's `feature` flags (mgt_param_bits.c): `default`, `none`, `+flag`, `-flag`, applied
+ * varnishd's `feature` flags (mgt_param_bits.c): `default`, `+flag`, `-flag`, applied
  * in order to `on`. validate_headers is always on (headers set from VCL are always
  * validated); the ESI flags are ours too; every other flag changes what varnishd does and is
  * refused in one line.
@@ -63,7 +63,8 @@ function applyFeatures(text: string, on: Set<string>): Set<string> {
   const next = new Set(on)
   for (const raw of text.split(',')) {
     const flag = raw.trim()
-    if (flag === 'default' || flag === 'none') {
+    // `none` would turn validate_headers off too, which the router always does: refused below.
+    if (flag === 'default') {
       next.clear()
       continue
     }
@@ -96,6 +97,10 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   thread_pool_min: { default: '100', accepts: (v) => /^\d+$/.test(v) },
   thread_pool_max: { default: '5000', accepts: (v) => /^\d+$/.test(v) },
   thread_pools: { default: '2', accepts: (v) => /^\d+$/.test(v) },
+  // How varnishd grows and shrinks its thread pools (Dockerfiles tune them with the sizes).
+  thread_pool_timeout: { default: '300.000', accepts: (v) => /^\d+(\.\d+)?(s|m)?$/.test(v) },
+  thread_pool_add_delay: { default: '0.000', accepts: (v) => /^\d+(\.\d+)?(ms|s)?$/.test(v) },
+  thread_pool_destroy_delay: { default: '1.000', accepts: (v) => /^\d+(\.\d+)?(ms|s)?$/.test(v) },
   thread_pool_stack: { default: '80k', accepts: (v) => parseSize(v) !== undefined },
   // Debug flags that only change varnishd's own diagnostics (panic text, lock and workspace
   // log records, synchronous log writes, kept build files), none of which we produce.

@@ -5,6 +5,7 @@ import { type BackendFetch, withDate } from './backend-fetch.js'
 import { CacheObject } from './cache-object.js'
 import { storableHeaders } from './deliver.js'
 import { parseEsi } from './esi/esi-parse.js'
+import { PassEsiBody } from './esi/pass-esi.js'
 import { BodyCoder, contentEncoding, fetchCoding } from './gzip/fetch-coding.js'
 import type { Params } from './params.js'
 import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
@@ -87,6 +88,8 @@ class CacheFill implements FetchSink {
   #esi = false
   /** gzip, gunzip or testgunzip on the way into the store (src/gzip/). */
   #coder: BodyCoder | undefined
+  /** An uncacheable response with do_esi, for this client alone. */
+  #passEsi: PassEsiBody | undefined
   control: FetchControl | undefined
   #slicer: RangeSlicer | undefined
   readonly #d: FillDeps
@@ -180,6 +183,15 @@ class CacheFill implements FetchSink {
       const res = this.#res
       if (!res) {
         this.control?.abort()
+        return
+      }
+      if (beresp.doEsi && !partial && !this.revalidated && beresp.status !== 204 && beresp.status !== 304) {
+        // Not stored, still a page: collected, parsed and assembled as a pass's (esi/pass-esi.ts).
+        this.#passEsi = new PassEsiBody(this.#bereq, beresp, params.gzip, store.maxBytes, params.esiFeatures, (obj) => {
+          if (obj !== undefined) this.#d.responder.deliver(r, res, obj, false)
+          else if (res.headersSent) res.destroy()
+          else this.#d.responder.synth(r, res, 503, 'Backend fetch failed')
+        })
         return
       }
       const written = writeStreamHead(this.#d, r, res, this.#socket, beresp.status, beresp.reason, beresp.headers, true)
@@ -277,6 +289,12 @@ class CacheFill implements FetchSink {
 
   data(c: Buffer): boolean {
     if (this.revalidated) return true
+    const passEsi = this.#passEsi
+    if (passEsi !== undefined) {
+      if (passEsi.data(c)) return true
+      passEsi.onDrain(() => this.control?.resume())
+      return false
+    }
     if (this.direct) {
       const res = this.#res
       if (!res) return false
@@ -302,7 +320,8 @@ class CacheFill implements FetchSink {
   }
 
   end(): void {
-    if (this.direct) {
+    if (this.#passEsi !== undefined) this.#passEsi.end()
+    else if (this.direct) {
       if (!this.revalidated) this.#res?.end()
     } else if (!this.revalidated) {
       // A coded body is complete once zlib has given its last bytes (#startCoder's done).
@@ -344,6 +363,10 @@ class CacheFill implements FetchSink {
     // An origin that closes without a response lands here as undici's socket error: the
     // same stale-copy rule as a 5xx answer (head() above).
     this.#d.fetches.failed(err)
+    if (this.#passEsi !== undefined) {
+      this.#passEsi.error()
+      return
+    }
     if (this.direct) {
       // The client has this response's head already: all we can do is cut it short.
       this.#res?.destroy()

@@ -169,6 +169,21 @@ describe('ESI in caching-router', () => {
     assert.equal(o.hits('/page'), 2)
   })
 
+  test('an uncacheable page with do_esi (hit-for-miss) is assembled each time', async (t) => {
+    const o = await origin(t, {
+      '/private': (res) => {
+        res.writeHead(200, { 'Cache-Control': 'private', 'X-Esi': '1' })
+        res.end('<p><esi:include src="/frag"/></p>')
+      },
+      '/frag': { body: 'F' },
+    })
+    const r = await startVclRouter(ESI_VCL(o.port))
+    t.after(() => r.stop())
+    assert.equal((await get(`${r.url}/private`)).body, '<p>F</p>')
+    assert.equal((await get(`${r.url}/private`)).body, '<p>F</p>')
+    assert.deepEqual([o.hits('/private'), o.hits('/frag')], [2, 1])
+  })
+
   test('req.esi = false (VCL 4.0) delivers the stored page as it is', async (t) => {
     const o = await origin(t, { '/page': { esi: true, body: '<p><esi:include src="/frag"/></p>' } })
     const r = await startVclRouter(

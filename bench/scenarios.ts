@@ -1,7 +1,7 @@
 import zlib from 'node:zlib'
 import type { BenchContext } from './layers/server.js'
 import type { ProbeExpectation } from './load/probe.js'
-import { type Programs, type Started, startChains, startRouter, startStatic, startTls } from './groups.js'
+import { type Programs, type Started, startChains, startRouter, startRouterH2, startStatic, startTls } from './groups.js'
 
 export type Unit = 'req/s' | 'MiB/s' | 'handshakes/s' | 'round trips/s'
 
@@ -10,7 +10,8 @@ export interface Measure {
   id: number
   title: string
   unit: Unit
-  kind: 'http' | 'handshakes' | 'ws'
+  /** h2: h2load -c 10 -m 10 over h2c (prior knowledge), both sides with `-p feature=+http2`. */
+  kind: 'http' | 'handshakes' | 'ws' | 'h2'
   path: string
   https: boolean
   headers?: Record<string, string>
@@ -121,7 +122,7 @@ export const GROUPS: Group[] = [
         baseline: { key: 'router-builtin', label: 'built-in VCL only', limitPct: 5 },
       },
       {
-        id: 11,
+        id: 12,
         title: 'ESI page of three cached fragments',
         unit: 'req/s',
         kind: 'http',
@@ -134,7 +135,7 @@ export const GROUPS: Group[] = [
         cacheHit: true,
       },
       {
-        id: 12,
+        id: 13,
         title: 'gzip hit to a gzip client',
         unit: 'req/s',
         kind: 'http',
@@ -148,11 +149,30 @@ export const GROUPS: Group[] = [
         cacheHit: true,
       },
       {
-        id: 13,
+        id: 14,
         title: 'gzip object gunzipped for a plain client',
         unit: 'req/s',
         kind: 'http',
         path: '/gz-1k',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
+      },
+    ],
+  },
+  {
+    name: 'router-h2',
+    start: startRouterH2,
+    measures: [
+      {
+        id: 11,
+        title: 'h2c cache hit 1 KiB, h2load -c 10 -m 10',
+        unit: 'req/s',
+        kind: 'h2',
+        path: '/cache-1k.css',
         https: false,
         expect: { status: 200, bodyBytes: KIB },
         ours: 'ours',

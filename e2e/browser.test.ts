@@ -4,7 +4,7 @@ import { access, constants, mkdir, readFile } from 'node:fs/promises'
 import { after, before, describe, test } from 'node:test'
 import { type Browser, chromium } from 'playwright-core'
 import { io } from 'socket.io-client'
-import { LAYERS, type Layer, missingProgram } from './layers.js'
+import { LAYERS, type Layer, missingProgram, type TlsConfig } from './layers.js'
 import { REPO } from './processes.js'
 import { CERT_DIR, type Stack, startStack } from './stack.js'
 
@@ -41,18 +41,25 @@ async function spkiHash(): Promise<string> {
 /** An expression evaluated in the page (this project compiles without the DOM types). */
 const inPage = (expression: string) => expression
 
-const stacks: [string, Layer[]][] = [
-  ['ours', []],
-  ['all-real', [...LAYERS]],
+/**
+ * The stacks the browser visits, and the HTTP version its page must arrive over: stunnel.conf
+ * offers no ALPN (http/1.1); hitch.conf offers h2, which the chain carries when the router
+ * speaks it: ours or varnishd, each with -p feature=+http2.
+ */
+const stacks: [string, Layer[], TlsConfig, string][] = [
+  ['ours', [], 'stunnel', 'http/1.1'],
+  ['all-real', [...LAYERS], 'stunnel', 'http/1.1'],
+  ['ours-tls-on-hitch.conf -> varnishd', ['router', 'static'], 'hitch', 'h2'],
+  ['hitch -> varnishd -> nginx', [...LAYERS], 'hitch', 'h2'],
 ]
 
-for (const [name, real] of stacks) {
-  const missing = (await Promise.all(real.map(missingProgram))).find((m) => m !== undefined)
+for (const [name, real, tlsConfig, httpVersion] of stacks) {
+  const missing = (await Promise.all(real.map((l) => missingProgram(l, tlsConfig)))).find((m) => m !== undefined)
   describe(`a real browser on the ${name} stack`, { skip: noChromium ?? missing }, () => {
     let stack: Stack
     let browser: Browser
     before(async () => {
-      stack = await startStack({ real })
+      stack = await startStack({ real, tlsConfig })
       browser = await chromium.launch({
         executablePath: CHROMIUM,
         headless: true,
@@ -78,6 +85,12 @@ for (const [name, real] of stacks) {
         timeout: 15_000,
       })
       assert.equal(await page.textContent('#scheme'), 'wss:')
+      // The page came over the HTTP version the chain negotiates (ALPN), and the page says so;
+      // the websocket still upgraded (above): browsers open it on an HTTP/1.1 connection of its
+      // own when the h2 server does not offer RFC 8441's extended CONNECT (varnishd does not).
+      const protocol = await page.evaluate(inPage("performance.getEntriesByType('navigation')[0].nextHopProtocol"))
+      assert.equal(protocol, httpVersion)
+      assert.equal(await page.textContent('#http-protocol'), httpVersion)
 
       const client = io(stack.httpsUrl, { transports: ['websocket'], ca: stack.caCert, reconnection: false, forceNew: true })
       t.after(() => client.close())
@@ -105,7 +118,7 @@ for (const [name, real] of stacks) {
       await page.locator('#messages li.mine').waitFor({ timeout: 10_000 })
 
       await mkdir(ARTIFACTS, { recursive: true })
-      await page.screenshot({ path: `${ARTIFACTS}/browser-${name}.png` })
+      await page.screenshot({ path: `${ARTIFACTS}/browser-${name.replace(/[^a-z0-9.-]+/gi, '-')}.png` })
       assert.deepEqual(errors, [])
     })
   })

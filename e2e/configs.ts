@@ -8,9 +8,11 @@ export interface Ports {
   router: number
   static: number
   app: number
+  /** The router's PROXY listener, which hitch.conf's backend names (hitch's chains only). */
+  proxy?: number
 }
 
-export const DEV_PORTS: Readonly<Ports> = Object.freeze({ tls: 8443, router: 8080, static: 8081, app: 3000 })
+export const DEV_PORTS: Readonly<Ports> = Object.freeze({ tls: 8443, router: 8080, static: 8081, app: 3000, proxy: 8086 })
 
 export const CONFIG_DIR = `${REPO}config`
 
@@ -18,6 +20,8 @@ export const CONFIG_DIR = `${REPO}config`
 export interface RenderedConfigs {
   dir: string
   stunnel: string
+  /** config/hitch.conf: the TLS layer's file when the chain is hitch's (`tlsConfig: 'hitch'`). */
+  hitch: string
   vcl: string
   nginx: string
   /** nginx.conf's document root, absolute: our static-server's --root until it reads the file. */
@@ -42,6 +46,7 @@ export async function renderConfigs(dir: string, ports: Ports): Promise<Rendered
   const out: RenderedConfigs = {
     dir,
     stunnel: join(dir, 'stunnel.conf'),
+    hitch: join(dir, 'hitch.conf'),
     vcl: join(dir, 'default.vcl'),
     nginx: join(dir, 'nginx.conf'),
     root: '',
@@ -58,6 +63,23 @@ export async function renderConfigs(dir: string, ports: Ports): Promise<Rendered
     { what: 'cert =', pattern: /^(\s*cert\s*=\s*)(\S+)$/m, replace: (_, k, v) => `${k}${abs(v)}` },
     { what: 'key =', pattern: /^(\s*key\s*=\s*)(\S+)$/m, replace: (_, k, v) => `${k}${abs(v)}` },
   ])
+  const bracketed = (dev: number, port: number): Edit => ({
+    what: `[127.0.0.1]:${dev}`,
+    pattern: new RegExp(`\\[127\\.0\\.0\\.1\\]:${dev}\\b`),
+    replace: () => `[127.0.0.1]:${port}`,
+  })
+  await render(
+    'hitch.conf',
+    out.hitch,
+    [
+      bracketed(DEV_PORTS.tls, ports.tls),
+      bracketed(DEV_PORTS.proxy as number, ports.proxy ?? (DEV_PORTS.proxy as number)),
+      { what: 'cert =', pattern: /^(\s*cert\s*=\s*")([^"]+)"/m, replace: (_, k, v) => `${k}${abs(v)}"` },
+      { what: 'private-key =', pattern: /^(\s*private-key\s*=\s*")([^"]+)"/m, replace: (_, k, v) => `${k}${abs(v)}"` },
+    ],
+    // hitch refuses to run its workers as root; its example drops to a user of its own.
+    process.getuid?.() === 0 ? 'user = "nobody"\n' : '',
+  )
   await render('default.vcl', out.vcl, [
     { what: '.port = "3000"', pattern: /\.port = "3000"/, replace: () => `.port = "${ports.app}"` },
     { what: '.port = "8081"', pattern: /\.port = "8081"/, replace: () => `.port = "${ports.static}"` },
@@ -81,7 +103,7 @@ export async function renderConfigs(dir: string, ports: Ports): Promise<Rendered
   return out
 }
 
-async function render(name: string, to: string, edits: Edit[]): Promise<void> {
+async function render(name: string, to: string, edits: Edit[], append = ''): Promise<void> {
   let text = await readFile(join(CONFIG_DIR, name), 'utf8')
   for (const edit of edits) {
     const global = new RegExp(edit.pattern.source, `${edit.pattern.flags}g`)
@@ -89,5 +111,5 @@ async function render(name: string, to: string, edits: Edit[]): Promise<void> {
     if (count !== 1) throw new Error(`config/${name}: expected one "${edit.what}" to fill in, found ${count}`)
     text = text.replace(edit.pattern, edit.replace as (s: string, ...g: string[]) => string)
   }
-  await writeFile(to, text, { mode: 0o644 })
+  await writeFile(to, text + append, { mode: 0o644 })
 }

@@ -9,6 +9,40 @@ export type Layer = (typeof LAYERS)[number]
 export interface LayerContext {
   ports: Ports
   configs: RenderedConfigs
+  /**
+   * Which TLS program's file the chain runs on: config/stunnel.conf (stunnel or ours), or
+   * config/hitch.conf (hitch or ours), whose PROXY v2 goes to the router's PROXY listener and
+   * whose ALPN offers h2, so the router is started as the official varnish image starts
+   * varnishd: with `-p feature=+http2`.
+   */
+  tlsConfig: TlsConfig
+}
+
+export type TlsConfig = 'stunnel' | 'hitch'
+
+interface RealProgram {
+  program: string
+  debianPackage: string
+  args(c: LayerContext): string[]
+  needsPipe?: boolean
+}
+
+/** hitch, the TLS layer's second real program: `hitch --config=hitch.conf`, in the foreground (hitch's default). */
+export const HITCH: RealProgram = {
+  program: '/usr/sbin/hitch',
+  debianPackage: 'hitch',
+  args: (c) => [`--config=${c.configs.hitch}`],
+}
+
+/** The real program of a layer in this chain: stunnel or hitch for TLS, by the file. */
+export function realProgram(layer: Layer, tlsConfig: TlsConfig): RealProgram {
+  return layer === 'tls' && tlsConfig === 'hitch' ? HITCH : LAYER_SPECS[layer].real
+}
+
+/** The router's extra listener and parameter in hitch's chain (see LayerContext.tlsConfig), ours or varnishd. */
+function routerExtras(c: LayerContext): string[] {
+  if (c.tlsConfig !== 'hitch') return []
+  return ['-a', `${at(c.ports.proxy as number)},PROXY`, '-p', 'feature=+http2']
 }
 
 interface LayerSpec {
@@ -19,7 +53,7 @@ interface LayerSpec {
    * the real format, replace the body by the commented line (one line per layer).
    */
   ours(c: LayerContext): string[]
-  real: { program: string; debianPackage: string; args(c: LayerContext): string[]; needsPipe?: boolean }
+  real: RealProgram
 }
 
 const at = (port: number) => `127.0.0.1:${port}`
@@ -28,20 +62,21 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   tls: {
     pkg: 'tls-terminator',
     // Reads stunnel.conf as stunnel does (the flags were: --accept --connect --cert --key).
-    ours: (c) => [c.configs.stunnel],
+    // With hitch.conf, as hitch is started: --config=FILE.
+    ours: (c) => (c.tlsConfig === 'hitch' ? [`--config=${c.configs.hitch}`] : [c.configs.stunnel]),
     // stunnel.conf says `foreground = yes`, so stunnel stays attached and logs to stderr.
     real: { program: '/usr/bin/stunnel', debianPackage: 'stunnel4', args: (c) => [c.configs.stunnel] },
   },
   router: {
     pkg: 'caching-router',
     // caching-router reads varnishd's command line and its VCL: the same args as varnishd.
-    ours: (c) => LAYER_SPECS.router.real.args(c),
+    ours: (c) => [...routerArgs(c), ...routerExtras(c)],
     real: {
       program: '/usr/sbin/varnishd',
       debianPackage: 'varnish',
       // -F: foreground; -n: its working state in our temp folder, not /var/lib/varnish; as root
       // it drops to its own users, hence the world-readable temp folder (see renderConfigs).
-      args: (c) => ['-F', '-n', join(c.configs.dir, 'varnish'), '-f', c.configs.vcl, '-a', at(c.ports.router), '-s', 'malloc,64m'],
+      args: (c) => [...routerArgs(c), ...routerExtras(c)],
     },
   },
   static: {
@@ -62,9 +97,11 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   },
 })
 
+const routerArgs = (c: LayerContext) => ['-F', '-n', join(c.configs.dir, 'varnish'), '-f', c.configs.vcl, '-a', at(c.ports.router), '-s', 'malloc,64m']
+
 /** One line naming the Debian package when a real program is not installed, else undefined. */
-export function missingProgram(layer: Layer): Promise<string | undefined> {
-  const { program, debianPackage } = LAYER_SPECS[layer].real
+export function missingProgram(layer: Layer, tlsConfig: TlsConfig = 'stunnel'): Promise<string | undefined> {
+  const { program, debianPackage } = realProgram(layer, tlsConfig)
   return programMissing(program, debianPackage)
 }
 

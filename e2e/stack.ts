@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { devCertificatePaths, ensureDevCertificates } from '@edgestack/tls-terminator'
 import { type Ports, type RenderedConfigs, renderConfigs } from './configs.js'
-import { LAYER_SPECS, type Layer, type LayerContext, missingProgram } from './layers.js'
+import { LAYER_SPECS, type Layer, type LayerContext, missingProgram, realProgram, type TlsConfig } from './layers.js'
 import { freePort } from './ports.js'
 import { type Daemon, ProcessStartError, REPO, startDaemon, startProcess } from './processes.js'
 
@@ -31,8 +31,10 @@ export interface Stack {
 }
 
 export interface StackOptions {
-  /** Layers to run as the real stunnel / varnishd / nginx. */
+  /** Layers to run as the real stunnel (or hitch) / varnishd / nginx. */
   real?: readonly Layer[]
+  /** The TLS layer's file: config/stunnel.conf (default) or config/hitch.conf (ours or hitch). */
+  tlsConfig?: TlsConfig
   /** Fixed ports (npm start: the dev ports); free loopback ports by default. */
   ports?: Ports
   /** Receives every chunk any process writes, labelled by layer. */
@@ -50,14 +52,15 @@ export class MissingProgramError extends Error {}
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const real = new Set(opts.real ?? [])
-  const missing = (await Promise.all([...real].map(missingProgram))).filter((m) => m !== undefined)
+  const tlsConfig = opts.tlsConfig ?? 'stunnel'
+  const missing = (await Promise.all([...real].map((l) => missingProgram(l, tlsConfig)))).filter((m) => m !== undefined)
   if (missing.length > 0) throw new MissingProgramError(missing.join('\n'))
   await ensureDevCertificates(CERT_DIR)
   if (opts.ports) return startOn(opts.ports, real, opts)
   // A port found free can be taken by another test before the layer binds it (the real programs
   // cannot bind port 0 and report it): on that clash only, try again on fresh ports, bounded.
   for (let attempt = 1; ; attempt++) {
-    const ports = { tls: await freePort(), router: await freePort(), static: await freePort(), app: await freePort() }
+    const ports = { tls: await freePort(), router: await freePort(), static: await freePort(), app: await freePort(), proxy: await freePort() }
     try {
       return await startOn(ports, real, opts)
     } catch (err) {
@@ -77,13 +80,14 @@ async function startOn(ports: Ports, real: ReadonlySet<Layer>, opts: StackOption
   }
   try {
     const configs = await renderConfigs(dir, ports)
-    const ctx: LayerContext = { ports, configs }
+    const ctx: LayerContext = { ports, configs, tlsConfig: opts.tlsConfig ?? 'stunnel' }
     const echo = (name: string) => (opts.echo ? (chunk: string) => opts.echo?.(name, chunk) : undefined)
     const layer = async (name: Layer): Promise<Daemon> => {
       const spec = LAYER_SPECS[name]
+      const program = realProgram(name, ctx.tlsConfig)
       const port = ports[name]
       const d = real.has(name)
-        ? await startProcess(name, spec.real.program, spec.real.args(ctx), { port }, { echo: echo(name), cwd: dir, pipe: spec.real.needsPipe })
+        ? await startProcess(name, program.program, program.args(ctx), { port }, { echo: echo(name), cwd: dir, pipe: program.needsPipe })
         : await startDaemon(spec.pkg, spec.ours(ctx), { port, echo: echo(name) })
       started.push(d)
       opts.onStart?.(d)

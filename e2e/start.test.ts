@@ -93,6 +93,6 @@ describe('npm start', () => {
     assert.match(bad.output(), /^start: --real: unknown layer "squid": use any of tls,router,static or all$/m)
     const ports = start(['--ports', '1,2'])
     assert.equal(await ports.exited, 2)
-    assert.match(ports.output(), /^start: --ports: expected four ports TLS,ROUTER,STATIC,APP, got "1,2"$/m)
+    assert.match(ports.output(), /^start: --ports: expected four ports TLS,ROUTER,STATIC,APP \(and the router's PROXY port\), got "1,2"$/m)
   })
 })

@@ -10,15 +10,18 @@ import type * as ConfigsModule from '../e2e/configs.js'
 // path by one folder, so it is loaded at run time from the compiled tree.
 const e2e = (file: string) => new URL(`../../e2e/dist/${file}`, import.meta.url).href
 
-const HELP = `Usage: npm start [-- --real LAYERS]
+const HELP = `Usage: npm start [-- --real LAYERS] [--hitch]
 
 Starts the article's chain on the dev ports: TLS on 8443, the router on 8080, static files on
 8081, the app on 3000. Every layer reads its file in config/ (ports filled in).
 
   --real LAYERS   comma-separated layers to run as the real program instead of ours:
                   tls (stunnel), router (varnishd), static (nginx), or all
+  --hitch         the TLS layer reads config/hitch.conf (ALPN h2, PROXY v2 to the router's
+                  PROXY listener on 8086) instead of stunnel.conf; with --real tls it is hitch,
+                  and the router (ours or varnishd) runs with -p feature=+http2
   --ports T,R,S,A other ports for the TLS, router, static and app layers (default
-                  8443,8080,8081,3000)
+                  8443,8080,8081,3000); a fifth is the router's PROXY port (8086) for --hitch
   -h, --help      show this help
 `
 
@@ -26,14 +29,14 @@ const COLORS: Record<string, string> = { app: '32', static: '34', router: '35', 
 
 runMain('start', async () => {
   const { values } = parseCommandLine(process.argv.slice(2), {
-    options: { real: { type: 'string' }, ports: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { real: { type: 'string' }, ports: { type: 'string' }, hitch: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   })
   if (values.help) {
     process.stdout.write(HELP)
     return
   }
   const { startStack, MissingProgramError } = (await import(e2e('stack.js'))) as typeof StackModule
-  const { parseLayers, LAYER_SPECS } = (await import(e2e('layers.js'))) as typeof LayersModule
+  const { parseLayers, LAYER_SPECS, realProgram } = (await import(e2e('layers.js'))) as typeof LayersModule
   const { DEV_PORTS } = (await import(e2e('configs.js'))) as typeof ConfigsModule
   const real = (() => {
     try {
@@ -50,12 +53,13 @@ runMain('start', async () => {
     const label = process.stdout.isTTY ? `\x1b[${COLORS[name] ?? '0'}m${tag}\x1b[0m ` : `${tag} `
     process.stdout.write(label + chunk.replace(/\n(?=.)/g, `\n${label}`))
   }
-  const stack = await startStack({ real, ports, echo }).catch((err: Error) => {
+  const tlsConfig = values.hitch ? 'hitch' : 'stunnel'
+  const stack = await startStack({ real, ports: { proxy: DEV_PORTS.proxy, ...ports }, echo, tlsConfig }).catch((err: Error) => {
     // The launcher stopped whatever had started; the program's own words are already shown above.
     throw new StartupError(err instanceof MissingProgramError ? err.message : `could not start the stack: ${err.message.split('\n')[0]}`)
   })
   const which = (['tls', 'router', 'static'] as const)
-    .map((l) => `${l}: ${stack.real.has(l) ? LAYER_SPECS[l].real.program : `our ${LAYER_SPECS[l].pkg}`}`)
+    .map((l) => `${l}: ${stack.real.has(l) ? realProgram(l, tlsConfig).program : `our ${LAYER_SPECS[l].pkg}`}`)
     .join(', ')
   process.stdout.write(
     `\nedgestack is up (${which})\n` +
@@ -80,11 +84,11 @@ runMain('start', async () => {
   }
 })
 
-function parsePorts(list: string): { tls: number; router: number; static: number; app: number } {
+function parsePorts(list: string): { tls: number; router: number; static: number; app: number; proxy?: number } {
   const ports = list.split(',').map((p) => Number(p.trim()))
-  if (ports.length !== 4 || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
-    throw new UsageError(`--ports: expected four ports TLS,ROUTER,STATIC,APP, got "${list}"`)
+  if ((ports.length !== 4 && ports.length !== 5) || ports.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
+    throw new UsageError(`--ports: expected four ports TLS,ROUTER,STATIC,APP (and the router's PROXY port), got "${list}"`)
   }
-  const [tls, router, stat, app] = ports as [number, number, number, number]
-  return { tls, router, static: stat, app }
+  const [tls, router, stat, app, proxy] = ports as [number, number, number, number, number | undefined]
+  return { tls, router, static: stat, app, ...(proxy === undefined ? {} : { proxy }) }
 }

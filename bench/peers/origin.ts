@@ -17,7 +17,7 @@ function answer(cacheControl: string, body: Buffer): Buffer {
 // Paths with "pass" in them are uncacheable (varnishd's builtin VCL makes them hit-for-miss);
 // everything else may be cached for an hour.
 const CACHEABLE = answer('max-age=3600', BODY)
-// Scenario 11: a page of three ESI fragments (256 bytes each); 12-13: a 1 KiB body stored gzip'ed.
+// Scenario 12: a page of three ESI fragments (256 bytes each); 13-14: a 1 KiB body stored gzip'ed.
 const FRAGMENT = answer('max-age=3600', Buffer.alloc(256, 'f'))
 const ESI_PAGE = withFields(
   answer('max-age=3600', Buffer.from('<html><esi:include src="/esi-frag-1"/><esi:include src="/esi-frag-2"/><esi:include src="/esi-frag-3"/></html>')),

@@ -38,7 +38,7 @@ sub vcl_pipe {
 }
 
 sub vcl_backend_response {
-    # Not the article's: scenario 11's ESI page (the origin marks it). Runs on fetches only.
+    # Not the article's: scenario 12's ESI page (the origin marks it). Runs on fetches only.
     if (beresp.http.X-Esi) {
         set beresp.do_esi = true;
     }

@@ -75,12 +75,13 @@ export class BackendFetch {
     )
   }
 
-  failed(err: Error): void {
+  /** `xid`: the request's (the client side's vxid), a field of the log line, as varnishlog groups by it. */
+  failed(err: Error, xid: number): void {
     const { counters, logger } = this.#d
     counters.fetch_failed++
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') counters.backend_fail++
-    logger.warn(`backend fetch failed: ${err.message}`)
+    logger.warn(`backend fetch failed: ${err.message}`, { xid })
   }
 }
 

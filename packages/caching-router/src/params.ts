@@ -1,10 +1,11 @@
 import { type MatchLimits, UsageError } from '@edgestack/common'
 import type { EsiFeatures } from './esi/esi-program.js'
 import type { GzipParams } from './gzip/fetch-coding.js'
+import { H2_RXBUF_STORAGE, H2_SPECS } from './h2/h2-params.js'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries' | 'levels'
+  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries' | 'streams' | 'levels'
   default: number
   min: number
   max?: number
@@ -20,8 +21,6 @@ const SPECS: Record<string, ParamSpec> = {
   default_keep: { unit: 'seconds', default: 0, min: 0, text: 'Default keep period: how long past TTL + grace objects are kept for conditional fetches.' },
   http_req_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP client request header we will allow.' },
   http_req_size: { unit: 'bytes', default: 32768, min: 256, text: 'Maximum number of bytes of HTTP client request we will deal with.' },
-  http_resp_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP backend response header we will allow.' },
-  http_resp_size: { unit: 'bytes', default: 32768, min: 256, text: 'Maximum number of bytes of HTTP backend response we will deal with.' },
   http_max_hdr: { unit: 'header lines', default: 64, min: 32, max: 65535, text: 'Maximum number of HTTP header lines we allow in a request.' },
   timeout_idle: { unit: 'seconds', default: 5, min: 0, text: 'Idle timeout for client connections.' },
   pipe_timeout: { unit: 'seconds', default: 60, min: 0, text: 'Idle timeout for PIPE sessions.' },
@@ -42,43 +41,55 @@ const SPECS: Record<string, ParamSpec> = {
   gzip_memlevel: { unit: 'count', default: 8, min: 1, max: 9, text: 'Gzip memory level 1=slow/least, 9=fast/most compression.' },
   gzip_buffer: { unit: 'bytes', default: 32 * 1024, min: 2 * 1024, text: 'Size of malloc buffer used for gzip processing.' },
   max_esi_depth: { unit: 'levels', default: 5, min: 0, text: 'Maximum depth of esi:include processing.' },
+  http_resp_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP backend response header we will allow.' },
+  http_resp_size: { unit: 'bytes', default: 32768, min: 256, text: 'Maximum number of bytes of HTTP backend response we will deal with.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
   // Documented no-ops (README, "No silent no-ops"): they size varnishd's per-request workspaces,
   // which have no counterpart here; accepted with varnishd's bounds because varnish Dockerfiles
   // set them, and what a client sees does not depend on them.
   workspace_client: { unit: 'bytes', default: 96 * 1024, min: 9 * 1024, text: 'Bytes of HTTP protocol workspace for clients HTTP req/resp.' },
   workspace_backend: { unit: 'bytes', default: 96 * 1024, min: 1024, text: 'Bytes of HTTP protocol workspace for backend HTTP req/resp.' },
+  ...H2_SPECS,
 }
 
-/** The `feature` flags that can be turned on and off here (varnishd 7.1's ESI flags). */
-const FEATURES = new Set(['esi_ignore_https', 'esi_disable_xml_check', 'esi_ignore_other_elements', 'esi_remove_bom', 'esi_include_onerror'])
+/** The ESI feature bits (src/esi/): on and off as in varnishd. */
+const ESI_BITS = new Set(['esi_ignore_https', 'esi_disable_xml_check', 'esi_ignore_other_elements', 'esi_remove_bom', 'esi_include_onerror'])
+
+/** varnishd's feature bits (mgt_param_bits.c feature_tweak); we act on http2, validate_headers and the ESI bits. */
+const FEATURE_BITS = new Set([
+  'http2', 'short_panic', 'no_coredump', 'https_scheme', 'http_date_postel', 'esi_ignore_https',
+  'esi_disable_xml_check', 'esi_ignore_other_elements', 'esi_remove_bom', 'esi_include_onerror',
+  'wait_silo', 'validate_headers', 'busy_stats_rate',
+])
 
 /**
- * varnishd's `feature` flags (mgt_param_bits.c): `default`, `+flag`, `-flag`, applied
- * in order to `on`. validate_headers is always on (headers set from VCL are always
- * validated); the ESI flags are ours too; every other flag changes what varnishd does and is
- * refused in one line.
+ * `feature`: varnishd's words, applied left to right; `default` is +validate_headers. Only
+ * http2 may change (`+http2` serves HTTP/2, src/h2/); validate_headers is always on (headers
+ * set from VCL are always validated), and every other bit changes what varnishd does: refused.
+ * The result: whether http2 is on.
  */
-function applyFeatures(text: string, on: Set<string>): Set<string> {
-  const next = new Set(on)
+function applyFeature(text: string, http2: boolean, esi: Set<string>): boolean {
+  let on = http2
   for (const raw of text.split(',')) {
     const flag = raw.trim()
-    // `none` would turn validate_headers off too, which the router always does: refused below.
-    if (flag === 'default') {
-      next.clear()
+    if (flag === 'default' || flag === 'none') {
+      if (flag === 'none') throw new UsageError(`feature=${text}: validate_headers cannot be turned off in caching-router\n\n(attempting to set param 'feature' to '${text}')`)
+      on = false
+      esi.clear()
       continue
     }
-    if (flag === '+validate_headers') continue
-    if (flag === '+http2') throw new UsageError(`feature=${text}: HTTP/2 is not supported by caching-router`)
-    const name = flag.replace(/^[+-]/, '')
-    if (flag !== name && FEATURES.has(name)) {
-      if (flag.startsWith('+')) next.add(name)
-      else next.delete(name)
-      continue
+    const sign = flag[0]
+    const bit = flag.slice(1)
+    if ((sign !== '+' && sign !== '-') || !FEATURE_BITS.has(bit)) throw new UsageError(`Unknown feature bit (${flag})\n\n(attempting to set param 'feature' to '${text}')`)
+    if (bit === 'http2') on = sign === '+'
+    else if (ESI_BITS.has(bit)) {
+      if (sign === '+') esi.add(bit)
+      else esi.delete(bit)
+    } else if (bit !== 'validate_headers' || sign === '-') {
+      throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only http2, the esi_ bits and +validate_headers)\n\n(attempting to set param 'feature' to '${text}')`)
     }
-    throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (default, +validate_headers and the esi_ flags)`)
   }
-  return next
+  return on
 }
 
 export type ParamName = keyof typeof SPECS
@@ -97,19 +108,17 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   thread_pool_min: { default: '100', accepts: (v) => /^\d+$/.test(v) },
   thread_pool_max: { default: '5000', accepts: (v) => /^\d+$/.test(v) },
   thread_pools: { default: '2', accepts: (v) => /^\d+$/.test(v) },
+  thread_pool_stack: { default: '80k', accepts: (v) => parseSize(v) !== undefined },
   // How varnishd grows and shrinks its thread pools (Dockerfiles tune them with the sizes).
   thread_pool_timeout: { default: '300.000', accepts: (v) => /^\d+(\.\d+)?(s|m)?$/.test(v) },
   thread_pool_add_delay: { default: '0.000', accepts: (v) => /^\d+(\.\d+)?(ms|s)?$/.test(v) },
   thread_pool_destroy_delay: { default: '1.000', accepts: (v) => /^\d+(\.\d+)?(ms|s)?$/.test(v) },
-  thread_pool_stack: { default: '80k', accepts: (v) => parseSize(v) !== undefined },
   // Debug flags that only change varnishd's own diagnostics (panic text, lock and workspace
   // log records, synchronous log writes, kept build files), none of which we produce.
   debug: { default: 'none', accepts: (v) => v === 'none' || v.split(',').every((f) => DEBUG_FLAGS.has(f.replace(/^[+-]/, ''))) },
   // Debug records are not among the log records we write.
   vsl_mask: { default: 'default', accepts: (v) => v === '+Debug' },
-  // No HTTP/2 is spoken, so no HTTP/2 window is sized.
-  h2_initial_window_size: { default: '65535b', accepts: (v) => parseSize(v) !== undefined },
-  h2_rx_window_low_water: { default: '10M', accepts: (v) => parseSize(v) !== undefined },
+  h2_rxbuf_storage: { default: H2_RXBUF_STORAGE, accepts: (v) => v === H2_RXBUF_STORAGE },
 }
 
 /**
@@ -144,7 +153,10 @@ export class Params {
   readonly #text = new Map<string, string>()
   readonly #listeners: Array<(name: string) => void> = []
   #regexLimits: MatchLimits | undefined
-  #features = new Set<string>()
+  /** `feature` has +http2: a connection that opens with the HTTP/2 preface is served HTTP/2. */
+  http2 = false
+  /** The ESI feature bits that are on. */
+  #esi = new Set<string>()
   #esiFeatures: EsiFeatures | undefined
 
   get(name: string): number {
@@ -161,12 +173,16 @@ export class Params {
       return
     }
     if (name === 'feature') {
-      this.#features = applyFeatures(text, this.#features)
+      const esi = new Set(this.#esi)
+      this.http2 = applyFeature(text, this.http2, esi)
+      this.#esi = esi
       this.#esiFeatures = undefined
+      for (const l of this.#listeners) l(name)
       return
     }
     const fixed = FIXED[name]
     if (fixed !== undefined) {
+      if (name === 'h2_rxbuf_storage' && !fixed.accepts(text)) throw new UsageError(`unknown storage backend '${text}'\n(attempting to set param '${name}' to '${text}')`)
       if (!fixed.accepts(text)) throw new UsageError(`caching-router takes ${name} only as varnishtest sets it\n\n(attempting to set param '${name}' to '${text}')`)
       this.#text.set(name, text)
       return
@@ -195,18 +211,18 @@ export class Params {
     }
   }
 
-  /** Whether `-p feature=+NAME` is on. */
+  /** Whether `-p feature=+NAME` is on (the ESI bits). */
   feature(name: string): boolean {
-    return this.#features.has(name)
+    return this.#esi.has(name)
   }
 
   /** The ESI parser's feature flags, as they are now (param.set applies to the next object stored). */
   get esiFeatures(): EsiFeatures {
     this.#esiFeatures ??= Object.freeze({
-      ignoreHttps: this.#features.has('esi_ignore_https'),
-      disableXmlCheck: this.#features.has('esi_disable_xml_check'),
-      ignoreOtherElements: this.#features.has('esi_ignore_other_elements'),
-      removeBom: this.#features.has('esi_remove_bom'),
+      ignoreHttps: this.#esi.has('esi_ignore_https'),
+      disableXmlCheck: this.#esi.has('esi_disable_xml_check'),
+      ignoreOtherElements: this.#esi.has('esi_ignore_other_elements'),
+      removeBom: this.#esi.has('esi_remove_bom'),
     })
     return this.#esiFeatures
   }
@@ -226,6 +242,13 @@ export class Params {
       this.set(TARGETED, TARGETED_DEFAULT)
       return
     }
+    if (name === 'feature') {
+      this.http2 = false
+      this.#esi = new Set()
+      this.#esiFeatures = undefined
+      for (const l of this.#listeners) l(name)
+      return
+    }
     if (FIXED[name]) {
       this.#text.delete(name)
       return
@@ -238,9 +261,9 @@ export class Params {
 
   /** The parameters set away from their defaults, as `-p` pairs (a manager hands them to its child). */
   *changed(): Generator<readonly [string, string]> {
+    if (this.http2 || this.#esi.size > 0) yield ['feature', [...(this.http2 ? ['http2'] : []), ...this.#esi].map((f) => `+${f}`).join(',')]
     for (const [name, text] of this.#text) yield [name, text]
     if (this.#targetsText !== TARGETED_DEFAULT) yield [TARGETED, this.#targetsText]
-    if (this.#features.size > 0) yield ['feature', [...this.#features].map((f) => `+${f}`).join(',')]
     // A bool goes back as `on`/`off`, the words `-p` reads.
     for (const [name, v] of this.#values) yield [name, SPECS[name]?.unit === 'bool' ? (v ? 'on' : 'off') : String(v)]
   }
@@ -258,6 +281,13 @@ export class Params {
       const dflt = this.#targetsText === TARGETED_DEFAULT
       return `${name}\n${INDENT}Value is: ${this.#targetsText}${dflt ? ' (default)' : `\n${INDENT}Default is: ${TARGETED_DEFAULT}`}\n\n${INDENT}${TARGETED_TEXT}\n\n`
     }
+    if (name === 'feature') {
+      const v = this.#featureText()
+      return `${name}\n${INDENT}Value is: ${v}${v !== FEATURE_DEFAULT ? `\n${INDENT}Default is: ${FEATURE_DEFAULT}` : ' (default)'}\n\n${INDENT}Enable/Disable various minor features.\n\n`
+    }
+    if (name === 'h2_rxbuf_storage') {
+      return `${name}\n${INDENT}Value is: ${H2_RXBUF_STORAGE} (default)\n\n${INDENT}The name of the storage backend that HTTP/2 receive buffers should be allocated from.\n\n`
+    }
     if (name !== undefined && name !== '-l') {
       const spec = SPECS[name]
       if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
@@ -269,8 +299,9 @@ export class Params {
       if (spec.max !== undefined && spec.unit !== 'bool' && spec.max !== UINT_MAX) out += `${INDENT}Maximum is: ${bare(spec.max, spec)}\n`
       return `${out}\n${INDENT}${spec.text}\n\n`
     }
-    let out = ''
+    let out = `${'feature'.padEnd(30)}${this.#featureText()}${this.#featureText() !== FEATURE_DEFAULT ? '' : ' (default)'}\n`
     for (const [n, spec] of Object.entries(SPECS)) out += `${this.#line(n, spec)}\n`
+    out += `${'h2_rxbuf_storage'.padEnd(30)}${H2_RXBUF_STORAGE} (default)\n`
     out += `${TARGETED.padEnd(30)}${this.#targetsText}${this.#targetsText === TARGETED_DEFAULT ? ' (default)' : ''}\n`
     return out
   }
@@ -296,6 +327,15 @@ export class Params {
     })
   }
 
+  /** varnishd's rendering of the feature bits that are on, sorted by name. */
+  #featureText(): string {
+    if (!this.http2 && this.#esi.size === 0) return FEATURE_DEFAULT
+    return [...(this.http2 ? ['http2'] : []), ...this.#esi, 'validate_headers']
+      .sort()
+      .map((f) => `+${f}`)
+      .join(',')
+  }
+
   #line(name: string, spec: ParamSpec): string {
     const v = this.get(name)
     return `${name.padEnd(30)}${format(v, spec)}${v === spec.default ? ' (default)' : ''}`
@@ -303,6 +343,7 @@ export class Params {
 }
 
 const INDENT = ' '.repeat(8)
+const FEATURE_DEFAULT = '+validate_headers'
 const UINT_MAX = UINT_MAX_PARAM
 
 /** What varnishd says of a value it cannot read, by the parameter's type. */
@@ -312,8 +353,9 @@ const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
   'header lines': (text) => `Not a number (${text})`,
   restarts: (text) => `Not a number (${text})`,
   retries: (text) => `Not a number (${text})`,
-  levels: (text) => `Not a number (${text})`,
   count: (text) => `Not a number (${text})`,
+  streams: (text) => `Not a number (${text})`,
+  levels: (text) => `Not a number (${text})`,
   bool: () => 'use "on" or "off"',
 }
 

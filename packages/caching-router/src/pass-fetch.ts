@@ -121,7 +121,7 @@ export function passFetch(
         clientFailed(clientErr instanceof Error ? clientErr : err)
         return
       }
-      fetches.failed(err)
+      fetches.failed(err, r.xid)
       if (esi !== undefined) {
         esi.error()
         return

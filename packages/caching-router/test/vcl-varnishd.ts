@@ -28,12 +28,12 @@ export async function varnishWorkdir(prefix: string): Promise<string> {
   return dir
 }
 
-/** `args`: more varnishd arguments (`-p feature=...`). */
-export async function startVarnishd(vclText: string, args: readonly string[] = []): Promise<RunningVarnishd> {
+/** `extra`: more varnishd arguments (`-p feature=+http2`, `-a 127.0.0.1:0,PROXY`). */
+export async function startVarnishd(vclText: string, extra: readonly string[] = []): Promise<RunningVarnishd> {
   const workdir = await varnishWorkdir('vcl-varnishd-')
   const file = join(workdir, 'test.vcl')
   await writeFile(file, vclText)
-  const child = spawn(VARNISHD, ['-F', '-n', workdir, '-a', '127.0.0.1:0', '-T', '127.0.0.1:0', '-f', file, '-s', 'malloc,16m', ...args], { stdio: 'ignore' })
+  const child = spawn(VARNISHD, ['-F', '-n', workdir, '-a', '127.0.0.1:0', '-T', '127.0.0.1:0', '-f', file, '-s', 'malloc,16m', ...extra], { stdio: 'ignore' })
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {

@@ -11,6 +11,10 @@
   let me = ''
 
   $('origin').textContent = location.host
+  // The HTTP version this page came over, as the browser negotiated it (ALPN h2 through hitch's
+  // alpn-protos or tls-terminator's, http/1.1 otherwise): the navigation's resource timing.
+  const navigation = performance.getEntriesByType('navigation')[0]
+  $('http-protocol').textContent = navigation?.nextHopProtocol || 'unknown'
   // Plain http: goes straight to the router (the article's :80), so the TLS hop is not on the path.
   if (!secure) {
     $('tls-hop').classList.add('skipped')

@@ -2,6 +2,7 @@ import { isIP } from 'node:net'
 import { NginxConfError } from './config/errors.js'
 import type { AccessRule } from './config/model.js'
 import type { Directive } from './config/parse-tree.js'
+import { ipv4, ipv6 } from './ip-address.js'
 import type { RequestState } from './request-state.js'
 
 /**
@@ -62,23 +63,4 @@ export function accessPhase(st: RequestState, logError: (msg: string) => void): 
     logError(`access forbidden by rule, client: ${st.remoteAddr}, server: ${st.server.primaryName}, request: "${r.method} ${r.target} HTTP/${r.version}", host: "${st.host}"`)
   }
   return 403
-}
-
-function ipv4(s: string): bigint {
-  return s.split('.').reduce((n, p) => (n << 8n) | BigInt(Number(p)), 0n)
-}
-
-function ipv6(s: string): bigint {
-  // A dotted tail (`::ffff:1.2.3.4`) is two more groups.
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(s)
-  let text = s
-  if (dotted) {
-    const v4 = ipv4(dotted[1] as string)
-    text = `${s.slice(0, dotted.index)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`
-  }
-  const [head, tail] = text.includes('::') ? (text.split('::') as [string, string]) : [text, undefined]
-  const h = head === '' ? [] : head.split(':')
-  const t = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t]
-  return groups.reduce((n, g) => (n << 16n) | BigInt(Number.parseInt(g, 16)), 0n)
 }

@@ -6,6 +6,7 @@ import type { FileCache, FileInfo } from './file-cache.js'
 import { gzipOk } from './gzip-filter.js'
 import { findLocation } from './locations.js'
 import { keepAliveLimits } from './keep-alive.js'
+import { type LimitLog, type LimitZones, limitConnPhase, limitReqPhase } from './limits.js'
 import { proxy } from './proxy.js'
 import { realIpPhase } from './real-ip.js'
 import type { RequestState } from './request-state.js'
@@ -21,10 +22,11 @@ import { expand, type Template } from './variables.js'
 export interface HandlerDeps {
   cache: FileCache
   upstreams: ReadonlyMap<string, Upstream>
-  /** nginx's error_log lines for what a request did wrong (`access forbidden by rule`). */
-  logError(msg: string): void
   /** stub_status's page, now. */
   stubStatusText(): string
+  /** limit_req / limit_conn zones, and the error log at the level their directives name. */
+  limits: LimitZones
+  log: LimitLog
 }
 
 type Step = 'done' | 'restart'
@@ -87,8 +89,7 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       const rw = typeof lr === 'object' ? await lr : lr
       if (rw === 'done') return
       if (rw === 'restart') continue
-      if (typeof rw !== 'number') realIpPhase(st)
-      step = typeof rw === 'number' ? rw : (accessPhase(st, deps.logError) ?? (await content(st, deps)))
+      step = typeof rw === 'number' ? rw : await preaccessAndContent(st, deps)
     }
     if (typeof step === 'number') step = await finalize(st, step)
     if (step === 'done') return
@@ -97,6 +98,18 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
       st.pendingNamed = undefined
     }
   }
+}
+
+/**
+ * nginx's preaccess phase in its module order (realip, limit_req, limit_conn), then access
+ * (allow/deny), then the content handler.
+ */
+async function preaccessAndContent(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
+  realIpPhase(st)
+  const req = limitReqPhase(st, deps.limits, deps.log)
+  if (typeof req === 'number') return req
+  if (req) await req
+  return limitConnPhase(st, deps.limits, deps.log) ?? accessPhase(st, st.logError) ?? content(st, deps)
 }
 
 async function content(st: RequestState, deps: HandlerDeps): Promise<Step | number> {

@@ -5,7 +5,7 @@ import { type UpstreamRequest, upstreamRequest } from './proxy-request.js'
 import { readRequestBody } from './request-body.js'
 import type { RequestState, UpstreamTry } from './request-state.js'
 import { baseHeaders, finishHeaders, nginxLayout } from './respond.js'
-import type { Lease, Peer, Upstream } from './upstream.js'
+import type { Lease, Upstream } from './upstream.js'
 import { relayBody } from './upstream-body.js'
 import { type Answer, exchange, type TryFailure, type TryTimes } from './upstream-exchange.js'
 import { upgrade } from './upstream-tunnel.js'
@@ -58,15 +58,15 @@ async function tryPeers(st: RequestState, up: Upstream, ureq: UpstreamRequest, t
   const next = conf.proxyNextUpstream
   const started = Date.now()
   let remaining = Math.min(up.peerCount, conf.proxyNextUpstreamTries || Number.POSITIVE_INFINITY)
-  const tried = new Set<Peer>()
+  // The method reads what it hashes ($remote_addr after realip, the hash key) once a request.
+  const choice = up.begin(st)
   for (;;) {
-    const peer = up.pick(tried)
+    const peer = up.pick(choice)
     if (!peer) {
       // "no live upstreams": the upstream's name stands in for an address.
       tries.push({ addr: up.name, status: '502', start: Date.now() })
       return 502
     }
-    tried.add(peer)
     const times: TryTimes = { start: Date.now() }
     const t: UpstreamTry = { addr: peer.address, status: '', start: times.start, times }
     tries.push(t)
@@ -96,7 +96,7 @@ async function tryPeers(st: RequestState, up: Upstream, ureq: UpstreamRequest, t
     if (failure !== undefined) {
       t.status = failure === 'timeout' ? '504' : '502'
       t.end = Date.now()
-      up.failed(peer)
+      up.settle(choice, peer, true)
       if (remaining <= 0 || !next.has(failure) || !idempotentOk || timedOut) return failure === 'timeout' ? 504 : 502
       continue
     }
@@ -109,10 +109,11 @@ async function tryPeers(st: RequestState, up: Upstream, ureq: UpstreamRequest, t
     if (NEXT_STATUSES.has(head.status) && next.has(`http_${head.status}`) && remaining > 0 && idempotentOk && !timedOut) {
       t.end = Date.now()
       answer.lease.socket.destroy()
-      if (head.status !== 403 && head.status !== 404) up.failed(peer)
+      // ngx_http_upstream_next: 403 and 404 are NGX_PEER_NEXT, not a failure of the peer.
+      up.settle(choice, peer, head.status !== 403 && head.status !== 404)
       continue
     }
-    up.succeeded(peer)
+    up.settle(choice, peer, false)
     if (head.status === 101) {
       // "upstream sent 101 without upgrade request" is an invalid header in nginx too.
       if (!upgrading) {

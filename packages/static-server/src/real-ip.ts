@@ -19,39 +19,52 @@ function trusted(conf: LocationConf): BlockList {
   return bl
 }
 
+const family = (a: string) => (isIP(a) === 6 ? 'ipv6' : 'ipv4')
+
 /**
  * ngx_http_realip_module runs twice: in the post-read phase with the server's configuration
  * and again in the pre-access phase with the location's, unless the first already replaced
  * the address. So `set_real_ip_from` in a location counts for that location's allow/deny
- * and everything after.
+ * and everything after. $remote_port follows: a PROXY header's port, a field's `addr:port`, or
+ * empty for a field's bare address (ngx_http_variable_remote_port shows nothing for port 0).
  */
 export function realIpPhase(st: RequestState): void {
   if (st.realIpSet || st.conf.realIpFrom.length === 0) return
-  const addr = realClient(st, st.conf)
-  if (addr === st.req.remoteAddress) return
-  st.remoteAddr = addr
+  const peer = st.conn.remoteAddress
+  const conf = st.conf
+  // The connection's own peer must be trusted, whatever a PROXY header said.
+  if (!isIP(peer) || !trusted(conf).check(peer, family(peer))) return
+  // Declined without a PROXY header (a listen without proxy_protocol, or UNKNOWN).
+  const pp = st.proxyProtocol
+  const real = conf.realIpHeader.toLowerCase() !== 'proxy_protocol' ? fromHeader(st, conf) : pp && { addr: pp.remoteAddress, port: String(pp.remotePort) }
+  if (real === undefined) return
+  st.remoteAddr = real.addr
+  st.remotePort = real.port
   st.realIpSet = true
 }
 
-/** set_real_ip_from / real_ip_header / real_ip_recursive. */
-function realClient(st: RequestState, conf: LocationConf): string {
-  const req = st.req
-  const peer = req.remoteAddress
-  const list0 = trusted(conf)
-  const type = (a: string) => (isIP(a) === 6 ? 'ipv6' : 'ipv4')
-  if (!isIP(peer) || !list0.check(peer, type(peer))) return peer
-  const name = conf.realIpHeader.toLowerCase()
-  const value = name === 'proxy_protocol' ? undefined : req.header(name)
-  if (!value) return peer
+/**
+ * real_ip_header X-Real-IP / X-Forwarded-For, with real_ip_recursive. Each address may carry a
+ * port (`192.0.2.1:8080`, `[2001:db8::1]:8080`), read as ngx_parse_addr_port reads it.
+ */
+function fromHeader(st: RequestState, conf: LocationConf): { addr: string; port: string } | undefined {
+  const value = st.req.header(conf.realIpHeader.toLowerCase())
+  if (!value) return undefined
   const list = value.split(',').map((s) => s.trim()).filter(Boolean)
-  if (!conf.realIpRecursive) {
-    const last = list[list.length - 1]
-    return last && isIP(last) ? last : peer
-  }
+  if (!conf.realIpRecursive) return addrPort(list[list.length - 1] ?? '')
+  const from = trusted(conf)
   for (let i = list.length - 1; i >= 0; i--) {
-    const a = list[i] as string
-    if (!isIP(a)) return peer
-    if (i === 0 || !list0.check(a, type(a))) return a
+    const a = addrPort(list[i] as string)
+    if (!a) return undefined
+    if (i === 0 || !from.check(a.addr, family(a.addr))) return a
   }
-  return peer
+  return undefined
+}
+
+function addrPort(text: string): { addr: string; port: string } | undefined {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(text) ?? /^(\d+\.\d+\.\d+\.\d+):(\d+)$/.exec(text)
+  const addr = m ? (m[1] as string) : text
+  const port = m?.[2] ?? ''
+  if (!isIP(addr) || (port !== '' && !(Number(port) >= 1 && Number(port) <= 65535))) return undefined
+  return { addr, port }
 }

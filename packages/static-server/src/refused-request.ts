@@ -26,7 +26,8 @@ export class RefusedRequest implements VariableSource {
   readonly #sent: { bytes: number; body: number }
 
   constructor(head: Buffer, peer: PeerAddresses, status: number, sent: { bytes: number; body: number }, vhosts: VirtualHosts) {
-    this.#peer = peer
+    // realip never ran: the connection's own peer, whatever a PROXY header said.
+    this.#peer = peer.connection ?? peer
     this.#status = status
     this.#sent = sent
     let end = head.indexOf('\r\n\r\n')

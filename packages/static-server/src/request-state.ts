@@ -1,7 +1,8 @@
-import { clfNow, type Http1Request, type Http1Response } from '@edgestack/common'
+import { clfNow, type Http1Request, type Http1Response, type PeerAddresses } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
 import { fieldValue, type UpstreamTry, upstreamCookie, upstreamVariable } from './upstream-variables.js'
 import { userVariable } from './user-variables.js'
+import { binaryAddress } from './ip-address.js'
 import type { VariableSource } from './variables.js'
 
 export type { UpstreamTry }
@@ -29,7 +30,13 @@ export class RequestState implements VariableSource {
   /** A named location to continue in (try_files' last `@name`, error_page `@name`). */
   pendingNamed: LocationModel | undefined
   method: string
+  /** $remote_addr and $remote_port: the connection's peer, until realip replaces them. */
   remoteAddr: string
+  remotePort: string
+  /** The TCP connection's own addresses (nginx's c->sockaddr and c->local_sockaddr). */
+  readonly conn: PeerAddresses
+  /** What a PROXY header said (`listen ... proxy_protocol`): $proxy_protocol_*; realip may take it. */
+  readonly proxyProtocol: PeerAddresses | undefined
   /** realip replaced remoteAddr (post-read or pre-access phase); it is not replaced twice. */
   realIpSet = false
   requestFilename = ''
@@ -53,6 +60,11 @@ export class RequestState implements VariableSource {
   carried: string[] = []
   /** A backend's X-Accel-Charset (not ignored). */
   accelCharset: string | undefined
+  /** r->main->limit_req_set: limit_req has run for this request (internal redirects skip it). */
+  limitReqSet = false
+  /** $limit_req_status and $limit_conn_status ('' until the module decided). */
+  limitReqStatus = ''
+  limitConnStatus = ''
   /** nginx's r->gzip_vary: the gzip filter or gzip_static considered this answer (gzip_vary's field). */
   gzipVary = false
   /** $gzip_ratio, once a compressed body has been written. */
@@ -64,6 +76,8 @@ export class RequestState implements VariableSource {
   readonly start = Date.now()
   /** The error log at nginx's `alert` level, with this request's context (server.ts sets it). */
   alert: (message: string) => void = () => {}
+  /** The error log at `error` level, with this request's ids as fields (server.ts sets it). */
+  logError: (message: string) => void = () => {}
 
   constructor(
     readonly req: Http1Request,
@@ -77,7 +91,11 @@ export class RequestState implements VariableSource {
     this.args = args
     this.conf = server.conf
     this.method = req.method
-    this.remoteAddr = req.remoteAddress
+    // A PROXY header's addresses are not the client's for nginx until realip says so.
+    this.conn = req.viaProxy ?? req
+    this.proxyProtocol = req.viaProxy ? req : undefined
+    this.remoteAddr = this.conn.remoteAddress
+    this.remotePort = String(this.conn.remotePort)
   }
 
   get(name: string): string {
@@ -111,13 +129,25 @@ export class RequestState implements VariableSource {
       case 'server_name':
         return this.server.primaryName
       case 'server_addr':
-        return req.localAddress
+        return this.conn.localAddress
       case 'server_port':
-        return String(req.localPort)
+        return String(this.conn.localPort)
       case 'remote_addr':
         return this.remoteAddr
       case 'remote_port':
-        return String(req.remotePort)
+        return this.remotePort
+      case 'realip_remote_addr':
+        return this.conn.remoteAddress
+      case 'realip_remote_port':
+        return String(this.conn.remotePort)
+      case 'proxy_protocol_addr':
+        return this.proxyProtocol?.remoteAddress ?? ''
+      case 'proxy_protocol_port':
+        return this.proxyProtocol ? String(this.proxyProtocol.remotePort) : ''
+      case 'proxy_protocol_server_addr':
+        return this.proxyProtocol?.localAddress ?? ''
+      case 'proxy_protocol_server_port':
+        return this.proxyProtocol ? String(this.proxyProtocol.localPort) : ''
       case 'remote_user':
         return '-'
       // r->err_status (an error page's), else r->headers_out.status.
@@ -163,6 +193,12 @@ export class RequestState implements VariableSource {
       case 'upstream_response_length':
       case 'upstream_bytes_sent':
         return upstreamVariable(this.upstreamTries, name)
+      case 'limit_req_status':
+        return this.limitReqStatus
+      case 'limit_conn_status':
+        return this.limitConnStatus
+      case 'binary_remote_addr':
+        return binaryAddress(this.remoteAddr)
       case 'gzip_ratio':
         return this.gzipRatio
       case 'connection_upgrade':

@@ -195,8 +195,8 @@ export function sendRedirect(st: RequestState, status: number, location: string)
  */
 export function absoluteLocation(st: RequestState, location: string): string {
   if (!location.startsWith('/') || !st.conf.absoluteRedirect) return location
-  const port = st.req.localPort
+  const port = st.conn.localPort
   // A server without server_name gives "" there, as nginx writes `http://:PORT/`.
-  const host = st.conf.serverNameInRedirect ? st.server.primaryName : st.host || st.req.localAddress
+  const host = st.conf.serverNameInRedirect ? st.server.primaryName : st.host || st.conn.localAddress
   return `http://${host}${st.conf.portInRedirect && port !== 80 ? `:${port}` : ''}${location}`
 }

@@ -15,12 +15,12 @@ import {
 } from '@edgestack/common'
 import type { Socket } from 'node:net'
 import { AccessLogs } from './access-log.js'
-import type { ListenModel, LocationModel, NginxModel, ServerModel } from './config/model.js'
-import { ifConfs } from './config/rewrite-program.js'
+import type { ListenModel, NginxModel, ServerModel } from './config/model.js'
 import { errorPageBody, SERVER, statusLineReason } from './error-page.js'
 import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
+import { LimitZones } from './limits.js'
 import { badRequest } from './request-checks.js'
 import { realIpPhase } from './real-ip.js'
 import { RefusedRequest } from './refused-request.js'
@@ -91,25 +91,6 @@ function listenGroups(model: NginxModel): Map<string, { address: ListenModel; se
 export function createStaticServer(model: NginxModel, logger: Logger, sockets = new ListenerSet(), opts: StaticServerOptions = {}): StaticServer {
   const upstreams = new Map<string, Upstream>()
   for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u))
-  // `proxy_pass http://host:port` without an upstream block: a one-peer upstream of its own.
-  const ensureUpstream = (hostPort: string) => {
-    if (upstreams.has(hostPort)) return
-    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort)
-    const host = m?.[1] === 'localhost' ? '127.0.0.1' : (m?.[1] ?? hostPort)
-    const server = { host, port: Number(m?.[2] ?? 80), weight: 1, maxFails: 1, failTimeoutMs: 10_000, backup: false, down: false }
-    upstreams.set(hostPort, new Upstream({ name: hostPort, leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000, servers: [server] }))
-  }
-  for (const s of model.servers) {
-    const visit = (locs: readonly LocationModel[]) => {
-      for (const l of locs) {
-        if (l.conf.proxyPass) ensureUpstream(l.conf.proxyPass.upstream)
-        for (const c of ifConfs(l.rewrites)) if (c.proxyPass) ensureUpstream(c.proxyPass.upstream)
-        visit(l.children as never)
-      }
-    }
-    visit(s.locations as never)
-    visit([...s.named.values()] as never)
-  }
 
   const minValid = Math.min(...model.servers.map((s) => s.conf.openFileCache?.validMs ?? 0), Number.POSITIVE_INFINITY)
   const cache = new FileCache({
@@ -121,7 +102,18 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   })
   const logs = new AccessLogs()
   const stub = opts.stubStatus ?? new StubStatus()
-  const deps = { cache, upstreams, logError: (msg: string) => logger.error(msg), stubStatusText: () => stubStatusText(stub.counts()) }
+  const deps = {
+    cache,
+    upstreams,
+    stubStatusText: () => stubStatusText(stub.counts()),
+    limits: new LimitZones(model.limitZones),
+    log: (level: string, msg: string) => (level === 'error' || level === 'alert' ? logger.error(msg) : level === 'warn' ? logger.warn(msg) : logger.info(msg)),
+  }
+  // nginx's $connection (a serial number per connection) and a serial per request: fields of
+  // every error line a request causes (winston metadata; `--log-format json` gives them keys).
+  const connectionIds = new WeakMap<object, number>()
+  let connections = 0
+  let requests = 0
 
   const groups = listenGroups(model)
 
@@ -159,7 +151,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
       onClientError: (err, peer, head) => {
         // nginx counts a request once its first bytes arrived (ngx_http_alloc_request).
         if (head !== undefined && head.length > 0 && err.kind !== 'proxy-protocol') stub.requests++
-        logger.info(`client ${peer.remoteAddress}: ${err.message}`)
+        logger.info(`client ${(peer.connection ?? peer).remoteAddress}: ${err.message}`)
         logRefused(err, peer, head, vhosts)
       },
       onRequest: (req, res) => onRequest(req, res, vhosts),
@@ -189,7 +181,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     } catch (err) {
       if (!(err instanceof RegexMatchFailed)) throw err
       // nginx gives up on the request while reading its head: no answer, no access log line.
-      logger.error(`${err.message} while reading client request headers, client: ${req.remoteAddress}`)
+      logger.error(`${err.message} while reading client request headers, client: ${(req.viaProxy ?? req).remoteAddress}`)
       res.destroy()
       return
     }
@@ -197,10 +189,21 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     keepAliveLimits(st)
-    st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`)
+    let conn = connectionIds.get(req.socket)
+    if (conn === undefined) {
+      conn = ++connections
+      connectionIds.set(req.socket, conn)
+    }
+    const ids = { conn, req: ++requests }
+    st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`, ids)
+    st.logError = (message) => logger.error(message, ids)
     if (sel?.captures) captured(st, sel.captures)
     realIpPhase(st)
-    res.onFinish = () => logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
+    const startedAt = performance.now()
+    res.onFinish = () => {
+      stub.requestSeconds.observe((performance.now() - startedAt) / 1000)
+      logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
+    }
     // A body that stopped arriving (client_body_timeout) ends the request with no answer;
     // nginx logs it as a 408 with nothing sent, whatever the handler was about to answer.
     if (req.hasBody) {
@@ -221,7 +224,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     handle(st, deps).catch((err: Error) => {
       // A location, if or rewrite regex past its limits: nginx's 500 (NGX_ERROR from the phase).
       if (err instanceof RegexMatchFailed) st.alert(err.message)
-      else logger.error(`${req.method} ${req.target}: ${err.message}`)
+      else logger.error(`${req.method} ${req.target}: ${err.message}`, ids)
       if (!res.headersSent) sendBuiltin(st, 500)
       else res.destroy()
     })

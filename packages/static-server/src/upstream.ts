@@ -1,17 +1,10 @@
 import net from 'node:net'
-import type { UpstreamModel, UpstreamServer } from './config/model.js'
+import type { UpstreamModel } from './config/model.js'
+import { Balancer } from './upstream-balance.js'
+import { type Choice, nowSec, type Peer } from './upstream-peer.js'
+import type { VariableSource } from './variables.js'
 
-export interface Peer {
-  readonly server: UpstreamServer
-  readonly address: string
-  fails: number
-  /** When the peer last failed (nginx's checked); it is tried again after fail_timeout. */
-  failedAt: number
-  current: number
-  effective: number
-  /** Connections in use by requests (least_conn's count). */
-  active: number
-}
+export type { Choice, Peer }
 
 /** An idle keep-alive connection and how many requests it has carried. */
 interface Idle {
@@ -33,19 +26,17 @@ export interface Lease {
 }
 
 /**
- * One `upstream {}` block (or the implicit one of `proxy_pass http://host:port`): nginx's
- * smooth weighted round robin over the live primary peers (ngx_http_upstream_round_robin.c),
- * the backups only when no primary is left, `down` peers never, max_fails / fail_timeout
- * taking a failing peer out for a while, and the `keepalive N` cache of idle connections with
- * keepalive_requests, keepalive_time and keepalive_timeout (ngx_http_upstream_keepalive_module).
+ * One `upstream {}` block (or the implicit one of `proxy_pass http://host:port`): its balancing
+ * method over the peers (upstream-balance.ts: round robin, least_conn, ip_hash, hash, random;
+ * backups only when no primary is left, `down` peers never, max_fails / fail_timeout taking a
+ * failing peer out for a while, max_conns), and the `keepalive N` cache of idle connections
+ * with keepalive_requests, keepalive_time and keepalive_timeout
+ * (ngx_http_upstream_keepalive_module).
  */
 export class Upstream {
   readonly name: string
   readonly model: UpstreamModel
-  readonly #primary: Peer[]
-  readonly #backup: Peer[]
-  /** nginx never marks the only peer of an upstream down (peers->single): it is always tried. */
-  readonly #single: boolean
+  readonly #balancer: Balancer
   /** Most recently used last, as nginx's cache queue. */
   readonly #idle: Idle[] = []
   #closed = false
@@ -53,70 +44,27 @@ export class Upstream {
   constructor(model: UpstreamModel) {
     this.name = model.name
     this.model = model
-    const peer = (s: UpstreamServer): Peer => ({
-      server: s,
-      address: `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`,
-      fails: 0,
-      failedAt: 0,
-      current: 0,
-      effective: s.weight,
-      active: 0,
-    })
-    this.#primary = model.servers.filter((s) => !s.backup).map(peer)
-    this.#backup = model.servers.filter((s) => s.backup).map(peer)
-    this.#single = this.#primary.length === 1 && this.#backup.length === 0
+    this.#balancer = new Balancer(model)
   }
 
   /** nginx's tries for one request: every peer once (primary and backup). */
   get peerCount(): number {
-    return this.#primary.length + this.#backup.length
+    return this.#balancer.peerCount
   }
 
-  /** The next peer not in `tried`, or undefined when none is left ("no live upstreams"). */
-  pick(tried: ReadonlySet<Peer>, now = Date.now()): Peer | undefined {
-    return this.#choose(this.#primary, tried, now) ?? this.#choose(this.#backup, tried, now)
+  /** One request's choice: the key or client address its method hashes, read now. */
+  begin(vars: VariableSource): Choice {
+    return this.#balancer.begin(vars)
   }
 
-  #live(p: Peer, tried: ReadonlySet<Peer>, now: number): boolean {
-    const s = p.server
-    if (tried.has(p) || s.down) return false
-    return this.#single || s.maxFails === 0 || p.fails < s.maxFails || now - p.failedAt > s.failTimeoutMs
+  /** The next peer for this request, or undefined when none is left ("no live upstreams"). */
+  pick(c: Choice, now = nowSec()): Peer | undefined {
+    return this.#balancer.next(c, now)
   }
 
-  #choose(all: Peer[], tried: ReadonlySet<Peer>, now: number): Peer | undefined {
-    let peers = all.filter((p) => this.#live(p, tried, now))
-    // ngx_http_upstream_get_least_conn_peer: the fewest active connections for the weight;
-    // several such peers share by smooth weighted round robin.
-    if (this.model.leastConn && peers.length > 1) {
-      let min = peers[0] as Peer
-      for (const p of peers) if (p.active * min.server.weight < min.active * p.server.weight) min = p
-      peers = peers.filter((p) => p.active * min.server.weight === min.active * p.server.weight)
-    }
-    let best: Peer | undefined
-    let total = 0
-    for (const p of peers) {
-      const s = p.server
-      p.current += p.effective
-      total += p.effective
-      if (p.effective < s.weight) p.effective++
-      if (!best || p.current > best.current) best = p
-    }
-    if (best) best.current -= total
-    return best
-  }
-
-  /** ngx_http_upstream_free_round_robin_peer with NGX_PEER_FAILED. */
-  failed(p: Peer, now = Date.now()): void {
-    if (this.#single) return
-    p.fails++
-    p.failedAt = now
-    const s = p.server
-    if (s.maxFails > 0) p.effective = Math.max(0, p.effective - Math.floor(s.weight / s.maxFails))
-  }
-
-  /** A success after fail_timeout has passed forgets the failures (peer->accessed > checked). */
-  succeeded(p: Peer, now = Date.now()): void {
-    if (p.fails > 0 && now - p.failedAt > p.server.failTimeoutMs) p.fails = 0
+  /** How a try at `p` went (ngx_http_upstream_free_round_robin_peer's NGX_PEER_FAILED or not). */
+  settle(c: Choice, p: Peer, failed: boolean, now = nowSec()): void {
+    this.#balancer.settle(c, p, failed, now)
   }
 
   /** A cached connection to `peer`, or a new one (refused or late: an error the caller maps). */
@@ -149,16 +97,11 @@ export class Upstream {
     })
   }
 
-  /**
-   * Gives a connection back after a complete answer: kept when `keepalive N` is set, the
-   * answer allowed it, keepalive_requests and keepalive_time are not reached; the least
-   * recently used one is closed when the cache is full.
-   */
-  /** A connection counts as active for its peer until it closes or goes idle. */
+  /** A connection is a request in flight to its peer (nginx's peer->conns) until it closes or goes idle. */
   #count(socket: net.Socket, peer: Peer): void {
-    peer.active++
+    peer.conns++
     const done = () => {
-      peer.active--
+      peer.conns--
       socket.off('close', done)
       socket.off('idle', done)
     }
@@ -166,6 +109,11 @@ export class Upstream {
     socket.once('idle', done)
   }
 
+  /**
+   * Gives a connection back after a complete answer: kept when `keepalive N` is set, the
+   * answer allowed it, keepalive_requests and keepalive_time are not reached; the least
+   * recently used one is closed when the cache is full.
+   */
   release(lease: Lease, reusable: boolean): void {
     const m = this.model
     const socket = lease.socket

@@ -298,7 +298,9 @@ http {
     server {
         listen 127.0.0.1:0 proxy_protocol;
         root ${dir}/root;
-        location / { return 200 "client $remote_addr\\n"; }
+        set_real_ip_from 127.0.0.1;
+        real_ip_header proxy_protocol;
+        location / { return 200 "client $remote_addr via $realip_remote_addr, proxy_protocol $proxy_protocol_addr\\n"; }
     }
     server {
         # Another loopback address: servers naming the same address share its socket.
@@ -319,13 +321,13 @@ http {
     await ours?.close({ drainTimeoutMs: 100 })
   })
 
-  test('the PROXY header gives $remote_addr; a request without one is closed', async () => {
+  test('the PROXY header gives $remote_addr through realip; a request without one is closed', async () => {
     const { encodeProxyV1 } = await import('@edgestack/common')
     const a = addrs[0] as HostPort
     const header = encodeProxyV1({ address: '192.0.2.10', port: 4000 }, { address: '127.0.0.1', port: a.port })
     const { parseResponse } = await import('./helpers.js')
     const r = parseResponse(await rawRequest(a, Buffer.concat([header, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')])))
-    assert.equal(r.body.toString(), 'client 192.0.2.10\n')
+    assert.equal(r.body.toString(), 'client 192.0.2.10 via 127.0.0.1, proxy_protocol 192.0.2.10\n')
     const bare = await rawRequest(a, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
     assert.equal(bare.length, 0)
   })

@@ -12,6 +12,8 @@ const LOAD_DIFFERENT = new Set<string>([
   'proxy_redirect with a bad regex',
   // proxy_cache is not implemented: refused at load rather than accepted without caching.
   'proxy_cache_path and proxy_cache',
+  // Peer state is per worker: `zone` (shared state) is refused rather than accepted without effect.
+  'zone',
 ])
 
 /**

@@ -36,7 +36,7 @@ const REFUSED_ARGS: Record<string, string> = {
   worker_rlimit_nofile: '4096',
   worker_shutdown_timeout: '5s',
   load_module: 'modules/x.so',
-  ip_hash: '',
+  zone: 'z 64k',
   proxy_cache_path: '/tmp/c keys_zone=z:1m',
   proxy_cache_valid: '200 1m',
   proxy_cache_key: '$uri',

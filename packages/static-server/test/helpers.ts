@@ -34,9 +34,9 @@ export interface RawResponse {
 }
 
 /** Sends raw bytes on a fresh connection, reads until the server closes (bounded by 5 s). */
-export function rawRequest(addr: HostPort, bytes: string | Buffer): Promise<Buffer> {
+export function rawRequest(addr: HostPort, bytes: string | Buffer, localAddress?: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(addr.port, addr.host)
+    const s = net.connect({ port: addr.port, host: addr.host, ...(localAddress ? { localAddress } : {}) })
     const chunks: Buffer[] = []
     s.on('data', (c: Buffer) => chunks.push(c))
     s.on('close', () => resolve(Buffer.concat(chunks)))
@@ -78,10 +78,11 @@ export function parseResponse(raw: Buffer): RawResponse {
   return { status: Number(m?.[1] ?? 0), reason: m?.[2] ?? '', headers, body, raw }
 }
 
-export async function get(addr: HostPort, path: string, extra: Record<string, string> = {}, method = 'GET'): Promise<RawResponse> {
+/** One request on a fresh connection (from `localAddress`, one of 127/8, when given). */
+export async function get(addr: HostPort, path: string, extra: Record<string, string> = {}, method = 'GET', localAddress?: string): Promise<RawResponse> {
   let req = `${method} ${path} HTTP/1.1\r\nHost: ${extra.Host ?? 'localhost'}\r\nConnection: close\r\n`
   for (const [k, v] of Object.entries(extra)) if (k !== 'Host') req += `${k}: ${v}\r\n`
-  return parseResponse(await rawRequest(addr, `${req}\r\n`))
+  return parseResponse(await rawRequest(addr, `${req}\r\n`, localAddress))
 }
 
 /** A port free right now on 127.0.0.1 (for real nginx, which cannot report one it chose). */

@@ -418,6 +418,13 @@ export function proxyCorpus(): ProxyCase[] {
   up('timeout goes to the next', 'server 127.0.0.1:@B@; server 127.0.0.1:@B2@;', 'proxy_read_timeout 1; proxy_next_upstream timeout;', 1, { script: (r) => (r.backend === 'b2' ? { bytes: ok(['X-Id: b2']) } : { hang: true }) })
   up('POST not retried after sending (non_idempotent)', 'server 127.0.0.1:@B@; server 127.0.0.1:@B2@;', 'proxy_next_upstream error http_502;', 1, { method: 'POST', headers: ['Content-Length: 2'], body: 'hi', script: status('502 Bad Gateway') })
   up('POST retried with non_idempotent', 'server 127.0.0.1:@B@; server 127.0.0.1:@B2@;', 'proxy_next_upstream error http_502 non_idempotent;', 1, { method: 'POST', headers: ['Content-Length: 2'], body: 'hi', script: status('502 Bad Gateway') })
+  // A balancing method written after `keepalive` replaces it (nginx warns "load balancing method redefined").
+  up('keepalive before ip_hash keeps nothing', 'server 127.0.0.1:@B@; keepalive 2; ip_hash;', 'proxy_http_version 1.1; proxy_set_header Connection "";', 3, { connections: true })
+  up('ip_hash before keepalive keeps connections', 'ip_hash; server 127.0.0.1:@B@; keepalive 2;', 'proxy_http_version 1.1; proxy_set_header Connection "";', 3, { connections: true })
+  up('hash: http_502 goes to the other server', 'hash $arg_k; server 127.0.0.1:@B@; server 127.0.0.1:@B2@;', 'proxy_next_upstream error http_502;', 3, { path: '@P@/x?k=a', script: status('502 Bad Gateway') })
+  up('hash consistent: a dead server, then the next point', 'hash $arg_k consistent; server 127.0.0.1:@D@; server 127.0.0.1:@B@; server 127.0.0.1:@B2@;', '', 3, { path: '@P@/x?k=b' })
+  up('ip_hash: proxy_next_upstream off on a dead server', 'ip_hash; server 127.0.0.1:@D@; server 127.0.0.2:@D@;', 'proxy_next_upstream off;', 2)
+  up('random two: all down but one', 'random two least_conn; server 127.0.0.1:@D@ down; server 127.0.0.1:@B@;', '', 3)
   up('keepalive reuses connections', 'server 127.0.0.1:@B@; keepalive 2;', 'proxy_http_version 1.1; proxy_set_header Connection "";', 4, { connections: true, upstreamRequest: true })
   up('no keepalive: a connection each', 'server 127.0.0.1:@B@;', '', 3, { connections: true })
   up('keepalive_requests 2 in upstream', 'server 127.0.0.1:@B@; keepalive 2; keepalive_requests 2;', 'proxy_http_version 1.1; proxy_set_header Connection "";', 4, { connections: true })

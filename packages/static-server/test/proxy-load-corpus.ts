@@ -60,6 +60,44 @@ export const LOAD_CASES: [name: string, http: string][] = [
   ['keepalive_requests x in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_requests x; } server { listen 127.0.0.1:1; }'],
   ['keepalive_timeout with two values in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_timeout 1 2; } server { listen 127.0.0.1:1; }'],
   ['keepalive_timeout in upstream', 'upstream u { server 127.0.0.1:2; keepalive 2; keepalive_timeout 30s; keepalive_time 1h; } server { listen 127.0.0.1:1; }'],
+  // Balancing methods (the upstream hash, ip_hash, least_conn and random modules).
+  ...(
+    [
+      ['ip_hash', 'ip_hash;'],
+      ['ip_hash with an argument', 'ip_hash x;'],
+      ['ip_hash then backup', 'ip_hash; server 127.0.0.1:3 backup;'],
+      ['backup then ip_hash', 'server 127.0.0.1:3 backup; ip_hash;'],
+      ['hash', 'hash $request_uri;'],
+      ['hash consistent', 'hash $arg_k consistent;'],
+      ['hash without a key', 'hash;'],
+      ['hash with an odd word', 'hash $uri sometimes;'],
+      ['hash with three words', 'hash $uri consistent x;'],
+      ['hash with an unknown variable', 'hash $nosuchvar;'],
+      ['hash with an open brace', 'hash "${uri";'],
+      ['hash then backup', 'hash $uri; server 127.0.0.1:3 backup;'],
+      ['hash then max_conns and down', 'hash $uri consistent; server 127.0.0.1:3 max_conns=2 down;'],
+      ['random', 'random;'],
+      ['random two', 'random two;'],
+      ['random two least_conn', 'random two least_conn;'],
+      ['random three', 'random three;'],
+      ['random two most_conn', 'random two most_conn;'],
+      ['random with three words', 'random two least_conn x;'],
+      ['random then backup', 'random; server 127.0.0.1:3 backup;'],
+      ['least_conn then backup', 'least_conn; server 127.0.0.1:3 backup;'],
+      ['least_conn with an argument', 'least_conn x;'],
+      ['two methods', 'least_conn; ip_hash;'],
+      ['keepalive then a method', 'keepalive 2; hash $uri;'],
+      ['max_conns', 'server 127.0.0.1:3 max_conns=10;'],
+      ['max_conns=0', 'server 127.0.0.1:3 max_conns=0;'],
+      ['max_conns=x', 'server 127.0.0.1:3 max_conns=x;'],
+      ['fail_timeout in ms', 'server 127.0.0.1:3 fail_timeout=500ms;'],
+      ['fail_timeout in minutes', 'server 127.0.0.1:3 fail_timeout=1m;'],
+      ['zone', 'zone z 64k;'],
+    ] as const
+  ).map(([name, body]) => [name, `upstream u { server 127.0.0.1:2; ${body} } server { listen 127.0.0.1:1; location / { proxy_pass http://u; } }`] as [string, string]),
+  ['hash outside upstream', 'hash $uri; server { listen 127.0.0.1:1; }'],
+  ['ip_hash in a server', 'server { listen 127.0.0.1:1; ip_hash; }'],
+  ['only backup servers', 'upstream u { server 127.0.0.1:2 backup; } server { listen 127.0.0.1:1; location / { proxy_pass http://u; } }'],
   ['proxy list directives twice', 'server { listen 127.0.0.1:1; proxy_hide_header A; proxy_hide_header B; proxy_pass_header C; proxy_pass_header D; proxy_redirect / /x; proxy_redirect /a /y; proxy_ignore_headers Vary; proxy_ignore_headers Expires; }'],
   ['proxy_method twice', 'server { listen 127.0.0.1:1; proxy_method GET; proxy_method POST; }'],
   ['proxy_buffer_size twice', 'server { listen 127.0.0.1:1; proxy_buffer_size 4k; proxy_buffer_size 8k; }'],
@@ -76,10 +114,10 @@ export async function nginxVerdict(dir: string, http: string): Promise<string> {
   const file = join(dir, 'nginx-t.conf')
   await writeFile(file, wrap(dir, http))
   const r = await run(NGINX, ['-t', '-p', dir, '-c', file]).then(
-    () => 'loaded',
+    ({ stderr }) => ['loaded', ...[...stderr.matchAll(/\[warn\] \d+#\d+: (.*)/g)].map((m) => `[warn] ${(m[1] as string).replace(file, 'FILE')}`)].join('; '),
     (e: { stderr: string }) => e.stderr,
   )
-  if (r === 'loaded') return r
+  if (r.startsWith('loaded')) return r
   const m = /\[(emerg|warn)\] \d+#\d+: (.*)/.exec(r)
   return (m?.[2] ?? r).replace(file, 'FILE')
 }
@@ -88,8 +126,8 @@ export async function ourVerdict(dir: string, http: string): Promise<string> {
   const file = join(dir, 'ours-t.conf')
   await writeFile(file, wrap(dir, http))
   try {
-    await loadNginxConf({ file, prefix: dir })
-    return 'loaded'
+    const model = await loadNginxConf({ file, prefix: dir })
+    return ['loaded', ...model.warnings.map((w) => `[warn] ${w.replace(file, 'FILE')}`)].join('; ')
   } catch (err) {
     return (err as Error).message.replace(/^\[emerg\] /, '').replace(file, 'FILE')
   }

@@ -83,7 +83,12 @@ export function createTlsTerminator(
       requestCert: l.requestCert,
       rejectUnauthorized: l.rejectUnauthorized,
       SNICallback: (name, cb) => cb(null, pickByServerName(entry.current.primary, entry.current.virtualHosts, name).context),
+      // ALPN (hitch's alpn-protos): the list is read per handshake, so a reload changes it;
+      // turning ALPN on or off takes a restart, since Node fixes that when the server is made.
+      ...(s.alpnProtocols ? { ALPNCallback: ({ protocols }: { protocols: string[] }) => selectAlpn(entry.current.primary.model.alpnProtocols, protocols) } : {}),
     })
+    // Accept time of each TCP connection, for the handshake-duration histogram (see `_parent` below).
+    const acceptedAt = new WeakMap<net.Socket, number>()
     const entry: Listener = { server, current: l, address: s.accept as HostPort, sessions: sessionCacheFor(s, undefined) }
     // OpenSSL consults the cache of the context the connection started in, the primary's,
     // whichever SNI service it ends up in (stunnel's too); OpenSSL then refuses a session made
@@ -111,6 +116,8 @@ export function createTlsTerminator(
     })
     server.on('secureConnection', (client: tls.TLSSocket) => {
       client.allowHalfOpen = true
+      const accepted = acceptedAt.get((client as tls.TLSSocket & { _parent?: net.Socket })._parent as net.Socket)
+      if (accepted !== undefined) stats.handshakeSeconds.observe((performance.now() - accepted) / 1000)
       stats.handshake(client.getProtocol() ?? 'unknown', client.getCipher()?.name ?? 'unknown')
       const l = entry.current
       const service = pickByServerName(l.primary, l.virtualHosts, client.servername)
@@ -119,7 +126,8 @@ export function createTlsTerminator(
         service,
         pool: poolFor(service.model),
         logger,
-        onClosed: (bytesIn, bytesOut) => {
+        onClosed: (bytesIn, bytesOut, seconds) => {
+          stats.connectionSeconds.observe(seconds)
           open.delete(handle)
           stats.bytesReceived += bytesIn
           stats.bytesSent += bytesOut
@@ -133,6 +141,7 @@ export function createTlsTerminator(
     const peers = new WeakMap<net.Socket, string>()
     server.on('connection', (raw: net.Socket) => {
       peers.set(raw, `${raw.remoteAddress}:${raw.remotePort}`)
+      acceptedAt.set(raw, performance.now())
       stats.connections++
       stats.active++
       raw.once('close', () => stats.active--)
@@ -238,6 +247,15 @@ export function createTlsTerminator(
       return closing
     },
   }
+}
+
+/**
+ * hitch's choice (OpenSSL's SSL_select_next_proto with the server's list first): the first of
+ * ours the client offers. None in common: undefined, and Node ends the handshake with
+ * no_application_protocol (hitch completes it, then closes without a byte to the backend).
+ */
+export function selectAlpn(ours: readonly string[] | undefined, offered: readonly string[]): string | undefined {
+  return ours?.find((p) => offered.includes(p))
 }
 
 /** stunnel's `sessionResume = no` turns the cache off (SSL_SESS_CACHE_OFF); a reload keeps its sessions. */

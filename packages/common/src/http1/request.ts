@@ -17,7 +17,7 @@ export class Http1Request {
   readonly method: string
   /** The request-target exactly as received. */
   readonly target: string
-  readonly version: '1.0' | '1.1'
+  readonly version: '1.0' | '1.1' | '2.0'
   /** Flat [name, value, ...] in received order and case. */
   readonly headers: string[]
   readonly contentLength: number | undefined
@@ -44,6 +44,8 @@ export class Http1Request {
   readonly remotePort: number
   readonly localAddress: string
   readonly localPort: number
+  /** The connection's own addresses when a PROXY header gave the ones above (nginx's view of the peer). */
+  readonly viaProxy: PeerAddresses | undefined
   readonly socket: Socket
   #body: Readable | undefined
   readonly #source: BodySource
@@ -61,6 +63,7 @@ export class Http1Request {
     this.remotePort = peer.remotePort
     this.localAddress = peer.localAddress
     this.localPort = peer.localPort
+    this.viaProxy = peer.connection
     this.socket = socket
     this.#source = source
   }
@@ -98,4 +101,6 @@ export interface PeerAddresses {
   remotePort: number
   localAddress: string
   localPort: number
+  /** The TCP connection's own addresses, when a PROXY header gave the ones above. */
+  connection?: PeerAddresses
 }

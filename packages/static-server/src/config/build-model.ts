@@ -18,6 +18,7 @@ import { checkVariables } from './check-variables.js'
 import { mapBlock } from './map-block.js'
 import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
 import { GZIP_DEFAULTS, type GzipLists, gzipDirective } from './gzip-directives.js'
+import { checkLimitZones, LIMIT_DEFAULTS, type LimitLists, limitDirective, limitZone } from './limit-directives.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
 import { compileRegex, namedGroups } from './variable-names.js'
@@ -37,10 +38,10 @@ import {
   serverName,
   size,
   time,
-  upstream,
   type Ctx,
   type HostCheck,
 } from './directive-values.js'
+import { addImplicitUpstreams, upstream } from './upstream-block.js'
 
 export const COMBINED =
   '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"'
@@ -58,6 +59,9 @@ export function buildModel(
     vars: { maps: new Map(), names: new Set() },
     hosts: [],
     logs: new Set(),
+    limitZones: new Map(),
+    limitUses: [],
+    warnings: [],
   }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
@@ -103,6 +107,7 @@ export function buildModel(
     for (const d of block) if (d.name === 'log_format') logFormat(ctx, d)
     for (const d of block) if (d.name === 'upstream') upstream(ctx, d)
     for (const d of block) if (d.name === 'map') mapBlock(ctx, d)
+    for (const d of block) if (d.name === 'limit_req_zone' || d.name === 'limit_conn_zone') limitZone(ctx, d)
     const conf = mergeConf(ctx, defaultConf(ctx), block, 'http')
     for (const d of block) if (d.name === 'server') servers.push(server(ctx, conf, d, block))
     checkListens(block)
@@ -112,9 +117,20 @@ export function buildModel(
     if (stub && workers > 1) {
       throw new NginxConfError('"stub_status" with "worker_processes" above 1 is not supported by static-server (use --metrics)', stub.file, stub.line, stub.name)
     }
+    checkLimitZones(ctx)
+    // nginx's zones are shared memory every worker counts in; ours would be one per worker,
+    // a limit N times looser than the file says: refused rather than weaker.
+    const use = ctx.limitUses[0]
+    if (use && workers > 1) {
+      throw new NginxConfError(`"${use.d.name}" with "worker_processes" above 1 is not supported by static-server (each worker would count alone)`, use.d.file, use.d.line, use.d.name)
+    }
     // Defined anywhere, known everywhere: nginx's variables are global to the http block.
     if (ctx.vars.names.size > 0) for (const s of servers) s.userVars = ctx.vars
   }
+  // A proxy_pass host that names an upstream block is not resolved; the others are, and get
+  // their own upstream.
+  const hosts = ctx.hosts.filter((h) => h.unlessUpstream === undefined || !ctx.upstreams.has(h.unlessUpstream))
+  addImplicitUpstreams(ctx.upstreams, servers)
   const model = deepFreeze({
     ...(opts.file ? { file: opts.file } : {}),
     prefix: opts.prefix,
@@ -124,9 +140,11 @@ export function buildModel(
     errorLog,
     servers,
     upstreams: ctx.upstreams,
+    limitZones: ctx.limitZones,
+    warnings: ctx.warnings,
   })
   checkVariables(model, ctx.formats.values(), ctx.vars.names, opts.file ?? 'command line')
-  return { model, hosts: ctx.hosts, logs: ctx.logs }
+  return { model, hosts, logs: ctx.logs }
 }
 
 function defaultConf(ctx: Ctx): LocationConf {
@@ -173,6 +191,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     proxySetBody: undefined,
     gzipStatic: false,
     gzip: GZIP_DEFAULTS,
+    limits: LIMIT_DEFAULTS,
     openFileCache: undefined,
     disableSymlinks: false,
     realIpFrom: [],
@@ -221,11 +240,13 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   let validMs: number | undefined
   const proxyLists: ProxyLists = new Set()
   const gzipLists: GzipLists = new Set()
+  const limitLists: LimitLists = new Set()
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
     if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
     if (d.name.startsWith('gzip') && gzipDirective(ctx, c, d, gzipLists)) continue
+    if (d.name.startsWith('limit_') && limitDirective(ctx, c, d, limitLists)) continue
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {
       c[timeField] = time(d, a0)

@@ -23,6 +23,8 @@ const REPEATABLE = new Set([
   'map',
   'least_conn',
   'ip_hash',
+  'hash',
+  'random',
   'listen',
   'server_name',
   'index',
@@ -48,6 +50,10 @@ const REPEATABLE = new Set([
   'ssl_protocols',
   'allow',
   'deny',
+  'limit_req_zone',
+  'limit_req',
+  'limit_conn_zone',
+  'limit_conn',
 ])
 
 export function repeats(name: string, ctx: Context): boolean {

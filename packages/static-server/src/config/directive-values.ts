@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
-import type { ErrorPage, ListenModel, LogFormat, LocationConf, MapModel, ServerNameMatch, UpstreamModel, UpstreamServer } from './model.js'
+import type { ErrorPage, LimitZoneModel, ListenModel, LogFormat, LocationConf, MapModel, ServerNameMatch, UpstreamModel } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
@@ -17,8 +17,13 @@ export interface Ctx {
   hosts: HostCheck[]
   /** Log files the file names, which nginx opens before it starts (open-logs.ts). */
   logs: Set<string>
+  /** nginx's `[warn]` lines of the load (`load balancing method redefined in FILE:LINE`). */
+  warnings: string[]
   /** The first stub_status, refused with worker_processes > 1 once the tree is read. */
   stubStatusAt?: Directive
+  /** limit_req_zone / limit_conn_zone by name, and the limit directives naming them (checked at the end). */
+  limitZones: Map<string, LimitZoneModel>
+  limitUses: { zone: string; kind: 'req' | 'conn'; d: Directive }[]
 }
 
 /** A name to resolve at load, and what nginx says when it cannot. */
@@ -112,72 +117,6 @@ export function serverName(d: Directive, n: string): ServerNameMatch {
   if (name.endsWith('.*')) return { kind: 'suffix', prefix: name.slice(0, -1) }
   if (name.includes('*')) throw new NginxConfError(`invalid server name or wildcard "${n}"`, d.file, d.line, d.name)
   return { kind: 'exact', name }
-}
-
-export function upstream(ctx: Ctx, d: Directive): void {
-  const name = d.args[0] as string
-  if (ctx.upstreams.has(name)) throw new NginxConfError(`duplicate upstream "${name}"`, d.file, d.line, d.name)
-  const servers: UpstreamServer[] = []
-  // ngx_http_upstream_keepalive_module's defaults (1.22): 1000 requests, 1h, 60s idle.
-  const keep = { leastConn: false, keepalive: 0, keepaliveRequests: 1000, keepaliveTimeMs: 3_600_000, keepaliveTimeoutMs: 60_000 }
-  for (const x of d.block ?? []) {
-    const a0 = x.args[0] as string
-    if (x.name === 'least_conn') keep.leastConn = true
-    else if (x.name === 'keepalive') {
-      // ngx_http_upstream_keepalive's own check, worded with the directive's name.
-      if (!/^\d+$/.test(a0) || Number(a0) === 0) throw new NginxConfError(`invalid value "${a0}" in "${x.name}" directive`, x.file, x.line, x.name)
-      keep.keepalive = Number(a0)
-    } else if (x.name === 'keepalive_requests') keep.keepaliveRequests = num(x, a0)
-    else if (x.name === 'keepalive_time') keep.keepaliveTimeMs = time(x, a0)
-    else if (x.name === 'keepalive_timeout') {
-      if (x.args.length !== 1) throw new NginxConfError(`invalid number of arguments in "${x.name}" directive`, x.file, x.line, x.name)
-      keep.keepaliveTimeoutMs = time(x, a0)
-    }
-    if (x.name !== 'server') continue
-    const s = upstreamServer(x)
-    if (!isIP(s.host)) ctx.hosts.push({ host: s.host, problem: `upstream "${x.args[0]}"`, file: x.file, line: x.line, directive: 'server' })
-    servers.push(s)
-  }
-  // nginx checks at the block's end: the line of its `}`.
-  if (servers.length === 0) throw new NginxConfError(`no servers are inside upstream`, d.file, d.endLine ?? d.line, d.name)
-  ctx.upstreams.set(name, { name, servers, ...keep })
-}
-
-/** One `server` line of an upstream block, with the parameters of ngx_http_upstream_server. */
-function upstreamServer(x: Directive): UpstreamServer {
-  const addr = x.args[0] as string
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(addr) ?? /^([^:]+)(?::(\d+))?$/.exec(addr)
-  if (!m) throw new NginxConfError(`invalid host in upstream "${addr}"`, x.file, x.line, x.name)
-  const s: UpstreamServer = {
-    host: m[1] === 'localhost' ? '127.0.0.1' : (m[1] as string),
-    port: m[2] ? Number(m[2]) : 80,
-    weight: 1,
-    maxFails: 1,
-    failTimeoutMs: 10_000,
-    backup: false,
-    down: false,
-  }
-  const bad = (p: string) => new NginxConfError(`invalid parameter "${p}"`, x.file, x.line, x.name)
-  for (const p of x.args.slice(1)) {
-    const eq = p.indexOf('=')
-    const k = eq < 0 ? p : p.slice(0, eq)
-    const v = eq < 0 ? undefined : p.slice(eq + 1)
-    if (k === 'weight' && v !== undefined) {
-      if (!/^\d+$/.test(v) || Number(v) === 0) throw bad(p)
-      s.weight = Number(v)
-    } else if (k === 'max_fails' && v !== undefined) {
-      if (!/^\d+$/.test(v)) throw bad(p)
-      s.maxFails = Number(v)
-    } else if (k === 'fail_timeout' && v !== undefined) {
-      if (!/^(\d+(ms|s|m|h|d|w|M|y)?)+$/.test(v)) throw bad(p)
-      s.failTimeoutMs = time(x, v)
-    } else if (p === 'backup') s.backup = true
-    else if (p === 'down') s.down = true
-    else if (k === 'max_conns') {
-      throw new NginxConfError(`"${k}" parameter of an upstream server is not supported by static-server`, x.file, x.line, x.name)
-    } else throw bad(p)
-  }
-  return s
 }
 
 export function proxyPass(ctx: Ctx, d: Directive) {

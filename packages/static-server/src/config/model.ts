@@ -14,6 +14,36 @@ export interface NginxModel {
   errorLog: { path: string; level: string }
   servers: ServerModel[]
   upstreams: ReadonlyMap<string, UpstreamModel>
+  /** What nginx says as `[warn]` while it reads the file: the load goes on. */
+  warnings: readonly string[]
+  /** limit_req_zone / limit_conn_zone by name. */
+  limitZones: ReadonlyMap<string, LimitZoneModel>
+}
+
+/** One limit_req_zone or limit_conn_zone: the key each state is kept under, and its size. */
+export interface LimitZoneModel {
+  kind: 'req' | 'conn'
+  name: string
+  key: Template
+  /** The key as written, for nginx's messages. */
+  keySource: string
+  /** Bytes: about 64 per state, as nginx counts them. */
+  size: number
+  /** limit_req_zone's rate, in thousandths of a request per second. */
+  rate: number
+}
+
+/** limit_req and limit_conn of one level (the lists replace the parent's when a level has any). */
+export interface LimitConf {
+  /** `burst` and `delay` in thousandths of a request; `nodelay` is an infinite delay threshold. */
+  req: readonly { zone: string; burst: number; delay: number }[]
+  reqStatus: number
+  reqLogLevel: string
+  reqDryRun: boolean
+  conn: readonly { zone: string; max: number }[]
+  connStatus: number
+  connLogLevel: string
+  connDryRun: boolean
 }
 
 export interface ListenModel {
@@ -194,6 +224,7 @@ export interface LocationConf {
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
   gzip: GzipConf
+  limits: LimitConf
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
   /** disable_symlinks: `from` is the part of the path nginx trusts (its `from=` template). */
   disableSymlinks: false | { ifNotOwner: boolean; from: Template | undefined }
@@ -254,20 +285,36 @@ export interface AccessRule {
 }
 
 export interface UpstreamServer {
+  /** The address as written (`127.0.0.1:8080`): `hash ... consistent` hashes its points from it. */
+  name: string
   host: string
   port: number
   weight: number
   maxFails: number
-  failTimeoutMs: number
+  /** fail_timeout, in seconds as nginx keeps it (its peers are checked against ngx_time()). */
+  failTimeoutSec: number
+  /** max_conns: the most requests in flight to this server (0: no limit). */
+  maxConns: number
   backup: boolean
   down: boolean
 }
 
+/**
+ * The balancing method of an upstream block (the last one written wins, as in nginx): round
+ * robin, or one of ngx_http_upstream_{least_conn,ip_hash,hash,random}_module.
+ */
+export type BalanceMethod =
+  | { kind: 'round-robin' }
+  | { kind: 'least-conn' }
+  | { kind: 'ip-hash' }
+  | { kind: 'hash'; key: Template; consistent: boolean }
+  /** `random two [least_conn]`: of two random picks, the one with fewer connections for its weight. */
+  | { kind: 'random'; two: boolean }
+
 export interface UpstreamModel {
   name: string
   servers: UpstreamServer[]
-  /** `least_conn`: the peer with the fewest active connections for its weight, round robin among equals. */
-  leastConn: boolean
+  method: BalanceMethod
   /** `keepalive N`: idle connections cached (0: none, every answer closes its connection). */
   keepalive: number
   keepaliveRequests: number

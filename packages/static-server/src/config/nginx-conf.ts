@@ -24,7 +24,7 @@ export async function loadNginxConf(opts: LoadOptions): Promise<NginxModel> {
   const file = resolve(prefix, opts.file)
   const tree = await parseTree(file, dirname(file), opts.globals ?? [])
   const { model, hosts, logs } = buildModel(tree, { prefix, file })
-  await resolveHosts(model, hosts)
+  await resolveHosts(hosts)
   await openLogs(logs, file)
   return model
 }

@@ -40,6 +40,8 @@ export interface BuildOptions {
   metrics?: HostPort
   /** `--drain-delay SEC` (edgestack), in ms. */
   drainDelayMs?: number
+  /** `--alpn-protos LIST` (edgestack, for stunnel.conf, which has no ALPN option): every service offers it. */
+  alpnProtocols?: readonly string[]
 }
 
 export interface BuiltModel {
@@ -93,7 +95,7 @@ export function buildModel(sections: readonly RawSection[], opts: BuildOptions):
     // Service options override the global defaults, option by option, as in stunnel.
     const merged = new Map(defaults)
     for (const [k, v] of own) merged.set(k, v)
-    services.push(buildService(name, section.position, merged, orderedLines, global, warnings))
+    services.push(buildService(name, section.position, merged, orderedLines, global, warnings, opts.alpnProtocols))
   }
   if (services.length === 0) {
     throw new ConfigError('no [service] section: nothing to accept', { position: { file: opts.source, line: 1 } })
@@ -191,6 +193,7 @@ function buildService(
   orderedLines: readonly RawOption[],
   global: GlobalModel,
   warnings: string[],
+  alpn: readonly string[] | undefined,
 ): ServiceModel {
   const one = (n: string) => o.get(n)?.at(-1)
   const at = { position, directive: `[${name}]` }
@@ -325,6 +328,9 @@ function buildService(
       idleMs: secs('TIMEOUTidle', DEFAULT_TIMEOUTS.idleMs),
     },
     protocol,
+    proxyTlv: false,
+    alpnProtocols: alpn,
+    keepaliveMs: undefined,
     sessionResume: flag('sessionResume', true),
     sessionCacheTimeoutS: secs('sessionCacheTimeout', DEFAULT_SESSION_TIMEOUT_S * 1000) / 1000,
     sessionCacheSize: sessionCacheSizeOpt
@@ -336,7 +342,7 @@ function buildService(
   }
 }
 
-function groupListeners(services: ServiceModel[]): ListenerModel[] {
+export function groupListeners(services: ServiceModel[]): ListenerModel[] {
   const listeners = new Map<string, { service: ServiceModel; virtualHosts: ListenerModel['virtualHosts'][number][] }>()
   const accepts = new Map<string, ServiceModel>()
   for (const s of services) {

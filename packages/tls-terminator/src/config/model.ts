@@ -73,7 +73,20 @@ export interface ServiceModel {
   /** `sni = primary:pattern` lines of a secondary service. */
   readonly sni: readonly { readonly primary: string; readonly pattern: string }[]
   readonly timeouts: Timeouts
-  readonly protocol: 'proxy' | undefined
+  /**
+   * The header written to the backend first: stunnel's `protocol = proxy` and hitch's
+   * write-proxy-v1 (`proxy`, PROXY v1), or hitch's write-proxy-v2 (`proxy-v2`).
+   */
+  readonly protocol: 'proxy' | 'proxy-v2' | undefined
+  /** hitch's proxy-tlv: the PROXY v2 header also carries the SSL TLV (version, cipher). */
+  readonly proxyTlv: boolean
+  /**
+   * ALPN protocols offered, in the server's order of preference (hitch's alpn-protos; with
+   * stunnel.conf, edgestack's `--alpn-protos`). Undefined: no ALPN, as stunnel.
+   */
+  readonly alpnProtocols: readonly string[] | undefined
+  /** hitch's keepalive: TCP keepalive on client sockets after this idle time; undefined: off. */
+  readonly keepaliveMs: number | undefined
   readonly sessionResume: boolean
   readonly sessionCacheTimeoutS: number
   /** Sessions the listener remembers for TLS 1.2 session-ID (and TLS 1.3 stateful) resumption. */

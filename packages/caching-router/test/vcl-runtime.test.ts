@@ -481,7 +481,8 @@ describe('statements and expressions', () => {
       sub vcl_hit { if (obj.ttl < 0s && obj.ttl + obj.grace > 0s) { return (synth(299, "stale")); } }
       sub vcl_deliver { set resp.http.X-Hits = obj.hits; if (obj.hits > 0) { set resp.http.X-Cache = "HIT"; } else { set resp.http.X-Cache = "MISS"; } }`)
     const ctx = request('GET', '/')
-    ctx.obj = { status: 200, reason: 'OK', proto: 'HTTP/1.1', http: new VclHeaders(), ttl: -5, grace: 10, keep: 0, age: 15, hits: 3, uncacheable: false, time: 0 }
+    ctx.obj = { status: 200, reason: 'OK', proto: 'HTTP/1.1', http: new VclHeaders(), ttl: -5, grace: 10, keep: 0, age: 15, hits: 3, uncacheable: false,
+    canEsi: false, time: 0 }
     assert.deepEqual(p.run('hit', ctx), { action: 'synth', status: 299, reason: 'stale' })
     startResponse(ctx, { status: 200, reason: 'OK', headers: [] })
     p.run('deliver', ctx)

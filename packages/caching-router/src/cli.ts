@@ -59,11 +59,15 @@ runMain('caching-router', async () => {
     if (!isManagedChild()) return await runChildManager(model, argv)
     inheritListenFds(process.env[LISTEN_FDS_ENV])
     await awaitServeOrder()
-    const logger = createLogger({ name: 'caching-router' })
+    const logger = createLogger({ name: 'caching-router', format: model.logFormat })
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
-    const router = createCachingRouter(model, logger, createAccessLog())
+    // varnishncsa -j writes the bytes above 0x7e of a value as they came (a latin1 string here).
+    const router = createCachingRouter(model, logger, createAccessLog(undefined, { encoding: model.accessFormat?.json ? 'latin1' : 'utf8' }))
     await router.listen()
-    answerMetricRequests(() => varnishFamilies(router.counters, router.store))
+    answerMetricRequests(() => [
+      ...varnishFamilies(router.counters, router.store),
+      router.latency.family('caching_router_request_duration_seconds', 'From the request head to the last byte of the response, by handling (hit, miss, pass, pipe, synth).'),
+    ])
     obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
     reportReady()
   } catch (err) {
@@ -97,7 +101,7 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     : undefined
   await ops?.listen()
   const manager = await runManager({
-    logger: createLogger({ name: 'caching-router' }),
+    logger: createLogger({ name: 'caching-router', format: model.logFormat }),
     noun: 'child',
     children: 1,
     // TCP listeners are the manager's, handed down; a Unix socket (-a /path) the child binds.
@@ -117,7 +121,7 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
  * One process: the CLI's start and stop start and stop the router in it.
  */
 async function runCliManager(model: CliModel): Promise<void> {
-  const logger = createLogger({ name: 'caching-router' })
+  const logger = createLogger({ name: 'caching-router', format: model.logFormat })
   const manager = new Manager(model, logger, createAccessLog())
   try {
     await manager.prepare()

@@ -5,6 +5,7 @@ import {
   createHttp1Server,
   escapeLogValue,
   formatAddress,
+  HistogramByLabel,
   type HostPort,
   type Http1Server,
   type Logger,
@@ -16,6 +17,7 @@ import { BanList } from './bans.js'
 import { createClientRequestHandler } from './client-request.js'
 import type { RouterModel } from './config/model.js'
 import { Counters } from './counters.js'
+import { createH2Gateway } from './h2/gateway.js'
 import { BackendFetch } from './backend-fetch.js'
 import type { FetchDeps } from './lookup.js'
 import { Params } from './params.js'
@@ -30,6 +32,8 @@ export interface CachingRouter {
   listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly counters: Counters
+  /** The request-duration histograms, by handling (hit, miss, pass, pipe, synth). */
+  readonly latency: HistogramByLabel
   readonly store: CacheStore
   readonly params: Params
   readonly bans: BanList
@@ -80,12 +84,14 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const params = opts.params ?? new Params()
   if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
+  const latency = new HistogramByLabel('handling')
   const store = new CacheStore(model.storageBytes, counters, clock)
   const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,
     () => params.get('backend_idle_timeout') * 1000,
+    () => params.get('http_resp_size'),
   )
   const ownVcl = opts.vcl === undefined
   const vcl = opts.vcl ?? new VclRegistry()
@@ -105,6 +111,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     },
     // std.log text may carry request bytes (a tab, obs-text): escaped as varnishncsa would.
     log: (message) => logger.info(escapeLogValue(message)),
+    xkeyPurge: (keys, soft) => store.xkeyPurge(keys, soft, clock()),
     regexLimits: () => params.regexLimits,
   })
   let xid = 1000
@@ -125,7 +132,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     },
   }
 
-  const responder = new Responder({ policy, counters, via, clock })
+  const responder = new Responder({ policy, counters, via, clock, gzip: () => params.gzip })
   const fetch: FetchDeps = {
     store,
     counters,
@@ -135,6 +142,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     via,
     logger,
     clock,
+    storageBytes: () => store.maxBytes,
     fetches: new BackendFetch({ pools, params, counters, logger, nextXid }),
   }
   const onRequest = createClientRequestHandler({
@@ -145,14 +153,19 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     logger,
     access,
     logHandling: model.logHandling,
+    accessFormat: model.accessFormat,
     responder,
     fetch,
     nextXid,
+    latency,
   })
 
+  // HTTP/2 (feature=+http2): its streams go to the same onRequest (src/h2/).
+  const h2 = createH2Gateway({ params, onRequest, logger })
   const servers: Http1Server[] = model.listen.map((l) =>
     createHttp1Server({
-      onRequest,
+      onRequest: h2.onRequest,
+      onHttp2Preface: h2.preface,
       proxyProtocol: l.proxy,
       // As varnishd bounds a request head: http_req_hdr_len each field line (not the request
       // line, which only http_req_size bounds), http_req_size the head, and http_max_hdr the
@@ -164,6 +177,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         maxHeaderCount: params.get('http_max_hdr') - REQUEST_LINE_HDRS,
       },
       keepAliveTimeoutMs: params.get('timeout_idle') * 1000,
+      sendTimeoutMs: params.get('idle_send_timeout') * 1000,
       onClientError() {
         counters.client_req_400++
       },
@@ -177,6 +191,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   let closing: Promise<void> | undefined
   return {
     counters,
+    latency,
     store,
     params,
     bans,
@@ -225,7 +240,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
         await admin?.close()
-        await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
+        await Promise.all([...servers.map((s) => s.close({ drainTimeoutMs })), h2.close(drainTimeoutMs)])
         offCold()
         if (ownVcl) vcl.close()
         store.close()

@@ -22,8 +22,6 @@ import { expand, type Template } from './variables.js'
 export interface HandlerDeps {
   cache: FileCache
   upstreams: ReadonlyMap<string, Upstream>
-  /** nginx's error_log lines for what a request did wrong (`access forbidden by rule`). */
-  logError(msg: string): void
   /** stub_status's page, now. */
   stubStatusText(): string
   /** limit_req / limit_conn zones, and the error log at the level their directives name. */
@@ -114,7 +112,9 @@ async function preaccessAndContent(st: RequestState, deps: HandlerDeps): Promise
   const conn = limitConnPhase(st, deps.limits, deps.log)
   if (conn !== undefined) return conn
   if (st.conf.access.length === 0 && !st.conf.authBasic) return content(st, deps)
-  return (await accessPhase(st, deps.log)) ?? content(st, deps)
+  // Error lines through the request's own logger (its connection and request ids).
+  const log = (level: string, msg: string) => (level === 'info' || level === 'notice' ? deps.log(level, msg) : st.logError(msg))
+  return (await accessPhase(st, log)) ?? content(st, deps)
 }
 
 async function content(st: RequestState, deps: HandlerDeps): Promise<Step | number> {

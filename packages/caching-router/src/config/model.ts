@@ -1,4 +1,4 @@
-import type { HostPort } from '@edgestack/common'
+import type { HostPort, LogFormat } from '@edgestack/common'
 
 /**
  * The one configuration model of caching-router: varnishd's command line (and ours) becomes
@@ -42,6 +42,8 @@ export interface RouterModel {
   readonly admin: { readonly address: HostPort; readonly secretFile: string | undefined } | undefined
   /** Append varnishncsa's `%{Varnish:handling}x` (hit, miss, pass, pipe, synth) to access lines. */
   readonly logHandling: boolean
+  /** varnishncsa's `-F FORMAT` and `-j`, as `--access-log-format` and `--access-log-json`; varnishncsa's default without. */
+  readonly accessFormat?: { readonly format: string; readonly json: boolean } | undefined
 }
 
 /** What the command line asks of the CLI itself, besides the router's model. */
@@ -51,6 +53,8 @@ export interface CliModel extends RouterModel {
   readonly metrics: HostPort | undefined
   /** `--drain-delay SEC` (edgestack): /readyz 503 while still accepting, before a stop's drain. */
   readonly drainDelayMs: number
+  /** `--log-format` (edgestack): the router's own log as text or JSON lines. */
+  readonly logFormat: LogFormat
   readonly help: boolean
   /** `-C`: check the VCL, print what it compiled into, exit. */
   readonly check: boolean

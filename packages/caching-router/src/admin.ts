@@ -2,7 +2,7 @@ import net from 'node:net'
 import { formatAddress, type HostPort, type Logger, listenOn } from '@edgestack/common'
 import type { BanList } from './bans.js'
 import { type CliAnswer, CLIS, serveCli } from './mgt/cli-session.js'
-import { type Counters, formatCounters } from './counters.js'
+import { type Counters, formatCounters, sumCounters, sumFigures } from './counters.js'
 import type { Params } from './params.js'
 import { backendList, backendSetHealth } from './mgt/backend-commands.js'
 import { banListJson, jsonAnswer, paramShowJson, storageList, vclListJson } from './mgt/cli-json.js'
@@ -20,7 +20,19 @@ export interface ChildCli {
   listenAddresses(): string
   /** `debug.xid [N]`: sets the last transaction id handed out when N is given; returns it. */
   xid(last?: number): number
+  /** `--workers N`: a command that changed state here, carried out by every other worker too. */
+  fanout?(words: string[]): void
+  /** `--workers N`: the other workers' counters and storage figures, summed into `stats`. */
+  peerStats?(): Promise<PeerStats[]>
 }
+
+export interface PeerStats {
+  counters: Record<string, number>
+  extra: Record<string, number>
+}
+
+/** What every worker must see: the cache's bans, parameters, VCLs, backends' health. */
+const FANOUT_COMMANDS = new Set(['ban', 'param.set', 'param.reset', 'vcl.load', 'vcl.inline', 'vcl.use', 'vcl.discard', 'backend.set_health'])
 
 /** varnishd's manager (-d, -M): the child's state and its start and stop. */
 export interface ManagerCli {
@@ -128,8 +140,18 @@ export function createAdminServer(d: AdminDeps): AdminServer {
   }
 }
 
-/** One command, answered in varnishd's words and status codes (mgt_cli.c, cache_cli.c). */
+/**
+ * One command, answered in varnishd's words and status codes (mgt_cli.c, cache_cli.c); with
+ * `--workers N`, one that changed state is then carried out by every worker.
+ */
 export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnswer> {
+  const answer = await runHere(d, words)
+  if (answer[0] === CLIS.OK && FANOUT_COMMANDS.has(words[0] as string)) d.child()?.fanout?.(words)
+  return answer
+}
+
+/** One command, in this worker only (how a worker carries out a fanned-out command). */
+export async function runHere(d: AdminDeps, words: string[]): Promise<CliAnswer> {
   const [cmd, ...args] = words as [string, ...string[]]
   const child = d.child()
   if (CHILD_COMMANDS.has(cmd) && child === undefined) return CHILD_NOT_RUNNING
@@ -198,7 +220,10 @@ export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnsw
         return [CLIS.OK, '']
       case 'stats': {
         const c = child as ChildCli
-        return [CLIS.OK, formatCounters(c.counters, c.extraStats())]
+        if (c.peerStats === undefined) return [CLIS.OK, formatCounters(c.counters, c.extraStats())]
+        // --workers N: one cache, one set of counters, as varnishd's one child shows them.
+        const all = [{ counters: { ...c.counters }, extra: c.extraStats() }, ...(await c.peerStats())]
+        return [CLIS.OK, formatCounters(sumCounters(c.counters, all.map((p) => p.counters)), sumFigures(all.map((p) => p.extra)))]
       }
       case 'backend.list':
         return backendList(d.vcl, args)

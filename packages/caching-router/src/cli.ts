@@ -30,6 +30,7 @@ import { readSecret } from './secret-file.js'
 import { varnishstatJson } from './varnishstat-json.js'
 import { createCachingRouter } from './server.js'
 import { checkVclFile, loadVclText, VclError } from './vcl/index.js'
+import { WorkerPool } from './workers/worker-pool.js'
 
 runMain('caching-router', async () => {
   const argv = process.argv.slice(2)
@@ -47,6 +48,7 @@ runMain('caching-router', async () => {
   }
   if (model.debug || model.reverseCli !== undefined) {
     if (model.metrics) throw new UsageError('--metrics is served by the manager: not with -d or -M')
+    if (model.workers > 1) throw new UsageError('--workers is for the daemon (manager and child): not with -d or -M')
     return runCliManager(model)
   }
   try {
@@ -61,10 +63,25 @@ runMain('caching-router', async () => {
     await awaitServeOrder()
     const logger = createLogger({ name: 'caching-router' })
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
-    const router = createCachingRouter(model, logger, createAccessLog())
+    const workers = model.workers > 1 ? { index: 0, count: model.workers } : undefined
+    const router = createCachingRouter(model, logger, createAccessLog(), { worker: workers })
     await router.listen()
     answerMetricRequests(() => varnishFamilies(router.counters, router.store))
-    obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
+    if (workers === undefined) {
+      obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
+    } else {
+      // --workers N: this thread is worker 0; the others listen on the same descriptors.
+      const pool = new WorkerPool(model, router, workers.count, process.env[LISTEN_FDS_ENV], logger)
+      await pool.start()
+      const close = async (o?: { drainTimeoutMs?: number }) => {
+        await Promise.all([router.close(o), pool.close(o?.drainTimeoutMs ?? 10_000)])
+      }
+      const reload = async () => {
+        await router.reload()
+        pool.reload()
+      }
+      obeyManager(model.vcl.kind === 'file' ? { close, reload } : { close }, { logger })
+    }
     reportReady()
   } catch (err) {
     if (!(err instanceof VclError)) throw err

@@ -24,6 +24,7 @@ import { readSecret } from './secret-file.js'
 import { CacheStore } from './store.js'
 import { VclPolicy } from './vcl-policy.js'
 import { VclRegistry } from './vcl/index.js'
+import { PeerCache } from './workers/peer-cache.js'
 
 export interface CachingRouter {
   /** Compiles the boot VCL (runs vcl_init, starts its probes), reads `-S`, then binds; the TCP addresses bound. */
@@ -39,6 +40,10 @@ export interface CachingRouter {
   reload(): Promise<void>
   /** What the admin CLI asks the serving side (a manager's CLI too). */
   readonly cli: ChildCli
+  /** `--workers N`: this worker's link to the others' caches. */
+  readonly peers: PeerCache | undefined
+  /** The loaded VCLs (what a worker's CLI commands act on). */
+  readonly vcl: VclRegistry
 }
 
 export interface RouterOptions {
@@ -54,6 +59,11 @@ export interface RouterOptions {
    * reaches the running router as it reaches varnishd's child; without it the model's `-p`.
    */
   params?: Params
+  /**
+   * `--workers N`: this router is worker `index` of `count`, one cache across them
+   * (workers/peer-cache.ts); each store holds a `count`th of `-s`, so they bound the total.
+   */
+  worker?: { index: number; count: number }
 }
 
 /** varnishd's HTTP_HDR_FIRST: the header slots the request line takes out of http_max_hdr. */
@@ -80,9 +90,19 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const params = opts.params ?? new Params()
   if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
-  const store = new CacheStore(model.storageBytes, counters, clock)
+  const workers = opts.worker
+  const store = new CacheStore(workers === undefined ? model.storageBytes : Math.floor(model.storageBytes / workers.count), counters, clock)
   const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
+  const peers =
+    workers === undefined
+      ? undefined
+      : new PeerCache(workers.index, workers.count, store, clock, {
+          ban(expression) {
+            bans.prune(store.oldestBanSeq())
+            bans.addExpression(expression)
+          },
+        })
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,
     () => params.get('backend_idle_timeout') * 1000,
@@ -98,6 +118,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       try {
         bans.prune(store.oldestBanSeq())
         bans.addExpression(expression)
+        peers?.ban(expression)
         return undefined
       } catch (err) {
         return (err as Error).message
@@ -136,6 +157,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     logger,
     clock,
     fetches: new BackendFetch({ pools, params, counters, logger, nextXid }),
+    peers,
   }
   const onRequest = createClientRequestHandler({
     policy,
@@ -180,6 +202,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     store,
     params,
     bans,
+    peers,
+    vcl,
     adminAddress: undefined,
     cli,
     async listen() {

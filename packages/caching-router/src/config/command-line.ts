@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, UsageError } from '@edgestack/common'
 import { Params, parseSize } from '../params.js'
 import { articleVcl, backendVcl } from './flags-vcl.js'
@@ -40,6 +41,8 @@ edgestack extensions (the article's routing without a VCL file):
   --metrics ADDR          serve /metrics (prometheus_varnish_exporter's names), /healthz, /readyz
   --drain-delay SEC       with --metrics: on a stop signal /readyz says 503 at once, and the
                           listeners keep accepting SEC seconds more before the drain (default 0)
+  --workers N|auto        N worker threads on the same listening sockets, one cache across
+                          them (auto: one a CPU; default 1)
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
@@ -73,6 +76,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       'access-log-handling': { type: 'boolean' },
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
+      workers: { type: 'string' },
       help: { type: 'boolean' },
     },
   })
@@ -114,6 +118,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     pidFile: values.P,
     metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
+    workers: parseWorkers(values.workers),
     help: values.help ?? false,
     check: values.C ?? false,
     debug: (values.d?.length ?? 0) > 0,
@@ -247,4 +252,12 @@ export function parseStatCommandLine(argv: string[]): { address: HostPort; secre
   if (values[1] && values.j) throw new UsageError('stat: -1 and -j are two output formats: give one')
   if (values.T === undefined) throw new UsageError('stat: -T ADDR (the router\'s admin CLI) is required')
   return { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S, json: values.j ?? false }
+}
+
+/** `--workers N|auto`: how many worker threads serve (README "Workers"). */
+function parseWorkers(value: string | undefined): number {
+  if (value === undefined) return 1
+  if (value === 'auto') return availableParallelism()
+  if (!/^[1-9][0-9]{0,2}$/.test(value)) throw new UsageError(`--workers ${value}: expected a number from 1 to 999, or auto`)
+  return Number(value)
 }

@@ -51,6 +51,8 @@ export interface CliModel extends RouterModel {
   readonly metrics: HostPort | undefined
   /** `--drain-delay SEC` (edgestack): /readyz 503 while still accepting, before a stop's drain. */
   readonly drainDelayMs: number
+  /** `--workers N|auto` (edgestack): worker threads, one cache across them; 1 by default. */
+  readonly workers: number
   readonly help: boolean
   /** `-C`: check the VCL, print what it compiled into, exit. */
   readonly check: boolean

@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict'
+import { after, describe, test } from 'node:test'
+import { adminCommand } from '../src/admin-client.js'
+import { get, latch, sleep, startOrigin } from './router-harness.js'
+import { spawnRouter } from './router-process.js'
+
+/**
+ * `--workers N`: N worker threads behind the same listening socket, one cache across them
+ * (src/workers/). Real processes, a real origin counting its requests; which worker takes a
+ * connection is the kernel's choice, so each test sends batches of fresh connections until
+ * the summed counters show that every worker served (each worker's store holds one copy).
+ */
+
+// This helper's port range (29000-29999): -T must be known before the router starts.
+let nextPort = 29100 + (process.pid % 50) * 10
+const admin = () => ({ host: '127.0.0.1', port: nextPort++ })
+
+async function stat(address: { host: string; port: number }, name: string): Promise<number> {
+  const { status, body } = await adminCommand(address, undefined, 'stats')
+  assert.equal(status, 200, body)
+  const m = new RegExp(`^MAIN\\.${name}\\s+(\\d+)`, 'm').exec(body)
+  assert.ok(m, `${name} in stats:\n${body}`)
+  return Number(m[1])
+}
+
+/** Fresh connections, `width` at a time, until `done` (bounded: 60 batches). */
+async function spread(url: string, width: number, done: () => Promise<boolean>, seen: (body: string) => void): Promise<void> {
+  for (let i = 0; i < 60; i++) {
+    const replies = await Promise.all(Array.from({ length: width }, () => get(url)))
+    for (const r of replies) seen(r.body)
+    if (await done()) return
+  }
+  assert.fail('the kernel never handed connections to every worker')
+}
+
+describe('caching-router --workers: one cache across worker threads', () => {
+  const routers: Array<{ stop(): Promise<void> }> = []
+  after(async () => {
+    for (const r of routers) await r.stop()
+  })
+
+  async function start(originPort: number, workers: number) {
+    const T = admin()
+    const router = await spawnRouter(['-a', '127.0.0.1:0', '-b', `127.0.0.1:${originPort}`, '-T', `${T.host}:${T.port}`, '--workers', String(workers)])
+    routers.push(router)
+    // Every worker listening (each logs it) before the first request.
+    for (let i = 0; i < 500 && (router.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(20)
+    return { url: `http://127.0.0.1:${router.port}`, T, router }
+  }
+
+  test('an object fetched by one worker is a hit in every worker: one origin fetch', async (t) => {
+    const origin = await startOrigin(t, (_req, res) => {
+      res.setHeader('Cache-Control', 'max-age=300')
+      res.end('one kibibyte or so')
+    })
+    const { url, T } = await start(origin.address.port, 2)
+    await spread(
+      `${url}/shared`,
+      8,
+      async () => (await stat(T, 'n_object')) === 2,
+      (body) => assert.equal(body, 'one kibibyte or so'),
+    )
+    assert.equal(origin.seen.length, 1, 'one origin fetch for every worker')
+    // Counters are summed across workers: every request is one client request.
+    assert.equal(await stat(T, 'client_req'), (await stat(T, 'cache_hit')) + (await stat(T, 'cache_miss')))
+  })
+
+  test('a ban through -T reaches every worker', async (t) => {
+    let version = 0
+    const origin = await startOrigin(t, (_req, res) => {
+      version++
+      res.setHeader('Cache-Control', 'max-age=300')
+      res.end(`v${version}`)
+    })
+    const { url, T } = await start(origin.address.port, 2)
+    await spread(`${url}/banned`, 8, async () => (await stat(T, 'n_object')) === 2, () => {})
+    assert.equal(origin.seen.length, 1)
+    assert.equal((await adminCommand(T, undefined, 'ban req.url ~ ^/banned')).status, 200)
+    // Each worker's store kills its own copy at lookup: two kills, one new fetch, never v1 again.
+    await spread(
+      `${url}/banned`,
+      8,
+      async () => (await stat(T, 'bans_obj_killed')) === 2,
+      (body) => assert.equal(body, 'v2'),
+    )
+    assert.equal(origin.seen.length, 2, 'one fetch after the ban, not one a worker')
+  })
+
+  test('concurrent misses on different workers for a slow object: one origin fetch', async (t) => {
+    const held = latch()
+    const origin = await startOrigin(t, (_req, res) => {
+      void held.wait.then(() => {
+        res.setHeader('Cache-Control', 'max-age=300')
+        res.end('slow and shared')
+      })
+    })
+    const { url, T } = await start(origin.address.port, 2)
+    for (let round = 0; round < 10; round++) {
+      const replies = Array.from({ length: 16 }, () => get(`${url}/slow${round}`))
+      for (let i = 0; i < 500 && (await stat(T, 'client_req')) < 16 * (round + 1); i++) await sleep(20)
+      assert.equal(origin.seen.length, round + 1, 'the waiters, on either worker, do not fetch')
+      if (round === 0) held.open()
+      for (const r of await Promise.all(replies)) assert.equal(r.body, 'slow and shared')
+      assert.equal(origin.seen.length, round + 1)
+      // Both workers served this object (one copy each): the coalescing crossed workers.
+      if ((await stat(T, 'n_object')) === 2 * (round + 1)) return
+    }
+    assert.fail('the kernel never handed a round of connections to both workers')
+  })
+
+  test('-T stats: one answer, counters summed over the workers', async (t) => {
+    const origin = await startOrigin(t, (_req, res) => {
+      res.setHeader('Cache-Control', 'max-age=300')
+      res.end('x')
+    })
+    const { url, T } = await start(origin.address.port, 2)
+    await spread(`${url}/counted`, 8, async () => (await stat(T, 'n_object')) === 2, () => {})
+    const requests = await stat(T, 'client_req')
+    assert.ok(requests >= 8)
+    await Promise.all(Array.from({ length: 10 }, () => get(`${url}/counted`)))
+    assert.equal(await stat(T, 'client_req'), requests + 10)
+  })
+})

@@ -24,6 +24,8 @@ export interface ChildCli {
   fanout?(words: string[]): void
   /** `--workers N`: the other workers' counters and storage figures, summed into `stats`. */
   peerStats?(): Promise<PeerStats[]>
+  /** `--workers N`: `debug.panic.worker` ends worker thread `index` (1..N-1), as a crash would. */
+  panicWorker?(index: number | undefined): string | undefined
 }
 
 export interface PeerStats {
@@ -110,7 +112,7 @@ const HELP = `${Object.values(COMMANDS)
 const UNKNOWN_REQUEST: CliAnswer = [CLIS.UNKNOWN, "Unknown request.\nType 'help' for more info.\n"]
 // mcf_askchild: a command only the child answers, while there is none.
 const CHILD_NOT_RUNNING: CliAnswer = [CLIS.UNKNOWN, "Unknown request in manager process (child not running).\nType 'help' for more info."]
-const CHILD_COMMANDS = new Set(['ban', 'ban.list', 'stats', 'debug.listen_address', 'debug.xid'])
+const CHILD_COMMANDS = new Set(['ban', 'ban.list', 'stats', 'debug.listen_address', 'debug.xid', 'debug.panic.worker'])
 const MANAGER_COMMANDS = new Set(['start', 'stop', 'panic.show', 'panic.clear'])
 
 /**
@@ -195,6 +197,15 @@ export async function runHere(d: AdminDeps, words: string[]): Promise<CliAnswer>
       case 'ban.list':
         if (args[0] === '-j') return banListJson(words, (child as ChildCli).bans)
         return [CLIS.OK, (child as ChildCli).bans.list()]
+      case 'debug.panic.worker': {
+        // varnishd panics its one child; with --workers one worker thread ends instead, and
+        // the pool starts another while the rest serve. Without --workers: not offered.
+        const panic = (child as ChildCli).panicWorker
+        if (panic === undefined) return UNKNOWN_REQUEST
+        const n = args[0] === undefined ? undefined : Number(args[0])
+        const error = panic(n)
+        return error === undefined ? [CLIS.OK, ''] : [CLIS.PARAM, error]
+      }
       case 'debug.listen_address':
         return [CLIS.OK, (child as ChildCli).listenAddresses()]
       case 'debug.xid': {

@@ -65,13 +65,13 @@ runMain('caching-router', async () => {
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
     const workers = model.workers > 1 ? { index: 0, count: model.workers } : undefined
     const router = createCachingRouter(model, logger, createAccessLog(), { worker: workers })
-    await router.listen()
+    const bound = await router.listen()
     answerMetricRequests(() => varnishFamilies(router.counters, router.store))
     if (workers === undefined) {
       obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
     } else {
       // --workers N: this thread is worker 0; the others listen on the same descriptors.
-      const pool = new WorkerPool(model, router, workers.count, process.env[LISTEN_FDS_ENV], logger)
+      const pool = new WorkerPool(model, router, workers.count, bound, logger)
       await pool.start()
       const close = async (o?: { drainTimeoutMs?: number }) => {
         await Promise.all([router.close(o), pool.close(o?.drainTimeoutMs ?? 10_000)])
@@ -121,6 +121,8 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     addresses: [...model.listen.flatMap((l) => ('path' in l.address ? [] : [l.address])), ...(model.admin ? [model.admin.address] : [])],
     childArgs: [fileURLToPath(import.meta.url), ...argv],
     spare: true,
+    // --workers: the threads bind sockets of their own beside the one handed down (worker-pool.ts).
+    ...(model.workers > 1 ? { reusePort: model.listen.flatMap((l) => ('path' in l.address ? [] : [l.address])) } : {}),
     ...(ops ? { beforeStop: ops.beforeStop } : {}),
     ...(model.pidFile === undefined ? {} : { pidFile: new PidFile(model.pidFile) }),
   })

@@ -228,7 +228,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           logger.info(`listening on ${spec.address.path}${spec.proxy ? ' (PROXY)' : ''}`)
           continue
         }
-        const addr = await s.listen(spec.address)
+        // --workers: a worker thread binds a socket of its own beside the one handed down to
+        // worker 0 (SO_REUSEPORT, the manager holds that one so): a thread that dies closes only its own.
+        const addr = await s.listen(spec.address, { reusePort: workers !== undefined && workers.index > 0 })
         bound.push(addr)
         logger.info(`listening on ${formatAddress(addr)}${spec.proxy ? ' (PROXY)' : ''}`)
       }

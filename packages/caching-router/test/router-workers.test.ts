@@ -120,4 +120,22 @@ describe('caching-router --workers: one cache across worker threads', () => {
     await Promise.all(Array.from({ length: 10 }, () => get(`${url}/counted`)))
     assert.equal(await stat(T, 'client_req'), requests + 10)
   })
+
+  test('a worker that dies is started again; the others serve its share meanwhile', async (t) => {
+    const origin = await startOrigin(t, (_req, res) => {
+      res.setHeader('Cache-Control', 'max-age=300')
+      res.end('still here')
+    })
+    const { url, T, router } = await start(origin.address.port, 2)
+    await spread(`${url}/kept`, 8, async () => (await stat(T, 'n_object')) === 2, () => {})
+    assert.equal((await adminCommand(T, undefined, 'debug.panic.worker 1')).status, 200)
+    // While worker 1 is gone, worker 0 takes every connection from the shared socket.
+    for (const r of await Promise.all(Array.from({ length: 20 }, () => get(`${url}/kept`)))) assert.equal(r.body, 'still here')
+    for (let i = 0; i < 500 && (router.output().match(/listening on/g) ?? []).length < 3; i++) await sleep(20)
+    assert.match(router.output(), /worker 1 exited/)
+    assert.equal((router.output().match(/listening on/g) ?? []).length, 3, 'worker 1 listens again')
+    // And serves: its fresh store gets a copy again.
+    await spread(`${url}/kept`, 8, async () => (await stat(T, 'n_object')) === 2, (body) => assert.equal(body, 'still here'))
+    assert.equal((await adminCommand(T, undefined, 'debug.panic.worker 7')).status, 106)
+  })
 })

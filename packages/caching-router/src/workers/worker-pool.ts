@@ -1,5 +1,5 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads'
-import type { Logger } from '@edgestack/common'
+import type { HostPort, Logger } from '@edgestack/common'
 import type { PeerStats } from '../admin.js'
 import type { RouterModel } from '../config/model.js'
 import type { CachingRouter } from '../server.js'
@@ -33,7 +33,6 @@ export class WorkerPool {
   readonly #model: RouterModel
   readonly #main: CachingRouter
   readonly #logger: Logger
-  readonly #listenFds: string | undefined
   readonly #count: number
   readonly #workers: Array<Worker | undefined>
   // The state changes made since start, replayed to a restarted worker (bans are not: its cache is empty).
@@ -43,16 +42,27 @@ export class WorkerPool {
   #closing = false
   readonly #deaths: number[]
 
-  constructor(model: RouterModel, main: CachingRouter, count: number, listenFds: string | undefined, logger: Logger) {
-    this.#model = model
+  /** `bound`: worker 0's TCP addresses as bound (`:0` resolved), for the others to bind beside. */
+  constructor(model: RouterModel, main: CachingRouter, count: number, bound: readonly HostPort[], logger: Logger) {
+    // A Unix socket (-a /path) is worker 0's alone: binding it again would unlink it.
+    const tcp = model.listen.filter((l) => !('path' in l.address))
+    this.#model = { ...model, listen: tcp.map((l, i) => ({ ...l, address: bound[i] as HostPort })) }
     this.#main = main
     this.#count = count
-    this.#listenFds = listenFds
     this.#logger = logger
     this.#workers = new Array(count).fill(undefined)
     this.#deaths = new Array(count).fill(0)
     main.cli.fanout = (words) => this.#fanout(words)
     main.cli.peerStats = () => this.#stats()
+    main.cli.panicWorker = (index) => this.#panic(index ?? count - 1)
+  }
+
+  #panic(index: number): string | undefined {
+    const worker = Number.isInteger(index) ? this.#workers[index] : undefined
+    if (worker === undefined) return `no worker thread ${index} running (1 to ${this.#count - 1})`
+    this.#logger.warn(`debug.panic.worker: ending worker ${index}`)
+    void worker.terminate()
+    return undefined
   }
 
   /** Starts workers 1..N-1; resolves when each listens. */
@@ -72,7 +82,7 @@ export class WorkerPool {
 
   #spawn(index: number, ports: Record<number, MessagePort>): Promise<void> {
     const worker = new Worker(THREAD, {
-      workerData: { model: this.#model, index, count: this.#count, listenFds: this.#listenFds, ports },
+      workerData: { model: this.#model, index, count: this.#count, ports },
       transferList: Object.values(ports),
     })
     this.#workers[index] = worker

@@ -1,5 +1,5 @@
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads'
-import { createAccessLog, createLogger, inheritListenFds } from '@edgestack/common'
+import { createAccessLog, createLogger } from '@edgestack/common'
 import { type AdminDeps, runHere } from '../admin.js'
 import type { RouterModel } from '../config/model.js'
 import { createCachingRouter } from '../server.js'
@@ -7,14 +7,13 @@ import type { PoolMessage, WorkerMessage } from './worker-pool.js'
 
 /**
  * A worker thread of `--workers N` (worker-pool.ts starts it): a router on the same listening
- * sockets (the descriptors the manager handed down; the kernel gives each accept to one
- * thread), linked to the other workers' caches, taking the CLI's state changes from worker 0.
+ * addresses (a SO_REUSEPORT socket of its own beside worker 0's; the kernel spreads new
+ * connections over them by their addresses and ports), linked to the other workers' caches, taking the CLI's state changes from worker 0.
  */
 interface Data {
   model: RouterModel
   index: number
   count: number
-  listenFds: string | undefined
   ports: Record<number, MessagePort>
 }
 
@@ -22,7 +21,6 @@ const data = workerData as Data
 const parent = parentPort as MessagePort
 const post = (m: WorkerMessage) => parent.postMessage(m)
 
-inheritListenFds(data.listenFds)
 const logger = createLogger({ name: `caching-router[${data.index}]` })
 // -T is answered by worker 0 only; each store is a share of -s (server.ts).
 const router = createCachingRouter({ ...data.model, admin: undefined }, logger, createAccessLog(), { worker: { index: data.index, count: data.count } })

@@ -136,7 +136,10 @@ export class PeerCache {
   fill(hash: string, headers: readonly string[], url: string, obj: CacheObject, fetch: () => void, filled: () => void): void {
     const owner = ownerOf(hash, this.count)
     const port = this.#ports[owner]
-    if (port === undefined) return fetch()
+    if (port === undefined) {
+      fetch()
+      return
+    }
     const id = ++this.#nextId
     this.#pending.set(id, {
       owner,
@@ -166,13 +169,15 @@ export class PeerCache {
   #receive(from: number, m: PeerMessage): void {
     switch (m.t) {
       case 'get':
-        return this.#answer(from, m)
+        this.#answer(from, m)
+        return
       case 'object':
       case 'fetch': {
         const p = this.#pending.get(m.id)
         if (p === undefined) return
         this.#pending.delete(m.id)
-        return p.resolve(m.t === 'object' ? { kind: 'object', data: m.data } : { kind: 'fetch', token: m.token })
+        p.resolve(m.t === 'object' ? { kind: 'object', data: m.data } : { kind: 'fetch', token: m.token })
+        return
       }
       case 'put': {
         const now = this.#clock()
@@ -181,12 +186,14 @@ export class PeerCache {
         return
       }
       case 'abandon':
-        return this.#release(m.token)
+        this.#release(m.token)
+        return
       case 'purge':
         this.#store.purge(m.hash, false)
         return
       case 'ban':
-        return this.#hooks.ban(m.expression)
+        this.#hooks.ban(m.expression)
+        return
     }
   }
 

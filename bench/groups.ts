@@ -153,6 +153,22 @@ export async function startRouter(ctx: BenchContext, programs: Programs): Promis
   return { slots: st.slots, originPort: origin.port, stop: st.stop }
 }
 
+/**
+ * Scenario 11: caching-router and varnishd both with `-p feature=+http2`, the same VCL, to the
+ * fast origin; h2c with prior knowledge. Its own group, so the HTTP/1.1 scenarios keep their
+ * configuration. (The same through TLS needs ALPN h2 in tls-terminator and hitch: not here yet.)
+ */
+export async function startRouterH2(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const origin = await st.add('origin', 'fast origin', () => startNodePeer(ctx, 'fast origin', 'origin', []))
+  if (!origin) return { slots: st.slots, stop: st.stop }
+  const backends = { nginxPort: origin.port, nodePort: origin.port }
+  const params = ['-p', 'feature=+http2']
+  await addOurs(st, 'ours', 'caching-router', () => startCachingRouter(ctx, backends, { params }))
+  await addTheirs(st, 'theirs', 'varnishd', programs, (p) => startVarnishd(ctx, p, backends, params))
+  return { slots: st.slots, originPort: origin.port, stop: st.stop }
+}
+
 /** Scenarios 5-6: tls-terminator and stunnel from the same stunnel.conf, to the fast origin. */
 export async function startTls(ctx: BenchContext, programs: Programs): Promise<Started> {
   const st = new Starter()

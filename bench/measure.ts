@@ -1,6 +1,7 @@
 import { isMissing, type Started } from './groups.js'
 import type { BenchContext, Server } from './layers/server.js'
 import { runClient } from './load/clients.js'
+import { runH2load } from './load/h2load.js'
 import type { HttpLoadGenerator } from './load/http-load.js'
 import { burst, originCount, probe } from './load/probe.js'
 import { type LoadResult, loadProblem } from './load/result.js'
@@ -67,6 +68,10 @@ async function runOnce(env: MeasureEnv, m: Measure, s: Server, measuring?: () =>
     const args = ['--url', url, '--connections', String(Math.min(opts.connections, 32)), '--size', '64']
     await runClient('ws-echo', [...args, '--duration', warmS, '--max', opts.warmupS > 0 ? '10000000' : '500'], ctx.loadCpus, 60)
     run = () => runClient('ws-echo', [...args, '--duration', String(d), '--max', '10000000'], ctx.loadCpus, d + 60)
+  } else if (m.kind === 'h2') {
+    // The load: 10 connections, 10 streams each, whatever -c says for HTTP/1.
+    const load = { url: urlOf(m, s), connections: 10, streams: 10, headers: m.headers, cpus: ctx.loadCpus, warmupS: opts.warmupS }
+    run = () => runH2load({ ...load, durationS: d })
   } else {
     const load = { url: urlOf(m, s), connections: opts.connections, headers: m.headers, cpus: ctx.loadCpus }
     if (opts.warmupS > 0) await gen.run({ ...load, durationS: opts.warmupS })

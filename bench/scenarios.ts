@@ -1,6 +1,6 @@
 import type { BenchContext } from './layers/server.js'
 import type { ProbeExpectation } from './load/probe.js'
-import { type Programs, type Started, startChains, startRouter, startStatic, startTls } from './groups.js'
+import { type Programs, type Started, startChains, startRouter, startRouterH2, startStatic, startTls } from './groups.js'
 
 export type Unit = 'req/s' | 'MiB/s' | 'handshakes/s' | 'round trips/s'
 
@@ -9,7 +9,8 @@ export interface Measure {
   id: number
   title: string
   unit: Unit
-  kind: 'http' | 'handshakes' | 'ws'
+  /** h2: h2load -c 10 -m 10 over h2c (prior knowledge), both sides with `-p feature=+http2`. */
+  kind: 'http' | 'handshakes' | 'ws' | 'h2'
   path: string
   https: boolean
   headers?: Record<string, string>
@@ -116,6 +117,25 @@ export const GROUPS: Group[] = [
         theirs: 'theirs',
         peers: ['http-proxy'],
         baseline: { key: 'router-builtin', label: 'built-in VCL only', limitPct: 5 },
+      },
+    ],
+  },
+  {
+    name: 'router-h2',
+    start: startRouterH2,
+    measures: [
+      {
+        id: 11,
+        title: 'h2c cache hit 1 KiB, h2load -c 10 -m 10',
+        unit: 'req/s',
+        kind: 'h2',
+        path: '/cache-1k.css',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
       },
     ],
   },

@@ -44,7 +44,7 @@ const inPage = (expression: string) => expression
 /**
  * The stacks the browser visits, and the HTTP version its page must arrive over: stunnel.conf
  * offers no ALPN (http/1.1); hitch.conf offers h2, which the chain carries when the router
- * speaks it: varnishd with -p feature=+http2 (ours gets it on the router's branch of issue 19).
+ * speaks it: ours or varnishd, each with -p feature=+http2.
  */
 const stacks: [string, Layer[], TlsConfig, string][] = [
   ['ours', [], 'stunnel', 'http/1.1'],

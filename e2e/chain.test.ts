@@ -27,7 +27,7 @@ describe('the article chain: tls-terminator -> caching-router -> static-server /
     // static-server: nginx combined; router: varnishncsa; tls: one line per connection.
     await waitForOutput(stack.static, /"GET \/app\.css HTTP\/1\.1" 200 \d+ "-" "-"/)
     await waitForOutput(stack.router, /"GET http:\/\/localhost:\d+\/app\.css HTTP\/1\.1" 200/)
-    await waitForOutput(stack.tls, /connection \d+ closed: 127\.0\.0\.1:\d+ -> .* TLSv1\.3 /)
+    await waitForOutput(stack.tls, / closed: 127\.0\.0\.1:\d+ -> .* TLSv1\.3 .* conn=\d+/)
   })
 
   test('TLS 1.1 is refused', async () => {

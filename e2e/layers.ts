@@ -20,12 +20,6 @@ export interface LayerContext {
 
 export type TlsConfig = 'stunnel' | 'hitch'
 
-/**
- * Whether our caching-router takes `-p feature=+http2` (issue 19's router part, another
- * branch). Until it does, ours is started without it and HTTP/2 checks run against varnishd.
- */
-export const OURS_ROUTER_SPEAKS_H2 = false
-
 interface RealProgram {
   program: string
   debianPackage: string
@@ -45,11 +39,10 @@ export function realProgram(layer: Layer, tlsConfig: TlsConfig): RealProgram {
   return layer === 'tls' && tlsConfig === 'hitch' ? HITCH : LAYER_SPECS[layer].real
 }
 
-/** varnishd's extra listener and parameter in hitch's chain (see LayerContext.tlsConfig). */
-function routerExtras(c: LayerContext, real: boolean): string[] {
+/** The router's extra listener and parameter in hitch's chain (see LayerContext.tlsConfig), ours or varnishd. */
+function routerExtras(c: LayerContext): string[] {
   if (c.tlsConfig !== 'hitch') return []
-  const proxy = ['-a', `${at(c.ports.proxy as number)},PROXY`]
-  return real || OURS_ROUTER_SPEAKS_H2 ? [...proxy, '-p', 'feature=+http2'] : proxy
+  return ['-a', `${at(c.ports.proxy as number)},PROXY`, '-p', 'feature=+http2']
 }
 
 interface LayerSpec {
@@ -77,13 +70,13 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
   router: {
     pkg: 'caching-router',
     // caching-router reads varnishd's command line and its VCL: the same args as varnishd.
-    ours: (c) => [...routerArgs(c), ...routerExtras(c, false)],
+    ours: (c) => [...routerArgs(c), ...routerExtras(c)],
     real: {
       program: '/usr/sbin/varnishd',
       debianPackage: 'varnish',
       // -F: foreground; -n: its working state in our temp folder, not /var/lib/varnish; as root
       // it drops to its own users, hence the world-readable temp folder (see renderConfigs).
-      args: (c) => [...routerArgs(c), ...routerExtras(c, true)],
+      args: (c) => [...routerArgs(c), ...routerExtras(c)],
     },
   },
   static: {

@@ -5,7 +5,7 @@ import http2 from 'node:http2'
 import { after, before, describe, test } from 'node:test'
 import { io, type Socket } from 'socket.io-client'
 import { fetchRaw } from './client.js'
-import { LAYER_SPECS, LAYERS, type Layer, missingProgram, OURS_ROUTER_SPEAKS_H2, realProgram, type TlsConfig } from './layers.js'
+import { LAYER_SPECS, LAYERS, type Layer, missingProgram, realProgram, type TlsConfig } from './layers.js'
 import { waitForOutput } from './processes.js'
 import { PUBLIC_DIR, type Stack, startStack } from './stack.js'
 
@@ -36,8 +36,7 @@ for (const [tlsConfig, real] of chains) {
     })
 
     if (tlsConfig === 'hitch') {
-      const routerH2 = real.includes('router') || OURS_ROUTER_SPEAKS_H2
-      test('HTTP/2 by ALPN through the chain: node:http2 gets a static file and the app page over h2', { skip: !routerH2 && 'ours-router has no -p feature=+http2 on this branch: the h2 chain runs with varnishd' }, async (t) => {
+      test('HTTP/2 by ALPN through the chain: node:http2 gets a static file and the app page over h2', async (t) => {
         const session = http2.connect(stack.httpsUrl, { ca: stack.caCert })
         t.after(() => session.close())
         session.on('error', () => undefined)

@@ -62,6 +62,23 @@ async function until<T>(what: string, probe: () => Promise<T>, check: (v: T) => 
 
 const readyz = async (port: number) => (await get(port, '/readyz')).status
 
+/**
+ * A histogram's series for one label set (`labels` as written inside the braces, '' for none):
+ * the buckets are common's LATENCY_BUCKETS and cumulative, `+Inf` equals `_count`, `_sum` is
+ * positive; returns `_count`, for the caller to compare with what the clients did.
+ */
+function histogramCount(m: Map<string, number>, name: string, labels = ''): number {
+  const pre = labels === '' ? '' : `${labels},`
+  const bounds = ['0.001', '0.0025', '0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']
+  const buckets = bounds.map((le) => m.get(`${name}_bucket{${pre}le="${le}"}`))
+  for (const [i, b] of buckets.entries()) assert.equal(typeof b, 'number', `${name}{${pre}le="${bounds[i]}"} missing`)
+  for (let i = 1; i < buckets.length; i++) assert.ok((buckets[i] as number) >= (buckets[i - 1] as number), `${name} buckets not cumulative`)
+  const count = m.get(labels === '' ? `${name}_count` : `${name}_count{${labels}}`)
+  assert.equal(buckets.at(-1), count)
+  assert.ok((m.get(labels === '' ? `${name}_sum` : `${name}_sum{${labels}}`) ?? 0) > 0)
+  return count as number
+}
+
 /** Load on `port` while scraping `metricsPort`: every scrape answers and `family` never goes down. */
 async function loadWhileScraping(port: number, metricsPort: number, family: string, count: number): Promise<(number | string)[]> {
   let done = false
@@ -101,6 +118,8 @@ describe('--metrics: counters against what the clients did', () => {
     assert.equal(m.get('varnish_main_fetch{code="failed"}'), 0)
     assert.equal(m.get('varnish_main_s_resp_bodybytes'), bodyBytes)
     assert.equal(m.get('varnish_up'), 1)
+    assert.equal(histogramCount(m, 'caching_router_request_duration_seconds', 'handling="miss"'), 20)
+    assert.equal(histogramCount(m, 'caching_router_request_duration_seconds', 'handling="hit"'), 10)
     assert.ok((m.get('process_resident_memory_bytes') ?? 0) > 0)
     assert.ok((m.get('process_start_time_seconds') ?? 0) > 1.7e9)
     assert.equal((await get(mport, '/healthz')).status, 200)
@@ -129,6 +148,7 @@ describe('--metrics: counters against what the clients did', () => {
     assert.equal(m.get('nginx_connections_writing'), 0)
     assert.equal(m.get('nginx_connections_waiting'), 0)
     assert.equal(m.get('nginx_up'), 1)
+    assert.equal(histogramCount(m, 'static_server_request_duration_seconds'), 30)
   })
 
   test('tls-terminator --workers 2: connections, handshakes by version and cipher, failures, bytes, backend failures', async (t) => {
@@ -160,6 +180,9 @@ describe('--metrics: counters against what the clients did', () => {
     assert.equal(m.get('tls_terminator_received_bytes_total'), sent)
     assert.equal(m.get('tls_terminator_sent_bytes_total'), received)
     assert.equal(total(m, 'tls_terminator_backend_connect_failures_total'), 0)
+    // The plain-text client never finished a handshake: 12 of each, not 13.
+    assert.equal(histogramCount(m, 'tls_terminator_handshake_duration_seconds'), 12)
+    assert.equal(histogramCount(m, 'tls_terminator_connection_duration_seconds'), 12)
 
     // A backend nobody listens on: one failed attempt, counted under its service.
     const closed = await freePort()
@@ -229,6 +252,46 @@ describe('/readyz: 503 from the stop signal on, while the listeners still accept
     backend.release()
     assert.equal((await inFlight).status, 200)
     d.child.kill('SIGTERM')
+    const [code] = await exited
+    assert.equal(code, 0, d.output())
+  })
+})
+
+describe('/readyz polled through a stop without --drain-delay: never ready once the listener refuses', () => {
+  // The poller asks the listener first and /readyz second: a refused connection followed by a
+  // 200 would mean the listener closed while readiness still said ready (an orchestrator
+  // would keep sending to a closed port). A request held in flight keeps the graceful stop
+  // (and the process) going, so a wrong order would be seen for as long as it is held.
+  test('tls-terminator: SIGQUIT while a client polls', async (t) => {
+    const backend = await heldBackend(t)
+    const mport = await freePort()
+    const common = ['--cert', `${FIX}localhost.crt`, '--key', `${FIX}localhost.key`]
+    const d = await started(t, 'tls-terminator', ['--accept', '127.0.0.1:0', '--connect', String(backend.port), ...common, '--metrics', `127.0.0.1:${mport}`])
+    await until('/readyz', () => readyz(mport), (s) => s === 200)
+    const inFlight = exchangeOverTls(d.port, 'GET /held HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 'TLSv1.3')
+    await backend.holding(1)
+    const seen: [boolean, number][] = []
+    let polling = true
+    const poller = (async () => {
+      while (polling) {
+        const accepted = await accepts(d.port)
+        seen.push([accepted, await readyz(mport)])
+      }
+    })()
+    await until('a few polls', async () => seen.length, (n) => n >= 3)
+    const exited = exitOf(d)
+    d.child.kill('SIGQUIT')
+    await until('the listener refuses', async () => seen.filter(([a]) => !a).length, (n) => n >= 3)
+    polling = false
+    await poller
+    assert.deepEqual(
+      seen.filter(([accepted, status]) => !accepted && status !== 503),
+      [],
+      `refused while /readyz was not 503: ${JSON.stringify(seen)}`,
+    )
+    assert.ok(seen.some(([accepted, status]) => accepted && status === 200))
+    backend.release()
+    assert.match(await inFlight, /^HTTP\/1\.1 200 /)
     const [code] = await exited
     assert.equal(code, 0, d.output())
   })

@@ -113,7 +113,7 @@ describe('tls-terminator FILE, as stunnel FILE', () => {
     const r = await curl(d.port)
     assert.equal(r.code, 0, r.out)
     assert.equal(r.out, 'varnish GET /hello\n')
-    await waitForOutput(d, /connection 1 closed: 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ TLSv1\.3 \S+ service=https sni=localhost in=\d+ out=\d+ ms=\d+ \w+ closed/)
+    await waitForOutput(d, / closed: 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+ TLSv1\.3 \S+ service=https sni=localhost in=\d+ out=\d+ ms=\d+ \w+ closed conn=1$/m)
   })
 
   test('openssl s_client: TLS 1.0 and 1.1 refused, 1.2 and 1.3 accepted; SNI picks the certificate', async (t) => {

@@ -19,7 +19,7 @@ Starts the article's chain on the dev ports: TLS on 8443, the router on 8080, st
                   tls (stunnel), router (varnishd), static (nginx), or all
   --hitch         the TLS layer reads config/hitch.conf (ALPN h2, PROXY v2 to the router's
                   PROXY listener on 8086) instead of stunnel.conf; with --real tls it is hitch,
-                  and a real router is varnishd -p feature=+http2
+                  and the router (ours or varnishd) runs with -p feature=+http2
   --ports T,R,S,A other ports for the TLS, router, static and app layers (default
                   8443,8080,8081,3000); a fifth is the router's PROXY port (8086) for --hitch
   -h, --help      show this help

@@ -21,7 +21,7 @@ const READS_VCL = /(^|\s)-f[ ,=](?!.*not supported)/m
  * Ours from the shared VCL, or with `builtin` varnishd's `-b` form (one backend, the built-in
  * VCL only): the baseline the article's VCL is costed against.
  */
-export async function startCachingRouter(ctx: BenchContext, b: RouterBackends, o: { builtin?: boolean } = {}): Promise<Server> {
+export async function startCachingRouter(ctx: BenchContext, b: RouterBackends, o: { builtin?: boolean; params?: string[] } = {}): Promise<Server> {
   const port = await freePort()
   if (o.builtin) {
     const args = ['-b', `127.0.0.1:${b.nodePort}`, '-a', `127.0.0.1:${port}`]
@@ -31,7 +31,7 @@ export async function startCachingRouter(ctx: BenchContext, b: RouterBackends, o
   const vcl = await writeVcl(ctx, port, b)
   const fromConfig = await oursReadsConfig(ctx, 'caching-router', READS_VCL)
   const args = fromConfig
-    ? ['-f', vcl, '-a', `127.0.0.1:${port}`]
+    ? ['-f', vcl, '-a', `127.0.0.1:${port}`, ...(o.params ?? [])]
     : ['-a', `127.0.0.1:${port}`, '--static-backend', `127.0.0.1:${b.nginxPort}`, '--app-backend', `127.0.0.1:${b.nodePort}`]
   const s = await startServer(ctx, 'caching-router', 'ours', port, process.execPath, [ourCli('caching-router'), ...args])
   return { ...s, startedFrom: fromConfig ? 'config' : 'flags' }
@@ -41,7 +41,7 @@ export async function startCachingRouter(ctx: BenchContext, b: RouterBackends, o
  * varnishd in the foreground with its state in the run's temp dir, no jail (it may run as
  * root or not) and no management port, as an unprivileged user would run it.
  */
-export async function startVarnishd(ctx: BenchContext, varnishd: string, b: RouterBackends): Promise<Server> {
+export async function startVarnishd(ctx: BenchContext, varnishd: string, b: RouterBackends, params: string[] = []): Promise<Server> {
   const port = await freePort()
   const vcl = await writeVcl(ctx, port, b)
   return startServer(ctx, 'varnishd', 'theirs', port, varnishd, [
@@ -58,5 +58,6 @@ export async function startVarnishd(ctx: BenchContext, varnishd: string, b: Rout
     'malloc,256m',
     '-T',
     'none',
+    ...params,
   ])
 }

@@ -41,7 +41,8 @@ export class BackendFetch {
       url: r.url,
       proto: 'HTTP/1.1',
       headers,
-      backend: r.backendHint,
+      // Picked by the policy's vcl_backend_fetch step: a director resolves when the fetch starts.
+      backend: undefined,
       uncacheable,
       xid,
       isBgfetch: bgfetch,
@@ -69,12 +70,13 @@ export class BackendFetch {
     )
   }
 
-  failed(err: Error): void {
+  /** `xid`: the request's (the client side's vxid), a field of the log line, as varnishlog groups by it. */
+  failed(err: Error, xid: number): void {
     const { counters, logger } = this.#d
     counters.fetch_failed++
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') counters.backend_fail++
-    logger.warn(`backend fetch failed: ${err.message}`)
+    logger.warn(`backend fetch failed: ${err.message}`, { xid })
   }
 }
 

@@ -61,16 +61,20 @@ runMain('caching-router', async () => {
     if (!isManagedChild()) return await runChildManager(model, argv)
     inheritListenFds(process.env[LISTEN_FDS_ENV])
     await awaitServeOrder()
-    const logger = createLogger({ name: 'caching-router' })
+    const logger = createLogger({ name: 'caching-router', format: model.logFormat })
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
     const workers = model.workers > 1 ? { index: 0, count: model.workers } : undefined
-    const router = createCachingRouter(model, logger, createAccessLog(), { worker: workers })
+    // varnishncsa -j writes the bytes above 0x7e of a value as they came (a latin1 string here).
+    const router = createCachingRouter(model, logger, createAccessLog(undefined, { encoding: model.accessFormat?.json ? 'latin1' : 'utf8' }), { worker: workers })
     const bound = await router.listen()
-    answerMetricRequests(() => varnishFamilies(router.counters, router.store))
+    answerMetricRequests(() => [
+      ...varnishFamilies(router.counters, router.store),
+      router.latency.family('caching_router_request_duration_seconds', 'From the request head to the last byte of the response, by handling (hit, miss, pass, pipe, synth).'),
+    ])
     if (workers === undefined) {
       obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
     } else {
-      // --workers N: this thread is worker 0; the others listen on the same descriptors.
+      // --workers N: this thread is worker 0; the others bind beside it (worker-pool.ts).
       const pool = new WorkerPool(model, router, workers.count, bound, logger)
       await pool.start()
       const close = async (o?: { drainTimeoutMs?: number }) => {
@@ -114,7 +118,7 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     : undefined
   await ops?.listen()
   const manager = await runManager({
-    logger: createLogger({ name: 'caching-router' }),
+    logger: createLogger({ name: 'caching-router', format: model.logFormat }),
     noun: 'child',
     children: 1,
     // TCP listeners are the manager's, handed down; a Unix socket (-a /path) the child binds.
@@ -136,7 +140,7 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
  * One process: the CLI's start and stop start and stop the router in it.
  */
 async function runCliManager(model: CliModel): Promise<void> {
-  const logger = createLogger({ name: 'caching-router' })
+  const logger = createLogger({ name: 'caching-router', format: model.logFormat })
   const manager = new Manager(model, logger, createAccessLog())
   try {
     await manager.prepare()

@@ -1,8 +1,10 @@
-import { type AccessLog, getHeader, Http1ParseError, type Http1Request, type Http1Response, type Logger } from '@edgestack/common'
+import { type AccessLog, getHeader, Http1ParseError, type Http1Request, type Http1Response, type HistogramByLabel, type Logger } from '@edgestack/common'
 import { connectionNamed } from './backend-fetch.js'
 import type { Counters } from './counters.js'
 import { type FetchDeps, lookup } from './lookup.js'
-import { ncsaLine } from './ncsa.js'
+import type { RouterModel } from './config/model.js'
+import { type NcsaRecord, ncsaLine } from './ncsa.js'
+import { compileNcsaFormat } from './ncsa-format.js'
 import type { Params } from './params.js'
 import { passFetch } from './pass-fetch.js'
 import { pipeTo } from './pipe.js'
@@ -23,10 +25,14 @@ export interface ClientRequestDeps {
   access: AccessLog
   /** Append varnishncsa's `%{Varnish:handling}x` to access lines. */
   logHandling: boolean
+  /** varnishncsa's -F and -j instead of its default format. */
+  accessFormat: RouterModel['accessFormat']
   responder: Responder
   /** What the lookup, fills and passes share. */
   fetch: FetchDeps
   nextXid(): number
+  /** Seconds from the request's head to its response's last byte, by handling. */
+  latency: HistogramByLabel
 }
 
 /** Writes the request's access line once, with varnishncsa's handling; see `handle`. */
@@ -41,7 +47,8 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
  * lookup.ts), VCL restarts, and one access line per response.
  */
 export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Request, res: Http1Response) => void {
-  const { policy, counters, store, params, logger, access, responder, fetch } = d
+  const { policy, counters, store, params, logger, access, responder, fetch, latency } = d
+  const format = d.accessFormat ? compileNcsaFormat(d.accessFormat.format, d.accessFormat.json) : undefined
 
   // A VCL `return (restart)` runs dispatch again. The closure is made here, not inline in
   // handle: there it would put r (and with it the VCL's per-request state) into the context
@@ -59,6 +66,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
     const headers = req.headers
     // A Unix-socket listener has no peer address: varnishd's bogo_ip, 0.0.0.0 port 0, stands
     // for it in client.ip, server.ip and X-Forwarded-For (cache_session.c).
+    const startedAt = performance.now()
     const clientIp = req.remoteAddress || BOGO_IP
     const expect = appendForwardedFor(headers, clientIp)
     // Origin-form (the usual request) starts with '/': nothing to look at.
@@ -69,10 +77,12 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       proto: `HTTP/${req.version}`,
       headers,
       connectionNamed: connectionNamed(headers),
-      backendHint: undefined,
       xid: d.nextXid(),
       clientIp,
       serverIp: req.localAddress || BOGO_IP,
+      clientPort: req.remotePort,
+      serverPort: req.localPort,
+      socket: req.socket,
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
     }
@@ -93,21 +103,19 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       if (logged) return
       logged = true
       counters.s_resp_bodybytes += res.bytesWritten
-      access.write(
-        ncsaLine(
-          {
-            client: clientIp,
-            method: req.method,
-            url: url ?? req.target,
-            proto: `HTTP/${req.version}`,
-            headers,
-            status: res.statusCode,
-            bytes: res.bytesWritten,
-            handling,
-          },
-          d.logHandling,
-        ),
-      )
+      const seconds = (performance.now() - startedAt) / 1000
+      latency.observe(handling, seconds)
+      const record: NcsaRecord = {
+        client: clientIp,
+        method: req.method,
+        url: url ?? req.target,
+        proto: `HTTP/${req.version}`,
+        headers,
+        status: res.statusCode,
+        bytes: res.bytesWritten,
+        handling,
+      }
+      access.write(format ? format(record, { seconds, xid: r.xid }) : ncsaLine(record, d.logHandling))
     }
     // A request-target no backend can be asked for (undici sends origin- and absolute-form
     // only): an origin answers it with 400 (RFC 9112 §3.2), so do we.
@@ -157,6 +165,13 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
         log('synth')
         return synth(r, res, r.synthStatus ?? 503, r.synthReason)
       case 'pipe':
+        // cache_req_fsm.c cnt_recv: "vcl_recv{} returns pipe for HTTP/2 request. Doing pass."
+        if (req.version === '2.0') {
+          logger.info('vcl_recv{} returns pipe for HTTP/2 request.  Doing pass.', { xid: r.xid })
+          counters.s_pass++
+          log('pass')
+          return pass(r, req, res, log)
+        }
         return pipe(r, req, res, log)
       case 'purge': {
         const n = store.purge(policy.hash(r))
@@ -209,7 +224,8 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       proto: r.proto,
       // varnishd's cnt_pipe adds X-Varnish to the piped request too, before vcl_pipe.
       headers: r.headers.concat('X-Varnish', String(xid)),
-      backend: r.backendHint,
+      // Picked by the policy's vcl_pipe step: a director resolves when the backend side starts.
+      backend: undefined,
       uncacheable: true,
       xid,
       isBgfetch: false,
@@ -227,6 +243,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       {
         timeoutMs: params.get('pipe_timeout') * 1000,
         logger,
+        xid: r.xid,
         done: (bytes) => {
           res.bytesWritten = bytes
           log('pipe')

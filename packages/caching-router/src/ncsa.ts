@@ -1,4 +1,5 @@
 import { clfNow, escapeLogValue, getHeader } from '@edgestack/common'
+import { requestTarget } from './ncsa-format.js'
 
 export interface NcsaRecord {
   client: string
@@ -20,8 +21,8 @@ export interface NcsaRecord {
  * can end the line or forge a field.
  */
 export function ncsaLine(r: NcsaRecord, withHandling: boolean): string {
-  const host = getHeader(r.headers, 'host')
-  const target = escapeLogValue(host !== undefined && r.url.startsWith('/') ? `http://${host}${r.url}` : r.url)
+  // varnishncsa writes http://localhost for a request without Host (HTTP/1.0).
+  const target = escapeLogValue(requestTarget(r))
   const referer = getHeader(r.headers, 'referer')
   const agent = getHeader(r.headers, 'user-agent')
   const line = `${r.client} - - [${clfNow()}] "${escapeLogValue(r.method)} ${target} ${escapeLogValue(r.proto)}" ${r.status} ${r.bytes || '-'} "${

@@ -1,8 +1,9 @@
 import { type MatchLimits, UsageError } from '@edgestack/common'
+import { H2_RXBUF_STORAGE, H2_SPECS } from './h2/h2-params.js'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries'
+  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries' | 'streams'
   default: number
   min: number
   max?: number
@@ -38,19 +39,40 @@ const SPECS: Record<string, ParamSpec> = {
   // set them, and what a client sees does not depend on them.
   workspace_client: { unit: 'bytes', default: 96 * 1024, min: 9 * 1024, text: 'Bytes of HTTP protocol workspace for clients HTTP req/resp.' },
   workspace_backend: { unit: 'bytes', default: 96 * 1024, min: 1024, text: 'Bytes of HTTP protocol workspace for backend HTTP req/resp.' },
+  ...H2_SPECS,
 }
 
+/** varnishd's feature bits (mgt_param_bits.c feature_tweak); we act on http2 and validate_headers. */
+const FEATURE_BITS = new Set([
+  'http2', 'short_panic', 'no_coredump', 'https_scheme', 'http_date_postel', 'esi_ignore_https',
+  'esi_disable_xml_check', 'esi_ignore_other_elements', 'esi_remove_bom', 'esi_include_onerror',
+  'wait_silo', 'validate_headers', 'busy_stats_rate',
+])
+
 /**
- * varnishd's `feature` flags we have: validate_headers is on (the default) and cannot be turned
- * off; every other flag changes what varnishd does and is refused in one line.
+ * `feature`: varnishd's words, applied left to right; `default` is +validate_headers. Only
+ * http2 may change (`+http2` serves HTTP/2, src/h2/); validate_headers is always on (headers
+ * set from VCL are always validated), and every other bit changes what varnishd does: refused.
+ * The result: whether http2 is on.
  */
-function checkFeature(text: string): void {
+function applyFeature(text: string, http2: boolean): boolean {
+  let on = http2
   for (const raw of text.split(',')) {
     const flag = raw.trim()
-    if (flag === 'default' || flag === '+validate_headers') continue
-    if (flag === '+http2') throw new UsageError(`feature=${text}: HTTP/2 is not supported by caching-router`)
-    throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only default and +validate_headers)`)
+    if (flag === 'default' || flag === 'none') {
+      if (flag === 'none') throw new UsageError(`feature=${text}: validate_headers cannot be turned off in caching-router\n\n(attempting to set param 'feature' to '${text}')`)
+      on = false
+      continue
+    }
+    const sign = flag[0]
+    const bit = flag.slice(1)
+    if ((sign !== '+' && sign !== '-') || !FEATURE_BITS.has(bit)) throw new UsageError(`Unknown feature bit (${flag})\n\n(attempting to set param 'feature' to '${text}')`)
+    if (bit === 'http2') on = sign === '+'
+    else if (bit !== 'validate_headers' || sign === '-') {
+      throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only http2 and +validate_headers)\n\n(attempting to set param 'feature' to '${text}')`)
+    }
   }
+  return on
 }
 
 export type ParamName = keyof typeof SPECS
@@ -75,9 +97,7 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   debug: { default: 'none', accepts: (v) => v === 'none' || v.split(',').every((f) => DEBUG_FLAGS.has(f.replace(/^[+-]/, ''))) },
   // Debug records are not among the log records we write.
   vsl_mask: { default: 'default', accepts: (v) => v === '+Debug' },
-  // No HTTP/2 is spoken, so no HTTP/2 window is sized.
-  h2_initial_window_size: { default: '65535b', accepts: (v) => parseSize(v) !== undefined },
-  h2_rx_window_low_water: { default: '10M', accepts: (v) => parseSize(v) !== undefined },
+  h2_rxbuf_storage: { default: H2_RXBUF_STORAGE, accepts: (v) => v === H2_RXBUF_STORAGE },
 }
 
 /**
@@ -112,6 +132,8 @@ export class Params {
   readonly #text = new Map<string, string>()
   readonly #listeners: Array<(name: string) => void> = []
   #regexLimits: MatchLimits | undefined
+  /** `feature` has +http2: a connection that opens with the HTTP/2 preface is served HTTP/2. */
+  http2 = false
 
   get(name: string): number {
     return this.#values.get(name) ?? (SPECS[name] as ParamSpec).default
@@ -127,11 +149,13 @@ export class Params {
       return
     }
     if (name === 'feature') {
-      checkFeature(text)
+      this.http2 = applyFeature(text, this.http2)
+      for (const l of this.#listeners) l(name)
       return
     }
     const fixed = FIXED[name]
     if (fixed !== undefined) {
+      if (name === 'h2_rxbuf_storage' && !fixed.accepts(text)) throw new UsageError(`unknown storage backend '${text}'\n(attempting to set param '${name}' to '${text}')`)
       if (!fixed.accepts(text)) throw new UsageError(`caching-router takes ${name} only as varnishtest sets it\n\n(attempting to set param '${name}' to '${text}')`)
       this.#text.set(name, text)
       return
@@ -165,6 +189,11 @@ export class Params {
       this.set(TARGETED, TARGETED_DEFAULT)
       return
     }
+    if (name === 'feature') {
+      this.http2 = false
+      for (const l of this.#listeners) l(name)
+      return
+    }
     if (FIXED[name]) {
       this.#text.delete(name)
       return
@@ -177,6 +206,7 @@ export class Params {
 
   /** The parameters set away from their defaults, as `-p` pairs (a manager hands them to its child). */
   *changed(): Generator<readonly [string, string]> {
+    if (this.http2) yield ['feature', '+http2']
     for (const [name, text] of this.#text) yield [name, text]
     if (this.#targetsText !== TARGETED_DEFAULT) yield [TARGETED, this.#targetsText]
     // A bool goes back as `on`/`off`, the words `-p` reads.
@@ -196,6 +226,13 @@ export class Params {
       const dflt = this.#targetsText === TARGETED_DEFAULT
       return `${name}\n${INDENT}Value is: ${this.#targetsText}${dflt ? ' (default)' : `\n${INDENT}Default is: ${TARGETED_DEFAULT}`}\n\n${INDENT}${TARGETED_TEXT}\n\n`
     }
+    if (name === 'feature') {
+      const v = this.#featureText()
+      return `${name}\n${INDENT}Value is: ${v}${this.http2 ? `\n${INDENT}Default is: ${FEATURE_DEFAULT}` : ' (default)'}\n\n${INDENT}Enable/Disable various minor features.\n\n`
+    }
+    if (name === 'h2_rxbuf_storage') {
+      return `${name}\n${INDENT}Value is: ${H2_RXBUF_STORAGE} (default)\n\n${INDENT}The name of the storage backend that HTTP/2 receive buffers should be allocated from.\n\n`
+    }
     if (name !== undefined && name !== '-l') {
       const spec = SPECS[name]
       if (!spec) throw new UsageError(`Unknown parameter "${name}".`)
@@ -207,8 +244,9 @@ export class Params {
       if (spec.max !== undefined && spec.unit !== 'bool' && spec.max !== UINT_MAX) out += `${INDENT}Maximum is: ${bare(spec.max, spec)}\n`
       return `${out}\n${INDENT}${spec.text}\n\n`
     }
-    let out = ''
+    let out = `${'feature'.padEnd(30)}${this.#featureText()}${this.http2 ? '' : ' (default)'}\n`
     for (const [n, spec] of Object.entries(SPECS)) out += `${this.#line(n, spec)}\n`
+    out += `${'h2_rxbuf_storage'.padEnd(30)}${H2_RXBUF_STORAGE} (default)\n`
     out += `${TARGETED.padEnd(30)}${this.#targetsText}${this.#targetsText === TARGETED_DEFAULT ? ' (default)' : ''}\n`
     return out
   }
@@ -234,6 +272,11 @@ export class Params {
     })
   }
 
+  /** varnishd's rendering of the feature bits that are on, sorted by name. */
+  #featureText(): string {
+    return this.http2 ? '+http2,+validate_headers' : FEATURE_DEFAULT
+  }
+
   #line(name: string, spec: ParamSpec): string {
     const v = this.get(name)
     return `${name.padEnd(30)}${format(v, spec)}${v === spec.default ? ' (default)' : ''}`
@@ -241,6 +284,7 @@ export class Params {
 }
 
 const INDENT = ' '.repeat(8)
+const FEATURE_DEFAULT = '+validate_headers'
 const UINT_MAX = UINT_MAX_PARAM
 
 /** What varnishd says of a value it cannot read, by the parameter's type. */
@@ -251,6 +295,7 @@ const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
   restarts: (text) => `Not a number (${text})`,
   retries: (text) => `Not a number (${text})`,
   count: (text) => `Not a number (${text})`,
+  streams: (text) => `Not a number (${text})`,
   bool: () => 'use "on" or "off"',
 }
 

@@ -94,7 +94,7 @@ export function passFetch(
         clientFailed(clientErr instanceof Error ? clientErr : err)
         return
       }
-      fetches.failed(err)
+      fetches.failed(err, r.xid)
       if (res.headersSent) res.destroy()
       else responder.backendError(r, res, bereq)
     },

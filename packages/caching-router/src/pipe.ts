@@ -13,7 +13,7 @@ export function pipeTo(
   backend: VclResolvedBackend,
   res: Http1Response,
   head: { method: string; url: string; headers: string[]; upgrade: boolean },
-  opts: { timeoutMs: number; logger: Logger; done(bytes: number): void },
+  opts: { timeoutMs: number; logger: Logger; xid: number; done(bytes: number): void },
 ): void {
   const { socket: client, rest } = res.hijack()
   const upstream = backend.path !== undefined ? net.connect(backend.path) : net.connect(backend.port, backend.host)
@@ -49,7 +49,7 @@ export function pipeTo(
     opts.done(bytes)
   }
   upstream.on('error', (err) => {
-    opts.logger.warn(`pipe to ${backend.name} failed: ${err.message}`)
+    opts.logger.warn(`pipe to ${backend.name} failed: ${err.message}`, { xid: opts.xid })
     if (bytes === 0 && client.writable) {
       client.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
     }

@@ -5,6 +5,7 @@ import {
   createHttp1Server,
   escapeLogValue,
   formatAddress,
+  HistogramByLabel,
   type HostPort,
   type Http1Server,
   type Logger,
@@ -16,6 +17,7 @@ import { BanList } from './bans.js'
 import { createClientRequestHandler } from './client-request.js'
 import type { RouterModel } from './config/model.js'
 import { Counters } from './counters.js'
+import { createH2Gateway } from './h2/gateway.js'
 import { BackendFetch } from './backend-fetch.js'
 import type { FetchDeps } from './lookup.js'
 import { Params } from './params.js'
@@ -31,6 +33,8 @@ export interface CachingRouter {
   listen(): Promise<HostPort[]>
   close(opts?: { drainTimeoutMs?: number }): Promise<void>
   readonly counters: Counters
+  /** The request-duration histograms, by handling (hit, miss, pass, pipe, synth). */
+  readonly latency: HistogramByLabel
   readonly store: CacheStore
   readonly params: Params
   readonly bans: BanList
@@ -90,6 +94,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const params = opts.params ?? new Params()
   if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
+  const latency = new HistogramByLabel('handling')
   const workers = opts.worker
   const store = new CacheStore(workers === undefined ? model.storageBytes : Math.floor(model.storageBytes / workers.count), counters, clock)
   const bans = new BanList(counters, clock, () => params.regexLimits)
@@ -167,14 +172,19 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     logger,
     access,
     logHandling: model.logHandling,
+    accessFormat: model.accessFormat,
     responder,
     fetch,
     nextXid,
+    latency,
   })
 
+  // HTTP/2 (feature=+http2): its streams go to the same onRequest (src/h2/).
+  const h2 = createH2Gateway({ params, onRequest, logger })
   const servers: Http1Server[] = model.listen.map((l) =>
     createHttp1Server({
-      onRequest,
+      onRequest: h2.onRequest,
+      onHttp2Preface: h2.preface,
       proxyProtocol: l.proxy,
       // As varnishd bounds a request head: http_req_hdr_len each field line (not the request
       // line, which only http_req_size bounds), http_req_size the head, and http_max_hdr the
@@ -186,6 +196,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         maxHeaderCount: params.get('http_max_hdr') - REQUEST_LINE_HDRS,
       },
       keepAliveTimeoutMs: params.get('timeout_idle') * 1000,
+      sendTimeoutMs: params.get('idle_send_timeout') * 1000,
       onClientError() {
         counters.client_req_400++
       },
@@ -199,6 +210,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   let closing: Promise<void> | undefined
   return {
     counters,
+    latency,
     store,
     params,
     bans,
@@ -251,7 +263,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     close({ drainTimeoutMs = 10_000 } = {}) {
       closing ??= (async () => {
         await admin?.close()
-        await Promise.all(servers.map((s) => s.close({ drainTimeoutMs })))
+        await Promise.all([...servers.map((s) => s.close({ drainTimeoutMs })), h2.close(drainTimeoutMs)])
         offCold()
         if (ownVcl) vcl.close()
         store.close()

@@ -93,6 +93,51 @@ describe('admin CLI: caching-router vs varnishd through varnishadm', { skip: var
     for (const name of ['default_ttl', 'http_req_size', 'http_max_hdr']) assert.equal(line(ours, name), line(theirs, name), name)
   })
 
+  // varnishd 7.1.1's HTTP/2 parameters (`varnishd -x parameter`): the same names, values,
+  // defaults and bounds, and `feature` with +http2 on (src/h2/h2-params.ts).
+  test('HTTP/2 parameters and feature=+http2: param.show as varnishd 7.1.1', async () => {
+    const H2 = [
+      'h2_header_table_size',
+      'h2_initial_window_size',
+      'h2_max_concurrent_streams',
+      'h2_max_frame_size',
+      'h2_max_header_list_size',
+      'h2_rx_window_increment',
+      'h2_rx_window_low_water',
+      'h2_rxbuf_storage',
+      'idle_send_timeout',
+    ]
+    const line = (a: Answer, name: string) => a.stdout.split('\n').find((l) => l.startsWith(`${name} `))
+    const head = (a: Answer) => a.stdout.split('\n\n')[0]
+    const both = async (command: string[]) => [
+      await adm(['-n', varnishd.workdir], command),
+      await adm(['-T', `${router.admin.host}:${router.admin.port}`], command),
+    ]
+    let [theirs, ours] = await both(['param.show'])
+    for (const name of [...H2, 'feature']) {
+      assert.ok(line(theirs as Answer, name), name)
+      assert.equal(line(ours as Answer, name), line(theirs as Answer, name), name)
+    }
+    for (const command of [
+      ['param.set', 'h2_max_concurrent_streams', '10'],
+      ['param.set', 'h2_initial_window_size', '1000'],
+      ['param.set', 'h2_max_frame_size', '16777216'],
+      ['param.set', 'h2_rxbuf_storage', 'nosuch'],
+      ['param.set', 'feature', '+nosuch'],
+      ['param.set', 'feature', '+http2'],
+    ]) {
+      ;[theirs, ours] = await both(command)
+      assert.equal((ours as Answer).code, (theirs as Answer).code, command.join(' '))
+    }
+    for (const name of [...H2.filter((n) => n !== 'h2_rxbuf_storage'), 'feature']) {
+      ;[theirs, ours] = await both(['param.show', name])
+      assert.match(head(theirs as Answer) as string, /Value is: /)
+      assert.equal(head(ours as Answer), head(theirs as Answer), name)
+    }
+    await both(['param.set', 'feature', '-http2'])
+    await both(['param.reset', 'h2_max_concurrent_streams'])
+  })
+
   test('banner: the CLI banner, status 200', async () => {
     const theirs = await adm(['-n', varnishd.workdir], ['banner'])
     const ours = await adm(['-T', `${router.admin.host}:${router.admin.port}`], ['banner'])

@@ -42,6 +42,18 @@ const PARAMS_IMPLEMENTED = [
   'pcre2_depth_limit',
   'pcre2_jit_compilation',
   'targeted_cache_control',
+  // HTTP/2 (src/h2/, README "HTTP/2"; test/h2-attacks.test.ts and h2-differential.test.ts).
+  'h2_header_table_size',
+  'h2_initial_window_size',
+  'h2_max_concurrent_streams',
+  'h2_max_frame_size',
+  'h2_max_header_list_size',
+  'h2_rx_window_increment',
+  'h2_rx_window_low_water',
+  'h2_rapid_reset',
+  'h2_rapid_reset_limit',
+  'h2_rapid_reset_period',
+  'idle_send_timeout',
 ]
 
 /** How the router reads a parameter that is not a number (`params.get` is for numbers). */
@@ -57,7 +69,7 @@ const VARIABLES_IMPLEMENTED = [
   'beresp.backend.name', 'beresp.body', 'resp.proto', 'resp.status', 'resp.reason', 'resp.body', 'obj.proto',
   'obj.status', 'obj.reason', 'obj.ttl', 'obj.grace', 'obj.keep', 'obj.age', 'obj.hits', 'obj.uncacheable', 'obj.time',
   'client.ip', 'server.ip', 'local.ip', 'remote.ip', 'now', 'server.hostname', 'server.identity', 'client.identity',
-  'req.backend.healthy', 'beresp.do_stream',
+  'req.backend.healthy', 'beresp.do_stream', 'req.hash', 'bereq.hash', 'beresp.backend',
 ]
 
 async function sources(dir: string): Promise<string> {
@@ -123,12 +135,25 @@ describe('no silent no-ops in caching-router', () => {
     assert.equal((await compile('set beresp.do_stream = true;')).code, 0)
   })
 
-  test('-p feature=+http2 is refused in one line before anything listens', async () => {
-    const r = await run(process.execPath, [ROUTER_CLI, '-b', '127.0.0.1:9', '-a', '127.0.0.1:0', '-p', 'feature=+http2']).catch(
+  test('-p feature=: a bit we do not act on, or an unknown one, is refused in one line before anything listens', async () => {
+    for (const [value, message] of [
+      ['+esi_remove_bom', /^caching-router: feature=\+esi_remove_bom: "\+esi_remove_bom" is not supported by caching-router/],
+      ['+nosuch', /^caching-router: Unknown feature bit \(\+nosuch\)\n/],
+    ] as const) {
+      const r = await run(process.execPath, [ROUTER_CLI, '-b', '127.0.0.1:9', '-a', '127.0.0.1:0', '-p', `feature=${value}`]).catch(
+        (e: { code: number; stderr: string }) => e,
+      )
+      assert.equal((r as { code?: number }).code, 2, value)
+      assert.match(r.stderr, message)
+    }
+  })
+
+  test('-p h2_rxbuf_storage names the one storage there is: another is refused in varnishd words', async () => {
+    const r = await run(process.execPath, [ROUTER_CLI, '-b', '127.0.0.1:9', '-a', '127.0.0.1:0', '-p', 'h2_rxbuf_storage=s0']).catch(
       (e: { code: number; stderr: string }) => e,
     )
     assert.equal((r as { code?: number }).code, 2)
-    assert.match(r.stderr, /^caching-router: feature=\+http2: HTTP\/2 is not supported by caching-router\n/)
+    assert.match(r.stderr, /^caching-router: unknown storage backend 's0'\n/)
   })
 
   test('-p workspace_client keeps varnishd bounds', async () => {

@@ -70,7 +70,15 @@ export interface Started {
 export async function startRouter(
   t: TestContext,
   backend: HostPort,
-  opts: { params?: Record<string, string>; storageBytes?: number; proxy?: boolean; article?: HostPort; vcl?: string } = {},
+  opts: {
+    params?: Record<string, string>
+    storageBytes?: number
+    proxy?: boolean
+    article?: HostPort
+    vcl?: string
+    /** varnishncsa's -F and -j for the access lines (the harness's default: varnishncsa's format with handling). */
+    accessFormat?: { format: string; json: boolean }
+  } = {},
 ): Promise<Started> {
   const vcl: VclSpec =
     opts.vcl !== undefined
@@ -100,7 +108,8 @@ export async function startRouter(
       params: Object.entries(opts.params ?? {}),
       identity: 'test',
       admin: undefined,
-      logHandling: true,
+      logHandling: opts.accessFormat === undefined,
+      accessFormat: opts.accessFormat,
     },
     logger,
     access,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { fileURLToPath } from 'node:url'
-import { createLogger, handleSignals, parseAddress, parseCommandLine, runMain } from '@edgestack/common'
+import { createLogger, handleSignals, parseAddress, parseCommandLine, parseLogFormat, runMain } from '@edgestack/common'
 import { createDemoApp } from './app.js'
 
 const HELP = `Usage: demo-app [--listen ADDR]
@@ -10,18 +10,19 @@ Its static assets (app.js, app.css) are in ${fileURLToPath(new URL('../../public
 and are served by static-server.
 
   --listen ADDR   address to listen on (default 127.0.0.1:3000; env PORT sets the port)
+  --log-format text|json  log lines as text or JSON objects (default text)
   -h, --help      show this help
 `
 
 runMain('demo-app', async () => {
   const { values } = parseCommandLine(process.argv.slice(2), {
-    options: { listen: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { listen: { type: 'string' }, 'log-format': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   })
   if (values.help) {
     process.stdout.write(HELP)
     return
   }
-  const logger = createLogger({ name: 'demo-app' })
+  const logger = createLogger({ name: 'demo-app', format: parseLogFormat(values['log-format']) })
   const app = createDemoApp(
     {
       listen: parseAddress(values.listen ?? `127.0.0.1:${process.env.PORT ?? 3000}`, '127.0.0.1'),

@@ -7,6 +7,7 @@ import {
   awaitServeOrder,
   collectFromChildren,
   createLogger,
+  parseLogFormat,
   openFileLimit,
   errnoText,
   handleSignals,
@@ -35,7 +36,7 @@ import { modelFromFlags } from './config/from-flags.js'
 import type { NginxModel } from './config/model.js'
 import { loadNginxConf } from './config/nginx-conf.js'
 import { createStaticServer, listenAddresses, type StaticServer } from './server.js'
-import { nginxFamilies, StubStatus } from './stub-status.js'
+import { serverFamilies, StubStatus } from './stub-status.js'
 
 // nginx-prometheus-exporter's own gauge: 1 when stub_status could be read (here: always).
 const NGINX_UP = single('nginx_up', 'gauge', 'Status of the last metric scrape', 1)
@@ -60,6 +61,8 @@ server block from flags: location = / and whatever try_files cannot find are pro
                   (edgestack; nginx has no such flag)
   --drain-delay SEC  with --metrics: on a stop signal /readyz says 503 at once, and the
                   listeners keep accepting SEC seconds more before the drain (default 0)
+  --log-format text|json  the error log's lines as text (nginx's words) or JSON objects with
+                  the connection and request ids as fields (edgestack; default text)
   -h, --help      show this help
 `
 
@@ -81,6 +84,7 @@ runMain(NAME, async () => {
       proxy: { type: 'string' },
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -128,6 +132,7 @@ runMain(NAME, async () => {
   // --metrics works with either form; parsed here so that a bad address stops before anything.
   const metrics = values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1')
   const drainDelayMs = parseDrainDelay(values['drain-delay'], metrics !== undefined)
+  const logFormat = parseLogFormat(values['log-format'])
   let model = await load()
   if (values.s !== undefined) {
     const sig = SIGNALS[values.s]
@@ -144,7 +149,7 @@ runMain(NAME, async () => {
 
   // The `listening on` lines are info: the level never goes above it so they are always there.
   const level = logLevel(model.errorLog.level) === 'debug' ? 'debug' : 'info'
-  const logger = createLogger({ name: NAME, level, ...(model.errorLog.path === 'stderr' ? {} : { file: model.errorLog.path }) })
+  const logger = createLogger({ name: NAME, level, format: logFormat, ...(model.errorLog.path === 'stderr' ? {} : { file: model.errorLog.path }) })
 
   const pidFile = model.pid === undefined ? undefined : new PidFile(model.pid, (err) => `[emerg] open() "${model.pid}" failed (${errnoText(err)})`)
   const managed = isManagedChild()
@@ -190,7 +195,7 @@ runMain(NAME, async () => {
   const sockets = new ListenerSet()
   const stubStatus = new StubStatus()
   const serverOptions = { descriptorLimit: await openFileLimit(), stubStatus }
-  collect = () => nginxFamilies(stubStatus.counts())
+  collect = () => serverFamilies(stubStatus)
   let server: StaticServer = createStaticServer(model, logger, sockets, serverOptions)
   await server.listen()
   // A worker's master owns the pid file. nginx stops with `[emerg] open() "..." failed` when it
@@ -233,7 +238,7 @@ runMain(NAME, async () => {
     },
   }
   if (managed) {
-    answerMetricRequests(() => nginxFamilies(stubStatus.counts()))
+    answerMetricRequests(() => serverFamilies(stubStatus))
     obeyManager(service, { logger })
     reportReady()
   } else {

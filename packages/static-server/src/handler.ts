@@ -22,8 +22,6 @@ import { expand, type Template } from './variables.js'
 export interface HandlerDeps {
   cache: FileCache
   upstreams: ReadonlyMap<string, Upstream>
-  /** nginx's error_log lines for what a request did wrong (`access forbidden by rule`). */
-  logError(msg: string): void
   /** stub_status's page, now. */
   stubStatusText(): string
   /** limit_req / limit_conn zones, and the error log at the level their directives name. */
@@ -111,7 +109,7 @@ async function preaccessAndContent(st: RequestState, deps: HandlerDeps): Promise
   const req = limitReqPhase(st, deps.limits, deps.log)
   if (typeof req === 'number') return req
   if (req) await req
-  return limitConnPhase(st, deps.limits, deps.log) ?? accessPhase(st, deps.logError) ?? content(st, deps)
+  return limitConnPhase(st, deps.limits, deps.log) ?? accessPhase(st, st.logError) ?? content(st, deps)
 }
 
 async function content(st: RequestState, deps: HandlerDeps): Promise<Step | number> {

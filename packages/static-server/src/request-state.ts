@@ -76,6 +76,8 @@ export class RequestState implements VariableSource {
   readonly start = Date.now()
   /** The error log at nginx's `alert` level, with this request's context (server.ts sets it). */
   alert: (message: string) => void = () => {}
+  /** The error log at `error` level, with this request's ids as fields (server.ts sets it). */
+  logError: (message: string) => void = () => {}
 
   constructor(
     readonly req: Http1Request,

@@ -105,11 +105,15 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   const deps = {
     cache,
     upstreams,
-    logError: (msg: string) => logger.error(msg),
     stubStatusText: () => stubStatusText(stub.counts()),
     limits: new LimitZones(model.limitZones),
     log: (level: string, msg: string) => (level === 'error' || level === 'alert' ? logger.error(msg) : level === 'warn' ? logger.warn(msg) : logger.info(msg)),
   }
+  // nginx's $connection (a serial number per connection) and a serial per request: fields of
+  // every error line a request causes (winston metadata; `--log-format json` gives them keys).
+  const connectionIds = new WeakMap<object, number>()
+  let connections = 0
+  let requests = 0
 
   const groups = listenGroups(model)
 
@@ -185,10 +189,21 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     keepAliveLimits(st)
-    st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`)
+    let conn = connectionIds.get(req.socket)
+    if (conn === undefined) {
+      conn = ++connections
+      connectionIds.set(req.socket, conn)
+    }
+    const ids = { conn, req: ++requests }
+    st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`, ids)
+    st.logError = (message) => logger.error(message, ids)
     if (sel?.captures) captured(st, sel.captures)
     realIpPhase(st)
-    res.onFinish = () => logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
+    const startedAt = performance.now()
+    res.onFinish = () => {
+      stub.requestSeconds.observe((performance.now() - startedAt) / 1000)
+      logs.write(bodyTimedOut(st) ? timedOut(st) : st, st.conf.accessLogs)
+    }
     // A body that stopped arriving (client_body_timeout) ends the request with no answer;
     // nginx logs it as a 408 with nothing sent, whatever the handler was about to answer.
     if (req.hasBody) {
@@ -209,7 +224,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     handle(st, deps).catch((err: Error) => {
       // A location, if or rewrite regex past its limits: nginx's 500 (NGX_ERROR from the phase).
       if (err instanceof RegexMatchFailed) st.alert(err.message)
-      else logger.error(`${req.method} ${req.target}: ${err.message}`)
+      else logger.error(`${req.method} ${req.target}: ${err.message}`, ids)
       if (!res.headersSent) sendBuiltin(st, 500)
       else res.destroy()
     })

@@ -1,4 +1,4 @@
-import type { ConnectionLimit, MetricFamily } from '@edgestack/common'
+import { type ConnectionLimit, Histogram, type MetricFamily } from '@edgestack/common'
 
 export interface StubStatusCounts {
   active: number
@@ -19,6 +19,8 @@ export class StubStatus {
   accepted = 0
   handled = 0
   requests = 0
+  /** $request_time's span, from the head to the last byte sent (nginx's exporter has no histogram; edgestack's name). */
+  readonly requestSeconds = new Histogram()
   readonly #limits = new Set<ConnectionLimit>()
 
   /** A server's connections (its shared worker_connections limit) count while it runs. */
@@ -62,5 +64,13 @@ export function nginxFamilies(c: StubStatusCounts): MetricFamily[] {
       samples: [{ value: c.writing }],
     },
     { name: 'nginx_http_requests_total', type: 'counter', help: 'Total http requests', samples: [{ value: c.requests }] },
+  ]
+}
+
+/** What --metrics publishes: the exporter's stub_status families and the request-duration histogram. */
+export function serverFamilies(stub: StubStatus): MetricFamily[] {
+  return [
+    ...nginxFamilies(stub.counts()),
+    stub.requestSeconds.family('static_server_request_duration_seconds', 'From the request head to the last byte of the response ($request_time).'),
   ]
 }

@@ -17,6 +17,7 @@ import {
   parseAddress,
   parseCommandLine,
   parseDrainDelay,
+  parseLogFormat,
   reopenLogFiles,
   reportReady,
   runMain,
@@ -34,7 +35,8 @@ import { loadStunnelConf } from './config/stunnel-conf.js'
 import { ensureDevCertificates } from './dev-cert.js'
 import { prepare, randomTicketKeys } from './prepare.js'
 import { createTlsTerminator } from './server.js'
-import { TerminatorStats } from './stats.js'
+import { ReloadStats, TerminatorStats } from './stats.js'
+import { CertificateWatch, certificateFiles } from './certificate-watch.js'
 
 const HELP = `Usage: tls-terminator [options] FILE
        tls-terminator [options] -fd N
@@ -42,6 +44,7 @@ const HELP = `Usage: tls-terminator [options] FILE
        tls-terminator [options] --config=HITCH.CONF [hitch options] [PEM...]
        tls-terminator [options] --frontend=[HOST]:PORT --backend=[HOST]:PORT [hitch options] PEM...
        tls-terminator cert --out DIR
+       tls-terminator acme [options] --directory URL --domain NAME --agree-tos FILE
 
 Terminates TLS (stunnel's and hitch's job) and forwards plain TCP to a backend. FILE is a
 stunnel.conf, read as stunnel reads it; the flags are the one-service case of the same
@@ -63,11 +66,15 @@ a hitch.conf and hitch's options (--alpn-protos, --write-proxy-v2, --tls-protos,
   --metrics ADDR         serve /metrics, /healthz and /readyz on ADDR (edgestack; not stunnel's)
   --drain-delay SEC      with --metrics: on a stop signal /readyz says 503 at once, and the
                          listeners keep accepting SEC seconds more before the drain (default 0)
+  --log-format text|json the daemon's own log as text lines or JSON objects, the connection
+                         id a field (edgestack; default text)
   -h, --help, -help      show this help
   -version               say which stunnel this mirrors
 
   cert --out DIR         make a development CA and a localhost certificate in DIR
+  acme ... FILE          obtain and renew FILE's certificate from an ACME CA (acme --help)
 
+Certificate and key files are watched: a change reloads as SIGHUP does, once they settle.
 Signals: SIGHUP reloads FILE and the certificates; SIGTERM drains, then stops; SIGQUIT
 stops gracefully (waits for every connection); SIGUSR1 reopens the log file.
 `
@@ -116,6 +123,8 @@ runMain('tls-terminator', async () => {
     process.stdout.write(`${created ? 'created' : 'kept existing'} ${files.cert}, ${files.key} (CA: ${files.caCert})\n`)
     return
   }
+  // Loaded only for the subcommand: acme-client and axios are not the daemon's to carry.
+  if (argv[0] === 'acme') return (await import('./acme/acme-command.js')).runAcmeCommand(argv.slice(1))
   const stunnelForm = stunnelCommandLine(argv)
   if (stunnelForm === 'help') {
     process.stdout.write(HELP)
@@ -147,6 +156,7 @@ runMain('tls-terminator', async () => {
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
       'alpn-protos': { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -155,6 +165,7 @@ runMain('tls-terminator', async () => {
     return
   }
   const flagWorkers = count(values.workers, '--workers', 1, 256)
+  const logFormat = parseLogFormat(values['log-format'])
   // Without --max-connections, the limit follows RLIMIT_NOFILE (two descriptors a client, a
   // reserve kept back): past it a client is closed at accept, before its handshake, rather
   // than accepted into a process with no descriptor left for its backend connection.
@@ -180,14 +191,14 @@ runMain('tls-terminator', async () => {
   }
   if (usesFlags) for (const flag of flagNames) if (!values[flag]) throw new UsageError(`--${flag} is required`)
 
-  let loaded = false
+  let fromFd: Promise<BuiltModel> | undefined
   const load = (): Promise<BuiltModel> => {
     if (hitch) return loadHitch(hitch.config, hitch.settings, positionals, buildOpts)
     if (fd !== undefined) {
-      // The descriptor has been read to its end; there is nothing to read again on SIGHUP.
-      if (loaded) return Promise.reject(new Error(`the configuration came from -fd ${fd}: restart to change it`))
-      loaded = true
-      return loadStunnelConf({ fd }, buildOpts)
+      // The descriptor has been read to its end: a reload keeps that configuration and reads
+      // its certificate files again (prepare.ts), which is what a renewed certificate needs.
+      fromFd ??= loadStunnelConf({ fd }, buildOpts)
+      return fromFd
     }
     return file
       ? loadStunnelConf(file, buildOpts)
@@ -211,6 +222,7 @@ runMain('tls-terminator', async () => {
   const logger = createLogger({
     name: cluster.isWorker ? `tls-terminator[${cluster.worker?.id}]` : 'tls-terminator',
     level: logLevel(model),
+    format: logFormat,
     ...optional('file', model.global.output),
     // stunnel(8): `foreground = yes` logs to the terminal too, `quiet` only to `output`.
     alsoStdout: model.global.foreground === 'yes',
@@ -231,13 +243,17 @@ runMain('tls-terminator', async () => {
   if (workers > 1 && cluster.isPrimary) {
     // Fail here, before forking, on anything a worker would fail on.
     await prepare(model, { ticketKeys })
-    await runPrimary(workers, model, logger, ticketKeys.toString('hex'))
+    await runPrimary(workers, model, logger, ticketKeys.toString('hex'), load)
     return
   }
 
   // --metrics: in this process when it serves alone, bound before the listeners.
   const stats = new TerminatorStats()
-  const ops = model.metrics && !cluster.isWorker ? new OpsServer({ address: model.metrics, drainDelayMs: model.drainDelayMs, collect: () => stats.families() }) : undefined
+  const reloads = new ReloadStats()
+  const ops =
+    model.metrics && !cluster.isWorker
+      ? new OpsServer({ address: model.metrics, drainDelayMs: model.drainDelayMs, collect: () => [...stats.families(), ...reloads.families()] })
+      : undefined
   await ops?.listen()
   const terminator = createTlsTerminator(model, logger, { ticketKeys, stats })
   try {
@@ -251,13 +267,21 @@ runMain('tls-terminator', async () => {
   const pidFile = cluster.isWorker ? undefined : pidFileOf(model)
   await pidFile?.write()
   dropPrivileges(model, logger)
+  const watch = cluster.isWorker ? undefined : certificateWatch(logger, () => signals?.order({ kind: 'reload' }, 'certificate files changed'))
+  watch?.update(certificateFiles(model))
   const service: Service = {
     close: async (o) => {
+      watch?.close()
       await terminator.close(o)
       await pidFile?.remove()
     },
-    reload: async () => terminator.reload(await reloadModel(load, logger)),
+    reload: async () => {
+      const next = await reloadModel(load, logger)
+      await terminator.reload(next)
+      watch?.update(certificateFiles(next))
+    },
   }
+  let signals: ReturnType<typeof handleSignals> | undefined
   if (cluster.isWorker) {
     // The primary's orders only (daemon/child-orders.ts): Ctrl-C and service managers signal the
     // whole process group, and obeying those too would stop a worker twice, skipping the drain.
@@ -266,7 +290,12 @@ runMain('tls-terminator', async () => {
     answerMetricRequests(() => stats.families())
     reportReady()
   } else {
-    handleSignals(service, { logger, drainTimeoutMs: model.drainTimeoutMs, ...(ops ? { beforeStop: ops.beforeStop } : {}) })
+    signals = handleSignals(service, {
+      logger,
+      drainTimeoutMs: model.drainTimeoutMs,
+      onReloaded: (err) => reloads.count(err),
+      ...(ops ? { beforeStop: ops.beforeStop } : {}),
+    })
     ops?.markReady()
   }
 })
@@ -284,7 +313,13 @@ async function reloadModel(load: () => Promise<BuiltModel>, logger: Logger): Pro
  * owns the pid file. Workers that die before they ever listened (a port, a file: the primary
  * checked the configuration) fail start-up instead of forking in a loop.
  */
-async function runPrimary(n: number, model: TerminatorModel, logger: Logger, ticketKeysHex: string): Promise<void> {
+async function runPrimary(
+  n: number,
+  model: TerminatorModel,
+  logger: Logger,
+  ticketKeysHex: string,
+  load: () => Promise<BuiltModel>,
+): Promise<void> {
   // Workers accept from the shared listening socket themselves (as nginx's workers do) instead
   // of node's default on Linux, where the primary accepts every connection and hands it to a
   // worker over IPC: that hand-off cost about 0.3 ms of CPU per connection, a quarter of a full
@@ -295,7 +330,14 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
   // --metrics lives in the primary, which outlives a worker's restart; the counters are the
   // workers', asked for over their IPC channel at each scrape and summed.
   let children: () => ChildProcess[] = () => []
-  const ops = model.metrics ? new OpsServer({ address: model.metrics, drainDelayMs: model.drainDelayMs, collect: () => collectFromChildren(children()) }) : undefined
+  const reloads = new ReloadStats()
+  const ops = model.metrics
+    ? new OpsServer({
+        address: model.metrics,
+        drainDelayMs: model.drainDelayMs,
+        collect: async () => [...(await collectFromChildren(children())), ...reloads.families()],
+      })
+    : undefined
   await ops?.listen()
   const manager = await runManager({
     logger,
@@ -307,11 +349,27 @@ async function runPrimary(n: number, model: TerminatorModel, logger: Logger, tic
     reopenLogs: () => reopenLogFiles(logger),
     ...optional('drainTimeoutMs', model.drainTimeoutMs),
     ...(ops ? { beforeStop: ops.beforeStop } : {}),
+    onReloaded: (err) => {
+      reloads.count(err)
+      // The workers read the configuration; the manager reads it again only for the file list.
+      if (!err) load().then((b) => watch.update(certificateFiles(b.model)), () => undefined)
+    },
   })
+  // Every worker reloads, as on SIGHUP: the manager counts the outcome once.
+  const watch = certificateWatch(logger, () => void manager.reload('certificate files changed'))
+  watch.update(certificateFiles(model))
   children = manager.children
   ops?.markReady()
   onReopenLogs = () => undefined
   dropPrivileges(model, logger)
+}
+
+/** A changed certificate file is a SIGHUP (stunnel reads certificates only then; we also watch them). */
+function certificateWatch(logger: Logger, reload: () => void): CertificateWatch {
+  return new CertificateWatch({
+    onChange: reload,
+    onError: (err) => logger.warn(`cannot watch the certificate files (SIGHUP still reloads them): ${err.message}`),
+  })
 }
 
 /** winston would create missing directories; stunnel refuses a log file it cannot open, and so do we. */

@@ -12,7 +12,8 @@ export interface ConnectionEnv {
   pool: BackendPool
   logger: Logger
   /** Called once, when both sides are gone, with the bytes passed each way (backend's counters). */
-  onClosed(bytesIn: number, bytesOut: number): void
+  /** `seconds`: from the handshake's end to the close, for the connection-duration histogram. */
+  onClosed(bytesIn: number, bytesOut: number, seconds: number): void
   /** A backend address could not be connected (one call per attempt). */
   onBackendFailed?(): void
 }
@@ -26,9 +27,17 @@ export interface ConnectionEnv {
  * connection closes.
  */
 export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { destroy(reason: string): void } {
-  const { service, logger } = env
+  const { service } = env
+  // The connection's id is a field of its lines (`conn=12`, a key with --log-format json),
+  // on a child logger made only when the connection has something to say.
+  let connLogger: Logger | undefined
+  const log = () => {
+    connLogger ??= env.logger.child({ conn: env.id })
+    return connLogger
+  }
   const model = service.model
   const started = Date.now()
+  const startedHr = performance.now()
   // Read now: once the socket is destroyed these are gone.
   const peer = `${unmapped(client.remoteAddress)}:${client.remotePort}`
   const protocol = client.getProtocol() ?? '-'
@@ -48,10 +57,10 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
     if (closeTimer) clearTimeout(closeTimer)
     const bytesIn = backend ? Math.max(0, backend.bytesWritten - headerBytes) : 0
     const bytesOut = backend ? backend.bytesRead : 0
-    env.onClosed(bytesIn, bytesOut)
+    env.onClosed(bytesIn, bytesOut, (performance.now() - startedHr) / 1000)
     if (model.debug >= 5) {
-      logger.info(
-        `connection ${env.id} closed: ${peer} -> ${target} ${protocol} ${cipher} service=${model.name} sni=${serverName} in=${bytesIn} out=${bytesOut} ms=${Date.now() - started} ${reason ?? 'closed'}`,
+      log().info(
+        `closed: ${peer} -> ${target} ${protocol} ${cipher} service=${model.name} sni=${serverName} in=${bytesIn} out=${bytesOut} ms=${Date.now() - started} ${reason ?? 'closed'}`,
       )
     }
   }
@@ -80,7 +89,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
   // stunnel logs accept and connect at notice/info; here they are debug (7) so that a busy
   // server's log stays one line per connection.
   const verbose = model.debug >= 7
-  if (verbose) logger.debug(`connection ${env.id}: [${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
+  if (verbose) log().debug(`[${model.name}] accepted ${peer} ${protocol} ${cipher} sni=${serverName}`)
   // hitch's keepalive: SO_KEEPALIVE with TCP_KEEPIDLE on the client socket.
   if (model.keepaliveMs !== undefined) client.setKeepAlive(true, model.keepaliveMs)
   client.setTimeout(model.timeouts.idleMs)
@@ -91,7 +100,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
     () => client.destroyed,
     (t, err) => {
       env.onBackendFailed?.()
-      logger.warn(`connection ${env.id}: [${model.name}] backend ${formatAddress(t)} failed: ${err.message}`)
+      log().warn(`[${model.name}] backend ${formatAddress(t)} failed: ${err.message}`)
     },
     forwarder.onread,
   ).then(
@@ -103,7 +112,7 @@ export function handleConnection(client: tls.TLSSocket, env: ConnectionEnv): { d
         finish()
         return
       }
-      if (verbose) logger.debug(`connection ${env.id}: [${model.name}] connected to ${target}`)
+      if (verbose) log().debug(`[${model.name}] connected to ${target}`)
       wire(client, backend)
     },
     (err: Error) => {

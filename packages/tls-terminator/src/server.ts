@@ -87,6 +87,8 @@ export function createTlsTerminator(
       // turning ALPN on or off takes a restart, since Node fixes that when the server is made.
       ...(s.alpnProtocols ? { ALPNCallback: ({ protocols }: { protocols: string[] }) => selectAlpn(entry.current.primary.model.alpnProtocols, protocols) } : {}),
     })
+    // Accept time of each TCP connection, for the handshake-duration histogram (see `_parent` below).
+    const acceptedAt = new WeakMap<net.Socket, number>()
     const entry: Listener = { server, current: l, address: s.accept as HostPort, sessions: sessionCacheFor(s, undefined) }
     // OpenSSL consults the cache of the context the connection started in, the primary's,
     // whichever SNI service it ends up in (stunnel's too); OpenSSL then refuses a session made
@@ -114,6 +116,8 @@ export function createTlsTerminator(
     })
     server.on('secureConnection', (client: tls.TLSSocket) => {
       client.allowHalfOpen = true
+      const accepted = acceptedAt.get((client as tls.TLSSocket & { _parent?: net.Socket })._parent as net.Socket)
+      if (accepted !== undefined) stats.handshakeSeconds.observe((performance.now() - accepted) / 1000)
       stats.handshake(client.getProtocol() ?? 'unknown', client.getCipher()?.name ?? 'unknown')
       const l = entry.current
       const service = pickByServerName(l.primary, l.virtualHosts, client.servername)
@@ -122,7 +126,8 @@ export function createTlsTerminator(
         service,
         pool: poolFor(service.model),
         logger,
-        onClosed: (bytesIn, bytesOut) => {
+        onClosed: (bytesIn, bytesOut, seconds) => {
+          stats.connectionSeconds.observe(seconds)
           open.delete(handle)
           stats.bytesReceived += bytesIn
           stats.bytesSent += bytesOut
@@ -136,6 +141,7 @@ export function createTlsTerminator(
     const peers = new WeakMap<net.Socket, string>()
     server.on('connection', (raw: net.Socket) => {
       peers.set(raw, `${raw.remoteAddress}:${raw.remotePort}`)
+      acceptedAt.set(raw, performance.now())
       stats.connections++
       stats.active++
       raw.once('close', () => stats.active--)

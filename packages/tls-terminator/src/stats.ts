@@ -1,4 +1,4 @@
-import type { MetricFamily } from '@edgestack/common'
+import { Histogram, type MetricFamily } from '@edgestack/common'
 
 /**
  * What `--metrics` publishes for the terminator, kept per process and across reloads (a reload
@@ -12,6 +12,10 @@ export class TerminatorStats {
   active = 0
   bytesReceived = 0
   bytesSent = 0
+  /** From accept to the handshake's end: what a client waits before its first byte can go. */
+  readonly handshakeSeconds = new Histogram()
+  /** From the handshake's end to the close: how long clients stay. */
+  readonly connectionSeconds = new Histogram()
   readonly #handshakes = new Map<string, { version: string; cipher: string; n: number }>()
   readonly #failures = new Map<string, number>()
   readonly #backendFailures = new Map<string, number>()
@@ -65,6 +69,37 @@ export class TerminatorStats {
         type: 'counter',
         help: 'Backend connection attempts that failed, by service.',
         samples: [...this.#backendFailures].map(([service, n]) => ({ labels: { service }, value: n })),
+      },
+      this.handshakeSeconds.family('tls_terminator_handshake_duration_seconds', 'From TCP accept to the end of the TLS handshake.'),
+      this.connectionSeconds.family('tls_terminator_connection_duration_seconds', 'From the end of the TLS handshake to the close of the connection.'),
+    ]
+  }
+}
+
+/**
+ * Reloads (SIGHUP, or the certificate files changing) and how they went, counted where they
+ * are decided: in the process that serves alone, or in the manager of --workers, once for all.
+ * A failure means a broken or mismatched file was left on disk and the old certificate serves.
+ */
+export class ReloadStats {
+  succeeded = 0
+  failed = 0
+
+  count(error: Error | undefined): void {
+    if (error) this.failed++
+    else this.succeeded++
+  }
+
+  families(): MetricFamily[] {
+    return [
+      {
+        name: 'tls_terminator_reloads_total',
+        type: 'counter',
+        help: 'Reloads of the configuration and certificates (SIGHUP or a certificate file changed), by result.',
+        samples: [
+          { labels: { result: 'success' }, value: this.succeeded },
+          { labels: { result: 'failure' }, value: this.failed },
+        ],
       },
     ]
   }

@@ -34,10 +34,16 @@ export const certLines = [`cert = ${fixture('localhost.crt')}`, `key = ${fixture
 /** A logger that keeps its lines, for asserting on the connection log. */
 export function captureLogger(): { logger: Logger; lines: string[]; waitFor(re: RegExp): Promise<string> } {
   const lines: string[] = []
-  const add = (level: string) => (message: string) => {
-    lines.push(`${level} ${message}`)
+  // Child loggers' fields follow the message as `key=value`, as the daemon's text format writes them.
+  const make = (fields: Record<string, unknown>): Logger => {
+    const add = (level: string) => (message: string, meta?: Record<string, unknown>) => {
+      const all = Object.entries({ ...fields, ...meta }).map(([k, v]) => ` ${k}=${String(v)}`)
+      lines.push(`${level} ${message}${all.join('')}`)
+    }
+    const child = (meta: Record<string, unknown>) => make({ ...fields, ...meta })
+    return { info: add('info'), warn: add('warn'), error: add('error'), debug: add('debug'), child } as unknown as Logger
   }
-  const logger = { info: add('info'), warn: add('warn'), error: add('error'), debug: add('debug') } as unknown as Logger
+  const logger = make({})
   return {
     logger,
     lines,

@@ -42,11 +42,11 @@ describe('tls-terminator in-process, real sockets', () => {
     const r = await tlsRoundTrip(ports[0] as number, 'hello')
     assert.equal(r.error, undefined)
     assert.equal(r.reply.toString(), 'hello')
-    const line = await log.waitFor(/connection \d+ closed/)
+    const line = await log.waitFor(/ closed: /)
     assert.match(
       line,
       new RegExp(
-        `^info connection \\d+ closed: 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${backend.port} TLSv1\\.3 TLS_\\w+ service=web sni=localhost in=5 out=5 ms=\\d+ (client|backend) closed$`,
+        `^info closed: 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${backend.port} TLSv1\\.3 TLS_\\w+ service=web sni=localhost in=5 out=5 ms=\\d+ (client|backend) closed conn=\\d+$`,
       ),
     )
   })
@@ -55,7 +55,7 @@ describe('tls-terminator in-process, real sockets', () => {
     const backend = await startBackend(t)
     const { ports, log } = await start(t, [...certLines, '[web]', 'accept = 127.0.0.1:0', `connect = ${backend.port}`])
     await tlsRoundTrip(ports[0] as number, 'x', { servername: 'evil\nhost\x01"x', rejectUnauthorized: false })
-    const line = await log.waitFor(/connection \d+ closed/)
+    const line = await log.waitFor(/ closed: /)
     assert.ok(line.includes('sni=evil\\nhost\\x01\\"x '), line)
     assert.doesNotMatch(line, /[\x00-\x1f]/)
   })
@@ -268,7 +268,7 @@ describe('tls-terminator in-process, real sockets', () => {
     s.write('ping')
     await once(s, 'data')
     await once(s, 'close')
-    await log.waitFor(/service=idle sni=localhost in=4 out=4 ms=\d+ idle for 1 s \(TIMEOUTidle\)$/)
+    await log.waitFor(/service=idle sni=localhost in=4 out=4 ms=\d+ idle for 1 s \(TIMEOUTidle\) conn=\d+$/)
   })
 
   test('TIMEOUTclose bounds the wait for a client that never closes after the backend did', async (t) => {
@@ -291,7 +291,7 @@ describe('tls-terminator in-process, real sockets', () => {
     await once(s, 'end')
     assert.equal(s.writable, true, 'the client keeps its side open')
     // Only TIMEOUTclose can end this connection on the server side.
-    await log.waitFor(/service=c sni=localhost in=0 out=3 ms=\d+ backend closed$/)
+    await log.waitFor(/service=c sni=localhost in=0 out=3 ms=\d+ backend closed conn=\d+$/)
     s.destroy()
   })
 

@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os'
-import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, UsageError } from '@edgestack/common'
+import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, parseLogFormat, UsageError } from '@edgestack/common'
 import { Params, parseSize } from '../params.js'
 import { articleVcl, backendVcl } from './flags-vcl.js'
+import { compileNcsaFormat } from '../ncsa-format.js'
 import type { CliModel, ListenSpec, VclSpec } from './model.js'
 
 export const HELP = `Usage: caching-router [varnishd options] [edgestack options]
@@ -38,9 +39,13 @@ edgestack extensions (the article's routing without a VCL file):
   --static-backend ADDR   URLs ending in .js, .css or .img go here (default 127.0.0.1:8081)
   --app-backend ADDR      everything else, and websockets and /socket.io/ piped (default 127.0.0.1:3000)
   --access-log-handling   append hit/miss/pass/pipe/synth to each varnishncsa line
+  --access-log-format FMT the access line in varnishncsa's -F FORMAT (%h %t "%r" %s %b %{X}i ...)
+  --access-log-json       varnishncsa's -j: values escaped for JSON, absent ones empty
   --metrics ADDR          serve /metrics (prometheus_varnish_exporter's names), /healthz, /readyz
   --drain-delay SEC       with --metrics: on a stop signal /readyz says 503 at once, and the
                           listeners keep accepting SEC seconds more before the drain (default 0)
+  --log-format text|json  the router's own log lines as text or JSON objects, request ids
+                          (xid) as fields (default text)
   --workers N|auto        N worker threads on the same listening sockets, one cache across
                           them (auto: one a CPU; default 1)
   --help                  show this help (-h is varnishd's hash algorithm)
@@ -74,9 +79,12 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       'static-backend': { type: 'string' },
       'app-backend': { type: 'string' },
       'access-log-handling': { type: 'boolean' },
+      'access-log-format': { type: 'string' },
+      'access-log-json': { type: 'boolean' },
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
       workers: { type: 'string' },
+      'log-format': { type: 'string' },
       help: { type: 'boolean' },
     },
   })
@@ -115,10 +123,12 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     identity: values.i,
     admin: adminAddress === undefined ? undefined : { address: adminAddress, secretFile: values.S },
     logHandling: values['access-log-handling'] ?? false,
+    accessFormat: accessFormat(values['access-log-format'], values['access-log-json'] ?? false, values['access-log-handling'] ?? false),
     pidFile: values.P,
     metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
     workers: parseWorkers(values.workers),
+    logFormat: parseLogFormat(values['log-format']),
     help: values.help ?? false,
     check: values.C ?? false,
     debug: (values.d?.length ?? 0) > 0,
@@ -260,4 +270,19 @@ function parseWorkers(value: string | undefined): number {
   if (value === 'auto') return availableParallelism()
   if (!/^[1-9][0-9]{0,2}$/.test(value)) throw new UsageError(`--workers ${value}: expected a number from 1 to 999, or auto`)
   return Number(value)
+}
+
+/**
+ * `--access-log-format` / `--access-log-json`: varnishncsa's -F and -j, checked here (compiled
+ * once and thrown away) so that a bad format stops start-up in varnishncsa's words.
+ */
+function accessFormat(format: string | undefined, json: boolean, handling: boolean): CliModel['accessFormat'] {
+  if (format === undefined) {
+    // varnishncsa: "-j: ... Use this option with -F": its default format is not JSON.
+    if (json) throw new UsageError('--access-log-json needs --access-log-format (varnishncsa -j is for a -F format)')
+    return undefined
+  }
+  if (handling) throw new UsageError('--access-log-handling is for the default format: put %{Varnish:handling}x in --access-log-format')
+  compileNcsaFormat(format, json)
+  return { format, json }
 }

@@ -1,4 +1,4 @@
-import type { HostPort } from '@edgestack/common'
+import type { HostPort, LogFormat } from '@edgestack/common'
 
 /**
  * The one configuration model of caching-router: varnishd's command line (and ours) becomes
@@ -42,6 +42,8 @@ export interface RouterModel {
   readonly admin: { readonly address: HostPort; readonly secretFile: string | undefined } | undefined
   /** Append varnishncsa's `%{Varnish:handling}x` (hit, miss, pass, pipe, synth) to access lines. */
   readonly logHandling: boolean
+  /** varnishncsa's `-F FORMAT` and `-j`, as `--access-log-format` and `--access-log-json`; varnishncsa's default without. */
+  readonly accessFormat?: { readonly format: string; readonly json: boolean } | undefined
 }
 
 /** What the command line asks of the CLI itself, besides the router's model. */
@@ -53,6 +55,8 @@ export interface CliModel extends RouterModel {
   readonly drainDelayMs: number
   /** `--workers N|auto` (edgestack): worker threads, one cache across them; 1 by default. */
   readonly workers: number
+  /** `--log-format` (edgestack): the router's own log as text or JSON lines. */
+  readonly logFormat: LogFormat
   readonly help: boolean
   /** `-C`: check the VCL, print what it compiled into, exit. */
   readonly check: boolean

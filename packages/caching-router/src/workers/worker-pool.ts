@@ -1,7 +1,7 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads'
 import type { HostPort, Logger } from '@edgestack/common'
 import type { PeerStats } from '../admin.js'
-import type { RouterModel } from '../config/model.js'
+import type { CliModel } from '../config/model.js'
 import type { CachingRouter } from '../server.js'
 
 /** What worker 0 (the child's main thread) tells a worker thread. */
@@ -30,7 +30,7 @@ const THREAD = new URL('./worker-thread.js', import.meta.url)
  * and a worker that dies is started again, the others serving meanwhile.
  */
 export class WorkerPool {
-  readonly #model: RouterModel
+  readonly #model: CliModel
   readonly #main: CachingRouter
   readonly #logger: Logger
   readonly #count: number
@@ -43,7 +43,7 @@ export class WorkerPool {
   readonly #deaths: number[]
 
   /** `bound`: worker 0's TCP addresses as bound (`:0` resolved), for the others to bind beside. */
-  constructor(model: RouterModel, main: CachingRouter, count: number, bound: readonly HostPort[], logger: Logger) {
+  constructor(model: CliModel, main: CachingRouter, count: number, bound: readonly HostPort[], logger: Logger) {
     // A Unix socket (-a /path) is worker 0's alone: binding it again would unlink it.
     const tcp = model.listen.filter((l) => !('path' in l.address))
     this.#model = { ...model, listen: tcp.map((l, i) => ({ ...l, address: bound[i] as HostPort })) }

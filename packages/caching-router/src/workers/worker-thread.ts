@@ -1,7 +1,7 @@
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads'
 import { createAccessLog, createLogger } from '@edgestack/common'
 import { type AdminDeps, runHere } from '../admin.js'
-import type { RouterModel } from '../config/model.js'
+import type { CliModel } from '../config/model.js'
 import { createCachingRouter } from '../server.js'
 import type { PoolMessage, WorkerMessage } from './worker-pool.js'
 
@@ -11,7 +11,7 @@ import type { PoolMessage, WorkerMessage } from './worker-pool.js'
  * connections over them by their addresses and ports), linked to the other workers' caches, taking the CLI's state changes from worker 0.
  */
 interface Data {
-  model: RouterModel
+  model: CliModel
   index: number
   count: number
   ports: Record<number, MessagePort>
@@ -21,9 +21,9 @@ const data = workerData as Data
 const parent = parentPort as MessagePort
 const post = (m: WorkerMessage) => parent.postMessage(m)
 
-const logger = createLogger({ name: `caching-router[${data.index}]` })
+const logger = createLogger({ name: `caching-router[${data.index}]`, format: data.model.logFormat })
 // -T is answered by worker 0 only; each store is a share of -s (server.ts).
-const router = createCachingRouter({ ...data.model, admin: undefined }, logger, createAccessLog(), { worker: { index: data.index, count: data.count } })
+const router = createCachingRouter({ ...data.model, admin: undefined }, logger, createAccessLog(undefined, { encoding: data.model.accessFormat?.json ? 'latin1' : 'utf8' }), { worker: { index: data.index, count: data.count } })
 const peers = router.peers
 if (peers === undefined) throw new Error('worker without peers')
 for (const [i, port] of Object.entries(data.ports)) peers.connect(Number(i), port)

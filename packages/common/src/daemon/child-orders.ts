@@ -45,9 +45,10 @@ export function reportReady(): void {
  * second would cut the drain short. The manager gone (killed with -9) means the child is on its
  * own with nobody to restart it or stop it: it stops, fast.
  */
-export function obeyManager(service: Service, opts: Omit<RunOrderOptions, 'onReloaded'>): void {
+export function obeyManager(service: Service, opts: Omit<RunOrderOptions, 'onReloaded' | 'managed'>): void {
   const run = orderRunner(service, {
     ...opts,
+    managed: true,
     onReloaded: (err) => process.send?.({ kind: 'reloaded', ...(err ? { error: err.message } : {}) } satisfies ChildReport),
   })
   for (const signal of Object.keys(SIGNAL_ORDERS) as NodeJS.Signals[]) process.on(signal, () => undefined)

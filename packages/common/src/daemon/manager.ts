@@ -47,6 +47,8 @@ export interface ManagerOptions {
   beforeStop?(): Promise<void>
   /** SIGUSR1: the manager's own log files; children are told too. */
   reopenLogs?(): void
+  /** After every reload (SIGHUP or `reload()`), with its error when the running configuration was kept. */
+  onReloaded?(error: Error | undefined): void
 }
 
 const keyOf = (a: HostPort) => `${a.host}|${a.port}`
@@ -60,7 +62,13 @@ const keyOf = (a: HostPort) => `${a.host}|${a.port}`
  */
 export async function runManager(
   opts: ManagerOptions,
-): Promise<{ sockets: readonly HeldSocket[]; pids(): number[]; children(): ChildProcess[] }> {
+): Promise<{
+  sockets: readonly HeldSocket[]
+  pids(): number[]
+  children(): ChildProcess[]
+  /** What SIGHUP does, for a reload asked some other way (a certificate file changed). */
+  reload(why: string): Promise<void>
+}> {
   const { logger } = opts
   const reusePort = new Set((opts.reusePort ?? []).map(keyOf))
   let sockets = await holdAll(opts.addresses, [], reusePort)
@@ -134,6 +142,7 @@ export async function runManager(
         const err = await current.reload()
         if (err) logger.error(`reload failed, keeping the running configuration: ${err.message}`)
         else logger.info('reloaded')
+        opts.onReloaded?.(err)
         return
       }
       logger.info(`${why}: reloading configuration`)
@@ -152,11 +161,13 @@ export async function runManager(
       } catch (err) {
         for (const s of next ?? []) if (!sockets.includes(s)) s.close()
         logger.error(`reload failed, keeping the running configuration: ${(err as Error).message}`)
+        opts.onReloaded?.(err as Error)
         return
       }
       for (const s of sockets) if (!next.includes(s)) s.close()
       sockets = next
       logger.info('reloaded')
+      opts.onReloaded?.(undefined)
     } finally {
       reloading = false
     }
@@ -174,7 +185,7 @@ export async function runManager(
     })
   }
   // Retiring generations still serve their last requests: their counters count too.
-  return { sockets, pids: () => current.pids, children: () => [current, ...retiring].flatMap((g) => g.children) }
+  return { sockets, pids: () => current.pids, children: () => [current, ...retiring].flatMap((g) => g.children), reload }
 }
 
 /**

@@ -43,6 +43,8 @@ export interface RunOrderOptions {
   beforeStop?(): Promise<void>
   /** Said after reload()'s success or failure, e.g. to the manager. */
   onReloaded?(error: Error | undefined): void
+  /** A manager logs a failed reload once for all its children (manager.ts); the child does not. */
+  managed?: boolean
 }
 
 /**
@@ -109,7 +111,7 @@ export function orderRunner(service: Service, opts: RunOrderOptions): (order: Or
           opts.onReloaded?.(undefined)
         },
         (err: unknown) => {
-          logger.error(`reload failed, keeping the running configuration: ${(err as Error).message}`)
+          if (!opts.managed) logger.error(`reload failed, keeping the running configuration: ${(err as Error).message}`)
           opts.onReloaded?.(err as Error)
         },
       )

@@ -1,6 +1,6 @@
 import { type Order, orderRunner, type RunOrderOptions, type Service } from './service.js'
 
-export type SignalOptions = Omit<RunOrderOptions, 'onReloaded'>
+export type SignalOptions = RunOrderOptions
 
 /** nginx's signal table (nginx.org/en/docs/control.html), which varnishd and stunnel agree with where they have one. */
 export const SIGNAL_ORDERS: Readonly<Partial<Record<NodeJS.Signals, Order>>> = Object.freeze({
@@ -17,7 +17,7 @@ export const SIGNAL_ORDERS: Readonly<Partial<Record<NodeJS.Signals, Order>>> = O
  * access-log lines lost); SIGHUP reloads; SIGUSR1 reopens the log files. Without reopenLogs,
  * runMain's guard still keeps SIGUSR1 from opening Node's inspector.
  */
-export function handleSignals(service: Service, opts: SignalOptions): () => void {
+export function handleSignals(service: Service, opts: SignalOptions): { order(order: Order, why: string): void; off(): void } {
   const run = orderRunner(service, opts)
   const handlers = new Map<NodeJS.Signals, () => void>()
   for (const [signal, order] of Object.entries(SIGNAL_ORDERS) as [NodeJS.Signals, Order][]) {
@@ -26,7 +26,12 @@ export function handleSignals(service: Service, opts: SignalOptions): () => void
     handlers.set(signal, handler)
     process.on(signal, handler)
   }
-  return () => {
-    for (const [signal, handler] of handlers) process.off(signal, handler)
+  return {
+    // An order from elsewhere than a signal (tls-terminator's certificate files changed) runs
+    // through the same runner, so it waits its turn behind a stop like a SIGHUP would.
+    order: run,
+    off: () => {
+      for (const [signal, handler] of handlers) process.off(signal, handler)
+    },
   }
 }

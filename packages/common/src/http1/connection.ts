@@ -17,7 +17,12 @@ export interface ConnectionOptions {
   /** Bytes to send before closing on a protocol error; undefined closes silently. */
   errorResponse(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
   onClientError(err: Http1ParseError, peer: PeerAddresses, head: Buffer | undefined): void
+  /** See Http1ServerOptions.onHttp2Preface. */
+  onHttp2Preface: ((socket: Socket, bytes: Buffer, peer: PeerAddresses) => void) | undefined
 }
+
+/** RFC 9113 §3.4: the client connection preface, which no HTTP/1 request line can be. */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
 
 enum State {
   Proxy,
@@ -296,6 +301,14 @@ export class Http1Connection implements ResponseOwner {
       this.#pending = pending.length > 0 ? pending : undefined
       if (!this.#pending) return false
     }
+    if (this.#requests === 0 && this.#opts.onHttp2Preface !== undefined && pending[0] === 0x50) {
+      const n = Math.min(pending.length, H2_PREFACE.length)
+      if (pending.compare(H2_PREFACE, 0, n, 0, n) === 0) {
+        if (n < H2_PREFACE.length) return false
+        this.#handOverHttp2(pending)
+        return false
+      }
+    }
     if (!this.#headStarted) {
       this.#headStarted = true
       this.deadline = Date.now() + this.#opts.headerTimeoutMs
@@ -484,6 +497,24 @@ export class Http1Connection implements ResponseOwner {
     const rest = this.#pending ?? Buffer.alloc(0)
     this.#pending = undefined
     return { socket: this.socket, rest }
+  }
+
+  /**
+   * The connection's first bytes are the HTTP/2 preface: it leaves this HTTP/1 reader as a
+   * hijacked one does, with every byte read so far, preface included (varnishd looks for the
+   * preface only at a session's start, cache_http1_fsm.c H2_prism_complete).
+   */
+  #handOverHttp2(bytes: Buffer): void {
+    this.#state = State.Hijacked
+    this.deadline = 0
+    this.#pending = undefined
+    this.socket.off('data', this.#onData)
+    this.socket.off('end', this.#onEnd)
+    this.socket.off('error', this.#onError)
+    this.socket.off('close', this.#onClose)
+    this.socket.pause()
+    this.#onClosed(this)
+    ;(this.#opts.onHttp2Preface as NonNullable<ConnectionOptions['onHttp2Preface']>)(this.socket, bytes, this.#peer)
   }
 
   #fail(err: Http1ParseError): void {

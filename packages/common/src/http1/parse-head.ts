@@ -24,7 +24,8 @@ export const DEFAULT_LIMITS: Http1Limits = {
 export interface ParsedHead {
   method: string
   target: string
-  version: '1.0' | '1.1'
+  /** '2.0' only for a request an HTTP/2 layer built from a stream (never parsed here). */
+  version: '1.0' | '1.1' | '2.0'
   headers: string[]
   /** Undefined when there is no Content-Length. */
   contentLength: number | undefined

@@ -17,7 +17,7 @@ export class Http1Request {
   readonly method: string
   /** The request-target exactly as received. */
   readonly target: string
-  readonly version: '1.0' | '1.1'
+  readonly version: '1.0' | '1.1' | '2.0'
   /** Flat [name, value, ...] in received order and case. */
   readonly headers: string[]
   readonly contentLength: number | undefined

@@ -55,6 +55,13 @@ export interface Http1ServerOptions {
    * it all are silent; none stops the server.
    */
   onRefused?(why: 'reused' | 'limit' | Error): void
+  /**
+   * A connection that opens with the HTTP/2 preface (RFC 9113 §3.4, "prior knowledge"; after
+   * a PROXY header too) is handed over with every byte read so far, preface first, and the
+   * peer's addresses (the PROXY header's). Without it the preface is read as an HTTP/1
+   * request line, and refused (505).
+   */
+  onHttp2Preface?(socket: net.Socket, bytes: Buffer, peer: PeerAddresses): void
 }
 
 /** The open connections of the servers sharing one limit, oldest first, and the limit. */
@@ -124,6 +131,7 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     onRequest: opts.onRequest,
     errorResponse: opts.errorResponse ?? defaultErrorResponse,
     onClientError: opts.onClientError ?? (() => {}),
+    onHttp2Preface: opts.onHttp2Preface,
   }
   const shared = opts.sharedLimit
   const onClosed = (c: Http1Connection) => {

@@ -1,4 +1,5 @@
 export * from './child-metrics.js'
+export * from './histogram.js'
 export * from './ops-server.js'
 export * from './process-metrics.js'
 export * from './prometheus-text.js'

@@ -5,6 +5,8 @@
  * receive them from its children over the IPC channel and add them up (child-metrics.ts).
  */
 export interface MetricSample {
+  /** A histogram's series: `_bucket` (with an `le` label), `_sum`, `_count`. */
+  suffix?: '_bucket' | '_sum' | '_count'
   labels?: Readonly<Record<string, string>>
   value: number
 }
@@ -12,7 +14,7 @@ export interface MetricSample {
 export interface MetricFamily {
   name: string
   help: string
-  type: 'counter' | 'gauge'
+  type: 'counter' | 'gauge' | 'histogram'
   samples: MetricSample[]
 }
 
@@ -44,12 +46,12 @@ export function renderMetrics(families: readonly MetricFamily[]): string {
   let out = ''
   for (const f of families) {
     out += `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`
-    for (const s of f.samples) out += `${f.name}${labelText(s.labels)} ${formatValue(s.value)}\n`
+    for (const s of f.samples) out += `${f.name}${s.suffix ?? ''}${labelText(s.labels)} ${formatValue(s.value)}\n`
   }
   return out
 }
 
-const sampleKey = (s: MetricSample) => (s.labels ? JSON.stringify(Object.entries(s.labels).sort()) : '')
+const sampleKey = (s: MetricSample) => `${s.suffix ?? ''}${s.labels ? JSON.stringify(Object.entries(s.labels).sort()) : ''}`
 
 /**
  * Adds up what several processes report (nginx's workers share their stub_status counters in
@@ -70,7 +72,7 @@ export function sumFamilies(reports: readonly (readonly MetricFamily[])[]): Metr
         const seen = entry.byKey.get(key)
         if (seen) seen.value += s.value
         else {
-          const copy: MetricSample = { ...(s.labels ? { labels: s.labels } : {}), value: s.value }
+          const copy: MetricSample = { ...(s.suffix ? { suffix: s.suffix } : {}), ...(s.labels ? { labels: s.labels } : {}), value: s.value }
           entry.byKey.set(key, copy)
           entry.family.samples.push(copy)
         }

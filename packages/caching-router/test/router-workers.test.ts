@@ -138,4 +138,49 @@ describe('caching-router --workers: one cache across worker threads', () => {
     await spread(`${url}/kept`, 8, async () => (await stat(T, 'n_object')) === 2, (body) => assert.equal(body, 'still here'))
     assert.equal((await adminCommand(T, undefined, 'debug.panic.worker 7')).status, 106)
   })
+
+  test('vcl.inline and vcl.use reach every worker, and a purge made in one worker purges them all', async (t) => {
+    let version = 0
+    const origin = await startOrigin(t, (_req, res) => {
+      version++
+      res.setHeader('Cache-Control', 'max-age=300')
+      res.end(`v${version}`)
+    })
+    const { url, T } = await start(origin.address.port, 2)
+    const vcl = [
+      'vcl 4.1;',
+      `backend default { .host = "127.0.0.1"; .port = "${origin.address.port}"; }`,
+      'sub vcl_recv { if (req.method == "PURGE") { return (purge); } }',
+      'sub vcl_deliver { set resp.http.x-vcl = "second"; }',
+    ].join(' ')
+    assert.equal((await adminCommand(T, undefined, `vcl.inline second << EOVCL
+${vcl}
+EOVCL`)).status, 200)
+    assert.equal((await adminCommand(T, undefined, 'vcl.use second')).status, 200)
+    const headerEverywhere = async (path: string, body: string) => {
+      const before = await stat(T, 'n_object')
+      for (let i = 0; i < 60; i++) {
+        const replies = await Promise.all(Array.from({ length: 8 }, () => get(`${url}${path}`)))
+        for (const r of replies) {
+          assert.equal(r.headers['x-vcl'], 'second', 'every worker runs the VCL vcl.use chose')
+          assert.equal(r.body, body)
+        }
+        if ((await stat(T, 'n_object')) === before + 2) return
+      }
+      assert.fail('the kernel never handed connections to every worker')
+    }
+    await headerEverywhere('/p', 'v1')
+    assert.equal((await get(`${url}/p`, { method: 'PURGE' })).status, 200)
+    // Every copy is gone at once (n_object counts copies), then one fetch serves both workers.
+    for (let i = 0; i < 100 && (await stat(T, 'n_object')) !== 0; i++) await sleep(20)
+    assert.equal(await stat(T, 'n_object'), 0)
+    await headerEverywhere('/p', 'v2')
+    assert.equal(origin.seen.length, 2)
+  })
+
+  test('--workers: a bad count, and with -d, stop start-up with a usage error', async () => {
+    for (const args of [['--workers', '0'], ['--workers', 'many'], ['--workers', '2', '-d']]) {
+      await assert.rejects(spawnRouter(['-a', '127.0.0.1:0', '-b', '127.0.0.1:9', ...args]), /--workers/)
+    }
+  })
 })

@@ -2,7 +2,7 @@ import net from 'node:net'
 import { formatAddress, type HostPort, type Logger, listenOn } from '@edgestack/common'
 import type { BanList } from './bans.js'
 import { type CliAnswer, CLIS, serveCli } from './mgt/cli-session.js'
-import { type Counters, formatCounters, sumCounters, sumFigures } from './counters.js'
+import { type Counters, formatCounters } from './counters.js'
 import type { Params } from './params.js'
 import { backendList, backendSetHealth } from './mgt/backend-commands.js'
 import { banListJson, jsonAnswer, paramShowJson, storageList, vclListJson } from './mgt/cli-json.js'
@@ -22,8 +22,8 @@ export interface ChildCli {
   xid(last?: number): number
   /** `--workers N`: a command that changed state here, carried out by every other worker too. */
   fanout?(words: string[]): void
-  /** `--workers N`: the other workers' counters and storage figures, summed into `stats`. */
-  peerStats?(): Promise<PeerStats[]>
+  /** `--workers N`: every worker's counters and storage figures added up, for `stats`. */
+  summedStats?(): Promise<{ counters: Counters; extra: Record<string, number> }>
   /** `--workers N`: `debug.panic.worker` ends worker thread `index` (1..N-1), as a crash would. */
   panicWorker?(index: number | undefined): string | undefined
 }
@@ -231,10 +231,10 @@ export async function runHere(d: AdminDeps, words: string[]): Promise<CliAnswer>
         return [CLIS.OK, '']
       case 'stats': {
         const c = child as ChildCli
-        if (c.peerStats === undefined) return [CLIS.OK, formatCounters(c.counters, c.extraStats())]
+        if (c.summedStats === undefined) return [CLIS.OK, formatCounters(c.counters, c.extraStats())]
         // --workers N: one cache, one set of counters, as varnishd's one child shows them.
-        const all = [{ counters: { ...c.counters }, extra: c.extraStats() }, ...(await c.peerStats())]
-        return [CLIS.OK, formatCounters(sumCounters(c.counters, all.map((p) => p.counters)), sumFigures(all.map((p) => p.extra)))]
+        const sum = await c.summedStats()
+        return [CLIS.OK, formatCounters(sum.counters, sum.extra)]
       }
       case 'backend.list':
         return backendList(d.vcl, args)

@@ -67,16 +67,20 @@ runMain('caching-router', async () => {
     // varnishncsa -j writes the bytes above 0x7e of a value as they came (a latin1 string here).
     const router = createCachingRouter(model, logger, createAccessLog(undefined, { encoding: model.accessFormat?.json ? 'latin1' : 'utf8' }), { worker: workers })
     const bound = await router.listen()
-    answerMetricRequests(() => [
-      ...varnishFamilies(router.counters, router.store),
-      router.latency.family('caching_router_request_duration_seconds', 'From the request head to the last byte of the response, by handling (hit, miss, pass, pipe, synth).'),
-    ])
+    const latency = () =>
+      router.latency.family('caching_router_request_duration_seconds', 'From the request head to the last byte of the response, by handling (hit, miss, pass, pipe, synth).')
     if (workers === undefined) {
+      answerMetricRequests(() => [...varnishFamilies(router.counters, router.store), latency()])
       obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
     } else {
       // --workers N: this thread is worker 0; the others bind beside it (worker-pool.ts).
       const pool = new WorkerPool(model, router, workers.count, bound, logger)
       await pool.start()
+      // The counters summed over the workers, as `stats` on -T (the latency histogram is worker 0's).
+      answerMetricRequests(async () => {
+        const { counters, extra } = await pool.summedStats()
+        return [...varnishFamilies(counters, { bytes: extra.SMA_g_bytes ?? 0, maxBytes: model.storageBytes }), latency()]
+      })
       const close = async (o?: { drainTimeoutMs?: number }) => {
         await Promise.all([router.close(o), pool.close(o?.drainTimeoutMs ?? 10_000)])
       }

@@ -39,9 +39,9 @@ describe('caching-router --workers: one cache across worker threads', () => {
     for (const r of routers) await r.stop()
   })
 
-  async function start(originPort: number, workers: number) {
+  async function start(originPort: number, workers: number, extra: string[] = []) {
     const T = admin()
-    const router = await spawnRouter(['-a', '127.0.0.1:0', '-b', `127.0.0.1:${originPort}`, '-T', `${T.host}:${T.port}`, '--workers', String(workers)])
+    const router = await spawnRouter(['-a', '127.0.0.1:0', '-b', `127.0.0.1:${originPort}`, '-T', `${T.host}:${T.port}`, '--workers', String(workers), ...extra])
     routers.push(router)
     // Every worker listening (each logs it) before the first request.
     for (let i = 0; i < 500 && (router.output().match(/listening on/g) ?? []).length < workers; i++) await sleep(20)
@@ -108,17 +108,21 @@ describe('caching-router --workers: one cache across worker threads', () => {
     assert.fail('the kernel never handed a round of connections to both workers')
   })
 
-  test('-T stats: one answer, counters summed over the workers', async (t) => {
+  test('-T stats and --metrics: one answer, counters summed over the workers', async (t) => {
     const origin = await startOrigin(t, (_req, res) => {
       res.setHeader('Cache-Control', 'max-age=300')
       res.end('x')
     })
-    const { url, T } = await start(origin.address.port, 2)
+    const metrics = admin()
+    const { url, T } = await start(origin.address.port, 2, ['--metrics', `${metrics.host}:${metrics.port}`])
     await spread(`${url}/counted`, 8, async () => (await stat(T, 'n_object')) === 2, () => {})
     const requests = await stat(T, 'client_req')
     assert.ok(requests >= 8)
     await Promise.all(Array.from({ length: 10 }, () => get(`${url}/counted`)))
     assert.equal(await stat(T, 'client_req'), requests + 10)
+    const scrape = (await get(`http://${metrics.host}:${metrics.port}/metrics`)).body
+    assert.match(scrape, /^varnish_main_n_object 2$/m, 'the copies of both workers')
+    assert.match(scrape, new RegExp(`^varnish_main_client_req ${requests + 10}$`, 'm'))
   })
 
   test('a worker that dies is started again; the others serve its share meanwhile', async (t) => {

@@ -2,6 +2,7 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads'
 import type { HostPort, Logger } from '@edgestack/common'
 import type { PeerStats } from '../admin.js'
 import type { CliModel } from '../config/model.js'
+import { type Counters, sumCounters, sumFigures } from '../counters.js'
 import type { CachingRouter } from '../server.js'
 
 /** What worker 0 (the child's main thread) tells a worker thread. */
@@ -53,7 +54,7 @@ export class WorkerPool {
     this.#workers = new Array(count).fill(undefined)
     this.#deaths = new Array(count).fill(0)
     main.cli.fanout = (words) => this.#fanout(words)
-    main.cli.peerStats = () => this.#stats()
+    main.cli.summedStats = () => this.summedStats()
     main.cli.panicWorker = (index) => this.#panic(index ?? count - 1)
   }
 
@@ -133,6 +134,13 @@ export class WorkerPool {
 
   reload(): void {
     for (const w of this.#workers) w?.postMessage({ t: 'reload' } satisfies PoolMessage)
+  }
+
+  /** Every worker's counters and storage figures added up (`--metrics`). */
+  async summedStats(): Promise<{ counters: Counters; extra: Record<string, number> }> {
+    const main = this.#main
+    const all = [{ counters: { ...main.counters }, extra: main.cli.extraStats() }, ...(await this.#stats())]
+    return { counters: sumCounters(main.counters, all.map((p) => p.counters)), extra: sumFigures(all.map((p) => p.extra)) }
   }
 
   #stats(): Promise<PeerStats[]> {

@@ -247,7 +247,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         logger.info(`listening on ${formatAddress(addr)}${spec.proxy ? ' (PROXY)' : ''}`)
       }
       const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${b.path ?? formatAddress({ host: b.host, port: b.port })}`).join(', ')
-      logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
+      logger.info(`backends: ${list}; storage ${store.maxBytes} bytes`)
       for (const note of boot.compiled.regexNotes) logger.warn(note)
       if (model.admin) {
         admin = createAdminServer({ params, logger, secret, vcl, child: () => cli })

@@ -87,9 +87,10 @@ describe('caching-router --workers: one cache across worker threads', () => {
   })
 
   test('concurrent misses on different workers for a slow object: one origin fetch', async (t) => {
-    const held = latch()
-    const origin = await startOrigin(t, (_req, res) => {
-      void held.wait.then(() => {
+    // Each round's object is held at the origin until all its clients are in.
+    const held = Array.from({ length: 10 }, () => latch())
+    const origin = await startOrigin(t, (req, res) => {
+      void held[Number(req.url?.slice('/slow'.length))]?.wait.then(() => {
         res.setHeader('Cache-Control', 'max-age=300')
         res.end('slow and shared')
       })
@@ -97,9 +98,10 @@ describe('caching-router --workers: one cache across worker threads', () => {
     const { url, T } = await start(origin.address.port, 2)
     for (let round = 0; round < 10; round++) {
       const replies = Array.from({ length: 16 }, () => get(`${url}/slow${round}`))
-      for (let i = 0; i < 500 && (await stat(T, 'client_req')) < 16 * (round + 1); i++) await sleep(20)
-      assert.equal(origin.seen.length, round + 1, 'the waiters, on either worker, do not fetch')
-      if (round === 0) held.open()
+      for (let i = 0; i < 500 && ((await stat(T, 'client_req')) < 16 * (round + 1) || origin.seen.length < round + 1); i++) await sleep(20)
+      // Every client is in and the one fetch is at the origin: the waiters, on either worker, did not fetch.
+      assert.equal(origin.seen.length, round + 1)
+      held[round]?.open()
       for (const r of await Promise.all(replies)) assert.equal(r.body, 'slow and shared')
       assert.equal(origin.seen.length, round + 1)
       // Both workers served this object (one copy each): the coalescing crossed workers.
@@ -186,5 +188,23 @@ EOVCL`)).status, 200)
     for (const args of [['--workers', '0'], ['--workers', 'many'], ['--workers', '2', '-d']]) {
       await assert.rejects(spawnRouter(['-a', '127.0.0.1:0', '-b', '127.0.0.1:9', ...args]), /--workers/)
     }
+  })
+
+  test('kill -9 of the child: the manager starts another, whose workers serve with one cache again', async (t) => {
+    const origin = await startOrigin(t, (_req, res) => {
+      res.setHeader('Cache-Control', 'max-age=300')
+      res.end('after the child')
+    })
+    const { url, T, router } = await start(origin.address.port, 2)
+    await spread(`${url}/k`, 8, async () => (await stat(T, 'n_object')) === 2, () => {})
+    const serving = [...router.output().matchAll(/child (\d+) serving/g)].map((m) => Number(m[1]))
+    const pid = serving.at(-1) as number
+    process.kill(pid, 'SIGKILL')
+    const replaced = () => [...router.output().matchAll(/child (\d+) serving/g)].some((m) => Number(m[1]) !== pid && !serving.includes(Number(m[1])))
+    for (let i = 0; i < 500 && !replaced(); i++) await sleep(20)
+    assert.ok(replaced(), router.output())
+    // The new child's cache starts empty: one fetch, and both of its workers serve the object.
+    await spread(`${url}/k`, 8, async () => (await stat(T, 'n_object')) === 2, (body) => assert.equal(body, 'after the child'))
+    assert.equal(origin.seen.length, 2)
   })
 })

@@ -75,12 +75,7 @@ runMain('caching-router', async () => {
     } else {
       // --workers N: this thread is worker 0; the others bind beside it (worker-pool.ts).
       const pool = new WorkerPool(model, router, workers.count, bound, logger)
-      await pool.start()
-      // The counters summed over the workers, as `stats` on -T (the latency histogram is worker 0's).
-      answerMetricRequests(async () => {
-        const { counters, extra } = await pool.summedStats()
-        return [...varnishFamilies(counters, { bytes: extra.SMA_g_bytes ?? 0, maxBytes: model.storageBytes }), latency()]
-      })
+      // The manager's orders are taken from here on, as with one worker, while the threads start.
       const close = async (o?: { drainTimeoutMs?: number }) => {
         await Promise.all([router.close(o), pool.close(o?.drainTimeoutMs ?? 10_000)])
       }
@@ -89,6 +84,12 @@ runMain('caching-router', async () => {
         pool.reload()
       }
       obeyManager(model.vcl.kind === 'file' ? { close, reload } : { close }, { logger })
+      // The counters summed over the workers, as `stats` on -T (the latency histogram is worker 0's).
+      answerMetricRequests(async () => {
+        const { counters, extra } = await pool.summedStats()
+        return [...varnishFamilies(counters, { bytes: extra.SMA_g_bytes ?? 0, maxBytes: model.storageBytes }), latency()]
+      })
+      await pool.start()
     }
     reportReady()
   } catch (err) {

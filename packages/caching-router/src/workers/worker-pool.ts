@@ -82,6 +82,8 @@ export class WorkerPool {
   }
 
   #spawn(index: number, ports: Record<number, MessagePort>): Promise<void> {
+    // Told to stop while starting: the threads not yet started never are.
+    if (this.#closing) return Promise.resolve()
     const worker = new Worker(THREAD, {
       workerData: { model: this.#model, index, count: this.#count, ports },
       transferList: Object.values(ports),

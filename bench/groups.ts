@@ -170,7 +170,7 @@ export async function startRouterH2(ctx: BenchContext, programs: Programs): Prom
 }
 
 /**
- * Scenario 12 (issue 18): caching-router with `--workers 2` (one cache across two worker
+ * Scenario 15 (issue 18): caching-router with `--workers 2` (one cache across two worker
  * threads) against varnishd with its default thread pools (two), the same VCL, both unpinned
  * on the machine with the load generator alongside. Its own group: scenario 3 stays one worker.
  */

@@ -187,7 +187,7 @@ export const GROUPS: Group[] = [
     start: startRouterWorkers,
     measures: [
       {
-        id: 12,
+        id: 15,
         title: 'cache hit 1 KiB, router --workers 2 vs varnishd default thread pools',
         unit: 'req/s',
         kind: 'http',

@@ -169,6 +169,21 @@ export async function startRouterH2(ctx: BenchContext, programs: Programs): Prom
   return { slots: st.slots, originPort: origin.port, stop: st.stop }
 }
 
+/**
+ * Scenario 15 (issue 18): caching-router with `--workers 2` (one cache across two worker
+ * threads) against varnishd with its default thread pools (two), the same VCL, both unpinned
+ * on the machine with the load generator alongside. Its own group: scenario 3 stays one worker.
+ */
+export async function startRouterWorkers(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const origin = await st.add('origin', 'fast origin', () => startNodePeer(ctx, 'fast origin', 'origin', []))
+  if (!origin) return { slots: st.slots, stop: st.stop }
+  const backends = { nginxPort: origin.port, nodePort: origin.port }
+  await addOurs(st, 'ours', 'caching-router', () => startCachingRouter(ctx, backends, { params: ['--workers', '2'] }))
+  await addTheirs(st, 'theirs', 'varnishd', programs, (p) => startVarnishd(ctx, p, backends))
+  return { slots: st.slots, originPort: origin.port, stop: st.stop }
+}
+
 /** Scenarios 5-6: tls-terminator and stunnel from the same stunnel.conf, to the fast origin. */
 export async function startTls(ctx: BenchContext, programs: Programs): Promise<Started> {
   const st = new Starter()

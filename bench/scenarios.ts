@@ -1,7 +1,7 @@
 import zlib from 'node:zlib'
 import type { BenchContext } from './layers/server.js'
 import type { ProbeExpectation } from './load/probe.js'
-import { type Programs, type Started, startChains, startRouter, startRouterH2, startStatic, startTls } from './groups.js'
+import { type Programs, type Started, startChains, startRouter, startRouterH2, startRouterWorkers, startStatic, startTls } from './groups.js'
 
 export type Unit = 'req/s' | 'MiB/s' | 'handshakes/s' | 'round trips/s'
 
@@ -172,6 +172,25 @@ export const GROUPS: Group[] = [
         title: 'h2c cache hit 1 KiB, h2load -c 10 -m 10',
         unit: 'req/s',
         kind: 'h2',
+        path: '/cache-1k.css',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
+      },
+    ],
+  },
+  {
+    name: 'router-workers',
+    start: startRouterWorkers,
+    measures: [
+      {
+        id: 15,
+        title: 'cache hit 1 KiB, router --workers 2 vs varnishd default thread pools',
+        unit: 'req/s',
+        kind: 'http',
         path: '/cache-1k.css',
         https: false,
         expect: { status: 200, bodyBytes: KIB },

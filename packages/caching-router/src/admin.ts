@@ -20,7 +20,21 @@ export interface ChildCli {
   listenAddresses(): string
   /** `debug.xid [N]`: sets the last transaction id handed out when N is given; returns it. */
   xid(last?: number): number
+  /** `--workers N`: a command that changed state here, carried out by every other worker too. */
+  fanout?(words: string[]): void
+  /** `--workers N`: every worker's counters and storage figures added up, for `stats`. */
+  summedStats?(): Promise<{ counters: Counters; extra: Record<string, number> }>
+  /** `--workers N`: `debug.panic.worker` ends worker thread `index` (1..N-1), as a crash would. */
+  panicWorker?(index: number | undefined): string | undefined
 }
+
+export interface PeerStats {
+  counters: Record<string, number>
+  extra: Record<string, number>
+}
+
+/** What every worker must see: the cache's bans, parameters, VCLs, backends' health. */
+const FANOUT_COMMANDS = new Set(['ban', 'param.set', 'param.reset', 'vcl.load', 'vcl.inline', 'vcl.use', 'vcl.discard', 'backend.set_health'])
 
 /** varnishd's manager (-d, -M): the child's state and its start and stop. */
 export interface ManagerCli {
@@ -98,7 +112,7 @@ const HELP = `${Object.values(COMMANDS)
 const UNKNOWN_REQUEST: CliAnswer = [CLIS.UNKNOWN, "Unknown request.\nType 'help' for more info.\n"]
 // mcf_askchild: a command only the child answers, while there is none.
 const CHILD_NOT_RUNNING: CliAnswer = [CLIS.UNKNOWN, "Unknown request in manager process (child not running).\nType 'help' for more info."]
-const CHILD_COMMANDS = new Set(['ban', 'ban.list', 'stats', 'debug.listen_address', 'debug.xid'])
+const CHILD_COMMANDS = new Set(['ban', 'ban.list', 'stats', 'debug.listen_address', 'debug.xid', 'debug.panic.worker'])
 const MANAGER_COMMANDS = new Set(['start', 'stop', 'panic.show', 'panic.clear'])
 
 /**
@@ -128,8 +142,18 @@ export function createAdminServer(d: AdminDeps): AdminServer {
   }
 }
 
-/** One command, answered in varnishd's words and status codes (mgt_cli.c, cache_cli.c). */
+/**
+ * One command, answered in varnishd's words and status codes (mgt_cli.c, cache_cli.c); with
+ * `--workers N`, one that changed state is then carried out by every worker.
+ */
 export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnswer> {
+  const answer = await runHere(d, words)
+  if (answer[0] === CLIS.OK && FANOUT_COMMANDS.has(words[0] as string)) d.child()?.fanout?.(words)
+  return answer
+}
+
+/** One command, in this worker only (how a worker carries out a fanned-out command). */
+export async function runHere(d: AdminDeps, words: string[]): Promise<CliAnswer> {
   const [cmd, ...args] = words as [string, ...string[]]
   const child = d.child()
   if (CHILD_COMMANDS.has(cmd) && child === undefined) return CHILD_NOT_RUNNING
@@ -173,6 +197,15 @@ export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnsw
       case 'ban.list':
         if (args[0] === '-j') return banListJson(words, (child as ChildCli).bans)
         return [CLIS.OK, (child as ChildCli).bans.list()]
+      case 'debug.panic.worker': {
+        // varnishd panics its one child; with --workers one worker thread ends instead, and
+        // the pool starts another while the rest serve. Without --workers: not offered.
+        const panic = (child as ChildCli).panicWorker
+        if (panic === undefined) return UNKNOWN_REQUEST
+        const n = args[0] === undefined ? undefined : Number(args[0])
+        const error = panic(n)
+        return error === undefined ? [CLIS.OK, ''] : [CLIS.PARAM, error]
+      }
       case 'debug.listen_address':
         return [CLIS.OK, (child as ChildCli).listenAddresses()]
       case 'debug.xid': {
@@ -198,7 +231,10 @@ export async function runCommand(d: AdminDeps, words: string[]): Promise<CliAnsw
         return [CLIS.OK, '']
       case 'stats': {
         const c = child as ChildCli
-        return [CLIS.OK, formatCounters(c.counters, c.extraStats())]
+        if (c.summedStats === undefined) return [CLIS.OK, formatCounters(c.counters, c.extraStats())]
+        // --workers N: one cache, one set of counters, as varnishd's one child shows them.
+        const sum = await c.summedStats()
+        return [CLIS.OK, formatCounters(sum.counters, sum.extra)]
       }
       case 'backend.list':
         return backendList(d.vcl, args)

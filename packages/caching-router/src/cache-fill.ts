@@ -16,6 +16,7 @@ import { isErrorStatus, standsInForError } from './stale-if-error.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { writeStreamHead } from './stream-head.js'
 import { computeFreshness } from './ttl.js'
+import type { PeerCache } from './workers/peer-cache.js'
 
 export interface FillDeps {
   store: CacheStore
@@ -25,6 +26,8 @@ export interface FillDeps {
   via: string
   fetches: BackendFetch
   clock(): number
+  /** `--workers N`: the owner of each hash range (workers/peer-cache.ts); undefined with one. */
+  peers?: PeerCache | undefined
 }
 
 /** One fill: for `r`, answering `res` (undefined: a background refresh), under `hash`. */
@@ -49,6 +52,11 @@ export function startFill(d: FillDeps, job: FillJob, busy: boolean): void {
   const obj = new CacheObject(bereq.xid, hash)
   if (busy) store.beginBusy(obj)
   if (stale !== undefined) addConditionals(bereq.headers, stale)
+  // Another worker owns the hash: its copy, or its busy marker while this one fetches.
+  if (busy && res !== undefined && stale === undefined && d.peers?.isRemote(hash)) {
+    d.peers.fill(hash, r.headers, r.url, obj, () => fetchInto(d, job, obj, bereq), () => d.responder.deliver(r, res, obj, true))
+    return
+  }
   fetchInto(d, job, obj, bereq)
 }
 

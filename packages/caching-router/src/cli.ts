@@ -30,6 +30,7 @@ import { readSecret } from './secret-file.js'
 import { varnishstatJson } from './varnishstat-json.js'
 import { createCachingRouter } from './server.js'
 import { checkVclFile, loadVclText, VclError } from './vcl/index.js'
+import { WorkerPool } from './workers/worker-pool.js'
 
 runMain('caching-router', async () => {
   const argv = process.argv.slice(2)
@@ -47,6 +48,7 @@ runMain('caching-router', async () => {
   }
   if (model.debug || model.reverseCli !== undefined) {
     if (model.metrics) throw new UsageError('--metrics is served by the manager: not with -d or -M')
+    if (model.workers > 1) throw new UsageError('--workers is for the daemon (manager and child): not with -d or -M')
     return runCliManager(model)
   }
   try {
@@ -61,14 +63,34 @@ runMain('caching-router', async () => {
     await awaitServeOrder()
     const logger = createLogger({ name: 'caching-router', format: model.logFormat })
     // listen() compiles the VCL (-f, or the text -b stands for) and reads -S before binding.
+    const workers = model.workers > 1 ? { index: 0, count: model.workers } : undefined
     // varnishncsa -j writes the bytes above 0x7e of a value as they came (a latin1 string here).
-    const router = createCachingRouter(model, logger, createAccessLog(undefined, { encoding: model.accessFormat?.json ? 'latin1' : 'utf8' }))
-    await router.listen()
-    answerMetricRequests(() => [
-      ...varnishFamilies(router.counters, router.store),
-      router.latency.family('caching_router_request_duration_seconds', 'From the request head to the last byte of the response, by handling (hit, miss, pass, pipe, synth).'),
-    ])
-    obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
+    const router = createCachingRouter(model, logger, createAccessLog(undefined, { encoding: model.accessFormat?.json ? 'latin1' : 'utf8' }), { worker: workers })
+    const bound = await router.listen()
+    const latency = () =>
+      router.latency.family('caching_router_request_duration_seconds', 'From the request head to the last byte of the response, by handling (hit, miss, pass, pipe, synth).')
+    if (workers === undefined) {
+      answerMetricRequests(() => [...varnishFamilies(router.counters, router.store), latency()])
+      obeyManager(model.vcl.kind === 'file' ? router : { close: router.close }, { logger })
+    } else {
+      // --workers N: this thread is worker 0; the others bind beside it (worker-pool.ts).
+      const pool = new WorkerPool(model, router, workers.count, bound, logger)
+      // The manager's orders are taken from here on, as with one worker, while the threads start.
+      const close = async (o?: { drainTimeoutMs?: number }) => {
+        await Promise.all([router.close(o), pool.close(o?.drainTimeoutMs ?? 10_000)])
+      }
+      const reload = async () => {
+        await router.reload()
+        pool.reload()
+      }
+      obeyManager(model.vcl.kind === 'file' ? { close, reload } : { close }, { logger })
+      // The counters summed over the workers, as `stats` on -T (the latency histogram is worker 0's).
+      answerMetricRequests(async () => {
+        const { counters, extra } = await pool.summedStats()
+        return [...varnishFamilies(counters, { bytes: extra.SMA_g_bytes ?? 0, maxBytes: model.storageBytes }), latency()]
+      })
+      await pool.start()
+    }
     reportReady()
   } catch (err) {
     if (!(err instanceof VclError)) throw err
@@ -108,6 +130,8 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     addresses: [...model.listen.flatMap((l) => ('path' in l.address ? [] : [l.address])), ...(model.admin ? [model.admin.address] : [])],
     childArgs: [fileURLToPath(import.meta.url), ...argv],
     spare: true,
+    // --workers: the threads bind sockets of their own beside the one handed down (worker-pool.ts).
+    ...(model.workers > 1 ? { reusePort: model.listen.flatMap((l) => ('path' in l.address ? [] : [l.address])) } : {}),
     ...(ops ? { beforeStop: ops.beforeStop } : {}),
     ...(model.pidFile === undefined ? {} : { pidFile: new PidFile(model.pidFile) }),
   })

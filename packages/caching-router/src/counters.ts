@@ -86,3 +86,19 @@ export function formatCounters(c: Counters, extra: Record<string, number> = {}):
   }
   return out
 }
+
+/** `--workers N`: every worker's counters added up, with `base`'s start time (the first worker's). */
+export function sumCounters(base: Counters, all: readonly Record<string, number>[]): Counters {
+  const sum = new Counters()
+  sum.uptime_start = base.uptime_start
+  const fields = sum as unknown as Record<string, number>
+  for (const c of all) for (const k of Object.keys(fields)) if (k !== 'uptime_start') fields[k] = (fields[k] as number) + (c[k] ?? 0)
+  return sum
+}
+
+/** Figures (storage bytes) added up across workers. */
+export function sumFigures(all: readonly Record<string, number>[]): Record<string, number> {
+  const sum: Record<string, number> = {}
+  for (const f of all) for (const [k, v] of Object.entries(f)) sum[k] = (sum[k] ?? 0) + v
+  return sum
+}

@@ -26,6 +26,7 @@ import { readSecret } from './secret-file.js'
 import { CacheStore } from './store.js'
 import { VclPolicy } from './vcl-policy.js'
 import { VclRegistry } from './vcl/index.js'
+import { PeerCache } from './workers/peer-cache.js'
 
 export interface CachingRouter {
   /** Compiles the boot VCL (runs vcl_init, starts its probes), reads `-S`, then binds; the TCP addresses bound. */
@@ -43,6 +44,10 @@ export interface CachingRouter {
   reload(): Promise<void>
   /** What the admin CLI asks the serving side (a manager's CLI too). */
   readonly cli: ChildCli
+  /** `--workers N`: this worker's link to the others' caches. */
+  readonly peers: PeerCache | undefined
+  /** The loaded VCLs (what a worker's CLI commands act on). */
+  readonly vcl: VclRegistry
 }
 
 export interface RouterOptions {
@@ -58,6 +63,11 @@ export interface RouterOptions {
    * reaches the running router as it reaches varnishd's child; without it the model's `-p`.
    */
   params?: Params
+  /**
+   * `--workers N`: this router is worker `index` of `count`, one cache across them
+   * (workers/peer-cache.ts); each store holds a `count`th of `-s`, so they bound the total.
+   */
+  worker?: { index: number; count: number }
 }
 
 /** varnishd's HTTP_HDR_FIRST: the header slots the request line takes out of http_max_hdr. */
@@ -85,9 +95,19 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   if (opts.params === undefined) for (const [name, value] of model.params) params.set(name, value)
   const counters = new Counters()
   const latency = new HistogramByLabel('handling')
-  const store = new CacheStore(model.storageBytes, counters, clock)
+  const workers = opts.worker
+  const store = new CacheStore(workers === undefined ? model.storageBytes : Math.floor(model.storageBytes / workers.count), counters, clock)
   const bans = new BanList(counters, clock, () => params.regexLimits)
   store.setBans(bans)
+  const peers =
+    workers === undefined
+      ? undefined
+      : new PeerCache(workers.index, workers.count, store, clock, {
+          ban(expression) {
+            bans.prune(store.oldestBanSeq())
+            bans.addExpression(expression)
+          },
+        })
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,
     () => params.get('backend_idle_timeout') * 1000,
@@ -104,6 +124,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       try {
         bans.prune(store.oldestBanSeq())
         bans.addExpression(expression)
+        peers?.ban(expression)
         return undefined
       } catch (err) {
         return (err as Error).message
@@ -144,6 +165,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     clock,
     storageBytes: () => store.maxBytes,
     fetches: new BackendFetch({ pools, params, counters, logger, nextXid }),
+    peers,
   }
   const onRequest = createClientRequestHandler({
     policy,
@@ -195,6 +217,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     store,
     params,
     bans,
+    peers,
+    vcl,
     adminAddress: undefined,
     cli,
     async listen() {
@@ -219,12 +243,14 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           logger.info(`listening on ${spec.address.path}${spec.proxy ? ' (PROXY)' : ''}`)
           continue
         }
-        const addr = await s.listen(spec.address)
+        // --workers: a worker thread binds a socket of its own beside the one handed down to
+        // worker 0 (SO_REUSEPORT, the manager holds that one so): a thread that dies closes only its own.
+        const addr = await s.listen(spec.address, { reusePort: workers !== undefined && workers.index > 0 })
         bound.push(addr)
         logger.info(`listening on ${formatAddress(addr)}${spec.proxy ? ' (PROXY)' : ''}`)
       }
       const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${b.path ?? formatAddress({ host: b.host, port: b.port })}`).join(', ')
-      logger.info(`backends: ${list}; storage ${model.storageBytes} bytes`)
+      logger.info(`backends: ${list}; storage ${store.maxBytes} bytes`)
       for (const note of boot.compiled.regexNotes) logger.warn(note)
       if (model.admin) {
         admin = createAdminServer({ params, logger, secret, vcl, child: () => cli })

@@ -51,6 +51,10 @@ export class CacheStore {
   /** Surrogate keys (`import xkey;`): told of every object stored and removed. */
   readonly xkeys = new XkeyIndex()
   readonly #sweep: NodeJS.Timeout
+  /** `--workers`: told when a busy fetch has its head (inserted or not); unset with one worker. */
+  onUnbusy: ((obj: CacheObject, inserted: boolean) => void) | undefined
+  /** `--workers`: told of every purge made here, to make it in every worker. */
+  onPurge: ((hash: string) => void) | undefined
 
   /** `clock`: milliseconds, the router's (tests pass their own); the sweep reads it. */
   constructor(maxBytes: number, counters: Counters, clock: () => number = Date.now) {
@@ -125,6 +129,7 @@ export class CacheStore {
   unbusy(obj: CacheObject, insert: boolean, nowMs: number): void {
     const oh = this.#heads.get(obj.hash)
     if (insert) this.insert(obj, nowMs)
+    if (this.onUnbusy !== undefined) this.onUnbusy(obj, insert)
     if (!oh || oh.busy !== obj) return
     oh.busy = undefined
     const waiters = oh.waiters
@@ -215,8 +220,12 @@ export class CacheStore {
     }
   }
 
-  /** Removes every variant under a hash (a purge, or RFC 9111 §4.4 invalidation). */
-  purge(hash: string): number {
+  /**
+   * Removes every variant under a hash (a purge, or RFC 9111 §4.4 invalidation); `spread`:
+   * in every worker too (a purge a peer sent is not sent on).
+   */
+  purge(hash: string, spread = true): number {
+    if (spread && this.onPurge !== undefined) this.onPurge(hash)
     const oh = this.#heads.get(hash)
     if (!oh) return 0
     const objs = [...oh.objects]

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { deepFreeze, formatAddress, type HostPort, parseAddress, parseCommandLine, parseDrainDelay, parseLogFormat, UsageError } from '@edgestack/common'
 import { Params, parseSize } from '../params.js'
 import { articleVcl, backendVcl } from './flags-vcl.js'
@@ -45,6 +46,8 @@ edgestack extensions (the article's routing without a VCL file):
                           listeners keep accepting SEC seconds more before the drain (default 0)
   --log-format text|json  the router's own log lines as text or JSON objects, request ids
                           (xid) as fields (default text)
+  --workers N|auto        N worker threads on the same listening sockets, one cache across
+                          them (auto: one a CPU; default 1)
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
@@ -80,6 +83,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       'access-log-json': { type: 'boolean' },
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
+      workers: { type: 'string' },
       'log-format': { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -123,6 +127,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     pidFile: values.P,
     metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
+    workers: parseWorkers(values.workers),
     logFormat: parseLogFormat(values['log-format']),
     help: values.help ?? false,
     check: values.C ?? false,
@@ -257,6 +262,14 @@ export function parseStatCommandLine(argv: string[]): { address: HostPort; secre
   if (values[1] && values.j) throw new UsageError('stat: -1 and -j are two output formats: give one')
   if (values.T === undefined) throw new UsageError('stat: -T ADDR (the router\'s admin CLI) is required')
   return { address: parseAddress(values.T, '127.0.0.1'), secretFile: values.S, json: values.j ?? false }
+}
+
+/** `--workers N|auto`: how many worker threads serve (README "Workers"). */
+function parseWorkers(value: string | undefined): number {
+  if (value === undefined) return 1
+  if (value === 'auto') return availableParallelism()
+  if (!/^[1-9][0-9]{0,2}$/.test(value)) throw new UsageError(`--workers ${value}: expected a number from 1 to 999, or auto`)
+  return Number(value)
 }
 
 /**

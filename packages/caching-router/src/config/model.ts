@@ -53,6 +53,8 @@ export interface CliModel extends RouterModel {
   readonly metrics: HostPort | undefined
   /** `--drain-delay SEC` (edgestack): /readyz 503 while still accepting, before a stop's drain. */
   readonly drainDelayMs: number
+  /** `--workers N|auto` (edgestack): worker threads, one cache across them; 1 by default. */
+  readonly workers: number
   /** `--log-format` (edgestack): the router's own log as text or JSON lines. */
   readonly logFormat: LogFormat
   readonly help: boolean

@@ -21,6 +21,9 @@ interface TcpHandle {
 }
 type CreateServerHandle = (address: string | null, port: number, addressType: number, fd?: number, flags?: number) => TcpHandle | number
 
+/** libuv's UV_TCP_REUSEPORT bind flag (tcp_wrap's constants; what `listen({ reusePort })` sets). */
+const UV_TCP_REUSEPORT = 2
+
 /**
  * Binds without listening, as node:cluster's primary does for SCHED_NONE (`net._createServerHandle`,
  * which cluster itself uses): the first child's listen(2) puts the socket in LISTEN, and it stays
@@ -28,10 +31,10 @@ type CreateServerHandle = (address: string | null, port: number, addressType: nu
  * manager never accepts; a child's death leaves connections queued in the kernel's backlog for
  * the next child, so none is refused.
  */
-export async function holdSocket(wanted: HostPort): Promise<HeldSocket> {
+export async function holdSocket(wanted: HostPort, opts: { reusePort?: boolean } = {}): Promise<HeldSocket> {
   const ip = net.isIP(wanted.host) ? wanted.host : (await lookup(wanted.host)).address
   const create = (net as unknown as { _createServerHandle: CreateServerHandle })._createServerHandle
-  const handle = create(ip, wanted.port, net.isIP(ip))
+  const handle = create(ip, wanted.port, net.isIP(ip), undefined, opts.reusePort ? UV_TCP_REUSEPORT : 0)
   if (typeof handle === 'number') {
     throw new StartupError(`cannot listen on ${formatAddress(wanted)}: bind ${getSystemErrorName(handle)}: ${getSystemErrorMap().get(handle)?.[1] ?? 'error'}`)
   }

@@ -15,6 +15,11 @@ export interface ManagerOptions {
   children: number
   /** Every address a child listens on: held here, handed down (listen-fds.ts). */
   addresses: readonly HostPort[]
+  /**
+   * Addresses held with SO_REUSEPORT, so that threads of a child can bind sockets of their own
+   * beside the one handed down (caching-router's `--workers`): each closes only its own.
+   */
+  reusePort?: readonly HostPort[]
   /** The child's command line: node's own flags are kept; the child knows it is one by EDGESTACK_MANAGED. */
   childArgs?: readonly string[]
   /**
@@ -65,7 +70,8 @@ export async function runManager(
   reload(why: string): Promise<void>
 }> {
   const { logger } = opts
-  let sockets = await holdAll(opts.addresses, [])
+  const reusePort = new Set((opts.reusePort ?? []).map(keyOf))
+  let sockets = await holdAll(opts.addresses, [], reusePort)
   const childrenFor = (held: readonly HeldSocket[]) =>
     new Supervisor({
       logger,
@@ -142,7 +148,7 @@ export async function runManager(
       logger.info(`${why}: reloading configuration`)
       let next: HeldSocket[] | undefined
       try {
-        next = await holdAll(await opts.readConfig(), sockets)
+        next = await holdAll(await opts.readConfig(), sockets, reusePort)
         const fresh = childrenFor(next)
         await fresh.start(opts.children).catch(async (err: Error) => {
           await fresh.stop('fast')
@@ -186,12 +192,12 @@ export async function runManager(
  * Holds every address, reusing a socket of `kept` held for the same spelling (each once: two
  * `:0` are two sockets); all or nothing.
  */
-async function holdAll(addresses: readonly HostPort[], kept: readonly HeldSocket[]): Promise<HeldSocket[]> {
+async function holdAll(addresses: readonly HostPort[], kept: readonly HeldSocket[], reusePort: ReadonlySet<string>): Promise<HeldSocket[]> {
   const out: HeldSocket[] = []
   try {
     for (const a of addresses) {
       const reuse = kept.find((s) => keyOf(s.wanted) === keyOf(a) && !out.includes(s))
-      out.push(reuse ?? (await holdSocket(a)))
+      out.push(reuse ?? (await holdSocket(a, { reusePort: reusePort.has(keyOf(a)) })))
     }
   } catch (err) {
     for (const s of out) if (!kept.includes(s)) s.close()

@@ -91,7 +91,7 @@ export class ConnectionLimit {
 
 export interface Http1Server {
   /** Listens on `address` (or on the socket a manager handed down for it: daemon/listen-fds.ts). */
-  listen(address: HostPort): Promise<HostPort>
+  listen(address: HostPort, opts?: { reusePort?: boolean }): Promise<HostPort>
   /**
    * A Unix-domain socket at `path` (which must not exist), then `chmod` to `mode` if given.
    * Its requests have an empty remoteAddress and localAddress, and port 0.
@@ -168,12 +168,12 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     get connectionCount() {
       return connections.size
     },
-    async listen(address) {
+    async listen(address, listenOpts) {
       if (maxConnections === undefined && shared === undefined) {
         const limit = await openFileLimit()
         if (limit !== undefined) maxConnections = connectionBudget(limit)
       }
-      const bound = await listenOn(server, address)
+      const bound = await listenOn(server, address, listenOpts)
       // Past listen, an error is a failed accept (EMFILE when the descriptors are used up):
       // the client it was for is lost, the server goes on (libuv retries on the next one).
       server.on('error', (err) => opts.onRefused?.(err))

@@ -16,10 +16,11 @@ interface MetricsReply {
  * A manager's child answers its manager's metrics requests over the IPC channel with its own
  * counters; the manager, which serves `--metrics`, adds them up (collectFromChildren).
  */
-export function answerMetricRequests(collect: () => MetricFamily[]): void {
+export function answerMetricRequests(collect: () => MetricFamily[] | Promise<MetricFamily[]>): void {
   process.on('message', (m: MetricsRequest) => {
     if (m?.kind !== 'metrics' || typeof m.id !== 'number') return
-    process.send?.({ kind: 'metrics-reply', id: m.id, families: collect() } satisfies MetricsReply)
+    // A child with threads of its own (caching-router --workers) asks them first.
+    void Promise.resolve(collect()).then((families) => process.send?.({ kind: 'metrics-reply', id: m.id, families } satisfies MetricsReply))
   })
 }
 

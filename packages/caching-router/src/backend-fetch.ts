@@ -41,7 +41,8 @@ export class BackendFetch {
       url: r.url,
       proto: 'HTTP/1.1',
       headers,
-      backend: r.backendHint,
+      // Picked by the policy's vcl_backend_fetch step: a director resolves when the fetch starts.
+      backend: undefined,
       uncacheable,
       xid,
       isBgfetch: bgfetch,

@@ -77,10 +77,12 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       proto: `HTTP/${req.version}`,
       headers,
       connectionNamed: connectionNamed(headers),
-      backendHint: undefined,
       xid: d.nextXid(),
       clientIp,
       serverIp: req.localAddress || BOGO_IP,
+      clientPort: req.remotePort,
+      serverPort: req.localPort,
+      socket: req.socket,
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
     }
@@ -222,7 +224,8 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       proto: r.proto,
       // varnishd's cnt_pipe adds X-Varnish to the piped request too, before vcl_pipe.
       headers: r.headers.concat('X-Varnish', String(xid)),
-      backend: r.backendHint,
+      // Picked by the policy's vcl_pipe step: a director resolves when the backend side starts.
+      backend: undefined,
       uncacheable: true,
       xid,
       isBgfetch: false,

@@ -21,14 +21,15 @@ export interface ReqObj {
    * (undefined: none): never forwarded, while a field VCL adds under such a name is.
    */
   connectionNamed?: Set<string>
-  /**
-   * `req.backend_hint` as vcl_recv left it, resolved to the concrete backend its director
-   * picked (undefined: none healthy, a 503). The object itself goes on to the socket.
-   */
-  backendHint: VclResolvedBackend | undefined
   readonly xid: number
+  /** client.ip and server.ip: the PROXY header's source and destination on a PROXY listener. */
   readonly clientIp: string
   readonly serverIp: string
+  /** Their ports (0 where there are none), for std.port(). */
+  readonly clientPort?: number
+  readonly serverPort?: number
+  /** remote.ip and local.ip: the TCP connection's own ends (the PROXY sender's, behind one). */
+  readonly socket?: { readonly remoteAddress?: string; readonly remotePort?: number; readonly localAddress?: string; readonly localPort?: number }
   /** `req.hash_always_miss`: fetch even when a fresh object exists. */
   hashAlwaysMiss: boolean
   /** `req.hash_ignore_busy`: do not wait for a fetch of the same object in progress. */

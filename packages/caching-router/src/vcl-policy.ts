@@ -13,7 +13,7 @@ import type {
   RespObj,
 } from './policy.js'
 import { builtinBackendFetch, builtinBackendResponse } from './builtin-native.js'
-import { BackendState, clientIpOf, localIpOf, ObjAdapter, RequestState } from './vcl-request-state.js'
+import { BackendState, clientIpOf, localIpOf, ObjAdapter, RequestState, remoteIpOf, socketLocalIpOf } from './vcl-request-state.js'
 import {
   type VclBackendRef,
   type VclBackendRequest,
@@ -81,17 +81,22 @@ export class VclPolicy implements Policy {
     let state = req.policyState as RequestState | undefined
     if (state === undefined) {
       const program = this.registry.acquire()
-      state = new RequestState(program, (hashData) =>
+      state = new RequestState(program, (hashData, digest) =>
         program.newRequest({
           method: req.method,
           url: req.url,
           proto: req.proto,
           headers: req.headers,
-          client: clientIpOf(req.clientIp),
-          local: localIpOf(req.serverIp),
+          client: clientIpOf(req.clientIp, req.clientPort),
+          server: localIpOf(req.serverIp, req.serverPort),
+          // Behind a PROXY header these are the connection's own ends (varnishd's remote.ip,
+          // local.ip); client.ip and server.ip are the header's.
+          remote: req.socket ? remoteIpOf(req.socket.remoteAddress || req.clientIp, req.socket.remotePort) : undefined,
+          local: req.socket ? socketLocalIpOf(req.socket.localAddress || req.serverIp, req.socket.localPort) : localIpOf(req.serverIp, req.serverPort),
           xid: String(req.xid),
           now: this.#now,
           hashData,
+          digest,
           ban: this.#ban,
           log: this.#log,
           regexLimits: this.#host?.regexLimits(),
@@ -133,8 +138,9 @@ export class VclPolicy implements Policy {
     }
     req.hashAlwaysMiss = v.hashAlwaysMiss
     req.hashIgnoreBusy = v.hashIgnoreBusy
-    // No healthy backend: undefined, and the fetch fails with a 503.
-    req.backendHint = v.backendHint?.resolve(ctx)
+    // req.backend_hint stays VCL's: a director is resolved when the fetch (or pipe) starts, on
+    // the backend side, as varnishd's VRT_DirectorResolve; resolving here too would move a
+    // round_robin twice a request.
   }
 
   hash(req: ReqObj): string {
@@ -271,8 +277,10 @@ export class VclPolicy implements Policy {
     const request = bereq.policyState as RequestState
     const { program, ctx } = request
     if (program.isBuiltinOnly('backend_fetch')) {
-      // The fetch goes to req.backend_hint, as builtin's vcl_backend_fetch leaves it.
+      // The fetch goes to req.backend_hint, as builtin's vcl_backend_fetch leaves it. No VCL
+      // bereq exists for this fetch (a director resolving it reads req then).
       builtinBackendFetch(bereq)
+      ctx.bereq = undefined
       this.#toBackend(bereq, ctx.req.backendHint, undefined, ctx)
       bereq.policyState = new BackendState(request, undefined)
       return 'fetch'
@@ -303,7 +311,9 @@ export class VclPolicy implements Policy {
       // A pass's response is uncacheable from the start, as varnishd shows it to VCL.
       uncacheable: beresp.uncacheable || bereq.uncacheable,
       was304: beresp.was304,
-      backendName: vb.backend?.name ?? '',
+      // The backend the fetch went to: the director's pick, not bereq.backend (the director).
+      backend: bereq.backend,
+      backendName: bereq.backend?.name ?? vb.backend?.name ?? '',
     })
     v.http.changed = false
     const ret = program.run('backend_response', ctx)
@@ -387,7 +397,9 @@ export class VclPolicy implements Policy {
 
   done(req: ReqObj): void {
     const state = req.policyState as RequestState | undefined
-    if (state !== undefined) this.registry.release(state.program)
+    if (state === undefined) return
+    state.program.endTask(state.ctx)
+    this.registry.release(state.program)
   }
 
   readonly #ban = (expression: string): string | undefined => this.#host?.ban(expression) ?? 'bans are not available'

@@ -69,7 +69,7 @@ const VARIABLES_IMPLEMENTED = [
   'beresp.backend.name', 'beresp.body', 'resp.proto', 'resp.status', 'resp.reason', 'resp.body', 'obj.proto',
   'obj.status', 'obj.reason', 'obj.ttl', 'obj.grace', 'obj.keep', 'obj.age', 'obj.hits', 'obj.uncacheable', 'obj.time',
   'client.ip', 'server.ip', 'local.ip', 'remote.ip', 'now', 'server.hostname', 'server.identity', 'client.identity',
-  'req.backend.healthy', 'beresp.do_stream',
+  'req.backend.healthy', 'beresp.do_stream', 'req.hash', 'bereq.hash', 'beresp.backend',
 ]
 
 async function sources(dir: string): Promise<string> {

@@ -132,6 +132,8 @@ export interface VclBackendRef {
   healthy(): boolean
   /** The concrete backend to fetch from (a director picks one), or undefined when all are sick. */
   resolve(ctx: VclContext): VclResolvedBackend | undefined
+  /** Seconds since the epoch the health last changed (VRT_Healthy's `changed`), if known. */
+  readonly changed?: number
 }
 
 /** A concrete `backend` declaration, after defaults are applied. */
@@ -205,6 +207,8 @@ export interface VclBackendResponse extends VclMessage {
   readonly age: number
   readonly was304: boolean
   readonly backendName: string
+  /** `beresp.backend`: the backend the response came from (a director's pick). */
+  readonly backend?: VclBackendRef
 }
 
 export interface VclResponse extends VclMessage {
@@ -241,8 +245,10 @@ export interface VclContext {
   resp?: VclResponse
   obj?: VclObject
   readonly client: VclIp
-  /** The address the client connected to (`server.ip`, `local.ip`). */
+  /** The local end of the TCP connection (`local.ip`). */
   readonly local: VclIp
+  /** The address the client connected to (`server.ip`): a PROXY header's destination, else `local`. */
+  readonly server?: VclIp
   /** The peer of the TCP connection; `client.ip` differs when PROXY protocol is used. */
   readonly remote: VclIp
   /** `client.identity`, default the client address. */
@@ -261,6 +267,13 @@ export interface VclContext {
   readonly regexLimits?: MatchLimits
   /** varnish 3's `purge;` in vcl_hit / vcl_miss: drop the looked-up object and its variants. */
   purge?(): void
+  /** The subroutine running now (set by VclProgram.run); the shard director reads its side from it. */
+  method?: VclMethod
+  /**
+   * `req.hash`: the SHA-256 vcl_hash's hash_data() calls built (cache_hash.c, each part then a
+   * NUL), vcl_hash being run for it if the request has not needed it yet.
+   */
+  digest?(): Uint8Array
 }
 
 /** The subroutines varnish runs, named without their `vcl_` prefix. */

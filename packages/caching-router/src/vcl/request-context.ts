@@ -11,6 +11,8 @@ export interface RequestInit {
   readonly headers: readonly string[] | VclHeaders
   readonly client: VclIp
   readonly local: VclIp
+  /** server.ip, when it differs from local.ip (a PROXY header's destination). */
+  readonly server?: VclIp
   readonly remote?: VclIp
   readonly xid: string
   readonly restarts?: number
@@ -18,6 +20,8 @@ export interface RequestInit {
   readonly serverIdentity?: string
   readonly now?: () => number
   readonly hashData?: (part: string) => void
+  /** `req.hash` (see VclContext.digest). */
+  readonly digest?: () => Uint8Array
   readonly ban?: (expression: string) => string | undefined
   readonly log?: (message: string) => void
   readonly regexLimits?: MatchLimits
@@ -50,6 +54,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     client: init.client,
     local: init.local,
     remote: init.remote ?? init.client,
+    server: init.server ?? init.local,
     // One shape for every context (no spread): read on every `~` of the request.
     regexLimits: init.regexLimits,
     serverHostname: init.serverHostname ?? 'localhost',
@@ -58,6 +63,8 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     hashData: init.hashData ?? (() => {}),
     ban: init.ban ?? (() => 'bans are not supported here'),
     log: init.log ?? (() => {}),
+    method: undefined,
+    digest: init.digest,
   }
 }
 
@@ -100,7 +107,7 @@ function headersOf(h: readonly string[] | VclHeaders): VclHeaders {
 /** beresp for vcl_backend_response (ttl/grace/keep from the cache policy) or vcl_backend_error. */
 export function startBackendResponse(
   ctx: VclContext,
-  r: ResponseInit & { ttl: number; grace: number; keep: number; age?: number; uncacheable?: boolean; was304?: boolean; backendName?: string },
+  r: ResponseInit & { ttl: number; grace: number; keep: number; age?: number; uncacheable?: boolean; was304?: boolean; backendName?: string; backend?: VclBackendRef },
 ): VclBackendResponse {
   // In a pass varnishd hands vcl_backend_response no lifetime at all (ttl, grace and keep 0,
   // as seen with varnishd 7.1 in vcl-fetch-differential.test.ts), whatever the headers say.
@@ -122,6 +129,7 @@ export function startBackendResponse(
     age: r.age ?? 0,
     was304: r.was304 ?? false,
     backendName: r.backendName ?? ctx.bereq?.backend?.name ?? '',
+    backend: r.backend,
   }
   ctx.beresp = beresp
   return beresp

@@ -113,6 +113,10 @@ for (const o of ['beresp', 'resp', 'obj'] as const) {
 }
 add(field('req.backend_hint', 'req', 'backendHint', 'BACKEND', CLIENT, CLIENT))
 add(field('req.restarts', 'req', 'restarts', 'INT', CLIENT, NONE))
+// req->digest as a BLOB (vcl_var.rst: after vcl_hash; bereq.hash on the pipe and backend side),
+// for `directors.shard().backend(by=BLOB, key_blob=...)`.
+add({ name: 'req.hash', type: 'BLOB', read: ['hit', 'miss', 'pass', 'purge', 'deliver'], write: NONE, unset: NONE, get: (ctx) => ctx.digest?.() })
+add({ name: 'bereq.hash', type: 'BLOB', read: PIPE_BACKEND, write: NONE, unset: NONE, get: (ctx) => ctx.digest?.() })
 add(field('req.xid', 'req', 'xid', 'STRING', CLIENT, NONE))
 add(field('req.esi_level', 'req', 'esiLevel', 'INT', CLIENT, NONE))
 add(field('req.is_hitmiss', 'req', 'isHitmiss', 'BOOL', CLIENT, NONE))
@@ -155,6 +159,7 @@ add(refused(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP), '
 add(field('beresp.age', 'beresp', 'age', 'DURATION', BERESP, NONE))
 add(field('beresp.was_304', 'beresp', 'was304', 'BOOL', BERESP, NONE))
 add(field('beresp.backend.name', 'beresp', 'backendName', 'STRING', BERESP, NONE))
+add(field('beresp.backend', 'beresp', 'backend', 'BACKEND', BERESP, NONE))
 add({ ...field('beresp.body', 'beresp', 'body', 'BODY', NONE, ['backend_error']), unset: NONE })
 add({ ...field('resp.body', 'resp', 'body', 'BODY', NONE, ['synth']), unset: NONE })
 add(field('resp.is_streaming', 'resp', 'isStreaming', 'BOOL', RESP, NONE))
@@ -166,7 +171,7 @@ add(field('obj.time', 'obj', 'time', 'TIME', OBJ, NONE))
 
 const ip = (name: string, get: (ctx: VclContext) => unknown): VarSpec => ({ name, type: 'IP', read: BOTH, write: NONE, unset: NONE, get })
 add(ip('client.ip', (ctx) => ctx.client))
-add(ip('server.ip', (ctx) => ctx.local))
+add(ip('server.ip', (ctx) => ctx.server ?? ctx.local))
 add(ip('local.ip', (ctx) => ctx.local))
 add(ip('remote.ip', (ctx) => ctx.remote))
 add({ name: 'now', type: 'TIME', read: EVERYWHERE, write: NONE, unset: NONE, get: (ctx) => ctx.now() })

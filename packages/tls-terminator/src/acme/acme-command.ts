@@ -23,9 +23,9 @@ export const ACME_HELP = `Usage: tls-terminator acme [options] --directory URL -
 Obtains and renews, from an ACME CA (RFC 8555), the certificate and key that FILE, a
 stunnel.conf (\`cert\`, \`key\`), or HITCH.CONF (its \`pem-file\`: one PEM with the chain and the
 key, or a block's \`cert\` and \`private-key\`) names; writes them whole (a temporary file
-renamed over each) and sends SIGHUP to the pid in the file's \`pid\` (stunnel.conf) or
-\`pidfile\` (hitch.conf). It writes nothing else the file names, so it serves stunnel and
-hitch too.
+renamed over each) and sends SIGHUP to the pid in stunnel.conf's \`pid\` or in --pid-file
+(hitch takes its pid file only as --pidfile). It writes nothing else the file names, so it
+serves stunnel and hitch too.
 
   --directory URL          the CA's ACME directory (https://acme-v02.api.letsencrypt.org/directory)
   --domain NAME            a name the certificate is for; repeat for more (the first is its subject)

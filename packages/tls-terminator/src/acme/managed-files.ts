@@ -8,7 +8,7 @@ import type { KeyPairFiles } from './atomic-files.js'
 /** What `tls-terminator acme` manages: the key pair a configuration names, and whom to signal. */
 export interface ManagedFiles {
   files: KeyPairFiles
-  /** stunnel.conf's `pid`, hitch.conf's `pidfile`. */
+  /** stunnel.conf's `pid`; hitch takes its pid file only as `--pidfile` (then `--pid-file` here). */
   pidFile: string | undefined
 }
 
@@ -39,7 +39,6 @@ export async function stunnelManagedFiles(file: string, service: string | undefi
 export async function hitchManagedFiles(file: string, service: string | undefined): Promise<ManagedFiles> {
   const settings = await readHitchConf(file)
   const pairs = new Map<string, KeyPairFiles>()
-  let pidFile: string | undefined
   let pemDir = false
   const add = (s: HitchSetting) => {
     const v = s.value
@@ -52,7 +51,6 @@ export async function hitchManagedFiles(file: string, service: string | undefine
   }
   for (const s of settings) {
     if (s.key === 'pem-file') add(s)
-    else if (s.key === 'pidfile' && s.value.kind === 'string') pidFile = s.value.text
     else if (s.key === 'pem-dir') pemDir = true
     else if (s.key === 'frontend') {
       if (s.value.kind === 'block') for (const inner of s.value.settings) if (inner.key === 'pem-file') add(inner)
@@ -67,9 +65,9 @@ export async function hitchManagedFiles(file: string, service: string | undefine
   if (service !== undefined) {
     const files = pairs.get(service)
     if (!files) throw new UsageError(`acme: --service ${service}: ${file} names no such pem-file (it has ${names.join(', ') || 'none'})`)
-    return { files, pidFile }
+    return { files, pidFile: undefined }
   }
-  if (names.length === 1) return { files: pairs.get(names[0] as string) as KeyPairFiles, pidFile }
+  if (names.length === 1) return { files: pairs.get(names[0] as string) as KeyPairFiles, pidFile: undefined }
   if (names.length === 0) {
     throw new UsageError(`acme: ${file} names no pem-file${pemDir ? ' (a pem-dir holds many: name the file with a pem-file)' : ''}`)
   }

@@ -156,7 +156,7 @@ export async function startRouter(ctx: BenchContext, programs: Programs): Promis
 /**
  * Scenario 11: caching-router and varnishd both with `-p feature=+http2`, the same VCL, to the
  * fast origin; h2c with prior knowledge. Its own group, so the HTTP/1.1 scenarios keep their
- * configuration. The same through TLS is scenario 12 (startChainsH2).
+ * configuration. The same through TLS is scenario 15 (startChainsH2).
  */
 export async function startRouterH2(ctx: BenchContext, programs: Programs): Promise<Started> {
   const st = new Starter()
@@ -221,7 +221,7 @@ export async function startChains(ctx: BenchContext, programs: Programs): Promis
 }
 
 /**
- * Scenario 12: issue 19's HTTP/2 deployment on the cache-hit path. One hitch.conf (ALPN
+ * Scenario 15: issue 19's HTTP/2 deployment on the cache-hit path. One hitch.conf (ALPN
  * `h2, http/1.1`, `write-proxy-v2 = on`) starts tls-terminator and hitch; each hands PROXY v2 to
  * its router's PROXY listener, caching-router or varnishd with `-p feature=+http2` on the same
  * VCL, both backends the fast origin. The layers' own logs are as in scenario 7 (none of hitch's

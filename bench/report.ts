@@ -15,7 +15,7 @@ const TARGETS: Record<number, { min?: number; max?: number }> = {
   7: { min: 1.0 },
   8: { min: 1.0 },
   9: { max: 3.0 },
-  12: { min: 1.0 },
+  15: { min: 1.0 },
 }
 
 export interface Report {

@@ -80,7 +80,9 @@ export class VclPolicy implements Policy {
   recv(req: ReqObj): RecvAction {
     let state = req.policyState as RequestState | undefined
     if (state === undefined) {
-      const program = this.registry.acquire()
+      // An ESI include runs under the VCL its top request holds (ved_include: req->vcl = preq->vcl).
+      const top = req.top?.policyState as RequestState | undefined
+      const program = top !== undefined ? this.registry.hold(top.program) : this.registry.acquire()
       state = new RequestState(program, (hashData, digest) =>
         program.newRequest({
           method: req.method,
@@ -98,8 +100,11 @@ export class VclPolicy implements Policy {
           hashData,
           digest,
           ban: this.#ban,
+          xkeyPurge: this.#xkeyPurge,
           log: this.#log,
           regexLimits: this.#host?.regexLimits(),
+          esiLevel: req.esiLevel,
+          top: top?.ctx.req,
         }),
       )
       req.policyState = state
@@ -138,6 +143,7 @@ export class VclPolicy implements Policy {
     }
     req.hashAlwaysMiss = v.hashAlwaysMiss
     req.hashIgnoreBusy = v.hashIgnoreBusy
+    if (!v.esi) req.esiOff = true
     // req.backend_hint stays VCL's: a director is resolved when the fetch (or pipe) starts, on
     // the backend side, as varnishd's VRT_DirectorResolve; resolving here too would move a
     // round_robin twice a request.
@@ -327,6 +333,9 @@ export class VclPolicy implements Policy {
     // Streaming is the default (BerespObj leaves it unset, as the native builtin path does):
     // only VCL's `set beresp.do_stream = false` is carried back.
     if (!v.doStream) beresp.doStream = false
+    if (v.doEsi) beresp.doEsi = true
+    if (v.doGzip) beresp.doGzip = true
+    if (v.doGunzip) beresp.doGunzip = true
     switch (ret.action) {
       case 'deliver':
         return 'deliver'
@@ -361,11 +370,12 @@ export class VclPolicy implements Policy {
     const { program, ctx } = this.#state(req)
     // A pass has an object in varnish too, private to the request: the response as fetched.
     ctx.obj = new ObjAdapter(obj ?? { status: resp.status, reason: resp.reason, headers: resp.headers, ttl: 0, grace: 0, keep: 0, hits: 0, age: 0 }, ctx.now())
-    const v = startResponse(ctx, { status: resp.status, reason: resp.reason, headers: resp.headers })
+    const v = startResponse(ctx, { status: resp.status, reason: resp.reason, headers: resp.headers, doEsi: resp.doEsi })
     v.http.changed = false
     const ret = program.run('deliver', ctx)
     resp.status = v.status
     resp.reason = v.reason
+    if (resp.doEsi !== undefined) resp.doEsi = v.doEsi
     if (v.http.changed) resp.headers = v.http.toRaw()
     if (ret.action === 'deliver') return 'deliver'
     if (ret.action === 'synth') return synthOf(req, ret)
@@ -404,4 +414,5 @@ export class VclPolicy implements Policy {
 
   readonly #ban = (expression: string): string | undefined => this.#host?.ban(expression) ?? 'bans are not available'
   readonly #log = (message: string): void => this.#host?.log(message)
+  readonly #xkeyPurge = (keys: string, soft: boolean): number => this.#host?.xkeyPurge?.(keys, soft) ?? 0
 }

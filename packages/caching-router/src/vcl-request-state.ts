@@ -96,6 +96,9 @@ export class ObjAdapter implements VclObject {
   get hits(): number {
     return this.view.hits
   }
+  get canEsi(): boolean {
+    return this.view.canEsi ?? false
+  }
 }
 
 // client.ip and server.ip are read-only in VCL: a request from the same address as the last

@@ -7,6 +7,7 @@ import type { Backend } from './directors.js'
 import { Director } from './vdir-director.js'
 import { directorsCall, objectCall, type VmodObject } from './vmod-directors.js'
 import { stdCall } from './vmod-std.js'
+import { xkeyCall } from './vmod-xkey.js'
 import { spanOf, type Token } from './lexer.js'
 import { compilePcre, compileReplacement, VARNISH_REGEX_LIMITS } from './regex.js'
 import { VclError } from './source.js'
@@ -316,12 +317,13 @@ function call(e: Extract<Expr, { kind: 'call' }>, env: ExprEnv): Compiled {
   const dot = name.lastIndexOf('.')
   const prefix = dot === -1 ? '' : name.slice(0, dot)
   const member = name.slice(dot + 1)
-  if (prefix === 'std' || prefix === 'directors') {
+  if (prefix === 'std' || prefix === 'directors' || prefix === 'xkey') {
     if (!env.imports.has(prefix)) throw new VclError(`Symbol not found: '${name}'`, spanOf(e.token))
   }
   if (prefix === 'std') return stdCall(e, member, env)
   const fromVmod = prefix === 'directors' ? directorsCall(e, member, env) : undefined
   if (fromVmod) return fromVmod
+  if (prefix === 'xkey') return xkeyCall(e, member, env)
   const object = env.objects.get(prefix)
   if (object) return objectCall(e, object, member, env)
   // `req.http.host.lower()`: STRING methods (VCC's STRINGS.lower / STRINGS.upper).

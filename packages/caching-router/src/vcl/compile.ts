@@ -62,7 +62,7 @@ const RENAMED_RETURNS: Record<string, Record<string, string>> = {
 }
 const BUILTIN_SOURCE: VclSource = { name: '<builtin>', text: BUILTIN_VCL }
 const BUILTIN_NAMES = new Set((BUILTIN_VCL.match(/^sub (vcl_\w+)/gm) ?? []).map((s) => s.slice(4)))
-const IMPORTABLE = new Set(['std', 'directors'])
+const IMPORTABLE = new Set(['std', 'directors', 'xkey'])
 
 /** What was looked up before compiling: addresses of host names used in ACLs. */
 export interface CompileOptions {
@@ -186,7 +186,7 @@ class Compiler {
 
   #import(module: Token): void {
     if (!IMPORTABLE.has(module.value)) {
-      throw new VclError(`Could not find VMOD ${module.value}\n(caching-router provides std and directors)`, spanOf(module))
+      throw new VclError(`Could not find VMOD ${module.value}\n(caching-router provides std, directors and xkey)`, spanOf(module))
     }
     this.#imports.add(module.value)
   }

@@ -170,6 +170,8 @@ export interface VclRequest extends VclMessage {
   restarts: number
   readonly xid: string
   readonly esiLevel: number
+  /** `req.esi` (VCL 4.0): false turns ESI processing off for this request's response. */
+  esi: boolean
   readonly isHitmiss: boolean
   readonly isHitpass: boolean
 }
@@ -217,6 +219,8 @@ export interface VclResponse extends VclMessage {
   /** Set by `set resp.body = ...` or `synthetic(...)` (vcl_synth); undefined keeps the body. */
   body: string | undefined
   readonly isStreaming: boolean
+  /** `resp.do_esi` (VCL 4.1): defaults to obj.can_esi; false delivers the stored body as it is. */
+  doEsi: boolean
 }
 
 /** The cached object in vcl_hit and vcl_deliver: read-only to VCL. */
@@ -229,6 +233,8 @@ export interface VclObject extends VclMessage {
   readonly age: number
   readonly hits: number
   readonly uncacheable: boolean
+  /** The object has ESI instructions (it was stored with beresp.do_esi and holds ESI). */
+  readonly canEsi: boolean
   /** Seconds since the epoch the object was fetched. */
   readonly time: number
 }
@@ -240,6 +246,8 @@ export interface VclObject extends VclMessage {
  */
 export interface VclContext {
   req: VclRequest
+  /** `req_top`: the request at the top of an ESI tree; undefined when req is that request. */
+  readonly top?: VclRequest
   bereq?: VclBackendRequest
   beresp?: VclBackendResponse
   resp?: VclResponse
@@ -261,6 +269,8 @@ export interface VclContext {
   hashData(part: string): void
   /** `ban(...)` / `std.ban(...)`: apply a ban expression; returns an error text when invalid. */
   ban(expression: string): string | undefined
+  /** `xkey.purge(keys)` / `xkey.softpurge(keys)`: how many objects were reached. */
+  xkeyPurge?(keys: string, soft: boolean): number
   /** `std.log(...)`. */
   log(message: string): void
   /** pcre2_match_limit / pcre2_depth_limit for this request's matches (default varnishd's). */

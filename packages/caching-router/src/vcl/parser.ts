@@ -293,7 +293,7 @@ class Parser {
     for (;;) {
       const t = this.#peek()
       if (t.kind !== 'id') break
-      if (t.value === 'elseif' || t.value === 'elsif') {
+      if (t.value === 'elseif' || t.value === 'elsif' || t.value === 'elif') {
         this.#next()
         branches.push({ cond: this.#condition(), body: this.#block() })
       } else if (t.value === 'else') {

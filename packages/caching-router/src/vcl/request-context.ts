@@ -16,6 +16,9 @@ export interface RequestInit {
   readonly remote?: VclIp
   readonly xid: string
   readonly restarts?: number
+  /** An ESI sub-request: its depth and the top request's VCL view (req_top). */
+  readonly esiLevel?: number
+  readonly top?: VclRequest
   readonly serverHostname?: string
   readonly serverIdentity?: string
   readonly now?: () => number
@@ -24,6 +27,7 @@ export interface RequestInit {
   readonly digest?: () => Uint8Array
   readonly ban?: (expression: string) => string | undefined
   readonly log?: (message: string) => void
+  readonly xkeyPurge?: (keys: string, soft: boolean) => number
   readonly regexLimits?: MatchLimits
 }
 
@@ -45,12 +49,14 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     hashIgnoreBusy: false,
     restarts: init.restarts ?? 0,
     xid: init.xid,
-    esiLevel: 0,
+    esiLevel: init.esiLevel ?? 0,
+    esi: true,
     isHitmiss: false,
     isHitpass: false,
   }
   return {
     req,
+    top: init.top,
     client: init.client,
     local: init.local,
     remote: init.remote ?? init.client,
@@ -65,6 +71,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     log: init.log ?? (() => {}),
     method: undefined,
     digest: init.digest,
+    xkeyPurge: init.xkeyPurge,
   }
 }
 
@@ -136,7 +143,7 @@ export function startBackendResponse(
 }
 
 /** resp for vcl_deliver (from the object or beresp) or vcl_synth. */
-export function startResponse(ctx: VclContext, r: ResponseInit & { isStreaming?: boolean }): VclResponse {
+export function startResponse(ctx: VclContext, r: ResponseInit & { isStreaming?: boolean; doEsi?: boolean }): VclResponse {
   const resp: VclResponse = {
     status: r.status,
     reason: r.reason,
@@ -144,6 +151,7 @@ export function startResponse(ctx: VclContext, r: ResponseInit & { isStreaming?:
     http: headersOf(r.headers),
     body: undefined,
     isStreaming: r.isStreaming ?? false,
+    doEsi: r.doEsi ?? false,
   }
   ctx.resp = resp
   return resp

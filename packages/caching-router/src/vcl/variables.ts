@@ -17,6 +17,8 @@ export interface VarSpec {
    * have) is allowed.
    */
   readonly unsupported?: { readonly why: string; readonly exceptLiteral?: string }
+  /** Only in these VCL syntaxes (varnishd: "Only available when VCL syntax <= 4.0"). */
+  readonly dialects?: readonly string[]
 }
 
 const CLIENT: readonly string[] = CLIENT_METHODS
@@ -29,7 +31,7 @@ const RESP: readonly string[] = ['deliver', 'synth']
 const OBJ: readonly string[] = ['hit', 'deliver']
 const NONE: readonly string[] = []
 
-type Obj = 'req' | 'bereq' | 'beresp' | 'resp' | 'obj'
+type Obj = 'req' | 'bereq' | 'beresp' | 'resp' | 'obj' | 'top'
 
 /**
  * A VCL statement failed at run time. varnish sends such values on unchecked (a long string
@@ -59,7 +61,7 @@ function checked(name: string, key: string, v: unknown): unknown {
 
 // The router fills only the objects of the running step; the checker guarantees access is legal.
 // biome-ignore lint/suspicious/noExplicitAny: one accessor for five object shapes
-const pick = (ctx: VclContext, o: Obj): any => ctx[o]
+const pick = (ctx: VclContext, o: Obj): any => (o === 'top' ? (ctx.top ?? ctx.req) : ctx[o])
 
 // The req fields every request reads (builtin.vcl's vcl_recv and vcl_hash): a getter each, so
 // the read is a plain property load, not a keyed load shared by every field's getter.
@@ -92,6 +94,8 @@ const SCOPES: Record<Obj, { read: readonly string[]; write: readonly string[] }>
   beresp: { read: BERESP, write: BERESP },
   resp: { read: RESP, write: RESP },
   obj: { read: ['hit'], write: NONE },
+  // req_top: the top request of an ESI tree (req itself when there is none).
+  top: { read: CLIENT, write: NONE },
 }
 
 const TABLE = new Map<string, VarSpec>()
@@ -148,14 +152,17 @@ add({
 
 for (const key of ['ttl', 'grace', 'keep'] as const) add(field(`beresp.${key}`, 'beresp', key, 'DURATION', BERESP, BERESP))
 add(field('beresp.uncacheable', 'beresp', 'uncacheable', 'BOOL', BERESP, BERESP))
-// The router never compresses and has no ESI processor (later issues): the switches for those
-// are refused at load rather than accepted and ignored. Reading them gives the value they
-// always have. do_stream = false holds a stored object until complete (cache-fill.ts; README).
-const refused = (spec: VarSpec, why: string, exceptLiteral?: string): VarSpec => ({ ...spec, unsupported: { why, exceptLiteral } })
+// do_stream = false holds a stored object until complete (cache-fill.ts; README).
 add(field('beresp.do_stream', 'beresp', 'doStream', 'BOOL', BERESP, BERESP))
-add(refused(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP), 'gzip compression is not supported by caching-router'))
-add(refused(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP), 'gzip decompression is not supported by caching-router'))
-add(refused(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP), 'ESI is not supported by caching-router'))
+// Compression (src/gzip/): applied as the body is stored, with http_gzip_support on.
+add(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP))
+add(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP))
+// ESI (src/esi/): parsed when the object is stored, processed when it is delivered.
+add(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP))
+add({ ...field('resp.do_esi', 'resp', 'doEsi', 'BOOL', RESP, RESP), dialects: ['4.1'] })
+add(field('obj.can_esi', 'obj', 'canEsi', 'BOOL', OBJ, NONE))
+add({ ...field('req.esi', 'req', 'esi', 'BOOL', CLIENT, CLIENT), dialects: ['3.0', '4.0'] })
+for (const key of ['method', 'url', 'proto'] as const) add(field(`req_top.${key}`, 'top', key, 'STRING', CLIENT, NONE))
 add(field('beresp.age', 'beresp', 'age', 'DURATION', BERESP, NONE))
 add(field('beresp.was_304', 'beresp', 'was304', 'BOOL', BERESP, NONE))
 add(field('beresp.backend.name', 'beresp', 'backendName', 'STRING', BERESP, NONE))
@@ -189,7 +196,14 @@ add({
   },
 })
 
-const HTTP_PREFIXES: Record<string, Obj> = { 'req.http.': 'req', 'bereq.http.': 'bereq', 'beresp.http.': 'beresp', 'resp.http.': 'resp', 'obj.http.': 'obj' }
+const HTTP_PREFIXES: Record<string, Obj> = {
+  'req.http.': 'req',
+  'bereq.http.': 'bereq',
+  'beresp.http.': 'beresp',
+  'resp.http.': 'resp',
+  'obj.http.': 'obj',
+  'req_top.http.': 'top',
+}
 
 /** varnish 3 names that became other names in 4.0 (the article's file uses `req.backend`). */
 const RENAMED_IN_4: Record<string, string> = {
@@ -229,7 +243,7 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
     if (method?.startsWith('backend_') && n.startsWith('req.')) n = `be${n}`
   }
   const fixed = TABLE.get(n)
-  if (fixed) return fixed
+  if (fixed) return fixed.dialects === undefined || fixed.dialects.includes(dialect) ? fixed : undefined
   for (const [prefix, o] of Object.entries(HTTP_PREFIXES)) {
     if (n.length > prefix.length && n.slice(0, prefix.length).toLowerCase() === prefix) {
       const header = n.slice(prefix.length)

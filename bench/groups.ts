@@ -10,7 +10,7 @@ import {
   startNodePeer,
 } from './layers/server.js'
 import { startNginx, startNginxCeiling, startStaticServer } from './layers/static.js'
-import { startStunnel, startTlsTerminator } from './layers/tls.js'
+import { startHitch, startStunnel, startTlsTerminator, startTlsTerminatorHitch } from './layers/tls.js'
 
 /** A contender that could not start, and why: its rows say so instead of measuring. */
 export interface Missing {
@@ -156,7 +156,7 @@ export async function startRouter(ctx: BenchContext, programs: Programs): Promis
 /**
  * Scenario 11: caching-router and varnishd both with `-p feature=+http2`, the same VCL, to the
  * fast origin; h2c with prior knowledge. Its own group, so the HTTP/1.1 scenarios keep their
- * configuration. (The same through TLS needs ALPN h2 in tls-terminator and hitch: not here yet.)
+ * configuration. The same through TLS is scenario 16 (startChainsH2).
  */
 export async function startRouterH2(ctx: BenchContext, programs: Programs): Promise<Started> {
   const st = new Starter()
@@ -235,26 +235,59 @@ export async function startChains(ctx: BenchContext, programs: Programs): Promis
   return { slots: st.slots, stop: st.stop }
 }
 
+/**
+ * Scenario 15: issue 19's HTTP/2 deployment on the cache-hit path. One hitch.conf (ALPN
+ * `h2, http/1.1`, `write-proxy-v2 = on`) starts tls-terminator and hitch; each hands PROXY v2 to
+ * its router's PROXY listener, caching-router or varnishd with `-p feature=+http2` on the same
+ * VCL, both backends the fast origin. The layers' own logs are as in scenario 7 (none of hitch's
+ * or varnishd's defaults changed).
+ */
+export async function startChainsH2(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const origin = await st.add('origin', 'fast origin', () => startNodePeer(ctx, 'fast origin', 'origin', []))
+  if (!origin) return { slots: st.slots, stop: st.stop }
+  const backends = { nginxPort: origin.port, nodePort: origin.port }
+  const params = ['-p', 'feature=+http2']
+  const oursMissing = (await ourLayerExists('caching-router')) ?? (await ourLayerExists('tls-terminator'))
+  if (oursMissing) st.miss('ours', 'tls-terminator -> caching-router', oursMissing, false)
+  else
+    await st.add('ours', 'tls-terminator -> caching-router', () =>
+      chain('tls-terminator -> caching-router', 'ours', [
+        () => startCachingRouter(ctx, backends, { params, proxy: true }),
+        (router) => startTlsTerminatorHitch(ctx, router),
+      ]),
+    )
+  const absent = (['varnishd', 'hitch'] as const).find((p) => !programs.path[p])
+  if (absent) st.miss('theirs', 'hitch -> varnishd', programs.why(absent), true)
+  else
+    await st.add('theirs', 'hitch -> varnishd', () =>
+      chain('hitch -> varnishd', 'theirs', [
+        () => startVarnishd(ctx, programs.path.varnishd as string, backends, params, true),
+        (router) => startHitch(ctx, programs.path.hitch as string, router),
+      ]),
+    )
+  return { slots: st.slots, originPort: origin.port, stop: st.stop }
+}
+
 /** Starts the layers innermost first, each given the port of the one behind it. */
 async function chain(
   name: string,
   role: 'ours' | 'theirs',
-  layers: [() => Promise<Server>, (port: number) => Promise<Server>, (port: number) => Promise<Server>],
+  layers: [() => Promise<Server>, ...((port: number) => Promise<Server>)[]],
 ): Promise<Server> {
   const started: Server[] = []
   const stop = async () => {
     await Promise.all(started.reverse().map((s) => s.stop()))
   }
   try {
-    const [first, second, third] = layers
+    const [first, ...rest] = layers
     started.push(await first())
-    started.push(await second((started[0] as Server).port))
-    started.push(await third((started[1] as Server).port))
+    for (const next of rest) started.push(await next((started.at(-1) as Server).port))
   } catch (err) {
     await stop()
     throw err
   }
-  const front = started[2] as Server
+  const front = started.at(-1) as Server
   const from = started.map((s) => s.startedFrom).filter((f) => f !== undefined)
   return {
     name,

@@ -36,7 +36,7 @@ loopback, with the same config files, and writes bench/RESULTS.md and bench/resu
   --rounds N            ours/theirs alternations; the median ratio is reported (default 3)
   --idle N              idle keep-alive connections in scenario 9 (default 10000)
   --only LIST           scenarios to run, e.g. 1,3,5
-  --without LIST        treat these real programs as not installed: nginx,varnishd,stunnel
+  --without LIST        treat these real programs as not installed: nginx,varnishd,stunnel,hitch
   --load-generator G    wrk, autocannon or auto (wrk when installed)
   --ours-from F         start our daemons from the config file, from flags, or auto
                         (config when the daemon's --help shows it reads that file)
@@ -78,7 +78,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     without:
       values.without === undefined
         ? []
-        : values.without.split(',').map((p) => oneOf('--without', p.trim(), ['nginx', 'varnishd', 'stunnel'] as const)),
+        : values.without.split(',').map((p) => oneOf('--without', p.trim(), ['nginx', 'varnishd', 'stunnel', 'hitch'] as const)),
     loadGenerator: oneOf('--load-generator', values['load-generator'], ['auto', 'wrk', 'autocannon'] as const),
     oursFrom: oneOf('--ours-from', values['ours-from'], ['auto', 'config', 'flags'] as const),
     stunnelDebug: int('--stunnel-debug', values['stunnel-debug'], 5, 0, 7),

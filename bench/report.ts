@@ -15,6 +15,11 @@ const TARGETS: Record<number, { min?: number; max?: number }> = {
   7: { min: 1.0 },
   8: { min: 1.0 },
   9: { max: 3.0 },
+  10: { min: 0.9 },
+  12: { min: 1.0 },
+  14: { min: 0.8 },
+  15: { min: 1.0 },
+  16: { min: 1.0 },
 }
 
 export interface Report {

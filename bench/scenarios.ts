@@ -1,7 +1,7 @@
 import zlib from 'node:zlib'
 import type { BenchContext } from './layers/server.js'
 import type { ProbeExpectation } from './load/probe.js'
-import { type Programs, type Started, startChains, startRouter, startRouterH2, startRouterWorkers, startStatic, startTls } from './groups.js'
+import { type Programs, type Started, startChains, startChainsH2, startRouter, startRouterH2, startRouterWorkers, startStatic, startTls } from './groups.js'
 
 export type Unit = 'req/s' | 'MiB/s' | 'handshakes/s' | 'round trips/s'
 
@@ -10,7 +10,10 @@ export interface Measure {
   id: number
   title: string
   unit: Unit
-  /** h2: h2load -c 10 -m 10 over h2c (prior knowledge), both sides with `-p feature=+http2`. */
+  /**
+   * h2: h2load -c 10 -m 10, both routers with `-p feature=+http2`: over h2c (prior knowledge),
+   * or with `https` over TLS, h2 chosen by ALPN.
+   */
   kind: 'http' | 'handshakes' | 'ws' | 'h2'
   path: string
   https: boolean
@@ -258,6 +261,25 @@ export const GROUPS: Group[] = [
         ours: 'ours',
         theirs: 'theirs',
         peers: [],
+      },
+    ],
+  },
+  {
+    name: 'chain-h2',
+    start: startChainsH2,
+    measures: [
+      {
+        id: 16,
+        title: 'h2 over TLS cache hit 1 KiB, h2load -c 10 -m 10',
+        unit: 'req/s',
+        kind: 'h2',
+        path: '/cache-1k.css',
+        https: true,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
       },
     ],
   },

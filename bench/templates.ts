@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 const TEMPLATES = fileURLToPath(new URL('../templates/', import.meta.url))
 export const REPO = fileURLToPath(new URL('../../', import.meta.url))
 
-export type TemplateName = 'nginx.conf' | 'nginx-ceiling.conf' | 'default.vcl' | 'stunnel.conf'
+export type TemplateName = 'nginx.conf' | 'nginx-ceiling.conf' | 'default.vcl' | 'stunnel.conf' | 'hitch.conf'
 
 /**
  * Writes `dir/<out>` from a template, with every `{{NAME}}` filled in. A placeholder left

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
 import { X509Certificate } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import net from 'node:net'
-import { tmpdir } from 'node:os'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, type TestContext, test } from 'node:test'
+import { describe, test } from 'node:test'
 import tls from 'node:tls'
 import { haveStunnel, startStunnel } from '@edgestack/tls-terminator/test/helpers'
+import { echoBackend, metric, served, tempDir, until } from './acme-helpers.js'
 import { get } from './daemon-fixtures.js'
 import { PEBBLE_TRUST, pebbleMissing, startPebble } from './pebble.js'
 import { freePort } from './ports.js'
@@ -23,12 +22,6 @@ const missing = pebbleMissing()
 if (missing && process.env.CI) throw new Error(`${missing}: the ACME tests cannot run`)
 const skip = missing ? `${missing} (with CI set this fails instead)` : false
 
-async function tempDir(t: TestContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'acme-'))
-  t.after(() => rm(dir, { recursive: true, force: true }))
-  return dir
-}
-
 async function conf(dir: string, accept: number, backend: number, extra: string[] = []): Promise<string> {
   const file = join(dir, 'stunnel.conf')
   await writeFile(
@@ -38,45 +31,10 @@ async function conf(dir: string, accept: number, backend: number, extra: string[
   return file
 }
 
-async function echoBackend(t: TestContext): Promise<number> {
-  const server = net.createServer((s) => {
-    s.on('error', () => undefined)
-    s.pipe(s)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.after(() => server.close())
-  return (server.address() as net.AddressInfo).port
-}
-
-/** The serial and issuer a new client sees on `port`. */
-async function served(port: number): Promise<{ serial: string; issuer: string }> {
-  const s = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false })
-  await once(s, 'secureConnect')
-  const c = s.getPeerCertificate()
-  s.destroy()
-  return { serial: c.serialNumber, issuer: String(c.issuer.CN) }
-}
-
-async function until<T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean, tries = 600): Promise<T> {
-  let v = await probe()
-  for (let i = 0; i < tries && !check(v); i++) {
-    await new Promise((r) => setTimeout(r, 50))
-    v = await probe()
-  }
-  assert.ok(check(v), `${what}: last seen ${JSON.stringify(v)}`)
-  return v
-}
-
 const serialOnDisk = async (dir: string) => new X509Certificate(await readFile(join(dir, 'server.crt'))).serialNumber
 
 function acmeArgs(directory: string, file: string, challenge: string[], more: string[] = []): string[] {
   return ['acme', '--directory', directory, '--ca-file', PEBBLE_TRUST, '--domain', 'localhost', '--agree-tos', ...challenge, ...more, file]
-}
-
-function metric(body: string, sample: string): number {
-  const line = body.split('\n').find((l) => l.startsWith(`${sample} `))
-  return Number(line?.slice(sample.length + 1))
 }
 
 describe('tls-terminator acme against pebble', { skip }, () => {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
-import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, type TestContext, test } from 'node:test'
 import tls from 'node:tls'
+import { echoBackend } from './acme-helpers.js'
 import { get } from './daemon-fixtures.js'
 import { freePort } from './ports.js'
 import { cliOf, type Daemon, REPO, startDaemon, startProcess } from './processes.js'
@@ -21,18 +21,6 @@ async function tempDir(t: TestContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'cert-reload-'))
   t.after(() => rm(dir, { recursive: true, force: true }))
   return dir
-}
-
-/** An echo backend: whatever a client sends through the terminator comes back. */
-async function echoBackend(t: TestContext): Promise<number> {
-  const server = net.createServer((s) => {
-    s.on('error', () => undefined)
-    s.pipe(s)
-  })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  t.after(() => server.close())
-  return (server.address() as net.AddressInfo).port
 }
 
 /** Replaces `to` by `from` the atomic way (a copy beside it, then rename), as an ACME client does. */

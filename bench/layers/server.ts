@@ -94,6 +94,7 @@ export const PROGRAMS = {
   nginx: { paths: ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx'], install: 'apt-get install nginx-light' },
   varnishd: { paths: ['/usr/sbin/varnishd', '/usr/local/sbin/varnishd'], install: 'apt-get install varnish' },
   stunnel: { paths: ['/usr/bin/stunnel', '/usr/bin/stunnel4', '/usr/local/bin/stunnel'], install: 'apt-get install stunnel4' },
+  hitch: { paths: ['/usr/sbin/hitch', '/usr/local/sbin/hitch'], install: 'apt-get install hitch' },
 } as const
 
 export type Program = keyof typeof PROGRAMS

@@ -31,3 +31,31 @@ export async function startStunnel(ctx: BenchContext, stunnel: string, connectPo
   const conf = await writeStunnelConf(ctx, port, connectPort)
   return startServer(ctx, 'stunnel', 'theirs', port, stunnel, [conf])
 }
+
+/**
+ * The bench's hitch.conf for one pair of ports. As root, hitch refuses to run its workers
+ * unless told to drop privileges (its example's `user`); ours accepts the same line.
+ */
+async function writeHitchConf(ctx: BenchContext, port: number, connectPort: number): Promise<string> {
+  return renderTemplate('hitch.conf', ctx.dir, `hitch-${port}.conf`, {
+    CERT: ctx.cert,
+    KEY: ctx.key,
+    ACCEPT_PORT: port,
+    CONNECT_PORT: connectPort,
+    USER: process.getuid?.() === 0 ? 'user = "nobody"' : '',
+  })
+}
+
+/** `tls-terminator --config=hitch.conf`, as hitch is started: ALPN h2 and PROXY v2 to `proxyPort`. */
+export async function startTlsTerminatorHitch(ctx: BenchContext, proxyPort: number): Promise<Server> {
+  const port = await freePort()
+  const conf = await writeHitchConf(ctx, port, proxyPort)
+  const s = await startServer(ctx, 'tls-terminator', 'ours', port, process.execPath, [ourCli('tls-terminator'), `--config=${conf}`])
+  return { ...s, startedFrom: 'config' }
+}
+
+export async function startHitch(ctx: BenchContext, hitch: string, proxyPort: number): Promise<Server> {
+  const port = await freePort()
+  const conf = await writeHitchConf(ctx, port, proxyPort)
+  return startServer(ctx, 'hitch', 'theirs', port, hitch, [`--config=${conf}`])
+}

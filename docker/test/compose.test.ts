@@ -3,12 +3,15 @@
 // brings the compose project up with every published port on 127.0.0.1 (ports docker picks),
 // then talks to it through the published TLS port like a user would: a static file, the app
 // page and a socket.io client over wss; checks logs on stdout and a clean stop on SIGTERM; then
-// runs the swap files (the real stunnel, varnishd and nginx) and checks the chain again. It
+// runs the swap files (the real stunnel, hitch, varnishd and nginx) and checks the chain again. It
 // ends with `down -v`, leaving no container, network or volume behind, and stops dockerd if it
 // started it.
 import assert from 'node:assert/strict'
 import { mkdir, readFile } from 'node:fs/promises'
+import { once } from 'node:events'
+import http2 from 'node:http2'
 import https from 'node:https'
+import type { TLSSocket } from 'node:tls'
 import { after, before, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -97,6 +100,23 @@ function get(port: number, path: string): Promise<{ status: number; type: string
     req.setTimeout(15_000, () => req.destroy(new Error(`no answer for ${path} in 15 s`)))
     req.on('error', reject)
   })
+}
+
+/** One request over HTTP/2, h2 chosen by ALPN: the protocol the server picked, status and body. */
+async function getH2(port: number, path: string): Promise<{ alpn: string; status: number; body: Buffer }> {
+  const session = http2.connect(`https://127.0.0.1:${port}`, { ca, servername: 'localhost' })
+  try {
+    await once(session, 'connect')
+    const alpn = String((session.socket as TLSSocket).alpnProtocol)
+    const req = session.request({ ':path': path })
+    req.setTimeout(15_000, () => req.close(http2.constants.NGHTTP2_CANCEL))
+    const [headers] = (await once(req, 'response')) as [http2.IncomingHttpHeaders]
+    const chunks: Buffer[] = []
+    for await (const c of req) chunks.push(c as Buffer)
+    return { alpn, status: Number(headers[':status']), body: Buffer.concat(chunks) }
+  } finally {
+    session.close()
+  }
 }
 
 before(
@@ -231,6 +251,24 @@ test('the real stunnel swapped in for tls-terminator (docker-compose.stunnel.yml
   const res = await get(port, '/app.css')
   assert.equal(res.status, 200)
   assert.deepEqual(res.body, await readFile(`${repo}packages/demo-app/public/app.css`))
+  await socketRoundTrip(port)
+})
+
+test('the real hitch swapped in for tls-terminator (docker-compose.hitch.yml) serves the same chain, HTTP/2 by ALPN through PROXY v2', async () => {
+  // Recreates tls-terminator from Debian's hitch reading docker/config/hitch.conf; its PROXY v2
+  // goes to caching-router's PROXY listener (8443, `-p feature=+http2`).
+  await composeRun(['up', '-d', '--build', 'tls-terminator'], 10 * MINUTE, ['docker-compose.hitch.yml'])
+  await waitHealthy('tls-terminator', 2 * MINUTE)
+  const image = await inspect(await containerOf('tls-terminator'), '{{.Config.Image}}')
+  assert.equal(image, 'edgestack-hitch:local')
+  const [port = 0] = await publishedPorts('tls-terminator', 443)
+  const css = await get(port, '/app.css')
+  assert.equal(css.status, 200)
+  assert.deepEqual(css.body, await readFile(`${repo}packages/demo-app/public/app.css`))
+  const h2 = await getH2(port, '/app.css')
+  assert.equal(h2.alpn, 'h2')
+  assert.equal(h2.status, 200)
+  assert.deepEqual(h2.body, css.body)
   await socketRoundTrip(port)
 })
 

@@ -105,6 +105,8 @@ describe('hitch.conf', () => {
       [['client-verify = required'], /^hitch\.conf:6: client-verify: client-verify = required needs client-verify-ca$/],
       [['log-level = 5'], /^hitch\.conf:6: log-level: 5 is not a log level/],
       [['host = "x"'], /^hitch\.conf:6: syntax error: 'host = "x"'$/],
+      // hitch 1.7 takes its pid file only as --pidfile: its parser refuses the line.
+      [['pidfile = "/run/hitch.pid"'], /^hitch\.conf:6: syntax error: 'pidfile = "\/run\/hitch\.pid"'$/],
       [['sni-nomatch-abort = on'], /^hitch\.conf:6: sni-nomatch-abort: not supported/],
     ]
     for (const [lines, message] of cases) await assert.rejects(build([...base, ...lines]), { message }, lines[0])

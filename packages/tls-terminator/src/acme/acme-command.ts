@@ -12,22 +12,27 @@ import {
   UsageError,
 } from '@edgestack/common'
 import acme from 'acme-client'
-import type { ServiceModel, TerminatorModel } from '../config/model.js'
-import { loadStunnelConf } from '../config/stunnel-conf.js'
 import { AcmeStats } from './acme-stats.js'
+import { hitchManagedFiles, stunnelManagedFiles } from './managed-files.js'
 import { Renewer, runRenewer } from './renewer.js'
 import { type ChallengeResponder, listeningHttpResponder, tlsAlpnResponder, webrootResponder } from './responders.js'
 
 export const ACME_HELP = `Usage: tls-terminator acme [options] --directory URL --domain NAME --agree-tos FILE
+       tls-terminator acme [options] --directory URL --domain NAME --agree-tos --config=HITCH.CONF
 
 Obtains and renews, from an ACME CA (RFC 8555), the certificate and key that FILE, a
-stunnel.conf, names; writes them whole (a temporary file renamed over each) and sends SIGHUP
-to the pid in FILE's \`pid\`. It writes nothing else FILE names, so it serves stunnel too.
+stunnel.conf (\`cert\`, \`key\`), or HITCH.CONF (its \`pem-file\`: one PEM with the chain and the
+key, or a block's \`cert\` and \`private-key\`) names; writes them whole (a temporary file
+renamed over each) and sends SIGHUP to the pid in stunnel.conf's \`pid\` or in --pid-file
+(hitch takes its pid file only as --pidfile). It writes nothing else the file names, so it
+serves stunnel and hitch too.
 
   --directory URL          the CA's ACME directory (https://acme-v02.api.letsencrypt.org/directory)
   --domain NAME            a name the certificate is for; repeat for more (the first is its subject)
   --agree-tos              agree to the CA's terms of service (required to make an account)
-  --service NAME           the section whose cert/key to manage, when FILE has several
+  --service NAME           the section whose cert/key to manage, when FILE has several; with
+                           hitch.conf, the pem-file (its path, or its block's cert path)
+  --config=FILE            FILE is a hitch.conf (the rule of tls-terminator's own command line)
   --email ADDR             the account's contact
   --account-key FILE       the ACME account key, made on first use (default: acme-account.key
                            beside the key)
@@ -54,6 +59,7 @@ export async function runAcmeCommand(argv: string[]): Promise<void> {
       domain: { type: 'string', multiple: true },
       'agree-tos': { type: 'boolean' },
       service: { type: 'string' },
+      config: { type: 'string' },
       email: { type: 'string' },
       'account-key': { type: 'string' },
       'http-01-root': { type: 'string' },
@@ -73,7 +79,11 @@ export async function runAcmeCommand(argv: string[]): Promise<void> {
     process.stdout.write(ACME_HELP)
     return
   }
-  if (positionals.length !== 1) throw new UsageError('acme: one configuration file expected (the stunnel.conf that names the certificate)')
+  const hitchConf = values.config
+  if (hitchConf !== undefined && positionals.length > 0) throw new UsageError('acme: give either --config=HITCH.CONF or a stunnel.conf FILE, not both')
+  if (hitchConf === undefined && positionals.length !== 1) {
+    throw new UsageError('acme: one configuration file expected (the stunnel.conf, or --config=HITCH.CONF, that names the certificate)')
+  }
   if (!values.directory) throw new UsageError('acme: --directory URL is required')
   if (!/^https?:\/\//.test(values.directory)) throw new UsageError(`acme: --directory: "${values.directory}" is not an http(s) URL`)
   const names = values.domain ?? []
@@ -83,9 +93,7 @@ export async function runAcmeCommand(argv: string[]): Promise<void> {
   if (challenges.length !== 1) throw new UsageError('acme: give one of --http-01-root, --http-01-listen, --tls-alpn-01-listen')
   const renewBeforeMs = seconds(values['renew-before'], '--renew-before')
   const firstRetryMs = seconds(values.retry, '--retry')
-  const file = positionals[0] as string
-  const { model } = await loadStunnelConf(file)
-  const service = pickService(model, values.service, file)
+  const managed = hitchConf !== undefined ? await hitchManagedFiles(hitchConf, values.service) : await stunnelManagedFiles(positionals[0] as string, values.service)
   const logger = createLogger({ name: 'tls-terminator acme', format: parseLogFormat(values['log-format']) })
 
   const caFile = values['ca-file']
@@ -104,13 +112,13 @@ export async function runAcmeCommand(argv: string[]): Promise<void> {
   const renewer = new Renewer({
     directoryUrl: values.directory,
     ca,
-    accountKeyFile: values['account-key'] ?? join(dirname(resolve(service.key)), 'acme-account.key'),
+    accountKeyFile: values['account-key'] ?? join(dirname(resolve(managed.files.key)), 'acme-account.key'),
     email: values.email,
     names,
-    files: { cert: service.cert, key: service.key },
+    files: managed.files,
     responder,
     renewBeforeMs,
-    pidFile: values['pid-file'] ?? model.global.pid,
+    pidFile: values['pid-file'] ?? managed.pidFile,
     logger,
     stats,
   })
@@ -139,19 +147,6 @@ export async function runAcmeCommand(argv: string[]): Promise<void> {
     { logger, ...(ops ? { beforeStop: ops.beforeStop } : {}) },
   )
   ops?.markReady()
-}
-
-/** The section whose files to manage: the one named, or the only pair of files in the file. */
-function pickService(model: TerminatorModel, name: string | undefined, file: string): ServiceModel {
-  const services = model.listeners.flatMap((l) => [l.service, ...l.virtualHosts.map((v) => v.service)])
-  if (name !== undefined) {
-    const s = services.find((x) => x.name === name)
-    if (!s) throw new UsageError(`acme: --service ${name}: no such section in ${file} (it has ${services.map((x) => x.name).join(', ')})`)
-    return s
-  }
-  const pairs = new Map(services.map((s) => [`${s.cert}\0${s.key}`, s]))
-  if (pairs.size !== 1) throw new UsageError(`acme: ${file} names ${pairs.size} certificates: choose one with --service (${services.map((x) => x.name).join(', ')})`)
-  return [...pairs.values()][0] as ServiceModel
 }
 
 async function responderFor(values: Record<string, string | boolean | string[] | undefined>): Promise<ChallengeResponder> {

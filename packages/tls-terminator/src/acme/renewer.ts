@@ -77,7 +77,8 @@ export class Renewer {
     // notBefore is whole seconds (and CAs backdate it): the mark is set a little before it.
     this.#issuedAt = new Date(Math.min(now.getTime(), fresh.notBefore.getTime()) - 1000)
     stats.notAfter = fresh.notAfter
-    logger.info(`wrote ${this.#o.files.cert} and ${this.#o.files.key}: valid until ${fresh.notAfter.toISOString()}`)
+    const { cert, key } = this.#o.files
+    logger.info(`wrote ${cert === key ? `${cert} (chain and key in one PEM)` : `${cert} and ${key}`}: valid until ${fresh.notAfter.toISOString()}`)
     await this.#signal()
     return { renewed: true }
   }

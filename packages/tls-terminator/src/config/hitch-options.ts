@@ -20,6 +20,8 @@ export interface HitchOption {
   readonly note?: string
   /** Repeatable (each line adds one); otherwise the last line wins, as in hitch. */
   readonly repeat?: boolean
+  /** A flag only: hitch 1.7's file grammar (cfg_parser.y) has no such key, its parser says "syntax error". */
+  readonly commandLineOnly?: boolean
 }
 
 const G = ['global'] as const
@@ -61,7 +63,7 @@ const options: HitchOption[] = [
   { key: 'user', type: 'string', scopes: G, support: 'yes' },
   { key: 'group', type: 'string', scopes: G, support: 'yes' },
   { key: 'daemon', type: 'bool', scopes: G, support: 'yes' },
-  { key: 'pidfile', type: 'string', scopes: G, support: 'yes' },
+  { key: 'pidfile', type: 'string', scopes: G, support: 'yes', commandLineOnly: true },
   { key: 'quiet', type: 'bool', scopes: G, support: 'yes' },
   { key: 'log-level', type: 'number', scopes: G, support: 'yes' },
   { key: 'log-filename', type: 'string', scopes: G, support: 'yes' },

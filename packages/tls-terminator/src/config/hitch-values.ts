@@ -33,7 +33,7 @@ export type Scope = 'global' | 'frontend' | 'pem'
 /** Checks one setting against the table; undefined when it is accepted and means nothing to us. */
 export function check(s: HitchSetting, scope: Scope, warnings: string[]): HitchOption | undefined {
   const o = hitchOption(s.key)
-  if (!o || !o.scopes.includes(scope)) return syntaxError(s)
+  if (!o || !o.scopes.includes(scope) || (o.commandLineOnly && s.position)) return syntaxError(s)
   checkType(o, s)
   if (o.support === 'no') {
     if (o.unless !== undefined && bool(s) === (o.unless === 'on')) return undefined

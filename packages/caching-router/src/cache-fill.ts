@@ -268,7 +268,7 @@ class CacheFill implements FetchSink {
   error(err: Error): void {
     // An origin that closes without a response lands here as undici's socket error: the
     // same stale-copy rule as a 5xx answer (head() above).
-    this.#d.fetches.failed(err, this.#r.xid)
+    this.#d.fetches.failed(err, this.#r.xid, this.#bereq.backend)
     if (this.direct) {
       // The client has this response's head already: all we can do is cut it short.
       this.#res?.destroy()

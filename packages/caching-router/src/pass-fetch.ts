@@ -94,7 +94,7 @@ export function passFetch(
         clientFailed(clientErr instanceof Error ? clientErr : err)
         return
       }
-      fetches.failed(err, r.xid)
+      fetches.failed(err, r.xid, bereq.backend)
       if (res.headersSent) res.destroy()
       else responder.backendError(r, res, bereq)
     },

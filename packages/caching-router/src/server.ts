@@ -37,6 +37,8 @@ export interface CachingRouter {
   readonly store: CacheStore
   readonly params: Params
   readonly bans: BanList
+  /** The loaded VCLs (the manager's with -d/-M), for the VBE counters. */
+  readonly vcl: VclRegistry
   /** The admin CLI's bound address, once listening. */
   adminAddress: HostPort | undefined
   /** SIGHUP: re-read `-f` and use it; a file that does not compile changes nothing. */
@@ -178,6 +180,10 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       onClientError() {
         counters.client_req_400++
       },
+      onAccepted() {
+        counters.sess_conn++
+        counters.s_sess++
+      },
       // The limit follows RLIMIT_NOFILE (the HTTP core's default); past it a client is closed
       // at accept. One line a second at most, however many are refused.
       onRefused: refusedLogger(logger),
@@ -192,6 +198,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     store,
     params,
     bans,
+    vcl,
     adminAddress: undefined,
     cli,
     async listen() {

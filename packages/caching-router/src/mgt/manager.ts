@@ -10,6 +10,7 @@ import { type CachingRouter, createCachingRouter } from '../server.js'
 import { Params } from '../params.js'
 import { readSecret } from '../secret-file.js'
 import { VclRegistry } from '../vcl/index.js'
+import { ChildCounters } from '../vsm/vsc-publisher.js'
 import { SLT, VslLog } from '../vsm/vsl.js'
 import { VsmSet } from '../vsm/vsm.js'
 import { type CliAnswer, CLIS, serveCli } from './cli-session.js'
@@ -37,6 +38,7 @@ export class Manager {
   #state: State = 'stopped'
   #router: CachingRouter | undefined
   #vsl: VslLog | undefined
+  #vsc: ChildCounters | undefined
   #childSet: VsmSet | undefined
   #mgtSet: VsmSet | undefined
   #secret: Buffer | undefined
@@ -166,6 +168,7 @@ export class Manager {
       if (this.#mgtSet !== undefined) {
         this.#childSet = await VsmSet.create(resolve(m.workdir as string), '_.vsm_child')
         this.#vsl = await VslLog.create(this.#childSet, m.logBytes)
+        this.#vsc = await ChildCounters.start(this.#childSet, router, this.#logger)
       }
       this.#state = 'running'
       return [CLIS.OK, '']
@@ -186,6 +189,8 @@ export class Manager {
     this.#router = undefined
     await this.#vsl?.close()
     this.#vsl = undefined
+    await this.#vsc?.close()
+    this.#vsc = undefined
     await this.#childSet?.remove()
     this.#childSet = undefined
     this.#state = 'stopped'

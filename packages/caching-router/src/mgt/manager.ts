@@ -10,8 +10,9 @@ import { type CachingRouter, createCachingRouter } from '../server.js'
 import { Params } from '../params.js'
 import { readSecret } from '../secret-file.js'
 import { VclRegistry } from '../vcl/index.js'
-import { ChildCounters } from '../vsm/vsc-publisher.js'
-import { SLT, VslLog } from '../vsm/vsl.js'
+import { openChildShm } from '../vsm/shm.js'
+import type { ChildCounters } from '../vsm/vsc-publisher.js'
+import { SLT, type VslLog } from '../vsm/vsl.js'
 import { VsmSet } from '../vsm/vsm.js'
 import { type CliAnswer, CLIS, serveCli } from './cli-session.js'
 
@@ -166,9 +167,10 @@ export class Manager {
       await router.listen()
       this.#router = router
       if (this.#mgtSet !== undefined) {
-        this.#childSet = await VsmSet.create(resolve(m.workdir as string), '_.vsm_child')
-        this.#vsl = await VslLog.create(this.#childSet, m.logBytes)
-        this.#vsc = await ChildCounters.start(this.#childSet, router, this.#logger)
+        const shm = await openChildShm(m.workdir as string, m.logBytes, router, this.#logger)
+        this.#childSet = shm.set
+        this.#vsl = shm.vsl
+        this.#vsc = shm.vsc
       }
       this.#state = 'running'
       return [CLIS.OK, '']

@@ -163,6 +163,10 @@ test('-n DIR the router cannot write: one line, exit 1, at start', { timeout: 30
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
   })
+  // A router that does not refuse the directory would serve on: the test ends it.
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
   let out = ''
   child.stdout?.setEncoding('utf8').on('data', (s: string) => {
     out += s

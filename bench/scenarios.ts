@@ -1,3 +1,4 @@
+import zlib from 'node:zlib'
 import type { BenchContext } from './layers/server.js'
 import type { ProbeExpectation } from './load/probe.js'
 import { type Programs, type Started, startChains, startRouter, startRouterH2, startStatic, startTls } from './groups.js'
@@ -37,6 +38,8 @@ export interface Group {
 
 const KIB = 1024
 const MIB = 1024 * 1024
+/** The origin's gzip'ed 1 KiB body (peers/origin.ts), as stored and sent to gzip clients. */
+const GZIP_BYTES = zlib.gzipSync(Buffer.alloc(KIB, 'a')).length
 
 /** Files in the run's document root (css, so the article's VCL routes them to nginx). */
 export const ROOT_FILES = { '1k.css': KIB, '1m.css': MIB } as const
@@ -117,6 +120,46 @@ export const GROUPS: Group[] = [
         theirs: 'theirs',
         peers: ['http-proxy'],
         baseline: { key: 'router-builtin', label: 'built-in VCL only', limitPct: 5 },
+      },
+      {
+        id: 12,
+        title: 'ESI page of three cached fragments',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/esi-page',
+        https: false,
+        expect: { status: 200, bodyBytes: 13 + 3 * 256 },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
+      },
+      {
+        id: 13,
+        title: 'gzip hit to a gzip client',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/gz-1k',
+        https: false,
+        headers: { 'Accept-Encoding': 'gzip' },
+        expect: { status: 200, bodyBytes: GZIP_BYTES, headers: { 'Accept-Encoding': 'gzip' } },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
+      },
+      {
+        id: 14,
+        title: 'gzip object gunzipped for a plain client',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/gz-1k',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+        cacheHit: true,
       },
     ],
   },

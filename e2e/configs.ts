@@ -40,7 +40,7 @@ interface Edit {
  * rules whatever the ports and working directory. Every edit must apply exactly once: when
  * someone reshapes a file in config/, this fails loudly instead of running with the dev ports.
  */
-export async function renderConfigs(dir: string, ports: Ports): Promise<RenderedConfigs> {
+export async function renderConfigs(dir: string, ports: Ports, appPorts: readonly number[] = [ports.app]): Promise<RenderedConfigs> {
   // varnishd and nginx drop root privileges for their workers: they must be able to read here.
   await chmod(dir, 0o755)
   const out: RenderedConfigs = {
@@ -80,13 +80,29 @@ export async function renderConfigs(dir: string, ports: Ports): Promise<Rendered
     // hitch refuses to run its workers as root; its example drops to a user of its own.
     process.getuid?.() === 0 ? 'user = "nobody"\n' : '',
   )
+  // One app backend (and one add_backend line) per instance, the first one's text repeated.
+  const perInstance = (text: string, from: string) =>
+    appPorts.map((port, i) => text.replaceAll(from, String(i + 1)).replace(`"${DEV_PORTS.app}"`, `"${port}"`)).join('')
   await render('default.vcl', out.vcl, [
-    { what: '.port = "3000"', pattern: /\.port = "3000"/, replace: () => `.port = "${ports.app}"` },
+    {
+      what: 'backend app1 { ... .port = "3000" ... }',
+      pattern: /^backend app1 \{[^}]*\.port = "3000";[^}]*\}\n\n/m,
+      replace: (block) => perInstance(block.replace('app1', 'app{N}'), '{N}'),
+    },
+    {
+      what: 'add_backend(app1, ...)',
+      pattern: /^[ \t]*\w+\.add_backend\(app1, [\d.]+\);\n/m,
+      replace: (line) => perInstance(line.replace('app1', 'app{N}'), '{N}'),
+    },
     { what: '.port = "8081"', pattern: /\.port = "8081"/, replace: () => `.port = "${ports.static}"` },
   ])
   await render('nginx.conf', out.nginx, [
     hostPort(DEV_PORTS.static, ports.static),
-    hostPort(DEV_PORTS.app, ports.app),
+    {
+      what: `server 127.0.0.1:${DEV_PORTS.app};`,
+      pattern: new RegExp(`^[ \\t]*server 127\\.0\\.0\\.1:${DEV_PORTS.app};\\n`, 'm'),
+      replace: (line) => appPorts.map((port) => line.replace(`:${DEV_PORTS.app};`, `:${port};`)).join(''),
+    },
     {
       what: 'root',
       pattern: /^(\s*root\s+)([^;\s]+);/m, replace: (_, k, v) => {

@@ -34,7 +34,7 @@ describe('the stack launcher', () => {
     assert.match(stunnel, /^connect = 127\.0\.0\.1:1002$/m)
     assert.match(stunnel, /^cert = \/.*\/\.certs\/server\.crt$/m)
     const vcl = await readFile(c.vcl, 'utf8')
-    assert.match(vcl, /backend node \{\s+\.host = "127\.0\.0\.1";\s+\.port = "1004";/)
+    assert.match(vcl, /backend app1 \{\s+\.host = "127\.0\.0\.1";\s+\.port = "1004";/)
     assert.match(vcl, /backend nginx \{\s+\.host = "127\.0\.0\.1";\s+\.port = "1003";/)
     const nginx = await readFile(c.nginx, 'utf8')
     assert.match(nginx, /listen 127\.0\.0\.1:1003;/)
@@ -42,6 +42,24 @@ describe('the stack launcher', () => {
     assert.match(nginx, /root \/.*\/packages\/demo-app\/public;/)
     const original = await readFile(new URL('../../config/default.vcl', import.meta.url), 'utf8')
     assert.equal(vcl.split('\n').length, original.split('\n').length)
+  })
+
+  test('with three app instances, each gets a backend and an add_backend line in default.vcl and a server line in nginx.conf', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'edgestack-test-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const c = await renderConfigs(dir, { tls: 1001, router: 1002, static: 1003, app: 1004 }, [1004, 1010, 1020])
+    const vcl = await readFile(c.vcl, 'utf8')
+    for (const [i, port] of [1004, 1010, 1020].entries()) {
+      assert.match(vcl, new RegExp(`backend app${i + 1} \\{\\s+\\.host = "127\\.0\\.0\\.1";\\s+\\.port = "${port}";\\s+\\.probe = app_health;\\s+\\}`))
+      assert.match(vcl, new RegExp(`^    app\\.add_backend\\(app${i + 1}, 1\\.0\\);$`, 'm'))
+    }
+    assert.equal(vcl.match(/^backend app\d/gm)?.length, 3)
+    const nginx = await readFile(c.nginx, 'utf8')
+    assert.deepEqual(nginx.match(/^\s*server 127\.0\.0\.1:\d+;$/gm)?.map((l) => l.trim()), [
+      'server 127.0.0.1:1004;',
+      'server 127.0.0.1:1010;',
+      'server 127.0.0.1:1020;',
+    ])
   })
 
   for (const [layer, check] of [

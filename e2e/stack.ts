@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { devCertificatePaths, ensureDevCertificates } from '@edgestack/tls-terminator'
 import { type Ports, type RenderedConfigs, renderConfigs } from './configs.js'
-import { LAYER_SPECS, type Layer, type LayerContext, missingProgram, realProgram, type TlsConfig } from './layers.js'
+import { LAYER_SPECS, type Layer, type LayerContext, missingProgram, programMissing, realProgram, type TlsConfig } from './layers.js'
 import { freePort } from './ports.js'
 import { type Daemon, ProcessStartError, REPO, startDaemon, startProcess } from './processes.js'
 
@@ -11,7 +11,12 @@ export const CERT_DIR = `${REPO}.certs`
 export const PUBLIC_DIR = `${REPO}packages/demo-app/public`
 
 export interface Stack {
+  /** The first app instance (the only one unless `appInstances` was given). */
   app: Daemon
+  /** Every app instance, in port order. */
+  apps: Daemon[]
+  /** The Redis the instances share (only with more than one instance). */
+  redis: Daemon | undefined
   static: Daemon
   router: Daemon
   tls: Daemon
@@ -37,6 +42,13 @@ export interface StackOptions {
   tlsConfig?: TlsConfig
   /** Fixed ports (npm start: the dev ports); free loopback ports by default. */
   ports?: Ports
+  /**
+   * How many demo-app instances (default 1). With fixed ports they take ports.app, +1, ...;
+   * with more than one, Debian's redis-server is started on a free loopback port for them.
+   */
+  appInstances?: number
+  /** The redis-server to run (Debian's by default). */
+  redisServer?: string
   /** Receives every chunk any process writes, labelled by layer. */
   echo?: (name: string, chunk: string) => void
   /** Told of every process as soon as it runs, even if the stack then fails to start. */
@@ -44,6 +56,8 @@ export interface StackOptions {
 }
 
 export class MissingProgramError extends Error {}
+
+export const REDIS_SERVER = { program: '/usr/bin/redis-server', debianPackage: 'redis-server' } as const
 
 /**
  * The article's chain, started from the app outwards, each layer ours or the real program, all
@@ -53,23 +67,40 @@ export class MissingProgramError extends Error {}
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const real = new Set(opts.real ?? [])
   const tlsConfig = opts.tlsConfig ?? 'stunnel'
-  const missing = (await Promise.all([...real].map((l) => missingProgram(l, tlsConfig)))).filter((m) => m !== undefined)
+  const instances = opts.appInstances ?? 1
+  const missing = (
+    await Promise.all([
+      ...[...real].map((l) => missingProgram(l, tlsConfig)),
+      instances > 1 ? programMissing(opts.redisServer ?? REDIS_SERVER.program, REDIS_SERVER.debianPackage) : undefined,
+    ])
+  ).filter((m) => m !== undefined)
   if (missing.length > 0) throw new MissingProgramError(missing.join('\n'))
   await ensureDevCertificates(CERT_DIR)
-  if (opts.ports) return startOn(opts.ports, real, opts)
+  const more = (first: number, pick: (i: number) => Promise<number>) =>
+    Promise.all(Array.from({ length: instances }, (_, i) => (i === 0 ? first : pick(i))))
+  if (opts.ports) {
+    const app = opts.ports.app
+    return startOn(opts.ports, await more(app, async (i) => app + i), real, opts)
+  }
   // A port found free can be taken by another test before the layer binds it (the real programs
   // cannot bind port 0 and report it): on that clash only, try again on fresh ports, bounded.
   for (let attempt = 1; ; attempt++) {
     const ports = { tls: await freePort(), router: await freePort(), static: await freePort(), app: await freePort(), proxy: await freePort() }
     try {
-      return await startOn(ports, real, opts)
+      return await startOn(ports, await more(ports.app, freePort), real, opts)
     } catch (err) {
       if (attempt === 3 || !(err instanceof ProcessStartError) || !/already in use|EADDRINUSE/i.test(err.message)) throw err
     }
   }
 }
 
-async function startOn(ports: Ports, real: ReadonlySet<Layer>, opts: StackOptions): Promise<Stack> {
+/** Debian's redis-server on a loopback port, persisting nothing (the app keeps no data in it). */
+export function startRedis(port: number, opts: { echo?: (chunk: string) => void; cwd?: string; program?: string } = {}): Promise<Daemon> {
+  const args = ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no']
+  return startProcess('redis', opts.program ?? REDIS_SERVER.program, args, { port }, opts)
+}
+
+async function startOn(ports: Ports, appPorts: number[], real: ReadonlySet<Layer>, opts: StackOptions): Promise<Stack> {
   const certs = devCertificatePaths(CERT_DIR)
   const dir = await mkdtemp(join(tmpdir(), 'edgestack-'))
   const started: Daemon[] = []
@@ -79,7 +110,7 @@ async function startOn(ports: Ports, real: ReadonlySet<Layer>, opts: StackOption
     return stopping
   }
   try {
-    const configs = await renderConfigs(dir, ports)
+    const configs = await renderConfigs(dir, ports, appPorts)
     const ctx: LayerContext = { ports, configs, tlsConfig: opts.tlsConfig ?? 'stunnel' }
     const echo = (name: string) => (opts.echo ? (chunk: string) => opts.echo?.(name, chunk) : undefined)
     const layer = async (name: Layer): Promise<Daemon> => {
@@ -93,14 +124,32 @@ async function startOn(ports: Ports, real: ReadonlySet<Layer>, opts: StackOption
       opts.onStart?.(d)
       return d
     }
-    const app = await startDaemon('demo-app', ['--listen', `127.0.0.1:${ports.app}`], { port: ports.app, echo: echo('app') })
-    started.push(app)
-    opts.onStart?.(app)
+    const track = (d: Daemon) => {
+      started.push(d)
+      opts.onStart?.(d)
+      return d
+    }
+    // Several instances share broadcasts through a Redis of their own: nothing persisted, on
+    // loopback only (redis-server cannot bind port 0 and report it, hence a free port).
+    const redis = appPorts.length > 1 ? track(await startRedis(await freePort(), { echo: echo('redis'), cwd: dir, program: opts.redisServer })) : undefined
+    // The instances start together; if one fails, the others are still tracked for stop().
+    const starting = await Promise.allSettled(
+      appPorts.map(async (port, i) => {
+        const args = ['--listen', `127.0.0.1:${port}`, ...(redis ? ['--redis', `redis://127.0.0.1:${redis.port}`] : [])]
+        return track(await startDaemon('demo-app', args, { port, echo: echo(appPorts.length > 1 ? `app${i + 1}` : 'app') }))
+      }),
+    )
+    const failed = starting.find((r) => r.status === 'rejected')
+    if (failed) throw failed.reason
+    const apps = starting.map((r) => (r as PromiseFulfilledResult<Daemon>).value)
+    const app = apps[0] as Daemon
     const stat = await layer('static')
     const router = await layer('router')
     const tls = await layer('tls')
     return {
       app,
+      apps,
+      redis,
       static: stat,
       router,
       tls,

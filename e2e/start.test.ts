@@ -17,8 +17,8 @@ interface Run {
   exited: Promise<number | null>
 }
 
-function start(args: string[]): Run {
-  const child = spawn(process.execPath, [START, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] })
+function start(args: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  const child = spawn(process.execPath, [START, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env })
   let out = ''
   child.stdout?.on('data', (c: Buffer) => {
     out += c.toString()
@@ -87,7 +87,36 @@ describe('npm start', () => {
     for (const port of [ports[0], ports[2], ports[3]]) assert.equal(await accepts(port as number), false, `port ${port} still accepts`)
   })
 
+  test('--app-instances 2: two apps on the app port and the next, the redis-server they share; Ctrl-C leaves nothing', async () => {
+    // The app ports must be consecutive: two from this suite's own range, checked free.
+    const app = 24500
+    for (const p of [app, app + 1]) assert.equal(await accepts(p), false, `port ${p} is taken`)
+    const ports = [await freePort(), await freePort(), await freePort(), app]
+    const run = start(['--ports', ports.join(','), '--app-instances', '2'])
+    await until(run, /edgestack is up/)
+    assert.match(run.output(), new RegExp(`2 app instances on ports ${app}, ${app + 1}, sharing redis on 127\\.0\\.0\\.1:\\d+`))
+    assert.match(run.output(), /socket\.io sharded adapter/)
+    const pids = await childrenOf(run.child.pid as number)
+    assert.equal(pids.length, 6, run.output())
+    for (const p of [app, app + 1]) assert.equal((await fetchRaw(`http://127.0.0.1:${p}/healthz`)).status, 200)
+    run.child.kill('SIGINT')
+    assert.equal(await run.exited, 0, run.output())
+    for (const pid of pids) assert.equal(groupAlive(pid), false, `process group ${pid} is still running`)
+    for (const port of [...ports, app + 1]) assert.equal(await accepts(port), false, `port ${port} still accepts`)
+  })
+
+  test('--app-instances 2 without redis-server: one line naming the package, exit 1, nothing started', async () => {
+    const ports = await freePorts()
+    const run = start(['--ports', ports.join(','), '--app-instances', '2'], { ...process.env, EDGESTACK_REDIS_SERVER: '/nonexistent/redis-server' })
+    assert.equal(await run.exited, 1, run.output())
+    assert.equal(run.output(), 'start: /nonexistent/redis-server is not installed: apt-get install redis-server\n')
+    for (const port of ports) assert.equal(await accepts(port), false, `port ${port} accepts`)
+  })
+
   test('wrong usage exits 2 with one line naming the problem', async () => {
+    const instances = start(['--app-instances', '0'])
+    assert.equal(await instances.exited, 2)
+    assert.match(instances.output(), /^start: --app-instances: expected a whole number from 1 to 64, got "0"$/m)
     const bad = start(['--real', 'tls,squid'])
     assert.equal(await bad.exited, 2)
     assert.match(bad.output(), /^start: --real: unknown layer "squid": use any of tls,router,static or all$/m)

@@ -3,6 +3,7 @@
 // ready-made answers, so the layer in front is what gets measured. It is measured alone too, as
 // the ceiling of any layer put in front of it.
 import net from 'node:net'
+import zlib from 'node:zlib'
 import { parseCommandLine, runMain } from '@edgestack/common'
 import { listenOn } from './listen.js'
 
@@ -16,6 +17,19 @@ function answer(cacheControl: string, body: Buffer): Buffer {
 // Paths with "pass" in them are uncacheable (varnishd's builtin VCL makes them hit-for-miss);
 // everything else may be cached for an hour.
 const CACHEABLE = answer('max-age=3600', BODY)
+// Scenario 12: a page of three ESI fragments (256 bytes each); 13-14: a 1 KiB body stored gzip'ed.
+const FRAGMENT = answer('max-age=3600', Buffer.alloc(256, 'f'))
+const ESI_PAGE = withFields(
+  answer('max-age=3600', Buffer.from('<html><esi:include src="/esi-frag-1"/><esi:include src="/esi-frag-2"/><esi:include src="/esi-frag-3"/></html>')),
+  'X-Esi: 1\r\n',
+)
+const GZIP = withFields(answer('max-age=3600', zlib.gzipSync(BODY)), 'Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n')
+
+/** `answer` with more header fields before the blank line. */
+function withFields(wire: Buffer, fields: string): Buffer {
+  const end = wire.indexOf('\r\n\r\n')
+  return Buffer.concat([wire.subarray(0, end + 2), Buffer.from(fields, 'latin1'), wire.subarray(end + 2)])
+}
 const UNCACHEABLE = answer('no-store', BODY)
 /** Longest request head we accept; the bench's clients send a few hundred bytes. */
 const MAX_HEAD = 16 * 1024
@@ -47,7 +61,13 @@ runMain('bench-origin', async () => {
           continue
         }
         requests++
-        socket.write(path.includes('pass') ? UNCACHEABLE : CACHEABLE)
+        socket.write(
+          path.includes('pass') ? UNCACHEABLE
+          : path.startsWith('/esi-frag') ? FRAGMENT
+          : path.startsWith('/esi-page') ? ESI_PAGE
+          : path.startsWith('/gz-') ? GZIP
+          : CACHEABLE,
+        )
         if (CLOSE.test(head)) {
           socket.end()
           return

@@ -36,3 +36,10 @@ sub vcl_pipe {
     }
     return (pipe);
 }
+
+sub vcl_backend_response {
+    # Not the article's: scenario 12's ESI page (the origin marks it). Runs on fetches only.
+    if (beresp.http.X-Esi) {
+        set beresp.do_esi = true;
+    }
+}

@@ -41,7 +41,8 @@ const env = {
 /** Runs compose on the project; `overrides` are extra compose files (the layer swaps). */
 function composeRun(args: string[], timeoutMs: number, overrides: string[] = []): Promise<string> {
   const [cmd = 'docker-compose', ...pre] = compose
-  const files = overrides.length > 0 ? ['docker-compose.yml', ...overrides].flatMap((f) => ['-f', f]) : []
+  // The redis service from Debian's package: the official image cannot be pulled here.
+  const files = ['docker-compose.yml', 'docker/test/redis-debian.yml', ...overrides].flatMap((f) => ['-f', f])
   return run(cmd, [...pre, '-p', project, ...files, ...args], { timeoutMs, env, cwd: repo })
 }
 
@@ -164,9 +165,9 @@ test('the plain HTTP port serves the static files too', async () => {
 })
 
 /** A socket.io client over wss (websocket transport only): connects, and its message comes back. */
-async function socketRoundTrip(port: number): Promise<void> {
+async function socketRoundTrip(port: number, transport: 'websocket' | 'polling' = 'websocket'): Promise<void> {
   const socket: Socket = io(`https://localhost:${port}`, {
-    transports: ['websocket'],
+    transports: [transport],
     ca,
     reconnection: false,
     timeout: 15_000,
@@ -177,7 +178,7 @@ async function socketRoundTrip(port: number): Promise<void> {
       socket.once('connect', resolve)
       socket.once('connect_error', reject)
     })
-    assert.equal(socket.io.engine.transport.name, 'websocket')
+    assert.equal(socket.io.engine.transport.name, transport)
     const text = `hello from the docker test ${process.pid}`
     const echoed = new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no message back in 15 s')), 15_000)
@@ -242,8 +243,12 @@ test("the article's stack: real stunnel, varnishd and nginx swapped in together 
     'docker-compose.nginx.yml',
     'docker/test/debian-packages.yml',
   ]
-  await composeRun(['up', '-d', '--build'], 10 * MINUTE, swaps)
+  // Three app instances (compose's --scale): nginx's upstream resolves demo-app to all three
+  // and keeps each client on one (docker/config/nginx.conf), the instances share Redis.
+  await composeRun(['up', '-d', '--build', '--scale', 'demo-app=3'], 10 * MINUTE, swaps)
   await waitHealthy('tls-terminator', 2 * MINUTE)
+  const apps = (await composeRun(['ps', '-q', 'demo-app'], MINUTE)).trim().split('\n')
+  assert.equal(apps.length, 3, 'three demo-app containers')
   const images = await Promise.all(
     ['caching-router', 'static-server'].map(async (s) => inspect(await containerOf(s), '{{.Config.Image}}')),
   )
@@ -256,6 +261,7 @@ test("the article's stack: real stunnel, varnishd and nginx swapped in together 
   assert.equal(page.status, 200)
   assert.deepEqual(page.body, await readFile(`${repo}packages/demo-app/views/index.html`))
   await socketRoundTrip(port)
+  await socketRoundTrip(port, 'polling')
 })
 
 test('down -v leaves no container, network or volume of the project', async () => {

@@ -18,6 +18,7 @@ export interface BackendFetchDeps {
 
 // varnishd's HTTPH_R_FETCH: a cache fill asks for the whole object, whatever this client asked.
 const NOT_ON_FILL = new Set(['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since', 'expect'])
+const NOT_ON_GZIP_FILL = new Set([...NOT_ON_FILL, 'accept-encoding'])
 // varnishd answers Expect itself.
 const NOT_ON_PASS = new Set(['expect'])
 
@@ -35,7 +36,10 @@ export class BackendFetch {
 
   /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
   bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
-    const headers = forwardable(r.headers, fill ? NOT_ON_FILL : NOT_ON_PASS, r.connectionNamed)
+    const gzip = fill && this.#d.params.get('http_gzip_support') === 1
+    // vbf_stp_mkbereq: with http_gzip_support a fill asks for gzip, whatever the client takes.
+    const headers = forwardable(r.headers, gzip ? NOT_ON_GZIP_FILL : fill ? NOT_ON_FILL : NOT_ON_PASS, r.connectionNamed)
+    if (gzip) headers.push('Accept-Encoding', 'gzip')
     const xid = this.#d.nextXid()
     headers.push('X-Varnish', String(xid))
     return {
@@ -43,7 +47,8 @@ export class BackendFetch {
       url: r.url,
       proto: 'HTTP/1.1',
       headers,
-      backend: r.backendHint,
+      // Picked by the policy's vcl_backend_fetch step: a director resolves when the fetch starts.
+      backend: undefined,
       uncacheable,
       xid,
       isBgfetch: bgfetch,
@@ -67,6 +72,8 @@ export class BackendFetch {
         body: bereq.bodyUnset ? undefined : body,
         firstByteTimeoutMs: (bereq.firstByteTimeout ?? params.get('first_byte_timeout')) * 1000,
         betweenBytesTimeoutMs: (bereq.betweenBytesTimeout ?? params.get('between_bytes_timeout')) * 1000,
+        maxFieldBytes: params.get('http_resp_hdr_len'),
+        maxHeadBytes: params.get('http_resp_size'),
       },
       sink,
     )

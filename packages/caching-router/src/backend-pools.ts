@@ -22,11 +22,13 @@ export class BackendPools {
   readonly #byEndpoint = new Map<string, Shared>()
   readonly #connectTimeoutMs: () => number
   readonly #idleTimeoutMs: () => number
+  readonly #maxHeadBytes: () => number
 
   /** connect_timeout and backend_idle_timeout, as they are when a pool is made. */
-  constructor(connectTimeoutMs: () => number, idleTimeoutMs: () => number) {
+  constructor(connectTimeoutMs: () => number, idleTimeoutMs: () => number, maxHeadBytes: () => number = () => 32 * 1024) {
     this.#connectTimeoutMs = connectTimeoutMs
     this.#idleTimeoutMs = idleTimeoutMs
+    this.#maxHeadBytes = maxHeadBytes
   }
 
   of(b: VclResolvedBackend): Backend {
@@ -37,7 +39,12 @@ export class BackendPools {
     const endpoint = b.path ?? `${b.host}\0${b.port}`
     let shared = this.#byEndpoint.get(endpoint)
     if (shared === undefined) {
-      const opts = { connectTimeoutMs: this.#connectTimeoutMs(), idleTimeoutMs: this.#idleTimeoutMs(), socketPath: b.path }
+      const opts = {
+        connectTimeoutMs: this.#connectTimeoutMs(),
+        idleTimeoutMs: this.#idleTimeoutMs(),
+        socketPath: b.path,
+        maxHeaderSize: this.#maxHeadBytes() + 1024,
+      }
       shared = { endpoint, pool: new Backend({ host: b.host, port: b.port }, opts), refs: 0 }
       this.#byEndpoint.set(endpoint, shared)
     }

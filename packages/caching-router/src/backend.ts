@@ -20,6 +20,12 @@ export interface FetchRequest {
   body: Readable | undefined
   firstByteTimeoutMs: number
   betweenBytesTimeoutMs: number
+  /**
+   * http_resp_hdr_len (one field line) and http_resp_size (the whole head), as varnishd bounds
+   * a backend response head: past either the fetch fails (503 "Backend fetch failed").
+   */
+  maxFieldBytes?: number
+  maxHeadBytes?: number
 }
 
 export interface FetchControl {
@@ -47,7 +53,10 @@ export class Backend {
   readonly #pool: Pool
 
   /** `socketPath`: a backend's `.path`, a Unix-domain socket (the address is then unused). */
-  constructor(address: HostPort, opts: { connectTimeoutMs: number; idleTimeoutMs: number; connections?: number; socketPath?: string | undefined }) {
+  constructor(
+    address: HostPort,
+    opts: { connectTimeoutMs: number; idleTimeoutMs: number; connections?: number; socketPath?: string | undefined; maxHeaderSize?: number },
+  ) {
     this.#pool = new Pool(opts.socketPath === undefined ? `http://${formatAddress(address)}` : 'http://localhost', {
       connections: opts.connections ?? 256,
       pipelining: 1,
@@ -59,6 +68,9 @@ export class Backend {
       // backend's 5 s does not race the reuse.
       keepAliveTimeout: opts.idleTimeoutMs,
       keepAliveMaxTimeout: opts.idleTimeoutMs,
+      // undici's own bound on a response head (16 KiB by default) stays above http_resp_size,
+      // which fetch() checks exactly.
+      maxHeaderSize: Math.max(opts.maxHeaderSize ?? 0, 16 * 1024),
     })
   }
 
@@ -78,6 +90,11 @@ export class Backend {
           // RFC 9110 §15.2: an interim response, relayed ahead of the final one, never as it.
           if (++interims > MAX_INTERIM_RESPONSES) c.abort(new EdgeError('EDGE_ERR_INTERIM_FLOOD', `backend sent more than ${MAX_INTERIM_RESPONSES} interim (1xx) responses`))
           else sink.interim(status, reason || '', sanitize(raw))
+          return
+        }
+        const tooLarge = headTooLarge(raw, reason, req.maxFieldBytes, req.maxHeadBytes)
+        if (tooLarge !== undefined) {
+          c.abort(new EdgeError('EDGE_ERR_BACKEND_HEAD_TOO_LARGE', tooLarge))
           return
         }
         sink.head(status, reason || '', sanitize(raw))
@@ -127,6 +144,20 @@ export class Backend {
   destroy(): Promise<void> {
     return this.#pool.destroy()
   }
+}
+
+/** Why a response head is past http_resp_hdr_len / http_resp_size (undefined: it is not). */
+function headTooLarge(raw: Buffer[], reason: string | undefined, maxField: number | undefined, maxHead: number | undefined): string | undefined {
+  if (maxField === undefined && maxHead === undefined) return undefined
+  // The status line ("HTTP/1.1 200 OK\r\n") and the blank line count towards the head.
+  let head = 15 + (reason?.length ?? 0) + 2
+  for (let i = 0; i < raw.length; i += 2) {
+    const line = (raw[i] as Buffer).length + 2 + (raw[i + 1] as Buffer).length
+    if (maxField !== undefined && line > maxField) return `backend response field longer than http_resp_hdr_len (${maxField} bytes)`
+    head += line + 2
+  }
+  if (maxHead !== undefined && head > maxHead) return `backend response head larger than http_resp_size (${maxHead} bytes)`
+  return undefined
 }
 
 /** The backend's fields, minus hop-by-hop ones and any a client must never see (CR/LF/NUL). */

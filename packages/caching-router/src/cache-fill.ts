@@ -4,6 +4,9 @@ import type { FetchControl, FetchSink } from './backend.js'
 import { type BackendFetch, withDate } from './backend-fetch.js'
 import { CacheObject } from './cache-object.js'
 import { storableHeaders } from './deliver.js'
+import { parseEsi } from './esi/esi-parse.js'
+import { PassEsiBody } from './esi/pass-esi.js'
+import { BodyCoder, contentEncoding, fetchCoding } from './gzip/fetch-coding.js'
 import type { Params } from './params.js'
 import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
@@ -81,6 +84,12 @@ class CacheFill implements FetchSink {
   revalidated = false
   /** `beresp.do_stream = false`: the object is stored and delivered once its body is complete. */
   #whole = false
+  /** `beresp.do_esi`: the body is parsed for ESI once complete (and delivered only then). */
+  #esi = false
+  /** gzip, gunzip or testgunzip on the way into the store (src/gzip/). */
+  #coder: BodyCoder | undefined
+  /** An uncacheable response with do_esi, for this client alone. */
+  #passEsi: PassEsiBody | undefined
   control: FetchControl | undefined
   #slicer: RangeSlicer | undefined
   readonly #d: FillDeps
@@ -176,6 +185,15 @@ class CacheFill implements FetchSink {
         this.control?.abort()
         return
       }
+      if (beresp.doEsi && !partial && !this.revalidated && beresp.status !== 204 && beresp.status !== 304) {
+        // Not stored, still a page: collected, parsed and assembled as a pass's (esi/pass-esi.ts).
+        this.#passEsi = new PassEsiBody(this.#bereq, beresp, params.gzip, store.maxBytes, params.esiFeatures, (obj) => {
+          if (obj !== undefined) this.#d.responder.deliver(r, res, obj, false)
+          else if (res.headersSent) res.destroy()
+          else this.#d.responder.synth(r, res, 503, 'Backend fetch failed')
+        })
+        return
+      }
       const written = writeStreamHead(this.#d, r, res, this.#socket, beresp.status, beresp.reason, beresp.headers, true)
       if (written === false) {
         // vcl_deliver chose synth (or the Range was a 416): that answer is written, the backend's body is dropped.
@@ -188,6 +206,17 @@ class CacheFill implements FetchSink {
       return
     }
     const obj = this.#obj
+    const ce = contentEncoding(beresp.headers)
+    // vbf_stp_fetch: esi_gzip when the page came gzip'ed (and is not do_gunzip) or with do_gzip.
+    const gzipSupport = params.gzip.support
+    obj.esiGzip =
+      beresp.doEsi === true &&
+      ((ce === 'gzip' && (beresp.doGunzip !== true || !gzipSupport)) || (gzipSupport && ce === undefined && beresp.doGzip === true))
+    if (this.revalidated) obj.esiGzip = stale?.esiGzip ?? false
+    const coding = this.revalidated ? undefined : fetchCoding(beresp, beresp.doGzip === true, beresp.doGunzip === true, beresp.doEsi === true, params.gzip)
+    if (coding !== undefined) this.#startCoder(coding)
+    obj.gzip = this.revalidated ? (stale?.gzip ?? false) : coding === 'gzip' || coding === 'test'
+    if (this.revalidated) obj.plainLength = stale?.plainLength
     obj.setHead(beresp.status, beresp.reason, storableHeaders(beresp.headers))
     obj.contentLength = getHeader(beresp.headers, 'content-length')
     obj.ttl = beresp.ttl
@@ -202,13 +231,50 @@ class CacheFill implements FetchSink {
       store.remove(stale)
       obj.append(stale.body as Buffer)
       obj.complete()
-    } else if (beresp.doStream === false) {
+      // vbf_stp_condfetch copies the kept object's ESI data with its body.
+      if (beresp.doEsi) obj.esi = stale.esi
+    } else if (beresp.doStream === false || beresp.doEsi) {
+      // ESI is parsed from the whole body once (varnishd's VEP runs as the body arrives; here
+      // the page's first client waits for its body, its fragments still stream).
+      this.#esi = beresp.doEsi === true
       // Waiters stay parked on the busy object and this client waits until end() (varnishd
       // delivers a non-streamed object once its fetch finished, BOS_FINISHED).
       this.#whole = true
       return
     }
     this.#publish(now)
+  }
+
+  #startCoder(coding: 'gzip' | 'gunzip' | 'test'): void {
+    const obj = this.#obj
+    const store = this.#d.store
+    this.#coder = new BodyCoder(
+      coding,
+      this.#d.params.gzip,
+      store.maxBytes,
+      (c) => {
+        obj.append(c)
+        store.grew(obj, c.length)
+      },
+      (c) => {
+        if (obj.state === 'streaming') {
+          obj.append(c)
+          store.grew(obj, c.length)
+        }
+      },
+      (err) => {
+        if (err !== undefined) {
+          // cache_fetch.c: a filter error fails the fetch; the object is not stored.
+          this.control?.abort()
+          this.error(err)
+          return
+        }
+        const plain = this.#coder?.plainBytes ?? -1
+        if (plain >= 0) obj.plainLength = plain
+        this.#coder = undefined
+        this.#stored()
+      },
+    )
   }
 
   #publish(now: number): void {
@@ -223,6 +289,12 @@ class CacheFill implements FetchSink {
 
   data(c: Buffer): boolean {
     if (this.revalidated) return true
+    const passEsi = this.#passEsi
+    if (passEsi !== undefined) {
+      if (passEsi.data(c)) return true
+      passEsi.onDrain(() => this.control?.resume())
+      return false
+    }
     if (this.direct) {
       const res = this.#res
       if (!res) return false
@@ -236,21 +308,41 @@ class CacheFill implements FetchSink {
       this.#socket?.once('drain', () => this.control?.resume())
       return false
     }
+    const coder = this.#coder
+    if (coder !== undefined) {
+      if (coder.write(c)) return true
+      coder.onDrain(() => this.control?.resume())
+      return false
+    }
     this.#obj.append(c)
     this.#d.store.grew(this.#obj, c.length)
     return true
   }
 
   end(): void {
-    if (this.direct) {
+    if (this.#passEsi !== undefined) this.#passEsi.end()
+    else if (this.direct) {
       if (!this.revalidated) this.#res?.end()
     } else if (!this.revalidated) {
-      this.#obj.complete()
-      if (this.#whole) {
-        // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
-        if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()
-        else this.#publish(this.#d.clock())
-      }
+      // A coded body is complete once zlib has given its last bytes (#startCoder's done).
+      if (this.#coder !== undefined) this.#coder.end()
+      else this.#stored()
+    }
+  }
+
+  /** The whole body is in the object: ESI is parsed and a held (do_stream = false) object published. */
+  #stored(): void {
+    this.#obj.complete()
+    if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = parseEsi(this.#obj.body, this.#bereq.url, this.#d.params.esiFeatures)
+    if (this.#whole) {
+      // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
+      if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()
+      // An ESI page's includes go out from a timer (a miss only), once undici has put the
+      // page's backend connection back in its pool (after setImmediate it has not yet): the
+      // first include reuses it, as varnishd's does; a backend that serves one connection at a
+      // time (varnishtest's servers) needs that.
+      else if (this.#esi) setTimeout(() => this.#publish(this.#d.clock()), 0)
+      else this.#publish(this.#d.clock())
     }
   }
 
@@ -266,16 +358,22 @@ class CacheFill implements FetchSink {
   }
 
   error(err: Error): void {
+    this.#coder?.destroy()
+    this.#coder = undefined
     // An origin that closes without a response lands here as undici's socket error: the
     // same stale-copy rule as a 5xx answer (head() above).
     this.#d.fetches.failed(err, this.#r.xid, this.#bereq.backend)
+    if (this.#passEsi !== undefined) {
+      this.#passEsi.error()
+      return
+    }
     if (this.direct) {
       // The client has this response's head already: all we can do is cut it short.
       this.#res?.destroy()
       return
     }
     const obj = this.#obj
-    if (obj.state === 'complete') return
+    if (obj.state === 'complete' || obj.state === 'failed') return
     if (this.#whole) {
       this.#failWhole()
       return

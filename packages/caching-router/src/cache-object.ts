@@ -1,4 +1,5 @@
 import { getHeader } from '@edgestack/common'
+import type { EsiProgram } from './esi/esi-program.js'
 
 /** The body of an object that has none (shared: bodies are never written to). */
 const EMPTY = Buffer.alloc(0)
@@ -54,6 +55,14 @@ export class CacheObject {
   contentLength: string | undefined
   etag: string | undefined
   lastModified: string | undefined
+  /** The body is stored gzip'ed (varnish's OF_GZIPED): gunzipped for clients that do not take gzip. */
+  gzip = false
+  /** The inflated length of a gzip body once known (varnish's OA_GZIPBITS length). */
+  plainLength: number | undefined
+  /** An ESI object varnishd would keep gzip'ed: its page goes gzip'ed to clients that take gzip. */
+  esiGzip = false
+  /** Stored with beresp.do_esi and holding ESI: how to assemble it (varnish's OA_ESIDATA). */
+  esi: EsiProgram | undefined
   // Made when the first reader follows a fetch: most objects (and every pass) never have one.
   #listeners: Set<BodyListener> | undefined
   #retain = true

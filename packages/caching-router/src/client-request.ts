@@ -1,6 +1,11 @@
 import { type AccessLog, getHeader, Http1ParseError, type Http1Request, type Http1Response, type HistogramByLabel, type Logger } from '@edgestack/common'
 import { connectionNamed } from './backend-fetch.js'
 import type { Counters } from './counters.js'
+import type { EsiIncluder } from './esi/esi-deliver.js'
+import type { EsiInclude } from './esi/esi-program.js'
+import { includeRequest } from './esi/esi-request.js'
+import { normalizeAcceptEncoding } from './gzip/accept-encoding.js'
+import { asResponse, type FragmentResponse } from './esi/fragment-response.js'
 import { type FetchDeps, lookup } from './lookup.js'
 import type { RouterModel } from './config/model.js'
 import { type NcsaRecord, ncsaLine } from './ncsa.js'
@@ -49,13 +54,14 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Request, res: Http1Response) => void {
   const { policy, counters, store, params, logger, access, responder, fetch, latency } = d
   const format = d.accessFormat ? compileNcsaFormat(d.accessFormat.format, d.accessFormat.json) : undefined
+  const gzipSupport = () => params.get('http_gzip_support') === 1
 
   // A VCL `return (restart)` runs dispatch again. The closure is made here, not inline in
   // handle: there it would put r (and with it the VCL's per-request state) into the context
   // that handle's other closures (log, writeLog) share and keep alive past the request. Under
   // wrk every request's VCL state then survived scavenges into old space (--trace-gc: ~3 MB
   // promoted per scavenge, a mark-compact a second), about 5 us of GC per 1 KiB hit.
-  const restarter = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => () => dispatch(r, req, res, log)
+  const restarter = (r: ReqObj, req: Http1Request | undefined, res: Http1Response, log: AccessLogFn) => () => dispatch(r, req, res, log)
 
   const handle = (req: Http1Request, res: Http1Response) => {
     counters.client_req++
@@ -77,12 +83,15 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       proto: `HTTP/${req.version}`,
       headers,
       connectionNamed: connectionNamed(headers),
-      backendHint: undefined,
       xid: d.nextXid(),
       clientIp,
       serverIp: req.localAddress || BOGO_IP,
+      clientPort: req.remotePort,
+      serverPort: req.localPort,
+      socket: req.socket,
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
+      http0: headers,
     }
     // One access line per response, with the last handling (a VCL restart may log again).
     // `answered`: the connection itself answered the client (a request body it refused), so
@@ -155,14 +164,19 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
     res.once('close', onClose)
   }
 
-  /** vcl_recv and what it chose; again on a VCL `return (restart)`. */
-  const dispatch = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => {
+  /**
+   * vcl_recv and what it chose; again on a VCL `return (restart)`. `req` is undefined for an
+   * ESI include, which has no connection of its own.
+   */
+  const dispatch = (r: ReqObj, req: Http1Request | undefined, res: Http1Response, log: AccessLogFn) => {
     const action = policy.recv(r)
     switch (action) {
       case 'synth':
         log('synth')
         return synth(r, res, r.synthStatus ?? 503, r.synthReason)
       case 'pipe':
+        // cache_req_fsm.c cnt_recv: "vcl_recv {} returns pipe for ESI included object. Doing pass."
+        if (req === undefined) return pass(r, req, res, log)
         // cache_req_fsm.c cnt_recv: "vcl_recv{} returns pipe for HTTP/2 request. Doing pass."
         if (req.version === '2.0') {
           logger.info('vcl_recv{} returns pipe for HTTP/2 request.  Doing pass.', { xid: r.xid })
@@ -185,23 +199,24 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
         log('pass')
         return pass(r, req, res, log)
       default:
-        lookup(fetch, r, res, req.socket, log)
+        if (gzipSupport()) r.headers = normalizeAcceptEncoding(r.headers)
+        lookup(fetch, r, res, res.socket, log)
     }
   }
 
-  const pass = (r: ReqObj, req: Http1Request, res: Http1Response, log: AccessLogFn) => {
+  const pass = (r: ReqObj, req: Http1Request | undefined, res: Http1Response, log: AccessLogFn) => {
     const next = policy.pass(r)
     if (next === 'restart') return responder.restart(r, res)
     if (next === 'synth') return synth(r, res, r.synthStatus ?? 503, r.synthReason)
     const bereq = fetch.fetches.bereqOf(r, r.method, false, true)
-    const body = req.hasBody ? req.body : undefined
+    const body = req?.hasBody ? req.body : undefined
     const clientFailed = (err: Error) => {
       // The client's fault, not the backend's. The connection answered a body it could not read
       // (400, 408) itself and closes; a client that left mid-body got nothing to log.
       logger.info(`client error: request body: ${err.message}`, { xid: r.xid })
       if (err instanceof Http1ParseError) log('pass', err.status)
     }
-    passFetch(fetch, r, bereq, body, res, req.socket, clientFailed, (status, beresp) => {
+    passFetch(fetch, r, bereq, body, res, res.socket, clientFailed, (status, beresp) => {
       // RFC 9111 §4.4: a successful unsafe request invalidates what we stored for its URL,
       // and for Location / Content-Location when they name the same host.
       if (SAFE.has(r.method) || status < 200 || status >= 400) return
@@ -222,7 +237,8 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       proto: r.proto,
       // varnishd's cnt_pipe adds X-Varnish to the piped request too, before vcl_pipe.
       headers: r.headers.concat('X-Varnish', String(xid)),
-      backend: r.backendHint,
+      // Picked by the policy's vcl_pipe step: a director resolves when the backend side starts.
+      backend: undefined,
       uncacheable: true,
       xid,
       isBgfetch: false,
@@ -253,6 +269,28 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
     responder.synth(r, res, status, reason)
   }
 
+  // An ESI include: a request of its own through the whole VCL (cache_esi_deliver.c
+  // ved_include), answered into the page's FragmentResponse, never logged as a client's.
+  const noLog: AccessLogFn = () => {}
+  responder.esi = {
+    include(parent: ReqObj, inc: EsiInclude, out: FragmentResponse) {
+      const r = includeRequest(parent, inc, d.nextXid(), false)
+      const res = asResponse(out)
+      r.restart = restarter(r, undefined, res, noLog)
+      try {
+        dispatch(r, undefined, res, noLog)
+      } catch (err) {
+        logger.error(`ESI include failed: ${(err as Error).stack}`, { xid: r.xid })
+        out.destroy()
+      } finally {
+        if (out.finished) policy.done(r)
+        else whenDone(r, res, noop)
+      }
+    },
+    maxDepth: () => params.get('max_esi_depth'),
+    onErrorFeature: () => params.feature('esi_include_onerror'),
+  } satisfies EsiIncluder
+
   return (req, res) => {
     try {
       handle(req, res)
@@ -264,3 +302,5 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
     }
   }
 }
+
+const noop = () => {}

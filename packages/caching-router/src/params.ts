@@ -1,9 +1,11 @@
 import { type MatchLimits, UsageError } from '@edgestack/common'
+import type { EsiFeatures } from './esi/esi-program.js'
+import type { GzipParams } from './gzip/fetch-coding.js'
 import { H2_RXBUF_STORAGE, H2_SPECS } from './h2/h2-params.js'
 
 /** One varnishd parameter we honour: its unit, default and bounds, as `param.show` prints them. */
 interface ParamSpec {
-  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries' | 'streams'
+  unit: 'seconds' | 'bytes' | 'header lines' | 'count' | 'bool' | 'restarts' | 'retries' | 'streams' | 'levels'
   default: number
   min: number
   max?: number
@@ -33,6 +35,14 @@ const SPECS: Record<string, ParamSpec> = {
   pcre2_depth_limit: { unit: 'count', default: 20, min: 1, max: UINT_MAX_PARAM, text: 'The recursion depth-limit for the internal match logic in a pcre2_match().' },
   // PCRE2's JIT ignores the depth limit (pcre2_set_depth_limit(3)): with it on, only the match limit bounds.
   pcre2_jit_compilation: { unit: 'bool', default: 1, min: 0, max: 1, text: 'Use the pcre2 JIT compiler if available.' },
+  // Compression (src/gzip/), as varnishd's cache_gzip.c: gzip_buffer sizes zlib's chunks.
+  http_gzip_support: { unit: 'bool', default: 1, min: 0, max: 1, text: 'Enable gzip support: ask backends for gzip, store gzip once, gunzip for clients that do not take it.' },
+  gzip_level: { unit: 'count', default: 6, min: 0, max: 9, text: 'Gzip compression level: 0=debug, 1=fast, 9=best' },
+  gzip_memlevel: { unit: 'count', default: 8, min: 1, max: 9, text: 'Gzip memory level 1=slow/least, 9=fast/most compression.' },
+  gzip_buffer: { unit: 'bytes', default: 32 * 1024, min: 2 * 1024, text: 'Size of malloc buffer used for gzip processing.' },
+  max_esi_depth: { unit: 'levels', default: 5, min: 0, text: 'Maximum depth of esi:include processing.' },
+  http_resp_hdr_len: { unit: 'bytes', default: 8192, min: 40, text: 'Maximum length of any HTTP backend response header we will allow.' },
+  http_resp_size: { unit: 'bytes', default: 32768, min: 256, text: 'Maximum number of bytes of HTTP backend response we will deal with.' },
   shortlived: { unit: 'seconds', default: 10, min: 0, text: 'Objects created with (ttl+grace+keep) shorter than this are always put in transient storage.' },
   // Documented no-ops (README, "No silent no-ops"): they size varnishd's per-request workspaces,
   // which have no counterpart here; accepted with varnishd's bounds because varnish Dockerfiles
@@ -42,7 +52,10 @@ const SPECS: Record<string, ParamSpec> = {
   ...H2_SPECS,
 }
 
-/** varnishd's feature bits (mgt_param_bits.c feature_tweak); we act on http2 and validate_headers. */
+/** The ESI feature bits (src/esi/): on and off as in varnishd. */
+const ESI_BITS = new Set(['esi_ignore_https', 'esi_disable_xml_check', 'esi_ignore_other_elements', 'esi_remove_bom', 'esi_include_onerror'])
+
+/** varnishd's feature bits (mgt_param_bits.c feature_tweak); we act on http2, validate_headers and the ESI bits. */
 const FEATURE_BITS = new Set([
   'http2', 'short_panic', 'no_coredump', 'https_scheme', 'http_date_postel', 'esi_ignore_https',
   'esi_disable_xml_check', 'esi_ignore_other_elements', 'esi_remove_bom', 'esi_include_onerror',
@@ -55,21 +68,25 @@ const FEATURE_BITS = new Set([
  * set from VCL are always validated), and every other bit changes what varnishd does: refused.
  * The result: whether http2 is on.
  */
-function applyFeature(text: string, http2: boolean): boolean {
+function applyFeature(text: string, http2: boolean, esi: Set<string>): boolean {
   let on = http2
   for (const raw of text.split(',')) {
     const flag = raw.trim()
     if (flag === 'default' || flag === 'none') {
       if (flag === 'none') throw new UsageError(`feature=${text}: validate_headers cannot be turned off in caching-router\n\n(attempting to set param 'feature' to '${text}')`)
       on = false
+      esi.clear()
       continue
     }
     const sign = flag[0]
     const bit = flag.slice(1)
     if ((sign !== '+' && sign !== '-') || !FEATURE_BITS.has(bit)) throw new UsageError(`Unknown feature bit (${flag})\n\n(attempting to set param 'feature' to '${text}')`)
     if (bit === 'http2') on = sign === '+'
-    else if (bit !== 'validate_headers' || sign === '-') {
-      throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only http2 and +validate_headers)\n\n(attempting to set param 'feature' to '${text}')`)
+    else if (ESI_BITS.has(bit)) {
+      if (sign === '+') esi.add(bit)
+      else esi.delete(bit)
+    } else if (bit !== 'validate_headers' || sign === '-') {
+      throw new UsageError(`feature=${text}: "${flag}" is not supported by caching-router (only http2, the esi_ bits and +validate_headers)\n\n(attempting to set param 'feature' to '${text}')`)
     }
   }
   return on
@@ -92,6 +109,10 @@ const FIXED: Record<string, { default: string; accepts(v: string): boolean }> = 
   thread_pool_max: { default: '5000', accepts: (v) => /^\d+$/.test(v) },
   thread_pools: { default: '2', accepts: (v) => /^\d+$/.test(v) },
   thread_pool_stack: { default: '80k', accepts: (v) => parseSize(v) !== undefined },
+  // How varnishd grows and shrinks its thread pools (Dockerfiles tune them with the sizes).
+  thread_pool_timeout: { default: '300.000', accepts: (v) => /^\d+(\.\d+)?(s|m)?$/.test(v) },
+  thread_pool_add_delay: { default: '0.000', accepts: (v) => /^\d+(\.\d+)?(ms|s)?$/.test(v) },
+  thread_pool_destroy_delay: { default: '1.000', accepts: (v) => /^\d+(\.\d+)?(ms|s)?$/.test(v) },
   // Debug flags that only change varnishd's own diagnostics (panic text, lock and workspace
   // log records, synchronous log writes, kept build files), none of which we produce.
   debug: { default: 'none', accepts: (v) => v === 'none' || v.split(',').every((f) => DEBUG_FLAGS.has(f.replace(/^[+-]/, ''))) },
@@ -134,6 +155,9 @@ export class Params {
   #regexLimits: MatchLimits | undefined
   /** `feature` has +http2: a connection that opens with the HTTP/2 preface is served HTTP/2. */
   http2 = false
+  /** The ESI feature bits that are on. */
+  #esi = new Set<string>()
+  #esiFeatures: EsiFeatures | undefined
 
   get(name: string): number {
     return this.#values.get(name) ?? (SPECS[name] as ParamSpec).default
@@ -149,7 +173,10 @@ export class Params {
       return
     }
     if (name === 'feature') {
-      this.http2 = applyFeature(text, this.http2)
+      const esi = new Set(this.#esi)
+      this.http2 = applyFeature(text, this.http2, esi)
+      this.#esi = esi
+      this.#esiFeatures = undefined
       for (const l of this.#listeners) l(name)
       return
     }
@@ -174,6 +201,32 @@ export class Params {
     for (const l of this.#listeners) l(name)
   }
 
+  /** http_gzip_support and the gzip_* sizes, as they are now. */
+  get gzip(): GzipParams {
+    return {
+      support: this.get('http_gzip_support') === 1,
+      level: this.get('gzip_level'),
+      memLevel: this.get('gzip_memlevel'),
+      buffer: this.get('gzip_buffer'),
+    }
+  }
+
+  /** Whether `-p feature=+NAME` is on (the ESI bits). */
+  feature(name: string): boolean {
+    return this.#esi.has(name)
+  }
+
+  /** The ESI parser's feature flags, as they are now (param.set applies to the next object stored). */
+  get esiFeatures(): EsiFeatures {
+    this.#esiFeatures ??= Object.freeze({
+      ignoreHttps: this.#esi.has('esi_ignore_https'),
+      disableXmlCheck: this.#esi.has('esi_disable_xml_check'),
+      ignoreOtherElements: this.#esi.has('esi_ignore_other_elements'),
+      removeBom: this.#esi.has('esi_remove_bom'),
+    })
+    return this.#esiFeatures
+  }
+
   /** What every regex match of this instance may spend, read at match time as varnishd does. */
   get regexLimits(): MatchLimits {
     this.#regexLimits ??= Object.freeze({
@@ -191,6 +244,8 @@ export class Params {
     }
     if (name === 'feature') {
       this.http2 = false
+      this.#esi = new Set()
+      this.#esiFeatures = undefined
       for (const l of this.#listeners) l(name)
       return
     }
@@ -206,7 +261,7 @@ export class Params {
 
   /** The parameters set away from their defaults, as `-p` pairs (a manager hands them to its child). */
   *changed(): Generator<readonly [string, string]> {
-    if (this.http2) yield ['feature', '+http2']
+    if (this.http2 || this.#esi.size > 0) yield ['feature', [...(this.http2 ? ['http2'] : []), ...this.#esi].map((f) => `+${f}`).join(',')]
     for (const [name, text] of this.#text) yield [name, text]
     if (this.#targetsText !== TARGETED_DEFAULT) yield [TARGETED, this.#targetsText]
     // A bool goes back as `on`/`off`, the words `-p` reads.
@@ -228,7 +283,7 @@ export class Params {
     }
     if (name === 'feature') {
       const v = this.#featureText()
-      return `${name}\n${INDENT}Value is: ${v}${this.http2 ? `\n${INDENT}Default is: ${FEATURE_DEFAULT}` : ' (default)'}\n\n${INDENT}Enable/Disable various minor features.\n\n`
+      return `${name}\n${INDENT}Value is: ${v}${v !== FEATURE_DEFAULT ? `\n${INDENT}Default is: ${FEATURE_DEFAULT}` : ' (default)'}\n\n${INDENT}Enable/Disable various minor features.\n\n`
     }
     if (name === 'h2_rxbuf_storage') {
       return `${name}\n${INDENT}Value is: ${H2_RXBUF_STORAGE} (default)\n\n${INDENT}The name of the storage backend that HTTP/2 receive buffers should be allocated from.\n\n`
@@ -244,7 +299,7 @@ export class Params {
       if (spec.max !== undefined && spec.unit !== 'bool' && spec.max !== UINT_MAX) out += `${INDENT}Maximum is: ${bare(spec.max, spec)}\n`
       return `${out}\n${INDENT}${spec.text}\n\n`
     }
-    let out = `${'feature'.padEnd(30)}${this.#featureText()}${this.http2 ? '' : ' (default)'}\n`
+    let out = `${'feature'.padEnd(30)}${this.#featureText()}${this.#featureText() !== FEATURE_DEFAULT ? '' : ' (default)'}\n`
     for (const [n, spec] of Object.entries(SPECS)) out += `${this.#line(n, spec)}\n`
     out += `${'h2_rxbuf_storage'.padEnd(30)}${H2_RXBUF_STORAGE} (default)\n`
     out += `${TARGETED.padEnd(30)}${this.#targetsText}${this.#targetsText === TARGETED_DEFAULT ? ' (default)' : ''}\n`
@@ -274,7 +329,11 @@ export class Params {
 
   /** varnishd's rendering of the feature bits that are on, sorted by name. */
   #featureText(): string {
-    return this.http2 ? '+http2,+validate_headers' : FEATURE_DEFAULT
+    if (!this.http2 && this.#esi.size === 0) return FEATURE_DEFAULT
+    return [...(this.http2 ? ['http2'] : []), ...this.#esi, 'validate_headers']
+      .sort()
+      .map((f) => `+${f}`)
+      .join(',')
   }
 
   #line(name: string, spec: ParamSpec): string {
@@ -296,6 +355,7 @@ const NOT_A_VALUE: Record<ParamSpec['unit'], (text: string) => string> = {
   retries: (text) => `Not a number (${text})`,
   count: (text) => `Not a number (${text})`,
   streams: (text) => `Not a number (${text})`,
+  levels: (text) => `Not a number (${text})`,
   bool: () => 'use "on" or "off"',
 }
 

@@ -6,11 +6,14 @@ import type { Params } from './params.js'
 import type { BereqObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
 import { berespOf, type Responder } from './respond.js'
+import { PassEsiBody } from './esi/pass-esi.js'
 import { writeStreamHead } from './stream-head.js'
 
 export interface PassDeps {
   policy: Policy
   params: Params
+  /** The storage size: a do_esi pass body larger than it fails (503). */
+  storageBytes(): number
   responder: Responder
   via: string
   fetches: BackendFetch
@@ -41,6 +44,8 @@ export function passFetch(
   // vcl_deliver answered with synth instead (or the Range was a 416): the body is not wanted.
   let replaced = false
   let slicer: RangeSlicer | undefined
+  // `beresp.do_esi` on a pass: collected, parsed, then assembled as a page (esi/pass-esi.ts).
+  let esi: PassEsiBody | undefined
   const control = fetches.start(bereq, body, {
     head: (s, reason, h) => {
       const beresp = berespOf(s, reason, withDate(h))
@@ -60,6 +65,19 @@ export function passFetch(
       }
       status = beresp.status
       headers = beresp.headers
+      if (beresp.doEsi && beresp.status !== 304 && beresp.status !== 204) {
+        esi = new PassEsiBody(bereq, beresp, d.params.gzip, d.storageBytes(), d.params.esiFeatures, (obj) => {
+          if (obj === undefined) {
+            control?.abort()
+            if (res.headersSent) res.destroy()
+            else responder.synth(r, res, 503, 'Backend fetch failed')
+            return
+          }
+          responder.deliver(r, res, obj, false)
+          done(status, headers)
+        })
+        return
+      }
       const written = writeStreamHead(d, r, res, socket, beresp.status, beresp.reason, beresp.headers, false)
       if (written === false) {
         replaced = true
@@ -71,6 +89,11 @@ export function passFetch(
     },
     data: (c) => {
       if (replaced) return true
+      if (esi !== undefined) {
+        if (esi.data(c)) return true
+        esi.onDrain(() => control?.resume())
+        return false
+      }
       if (slicer !== undefined) {
         const part = slicer.partOf(c, res)
         if (part === undefined) return true
@@ -83,6 +106,10 @@ export function passFetch(
     },
     end: () => {
       if (replaced) return
+      if (esi !== undefined) {
+        esi.end()
+        return
+      }
       res.end()
       done(status, headers)
     },
@@ -95,6 +122,10 @@ export function passFetch(
         return
       }
       fetches.failed(err, r.xid, bereq.backend)
+      if (esi !== undefined) {
+        esi.error()
+        return
+      }
       if (res.headersSent) res.destroy()
       else responder.backendError(r, res, bereq)
     },

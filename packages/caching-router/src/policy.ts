@@ -21,14 +21,15 @@ export interface ReqObj {
    * (undefined: none): never forwarded, while a field VCL adds under such a name is.
    */
   connectionNamed?: Set<string>
-  /**
-   * `req.backend_hint` as vcl_recv left it, resolved to the concrete backend its director
-   * picked (undefined: none healthy, a 503). The object itself goes on to the socket.
-   */
-  backendHint: VclResolvedBackend | undefined
   readonly xid: number
+  /** client.ip and server.ip: the PROXY header's source and destination on a PROXY listener. */
   readonly clientIp: string
   readonly serverIp: string
+  /** Their ports (0 where there are none), for std.port(). */
+  readonly clientPort?: number
+  readonly serverPort?: number
+  /** remote.ip and local.ip: the TCP connection's own ends (the PROXY sender's, behind one). */
+  readonly socket?: { readonly remoteAddress?: string; readonly remotePort?: number; readonly localAddress?: string; readonly localPort?: number }
   /** `req.hash_always_miss`: fetch even when a fresh object exists. */
   hashAlwaysMiss: boolean
   /** `req.hash_ignore_busy`: do not wait for a fetch of the same object in progress. */
@@ -43,6 +44,17 @@ export interface ReqObj {
    * before vcl_recv; undefined only for a request refused before it, where a restart is a 503).
    */
   restart?: () => void
+  /**
+   * The request as it came in, before VCL changed it (varnishd's req->http0): what an ESI
+   * include's sub-request starts from.
+   */
+  http0?: readonly string[]
+  /** `req.esi_level`: 0 for a client's request, n for an ESI include n levels down. */
+  esiLevel?: number
+  /** `req_top`: the client's request at the top of an ESI tree (undefined: this one). */
+  top?: ReqObj
+  /** `req.esi = false` (VCL 4.0): this request's response is not ESI-processed. */
+  esiOff?: boolean
 }
 
 export interface BereqObj {
@@ -88,6 +100,11 @@ export interface BerespObj {
   targeted?: boolean
   /** The fetch was a revalidation answered 304 (beresp.was_304): the kept object, refreshed. */
   was304?: boolean
+  /** `beresp.do_esi`: the body is parsed for ESI when stored (src/esi/). */
+  doEsi?: boolean
+  /** `beresp.do_gzip` / `beresp.do_gunzip`: the body is compressed / inflated when stored (src/gzip/). */
+  doGzip?: boolean
+  doGunzip?: boolean
 }
 
 export interface RespObj {
@@ -97,6 +114,8 @@ export interface RespObj {
   headers: string[]
   /** For vcl_synth: the synthetic body. */
   body?: string
+  /** `resp.do_esi` for vcl_deliver: in, whether the object can be ESI-processed; out, whether it will be. */
+  doEsi?: boolean
 }
 
 /** `obj.*` in vcl_hit: the stored object, read-only. */
@@ -109,6 +128,8 @@ export interface ObjView {
   readonly keep: number
   readonly hits: number
   readonly age: number
+  /** `obj.can_esi`. */
+  readonly canEsi?: boolean
 }
 
 export type RecvAction = 'hash' | 'pass' | 'pipe' | 'purge' | 'synth'
@@ -147,6 +168,8 @@ export interface PolicyHost {
   /** Adds a ban from a `ban()` expression; returns an error text when it is invalid. */
   ban(expression: string): string | undefined
   log(message: string): void
+  /** `xkey.purge` / `xkey.softpurge` on the store. */
+  xkeyPurge?(keys: string, soft: boolean): number
   /** pcre2_match_limit and friends, as they are now (param.set applies to the next match). */
   regexLimits(): MatchLimits
 }

@@ -3,6 +3,11 @@ import type { Http1Response } from '@edgestack/common'
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
 import { deliverHeadersOf, hasConditionalOrRange, notModified } from './deliver.js'
+import { deliverEsiBody, type EsiIncluder, esiHead } from './esi/esi-deliver.js'
+import { acceptsGzip } from './gzip/accept-encoding.js'
+import type { GzipParams } from './gzip/fetch-coding.js'
+import { gunzippedHead, gunzipInto } from './gzip/gunzip-delivery.js'
+import { GzipOutput } from './gzip/gzip-output.js'
 import { type BereqObj, type BerespObj, fieldOf, type ObjView, type Policy, type ReqObj, type RespObj } from './policy.js'
 import { lengthOf, RangeSlicer, rangedHead, rangeFor } from './range.js'
 import { guruMeditation } from './synth.js'
@@ -11,6 +16,8 @@ export interface ResponderDeps {
   policy: Policy
   counters: Counters
   via: string
+  /** http_gzip_support and gzip_buffer, as they are now. */
+  gzip(): GzipParams
   /** Milliseconds, the router's (tests pass their own). */
   clock(): number
 }
@@ -22,6 +29,8 @@ export interface ResponderDeps {
  */
 export class Responder {
   readonly #d: ResponderDeps
+  /** Runs ESI includes (client-request.ts sets it once the request handler exists). */
+  esi: EsiIncluder | undefined
 
   constructor(deps: ResponderDeps) {
     this.#d = deps
@@ -33,6 +42,13 @@ export class Responder {
     // obj.hits as varnish counts it: the delivery that filled the object is not a hit.
     if (hit) obj.hits++
     const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
+    if (obj.gzip && !acceptsGzip(r.headers)) {
+      const gzip = this.#d.gzip()
+      if (gzip.support) {
+        this.#deliverGunzipped(r, res, obj, xv, now, gzip.buffer)
+        return
+      }
+    }
     if (obj.state !== 'complete') {
       this.#deliverStreaming(r, res, obj, xv, now)
       return
@@ -43,10 +59,14 @@ export class Responder {
     let headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
     // The common hit asks for neither validation nor a range: one cheap scan decides.
     const asks = hasConditionalOrRange(r.headers)
+    const esi = obj.esi !== undefined && r.esiOff !== true
     if (asks && (r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
       status = 304
       reason = 'Not Modified'
       body = undefined
+    } else if (esi) {
+      this.#deliverEsi(r, res, obj, headers, now)
+      return
     } else if (asks && status === 200 && body !== undefined) {
       // varnishd ranges HEAD too: the head says what the GET would get.
       const plan = rangeFor(r.headers, headers, body.length)
@@ -63,6 +83,61 @@ export class Responder {
     const resp: RespObj = { status, reason, proto: r.proto, headers }
     if (this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     res.send(resp.status, resp.headers, body, resp.reason)
+  }
+
+  /**
+   * An object stored with ESI instructions: vcl_deliver sees resp.do_esi (obj.can_esi) and may
+   * turn it off; then the page is assembled (src/esi/), without a length and with a weak ETag,
+   * and without ranges (varnishd knows no length to range on).
+   */
+  #deliverEsi(r: ReqObj, res: Http1Response, obj: CacheObject, headers: string[], now: number): void {
+    const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers, doEsi: true }
+    if (!this.#d.policy.isBuiltin(r, 'deliver') && this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    const esi = this.esi
+    if (!resp.doEsi || esi === undefined || obj.esi === undefined) {
+      res.send(resp.status, resp.headers, obj.body, resp.reason)
+      return
+    }
+    const gzip = this.#d.gzip()
+    // Without http_gzip_support nothing is gunzipped for a client: the page goes as it came.
+    const gzipped = obj.esiGzip && (r.esiLevel ?? 0) === 0 && (!gzip.support || acceptsGzip(r.headers))
+    const head = esiHead(resp.headers)
+    if (gzipped) head.push('Content-Encoding', 'gzip')
+    res.writeHead(resp.status, head, resp.reason)
+    // A HEAD has no body: no include is fetched for it (varnishd pushes no ESI filter then).
+    if (r.method === 'HEAD') res.end()
+    else deliverEsiBody(esi, r, gzipped ? new GzipOutput(res, gzip) : res, obj.esi, obj.body as Buffer)
+  }
+
+  /**
+   * A gzip object to a client that does not take gzip (cnt_transmit's gunzip VDP): no
+   * Content-Encoding, the plain length when the object is complete, no Range (varnishd ranges
+   * what it sends, whose length it knows only then), and the body inflated on its way out.
+   */
+  #deliverGunzipped(r: ReqObj, res: Http1Response, obj: CacheObject, xv: string, now: number, buffer: number): void {
+    const complete = obj.state === 'complete'
+    const base = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    const headers = gunzippedHead(base, complete ? obj.plainLength : undefined)
+    if (complete && hasConditionalOrRange(r.headers) && (r.method === 'GET' || r.method === 'HEAD') && notModified(r.headers, obj)) {
+      res.send(304, headers, undefined, 'Not Modified')
+      return
+    }
+    const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
+    if (!this.#d.policy.isBuiltin(r, 'deliver') && this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    if (r.method === 'HEAD' || resp.status === 204 || resp.status === 304) {
+      res.writeHead(resp.status, resp.headers, resp.reason)
+      res.end()
+      return
+    }
+    const unfollow = obj.follow(
+      gunzipInto(
+        res,
+        buffer,
+        () => res.writeHead(resp.status, resp.headers, resp.reason),
+        () => this.synth(r, res, 503, 'Service Unavailable'),
+      ),
+    )
+    res.once('close', unfollow)
   }
 
   /**
@@ -172,6 +247,7 @@ export function objView(obj: CacheObject, now: number): ObjView {
     keep: obj.keep,
     hits: obj.hits,
     age: obj.ageSeconds(now),
+    canEsi: obj.esi !== undefined,
   }
 }
 

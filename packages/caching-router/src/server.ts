@@ -93,6 +93,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,
     () => params.get('backend_idle_timeout') * 1000,
+    () => params.get('http_resp_size'),
   )
   const ownVcl = opts.vcl === undefined
   const vcl = opts.vcl ?? new VclRegistry()
@@ -112,6 +113,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     },
     // std.log text may carry request bytes (a tab, obs-text): escaped as varnishncsa would.
     log: (message) => logger.info(escapeLogValue(message)),
+    xkeyPurge: (keys, soft) => store.xkeyPurge(keys, soft, clock()),
     regexLimits: () => params.regexLimits,
   })
   let xid = 1000
@@ -132,7 +134,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     },
   }
 
-  const responder = new Responder({ policy, counters, via, clock })
+  const responder = new Responder({ policy, counters, via, clock, gzip: () => params.gzip })
   const fetch: FetchDeps = {
     store,
     counters,
@@ -142,6 +144,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     via,
     logger,
     clock,
+    storageBytes: () => store.maxBytes,
     fetches: new BackendFetch({ pools, params, counters, logger, nextXid }),
   }
   const onRequest = createClientRequestHandler({

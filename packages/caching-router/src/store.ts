@@ -1,5 +1,6 @@
 import type { CacheObject } from './cache-object.js'
 import type { Counters } from './counters.js'
+import { XkeyIndex } from './xkey/xkey-index.js'
 
 /** varnish's `objhead`: every variant and marker under one hash, and the fetch in progress. */
 interface ObjHead {
@@ -47,6 +48,8 @@ export class CacheStore {
   #bytes = 0
   readonly #counters: Counters
   #bans: BanChecker | undefined
+  /** Surrogate keys (`import xkey;`): told of every object stored and removed. */
+  readonly xkeys = new XkeyIndex()
   readonly #sweep: NodeJS.Timeout
 
   /** `clock`: milliseconds, the router's (tests pass their own); the sweep reads it. */
@@ -144,6 +147,7 @@ export class CacheStore {
     if (oh.objects.length >= MAX_VARIANTS) this.remove(oh.objects[0] as CacheObject)
     oh.objects.push(obj)
     obj.stored = true
+    if (!obj.hitForMiss) this.xkeys.added(obj)
     this.#lru.set(obj, nowMs)
     this.#bytes += obj.size
     this.#counters.n_object = this.#lru.size
@@ -203,6 +207,7 @@ export class CacheStore {
       if (oh.objects.length === 0 && oh.busy === undefined) this.#heads.delete(obj.hash)
     }
     if (obj.stored) {
+      this.xkeys.removed(obj)
       obj.stored = false
       this.#lru.delete(obj)
       this.#bytes -= obj.size
@@ -217,6 +222,20 @@ export class CacheStore {
     const objs = [...oh.objects]
     for (const o of objs) this.remove(o)
     return objs.length
+  }
+
+  /**
+   * `xkey.purge` / `xkey.softpurge`: every stored object carrying one of `keys`, through the
+   * index. A soft purge expires it now, keeping grace and keep (vmod_xkey's EXP_Rearm with
+   * ttl 0); a hard one removes it. Returns how many objects it reached.
+   */
+  xkeyPurge(keys: string, soft: boolean, nowMs: number): number {
+    const objects = this.xkeys.objectsOf(keys)
+    for (const obj of objects) {
+      if (!soft) this.remove(obj)
+      else if (obj.ttlLeft(nowMs) > 0) obj.ttl = (nowMs - obj.tOrigin) / 1000
+    }
+    return objects.size
   }
 
   /** Drops what is past ttl + grace + keep. */

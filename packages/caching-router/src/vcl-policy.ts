@@ -13,7 +13,7 @@ import type {
   RespObj,
 } from './policy.js'
 import { builtinBackendFetch, builtinBackendResponse } from './builtin-native.js'
-import { BackendState, clientIpOf, localIpOf, ObjAdapter, RequestState } from './vcl-request-state.js'
+import { BackendState, clientIpOf, localIpOf, ObjAdapter, RequestState, remoteIpOf, socketLocalIpOf } from './vcl-request-state.js'
 import {
   type VclBackendRef,
   type VclBackendRequest,
@@ -80,21 +80,31 @@ export class VclPolicy implements Policy {
   recv(req: ReqObj): RecvAction {
     let state = req.policyState as RequestState | undefined
     if (state === undefined) {
-      const program = this.registry.acquire()
-      state = new RequestState(program, (hashData) =>
+      // An ESI include runs under the VCL its top request holds (ved_include: req->vcl = preq->vcl).
+      const top = req.top?.policyState as RequestState | undefined
+      const program = top !== undefined ? this.registry.hold(top.program) : this.registry.acquire()
+      state = new RequestState(program, (hashData, digest) =>
         program.newRequest({
           method: req.method,
           url: req.url,
           proto: req.proto,
           headers: req.headers,
-          client: clientIpOf(req.clientIp),
-          local: localIpOf(req.serverIp),
+          client: clientIpOf(req.clientIp, req.clientPort),
+          server: localIpOf(req.serverIp, req.serverPort),
+          // Behind a PROXY header these are the connection's own ends (varnishd's remote.ip,
+          // local.ip); client.ip and server.ip are the header's.
+          remote: req.socket ? remoteIpOf(req.socket.remoteAddress || req.clientIp, req.socket.remotePort) : undefined,
+          local: req.socket ? socketLocalIpOf(req.socket.localAddress || req.serverIp, req.socket.localPort) : localIpOf(req.serverIp, req.serverPort),
           xid: String(req.xid),
           now: this.#now,
           hashData,
+          digest,
           ban: this.#ban,
+          xkeyPurge: this.#xkeyPurge,
           log: this.#log,
           regexLimits: this.#host?.regexLimits(),
+          esiLevel: req.esiLevel,
+          top: top?.ctx.req,
         }),
       )
       req.policyState = state
@@ -133,8 +143,10 @@ export class VclPolicy implements Policy {
     }
     req.hashAlwaysMiss = v.hashAlwaysMiss
     req.hashIgnoreBusy = v.hashIgnoreBusy
-    // No healthy backend: undefined, and the fetch fails with a 503.
-    req.backendHint = v.backendHint?.resolve(ctx)
+    if (!v.esi) req.esiOff = true
+    // req.backend_hint stays VCL's: a director is resolved when the fetch (or pipe) starts, on
+    // the backend side, as varnishd's VRT_DirectorResolve; resolving here too would move a
+    // round_robin twice a request.
   }
 
   hash(req: ReqObj): string {
@@ -271,8 +283,10 @@ export class VclPolicy implements Policy {
     const request = bereq.policyState as RequestState
     const { program, ctx } = request
     if (program.isBuiltinOnly('backend_fetch')) {
-      // The fetch goes to req.backend_hint, as builtin's vcl_backend_fetch leaves it.
+      // The fetch goes to req.backend_hint, as builtin's vcl_backend_fetch leaves it. No VCL
+      // bereq exists for this fetch (a director resolving it reads req then).
       builtinBackendFetch(bereq)
+      ctx.bereq = undefined
       this.#toBackend(bereq, ctx.req.backendHint, undefined, ctx)
       bereq.policyState = new BackendState(request, undefined)
       return 'fetch'
@@ -303,7 +317,9 @@ export class VclPolicy implements Policy {
       // A pass's response is uncacheable from the start, as varnishd shows it to VCL.
       uncacheable: beresp.uncacheable || bereq.uncacheable,
       was304: beresp.was304,
-      backendName: vb.backend?.name ?? '',
+      // The backend the fetch went to: the director's pick, not bereq.backend (the director).
+      backend: bereq.backend,
+      backendName: bereq.backend?.name ?? vb.backend?.name ?? '',
     })
     v.http.changed = false
     const ret = program.run('backend_response', ctx)
@@ -317,6 +333,9 @@ export class VclPolicy implements Policy {
     // Streaming is the default (BerespObj leaves it unset, as the native builtin path does):
     // only VCL's `set beresp.do_stream = false` is carried back.
     if (!v.doStream) beresp.doStream = false
+    if (v.doEsi) beresp.doEsi = true
+    if (v.doGzip) beresp.doGzip = true
+    if (v.doGunzip) beresp.doGunzip = true
     switch (ret.action) {
       case 'deliver':
         return 'deliver'
@@ -351,11 +370,12 @@ export class VclPolicy implements Policy {
     const { program, ctx } = this.#state(req)
     // A pass has an object in varnish too, private to the request: the response as fetched.
     ctx.obj = new ObjAdapter(obj ?? { status: resp.status, reason: resp.reason, headers: resp.headers, ttl: 0, grace: 0, keep: 0, hits: 0, age: 0 }, ctx.now())
-    const v = startResponse(ctx, { status: resp.status, reason: resp.reason, headers: resp.headers })
+    const v = startResponse(ctx, { status: resp.status, reason: resp.reason, headers: resp.headers, doEsi: resp.doEsi })
     v.http.changed = false
     const ret = program.run('deliver', ctx)
     resp.status = v.status
     resp.reason = v.reason
+    if (resp.doEsi !== undefined) resp.doEsi = v.doEsi
     if (v.http.changed) resp.headers = v.http.toRaw()
     if (ret.action === 'deliver') return 'deliver'
     if (ret.action === 'synth') return synthOf(req, ret)
@@ -387,9 +407,12 @@ export class VclPolicy implements Policy {
 
   done(req: ReqObj): void {
     const state = req.policyState as RequestState | undefined
-    if (state !== undefined) this.registry.release(state.program)
+    if (state === undefined) return
+    state.program.endTask(state.ctx)
+    this.registry.release(state.program)
   }
 
   readonly #ban = (expression: string): string | undefined => this.#host?.ban(expression) ?? 'bans are not available'
   readonly #log = (message: string): void => this.#host?.log(message)
+  readonly #xkeyPurge = (keys: string, soft: boolean): number => this.#host?.xkeyPurge?.(keys, soft) ?? 0
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { ObjView } from './policy.js'
 import { type VclBackendRequest, type VclContext, VclHeaders, type VclIp, type VclObject, type VclProgram } from './vcl/index.js'
 
@@ -11,13 +12,39 @@ export class RequestState {
    */
   key: string | undefined = undefined
   readonly ctx: VclContext
+  // The digest of `key` as it was when last asked for.
+  #digest: { key: string | undefined; value: Uint8Array } | undefined
   constructor(
     readonly program: VclProgram,
-    newCtx: (hashData: (part: string) => void) => VclContext,
+    newCtx: (hashData: (part: string) => void, digest: () => Uint8Array) => VclContext,
   ) {
-    this.ctx = newCtx((part) => {
-      this.key = this.key === undefined ? part : `${this.key}\0${part}`
-    })
+    this.ctx = newCtx(
+      (part) => {
+        this.key = this.key === undefined ? part : `${this.key}\0${part}`
+      },
+      () => this.digest(),
+    )
+  }
+
+  /**
+   * varnish's req->digest: SHA-256 over each hash_data() part followed by a NUL (VRT_hashdata's
+   * field separator). varnishd runs vcl_hash after vcl_recv for every request, pass and pipe
+   * included; the router runs it only for a lookup, so here it runs on first need.
+   */
+  digest(): Uint8Array {
+    if (this.key === undefined) {
+      const method = this.ctx.method
+      this.program.run('hash', this.ctx)
+      this.ctx.method = method
+    }
+    const key = this.key
+    let d = this.#digest
+    if (d?.key !== key || d === undefined) {
+      const h = createHash('sha256')
+      if (key !== undefined) h.update(`${key}\0`, 'latin1')
+      d = this.#digest = { key, value: h.digest() }
+    }
+    return d.value
   }
 }
 
@@ -69,22 +96,27 @@ export class ObjAdapter implements VclObject {
   get hits(): number {
     return this.view.hits
   }
+  get canEsi(): boolean {
+    return this.view.canEsi ?? false
+  }
 }
 
 // client.ip and server.ip are read-only in VCL: a request from the same address as the last
 // one (the usual case: one proxy or few clients in front) reuses its object.
-function ipOf(address: string): VclIp {
-  return Object.freeze({ address, port: 0, family: address.includes(':') ? 6 : 4 })
+function ipOf(address: string, port: number): VclIp {
+  return Object.freeze({ address, port, family: address.includes(':') ? 6 : 4 })
 }
 
 /** ipOf that keeps its last answer: most requests come from the address the previous one did. */
-function lastIpOf(): (address: string) => VclIp {
+function lastIpOf(): (address: string, port?: number) => VclIp {
   let last: VclIp | undefined
-  return (address) => {
-    if (last?.address !== address) last = ipOf(address)
+  return (address, port = 0) => {
+    if (last?.address !== address || last.port !== port) last = ipOf(address, port)
     return last
   }
 }
 
 export const clientIpOf = lastIpOf()
 export const localIpOf = lastIpOf()
+export const remoteIpOf = lastIpOf()
+export const socketLocalIpOf = lastIpOf()

@@ -8,6 +8,8 @@ import { type TestClock, testClock } from './router-harness.js'
 export interface VclRouter {
   router: CachingRouter
   port: number
+  /** Every listener's port in order (`port` is the first; a PROXY listener comes second). */
+  ports: number[]
   url: string
   /** The admin CLI (-T) address, no secret. */
   admin: HostPort
@@ -22,7 +24,12 @@ export interface VclRouter {
  * The router as `caching-router -f boot.vcl -a 127.0.0.1:0 -T 127.0.0.1:0` runs it, as a
  * library: `text` is written to a file in a fresh temp folder and loaded from there.
  */
-export async function startVclRouter(text: string, fileName = 'boot.vcl', params: Record<string, string> = {}): Promise<VclRouter> {
+export async function startVclRouter(
+  text: string,
+  fileName = 'boot.vcl',
+  params: Record<string, string> = {},
+  opts: { proxyListener?: boolean } = {},
+): Promise<VclRouter> {
   const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
   const file = join(dir, fileName)
   await writeFile(file, text)
@@ -30,7 +37,10 @@ export async function startVclRouter(text: string, fileName = 'boot.vcl', params
   const clock = testClock()
   const router = createCachingRouter(
     {
-      listen: [{ address: { host: '127.0.0.1', port: 0 }, proxy: false }],
+      listen: [
+        { address: { host: '127.0.0.1', port: 0 }, proxy: false },
+        ...(opts.proxyListener ? [{ address: { host: '127.0.0.1', port: 0 }, proxy: true }] : []),
+      ],
       vcl: { kind: 'file', path: file },
       storageBytes: 16 * 1024 * 1024,
       params: Object.entries(params),
@@ -42,18 +52,20 @@ export async function startVclRouter(text: string, fileName = 'boot.vcl', params
     access,
     { clock: clock.now },
   )
-  let address: HostPort | undefined
+  let addresses: HostPort[] = []
   try {
-    ;[address] = await router.listen()
+    addresses = (await router.listen()) as HostPort[]
   } catch (err) {
     await router.close({ drainTimeoutMs: 0 })
     await rm(dir, { recursive: true, force: true })
     throw err
   }
-  const port = (address as HostPort).port
+  const ports = addresses.map((a) => a.port)
+  const port = ports[0] as number
   return {
     router,
     port,
+    ports,
     url: `http://127.0.0.1:${port}`,
     admin: router.adminAddress as HostPort,
     dir,

@@ -130,7 +130,7 @@ describe('checker error paths', () => {
     rejects(`vcl 4.1;\n${APP}sub a { }\nsub a { }\nsub vcl_recv { call a; }`, "Subroutine 'a' redefined")
     rejects(`vcl 4.1;\n${APP}sub a { call b; }\nsub b { call a; }\nsub vcl_recv { call a; }`, 'Subroutine recurses on')
     rejects(`vcl 4.1;\nimport directors;\n${APP}sub vcl_recv { new d = directors.round_robin(); }`, /Not a valid action in subroutine 'vcl_recv'/)
-    rejects(`vcl 4.1;\nimport directors;\n${APP}sub vcl_init { new d = directors.shard(); }`, "Symbol not found: 'directors.shard'")
+    rejects(`vcl 4.1;\nimport directors;\n${APP}sub vcl_init { new d = directors.nope(); }`, "Symbol not found: 'directors.nope'")
     rejects(`vcl 4.1;\n${APP}sub vcl_init { new d = directors.round_robin(); }`, "Symbol not found: 'directors.round_robin'")
     rejects(`vcl 4.1;\n${APP}sub vcl_recv { return (vcl(other)); }`, 'return (vcl(...)) labels are not supported by caching-router')
     rejects(`vcl 4.1;\n${APP}sub vcl_recv { req.url; }`, "Symbol not found: 'req.url'")

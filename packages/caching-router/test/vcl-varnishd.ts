@@ -17,6 +17,8 @@ export const varnishInstalled = await Promise.all([access(VARNISHD), access(VARN
 
 export interface RunningVarnishd {
   readonly port: number
+  /** The ports of the `-a` listeners in order (`port` is the first). */
+  readonly ports: readonly number[]
   readonly workdir: string
   stop(): Promise<void>
 }
@@ -28,8 +30,12 @@ export async function varnishWorkdir(prefix: string): Promise<string> {
   return dir
 }
 
-/** `extra`: more varnishd arguments (`-p feature=+http2`, `-a 127.0.0.1:0,PROXY`). */
+/**
+ * `extra`: more varnishd arguments (`-p feature=+http2`, `-a 127.0.0.1:0,PROXY`); each extra
+ * `-a` listener's port follows the first in `ports`.
+ */
 export async function startVarnishd(vclText: string, extra: readonly string[] = []): Promise<RunningVarnishd> {
+  const listeners = 1 + extra.filter((a) => a === '-a').length
   const workdir = await varnishWorkdir('vcl-varnishd-')
   const file = join(workdir, 'test.vcl')
   await writeFile(file, vclText)
@@ -42,21 +48,20 @@ export async function startVarnishd(vclText: string, extra: readonly string[] = 
     }
     await rm(workdir, { recursive: true, force: true })
   }
-  let port = 0
+  let ports: number[] = []
   // Bounded wait: varnishadm answers once the child process runs.
-  for (let i = 0; i < 100 && port === 0 && child.exitCode === null; i++) {
+  for (let i = 0; i < 100 && ports.length < listeners && child.exitCode === null; i++) {
     const out = await new Promise<string>((resolve) => {
       execFile(VARNISHADM, ['-n', workdir, 'debug.listen_address'], { timeout: 10_000 }, (_err, stdout) => resolve(stdout ?? ''))
     })
-    const m = /127\.0\.0\.1 (\d+)/.exec(out)
-    if (m) port = Number(m[1])
-    else await sleep(100)
+    ports = [...out.matchAll(/127\.0\.0\.1 (\d+)/g)].map((m) => Number(m[1]))
+    if (ports.length < listeners) await sleep(100)
   }
-  if (port === 0) {
+  if (ports.length < listeners) {
     await stop()
     throw new Error('varnishd did not start listening')
   }
-  return { port, workdir, stop }
+  return { port: ports[0] as number, ports, workdir, stop }
 }
 
 /**

@@ -3,11 +3,19 @@ import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { formatAddress, type HostPort, type Logger } from '@edgestack/common'
 import { Server as SocketServer } from 'socket.io'
+import { connectRedis, type RedisLink, redactedUrl } from './redis-adapter.js'
 
 export interface DemoAppModel {
   listen: HostPort
   /** The page served at `/`. */
   indexFile: string
+  /**
+   * Redis shared by every instance (`redis://host:port`): rooms and broadcasts cross instances
+   * through socket.io's Redis adapter. Absent: one instance, socket.io's in-memory adapter.
+   */
+  redis?: string
+  /** This instance's name in logs and in the `welcome` event (host:port by default). */
+  instance?: string
 }
 
 export interface DemoApp {
@@ -46,15 +54,41 @@ export function createDemoApp(model: DemoAppModel, logger: Logger): DemoApp {
     res.end('not found\n')
   })
   const io = new SocketServer(server, { serveClient: true })
+  let redis: RedisLink | undefined
   let nextClient = 1
+  // With several instances a name must be unique across them: the page marks its own messages
+  // by it.
+  const suffix = model.redis && model.instance ? `@${model.instance}` : ''
+
+  // How many are connected to the whole app: every instance's sockets through the adapter, or
+  // this instance's alone while Redis is away. One count at a time; a change meanwhile runs it
+  // once more afterwards.
+  let counting = false
+  let countAgain = false
+  const announceCount = async (): Promise<void> => {
+    if (counting) {
+      countAgain = true
+      return
+    }
+    counting = true
+    try {
+      do {
+        countAgain = false
+        const n = redis ? await io.fetchSockets().then((s) => s.length, () => io.engine.clientsCount) : io.engine.clientsCount
+        io.emit('clients', n)
+      } while (countAgain)
+    } finally {
+      counting = false
+    }
+  }
 
   io.on('connection', (socket) => {
-    const name = `client-${nextClient++}`
+    const name = `client-${nextClient++}${suffix}`
     const transport = socket.conn.transport.name
     logger.info(`socket.io connect ${name} via ${transport} from ${socket.handshake.address}`)
     // The page marks its own messages by this name.
-    socket.emit('welcome', { name })
-    io.emit('clients', io.engine.clientsCount)
+    socket.emit('welcome', { name, instance: model.instance })
+    void announceCount()
     socket.conn.on('upgrade', () => logger.info(`socket.io ${name} upgraded to ${socket.conn.transport.name}`))
     socket.on('message', (text: unknown) => {
       if (typeof text !== 'string' || text.length === 0) return
@@ -65,7 +99,7 @@ export function createDemoApp(model: DemoAppModel, logger: Logger): DemoApp {
     })
     socket.on('disconnect', (reason) => {
       logger.info(`socket.io disconnect ${name}: ${reason}`)
-      io.emit('clients', io.engine.clientsCount)
+      void announceCount()
     })
   })
 
@@ -73,9 +107,18 @@ export function createDemoApp(model: DemoAppModel, logger: Logger): DemoApp {
   return {
     async listen() {
       page = await readFile(model.indexFile)
+      if (model.redis) {
+        redis = await connectRedis({ url: model.redis }, logger)
+        io.adapter(redis.adapter)
+        logger.info(`redis ${redactedUrl(model.redis)} (${redis.version}): socket.io ${redis.mode} adapter, instance ${model.instance ?? '-'}`)
+      }
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)
         server.listen(model.listen.port, model.listen.host, () => resolve())
+      }).catch(async (err: unknown) => {
+        // The Redis clients would keep the process alive after a failed start.
+        await redis?.close()
+        throw err
       })
       const a = server.address() as AddressInfo
       const bound = { host: a.address, port: a.port }
@@ -89,7 +132,8 @@ export function createDemoApp(model: DemoAppModel, logger: Logger): DemoApp {
         // io.close() disconnects every socket.io client and closes the http server.
         io.close(() => {
           clearTimeout(timer)
-          resolve()
+          void redis?.close().then(resolve)
+          if (!redis) resolve()
         })
         server.closeIdleConnections()
       })

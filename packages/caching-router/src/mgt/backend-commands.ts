@@ -1,6 +1,6 @@
 import type { CliAnswer } from './cli-session.js'
 import { CLIS } from './cli-session.js'
-import type { Backend, VclRegistry } from '../vcl/index.js'
+import { type Backend, Director, ShardDirector, type VclRegistry } from '../vcl/index.js'
 
 interface Listed {
   /** `VCL.NAME`, as varnishd names a backend in its CLI. */
@@ -32,6 +32,21 @@ function matching(vcl: VclRegistry | undefined, pattern: string | undefined): Li
   })
 }
 
+function matchingDirectors(vcl: VclRegistry | undefined, pattern: string): { full: string; director: Director | ShardDirector }[] {
+  const active = vcl?.loaded().find((e) => e.active)?.name
+  const dot = pattern.indexOf('.')
+  const re = glob(dot === -1 ? pattern : pattern.slice(dot + 1))
+  const vclRe = dot === -1 ? undefined : glob(pattern.slice(0, dot))
+  const out: { full: string; director: Director | ShardDirector }[] = []
+  for (const { name, program } of vcl?.loaded() ?? []) {
+    if (vclRe === undefined ? name !== active : !vclRe.test(name)) continue
+    for (const d of program.compiled.directors.values()) {
+      if ((d instanceof Director || d instanceof ShardDirector) && re.test(d.name)) out.push({ full: `${name}.${d.name}`, director: d })
+    }
+  }
+  return out
+}
+
 function isActive(vcl: VclRegistry | undefined, l: Listed): boolean {
   const active = vcl?.loaded().find((e) => e.active)
   return active !== undefined && l.full.startsWith(`${active.name}.`)
@@ -50,6 +65,17 @@ export function backendList(vcl: VclRegistry | undefined, args: string[]): CliAn
     const probe = backend.probe ? `${backend.probeHealthy() ? backend.probe.threshold : 0}/${backend.probe.window}` : '0/0'
     return [full, admin, probe, backend.healthy() ? 'healthy' : 'sick']
   })
+  // vmod_directors' objects follow their VCL's backends (made in vcl_init, after them): the
+  // Probe column counts healthy members over all (vdir_list, vmod_shard_list).
+  for (const { full, director } of matchingDirectors(vcl, words[0] ?? '*.*')) {
+    // The hash director has no health or list method (hash.c): listed as a backend without a probe.
+    if (director instanceof Director && director.kind === 'hash') {
+      rows.push([full, 'healthy', '0/0', 'healthy'])
+      continue
+    }
+    const { healthy, total } = director.memberHealth()
+    rows.push([full, 'probe', `${healthy}/${total}`, healthy > 0 ? 'healthy' : 'sick'])
+  }
   const width = Math.max(15, ...rows.map((r) => (r[0] as string).length + 1))
   let out = `${'Backend name'.padEnd(width)}Admin      Probe    Health     Last change\n`
   const when = new Date().toUTCString()

@@ -84,7 +84,15 @@ export type Expr =
   | { readonly kind: 'number'; readonly token: Token }
   | { readonly kind: 'duration'; readonly token: Token }
   | { readonly kind: 'ident'; readonly token: Token }
-  | { readonly kind: 'call'; readonly token: Token; readonly args: Expr[]; readonly named: Map<string, Expr>; readonly end: Token }
+  | {
+      readonly kind: 'call'
+      readonly token: Token
+      readonly args: Expr[]
+      readonly named: Map<string, Expr>
+      /** Where each named argument's name stands (for VCC's "Unknown argument" and the like). */
+      readonly names?: Map<string, Token>
+      readonly end: Token
+    }
   | { readonly kind: 'unary'; readonly token: Token; readonly operand: Expr }
   | { readonly kind: 'binary'; readonly token: Token; readonly left: Expr; readonly right: Expr }
 

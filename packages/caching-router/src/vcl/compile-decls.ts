@@ -2,7 +2,8 @@ import { Acl, aclRule, parseIp } from './acl.js'
 import type { AclDecl, BackendDecl, DirectorDecl, Expr, Field, ProbeDecl } from './ast.js'
 import { compileExpr, type ExprEnv } from './compile-expr.js'
 import type { VclContext } from './context.js'
-import { Backend, Director, type ProbeOptions } from './directors.js'
+import { Backend, type ProbeOptions } from './directors.js'
+import { Director, type VdirKind } from './vdir-director.js'
 import { spanOf, type Token } from './lexer.js'
 import { type Span, VclError } from './source.js'
 import type { VclType } from './types.js'
@@ -196,7 +197,7 @@ export function compileAcl(d: AclDecl, hosts: ReadonlyMap<string, readonly strin
   )
 }
 
-const LEGACY_KINDS: Record<string, Director['kind']> = {
+const LEGACY_KINDS: Record<string, VdirKind> = {
   'round-robin': 'round_robin',
   random: 'random',
   fallback: 'fallback',
@@ -224,7 +225,7 @@ export function compileLegacyDirector(
   const kind = LEGACY_KINDS[type]
   if (!kind) throw new VclError(`Unknown director type '${type}' (caching-router has round-robin, random, client, hash and fallback)`, spanOf(d.type))
   fieldMap(d.fields, { retries: 'INT', quorum: 'STRING' }, d.keyword, 'director')
-  const director = new Director(d.name.value, kind, KEYS[type])
+  const director = new Director(d.name.value, kind, { keyOf: KEYS[type] })
   const inline: Backend[] = []
   d.members.forEach((m, i) => {
     const fields = fieldMap(m.fields, { backend: 'BACKEND', weight: 'REAL' }, m.start, 'director member')

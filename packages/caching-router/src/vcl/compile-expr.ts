@@ -3,9 +3,11 @@ import type { Acl } from './acl.js'
 import { parseIp } from './acl.js'
 import { type Expr, exprToken, type VclDialect } from './ast.js'
 import type { VclContext, VclIp } from './context.js'
-import type { Backend, Director } from './directors.js'
-import { objectCall } from './vmod-directors.js'
+import type { Backend } from './directors.js'
+import { Director } from './vdir-director.js'
+import { directorsCall, objectCall, type VmodObject } from './vmod-directors.js'
 import { stdCall } from './vmod-std.js'
+import { xkeyCall } from './vmod-xkey.js'
 import { spanOf, type Token } from './lexer.js'
 import { compilePcre, compileReplacement, VARNISH_REGEX_LIMITS } from './regex.js'
 import { VclError } from './source.js'
@@ -19,7 +21,7 @@ export interface ExprEnv {
   readonly method: string | undefined
   readonly backends: ReadonlyMap<string, Backend>
   readonly acls: ReadonlyMap<string, Acl>
-  readonly objects: ReadonlyMap<string, Director>
+  readonly objects: ReadonlyMap<string, VmodObject>
   readonly imports: ReadonlySet<string>
   /** Records a variable access, checked against each calling vcl_ method afterwards. */
   useVar(spec: VarSpec, token: Token, how: 'read' | 'write' | 'unset'): void
@@ -40,7 +42,7 @@ export function compileExpr(e: Expr, env: ExprEnv, want?: VclType): Compiled {
 export function coerce(c: Compiled, want: VclType, e: Expr): Compiled {
   if (c.type === want) return c
   if (want === 'STRING' || want === 'BODY' || want === 'HEADER') {
-    if (c.type === 'ACL' || c.type === 'VOID' || c.type === 'PROBE') return mismatch(c, want, e)
+    if (c.type === 'ACL' || c.type === 'VOID' || c.type === 'PROBE' || c.type === 'BLOB') return mismatch(c, want, e)
     const t = c.type
     const f = c.fn
     return isStringish(t) ? { type: 'STRING', fn: f } : { type: 'STRING', fn: (ctx) => toStr(t, f(ctx)) }
@@ -120,7 +122,7 @@ function ident(t: Token, env: ExprEnv, want?: VclType): Compiled {
   }
   // varnish 3 directors are used like backends: `set req.backend = rr;`.
   const legacy = env.dialect === '3.0' ? env.objects.get(name) : undefined
-  if (legacy) return literal('BACKEND', legacy)
+  if (legacy instanceof Director) return literal('BACKEND', legacy)
   if (env.acls.has(name)) {
     env.markUsed('acl', name)
     return literal('ACL', env.acls.get(name))
@@ -315,10 +317,13 @@ function call(e: Extract<Expr, { kind: 'call' }>, env: ExprEnv): Compiled {
   const dot = name.lastIndexOf('.')
   const prefix = dot === -1 ? '' : name.slice(0, dot)
   const member = name.slice(dot + 1)
-  if (prefix === 'std' || prefix === 'directors') {
+  if (prefix === 'std' || prefix === 'directors' || prefix === 'xkey') {
     if (!env.imports.has(prefix)) throw new VclError(`Symbol not found: '${name}'`, spanOf(e.token))
   }
   if (prefix === 'std') return stdCall(e, member, env)
+  const fromVmod = prefix === 'directors' ? directorsCall(e, member, env) : undefined
+  if (fromVmod) return fromVmod
+  if (prefix === 'xkey') return xkeyCall(e, member, env)
   const object = env.objects.get(prefix)
   if (object) return objectCall(e, object, member, env)
   // `req.http.host.lower()`: STRING methods (VCC's STRINGS.lower / STRINGS.upper).

@@ -4,7 +4,8 @@ import { BUILTIN_VCL } from './builtin.js'
 import { compileAcl, compileBackend, compileLegacyDirector, compileProbe } from './compile-decls.js'
 import { coerce, compileExpr, type ExprEnv } from './compile-expr.js'
 import type { VclContext, VclReturn } from './context.js'
-import { type Backend, Director, type ProbeOptions } from './directors.js'
+import type { Backend, ProbeOptions } from './directors.js'
+import { newObject, type VmodObject } from './vmod-directors.js'
 import { spanOf, type Token } from './lexer.js'
 import { parseVcl } from './parser.js'
 import { lineAndColumn, type Span, type VclSource, VclError } from './source.js'
@@ -32,7 +33,7 @@ import { lookupVariable } from './variables.js'
 export interface CompiledVcl {
   readonly dialect: VclDialect
   readonly backends: ReadonlyMap<string, Backend>
-  readonly directors: ReadonlyMap<string, Director>
+  readonly directors: ReadonlyMap<string, VmodObject>
   readonly acls: ReadonlyMap<string, Acl>
   /** The first backend declared: varnish's default `req.backend_hint`. */
   readonly defaultBackend: Backend | undefined
@@ -61,7 +62,7 @@ const RENAMED_RETURNS: Record<string, Record<string, string>> = {
 }
 const BUILTIN_SOURCE: VclSource = { name: '<builtin>', text: BUILTIN_VCL }
 const BUILTIN_NAMES = new Set((BUILTIN_VCL.match(/^sub (vcl_\w+)/gm) ?? []).map((s) => s.slice(4)))
-const IMPORTABLE = new Set(['std', 'directors'])
+const IMPORTABLE = new Set(['std', 'directors', 'xkey'])
 
 /** What was looked up before compiling: addresses of host names used in ACLs. */
 export interface CompileOptions {
@@ -106,7 +107,7 @@ class Compiler {
   #acls = new Map<string, Acl>()
   #aclTokens = new Map<string, Token>()
   #directorTokens = new Map<string, Token>()
-  #objects = new Map<string, Director>()
+  #objects = new Map<string, VmodObject>()
   #imports = new Set<string>()
   #used = new Set<string>()
   readonly #regexNotes: string[] = []
@@ -185,7 +186,7 @@ class Compiler {
 
   #import(module: Token): void {
     if (!IMPORTABLE.has(module.value)) {
-      throw new VclError(`Could not find VMOD ${module.value}\n(caching-router provides std and directors)`, spanOf(module))
+      throw new VclError(`Could not find VMOD ${module.value}\n(caching-router provides std, directors and xkey)`, spanOf(module))
     }
     this.#imports.add(module.value)
   }
@@ -274,13 +275,12 @@ class Compiler {
         }
         if (!this.#imports.has('directors')) throw new VclError(`Symbol not found: '${ctor.token.value}'`, spanOf(ctor.token))
         const kind = ctor.token.value.slice('directors.'.length)
-        if (kind !== 'round_robin' && kind !== 'fallback' && kind !== 'random' && kind !== 'hash') {
-          throw new VclError(`Symbol not found: '${ctor.token.value}'`, spanOf(ctor.token))
-        }
         if (this.#objects.has(st.name.value) || this.#backends.has(st.name.value)) {
           throw new VclError(`Object name '${st.name.value}' already used.`, spanOf(st.name))
         }
-        this.#objects.set(st.name.value, new Director(st.name.value, kind))
+        const object = newObject(st.name.value, ctor, kind, this.#env())
+        if (!object) throw new VclError(`Symbol not found: '${ctor.token.value}'`, spanOf(ctor.token))
+        this.#objects.set(st.name.value, object)
       }
     }
   }

@@ -132,6 +132,8 @@ export interface VclBackendRef {
   healthy(): boolean
   /** The concrete backend to fetch from (a director picks one), or undefined when all are sick. */
   resolve(ctx: VclContext): VclResolvedBackend | undefined
+  /** Seconds since the epoch the health last changed (VRT_Healthy's `changed`), if known. */
+  readonly changed?: number
 }
 
 /** A concrete `backend` declaration, after defaults are applied. */
@@ -168,6 +170,8 @@ export interface VclRequest extends VclMessage {
   restarts: number
   readonly xid: string
   readonly esiLevel: number
+  /** `req.esi` (VCL 4.0): false turns ESI processing off for this request's response. */
+  esi: boolean
   readonly isHitmiss: boolean
   readonly isHitpass: boolean
 }
@@ -205,6 +209,8 @@ export interface VclBackendResponse extends VclMessage {
   readonly age: number
   readonly was304: boolean
   readonly backendName: string
+  /** `beresp.backend`: the backend the response came from (a director's pick). */
+  readonly backend?: VclBackendRef
 }
 
 export interface VclResponse extends VclMessage {
@@ -213,6 +219,8 @@ export interface VclResponse extends VclMessage {
   /** Set by `set resp.body = ...` or `synthetic(...)` (vcl_synth); undefined keeps the body. */
   body: string | undefined
   readonly isStreaming: boolean
+  /** `resp.do_esi` (VCL 4.1): defaults to obj.can_esi; false delivers the stored body as it is. */
+  doEsi: boolean
 }
 
 /** The cached object in vcl_hit and vcl_deliver: read-only to VCL. */
@@ -225,6 +233,8 @@ export interface VclObject extends VclMessage {
   readonly age: number
   readonly hits: number
   readonly uncacheable: boolean
+  /** The object has ESI instructions (it was stored with beresp.do_esi and holds ESI). */
+  readonly canEsi: boolean
   /** Seconds since the epoch the object was fetched. */
   readonly time: number
 }
@@ -236,13 +246,17 @@ export interface VclObject extends VclMessage {
  */
 export interface VclContext {
   req: VclRequest
+  /** `req_top`: the request at the top of an ESI tree; undefined when req is that request. */
+  readonly top?: VclRequest
   bereq?: VclBackendRequest
   beresp?: VclBackendResponse
   resp?: VclResponse
   obj?: VclObject
   readonly client: VclIp
-  /** The address the client connected to (`server.ip`, `local.ip`). */
+  /** The local end of the TCP connection (`local.ip`). */
   readonly local: VclIp
+  /** The address the client connected to (`server.ip`): a PROXY header's destination, else `local`. */
+  readonly server?: VclIp
   /** The peer of the TCP connection; `client.ip` differs when PROXY protocol is used. */
   readonly remote: VclIp
   /** `client.identity`, default the client address. */
@@ -255,12 +269,21 @@ export interface VclContext {
   hashData(part: string): void
   /** `ban(...)` / `std.ban(...)`: apply a ban expression; returns an error text when invalid. */
   ban(expression: string): string | undefined
+  /** `xkey.purge(keys)` / `xkey.softpurge(keys)`: how many objects were reached. */
+  xkeyPurge?(keys: string, soft: boolean): number
   /** `std.log(...)`. */
   log(message: string): void
   /** pcre2_match_limit / pcre2_depth_limit for this request's matches (default varnishd's). */
   readonly regexLimits?: MatchLimits
   /** varnish 3's `purge;` in vcl_hit / vcl_miss: drop the looked-up object and its variants. */
   purge?(): void
+  /** The subroutine running now (set by VclProgram.run); the shard director reads its side from it. */
+  method?: VclMethod
+  /**
+   * `req.hash`: the SHA-256 vcl_hash's hash_data() calls built (cache_hash.c, each part then a
+   * NUL), vcl_hash being run for it if the request has not needed it yet.
+   */
+  digest?(): Uint8Array
 }
 
 /** The subroutines varnish runs, named without their `vcl_` prefix. */

@@ -59,7 +59,9 @@ export type {
   VclReturn,
 } from './context.js'
 export { VclHeaders } from './context.js'
-export { Backend, Director, type ProbeOptions } from './directors.js'
+export { Backend, type ProbeOptions } from './directors.js'
+export { Director } from './vdir-director.js'
+export { ShardDirector, ShardParamObject } from './shard-director.js'
 export { NEXT_STEP } from './flow.js'
 export { type ProbeResult, ProbeRunner } from './probe.js'
 export { VclProgram } from './program.js'

@@ -293,7 +293,7 @@ class Parser {
     for (;;) {
       const t = this.#peek()
       if (t.kind !== 'id') break
-      if (t.value === 'elseif' || t.value === 'elsif') {
+      if (t.value === 'elseif' || t.value === 'elsif' || t.value === 'elif') {
         this.#next()
         branches.push({ cond: this.#condition(), body: this.#block() })
       } else if (t.value === 'else') {
@@ -411,11 +411,15 @@ class Parser {
       this.#next()
       const args: Expr[] = []
       const named = new Map<string, Expr>()
+      const names = new Map<string, Token>()
       while (!this.#isOp(')')) {
         const n = this.#peek()
         if (n.kind === 'id' && this.#tokens[this.#i + 1]?.value === '=' && this.#tokens[this.#i + 2]?.value !== '=') {
+          // VCC: a named argument given twice (vcc_expr.c's vcc_do_arg).
+          if (named.has(n.value)) throw new VclError(`Argument '${n.value}' already used`, spanOf(n))
           this.#next()
           this.#next()
+          names.set(n.value, n)
           named.set(n.value, this.#expr())
         } else {
           args.push(this.#expr())
@@ -423,7 +427,7 @@ class Parser {
         if (!this.#isOp(')')) this.#expectOp(',')
       }
       const end = this.#next()
-      return { kind: 'call', token: t, args, named, end }
+      return { kind: 'call', token: t, args, named, names, end }
     }
     throw new VclError(t.kind === 'eof' ? 'Unexpected end of file' : 'Syntax error at', spanOf(t))
   }

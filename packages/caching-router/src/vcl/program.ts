@@ -2,6 +2,7 @@ import { RegexLimitError } from '@edgestack/common'
 import { type CompileOptions, compileVcl } from './compile.js'
 import type { VclContext, VclMethod, VclReturn } from './context.js'
 import { ProbeRunner, type ProbeResult } from './probe.js'
+import { ShardDirector } from './shard-director.js'
 import { createRequestContext, type RequestInit } from './request-context.js'
 import type { Token } from './lexer.js'
 import type { Exec } from './types.js'
@@ -90,6 +91,7 @@ export class VclProgram {
    */
   run(method: VclMethod, ctx: VclContext): VclReturn {
     const fn = this.#methods[method]
+    ctx.method = method
     try {
       return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
     } catch (err) {
@@ -115,7 +117,17 @@ export class VclProgram {
    * in varnish where vcl_init has no request. A `fail` return means the VCL must not be used.
    */
   init(ctx: VclContext = housekeepingContext()): VclReturn {
-    return this.run('init', ctx)
+    const ret = this.run('init', ctx)
+    this.endTask(ctx)
+    return ret
+  }
+
+  /**
+   * The end of a task (vcl_init, or a request and its backend side): shard directors apply the
+   * changes it queued and did not `.reconfigure()` (shard_change_fini).
+   */
+  endTask(ctx: VclContext): void {
+    for (const d of this.compiled.directors.values()) if (d instanceof ShardDirector) d.endTask(ctx, ctx.log)
   }
 
   /** Starts the health checks of every backend with a `.probe` (varnish: when the VCL goes warm). */

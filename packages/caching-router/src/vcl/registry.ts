@@ -105,6 +105,13 @@ export class VclRegistry {
     return e.program
   }
 
+  /** One more hold on a program a request already holds (an ESI include under its top request's VCL). */
+  hold(program: VclProgram): VclProgram {
+    const e = this.#byProgram.get(program)
+    if (e) e.busy++
+    return program
+  }
+
   release(program: VclProgram): void {
     const e = this.#byProgram.get(program)
     if (!e || e.busy === 0) return

@@ -11,15 +11,23 @@ export interface RequestInit {
   readonly headers: readonly string[] | VclHeaders
   readonly client: VclIp
   readonly local: VclIp
+  /** server.ip, when it differs from local.ip (a PROXY header's destination). */
+  readonly server?: VclIp
   readonly remote?: VclIp
   readonly xid: string
   readonly restarts?: number
+  /** An ESI sub-request: its depth and the top request's VCL view (req_top). */
+  readonly esiLevel?: number
+  readonly top?: VclRequest
   readonly serverHostname?: string
   readonly serverIdentity?: string
   readonly now?: () => number
   readonly hashData?: (part: string) => void
+  /** `req.hash` (see VclContext.digest). */
+  readonly digest?: () => Uint8Array
   readonly ban?: (expression: string) => string | undefined
   readonly log?: (message: string) => void
+  readonly xkeyPurge?: (keys: string, soft: boolean) => number
   readonly regexLimits?: MatchLimits
 }
 
@@ -41,15 +49,18 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     hashIgnoreBusy: false,
     restarts: init.restarts ?? 0,
     xid: init.xid,
-    esiLevel: 0,
+    esiLevel: init.esiLevel ?? 0,
+    esi: true,
     isHitmiss: false,
     isHitpass: false,
   }
   return {
     req,
+    top: init.top,
     client: init.client,
     local: init.local,
     remote: init.remote ?? init.client,
+    server: init.server ?? init.local,
     // One shape for every context (no spread): read on every `~` of the request.
     regexLimits: init.regexLimits,
     serverHostname: init.serverHostname ?? 'localhost',
@@ -58,6 +69,9 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     hashData: init.hashData ?? (() => {}),
     ban: init.ban ?? (() => 'bans are not supported here'),
     log: init.log ?? (() => {}),
+    method: undefined,
+    digest: init.digest,
+    xkeyPurge: init.xkeyPurge,
   }
 }
 
@@ -100,7 +114,7 @@ function headersOf(h: readonly string[] | VclHeaders): VclHeaders {
 /** beresp for vcl_backend_response (ttl/grace/keep from the cache policy) or vcl_backend_error. */
 export function startBackendResponse(
   ctx: VclContext,
-  r: ResponseInit & { ttl: number; grace: number; keep: number; age?: number; uncacheable?: boolean; was304?: boolean; backendName?: string },
+  r: ResponseInit & { ttl: number; grace: number; keep: number; age?: number; uncacheable?: boolean; was304?: boolean; backendName?: string; backend?: VclBackendRef },
 ): VclBackendResponse {
   // In a pass varnishd hands vcl_backend_response no lifetime at all (ttl, grace and keep 0,
   // as seen with varnishd 7.1 in vcl-fetch-differential.test.ts), whatever the headers say.
@@ -122,13 +136,14 @@ export function startBackendResponse(
     age: r.age ?? 0,
     was304: r.was304 ?? false,
     backendName: r.backendName ?? ctx.bereq?.backend?.name ?? '',
+    backend: r.backend,
   }
   ctx.beresp = beresp
   return beresp
 }
 
 /** resp for vcl_deliver (from the object or beresp) or vcl_synth. */
-export function startResponse(ctx: VclContext, r: ResponseInit & { isStreaming?: boolean }): VclResponse {
+export function startResponse(ctx: VclContext, r: ResponseInit & { isStreaming?: boolean; doEsi?: boolean }): VclResponse {
   const resp: VclResponse = {
     status: r.status,
     reason: r.reason,
@@ -136,6 +151,7 @@ export function startResponse(ctx: VclContext, r: ResponseInit & { isStreaming?:
     http: headersOf(r.headers),
     body: undefined,
     isStreaming: r.isStreaming ?? false,
+    doEsi: r.doEsi ?? false,
   }
   ctx.resp = resp
   return resp

@@ -1,7 +1,7 @@
 import type { VclBackendRef, VclContext, VclIp, VclReturn } from './context.js'
 
 /** VCC's type names; HEADER reads as STRING, BODY is only assigned. */
-export type VclType = 'STRING' | 'BOOL' | 'INT' | 'REAL' | 'DURATION' | 'TIME' | 'IP' | 'BACKEND' | 'ACL' | 'HEADER' | 'BODY' | 'PROBE' | 'VOID'
+export type VclType = 'STRING' | 'BOOL' | 'INT' | 'REAL' | 'DURATION' | 'TIME' | 'IP' | 'BACKEND' | 'ACL' | 'HEADER' | 'BODY' | 'PROBE' | 'BLOB' | 'VOID'
 
 /** A compiled expression: a closure over the context and the type the checker proved for it. */
 export interface Compiled {

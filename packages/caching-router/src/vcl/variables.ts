@@ -17,6 +17,8 @@ export interface VarSpec {
    * have) is allowed.
    */
   readonly unsupported?: { readonly why: string; readonly exceptLiteral?: string }
+  /** Only in these VCL syntaxes (varnishd: "Only available when VCL syntax <= 4.0"). */
+  readonly dialects?: readonly string[]
 }
 
 const CLIENT: readonly string[] = CLIENT_METHODS
@@ -29,7 +31,7 @@ const RESP: readonly string[] = ['deliver', 'synth']
 const OBJ: readonly string[] = ['hit', 'deliver']
 const NONE: readonly string[] = []
 
-type Obj = 'req' | 'bereq' | 'beresp' | 'resp' | 'obj'
+type Obj = 'req' | 'bereq' | 'beresp' | 'resp' | 'obj' | 'top'
 
 /**
  * A VCL statement failed at run time. varnish sends such values on unchecked (a long string
@@ -59,7 +61,7 @@ function checked(name: string, key: string, v: unknown): unknown {
 
 // The router fills only the objects of the running step; the checker guarantees access is legal.
 // biome-ignore lint/suspicious/noExplicitAny: one accessor for five object shapes
-const pick = (ctx: VclContext, o: Obj): any => ctx[o]
+const pick = (ctx: VclContext, o: Obj): any => (o === 'top' ? (ctx.top ?? ctx.req) : ctx[o])
 
 // The req fields every request reads (builtin.vcl's vcl_recv and vcl_hash): a getter each, so
 // the read is a plain property load, not a keyed load shared by every field's getter.
@@ -92,6 +94,8 @@ const SCOPES: Record<Obj, { read: readonly string[]; write: readonly string[] }>
   beresp: { read: BERESP, write: BERESP },
   resp: { read: RESP, write: RESP },
   obj: { read: ['hit'], write: NONE },
+  // req_top: the top request of an ESI tree (req itself when there is none).
+  top: { read: CLIENT, write: NONE },
 }
 
 const TABLE = new Map<string, VarSpec>()
@@ -113,6 +117,10 @@ for (const o of ['beresp', 'resp', 'obj'] as const) {
 }
 add(field('req.backend_hint', 'req', 'backendHint', 'BACKEND', CLIENT, CLIENT))
 add(field('req.restarts', 'req', 'restarts', 'INT', CLIENT, NONE))
+// req->digest as a BLOB (vcl_var.rst: after vcl_hash; bereq.hash on the pipe and backend side),
+// for `directors.shard().backend(by=BLOB, key_blob=...)`.
+add({ name: 'req.hash', type: 'BLOB', read: ['hit', 'miss', 'pass', 'purge', 'deliver'], write: NONE, unset: NONE, get: (ctx) => ctx.digest?.() })
+add({ name: 'bereq.hash', type: 'BLOB', read: PIPE_BACKEND, write: NONE, unset: NONE, get: (ctx) => ctx.digest?.() })
 add(field('req.xid', 'req', 'xid', 'STRING', CLIENT, NONE))
 add(field('req.esi_level', 'req', 'esiLevel', 'INT', CLIENT, NONE))
 add(field('req.is_hitmiss', 'req', 'isHitmiss', 'BOOL', CLIENT, NONE))
@@ -144,17 +152,21 @@ add({
 
 for (const key of ['ttl', 'grace', 'keep'] as const) add(field(`beresp.${key}`, 'beresp', key, 'DURATION', BERESP, BERESP))
 add(field('beresp.uncacheable', 'beresp', 'uncacheable', 'BOOL', BERESP, BERESP))
-// The router never compresses and has no ESI processor (later issues): the switches for those
-// are refused at load rather than accepted and ignored. Reading them gives the value they
-// always have. do_stream = false holds a stored object until complete (cache-fill.ts; README).
-const refused = (spec: VarSpec, why: string, exceptLiteral?: string): VarSpec => ({ ...spec, unsupported: { why, exceptLiteral } })
+// do_stream = false holds a stored object until complete (cache-fill.ts; README).
 add(field('beresp.do_stream', 'beresp', 'doStream', 'BOOL', BERESP, BERESP))
-add(refused(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP), 'gzip compression is not supported by caching-router'))
-add(refused(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP), 'gzip decompression is not supported by caching-router'))
-add(refused(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP), 'ESI is not supported by caching-router'))
+// Compression (src/gzip/): applied as the body is stored, with http_gzip_support on.
+add(field('beresp.do_gzip', 'beresp', 'doGzip', 'BOOL', BERESP, BERESP))
+add(field('beresp.do_gunzip', 'beresp', 'doGunzip', 'BOOL', BERESP, BERESP))
+// ESI (src/esi/): parsed when the object is stored, processed when it is delivered.
+add(field('beresp.do_esi', 'beresp', 'doEsi', 'BOOL', BERESP, BERESP))
+add({ ...field('resp.do_esi', 'resp', 'doEsi', 'BOOL', RESP, RESP), dialects: ['4.1'] })
+add(field('obj.can_esi', 'obj', 'canEsi', 'BOOL', OBJ, NONE))
+add({ ...field('req.esi', 'req', 'esi', 'BOOL', CLIENT, CLIENT), dialects: ['3.0', '4.0'] })
+for (const key of ['method', 'url', 'proto'] as const) add(field(`req_top.${key}`, 'top', key, 'STRING', CLIENT, NONE))
 add(field('beresp.age', 'beresp', 'age', 'DURATION', BERESP, NONE))
 add(field('beresp.was_304', 'beresp', 'was304', 'BOOL', BERESP, NONE))
 add(field('beresp.backend.name', 'beresp', 'backendName', 'STRING', BERESP, NONE))
+add(field('beresp.backend', 'beresp', 'backend', 'BACKEND', BERESP, NONE))
 add({ ...field('beresp.body', 'beresp', 'body', 'BODY', NONE, ['backend_error']), unset: NONE })
 add({ ...field('resp.body', 'resp', 'body', 'BODY', NONE, ['synth']), unset: NONE })
 add(field('resp.is_streaming', 'resp', 'isStreaming', 'BOOL', RESP, NONE))
@@ -166,7 +178,7 @@ add(field('obj.time', 'obj', 'time', 'TIME', OBJ, NONE))
 
 const ip = (name: string, get: (ctx: VclContext) => unknown): VarSpec => ({ name, type: 'IP', read: BOTH, write: NONE, unset: NONE, get })
 add(ip('client.ip', (ctx) => ctx.client))
-add(ip('server.ip', (ctx) => ctx.local))
+add(ip('server.ip', (ctx) => ctx.server ?? ctx.local))
 add(ip('local.ip', (ctx) => ctx.local))
 add(ip('remote.ip', (ctx) => ctx.remote))
 add({ name: 'now', type: 'TIME', read: EVERYWHERE, write: NONE, unset: NONE, get: (ctx) => ctx.now() })
@@ -184,7 +196,14 @@ add({
   },
 })
 
-const HTTP_PREFIXES: Record<string, Obj> = { 'req.http.': 'req', 'bereq.http.': 'bereq', 'beresp.http.': 'beresp', 'resp.http.': 'resp', 'obj.http.': 'obj' }
+const HTTP_PREFIXES: Record<string, Obj> = {
+  'req.http.': 'req',
+  'bereq.http.': 'bereq',
+  'beresp.http.': 'beresp',
+  'resp.http.': 'resp',
+  'obj.http.': 'obj',
+  'req_top.http.': 'top',
+}
 
 /** varnish 3 names that became other names in 4.0 (the article's file uses `req.backend`). */
 const RENAMED_IN_4: Record<string, string> = {
@@ -224,7 +243,7 @@ export function lookupVariable(name: string, dialect: string, method?: string): 
     if (method?.startsWith('backend_') && n.startsWith('req.')) n = `be${n}`
   }
   const fixed = TABLE.get(n)
-  if (fixed) return fixed
+  if (fixed) return fixed.dialects === undefined || fixed.dialects.includes(dialect) ? fixed : undefined
   for (const [prefix, o] of Object.entries(HTTP_PREFIXES)) {
     if (n.length > prefix.length && n.slice(0, prefix.length).toLowerCase() === prefix) {
       const header = n.slice(prefix.length)

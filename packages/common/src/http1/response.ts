@@ -87,6 +87,11 @@ export class Http1Response extends EventEmitter {
     this.#req = req
   }
 
+  /** The connection's socket: its 'drain' is when a refused write() may go on. */
+  get socket(): import('node:net').Socket {
+    return this.#owner.socket
+  }
+
   /** A whole response: `headers` is a flat [name, value, ...] list; Content-Length is computed. */
   send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string, layout?: HeadLayout): void {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body

@@ -3,7 +3,7 @@ import { buildModel } from './build-model.js'
 import type { NginxModel } from './model.js'
 import { openLogs } from './open-logs.js'
 import { parseTree } from './parse-tree.js'
-import { resolveHosts } from './resolve-hosts.js'
+import { resolveHosts, withAddresses } from './resolve-hosts.js'
 
 export interface LoadOptions {
   /** -c: the file; relative to the prefix when relative, as nginx resolves it. */
@@ -24,7 +24,7 @@ export async function loadNginxConf(opts: LoadOptions): Promise<NginxModel> {
   const file = resolve(prefix, opts.file)
   const tree = await parseTree(file, dirname(file), opts.globals ?? [])
   const { model, hosts, logs } = buildModel(tree, { prefix, file })
-  await resolveHosts(hosts)
+  const addresses = await resolveHosts(hosts)
   await openLogs(logs, file)
-  return model
+  return withAddresses(model, addresses)
 }

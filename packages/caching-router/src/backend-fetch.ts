@@ -5,6 +5,8 @@ import type { BackendPools } from './backend-pools.js'
 import type { Counters } from './counters.js'
 import type { Params } from './params.js'
 import type { BereqObj, ReqObj } from './policy.js'
+import { vbeCounters } from './vbe-counters.js'
+import type { VclResolvedBackend } from './vcl/index.js'
 
 export interface BackendFetchDeps {
   pools: BackendPools
@@ -61,6 +63,7 @@ export class BackendFetch {
     if (bereq.backend === undefined) return undefined
     counters.s_fetch++
     counters.backend_req++
+    vbeCounters(bereq.backend).req++
     return pools.of(bereq.backend).fetch(
       {
         method: bereq.method,
@@ -77,11 +80,14 @@ export class BackendFetch {
   }
 
   /** `xid`: the request's (the client side's vxid), a field of the log line, as varnishlog groups by it. */
-  failed(err: Error, xid: number): void {
+  failed(err: Error, xid: number, backend: VclResolvedBackend | undefined): void {
     const { counters, logger } = this.#d
     counters.fetch_failed++
     const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') counters.backend_fail++
+    if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ECONNRESET') {
+      counters.backend_fail++
+      if (backend !== undefined) vbeCounters(backend).fail++
+    }
     logger.warn(`backend fetch failed: ${err.message}`, { xid })
   }
 }

@@ -370,7 +370,7 @@ class CacheFill implements FetchSink {
     this.#coder = undefined
     // An origin that closes without a response lands here as undici's socket error: the
     // same stale-copy rule as a 5xx answer (head() above).
-    this.#d.fetches.failed(err, this.#r.xid)
+    this.#d.fetches.failed(err, this.#r.xid, this.#bereq.backend)
     if (this.#passEsi !== undefined) {
       this.#passEsi.error()
       return

@@ -29,6 +29,7 @@ import { varnishFamilies } from './prometheus-names.js'
 import { readSecret } from './secret-file.js'
 import { varnishstatJson } from './varnishstat-json.js'
 import { createCachingRouter } from './server.js'
+import { openChildShm, openManagerShm } from './vsm/shm.js'
 import { checkVclFile, loadVclText, VclError } from './vcl/index.js'
 import { WorkerPool } from './workers/worker-pool.js'
 
@@ -67,6 +68,9 @@ runMain('caching-router', async () => {
     // varnishncsa -j writes the bytes above 0x7e of a value as they came (a latin1 string here).
     const router = createCachingRouter(model, logger, createAccessLog(undefined, { encoding: model.accessFormat?.json ? 'latin1' : 'utf8' }), { worker: workers })
     const bound = await router.listen()
+    // -n DIR: this child's counters and log for varnishstat and varnishlog, before it is reported
+    // ready (with --workers, worker 0's counters: the summed ones are on -T and --metrics).
+    if (model.workdir !== undefined) await openChildShm(model.workdir, model.logBytes, router, logger)
     const latency = () =>
       router.latency.family('caching_router_request_duration_seconds', 'From the request head to the last byte of the response, by handling (hit, miss, pass, pipe, synth).')
     if (workers === undefined) {
@@ -110,6 +114,10 @@ runMain('caching-router', async () => {
 async function runChildManager(model: CliModel, argv: readonly string[]): Promise<void> {
   if (model.vcl.kind === 'file') await checkVclFile(model.vcl.path)
   await readSecret(model.admin?.secretFile)
+  const shm =
+    model.workdir === undefined
+      ? undefined
+      : await openManagerShm(model.workdir, { identity: model.identity, secretFile: model.admin?.secretFile, admin: model.admin?.address })
   // --metrics lives in the manager, so that it outlives a child's restart; the counters are the
   // child's, asked for over the IPC channel at each scrape.
   let children: () => ChildProcess[] = () => []
@@ -132,7 +140,15 @@ async function runChildManager(model: CliModel, argv: readonly string[]): Promis
     spare: true,
     // --workers: the threads bind sockets of their own beside the one handed down (worker-pool.ts).
     ...(model.workers > 1 ? { reusePort: model.listen.flatMap((l) => ('path' in l.address ? [] : [l.address])) } : {}),
-    ...(ops ? { beforeStop: ops.beforeStop } : {}),
+    ...(ops || shm
+      ? {
+          beforeStop: async () => {
+            await ops?.beforeStop()
+            // Readers see the manager gone (varnishd's exit removes its set too).
+            await shm?.remove()
+          },
+        }
+      : {}),
     ...(model.pidFile === undefined ? {} : { pidFile: new PidFile(model.pidFile) }),
   })
   children = manager.children

@@ -4,6 +4,8 @@
  */
 export class Counters {
   uptime_start = Date.now()
+  sess_conn = 0
+  s_sess = 0
   client_req = 0
   s_req = 0
   s_pass = 0
@@ -37,6 +39,8 @@ export class Counters {
 
 const DESCRIPTIONS: Record<string, string> = {
   uptime: 'Child process uptime',
+  sess_conn: 'Sessions accepted',
+  s_sess: 'Total sessions seen',
   client_req: 'Good client requests received',
   s_req: 'Total requests seen',
   s_pass: 'Total pass-ed requests seen',

@@ -121,7 +121,7 @@ export function passFetch(
         clientFailed(clientErr instanceof Error ? clientErr : err)
         return
       }
-      fetches.failed(err, r.xid)
+      fetches.failed(err, r.xid, bereq.backend)
       if (esi !== undefined) {
         esi.error()
         return

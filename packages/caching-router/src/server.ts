@@ -38,6 +38,8 @@ export interface CachingRouter {
   readonly store: CacheStore
   readonly params: Params
   readonly bans: BanList
+  /** The loaded VCLs (the manager's with -d/-M): what a worker's CLI commands act on, and the VBE counters. */
+  readonly vcl: VclRegistry
   /** The admin CLI's bound address, once listening. */
   adminAddress: HostPort | undefined
   /** SIGHUP: re-read `-f` and use it; a file that does not compile changes nothing. */
@@ -46,8 +48,6 @@ export interface CachingRouter {
   readonly cli: ChildCli
   /** `--workers N`: this worker's link to the others' caches. */
   readonly peers: PeerCache | undefined
-  /** The loaded VCLs (what a worker's CLI commands act on). */
-  readonly vcl: VclRegistry
 }
 
 export interface RouterOptions {
@@ -202,6 +202,10 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
       sendTimeoutMs: params.get('idle_send_timeout') * 1000,
       onClientError() {
         counters.client_req_400++
+      },
+      onAccepted() {
+        counters.sess_conn++
+        counters.s_sess++
       },
       // The limit follows RLIMIT_NOFILE (the HTTP core's default); past it a client is closed
       // at accept. One line a second at most, however many are refused.

@@ -10,7 +10,9 @@ import { type CachingRouter, createCachingRouter } from '../server.js'
 import { Params } from '../params.js'
 import { readSecret } from '../secret-file.js'
 import { VclRegistry } from '../vcl/index.js'
-import { SLT, VslLog } from '../vsm/vsl.js'
+import { openChildShm } from '../vsm/shm.js'
+import type { ChildCounters } from '../vsm/vsc-publisher.js'
+import { SLT, type VslLog } from '../vsm/vsl.js'
 import { VsmSet } from '../vsm/vsm.js'
 import { type CliAnswer, CLIS, serveCli } from './cli-session.js'
 
@@ -37,6 +39,7 @@ export class Manager {
   #state: State = 'stopped'
   #router: CachingRouter | undefined
   #vsl: VslLog | undefined
+  #vsc: ChildCounters | undefined
   #childSet: VsmSet | undefined
   #mgtSet: VsmSet | undefined
   #secret: Buffer | undefined
@@ -164,8 +167,10 @@ export class Manager {
       await router.listen()
       this.#router = router
       if (this.#mgtSet !== undefined) {
-        this.#childSet = await VsmSet.create(resolve(m.workdir as string), '_.vsm_child')
-        this.#vsl = await VslLog.create(this.#childSet, m.logBytes)
+        const shm = await openChildShm(m.workdir as string, m.logBytes, router, this.#logger)
+        this.#childSet = shm.set
+        this.#vsl = shm.vsl
+        this.#vsc = shm.vsc
       }
       this.#state = 'running'
       return [CLIS.OK, '']
@@ -186,6 +191,8 @@ export class Manager {
     this.#router = undefined
     await this.#vsl?.close()
     this.#vsl = undefined
+    await this.#vsc?.close()
+    this.#vsc = undefined
     await this.#childSet?.remove()
     this.#childSet = undefined
     this.#state = 'stopped'

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { type FileHandle, mkdir, open, rename, rm, writeFile } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, rename, rm, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StartupError } from '@edgestack/common'
 
@@ -17,6 +17,7 @@ export class VsmSet {
   readonly #lines: string[] = []
   // Fixed for the set's life: a reader takes a new BIRTH for a restarted process.
   readonly #birth = Math.floor(Date.now() / 1000)
+  #indexed: Promise<void> = Promise.resolve()
 
   private constructor(dir: string) {
     this.dir = dir
@@ -51,6 +52,18 @@ export class VsmSet {
   }
 
   /**
+   * A segment gone (common_vsmw.c VSMW_Free): out of the index first, so a reader that
+   * sees the new index never maps the file, then the file.
+   */
+  async removeSegment(file: string): Promise<void> {
+    const i = this.#lines.findIndex((l) => l.startsWith(`+ ${file} `))
+    if (i === -1) return
+    this.#lines.splice(i, 1)
+    await this.#writeIndex()
+    await unlink(join(this.dir, file)).catch(() => {})
+  }
+
+  /**
    * An `Arg` segment (mgt_main.c, mgt_cli.c): a command-line argument for readers, such as
    * `-T` (`HOST PORT` lines) and `-S` (the secret file) that `varnishadm -n DIR` looks up.
    */
@@ -69,8 +82,15 @@ export class VsmSet {
     await rm(this.dir, { recursive: true, force: true })
   }
 
-  // Written whole each time, under a new inode (readers compare inode, size and mtime).
-  async #writeIndex(): Promise<void> {
+  // Written whole each time, under a new inode (readers compare inode, size and mtime), one
+  // at a time so that a slower earlier write never replaces a later one.
+  #writeIndex(): Promise<void> {
+    const next = this.#indexed.catch(() => {}).then(() => this.#replaceIndex())
+    this.#indexed = next
+    return next
+  }
+
+  async #replaceIndex(): Promise<void> {
     const tmp = join(this.dir, `_.index.${randomBytes(4).toString('hex')}`)
     await writeFile(tmp, `# ${process.pid} ${this.#birth}\n${this.#lines.join('')}`, { mode: 0o640 })
     await rename(tmp, join(this.dir, '_.index'))

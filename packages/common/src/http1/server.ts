@@ -62,6 +62,8 @@ export interface Http1ServerOptions {
    * request line, and refused (505).
    */
   onHttp2Preface?(socket: net.Socket, bytes: Buffer, peer: PeerAddresses): void
+  /** Told about each connection taken (past the limits), for counters (varnishd's sess_conn). */
+  onAccepted?(): void
 }
 
 /** The open connections of the servers sharing one limit, oldest first, and the limit. */
@@ -151,6 +153,7 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
       return
     }
     const c = new Http1Connection(socket, connectionOptions, onClosed)
+    opts.onAccepted?.()
     connections.add(c)
     shared?.open.add(c)
   }

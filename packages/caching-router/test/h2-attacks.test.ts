@@ -191,9 +191,11 @@ describe('HTTP/2 attack battery: caching-router vs varnishd', { skip: skipWithou
     const ours = await late(router.port)
     const theirs = await late(varnishd.port)
     report(t, 'varnishd', theirs)
-    // nghttp2 makes it a connection error (GOAWAY), varnishd a stream error (RST_STREAM).
+    // nghttp2 makes it a connection error (GOAWAY), varnishd a stream error (RST_STREAM), or,
+    // when its answer to stream 1 is under way (a race seen under load), it closes the session
+    // without either: the reference is reported, ours is held to STREAM_CLOSED.
     assert.equal(ours.goaway?.code ?? ours.rstCodes()[0], Code.STREAM_CLOSED)
-    assert.equal(theirs.goaway?.code ?? theirs.rstCodes()[0], Code.STREAM_CLOSED)
+    if (!theirs.closed) assert.equal(theirs.goaway?.code ?? theirs.rstCodes()[0], Code.STREAM_CLOSED)
     ours.destroy()
     theirs.destroy()
   })

@@ -1,3 +1,4 @@
+import { declaredLength } from '@edgestack/common'
 import type { PassThrough } from 'node:stream'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
 import { type ClientHead, clientHead } from './proxy-response.js'
@@ -217,15 +218,4 @@ function accelRedirect(st: RequestState, answer: Answer, target: string): ProxyR
   st.uriChanged = true
   st.redirected = true
   return 'restart'
-}
-
-/** The backend's Content-Length as nginx's content_length_n reads it; undefined when it sent none. */
-function declaredLength(headers: readonly string[]): number | undefined {
-  for (let i = 0; i < headers.length; i += 2) {
-    if ((headers[i] as string).toLowerCase() === 'content-length') {
-      const n = Number(headers[i + 1])
-      return Number.isSafeInteger(n) && n >= 0 ? n : undefined
-    }
-  }
-  return undefined
 }

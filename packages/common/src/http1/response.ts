@@ -373,7 +373,7 @@ export function formatResponse(status: number, headers: readonly string[], body:
 }
 
 /** The Content-Length the fields agree on, or undefined when absent, malformed or conflicting. */
-function declaredLength(headers: readonly string[]): number | undefined {
+export function declaredLength(headers: readonly string[]): number | undefined {
   let length: number | undefined
   for (let i = 0; i < headers.length; i += 2) {
     if ((headers[i] as string).toLowerCase() !== 'content-length') continue

@@ -27,7 +27,7 @@ export async function awaitServeOrder(): Promise<void> {
       resolve()
     }
     process.on('message', onMessage)
-    process.send?.({ kind: 'waiting' } satisfies ChildReport)
+    tellManager({ kind: 'waiting' })
   })
   process.off('disconnect', gone)
   for (const signal of Object.keys(SIGNAL_ORDERS) as NodeJS.Signals[]) process.off(signal, ignore)
@@ -35,7 +35,17 @@ export async function awaitServeOrder(): Promise<void> {
 
 /** Tells the manager the child serves now: its restart counts as a success from here. */
 export function reportReady(): void {
-  process.send?.({ kind: 'ready' } satisfies ChildReport)
+  tellManager({ kind: 'ready' })
+}
+
+/**
+ * A report to a manager that may be gone (killed with -9 while this child loaded): without a
+ * callback Node turns the failed send (EPIPE, ERR_IPC_CHANNEL_CLOSED) into an 'error' event on
+ * `process` and the child dies with a stack trace. The 'disconnect' that follows is what the
+ * child acts on (awaitServeOrder exits, obeyManager stops).
+ */
+function tellManager(report: ChildReport): void {
+  process.send?.(report, undefined, undefined, () => undefined)
 }
 
 /**
@@ -49,7 +59,7 @@ export function obeyManager(service: Service, opts: Omit<RunOrderOptions, 'onRel
   const run = orderRunner(service, {
     ...opts,
     managed: true,
-    onReloaded: (err) => process.send?.({ kind: 'reloaded', ...(err ? { error: err.message } : {}) } satisfies ChildReport),
+    onReloaded: (err) => tellManager({ kind: 'reloaded', ...(err ? { error: err.message } : {}) }),
   })
   for (const signal of Object.keys(SIGNAL_ORDERS) as NodeJS.Signals[]) process.on(signal, () => undefined)
   process.on('message', (m: Order) => {

@@ -20,7 +20,7 @@ export function answerMetricRequests(collect: () => MetricFamily[] | Promise<Met
   process.on('message', (m: MetricsRequest) => {
     if (m?.kind !== 'metrics' || typeof m.id !== 'number') return
     // A child with threads of its own (caching-router --workers) asks them first.
-    void Promise.resolve(collect()).then((families) => process.send?.({ kind: 'metrics-reply', id: m.id, families } satisfies MetricsReply))
+    void Promise.resolve(collect()).then((families) => process.send?.({ kind: 'metrics-reply', id: m.id, families } satisfies MetricsReply, undefined, undefined, () => undefined))
   })
 }
 

@@ -35,7 +35,8 @@ export function adminCommand(address: HostPort, secret: Buffer | undefined, comm
           socket.write(`${command}\n`)
         } else {
           socket.destroy()
-          reject(new StartupError(status === 107 ? 'authentication refused: give the right -S secret file' : body.trim()))
+          // varnishd answers a wrong secret with 500 and an empty body (ours with 107 again).
+          reject(new StartupError(status === 107 || authed ? 'authentication refused: give the right -S secret file' : `${status} ${body.trim()}`))
           return
         }
       }

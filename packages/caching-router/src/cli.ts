@@ -7,6 +7,7 @@ import {
   collectFromChildren,
   createAccessLog,
   createLogger,
+  formatAddress,
   handleSignals,
   inheritListenFds,
   isManagedChild,
@@ -24,7 +25,8 @@ import {
 import { adminCommand } from './admin-client.js'
 import type { CliModel } from './config/model.js'
 import { Manager } from './mgt/manager.js'
-import { HELP, parseRouterCommandLine, parseStatCommandLine } from './config/command-line.js'
+import { type FanoutCommand, HELP, parseFanoutCommandLine, parseRouterCommandLine, parseStatCommandLine } from './config/command-line.js'
+import { fanoutCli, fanoutHttp } from './fanout.js'
 import { varnishFamilies } from './prometheus-names.js'
 import { readSecret } from './secret-file.js'
 import { varnishstatJson } from './varnishstat-json.js'
@@ -42,6 +44,7 @@ runMain('caching-router', async () => {
     process.stdout.write(stat.json ? varnishstatJson(body) : body)
     return
   }
+  if (argv[0] === 'fanout') return runFanout(parseFanoutCommandLine(argv.slice(1)))
   const model = parseRouterCommandLine(argv)
   if (model.help) {
     process.stdout.write(HELP)
@@ -103,6 +106,14 @@ runMain('caching-router', async () => {
     process.exitCode = 2
   }
 })
+
+/** `caching-router fanout`: a line per node; exit 1 (after every node was tried) when any failed. */
+async function runFanout(order: FanoutCommand): Promise<void> {
+  const answers = order.kind === 'cli' ? await fanoutCli(order.nodes, await readSecret(order.secretFile), order.words) : await fanoutHttp(order.nodes, order)
+  for (const a of answers) process.stdout.write(`${formatAddress(a.node)}: ${a.line}\n`)
+  const failed = answers.filter((a) => !a.ok).length
+  if (failed > 0) throw new StartupError(`fanout: ${failed} of ${answers.length} nodes failed`)
+}
 
 /**
  * varnishd's manager and child, as processes (the daemon layer's runManager): the manager

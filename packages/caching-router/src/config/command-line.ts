@@ -7,6 +7,8 @@ import type { CliModel, ListenSpec, VclSpec } from './model.js'
 
 export const HELP = `Usage: caching-router [varnishd options] [edgestack options]
        caching-router stat -T ADDR [-S SECRETFILE] [-1 | -j]
+       caching-router fanout -T ADDR[,ADDR...] [-S SECRETFILE] [--] COMMAND [ARG...]
+       caching-router fanout -a ADDR[,ADDR...] [-X METHOD] [-H 'NAME: VALUE']... [--] PATH
 
 A caching HTTP reverse proxy that reads varnishd's command line and behaves as varnishd:
 with -f FILE it runs that VCL, with -b HOST:PORT the built-in VCL.
@@ -51,6 +53,11 @@ edgestack extensions (the article's routing without a VCL file):
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
+
+fanout: one order to every node of a cluster (varnishd or caching-router), all at once; a line
+per node (ADDR: STATUS ...), exit 1 when any node failed. With -T a CLI command as varnishadm
+sends it (ban, param.set, vcl.load ...); with -a an HTTP request (default PURGE) for purges
+and xkey purges, which the nodes' VCL defines.
 `
 
 /** varnishd's flags (and ours), to a model; every problem is a UsageError (exit 2). */
@@ -285,4 +292,54 @@ function accessFormat(format: string | undefined, json: boolean, handling: boole
   if (handling) throw new UsageError('--access-log-handling is for the default format: put %{Varnish:handling}x in --access-log-format')
   compileNcsaFormat(format, json)
   return { format, json }
+}
+
+export type FanoutCommand =
+  | { kind: 'cli'; nodes: HostPort[]; secretFile: string | undefined; words: string[] }
+  | { kind: 'http'; nodes: HostPort[]; method: string; path: string; headers: Record<string, string> }
+
+/** Options of `fanout` that take a value; the first other word starts the order. */
+const FANOUT_OPTIONS = new Set(['-T', '-S', '-a', '-X', '-H'])
+
+/** `caching-router fanout ...` (README "Bans and purges on every node"). */
+export function parseFanoutCommandLine(argv: string[]): FanoutCommand {
+  // The order's own words may start with "-" (a ban on `req.http.x ~ -1`): options end at the
+  // first word that is not one, or at "--", rather than being looked for everywhere.
+  let i = 0
+  while (i < argv.length && argv[i] !== '--' && FANOUT_OPTIONS.has((argv[i] as string).slice(0, 2))) i += (argv[i] as string).length > 2 ? 1 : 2
+  const words = argv.slice(argv[i] === '--' ? i + 1 : i)
+  const { values } = parseCommandLine(argv.slice(0, Math.min(i, argv.length)), {
+    options: {
+      T: { type: 'string', short: 'T' },
+      S: { type: 'string', short: 'S' },
+      a: { type: 'string', short: 'a' },
+      X: { type: 'string', short: 'X' },
+      H: { type: 'string', short: 'H', multiple: true },
+    },
+  })
+  const nodes = (list: string, flag: string) => {
+    const out = list.split(',').filter((s) => s.trim() !== '').map((s) => parseAddress(s.trim(), '127.0.0.1'))
+    if (out.length === 0) throw new UsageError(`fanout: ${flag} names no node`)
+    return out
+  }
+  if ((values.T === undefined) === (values.a === undefined)) throw new UsageError('fanout: give -T ADDR,... (a CLI command) or -a ADDR,... (an HTTP request), one of the two')
+  if (values.T !== undefined) {
+    if (values.X !== undefined || values.H !== undefined) throw new UsageError('fanout: -X and -H are for -a (HTTP), not -T')
+    if (words.length === 0) throw new UsageError('fanout: no command to send (e.g. ban req.url ~ ^/app)')
+    // The CLI reads one command a line: a line break in a word would send a second command.
+    if (words.some((w) => /[\r\n]/.test(w))) throw new UsageError('fanout: a word with a line break would be a second command')
+    return { kind: 'cli', nodes: nodes(values.T, '-T'), secretFile: values.S, words }
+  }
+  if (values.S !== undefined) throw new UsageError('fanout: -S is for -T (the CLI), not -a')
+  if (words.length !== 1 || !(words[0] as string).startsWith('/')) throw new UsageError('fanout: with -a, one PATH starting with / (e.g. /app.js)')
+  const method = values.X ?? 'PURGE'
+  // RFC 9110 section 9.1: a method is a token.
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) throw new UsageError(`fanout: -X ${method}: not an HTTP method`)
+  const headers: Record<string, string> = {}
+  for (const h of values.H ?? []) {
+    const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([^\r\n]*)$/.exec(h)
+    if (!m) throw new UsageError(`fanout: -H ${JSON.stringify(h)}: expected 'NAME: VALUE'`)
+    headers[(m[1] as string).toLowerCase()] = (m[2] as string).trimEnd()
+  }
+  return { kind: 'http', nodes: nodes(values.a as string, '-a'), method, path: words[0] as string, headers }
 }

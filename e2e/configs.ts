@@ -20,6 +20,8 @@ export const CONFIG_DIR = `${REPO}config`
 export interface RenderedConfigs {
   dir: string
   stunnel: string
+  /** config/stunnel-proxy.conf: stunnel.conf speaking PROXY v1 to the router's PROXY listener (`tlsConfig: 'stunnel-proxy'`). */
+  stunnelProxy: string
   /** config/hitch.conf: the TLS layer's file when the chain is hitch's (`tlsConfig: 'hitch'`). */
   hitch: string
   vcl: string
@@ -35,7 +37,7 @@ interface Edit {
 }
 
 /**
- * Copies config/stunnel.conf, default.vcl, nginx.conf and mime.types into `dir`, changing only
+ * Copies config/stunnel.conf, stunnel-proxy.conf, hitch.conf, default.vcl, nginx.conf and mime.types into `dir`, changing only
  * the ports and making relative file paths absolute, so ours and the real programs read the same
  * rules whatever the ports and working directory. Every edit must apply exactly once: when
  * someone reshapes a file in config/, this fails loudly instead of running with the dev ports.
@@ -46,6 +48,7 @@ export async function renderConfigs(dir: string, ports: Ports, appPorts: readonl
   const out: RenderedConfigs = {
     dir,
     stunnel: join(dir, 'stunnel.conf'),
+    stunnelProxy: join(dir, 'stunnel-proxy.conf'),
     hitch: join(dir, 'hitch.conf'),
     vcl: join(dir, 'default.vcl'),
     nginx: join(dir, 'nginx.conf'),
@@ -57,12 +60,13 @@ export async function renderConfigs(dir: string, ports: Ports, appPorts: readonl
     pattern: new RegExp(`\\b127\\.0\\.0\\.1:${dev}\\b`),
     replace: () => `127.0.0.1:${port}`,
   })
-  await render('stunnel.conf', out.stunnel, [
-    hostPort(DEV_PORTS.tls, ports.tls),
-    hostPort(DEV_PORTS.router, ports.router),
+  const certKey: Edit[] = [
     { what: 'cert =', pattern: /^(\s*cert\s*=\s*)(\S+)$/m, replace: (_, k, v) => `${k}${abs(v)}` },
     { what: 'key =', pattern: /^(\s*key\s*=\s*)(\S+)$/m, replace: (_, k, v) => `${k}${abs(v)}` },
-  ])
+  ]
+  await render('stunnel.conf', out.stunnel, [hostPort(DEV_PORTS.tls, ports.tls), hostPort(DEV_PORTS.router, ports.router), ...certKey])
+  const proxyPort = ports.proxy ?? (DEV_PORTS.proxy as number)
+  await render('stunnel-proxy.conf', out.stunnelProxy, [hostPort(DEV_PORTS.tls, ports.tls), hostPort(DEV_PORTS.proxy as number, proxyPort), ...certKey])
   const bracketed = (dev: number, port: number): Edit => ({
     what: `[127.0.0.1]:${dev}`,
     pattern: new RegExp(`\\[127\\.0\\.0\\.1\\]:${dev}\\b`),
@@ -73,7 +77,7 @@ export async function renderConfigs(dir: string, ports: Ports, appPorts: readonl
     out.hitch,
     [
       bracketed(DEV_PORTS.tls, ports.tls),
-      bracketed(DEV_PORTS.proxy as number, ports.proxy ?? (DEV_PORTS.proxy as number)),
+      bracketed(DEV_PORTS.proxy as number, proxyPort),
       { what: 'cert =', pattern: /^(\s*cert\s*=\s*")([^"]+)"/m, replace: (_, k, v) => `${k}${abs(v)}"` },
       { what: 'private-key =', pattern: /^(\s*private-key\s*=\s*")([^"]+)"/m, replace: (_, k, v) => `${k}${abs(v)}"` },
     ],

@@ -13,12 +13,14 @@ export interface LayerContext {
    * Which TLS program's file the chain runs on: config/stunnel.conf (stunnel or ours), or
    * config/hitch.conf (hitch or ours), whose PROXY v2 goes to the router's PROXY listener and
    * whose ALPN offers h2, so the router is started as the official varnish image starts
-   * varnishd: with `-p feature=+http2`.
+   * varnishd: with `-p feature=+http2`. Or config/stunnel-proxy.conf (stunnel or ours), whose
+   * PROXY v1 goes to the same PROXY listener: the sticky setup of several app instances, where
+   * the hash director must see the browser's address, not the terminator's.
    */
   tlsConfig: TlsConfig
 }
 
-export type TlsConfig = 'stunnel' | 'hitch'
+export type TlsConfig = 'stunnel' | 'stunnel-proxy' | 'hitch'
 
 interface RealProgram {
   program: string
@@ -39,11 +41,15 @@ export function realProgram(layer: Layer, tlsConfig: TlsConfig): RealProgram {
   return layer === 'tls' && tlsConfig === 'hitch' ? HITCH : LAYER_SPECS[layer].real
 }
 
-/** The router's extra listener and parameter in hitch's chain (see LayerContext.tlsConfig), ours or varnishd. */
+/** The router's PROXY listener for a TLS layer that speaks PROXY, and h2 in hitch's chain (see LayerContext.tlsConfig), ours or varnishd. */
 function routerExtras(c: LayerContext): string[] {
-  if (c.tlsConfig !== 'hitch') return []
-  return ['-a', `${at(c.ports.proxy as number)},PROXY`, '-p', 'feature=+http2']
+  if (c.tlsConfig === 'stunnel') return []
+  const proxy = ['-a', `${at(c.ports.proxy as number)},PROXY`]
+  return c.tlsConfig === 'hitch' ? [...proxy, '-p', 'feature=+http2'] : proxy
 }
+
+/** The TLS layer's file in this chain. */
+const tlsFile = (c: LayerContext) => (c.tlsConfig === 'stunnel-proxy' ? c.configs.stunnelProxy : c.configs.stunnel)
 
 interface LayerSpec {
   /** Our daemon's package. */
@@ -63,9 +69,9 @@ export const LAYER_SPECS: Readonly<Record<Layer, LayerSpec>> = Object.freeze({
     pkg: 'tls-terminator',
     // Reads stunnel.conf as stunnel does (the flags were: --accept --connect --cert --key).
     // With hitch.conf, as hitch is started: --config=FILE.
-    ours: (c) => (c.tlsConfig === 'hitch' ? [`--config=${c.configs.hitch}`] : [c.configs.stunnel]),
+    ours: (c) => (c.tlsConfig === 'hitch' ? [`--config=${c.configs.hitch}`] : [tlsFile(c)]),
     // stunnel.conf says `foreground = yes`, so stunnel stays attached and logs to stderr.
-    real: { program: '/usr/bin/stunnel', debianPackage: 'stunnel4', args: (c) => [c.configs.stunnel] },
+    real: { program: '/usr/bin/stunnel', debianPackage: 'stunnel4', args: (c) => [tlsFile(c)] },
   },
   router: {
     pkg: 'caching-router',

@@ -7,9 +7,12 @@
 //   - Redis stopped: each instance serves its own clients and logs it once; back, and
 //     broadcasts cross instances again;
 //   - one instance killed: its clients are back on another one and messaging within 5 s.
-// Half the clients come through the router's port from their own loopback addresses (so the
-// hash spreads them over the three instances), half through TLS (one address, one instance:
-// the PROXY protocol that would carry their own addresses is another layer's work).
+// The clients come in pairs from their own loopback addresses (127.0.0.2 on): of each pair one
+// comes through the router's port, the other through TLS, whose layer reads
+// config/stunnel-proxy.conf (`protocol = proxy`) and hands the router the browser's address on
+// its `-a ...,PROXY` listener. The hash director keys on client.identity, so both of a pair
+// must land on the same instance: through a TLS hop without PROXY, every TLS client would be
+// 127.0.0.1 to the router, all on one instance.
 // EDGESTACK_SCALE_CLIENTS (per transport, default 20) and EDGESTACK_SCALE_SECONDS (default 10)
 // make it a soak: the issue's 100 + 100 for 30 s is EDGESTACK_SCALE_CLIENTS=100
 // EDGESTACK_SCALE_SECONDS=30.
@@ -46,10 +49,12 @@ for (const real of [[], [...LAYERS]] as Layer[][]) {
     before(async () => {
       if (real.length > 0 && missingReal.length > 0) assert.fail(`the real chain cannot run: ${missingReal.join('; ')}`)
       stack = await startStack({ real, appInstances: INSTANCES })
-      for (const [i, transport] of Array.from({ length: 2 * PER_TRANSPORT }, (_, i) => [i, i % 2 ? 'websocket' : 'polling'] as const)) {
-        // Even pairs through the router's port from 127.0.0.2 on, odd pairs through TLS.
-        const url = Math.floor(i / 2) % 2 === 0 ? stack.httpUrl : stack.httpsUrl
-        clients.push(startClient({ url, transport, localAddress: `127.0.0.${2 + i}`, ca: stack.caCert }))
+      // Pair k: from 127.0.0.(2+k), polling for even k and websocket for odd k, one client
+      // through the router's port and one through TLS.
+      for (let i = 0; i < 2 * PER_TRANSPORT; i++) {
+        const k = Math.floor(i / 2)
+        const url = i % 2 === 0 ? stack.httpUrl : stack.httpsUrl
+        clients.push(startClient({ url, transport: k % 2 ? 'websocket' : 'polling', localAddress: `127.0.0.${2 + k}`, ca: stack.caCert }))
       }
       await until(() => clients.every(settled), 30_000, () => `${clients.filter((c) => !settled(c)).length} clients not connected; ${problems().slice(0, 5).join('; ')}`)
     })
@@ -65,6 +70,16 @@ for (const real of [[], [...LAYERS]] as Layer[][]) {
       assert.equal(new Set(names).size, INSTANCES)
       for (const name of names) assert.ok(onInstance(name).length > 0, `no client on ${name}`)
       for (const c of clients) assert.equal(c.socket.io.engine.transport.name, c.transport)
+    })
+
+    test('through TLS the router hashes the browser\'s address (PROXY), not the terminator\'s', () => {
+      // Each pair shares a source address: one came straight to the router, one through the
+      // TLS layer's PROXY line. The TLS clients alone spread over every instance too.
+      for (let i = 0; i < clients.length; i += 2) {
+        const [plain, tls] = [clients[i] as Client, clients[i + 1] as Client]
+        assert.equal(tls.instance, plain.instance, `127.0.0.${2 + i / 2}: ${plain.name} straight to the router and ${tls.name} through TLS on different instances`)
+      }
+      assert.equal(new Set(clients.filter((_, i) => i % 2 === 1).map((c) => c.instance)).size, INSTANCES)
     })
 
     test(`${PER_TRANSPORT} polling and ${PER_TRANSPORT} websocket clients for ${SECONDS} s: no disconnect, no "Session ID unknown"`, async () => {

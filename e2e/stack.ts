@@ -38,7 +38,11 @@ export interface Stack {
 export interface StackOptions {
   /** Layers to run as the real stunnel (or hitch) / varnishd / nginx. */
   real?: readonly Layer[]
-  /** The TLS layer's file: config/stunnel.conf (default) or config/hitch.conf (ours or hitch). */
+  /**
+   * The TLS layer's file: config/stunnel.conf (the default for one app instance),
+   * config/stunnel-proxy.conf (the default for several: the hash director must see each
+   * browser's address) or config/hitch.conf (ours or hitch).
+   */
   tlsConfig?: TlsConfig
   /** Fixed ports (npm start: the dev ports); free loopback ports by default. */
   ports?: Ports
@@ -66,8 +70,8 @@ export const REDIS_SERVER = { program: '/usr/bin/redis-server', debianPackage: '
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const real = new Set(opts.real ?? [])
-  const tlsConfig = opts.tlsConfig ?? 'stunnel'
   const instances = opts.appInstances ?? 1
+  const tlsConfig = opts.tlsConfig ?? defaultTlsConfig(instances)
   const missing = (
     await Promise.all([
       ...[...real].map((l) => missingProgram(l, tlsConfig)),
@@ -94,6 +98,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   }
 }
 
+/** Several app instances are reached through default.vcl's hash director on client.identity: the browser's address must get through the TLS hop. */
+export const defaultTlsConfig = (appInstances: number): TlsConfig => (appInstances > 1 ? 'stunnel-proxy' : 'stunnel')
+
 /** Debian's redis-server on a loopback port, persisting nothing (the app keeps no data in it). */
 export function startRedis(port: number, opts: { echo?: (chunk: string) => void; cwd?: string; program?: string } = {}): Promise<Daemon> {
   const args = ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no']
@@ -111,7 +118,7 @@ async function startOn(ports: Ports, appPorts: number[], real: ReadonlySet<Layer
   }
   try {
     const configs = await renderConfigs(dir, ports, appPorts)
-    const ctx: LayerContext = { ports, configs, tlsConfig: opts.tlsConfig ?? 'stunnel' }
+    const ctx: LayerContext = { ports, configs, tlsConfig: opts.tlsConfig ?? defaultTlsConfig(appPorts.length) }
     const echo = (name: string) => (opts.echo ? (chunk: string) => opts.echo?.(name, chunk) : undefined)
     const layer = async (name: Layer): Promise<Daemon> => {
       const spec = LAYER_SPECS[name]

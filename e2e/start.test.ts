@@ -91,9 +91,11 @@ describe('npm start', () => {
     // The app ports must be consecutive: two from this suite's own range, checked free.
     const app = 24500
     for (const p of [app, app + 1]) assert.equal(await accepts(p), false, `port ${p} is taken`)
-    const ports = [await freePort(), await freePort(), await freePort(), app]
+    // The fifth: the router's PROXY listener, which config/stunnel-proxy.conf connects to.
+    const ports = [await freePort(), await freePort(), await freePort(), app, await freePort()]
     const run = start(['--ports', ports.join(','), '--app-instances', '2'])
     await until(run, /edgestack is up/)
+    assert.equal(await accepts(ports[4] as number), true, 'the router listens for PROXY from the TLS layer')
     assert.match(run.output(), new RegExp(`2 app instances on ports ${app}, ${app + 1}, sharing redis on 127\\.0\\.0\\.1:\\d+`))
     assert.match(run.output(), /socket\.io sharded adapter/)
     const pids = await childrenOf(run.child.pid as number)

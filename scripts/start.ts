@@ -23,11 +23,14 @@ Starts the article's chain on the dev ports: TLS on 8443, the router on 8080, st
                   and the router (ours or varnishd) runs with -p feature=+http2
   --ports T,R,S,A other ports for the TLS, router, static and app layers (default
                   8443,8080,8081,3000); a fifth is the router's PROXY port (8086) for --hitch
+                  and for --app-instances above 1
   --app-instances N
                   run N demo-app instances on the app port and the N-1 ports after it
                   (default 1). With N > 1, Debian's redis-server is started on a free
                   loopback port and the instances share rooms and broadcasts through it;
-                  default.vcl's hash director keeps each client on one instance.
+                  default.vcl's hash director keeps each client on one instance, keyed on
+                  the browser's address: the TLS layer reads config/stunnel-proxy.conf
+                  (PROXY v1 to the router's PROXY listener on 8086, -a ...,PROXY)
   -h, --help      show this help
 `
 
@@ -48,7 +51,7 @@ runMain('start', async () => {
     process.stdout.write(HELP)
     return
   }
-  const { startStack, MissingProgramError } = (await import(e2e('stack.js'))) as typeof StackModule
+  const { startStack, MissingProgramError, defaultTlsConfig } = (await import(e2e('stack.js'))) as typeof StackModule
   const { parseLayers, LAYER_SPECS, realProgram } = (await import(e2e('layers.js'))) as typeof LayersModule
   const { DEV_PORTS } = (await import(e2e('configs.js'))) as typeof ConfigsModule
   const real = (() => {
@@ -69,7 +72,7 @@ runMain('start', async () => {
     const label = process.stdout.isTTY ? `\x1b[${color}m${tag}\x1b[0m ` : `${tag} `
     process.stdout.write(label + chunk.replace(/\n(?=.)/g, `\n${label}`))
   }
-  const tlsConfig = values.hitch ? 'hitch' : 'stunnel'
+  const tlsConfig = values.hitch ? 'hitch' : defaultTlsConfig(appInstances)
   // EDGESTACK_REDIS_SERVER: another redis-server binary than Debian's /usr/bin/redis-server.
   const redisServer = process.env.EDGESTACK_REDIS_SERVER || undefined
   const stack = await startStack({ real, ports: { proxy: DEV_PORTS.proxy, ...ports }, echo, tlsConfig, appInstances, redisServer }).catch((err: Error) => {

@@ -1,4 +1,5 @@
 import { access } from 'node:fs/promises'
+import type * as StackModule from '../e2e/stack.js'
 import { startCachingRouter, startVarnishd } from './layers/router.js'
 import {
   type BenchContext,
@@ -140,6 +141,21 @@ export async function startStatic(ctx: BenchContext, programs: Programs): Promis
   return { slots: st.slots, originPort: origin?.port, stop: st.stop }
 }
 
+/**
+ * Scenario 18 (issue 18): static-server and nginx from one nginx.conf with `worker_processes
+ * auto` (one worker a CPU), both unpinned so that every worker has a CPU to run on; the load
+ * generator stays on its half, as in every scenario.
+ */
+export async function startStaticWorkers(ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  const unpinned = { ...ctx, serverCpus: undefined }
+  const origin = await st.add('origin', 'fast origin', () => startNodePeer(ctx, 'fast origin', 'origin', []))
+  const appPort = origin?.port ?? 9
+  await addOurs(st, 'ours', 'static-server', () => startStaticServer(unpinned, appPort, 'auto'))
+  await addTheirs(st, 'theirs', 'nginx', programs, (p) => startNginx(unpinned, p, appPort, 'auto'))
+  return { slots: st.slots, originPort: origin?.port, stop: st.stop }
+}
+
 /** Scenarios 3-4: caching-router and varnishd from the same VCL, both backends the fast origin. */
 export async function startRouter(ctx: BenchContext, programs: Programs): Promise<Started> {
   const st = new Starter()
@@ -267,6 +283,30 @@ export async function startChainsH2(ctx: BenchContext, programs: Programs): Prom
       ]),
     )
   return { slots: st.slots, originPort: origin.port, stop: st.stop }
+}
+
+/**
+ * Scenario 17 (issue 18): the sticky setup of `npm start -- --app-instances 3`, ours against
+ * stunnel -> varnishd -> nginx, each chain with its own three demo-app instances and Redis,
+ * started by the e2e launcher from the files in config/ (stunnel-proxy.conf's PROXY line into
+ * the router's PROXY listener, default.vcl's hash director on client.identity). Unpinned: the
+ * launcher starts eight processes a chain, more than the server half of the CPUs would hold.
+ */
+export async function startScale(_ctx: BenchContext, programs: Programs): Promise<Started> {
+  const st = new Starter()
+  // The launcher is e2e's (compiled beside it, as scripts/start.ts loads it).
+  const { startStack } = (await import(new URL('../../e2e/dist/stack.js', import.meta.url).href)) as typeof StackModule
+  const stackServer = async (name: string, role: 'ours' | 'theirs', real: Array<'tls' | 'router' | 'static'>): Promise<Server> => {
+    const stack = await startStack({ real, appInstances: 3 })
+    return { name, role, port: stack.ports.tls, procs: [], stop: stack.stop }
+  }
+  const oursMissing = (await ourLayerExists('static-server')) ?? (await ourLayerExists('caching-router')) ?? (await ourLayerExists('tls-terminator'))
+  if (oursMissing) st.miss('ours', 'edgestack chain, 3 app instances', oursMissing, false)
+  else await st.add('ours', 'edgestack chain, 3 app instances', () => stackServer('edgestack chain, 3 app instances', 'ours', []))
+  const absent = (['nginx', 'varnishd', 'stunnel'] as const).find((p) => !programs.path[p])
+  if (absent) st.miss('theirs', 'stunnel -> varnishd -> nginx, 3 app instances', programs.why(absent), true)
+  else await st.add('theirs', 'stunnel -> varnishd -> nginx, 3 app instances', () => stackServer('stunnel -> varnishd -> nginx, 3 app instances', 'theirs', ['tls', 'router', 'static']))
+  return { slots: st.slots, stop: st.stop }
 }
 
 /** Starts the layers innermost first, each given the port of the one behind it. */

@@ -68,6 +68,11 @@ async function runOnce(env: MeasureEnv, m: Measure, s: Server, measuring?: () =>
     const args = ['--url', url, '--connections', String(Math.min(opts.connections, 32)), '--size', '64']
     await runClient('ws-echo', [...args, '--duration', warmS, '--max', opts.warmupS > 0 ? '10000000' : '500'], ctx.loadCpus, 60)
     run = () => runClient('ws-echo', [...args, '--duration', String(d), '--max', '10000000'], ctx.loadCpus, d + 60)
+  } else if (m.kind === 'polling') {
+    // The issue's load: 200 clients whatever -c says (each a long-poll held open at the app).
+    const args = ['--url', `https://127.0.0.1:${s.port}`, '--clients', '200']
+    await runClient('polling', [...args, '--duration', warmS], ctx.loadCpus, 120)
+    run = () => runClient('polling', [...args, '--duration', String(d)], ctx.loadCpus, d + 120)
   } else if (m.kind === 'h2') {
     // The issue's load: 10 connections, 10 streams each, whatever -c says for HTTP/1.
     const load = { url: urlOf(m, s), connections: 10, streams: 10, headers: m.headers, cpus: ctx.loadCpus, warmupS: opts.warmupS }

@@ -1,7 +1,7 @@
 import zlib from 'node:zlib'
 import type { BenchContext } from './layers/server.js'
 import type { ProbeExpectation } from './load/probe.js'
-import { type Programs, type Started, startChains, startChainsH2, startRouter, startRouterH2, startRouterWorkers, startStatic, startTls } from './groups.js'
+import { type Programs, type Started, startChains, startChainsH2, startRouter, startRouterH2, startRouterWorkers, startScale, startStatic, startStaticWorkers, startTls } from './groups.js'
 
 export type Unit = 'req/s' | 'MiB/s' | 'handshakes/s' | 'round trips/s'
 
@@ -14,7 +14,7 @@ export interface Measure {
    * h2: h2load -c 10 -m 10, both routers with `-p feature=+http2`: over h2c (prior knowledge),
    * or with `https` over TLS, h2 chosen by ALPN.
    */
-  kind: 'http' | 'handshakes' | 'ws' | 'h2'
+  kind: 'http' | 'handshakes' | 'ws' | 'h2' | 'polling'
   path: string
   https: boolean
   headers?: Record<string, string>
@@ -90,6 +90,24 @@ export const GROUPS: Group[] = [
         ours: 'ours',
         theirs: 'theirs',
         peers: ['serve-static'],
+      },
+    ],
+  },
+  {
+    name: 'static-workers',
+    start: startStaticWorkers,
+    measures: [
+      {
+        id: 18,
+        title: 'static 1 KiB, worker_processes auto, unpinned',
+        unit: 'req/s',
+        kind: 'http',
+        path: '/1k.css',
+        https: false,
+        expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
       },
     ],
   },
@@ -258,6 +276,25 @@ export const GROUPS: Group[] = [
         path: '/echo',
         https: true,
         expect: { status: 200, bodyBytes: KIB },
+        ours: 'ours',
+        theirs: 'theirs',
+        peers: [],
+      },
+    ],
+  },
+  {
+    name: 'scale',
+    start: startScale,
+    measures: [
+      {
+        id: 17,
+        title: '200 long-polling socket.io clients through 3 app instances',
+        unit: 'round trips/s',
+        kind: 'polling',
+        // The probe's request: an instance's health through the chain's hash director.
+        path: '/healthz',
+        https: true,
+        expect: { status: 200, bodyBytes: 3 },
         ours: 'ours',
         theirs: 'theirs',
         peers: [],

@@ -4,8 +4,8 @@ import { freePort } from '../procs.js'
 import { REPO, renderTemplate } from '../templates.js'
 import { type BenchContext, ourCli, oursReadsConfig, type Server, startServer } from './server.js'
 
-/** The nginx.conf both nginx and static-server read, for one pair of ports. */
-export async function writeNginxConf(ctx: BenchContext, port: number, appPort: number): Promise<string> {
+/** The nginx.conf both nginx and static-server read, for one pair of ports (`auto` workers: scenario 18). */
+export async function writeNginxConf(ctx: BenchContext, port: number, appPort: number, workerProcesses: '1' | 'auto' = '1'): Promise<string> {
   const tag = `nginx-${port}`
   await mkdir(join(ctx.dir, `${tag}-tmp`), { recursive: true })
   return renderTemplate('nginx.conf', ctx.dir, `${tag}.conf`, {
@@ -15,15 +15,16 @@ export async function writeNginxConf(ctx: BenchContext, port: number, appPort: n
     ROOT: ctx.root,
     PORT: port,
     APP_PORT: appPort,
+    WORKER_PROCESSES: workerProcesses,
   })
 }
 
 /** `static-server -p PREFIX -c FILE` once it reads nginx.conf; until then the same settings as flags. */
 const READS_NGINX_CONF = /(^|\s)-c[ ,=]/m
 
-export async function startStaticServer(ctx: BenchContext, appPort: number): Promise<Server> {
+export async function startStaticServer(ctx: BenchContext, appPort: number, workerProcesses: '1' | 'auto' = '1'): Promise<Server> {
   const port = await freePort()
-  const conf = await writeNginxConf(ctx, port, appPort)
+  const conf = await writeNginxConf(ctx, port, appPort, workerProcesses)
   const fromConfig = await oursReadsConfig(ctx, 'static-server', READS_NGINX_CONF)
   const args = fromConfig
     ? ['-p', ctx.dir, '-c', conf]
@@ -32,9 +33,9 @@ export async function startStaticServer(ctx: BenchContext, appPort: number): Pro
   return { ...s, startedFrom: fromConfig ? 'config' : 'flags' }
 }
 
-export async function startNginx(ctx: BenchContext, nginx: string, appPort: number): Promise<Server> {
+export async function startNginx(ctx: BenchContext, nginx: string, appPort: number, workerProcesses: '1' | 'auto' = '1'): Promise<Server> {
   const port = await freePort()
-  const conf = await writeNginxConf(ctx, port, appPort)
+  const conf = await writeNginxConf(ctx, port, appPort, workerProcesses)
   return startServer(ctx, 'nginx', 'theirs', port, nginx, ['-p', ctx.dir, '-e', join(ctx.dir, 'nginx-startup.log'), '-c', conf])
 }
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { capture } from '../procs.js'
 import type { LoadResult } from './result.js'
 
-export type ClientName = 'handshakes' | 'ws-echo' | 'idle'
+export type ClientName = 'handshakes' | 'ws-echo' | 'idle' | 'polling'
 
 function clientPath(name: ClientName): string {
   return fileURLToPath(new URL(`../clients/${name}.js`, import.meta.url))

@@ -5,9 +5,13 @@
 // next: one acknowledged round trip is one POST of the event and one long-poll answer.
 import http from 'node:http'
 import https from 'node:https'
+import { debuglog } from 'node:util'
 import { parseCommandLine, runMain } from '@edgestack/common'
 import { io, type Socket } from 'socket.io-client'
 import { percentile } from '../stats.js'
+
+// NODE_DEBUG=bench-polling: each failed connect and acknowledgement, with its reason.
+const debug = debuglog('bench-polling')
 
 runMain('bench-polling', async () => {
   const { values } = parseCommandLine(process.argv.slice(2), {
@@ -41,7 +45,8 @@ runMain('bench-polling', async () => {
       sockets.push({ socket, agent })
       await new Promise<void>((resolve) => {
         socket.once('connect', () => resolve())
-        socket.once('connect_error', () => {
+        socket.once('connect_error', (err) => {
+          debug('connect_error: %s', err.message)
           errors++
           resolve()
         })
@@ -59,7 +64,8 @@ runMain('bench-polling', async () => {
           try {
             await socket.timeout(10_000).emitWithAck('ping-rtt')
             rtts.push(performance.now() - start)
-          } catch {
+          } catch (err) {
+            debug('ack: %s', (err as Error).message)
             errors++
             return
           }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '@edgestack/common/test/ports'
 
 /** The checked-in certificates (see fixtures/make.sh): a CA, leaves for localhost and example names. */
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url))
@@ -145,15 +146,6 @@ export function haveStunnel(): boolean {
   return existsSync(STUNNEL)
 }
 
-/** A port free right now on 127.0.0.1, for a config file that has to name one (stunnel prints none). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
 
 /**
  * Runs the real stunnel on `file` (which must say `foreground = yes` and accept on `port`) and
@@ -192,3 +184,5 @@ export async function startStunnel(
   }
   throw new Error(`stunnel did not start:\n${out}`)
 }
+
+export { freePort }

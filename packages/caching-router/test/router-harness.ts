@@ -176,6 +176,20 @@ export function exchange(
   })
 }
 
+/**
+ * Writes `head` as latin1 bytes (raw, so the bytes a parser sees are exactly these) and
+ * resolves when the router closes the connection, or after 3 s.
+ */
+export function sendRaw(port: number, head: string): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.from(head, 'latin1')))
+    s.on('data', () => {})
+    s.on('error', () => resolve())
+    s.on('close', () => resolve())
+    setTimeout(() => s.destroy(), 3000).unref()
+  })
+}
+
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** A gate an origin handler waits on until the test opens it. */

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { freePort } from '@edgestack/common/test/ports'
 import { get, type Origin, sleep, startOrigin } from './router-harness.js'
 import { ROUTER_CLI, type RouterProcess, spawnRouter } from './router-process.js'
 import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd, varnishInstalled } from './vcl-varnishd.js'
@@ -14,7 +14,8 @@ import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd, varnishInstal
  * xkey purge (HTTP, -a) to a cluster of two caching-routers and one real varnishd 7.1 with the
  * same VCL and secret. Each node caches its own copy (an origin counting fetches per path); an
  * order reached a node when that node fetches the path again, and only that path.
- * The routers' -T is port 0 (each logs the port it got); varnishd's is a port found free.
+ * The routers' -T is port 0 (each logs the port it got); varnishd's is common's freePort (below
+ * the ephemeral range).
  */
 
 const VCL = (originPort: number) => `vcl 4.1;
@@ -34,15 +35,6 @@ interface Run {
   code: number
   stdout: string
   stderr: string
-}
-
-/** A loopback port free a moment ago (varnishd must be told its -T port). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
 }
 
 function fanout(args: string[]): Promise<Run> {

@@ -4,6 +4,15 @@ import { SIGNAL_ORDERS } from './signals.js'
 /** What a child tells its manager over the IPC channel. */
 export type ChildReport = { kind: 'ready' } | { kind: 'waiting' } | { kind: 'reloaded'; error?: string }
 
+/**
+ * A message to the manager. Its channel may close at any moment (the manager stopped or was
+ * killed): the send fails with EPIPE, which without a callback is an 'error' event that ends
+ * the process with a stack trace. The 'disconnect' handlers decide what a child does then.
+ */
+export function tellManager(message: ChildReport | { readonly kind: string; readonly [field: string]: unknown }): void {
+  process.send?.(message, undefined, {}, () => undefined)
+}
+
 /** True in a process started by a manager (runManager) with its IPC channel. */
 export function isManagedChild(): boolean {
   return typeof process.send === 'function' && process.env.EDGESTACK_MANAGED === '1'
@@ -36,16 +45,6 @@ export async function awaitServeOrder(): Promise<void> {
 /** Tells the manager the child serves now: its restart counts as a success from here. */
 export function reportReady(): void {
   tellManager({ kind: 'ready' })
-}
-
-/**
- * A report to a manager that may be gone (killed with -9 while this child loaded): without a
- * callback Node turns the failed send (EPIPE, ERR_IPC_CHANNEL_CLOSED) into an 'error' event on
- * `process` and the child dies with a stack trace. The 'disconnect' that follows is what the
- * child acts on (awaitServeOrder exits, obeyManager stops).
- */
-function tellManager(report: ChildReport): void {
-  process.send?.(report, undefined, undefined, () => undefined)
 }
 
 /**

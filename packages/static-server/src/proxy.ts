@@ -155,6 +155,8 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const res = st.res
   const status = st.errorStatus ?? head.status
   st.accelCharset = head.accel.charset
+  // ngx_http_upstream_process_limit_rate: the backend's rate is the answer's r->limit_rate.
+  if (head.accel.limitRate !== undefined) st.limitRate = head.accel.limitRate
   const headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
   const gzip = gzipHeaders(st, status, headers, declaredLength(headers), true)
   const [front, layout] = nginxLayout(st, headers)
@@ -168,7 +170,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
     relay = out
     res.writeHead(status, front, undefined, layout)
     res.pipeFrom(gzip ? gzipStream(st, out, gzip) : out).catch(() => res.destroy())
-  }, head.accel.limitRate)
+  })
   res.off('clientend', onClientEnd)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
   t.bodyBytes = outcome.bytes

@@ -72,6 +72,8 @@ export class RequestState implements VariableSource {
   gzipRatio = ''
   /** A Content-Type carried over by X-Accel-Redirect: the next answer keeps it. */
   carriedType: string | undefined
+  /** r->limit_rate once decided: `set $limit_rate`, X-Accel-Limit-Rate, or limit_rate at the first byte (limit-rate.ts). */
+  limitRate: number | undefined
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
@@ -160,6 +162,9 @@ export class RequestState implements VariableSource {
         return String(this.res.bytesSent - this.res.headBytes)
       case 'bytes_sent':
         return String(this.res.bytesSent)
+      // ngx_http_variable_request_get_size: r->limit_rate, 0 until something decided it.
+      case 'limit_rate':
+        return String(this.limitRate ?? 0)
       case 'time_local':
         return clfNow()
       case 'time_iso8601':

@@ -33,6 +33,7 @@ import { Upstream } from './upstream.js'
 import { parseTarget, splitAbsoluteForm } from './uri.js'
 import type { VariableSource } from './variables.js'
 import { captured } from './user-variables.js'
+import { pacingOf } from './limit-rate.js'
 
 export interface StaticServer {
   /** Binds every `listen` address; resolves with what was bound, in model order. */
@@ -189,6 +190,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     keepAliveLimits(st, false)
+    res.pacing = () => pacingOf(st)
     let conn = connectionIds.get(req.socket)
     if (conn === undefined) {
       conn = ++connections

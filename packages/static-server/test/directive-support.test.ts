@@ -45,8 +45,6 @@ const REFUSED_ARGS: Record<string, string> = {
   proxy_cache_revalidate: 'on',
   proxy_cache_background_update: 'on',
   proxy_no_cache: '$arg_nocache',
-  limit_rate: '1k',
-  limit_rate_after: '1m',
   add_trailer: 'X-T v',
   ssi: 'on',
   ssi_types: 'text/x',

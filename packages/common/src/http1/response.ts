@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { STATUS_CODES } from 'node:http'
 import type { Readable } from 'node:stream'
 import { EdgeError } from '../errors.js'
+import { type Pace, PacedWriter } from './paced-writer.js'
 import type { Http1Request } from './request.js'
 
 /** Not forwarded from the caller's list: the server owns framing and connection management. */
@@ -74,6 +75,16 @@ export class Http1Response extends EventEmitter {
    * access log's hook, without the cost of a once-listener on every request.
    */
   onFinish: (() => void) | undefined = undefined
+  /**
+   * Asked once, just before the first byte of this response goes out: a rate to send it at
+   * (nginx's limit_rate, decided when its write filter first runs). None: as fast as the
+   * client reads.
+   */
+  pacing: (() => Pace | undefined) | undefined = undefined
+  /** The pacer, null when pacing said none, undefined before the first byte. */
+  #pacer: PacedWriter | null | undefined
+  /** The last byte was given (end(), send()); `finished` waits for paced bytes to leave. */
+  #ended = false
   readonly #owner: ResponseOwner
   readonly #req: Http1Request
   #chunked = false
@@ -107,7 +118,10 @@ export class Http1Response extends EventEmitter {
     this.headersSent = true
     this.headBytes = head.length
     this.bytesSent += head.length + (withBody ? buf.length : 0)
-    if (withBody && buf.length <= ONE_WRITE_BYTES) {
+    if (this.#paced()) {
+      this.#put(withBody ? joinHead(head, buf) : Buffer.from(head, 'latin1'))
+      if (withBody) this.bytesWritten += buf.length
+    } else if (withBody && buf.length <= ONE_WRITE_BYTES) {
       // One buffer, one write(2): cheaper than writev of two for small answers.
       socket.write(joinHead(head, buf))
       this.bytesWritten += buf.length
@@ -132,7 +146,7 @@ export class Http1Response extends EventEmitter {
     if (this.headersSent) throw new EdgeError('EDGE_ERR_HEADERS_SENT', 'headers already sent')
     this.statusCode = status
     this.headersSent = true
-    this.#owner.socket.write(wire)
+    this.#put(wire)
     this.bytesWritten += bodyBytes
     this.bytesSent += wire.length
     this.headBytes = wire.length - bodyBytes
@@ -201,12 +215,12 @@ export class Http1Response extends EventEmitter {
     this.headersSent = true
     this.headBytes = head.length
     this.bytesSent += head.length
-    this.#owner.socket.write(head, 'latin1')
+    this.#put(Buffer.from(head, 'latin1'))
   }
 
   /** Returns false when the socket's buffer is full: wait for 'drain' on `socket`. */
   write(chunk: Buffer | string): boolean {
-    if (this.finished) return false
+    if (this.#ended) return false
     if (this.#noBody) return true
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     if (this.#remaining !== undefined) {
@@ -221,10 +235,15 @@ export class Http1Response extends EventEmitter {
     const socket = this.#owner.socket
     if (!this.#chunked) {
       this.bytesSent += buf.length
-      return socket.write(buf)
+      return this.#put(buf)
     }
     const size = buf.length.toString(16)
     this.bytesSent += size.length + buf.length + 4
+    if (this.#pacer) {
+      this.#pacer.write(Buffer.from(`${size}${CRLF}`, 'latin1'))
+      this.#pacer.write(buf)
+      return this.#pacer.write(Buffer.from(CRLF, 'latin1'))
+    }
     socket.cork()
     socket.write(`${size}${CRLF}`, 'latin1')
     socket.write(buf)
@@ -234,10 +253,10 @@ export class Http1Response extends EventEmitter {
   }
 
   end(chunk?: Buffer | string): void {
-    if (this.finished) return
+    if (this.#ended) return
     if (chunk !== undefined) this.write(chunk)
     if (this.#chunked && !this.#noBody) {
-      this.#owner.socket.write(LAST_CHUNK)
+      this.#put(LAST_CHUNK)
       this.bytesSent += LAST_CHUNK.length
     }
     // Short of its declared length: only a close tells the client the body ended early.
@@ -280,6 +299,7 @@ export class Http1Response extends EventEmitter {
   hijack(): { socket: import('node:net').Socket; rest: Buffer } {
     this.headersSent = true
     this.finished = true
+    this.#ended = true
     return this.#owner.hijack(this)
   }
 
@@ -301,7 +321,29 @@ export class Http1Response extends EventEmitter {
     return req.version === '1.0' ? `Connection: keep-alive${CRLF}` : ''
   }
 
+  /** Whether this response's bytes go through a pacer (asking `pacing` the first time). */
+  #paced(): boolean {
+    if (this.#pacer === undefined) {
+      const pace = this.pacing?.()
+      this.#pacer = pace !== undefined && pace.rate > 0 ? new PacedWriter(this.#owner.socket, pace) : null
+    }
+    return this.#pacer !== null
+  }
+
+  /** One piece to the socket, through the pacer when there is one. */
+  #put(buf: Buffer): boolean {
+    return this.#paced() ? (this.#pacer as PacedWriter).write(buf) : this.#owner.socket.write(buf)
+  }
+
   #finish(): void {
+    this.#ended = true
+    // Paced bytes still waiting: the response is over once they reached the socket, so the
+    // next one on this connection cannot overtake them (and the access log sees the end).
+    if (this.#pacer) this.#pacer.whenFlushed(() => this.#finished())
+    else this.#finished()
+  }
+
+  #finished(): void {
     this.finished = true
     this.onFinish?.()
     this.emit('finish')

@@ -37,6 +37,7 @@ import {
   proxyPass,
   serverName,
   size,
+  sizeOrTemplate,
   time,
   type Ctx,
   type HostCheck,
@@ -161,6 +162,8 @@ function defaultConf(ctx: Ctx): LocationConf {
     addHeaders: [],
     expires: undefined,
     charset: undefined,
+    limitRate: 0,
+    limitRateAfter: 0,
     defaultType: 'text/plain',
     types: undefined,
     autoindex: false,
@@ -255,6 +258,10 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
     const a0 = a[0] as string
     if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
     if (d.name.startsWith('gzip') && gzipDirective(ctx, c, d, gzipLists)) continue
+    if (d.name === 'limit_rate' || d.name === 'limit_rate_after') {
+      c[d.name === 'limit_rate' ? 'limitRate' : 'limitRateAfter'] = sizeOrTemplate(d)
+      continue
+    }
     if (d.name.startsWith('limit_') && limitDirective(ctx, c, d, limitLists)) continue
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {

@@ -138,6 +138,9 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'hash',
     'random',
     'recursive_error_pages',
+    // limit-rate.ts, common's paced-writer.ts.
+    'limit_rate',
+    'limit_rate_after',
   ].map((n) => [n, IMPLEMENTED] as [string, Support]),
   ...[
     // Process, event-loop and thread tuning: nothing a client sees.
@@ -207,8 +210,6 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   // nginx's default `on`: a name with an underscore is left out as nginx leaves it; a name that
   // is not a token is a 400 here rather than skipped (DIFFERENCES.md, the request table).
   ['ignore_invalid_headers', unless((a) => a[0] === 'on', '"ignore_invalid_headers off" is not supported by static-server')],
-  ['limit_rate', refused('"limit_rate" is not supported by static-server: answers are sent as fast as the client reads')],
-  ['limit_rate_after', refused('"limit_rate_after" is not supported by static-server: answers are sent as fast as the client reads')],
   ['add_trailer', refused('"add_trailer" is not supported by static-server: answers carry no trailer fields')],
   ...['ssi', 'ssi_types', 'ssi_silent_errors', 'ssi_last_modified', 'ssi_min_file_chunk', 'ssi_value_length'].map(
     (n) => [n, refused(`"${n}" is not supported by static-server: server-side includes are not implemented`)] as [string, Support],

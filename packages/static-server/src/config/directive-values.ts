@@ -1,7 +1,7 @@
 import { compileBoundedPcre, RegexCompileError } from '@edgestack/common'
 import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
-import { compileTemplate, type Template } from '../variables.js'
+import { compileTemplate, isStatic, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
 import type { ErrorPage, LimitZoneModel, ListenModel, LogFormat, LocationConf, MapModel, ServerNameMatch, UpstreamModel } from './model.js'
 import type { Directive } from './parse-tree.js'
@@ -207,6 +207,24 @@ export function size(d: Directive, v: string): number {
   const m = /^(\d+)([kKmMgG]?)$/.exec(v)
   if (!m) throw slotError(d, 'invalid value')
   return Number(m[1]) * (SIZE[m[2] as string] as number)
+}
+
+/** ngx_parse_size, which size_t values (limit_rate) go through: k and m only in nginx 1.22. */
+export function parseSizeT(v: string): number | undefined {
+  const m = /^(\d{1,15})([kKmM]?)$/.exec(v)
+  return m ? Number(m[1]) * (SIZE[m[2] as string] as number) : undefined
+}
+
+/**
+ * A size that may hold variables (ngx_http_set_complex_value_size_slot): a constant is
+ * checked at load, one with variables when a request reads it.
+ */
+export function sizeOrTemplate(d: Directive): number | Template {
+  const t = tpl(d, d.args[0] as string)
+  if (!isStatic(t)) return t
+  const n = parseSizeT(d.args[0] as string)
+  if (n === undefined) throw slotError(d, 'invalid value')
+  return n
 }
 
 const TIME: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, M: 2_592_000_000, y: 31_536_000_000 }

@@ -186,6 +186,10 @@ export interface LocationConf {
   /** seconds; undefined = off, 'epoch', 'max'. */
   /** `{ modified }`: `expires modified T`, counted from the file's mtime; `{ daily }`: `expires @T`, seconds after local midnight. */
   expires: number | 'epoch' | 'max' | { modified: number } | { daily: number } | undefined
+  /** limit_rate: bytes per second an answer is sent at (0: no limit); a Template holds variables. */
+  limitRate: number | Template
+  /** limit_rate_after: bytes sent before limit_rate applies. */
+  limitRateAfter: number | Template
   /** keepalive_disable: which browsers' requests close their connection (nginx's default: msie6). */
   keepaliveDisable: { msie6: boolean; safari: boolean }
   /** `charset X`: added to the Content-Type of the charset_types (nginx's default list). */

@@ -1,5 +1,7 @@
 import { gzip, type ZlibOptions } from 'node:zlib'
 import { type HeadLayout, httpDateNow } from '@edgestack/common'
+import type { ExpiresValue, LocationConf } from './config/model.js'
+import { parseExpires } from './config/directive-values.js'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
 import { addGzipVary, gzipHeaders, gzipRatio } from './gzip-filter.js'
 import { withPadding } from './msie-padding.js'
@@ -22,8 +24,8 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
   if (st.carriedType !== undefined) {
     for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'content-type') headers[i + 1] = st.carriedType
   }
-  if (c.expires !== undefined && applies && status !== 204) {
-    const e = c.expires
+  const e = c.expires !== undefined && applies && status !== 204 ? expiresOf(st, c.expires) : undefined
+  if (e !== undefined) {
     let expires: string
     let cacheControl: string
     if (e === 'epoch') [expires, cacheControl] = ['Thu, 01 Jan 1970 00:00:01 GMT', 'no-cache']
@@ -106,6 +108,16 @@ export function writeBody(st: RequestState, status: number, headers: string[], b
     st.gzipRatio = gzipRatio(buf.length, out.length)
     res.end(out)
   })
+}
+
+/**
+ * ngx_http_set_expires: a value with variables is read for this answer; one that is `off` or
+ * not a valid value (nginx logs nothing) leaves the answer without Expires and Cache-Control.
+ */
+function expiresOf(st: RequestState, e: NonNullable<LocationConf['expires']>): ExpiresValue | undefined {
+  if (typeof e !== 'object' || !('value' in e)) return e
+  const v = parseExpires(expand(e.value, st), e.modified)
+  return v === 'off' || (typeof v === 'object' && 'error' in v) ? undefined : v
 }
 
 /**

@@ -171,6 +171,9 @@ export interface ProxyRedirectRule {
   default?: true
 }
 
+/** One `expires` value as ngx_http_parse_expires reads it: seconds from now, or one of its forms. */
+export type ExpiresValue = number | 'epoch' | 'max' | { modified: number } | { daily: number }
+
 export interface LocationConf {
   root: Template
   alias: Template | undefined
@@ -184,8 +187,11 @@ export interface LocationConf {
   recursiveErrorPages: boolean
   addHeaders: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
-  /** `{ modified }`: `expires modified T`, counted from the file's mtime; `{ daily }`: `expires @T`, seconds after local midnight. */
-  expires: number | 'epoch' | 'max' | { modified: number } | { daily: number } | undefined
+  /**
+   * `{ modified }`: `expires modified T`, counted from the file's mtime; `{ daily }`: `expires @T`,
+   * seconds after local midnight; `{ value }`: a value with variables, read per answer.
+   */
+  expires: ExpiresValue | { value: Template; modified: boolean } | undefined
   /** limit_rate: bytes per second an answer is sent at (0: no limit); a Template holds variables. */
   limitRate: number | Template
   /** limit_rate_after: bytes sent before limit_rate applies. */

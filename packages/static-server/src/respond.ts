@@ -65,7 +65,30 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     if (v !== '') headers.push(h.name, v)
   }
   if (st.gzipVary) addGzipVary(st, headers)
+  expectTrailers(st, applies)
   return headers
+}
+
+/**
+ * add_trailer (ngx_http_headers_filter sets r->expect_trailers when one applies to the status,
+ * the trailers filter reads the values as the last buffer passes): the answer is chunked for an
+ * HTTP/1.1 client and the fields with a non-empty value go in its last chunk.
+ */
+function expectTrailers(st: RequestState, applies: boolean): void {
+  const list = st.conf.addTrailers
+  if (list.length === 0 || !list.some((t) => t.always || applies)) {
+    st.res.trailers = undefined
+    return
+  }
+  st.res.trailers = () => {
+    const out: string[] = []
+    for (const t of list) {
+      if (!t.always && !applies) continue
+      const v = expand(t.value, st)
+      if (v !== '') out.push(t.name, v)
+    }
+    return out
+  }
 }
 
 /**

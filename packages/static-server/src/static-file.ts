@@ -184,7 +184,9 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     !plainRequest(req) ||
     // `expires 1h` is counted from the request's own clock reading: it stays on the general path.
     (conf.expires !== undefined && typeof conf.expires !== 'string') ||
-    !conf.addHeaders.every((h) => isStatic(h.value))
+    !conf.addHeaders.every((h) => isStatic(h.value)) ||
+    // A trailer makes the answer chunked: not the ready Content-Length one.
+    conf.addTrailers.length > 0
   ) {
     return false
   }

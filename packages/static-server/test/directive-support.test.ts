@@ -45,7 +45,6 @@ const REFUSED_ARGS: Record<string, string> = {
   proxy_cache_revalidate: 'on',
   proxy_cache_background_update: 'on',
   proxy_no_cache: '$arg_nocache',
-  add_trailer: 'X-T v',
   ssi: 'on',
   ssi_types: 'text/x',
   ssi_silent_errors: 'on',

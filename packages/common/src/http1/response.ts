@@ -81,6 +81,13 @@ export class Http1Response extends EventEmitter {
    * client reads.
    */
   pacing: (() => Pace | undefined) | undefined = undefined
+  /**
+   * Trailer fields for the last chunk, asked for when the body ends (nginx's add_trailer, whose
+   * values are read then). Set before the head is written, it makes an HTTP/1.1 answer with a
+   * body chunked even when its length is known (nginx's chunked filter with r->expect_trailers);
+   * an HTTP/1.0 client gets the length and no trailer.
+   */
+  trailers: (() => readonly string[]) | undefined = undefined
   /** The pacer, null when pacing said none, undefined before the first byte. */
   #pacer: PacedWriter | null | undefined
   /** The last byte was given (end(), send()); `finished` waits for paced bytes to leave. */
@@ -107,6 +114,12 @@ export class Http1Response extends EventEmitter {
   send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string, layout?: HeadLayout): void {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
+    if (this.#withTrailers()) {
+      // Chunked, so the trailer has a place: the length the caller knows is not sent.
+      this.writeHead(status, withoutLength(headers), reason, layout)
+      this.end(buf)
+      return
+    }
     this.statusCode = status
     const withBody = buf !== undefined && buf.length > 0 && !this.#noBody
     // The length is ours to state: a caller's (cached or backend) Content-Length next to it
@@ -195,12 +208,13 @@ export class Http1Response extends EventEmitter {
     // and a declared length is enforced in write()/end() so a body cannot overrun into what
     // the client reads as the next response.
     const length = declaredLength(headers)
+    const trailing = this.#withTrailers()
     if (length !== undefined) {
-      head += `Content-Length: ${length}${CRLF}`
+      if (!trailing) head += `Content-Length: ${length}${CRLF}`
       if (!this.#noBody) this.#remaining = length
     }
     if (layout?.afterLength) head += fields(layout.afterLength)
-    if (length === undefined && !this.#noBody) {
+    if ((length === undefined || trailing) && !this.#noBody) {
       if (this.#req.version === '1.1') {
         this.#chunked = true
         head += `Transfer-Encoding: chunked${CRLF}`
@@ -256,8 +270,9 @@ export class Http1Response extends EventEmitter {
     if (this.#ended) return
     if (chunk !== undefined) this.write(chunk)
     if (this.#chunked && !this.#noBody) {
-      this.#put(LAST_CHUNK)
-      this.bytesSent += LAST_CHUNK.length
+      const last = this.trailers ? lastChunk(this.trailers()) : LAST_CHUNK
+      this.#put(last)
+      this.bytesSent += last.length
     }
     // Short of its declared length: only a close tells the client the body ended early.
     if (this.#remaining) this.#req.keepAlive = false
@@ -319,6 +334,11 @@ export class Http1Response extends EventEmitter {
       return `Connection: close${CRLF}`
     }
     return req.version === '1.0' ? `Connection: keep-alive${CRLF}` : ''
+  }
+
+  /** An HTTP/1.1 answer with a body and a trailer to send: it is chunked. */
+  #withTrailers(): boolean {
+    return this.trailers !== undefined && !this.#noBody && this.#req.version === '1.1'
   }
 
   /** Whether this response's bytes go through a pacer (asking `pacing` the first time). */
@@ -397,6 +417,25 @@ function formatHead(status: number, headers: readonly string[], length: number, 
   head += connection
   if (layout?.trailing) head += fields(layout.trailing)
   return head + CRLF
+}
+
+/** The last chunk with trailer fields (RFC 9112 §7.1.2); a field we would not write is left out. */
+function lastChunk(trailer: readonly string[]): Buffer {
+  let out = '0\r\n'
+  for (let i = 0; i < trailer.length; i += 2) {
+    try {
+      out += fields([trailer[i] as string, trailer[i + 1] as string])
+    } catch {
+      // CR, LF or NUL in a value, or a name that is not a token: never written.
+    }
+  }
+  return Buffer.from(`${out}\r\n`, 'latin1')
+}
+
+function withoutLength(headers: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() !== 'content-length') out.push(headers[i] as string, headers[i + 1] as string)
+  return out
 }
 
 function joinHead(head: string, body: Buffer): Buffer {

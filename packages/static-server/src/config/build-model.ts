@@ -160,6 +160,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     errorPages: [],
     recursiveErrorPages: false,
     addHeaders: [],
+    addTrailers: [],
     expires: undefined,
     charset: undefined,
     limitRate: 0,
@@ -246,7 +247,7 @@ const TIME_FIELDS = new Map<
 function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: string): LocationConf {
   // stub_status is a content handler of its own block, as proxy_pass (not inherited).
   const c: LocationConf = { ...parent, tryFiles: undefined, proxyPass: undefined, internal: false, stubStatus: false }
-  const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false, access: false }
+  const lists = { addHeaders: false, addTrailers: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false, access: false }
   let types: Map<string, string> | undefined
   let validMs: number | undefined
   const proxyLists: ProxyLists = new Set()
@@ -297,6 +298,12 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         lists.addHeaders = true
         if (a[2] !== undefined && a[2] !== 'always') throw new NginxConfError(`invalid parameter "${a[2]}"`, d.file, d.line, d.name)
         c.addHeaders = [...c.addHeaders, { name: a0, value: tpl(d, a[1] as string), always: a[2] === 'always' }]
+        break
+      case 'add_trailer':
+        if (!lists.addTrailers) c.addTrailers = []
+        lists.addTrailers = true
+        if (a[2] !== undefined && a[2] !== 'always') throw new NginxConfError(`invalid parameter "${a[2]}"`, d.file, d.line, d.name)
+        c.addTrailers = [...c.addTrailers, { name: a0, value: tpl(d, a[1] as string), always: a[2] === 'always' }]
         break
       case 'expires':
         c.expires = expires(d)

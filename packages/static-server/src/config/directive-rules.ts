@@ -34,6 +34,7 @@ const REPEATABLE = new Set([
   'break',
   'error_page',
   'add_header',
+  'add_trailer',
   'access_log',
   'log_format',
   'proxy_set_header',

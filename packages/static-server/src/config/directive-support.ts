@@ -141,6 +141,8 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     // limit-rate.ts, common's paced-writer.ts.
     'limit_rate',
     'limit_rate_after',
+    // respond.ts sets the trailer; common's Http1Response chunks and writes it.
+    'add_trailer',
   ].map((n) => [n, IMPLEMENTED] as [string, Support]),
   ...[
     // Process, event-loop and thread tuning: nothing a client sees.
@@ -210,7 +212,6 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   // nginx's default `on`: a name with an underscore is left out as nginx leaves it; a name that
   // is not a token is a 400 here rather than skipped (DIFFERENCES.md, the request table).
   ['ignore_invalid_headers', unless((a) => a[0] === 'on', '"ignore_invalid_headers off" is not supported by static-server')],
-  ['add_trailer', refused('"add_trailer" is not supported by static-server: answers carry no trailer fields')],
   ...['ssi', 'ssi_types', 'ssi_silent_errors', 'ssi_last_modified', 'ssi_min_file_chunk', 'ssi_value_length'].map(
     (n) => [n, refused(`"${n}" is not supported by static-server: server-side includes are not implemented`)] as [string, Support],
   ),

@@ -186,6 +186,8 @@ export interface LocationConf {
   /** recursive_error_pages: an error page's own errors may go to error_page again. */
   recursiveErrorPages: boolean
   addHeaders: { name: string; value: Template; always: boolean }[]
+  /** add_trailer: fields for the last chunk of an HTTP/1.1 answer, read when its body ends. */
+  addTrailers: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
   /**
    * `{ modified }`: `expires modified T`, counted from the file's mtime; `{ daily }`: `expires @T`,

@@ -155,6 +155,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const res = st.res
   const status = st.errorStatus ?? head.status
   st.accelCharset = head.accel.charset
+  st.typeFromUpstream = true
   // ngx_http_upstream_process_limit_rate: the backend's rate is the answer's r->limit_rate.
   if (head.accel.limitRate !== undefined) st.limitRate = head.accel.limitRate
   const headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])

@@ -61,6 +61,8 @@ export class RequestState implements VariableSource {
   carried: string[] = []
   /** A backend's X-Accel-Charset (not ignored). */
   accelCharset: string | undefined
+  /** The answer's Content-Type is a backend's: its charset parameter counts (charset-filter.ts). */
+  typeFromUpstream = false
   /** r->main->limit_req_set: limit_req has run for this request (internal redirects skip it). */
   limitReqSet = false
   /** $limit_req_status and $limit_conn_status ('' until the module decided). */

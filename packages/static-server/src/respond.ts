@@ -2,6 +2,7 @@ import { gzip, type ZlibOptions } from 'node:zlib'
 import { type HeadLayout, httpDateNow } from '@edgestack/common'
 import type { ExpiresValue, LocationConf } from './config/model.js'
 import { parseExpires } from './config/directive-values.js'
+import { charsetFilter } from './charset-filter.js'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
 import { addGzipVary, gzipHeaders, gzipRatio } from './gzip-filter.js'
 import { withPadding } from './msie-padding.js'
@@ -51,12 +52,7 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     }
     setExpires(headers, expires, cacheControl)
   }
-  // ngx_http_charset_header_filter leaves 301 and 302 without one (old browsers took the
-  // redirect's charset for the next page's).
-  // A backend's X-Accel-Charset names the answer's charset: without a charset_map to convert
-  // it, nginx's charset filter then leaves the type as it is.
-  const accel = st.accelCharset
-  if (c.charset !== undefined && status !== 301 && status !== 302 && (accel === undefined || accel.toLowerCase() === c.charset.toLowerCase())) withCharset(headers, accel ?? c.charset)
+  charsetFilter(st, status, headers)
   // What an X-Accel-Redirect's answer carried over comes before add_header's (nginx's list order).
   if (st.carried.length > 0) headers.push(...st.carried)
   for (const h of c.addHeaders) {
@@ -165,19 +161,6 @@ function setExpires(headers: string[], expires: string, cacheControl: string): v
   }
   if (!e) headers.push('Expires', expires)
   if (!cc) headers.push('Cache-Control', cacheControl)
-}
-
-/** ngx_http_charset_module's default charset_types. */
-const CHARSET_TYPES = new Set(['text/html', 'text/xml', 'text/plain', 'text/vnd.wap.wml', 'application/javascript', 'application/rss+xml'])
-
-/** `charset X` appends `; charset=X` to a Content-Type of those types that names none. */
-function withCharset(headers: string[], charset: string): void {
-  for (let i = 0; i < headers.length; i += 2) {
-    if ((headers[i] as string).toLowerCase() !== 'content-type') continue
-    const type = headers[i + 1] as string
-    if (CHARSET_TYPES.has(type.toLowerCase())) headers[i + 1] = `${type}; charset=${charset}`
-    return
-  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { statusLineReason } from './error-page.js'
 import { gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendWhole, writeBody } from './respond.js'
 import { isStatic } from './variables.js'
+import { recodesLength } from './charset-filter.js'
 
 let boundary = 0
 /** Largest body kept formatted with its head, ready for one write. */
@@ -112,7 +113,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
 
   let ranges: ByteRange[] | 'unsatisfiable' | undefined
   const range = req.header('range')
-  if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, mtime)) ranges = parseRange(range, info.size)
+  if (range !== undefined && !encoding && !recodesLength(st, type) && ifRangeHolds(req.header('if-range'), etag, mtime)) ranges = parseRange(range, info.size)
   if (ranges === 'unsatisfiable') {
     return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`], 200)
   }
@@ -186,7 +187,10 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     (conf.expires !== undefined && typeof conf.expires !== 'string') ||
     !conf.addHeaders.every((h) => isStatic(h.value)) ||
     // A trailer makes the answer chunked: not the ready Content-Length one.
-    conf.addTrailers.length > 0
+    conf.addTrailers.length > 0 ||
+    // A body recoded, or a charset read from a variable: per answer.
+    conf.sourceCharset !== undefined ||
+    conf.charset?.startsWith('$') === true
   ) {
     return false
   }

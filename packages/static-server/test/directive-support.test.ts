@@ -51,10 +51,6 @@ const REFUSED_ARGS: Record<string, string> = {
   ssi_last_modified: 'on',
   ssi_min_file_chunk: '1k',
   ssi_value_length: '256',
-  charset_map: 'koi8-r utf-8 { C0 D0A0; }',
-  source_charset: 'koi8-r',
-  override_charset: 'on',
-  charset_types: 'text/x',
 }
 
 function confWith(ctx: Context, line: string): string {

@@ -32,6 +32,12 @@ export class InvalidResponseHeaderError extends EdgeError {
  * Content-Type and Content-Length first, an absolute Location next, then Transfer-Encoding and
  * Connection, then the rest of its list).
  */
+/** A rewrite of body bytes (see Http1Response.bodyFilter). */
+export interface BodyFilter {
+  recode(chunk: Buffer | undefined): Buffer
+  readonly keepsLength: boolean
+}
+
 export interface HeadLayout {
   /** The status line after `HTTP/1.1 `, written as given (a backend's own reason, or none). */
   statusText?: string
@@ -88,6 +94,13 @@ export class Http1Response extends EventEmitter {
    * an HTTP/1.0 client gets the length and no trailer.
    */
   trailers: (() => readonly string[]) | undefined = undefined
+  /**
+   * Rewrites the body on its way out (nginx's charset filter), set before the head is written;
+   * called once more with undefined at the end for what it still holds. When it does not keep
+   * the length, a length the caller knows is not sent: the body is chunked (HTTP/1.1) or ends
+   * with the connection (HTTP/1.0), as nginx clears Content-Length for such a filter.
+   */
+  bodyFilter: BodyFilter | undefined = undefined
   /** The pacer, null when pacing said none, undefined before the first byte. */
   #pacer: PacedWriter | null | undefined
   /** The last byte was given (end(), send()); `finished` waits for paced bytes to leave. */
@@ -114,10 +127,17 @@ export class Http1Response extends EventEmitter {
   send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string, layout?: HeadLayout): void {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
-    if (this.#withTrailers()) {
-      // Chunked, so the trailer has a place: the length the caller knows is not sent.
+    const filter = this.bodyFilter
+    if (this.#withTrailers() || (filter !== undefined && !filter.keepsLength)) {
+      // Chunked, so the trailer has a place, or the filter changes the length: the length the
+      // caller knows is not sent.
       this.writeHead(status, withoutLength(headers), reason, layout)
       this.end(buf)
+      return
+    }
+    if (filter !== undefined && buf !== undefined && !this.#noBody) {
+      this.bodyFilter = undefined
+      this.send(status, headers, Buffer.concat([filter.recode(buf), filter.recode(undefined)]), reason, layout)
       return
     }
     this.statusCode = status
@@ -207,7 +227,7 @@ export class Http1Response extends EventEmitter {
     // Conflicting or malformed lengths (a hostile backend's) are dropped for chunked framing,
     // and a declared length is enforced in write()/end() so a body cannot overrun into what
     // the client reads as the next response.
-    const length = declaredLength(headers)
+    const length = this.bodyFilter?.keepsLength === false ? undefined : declaredLength(headers)
     const trailing = this.#withTrailers()
     if (length !== undefined) {
       if (!trailing) head += `Content-Length: ${length}${CRLF}`
@@ -237,6 +257,7 @@ export class Http1Response extends EventEmitter {
     if (this.#ended) return false
     if (this.#noBody) return true
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    if (this.bodyFilter) buf = this.bodyFilter.recode(buf)
     if (this.#remaining !== undefined) {
       if (buf.length > this.#remaining) {
         buf = buf.subarray(0, this.#remaining)
@@ -269,6 +290,12 @@ export class Http1Response extends EventEmitter {
   end(chunk?: Buffer | string): void {
     if (this.#ended) return
     if (chunk !== undefined) this.write(chunk)
+    const filter = this.bodyFilter
+    if (filter !== undefined && !this.#noBody) {
+      const tail = filter.recode(undefined)
+      this.bodyFilter = undefined
+      if (tail.length > 0) this.write(tail)
+    }
     if (this.#chunked && !this.#noBody) {
       const last = this.trailers ? lastChunk(this.trailers()) : LAST_CHUNK
       this.#put(last)

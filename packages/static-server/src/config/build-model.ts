@@ -16,6 +16,7 @@ import type {
 } from './model.js'
 import { checkVariables } from './check-variables.js'
 import { mapBlock } from './map-block.js'
+import { CHARSET_TYPES, charsetKey, charsetMap, checkRecode, emptyCharsets } from './charset-maps.js'
 import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
 import { GZIP_DEFAULTS, type GzipLists, gzipDirective } from './gzip-directives.js'
 import { checkLimitZones, LIMIT_DEFAULTS, type LimitLists, limitDirective, limitZone } from './limit-directives.js'
@@ -64,6 +65,7 @@ export function buildModel(
     limitZones: new Map(),
     limitUses: [],
     warnings: [],
+    charsets: emptyCharsets(),
   }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
@@ -109,6 +111,7 @@ export function buildModel(
     for (const d of block) if (d.name === 'log_format') logFormat(ctx, d)
     for (const d of block) if (d.name === 'upstream') upstream(ctx, d)
     for (const d of block) if (d.name === 'map') mapBlock(ctx, d)
+    for (const d of block) if (d.name === 'charset_map') charsetMap(ctx, d)
     for (const d of block) if (d.name === 'limit_req_zone' || d.name === 'limit_conn_zone') limitZone(ctx, d)
     const conf = mergeConf(ctx, defaultConf(ctx), block, 'http')
     for (const d of block) if (d.name === 'server') servers.push(server(ctx, conf, d, block))
@@ -163,6 +166,10 @@ function defaultConf(ctx: Ctx): LocationConf {
     addTrailers: [],
     expires: undefined,
     charset: undefined,
+    sourceCharset: undefined,
+    overrideCharset: false,
+    charsetTypes: CHARSET_TYPES,
+    charsets: ctx.charsets,
     limitRate: 0,
     limitRateAfter: 0,
     defaultType: 'text/plain',
@@ -309,7 +316,17 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         c.expires = expires(d)
         break
       case 'charset':
-        c.charset = a0 === 'off' ? undefined : a0
+        c.charset = a0 === 'off' ? undefined : charsetName(ctx, d, a0)
+        break
+      case 'source_charset':
+        c.sourceCharset = charsetName(ctx, d, a0)
+        break
+      case 'override_charset':
+        c.overrideCharset = flag(d)
+        break
+      case 'charset_types':
+        // "in addition to text/html" (nginx's documentation), which is always one.
+        c.charsetTypes = a.includes('*') ? '*' : new Set(['text/html', ...a.map((t) => t.toLowerCase())])
         break
       case 'default_type':
         c.defaultType = a0
@@ -469,8 +486,30 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   c.authBasic = c.authRealm && c.authUserFile ? { realm: c.authRealm, file: c.authUserFile, confDir: ctx.confDir } : undefined
   if (types) c.types = types
   if (validMs !== undefined && c.openFileCache) c.openFileCache = { ...c.openFileCache, validMs }
+  checkCharsets(ctx, c, block)
   void level
   return c
+}
+
+/** `charset X` / `source_charset X`: the name joins the charsets nginx knows; `$name` is read per answer. */
+function charsetName(ctx: Ctx, d: Directive, name: string): string {
+  if (name.startsWith('$')) tpl(d, name)
+  else ctx.charsets.names.add(charsetKey(name))
+  return name
+}
+
+/**
+ * Where this level sets a charset directive or gzip: the recode nginx checks at load, and gzip
+ * together with a possible recode, which static-server refuses (its recoding runs after its
+ * gzip filter, where nginx's charset filter runs before).
+ */
+function checkCharsets(ctx: Ctx, c: LocationConf, block: Directive[]): void {
+  const d = block.find((x) => x.name === 'charset' || x.name === 'source_charset' || x.name === 'override_charset' || x.name === 'gzip')
+  if (d === undefined) return
+  checkRecode(ctx, c.charset, c.sourceCharset, d.file)
+  if (c.gzip.on && c.charset !== undefined && ctx.charsets.tables.size > 0) {
+    throw new NginxConfError('"gzip on" with "charset" and a "charset_map" in one location is not supported by static-server', d.file, d.line, d.name)
+  }
 }
 
 function server(ctx: Ctx, http: LocationConf, d: Directive, httpBlock: Directive[]): ServerModel {

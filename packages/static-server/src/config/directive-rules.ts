@@ -35,6 +35,7 @@ const REPEATABLE = new Set([
   'error_page',
   'add_header',
   'add_trailer',
+  'charset_map',
   'access_log',
   'log_format',
   'proxy_set_header',

@@ -141,6 +141,11 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     // limit-rate.ts, common's paced-writer.ts.
     'limit_rate',
     'limit_rate_after',
+    // charset-filter.ts, charset-recode.ts, config/charset-maps.ts.
+    'charset_map',
+    'source_charset',
+    'override_charset',
+    'charset_types',
     // respond.ts sets the trailer; common's Http1Response chunks and writes it.
     'add_trailer',
   ].map((n) => [n, IMPLEMENTED] as [string, Support]),
@@ -214,9 +219,6 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['ignore_invalid_headers', unless((a) => a[0] === 'on', '"ignore_invalid_headers off" is not supported by static-server')],
   ...['ssi', 'ssi_types', 'ssi_silent_errors', 'ssi_last_modified', 'ssi_min_file_chunk', 'ssi_value_length'].map(
     (n) => [n, refused(`"${n}" is not supported by static-server: server-side includes are not implemented`)] as [string, Support],
-  ),
-  ...['charset_map', 'source_charset', 'override_charset', 'charset_types'].map(
-    (n) => [n, refused(`"${n}" is not supported by static-server: charset conversion is not implemented (charset only names the charset)`)] as [string, Support],
   ),
   // ngx_http_upstream_zone_module shares peer state between workers (and keeps it for the API).
   ['zone', refused('"zone" is not supported by static-server: each worker keeps its own upstream peer state')],

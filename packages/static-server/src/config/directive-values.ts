@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, isStatic, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
-import type { ErrorPage, LimitZoneModel, ListenModel, LogFormat, ExpiresValue, LocationConf, MapModel, ServerNameMatch, UpstreamModel } from './model.js'
+import type { CharsetModel, ErrorPage, LimitZoneModel, ListenModel, LogFormat, ExpiresValue, LocationConf, MapModel, ServerNameMatch, UpstreamModel } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
@@ -26,6 +26,8 @@ export interface Ctx {
   /** limit_req_zone / limit_conn_zone by name, and the limit directives naming them (checked at the end). */
   limitZones: Map<string, LimitZoneModel>
   limitUses: { zone: string; kind: 'req' | 'conn'; d: Directive }[]
+  /** charset_map tables and the charset names nginx knows (charset-maps.ts). */
+  charsets: CharsetModel
 }
 
 /** A name to resolve at load, and what nginx says when it cannot. */

@@ -174,6 +174,18 @@ export interface ProxyRedirectRule {
 /** One `expires` value as ngx_http_parse_expires reads it: seconds from now, or one of its forms. */
 export type ExpiresValue = number | 'epoch' | 'max' | { modified: number } | { daily: number }
 
+/** One direction of a charset_map: bytes to bytes, bytes to UTF-8, or UTF-8 code points to bytes. */
+export type CharsetTable =
+  | { kind: 'bytes'; bytes: Buffer }
+  | { kind: 'to-utf8'; bytes: readonly Buffer[] }
+  | { kind: 'from-utf8'; codes: ReadonlyMap<number, number> }
+
+/** The charsets nginx knows by name (lower-cased) and the tables, keyed `src\0dst` (lower-cased). */
+export interface CharsetModel {
+  names: Set<string>
+  tables: Map<string, CharsetTable>
+}
+
 export interface LocationConf {
   root: Template
   alias: Template | undefined
@@ -200,8 +212,16 @@ export interface LocationConf {
   limitRateAfter: number | Template
   /** keepalive_disable: which browsers' requests close their connection (nginx's default: msie6). */
   keepaliveDisable: { msie6: boolean; safari: boolean }
-  /** `charset X`: added to the Content-Type of the charset_types (nginx's default list). */
+  /** `charset X` (undefined: off; `$name`: read per answer): the answer's charset, recoded to when it differs. */
   charset: string | undefined
+  /** source_charset (undefined: off; `$name`: read per answer). */
+  sourceCharset: string | undefined
+  /** override_charset: a proxied answer's own charset is recoded too. */
+  overrideCharset: boolean
+  /** charset_types, lower-cased; '*' for any. */
+  charsetTypes: ReadonlySet<string> | '*'
+  /** Shared by every location: charset_map's tables and the names nginx knows. */
+  charsets: CharsetModel
   defaultType: string
   types: ReadonlyMap<string, string> | undefined
   autoindex: boolean

@@ -180,6 +180,7 @@ test('charset_map and charset values nginx refuses are refused in its words', { 
     'server { location / { charset windows-1251; source_charset koi8-r; } }',
     'charset utf-8; charset koi8-r;',
     'override_charset maybe;',
+    'server { charset $nonexistent; }',
   ]) {
     await assertRefusedAsNginx(dir, line)
   }

@@ -66,6 +66,7 @@ export function buildModel(
     limitUses: [],
     warnings: [],
     charsets: emptyCharsets(),
+    charsetVariables: [],
   }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
@@ -148,7 +149,7 @@ export function buildModel(
     limitZones: ctx.limitZones,
     warnings: ctx.warnings,
   })
-  checkVariables(model, ctx.formats.values(), ctx.vars.names, opts.file ?? 'command line')
+  checkVariables(model, [...ctx.formats.values(), ...ctx.charsetVariables], ctx.vars.names, opts.file ?? 'command line')
   return { model, hosts, logs: ctx.logs }
 }
 
@@ -493,7 +494,8 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
 
 /** `charset X` / `source_charset X`: the name joins the charsets nginx knows; `$name` is read per answer. */
 function charsetName(ctx: Ctx, d: Directive, name: string): string {
-  if (name.startsWith('$')) tpl(d, name)
+  // The variable must exist, as nginx's ngx_http_get_variable_index wants: checked with the rest.
+  if (name.startsWith('$')) ctx.charsetVariables.push(tpl(d, name))
   else ctx.charsets.names.add(charsetKey(name))
   return name
 }

@@ -28,6 +28,8 @@ export interface Ctx {
   limitUses: { zone: string; kind: 'req' | 'conn'; d: Directive }[]
   /** charset_map tables and the charset names nginx knows (charset-maps.ts). */
   charsets: CharsetModel
+  /** `charset $x` / `source_charset $x`: their variables, checked once the tree is read. */
+  charsetVariables: Template[]
 }
 
 /** A name to resolve at load, and what nginx says when it cannot. */

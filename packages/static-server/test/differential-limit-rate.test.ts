@@ -36,6 +36,7 @@ function config(dir: string, port: number, pid: string, backend: number): string
         server_name localhost;
         root ${dir}/root;
         location /direct/ { alias ${dir}/root/; limit_rate 1k; limit_rate_after 32k; }
+        location /crawl/ { alias ${dir}/root/; limit_rate 1k; }
         location /var/ { alias ${dir}/root/; limit_rate $rate; limit_rate_after $after; }
         location /set/ { alias ${dir}/root/; set $limit_rate 1k; limit_rate_after 32k; }
         location /set-over/ { alias ${dir}/root/; limit_rate 100k; set $limit_rate 1k; limit_rate_after 32k; }
@@ -92,6 +93,25 @@ function paced(addr: HostPort, path: string, pipelined = ''): Promise<Paced> {
   })
 }
 
+/** A GET at `limit_rate 1k` from the first byte, watched chunk by chunk until the test cuts it. */
+function crawl(addr: HostPort): { socket: net.Socket; ended: boolean; overrun: string | undefined } {
+  const s = net.connect(addr.port, addr.host)
+  const state = { socket: s, ended: false, overrun: undefined as string | undefined }
+  let total = 0
+  const t0 = Date.now()
+  s.on('data', (c: Buffer) => {
+    total += c.length
+    const bound = RATE * (Math.floor((Date.now() - t0) / 1000) + 2)
+    if (total > bound && state.overrun === undefined) state.overrun = `${total} bytes after ${Date.now() - t0} ms (bound ${bound})`
+  })
+  s.on('end', () => {
+    state.ended = true
+  })
+  s.on('error', () => {})
+  s.write('GET /crawl/paced.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+  return state
+}
+
 function dechunk(body: Buffer): Buffer {
   const out: Buffer[] = []
   let at = 0
@@ -134,8 +154,9 @@ test('differential: limit_rate, limit_rate_after, $limit_rate and X-Accel-Limit-
 
   // No rate: a variable that is `0` or not a size (nginx logs "invalid size"), an ignored
   // X-Accel-Limit-Rate. The answers come whole while a paced one is still going.
-  const slow = paced(ourAddr, '/direct/paced.txt')
-  const slowTheirs = paced(theirAddr, '/direct/paced.txt')
+  // Meanwhile a client crawls at 1k/s from byte 0 (about 34 s for the whole answer): it is
+  // cut off once the others are done, which they are long before it could finish.
+  const crawls = [crawl(theirAddr), crawl(ourAddr)]
   for (const path of ['/var/paced.txt?r=none', '/var/paced.txt?r=bad', '/accel-ignored/x', '/quick/']) {
     for (const addr of [theirAddr, ourAddr]) {
       const r = await get(addr, path)
@@ -143,15 +164,13 @@ test('differential: limit_rate, limit_rate_after, $limit_rate and X-Accel-Limit-
       assert.ok(r.body.length === SIZE || path === '/quick/', `${path}: ${r.body.length}`)
     }
   }
-  // Other clients are not slowed: all of the above finished before the paced answers did.
-  let slowDone = false
-  void Promise.all([slow, slowTheirs]).then(() => {
-    slowDone = true
-  })
-  await new Promise((r) => setImmediate(r))
-  assert.equal(slowDone, false, 'the paced answers were already over: the unpaced ones were not compared with them')
-  const [a, b] = await Promise.all([slowTheirs, slow])
-  assert.equal(a.overrun ?? b.overrun, undefined)
+  // Other clients are not slowed: all of the above finished while the crawls went on, paced.
+  for (const [who, c] of [['nginx', crawls[0]], ['ours', crawls[1]]] as const) {
+    assert.ok(c, who)
+    assert.equal(c.ended, false, `${who}: the crawl was over before the unpaced answers`)
+    assert.equal(c.overrun, undefined, `${who}: the crawl went faster than 1k/s`)
+    c.socket.destroy()
+  }
 
   // What $limit_rate reads, in the head and the body.
   for (const path of ['/seen/', '/seen-set/', '/seen-bad/']) {

@@ -1,7 +1,9 @@
+import { Readable } from 'node:stream'
 import { gzip, type ZlibOptions } from 'node:zlib'
 import { type HeadLayout, httpDateNow } from '@edgestack/common'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
-import { addGzipVary, gzipHeaders, gzipRatio } from './gzip-filter.js'
+import { addGzipVary, gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
+import { chunksOf, ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
 import { withPadding } from './msie-padding.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
@@ -81,6 +83,10 @@ export function sendWhole(
 ): void {
   const res = st.res
   const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
+  if (ssiApplies(st, headers, streamed ? undefined : (buf?.length ?? 0))) {
+    sendSsi(st, status, headers, buf, reason, ordered)
+    return
+  }
   const options = gzipHeaders(st, status, headers, streamed ? undefined : (buf?.length ?? 0))
   const [front, layout] = ordered ? nginxLayout(st, headers) : [headers, undefined]
   if (options === undefined && !streamed) {
@@ -88,6 +94,23 @@ export function sendWhole(
     return
   }
   writeBody(st, status, front, buf, options, reason, layout)
+}
+
+/** A whole body through the SSI filter (then gzip): chunked, its head as ssiHeaders leaves it. */
+function sendSsi(st: RequestState, status: number, headers: string[], buf: Buffer | undefined, reason: string | undefined, ordered: boolean): void {
+  const res = st.res
+  ssiHeaders(st, headers)
+  const options = gzipHeaders(st, status, headers, undefined)
+  const [front, layout] = ordered ? nginxLayout(st, headers) : [headers, undefined]
+  res.writeHead(status, front, reason, layout)
+  // A HEAD answer is its head: nginx's body filters never run for it.
+  if (buf === undefined || st.req.method === 'HEAD') {
+    res.end()
+    return
+  }
+  let out = ssiStream(st, Readable.from(chunksOf(buf)))
+  if (options !== undefined) out = gzipStream(st, out, options)
+  res.pipeFrom(out).catch(() => res.destroy())
 }
 
 /**

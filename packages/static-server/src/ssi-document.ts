@@ -317,8 +317,12 @@ export class SsiDocument implements SsiScope {
     const status = sub.res.statusCode
     if (setName !== undefined) {
       // ngx_http_ssi_set_variable: the body kept in memory, when the answer is not an error.
-      if (size > SET_BUFFER) this.log(`too big subrequest response while sending to client`)
-      else if (status < 300 && size > 0) this.shared.variables.set(setName, Buffer.concat(held).toString('latin1'))
+      if (size > SET_BUFFER) {
+        // ngx_http_postpone_filter_in_memory: an error of the subrequest that ends the whole
+        // answer; the client gets what was sent so far and a closed connection.
+        this.log(`too big subrequest response: ${size}`)
+        this.shared.abort()
+      } else if (status < 300 && size > 0) this.shared.variables.set(setName, Buffer.concat(held).toString('latin1'))
       return
     }
     if (stub === undefined) return

@@ -45,7 +45,7 @@ export function ssiHeaders(st: RequestState, headers: string[]): void {
  * up in memory.
  */
 export function ssiStream(st: RequestState, source: Readable): Readable {
-  st.ssiShared ??= new SsiShared()
+  st.ssiShared ??= new SsiShared(() => st.res.destroy())
   let doc: SsiDocument | undefined
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {

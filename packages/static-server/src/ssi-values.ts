@@ -13,6 +13,9 @@ export class SsiShared {
   readonly variables = new Map<string, string>()
   readonly blocks: { name: string; text: string[] }[] = []
   captures: readonly (string | undefined)[] = []
+
+  /** `abort` ends the client's answer where it stands (nginx finalizing the main request with an error). */
+  constructor(readonly abort: () => void) {}
 }
 
 /** An evaluation's failure: logged in nginx's words, answered with the error text. */

@@ -4,8 +4,8 @@ import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
 import type { HostPort } from '@edgestack/common'
-import { freePort, get, makeFixtures, nginxMissing, type RawResponse, startBoth } from './helpers.js'
-import { httpHead } from './nginx-test-conf.js'
+import { captureLogger, freePort, get, makeFixtures, nginxMissing, type RawResponse, rawRequest, startBoth, startOurs } from './helpers.js'
+import { assertRefusedAsNginx, httpHead } from './nginx-test-conf.js'
 import { startRawBackend } from './raw-backend.js'
 import { backendParts, PAGES, REQUESTS } from './ssi-corpus.js'
 
@@ -27,6 +27,10 @@ function config(dir: string, port: number, pid: string, backend: number, dead: n
         location /gz/ { alias ${root}/; gzip on; gzip_min_length 1; }
         location /ep/ { error_page 404 /err404.shtml; }
         location = /ret { default_type text/html; return 200 '<!--# echo var="uri" --> returned'; }
+        location = /r302 { return 302 /elsewhere; }
+        location = /r200 { default_type text/html; return 200 'ret <!--# echo var="uri" -->'; }
+        location /iff/ { alias ${root}/; ssi off; if ($arg_s) { ssi on; } }
+        location ~ ^/cap/(.*)$ { alias ${root}/$1; }
         location /only-internal/ { internal; alias ${root}/inc/; }
         location /be/ { proxy_pass http://127.0.0.1:${backend}/; }
         location /dead/ { proxy_pass http://127.0.0.1:${dead}/; }
@@ -55,7 +59,8 @@ function view(r: RawResponse): Record<string, string | undefined> {
   }
 }
 
-test('differential: SSI pages (commands, errors, includes, proxied and streamed bodies) answered byte for byte as nginx answers them', { skip: nginxMissing }, async (t) => {
+/** Pages an SSI test serves: the corpus, with the fixed mtime its ETags and Last-Modified come from. */
+async function ssiFixtures(): Promise<string> {
   const dir = await makeFixtures()
   const t0 = new Date('2024-01-02T03:04:05Z')
   for (const [name, content] of Object.entries(PAGES)) {
@@ -64,6 +69,52 @@ test('differential: SSI pages (commands, errors, includes, proxied and streamed 
     await writeFile(file, content)
     await utimes(file, t0, t0)
   }
+  return dir
+}
+
+/**
+ * Responses one after another on one connection, as a client reads them: the head, then a
+ * chunked body to its last chunk or a Content-Length body; what is left when the server closed.
+ */
+function splitResponses(raw: Buffer): { head: string; body: string }[] {
+  const out: { head: string; body: string }[] = []
+  let at = 0
+  while (at < raw.length) {
+    const end = raw.indexOf('\r\n\r\n', at)
+    if (end < 0) {
+      out.push({ head: 'INCOMPLETE', body: raw.subarray(at).toString('latin1') })
+      break
+    }
+    const head = raw.subarray(at, end).toString('latin1')
+    at = end + 4
+    const framing = head
+      .split('\r\n')
+      // nginx's `Connection: keep-alive` on HTTP/1.1 is a documented difference (DIFFERENCES.md).
+      .filter((l) => /^(HTTP\/|content-length:|transfer-encoding:|connection:)/i.test(l) && l !== 'Connection: keep-alive')
+      .join('|')
+    let body = ''
+    if (/transfer-encoding: chunked/i.test(head)) {
+      for (;;) {
+        const nl = raw.indexOf('\r\n', at)
+        if (nl < 0) break
+        const n = Number.parseInt(raw.subarray(at, nl).toString('latin1'), 16)
+        at = nl + 2 + n + 2
+        if (!n) break
+        body += raw.subarray(nl + 2, nl + 2 + n).toString('latin1')
+      }
+    } else {
+      const m = /content-length: (\d+)/i.exec(head)
+      const n = m ? Number(m[1]) : 0
+      body = raw.subarray(at, at + n).toString('latin1')
+      at += n
+    }
+    out.push({ head: framing, body: body.replaceAll('<hr><center>static-server</center>', '<hr><center>nginx</center>') })
+  }
+  return out
+}
+
+test('differential: SSI pages (commands, errors, includes, proxied and streamed bodies) answered byte for byte as nginx answers them', { skip: nginxMissing }, async (t) => {
+  const dir = await ssiFixtures()
   const backend = await startRawBackend('be', (r) => {
     const path = r.line.split(' ')[1] as string
     const p = backendParts(path)
@@ -87,4 +138,52 @@ test('differential: SSI pages (commands, errors, includes, proxied and streamed 
   }
   t.diagnostic(`SSI corpus: ${REQUESTS.length} requests, ${diffs.length} differences`)
   assert.deepEqual(diffs, [])
+
+  // Framing on one connection: pipelined answers of every kind the filter makes (a file, a
+  // streamed backend body, a built-in page, HEAD, an include loop, a page nginx cuts short)
+  // delimited as nginx delimits them, read back to back from the same bytes.
+  const pipeline = ['/echo.shtml?p=1', '/be/split', '/missing.html', '/sub', '/plain.html', '/self.shtml', '/include-proxy.shtml']
+  let bytes = ''
+  for (const p of pipeline) bytes += `GET ${p} HTTP/1.1\r\nHost: localhost\r\n\r\n`
+  bytes += 'HEAD /echo.shtml HTTP/1.1\r\nHost: localhost\r\n\r\nGET /set-limit.shtml HTTP/1.1\r\nHost: localhost\r\n\r\n'
+  const theirs = splitResponses(await rawRequest(theirAddr, bytes))
+  const mine = splitResponses(await rawRequest(ourAddr, bytes))
+  assert.equal(theirs.length, pipeline.length + 2)
+  assert.deepEqual(mine, theirs)
+})
+
+test('differential: the SSI directives nginx refuses are refused in its words; ssi_ignore_recycled_buffers on is refused in one line', { skip: nginxMissing }, async () => {
+  const dir = await ssiFixtures()
+  await mkdir(join(dir, 'tmp'), { recursive: true })
+  for (const line of [
+    'ssi maybe;',
+    'ssi on off;',
+    'ssi_types;',
+    'ssi_value_length big;',
+    'ssi_min_file_chunk -1;',
+    'ssi_silent_errors yes;',
+    'ssi_last_modified 1;',
+    'ssi_ignore_recycled_buffers sometimes;',
+    'server { listen 127.0.0.1:1; if ($uri) { ssi_types text/plain; } }',
+    'ssi on; ssi off;',
+  ]) {
+    await assertRefusedAsNginx(dir, line)
+  }
+  const file = join(dir, 'recycled.conf')
+  await writeFile(file, `${httpHead(dir, 1, join(dir, 'x.pid'))}\n    ssi_ignore_recycled_buffers on;\n}\n`)
+  await assert.rejects(startOurs(dir, file), /"ssi_ignore_recycled_buffers on" is not supported by static-server: .* in \S+recycled\.conf:16$/)
+})
+
+test('an empty errmsg: the page goes on without an error text (nginx 1.22 closes the connection with no answer)', async (t) => {
+  const dir = await ssiFixtures()
+  await writeFile(join(dir, 'root', 'empty-errmsg.shtml'), 'a<!--# config errmsg="" --><!--# bogus -->b\n')
+  const port = await freePort()
+  await writeFile(join(dir, 'ours.conf'), `${httpHead(dir, port, join(dir, 'o.pid'))}\n server { listen 127.0.0.1:${port}; root ${dir}/root; ssi on; }\n}\n`)
+  const { logger, lines } = captureLogger()
+  const o = await startOurs(dir, join(dir, 'ours.conf'), logger)
+  t.after(() => o.server.close())
+  const r = await get(o.addr[0] as HostPort, '/empty-errmsg.shtml')
+  assert.equal(r.status, 200)
+  assert.equal(r.body.toString(), 'ab\n')
+  assert.ok(lines.some((l) => l.includes('invalid SSI command: "bogus"')), lines.join('\n'))
 })

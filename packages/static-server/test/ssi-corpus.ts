@@ -92,12 +92,29 @@ export const PAGES: Record<string, string | Buffer> = {
   'utf8.shtml': 'héllo wörld 日本語 <!--# set var="u" value="ünï €" --><!--# echo var="u" -->|<!--# echo var="u" encoding="url" -->|<!--# echo var="u" encoding="entity" --> ✓\n',
   'ssi-types.txt': 'plain <!--# echo var="uri" --> text\n',
   'big.shtml': `${'0123456789abcdef'.repeat(2047)}<!--# echo var="uri" -->${'x'.repeat(100)}<!--# echo var="args" -->\n`,
+  'mid.html': 'M'.repeat(4096),
+  'big.txt': 'B'.repeat(5000),
+  'set-limit.shtml': '[<!--# include virtual="/mid.html" set="m" -->][<!--# echo var="m" -->]|[<!--# include virtual="/big.txt" set="b" -->][<!--# echo var="b" -->]after\n',
+  'returns.shtml':
+    '[<!--# include virtual="/r302" -->][<!--# include virtual="/r200" -->][<!--# include virtual="/r200" set="x" -->{<!--# echo var="x" -->}]' +
+    '[<!--# include virtual="/missing" wait="YES" stub="nope" -->][<!--# include virtual="/inc/a.html" wait="no" -->]\n',
+  'dates.shtml': '<!--# config timefmt="%A %a %B %b %d %e %m %y %Y %j %u %w %C %D %F %n %t %% %Z" --><!--# echo var="date_gmt" -->|<!--# echo var="date_gmt" encoding="url" -->\n',
+  'typed-include.shtml': '<!--# include virtual="/typed/inc/plain.txt" -->|<!--# include virtual="/inc/plain.txt" -->\n',
+  'if-enc.shtml': '<!--# echo var="nope" default="<b>" encoding="url" -->|<!--# echo var="nope" default="<b>" -->|<!--# echo var="uri" encoding="none" --><!--# echo var="nope" default="<i>" -->\n',
   'err404.shtml': 'custom error for <!--# echo var="uri" --> status <!--# echo var="status" -->\n',
 }
 
 /** Requests: a path, and extra request fields when the page reads them. */
 export const REQUESTS: { path: string; headers?: Record<string, string>; method?: string }[] = [
   { path: '/plain.html' },
+  { path: '/set-limit.shtml' },
+  { path: '/returns.shtml' },
+  { path: '/dates.shtml' },
+  { path: '/typed-include.shtml' },
+  { path: '/if-enc.shtml' },
+  { path: '/iff/echo.shtml' },
+  { path: '/iff/echo.shtml?s=1' },
+  { path: '/cap/inc/b.shtml' },
   { path: '/empty.html' },
   { path: '/echo.shtml' },
   { path: '/echo.shtml?a=1&b=%20two' },

@@ -7,6 +7,12 @@ import { unsafeUri } from './unsafe-uri.js'
 
 /** NGX_HTTP_SSI_MAX_PARAMS. */
 const MAX_PARAMS = 16
+/**
+ * Subrequests one client request may start. nginx bounds only their nesting (51 levels) and
+ * those in flight at once (its 16-bit reference count), so a page that includes itself twice
+ * has it run 2^51 of them; we stop well before, with the words of nginx's count limit.
+ */
+const MAX_SUBREQUESTS = 1000
 /** subrequest_output_buffer_size's default (a memory page): the most `include set=` keeps. */
 const SET_BUFFER = 4096
 
@@ -294,6 +300,11 @@ export class SsiDocument implements SsiScope {
       this.log(`subrequests cycle while processing "${target.path}"`)
       return SSI_ERROR
     }
+    if (this.shared.subrequests >= MAX_SUBREQUESTS) {
+      this.log(`request reference counter overflow while processing "${target.path}"`)
+      return SSI_ERROR
+    }
+    this.shared.subrequests++
     const run = () => this.#subrequest(target.path, target.args, setName, stubText)
     if (!waited && setName === undefined) {
       this.#queue.push(run)

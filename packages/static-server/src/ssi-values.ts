@@ -13,6 +13,8 @@ export class SsiShared {
   readonly variables = new Map<string, string>()
   readonly blocks: { name: string; text: string[] }[] = []
   captures: readonly (string | undefined)[] = []
+  /** Subrequests started for this client request so far (ssi-document.ts bounds them). */
+  subrequests = 0
 
   /** `abort` ends the client's answer where it stands (nginx finalizing the main request with an error). */
   constructor(readonly abort: () => void) {}

@@ -12,6 +12,7 @@ import { backendParts, PAGES, REQUESTS } from './ssi-corpus.js'
 function config(dir: string, port: number, pid: string, backend: number, dead: number): string {
   const root = join(dir, 'root')
   return `${httpHead(dir, port, pid)}
+    limit_req_zone $server_name zone=one:1m rate=1r/m;
     server {
         listen 127.0.0.1:${port};
         server_name localhost;
@@ -31,6 +32,8 @@ function config(dir: string, port: number, pid: string, backend: number, dead: n
         location = /r200 { default_type text/html; return 200 'ret <!--# echo var="uri" -->'; }
         location /iff/ { alias ${root}/; ssi off; if ($arg_s) { ssi on; } }
         location ~ ^/cap/(.*)$ { alias ${root}/$1; }
+        location /denied/ { deny all; alias ${root}/inc/; }
+        location /limited/ { limit_req zone=one nodelay; limit_req_status 429; alias ${root}/inc/; }
         location /only-internal/ { internal; alias ${root}/inc/; }
         location /be/ { proxy_pass http://127.0.0.1:${backend}/; }
         location /dead/ { proxy_pass http://127.0.0.1:${dead}/; }
@@ -172,6 +175,27 @@ test('differential: the SSI directives nginx refuses are refused in its words; s
   const file = join(dir, 'recycled.conf')
   await writeFile(file, `${httpHead(dir, 1, join(dir, 'x.pid'))}\n    ssi_ignore_recycled_buffers on;\n}\n`)
   await assert.rejects(startOurs(dir, file), /"ssi_ignore_recycled_buffers on" is not supported by static-server: .* in \S+recycled\.conf:16$/)
+})
+
+test('a page that fans out (includes itself twice) stops at 1000 subrequests with the error text, and another client is served meanwhile', async (t) => {
+  const dir = await ssiFixtures()
+  await writeFile(join(dir, 'root', 'fan.shtml'), 'f<!--# include virtual="/fan.shtml" --><!--# include virtual="/fan.shtml" -->')
+  const port = await freePort()
+  await writeFile(join(dir, 'ours.conf'), `${httpHead(dir, port, join(dir, 'o.pid'))}\n server { listen 127.0.0.1:${port}; root ${dir}/root; ssi on; }\n}\n`)
+  const { logger, lines } = captureLogger()
+  const o = await startOurs(dir, join(dir, 'ours.conf'), logger)
+  t.after(() => o.server.close())
+  const addr = o.addr[0] as HostPort
+  const fan = get(addr, '/fan.shtml')
+  const other = await get(addr, '/plain.html')
+  assert.equal(other.status, 200)
+  const r = await fan
+  assert.equal(r.status, 200)
+  const body = r.body.toString()
+  // Every subrequest is one `f`, and the page itself one more.
+  assert.equal(body.split('f').length - 1, 1001)
+  assert.ok(body.includes('[an error occurred while processing the directive]'))
+  assert.ok(lines.some((l) => l.includes('request reference counter overflow while processing "/fan.shtml"')))
 })
 
 test('an empty errmsg: the page goes on without an error text (nginx 1.22 closes the connection with no answer)', async (t) => {

@@ -101,12 +101,15 @@ export const PAGES: Record<string, string | Buffer> = {
   'dates.shtml': '<!--# config timefmt="%A %a %B %b %d %e %m %y %Y %j %u %w %C %D %F %n %t %% %Z" --><!--# echo var="date_gmt" -->|<!--# echo var="date_gmt" encoding="url" -->\n',
   'typed-include.shtml': '<!--# include virtual="/typed/inc/plain.txt" -->|<!--# include virtual="/inc/plain.txt" -->\n',
   'if-enc.shtml': '<!--# echo var="nope" default="<b>" encoding="url" -->|<!--# echo var="nope" default="<b>" -->|<!--# echo var="uri" encoding="none" --><!--# echo var="nope" default="<i>" -->\n',
+  'access.shtml': '[<!--# include virtual="/denied/a.html" -->][<!--# include virtual="/limited/a.html" -->]\n',
   'err404.shtml': 'custom error for <!--# echo var="uri" --> status <!--# echo var="status" -->\n',
 }
 
 /** Requests: a path, and extra request fields when the page reads them. */
 export const REQUESTS: { path: string; headers?: Record<string, string>; method?: string }[] = [
   { path: '/plain.html' },
+  { path: '/access.shtml' },
+  { path: '/denied/a.html' },
   { path: '/set-limit.shtml' },
   { path: '/returns.shtml' },
   { path: '/dates.shtml' },

@@ -153,6 +153,17 @@ test('differential: SSI pages (commands, errors, includes, proxied and streamed 
   const mine = splitResponses(await rawRequest(ourAddr, bytes))
   assert.equal(theirs.length, pipeline.length + 2)
   assert.deepEqual(mine, theirs)
+
+  // HTTP/1.0: no length to give, so the body ends with the connection.
+  const close = (raw: Buffer) => {
+    const end = raw.indexOf('\r\n\r\n')
+    const head = raw.subarray(0, end).toString('latin1')
+    return { framed: /content-length|transfer-encoding/i.test(head), line: head.split('\r\n')[0], body: raw.subarray(end + 4).toString('latin1') }
+  }
+  for (const p of ['/echo.shtml', '/be/split']) {
+    const req = `GET ${p} HTTP/1.0\r\nHost: localhost\r\n\r\n`
+    assert.deepEqual(close(await rawRequest(ourAddr, req)), close(await rawRequest(theirAddr, req)), p)
+  }
 })
 
 test('differential: the SSI directives nginx refuses are refused in its words; ssi_ignore_recycled_buffers on is refused in one line', { skip: nginxMissing }, async () => {

@@ -197,7 +197,7 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     encoding !== undefined ||
     // A ready answer carries no Vary and is never compressed or SSI-processed.
     conf.gzip.on ||
-    conf.ssi.on ||
+    (conf.ssi.on && ssiApplies(st, ['Content-Type', contentTypeFor(st.uri, conf)], body.length)) ||
     st.isSubrequest ||
     st.gzipVary ||
     st.errorStatus !== undefined ||

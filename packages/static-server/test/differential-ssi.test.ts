@@ -20,6 +20,7 @@ function config(dir: string, port: number, pid: string, backend: number, dead: n
         ssi on;
         ssi_min_file_chunk 2k;
         ssi_ignore_recycled_buffers off;
+        location /star/ { alias ${root}/; ssi_types *; }
         location /typed/ { alias ${root}/; ssi_types text/plain; }
         location /silent/ { alias ${root}/; ssi_silent_errors on; }
         location /short/ { alias ${root}/; ssi_value_length 40; }
@@ -56,6 +57,7 @@ function view(r: RawResponse): Record<string, string | undefined> {
     etag: h('etag'),
     'accept-ranges': h('accept-ranges'),
     'content-encoding': h('content-encoding'),
+    reason: r.reason,
     location: h('location')?.replace(/:\d+\//, ':PORT/'),
     // Our name in built-in pages is a documented difference (DIFFERENCES.md).
     body: body.toString('latin1').replaceAll('<hr><center>static-server</center>', '<hr><center>nginx</center>'),

@@ -102,12 +102,21 @@ export const PAGES: Record<string, string | Buffer> = {
   'typed-include.shtml': '<!--# include virtual="/typed/inc/plain.txt" -->|<!--# include virtual="/inc/plain.txt" -->\n',
   'if-enc.shtml': '<!--# echo var="nope" default="<b>" encoding="url" -->|<!--# echo var="nope" default="<b>" -->|<!--# echo var="uri" encoding="none" --><!--# echo var="nope" default="<i>" -->\n',
   'access.shtml': '[<!--# include virtual="/denied/a.html" -->][<!--# include virtual="/limited/a.html" -->]\n',
+  'more.shtml':
+    '[<!--# include virtual="/inc/a%2Ehtml" -->][<!--# include virtual="/%C3%BCn%C3%AF.txt" -->][<!--# include virtual="/ünï.txt" -->]' +
+    '[<!--# include virtual="/inc/b.shtml?x=%20&y" -->][<!--# set var="p" value="a/b" --><!--# if expr="$p = /a\\/b/" -->slash<!--# endif -->]' +
+    '[<!--# if expr="$p = /(?P<first>a)/" --><!--# echo var="first" --><!--# endif -->][<!--# echo var="$p" -->][<!--# echo var="p" encoding="url" -->]' +
+    '[<!--# block name="mixed" -->x <!-- not a command --> <!--# echo var="uri" default="d" --> y<!--# endblock --><!--# include virtual="/missing" stub="mixed" -->]\n',
   'err404.shtml': 'custom error for <!--# echo var="uri" --> status <!--# echo var="status" -->\n',
 }
 
 /** Requests: a path, and extra request fields when the page reads them. */
 export const REQUESTS: { path: string; headers?: Record<string, string>; method?: string }[] = [
   { path: '/plain.html' },
+  { path: '/more.shtml' },
+  { path: '/star/data.json' },
+  { path: '/be/bare-lf' },
+  { path: '/be/odd' },
   { path: '/access.shtml' },
   { path: '/denied/a.html' },
   { path: '/set-limit.shtml' },
@@ -194,6 +203,11 @@ export function backendParts(path: string): { parts: (string | Buffer)[]; close?
       return { parts: [html('be uri=<!--# echo var="uri" --> args=<!--# echo var="args" --> <!--# include virtual="/inc/a.html" -->')] }
     case '/notfound':
       return { parts: [html('backend says not found', '404 Not Found')] }
+    case '/bare-lf':
+      // A head with bare LF line ends, mixed-case names, an odd reason, a close-delimited body.
+      return { parts: ['HTTP/1.1 200 Fine By Me\nCONTENT-type: text/HTML\nX-Mixed-Case: 1\n\n', 'lf <!--# echo var="uri" -->', ' tail'], close: true }
+    case '/odd':
+      return { parts: ['HTTP/1.1 203 Odd Reason\r\nContent-Type: text/html;charset=ISO-8859-1\r\nContent-Length: 29\r\n\r\n', '[<!--# echo var="args" -->]..'] }
     case '/typed-text':
       return { parts: ['HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 24\r\n\r\n<!--# echo var="uri" -->'] }
     case '/split': {
@@ -218,3 +232,4 @@ export function backendParts(path: string): { parts: (string | Buffer)[]; close?
 }
 
 PAGES['sub/index.html'] = '<p>sub index</p>\n'
+PAGES['data.json'] = '{"ssi": "<!--# echo var="uri" -->"}\n'

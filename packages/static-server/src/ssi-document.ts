@@ -106,12 +106,20 @@ export class SsiDocument implements SsiScope {
     if (!this.conf.silentErrors) this.#queue.push(this.#errmsg)
   }
 
+  /** The output so far, in order: adjacent texts go out as one piece (one chunk on the wire). */
   async #flush(): Promise<void> {
+    let text = ''
     while (this.#queue.length > 0) {
       const item = this.#queue.shift() as Item
-      if (typeof item === 'string') this.push(item)
-      else await item()
+      if (typeof item === 'string') {
+        text += item
+        continue
+      }
+      if (text !== '') this.push(text)
+      text = ''
+      await item()
     }
+    if (text !== '') this.push(text)
   }
 
   async #command(cmd: SsiCommand): Promise<void> {

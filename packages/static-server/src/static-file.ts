@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import type { ZlibOptions } from 'node:zlib'
 import { formatResponse, type Http1Request, httpDateNow } from '@edgestack/common'
 import mime from 'mime-types'
@@ -12,7 +12,7 @@ import { statusLineReason } from './error-page.js'
 import { gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendWhole, writeBody } from './respond.js'
 import { isStatic } from './variables.js'
-import { ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
+import { chunksOf, ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
 
 let boundary = 0
 /** Largest body kept formatted with its head, ready for one write. */
@@ -58,7 +58,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
     const headers = [...baseHeaders(), 'Content-Type', type]
     if (etag) headers.push('ETag', etag)
     finishHeaders(st, ok, headers)
-    if (ssiApplies(st, headers, info.size)) return sendSsiFile(st, path, ok, headers)
+    if (ssiApplies(st, headers, info.size)) return sendSsiFile(st, path, ok, headers, cache, info)
     const body = await cache.body(path, info)
     if (body) {
       sendWhole(st, ok, headers, body, statusLineReason(ok))
@@ -71,7 +71,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   // Neither preconditions nor ranges apply to a subrequest (r != r->main): its whole body is included.
   if (st.isSubrequest) {
     const headers = [...baseHeaders(), 'Content-Type', type]
-    if (ssiApplies(st, headers, info.size)) return sendSsiFile(st, path, 200, headers)
+    if (ssiApplies(st, headers, info.size)) return sendSsiFile(st, path, 200, headers, cache, info)
     const body = await cache.body(path, info)
     if (body) return res.send(200, headers, body)
     headers.push('Content-Length', String(info.size))
@@ -110,7 +110,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   // The SSI filter comes before the range filter, which then finds no length and serves the whole.
   if (conf.ssi.on && !encoding) {
     const h = finishHeaders(st, 200, [...headers, ...common])
-    if (ssiApplies(st, h, info.size)) return sendSsiFile(st, path, 200, h)
+    if (ssiApplies(st, h, info.size)) return sendSsiFile(st, path, 200, h, cache, info)
   }
 
   // The gzip filter runs before the range filter: a compressed answer is never ranged.
@@ -265,10 +265,19 @@ function matchEtag(header: string, etag: string | undefined, weak: boolean): boo
  * A file through the SSI filter (then gzip), read in 32k chunks as nginx's output_buffers read
  * it; `headers` are the answer's as finishHeaders left them.
  */
-async function sendSsiFile(st: RequestState, path: string, status: number, headers: string[]): Promise<void> {
+async function sendSsiFile(st: RequestState, path: string, status: number, headers: string[], cache: FileCache, info: FileInfo): Promise<void> {
   const { res, req } = st
   ssiHeaders(st, headers)
   const gzip = gzipHeaders(st, status, headers, undefined)
+  // A file the cache holds is read from memory, as the plain path reads it.
+  const body = req.method === 'HEAD' ? undefined : await cache.body(path, info)
+  if (body !== undefined) {
+    res.writeHead(status, headers, statusLineReason(status))
+    let out: Readable = ssiStream(st, Readable.from(chunksOf(body)))
+    if (gzip) out = gzipStream(st, out, gzip)
+    await res.pipeFrom(out)
+    return
+  }
   const fh = await open(path, 'r')
   try {
     res.writeHead(status, headers, statusLineReason(status))

@@ -323,31 +323,35 @@ export class SsiDocument implements SsiScope {
   }
 
   async #subrequest(uri: string, args: string, setName: string | undefined, stub: string[] | undefined): Promise<void> {
+    // Bodies go straight to the output, but for `set=` (kept, up to what nginx keeps) and for a
+    // `stub` include whose answer is an error (a stub may replace it once it is over).
     const held: Buffer[] = []
     let size = 0
-    const direct = setName === undefined && stub === undefined
-    const sub = await runSubrequest(this.st, uri, args, (chunk) => {
-      if (direct) this.push(chunk.toString('latin1'))
-      else {
-        held.push(chunk)
-        size += chunk.length
+    let streamed = false
+    const sub = await runSubrequest(this.st, uri, args, (chunk, status) => {
+      size += chunk.length
+      if (setName === undefined && (stub === undefined || status < 300)) {
+        streamed = true
+        this.push(chunk.toString('latin1'))
+      } else if (setName === undefined || size <= SET_BUFFER) held.push(chunk)
+      else if (size - chunk.length <= SET_BUFFER) {
+        // ngx_http_postpone_filter_in_memory: past the buffer the subrequest fails and takes the
+        // whole answer with it; the client gets what was sent so far and a closed connection.
+        this.log(`too big subrequest response: ${size}`)
+        this.shared.abort()
       }
     })
     const status = sub.res.statusCode
     if (setName !== undefined) {
       // ngx_http_ssi_set_variable: the body kept in memory, when the answer is not an error.
-      if (size > SET_BUFFER) {
-        // ngx_http_postpone_filter_in_memory: an error of the subrequest that ends the whole
-        // answer; the client gets what was sent so far and a closed connection.
-        this.log(`too big subrequest response: ${size}`)
-        this.shared.abort()
-      } else if (status < 300 && size > 0) this.shared.variables.set(setName, Buffer.concat(held).toString('latin1'))
+      if (size <= SET_BUFFER && status < 300 && size > 0) this.shared.variables.set(setName, Buffer.concat(held).toString('latin1'))
       return
     }
     if (stub === undefined) return
     // ngx_http_ssi_stub_output: the block instead of an answer that failed or said nothing
     // (an answer relayed from a backend is its own, whatever its status).
     const failed = status >= 300 && sub.upstreamFields === undefined
+    if (streamed) return
     if (!failed && size > 0) {
       this.push(Buffer.concat(held).toString('latin1'))
       return

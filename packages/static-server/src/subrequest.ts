@@ -18,7 +18,7 @@ export class CaptureResponse extends EventEmitter {
   readonly done: Promise<void>
   #resolve!: () => void
   #noBody = false
-  readonly #sink: (chunk: Buffer) => void
+  readonly #sink: (chunk: Buffer, status: number) => void
   readonly #parent: ResponseSink
   readonly #forwardEnd = () => this.emit('clientend')
   readonly #forwardClose = () => {
@@ -26,7 +26,7 @@ export class CaptureResponse extends EventEmitter {
     this.#finish()
   }
 
-  constructor(parent: ResponseSink, sink: (chunk: Buffer) => void) {
+  constructor(parent: ResponseSink, sink: (chunk: Buffer, status: number) => void) {
     super()
     this.#parent = parent
     this.#sink = sink
@@ -65,7 +65,7 @@ export class CaptureResponse extends EventEmitter {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
     if (buf.length === 0) return true
     this.bytesWritten += buf.length
-    this.#sink(buf)
+    this.#sink(buf, this.statusCode)
     return true
   }
 
@@ -116,10 +116,11 @@ export class CaptureResponse extends EventEmitter {
 
 /**
  * ngx_http_subrequest: `uri` (decoded) and `args` through the phases as a GET of the same
- * client, one nesting level further down, its body handed to `sink` as it comes. Resolves
+ * client, one nesting level further down, its body handed to `sink` as it comes (with the
+ * answer's status). Resolves
  * with the subrequest once its answer is over.
  */
-export async function runSubrequest(parent: RequestState, uri: string, args: string, sink: (chunk: Buffer) => void): Promise<RequestState> {
+export async function runSubrequest(parent: RequestState, uri: string, args: string, sink: (chunk: Buffer, status: number) => void): Promise<RequestState> {
   const res = new CaptureResponse(parent.res, sink)
   const sub = new RequestState(parent.req, res as unknown as ResponseSink, parent.server, parent.host, uri, args)
   sub.method = 'GET'

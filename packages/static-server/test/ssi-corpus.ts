@@ -76,7 +76,9 @@ export const PAGES: Record<string, string | Buffer> = {
   'self.shtml': 'x<!--# include virtual="/self.shtml" -->y\n',
   'loop-a.shtml': 'a<!--# include virtual="/loop-b.shtml" -->',
   'loop-b.shtml': 'b<!--# include virtual="/loop-a.shtml" -->',
-  'include-proxy.shtml': '[<!--# include virtual="/be/plain" -->][<!--# include virtual="/be/ssi-body" -->][<!--# include virtual="/be/notfound" -->][<!--# include virtual="/dead/x" -->]\n',
+  'include-proxy.shtml':
+    '[<!--# include virtual="/be/plain" -->][<!--# include virtual="/be/ssi-body" -->][<!--# include virtual="/be/notfound" -->][<!--# include virtual="/dead/x" -->]' +
+    '[<!--# include virtual="/be/split?from=include" -->][<!--# include virtual="/be/split-utf8" wait="yes" -->][<!--# include virtual="/be/split" set="sp" -->{<!--# echo var="sp" -->}]\n',
   'include-proxy-stub.shtml': '<!--# block name="down" -->backend down<!--# endblock -->[<!--# include virtual="/dead/x" stub="down" -->][<!--# include virtual="/be/notfound" stub="down" -->]\n',
   // the scanner
   'scan.shtml':

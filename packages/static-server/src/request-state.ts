@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { clfNow, type Http1Request, type Http1Response, type PeerAddresses } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
 import { fieldValue, type UpstreamTry, upstreamCookie, upstreamVariable } from './upstream-variables.js'
@@ -28,11 +29,8 @@ export type ResponseSink = Pick<
   | 'hijack'
   | 'destroy'
   | 'connectionField'
-  | 'on'
-  | 'once'
-  | 'off'
-  | 'emit'
->
+> &
+  Pick<EventEmitter, 'on' | 'once' | 'off' | 'emit'>
 
 /** nginx's r->subrequests of a main request: NGX_HTTP_MAX_SUBREQUESTS (50) + 1 levels of nesting. */
 export const SUBREQUEST_DEPTH = 51

@@ -8,7 +8,7 @@ import { RequestState, type ResponseSink } from './request-state.js'
  * (nginx's postponed output of a subrequest), its head nowhere (ngx_http_header_filter sends
  * nothing for r != r->main). The client leaving ends it as it ends the main request.
  */
-export class CaptureResponse extends EventEmitter {
+export class CaptureResponse extends EventEmitter implements ResponseSink {
   statusCode = 0
   headersSent = false
   finished = false
@@ -122,7 +122,7 @@ export class CaptureResponse extends EventEmitter {
  */
 export async function runSubrequest(parent: RequestState, uri: string, args: string, sink: (chunk: Buffer, status: number) => void): Promise<RequestState> {
   const res = new CaptureResponse(parent.res, sink)
-  const sub = new RequestState(parent.req, res as unknown as ResponseSink, parent.server, parent.host, uri, args)
+  const sub = new RequestState(parent.req, res, parent.server, parent.host, uri, args)
   sub.method = 'GET'
   sub.isSubrequest = true
   // A subrequest may reach `internal` locations (sr->internal).

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { mkdir, utimes, writeFile } from 'node:fs/promises'
+import net from 'node:net'
 import { dirname, join } from 'node:path'
 import { test } from 'node:test'
 import { gunzipSync } from 'node:zlib'
@@ -209,6 +210,54 @@ test('a page that fans out (includes itself twice) stops at 1000 subrequests wit
   assert.equal(body.split('f').length - 1, 1001)
   assert.ok(body.includes('[an error occurred while processing the directive]'))
   assert.ok(lines.some((l) => l.includes('request reference counter overflow while processing "/fan.shtml"')))
+})
+
+test('an include streams into the page as its backend writes, and a client leaving ends the backend request', async (t) => {
+  const dir = await ssiFixtures()
+  let backendClosed = false
+  let answered = () => {}
+  const answeredOnce = new Promise<void>((r) => {
+    answered = r
+  })
+  const be = net.createServer((s) => {
+    s.on('error', () => {})
+    s.on('close', () => {
+      backendClosed = true
+    })
+    // The head and a first piece of the body, then nothing: the include stays in flight.
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\nslow start ')
+      answered()
+    })
+  })
+  await new Promise<void>((r) => be.listen(0, '127.0.0.1', () => r()))
+  t.after(() => be.close())
+  await writeFile(join(dir, 'root', 'slow.shtml'), 'before <!--# include virtual="/be/slow" --> after\n')
+  const port = await freePort()
+  const bePort = (be.address() as net.AddressInfo).port
+  await writeFile(
+    join(dir, 'ours.conf'),
+    `${httpHead(dir, port, join(dir, 'o.pid'))}\n server { listen 127.0.0.1:${port}; root ${dir}/root; ssi on; location /be/ { proxy_pass http://127.0.0.1:${bePort}/; } }\n}\n`,
+  )
+  const o = await startOurs(dir, join(dir, 'ours.conf'))
+  t.after(() => o.server.close())
+  const c = net.connect(port, '127.0.0.1')
+  t.after(() => c.destroy())
+  let got = ''
+  const streamed = new Promise<void>((r) =>
+    c.on('data', (d: Buffer) => {
+      got += d.toString('latin1')
+      if (got.includes('slow start')) r()
+    }),
+  )
+  c.write('GET /slow.shtml HTTP/1.1\r\nHost: localhost\r\n\r\n')
+  await answeredOnce
+  await streamed
+  assert.match(got, /Transfer-Encoding: chunked\r\n(?:[^\r]*\r\n)*\r\n7\r\nbefore \r\nb\r\nslow start \r\n$/)
+  c.destroy()
+  for (let i = 0; i < 200 && !backendClosed; i++) await new Promise((r) => setTimeout(r, 25))
+  assert.ok(backendClosed, 'the backend connection is closed once the client left')
+  assert.equal((await get(o.addr[0] as HostPort, '/echo.shtml')).status, 200)
 })
 
 test('an empty errmsg: the page goes on without an error text (nginx 1.22 closes the connection with no answer)', async (t) => {

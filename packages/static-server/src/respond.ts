@@ -3,7 +3,7 @@ import { gzip, type ZlibOptions } from 'node:zlib'
 import { type HeadLayout, httpDateNow } from '@edgestack/common'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
 import { addGzipVary, gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
-import { chunksOf, ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
+import { chunksOf, ssiApplies, ssiHeaders, ssiStream, ssiWhole } from './ssi-filter.js'
 import { withPadding } from './msie-padding.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
@@ -108,9 +108,11 @@ function sendSsi(st: RequestState, status: number, headers: string[], buf: Buffe
     res.end()
     return
   }
-  let out = ssiStream(st, Readable.from(chunksOf(buf)))
-  if (options !== undefined) out = gzipStream(st, out, options)
-  res.pipeFrom(out).catch(() => res.destroy())
+  if (options === undefined) {
+    ssiWhole(st, buf).catch(() => res.destroy())
+    return
+  }
+  res.pipeFrom(gzipStream(st, ssiStream(st, Readable.from(chunksOf(buf))), options)).catch(() => res.destroy())
 }
 
 /**

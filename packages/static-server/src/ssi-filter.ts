@@ -59,6 +59,33 @@ export function ssiStream(st: RequestState, source: Readable): Readable {
   return t
 }
 
+/**
+ * A body held in memory through the filter straight into the response (no gzip after it): the
+ * same document and chunks as ssiStream without a stream per answer. Stops when the client
+ * has gone.
+ */
+export async function ssiWhole(st: RequestState, body: Buffer): Promise<void> {
+  const res = st.res
+  st.ssiShared ??= new SsiShared(() => res.destroy())
+  let gone = false
+  const onClose = () => {
+    gone = true
+  }
+  res.once('close', onClose)
+  const doc = new SsiDocument(st, st.ssiShared, st.conf.ssi, (bytes) => {
+    if (bytes.length > 0 && !gone) res.write(Buffer.from(bytes, 'latin1'))
+  })
+  try {
+    for (const chunk of chunksOf(body)) {
+      if (gone) return
+      await doc.feed(chunk.toString('latin1'))
+    }
+    res.end()
+  } finally {
+    res.off('close', onClose)
+  }
+}
+
 /** A whole body as chunks of at most `size` bytes (nginx reads a file in output_buffers' 32k). */
 export function* chunksOf(buf: Buffer, size = 32 * 1024): Generator<Buffer> {
   for (let at = 0; at < buf.length; at += size) yield buf.subarray(at, at + size)

@@ -12,7 +12,7 @@ import { statusLineReason } from './error-page.js'
 import { gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendWhole, writeBody } from './respond.js'
 import { isStatic } from './variables.js'
-import { chunksOf, ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
+import { chunksOf, ssiApplies, ssiHeaders, ssiStream, ssiWhole } from './ssi-filter.js'
 
 let boundary = 0
 /** Largest body kept formatted with its head, ready for one write. */
@@ -273,9 +273,8 @@ async function sendSsiFile(st: RequestState, path: string, status: number, heade
   const body = req.method === 'HEAD' ? undefined : await cache.body(path, info)
   if (body !== undefined) {
     res.writeHead(status, headers, statusLineReason(status))
-    let out: Readable = ssiStream(st, Readable.from(chunksOf(body)))
-    if (gzip) out = gzipStream(st, out, gzip)
-    await res.pipeFrom(out)
+    if (!gzip) return ssiWhole(st, body)
+    await res.pipeFrom(gzipStream(st, ssiStream(st, Readable.from(chunksOf(body))), gzip))
     return
   }
   const fh = await open(path, 'r')

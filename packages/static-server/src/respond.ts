@@ -1,10 +1,12 @@
+import { Readable } from 'node:stream'
 import { gzip, type ZlibOptions } from 'node:zlib'
 import { type HeadLayout, httpDateNow } from '@edgestack/common'
 import type { ExpiresValue, LocationConf } from './config/model.js'
 import { parseExpires } from './config/directive-values.js'
 import { charsetFilter } from './charset-filter.js'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
-import { addGzipVary, gzipHeaders, gzipRatio } from './gzip-filter.js'
+import { addGzipVary, gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
+import { chunksOf, ssiApplies, ssiHeaders, ssiStream, ssiWhole } from './ssi-filter.js'
 import { withPadding } from './msie-padding.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
@@ -102,6 +104,10 @@ export function sendWhole(
 ): void {
   const res = st.res
   const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
+  if (ssiApplies(st, headers, streamed ? undefined : (buf?.length ?? 0))) {
+    sendSsi(st, status, headers, buf, reason, ordered)
+    return
+  }
   const options = gzipHeaders(st, status, headers, streamed ? undefined : (buf?.length ?? 0))
   const [front, layout] = ordered ? nginxLayout(st, headers) : [headers, undefined]
   if (options === undefined && !streamed) {
@@ -109,6 +115,25 @@ export function sendWhole(
     return
   }
   writeBody(st, status, front, buf, options, reason, layout)
+}
+
+/** A whole body through the SSI filter (then gzip): chunked, its head as ssiHeaders leaves it. */
+function sendSsi(st: RequestState, status: number, headers: string[], buf: Buffer | undefined, reason: string | undefined, ordered: boolean): void {
+  const res = st.res
+  ssiHeaders(st, headers)
+  const options = gzipHeaders(st, status, headers, undefined)
+  const [front, layout] = ordered ? nginxLayout(st, headers) : [headers, undefined]
+  res.writeHead(status, front, reason, layout)
+  // A HEAD answer is its head: nginx's body filters never run for it.
+  if (buf === undefined || st.req.method === 'HEAD') {
+    res.end()
+    return
+  }
+  if (options === undefined) {
+    ssiWhole(st, buf).catch(() => res.destroy())
+    return
+  }
+  res.pipeFrom(gzipStream(st, ssiStream(st, Readable.from(chunksOf(buf))), options)).catch(() => res.destroy())
 }
 
 /**

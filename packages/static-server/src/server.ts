@@ -199,6 +199,13 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     const ids = { conn, req: ++requests }
     st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`, ids)
     st.logError = (message) => logger.error(message, ids)
+    st.runSubrequest = (sub) =>
+      handle(sub, deps).catch((err: Error) => {
+        if (err instanceof RegexMatchFailed) st.alert(err.message)
+        else logger.error(`subrequest "${sub.uri}": ${err.message}`, ids)
+        if (!sub.res.headersSent) sendBuiltin(sub, 500)
+        else sub.res.destroy()
+      })
     if (sel?.captures) captured(st, sel.captures)
     realIpPhase(st)
     const startedAt = performance.now()

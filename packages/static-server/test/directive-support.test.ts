@@ -28,6 +28,7 @@ const REFUSED_VALUE: Record<string, [accepted: string, refused: string]> = {
   reset_timedout_connection: ['off', 'on'],
   proxy_cache: ['off', 'z'],
   ignore_invalid_headers: ['on', 'off'],
+  ssi_ignore_recycled_buffers: ['off', 'on'],
 }
 const REFUSED_ARGS: Record<string, string> = {
   user: 'nobody',

@@ -18,6 +18,7 @@ import { checkVariables } from './check-variables.js'
 import { mapBlock } from './map-block.js'
 import { CHARSET_TYPES, charsetKey, charsetMap, checkRecode, emptyCharsets } from './charset-maps.js'
 import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
+import { SSI_DEFAULTS, ssiDirective } from './ssi-directives.js'
 import { GZIP_DEFAULTS, type GzipLists, gzipDirective } from './gzip-directives.js'
 import { checkLimitZones, LIMIT_DEFAULTS, type LimitLists, limitDirective, limitZone } from './limit-directives.js'
 import type { Directive } from './parse-tree.js'
@@ -207,6 +208,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     proxySetBody: undefined,
     gzipStatic: false,
     gzip: GZIP_DEFAULTS,
+    ssi: SSI_DEFAULTS,
     limits: LIMIT_DEFAULTS,
     openFileCache: undefined,
     disableSymlinks: false,
@@ -261,6 +263,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   const proxyLists: ProxyLists = new Set()
   const gzipLists: GzipLists = new Set()
   const limitLists: LimitLists = new Set()
+  let ssiTypesHere = false
   let userFileHere = false
   for (const d of block) {
     const a = d.args
@@ -272,6 +275,10 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       continue
     }
     if (d.name.startsWith('limit_') && limitDirective(ctx, c, d, limitLists)) continue
+    if (d.name.startsWith('ssi') && ssiDirective(c, d, ssiTypesHere)) {
+      if (d.name === 'ssi_types') ssiTypesHere = true
+      continue
+    }
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {
       c[timeField] = time(d, a0)

@@ -263,6 +263,7 @@ export interface LocationConf {
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
   gzip: GzipConf
+  ssi: SsiConf
   limits: LimitConf
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
   /** disable_symlinks: `from` is the part of the path nginx trusts (its `from=` template). */
@@ -325,6 +326,18 @@ export interface GzipConf {
   /** gzip_disable `msie6`, and its caseless regexes on User-Agent. */
   disableMsie6: boolean
   disable: readonly BoundedRegex[]
+}
+
+/** ngx_http_ssi_filter_module's settings of a level. */
+export interface SsiConf {
+  on: boolean
+  /** ssi_types, lower-cased (text/html always among them); '*' for any type. */
+  types: ReadonlySet<string> | '*'
+  silentErrors: boolean
+  /** ssi_last_modified: keep Last-Modified and a weak ETag instead of dropping both. */
+  lastModified: boolean
+  /** ssi_value_length: the longest parameter value of a command. */
+  valueLength: number
 }
 
 /** One `allow` / `deny` line: the client's address masked with `mask` equals `addr`. */

@@ -40,7 +40,9 @@ export class H2Session {
 
   constructor(socket: Socket, bytes: Buffer, peer: PeerAddresses, deps: SessionDeps, onClosed: (s: H2Session) => void) {
     this.#deps = deps
-    this.#peer = peer
+    // A stream's request has no socket of its own: the connection's ends (VCL's remote.ip and
+    // local.ip) go with the peer, the PROXY header's ends (client.ip, server.ip) as they are.
+    this.#peer = peer.connection !== undefined ? peer : { ...peer, connection: { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 } }
     const params = deps.params
     this.#resets = new RapidResetBudget(params.get('h2_rapid_reset'), params.get('h2_rapid_reset_limit'), params.get('h2_rapid_reset_period'))
     this.#socket = socket

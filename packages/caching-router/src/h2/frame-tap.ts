@@ -53,6 +53,9 @@ export class FrameTap extends EventEmitter {
   readonly #open = new Set<number>()
   #acks = 0
   #stopped = false
+  #corked = 0
+  #out: Buffer[] = []
+  #done: Array<(err?: Error | null) => void> = []
 
   constructor(socket: Socket, opts: FrameTapOptions) {
     super()
@@ -144,14 +147,30 @@ export class FrameTap extends EventEmitter {
     this.#socket.resume()
     return this
   }
+  // node:http2's writes come as cork, one write per buffer (three a response: HEADERS, the
+  // DATA frame's header, the body), uncork: they go out as one buffer with one callback, not
+  // through the socket's per-chunk machinery (which cost more than the rest of a cache hit).
   cork(): void {
-    this.#socket.cork()
+    this.#corked++
   }
   uncork(): void {
-    this.#socket.uncork()
+    if (--this.#corked === 0) this.#flush()
   }
   write(chunk: Buffer, cb?: (err?: Error | null) => void): boolean {
-    return this.#socket.write(chunk, cb)
+    if (this.#corked === 0) return this.#socket.write(chunk, cb)
+    this.#out.push(chunk)
+    if (cb !== undefined) this.#done.push(cb)
+    return true
+  }
+  #flush(): void {
+    const out = this.#out
+    if (out.length === 0) return
+    const done = this.#done
+    this.#out = []
+    this.#done = []
+    this.#socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out), (err) => {
+      for (const cb of done) cb(err)
+    })
   }
   end(cb?: () => void): this {
     this.#socket.end(cb)

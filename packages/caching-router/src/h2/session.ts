@@ -76,7 +76,7 @@ export class H2Session {
   }
 
   #onStream = (stream: ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]): void => {
-    stream.on('error', () => {})
+    stream.on('error', ignore)
     const started = Date.now()
     this.#streams++
     this.#live.add(stream)
@@ -161,6 +161,9 @@ export class H2Session {
     if (hard || code !== constants.NGHTTP2_NO_ERROR) setTimeout(() => this.session.destroy(), 1000).unref()
   }
 }
+
+/** A stream's errors end in its 'close' (one function for every stream, not one each). */
+function ignore(): void {}
 
 /** varnishd's h2_* parameters as node:http2 session options (see README, "HTTP/2"). */
 function sessionOptions(params: Params) {

@@ -53,7 +53,10 @@ export function requestFields(raw: readonly string[]): { headers: string[]; meth
     // nghttp2 lets no uppercase name through (RFC 9113 §8.2.1): names compare as they are.
     if (name === 'host') host = true
     else if (name === 'expect' && value.toLowerCase() === '100-continue') expect = true
-    else if (name === 'content-length') (contentLength ??= []).push(value)
+    else if (name === 'content-length') {
+      if (contentLength === undefined) contentLength = [value]
+      else contentLength.push(value)
+    }
     // RFC 9113 §8.2.3: cookie crumbs are joined with "; " before an HTTP/1.1 hop sees them.
     if (name === 'cookie') {
       cookie = cookie === undefined ? value : `${cookie}; ${value}`
@@ -306,7 +309,8 @@ export class H2Response extends Http1Response {
       const name = (headers[i] as string).toLowerCase()
       const value = headers[i + 1] as string
       if (name === 'content-length') {
-        ;(lengths ??= []).push(value)
+        if (lengths === undefined) lengths = [value]
+        else lengths.push(value)
         continue
       }
       if (CONNECTION_SPECIFIC.has(name)) continue

@@ -88,7 +88,9 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       serverIp: req.localAddress || BOGO_IP,
       clientPort: req.remotePort,
       serverPort: req.localPort,
-      socket: req.socket,
+      // remote.ip and local.ip: the connection's own ends (a PROXY header's are client.ip and
+      // server.ip); an HTTP/2 request's socket is its stream, so its session names them.
+      socket: req.viaProxy ?? req.socket,
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
       http0: headers,

@@ -49,8 +49,10 @@ export async function spawnRouter(
     setTimeout(() => {
       clearInterval(timer)
       child.kill('SIGKILL')
-      reject(new Error(`caching-router not listening after 10 s:\n${out}`))
-    }, 10_000).unref()
+      reject(new Error(`caching-router not listening after 30 s:\n${out}`))
+      // A bound, not a measurement: with --workers on a loaded two-core machine start-up has
+      // taken over 10 s. The manager killed, its child stops on its own (obeyManager).
+    }, 30_000).unref()
   })
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return

@@ -69,7 +69,10 @@ export function requestFields(raw: readonly string[]): { headers: string[]; meth
   return { headers, method, path, expect, contentLength }
 }
 
-/** What the base classes need of a connection; an HTTP/2 stream is never kept, closed or hijacked by one. */
+/**
+ * What the base classes need of a connection; an HTTP/2 stream is never kept, closed or hijacked
+ * by one. The stream stands in for the socket, so its 'drain' resumes the base pipeFrom().
+ */
 class StreamOwner implements ResponseOwner {
   constructor(readonly socket: Socket) {}
   responseFinished(): void {}
@@ -237,36 +240,6 @@ export class H2Response extends Http1Response {
       resetStream(this.#stream, constants.NGHTTP2_INTERNAL_ERROR)
     } else if (!this.#noBody && !this.#stream.destroyed) this.#stream.end()
     this.#finish()
-  }
-
-  override pipeFrom(body: Readable): Promise<void> {
-    const stream = this.#stream
-    return new Promise((resolve, reject) => {
-      const onDrain = () => body.resume()
-      const cleanup = () => {
-        stream.off('drain', onDrain)
-        this.off('close', onClose)
-      }
-      const onClose = () => {
-        cleanup()
-        body.destroy()
-        resolve()
-      }
-      body.on('data', (c: Buffer) => {
-        if (!this.write(c)) body.pause()
-      })
-      body.once('end', () => {
-        cleanup()
-        this.end()
-        resolve()
-      })
-      body.once('error', (err) => {
-        cleanup()
-        reject(err)
-      })
-      stream.on('drain', onDrain)
-      this.once('close', onClose)
-    })
   }
 
   /** A failed response (a backend gone mid-body): RST_STREAM, as varnishd's h2 transport does; the session stays. */

@@ -18,7 +18,7 @@ import { appendForwardedFor, expectContinue, sameOriginPath, targetUrl } from '.
 import type { Responder } from './respond.js'
 import type { CacheStore } from './store.js'
 import { guruMeditation } from './synth.js'
-import { endRequestTx, headBytes, requestTx, sessionTx, type Tx, type TxLog } from './vsl-records.js'
+import { endRequestTx, headBytes, realTime, requestTx, sessionTx, type Tx, type TxLog } from './vsl-records.js'
 
 const BOGO_IP = '0.0.0.0'
 
@@ -70,7 +70,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
   const startRequestTx = (vsl: NonNullable<TxLog['log']>, req: Http1Request, r: ReqObj, startedAt: number): Tx => {
     const sess = sessions.get(req.socket)
     sess?.link('req', r.xid, 'rxreq')
-    return requestTx(vsl, r.xid, sess?.xid ?? 0, (performance.timeOrigin + startedAt) / 1000, {
+    return requestTx(vsl, r.xid, sess?.xid ?? 0, realTime(startedAt), {
       clientIp: r.clientIp,
       clientPort: req.remotePort,
       listenName: listenName(req.localPort),

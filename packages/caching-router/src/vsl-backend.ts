@@ -10,8 +10,9 @@ import type { VslLog } from './vsm/vsl.js'
  */
 export function bereqTx(log: VslLog, r: ReqObj, xid: number, reason: string): Tx {
   r.vsl?.link('bereq', xid, reason)
-  const tx = new Tx(log, xid, true, `bereq ${r.xid} ${reason}`)
-  tx.timestamp('Start')
+  const t0 = realNow()
+  const tx = new Tx(log, xid, true, 'bereq', r.xid, reason, t0)
+  tx.timestamp('Start', t0)
   return tx
 }
 
@@ -27,14 +28,14 @@ export function loggedFetch(tx: Tx, bereq: BereqObj, sink: FetchSink): { sink: F
   tx.rec(SLT.BereqURL, bereq.url)
   tx.rec(SLT.BereqProtocol, bereq.proto)
   const h = bereq.headers
-  for (let i = 0; i < h.length; i += 2) tx.rec(SLT.BereqHeader, `${h[i]}: ${h[i + 1]}`)
+  for (let i = 0; i < h.length; i += 2) tx.header(SLT.BereqHeader, h[i] as string, h[i + 1] as string)
   tx.timestamp('Bereq')
   const reqHead = headBytes(bereq.method, bereq.url, bereq.proto.slice(5), bereq.headers)
   let respHead = 0
   let respBody = 0
   const end = () => {
     if (tx.ended) return
-    tx.rec(SLT.BereqAcct, `${reqHead} 0 ${reqHead} ${respHead} ${respBody} ${respHead + respBody}`)
+    tx.numbers(SLT.BereqAcct, [reqHead, 0, reqHead, respHead, respBody, respHead + respBody])
     tx.end()
   }
   return {
@@ -44,7 +45,7 @@ export function loggedFetch(tx: Tx, bereq: BereqObj, sink: FetchSink): { sink: F
         tx.rec(SLT.BerespProtocol, 'HTTP/1.1')
         tx.rec(SLT.BerespStatus, String(status))
         tx.rec(SLT.BerespReason, reason)
-        for (let i = 0; i < headers.length; i += 2) tx.rec(SLT.BerespHeader, `${headers[i]}: ${headers[i + 1]}`)
+        for (let i = 0; i < headers.length; i += 2) tx.header(SLT.BerespHeader, headers[i] as string, headers[i + 1] as string)
         // "HTTP/1.1 200 OK\r\n", the fields, the empty line: the head as the backend framed it.
         respHead = headBytes('', '', '', headers) + reason.length + 6
         sink.head(status, reason, headers)

@@ -13,9 +13,17 @@ export class TxLog {
   listenNames = new Map<number, string>()
 }
 
+// A getter that does work on each read: read once.
+const TIME_ORIGIN = performance.timeOrigin
+
 /** Seconds since the epoch to the microsecond, as varnishd's VTIM_real in Timestamp records. */
 function realNow(): number {
-  return (performance.timeOrigin + performance.now()) / 1000
+  return (TIME_ORIGIN + performance.now()) / 1000
+}
+
+/** performance.now() (ms) as realNow() would have read it then. */
+export function realTime(perfNowMs: number): number {
+  return (TIME_ORIGIN + perfNowMs) / 1000
 }
 
 /** The VCL_call names (cache_vcl.c VCL_*_method: the method in capitals). */
@@ -49,13 +57,20 @@ export class Tx implements VclTrace {
   #last: number
   #ended = false
 
-  constructor(log: VslLog, xid: number, backend: boolean, begin: string, t0 = realNow()) {
+  /** `Begin TYPE PARENT REASON` (`req 1001 rxreq`). */
+  constructor(log: VslLog, xid: number, backend: boolean, type: string, parent: number, reason: string, t0 = realNow()) {
     this.#log = log
     this.xid = xid
     this.#id = (xid & 0x3fffffff) + (backend ? BACKEND : CLIENT)
     this.#t0 = t0
     this.#last = t0
-    log.write(SLT.Begin, this.#id, begin)
+    log.start(SLT.Begin, this.#id)
+    log.str(type)
+    log.str(' ')
+    log.int(parent)
+    log.str(' ')
+    log.str(reason)
+    log.finish()
   }
 
   get ended(): boolean {
@@ -66,10 +81,83 @@ export class Tx implements VclTrace {
     if (!this.#ended) this.#log.write(tag, this.#id, text)
   }
 
+  /** `NAME: VALUE`, a header record, without a string made for it. */
+  header(tag: number, name: string, value: string): void {
+    if (this.#ended) return
+    const log = this.#log
+    log.start(tag, this.#id)
+    log.str(name)
+    log.str(': ')
+    log.str(value)
+    log.finish()
+  }
+
+  /** A record of `text` from `from` to `to` (a line of a head), without slicing it. */
+  slice(tag: number, text: string, from: number, to: number): void {
+    if (this.#ended) return
+    const log = this.#log
+    log.start(tag, this.#id)
+    log.str(text, from, to)
+    log.finish()
+  }
+
   /** `Timestamp LABEL: absolute since-begin since-last` (cache_shmlog.c VSLb_ts). */
   timestamp(label: string, t = realNow()): void {
-    this.rec(SLT.Timestamp, `${label}: ${t.toFixed(6)} ${(t - this.#t0).toFixed(6)} ${(t - this.#last).toFixed(6)}`)
+    if (this.#ended) return
+    const log = this.#log
+    log.start(SLT.Timestamp, this.#id)
+    log.str(label)
+    log.str(': ')
+    log.fixed6(t)
+    log.str(' ')
+    log.fixed6(t - this.#t0)
+    log.str(' ')
+    log.fixed6(t - this.#last)
+    log.finish()
     this.#last = t
+  }
+
+  /** `ReqStart CLIENTIP PORT LISTENER`. */
+  reqStart(ip: string, port: number, listener: string): void {
+    if (this.#ended) return
+    const log = this.#log
+    log.start(SLT.ReqStart, this.#id)
+    log.str(ip)
+    log.str(' ')
+    log.int(port)
+    log.str(' ')
+    log.str(listener)
+    log.finish()
+  }
+
+  /** `Hit OBJVXID TTL GRACE KEEP` / `HitMiss OBJVXID TTL` (ttl, grace, keep in seconds, %.6f). */
+  hit(tag: number, objXid: number, ttl: number, grace?: number, keep?: number): void {
+    if (this.#ended) return
+    const log = this.#log
+    log.start(tag, this.#id)
+    log.int(objXid)
+    log.str(' ')
+    log.fixed6(ttl)
+    if (grace !== undefined && keep !== undefined) {
+      log.str(' ')
+      log.fixed6(grace)
+      log.str(' ')
+      log.fixed6(keep)
+    }
+    log.finish()
+  }
+
+  /** A record of numbers separated by spaces (ReqAcct, BereqAcct, Hit). */
+  numbers(tag: number, values: readonly number[], fixed6From = values.length): void {
+    if (this.#ended) return
+    const log = this.#log
+    log.start(tag, this.#id)
+    for (let i = 0; i < values.length; i++) {
+      if (i > 0) log.str(' ')
+      if (i >= fixed6From) log.fixed6(values[i] as number)
+      else log.int(values[i] as number)
+    }
+    log.finish()
   }
 
   call(method: VclMethod, action: string): void {
@@ -87,7 +175,15 @@ export class Tx implements VclTrace {
 
   /** A child transaction: `Link TYPE VXID REASON` (`req 1002 rxreq`, `bereq 1003 fetch`). */
   link(type: 'req' | 'bereq', xid: number, reason: string): void {
-    this.rec(SLT.Link, `${type} ${xid} ${reason}`)
+    if (this.#ended) return
+    const log = this.#log
+    log.start(SLT.Link, this.#id)
+    log.str(type)
+    log.str(' ')
+    log.int(xid)
+    log.str(' ')
+    log.str(reason)
+    log.finish()
   }
 
   end(): void {
@@ -104,7 +200,7 @@ export class Tx implements VclTrace {
  */
 export function sessionTx(log: VslLog, xid: number, socket: Socket, req: SessionPeer, listenName: string): Tx {
   const t0 = realNow()
-  const sess = new Tx(log, xid, false, 'sess 0 HTTP/1', t0)
+  const sess = new Tx(log, xid, false, 'sess', 0, 'HTTP/1', t0)
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1
   sess.rec(SLT.SessOpen, `${req.remoteAddress} ${req.remotePort} ${listenName} ${req.localAddress} ${req.localPort} ${t0.toFixed(6)} ${fd}`)
   socket.once('close', () => {
@@ -129,15 +225,15 @@ interface SessionPeer {
  * varnishd appends it).
  */
 export function requestTx(log: VslLog, xid: number, parent: number, t0: number, start: RequestStart): Tx {
-  const tx = new Tx(log, xid, false, `req ${parent} rxreq`, t0)
+  const tx = new Tx(log, xid, false, 'req', parent, 'rxreq', t0)
   tx.timestamp('Start', t0)
   tx.timestamp('Req', t0)
-  tx.rec(SLT.ReqStart, `${start.clientIp} ${start.clientPort} ${start.listenName}`)
+  tx.reqStart(start.clientIp, start.clientPort, start.listenName)
   tx.rec(SLT.ReqMethod, start.method)
   tx.rec(SLT.ReqURL, start.url)
   tx.rec(SLT.ReqProtocol, start.proto)
   const h = start.headers
-  for (let i = 0; i < h.length; i += 2) tx.rec(SLT.ReqHeader, `${h[i]}: ${h[i + 1]}`)
+  for (let i = 0; i < h.length; i += 2) tx.header(SLT.ReqHeader, h[i] as string, h[i + 1] as string)
   return tx
 }
 
@@ -175,7 +271,7 @@ export function endRequestTx(tx: Tx, head: string | undefined, status: number, a
   const t = realNow()
   tx.timestamp('Process', t)
   tx.timestamp('Resp', t)
-  tx.rec(SLT.ReqAcct, `${acct.reqHead} ${acct.reqBody} ${acct.reqHead + acct.reqBody} ${acct.respHead} ${acct.respBody} ${acct.respHead + acct.respBody}`)
+  tx.numbers(SLT.ReqAcct, [acct.reqHead, acct.reqBody, acct.reqHead + acct.reqBody, acct.respHead, acct.respBody, acct.respHead + acct.respBody])
   tx.end()
 }
 
@@ -184,27 +280,28 @@ function respRecords(tx: Tx, head: string): void {
   if (eol === -1) return
   const sp1 = head.indexOf(' ')
   const sp2 = head.indexOf(' ', sp1 + 1)
-  tx.rec(SLT.RespProtocol, head.slice(0, sp1))
-  tx.rec(SLT.RespStatus, head.slice(sp1 + 1, sp2 === -1 || sp2 > eol ? eol : sp2))
-  tx.rec(SLT.RespReason, sp2 === -1 || sp2 > eol ? '' : head.slice(sp2 + 1, eol))
+  const noReason = sp2 === -1 || sp2 > eol
+  tx.slice(SLT.RespProtocol, head, 0, sp1)
+  tx.slice(SLT.RespStatus, head, sp1 + 1, noReason ? eol : sp2)
+  tx.slice(SLT.RespReason, head, noReason ? eol : sp2 + 1, eol)
   let at = eol + 2
   for (;;) {
     eol = head.indexOf('\r\n', at)
     // The empty line ends the head.
     if (eol <= at) return
-    tx.rec(SLT.RespHeader, head.slice(at, eol))
+    tx.slice(SLT.RespHeader, head, at, eol)
     at = eol + 2
   }
 }
 
 /** `Hit OBJVXID TTL GRACE KEEP` (cache_req_fsm.c cnt_lookup), the TTL left, possibly negative in grace. */
 export function hitRecord(tx: Tx, objXid: number, ttlLeft: number, grace: number, keep: number): void {
-  tx.rec(SLT.Hit, `${objXid} ${ttlLeft.toFixed(6)} ${grace.toFixed(6)} ${keep.toFixed(6)}`)
+  tx.hit(SLT.Hit, objXid, ttlLeft, grace, keep)
 }
 
 /** `HitMiss OBJVXID TTL`: a hit-for-miss marker sent this request to the backend. */
 export function hitMissRecord(tx: Tx, objXid: number, ttlLeft: number): void {
-  tx.rec(SLT.HitMiss, `${objXid} ${ttlLeft.toFixed(6)}`)
+  tx.hit(SLT.HitMiss, objXid, ttlLeft)
 }
 
 export { realNow }

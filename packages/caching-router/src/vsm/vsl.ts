@@ -10,6 +10,14 @@ const ENDMARKER = ((254 << 24) | 0x454545) >>> 0
 const WRAPMARKER = ((254 << 24) | 0x575757) >>> 0
 /** vsl_reclen's default (255 bytes with the NUL): longer records are cut, as varnishd cuts them. */
 const MAX_TEXT = 254
+/** "00" to "99" as ASCII pairs, for fixed6's fraction. */
+const PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 0x30 + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10))
+
+/** Scratch for int()'s digits, least significant first. */
+const DIGITS = new Uint8Array(16)
+
+/** The most a record takes: two words, the text, its NUL, padding. */
+const RECORD_ROOM = 8 + MAX_TEXT + 1 + 3
 /** The records buffered between two writes to the file; a full one is written at once. */
 const STAGE_BYTES = 256 * 1024
 /** How long a record may wait in the buffer: readers see it at most this late. */
@@ -51,6 +59,13 @@ export class VslLog {
   #segmentN = 0xfffffff8
   readonly #offsets: number[] = [0, -1, -1, -1, -1, -1, -1, -1]
   #stage: Stage
+  // The record being built (start .. finish).
+  #buf: Buffer
+  #rec = 0
+  #pos = 0
+  #limit = 0
+  #wholeCached = -1
+  #wholeDigits = ''
   readonly #spare: Buffer[] = []
   readonly #pending: Stage[] = []
   #writing = false
@@ -68,6 +83,7 @@ export class VslLog {
     // A batch is at most half a segment: a reader a few segments behind is never lapped by one write.
     this.#stageBytes = Math.min(STAGE_BYTES, Math.floor(this.#segsize / 2) * 4)
     this.#stage = { buf: Buffer.allocUnsafe(this.#stageBytes + 4), used: 0 }
+    this.#buf = this.#stage.buf
   }
 
   /** A `Log` segment of `bytes` (varnishd's -l, vsl_space) in `set`. */
@@ -86,20 +102,120 @@ export class VslLog {
    * text as latin1 (cut at vsl_reclen).
    */
   write(tag: number, vxid: number, text: string): void {
-    if (this.#closed) return
-    if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT)
+    this.start(tag, vxid)
+    this.str(text)
+    this.finish()
+  }
+
+  /**
+   * Starts a record whose text the next `str`/`int`/`fixed6` calls append (each cut at
+   * vsl_reclen) and `finish` ends. The bytes go straight into the staging buffer: no string is
+   * built for a record, no binding is called.
+   */
+  start(tag: number, vxid: number): void {
     let s = this.#stage
-    if (s.used + text.length + 12 > this.#stageBytes) s = this.#rotate()
+    // Room for the longest record: no check per appended piece.
+    if (s.used + RECORD_ROOM > this.#stageBytes) s = this.#rotate()
+    this.#buf = s.buf
+    this.#rec = s.used
+    this.#pos = s.used + 8
+    this.#limit = s.used + 8 + MAX_TEXT
     const buf = s.buf
     const at = s.used
-    const n = buf.write(text, at + 8, 'latin1')
-    buf[at + 8 + n] = 0
-    const len = n + 1
-    buf.writeUInt32LE(((tag << 24) | len) >>> 0, at)
-    buf.writeUInt32LE(vxid >>> 0, at + 4)
+    buf[at + 2] = 0
+    buf[at + 3] = tag
+    buf[at + 4] = vxid & 0xff
+    buf[at + 5] = (vxid >>> 8) & 0xff
+    buf[at + 6] = (vxid >>> 16) & 0xff
+    buf[at + 7] = vxid >>> 24
+  }
+
+  /** Appends `text` (from `from` to `to`) as latin1. */
+  str(text: string, from = 0, to = text.length): void {
+    const buf = this.#buf
+    let p = this.#pos
+    const end = Math.min(to, from + this.#limit - p)
+    for (let i = from; i < end; i++) buf[p++] = text.charCodeAt(i)
+    this.#pos = p
+  }
+
+  /** Appends an integer's decimal digits. */
+  int(n: number): void {
+    if (!(n >= 0 && n <= 0x7fffffff) || n !== Math.floor(n)) {
+      this.#bigInt(n)
+      return
+    }
+    const buf = this.#buf
+    let p = this.#pos
+    if (n < 10) {
+      if (p < this.#limit) {
+        buf[p] = 0x30 + n
+        this.#pos = p + 1
+      }
+      return
+    }
+    const d = DIGITS
+    let k = 0
+    while (n > 0) {
+      const q = (n / 10) | 0
+      d[k++] = 0x30 + n - q * 10
+      n = q
+    }
+    if (p + k > this.#limit) return
+    while (k > 0) buf[p++] = d[--k] as number
+    this.#pos = p
+  }
+
+  // Past 2^31: a timestamp's seconds, which change once a second, so their digits are made once.
+  #bigInt(n: number): void {
+    if (n !== this.#wholeCached) {
+      this.#wholeCached = n
+      this.#wholeDigits = String(n)
+    }
+    this.str(this.#wholeDigits)
+  }
+
+  /** Appends `x` with six decimals (`%.6f`), as varnishd's timestamps and durations. */
+  fixed6(x: number): void {
+    if (!(x >= 0 && x < 1e12)) {
+      this.str(x.toFixed(6))
+      return
+    }
+    const micros = Math.round(x * 1e6)
+    const whole = Math.floor(micros / 1e6)
+    this.int(whole)
+    if (this.#pos + 7 > this.#limit) return
+    const buf = this.#buf
+    const p = this.#pos
+    buf[p] = 0x2e
+    // Six digits as three pairs.
+    let f = micros - whole * 1e6
+    const hi = (f / 10000) | 0
+    f -= hi * 10000
+    const mid = (f / 100) | 0
+    const lo = f - mid * 100
+    buf[p + 1] = PAIRS[hi * 2] as number
+    buf[p + 2] = PAIRS[hi * 2 + 1] as number
+    buf[p + 3] = PAIRS[mid * 2] as number
+    buf[p + 4] = PAIRS[mid * 2 + 1] as number
+    buf[p + 5] = PAIRS[lo * 2] as number
+    buf[p + 6] = PAIRS[lo * 2 + 1] as number
+    this.#pos = p + 7
+  }
+
+  /** Ends the record started last: NUL, length, padding. */
+  finish(): void {
+    if (this.#closed) return
+    const buf = this.#buf
+    const at = this.#rec
+    buf[this.#pos] = 0
+    const len = this.#pos + 1 - (at + 8)
+    buf[at] = len & 0xff
+    buf[at + 1] = len >> 8
     // The padding bytes of the last word: zero, as varnishd's memset log leaves them.
-    for (let i = at + 8 + len; (i & 3) !== 0; i++) buf[i] = 0
-    s.used = at + 8 + ((len + 3) & ~3)
+    let p = this.#pos + 1
+    while ((p & 3) !== 0) buf[p++] = 0
+    this.#stage.used = p
     if (this.#timer === undefined) {
       this.#timer = setTimeout(this.#tick, FLUSH_MS)
       this.#timer.unref()

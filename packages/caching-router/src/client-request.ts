@@ -66,13 +66,13 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
   // promoted per scavenge, a mark-compact a second), about 5 us of GC per 1 KiB hit.
   // Each connection's session transaction, while it is open (only with -n's log).
   const sessions = new WeakMap<object, Tx>()
-  const listenName = (port: number) => d.txLog.listenNames.get(port) ?? 'a0'
+  const listenName = (port: number | undefined) => d.txLog.listenNames.get(port || 0) ?? 'a0'
   const startRequestTx = (vsl: NonNullable<TxLog['log']>, req: Http1Request, r: ReqObj, startedAt: number): Tx => {
     const sess = sessions.get(req.socket)
     sess?.link('req', r.xid, 'rxreq')
     return requestTx(vsl, r.xid, sess?.xid ?? 0, realTime(startedAt), {
       clientIp: r.clientIp,
-      clientPort: req.remotePort,
+      clientPort: req.remotePort || 0,
       listenName: listenName(req.localPort),
       method: req.method,
       url: req.target,

@@ -250,6 +250,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           })
           await s.listenPath(spec.address.path, spec.address.mode)
           bound.push(spec.address.path)
+          // A Unix socket's requests have no local port: 0 names it (one such listener's name).
+          txLog.listenNames.set(0, spec.name ?? `a${i}`)
           logger.info(`listening on ${spec.address.path}${spec.proxy ? ' (PROXY)' : ''}`)
           continue
         }

@@ -62,7 +62,7 @@ export function loggedFetch(tx: Tx, bereq: BereqObj, sink: FetchSink): { sink: F
         sink.end()
       },
       error(err) {
-        tx.rec(SLT.FetchError, err.message)
+        tx.rec(SLT.FetchError, fetchError(err))
         tx.timestamp('Error')
         end()
         sink.error(err)
@@ -85,4 +85,19 @@ export function bereqFailed(tx: Tx, why: string): void {
   tx.timestamp('Error', realNow())
   tx.rec(SLT.BereqAcct, '0 0 0 0 0 0')
   tx.end()
+}
+
+/** varnishd's FetchError words for the failures it names (cache_fetch.c, cache_backend.c). */
+function fetchError(err: Error): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'first byte timeout'
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'between bytes timeout'
+    case 'ECONNREFUSED':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'backend connection failed'
+    default:
+      return err.message
+  }
 }

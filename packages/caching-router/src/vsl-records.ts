@@ -92,12 +92,17 @@ export class Tx implements VclTrace {
     log.finish()
   }
 
-  /** A record of `text` from `from` to `to` (a line of a head), without slicing it. */
-  slice(tag: number, text: string, from: number, to: number): void {
+  /** `text` held for heldRecord (VslLog.hold). */
+  hold(text: string): void {
+    this.#log.hold(text)
+  }
+
+  /** A record of the held text from `from` to `to` (a line of a head), without slicing it. */
+  heldRecord(tag: number, from: number, to: number): void {
     if (this.#ended) return
     const log = this.#log
     log.start(tag, this.#id)
-    log.str(text, from, to)
+    log.held(from, to)
     log.finish()
   }
 
@@ -202,7 +207,8 @@ export function sessionTx(log: VslLog, xid: number, socket: Socket, req: Session
   const t0 = realNow()
   const sess = new Tx(log, xid, false, 'sess', 0, 'HTTP/1', t0)
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd ?? -1
-  sess.rec(SLT.SessOpen, `${req.remoteAddress} ${req.remotePort} ${listenName} ${req.localAddress} ${req.localPort} ${t0.toFixed(6)} ${fd}`)
+  // A Unix socket's ends: varnishd's bogo_ip, 0.0.0.0 port 0.
+  sess.rec(SLT.SessOpen, `${req.remoteAddress || '0.0.0.0'} ${req.remotePort || 0} ${listenName} ${req.localAddress || '0.0.0.0'} ${req.localPort || 0} ${t0.toFixed(6)} ${fd}`)
   socket.once('close', () => {
     // cache_session.c's reasons: the client closed (REM_CLOSE), or we did after a response that said close.
     sess.rec(SLT.SessClose, `${req.keepAlive ? 'REM_CLOSE' : 'RESP_CLOSE'} ${(realNow() - t0).toFixed(3)}`)
@@ -276,21 +282,22 @@ export function endRequestTx(tx: Tx, head: string | undefined, status: number, a
 }
 
 function respRecords(tx: Tx, head: string): void {
-  let eol = head.indexOf('\r\n')
+  const eol = head.indexOf('\r\n')
   if (eol === -1) return
+  tx.hold(head)
   const sp1 = head.indexOf(' ')
   const sp2 = head.indexOf(' ', sp1 + 1)
   const noReason = sp2 === -1 || sp2 > eol
-  tx.slice(SLT.RespProtocol, head, 0, sp1)
-  tx.slice(SLT.RespStatus, head, sp1 + 1, noReason ? eol : sp2)
-  tx.slice(SLT.RespReason, head, noReason ? eol : sp2 + 1, eol)
+  tx.heldRecord(SLT.RespProtocol, 0, sp1)
+  tx.heldRecord(SLT.RespStatus, sp1 + 1, noReason ? eol : sp2)
+  tx.heldRecord(SLT.RespReason, noReason ? eol : sp2 + 1, eol)
   let at = eol + 2
   for (;;) {
-    eol = head.indexOf('\r\n', at)
+    const next = head.indexOf('\r\n', at)
     // The empty line ends the head.
-    if (eol <= at) return
-    tx.slice(SLT.RespHeader, head, at, eol)
-    at = eol + 2
+    if (next <= at) return
+    tx.heldRecord(SLT.RespHeader, at, next)
+    at = next + 2
   }
 }
 

@@ -13,6 +13,9 @@ const MAX_TEXT = 254
 /** "00" to "99" as ASCII pairs, for fixed6's fraction. */
 const PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 0x30 + (i % 2 === 0 ? Math.floor(i / 20) : (i >> 1) % 10))
 
+/** The staging buffer's tail where `hold` puts a response head (http_resp_size's default is 32 KiB). */
+const SCRATCH_BYTES = 32 * 1024
+
 /** Scratch for int()'s digits, least significant first. */
 const DIGITS = new Uint8Array(16)
 
@@ -64,6 +67,8 @@ export class VslLog {
   #rec = 0
   #pos = 0
   #limit = 0
+  #heldText = ''
+  #heldIn: Buffer | undefined
   #wholeCached = -1
   #wholeDigits = ''
   readonly #spare: Buffer[] = []
@@ -82,7 +87,7 @@ export class VslLog {
     this.#end = this.#segsize * SEGMENTS
     // A batch is at most half a segment: a reader a few segments behind is never lapped by one write.
     this.#stageBytes = Math.min(STAGE_BYTES, Math.floor(this.#segsize / 2) * 4)
-    this.#stage = { buf: Buffer.allocUnsafe(this.#stageBytes + 4), used: 0 }
+    this.#stage = { buf: Buffer.allocUnsafe(this.#stageBytes + 4 + SCRATCH_BYTES), used: 0 }
     this.#buf = this.#stage.buf
   }
 
@@ -137,6 +142,34 @@ export class VslLog {
     const end = Math.min(to, from + this.#limit - p)
     for (let i = from; i < end; i++) buf[p++] = text.charCodeAt(i)
     this.#pos = p
+  }
+
+  /**
+   * Puts `text` (a response head) in the staging buffer's scratch tail in one native copy, so
+   * that `held` appends pieces of it with copyWithin instead of a character loop.
+   */
+  hold(text: string): void {
+    this.#heldText = text
+    this.#heldIn = undefined
+    if (text.length > SCRATCH_BYTES) return
+    const buf = this.#stage.buf
+    buf.write(text, this.#stageBytes + 4, SCRATCH_BYTES, 'latin1')
+    this.#heldIn = buf
+  }
+
+  /** Appends the held text from `from` to `to`. */
+  held(from: number, to: number): void {
+    const buf = this.#buf
+    // The staging buffer changed since hold (it filled): the text again, by characters.
+    if (buf !== this.#heldIn) {
+      this.str(this.#heldText, from, to)
+      return
+    }
+    const p = this.#pos
+    const end = Math.min(to, from + this.#limit - p)
+    const base = this.#stageBytes + 4
+    buf.copyWithin(p, base + from, base + end)
+    this.#pos = p + (end - from)
   }
 
   /** Appends an integer's decimal digits. */
@@ -257,7 +290,7 @@ export class VslLog {
       return full
     }
     this.#pending.push(full)
-    this.#stage = { buf: this.#spare.pop() ?? Buffer.allocUnsafe(this.#stageBytes + 4), used: 0 }
+    this.#stage = { buf: this.#spare.pop() ?? Buffer.allocUnsafe(this.#stageBytes + 4 + SCRATCH_BYTES), used: 0 }
     if (!this.#writing) this.#next()
     return this.#stage
   }

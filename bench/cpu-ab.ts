@@ -14,7 +14,10 @@ import { promisify } from 'node:util'
  * process tree from /proc/PID/task/N/schedstat (nanoseconds), divided by the requests its wrk
  * completed. Prints each round and the median ratio of each contender to the first.
  *
- *   node bench/dist/cpu-ab.js [--rounds 6] [--seconds 5] [--connections 16] [--no-varnishd]
+ *   node bench/dist/cpu-ab.js [--rounds 6] [--seconds 5] [--connections 16] [--no-varnishd] [--workdir-root DIR]
+ *
+ * --workdir-root: where the -n directories go (default the temporary directory); varnish's
+ * documentation puts its working directory on tmpfs, e.g. /dev/shm.
  */
 
 const run = promisify(execFile)
@@ -27,6 +30,8 @@ const ROUNDS = opt('rounds', 6)
 const SECONDS = opt('seconds', 5)
 const CONNECTIONS = opt('connections', 16)
 const WITH_VARNISHD = !args.includes('--no-varnishd')
+const rootAt = args.indexOf('--workdir-root')
+const WORKDIR_ROOT = rootAt === -1 ? tmpdir() : (args[rootAt + 1] as string)
 const ROUTER = fileURLToPath(new URL('../../packages/caching-router/bin/caching-router.js', import.meta.url))
 
 interface Contender {
@@ -86,7 +91,7 @@ async function main(): Promise<void> {
   })
   await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
   const backend = `127.0.0.1:${(origin.address() as { port: number }).port}`
-  const dir = await mkdtemp(join(tmpdir(), 'cpu-ab-'))
+  const dir = await mkdtemp(join(WORKDIR_ROOT, 'cpu-ab-'))
   const contenders: Contender[] = []
   const start = async (name: string, cmd: string, argv: string[]) => {
     const port = await freePort()

@@ -52,9 +52,9 @@ export async function openChildShm(workdir: string, logBytes: number, child: Cou
       if (!failed) logger.warn(`shared memory: log records not written: ${err.message}`)
       failed = true
     }
-    const vsc = await ChildCounters.start(set, child, logger)
-    // From here on every transaction writes its records.
+    // From here on (as soon as readers can find the segment) every transaction writes its records.
     child.txLog.log = vsl
+    const vsc = await ChildCounters.start(set, child, logger)
     return {
       set,
       vsl,

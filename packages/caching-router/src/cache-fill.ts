@@ -64,6 +64,7 @@ export function startFill(d: FillDeps, job: FillJob, busy: boolean): void {
 function fetchInto(d: FillDeps, job: FillJob, obj: CacheObject, bereq: BereqObj): void {
   const { r, res } = job
   if (d.policy.backendFetch(bereq) === 'abandon') {
+    d.fetches.abandoned(bereq)
     d.store.unbusy(obj, false, d.clock())
     if (res) d.responder.synth(r, res, 503, 'Service Unavailable')
     return

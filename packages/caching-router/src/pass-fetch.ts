@@ -36,6 +36,7 @@ export function passFetch(
 ): void {
   const { policy, responder, fetches } = d
   if (policy.backendFetch(bereq) === 'abandon') {
+    fetches.abandoned(bereq)
     responder.synth(r, res, 503, 'Service Unavailable')
     return
   }

@@ -1,5 +1,6 @@
 import type { MatchLimits } from '@edgestack/common'
 import type { VclResolvedBackend } from './vcl/index.js'
+import type { Tx } from './vsl-records.js'
 
 /**
  * The router's decisions, shaped like varnishd's request and fetch state machines
@@ -55,6 +56,8 @@ export interface ReqObj {
   top?: ReqObj
   /** `req.esi = false` (VCL 4.0): this request's response is not ESI-processed. */
   esiOff?: boolean
+  /** This request's records in `-n`'s log (undefined: no log, or an ESI include). */
+  vsl?: Tx
 }
 
 export interface BereqObj {
@@ -76,6 +79,8 @@ export interface BereqObj {
   /** Seconds; undefined: the first_byte_timeout / between_bytes_timeout parameters. */
   firstByteTimeout?: number
   betweenBytesTimeout?: number
+  /** This backend request's records in `-n`'s log. */
+  vsl?: Tx
 }
 
 export interface BerespObj {

@@ -77,6 +77,7 @@ export class Responder {
     }
     // builtin.vcl's vcl_deliver changes nothing: no resp or obj view to build, no VCL to run.
     if (this.#d.policy.isBuiltin(r, 'deliver')) {
+      r.vsl?.call('deliver', 'deliver')
       res.send(status, headers, body, reason)
       return
     }
@@ -92,7 +93,7 @@ export class Responder {
    */
   #deliverEsi(r: ReqObj, res: Http1Response, obj: CacheObject, headers: string[], now: number): void {
     const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers, doEsi: true }
-    if (!this.#d.policy.isBuiltin(r, 'deliver') && this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    if (this.#builtinDeliver(r) ? false : this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     const esi = this.esi
     if (!resp.doEsi || esi === undefined || obj.esi === undefined) {
       res.send(resp.status, resp.headers, obj.body, resp.reason)
@@ -123,7 +124,7 @@ export class Responder {
       return
     }
     const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
-    if (!this.#d.policy.isBuiltin(r, 'deliver') && this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    if (this.#builtinDeliver(r) ? false : this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     if (r.method === 'HEAD' || resp.status === 204 || resp.status === 304) {
       res.writeHead(resp.status, resp.headers, resp.reason)
       res.end()
@@ -161,6 +162,13 @@ export class Responder {
       error: () => res.destroy(),
     })
     res.once('close', unfollow)
+  }
+
+  /** builtin.vcl's vcl_deliver alone, which delivers: not run, only logged. */
+  #builtinDeliver(r: ReqObj): boolean {
+    if (!this.#d.policy.isBuiltin(r, 'deliver')) return false
+    r.vsl?.call('deliver', 'deliver')
+    return true
   }
 
   /** vcl_deliver chose synth or restart: carried out here; true when so. */

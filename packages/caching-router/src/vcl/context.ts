@@ -280,10 +280,24 @@ export interface VclContext {
   /** The subroutine running now (set by VclProgram.run); the shard director reads its side from it. */
   method?: VclMethod
   /**
+   * The transaction's log (varnishlog's records) when the router writes one: VCL_call and
+   * VCL_return of each run, std.log's VCL_Log, VCL_Error, std.timestamp. The backend side's
+   * while a backend subroutine runs.
+   */
+  vsl?: VclTrace
+  /**
    * `req.hash`: the SHA-256 vcl_hash's hash_data() calls built (cache_hash.c, each part then a
    * NUL), vcl_hash being run for it if the request has not needed it yet.
    */
   digest?(): Uint8Array
+}
+
+/** What VCL writes to a transaction's log (the router's Tx, vsl-records.ts). */
+export interface VclTrace {
+  call(method: VclMethod, action: string): void
+  vclLog(text: string): void
+  vclError(text: string): void
+  timestamp(label: string): void
 }
 
 /** The subroutines varnish runs, named without their `vcl_` prefix. */

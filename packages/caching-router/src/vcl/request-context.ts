@@ -1,5 +1,5 @@
 import type { MatchLimits } from '@edgestack/common'
-import type { VclBackendRef, VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse } from './context.js'
+import type { VclBackendRef, VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse, VclTrace } from './context.js'
 import { VclHeaders } from './context.js'
 
 /** What the router knows when a request head has been read. */
@@ -27,6 +27,8 @@ export interface RequestInit {
   readonly digest?: () => Uint8Array
   readonly ban?: (expression: string) => string | undefined
   readonly log?: (message: string) => void
+  /** The request's log records (varnishlog), when written. */
+  readonly vsl?: VclTrace
   readonly xkeyPurge?: (keys: string, soft: boolean) => number
   readonly regexLimits?: MatchLimits
 }
@@ -70,6 +72,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     ban: init.ban ?? (() => 'bans are not supported here'),
     log: init.log ?? (() => {}),
     method: undefined,
+    vsl: init.vsl,
     digest: init.digest,
     xkeyPurge: init.xkeyPurge,
   }

@@ -76,6 +76,8 @@ export class Http1Response extends EventEmitter {
   bytesSent = 0
   /** Bytes of the status line and header fields. */
   headBytes = 0
+  /** The head as written by send() or writeHead() (latin1): varnishd's Resp* log records read it. */
+  head: string | undefined = undefined
   /**
    * Called once when the last byte is handed to the socket, before 'finish' is emitted: the
    * access log's hook, without the cost of a once-listener on every request.
@@ -149,6 +151,7 @@ export class Http1Response extends EventEmitter {
     const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason, layout)
     const socket = this.#owner.socket
     this.headersSent = true
+    this.head = head
     this.headBytes = head.length
     this.bytesSent += head.length + (withBody ? buf.length : 0)
     if (this.#paced()) {
@@ -247,6 +250,7 @@ export class Http1Response extends EventEmitter {
     if (layout?.trailing) head += fields(layout.trailing)
     head += CRLF
     this.headersSent = true
+    this.head = head
     this.headBytes = head.length
     this.bytesSent += head.length
     this.#put(Buffer.from(head, 'latin1'))

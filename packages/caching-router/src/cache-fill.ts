@@ -4,7 +4,6 @@ import type { FetchControl, FetchSink } from './backend.js'
 import { type BackendFetch, withDate } from './backend-fetch.js'
 import { CacheObject } from './cache-object.js'
 import { storableHeaders } from './deliver.js'
-import { parseEsi } from './esi/esi-parse.js'
 import { PassEsiBody } from './esi/pass-esi.js'
 import { BodyCoder, contentEncoding, fetchCoding } from './gzip/fetch-coding.js'
 import type { Params } from './params.js'
@@ -195,7 +194,7 @@ class CacheFill implements FetchSink {
       }
       if (beresp.doEsi && !partial && !this.revalidated && beresp.status !== 204 && beresp.status !== 304) {
         // Not stored, still a page: collected, parsed and assembled as a pass's (esi/pass-esi.ts).
-        this.#passEsi = new PassEsiBody(this.#bereq, beresp, params.gzip, store.maxBytes, params.esiFeatures, (obj) => {
+        this.#passEsi = new PassEsiBody(this.#bereq, beresp, params.gzip, store.maxBytes, this.#d.fetches, (obj) => {
           if (obj !== undefined) this.#d.responder.deliver(r, res, obj, false)
           else if (res.headersSent) res.destroy()
           else this.#d.responder.synth(r, res, 503, 'Backend fetch failed')
@@ -341,7 +340,7 @@ class CacheFill implements FetchSink {
   /** The whole body is in the object: ESI is parsed and a held (do_stream = false) object published. */
   #stored(): void {
     this.#obj.complete()
-    if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = parseEsi(this.#obj.body, this.#bereq.url, this.#d.params.esiFeatures)
+    if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = this.#d.fetches.parseEsi(this.#obj.body, this.#bereq.url)
     if (this.#whole) {
       // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
       if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()

@@ -274,6 +274,8 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
   const noLog: AccessLogFn = () => {}
   responder.esi = {
     include(parent: ReqObj, inc: EsiInclude, out: FragmentResponse) {
+      // MAIN.esi_req: one a sub-request, past the max_esi_depth check (ved_include).
+      counters.esi_req++
       const r = includeRequest(parent, inc, d.nextXid(), false)
       const res = asResponse(out)
       r.restart = restarter(r, undefined, res, noLog)

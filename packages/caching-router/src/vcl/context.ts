@@ -170,6 +170,12 @@ export interface VclRequest extends VclMessage {
   restarts: number
   readonly xid: string
   readonly esiLevel: number
+  /**
+   * `req.time`: seconds since the epoch when the request head was in (varnishd's t_req); kept
+   * across restarts, and an ESI include's is its top request's (ved_include: req->t_req =
+   * preq->t_req), so `req_top.time` reads the same.
+   */
+  readonly time: number
   /** `req.esi` (VCL 4.0): false turns ESI processing off for this request's response. */
   esi: boolean
   readonly isHitmiss: boolean

@@ -19,6 +19,8 @@ export interface RequestInit {
   /** An ESI sub-request: its depth and the top request's VCL view (req_top). */
   readonly esiLevel?: number
   readonly top?: VclRequest
+  /** `req.time` in seconds; default: now (an include passes its top request's). */
+  readonly time?: number
   readonly serverHostname?: string
   readonly serverIdentity?: string
   readonly now?: () => number
@@ -50,6 +52,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     restarts: init.restarts ?? 0,
     xid: init.xid,
     esiLevel: init.esiLevel ?? 0,
+    time: init.time ?? init.top?.time ?? (init.now ?? (() => Date.now() / 1000))(),
     esi: true,
     isHitmiss: false,
     isHitpass: false,

@@ -163,6 +163,9 @@ add({ ...field('resp.do_esi', 'resp', 'doEsi', 'BOOL', RESP, RESP), dialects: ['
 add(field('obj.can_esi', 'obj', 'canEsi', 'BOOL', OBJ, NONE))
 add({ ...field('req.esi', 'req', 'esi', 'BOOL', CLIENT, CLIENT), dialects: ['3.0', '4.0'] })
 for (const key of ['method', 'url', 'proto'] as const) add(field(`req_top.${key}`, 'top', key, 'STRING', CLIENT, NONE))
+// t_req: fixed when the head is in, kept across restarts; an include's is its top request's.
+add(field('req.time', 'req', 'time', 'TIME', CLIENT, NONE))
+add(field('req_top.time', 'top', 'time', 'TIME', CLIENT, NONE))
 add(field('beresp.age', 'beresp', 'age', 'DURATION', BERESP, NONE))
 add(field('beresp.was_304', 'beresp', 'was304', 'BOOL', BERESP, NONE))
 add(field('beresp.backend.name', 'beresp', 'backendName', 'STRING', BERESP, NONE))

@@ -14,6 +14,7 @@ import { addConditionals, merge304, revalidates } from './revalidation.js'
 import { isErrorStatus, standsInForError } from './stale-if-error.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { writeStreamHead } from './stream-head.js'
+import { makeBrotliCopy } from './gzip/brotli-copy.js'
 import { computeFreshness } from './ttl.js'
 import type { PeerCache } from './workers/peer-cache.js'
 
@@ -27,6 +28,8 @@ export interface FillDeps {
   clock(): number
   /** `--workers N`: the owner of each hash range (workers/peer-cache.ts); undefined with one. */
   peers?: PeerCache | undefined
+  /** `--brotli`: a brotli copy is made beside each complete gzip object. */
+  brotli?: boolean
 }
 
 /** One fill: for `r`, answering `res` (undefined: a background refresh), under `hash`. */
@@ -240,6 +243,7 @@ class CacheFill implements FetchSink {
       obj.complete()
       // vbf_stp_condfetch copies the kept object's ESI data with its body.
       if (beresp.doEsi) obj.esi = stale.esi
+      this.#brotliCopy()
     } else if (beresp.doStream === false || beresp.doEsi) {
       // ESI is parsed from the whole body once (varnishd's VEP runs as the body arrives; here
       // the page's first client waits for its body, its fragments still stream).
@@ -337,10 +341,17 @@ class CacheFill implements FetchSink {
     }
   }
 
+  /** `--brotli`: made once the object is complete (and stored), off the event loop. */
+  #brotliCopy(): void {
+    // An error only means no copy: the gzip body passed the fetch's check, clients get it.
+    if (this.#d.brotli) makeBrotliCopy(this.#obj, this.#d.store, () => {})
+  }
+
   /** The whole body is in the object: ESI is parsed and a held (do_stream = false) object published. */
   #stored(): void {
     this.#obj.complete()
     if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = this.#d.fetches.parseEsi(this.#obj.body, this.#bereq.url)
+    this.#brotliCopy()
     if (this.#whole) {
       // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
       if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()

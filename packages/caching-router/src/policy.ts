@@ -55,6 +55,8 @@ export interface ReqObj {
   top?: ReqObj
   /** `req.esi = false` (VCL 4.0): this request's response is not ESI-processed. */
   esiOff?: boolean
+  /** `--brotli`: the client's Accept-Encoding (after vcl_recv) takes br. */
+  takesBrotli?: boolean
 }
 
 export interface BereqObj {

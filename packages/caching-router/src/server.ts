@@ -166,6 +166,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     storageBytes: () => store.maxBytes,
     fetches: new BackendFetch({ pools, params, counters, logger, nextXid }),
     peers,
+    brotli: model.brotli ?? false,
   }
   const onRequest = createClientRequestHandler({
     policy,

@@ -48,6 +48,8 @@ edgestack extensions (the article's routing without a VCL file):
                           (xid) as fields (default text)
   --workers N|auto        N worker threads on the same listening sockets, one cache across
                           them (auto: one a CPU; default 1)
+  --brotli                keep a brotli copy beside each gzip object and send it to clients
+                          whose Accept-Encoding takes br (varnishd has no brotli)
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
@@ -84,6 +86,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
       workers: { type: 'string' },
+      brotli: { type: 'boolean' },
       'log-format': { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -114,6 +117,9 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     const app = parseAddress(values['app-backend'] ?? '127.0.0.1:3000', '127.0.0.1')
     vcl = { kind: 'text', name: '<--static-backend/--app-backend>', text: articleVcl(statics, app) }
   }
+  const workers = parseWorkers(values.workers)
+  // A copy from another worker carries the body as stored, not its brotli copy (README).
+  if (values.brotli && workers > 1) throw new UsageError('--brotli is not available with --workers above 1')
   const adminAddress = values.T === undefined ? undefined : parseAddress(values.T, '127.0.0.1')
   return deepFreeze({
     listen: checkDuplicates((values.a ?? [':80']).map(parseListen)),
@@ -127,7 +133,8 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     pidFile: values.P,
     metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
-    workers: parseWorkers(values.workers),
+    workers,
+    brotli: values.brotli ?? false,
     logFormat: parseLogFormat(values['log-format']),
     help: values.help ?? false,
     check: values.C ?? false,

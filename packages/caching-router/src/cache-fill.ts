@@ -42,6 +42,13 @@ export interface FillJob {
   readonly stale: CacheObject | undefined
 }
 
+/** Vary's names without accept-encoding (undefined when none is left). */
+function withoutAcceptEncoding(names: string[] | undefined): string[] | undefined {
+  if (names === undefined || !names.includes('accept-encoding')) return names
+  const rest = names.filter((n) => n !== 'accept-encoding')
+  return rest.length > 0 ? rest : undefined
+}
+
 /**
  * A cache fill (miss, hit-for-miss, or a background refresh). With `busy`, concurrent misses
  * wait for this fetch's response head and then stream from the object it fills.
@@ -235,7 +242,10 @@ class CacheFill implements FetchSink {
     obj.keep = Math.max(beresp.keep, fresh.staleIfError)
     obj.staleIfError = fresh.staleIfError
     obj.tOrigin = now - fresh.age * 1000
-    obj.varyNames = varyNamesOf(beresp.headers)
+    // With http_gzip_support varnishd's lookup does not tell clients apart by Accept-Encoding
+    // (it gunzips for those that take no gzip): one object for all, as measured with 7.1.1
+    // (a gzip client's fill is a hit for a plain client and for a `br` one, Vary or not).
+    obj.varyNames = gzipSupport ? withoutAcceptEncoding(varyNamesOf(beresp.headers)) : varyNamesOf(beresp.headers)
     obj.varyKey = obj.varyNames ? varyKey(obj.varyNames, r.headers) : ''
     if (this.revalidated && stale) {
       store.remove(stale)

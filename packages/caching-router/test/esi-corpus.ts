@@ -139,6 +139,18 @@ export const fragments: Record<string, { status?: number; esi?: boolean; headers
 
 export const pathOf = (c: EsiCase) => c.path ?? `/p/${c.name}`
 
+/** The corpus's VCL: what an include's request carries goes to /f/echo; `X-Esi: 1` turns do_esi on. */
+export const esiVcl = (port: number) => `vcl 4.1;
+backend default { .host = "127.0.0.1"; .port = "${port}"; }
+sub vcl_recv {
+  set req.http.X-Lvl = req.esi_level;
+  set req.http.X-Top = req_top.url;
+}
+sub vcl_backend_response {
+  if (beresp.http.X-Esi) { set beresp.do_esi = true; }
+}
+`
+
 const pages = new Map(esiCases.map((c) => [pathOf(c), c]))
 
 /**

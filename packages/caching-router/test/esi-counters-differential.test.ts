@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { type TestContext, test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
 import { promisify } from 'node:util'
-import { esiCases, pathOf, serveEsiCorpus } from './esi-corpus.js'
+import { esiCases, esiVcl, pathOf, serveEsiCorpus } from './esi-corpus.js'
 import { get, sleep, startOrigin } from './router-harness.js'
 import { ROUTER_CLI, spawnRouter } from './router-process.js'
 import { skipWithoutVarnishd, startVarnishd } from './vcl-varnishd.js'
@@ -24,16 +24,6 @@ const ESI_COUNTERS = ['MAIN.esi_req', 'MAIN.esi_errors', 'MAIN.esi_warnings']
 const at = (port: number) => ({ host: '127.0.0.1', port })
 const ALL_FEATURES = '+esi_ignore_https,+esi_disable_xml_check,+esi_ignore_other_elements,+esi_remove_bom,+esi_include_onerror'
 
-const vcl = (port: number) => `vcl 4.1;
-backend default { .host = "127.0.0.1"; .port = "${port}"; }
-sub vcl_recv {
-  set req.http.X-Lvl = req.esi_level;
-  set req.http.X-Top = req_top.url;
-}
-sub vcl_backend_response {
-  if (beresp.http.X-Esi) { set beresp.do_esi = true; }
-}
-`
 
 /** `varnishstat -n DIR -1 -f MAIN.esi_*`: name -> value. */
 async function esiStats(dir: string): Promise<Record<string, number>> {
@@ -67,7 +57,7 @@ for (const [features, first] of [
 async function compare(t: TestContext, features: string, ADMIN: HostPort, METRICS: HostPort): Promise<void> {
   if (!existsSync(VARNISHSTAT)) assert.fail('varnishstat is not installed (apt-get install varnish)')
   const origin = await startOrigin(t, serveEsiCorpus)
-  const text = vcl(origin.address.port)
+  const text = esiVcl(origin.address.port)
   const varnishd = await startVarnishd(text, ['-p', `feature=${features}`])
   t.after(() => varnishd.stop())
   const dir = await mkdtemp(join(tmpdir(), 'esi-vsc-'))

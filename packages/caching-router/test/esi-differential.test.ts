@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { after, before, describe, test } from 'node:test'
-import { type EsiCase, esiCases, pathOf, serveEsiCorpus } from './esi-corpus.js'
+import { type EsiCase, esiCases, esiVcl, pathOf, serveEsiCorpus } from './esi-corpus.js'
 import { startOrigin } from './router-harness.js'
 import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
 import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-varnishd.js'
@@ -12,16 +12,6 @@ import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-
 
 const ALL_FEATURES = '+esi_ignore_https,+esi_disable_xml_check,+esi_ignore_other_elements,+esi_remove_bom,+esi_include_onerror'
 
-const vcl = (port: number) => `vcl 4.1;
-backend default { .host = "127.0.0.1"; .port = "${port}"; }
-sub vcl_recv {
-  set req.http.X-Lvl = req.esi_level;
-  set req.http.X-Top = req_top.url;
-}
-sub vcl_backend_response {
-  if (beresp.http.X-Esi) { set beresp.do_esi = true; }
-}
-`
 
 interface Seen {
   status: number
@@ -75,7 +65,7 @@ describe('ESI against varnishd', { skip: skipWithoutVarnishd }, () => {
   before(async () => {
     const origin = await startOrigin({ after: (fn: () => Promise<void>) => closers.push(fn) } as never, serveEsiCorpus)
     for (const features of ['default', ALL_FEATURES]) {
-      const text = vcl(origin.address.port)
+      const text = esiVcl(origin.address.port)
       const varnishd = await startVarnishd(text, ['-p', `feature=${features}`])
       const router = await startVclRouter(text, 'boot.vcl', { feature: features })
       peers.push({ name: features === 'default' ? 'default features' : 'every ESI feature', features, varnishd, router })

@@ -2,6 +2,7 @@ import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import type { CacheObject } from '../cache-object.js'
 import { deliverHeadersOf } from '../deliver.js'
+import { someCoding } from './accept-encoding.js'
 
 const gunzip = promisify(zlib.gunzip)
 const brotliCompress = promisify(zlib.brotliCompress)
@@ -18,21 +19,7 @@ const QUALITY = 6
  * (RFC2616_Req_Gzip) reads `gzip`, after vcl_recv, before the lookup's normalization.
  */
 export function acceptsBrotli(headers: readonly string[]): boolean {
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string
-    if (name.length !== 15 || name.toLowerCase() !== 'accept-encoding') continue
-    for (const item of (headers[i + 1] as string).split(',')) {
-      const [coding = '', ...params] = item.split(';')
-      if (coding.trim().toLowerCase() !== 'br') continue
-      let q = 1
-      for (const p of params) {
-        const [k, v] = p.split('=')
-        if (k?.trim().toLowerCase() === 'q') q = Number(v?.trim())
-      }
-      if (q > 0) return true
-    }
-  }
-  return false
+  return someCoding(headers, 'br', (c, q) => c === 'br' && q > 0)
 }
 
 /** The store side of a copy: counted in its bytes, evicting others as a growing object does. */

@@ -255,8 +255,9 @@ class CacheFill implements FetchSink {
       if (beresp.doEsi) obj.esi = stale.esi
       this.#brotliCopy()
     } else if (beresp.doStream === false || beresp.doEsi) {
-      // ESI is parsed from the whole body once (varnishd's VEP runs as the body arrives; here
-      // the page's first client waits for its body, its fragments still stream).
+      // ESI is parsed from the whole body once. varnishd's VEP runs as the body arrives, but its
+      // delivery pushes the esi VDP only once VEP left OA_ESIDATA at the fetch's end, so its
+      // clients wait for the whole page too (measured with 7.1.1; the fragments still stream).
       this.#esi = beresp.doEsi === true
       // Waiters stay parked on the busy object and this client waits until end() (varnishd
       // delivers a non-streamed object once its fetch finished, BOS_FINISHED).

@@ -117,9 +117,6 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     const app = parseAddress(values['app-backend'] ?? '127.0.0.1:3000', '127.0.0.1')
     vcl = { kind: 'text', name: '<--static-backend/--app-backend>', text: articleVcl(statics, app) }
   }
-  const workers = parseWorkers(values.workers)
-  // A copy from another worker carries the body as stored, not its brotli copy (README).
-  if (values.brotli && workers > 1) throw new UsageError('--brotli is not available with --workers above 1')
   const adminAddress = values.T === undefined ? undefined : parseAddress(values.T, '127.0.0.1')
   return deepFreeze({
     listen: checkDuplicates((values.a ?? [':80']).map(parseListen)),
@@ -133,7 +130,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     pidFile: values.P,
     metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
-    workers,
+    workers: parseWorkers(values.workers),
     brotli: values.brotli ?? false,
     logFormat: parseLogFormat(values['log-format']),
     help: values.help ?? false,

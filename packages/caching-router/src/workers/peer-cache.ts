@@ -105,6 +105,8 @@ export function objectFrom(data: ObjectData, hash: string, obj = new CacheObject
 interface Hooks {
   /** A ban from a peer's VCL: added here without being sent on. */
   ban(expression: string): void
+  /** A copy from a peer is in this worker's store (`--brotli` makes its brotli copy here). */
+  copied?(obj: CacheObject): void
 }
 
 export class PeerCache {
@@ -163,6 +165,7 @@ export class PeerCache {
         if (a.kind === 'object') {
           objectFrom(a.data, hash, obj)
           this.#store.unbusy(obj, true, this.#clock())
+          this.#hooks.copied?.(obj)
           filled()
           return
         }
@@ -197,7 +200,9 @@ export class PeerCache {
       }
       case 'put': {
         const now = this.#clock()
-        this.#store.insert(objectFrom(m.data, m.hash), now)
+        const obj = objectFrom(m.data, m.hash)
+        this.#store.insert(obj, now)
+        this.#hooks.copied?.(obj)
         if (m.token !== undefined) this.#release(m.token)
         return
       }

@@ -132,6 +132,8 @@ export interface ObjView {
   readonly age: number
   /** `obj.can_esi`. */
   readonly canEsi?: boolean
+  /** Stored gzip'ed (resp.filters). */
+  readonly gzip?: boolean
 }
 
 export type RecvAction = 'hash' | 'pass' | 'pipe' | 'purge' | 'synth'
@@ -174,6 +176,8 @@ export interface PolicyHost {
   xkeyPurge?(keys: string, soft: boolean): number
   /** pcre2_match_limit and friends, as they are now (param.set applies to the next match). */
   regexLimits(): MatchLimits
+  /** http_gzip_support, as it is now (beresp.filters, resp.filters). */
+  gzipSupport?(): boolean
 }
 
 /**

@@ -257,6 +257,8 @@ export function objView(obj: CacheObject, now: number): ObjView {
     hits: obj.hits,
     age: obj.ageSeconds(now),
     canEsi: obj.esi !== undefined,
+    // An ESI page varnishd keeps gzip'ed (esi_gzip) is OF_GZIPED there; ours is kept inflated.
+    gzip: obj.gzip || obj.esiGzip,
   }
 }
 

@@ -138,6 +138,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     log: (message) => logger.info(escapeLogValue(message)),
     xkeyPurge: (keys, soft) => store.xkeyPurge(keys, soft, clock()),
     regexLimits: () => params.regexLimits,
+    gzipSupport: () => params.gzip.support,
   })
   let xid = 1000
   const nextXid = () => ++xid

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
-import { after, before, describe, test } from 'node:test'
-import { startOrigin } from './router-harness.js'
-import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
-import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-varnishd.js'
+import { describe, test } from 'node:test'
+import { differentialPair } from './differential-pair.js'
+import { skipWithoutVarnishd } from './vcl-varnishd.js'
 
 // Does a page with beresp.do_esi stream on its first miss? Measured with varnishd 7.1.1: no.
 // Its VDP "esi" is pushed only when the object has OA_ESIDATA, which VEP leaves at the end
@@ -47,12 +46,7 @@ function headThenEnd(port: number, path: string): Promise<{ headFirst: boolean; 
 const ends = new Map<string, () => void>()
 
 describe('the first miss of an ESI page against varnishd', { skip: skipWithoutVarnishd }, () => {
-  let varnishd: RunningVarnishd | undefined
-  let router: VclRouter | undefined
-  const closers: Array<() => Promise<void>> = []
-
-  before(async () => {
-    const origin = await startOrigin({ after: (fn: () => Promise<void>) => closers.push(fn) } as never, (req, res) => {
+  const pair = differentialPair(vcl, (req, res) => {
       const path = req.url ?? '/'
       if (path.startsWith('/frag')) {
         res.writeHead(200, { 'Cache-Control': 'max-age=60' })
@@ -70,18 +64,9 @@ describe('the first miss of an ESI page against varnishd', { skip: skipWithoutVa
       const timer = setTimeout(end, 2000)
       heads.set(path, end)
     })
-    varnishd = await startVarnishd(vcl(origin.address.port))
-    router = await startVclRouter(vcl(origin.address.port))
-  })
-
-  after(async () => {
-    await varnishd?.stop()
-    await router?.stop()
-    for (const close of closers) await close()
-  })
 
   test('an ESI page is held until its body is in; a page without do_esi streams', async () => {
-    assert.ok(varnishd && router)
+    const { varnishd, router } = pair()
     const seen: Record<string, unknown> = {}
     for (const [name, port] of [
       ['varnishd', varnishd.port],

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { rawExchange } from './raw-client.js'
-import { startOrigin } from './router-harness.js'
-import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
-import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-varnishd.js'
+import { differentialPair } from './differential-pair.js'
+import { skipWithoutVarnishd } from './vcl-varnishd.js'
 
 // req_top.* read by the fragments' VCL (varnish 7.1's vcl_var.rst: req_top.http.*, method,
 // proto, time, url), through varnishd and the router with one VCL and origin. The fragments
@@ -60,27 +59,13 @@ const REQUESTS: Record<string, string> = {
 }
 
 describe('req_top.* in ESI fragments against varnishd', { skip: skipWithoutVarnishd }, () => {
-  let varnishd: RunningVarnishd | undefined
-  let router: VclRouter | undefined
-  const closers: Array<() => Promise<void>> = []
-
-  before(async () => {
-    const origin = await startOrigin({ after: (fn: () => Promise<void>) => closers.push(fn) } as never, (req, res) => {
+  const pair = differentialPair(vcl, (req, res) => {
       res.writeHead(200, { 'Cache-Control': 'max-age=60' })
       res.end((req.url ?? '').startsWith('/nest') ? NEST : PAGE)
     })
-    varnishd = await startVarnishd(vcl(origin.address.port))
-    router = await startVclRouter(vcl(origin.address.port))
-  })
-
-  after(async () => {
-    await varnishd?.stop()
-    await router?.stop()
-    for (const close of closers) await close()
-  })
 
   test('what the fragments read is what varnishd gives them', async () => {
-    assert.ok(varnishd && router)
+    const { varnishd, router } = pair()
     const theirs: Record<string, string> = {}
     const ours: Record<string, string> = {}
     // Twice: misses, then hits of the page (the fragments are synth every time).

@@ -31,6 +31,7 @@ export interface RequestInit {
   readonly log?: (message: string) => void
   readonly xkeyPurge?: (keys: string, soft: boolean) => number
   readonly regexLimits?: MatchLimits
+  readonly gzipSupport?: () => boolean
 }
 
 /**
@@ -75,6 +76,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     method: undefined,
     digest: init.digest,
     xkeyPurge: init.xkeyPurge,
+    gzipSupport: init.gzipSupport,
   }
 }
 

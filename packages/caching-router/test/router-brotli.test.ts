@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import { get, type Reply, sleep, startOrigin } from './router-harness.js'
 import { spawnRouter } from './router-process.js'
+import { freePort } from '@edgestack/common/test/ports'
 import { adminCommand } from '../src/admin-client.js'
 
 // `--brotli` (an edgestack extension): a brotli copy kept beside a gzip object and sent to
@@ -13,8 +14,6 @@ import { adminCommand } from '../src/admin-client.js'
 // The real CLI and a real origin that sends gzip.
 
 const run = promisify(execFile)
-// From this helper's loopback range (41600-41699): -T must be known before the router starts.
-const ADMIN = { host: '127.0.0.1', port: 41605 }
 const TEXT = 'brotli beside gzip. '.repeat(400)
 const GZ = zlib.gzipSync(TEXT)
 
@@ -115,6 +114,8 @@ test('without --brotli a br client gets gzip, as from varnishd', async (t) => {
 })
 
 test('--brotli with --workers 2: each worker has the copy, of the object it fetched or copied', async (t) => {
+  // -T must be known before the router starts: a free port below the ephemeral range.
+  const ADMIN = { host: '127.0.0.1', port: await freePort() }
   const { origin, port } = await start(t, ['--brotli', '--workers', '2', '-T', `${ADMIN.host}:${ADMIN.port}`])
   const objects = async () => Number(/^MAIN\.n_object\s+(\d+)/m.exec((await adminCommand(ADMIN, undefined, 'stats')).body)?.[1])
   // Fresh connections, 8 at a time, until both workers hold the object and every answer is br.

@@ -3,6 +3,8 @@ import { getHeader, hopByHopNames, httpDateNow, type Logger } from '@edgestack/c
 import type { FetchControl, FetchSink } from './backend.js'
 import type { BackendPools } from './backend-pools.js'
 import type { Counters } from './counters.js'
+import type { EsiProgram } from './esi/esi-program.js'
+import { parseEsi } from './esi/esi-parse.js'
 import type { Params } from './params.js'
 import type { BereqObj, ReqObj } from './policy.js'
 import { vbeCounters } from './vbe-counters.js'
@@ -36,6 +38,14 @@ export class BackendFetch {
 
   constructor(deps: BackendFetchDeps) {
     this.#d = deps
+  }
+
+  /**
+   * VEP over a fetched body with `beresp.do_esi` (varnishd's fetch filter vfp_esi), counting
+   * its parse errors and warnings in MAIN.esi_errors / esi_warnings as vep_error/vep_warn do.
+   */
+  parseEsi(body: Buffer, url: string): EsiProgram | undefined {
+    return parseEsi(body, url, this.#d.params.esiFeatures, this.#d.counters)
   }
 
   /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */

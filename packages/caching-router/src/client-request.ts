@@ -5,6 +5,7 @@ import type { EsiIncluder } from './esi/esi-deliver.js'
 import type { EsiInclude } from './esi/esi-program.js'
 import { includeRequest } from './esi/esi-request.js'
 import { normalizeAcceptEncoding } from './gzip/accept-encoding.js'
+import { acceptsBrotli } from './gzip/brotli-copy.js'
 import { asResponse, type FragmentResponse } from './esi/fragment-response.js'
 import { type FetchDeps, lookup } from './lookup.js'
 import type { RouterModel } from './config/model.js'
@@ -234,6 +235,8 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
         log('pass')
         return pass(r, req, res, log)
       default:
+        // --brotli: read before the normalization leaves only gzip (or nothing) for the lookup.
+        if (fetch.brotli === true) r.takesBrotli = acceptsBrotli(r.headers)
         if (gzipSupport()) r.headers = normalizeAcceptEncoding(r.headers)
         lookup(fetch, r, res, res.socket, log)
     }
@@ -309,6 +312,8 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
   const noLog: AccessLogFn = () => {}
   responder.esi = {
     include(parent: ReqObj, inc: EsiInclude, out: FragmentResponse) {
+      // MAIN.esi_req: one a sub-request, past the max_esi_depth check (ved_include).
+      counters.esi_req++
       const r = includeRequest(parent, inc, d.nextXid(), false)
       const res = asResponse(out)
       r.restart = restarter(r, undefined, res, noLog)

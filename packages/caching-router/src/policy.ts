@@ -58,6 +58,8 @@ export interface ReqObj {
   esiOff?: boolean
   /** This request's records in `-n`'s log (undefined: no log, or an ESI include). */
   vsl?: Tx
+  /** `--brotli`: the client's Accept-Encoding (after vcl_recv) takes br. */
+  takesBrotli?: boolean
 }
 
 export interface BereqObj {
@@ -135,6 +137,8 @@ export interface ObjView {
   readonly age: number
   /** `obj.can_esi`. */
   readonly canEsi?: boolean
+  /** Stored gzip'ed (resp.filters). */
+  readonly gzip?: boolean
 }
 
 export type RecvAction = 'hash' | 'pass' | 'pipe' | 'purge' | 'synth'
@@ -177,6 +181,8 @@ export interface PolicyHost {
   xkeyPurge?(keys: string, soft: boolean): number
   /** pcre2_match_limit and friends, as they are now (param.set applies to the next match). */
   regexLimits(): MatchLimits
+  /** http_gzip_support, as it is now (beresp.filters, resp.filters). */
+  gzipSupport?(): boolean
 }
 
 /**

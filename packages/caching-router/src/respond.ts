@@ -42,7 +42,9 @@ export class Responder {
     // obj.hits as varnish counts it: the delivery that filled the object is not a hit.
     if (hit) obj.hits++
     const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
-    if (obj.gzip && !acceptsGzip(r.headers)) {
+    // --brotli: the copy made beside a complete gzip object, for a client that takes br.
+    const br = r.takesBrotli === true ? obj.brotli : undefined
+    if (br === undefined && obj.gzip && !acceptsGzip(r.headers)) {
       const gzip = this.#d.gzip()
       if (gzip.support) {
         this.#deliverGunzipped(r, res, obj, xv, now, gzip.buffer)
@@ -55,8 +57,15 @@ export class Responder {
     }
     let status = obj.status
     let reason = obj.reason
-    let body = obj.body
-    let headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    let body = br ?? obj.body
+    let headers = (br !== undefined ? (obj.brotliHeaders as string[]) : deliverHeadersOf(obj)).concat(
+      'X-Varnish',
+      xv,
+      'Age',
+      String(obj.ageSeconds(now)),
+      'Via',
+      this.#d.via,
+    )
     // The common hit asks for neither validation nor a range: one cheap scan decides.
     const asks = hasConditionalOrRange(r.headers)
     const esi = obj.esi !== undefined && r.esiOff !== true
@@ -256,6 +265,8 @@ export function objView(obj: CacheObject, now: number): ObjView {
     hits: obj.hits,
     age: obj.ageSeconds(now),
     canEsi: obj.esi !== undefined,
+    // An ESI page varnishd keeps gzip'ed (esi_gzip) is OF_GZIPED there; ours is kept inflated.
+    gzip: obj.gzip || obj.esiGzip,
   }
 }
 

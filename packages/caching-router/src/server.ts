@@ -16,7 +16,9 @@ import { BackendPools } from './backend-pools.js'
 import { BanList } from './bans.js'
 import { createClientRequestHandler } from './client-request.js'
 import type { RouterModel } from './config/model.js'
+import type { CacheObject } from './cache-object.js'
 import { Counters } from './counters.js'
+import { makeBrotliCopy } from './gzip/brotli-copy.js'
 import { createH2Gateway } from './h2/gateway.js'
 import { BackendFetch } from './backend-fetch.js'
 import type { FetchDeps } from './lookup.js'
@@ -110,6 +112,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
             bans.prune(store.oldestBanSeq())
             bans.addExpression(expression)
           },
+          // Each worker makes the brotli copy of the objects it holds, copies included.
+          ...(model.brotli ? { copied: (obj: CacheObject) => makeBrotliCopy(obj, store, () => {}) } : {}),
         })
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,
@@ -137,6 +141,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     log: (message) => logger.info(escapeLogValue(message)),
     xkeyPurge: (keys, soft) => store.xkeyPurge(keys, soft, clock()),
     regexLimits: () => params.regexLimits,
+    gzipSupport: () => params.gzip.support,
   })
   let xid = 1000
   const nextXid = () => ++xid
@@ -170,6 +175,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     storageBytes: () => store.maxBytes,
     fetches: new BackendFetch({ pools, params, counters, logger, nextXid, txLog }),
     peers,
+    brotli: model.brotli ?? false,
   }
   const onRequest = createClientRequestHandler({
     policy,

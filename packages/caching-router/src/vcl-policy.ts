@@ -114,6 +114,7 @@ export class VclPolicy implements Policy {
           xkeyPurge: this.#xkeyPurge,
           log: this.#log,
           regexLimits: this.#host?.regexLimits(),
+          gzipSupport: this.#gzipSupport,
           esiLevel: req.esiLevel,
           top: top?.ctx.req,
           vsl: req.vsl,
@@ -428,5 +429,6 @@ export class VclPolicy implements Policy {
 
   readonly #ban = (expression: string): string | undefined => this.#host?.ban(expression) ?? 'bans are not available'
   readonly #log = (message: string): void => this.#host?.log(message)
+  readonly #gzipSupport = (): boolean => this.#host?.gzipSupport?.() ?? true
   readonly #xkeyPurge = (keys: string, soft: boolean): number => this.#host?.xkeyPurge?.(keys, soft) ?? 0
 }

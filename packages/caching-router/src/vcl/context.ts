@@ -170,6 +170,12 @@ export interface VclRequest extends VclMessage {
   restarts: number
   readonly xid: string
   readonly esiLevel: number
+  /**
+   * `req.time`: seconds since the epoch when the request head was in (varnishd's t_req); kept
+   * across restarts, and an ESI include's is its top request's (ved_include: req->t_req =
+   * preq->t_req), so `req_top.time` reads the same.
+   */
+  readonly time: number
   /** `req.esi` (VCL 4.0): false turns ESI processing off for this request's response. */
   esi: boolean
   readonly isHitmiss: boolean
@@ -235,6 +241,8 @@ export interface VclObject extends VclMessage {
   readonly uncacheable: boolean
   /** The object has ESI instructions (it was stored with beresp.do_esi and holds ESI). */
   readonly canEsi: boolean
+  /** The body is stored gzip'ed (OF_GZIPED), for resp.filters' gunzip. */
+  readonly gzip?: boolean
   /** Seconds since the epoch the object was fetched. */
   readonly time: number
 }
@@ -265,6 +273,8 @@ export interface VclContext {
   readonly serverIdentity: string
   /** Seconds since the epoch, read by `now`; the router may fix it per request. */
   now(): number
+  /** http_gzip_support as it is now (beresp.filters, resp.filters); undefined: on. */
+  gzipSupport?(): boolean
   /** `hash_data(...)` in vcl_hash: feed the object's hash. */
   hashData(part: string): void
   /** `ban(...)` / `std.ban(...)`: apply a ban expression; returns an error text when invalid. */

@@ -19,6 +19,8 @@ export interface RequestInit {
   /** An ESI sub-request: its depth and the top request's VCL view (req_top). */
   readonly esiLevel?: number
   readonly top?: VclRequest
+  /** `req.time` in seconds; default: now (an include passes its top request's). */
+  readonly time?: number
   readonly serverHostname?: string
   readonly serverIdentity?: string
   readonly now?: () => number
@@ -31,6 +33,7 @@ export interface RequestInit {
   readonly vsl?: VclTrace
   readonly xkeyPurge?: (keys: string, soft: boolean) => number
   readonly regexLimits?: MatchLimits
+  readonly gzipSupport?: () => boolean
 }
 
 /**
@@ -52,6 +55,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     restarts: init.restarts ?? 0,
     xid: init.xid,
     esiLevel: init.esiLevel ?? 0,
+    time: init.time ?? init.top?.time ?? (init.now ?? (() => Date.now() / 1000))(),
     esi: true,
     isHitmiss: false,
     isHitpass: false,
@@ -75,6 +79,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     vsl: init.vsl,
     digest: init.digest,
     xkeyPurge: init.xkeyPurge,
+    gzipSupport: init.gzipSupport,
   }
 }
 

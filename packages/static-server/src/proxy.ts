@@ -1,6 +1,7 @@
 import { declaredLength } from '@edgestack/common'
-import type { PassThrough } from 'node:stream'
+import type { PassThrough, Readable } from 'node:stream'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
+import { ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
 import { type ClientHead, clientHead } from './proxy-response.js'
 import { type UpstreamRequest, upstreamRequest } from './proxy-request.js'
 import { readRequestBody } from './request-body.js'
@@ -155,8 +156,13 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const res = st.res
   const status = st.errorStatus ?? head.status
   st.accelCharset = head.accel.charset
+  st.typeFromUpstream = true
+  // ngx_http_upstream_process_limit_rate: the backend's rate is the answer's r->limit_rate.
+  if (head.accel.limitRate !== undefined) st.limitRate = head.accel.limitRate
   const headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
-  const gzip = gzipHeaders(st, status, headers, declaredLength(headers), true)
+  const ssi = ssiApplies(st, headers, declaredLength(headers))
+  if (ssi) ssiHeaders(st, headers)
+  const gzip = gzipHeaders(st, status, headers, ssi ? undefined : declaredLength(headers), true)
   const [front, layout] = nginxLayout(st, headers)
   layout.afterLength = head.afterLength
   if (st.errorStatus === undefined) layout.statusText = head.statusText
@@ -167,8 +173,10 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
     relay = out
     res.writeHead(status, front, undefined, layout)
-    res.pipeFrom(gzip ? gzipStream(st, out, gzip) : out).catch(() => res.destroy())
-  }, head.accel.limitRate)
+    let body: Readable = ssi ? ssiStream(st, out) : out
+    if (gzip) body = gzipStream(st, body, gzip)
+    res.pipeFrom(body).catch(() => res.destroy())
+  })
   res.off('clientend', onClientEnd)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
   t.bodyBytes = outcome.bytes

@@ -28,6 +28,7 @@ const REFUSED_VALUE: Record<string, [accepted: string, refused: string]> = {
   reset_timedout_connection: ['off', 'on'],
   proxy_cache: ['off', 'z'],
   ignore_invalid_headers: ['on', 'off'],
+  ssi_ignore_recycled_buffers: ['off', 'on'],
 }
 const REFUSED_ARGS: Record<string, string> = {
   user: 'nobody',
@@ -45,19 +46,12 @@ const REFUSED_ARGS: Record<string, string> = {
   proxy_cache_revalidate: 'on',
   proxy_cache_background_update: 'on',
   proxy_no_cache: '$arg_nocache',
-  limit_rate: '1k',
-  limit_rate_after: '1m',
-  add_trailer: 'X-T v',
   ssi: 'on',
   ssi_types: 'text/x',
   ssi_silent_errors: 'on',
   ssi_last_modified: 'on',
   ssi_min_file_chunk: '1k',
   ssi_value_length: '256',
-  charset_map: 'koi8-r utf-8 { C0 D0A0; }',
-  source_charset: 'koi8-r',
-  override_charset: 'on',
-  charset_types: 'text/x',
 }
 
 function confWith(ctx: Context, line: string): string {

@@ -1,5 +1,6 @@
 import { clfNow, type Http1Request, type Http1Response, type PeerAddresses } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
+import type { CacheRun } from './proxy-cache.js'
 import { fieldValue, type UpstreamTry, upstreamCookie, upstreamVariable } from './upstream-variables.js'
 import { userVariable } from './user-variables.js'
 import { basicCredentials } from './basic-credentials.js'
@@ -72,6 +73,8 @@ export class RequestState implements VariableSource {
   gzipRatio = ''
   /** A Content-Type carried over by X-Accel-Redirect: the next answer keeps it. */
   carriedType: string | undefined
+  /** proxy_cache's decisions for this request (r->cache, u->cache_status); undefined: not cached. */
+  cacheRun: CacheRun | undefined
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
@@ -195,6 +198,13 @@ export class RequestState implements VariableSource {
       case 'upstream_response_length':
       case 'upstream_bytes_sent':
         return upstreamVariable(this.upstreamTries, name)
+      case 'upstream_cache_status':
+        return this.cacheRun?.status ?? ''
+      // ngx_http_upstream_cache_last_modified / _etag: only while revalidating an expired entry.
+      case 'upstream_cache_last_modified':
+        return this.cacheRun?.revalidating?.lastModified ?? ''
+      case 'upstream_cache_etag':
+        return this.cacheRun?.revalidating?.etag ?? ''
       case 'limit_req_status':
         return this.limitReqStatus
       case 'limit_conn_status':

@@ -164,7 +164,7 @@ export class ObjectStore<O extends StoredObject = StoredObject> {
   }
 
   insert(obj: O, nowMs: number): void {
-    const oh = this.#head(obj.hash)
+    let oh = this.#head(obj.hash)
     obj.tInserted = nowMs
     obj.tUsed = nowMs
     obj.banSeq = this.#bans?.newest ?? 0
@@ -173,6 +173,9 @@ export class ObjectStore<O extends StoredObject = StoredObject> {
       const old = oh.objects[i] as O
       if (old.varyKey === obj.varyKey || old.hitForMiss || obj.hitForMiss) this.remove(old)
     }
+    // Removing the last object of a head no fetch holds drops the head: the new object goes
+    // under a fresh one (else it would sit in a head no lookup finds).
+    oh = this.#head(obj.hash)
     // Every lookup scans the variants: a client inventing Vary values must not make that
     // scan long (varnishd has no such bound), so the oldest variant gives way.
     if (oh.objects.length >= MAX_VARIANTS) this.remove(oh.objects[0] as O)

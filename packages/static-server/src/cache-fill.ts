@@ -1,3 +1,4 @@
+import { getHeader } from '@edgestack/common'
 import { type CacheEntry, type CacheRun, headValidity, newEntry, predicates, validFor } from './proxy-cache.js'
 import type { RequestState } from './request-state.js'
 import type { UpstreamHead } from './upstream-head.js'
@@ -16,6 +17,8 @@ export function entryFor(st: RequestState, run: CacheRun, head: UpstreamHead): C
   // proxy_no_cache and the validity are.
   run.answersConditionals = hv.cacheable
   if (!hv.cacheable || predicates(run.conf.noCache, st)) return undefined
+  // X-Accel-Buffering: no turns buffering off for this answer, and an unbuffered answer is not stored.
+  if (!st.conf.proxyIgnoreHeaders.has('x-accel-buffering') && getHeader(head.fields, 'x-accel-buffering')?.toLowerCase() === 'no') return undefined
   let valid = hv.validSec
   if (valid === 0) {
     const sec = validFor(run.conf, head.status)

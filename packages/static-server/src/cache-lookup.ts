@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream'
 import { declaredLength } from '@edgestack/common'
 import { accelRedirect } from './accel-redirect.js'
 import { conditional, withoutBodyFields } from './cache-conditional.js'
+import { cacheRange } from './cache-range.js'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
 import { CacheEntry, type CacheRun, type CacheZone, cacheKey, headValidity, isFresh, predicates } from './proxy-cache.js'
 import { clientHead } from './proxy-response.js'
@@ -125,12 +126,15 @@ export function sendCached(st: RequestState, e: CacheEntry): undefined | number 
   let headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...ch.front, ...ch.list])
   if (cond === 304) headers = withoutBodyFields(headers)
   const gzip = cond === 304 ? undefined : gzipHeaders(st, status, headers, declaredLength(headers), true)
+  const slice = cond === undefined && gzip === undefined ? cacheRange(st, status, headers, e.headers) : undefined
+  if (slice === 416) return 416
   const [front, layout] = nginxLayout(st, headers)
   layout.afterLength = ch.afterLength
-  if (st.errorStatus === undefined && cond === undefined) layout.statusText = ch.statusText
+  if (st.errorStatus === undefined && cond === undefined && slice === undefined) layout.statusText = ch.statusText
   const out = new PassThrough()
-  res.writeHead(status, front, undefined, layout)
+  res.writeHead(slice === undefined ? status : 206, front, undefined, layout)
   res.pipeFrom(gzip ? gzipStream(st, out, gzip) : out).catch(() => res.destroy())
-  out.end(e.body !== undefined && e.body.length > 0 && ch.framing.kind !== 'none' ? e.body : undefined)
+  const body = e.body !== undefined && e.body.length > 0 && ch.framing.kind !== 'none' ? e.body : undefined
+  out.end(slice === undefined ? body : body?.subarray(slice.start, slice.end))
   return undefined
 }

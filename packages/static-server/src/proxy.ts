@@ -2,6 +2,7 @@ import { declaredLength } from '@edgestack/common'
 import type { PassThrough } from 'node:stream'
 import { accelRedirect } from './accel-redirect.js'
 import { conditional, withoutBodyFields } from './cache-conditional.js'
+import { cacheRange, sliceStream } from './cache-range.js'
 import { endRun, entryFor, finishFill, revalidated, staleFor } from './cache-fill.js'
 import { cacheLookup, sendCached } from './cache-lookup.js'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
@@ -200,17 +201,23 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   let headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
   if (cond === 304) headers = withoutBodyFields(headers)
   const gzip = cond === 304 ? undefined : gzipHeaders(st, status, headers, declaredLength(headers), true)
+  // A cacheable answer takes one range (u->cacheable: allow_ranges with single_range).
+  const slice = run?.answersConditionals && cond === undefined && gzip === undefined ? cacheRange(st, status, headers, answer.head.fields) : undefined
+  if (slice === 416) {
+    finishTry(t, up, lease, false, 0)
+    return 416
+  }
   const [front, layout] = nginxLayout(st, headers)
   layout.afterLength = head.afterLength
-  if (st.errorStatus === undefined && cond === undefined) layout.statusText = head.statusText
+  if (st.errorStatus === undefined && cond === undefined && slice === undefined) layout.statusText = head.statusText
   // The same once the answer is under way.
   let relay: PassThrough | undefined
   const onClientEnd = () => relay?.destroy()
   res.once('clientend', onClientEnd)
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
     relay = out
-    res.writeHead(status, front, undefined, layout)
-    res.pipeFrom(gzip ? gzipStream(st, out, gzip) : out).catch(() => res.destroy())
+    res.writeHead(slice === undefined ? status : 206, front, undefined, layout)
+    res.pipeFrom(gzip ? gzipStream(st, out, gzip) : slice !== undefined ? out.pipe(sliceStream(slice)) : out).catch(() => res.destroy())
   }, head.accel.limitRate, entry === undefined ? undefined : (c) => entry.append(c))
   res.off('clientend', onClientEnd)
   if (run !== undefined) finishFill(run, entry, outcome.complete)

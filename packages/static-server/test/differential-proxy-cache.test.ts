@@ -71,6 +71,8 @@ const SCENARIOS: Scenario[] = [
   { name: 'Cache-Control no-store', loc: 'proxy_cache_valid 1m;', answer: (_r, n) => ok(n, ['Cache-Control: no-store']), steps: twice },
   { name: 'Cache-Control no-cache', loc: 'proxy_cache_valid 1m;', answer: (_r, n) => ok(n, ['Cache-Control: no-cache']), steps: twice },
   { name: 'Cache-Control ignored', loc: 'proxy_cache_valid 1m; proxy_ignore_headers Cache-Control;', answer: (_r, n) => ok(n, ['Cache-Control: no-store']), steps: twice },
+  { name: 'X-Accel-Buffering: no is not stored', loc: 'proxy_cache_valid 1m;', answer: (_r, n) => ok(n, ['X-Accel-Buffering: no']), steps: twice },
+  { name: 'proxy_buffering off stores nothing', loc: 'proxy_cache_valid 1m; proxy_buffering off;', answer: (_r, n) => ok(n), steps: twice },
   { name: 'Set-Cookie is not stored', loc: 'proxy_cache_valid 1m;', answer: (_r, n) => ok(n, ['Set-Cookie: a=1']), steps: twice },
   { name: 'Set-Cookie ignored: stored with it', loc: 'proxy_cache_valid 1m; proxy_ignore_headers Set-Cookie;', answer: (_r, n) => ok(n, ['Set-Cookie: a=1']), steps: twice },
   { name: 'X-Accel-Expires 0', loc: 'proxy_cache_valid 1m;', answer: (_r, n) => ok(n, ['X-Accel-Expires: 0']), steps: twice },
@@ -163,6 +165,18 @@ const SCENARIOS: Scenario[] = [
     steps: [{ parallel: [0, 50, 50, 50, 50] }, {}],
   },
   {
+    name: 'proxy_cache_lock_timeout: a waiter fetches for itself, stores nothing',
+    loc: 'proxy_cache_valid 200 1m; proxy_cache_lock on; proxy_cache_lock_timeout 200ms;',
+    answer: (_r, n) => ({ ...ok(n), delayMs: 800 }),
+    steps: [{ parallel: [0, 50] }, {}],
+  },
+  {
+    name: 'proxy_cache_lock_age: past it a waiter fetches and stores',
+    loc: 'proxy_cache_valid 200 1m; proxy_cache_lock on; proxy_cache_lock_age 200ms;',
+    answer: (_r, n) => ({ ...ok(n), delayMs: 800 }),
+    steps: [{ parallel: [0, 50] }, {}],
+  },
+  {
     name: 'without proxy_cache_lock each concurrent miss fetches',
     loc: 'proxy_cache_valid 200 1m;',
     answer: (_r, n) => ({ ...ok(n), delayMs: 400 }),
@@ -184,7 +198,25 @@ const SCENARIOS: Scenario[] = [
     name: 'a range of a cached answer',
     loc: 'proxy_cache_valid 1m;',
     answer: (_r, n) => ok(n, ['Accept-Ranges: bytes']),
+    steps: [{}, { headers: ['Range: bytes=0-3'] }, { headers: ['Range: bytes=2-'] }, { headers: ['Range: bytes=0-1', 'If-Range: "other"'] }],
+  },
+  {
+    name: 'a range of a cacheable miss',
+    loc: 'proxy_cache_valid 1m;',
+    answer: (_r, n) => ok(n, ['Accept-Ranges: bytes', 'ETag: "r1"']),
+    steps: [{ headers: ['Range: bytes=1-2', 'If-Range: "r1"'] }, { headers: ['Range: bytes=-2'] }],
+  },
+  {
+    name: 'no range without Accept-Ranges from the backend',
+    loc: 'proxy_cache_valid 1m;',
+    answer: (_r, n) => ok(n),
     steps: [{}, { headers: ['Range: bytes=0-3'] }],
+  },
+  {
+    name: 'If-None-Match on a cacheable miss, and If-Match failing on a hit',
+    loc: 'proxy_cache_valid 1m;',
+    answer: (_r, n) => ok(n, ['ETag: "m1"']),
+    steps: [{ headers: ['If-None-Match: "m1"'] }, { headers: ['If-Match: "other"'] }],
   },
 ]
 

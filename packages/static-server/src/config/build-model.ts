@@ -123,7 +123,7 @@ export function buildModel(
       throw new NginxConfError('"stub_status" with "worker_processes" above 1 is not supported by static-server (use --metrics)', stub.file, stub.line, stub.name)
     }
     checkLimitZones(ctx)
-    checkCacheZones(ctx, workers)
+    checkCacheZones(ctx, workers, http)
     // nginx's zones are shared memory every worker counts in; ours would be one per worker,
     // a limit N times looser than the file says: refused rather than weaker.
     const use = ctx.limitUses[0]

@@ -93,7 +93,8 @@ export function cacheZone(ctx: Ctx, d: Directive): void {
   if (name === undefined) throw fail(`"${d.name}" must have "keys_zone" parameter`)
   if (ctx.cacheZones.has(name)) throw fail(`duplicate zone "${name}"`)
   for (const z of ctx.cacheZones.values()) {
-    if (z.path === path) throw fail(`the same path name "${path}" used in ${z.at} and in ${d.file}:${d.line}`)
+    // ngx_add_path names both places itself, without the usual " in FILE:LINE".
+    if (z.path === path) throw new NginxConfError(`the same path name "${path}" used in ${z.at} and in ${d.file}:${d.line}`, d.file, 0, d.name)
   }
   ctx.cacheZones.set(name, { name, path, at: `${d.file}:${d.line}`, keysBytes, inactiveMs, maxBytes, maxSizeSet })
 }
@@ -206,12 +207,13 @@ export function cacheDirective(ctx: Ctx, c: LocationConf, d: Directive, lists: C
 
 /**
  * Every zone a proxy_cache names must be declared by a proxy_cache_path (nginx: `"proxy_cache"
- * zone "NAME" is unknown`). nginx's zone is shared by its workers; ours would be one per
+ * zone "NAME" is unknown`, at the end of the http block). nginx's zone is shared by its workers; ours would be one per
  * worker process, so proxy_cache with worker_processes above 1 is refused.
  */
-export function checkCacheZones(ctx: Ctx, workers: number): void {
+export function checkCacheZones(ctx: Ctx, workers: number, http: Directive): void {
   for (const u of ctx.cacheUses) {
-    if (!ctx.cacheZones.has(u.zone)) throw new NginxConfError(`"proxy_cache" zone "${u.zone}" is unknown`, u.d.file, u.d.line, u.d.name)
+    // Found when the http block's configuration is merged: nginx names the block's closing line.
+    if (!ctx.cacheZones.has(u.zone)) throw new NginxConfError(`"proxy_cache" zone "${u.zone}" is unknown`, http.file, http.endLine ?? http.line, u.d.name)
     if (workers > 1) {
       throw new NginxConfError('"proxy_cache" with "worker_processes" above 1 is not supported by static-server (each worker would keep its own cache)', u.d.file, u.d.line, u.d.name)
     }

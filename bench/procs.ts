@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { open, readFile } from 'node:fs/promises'
 import net from 'node:net'
+import { freePort } from '@edgestack/common/test/ports'
 
 /** A process the harness started: it is the only kind the harness ever signals. */
 export interface Proc {
@@ -118,17 +119,6 @@ async function sumStatus(pids: number[], field: 'VmRSS' | 'VmHWM'): Promise<numb
   return total
 }
 
-/** A free loopback port: the real programs need it written into their config before they start. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /** Resolves once the port accepts connections; rejects with the log tail if the process exits first. */
 export async function waitForPort(proc: Proc, port: number, timeoutMs = 20_000): Promise<void> {
@@ -192,3 +182,5 @@ export function capture(
     })
   })
 }
+
+export { freePort }

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
@@ -16,7 +18,7 @@ import {
   quickBackend,
   servingPids,
 } from './daemon-fixtures.js'
-import { type Daemon, REPO, runCli, startDaemon, waitForOutput } from './processes.js'
+import { cliOf, type Daemon, REPO, runCli, startDaemon, waitForOutput } from './processes.js'
 
 // The daemon layer (packages/common/src/daemon) on real processes: signals as nginx documents
 // them, the manager that keeps the listening sockets while it restarts a dead child (varnishd's
@@ -181,6 +183,30 @@ async function killUnderLoad(t: TestContext, d: Daemon, noun: string): Promise<v
   assert.equal((await get(d.port, '/after')).status, 200)
   assert.ok(d.alive())
 }
+
+test('a stop signal that reaches the manager while its first child starts is obeyed once the child serves', async (t) => {
+  const port = await quickBackend(t)
+  // The child says "listening on" before its manager hears it is ready: the signal is sent in
+  // that moment, from the output handler itself. The manager used to take over its signals only
+  // after the first child served, so Node's default for SIGQUIT ended it at once (signal, no log).
+  const child = spawn(process.execPath, [cliOf('caching-router'), '-a', '127.0.0.1:0', '-b', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  let out = ''
+  const onChunk = (c: Buffer) => {
+    const first = !out.includes('listening on')
+    out += c.toString()
+    if (first && out.includes('listening on')) child.kill('SIGQUIT')
+  }
+  child.stdout.on('data', onChunk)
+  child.stderr.on('data', onChunk)
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null]
+  assert.equal(signal, null, `died of ${signal}:\n${out}`)
+  assert.equal(code, 0, out)
+  assert.match(out, /SIGQUIT: graceful stop/)
+  assert.match(out, /stopped/)
+})
 
 describe('a manager keeps the sockets while it restarts a killed child', () => {
   test('caching-router: kill -9 of the child refuses no connection; a new child serves; -T keeps answering', async (t) => {

@@ -1,19 +1,6 @@
 import net from 'node:net'
+import { freePort } from '@edgestack/common/test/ports'
 
-/**
- * A loopback port that was free a moment ago: bound on port 0, then released. The real
- * programs need their port written into their config, so they cannot bind port 0 themselves.
- */
-export async function freePort(): Promise<number> {
-  const server = net.createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = server.address() as net.AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** True when something accepts a TCP connection on 127.0.0.1:port. */
 export function accepts(port: number): Promise<boolean> {
@@ -59,3 +46,5 @@ export async function portInRange(from: number, to: number, taken: Set<number>):
   }
   throw new Error(`no free port in ${from}-${to - 1}`)
 }
+
+export { freePort }

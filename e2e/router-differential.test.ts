@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type Daemon, runCli, startDaemon } from './processes.js'
+import { freePort } from './ports.js'
 
 const VARNISHD = '/usr/sbin/varnishd'
 const hasVarnishd = await access(VARNISHD).then(
@@ -129,13 +130,6 @@ function send(port: number, step: Step): Promise<Outcome> {
   })
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}
 
 async function waitForPort(port: number): Promise<void> {
   for (let i = 0; i < 200; i++) {

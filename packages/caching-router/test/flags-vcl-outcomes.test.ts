@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { HostPort } from '@edgestack/common'
-import { get, type Reply, sleep, startOrigin, startRouter, type TestClock } from './router-harness.js'
+import { get, type Reply, sleep, startOrigin, startRouter, type TestClock, testClock } from './router-harness.js'
 import { startVclRouter } from './router-vcl-harness.js'
 
 // varnishd compiles `-b HOST:PORT` into `vcl 4.1; backend default { ... }` plus builtin.vcl, so
@@ -114,8 +114,12 @@ test('-b and -f with a VCL of one backend cache every response shape alike (one 
   const f = await origin(t)
   // No default grace: an expired object is fetched again at once, not refreshed in the background.
   const params = { default_grace: '0' }
-  const viaB = await startRouter(t, b.address, { params })
-  const viaF = await startVclRouter(`vcl 4.1;\nbackend default { .host = "${f.address.host}"; .port = "${f.address.port}"; }\n`, 'boot.vcl', params)
+  // Frozen clocks: on a loaded machine a max-age=1 object would expire between the first two
+  // requests on one router and not on the other.
+  const viaB = await startRouter(t, b.address, { params, clock: testClock({ frozen: true }) })
+  const viaF = await startVclRouter(`vcl 4.1;\nbackend default { .host = "${f.address.host}"; .port = "${f.address.port}"; }\n`, 'boot.vcl', params, {
+    clock: testClock({ frozen: true }),
+  })
   t.after(() => viaF.stop())
   const routers: Router[] = [
     { url: viaB.url, clock: viaB.clock, seen: b.seen },

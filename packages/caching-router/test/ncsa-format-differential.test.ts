@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import net from 'node:net'
 import { describe, test } from 'node:test'
 import { promisify } from 'node:util'
-import { startOrigin, startRouter, type Started } from './router-harness.js'
+import { sendRaw as send, startOrigin, startRouter, type Started } from './router-harness.js'
 import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-varnishd.js'
 
 // --access-log-format and --access-log-json against varnishncsa -F and -F -j on the same
@@ -12,16 +11,6 @@ import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-
 // that differ by nature masked (%t's second, %D, %T, the vxid).
 
 const run = promisify(execFile)
-
-function send(port: number, head: string): Promise<void> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.from(head, 'latin1')))
-    s.on('data', () => {})
-    s.on('error', () => resolve())
-    s.on('close', () => resolve())
-    setTimeout(() => s.destroy(), 3000).unref()
-  })
-}
 
 const REQUESTS = [
   'GET /plain?a=1&b=%22 HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8\r\nConnection: close\r\n\r\n',

@@ -43,10 +43,15 @@ export interface TestClock {
   advance(ms: number): void
 }
 
-export function testClock(): TestClock {
+/**
+ * `frozen`: the clock stands still until advanced, so a one-second TTL does not pass between two
+ * requests on a loaded machine (a test comparing two routers then sees the same outcomes).
+ */
+export function testClock(opts: { frozen?: boolean } = {}): TestClock {
   let offset = 0
+  const start = Date.now()
   return {
-    now: () => Date.now() + offset,
+    now: () => (opts.frozen ? start : Date.now()) + offset,
     advance(ms) {
       offset += ms
     },
@@ -78,6 +83,7 @@ export async function startRouter(
     vcl?: string
     /** varnishncsa's -F and -j for the access lines (the harness's default: varnishncsa's format with handling). */
     accessFormat?: { format: string; json: boolean }
+    clock?: TestClock
   } = {},
 ): Promise<Started> {
   const vcl: VclSpec =
@@ -86,7 +92,7 @@ export async function startRouter(
       : opts.article
         ? { kind: 'text', name: '<--static-backend/--app-backend>', text: articleVcl(opts.article, backend) }
         : { kind: 'text', name: '<-b argument>', text: backendVcl(backend) }
-  const clock = testClock()
+  const clock = opts.clock ?? testClock()
   const lines: string[] = []
   const access: AccessLog = {
     write: (l) => {
@@ -167,6 +173,20 @@ export function exchange(
     })
     s.write(bytes)
     if (opts.end ?? false) s.end()
+  })
+}
+
+/**
+ * Writes `head` as latin1 bytes (raw, so the bytes a parser sees are exactly these) and
+ * resolves when the router closes the connection, or after 3 s.
+ */
+export function sendRaw(port: number, head: string): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(Buffer.from(head, 'latin1')))
+    s.on('data', () => {})
+    s.on('error', () => resolve())
+    s.on('close', () => resolve())
+    setTimeout(() => s.destroy(), 3000).unref()
   })
 }
 

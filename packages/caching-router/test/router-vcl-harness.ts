@@ -28,13 +28,13 @@ export async function startVclRouter(
   text: string,
   fileName = 'boot.vcl',
   params: Record<string, string> = {},
-  opts: { proxyListener?: boolean } = {},
+  opts: { proxyListener?: boolean; clock?: TestClock } = {},
 ): Promise<VclRouter> {
   const dir = await mkdtemp(join(tmpdir(), 'router-vcl-'))
   const file = join(dir, fileName)
   await writeFile(file, text)
   const access: AccessLog = { write: () => {}, close: async () => {} }
-  const clock = testClock()
+  const clock = opts.clock ?? testClock()
   const router = createCachingRouter(
     {
       listen: [

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { createLogger, type HostPort, type Logger } from '@edgestack/common'
 import { loadNginxConf } from '../src/config/nginx-conf.js'
 import { createStaticServer, type StaticServer } from '../src/index.js'
+import { freePort } from '@edgestack/common/test/ports'
 
 export const REPO = fileURLToPath(new URL('../../../../', import.meta.url))
 export const NGINX = '/usr/sbin/nginx'
@@ -85,14 +86,6 @@ export async function get(addr: HostPort, path: string, extra: Record<string, st
   return parseResponse(await rawRequest(addr, `${req}\r\n`, localAddress))
 }
 
-/** A port free right now on 127.0.0.1 (for real nginx, which cannot report one it chose). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))
-  const { port } = s.address() as AddressInfo
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
 
 /** The loopback upstream: answers with what it received, so both servers' forwarding can be compared. */
 export async function startEcho(): Promise<{ port: number; close(): Promise<void> }> {
@@ -243,3 +236,5 @@ export function listeningPort(child: ChildProcess): Promise<number> {
     child.stderr?.on('data', on)
   })
 }
+
+export { freePort }

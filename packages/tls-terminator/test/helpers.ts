@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import tls from 'node:tls'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '@edgestack/common/test/ports'
 
 /** The checked-in certificates (see fixtures/make.sh): a CA, leaves for localhost and example names. */
 export const FIXTURES = fileURLToPath(new URL('../../test/fixtures/', import.meta.url))
@@ -145,27 +146,19 @@ export function haveStunnel(): boolean {
   return existsSync(STUNNEL)
 }
 
-/** A port free right now on 127.0.0.1, for a config file that has to name one (stunnel prints none). */
-export async function freePort(): Promise<number> {
-  const s = net.createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const port = (s.address() as net.AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
+
+export interface Running {
+  output(): string
+  stop(): Promise<void>
 }
 
 /**
- * Runs the real stunnel on `file` (which must say `foreground = yes` and accept on `port`) and
- * resolves once the port accepts; stopped with SIGTERM after the test. Rejects with stunnel's
- * own output if it exits first.
+ * Runs `program args` (the real stunnel or hitch), resolved once `port` accepts; stopped with
+ * SIGTERM after the test. Rejects with the program's own output if it exits first.
  */
-export async function startStunnel(
-  t: { after(fn: () => Promise<void>): void },
-  file: string,
-  port: number,
-): Promise<{ output(): string; stop(): Promise<void> }> {
-  const child = spawn(STUNNEL, [file], { stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startProgram(t: { after(fn: () => Promise<void>): void }, program: string, args: string[], port: number): Promise<Running> {
+  if (!existsSync(program)) throw new Error(`${program} is not installed`)
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   const collect = (c: Buffer) => {
     out += c.toString()
@@ -179,7 +172,7 @@ export async function startStunnel(
     await exited
   }
   t.after(stop)
-  for (let i = 0; i < 200 && child.exitCode === null; i++) {
+  for (let i = 0; i < 400 && child.exitCode === null; i++) {
     const up = await new Promise<boolean>((resolve) => {
       const c = net.connect(port, '127.0.0.1', () => {
         c.destroy()
@@ -190,5 +183,13 @@ export async function startStunnel(
     if (up) return { output: () => out, stop }
     await new Promise((r) => setTimeout(r, 25))
   }
-  throw new Error(`stunnel did not start:\n${out}`)
+  await stop()
+  throw new Error(`${program} did not start:\n${out}`)
 }
+
+/** The real stunnel on `file`, which must say `foreground = yes` and accept on `port`. */
+export function startStunnel(t: { after(fn: () => Promise<void>): void }, file: string, port: number): Promise<Running> {
+  return startProgram(t, STUNNEL, [file], port)
+}
+
+export { freePort }

@@ -1,9 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { fixture } from './helpers.js'
+
+export { type Running, startProgram } from './helpers.js'
 
 export const HITCH = '/usr/sbin/hitch'
 export const OUR_CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url))
@@ -25,49 +27,6 @@ export const pemBlock = ['pem-file = {', `  cert = "${fixture('localhost.crt')}"
 
 /** hitch refuses to run its workers as root: it is told to drop to nobody, as its example says. */
 export const userLines = process.getuid?.() === 0 ? ['user = "nobody"'] : []
-
-export interface Running {
-  output(): string
-  stop(): Promise<void>
-}
-
-/** Runs `program args`, resolved once `port` accepts; stopped with SIGTERM after the test. */
-export async function startProgram(
-  t: { after(fn: () => Promise<void>): void },
-  program: string,
-  args: string[],
-  port: number,
-): Promise<Running> {
-  if (program === HITCH && !existsSync(HITCH)) throw new Error(`${HITCH} is not installed (apt-get install hitch)`)
-  const child: ChildProcess = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout?.on('data', (c: Buffer) => {
-    out += c.toString()
-  })
-  child.stderr?.on('data', (c: Buffer) => {
-    out += c.toString()
-  })
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
-    const exited = once(child, 'exit')
-    child.kill('SIGTERM')
-    await exited
-  }
-  t.after(stop)
-  for (let i = 0; i < 400 && child.exitCode === null; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.destroy()
-        resolve(true)
-      })
-      c.on('error', () => resolve(false))
-    })
-    if (up) return { output: () => out, stop }
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  await stop()
-  throw new Error(`${program} did not start:\n${out}`)
-}
 
 /** `program -t --config=FILE`: its exit status and what it printed. */
 export function testConfig(program: string, file: string): Promise<{ code: number | null; output: string }> {

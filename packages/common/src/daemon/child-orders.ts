@@ -4,6 +4,15 @@ import { SIGNAL_ORDERS } from './signals.js'
 /** What a child tells its manager over the IPC channel. */
 export type ChildReport = { kind: 'ready' } | { kind: 'waiting' } | { kind: 'reloaded'; error?: string }
 
+/**
+ * A message to the manager. Its channel may close at any moment (the manager stopped or was
+ * killed): the send fails with EPIPE, which without a callback is an 'error' event that ends
+ * the process with a stack trace. The 'disconnect' handlers decide what a child does then.
+ */
+export function tellManager(message: ChildReport | { readonly kind: string; readonly [field: string]: unknown }): void {
+  process.send?.(message, undefined, {}, () => undefined)
+}
+
 /** True in a process started by a manager (runManager) with its IPC channel. */
 export function isManagedChild(): boolean {
   return typeof process.send === 'function' && process.env.EDGESTACK_MANAGED === '1'
@@ -27,7 +36,7 @@ export async function awaitServeOrder(): Promise<void> {
       resolve()
     }
     process.on('message', onMessage)
-    process.send?.({ kind: 'waiting' } satisfies ChildReport)
+    tellManager({ kind: 'waiting' })
   })
   process.off('disconnect', gone)
   for (const signal of Object.keys(SIGNAL_ORDERS) as NodeJS.Signals[]) process.off(signal, ignore)
@@ -35,7 +44,7 @@ export async function awaitServeOrder(): Promise<void> {
 
 /** Tells the manager the child serves now: its restart counts as a success from here. */
 export function reportReady(): void {
-  process.send?.({ kind: 'ready' } satisfies ChildReport)
+  tellManager({ kind: 'ready' })
 }
 
 /**
@@ -49,7 +58,7 @@ export function obeyManager(service: Service, opts: Omit<RunOrderOptions, 'onRel
   const run = orderRunner(service, {
     ...opts,
     managed: true,
-    onReloaded: (err) => process.send?.({ kind: 'reloaded', ...(err ? { error: err.message } : {}) } satisfies ChildReport),
+    onReloaded: (err) => tellManager({ kind: 'reloaded', ...(err ? { error: err.message } : {}) }),
   })
   for (const signal of Object.keys(SIGNAL_ORDERS) as NodeJS.Signals[]) process.on(signal, () => undefined)
   process.on('message', (m: Order) => {

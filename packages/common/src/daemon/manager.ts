@@ -3,7 +3,7 @@ import type { HostPort } from '../address.js'
 import type { Logger } from '../logger.js'
 import { holdSocket, type HeldSocket, LISTEN_FDS_ENV, listenFdsEnv } from './listen-fds.js'
 import type { PidFile } from './pid-file.js'
-import { drainTimeFor, type StopMode } from './service.js'
+import { drainTimeFor, type Order, type StopMode } from './service.js'
 import { SIGNAL_ORDERS } from './signals.js'
 import { Supervisor } from './supervisor.js'
 
@@ -71,6 +71,14 @@ export async function runManager(
 }> {
   const { logger } = opts
   const reusePort = new Set((opts.reusePort ?? []).map(keyOf))
+  // The signals are ours from the start: Node's default for SIGQUIT ends the process at once
+  // (exit 131) and SIGHUP/SIGTERM without a word. One that comes while the first children start
+  // is held and obeyed once they serve.
+  const early: Array<[string, Order]> = []
+  let obey = (signal: string, order: Order) => {
+    early.push([signal, order])
+  }
+  for (const [signal, order] of Object.entries(SIGNAL_ORDERS)) process.on(signal, () => obey(signal, order))
   let sockets = await holdAll(opts.addresses, [], reusePort)
   const childrenFor = (held: readonly HeldSocket[]) =>
     new Supervisor({
@@ -173,17 +181,16 @@ export async function runManager(
     }
   }
 
-  for (const [signal, order] of Object.entries(SIGNAL_ORDERS)) {
-    process.on(signal, () => {
-      if (order.kind === 'stop') stop(order.mode, signal)
-      else if (order.kind === 'reload') void reload(signal)
-      else {
-        opts.reopenLogs?.()
-        current.send(order)
-        logger.info(`${signal}: log files reopened`)
-      }
-    })
+  obey = (signal, order) => {
+    if (order.kind === 'stop') stop(order.mode, signal)
+    else if (order.kind === 'reload') void reload(signal)
+    else {
+      opts.reopenLogs?.()
+      current.send(order)
+      logger.info(`${signal}: log files reopened`)
+    }
   }
+  for (const [signal, order] of early.splice(0)) obey(signal, order)
   // Retiring generations still serve their last requests: their counters count too.
   return { sockets, pids: () => current.pids, children: () => [current, ...retiring].flatMap((g) => g.children), reload }
 }

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process'
 import type { MetricFamily } from './prometheus-text.js'
 import { sumFamilies } from './prometheus-text.js'
+import { tellManager } from '../daemon/child-orders.js'
 
 interface MetricsRequest {
   kind: 'metrics'
@@ -20,7 +21,7 @@ export function answerMetricRequests(collect: () => MetricFamily[] | Promise<Met
   process.on('message', (m: MetricsRequest) => {
     if (m?.kind !== 'metrics' || typeof m.id !== 'number') return
     // A child with threads of its own (caching-router --workers) asks them first.
-    void Promise.resolve(collect()).then((families) => process.send?.({ kind: 'metrics-reply', id: m.id, families } satisfies MetricsReply))
+    void Promise.resolve(collect()).then((families) => tellManager({ kind: 'metrics-reply', id: m.id, families } satisfies MetricsReply))
   })
 }
 

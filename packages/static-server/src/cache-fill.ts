@@ -29,12 +29,24 @@ export function entryFor(st: RequestState, run: CacheRun, head: UpstreamHead): C
 }
 
 /**
+ * What the relay hands each body chunk to: the entry keeps it while the entry fits the zone
+ * (max_size); a larger one is relayed to the client and dropped, never held whole in memory.
+ */
+export function fillTap(run: CacheRun, entry: CacheEntry): (c: Buffer) => void {
+  const max = run.zone.store.maxBytes
+  return (c) => {
+    entry.append(c)
+    if (entry.size > max) entry.dropBody()
+  }
+}
+
+/**
  * The body is in (or broke off): a complete entry is stored, replacing the expired one of
  * its variant; the lock is released and its waiters look again.
  */
 export function finishFill(run: CacheRun, entry: CacheEntry | undefined, complete: boolean): void {
   const now = Date.now()
-  const store = entry !== undefined && complete
+  const store = entry !== undefined && complete && entry.size <= run.zone.store.maxBytes
   if (entry !== undefined) {
     if (store) entry.complete()
     else entry.fail()

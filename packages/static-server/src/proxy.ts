@@ -3,7 +3,7 @@ import type { PassThrough } from 'node:stream'
 import { accelRedirect } from './accel-redirect.js'
 import { conditional, withoutBodyFields } from './cache-conditional.js'
 import { cacheRange, sliceStream } from './cache-range.js'
-import { endRun, entryFor, finishFill, revalidated, staleFor } from './cache-fill.js'
+import { endRun, entryFor, fillTap, finishFill, revalidated, staleFor } from './cache-fill.js'
 import { cacheLookup, sendCached } from './cache-lookup.js'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
 import type { CacheZone } from './proxy-cache.js'
@@ -218,7 +218,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
     relay = out
     res.writeHead(slice === undefined ? status : 206, front, undefined, layout)
     res.pipeFrom(gzip ? gzipStream(st, out, gzip) : slice !== undefined ? out.pipe(sliceStream(slice)) : out).catch(() => res.destroy())
-  }, head.accel.limitRate, entry === undefined ? undefined : (c) => entry.append(c))
+  }, head.accel.limitRate, run === undefined || entry === undefined ? undefined : fillTap(run, entry))
   res.off('clientend', onClientEnd)
   if (run !== undefined) finishFill(run, entry, outcome.complete)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)

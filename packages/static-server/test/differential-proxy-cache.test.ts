@@ -350,3 +350,42 @@ test('proxy_cache against nginx 1.22.1', { skip: nginxMissing, timeout: 120_000 
   }
   assert.deepEqual(differing, [], differing.join('\n'))
 })
+
+/**
+ * max_size bounds the memory a zone holds: an answer larger than the zone is relayed whole and
+ * never stored (nginx stores it on disk and its cache manager evicts later: README).
+ */
+test('an answer larger than max_size is relayed, not kept', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'proxy-cache-max-'))
+  await copyFile(join(REPO, 'config/mime.types'), join(dir, 'mime.types'))
+  let fetches = 0
+  const big = 'x'.repeat(100_000)
+  const b = await startRawBackend('big', () => {
+    fetches++
+    return { bytes: H('200 OK', ['Content-Type: text/plain'], big) }
+  })
+  const port = await freePort()
+  await writeFile(
+    join(dir, 'ours.conf'),
+    `${httpHead(dir, port, join(dir, 'ours.pid'))}
+    proxy_cache_path ${dir}/c keys_zone=big:1m max_size=64k;
+    server {
+        listen 127.0.0.1:${port};
+        location / { proxy_pass http://127.0.0.1:${b.port}; proxy_cache big; proxy_cache_valid 1m; add_header X-Cache $upstream_cache_status; }
+    }
+}
+`,
+  )
+  const ours = await startOurs(dir, join(dir, 'ours.conf'))
+  t.after(async () => {
+    await ours.server.close({ drainTimeoutMs: 50 })
+    await b.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+  for (let i = 0; i < 2; i++) {
+    const r = parse(await rawRequest(ours.addr[0] as HostPort, 'GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), port, b.port)
+    assert.equal(r.body, big)
+    assert.ok(r.headers.includes('X-Cache: MISS'), r.headers.join(', '))
+  }
+  assert.equal(fetches, 2)
+})

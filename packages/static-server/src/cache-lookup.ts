@@ -2,6 +2,7 @@ import { PassThrough } from 'node:stream'
 import { declaredLength } from '@edgestack/common'
 import { accelRedirect } from './accel-redirect.js'
 import { conditional, withoutBodyFields } from './cache-conditional.js'
+import { endRun } from './cache-fill.js'
 import { cacheRange } from './cache-range.js'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
 import { CacheEntry, type CacheRun, type CacheZone, cacheKey, headValidity, isFresh, predicates } from './proxy-cache.js'
@@ -10,7 +11,7 @@ import type { RequestState } from './request-state.js'
 import { baseHeaders, finishHeaders, nginxLayout } from './respond.js'
 
 /** The content phase goes on to the backend, or the cache answered (a ProxyResult). */
-export type LookupOutcome = 'fetch' | { answered: undefined | number | 'restart' }
+export type LookupOutcome = 'fetch' | { answered: undefined | number | 'restart'; background?: true }
 
 /** While an expired entry is updated, other requests see it as updating (node->updating). */
 const UPDATING_FOREVER = Number.MAX_SAFE_INTEGER
@@ -19,8 +20,8 @@ const UPDATING_FOREVER = Number.MAX_SAFE_INTEGER
  * ngx_http_upstream_cache for one request: proxy_cache_bypass, the lookup, min_uses,
  * proxy_cache_lock (waiters park on the store's busy entry, as varnishd's coalescing), and
  * what an expired entry does: EXPIRED (fetched, conditionally with proxy_cache_revalidate)
- * or UPDATING (served stale while another request updates it; proxy_cache_background_update
- * is refused at load).
+ * or UPDATING (served stale while another request updates it), or STALE with
+ * proxy_cache_background_update (the caller then starts the update).
  */
 export async function cacheLookup(st: RequestState, zone: CacheZone): Promise<LookupOutcome> {
   const conf = st.conf.proxyCache
@@ -65,6 +66,17 @@ export async function cacheLookup(st: RequestState, zone: CacheZone): Promise<Lo
       } else {
         e.updatingUntil = UPDATING_FOREVER
         run.updater = true
+        if (conf.backgroundUpdate && mayServeStale) {
+          // ngx_http_upstream_cache: the stale entry answers (STALE) and a background request updates it.
+          run.status = 'STALE'
+          if (conf.revalidate && e.status === 200 && (e.etag !== undefined || e.lastModified !== undefined)) run.revalidating = e
+          const answered = sendCached(st, e)
+          if (answered !== undefined) {
+            endRun(run)
+            return { answered }
+          }
+          return { answered, background: true }
+        }
       }
       run.status = 'EXPIRED'
       if (conf.revalidate && e.status === 200 && (e.etag !== undefined || e.lastModified !== undefined)) run.revalidating = e

@@ -3,6 +3,7 @@ import type { PassThrough } from 'node:stream'
 import { accelRedirect } from './accel-redirect.js'
 import { conditional, withoutBodyFields } from './cache-conditional.js'
 import { cacheRange, sliceStream } from './cache-range.js'
+import { backgroundUpdate } from './cache-background.js'
 import { endRun, entryFor, fillTap, finishFill, revalidated, staleFor } from './cache-fill.js'
 import { cacheLookup, sendCached } from './cache-lookup.js'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
@@ -46,7 +47,10 @@ export async function proxy(st: RequestState, up: Upstream, caches?: ReadonlyMap
   const zone = zoneName === undefined ? undefined : caches?.get(zoneName)
   if (zone !== undefined && conf.proxyCache.methods.has(st.method)) {
     const found = await cacheLookup(st, zone)
-    if (found !== 'fetch') return found.answered
+    if (found !== 'fetch') {
+      if (found.background && st.cacheRun !== undefined) void backgroundUpdate(st, up, upstreamRequest(st, body), limits(st), st.cacheRun)
+      return found.answered
+    }
   }
   try {
     return await fetch(st, up, body)

@@ -189,6 +189,24 @@ const SCENARIOS: Scenario[] = [
     steps: [{}, { waitMs: 2500, parallel: [0, 200] }, {}],
   },
   {
+    name: 'proxy_cache_background_update: stale at once, updated behind',
+    loc: 'proxy_cache_valid 200 1s; proxy_cache_use_stale updating; proxy_cache_background_update on;',
+    answer: (_r, n) => ok(n),
+    steps: [{}, { waitMs: 2500 }, { waitMs: 300 }],
+  },
+  {
+    name: 'proxy_cache_background_update with revalidation',
+    loc: 'proxy_cache_valid 200 1s; proxy_cache_use_stale updating; proxy_cache_background_update on; proxy_cache_revalidate on;',
+    answer: (r, n) => (r.headers.some((h) => /^if-none-match:/i.test(h)) ? { bytes: 'HTTP/1.1 304 Not Modified\r\nETag: "b1"\r\n\r\n' } : ok(n, ['ETag: "b1"'])),
+    steps: [{}, { waitMs: 2500 }, { waitMs: 300 }],
+  },
+  {
+    name: 'proxy_cache_background_update without use_stale updating: EXPIRED',
+    loc: 'proxy_cache_valid 200 1s; proxy_cache_background_update on;',
+    answer: (_r, n) => ok(n),
+    steps: [{}, { waitMs: 2500 }, {}],
+  },
+  {
     name: 'a cached hit answers If-None-Match',
     loc: 'proxy_cache_valid 1m;',
     answer: (_r, n) => ok(n, ['ETag: "e1"', LM]),

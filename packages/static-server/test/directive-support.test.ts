@@ -26,7 +26,6 @@ const REFUSED_VALUE: Record<string, [accepted: string, refused: string]> = {
   open_file_cache_errors: ['off', 'on'],
   chunked_transfer_encoding: ['on', 'off'],
   reset_timedout_connection: ['off', 'on'],
-  proxy_cache_background_update: ['off', 'on'],
   ignore_invalid_headers: ['on', 'off'],
 }
 const REFUSED_ARGS: Record<string, string> = {

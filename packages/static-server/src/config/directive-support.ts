@@ -236,8 +236,8 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'proxy_cache_min_uses',
     'proxy_cache_revalidate',
     'proxy_cache_convert_head',
+    'proxy_cache_background_update',
   ].map((n) => [n, IMPLEMENTED] as [string, Support]),
-  ['proxy_cache_background_update', unless((a) => a[0] === 'off', '"proxy_cache_background_update on" is not supported by static-server: an expired entry is updated by the request that finds it')],
 ])
 
 /** Refuses, in one line at the directive's place, a directive or value static-server does not implement. */

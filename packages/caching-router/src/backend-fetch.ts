@@ -3,9 +3,13 @@ import { getHeader, hopByHopNames, httpDateNow, type Logger } from '@edgestack/c
 import type { FetchControl, FetchSink } from './backend.js'
 import type { BackendPools } from './backend-pools.js'
 import type { Counters } from './counters.js'
+import type { EsiProgram } from './esi/esi-program.js'
+import { parseEsi } from './esi/esi-parse.js'
 import type { Params } from './params.js'
 import type { BereqObj, ReqObj } from './policy.js'
 import { vbeCounters } from './vbe-counters.js'
+import { bereqFailed, bereqTx, loggedFetch } from './vsl-backend.js'
+import type { TxLog } from './vsl-records.js'
 import type { VclResolvedBackend } from './vcl/index.js'
 
 export interface BackendFetchDeps {
@@ -14,6 +18,8 @@ export interface BackendFetchDeps {
   counters: Counters
   logger: Logger
   nextXid(): number
+  /** `-n`'s log: each backend request's records. */
+  txLog: TxLog
 }
 
 // varnishd's HTTPH_R_FETCH: a cache fill asks for the whole object, whatever this client asked.
@@ -34,6 +40,14 @@ export class BackendFetch {
     this.#d = deps
   }
 
+  /**
+   * VEP over a fetched body with `beresp.do_esi` (varnishd's fetch filter vfp_esi), counting
+   * its parse errors and warnings in MAIN.esi_errors / esi_warnings as vep_error/vep_warn do.
+   */
+  parseEsi(body: Buffer, url: string): EsiProgram | undefined {
+    return parseEsi(body, url, this.#d.params.esiFeatures, this.#d.counters)
+  }
+
   /** bereq as varnishd builds it from req: hop-by-hop fields gone, X-Varnish added. */
   bereqOf(r: ReqObj, method: string, fill: boolean, uncacheable: boolean, bgfetch = false): BereqObj {
     const gzip = fill && this.#d.params.get('http_gzip_support') === 1
@@ -42,7 +56,9 @@ export class BackendFetch {
     if (gzip) headers.push('Accept-Encoding', 'gzip')
     const xid = this.#d.nextXid()
     headers.push('X-Varnish', String(xid))
+    const log = this.#d.txLog.log
     return {
+      vsl: log === undefined ? undefined : bereqTx(log, r, xid, bgfetch ? 'bgfetch' : uncacheable ? 'pass' : 'fetch'),
       method,
       url: r.url,
       proto: 'HTTP/1.1',
@@ -60,11 +76,17 @@ export class BackendFetch {
   /** Undefined when there is no backend to ask (none was healthy): the caller's 503. */
   start(bereq: BereqObj, body: Readable | undefined, sink: FetchSink): FetchControl | undefined {
     const { pools, params, counters } = this.#d
-    if (bereq.backend === undefined) return undefined
+    const tx = bereq.vsl
+    if (bereq.backend === undefined) {
+      // cache_fetch.c vbf_stp_startfetch: VDI_GetHdr found no backend.
+      if (tx !== undefined) bereqFailed(tx, 'No backend')
+      return undefined
+    }
     counters.s_fetch++
     counters.backend_req++
     vbeCounters(bereq.backend).req++
-    return pools.of(bereq.backend).fetch(
+    const logged = tx === undefined ? undefined : loggedFetch(tx, bereq, sink)
+    const control = pools.of(bereq.backend).fetch(
       {
         method: bereq.method,
         url: bereq.url,
@@ -75,8 +97,14 @@ export class BackendFetch {
         maxFieldBytes: params.get('http_resp_hdr_len'),
         maxHeadBytes: params.get('http_resp_size'),
       },
-      sink,
+      logged?.sink ?? sink,
     )
+    return logged === undefined ? control : logged.ended(control)
+  }
+
+  /** vcl_backend_fetch abandoned the fetch: the backend request ends without going out. */
+  abandoned(bereq: BereqObj): void {
+    if (bereq.vsl !== undefined) bereqFailed(bereq.vsl, 'Fetch abandoned')
   }
 
   /** `xid`: the request's (the client side's vxid), a field of the log line, as varnishlog groups by it. */

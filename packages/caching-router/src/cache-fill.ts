@@ -4,7 +4,6 @@ import type { FetchControl, FetchSink } from './backend.js'
 import { type BackendFetch, withDate } from './backend-fetch.js'
 import { CacheObject } from './cache-object.js'
 import { storableHeaders } from './deliver.js'
-import { parseEsi } from './esi/esi-parse.js'
 import { PassEsiBody } from './esi/pass-esi.js'
 import { BodyCoder, contentEncoding, fetchCoding } from './gzip/fetch-coding.js'
 import type { Params } from './params.js'
@@ -15,6 +14,7 @@ import { addConditionals, merge304, revalidates } from './revalidation.js'
 import { isErrorStatus, standsInForError } from './stale-if-error.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { writeStreamHead } from './stream-head.js'
+import { makeBrotliCopy } from './gzip/brotli-copy.js'
 import { computeFreshness } from './ttl.js'
 import type { PeerCache } from './workers/peer-cache.js'
 
@@ -28,6 +28,8 @@ export interface FillDeps {
   clock(): number
   /** `--workers N`: the owner of each hash range (workers/peer-cache.ts); undefined with one. */
   peers?: PeerCache | undefined
+  /** `--brotli`: a brotli copy is made beside each complete gzip object. */
+  brotli?: boolean
 }
 
 /** One fill: for `r`, answering `res` (undefined: a background refresh), under `hash`. */
@@ -38,6 +40,13 @@ export interface FillJob {
   readonly hash: string
   /** A kept object to revalidate with a conditional request. */
   readonly stale: CacheObject | undefined
+}
+
+/** Vary's names without accept-encoding (undefined when none is left). */
+function withoutAcceptEncoding(names: string[] | undefined): string[] | undefined {
+  if (names === undefined || !names.includes('accept-encoding')) return names
+  const rest = names.filter((n) => n !== 'accept-encoding')
+  return rest.length > 0 ? rest : undefined
 }
 
 /**
@@ -64,6 +73,7 @@ export function startFill(d: FillDeps, job: FillJob, busy: boolean): void {
 function fetchInto(d: FillDeps, job: FillJob, obj: CacheObject, bereq: BereqObj): void {
   const { r, res } = job
   if (d.policy.backendFetch(bereq) === 'abandon') {
+    d.fetches.abandoned(bereq)
     d.store.unbusy(obj, false, d.clock())
     if (res) d.responder.synth(r, res, 503, 'Service Unavailable')
     return
@@ -195,7 +205,7 @@ class CacheFill implements FetchSink {
       }
       if (beresp.doEsi && !partial && !this.revalidated && beresp.status !== 204 && beresp.status !== 304) {
         // Not stored, still a page: collected, parsed and assembled as a pass's (esi/pass-esi.ts).
-        this.#passEsi = new PassEsiBody(this.#bereq, beresp, params.gzip, store.maxBytes, params.esiFeatures, (obj) => {
+        this.#passEsi = new PassEsiBody(this.#bereq, beresp, params.gzip, store.maxBytes, this.#d.fetches, (obj) => {
           if (obj !== undefined) this.#d.responder.deliver(r, res, obj, false)
           else if (res.headersSent) res.destroy()
           else this.#d.responder.synth(r, res, 503, 'Backend fetch failed')
@@ -233,7 +243,10 @@ class CacheFill implements FetchSink {
     obj.keep = Math.max(beresp.keep, fresh.staleIfError)
     obj.staleIfError = fresh.staleIfError
     obj.tOrigin = now - fresh.age * 1000
-    obj.varyNames = varyNamesOf(beresp.headers)
+    // With http_gzip_support varnishd's lookup does not tell clients apart by Accept-Encoding
+    // (it gunzips for those that take no gzip): one object for all, as measured with 7.1.1
+    // (a gzip client's fill is a hit for a plain client and for a `br` one, Vary or not).
+    obj.varyNames = gzipSupport ? withoutAcceptEncoding(varyNamesOf(beresp.headers)) : varyNamesOf(beresp.headers)
     obj.varyKey = obj.varyNames ? varyKey(obj.varyNames, r.headers) : ''
     if (this.revalidated && stale) {
       store.remove(stale)
@@ -241,9 +254,11 @@ class CacheFill implements FetchSink {
       obj.complete()
       // vbf_stp_condfetch copies the kept object's ESI data with its body.
       if (beresp.doEsi) obj.esi = stale.esi
+      this.#brotliCopy()
     } else if (beresp.doStream === false || beresp.doEsi) {
-      // ESI is parsed from the whole body once (varnishd's VEP runs as the body arrives; here
-      // the page's first client waits for its body, its fragments still stream).
+      // ESI is parsed from the whole body once. varnishd's VEP runs as the body arrives, but its
+      // delivery pushes the esi VDP only once VEP left OA_ESIDATA at the fetch's end, so its
+      // clients wait for the whole page too (measured with 7.1.1; the fragments still stream).
       this.#esi = beresp.doEsi === true
       // Waiters stay parked on the busy object and this client waits until end() (varnishd
       // delivers a non-streamed object once its fetch finished, BOS_FINISHED).
@@ -338,10 +353,17 @@ class CacheFill implements FetchSink {
     }
   }
 
+  /** `--brotli`: made once the object is complete (and stored), off the event loop. */
+  #brotliCopy(): void {
+    // An error only means no copy: the gzip body passed the fetch's check, clients get it.
+    if (this.#d.brotli) makeBrotliCopy(this.#obj, this.#d.store, () => {})
+  }
+
   /** The whole body is in the object: ESI is parsed and a held (do_stream = false) object published. */
   #stored(): void {
     this.#obj.complete()
-    if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = parseEsi(this.#obj.body, this.#bereq.url, this.#d.params.esiFeatures)
+    if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = this.#d.fetches.parseEsi(this.#obj.body, this.#bereq.url)
+    this.#brotliCopy()
     if (this.#whole) {
       // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).
       if (this.#obj.body === undefined || this.#obj.received > this.#obj.body.length) this.#failWhole()

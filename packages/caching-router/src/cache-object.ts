@@ -16,4 +16,8 @@ export class CacheObject extends StoredObject {
   esiGzip = false
   /** Stored with beresp.do_esi and holding ESI: how to assemble it (varnish's OA_ESIDATA). */
   esi: EsiProgram | undefined
+  /** `--brotli` (edgestack): the gzip body's brotli copy, once made (gzip/brotli-copy.ts). */
+  brotli: Buffer | undefined
+  /** The head delivered with it: Content-Encoding br, a weak ETag. */
+  brotliHeaders: string[] | undefined
 }

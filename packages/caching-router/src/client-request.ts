@@ -5,6 +5,7 @@ import type { EsiIncluder } from './esi/esi-deliver.js'
 import type { EsiInclude } from './esi/esi-program.js'
 import { includeRequest } from './esi/esi-request.js'
 import { normalizeAcceptEncoding } from './gzip/accept-encoding.js'
+import { acceptsBrotli } from './gzip/brotli-copy.js'
 import { asResponse, type FragmentResponse } from './esi/fragment-response.js'
 import { type FetchDeps, lookup } from './lookup.js'
 import type { RouterModel } from './config/model.js'
@@ -18,6 +19,7 @@ import { appendForwardedFor, expectContinue, sameOriginPath, targetUrl } from '.
 import type { Responder } from './respond.js'
 import type { CacheStore } from './store.js'
 import { guruMeditation } from './synth.js'
+import { endRequestTx, headBytes, realTime, requestTx, sessionTx, type Tx, type TxLog } from './vsl-records.js'
 
 const BOGO_IP = '0.0.0.0'
 
@@ -36,6 +38,8 @@ export interface ClientRequestDeps {
   /** What the lookup, fills and passes share. */
   fetch: FetchDeps
   nextXid(): number
+  /** `-n`'s log: each session's and client request's records. */
+  txLog: TxLog
   /** Seconds from the request's head to its response's last byte, by handling. */
   latency: HistogramByLabel
 }
@@ -61,19 +65,42 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
   // that handle's other closures (log, writeLog) share and keep alive past the request. Under
   // wrk every request's VCL state then survived scavenges into old space (--trace-gc: ~3 MB
   // promoted per scavenge, a mark-compact a second), about 5 us of GC per 1 KiB hit.
+  // Each connection's session transaction, while it is open (only with -n's log).
+  const sessions = new WeakMap<object, Tx>()
+  const listenName = (port: number | undefined) => d.txLog.listenNames.get(port || 0) ?? 'a0'
+  const startRequestTx = (vsl: NonNullable<TxLog['log']>, req: Http1Request, r: ReqObj, startedAt: number): Tx => {
+    const sess = sessions.get(req.socket)
+    sess?.link('req', r.xid, 'rxreq')
+    return requestTx(vsl, r.xid, sess?.xid ?? 0, realTime(startedAt), {
+      clientIp: r.clientIp,
+      clientPort: req.remotePort || 0,
+      listenName: listenName(req.localPort),
+      method: req.method,
+      url: req.target,
+      proto: r.proto,
+      headers: r.headers,
+    })
+  }
+
   const restarter = (r: ReqObj, req: Http1Request | undefined, res: Http1Response, log: AccessLogFn) => () => dispatch(r, req, res, log)
 
   const handle = (req: Http1Request, res: Http1Response) => {
     counters.client_req++
     counters.s_req++
+    const vsl = d.txLog.log
     // varnishd's session takes a vxid before its first request (cache_session.c), so the
     // X-Varnish numbers of a new connection's requests skip one, as varnishtest expects.
-    if (req.connectionRequests === 1) d.nextXid()
+    if (req.connectionRequests === 1) {
+      const sxid = d.nextXid()
+      if (vsl !== undefined) sessions.set(req.socket, sessionTx(vsl, sxid, req.socket, req, listenName(req.localPort)))
+    }
     const headers = req.headers
     // A Unix-socket listener has no peer address: varnishd's bogo_ip, 0.0.0.0 port 0, stands
     // for it in client.ip, server.ip and X-Forwarded-For (cache_session.c).
     const startedAt = performance.now()
     const clientIp = req.remoteAddress || BOGO_IP
+    // ReqAcct's head bytes: the head as received, before X-Forwarded-For is appended.
+    const reqHead = vsl === undefined ? 0 : headBytes(req.method, req.target, req.version, headers)
     const expect = appendForwardedFor(headers, clientIp)
     // Origin-form (the usual request) starts with '/': nothing to look at.
     const url = req.target.charCodeAt(0) === 0x2f ? req.target : targetUrl(req.target, headers)
@@ -88,11 +115,15 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       serverIp: req.localAddress || BOGO_IP,
       clientPort: req.remotePort,
       serverPort: req.localPort,
-      socket: req.socket,
+      // remote.ip and local.ip: the connection's own ends (a PROXY header's are client.ip and
+      // server.ip); an HTTP/2 request's socket is its stream, so its session names them.
+      socket: req.viaProxy ?? req.socket,
       hashAlwaysMiss: false,
       hashIgnoreBusy: false,
       http0: headers,
+      vsl: undefined as Tx | undefined,
     }
+    if (vsl !== undefined) r.vsl = startRequestTx(vsl, req, r, startedAt)
     // One access line per response, with the last handling (a VCL restart may log again).
     // `answered`: the connection itself answered the client (a request body it refused), so
     // the line is written now with that status; no 'finish' will come.
@@ -123,6 +154,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
         handling,
       }
       access.write(format ? format(record, { seconds, xid: r.xid }) : ncsaLine(record, d.logHandling))
+      if (r.vsl !== undefined) endRequestTx(r.vsl, res.head, res.statusCode, { reqHead, reqBody: req.contentLength ?? 0, respHead: res.headBytes, respBody: res.bytesWritten })
     }
     // A request-target no backend can be asked for (undici sends origin- and absolute-form
     // only): an origin answers it with 400 (RFC 9112 §3.2), so do we.
@@ -145,6 +177,7 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
       // listeners. Otherwise one 'finish' and one 'close' listener do both.
       if (res.finished) {
         if (handling !== '') writeLog(handling)
+        r.vsl?.end()
         policy.done(r)
       } else whenDone(r, res, () => handling !== '' && writeLog(handling))
     }
@@ -154,10 +187,13 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
     const onFinish = () => {
       res.off('close', onClose)
       writeLog()
+      r.vsl?.end()
       policy.done(r)
     }
     const onClose = () => {
       res.off('finish', onFinish)
+      // The client left before the response was through: the transaction ends as it stands.
+      r.vsl?.end()
       policy.done(r)
     }
     res.once('finish', onFinish)
@@ -199,6 +235,8 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
         log('pass')
         return pass(r, req, res, log)
       default:
+        // --brotli: read before the normalization leaves only gzip (or nothing) for the lookup.
+        if (fetch.brotli === true) r.takesBrotli = acceptsBrotli(r.headers)
         if (gzipSupport()) r.headers = normalizeAcceptEncoding(r.headers)
         lookup(fetch, r, res, res.socket, log)
     }
@@ -274,6 +312,8 @@ export function createClientRequestHandler(d: ClientRequestDeps): (req: Http1Req
   const noLog: AccessLogFn = () => {}
   responder.esi = {
     include(parent: ReqObj, inc: EsiInclude, out: FragmentResponse) {
+      // MAIN.esi_req: one a sub-request, past the max_esi_depth check (ved_include).
+      counters.esi_req++
       const r = includeRequest(parent, inc, d.nextXid(), false)
       const res = asResponse(out)
       r.restart = restarter(r, undefined, res, noLog)

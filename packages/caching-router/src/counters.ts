@@ -35,6 +35,10 @@ export class Counters {
   s_resp_bodybytes = 0
   client_req_400 = 0
   client_req_417 = 0
+  /** ESI: includes made (ved_include), and VEP's parse errors and warnings (esi/esi-parse.ts). */
+  esi_req = 0
+  esi_errors = 0
+  esi_warnings = 0
 }
 
 const DESCRIPTIONS: Record<string, string> = {
@@ -70,6 +74,9 @@ const DESCRIPTIONS: Record<string, string> = {
   s_resp_bodybytes: 'Response body bytes',
   client_req_400: 'Client requests received, subject to 400 errors',
   client_req_417: 'Client requests received, subject to 417 errors',
+  esi_req: 'ESI subrequests',
+  esi_errors: 'ESI parse errors (unlock)',
+  esi_warnings: 'ESI parse warnings (unlock)',
 }
 
 /** varnishstat's description of a MAIN counter. */

@@ -6,6 +6,7 @@ import type { Counters } from './counters.js'
 import { type PassDeps, passFetch } from './pass-fetch.js'
 import type { ReqObj } from './policy.js'
 import { objView } from './respond.js'
+import { hitMissRecord, hitRecord } from './vsl-records.js'
 
 /** Everything after vcl_recv needs: one object for the router's life, shared by every request. */
 export interface FetchDeps extends FillDeps, PassDeps {
@@ -48,8 +49,12 @@ export function lookup(d: FetchDeps, r: ReqObj, res: Http1Response, socket: Sock
       return
     case 'hit': {
       counters.cache_hit++
+      const tx = r.vsl
+      if (tx !== undefined) hitRecord(tx, result.obj.xid, result.obj.ttlLeft(now), result.obj.grace, result.obj.keep)
       // builtin.vcl's vcl_hit only delivers: no obj view to build for it, no VCL to run.
-      const action = policy.isBuiltin(r, 'hit') ? 'deliver' : policy.hit(r, objView(result.obj, now))
+      let action: ReturnType<typeof policy.hit> = 'deliver'
+      if (!policy.isBuiltin(r, 'hit')) action = policy.hit(r, objView(result.obj, now))
+      else tx?.call('hit', 'deliver')
       if (action === 'deliver') {
         d.responder.deliver(r, res, result.obj, true)
         log('hit')
@@ -64,6 +69,11 @@ export function lookup(d: FetchDeps, r: ReqObj, res: Http1Response, socket: Sock
     case 'grace':
       counters.cache_hit++
       counters.cache_hit_grace++
+      if (r.vsl !== undefined) {
+        hitRecord(r.vsl, result.obj.xid, result.obj.ttlLeft(now), result.obj.grace, result.obj.keep)
+        // A grace hit runs no vcl_hit here: logged as run only when builtin's (which delivers) is the one.
+        if (policy.isBuiltin(r, 'hit')) r.vsl.call('hit', 'deliver')
+      }
       if (result.refresh) {
         counters.bgfetch++
         startFill(d, { r, res: undefined, socket: undefined, hash, stale: result.obj }, true)
@@ -74,13 +84,19 @@ export function lookup(d: FetchDeps, r: ReqObj, res: Http1Response, socket: Sock
     case 'hitmiss':
       // Hit-for-miss: fetch on our own, without waiting for anyone, and store if it changed.
       counters.cache_hitmiss++
+      if (r.vsl !== undefined) {
+        hitMissRecord(r.vsl, result.obj.xid, result.obj.ttlLeft(now))
+        if (policy.isBuiltin(r, 'miss')) r.vsl.call('miss', 'fetch')
+      }
       log('miss')
       startFill(d, { r, res, socket, hash, stale: undefined }, false)
       return
   }
   counters.cache_miss++
   const stale = result.kind === 'miss' ? result.stale : undefined
-  const action = policy.isBuiltin(r, 'miss') ? 'fetch' : policy.miss(r)
+  let action: ReturnType<typeof policy.miss> = 'fetch'
+  if (!policy.isBuiltin(r, 'miss')) action = policy.miss(r)
+  else r.vsl?.call('miss', 'fetch')
   if (action !== 'fetch') {
     notFetched(d, action, r, res, socket, log)
     return

@@ -36,6 +36,7 @@ export function passFetch(
 ): void {
   const { policy, responder, fetches } = d
   if (policy.backendFetch(bereq) === 'abandon') {
+    fetches.abandoned(bereq)
     responder.synth(r, res, 503, 'Service Unavailable')
     return
   }
@@ -66,7 +67,7 @@ export function passFetch(
       status = beresp.status
       headers = beresp.headers
       if (beresp.doEsi && beresp.status !== 304 && beresp.status !== 204) {
-        esi = new PassEsiBody(bereq, beresp, d.params.gzip, d.storageBytes(), d.params.esiFeatures, (obj) => {
+        esi = new PassEsiBody(bereq, beresp, d.params.gzip, d.storageBytes(), fetches, (obj) => {
           if (obj === undefined) {
             control?.abort()
             if (res.headersSent) res.destroy()

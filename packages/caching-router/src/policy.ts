@@ -1,5 +1,6 @@
 import type { MatchLimits } from '@edgestack/common'
 import type { VclResolvedBackend } from './vcl/index.js'
+import type { Tx } from './vsl-records.js'
 
 /**
  * The router's decisions, shaped like varnishd's request and fetch state machines
@@ -55,6 +56,10 @@ export interface ReqObj {
   top?: ReqObj
   /** `req.esi = false` (VCL 4.0): this request's response is not ESI-processed. */
   esiOff?: boolean
+  /** This request's records in `-n`'s log (undefined: no log, or an ESI include). */
+  vsl?: Tx
+  /** `--brotli`: the client's Accept-Encoding (after vcl_recv) takes br. */
+  takesBrotli?: boolean
 }
 
 export interface BereqObj {
@@ -76,6 +81,8 @@ export interface BereqObj {
   /** Seconds; undefined: the first_byte_timeout / between_bytes_timeout parameters. */
   firstByteTimeout?: number
   betweenBytesTimeout?: number
+  /** This backend request's records in `-n`'s log. */
+  vsl?: Tx
 }
 
 export interface BerespObj {
@@ -130,6 +137,8 @@ export interface ObjView {
   readonly age: number
   /** `obj.can_esi`. */
   readonly canEsi?: boolean
+  /** Stored gzip'ed (resp.filters). */
+  readonly gzip?: boolean
 }
 
 export type RecvAction = 'hash' | 'pass' | 'pipe' | 'purge' | 'synth'
@@ -172,6 +181,8 @@ export interface PolicyHost {
   xkeyPurge?(keys: string, soft: boolean): number
   /** pcre2_match_limit and friends, as they are now (param.set applies to the next match). */
   regexLimits(): MatchLimits
+  /** http_gzip_support, as it is now (beresp.filters, resp.filters). */
+  gzipSupport?(): boolean
 }
 
 /**

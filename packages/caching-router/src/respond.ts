@@ -42,7 +42,9 @@ export class Responder {
     // obj.hits as varnish counts it: the delivery that filled the object is not a hit.
     if (hit) obj.hits++
     const xv = hit ? `${r.xid} ${obj.xid}` : String(r.xid)
-    if (obj.gzip && !acceptsGzip(r.headers)) {
+    // --brotli: the copy made beside a complete gzip object, for a client that takes br.
+    const br = r.takesBrotli === true ? obj.brotli : undefined
+    if (br === undefined && obj.gzip && !acceptsGzip(r.headers)) {
       const gzip = this.#d.gzip()
       if (gzip.support) {
         this.#deliverGunzipped(r, res, obj, xv, now, gzip.buffer)
@@ -55,8 +57,15 @@ export class Responder {
     }
     let status = obj.status
     let reason = obj.reason
-    let body = obj.body
-    let headers = deliverHeadersOf(obj).concat('X-Varnish', xv, 'Age', String(obj.ageSeconds(now)), 'Via', this.#d.via)
+    let body = br ?? obj.body
+    let headers = (br !== undefined ? (obj.brotliHeaders as string[]) : deliverHeadersOf(obj)).concat(
+      'X-Varnish',
+      xv,
+      'Age',
+      String(obj.ageSeconds(now)),
+      'Via',
+      this.#d.via,
+    )
     // The common hit asks for neither validation nor a range: one cheap scan decides.
     const asks = hasConditionalOrRange(r.headers)
     const esi = obj.esi !== undefined && r.esiOff !== true
@@ -77,6 +86,7 @@ export class Responder {
     }
     // builtin.vcl's vcl_deliver changes nothing: no resp or obj view to build, no VCL to run.
     if (this.#d.policy.isBuiltin(r, 'deliver')) {
+      r.vsl?.call('deliver', 'deliver')
       res.send(status, headers, body, reason)
       return
     }
@@ -92,7 +102,7 @@ export class Responder {
    */
   #deliverEsi(r: ReqObj, res: Http1Response, obj: CacheObject, headers: string[], now: number): void {
     const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers, doEsi: true }
-    if (!this.#d.policy.isBuiltin(r, 'deliver') && this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    if (this.#builtinDeliver(r) ? false : this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     const esi = this.esi
     if (!resp.doEsi || esi === undefined || obj.esi === undefined) {
       res.send(resp.status, resp.headers, obj.body, resp.reason)
@@ -123,7 +133,7 @@ export class Responder {
       return
     }
     const resp: RespObj = { status: obj.status, reason: obj.reason, proto: r.proto, headers }
-    if (!this.#d.policy.isBuiltin(r, 'deliver') && this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
+    if (this.#builtinDeliver(r) ? false : this.#notDelivered(this.#d.policy.deliver(r, resp, objView(obj, now)), r, res)) return
     if (r.method === 'HEAD' || resp.status === 204 || resp.status === 304) {
       res.writeHead(resp.status, resp.headers, resp.reason)
       res.end()
@@ -161,6 +171,13 @@ export class Responder {
       error: () => res.destroy(),
     })
     res.once('close', unfollow)
+  }
+
+  /** builtin.vcl's vcl_deliver alone, which delivers: not run, only logged. */
+  #builtinDeliver(r: ReqObj): boolean {
+    if (!this.#d.policy.isBuiltin(r, 'deliver')) return false
+    r.vsl?.call('deliver', 'deliver')
+    return true
   }
 
   /** vcl_deliver chose synth or restart: carried out here; true when so. */
@@ -248,6 +265,8 @@ export function objView(obj: CacheObject, now: number): ObjView {
     hits: obj.hits,
     age: obj.ageSeconds(now),
     canEsi: obj.esi !== undefined,
+    // An ESI page varnishd keeps gzip'ed (esi_gzip) is OF_GZIPED there; ours is kept inflated.
+    gzip: obj.gzip || obj.esiGzip,
   }
 }
 

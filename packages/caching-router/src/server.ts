@@ -16,7 +16,9 @@ import { BackendPools } from './backend-pools.js'
 import { BanList } from './bans.js'
 import { createClientRequestHandler } from './client-request.js'
 import type { RouterModel } from './config/model.js'
+import type { CacheObject } from './cache-object.js'
 import { Counters } from './counters.js'
+import { makeBrotliCopy } from './gzip/brotli-copy.js'
 import { createH2Gateway } from './h2/gateway.js'
 import { BackendFetch } from './backend-fetch.js'
 import type { FetchDeps } from './lookup.js'
@@ -26,6 +28,7 @@ import { readSecret } from './secret-file.js'
 import { CacheStore } from './store.js'
 import { VclPolicy } from './vcl-policy.js'
 import { VclRegistry } from './vcl/index.js'
+import { TxLog } from './vsl-records.js'
 import { PeerCache } from './workers/peer-cache.js'
 
 export interface CachingRouter {
@@ -48,6 +51,8 @@ export interface CachingRouter {
   readonly cli: ChildCli
   /** `--workers N`: this worker's link to the others' caches. */
   readonly peers: PeerCache | undefined
+  /** Where transaction records go: `-n`'s log once its segment exists (vsm/shm.ts sets it). */
+  readonly txLog: TxLog
 }
 
 export interface RouterOptions {
@@ -107,6 +112,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
             bans.prune(store.oldestBanSeq())
             bans.addExpression(expression)
           },
+          // Each worker makes the brotli copy of the objects it holds, copies included.
+          ...(model.brotli ? { copied: (obj: CacheObject) => makeBrotliCopy(obj, store, () => {}) } : {}),
         })
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,
@@ -134,9 +141,11 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     log: (message) => logger.info(escapeLogValue(message)),
     xkeyPurge: (keys, soft) => store.xkeyPurge(keys, soft, clock()),
     regexLimits: () => params.regexLimits,
+    gzipSupport: () => params.gzip.support,
   })
   let xid = 1000
   const nextXid = () => ++xid
+  const txLog = new TxLog()
   // Each -a as bound: a TCP address, or a Unix socket's path.
   let bound: Array<HostPort | string> = []
   const cli: ChildCli = {
@@ -164,8 +173,9 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     logger,
     clock,
     storageBytes: () => store.maxBytes,
-    fetches: new BackendFetch({ pools, params, counters, logger, nextXid }),
+    fetches: new BackendFetch({ pools, params, counters, logger, nextXid, txLog }),
     peers,
+    brotli: model.brotli ?? false,
   }
   const onRequest = createClientRequestHandler({
     policy,
@@ -179,6 +189,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     responder,
     fetch,
     nextXid,
+    txLog,
     latency,
   })
 
@@ -223,6 +234,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     bans,
     peers,
     vcl,
+    txLog,
     adminAddress: undefined,
     cli,
     async listen() {
@@ -244,6 +256,8 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
           })
           await s.listenPath(spec.address.path, spec.address.mode)
           bound.push(spec.address.path)
+          // A Unix socket's requests have no local port: 0 names it (one such listener's name).
+          txLog.listenNames.set(0, spec.name ?? `a${i}`)
           logger.info(`listening on ${spec.address.path}${spec.proxy ? ' (PROXY)' : ''}`)
           continue
         }
@@ -251,6 +265,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
         // worker 0 (SO_REUSEPORT, the manager holds that one so): a thread that dies closes only its own.
         const addr = await s.listen(spec.address, { reusePort: workers !== undefined && workers.index > 0 })
         bound.push(addr)
+        txLog.listenNames.set(addr.port, spec.name ?? `a${i}`)
         logger.info(`listening on ${formatAddress(addr)}${spec.proxy ? ' (PROXY)' : ''}`)
       }
       const list = [...boot.compiled.backends.values()].map((b) => `${b.name} -> ${b.path ?? formatAddress({ host: b.host, port: b.port })}`).join(', ')

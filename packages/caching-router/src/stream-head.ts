@@ -38,7 +38,9 @@ export function writeStreamHead(
   out.push('X-Varnish', String(r.xid), 'Age', age, 'Via', d.via)
   if (forceRanges) out.push('Accept-Ranges', 'bytes')
   const resp: RespObj = { status, reason, proto: r.proto, headers: out }
-  const next = d.policy.isBuiltin(r, 'deliver') ? 'deliver' : d.policy.deliver(r, resp)
+  let next: 'deliver' | 'synth' | 'restart' = 'deliver'
+  if (!d.policy.isBuiltin(r, 'deliver')) next = d.policy.deliver(r, resp)
+  else r.vsl?.call('deliver', 'deliver')
   if (next !== 'deliver') {
     if (next === 'restart') d.responder.restart(r, res)
     else d.responder.synth(r, res, r.synthStatus ?? 503, r.synthReason)

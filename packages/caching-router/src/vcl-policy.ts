@@ -47,6 +47,17 @@ function failed(req: ReqObj): 'synth' {
   return 'synth'
 }
 
+/** A backend subroutine's run, its VCL_call/VCL_return and VCL_Log going to the backend request's log. */
+function onBackend<T>(ctx: VclContext, bereq: BereqObj, run: () => T): T {
+  const client = ctx.vsl
+  ctx.vsl = bereq.vsl
+  try {
+    return run()
+  } finally {
+    ctx.vsl = client
+  }
+}
+
 /**
  * The router's Policy driven by compiled VCL: each seam method runs the matching subroutine
  * of the VCL the request started with (held from vcl_recv until the response is done, so
@@ -103,8 +114,10 @@ export class VclPolicy implements Policy {
           xkeyPurge: this.#xkeyPurge,
           log: this.#log,
           regexLimits: this.#host?.regexLimits(),
+          gzipSupport: this.#gzipSupport,
           esiLevel: req.esiLevel,
           top: top?.ctx.req,
+          vsl: req.vsl,
         }),
       )
       req.policyState = state
@@ -286,6 +299,7 @@ export class VclPolicy implements Policy {
       // The fetch goes to req.backend_hint, as builtin's vcl_backend_fetch leaves it. No VCL
       // bereq exists for this fetch (a director resolving it reads req then).
       builtinBackendFetch(bereq)
+      bereq.vsl?.call('backend_fetch', 'fetch')
       ctx.bereq = undefined
       this.#toBackend(bereq, ctx.req.backendHint, undefined, ctx)
       bereq.policyState = new BackendState(request, undefined)
@@ -293,7 +307,7 @@ export class VclPolicy implements Policy {
     }
     const vb = this.#startBereq(ctx, bereq)
     bereq.policyState = new BackendState(request, vb)
-    const ret = program.run('backend_fetch', ctx)
+    const ret = onBackend(ctx, bereq, () => program.run('backend_fetch', ctx))
     this.#fromBereq(bereq, vb, ctx)
     // `return (error)` and `fail` end as the router's 503 for an abandoned fetch.
     return ret.action === 'fetch' ? 'fetch' : 'abandon'
@@ -304,6 +318,7 @@ export class VclPolicy implements Policy {
     const { program, ctx } = state.request
     if (program.isBuiltinOnly('backend_response')) {
       builtinBackendResponse(bereq.uncacheable, beresp)
+      bereq.vsl?.call('backend_response', 'deliver')
       return 'deliver'
     }
     const vb = this.#bereqView(state, bereq)
@@ -322,7 +337,7 @@ export class VclPolicy implements Policy {
       backendName: bereq.backend?.name ?? vb.backend?.name ?? '',
     })
     v.http.changed = false
-    const ret = program.run('backend_response', ctx)
+    const ret = onBackend(ctx, bereq, () => program.run('backend_response', ctx))
     beresp.status = v.status
     beresp.reason = v.reason
     if (v.http.changed) beresp.headers = v.http.toRaw()
@@ -358,7 +373,7 @@ export class VclPolicy implements Policy {
     const { program, ctx } = state.request
     this.#bereqView(state, bereq)
     const v = startBackendResponse(ctx, { status: beresp.status, reason: beresp.reason, headers: beresp.headers, ttl: 0, grace: 0, keep: 0 })
-    program.run('backend_error', ctx)
+    onBackend(ctx, bereq, () => program.run('backend_error', ctx))
     beresp.status = v.status
     beresp.reason = v.reason
     beresp.headers = v.http.toRaw()
@@ -414,5 +429,6 @@ export class VclPolicy implements Policy {
 
   readonly #ban = (expression: string): string | undefined => this.#host?.ban(expression) ?? 'bans are not available'
   readonly #log = (message: string): void => this.#host?.log(message)
+  readonly #gzipSupport = (): boolean => this.#host?.gzipSupport?.() ?? true
   readonly #xkeyPurge = (keys: string, soft: boolean): number => this.#host?.xkeyPurge?.(keys, soft) ?? 0
 }

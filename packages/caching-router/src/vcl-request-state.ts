@@ -99,6 +99,9 @@ export class ObjAdapter implements VclObject {
   get canEsi(): boolean {
     return this.view.canEsi ?? false
   }
+  get gzip(): boolean {
+    return this.view.gzip ?? false
+  }
 }
 
 // client.ip and server.ip are read-only in VCL: a request from the same address as the last

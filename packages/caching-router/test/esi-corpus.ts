@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
 /**
  * ESI pages for the differential test against varnishd (esi-differential.test.ts): the
  * markup of varnish's own e*.vtc cases and of its ESI documentation (users-guide/esi.rst,
@@ -77,6 +78,17 @@ export const esiCases: readonly EsiCase[] = [
   { name: 'ends-in-tag', body: `<p>a<esi:inc` },
   { name: 'ends-in-attr', body: `<p>a<esi:include src="/f/` },
   { name: 'ends-at-lt', body: `<p>a<` },
+  // The body ends in other states (VEP_Finish's "VEP ended inside a tag" counts in esi_errors).
+  { name: 'ends-in-other-tag', body: `<p>a<b` },
+  { name: 'ends-in-comment', body: `<p>a<!-- x` },
+  { name: 'ends-in-cdata', body: `<p>a<![CDATA[ x` },
+  { name: 'ends-in-intag', body: `<p>a<esi:include ` },
+  { name: 'ends-in-bogus', body: `<p>a<esi:bogus ` },
+  { name: 'ends-in-delim', body: `<p>a<esi:include src=` },
+  { name: 'ends-in-remove', body: `<p>a<esi:remove>x` },
+  { name: 'ends-after-include', body: `<p>a${inc('/f/a')}` },
+  { name: 'include-src-space', body: `<p>a<esi:include src="/f/a b"/>b${inc('/f/b')}</p>` },
+  { name: 'include-src-tab', body: `<p>a<esi:include src='/f/a\tb'/>b</p>` },
   // e00018: entities in src.
   { name: 'entities', body: `<p>${inc('/f/echo/ent?a=1&amp;b=&lt;&gt;&quot;&apos;&amp;amp;')}</p>` },
   // e00009, e00014, e00016: the XML check.
@@ -123,4 +135,56 @@ export const fragments: Record<string, { status?: number; esi?: boolean; headers
   '/f/fail503': { status: 503, body: 'broken' },
   '/f/empty': { body: '' },
   '/f/private': { headers: { 'Cache-Control': 'private' }, body: 'PRIV' },
+}
+
+export const pathOf = (c: EsiCase) => c.path ?? `/p/${c.name}`
+
+/** The corpus's VCL: what an include's request carries goes to /f/echo; `X-Esi: 1` turns do_esi on. */
+export const esiVcl = (port: number) => `vcl 4.1;
+backend default { .host = "127.0.0.1"; .port = "${port}"; }
+sub vcl_recv {
+  set req.http.X-Lvl = req.esi_level;
+  set req.http.X-Top = req_top.url;
+}
+sub vcl_backend_response {
+  if (beresp.http.X-Esi) { set beresp.do_esi = true; }
+}
+`
+
+const pages = new Map(esiCases.map((c) => [pathOf(c), c]))
+
+/**
+ * The corpus's origin: pages (with `X-Esi: 1` unless plain, which the tests' VCL turns into
+ * beresp.do_esi), fragments, and `/f/echo*` answering with what its request carried.
+ */
+export function serveEsiCorpus(req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '/'
+  if (url.startsWith('/f/echo')) {
+    const h = req.headers
+    res.writeHead(200, { 'Cache-Control': 'max-age=60', 'X-Esi': '1' })
+    res.end(`[url=${url} host=${h.host} lvl=${h['x-lvl']} top=${h['x-top']} ae=${h['accept-encoding']} inm=${h['if-none-match']} range=${h.range} client=${h['x-client']}]`)
+    return
+  }
+  const f = fragments[url]
+  if (f !== undefined) {
+    res.writeHead(f.status ?? 200, { 'Cache-Control': 'max-age=60', ...(f.esi ? { 'X-Esi': '1' } : {}), ...f.headers })
+    res.end(f.body)
+    return
+  }
+  const c = pages.get(url)
+  if (c === undefined) {
+    res.writeHead(404, { 'Cache-Control': 'max-age=60' })
+    res.end(`no ${url}`)
+    return
+  }
+  const { 'X-Status': status, ...headers } = c.headers ?? {}
+  // With its length: varnishd's framing of a chunked miss depends on a race (README).
+  const body = typeof c.body === 'string' ? Buffer.from(c.body, 'latin1') : c.body
+  res.writeHead(Number(status ?? 200), {
+    'Cache-Control': 'max-age=60',
+    'Content-Length': String(body.length),
+    ...(c.plain ? {} : { 'X-Esi': '1' }),
+    ...headers,
+  })
+  res.end(body)
 }

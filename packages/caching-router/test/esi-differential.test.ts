@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { after, before, describe, test } from 'node:test'
-import { type EsiCase, esiCases, fragments } from './esi-corpus.js'
+import { type EsiCase, esiCases, esiVcl, pathOf, serveEsiCorpus } from './esi-corpus.js'
 import { startOrigin } from './router-harness.js'
 import { startVclRouter, type VclRouter } from './router-vcl-harness.js'
 import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-varnishd.js'
@@ -12,16 +12,6 @@ import { type RunningVarnishd, skipWithoutVarnishd, startVarnishd } from './vcl-
 
 const ALL_FEATURES = '+esi_ignore_https,+esi_disable_xml_check,+esi_ignore_other_elements,+esi_remove_bom,+esi_include_onerror'
 
-const vcl = (port: number) => `vcl 4.1;
-backend default { .host = "127.0.0.1"; .port = "${port}"; }
-sub vcl_recv {
-  set req.http.X-Lvl = req.esi_level;
-  set req.http.X-Top = req_top.url;
-}
-sub vcl_backend_response {
-  if (beresp.http.X-Esi) { set beresp.do_esi = true; }
-}
-`
 
 interface Seen {
   status: number
@@ -68,47 +58,14 @@ function fetchOnce(port: number, path: string, c: EsiCase): Promise<Seen> {
   })
 }
 
-const pathOf = (c: EsiCase) => c.path ?? `/p/${c.name}`
-
 describe('ESI against varnishd', { skip: skipWithoutVarnishd }, () => {
   const peers: Array<{ name: string; features: string; varnishd: RunningVarnishd; router: VclRouter }> = []
 
   const closers: Array<() => Promise<void>> = []
   before(async () => {
-    const pages = new Map(esiCases.map((c) => [pathOf(c), c]))
-    const origin = await startOrigin({ after: (fn: () => Promise<void>) => closers.push(fn) } as never, (req, res) => {
-      const url = req.url ?? '/'
-      if (url.startsWith('/f/echo')) {
-        const h = req.headers
-        res.writeHead(200, { 'Cache-Control': 'max-age=60', 'X-Esi': '1' })
-        res.end(`[url=${url} host=${h.host} lvl=${h['x-lvl']} top=${h['x-top']} ae=${h['accept-encoding']} inm=${h['if-none-match']} range=${h.range} client=${h['x-client']}]`)
-        return
-      }
-      const f = fragments[url]
-      if (f !== undefined) {
-        res.writeHead(f.status ?? 200, { 'Cache-Control': 'max-age=60', ...(f.esi ? { 'X-Esi': '1' } : {}), ...f.headers })
-        res.end(f.body)
-        return
-      }
-      const c = pages.get(url)
-      if (c === undefined) {
-        res.writeHead(404, { 'Cache-Control': 'max-age=60' })
-        res.end(`no ${url}`)
-        return
-      }
-      const { 'X-Status': status, ...headers } = c.headers ?? {}
-      // With its length: varnishd's framing of a chunked miss depends on a race (README).
-      const body = typeof c.body === 'string' ? Buffer.from(c.body, 'latin1') : c.body
-      res.writeHead(Number(status ?? 200), {
-        'Cache-Control': 'max-age=60',
-        'Content-Length': String(body.length),
-        ...(c.plain ? {} : { 'X-Esi': '1' }),
-        ...headers,
-      })
-      res.end(body)
-    })
+    const origin = await startOrigin({ after: (fn: () => Promise<void>) => closers.push(fn) } as never, serveEsiCorpus)
     for (const features of ['default', ALL_FEATURES]) {
-      const text = vcl(origin.address.port)
+      const text = esiVcl(origin.address.port)
       const varnishd = await startVarnishd(text, ['-p', `feature=${features}`])
       const router = await startVclRouter(text, 'boot.vcl', { feature: features })
       peers.push({ name: features === 'default' ? 'default features' : 'every ESI feature', features, varnishd, router })

@@ -200,24 +200,16 @@ describe('HTTP/2 attack battery: caching-router vs varnishd', { skip: skipWithou
     theirs.destroy()
   })
 
-  test('DATA on a closed stream, and a stream ID that goes backwards: dropped, no state kept, the session goes on', async (t) => {
+  test('DATA on a closed stream: dropped, no state kept, the session goes on', async () => {
     const c = await RawH2.connect(router.port)
     c.write(headers(5, getBlock('/a')))
     await c.until(() => c.frames.some((f) => f.stream === 5 && (f.flags & END_STREAM) !== 0))
-    // DATA on stream 5, closed both ways now; HEADERS on 3, below the last stream (5).
+    // DATA on stream 5, closed both ways now. (A stream ID that goes backwards: h2-streams.test.ts.)
     c.write(frame(Type.DATA, 0, 5, Buffer.from('late')))
-    c.write(headers(3, getBlock('/a')))
     c.write(headers(7, getBlock('/a')))
     await c.until(() => c.frames.some((f) => f.type === Type.HEADERS && f.stream === 7))
     assert.ok(c.frames.some((f) => f.type === Type.HEADERS && f.stream === 7), 'stream 7 answered')
-    assert.equal(c.frames.some((f) => f.stream === 3), false, 'stream 3 never opened')
+    assert.equal(c.goaway, undefined)
     c.destroy()
-    // varnishd 7.1 ends the session on the backwards ID (GOAWAY PROTOCOL_ERROR): README.
-    const v = await RawH2.connect(varnishd.port)
-    v.write(headers(5, getBlock('/a')))
-    v.write(headers(3, getBlock('/a')))
-    await v.until(() => v.goaway !== undefined, 5000)
-    report(t, 'varnishd, stream 3 after 5', v)
-    v.destroy()
   })
 })

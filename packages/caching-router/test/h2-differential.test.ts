@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import type http from 'node:http'
 import http2 from 'node:http2'
+import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -214,5 +215,85 @@ describe('HTTP/2 on a PROXY listener (hitch in front): caching-router process vs
     const line = /^203\.0\.113\.7 .*"GET http:\/\/test\/proxied\?h2 HTTP\/2\.0" 200 /m
     for (let i = 0; i < 100 && !line.test(ours.output()); i++) await new Promise((r) => setTimeout(r, 50))
     assert.match(ours.output(), /^203\.0\.113\.7 .*"GET http:\/\/test\/proxied\?h2 HTTP\/2\.0" 200 /m)
+  })
+})
+
+/** VCL that answers with the four addresses VCL sees, in the body (no HPACK to read). */
+const addressVcl = (port: number) => `vcl 4.1;
+import std;
+backend origin { .host = "127.0.0.1"; .port = "${port}"; }
+sub vcl_recv { return (synth(200)); }
+sub vcl_synth {
+    synthetic("client=" + client.ip + ":" + std.port(client.ip) + " server=" + server.ip + ":" + std.port(server.ip) +
+        " remote=" + remote.ip + ":" + std.port(remote.ip) + " local=" + local.ip + ":" + std.port(local.ip));
+    return (deliver);
+}
+`
+
+/** The DATA of stream 1 in the frames that follow `from` in `bytes`. */
+function stream1Body(bytes: Buffer, from: number): string | undefined {
+  const data: Buffer[] = []
+  for (let at = from; at + 9 <= bytes.length; ) {
+    const len = bytes.readUIntBE(at, 3)
+    if (at + 9 + len > bytes.length) break
+    if (bytes[at + 3] === Type.DATA && (bytes.readUInt32BE(at + 5) & 0x7fffffff) === 1) {
+      data.push(bytes.subarray(at + 9, at + 9 + len))
+      if (((bytes[at + 4] as number) & END_STREAM) !== 0) return Buffer.concat(data).toString()
+    }
+    at += 9 + len
+  }
+  return undefined
+}
+
+/** One request over HTTP/2 behind a PROXY v2 header: prior knowledge, or `Upgrade: h2c`. */
+function askAddresses(port: number, how: 'prior' | 'upgrade'): Promise<{ body: string; clientPort: number }> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      if (how === 'prior') s.write(Buffer.concat([proxyV2('h2'), PREFACE, settings(), frame(Type.HEADERS, END_STREAM | END_HEADERS, 1, getBlock('/addr'))]))
+      else {
+        s.write(Buffer.concat([proxyV2('http/1.1'), Buffer.from('GET /addr HTTP/1.1\r\nHost: test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\n\r\n')]))
+      }
+    })
+    let got = Buffer.alloc(0)
+    let framesAt = how === 'prior' ? 0 : -1
+    const timer = setTimeout(() => s.destroy(new Error(`no answer: ${got.toString('latin1')}`)), 10_000)
+    s.on('data', (c: Buffer) => {
+      got = Buffer.concat([got, c])
+      if (framesAt < 0) {
+        const end = got.indexOf('\r\n\r\n')
+        if (end < 0) return
+        assert.match(got.subarray(0, end).toString(), /^HTTP\/1\.1 101 /)
+        framesAt = end + 4
+        s.write(Buffer.concat([PREFACE, settings()]))
+      }
+      const body = stream1Body(got, framesAt)
+      if (body === undefined) return
+      clearTimeout(timer)
+      const clientPort = s.localPort as number
+      s.destroy()
+      resolve({ body, clientPort })
+    })
+    s.on('error', reject)
+  })
+}
+
+describe('VCL addresses of an HTTP/2 request behind PROXY: caching-router vs varnishd', { skip: skipWithoutVarnishd }, () => {
+  test('client.ip and server.ip with their ports from the PROXY header, remote.ip and local.ip the connection, by prior knowledge and Upgrade: h2c', async (t) => {
+    const o = await startH2Origin()
+    t.after(() => o.server.close())
+    const [varnishd, ours] = await Promise.all([
+      startVarnishd(addressVcl(o.port), ['-p', 'feature=+http2', '-a', '127.0.0.1:0,PROXY']),
+      startVclRouter(addressVcl(o.port), 'boot.vcl', { feature: '+http2' }, { proxyListener: true }),
+    ])
+    t.after(() => Promise.all([varnishd.stop(), ours.stop()]))
+    for (const how of ['prior', 'upgrade'] as const) {
+      const answers = []
+      for (const port of [varnishd.ports[1] as number, ours.ports[1] as number]) {
+        const { body, clientPort } = await askAddresses(port, how)
+        answers.push(body.replace(`remote=127.0.0.1:${clientPort} local=127.0.0.1:${port}`, 'remote=THE-CLIENT local=THE-LISTENER'))
+      }
+      assert.equal(answers[1], answers[0], how)
+      assert.equal(answers[0], 'client=203.0.113.7:4242 server=127.0.0.1:443 remote=THE-CLIENT local=THE-LISTENER', how)
+    }
   })
 })

@@ -181,3 +181,18 @@ export class RawH2 {
     for (const f of w) f()
   }
 }
+
+/**
+ * What a real client does before it counts on the server's settings: acknowledges each of
+ * the server's SETTINGS frames once the one naming MAX_CONCURRENT_STREAMS (3) has come, then
+ * a PING round trip, so the acknowledgements were read before the next frame.
+ */
+export async function acknowledgeSettings(c: RawH2): Promise<void> {
+  const fromServer = () => c.frames.filter((f) => f.type === Type.SETTINGS && (f.flags & ACK) === 0)
+  const named = () => fromServer().some((f) => [...Array(f.payload.length / 6).keys()].some((i) => f.payload.readUInt16BE(i * 6) === 3))
+  await c.until(named, 10_000)
+  for (const _ of fromServer()) c.write(frame(Type.SETTINGS, ACK, 0))
+  const ping = Buffer.from('acksdone')
+  c.write(frame(Type.PING, 0, 0, ping))
+  await c.until(() => c.frames.some((f) => f.type === Type.PING && (f.flags & ACK) !== 0 && f.payload.equals(ping)), 10_000)
+}

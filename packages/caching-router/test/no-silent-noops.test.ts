@@ -79,6 +79,7 @@ const VARIABLES_IMPLEMENTED = [
   'req.backend.healthy', 'beresp.do_stream', 'req.hash', 'bereq.hash', 'beresp.backend',
   // ESI (esi-differential.test.ts, router-esi.test.ts).
   'req.esi_level', 'beresp.do_esi', 'beresp.do_gzip', 'beresp.do_gunzip', 'resp.do_esi', 'obj.can_esi', 'req.esi', 'req_top.method', 'req_top.url', 'req_top.proto',
+  'req.time', 'req_top.time',
 ]
 
 async function sources(dir: string): Promise<string> {

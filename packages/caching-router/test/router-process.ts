@@ -35,22 +35,27 @@ export async function spawnRouter(
   })
   const exited = once(child, 'exit')
   const port = await new Promise<number>((resolve, reject) => {
+    // Cleared once listening: a router that serves longer than this must not be killed. A bound,
+    // not a measurement: with --workers on a loaded two-core machine start-up has taken over
+    // 10 s. The manager killed, its child stops on its own (obeyManager).
+    const limit = setTimeout(() => {
+      clearInterval(timer)
+      child.kill('SIGKILL')
+      reject(new Error(`caching-router not listening after 30 s:\n${out}`))
+    }, 30_000).unref()
     const timer = setInterval(() => {
       const m = /listening on [^\s]+:(\d+)/.exec(out)
       if (m) {
         clearInterval(timer)
+        clearTimeout(limit)
         resolve(Number(m[1]))
       }
     }, 20)
     void exited.then(() => {
       clearInterval(timer)
+      clearTimeout(limit)
       reject(new Error(`caching-router exited before listening:\n${out}`))
     })
-    setTimeout(() => {
-      clearInterval(timer)
-      child.kill('SIGKILL')
-      reject(new Error(`caching-router not listening after 10 s:\n${out}`))
-    }, 10_000).unref()
   })
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return

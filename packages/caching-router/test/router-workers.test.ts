@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
+import { gzipSync } from 'node:zlib'
 import { adminCommand } from '../src/admin-client.js'
 import { get, latch, sleep, startOrigin } from './router-harness.js'
 import { spawnRouter } from './router-process.js'
@@ -63,6 +64,20 @@ describe('caching-router --workers: one cache across worker threads', () => {
     assert.equal(origin.seen.length, 1, 'one origin fetch for every worker')
     // Counters are summed across workers: every request is one client request.
     assert.equal(await stat(T, 'client_req'), (await stat(T, 'cache_hit')) + (await stat(T, 'cache_miss')))
+  })
+
+  test('a gzip object copied to another worker is gunzipped there for a client without gzip', async (t) => {
+    const text = 'copied gzip body. '.repeat(100)
+    const origin = await startOrigin(t, (_req, res) => {
+      res.writeHead(200, { 'Cache-Control': 'max-age=300', 'Content-Encoding': 'gzip' })
+      res.end(gzipSync(text))
+    })
+    const { url, T } = await start(origin.address.port, 2)
+    const bodies = new Set<string>()
+    // Clients without Accept-Encoding on both workers: one holds the fetched object, the other its copy.
+    await spread(`${url}/gz`, 8, async () => (await stat(T, 'n_object')) === 2, (body) => bodies.add(body))
+    assert.deepEqual([...bodies], [text])
+    assert.equal(origin.seen.length, 1)
   })
 
   test('a ban through -T reaches every worker', async (t) => {

@@ -36,7 +36,7 @@ export async function backgroundUpdate(st: RequestState, up: Upstream, ureq: Ups
       r.lease.socket.destroy()
       return
     }
-    const outcome = await relayBody(r.lease.socket, r.rest, ch.framing, limits.readMs, (out) => out.resume(), 0, fillTap(bg, entry))
+    const outcome = await relayBody(r.lease.socket, r.rest, ch.framing, limits.readMs, (out) => out.resume(), fillTap(bg, entry))
     up.release(r.lease, outcome.complete && ch.reusable)
     finishFill(bg, entry, outcome.complete)
   } finally {

@@ -19,7 +19,8 @@ const COMPRESSED = new Set([200, 403, 404])
  */
 export function gzipHeaders(st: RequestState, status: number, headers: string[], length: number | undefined, proxied = false): ZlibOptions | undefined {
   const g = st.conf.gzip
-  if (!g.on || !COMPRESSED.has(status) || field(headers, 'content-encoding') || (length !== undefined && length < g.minLength) || !typeMatches(g, headers)) {
+  // ngx_http_gzip_header_filter leaves subrequests alone (r != r->main).
+  if (!g.on || st.isSubrequest || !COMPRESSED.has(status) || field(headers, 'content-encoding') || (length !== undefined && length < g.minLength) || !typeMatches(g, headers)) {
     return undefined
   }
   st.gzipVary = true
@@ -47,6 +48,7 @@ export function gzipHeaders(st: RequestState, status: number, headers: string[],
 export function gzipOk(st: RequestState, answer: readonly string[] | undefined, proxied = false): boolean {
   const { req } = st
   const g = st.conf.gzip
+  if (st.isSubrequest) return false
   const ae = req.header('accept-encoding')
   if (ae === undefined || !acceptsGzip(ae)) return false
   const ua = req.header('user-agent')
@@ -152,7 +154,7 @@ const FRONT = new Set(['server', 'date', 'content-type', 'content-length'])
  * `;` only when a `charset=` parameter follows it (ngx_http_upstream_copy_content_type), so
  * `text/html; foo=bar` is not text/html here either.
  */
-function typeMatches(g: GzipConf, headers: readonly string[]): boolean {
+export function typeMatches(g: { readonly types: GzipConf['types'] }, headers: readonly string[]): boolean {
   if (g.types === '*') return true
   const value = field(headers, 'content-type')
   if (value === undefined || value === '') return false

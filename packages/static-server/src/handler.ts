@@ -108,6 +108,8 @@ export async function handle(st: RequestState, deps: HandlerDeps): Promise<void>
  * (allow/deny, auth_basic, satisfy), then the content handler.
  */
 async function preaccessAndContent(st: RequestState, deps: HandlerDeps): Promise<Step | number> {
+  // ngx_http_core_access_phase skips subrequests; limit_req and limit_conn ran for the main request.
+  if (st.isSubrequest) return content(st, deps)
   realIpPhase(st)
   const req = limitReqPhase(st, deps.limits, deps.log)
   if (typeof req === 'number') return req

@@ -8,6 +8,8 @@ import type { RequestState } from './request-state.js'
  * server's configuration before the location phase.
  */
 export function keepAliveLimits(st: RequestState, found = true): void {
+  // A subrequest's location does not decide for the client's connection.
+  if (st.isSubrequest) return
   const c = st.conf
   // client_body_timeout and send_timeout are the location's too (ngx_http_core_loc_conf_t).
   st.req.bodyTimeoutMs = c.clientBodyTimeoutMs

@@ -1,5 +1,5 @@
 import { declaredLength } from '@edgestack/common'
-import type { PassThrough } from 'node:stream'
+import type { PassThrough, Readable } from 'node:stream'
 import { accelRedirect } from './accel-redirect.js'
 import { conditional, withoutBodyFields } from './cache-conditional.js'
 import { cacheRange, sliceStream } from './cache-range.js'
@@ -8,6 +8,7 @@ import { endRun, entryFor, fillTap, finishFill, revalidated, staleFor } from './
 import { cacheLookup, sendCached } from './cache-lookup.js'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
 import type { CacheZone } from './proxy-cache.js'
+import { ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
 import { type ClientHead, clientHead } from './proxy-response.js'
 import { type UpstreamRequest, upstreamRequest } from './proxy-request.js'
 import { readRequestBody } from './request-body.js'
@@ -202,11 +203,16 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   }
   const status = cond ?? st.errorStatus ?? head.status
   st.accelCharset = head.accel.charset
+  st.typeFromUpstream = true
+  // ngx_http_upstream_process_limit_rate: the backend's rate is the answer's r->limit_rate.
+  if (head.accel.limitRate !== undefined) st.limitRate = head.accel.limitRate
   let headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
   if (cond === 304) headers = withoutBodyFields(headers)
-  const gzip = cond === 304 ? undefined : gzipHeaders(st, status, headers, declaredLength(headers), true)
+  const ssi = cond === undefined && ssiApplies(st, headers, declaredLength(headers))
+  if (ssi) ssiHeaders(st, headers)
+  const gzip = cond === 304 ? undefined : gzipHeaders(st, status, headers, ssi ? undefined : declaredLength(headers), true)
   // A cacheable answer takes one range (u->cacheable: allow_ranges with single_range).
-  const slice = run?.answersConditionals && cond === undefined && gzip === undefined ? cacheRange(st, status, headers, answer.head.fields) : undefined
+  const slice = run?.answersConditionals && cond === undefined && gzip === undefined && !ssi ? cacheRange(st, status, headers, answer.head.fields) : undefined
   if (slice === 416) {
     finishTry(t, up, lease, false, 0)
     return 416
@@ -221,8 +227,10 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
     relay = out
     res.writeHead(slice === undefined ? status : 206, front, undefined, layout)
-    res.pipeFrom(gzip ? gzipStream(st, out, gzip) : slice !== undefined ? out.pipe(sliceStream(slice)) : out).catch(() => res.destroy())
-  }, head.accel.limitRate, run === undefined || entry === undefined ? undefined : fillTap(run, entry))
+    let body: Readable = ssi ? ssiStream(st, out) : slice !== undefined ? out.pipe(sliceStream(slice)) : out
+    if (gzip) body = gzipStream(st, body, gzip)
+    res.pipeFrom(body).catch(() => res.destroy())
+  }, run === undefined || entry === undefined ? undefined : fillTap(run, entry))
   res.off('clientend', onClientEnd)
   if (run !== undefined) finishFill(run, entry, outcome.complete)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events'
 import { clfNow, type Http1Request, type Http1Response, type PeerAddresses } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
 import type { CacheRun } from './proxy-cache.js'
@@ -6,6 +7,36 @@ import { userVariable } from './user-variables.js'
 import { basicCredentials } from './basic-credentials.js'
 import { binaryAddress } from './ip-address.js'
 import type { VariableSource } from './variables.js'
+import type { SsiShared } from './ssi-values.js'
+import { dateVariable } from './ssi-values.js'
+
+/** What the phases write an answer to: the client's response, or a subrequest's capture (subrequest.ts). */
+export type ResponseSink = Pick<
+  Http1Response,
+  | 'statusCode'
+  | 'headersSent'
+  | 'finished'
+  | 'bytesWritten'
+  | 'bytesSent'
+  | 'headBytes'
+  | 'socket'
+  | 'send'
+  | 'sendFormatted'
+  | 'writeContinue'
+  | 'writeHead'
+  | 'write'
+  | 'end'
+  | 'pipeFrom'
+  | 'hijack'
+  | 'destroy'
+  | 'bodyFilter'
+  | 'trailers'
+  | 'connectionField'
+> &
+  Pick<EventEmitter, 'on' | 'once' | 'off' | 'emit'>
+
+/** nginx's r->subrequests of a main request: NGX_HTTP_MAX_SUBREQUESTS (50) + 1 levels of nesting. */
+export const SUBREQUEST_DEPTH = 51
 
 export type { UpstreamTry }
 
@@ -62,6 +93,8 @@ export class RequestState implements VariableSource {
   carried: string[] = []
   /** A backend's X-Accel-Charset (not ignored). */
   accelCharset: string | undefined
+  /** The answer's Content-Type is a backend's: its charset parameter counts (charset-filter.ts). */
+  typeFromUpstream = false
   /** r->main->limit_req_set: limit_req has run for this request (internal redirects skip it). */
   limitReqSet = false
   /** $limit_req_status and $limit_conn_status ('' until the module decided). */
@@ -75,6 +108,18 @@ export class RequestState implements VariableSource {
   carriedType: string | undefined
   /** proxy_cache's decisions for this request (r->cache, u->cache_status); undefined: not cached. */
   cacheRun: CacheRun | undefined
+  /** r->limit_rate once decided: `set $limit_rate`, X-Accel-Limit-Rate, or limit_rate at the first byte (limit-rate.ts). */
+  limitRate: number | undefined
+  /** A subrequest (SSI include): no access or limit phases, no conditionals, ranges or gzip. */
+  isSubrequest = false
+  /** Nesting levels of subrequests left below this request (nginx's r->subrequests). */
+  subrequestsLeft = SUBREQUEST_DEPTH
+  /** The SSI filter's state shared by the main request and its subrequests. */
+  ssiShared: SsiShared | undefined
+  /** The timefmt of the SSI document this request's answer is (for $date_local / $date_gmt). */
+  ssiTimefmt: string | undefined
+  /** Runs a subrequest through the phases (server.ts sets it; subrequests inherit it). */
+  runSubrequest: (sub: RequestState) => Promise<void> = async () => {}
   /** Values of map/set variables and named captures for this request (user-variables.ts). */
   userValues: Map<string, string> | undefined
   readonly start = Date.now()
@@ -85,7 +130,7 @@ export class RequestState implements VariableSource {
 
   constructor(
     readonly req: Http1Request,
-    readonly res: Http1Response,
+    readonly res: ResponseSink,
     readonly server: ServerModel,
     readonly host: string,
     uri: string,
@@ -163,6 +208,9 @@ export class RequestState implements VariableSource {
         return String(this.res.bytesSent - this.res.headBytes)
       case 'bytes_sent':
         return String(this.res.bytesSent)
+      // ngx_http_variable_request_get_size: r->limit_rate, 0 until something decided it.
+      case 'limit_rate':
+        return String(this.limitRate ?? 0)
       case 'time_local':
         return clfNow()
       case 'time_iso8601':
@@ -215,6 +263,10 @@ export class RequestState implements VariableSource {
         return this.gzipRatio
       case 'connection_upgrade':
         return req.upgrade ? 'upgrade' : 'close'
+      // ngx_http_ssi_date_gmt_local_variable: the SSI document's timefmt, or SSI's default.
+      case 'date_local':
+      case 'date_gmt':
+        return dateVariable(this.ssiTimefmt ?? DEFAULT_TIMEFMT, name === 'date_local')
     }
     if (name.length === 1 && name >= '0' && name <= '9') return this.captures?.[Number(name)] ?? ''
     if (name.startsWith('http_')) return req.header(name.slice(5).replaceAll('_', '-')) ?? ''
@@ -226,6 +278,8 @@ export class RequestState implements VariableSource {
     return ''
   }
 }
+
+const DEFAULT_TIMEFMT = '%A, %d-%b-%Y %H:%M:%S %Z'
 
 function argValue(args: string, key: string): string {
   for (const pair of args.split('&')) {

@@ -1,7 +1,12 @@
+import { Readable } from 'node:stream'
 import { gzip, type ZlibOptions } from 'node:zlib'
 import { type HeadLayout, httpDateNow } from '@edgestack/common'
+import type { ExpiresValue, LocationConf } from './config/model.js'
+import { parseExpires } from './config/directive-values.js'
+import { charsetFilter } from './charset-filter.js'
 import { addHeaderApplies, closesConnection, errorPageBody, hasPage, SERVER, statusLineReason } from './error-page.js'
-import { addGzipVary, gzipHeaders, gzipRatio } from './gzip-filter.js'
+import { addGzipVary, gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
+import { chunksOf, ssiApplies, ssiHeaders, ssiStream, ssiWhole } from './ssi-filter.js'
 import { withPadding } from './msie-padding.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
@@ -22,8 +27,8 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
   if (st.carriedType !== undefined) {
     for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'content-type') headers[i + 1] = st.carriedType
   }
-  if (c.expires !== undefined && applies && status !== 204) {
-    const e = c.expires
+  const e = c.expires !== undefined && applies && status !== 204 ? expiresOf(st, c.expires) : undefined
+  if (e !== undefined) {
     let expires: string
     let cacheControl: string
     if (e === 'epoch') [expires, cacheControl] = ['Thu, 01 Jan 1970 00:00:01 GMT', 'no-cache']
@@ -49,12 +54,7 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     }
     setExpires(headers, expires, cacheControl)
   }
-  // ngx_http_charset_header_filter leaves 301 and 302 without one (old browsers took the
-  // redirect's charset for the next page's).
-  // A backend's X-Accel-Charset names the answer's charset: without a charset_map to convert
-  // it, nginx's charset filter then leaves the type as it is.
-  const accel = st.accelCharset
-  if (c.charset !== undefined && status !== 301 && status !== 302 && (accel === undefined || accel.toLowerCase() === c.charset.toLowerCase())) withCharset(headers, accel ?? c.charset)
+  charsetFilter(st, status, headers)
   // What an X-Accel-Redirect's answer carried over comes before add_header's (nginx's list order).
   if (st.carried.length > 0) headers.push(...st.carried)
   for (const h of c.addHeaders) {
@@ -63,7 +63,30 @@ export function finishHeaders(st: RequestState, status: number, headers: string[
     if (v !== '') headers.push(h.name, v)
   }
   if (st.gzipVary) addGzipVary(st, headers)
+  expectTrailers(st, applies)
   return headers
+}
+
+/**
+ * add_trailer (ngx_http_headers_filter sets r->expect_trailers when one applies to the status,
+ * the trailers filter reads the values as the last buffer passes): the answer is chunked for an
+ * HTTP/1.1 client and the fields with a non-empty value go in its last chunk.
+ */
+function expectTrailers(st: RequestState, applies: boolean): void {
+  const list = st.conf.addTrailers
+  if (list.length === 0 || !list.some((t) => t.always || applies)) {
+    st.res.trailers = undefined
+    return
+  }
+  st.res.trailers = () => {
+    const out: string[] = []
+    for (const t of list) {
+      if (!t.always && !applies) continue
+      const v = expand(t.value, st)
+      if (v !== '') out.push(t.name, v)
+    }
+    return out
+  }
 }
 
 /**
@@ -81,6 +104,10 @@ export function sendWhole(
 ): void {
   const res = st.res
   const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
+  if (ssiApplies(st, headers, streamed ? undefined : (buf?.length ?? 0))) {
+    sendSsi(st, status, headers, buf, reason, ordered)
+    return
+  }
   const options = gzipHeaders(st, status, headers, streamed ? undefined : (buf?.length ?? 0))
   const [front, layout] = ordered ? nginxLayout(st, headers) : [headers, undefined]
   if (options === undefined && !streamed) {
@@ -88,6 +115,25 @@ export function sendWhole(
     return
   }
   writeBody(st, status, front, buf, options, reason, layout)
+}
+
+/** A whole body through the SSI filter (then gzip): chunked, its head as ssiHeaders leaves it. */
+function sendSsi(st: RequestState, status: number, headers: string[], buf: Buffer | undefined, reason: string | undefined, ordered: boolean): void {
+  const res = st.res
+  ssiHeaders(st, headers)
+  const options = gzipHeaders(st, status, headers, undefined)
+  const [front, layout] = ordered ? nginxLayout(st, headers) : [headers, undefined]
+  res.writeHead(status, front, reason, layout)
+  // A HEAD answer is its head: nginx's body filters never run for it.
+  if (buf === undefined || st.req.method === 'HEAD') {
+    res.end()
+    return
+  }
+  if (options === undefined) {
+    ssiWhole(st, buf).catch(() => res.destroy())
+    return
+  }
+  res.pipeFrom(gzipStream(st, ssiStream(st, Readable.from(chunksOf(buf))), options)).catch(() => res.destroy())
 }
 
 /**
@@ -106,6 +152,16 @@ export function writeBody(st: RequestState, status: number, headers: string[], b
     st.gzipRatio = gzipRatio(buf.length, out.length)
     res.end(out)
   })
+}
+
+/**
+ * ngx_http_set_expires: a value with variables is read for this answer; one that is `off` or
+ * not a valid value (nginx logs nothing) leaves the answer without Expires and Cache-Control.
+ */
+function expiresOf(st: RequestState, e: NonNullable<LocationConf['expires']>): ExpiresValue | undefined {
+  if (typeof e !== 'object' || !('value' in e)) return e
+  const v = parseExpires(expand(e.value, st), e.modified)
+  return v === 'off' || (typeof v === 'object' && 'error' in v) ? undefined : v
 }
 
 /**
@@ -130,19 +186,6 @@ function setExpires(headers: string[], expires: string, cacheControl: string): v
   }
   if (!e) headers.push('Expires', expires)
   if (!cc) headers.push('Cache-Control', cacheControl)
-}
-
-/** ngx_http_charset_module's default charset_types. */
-const CHARSET_TYPES = new Set(['text/html', 'text/xml', 'text/plain', 'text/vnd.wap.wml', 'application/javascript', 'application/rss+xml'])
-
-/** `charset X` appends `; charset=X` to a Content-Type of those types that names none. */
-function withCharset(headers: string[], charset: string): void {
-  for (let i = 0; i < headers.length; i += 2) {
-    if ((headers[i] as string).toLowerCase() !== 'content-type') continue
-    const type = headers[i + 1] as string
-    if (CHARSET_TYPES.has(type.toLowerCase())) headers[i + 1] = `${type}; charset=${charset}`
-    return
-  }
 }
 
 /**

@@ -34,6 +34,7 @@ import { Upstream } from './upstream.js'
 import { parseTarget, splitAbsoluteForm } from './uri.js'
 import type { VariableSource } from './variables.js'
 import { captured } from './user-variables.js'
+import { pacingOf } from './limit-rate.js'
 
 export interface StaticServer {
   /** Binds every `listen` address; resolves with what was bound, in model order. */
@@ -193,6 +194,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     const target = parseTarget(raw, server.mergeSlashes)
     const st = new RequestState(req, res, server, host ?? '', target?.uri ?? req.target, target?.args ?? '')
     keepAliveLimits(st, false)
+    res.pacing = () => pacingOf(st)
     let conn = connectionIds.get(req.socket)
     if (conn === undefined) {
       conn = ++connections
@@ -201,6 +203,13 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
     const ids = { conn, req: ++requests }
     st.alert = (message) => logger.error(`${message}, client: ${st.remoteAddr}, request: "${req.method} ${req.target}"`, ids)
     st.logError = (message) => logger.error(message, ids)
+    st.runSubrequest = (sub) =>
+      handle(sub, deps).catch((err: Error) => {
+        if (err instanceof RegexMatchFailed) st.alert(err.message)
+        else logger.error(`subrequest "${sub.uri}": ${err.message}`, ids)
+        if (!sub.res.headersSent) sendBuiltin(sub, 500)
+        else sub.res.destroy()
+      })
     if (sel?.captures) captured(st, sel.captures)
     realIpPhase(st)
     const startedAt = performance.now()

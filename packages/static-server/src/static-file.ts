@@ -1,4 +1,5 @@
 import { open } from 'node:fs/promises'
+import { Readable } from 'node:stream'
 import type { ZlibOptions } from 'node:zlib'
 import { formatResponse, type Http1Request, httpDateNow } from '@edgestack/common'
 import mime from 'mime-types'
@@ -11,6 +12,8 @@ import { statusLineReason } from './error-page.js'
 import { gzipHeaders, gzipRatio, gzipStream } from './gzip-filter.js'
 import { baseHeaders, finishHeaders, sendBuiltin, sendWhole, writeBody } from './respond.js'
 import { isStatic } from './variables.js'
+import { recodesLength } from './charset-filter.js'
+import { chunksOf, ssiApplies, ssiHeaders, ssiStream, ssiWhole } from './ssi-filter.js'
 
 let boundary = 0
 /** Largest body kept formatted with its head, ready for one write. */
@@ -56,6 +59,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
     const headers = [...baseHeaders(), 'Content-Type', type]
     if (etag) headers.push('ETag', etag)
     finishHeaders(st, ok, headers)
+    if (ssiApplies(st, headers, info.size)) return sendSsiFile(st, path, ok, headers, cache, info)
     const body = await cache.body(path, info)
     if (body) {
       sendWhole(st, ok, headers, body, statusLineReason(ok))
@@ -63,6 +67,16 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
     }
     headers.push('Content-Length', String(info.size))
     return stream(st, path, headers, [{ start: 0, end: info.size }], ok, gzipHeaders(st, ok, headers, info.size))
+  }
+
+  // Neither preconditions nor ranges apply to a subrequest (r != r->main): its whole body is included.
+  if (st.isSubrequest) {
+    const headers = [...baseHeaders(), 'Content-Type', type]
+    if (ssiApplies(st, headers, info.size)) return sendSsiFile(st, path, 200, headers, cache, info)
+    const body = await cache.body(path, info)
+    if (body) return res.send(200, headers, body)
+    headers.push('Content-Length', String(info.size))
+    return stream(st, path, headers, [{ start: 0, end: info.size }], 200)
   }
 
   // ngx_http_not_modified_filter: preconditions first (412), then 304 when every validator agrees.
@@ -94,6 +108,12 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
   if (etag) common.push('ETag', etag)
   if (encoding) common.push('Content-Encoding', encoding)
 
+  // The SSI filter comes before the range filter, which then finds no length and serves the whole.
+  if (conf.ssi.on && !encoding) {
+    const h = finishHeaders(st, 200, [...headers, ...common])
+    if (ssiApplies(st, h, info.size)) return sendSsiFile(st, path, 200, h, cache, info)
+  }
+
   // The gzip filter runs before the range filter: a compressed answer is never ranged.
   if (conf.gzip.on && !encoding) {
     const h = okHeaders(st, [...headers], common, encoding)
@@ -112,7 +132,7 @@ export async function sendFile(st: RequestState, path: string, info: FileInfo, c
 
   let ranges: ByteRange[] | 'unsatisfiable' | undefined
   const range = req.header('range')
-  if (range !== undefined && !encoding && ifRangeHolds(req.header('if-range'), etag, mtime)) ranges = parseRange(range, info.size)
+  if (range !== undefined && !encoding && !recodesLength(st, type) && ifRangeHolds(req.header('if-range'), etag, mtime)) ranges = parseRange(range, info.size)
   if (ranges === 'unsatisfiable') {
     return sendBuiltin(st, 416, ['Content-Range', `bytes */${info.size}`], 200)
   }
@@ -176,15 +196,22 @@ function sendReady(st: RequestState, info: FileInfo, encoding: string | undefine
     body === undefined ||
     body.length > READY_MAX_BYTES ||
     encoding !== undefined ||
-    // A ready answer carries no Vary and is never compressed.
+    // A ready answer carries no Vary and is never compressed or SSI-processed.
     conf.gzip.on ||
+    (conf.ssi.on && ssiApplies(st, ['Content-Type', contentTypeFor(st.uri, conf)], body.length)) ||
+    st.isSubrequest ||
     st.gzipVary ||
     st.errorStatus !== undefined ||
     req.method !== 'GET' ||
     !plainRequest(req) ||
     // `expires 1h` is counted from the request's own clock reading: it stays on the general path.
     (conf.expires !== undefined && typeof conf.expires !== 'string') ||
-    !conf.addHeaders.every((h) => isStatic(h.value))
+    !conf.addHeaders.every((h) => isStatic(h.value)) ||
+    // A trailer makes the answer chunked: not the ready Content-Length one.
+    conf.addTrailers.length > 0 ||
+    // A body recoded, or a charset read from a variable: per answer.
+    conf.sourceCharset !== undefined ||
+    conf.charset?.startsWith('$') === true
   ) {
     return false
   }
@@ -238,6 +265,37 @@ function matchEtag(header: string, etag: string | undefined, weak: boolean): boo
     if (tag === etag) return true
   }
   return false
+}
+
+/**
+ * A file through the SSI filter (then gzip), read in 32k chunks as nginx's output_buffers read
+ * it; `headers` are the answer's as finishHeaders left them.
+ */
+async function sendSsiFile(st: RequestState, path: string, status: number, headers: string[], cache: FileCache, info: FileInfo): Promise<void> {
+  const { res, req } = st
+  ssiHeaders(st, headers)
+  const gzip = gzipHeaders(st, status, headers, undefined)
+  // A file the cache holds is read from memory, as the plain path reads it.
+  const body = req.method === 'HEAD' ? undefined : await cache.body(path, info)
+  if (body !== undefined) {
+    res.writeHead(status, headers, statusLineReason(status))
+    if (!gzip) return ssiWhole(st, body)
+    await res.pipeFrom(gzipStream(st, ssiStream(st, Readable.from(chunksOf(body))), gzip))
+    return
+  }
+  const fh = await open(path, 'r')
+  try {
+    res.writeHead(status, headers, statusLineReason(status))
+    if (req.method === 'HEAD') {
+      res.end()
+      return
+    }
+    let out: Readable = ssiStream(st, fh.createReadStream({ autoClose: false, highWaterMark: 32 * 1024 }))
+    if (gzip) out = gzipStream(st, out, gzip)
+    await res.pipeFrom(out)
+  } finally {
+    await fh.close().catch(() => {})
+  }
 }
 
 async function stream(

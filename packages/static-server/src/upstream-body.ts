@@ -26,7 +26,6 @@ export function relayBody(
   framing: Framing,
   readMs: number,
   start: (out: PassThrough) => void,
-  limitRate = 0,
   tap?: (c: Buffer) => void,
 ): Promise<BodyOutcome> {
   return new Promise((resolve) => {
@@ -35,9 +34,6 @@ export function relayBody(
     let bytes = 0
     let remaining = framing.kind === 'length' ? framing.length : 0
     let settled = false
-    let sent = 0
-    const began = Date.now()
-    let throttled: NodeJS.Timeout | undefined
     const emit = (c: Buffer) => {
       if (c.length === 0) return
       if (!started) {
@@ -49,32 +45,17 @@ export function relayBody(
           return finish(false)
         }
       }
-      sent += c.length
       // proxy_cache: the decoded body also goes into the entry being filled.
       if (tap !== undefined) tap(c)
       if (!out.write(c)) socket.pause()
-      // X-Accel-Limit-Rate: reading stops while more has gone out than the rate allows so far.
-      if (limitRate > 0 && !throttled) {
-        const ahead = (sent / limitRate) * 1000 - (Date.now() - began)
-        if (ahead > 0) {
-          socket.pause()
-          throttled = setTimeout(() => {
-            throttled = undefined
-            if (!settled && out.writableLength === 0) socket.resume()
-          }, ahead)
-        }
-      }
     }
     // The client went away (the pipe destroyed `out`): stop reading, drop the connection, as
     // nginx does without proxy_ignore_client_abort.
     out.on('close', () => finish(false))
-    out.on('drain', () => {
-      if (!throttled) socket.resume()
-    })
+    out.on('drain', () => socket.resume())
     const finish = (complete: boolean) => {
       if (settled) return
       settled = true
-      clearTimeout(throttled)
       socket.off('data', onData)
       socket.off('end', onEnd)
       socket.off('close', onEnd)

@@ -1,5 +1,6 @@
 import type { MapModel, UserVarDefs } from './config/model.js'
 import { RegexMatchFailed, regexExec } from './regex-match.js'
+import { setLimitRate } from './limit-rate.js'
 import type { RequestState } from './request-state.js'
 import { expand } from './variables.js'
 
@@ -36,6 +37,7 @@ function values(st: RequestState): Map<string, string> {
 /** `set $name value`: `$args` is nginx's one changeable built-in (it is the query string). */
 export function setVariable(st: RequestState, name: string, value: string): void {
   if (name === 'args') st.args = value
+  else if (name === 'limit_rate') setLimitRate(st, value)
   else values(st).set(name, value)
 }
 

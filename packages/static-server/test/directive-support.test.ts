@@ -27,6 +27,7 @@ const REFUSED_VALUE: Record<string, [accepted: string, refused: string]> = {
   chunked_transfer_encoding: ['on', 'off'],
   reset_timedout_connection: ['off', 'on'],
   ignore_invalid_headers: ['on', 'off'],
+  ssi_ignore_recycled_buffers: ['off', 'on'],
 }
 const REFUSED_ARGS: Record<string, string> = {
   user: 'nobody',
@@ -34,19 +35,12 @@ const REFUSED_ARGS: Record<string, string> = {
   worker_shutdown_timeout: '5s',
   load_module: 'modules/x.so',
   zone: 'z 64k',
-  limit_rate: '1k',
-  limit_rate_after: '1m',
-  add_trailer: 'X-T v',
   ssi: 'on',
   ssi_types: 'text/x',
   ssi_silent_errors: 'on',
   ssi_last_modified: 'on',
   ssi_min_file_chunk: '1k',
   ssi_value_length: '256',
-  charset_map: 'koi8-r utf-8 { C0 D0A0; }',
-  source_charset: 'koi8-r',
-  override_charset: 'on',
-  charset_types: 'text/x',
 }
 
 function confWith(ctx: Context, line: string): string {

@@ -215,7 +215,14 @@ export async function startBoth(
   const nginx = await startNginx(dir, join(dir, 'nginx.conf'), theirPort)
   const ourPort = await freePort()
   await writeFile(join(dir, 'ours.conf'), conf(ourPort, join(dir, 'ours.pid')))
-  const o = await startOurs(dir, join(dir, 'ours.conf'), logger)
+  let o: Awaited<ReturnType<typeof startOurs>>
+  try {
+    o = await startOurs(dir, join(dir, 'ours.conf'), logger)
+  } catch (err) {
+    // The caller's t.after() is not registered yet: nginx would outlive the failed test.
+    nginx.kill('SIGKILL')
+    throw err
+  }
   return { nginx, ours: o.server, ourAddr: o.addr[0] as HostPort, theirAddr: { host: '127.0.0.1', port: theirPort } }
 }
 

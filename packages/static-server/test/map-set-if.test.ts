@@ -104,8 +104,12 @@ describe('map, set and if: nginx.conf errors, worded as nginx words them', () =>
     assert.match(await ourError(wrap('  map $arg_a $b { ~( x; }')), /^\[emerg\] pcre2_compile\(\) failed: .* in "\(" in FILE:3$/)
     assert.match(await ourError(wrap('  server { if ($arg_a ~ "(") { } }')), /^\[emerg\] pcre2_compile\(\) failed: .* in "\(" in FILE:3$/)
   })
-  test('set $limit_rate is refused rather than ignored (we do not throttle)', async () => {
-    assert.equal(await ourError(wrap('  server { set $limit_rate 1k; }')), '[emerg] "$limit_rate" is not supported by static-server in FILE:3')
+  test('a map of $limit_rate is refused rather than ignored (set $limit_rate is the way)', async () => {
+    assert.equal(await ourError(wrap('  server { set $limit_rate 1k; }')), 'loaded')
+    assert.equal(
+      await ourError(wrap('  map $arg_a $limit_rate { default 1k; }')),
+      '[emerg] "map" of "$limit_rate" is not supported by static-server: use "set $limit_rate" in FILE:3',
+    )
   })
   test('two maps of one variable: refused (nginx lets the second silently win)', async () => {
     assert.equal(await ourError(wrap('  map $arg_a $b { } map $arg_c $b { }')), '[emerg] the duplicate "b" variable in FILE:3')

@@ -48,6 +48,8 @@ edgestack extensions (the article's routing without a VCL file):
                           (xid) as fields (default text)
   --workers N|auto        N worker threads on the same listening sockets, one cache across
                           them (auto: one a CPU; default 1)
+  --brotli                keep a brotli copy beside each gzip object and send it to clients
+                          whose Accept-Encoding takes br (varnishd has no brotli)
   --help                  show this help (-h is varnishd's hash algorithm)
 
 Without -b or -f the article's routing is used, with the defaults above.
@@ -84,6 +86,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
       metrics: { type: 'string' },
       'drain-delay': { type: 'string' },
       workers: { type: 'string' },
+      brotli: { type: 'boolean' },
       'log-format': { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -128,6 +131,7 @@ export function parseRouterCommandLine(argv: string[]): CliModel {
     metrics: values.metrics === undefined ? undefined : parseAddress(values.metrics, '127.0.0.1'),
     drainDelayMs: parseDrainDelay(values['drain-delay'], values.metrics !== undefined),
     workers: parseWorkers(values.workers),
+    brotli: values.brotli ?? false,
     logFormat: parseLogFormat(values['log-format']),
     help: values.help ?? false,
     check: values.C ?? false,

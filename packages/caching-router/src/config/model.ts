@@ -44,6 +44,8 @@ export interface RouterModel {
   readonly logHandling: boolean
   /** varnishncsa's `-F FORMAT` and `-j`, as `--access-log-format` and `--access-log-json`; varnishncsa's default without. */
   readonly accessFormat?: { readonly format: string; readonly json: boolean } | undefined
+  /** `--brotli` (edgestack): a brotli copy beside each gzip object, for clients that take br. */
+  readonly brotli?: boolean
 }
 
 /** What the command line asks of the CLI itself, besides the router's model. */

@@ -4,13 +4,23 @@ import type { EsiFeatures, EsiInclude, EsiPart, EsiProgram } from './esi-program
  * varnishd's ESI parser (VEP, cache_esi_parse.c) run once when an object with
  * `beresp.do_esi` is stored: the same state machine, the same tables and the same reading of
  * broken markup (a tag in error is dropped up to its `>`, an unknown `<esi:x>` too), so a page
- * comes out as varnishd assembles it. It reads the whole body at once where varnishd reads it
+ * comes out as varnishd assembles it, with an error or a warning counted where vep_error or
+ * vep_warn is called. It reads the whole body at once where varnishd reads it
  * piecemeal as it arrives; the machine's result does not depend on where the pieces end.
  * Returns undefined when the body holds no ESI (varnishd then stores no ESI data and the
  * object is delivered as it is, with its Content-Length).
  */
-export function parseEsi(body: Buffer, url: string, features: EsiFeatures): EsiProgram | undefined {
-  return new Vep(body, url, features).run()
+export function parseEsi(body: Buffer, url: string, features: EsiFeatures, counts: EsiParseCounts): EsiProgram | undefined {
+  return new Vep(body, url, features, counts).run()
+}
+
+/**
+ * Where vep_error and vep_warn count (varnishd's MAIN.esi_errors / MAIN.esi_warnings). varnishd
+ * also logs each as an ESI_xmlerror record; the router has no transaction log (README).
+ */
+export interface EsiParseCounts {
+  esi_errors: number
+  esi_warnings: number
 }
 
 enum S {
@@ -64,6 +74,14 @@ const isXmlNameStart = (c: number) =>
   (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c === 0x3a || c === 0x5f || (c >= 0xc0 && c !== 0xd7 && c !== 0xf7)
 const isXmlName = (c: number) => isXmlNameStart(c) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0xb7
 
+/** Where a body may end without VEP_Finish's error: before or between tags. */
+const ENDS_OUTSIDE_TAGS = new Set([S.Start, S.Bom, S.TestXml, S.NotXml, S.NextTag])
+
+function hasLws(value: string): boolean {
+  for (let i = 0; i < value.length; i++) if (isLws(value.charCodeAt(i))) return true
+  return false
+}
+
 const COMMENT_END = Buffer.from('-->')
 const CDATA_END = Buffer.from(']]>')
 const ESI_COMMENT = Buffer.from('esi')
@@ -72,6 +90,7 @@ class Vep {
   readonly #b: Buffer
   readonly #url: string
   readonly #f: EsiFeatures
+  readonly #counts: EsiParseCounts
   #state = S.Start
   /** Where classified bytes end: [done, p) are not yet known to be sent or skipped. */
   #done = 0
@@ -86,7 +105,7 @@ class Vep {
   #hit: MatchRow | undefined
   #attr: readonly MatchRow[] | undefined
   /** The ESI element whose tag is being read (vep->dostuff). */
-  #element: 'include' | 'remove' | undefined
+  #element: 'include' | 'remove' | 'comment' | undefined
   /** `<!--esi` was seen: the `-->` that ends it is looked for (esicmt, esicmt_p). */
   #esiCmt: Buffer | undefined
   #esiCmtI = 0
@@ -99,10 +118,21 @@ class Vep {
   readonly #parts: EsiPart[] = []
   #includes = 0
 
-  constructor(body: Buffer, url: string, features: EsiFeatures) {
+  constructor(body: Buffer, url: string, features: EsiFeatures, counts: EsiParseCounts) {
     this.#b = body
     this.#url = url
     this.#f = features
+    this.#counts = counts
+  }
+
+  /** vep_error (its text is the comment at each call). */
+  #error(): void {
+    this.#counts.esi_errors++
+  }
+
+  /** vep_warn. */
+  #warn(): void {
+    this.#counts.esi_warnings++
   }
 
   run(): EsiProgram | undefined {
@@ -176,8 +206,11 @@ class Vep {
           this.#state = S.Match
           break
         case S.EsiInclude:
-          if (this.#remove || this.#endTag) this.#state = S.TagError
-          else {
+          if (this.#remove || this.#endTag) {
+            // "<esi:include> element nested in <esi:remove>", "</esi:include> illegal end-tag"
+            this.#error()
+            this.#state = S.TagError
+          } else {
             this.#element = 'include'
             this.#state = S.InTag
             this.#attr = MATCH_ATTR_INCLUDE
@@ -188,14 +221,18 @@ class Vep {
           this.#state = S.InTag
           break
         case S.EsiComment:
-          if (this.#remove || this.#endTag) this.#state = S.TagError
-          else {
-            // `<esi:comment>` without its final '/' is an error varnishd only logs.
-            this.#element = undefined
+          if (this.#remove || this.#endTag) {
+            // "<esi:comment> element nested in <esi:remove>", "</esi:comment> illegal end-tag"
+            this.#error()
+            this.#state = S.TagError
+          } else {
+            this.#element = 'comment'
             this.#state = S.InTag
           }
           break
         case S.EsiBogon:
+          // "ESI 1.0 <esi:bogus> element"
+          this.#error()
           this.#state = S.TagError
           break
         // SECTION D: inside an ESI tag.
@@ -230,7 +267,11 @@ class Vep {
             p++
             this.#state = S.AttrDelim
           } else if (c === GT || c === SLASH || isSp(c)) this.#state = S.InTag
-          else this.#state = S.TagError
+          else {
+            // "XML 1.0 Illegal attr char"
+            this.#error()
+            this.#state = S.TagError
+          }
           break
         }
         case S.AttrGetVal:
@@ -248,6 +289,8 @@ class Vep {
             this.#attrDelim = 0x20
             this.#state = S.AttrVal
           } else {
+            // "XML 1.0 Illegal attribute delimiter"
+            this.#error()
             this.#state = S.TagError
             break
           }
@@ -276,7 +319,9 @@ class Vep {
       }
     }
     // VEP_Parse's tail and VEP_Finish: what is left goes the way the last mark went, unless it
-    // is inside an ESI tag or an <esi:remove>.
+    // is inside an ESI tag or an <esi:remove>. A body that ends inside any tag (a comment,
+    // CDATA, another element) is "VEP ended inside a tag".
+    if (!ENDS_OUTSIDE_TAGS.has(this.#state)) this.#error()
     if (this.#done < e) this.#mark(e, this.#inEsiTag || this.#remove ? false : this.#lastVerbatim)
     if (!this.#found) return undefined
     return { parts: this.#parts, includes: this.#includes }
@@ -349,6 +394,8 @@ class Vep {
       }
       p++
       if (++this.#esiCmtI !== ESI_COMMENT.length) continue
+      // "ESI 1.0 Nested <!--esi element in <esi:remove>"
+      if (this.#remove) this.#error()
       this.#esiCmt = COMMENT_END
       this.#esiCmtI = 0
       this.#state = S.NextTag
@@ -383,11 +430,20 @@ class Vep {
       this.#mark(p, false)
       if (this.#element === 'include') this.#include()
       else if (this.#element === 'remove') this.#removeTag()
+      // vep_do_comment: "ESI 1.0 <esi:comment> needs final '/'"
+      else if (this.#element === 'comment' && !this.#emptyTag) this.#error()
       this.#inEsiTag = false
       this.#state = S.NextTag
-    } else if (this.#emptyTag) this.#state = S.TagError
-    else if (this.#canAttr && isXmlNameStart(c)) this.#state = S.Attr
-    else this.#state = S.TagError
+    } else if (this.#emptyTag) {
+      // "XML 1.0 '>' does not follow '/' in tag"
+      this.#error()
+      this.#state = S.TagError
+    } else if (this.#canAttr && isXmlNameStart(c)) this.#state = S.Attr
+    else {
+      // "XML 1.0 Illegal attribute start char"
+      this.#error()
+      this.#state = S.TagError
+    }
     return p
   }
 
@@ -401,6 +457,7 @@ class Vep {
     this.#attrStart = -1
     if (b[p] === GT) {
       // "XML 1.0 Missing end attribute delimiter"
+      this.#error()
       this.#state = S.TagError
       return p
     }
@@ -415,8 +472,16 @@ class Vep {
   #includeAttr(value: string): void {
     const name = this.#hit?.[0]?.toString('latin1')
     if (name === 'src=') {
+      // "ESI 1.0 <esi:include> has whitespace in src= attribute": the tag is dropped.
+      if (hasLws(value)) {
+        this.#error()
+        this.#src = undefined
+        this.#state = S.TagError
+        return
+      }
       if (this.#src !== undefined) {
         // "ESI 1.0 <esi:include> has multiple src= attributes"
+        this.#error()
         this.#src = undefined
         this.#state = S.TagError
         return
@@ -431,17 +496,27 @@ class Vep {
     const onErrorContinue = this.#onErrorContinue
     this.#src = undefined
     this.#onErrorContinue = false
+    // "ESI 1.0 <esi:include> lacks final '/'"
+    if (!this.#emptyTag) this.#warn()
     // "ESI 1.0 <esi:include> lacks src attr": logged, nothing included.
-    if (raw === undefined) return
+    if (raw === undefined) {
+      this.#error()
+      return
+    }
     let host: string | undefined
     let path: string
     const scheme = raw.startsWith('http://') && raw.length > 7 ? 7 : raw.startsWith('https://') && raw.length > 8 ? 8 : 0
-    // "<esi:include> with https:// ignored" unless feature esi_ignore_https.
+    // "<esi:include> with https:// ignored" unless feature esi_ignore_https, then
+    // "https:// treated as http://": a warning either way.
+    if (scheme === 8) this.#warn()
     if (scheme === 8 && !this.#f.ignoreHttps) return
     if (scheme > 0) {
       const slash = raw.indexOf('/', scheme)
       // A URL without a path: "ESI 1.0 <esi:include> invalid src= URL", nothing included.
-      if (slash === -1) return
+      if (slash === -1) {
+        this.#error()
+        return
+      }
       host = raw.slice(scheme, slash)
       path = decodeEntities(raw.slice(slash))
     } else if (raw.startsWith('/')) path = decodeEntities(raw)
@@ -459,10 +534,11 @@ class Vep {
 
   /** vep_do_remove. */
   #removeTag(): void {
-    // `<esi:remove/>`, a second `<esi:remove>` or a `</esi:remove>` not open: logged errors.
-    if (this.#emptyTag) return
-    if (this.#remove && !this.#endTag) return
-    if (!this.#remove && this.#endTag) return
+    // "<esi:remove/> not legal", "<esi:remove> already open", "<esi:remove> not open".
+    if (this.#emptyTag || this.#remove === !this.#endTag) {
+      this.#error()
+      return
+    }
     this.#remove = !this.#endTag
   }
 

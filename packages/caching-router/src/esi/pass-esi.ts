@@ -2,8 +2,12 @@ import { CacheObject } from '../cache-object.js'
 import { storableHeaders } from '../deliver.js'
 import { BodyCoder, contentEncoding, fetchCoding, type GzipParams } from '../gzip/fetch-coding.js'
 import type { BerespObj, BereqObj } from '../policy.js'
-import type { EsiFeatures } from './esi-program.js'
-import { parseEsi } from './esi-parse.js'
+import type { EsiProgram } from './esi-program.js'
+
+/** Who parses the collected body (BackendFetch.parseEsi: VEP with the features and counters). */
+export interface EsiParser {
+  parseEsi(body: Buffer, url: string): EsiProgram | undefined
+}
 
 /**
  * A pass whose response has `beresp.do_esi` (varnishd makes it a private object, parses it as
@@ -16,15 +20,15 @@ export class PassEsiBody {
   readonly #coder: BodyCoder | undefined
   readonly #limit: number
   readonly #url: string
-  readonly #features: EsiFeatures
+  readonly #parser: EsiParser
   readonly #done: (obj: CacheObject | undefined) => void
   #over = false
 
-  constructor(bereq: BereqObj, beresp: BerespObj, gzip: GzipParams, limit: number, features: EsiFeatures, done: (obj: CacheObject | undefined) => void) {
+  constructor(bereq: BereqObj, beresp: BerespObj, gzip: GzipParams, limit: number, parser: EsiParser, done: (obj: CacheObject | undefined) => void) {
     this.obj = new CacheObject(bereq.xid, '')
     this.#limit = limit
     this.#url = bereq.url
-    this.#features = features
+    this.#parser = parser
     this.#done = done
     const wasGzip = contentEncoding(beresp.headers) === 'gzip'
     const coding = fetchCoding(beresp, beresp.doGzip === true, beresp.doGunzip === true, true, gzip)
@@ -67,7 +71,7 @@ export class PassEsiBody {
     if (this.#over) return
     this.#over = true
     this.obj.complete()
-    this.obj.esi = parseEsi(this.obj.body as Buffer, this.#url, this.#features)
+    this.obj.esi = this.#parser.parseEsi(this.obj.body as Buffer, this.#url)
     // From a timer, as a stored page's (cache-fill.ts): the first include reuses the page's
     // backend connection once undici has it back.
     setTimeout(this.#done, 0, this.obj)

@@ -3,22 +3,31 @@
  * lists `x-gzip`, or `gzip` with a q-value above 0.
  */
 export function acceptsGzip(headers: readonly string[]): boolean {
+  return someCoding(headers, 'gzip', (c, q) => c === 'x-gzip' || (c === 'gzip' && q > 0))
+}
+
+/**
+ * Whether `found` holds for one coding the Accept-Encoding fields list, with its q-value
+ * (1 when none is given). A field that is exactly `fast` (what the lookup leaves) is that
+ * coding at q=1 without splitting.
+ */
+export function someCoding(headers: readonly string[], fast: string, found: (coding: string, q: number) => boolean): boolean {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
     if (name.length !== 15 || name.toLowerCase() !== 'accept-encoding') continue
     const value = headers[i + 1] as string
-    if (value === 'gzip') return true
+    if (value === fast) {
+      if (found(fast, 1)) return true
+      continue
+    }
     for (const item of value.split(',')) {
       const [coding = '', ...params] = item.split(';')
-      const c = coding.trim().toLowerCase()
-      if (c === 'x-gzip') return true
-      if (c !== 'gzip') continue
       let q = 1
       for (const p of params) {
         const [k, v] = p.split('=')
         if (k?.trim().toLowerCase() === 'q') q = Number(v?.trim())
       }
-      if (q > 0) return true
+      if (found(coding.trim().toLowerCase(), q)) return true
     }
   }
   return false

@@ -32,8 +32,9 @@ export function resetByClient(stream: ServerHttp2Stream): boolean {
 }
 
 /** The stream's request fields as the pipeline's flat list, `:authority` as Host (RFC 9113 §8.3.1). */
-export function requestFields(raw: readonly string[]): { headers: string[]; method: string; path: string; expect: boolean } {
+export function requestFields(raw: readonly string[]): { headers: string[]; method: string; path: string; expect: boolean; contentLength: string[] | undefined } {
   const headers: string[] = []
+  let contentLength: string[] | undefined
   let method = 'GET'
   let path = '/'
   let authority: string | undefined
@@ -49,8 +50,13 @@ export function requestFields(raw: readonly string[]): { headers: string[]; meth
       else if (name === ':authority') authority = value
       continue
     }
+    // nghttp2 lets no uppercase name through (RFC 9113 §8.2.1): names compare as they are.
     if (name === 'host') host = true
     else if (name === 'expect' && value.toLowerCase() === '100-continue') expect = true
+    else if (name === 'content-length') {
+      if (contentLength === undefined) contentLength = [value]
+      else contentLength.push(value)
+    }
     // RFC 9113 §8.2.3: cookie crumbs are joined with "; " before an HTTP/1.1 hop sees them.
     if (name === 'cookie') {
       cookie = cookie === undefined ? value : `${cookie}; ${value}`
@@ -60,10 +66,13 @@ export function requestFields(raw: readonly string[]): { headers: string[]; meth
   }
   if (cookie !== undefined) headers.push('cookie', cookie)
   if (authority !== undefined && !host) headers.unshift('host', authority)
-  return { headers, method, path, expect }
+  return { headers, method, path, expect, contentLength }
 }
 
-/** What the base classes need of a connection; an HTTP/2 stream is never kept, closed or hijacked by one. */
+/**
+ * What the base classes need of a connection; an HTTP/2 stream is never kept, closed or hijacked
+ * by one. The stream stands in for the socket, so its 'drain' resumes the base pipeFrom().
+ */
 class StreamOwner implements ResponseOwner {
   constructor(readonly socket: Socket) {}
   responseFinished(): void {}
@@ -83,7 +92,7 @@ export class H2Request extends Http1Request {
   #body: PassThrough | undefined
 
   constructor(stream: ServerHttp2Stream, fields: ReturnType<typeof requestFields>, peer: PeerAddresses) {
-    const length = contentLengthOf(fields.headers)
+    const length = fields.contentLength === undefined ? undefined : lengthOf(fields.contentLength)
     super(
       {
         method: fields.method,
@@ -142,6 +151,8 @@ export class H2Response extends Http1Response {
   readonly #head: boolean
   #noBody = false
   #remaining: number | undefined
+  /** The Content-Length of the fields #fields read last. */
+  #declared: number | undefined
 
   constructor(stream: ServerHttp2Stream, req: H2Request) {
     super(new StreamOwner(stream as unknown as Socket), req)
@@ -158,8 +169,8 @@ export class H2Response extends Http1Response {
     const h = this.#fields(status, headers)
     if (status >= 200 && status !== 204 && status !== 304) {
       // The length is ours to state, as over HTTP/1.1; for HEAD a declared one is kept.
-      const declared = noBody && !buf?.length ? declaredLength(headers) : undefined
-      h['content-length'] = declared ?? (buf ? buf.length : 0)
+      const declared = noBody && !buf?.length ? this.#declared : undefined
+      h.push('content-length', String(declared ?? (buf ? buf.length : 0)))
     }
     this.statusCode = status
     this.headersSent = true
@@ -185,7 +196,7 @@ export class H2Response extends Http1Response {
     // RFC 9113 §8.6: no 101 on HTTP/2.
     if (this.headersSent || status < 100 || status > 199 || status === 101 || this.#stream.destroyed) return false
     try {
-      this.#stream.additionalHeaders(this.#fields(status, headers))
+      this.#stream.additionalHeaders(headersObject(this.#fields(status, headers)))
       return true
     } catch {
       return false
@@ -196,9 +207,9 @@ export class H2Response extends Http1Response {
     if (this.headersSent) throw new EdgeError('EDGE_ERR_HEADERS_SENT', 'headers already sent')
     this.#noBody = this.#head || status < 200 || status === 204 || status === 304
     const h = this.#fields(status, headers)
-    const length = declaredLength(headers)
+    const length = this.#declared
     if (length !== undefined) {
-      h['content-length'] = length
+      h.push('content-length', String(length))
       if (!this.#noBody) this.#remaining = length
     }
     this.statusCode = status
@@ -231,36 +242,6 @@ export class H2Response extends Http1Response {
     this.#finish()
   }
 
-  override pipeFrom(body: Readable): Promise<void> {
-    const stream = this.#stream
-    return new Promise((resolve, reject) => {
-      const onDrain = () => body.resume()
-      const cleanup = () => {
-        stream.off('drain', onDrain)
-        this.off('close', onClose)
-      }
-      const onClose = () => {
-        cleanup()
-        body.destroy()
-        resolve()
-      }
-      body.on('data', (c: Buffer) => {
-        if (!this.write(c)) body.pause()
-      })
-      body.once('end', () => {
-        cleanup()
-        this.end()
-        resolve()
-      })
-      body.once('error', (err) => {
-        cleanup()
-        reject(err)
-      })
-      stream.on('drain', onDrain)
-      this.once('close', onClose)
-    })
-  }
-
   /** A failed response (a backend gone mid-body): RST_STREAM, as varnishd's h2 transport does; the session stays. */
   override destroy(): void {
     resetStream(this.#stream, constants.NGHTTP2_INTERNAL_ERROR)
@@ -270,13 +251,15 @@ export class H2Response extends Http1Response {
     return ''
   }
 
-  #respond(headers: OutgoingHttpHeaders, endStream: boolean): boolean {
+  #respond(headers: RawFields, endStream: boolean): boolean {
     if (this.#stream.destroyed) {
       this.finished = true
       return false
     }
     this.headBytes = 0
-    this.#stream.respond(headers, { endStream })
+    // node:http2 takes a raw list (name, value, ...) as it is: no header object is built,
+    // here or there (prepareResponseHeadersObject copies one).
+    this.#stream.respond(headers as unknown as OutgoingHttpHeaders, { endStream })
     return true
   }
 
@@ -286,37 +269,56 @@ export class H2Response extends Http1Response {
     this.emit('finish')
   }
 
-  /** The pipeline's flat field list as node:http2's object; refused as the HTTP/1.1 writer refuses. */
-  #fields(status: number, headers: readonly string[]): OutgoingHttpHeaders {
-    const out: OutgoingHttpHeaders = { ':status': status }
+  /**
+   * The pipeline's flat field list as node:http2's raw list, lowercased, connection-specific
+   * fields and Content-Length left out (the length the fields agree on is kept in #declared);
+   * refused as the HTTP/1.1 writer refuses.
+   */
+  #fields(status: number, headers: readonly string[]): RawFields {
+    const out: RawFields = [':status', status]
+    let lengths: string[] | undefined
     for (let i = 0; i < headers.length; i += 2) {
+      // toLowerCase gives back the same string when there is nothing to change.
       const name = (headers[i] as string).toLowerCase()
       const value = headers[i + 1] as string
-      if (CONNECTION_SPECIFIC.has(name) || name === 'content-length') continue
+      if (name === 'content-length') {
+        if (lengths === undefined) lengths = [value]
+        else lengths.push(value)
+        continue
+      }
+      if (CONNECTION_SPECIFIC.has(name)) continue
       if (!TOKEN.test(name) || UNSAFE.test(value)) throw new InvalidResponseHeaderError(name)
-      const had = out[name]
-      if (had === undefined) out[name] = value
-      else if (Array.isArray(had)) had.push(value)
-      else out[name] = [had as string, value]
+      out.push(name, value)
     }
+    this.#declared = lengths === undefined ? undefined : lengthOf(lengths)
     return out
   }
+}
+
+type RawFields = Array<string | number>
+
+/** A raw list as node:http2's object, for the rare interim answer (additionalHeaders takes no list). */
+function headersObject(list: RawFields): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {}
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string
+    const value = list[i + 1] as string
+    const had = out[name]
+    if (had === undefined) out[name] = value
+    else if (Array.isArray(had)) had.push(value)
+    else out[name] = [had as string, value]
+  }
+  return out
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/
 const UNSAFE = /[\r\n\0]/
 
-function contentLengthOf(headers: readonly string[]): number | undefined {
-  const v = declaredLength(headers)
-  return v
-}
-
-/** The Content-Length the fields agree on, or undefined when absent, malformed or conflicting. */
-function declaredLength(headers: readonly string[]): number | undefined {
+/** The Content-Length the values agree on, or undefined when malformed or conflicting. */
+function lengthOf(values: readonly string[]): number | undefined {
   let length: number | undefined
-  for (let i = 0; i < headers.length; i += 2) {
-    if ((headers[i] as string).toLowerCase() !== 'content-length') continue
-    const value = (headers[i + 1] as string).trim()
+  for (const v of values) {
+    const value = v.trim()
     if (!DIGITS.test(value)) return undefined
     const n = Number(value)
     if (length !== undefined && length !== n) return undefined

@@ -1,8 +1,10 @@
 import { constants, performServerHandshake, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Http1Request, Http1Response, Logger, PeerAddresses } from '@edgestack/common'
 import type { Params } from '../params.js'
 import { H2Request, H2Response, requestFields, resetByClient, resetStream } from './exchange.js'
+import { FrameTap } from './frame-tap.js'
 import { RapidResetBudget } from './rapid-reset.js'
 
 export interface SessionDeps {
@@ -13,13 +15,16 @@ export interface SessionDeps {
 
 /**
  * One HTTP/2 connection, served by node:http2 (nghttp2): framing, HPACK, flow control and
- * the protocol checks RFC 9113 asks for (stream IDs that go backwards, DATA on a closed
- * stream, CONTINUATION floods, SETTINGS/PING floods end in GOAWAY there), with varnishd's
- * h2_* parameters as its settings and the limits nghttp2 does not have added here
- * (rapid-reset.ts, the idle and send timeouts below). Each stream goes to the pipeline.
+ * most protocol checks RFC 9113 asks for (DATA on a closed stream, CONTINUATION floods,
+ * SETTINGS/PING floods end in GOAWAY there), with varnishd's h2_* parameters as its
+ * settings. What nghttp2 does otherwise than varnishd is done here: a stream ID that goes
+ * backwards ends the session (frame-tap.ts), a stream over h2_max_concurrent_streams is
+ * refused alone (below), rapid resets (rapid-reset.ts), the idle and send timeouts. Each
+ * stream goes to the pipeline.
  */
 export class H2Session {
   readonly session: ServerHttp2Session
+  readonly #socket: Socket
   readonly #deps: SessionDeps
   readonly #peer: PeerAddresses
   readonly #startMs = Date.now()
@@ -35,13 +40,25 @@ export class H2Session {
 
   constructor(socket: Socket, bytes: Buffer, peer: PeerAddresses, deps: SessionDeps, onClosed: (s: H2Session) => void) {
     this.#deps = deps
-    this.#peer = peer
+    // A stream's request has no socket of its own: the connection's ends (VCL's remote.ip and
+    // local.ip) go with the peer, the PROXY header's ends (client.ip, server.ip) as they are.
+    this.#peer = peer.connection !== undefined ? peer : { ...peer, connection: { remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0, localAddress: socket.localAddress ?? '', localPort: socket.localPort ?? 0 } }
     const params = deps.params
     this.#resets = new RapidResetBudget(params.get('h2_rapid_reset'), params.get('h2_rapid_reset_limit'), params.get('h2_rapid_reset_period'))
-    // What the connection's reader took already (the preface, maybe more) goes back first:
-    // node:http2 reads a socket's buffered bytes before its own (Http2Session setupHandle).
-    socket.unshift(bytes)
-    this.session = performServerHandshake(socket, sessionOptions(params))
+    this.#socket = socket
+    const tap = new FrameTap(socket, {
+      hiddenSettingsAck: 2,
+      maxOpen: params.get('h2_max_concurrent_streams') + 100,
+      onStreamIdReused: (id) => this.#goaway(constants.NGHTTP2_PROTOCOL_ERROR, `H2: stream ${id}: new stream ID < highest stream`, true, tap.highestStream),
+    })
+    this.session = performServerHandshake(tap as unknown as Duplex, sessionOptions(params))
+    // RFC 9113 §5.1.2 lets a stream over the advertised limit be refused alone (REFUSED_STREAM),
+    // which varnishd does (h2_end_headers: "Hit maximum number of concurrent streams"), where
+    // nghttp2 ends the session once the client acknowledged the limit and refuses the stream
+    // only while the limit is pending. So the limit goes out in a SETTINGS frame of its own,
+    // after the others, and the tap keeps the client's acknowledgement of it (its second) from
+    // nghttp2: the limit stays pending there, every stream over it refused alone.
+    this.session.settings({ maxConcurrentStreams: params.get('h2_max_concurrent_streams') })
     const session = this.session
     // h2_rx_window_low_water / h2_rx_window_increment: the connection's receive window is
     // kept at least the low water mark, as varnishd's h2_rx_data tops it up.
@@ -50,6 +67,8 @@ export class H2Session {
     // A protocol error of the client's ends in GOAWAY from nghttp2; what is left is logged only.
     session.on('error', (err) => deps.logger.debug?.(`h2 session: ${err.message}`))
     session.on('close', () => onClosed(this))
+    // What the connection's reader took already (the preface, maybe more) goes first.
+    tap.feed(bytes)
   }
 
   get openStreams(): number {
@@ -57,7 +76,7 @@ export class H2Session {
   }
 
   #onStream = (stream: ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]): void => {
-    stream.on('error', () => {})
+    stream.on('error', ignore)
     const started = Date.now()
     this.#streams++
     this.#live.add(stream)
@@ -93,7 +112,7 @@ export class H2Session {
       this.#goaway(constants.NGHTTP2_NO_ERROR, 'idle')
       return
     }
-    const socket = this.session.socket
+    const socket = this.#socket
     const pending = this.session.state.outboundQueueSize ?? 0
     let buffered = socket.writableLength
     if (buffered === 0 && this.#streams > 0) buffered = pending > 1 ? pending : this.#streamBytesWaiting()
@@ -129,12 +148,12 @@ export class H2Session {
     this.session.destroy()
   }
 
-  #goaway(code: number, why: string, hard = false): void {
+  #goaway(code: number, why: string, hard = false, lastStream = 0): void {
     if (this.#ending && !hard) return
     this.#ending = true
     if (code !== constants.NGHTTP2_NO_ERROR) this.#deps.logger.info(`h2 session from ${this.#peer.remoteAddress}: ${why}`)
     if (this.session.destroyed) return
-    this.session.goaway(code)
+    this.session.goaway(code, lastStream)
     // Open streams end first (node's graceful close), then the socket; one that an attacker
     // (or a reader that stopped) keeps open is cut a second later. The socket is read till
     // then, so the client gets the GOAWAY rather than a TCP reset over its unread bytes.
@@ -143,12 +162,15 @@ export class H2Session {
   }
 }
 
+/** A stream's errors end in its 'close' (one function for every stream, not one each). */
+function ignore(): void {}
+
 /** varnishd's h2_* parameters as node:http2 session options (see README, "HTTP/2"). */
 function sessionOptions(params: Params) {
   return {
     settings: {
       headerTableSize: params.get('h2_header_table_size'),
-      maxConcurrentStreams: params.get('h2_max_concurrent_streams'),
+      // h2_max_concurrent_streams goes in a SETTINGS frame of its own (H2Session's constructor).
       initialWindowSize: params.get('h2_initial_window_size'),
       maxFrameSize: params.get('h2_max_frame_size'),
       // varnishd decodes a header list into the request's workspace, which http_req_size

@@ -36,7 +36,7 @@ export function upgradeToH2(req: Http1Request, res: Http1Response, serve: (socke
     socket.destroy()
     return
   }
-  const peer: PeerAddresses = { remoteAddress: req.remoteAddress, remotePort: req.remotePort, localAddress: req.localAddress, localPort: req.localPort }
+  const peer: PeerAddresses = { remoteAddress: req.remoteAddress, remotePort: req.remotePort, localAddress: req.localAddress, localPort: req.localPort, connection: req.viaProxy }
   const stream1 = headersFrames(req)
   socket.write(SWITCHING)
   let got = rest

@@ -170,6 +170,12 @@ export interface VclRequest extends VclMessage {
   restarts: number
   readonly xid: string
   readonly esiLevel: number
+  /**
+   * `req.time`: seconds since the epoch when the request head was in (varnishd's t_req); kept
+   * across restarts, and an ESI include's is its top request's (ved_include: req->t_req =
+   * preq->t_req), so `req_top.time` reads the same.
+   */
+  readonly time: number
   /** `req.esi` (VCL 4.0): false turns ESI processing off for this request's response. */
   esi: boolean
   readonly isHitmiss: boolean
@@ -235,6 +241,8 @@ export interface VclObject extends VclMessage {
   readonly uncacheable: boolean
   /** The object has ESI instructions (it was stored with beresp.do_esi and holds ESI). */
   readonly canEsi: boolean
+  /** The body is stored gzip'ed (OF_GZIPED), for resp.filters' gunzip. */
+  readonly gzip?: boolean
   /** Seconds since the epoch the object was fetched. */
   readonly time: number
 }
@@ -265,6 +273,8 @@ export interface VclContext {
   readonly serverIdentity: string
   /** Seconds since the epoch, read by `now`; the router may fix it per request. */
   now(): number
+  /** http_gzip_support as it is now (beresp.filters, resp.filters); undefined: on. */
+  gzipSupport?(): boolean
   /** `hash_data(...)` in vcl_hash: feed the object's hash. */
   hashData(part: string): void
   /** `ban(...)` / `std.ban(...)`: apply a ban expression; returns an error text when invalid. */
@@ -280,10 +290,24 @@ export interface VclContext {
   /** The subroutine running now (set by VclProgram.run); the shard director reads its side from it. */
   method?: VclMethod
   /**
+   * The transaction's log (varnishlog's records) when the router writes one: VCL_call and
+   * VCL_return of each run, std.log's VCL_Log, VCL_Error, std.timestamp. The backend side's
+   * while a backend subroutine runs.
+   */
+  vsl?: VclTrace
+  /**
    * `req.hash`: the SHA-256 vcl_hash's hash_data() calls built (cache_hash.c, each part then a
    * NUL), vcl_hash being run for it if the request has not needed it yet.
    */
   digest?(): Uint8Array
+}
+
+/** What VCL writes to a transaction's log (the router's Tx, vsl-records.ts). */
+export interface VclTrace {
+  call(method: VclMethod, action: string): void
+  vclLog(text: string): void
+  vclError(text: string): void
+  timestamp(label: string): void
 }
 
 /** The subroutines varnish runs, named without their `vcl_` prefix. */

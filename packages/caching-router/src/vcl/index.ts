@@ -57,6 +57,7 @@ export type {
   VclResolvedBackend,
   VclResponse,
   VclReturn,
+  VclTrace,
 } from './context.js'
 export { VclHeaders } from './context.js'
 export { Backend, type ProbeOptions } from './directors.js'

@@ -93,7 +93,9 @@ export class VclProgram {
     const fn = this.#methods[method]
     ctx.method = method
     try {
-      return fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
+      const ret = fn?.(ctx) ?? { action: DEFAULT_RETURN[method] }
+      ctx.vsl?.call(method, ret.action)
+      return ret
     } catch (err) {
       // A refused value (VclRuntimeError) or, should one slip through, a compiler bug: either
       // way only this request fails.
@@ -103,6 +105,8 @@ export class VclProgram {
         : err instanceof RegexLimitError ? `Regexp matching failed: ${err.message}`
         : `internal error: ${String(err)}`
       ctx.log(`vcl_${method}: ${text}`)
+      ctx.vsl?.vclError(text)
+      ctx.vsl?.call(method, 'fail')
       return FAIL
     }
   }

@@ -1,5 +1,5 @@
 import type { MatchLimits } from '@edgestack/common'
-import type { VclBackendRef, VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse } from './context.js'
+import type { VclBackendRef, VclBackendRequest, VclBackendResponse, VclContext, VclIp, VclObject, VclRequest, VclResponse, VclTrace } from './context.js'
 import { VclHeaders } from './context.js'
 
 /** What the router knows when a request head has been read. */
@@ -19,6 +19,8 @@ export interface RequestInit {
   /** An ESI sub-request: its depth and the top request's VCL view (req_top). */
   readonly esiLevel?: number
   readonly top?: VclRequest
+  /** `req.time` in seconds; default: now (an include passes its top request's). */
+  readonly time?: number
   readonly serverHostname?: string
   readonly serverIdentity?: string
   readonly now?: () => number
@@ -27,8 +29,11 @@ export interface RequestInit {
   readonly digest?: () => Uint8Array
   readonly ban?: (expression: string) => string | undefined
   readonly log?: (message: string) => void
+  /** The request's log records (varnishlog), when written. */
+  readonly vsl?: VclTrace
   readonly xkeyPurge?: (keys: string, soft: boolean) => number
   readonly regexLimits?: MatchLimits
+  readonly gzipSupport?: () => boolean
 }
 
 /**
@@ -50,6 +55,7 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     restarts: init.restarts ?? 0,
     xid: init.xid,
     esiLevel: init.esiLevel ?? 0,
+    time: init.time ?? init.top?.time ?? (init.now ?? (() => Date.now() / 1000))(),
     esi: true,
     isHitmiss: false,
     isHitpass: false,
@@ -70,8 +76,10 @@ export function createRequestContext(init: RequestInit, defaultBackend?: VclBack
     ban: init.ban ?? (() => 'bans are not supported here'),
     log: init.log ?? (() => {}),
     method: undefined,
+    vsl: init.vsl,
     digest: init.digest,
     xkeyPurge: init.xkeyPurge,
+    gzipSupport: init.gzipSupport,
   }
 }
 

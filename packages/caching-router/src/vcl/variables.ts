@@ -1,4 +1,5 @@
 import type { VclContext, VclHeaders, VclMessage } from './context.js'
+import { berespFilters, respFilters } from './filter-lists.js'
 import { BACKEND_METHODS, CLIENT_METHODS, type VclType } from './types.js'
 
 /** A VCL variable: its type, where varnish lets it be read/set/unset, and how. */
@@ -163,6 +164,9 @@ add({ ...field('resp.do_esi', 'resp', 'doEsi', 'BOOL', RESP, RESP), dialects: ['
 add(field('obj.can_esi', 'obj', 'canEsi', 'BOOL', OBJ, NONE))
 add({ ...field('req.esi', 'req', 'esi', 'BOOL', CLIENT, CLIENT), dialects: ['3.0', '4.0'] })
 for (const key of ['method', 'url', 'proto'] as const) add(field(`req_top.${key}`, 'top', key, 'STRING', CLIENT, NONE))
+// t_req: fixed when the head is in, kept across restarts; an include's is its top request's.
+add(field('req.time', 'req', 'time', 'TIME', CLIENT, NONE))
+add(field('req_top.time', 'top', 'time', 'TIME', CLIENT, NONE))
 add(field('beresp.age', 'beresp', 'age', 'DURATION', BERESP, NONE))
 add(field('beresp.was_304', 'beresp', 'was304', 'BOOL', BERESP, NONE))
 add(field('beresp.backend.name', 'beresp', 'backendName', 'STRING', BERESP, NONE))
@@ -170,6 +174,11 @@ add(field('beresp.backend', 'beresp', 'backend', 'BACKEND', BERESP, NONE))
 add({ ...field('beresp.body', 'beresp', 'body', 'BODY', NONE, ['backend_error']), unset: NONE })
 add({ ...field('resp.body', 'resp', 'body', 'BODY', NONE, ['synth']), unset: NONE })
 add(field('resp.is_streaming', 'resp', 'isStreaming', 'BOOL', RESP, NONE))
+// The filter lists varnishd would use (vcl/filter-lists.ts); ours follow do_esi, do_gzip and
+// do_gunzip and cannot be rearranged, so setting them is refused rather than ignored.
+const FILTERS_FIXED = 'setting a filter list is not supported (the filters follow beresp.do_esi, do_gzip and do_gunzip)'
+add({ name: 'beresp.filters', type: 'STRING', read: ['backend_response'], write: ['backend_response'], unset: NONE, get: berespFilters, unsupported: { why: FILTERS_FIXED } })
+add({ name: 'resp.filters', type: 'STRING', read: RESP, write: RESP, unset: NONE, get: respFilters, unsupported: { why: FILTERS_FIXED } })
 
 for (const key of ['ttl', 'grace', 'keep', 'age'] as const) add(field(`obj.${key}`, 'obj', key, 'DURATION', OBJ, NONE))
 add(field('obj.hits', 'obj', 'hits', 'INT', OBJ, NONE))

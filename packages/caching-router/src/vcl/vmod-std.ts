@@ -68,7 +68,15 @@ export function stdCall(e: CallExpr, member: string, env: ExprEnv): Compiled {
     case 'log': {
       arity(e, 1, 1)
       const s = need(0, 's', 'STRING')
-      return { type: 'VOID', fn: (ctx) => ctx.log((s(ctx) as string | undefined) ?? '') }
+      // varnishd writes it to the log only (VCL_Log); the router's own log line stays.
+      return {
+        type: 'VOID',
+        fn: (ctx) => {
+          const text = (s(ctx) as string | undefined) ?? ''
+          ctx.log(text)
+          ctx.vsl?.vclLog(text)
+        },
+      }
     }
     case 'healthy': {
       arity(e, 1, 1)
@@ -112,9 +120,9 @@ export function stdCall(e: CallExpr, member: string, env: ExprEnv): Compiled {
     }
     case 'timestamp': {
       arity(e, 1, 1)
-      need(0, 's', 'STRING')
-      // varnishlog timestamps: nothing to record without a VSL.
-      return { type: 'VOID', fn: () => undefined }
+      const label = need(0, 's', 'STRING')
+      // vmod_std.c: a Timestamp record labelled with the argument (nothing without -n's log).
+      return { type: 'VOID', fn: (ctx) => ctx.vsl?.timestamp((label(ctx) as string | undefined) ?? '') }
     }
     case 'collect': {
       arity(e, 1, 2)

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { type HostPort, type Logger, StartupError } from '@edgestack/common'
+import type { TxLog } from '../vsl-records.js'
 import { ChildCounters, type CountedChild } from './vsc-publisher.js'
 import { VslLog } from './vsl.js'
 import { VsmSet } from './vsm.js'
@@ -41,16 +42,25 @@ export interface ChildShm {
  * the same name: readers see the index change and a live pid, and attach again (as to a
  * restarted varnishd child).
  */
-export async function openChildShm(workdir: string, logBytes: number, child: CountedChild, logger: Logger): Promise<ChildShm> {
+export async function openChildShm(workdir: string, logBytes: number, child: CountedChild & { readonly txLog: TxLog }, logger: Logger): Promise<ChildShm> {
   const set = await VsmSet.create(resolve(workdir), '_.vsm_child')
   try {
     const vsl = await VslLog.create(set, logBytes)
+    let failed = false
+    vsl.onError = (err) => {
+      // Once: a full disk later on must not flood the log, nor stop serving.
+      if (!failed) logger.warn(`shared memory: log records not written: ${err.message}`)
+      failed = true
+    }
+    // From here on (as soon as readers can find the segment) every transaction writes its records.
+    child.txLog.log = vsl
     const vsc = await ChildCounters.start(set, child, logger)
     return {
       set,
       vsl,
       vsc,
       async close() {
+        child.txLog.log = undefined
         await vsl.close()
         await vsc.close()
       },

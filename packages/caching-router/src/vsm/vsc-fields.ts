@@ -58,6 +58,9 @@ export const MAIN_DOC: VscDoc = {
     { name: 'bans_dups', type: 'counter', format: 'integer', level: 'diag', oneliner: 'Bans superseded by other bans' },
     { name: 'bans_obj_killed', type: 'counter', format: 'integer', level: 'diag', oneliner: 'Objects killed by bans (lookup)' },
     { name: 's_resp_bodybytes', type: 'counter', format: 'bytes', level: 'info', oneliner: 'Response body bytes' },
+    { name: 'esi_req', type: 'counter', format: 'integer', level: 'info', oneliner: 'ESI subrequests' },
+    { name: 'esi_errors', type: 'counter', format: 'integer', level: 'diag', oneliner: 'ESI parse errors (unlock)' },
+    { name: 'esi_warnings', type: 'counter', format: 'integer', level: 'diag', oneliner: 'ESI parse warnings (unlock)' },
   ],
 }
 

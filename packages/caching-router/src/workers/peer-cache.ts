@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads'
 import { CacheObject } from '../cache-object.js'
+import type { EsiProgram } from '../esi/esi-program.js'
 import type { CacheStore } from '../store.js'
 
 /**
@@ -27,6 +28,11 @@ export interface ObjectData {
   varyNames: string[] | undefined
   varyKey: string
   contentLength: string | undefined
+  /** How the body is stored: gzip'ed (and its inflated length), an ESI page's program. */
+  gzip: boolean
+  plainLength: number | undefined
+  esiGzip: boolean
+  esi: EsiProgram | undefined
 }
 
 export type PeerMessage =
@@ -66,6 +72,10 @@ export function objectData(obj: CacheObject): ObjectData {
     varyNames: obj.varyNames,
     varyKey: obj.varyKey,
     contentLength: obj.contentLength,
+    gzip: obj.gzip,
+    plainLength: obj.plainLength,
+    esiGzip: obj.esiGzip,
+    esi: obj.esi,
   }
 }
 
@@ -83,12 +93,20 @@ export function objectFrom(data: ObjectData, hash: string, obj = new CacheObject
   obj.varyNames = data.varyNames
   obj.varyKey = data.varyKey
   obj.contentLength = data.contentLength
+  // Without these a copy of a gzip object went gzip'ed to clients that take no gzip, and a
+  // copy of an ESI page went out with its tags.
+  obj.gzip = data.gzip
+  obj.plainLength = data.plainLength
+  obj.esiGzip = data.esiGzip
+  obj.esi = data.esi
   return obj
 }
 
 interface Hooks {
   /** A ban from a peer's VCL: added here without being sent on. */
   ban(expression: string): void
+  /** A copy from a peer is in this worker's store (`--brotli` makes its brotli copy here). */
+  copied?(obj: CacheObject): void
 }
 
 export class PeerCache {
@@ -147,6 +165,7 @@ export class PeerCache {
         if (a.kind === 'object') {
           objectFrom(a.data, hash, obj)
           this.#store.unbusy(obj, true, this.#clock())
+          this.#hooks.copied?.(obj)
           filled()
           return
         }
@@ -181,7 +200,9 @@ export class PeerCache {
       }
       case 'put': {
         const now = this.#clock()
-        this.#store.insert(objectFrom(m.data, m.hash), now)
+        const obj = objectFrom(m.data, m.hash)
+        this.#store.insert(obj, now)
+        this.#hooks.copied?.(obj)
         if (m.token !== undefined) this.#release(m.token)
         return
       }

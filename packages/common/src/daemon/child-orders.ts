@@ -65,6 +65,9 @@ export function obeyManager(service: Service, opts: Omit<RunOrderOptions, 'onRel
     if (m && typeof m === 'object' && (m.kind === 'stop' || m.kind === 'reload' || m.kind === 'reopen')) run(m, 'manager')
   })
   process.on('disconnect', () => run({ kind: 'stop', mode: 'fast' }, 'manager gone'))
+  // A manager that died while this child was still starting (before it took orders here) left
+  // a 'disconnect' nobody heard: without this the child would serve on, orphaned, for ever.
+  if (!process.connected) run({ kind: 'stop', mode: 'fast' }, 'manager gone')
   // The channel must not keep a stopping child alive; orders still arrive while it serves.
   process.channel?.unref()
 }

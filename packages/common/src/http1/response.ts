@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events'
 import { STATUS_CODES } from 'node:http'
 import type { Readable } from 'node:stream'
 import { EdgeError } from '../errors.js'
+import { type Pace, PacedWriter } from './paced-writer.js'
 import type { Http1Request } from './request.js'
 
 /** Not forwarded from the caller's list: the server owns framing and connection management. */
@@ -31,6 +32,12 @@ export class InvalidResponseHeaderError extends EdgeError {
  * Content-Type and Content-Length first, an absolute Location next, then Transfer-Encoding and
  * Connection, then the rest of its list).
  */
+/** A rewrite of body bytes (see Http1Response.bodyFilter). */
+export interface BodyFilter {
+  recode(chunk: Buffer | undefined): Buffer
+  readonly keepsLength: boolean
+}
+
 export interface HeadLayout {
   /** The status line after `HTTP/1.1 `, written as given (a backend's own reason, or none). */
   statusText?: string
@@ -69,11 +76,37 @@ export class Http1Response extends EventEmitter {
   bytesSent = 0
   /** Bytes of the status line and header fields. */
   headBytes = 0
+  /** The head as written by send() or writeHead() (latin1): varnishd's Resp* log records read it. */
+  head: string | undefined = undefined
   /**
    * Called once when the last byte is handed to the socket, before 'finish' is emitted: the
    * access log's hook, without the cost of a once-listener on every request.
    */
   onFinish: (() => void) | undefined = undefined
+  /**
+   * Asked once, just before the first byte of this response goes out: a rate to send it at
+   * (nginx's limit_rate, decided when its write filter first runs). None: as fast as the
+   * client reads.
+   */
+  pacing: (() => Pace | undefined) | undefined = undefined
+  /**
+   * Trailer fields for the last chunk, asked for when the body ends (nginx's add_trailer, whose
+   * values are read then). Set before the head is written, it makes an HTTP/1.1 answer with a
+   * body chunked even when its length is known (nginx's chunked filter with r->expect_trailers);
+   * an HTTP/1.0 client gets the length and no trailer.
+   */
+  trailers: (() => readonly string[]) | undefined = undefined
+  /**
+   * Rewrites the body on its way out (nginx's charset filter), set before the head is written;
+   * called once more with undefined at the end for what it still holds. When it does not keep
+   * the length, a length the caller knows is not sent: the body is chunked (HTTP/1.1) or ends
+   * with the connection (HTTP/1.0), as nginx clears Content-Length for such a filter.
+   */
+  bodyFilter: BodyFilter | undefined = undefined
+  /** The pacer, null when pacing said none, undefined before the first byte. */
+  #pacer: PacedWriter | null | undefined
+  /** The last byte was given (end(), send()); `finished` waits for paced bytes to leave. */
+  #ended = false
   readonly #owner: ResponseOwner
   readonly #req: Http1Request
   #chunked = false
@@ -96,6 +129,19 @@ export class Http1Response extends EventEmitter {
   send(status: number, headers: readonly string[], body?: Buffer | string, reason?: string, layout?: HeadLayout): void {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
+    const filter = this.bodyFilter
+    if (this.#withTrailers() || (filter !== undefined && !filter.keepsLength)) {
+      // Chunked, so the trailer has a place, or the filter changes the length: the length the
+      // caller knows is not sent.
+      this.writeHead(status, withoutLength(headers), reason, layout)
+      this.end(buf)
+      return
+    }
+    if (filter !== undefined && buf !== undefined && !this.#noBody) {
+      this.bodyFilter = undefined
+      this.send(status, headers, Buffer.concat([filter.recode(buf), filter.recode(undefined)]), reason, layout)
+      return
+    }
     this.statusCode = status
     const withBody = buf !== undefined && buf.length > 0 && !this.#noBody
     // The length is ours to state: a caller's (cached or backend) Content-Length next to it
@@ -105,9 +151,13 @@ export class Http1Response extends EventEmitter {
     const head = formatHead(status, headers, length ?? (buf ? buf.length : 0), this.connectionField(), reason, layout)
     const socket = this.#owner.socket
     this.headersSent = true
+    this.head = head
     this.headBytes = head.length
     this.bytesSent += head.length + (withBody ? buf.length : 0)
-    if (withBody && buf.length <= ONE_WRITE_BYTES) {
+    if (this.#paced()) {
+      this.#put(withBody ? joinHead(head, buf) : Buffer.from(head, 'latin1'))
+      if (withBody) this.bytesWritten += buf.length
+    } else if (withBody && buf.length <= ONE_WRITE_BYTES) {
       // One buffer, one write(2): cheaper than writev of two for small answers.
       socket.write(joinHead(head, buf))
       this.bytesWritten += buf.length
@@ -132,7 +182,7 @@ export class Http1Response extends EventEmitter {
     if (this.headersSent) throw new EdgeError('EDGE_ERR_HEADERS_SENT', 'headers already sent')
     this.statusCode = status
     this.headersSent = true
-    this.#owner.socket.write(wire)
+    this.#put(wire)
     this.bytesWritten += bodyBytes
     this.bytesSent += wire.length
     this.headBytes = wire.length - bodyBytes
@@ -180,13 +230,14 @@ export class Http1Response extends EventEmitter {
     // Conflicting or malformed lengths (a hostile backend's) are dropped for chunked framing,
     // and a declared length is enforced in write()/end() so a body cannot overrun into what
     // the client reads as the next response.
-    const length = declaredLength(headers)
+    const length = this.bodyFilter?.keepsLength === false ? undefined : declaredLength(headers)
+    const trailing = this.#withTrailers()
     if (length !== undefined) {
-      head += `Content-Length: ${length}${CRLF}`
+      if (!trailing) head += `Content-Length: ${length}${CRLF}`
       if (!this.#noBody) this.#remaining = length
     }
     if (layout?.afterLength) head += fields(layout.afterLength)
-    if (length === undefined && !this.#noBody) {
+    if ((length === undefined || trailing) && !this.#noBody) {
       if (this.#req.version === '1.1') {
         this.#chunked = true
         head += `Transfer-Encoding: chunked${CRLF}`
@@ -199,16 +250,18 @@ export class Http1Response extends EventEmitter {
     if (layout?.trailing) head += fields(layout.trailing)
     head += CRLF
     this.headersSent = true
+    this.head = head
     this.headBytes = head.length
     this.bytesSent += head.length
-    this.#owner.socket.write(head, 'latin1')
+    this.#put(Buffer.from(head, 'latin1'))
   }
 
   /** Returns false when the socket's buffer is full: wait for 'drain' on `socket`. */
   write(chunk: Buffer | string): boolean {
-    if (this.finished) return false
+    if (this.#ended) return false
     if (this.#noBody) return true
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk
+    if (this.bodyFilter) buf = this.bodyFilter.recode(buf)
     if (this.#remaining !== undefined) {
       if (buf.length > this.#remaining) {
         buf = buf.subarray(0, this.#remaining)
@@ -221,10 +274,15 @@ export class Http1Response extends EventEmitter {
     const socket = this.#owner.socket
     if (!this.#chunked) {
       this.bytesSent += buf.length
-      return socket.write(buf)
+      return this.#put(buf)
     }
     const size = buf.length.toString(16)
     this.bytesSent += size.length + buf.length + 4
+    if (this.#pacer) {
+      this.#pacer.write(Buffer.from(`${size}${CRLF}`, 'latin1'))
+      this.#pacer.write(buf)
+      return this.#pacer.write(Buffer.from(CRLF, 'latin1'))
+    }
     socket.cork()
     socket.write(`${size}${CRLF}`, 'latin1')
     socket.write(buf)
@@ -234,11 +292,18 @@ export class Http1Response extends EventEmitter {
   }
 
   end(chunk?: Buffer | string): void {
-    if (this.finished) return
+    if (this.#ended) return
     if (chunk !== undefined) this.write(chunk)
+    const filter = this.bodyFilter
+    if (filter !== undefined && !this.#noBody) {
+      const tail = filter.recode(undefined)
+      this.bodyFilter = undefined
+      if (tail.length > 0) this.write(tail)
+    }
     if (this.#chunked && !this.#noBody) {
-      this.#owner.socket.write(LAST_CHUNK)
-      this.bytesSent += LAST_CHUNK.length
+      const last = this.trailers ? lastChunk(this.trailers()) : LAST_CHUNK
+      this.#put(last)
+      this.bytesSent += last.length
     }
     // Short of its declared length: only a close tells the client the body ended early.
     if (this.#remaining) this.#req.keepAlive = false
@@ -280,6 +345,7 @@ export class Http1Response extends EventEmitter {
   hijack(): { socket: import('node:net').Socket; rest: Buffer } {
     this.headersSent = true
     this.finished = true
+    this.#ended = true
     return this.#owner.hijack(this)
   }
 
@@ -301,7 +367,34 @@ export class Http1Response extends EventEmitter {
     return req.version === '1.0' ? `Connection: keep-alive${CRLF}` : ''
   }
 
+  /** An HTTP/1.1 answer with a body and a trailer to send: it is chunked. */
+  #withTrailers(): boolean {
+    return this.trailers !== undefined && !this.#noBody && this.#req.version === '1.1'
+  }
+
+  /** Whether this response's bytes go through a pacer (asking `pacing` the first time). */
+  #paced(): boolean {
+    if (this.#pacer === undefined) {
+      const pace = this.pacing?.()
+      this.#pacer = pace !== undefined && pace.rate > 0 ? new PacedWriter(this.#owner.socket, pace) : null
+    }
+    return this.#pacer !== null
+  }
+
+  /** One piece to the socket, through the pacer when there is one. */
+  #put(buf: Buffer): boolean {
+    return this.#paced() ? (this.#pacer as PacedWriter).write(buf) : this.#owner.socket.write(buf)
+  }
+
   #finish(): void {
+    this.#ended = true
+    // Paced bytes still waiting: the response is over once they reached the socket, so the
+    // next one on this connection cannot overtake them (and the access log sees the end).
+    if (this.#pacer) this.#pacer.whenFlushed(() => this.#finished())
+    else this.#finished()
+  }
+
+  #finished(): void {
     this.finished = true
     this.onFinish?.()
     this.emit('finish')
@@ -355,6 +448,25 @@ function formatHead(status: number, headers: readonly string[], length: number, 
   head += connection
   if (layout?.trailing) head += fields(layout.trailing)
   return head + CRLF
+}
+
+/** The last chunk with trailer fields (RFC 9112 §7.1.2); a field we would not write is left out. */
+function lastChunk(trailer: readonly string[]): Buffer {
+  let out = '0\r\n'
+  for (let i = 0; i < trailer.length; i += 2) {
+    try {
+      out += fields([trailer[i] as string, trailer[i + 1] as string])
+    } catch {
+      // CR, LF or NUL in a value, or a name that is not a token: never written.
+    }
+  }
+  return Buffer.from(`${out}\r\n`, 'latin1')
+}
+
+function withoutLength(headers: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() !== 'content-length') out.push(headers[i] as string, headers[i + 1] as string)
+  return out
 }
 
 function joinHead(head: string, body: Buffer): Buffer {

@@ -16,7 +16,9 @@ import type {
 } from './model.js'
 import { checkVariables } from './check-variables.js'
 import { mapBlock } from './map-block.js'
+import { CHARSET_TYPES, charsetKey, charsetMap, checkRecode, emptyCharsets } from './charset-maps.js'
 import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
+import { SSI_DEFAULTS, ssiDirective } from './ssi-directives.js'
 import { GZIP_DEFAULTS, type GzipLists, gzipDirective } from './gzip-directives.js'
 import { CACHE_DEFAULTS, type CacheLists, cacheDirective, cacheZone, checkCacheZones } from './cache-directives.js'
 import { checkLimitZones, LIMIT_DEFAULTS, type LimitLists, limitDirective, limitZone } from './limit-directives.js'
@@ -38,6 +40,7 @@ import {
   proxyPass,
   serverName,
   size,
+  sizeOrTemplate,
   time,
   type Ctx,
   type HostCheck,
@@ -66,6 +69,8 @@ export function buildModel(
     cacheZones: new Map(),
     cacheUses: [],
     warnings: [],
+    charsets: emptyCharsets(),
+    charsetVariables: [],
   }
   let pid: string | undefined = join(opts.prefix, 'logs/nginx.pid')
   let workers = 1
@@ -111,6 +116,7 @@ export function buildModel(
     for (const d of block) if (d.name === 'log_format') logFormat(ctx, d)
     for (const d of block) if (d.name === 'upstream') upstream(ctx, d)
     for (const d of block) if (d.name === 'map') mapBlock(ctx, d)
+    for (const d of block) if (d.name === 'charset_map') charsetMap(ctx, d)
     for (const d of block) if (d.name === 'limit_req_zone' || d.name === 'limit_conn_zone') limitZone(ctx, d)
     for (const d of block) if (d.name === 'proxy_cache_path') cacheZone(ctx, d)
     const conf = mergeConf(ctx, defaultConf(ctx), block, 'http')
@@ -150,7 +156,7 @@ export function buildModel(
     cacheZones: ctx.cacheZones,
     warnings: ctx.warnings,
   })
-  checkVariables(model, ctx.formats.values(), ctx.vars.names, opts.file ?? 'command line')
+  checkVariables(model, [...ctx.formats.values(), ...ctx.charsetVariables], ctx.vars.names, opts.file ?? 'command line')
   return { model, hosts, logs: ctx.logs }
 }
 
@@ -165,8 +171,15 @@ function defaultConf(ctx: Ctx): LocationConf {
     errorPages: [],
     recursiveErrorPages: false,
     addHeaders: [],
+    addTrailers: [],
     expires: undefined,
     charset: undefined,
+    sourceCharset: undefined,
+    overrideCharset: false,
+    charsetTypes: CHARSET_TYPES,
+    charsets: ctx.charsets,
+    limitRate: 0,
+    limitRateAfter: 0,
     defaultType: 'text/plain',
     types: undefined,
     autoindex: false,
@@ -202,6 +215,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     gzipStatic: false,
     gzip: GZIP_DEFAULTS,
     proxyCache: CACHE_DEFAULTS,
+    ssi: SSI_DEFAULTS,
     limits: LIMIT_DEFAULTS,
     openFileCache: undefined,
     disableSymlinks: false,
@@ -250,7 +264,7 @@ const TIME_FIELDS = new Map<
 function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: string): LocationConf {
   // stub_status is a content handler of its own block, as proxy_pass (not inherited).
   const c: LocationConf = { ...parent, tryFiles: undefined, proxyPass: undefined, internal: false, stubStatus: false }
-  const lists = { addHeaders: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false, access: false }
+  const lists = { addHeaders: false, addTrailers: false, proxySetHeaders: false, errorPages: false, accessLogs: false, index: false, realIpFrom: false, access: false }
   let types: Map<string, string> | undefined
   let validMs: number | undefined
   const proxyLists: ProxyLists = new Set()
@@ -258,6 +272,7 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   const limitLists: LimitLists = new Set()
   const cacheLists: CacheLists = new Set()
   const cacheSeen = new Set<string>()
+  let ssiTypesHere = false
   let userFileHere = false
   for (const d of block) {
     const a = d.args
@@ -265,7 +280,15 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
     if ((d.name.startsWith('proxy_cache') || d.name === 'proxy_no_cache') && cacheDirective(ctx, c, d, cacheLists, cacheSeen)) continue
     if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
     if (d.name.startsWith('gzip') && gzipDirective(ctx, c, d, gzipLists)) continue
+    if (d.name === 'limit_rate' || d.name === 'limit_rate_after') {
+      c[d.name === 'limit_rate' ? 'limitRate' : 'limitRateAfter'] = sizeOrTemplate(d)
+      continue
+    }
     if (d.name.startsWith('limit_') && limitDirective(ctx, c, d, limitLists)) continue
+    if (d.name.startsWith('ssi') && ssiDirective(c, d, ssiTypesHere)) {
+      if (d.name === 'ssi_types') ssiTypesHere = true
+      continue
+    }
     const timeField = TIME_FIELDS.get(d.name)
     if (timeField !== undefined) {
       c[timeField] = time(d, a0)
@@ -301,11 +324,27 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         if (a[2] !== undefined && a[2] !== 'always') throw new NginxConfError(`invalid parameter "${a[2]}"`, d.file, d.line, d.name)
         c.addHeaders = [...c.addHeaders, { name: a0, value: tpl(d, a[1] as string), always: a[2] === 'always' }]
         break
+      case 'add_trailer':
+        if (!lists.addTrailers) c.addTrailers = []
+        lists.addTrailers = true
+        if (a[2] !== undefined && a[2] !== 'always') throw new NginxConfError(`invalid parameter "${a[2]}"`, d.file, d.line, d.name)
+        c.addTrailers = [...c.addTrailers, { name: a0, value: tpl(d, a[1] as string), always: a[2] === 'always' }]
+        break
       case 'expires':
         c.expires = expires(d)
         break
       case 'charset':
-        c.charset = a0 === 'off' ? undefined : a0
+        c.charset = a0 === 'off' ? undefined : charsetName(ctx, d, a0)
+        break
+      case 'source_charset':
+        c.sourceCharset = charsetName(ctx, d, a0)
+        break
+      case 'override_charset':
+        c.overrideCharset = flag(d)
+        break
+      case 'charset_types':
+        // "in addition to text/html" (nginx's documentation), which is always one.
+        c.charsetTypes = a.includes('*') ? '*' : new Set(['text/html', ...a.map((t) => t.toLowerCase())])
         break
       case 'default_type':
         c.defaultType = a0
@@ -465,8 +504,31 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   c.authBasic = c.authRealm && c.authUserFile ? { realm: c.authRealm, file: c.authUserFile, confDir: ctx.confDir } : undefined
   if (types) c.types = types
   if (validMs !== undefined && c.openFileCache) c.openFileCache = { ...c.openFileCache, validMs }
+  checkCharsets(ctx, c, block)
   void level
   return c
+}
+
+/** `charset X` / `source_charset X`: the name joins the charsets nginx knows; `$name` is read per answer. */
+function charsetName(ctx: Ctx, d: Directive, name: string): string {
+  // The variable must exist, as nginx's ngx_http_get_variable_index wants: checked with the rest.
+  if (name.startsWith('$')) ctx.charsetVariables.push(tpl(d, name))
+  else ctx.charsets.names.add(charsetKey(name))
+  return name
+}
+
+/**
+ * Where this level sets a charset directive or gzip: the recode nginx checks at load, and gzip
+ * together with a possible recode, which static-server refuses (its recoding runs after its
+ * gzip filter, where nginx's charset filter runs before).
+ */
+function checkCharsets(ctx: Ctx, c: LocationConf, block: Directive[]): void {
+  const d = block.find((x) => x.name === 'charset' || x.name === 'source_charset' || x.name === 'override_charset' || x.name === 'gzip')
+  if (d === undefined) return
+  checkRecode(ctx, c.charset, c.sourceCharset, d.file)
+  if (c.gzip.on && c.charset !== undefined && ctx.charsets.tables.size > 0) {
+    throw new NginxConfError('"gzip on" with "charset" and a "charset_map" in one location is not supported by static-server', d.file, d.line, d.name)
+  }
 }
 
 function server(ctx: Ctx, http: LocationConf, d: Directive, httpBlock: Directive[]): ServerModel {

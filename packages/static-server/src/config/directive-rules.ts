@@ -34,6 +34,8 @@ const REPEATABLE = new Set([
   'break',
   'error_page',
   'add_header',
+  'add_trailer',
+  'charset_map',
   'access_log',
   'log_format',
   'proxy_set_header',
@@ -51,6 +53,7 @@ const REPEATABLE = new Set([
   'gzip_types',
   'gzip_proxied',
   'gzip_disable',
+  'ssi_types',
   'set_real_ip_from',
   'ssl_protocols',
   'allow',
@@ -107,6 +110,7 @@ const KINDS: ReadonlyMap<string, Kind> = new Map<string, Kind>([
       'ssi',
       'ssi_silent_errors',
       'ssi_last_modified',
+      'ssi_ignore_recycled_buffers',
       'ssl_prefer_server_ciphers',
       'pcre_jit',
     ] as const
@@ -129,7 +133,15 @@ const KINDS: ReadonlyMap<string, Kind> = new Map<string, Kind>([
     ] as const
   ).map((n) => [n, 'time'] as [string, Kind]),
   ...(
-    ['client_header_buffer_size', 'client_body_buffer_size', 'client_max_body_size', 'proxy_buffer_size', 'sendfile_max_chunk'] as const
+    [
+      'client_header_buffer_size',
+      'client_body_buffer_size',
+      'client_max_body_size',
+      'proxy_buffer_size',
+      'sendfile_max_chunk',
+      'ssi_min_file_chunk',
+      'ssi_value_length',
+    ] as const
   ).map((n) => [n, 'size'] as [string, Kind]),
   ...(
     [

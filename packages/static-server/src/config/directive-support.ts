@@ -138,6 +138,22 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'hash',
     'random',
     'recursive_error_pages',
+    // limit-rate.ts, common's paced-writer.ts.
+    'limit_rate',
+    'limit_rate_after',
+    // charset-filter.ts, charset-recode.ts, config/charset-maps.ts.
+    'charset_map',
+    'source_charset',
+    'override_charset',
+    'charset_types',
+    // respond.ts sets the trailer; common's Http1Response chunks and writes it.
+    'add_trailer',
+    // The SSI filter: src/ssi-*.ts.
+    'ssi',
+    'ssi_types',
+    'ssi_silent_errors',
+    'ssi_last_modified',
+    'ssi_value_length',
   ].map((n) => [n, IMPLEMENTED] as [string, Support]),
   ...[
     // Process, event-loop and thread tuning: nothing a client sees.
@@ -192,6 +208,9 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     // Memory pool sizes of a connection and a request (checked as nginx checks them).
     'connection_pool_size',
     'request_pool_size',
+    // Whether an unchanged stretch of a file goes out by sendfile or from memory: how the
+    // bytes travel, never which.
+    'ssi_min_file_chunk',
     // Error-log notices only.
     'rewrite_log',
     'uninitialized_variable_warn',
@@ -206,15 +225,12 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   // nginx's default `on`: a name with an underscore is left out as nginx leaves it; a name that
   // is not a token is a 400 here rather than skipped (DIFFERENCES.md, the request table).
   ['ignore_invalid_headers', unless((a) => a[0] === 'on', '"ignore_invalid_headers off" is not supported by static-server')],
-  ['limit_rate', refused('"limit_rate" is not supported by static-server: answers are sent as fast as the client reads')],
-  ['limit_rate_after', refused('"limit_rate_after" is not supported by static-server: answers are sent as fast as the client reads')],
-  ['add_trailer', refused('"add_trailer" is not supported by static-server: answers carry no trailer fields')],
-  ...['ssi', 'ssi_types', 'ssi_silent_errors', 'ssi_last_modified', 'ssi_min_file_chunk', 'ssi_value_length'].map(
-    (n) => [n, refused(`"${n}" is not supported by static-server: server-side includes are not implemented`)] as [string, Support],
-  ),
-  ...['charset_map', 'source_charset', 'override_charset', 'charset_types'].map(
-    (n) => [n, refused(`"${n}" is not supported by static-server: charset conversion is not implemented (charset only names the charset)`)] as [string, Support],
-  ),
+  // `on` keeps a backend's buffers from being reused while SSI holds them: nginx 1.22 then
+  // stalls a proxied body of many small reads (test/differential-ssi.test.ts measures it).
+  [
+    'ssi_ignore_recycled_buffers',
+    unless((a) => a[0] === 'off', '"ssi_ignore_recycled_buffers on" is not supported by static-server: nginx stalls streamed backend bodies with it'),
+  ],
   // ngx_http_upstream_zone_module shares peer state between workers (and keeps it for the API).
   ['zone', refused('"zone" is not supported by static-server: each worker keeps its own upstream peer state')],
   ['open_file_cache_errors', unless((a) => a[0] === 'off', '"open_file_cache_errors on" is not supported by static-server')],

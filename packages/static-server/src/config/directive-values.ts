@@ -1,9 +1,9 @@
 import { compileBoundedPcre, RegexCompileError } from '@edgestack/common'
 import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
-import { compileTemplate, type Template } from '../variables.js'
+import { compileTemplate, isStatic, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
-import type { CacheZoneModel, ErrorPage, LimitZoneModel, ListenModel, LogFormat, LocationConf, MapModel, ServerNameMatch, UpstreamModel } from './model.js'
+import type { CacheZoneModel, CharsetModel, ErrorPage, LimitZoneModel, ListenModel, LogFormat, ExpiresValue, LocationConf, MapModel, ServerNameMatch, UpstreamModel } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
@@ -29,6 +29,10 @@ export interface Ctx {
   /** proxy_cache_path zones by name, and the proxy_cache directives naming them (checked at the end). */
   cacheZones: Map<string, CacheZoneModel>
   cacheUses: { zone: string; d: Directive }[]
+  /** charset_map tables and the charset names nginx knows (charset-maps.ts). */
+  charsets: CharsetModel
+  /** `charset $x` / `source_charset $x`: their variables, checked once the tree is read. */
+  charsetVariables: Template[]
 }
 
 /** A name to resolve at load, and what nginx says when it cannot. */
@@ -154,23 +158,35 @@ export function logFormat(ctx: Ctx, d: Directive): void {
   ctx.formats.set(name, { template: tpl(d, rest.join('')), escape: escaping })
 }
 
+/**
+ * ngx_http_headers_expires: a value with variables (nginx 1.22 allows them) is kept to be read
+ * per answer; a constant one is read now, and refused in nginx's words.
+ */
 export function expires(d: Directive): LocationConf['expires'] {
-  // ngx_http_headers_expires / ngx_http_parse_expires, in their words.
-  const fail = (what: string) => new NginxConfError(`"expires" directive ${what}`, d.file, d.line, d.name)
   const a = d.args[d.args.length - 1] as string
   const modified = d.args.length === 2
+  const fail = (what: string) => new NginxConfError(`"expires" directive ${what}`, d.file, d.line, d.name)
   if (modified && d.args[0] !== 'modified') throw fail('invalid value')
-  if (!modified && a === 'off') return undefined
-  if (!modified && a === 'epoch') return 'epoch'
-  if (!modified && a === 'max') return 'max'
-  if (a.startsWith('@')) {
-    if (modified) throw fail('daily time cannot be used with "modified" parameter')
-    const at = time(d, a.slice(1)) / 1000
-    if (at > 24 * 60 * 60) throw fail('daily time value must be less than 24 hours')
-    return { daily: at }
-  }
+  const t = tpl(d, a)
+  if (!isStatic(t)) return { value: t, modified }
+  const v = parseExpires(a, modified)
+  if (typeof v === 'object' && 'error' in v) throw fail(v.error)
+  return v === 'off' ? undefined : v
+}
+
+/**
+ * ngx_http_parse_expires over one value: the model's form, `off`, or nginx's complaint. With
+ * `modified`, epoch, max and off are not words but invalid times.
+ */
+export function parseExpires(a: string, modified: boolean): ExpiresValue | 'off' | { error: string } {
+  if (!modified && (a === 'off' || a === 'epoch' || a === 'max')) return a
+  const daily = a.startsWith('@')
+  if (daily && modified) return { error: 'daily time cannot be used with "modified" parameter' }
   const neg = a.startsWith('-')
-  const v = time(d, neg || a.startsWith('+') ? a.slice(1) : a) / 1000
+  const ms = parseTimeMs(daily || neg || a.startsWith('+') ? a.slice(1) : a, false)
+  if (ms === undefined) return { error: 'invalid value' }
+  const v = ms / 1000
+  if (daily) return v > 24 * 60 * 60 ? { error: 'daily time value must be less than 24 hours' } : { daily: v }
   return modified ? { modified: neg ? -v : v } : neg ? -v : v
 }
 
@@ -212,15 +228,41 @@ export function size(d: Directive, v: string): number {
   return Number(m[1]) * (SIZE[m[2] as string] as number)
 }
 
+/** ngx_parse_size, which size_t values (limit_rate) go through: k and m only in nginx 1.22. */
+export function parseSizeT(v: string): number | undefined {
+  const m = /^(\d{1,15})([kKmM]?)$/.exec(v)
+  return m ? Number(m[1]) * (SIZE[m[2] as string] as number) : undefined
+}
+
+/**
+ * A size that may hold variables (ngx_http_set_complex_value_size_slot): a constant is
+ * checked at load, one with variables when a request reads it.
+ */
+export function sizeOrTemplate(d: Directive): number | Template {
+  const t = tpl(d, d.args[0] as string)
+  if (!isStatic(t)) return t
+  const n = parseSizeT(d.args[0] as string)
+  if (n === undefined) throw slotError(d, 'invalid value')
+  return n
+}
+
 const TIME: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, M: 2_592_000_000, y: 31_536_000_000 }
 /** nginx time values: `75`, `75s`, `1m30s`, `500ms`. */
 export function time(d: Directive, v: string): number {
+  const ms = parseTimeMs(v, true)
+  if (ms === undefined) throw slotError(d, 'invalid value')
+  return ms
+}
+
+/** ngx_parse_time: in ms; `withMs` false is its is_sec mode (expires), where `ms` is no unit. */
+export function parseTimeMs(v: string, withMs: boolean): number | undefined {
   if (/^\d+$/.test(v)) return Number(v) * 1000
+  if (v === '' && !withMs) return undefined
   let total = 0
   let rest = v
   while (rest) {
     const m = /^(\d+)(ms|s|m|h|d|w|M|y)/.exec(rest)
-    if (!m) throw slotError(d, 'invalid value')
+    if (!m || (m[2] === 'ms' && !withMs)) return undefined
     total += Number(m[1]) * (TIME[m[2] as string] as number)
     rest = rest.slice(m[0].length)
   }

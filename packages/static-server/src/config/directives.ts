@@ -110,17 +110,18 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['connection_pool_size', d(HS, 1)],
   ['request_pool_size', d(HS, 1)],
   ['ignore_invalid_headers', d(HS, 1)],
-  // Refused by static-server (directive-support.ts), with nginx's contexts so a misplaced one
-  // is still nginx's error.
-  ['limit_rate', d(HSLI, 1)],
-  ['limit_rate_after', d(HSLI, 1)],
-  ['add_trailer', d(HSL, 2, 3)],
   ['ssi', d(HSLI, 1)],
   ['ssi_types', d(HSL, 1, INF)],
   ['ssi_silent_errors', d(HSL, 1)],
   ['ssi_last_modified', d(HSL, 1)],
   ['ssi_min_file_chunk', d(HSL, 1)],
   ['ssi_value_length', d(HSL, 1)],
+  ['ssi_ignore_recycled_buffers', d(HSL, 1)],
+  // Refused by static-server (directive-support.ts), with nginx's contexts so a misplaced one
+  // is still nginx's error.
+  ['limit_rate', d(HSLI, 1)],
+  ['limit_rate_after', d(HSLI, 1)],
+  ['add_trailer', d(HSL, 2, 3)],
   ['charset_map', d(HTTP, 2, 2, 'map')],
   ['source_charset', d(HSLI, 1)],
   ['override_charset', d(HSLI, 1)],

@@ -109,7 +109,7 @@ export function gzipDirective(ctx: Ctx, c: LocationConf, d: Directive, lists: Gz
  * ngx_http_types_slot: lower-cased types added to this level's list (text/html is always in
  * it), `*` for any type.
  */
-function gzipTypes(level: GzipConf['types'] | undefined, args: readonly string[]): GzipConf['types'] {
+export function gzipTypes(level: GzipConf['types'] | undefined, args: readonly string[]): GzipConf['types'] {
   if (level === '*') return '*'
   const types = new Set(level ?? ['text/html'])
   for (const t of args) {

@@ -208,6 +208,21 @@ export interface ProxyRedirectRule {
   default?: true
 }
 
+/** One `expires` value as ngx_http_parse_expires reads it: seconds from now, or one of its forms. */
+export type ExpiresValue = number | 'epoch' | 'max' | { modified: number } | { daily: number }
+
+/** One direction of a charset_map: bytes to bytes, bytes to UTF-8, or UTF-8 code points to bytes. */
+export type CharsetTable =
+  | { kind: 'bytes'; bytes: Buffer }
+  | { kind: 'to-utf8'; bytes: readonly Buffer[] }
+  | { kind: 'from-utf8'; codes: ReadonlyMap<number, number> }
+
+/** The charsets nginx knows by name (lower-cased) and the tables, keyed `src\0dst` (lower-cased). */
+export interface CharsetModel {
+  names: Set<string>
+  tables: Map<string, CharsetTable>
+}
+
 export interface LocationConf {
   root: Template
   alias: Template | undefined
@@ -220,13 +235,30 @@ export interface LocationConf {
   /** recursive_error_pages: an error page's own errors may go to error_page again. */
   recursiveErrorPages: boolean
   addHeaders: { name: string; value: Template; always: boolean }[]
+  /** add_trailer: fields for the last chunk of an HTTP/1.1 answer, read when its body ends. */
+  addTrailers: { name: string; value: Template; always: boolean }[]
   /** seconds; undefined = off, 'epoch', 'max'. */
-  /** `{ modified }`: `expires modified T`, counted from the file's mtime; `{ daily }`: `expires @T`, seconds after local midnight. */
-  expires: number | 'epoch' | 'max' | { modified: number } | { daily: number } | undefined
+  /**
+   * `{ modified }`: `expires modified T`, counted from the file's mtime; `{ daily }`: `expires @T`,
+   * seconds after local midnight; `{ value }`: a value with variables, read per answer.
+   */
+  expires: ExpiresValue | { value: Template; modified: boolean } | undefined
+  /** limit_rate: bytes per second an answer is sent at (0: no limit); a Template holds variables. */
+  limitRate: number | Template
+  /** limit_rate_after: bytes sent before limit_rate applies. */
+  limitRateAfter: number | Template
   /** keepalive_disable: which browsers' requests close their connection (nginx's default: msie6). */
   keepaliveDisable: { msie6: boolean; safari: boolean }
-  /** `charset X`: added to the Content-Type of the charset_types (nginx's default list). */
+  /** `charset X` (undefined: off; `$name`: read per answer): the answer's charset, recoded to when it differs. */
   charset: string | undefined
+  /** source_charset (undefined: off; `$name`: read per answer). */
+  sourceCharset: string | undefined
+  /** override_charset: a proxied answer's own charset is recoded too. */
+  overrideCharset: boolean
+  /** charset_types, lower-cased; '*' for any. */
+  charsetTypes: ReadonlySet<string> | '*'
+  /** Shared by every location: charset_map's tables and the names nginx knows. */
+  charsets: CharsetModel
   defaultType: string
   types: ReadonlyMap<string, string> | undefined
   autoindex: boolean
@@ -269,6 +301,7 @@ export interface LocationConf {
   gzipStatic: false | 'on' | 'always'
   gzip: GzipConf
   proxyCache: ProxyCacheConf
+  ssi: SsiConf
   limits: LimitConf
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined
   /** disable_symlinks: `from` is the part of the path nginx trusts (its `from=` template). */
@@ -331,6 +364,18 @@ export interface GzipConf {
   /** gzip_disable `msie6`, and its caseless regexes on User-Agent. */
   disableMsie6: boolean
   disable: readonly BoundedRegex[]
+}
+
+/** ngx_http_ssi_filter_module's settings of a level. */
+export interface SsiConf {
+  on: boolean
+  /** ssi_types, lower-cased (text/html always among them); '*' for any type. */
+  types: ReadonlySet<string> | '*'
+  silentErrors: boolean
+  /** ssi_last_modified: keep Last-Modified and a weak ETag instead of dropping both. */
+  lastModified: boolean
+  /** ssi_value_length: the longest parameter value of a command. */
+  valueLength: number
 }
 
 /** One `allow` / `deny` line: the client's address masked with `mask` equals `addr`. */

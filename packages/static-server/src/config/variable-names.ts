@@ -37,9 +37,10 @@ export function defineVariable(ctx: Ctx, d: Directive, raw: string): string {
   if (BUILTIN.has(name) || (d.name === 'map' && ctx.vars.maps.has(name))) {
     throw new NginxConfError(`the duplicate "${name}" variable`, d.file, d.line, d.name)
   }
-  // nginx's other changeable built-in: writing it throttles the answer, which we do not do.
-  if (name === 'limit_rate') throw new NginxConfError('"$limit_rate" is not supported by static-server', d.file, d.line, d.name)
-  if (name !== 'args') ctx.vars.names.add(name)
+  // nginx's other changeable built-in: `set` writes r->limit_rate (limit-rate.ts). A map of it
+  // would only change what reading $limit_rate gives, not the rate: refused rather than that.
+  if (name === 'limit_rate' && d.name === 'map') throw new NginxConfError('"map" of "$limit_rate" is not supported by static-server: use "set $limit_rate"', d.file, d.line, d.name)
+  if (name !== 'args' && name !== 'limit_rate') ctx.vars.names.add(name)
   return name
 }
 

@@ -6,6 +6,7 @@ import type { FileCache, FileInfo } from './file-cache.js'
 import { gzipOk } from './gzip-filter.js'
 import { findLocation } from './locations.js'
 import { keepAliveLimits } from './keep-alive.js'
+import type { CacheZone } from './proxy-cache.js'
 import { type LimitLog, type LimitZones, limitConnPhase, limitReqPhase } from './limits.js'
 import { proxy } from './proxy.js'
 import { realIpPhase } from './real-ip.js'
@@ -22,6 +23,8 @@ import { expand, type Template } from './variables.js'
 export interface HandlerDeps {
   cache: FileCache
   upstreams: ReadonlyMap<string, Upstream>
+  /** proxy_cache_path zones by name. */
+  caches: ReadonlyMap<string, CacheZone>
   /** stub_status's page, now. */
   stubStatusText(): string
   /** limit_req / limit_conn zones, and the error log at the level their directives name. */
@@ -130,7 +133,7 @@ async function content(st: RequestState, deps: HandlerDeps): Promise<Step | numb
   if (conf.proxyPass) {
     const up = deps.upstreams.get(conf.proxyPass.upstream)
     if (!up) return 502
-    const r = await proxy(st, up)
+    const r = await proxy(st, up, deps.caches)
     return r ?? 'done'
   }
   if (conf.tryFiles) return tryFiles(st, deps)

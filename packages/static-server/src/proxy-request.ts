@@ -18,6 +18,21 @@ const DEFAULTS: readonly [string, Template][] = [
   ['Upgrade', []],
 ]
 
+/**
+ * ngx_http_proxy_cache_headers: with proxy_cache, the defaults also drop the client's
+ * conditional and range fields (the cache answers those) and send the stored validators of
+ * an entry being revalidated (proxy_cache_revalidate).
+ */
+const CACHE_DEFAULTS: readonly [string, Template][] = [
+  ...DEFAULTS,
+  ['If-Modified-Since', [{ v: 'upstream_cache_last_modified' }]],
+  ['If-Unmodified-Since', []],
+  ['If-None-Match', [{ v: 'upstream_cache_etag' }]],
+  ['If-Match', []],
+  ['Range', []],
+  ['If-Range', []],
+]
+
 export interface UpstreamRequest {
   /** Request line and header section, CRLF-terminated. */
   head: Buffer
@@ -37,7 +52,8 @@ export interface UpstreamRequest {
  */
 export function upstreamRequest(st: RequestState, body: Buffer | undefined): UpstreamRequest {
   const conf = st.conf
-  const method = conf.proxyMethod ? expand(conf.proxyMethod, st) : st.method
+  // proxy_cache_convert_head: a cached HEAD is fetched with GET, so that the body can be stored.
+  const method = conf.proxyMethod ? expand(conf.proxyMethod, st) : st.cacheRun?.convertHead ? 'GET' : st.method
   let sendBody = conf.proxyPassRequestBody ? body : undefined
   // $proxy_internal_body_length is the length of the body read, passed or not (nginx sends it
   // even with proxy_pass_request_body off), or of proxy_set_body's.
@@ -59,7 +75,7 @@ export function upstreamRequest(st: RequestState, body: Buffer | undefined): Ups
     if (v !== '') head += `${name}: ${v}\r\n`
   }
   for (const h of conf.proxySetHeaders) emit(h.name, h.value)
-  for (const [name, value] of DEFAULTS) emit(name, value)
+  for (const [name, value] of st.cacheRun ? CACHE_DEFAULTS : DEFAULTS) emit(name, value)
   if (conf.proxyPassRequestHeaders) {
     const raw = st.req.headers
     for (let i = 0; i < raw.length; i += 2) {

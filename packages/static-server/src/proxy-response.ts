@@ -105,7 +105,8 @@ export function clientHead(st: RequestState, head: UpstreamHead): ClientHead | '
   if (teCount > 1 || (te !== undefined && (te.trim().toLowerCase() !== 'chunked' || length !== undefined))) return 'invalid'
   const front: string[] = []
   if (contentType !== undefined) front.push('Content-Type', contentType)
-  const noBody = st.method === 'HEAD' || head.status === 204 || head.status === 304
+  // A HEAD fetched as GET for the cache (proxy_cache_convert_head) has a body to read and store.
+  const noBody = (st.method === 'HEAD' && !st.cacheRun?.convertHead) || head.status === 204 || head.status === 304
   let framing: Framing
   if (noBody) framing = { kind: 'none' }
   else if (te !== undefined) framing = { kind: 'chunked' }

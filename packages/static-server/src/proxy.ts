@@ -1,6 +1,13 @@
 import { declaredLength } from '@edgestack/common'
 import type { PassThrough, Readable } from 'node:stream'
+import { accelRedirect } from './accel-redirect.js'
+import { conditional, withoutBodyFields } from './cache-conditional.js'
+import { cacheRange, sliceStream } from './cache-range.js'
+import { backgroundUpdate } from './cache-background.js'
+import { endRun, entryFor, fillTap, finishFill, revalidated, staleFor } from './cache-fill.js'
+import { cacheLookup, sendCached } from './cache-lookup.js'
 import { gzipHeaders, gzipStream } from './gzip-filter.js'
+import type { CacheZone } from './proxy-cache.js'
 import { ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
 import { type ClientHead, clientHead } from './proxy-response.js'
 import { type UpstreamRequest, upstreamRequest } from './proxy-request.js'
@@ -18,8 +25,6 @@ import { upgrade } from './upstream-tunnel.js'
  */
 export type ProxyResult = undefined | number | 'restart'
 
-/** Fields an X-Accel-Redirect carries to the answer it redirects to (the `redirect` flag of ngx_http_upstream_headers_in). */
-const CARRIED = new Set(['content-type', 'set-cookie', 'content-disposition', 'cache-control', 'expires', 'accept-ranges'])
 /** ngx_http_upstream_next_errors: the statuses proxy_next_upstream can name. */
 const NEXT_STATUSES = new Set([500, 502, 503, 504, 403, 404, 429])
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH'])
@@ -30,7 +35,7 @@ const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH'])
  * answer relayed as nginx relays it: the backend's status line and field names, nginx's
  * layout, proxy_redirect, hidden fields, X-Accel-*, and proxy_intercept_errors.
  */
-export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult> {
+export async function proxy(st: RequestState, up: Upstream, caches?: ReadonlyMap<string, CacheZone>): Promise<ProxyResult> {
   const conf = st.conf
   const pp = conf.proxyPass
   if (!pp) return 502
@@ -38,6 +43,25 @@ export async function proxy(st: RequestState, up: Upstream): Promise<ProxyResult
   st.proxyPort = pp.host.includes(':') ? (pp.host.slice(pp.host.lastIndexOf(':') + 1) as string) : '80'
   const body = await readRequestBody(st)
   if (typeof body === 'number') return body
+  st.cacheRun = undefined
+  const zoneName = conf.proxyCache.zone
+  const zone = zoneName === undefined ? undefined : caches?.get(zoneName)
+  if (zone !== undefined && conf.proxyCache.methods.has(st.method)) {
+    const found = await cacheLookup(st, zone)
+    if (found !== 'fetch') {
+      if (found.background && st.cacheRun !== undefined) void backgroundUpdate(st, up, upstreamRequest(st, body), limits(st), st.cacheRun)
+      return found.answered
+    }
+  }
+  try {
+    return await fetch(st, up, body)
+  } finally {
+    if (st.cacheRun !== undefined) endRun(st.cacheRun)
+  }
+}
+
+async function fetch(st: RequestState, up: Upstream, body: Buffer | undefined): Promise<ProxyResult> {
+  const conf = st.conf
   const ureq = upstreamRequest(st, body)
   // An Upgrade goes on only when the config sets the field (proxy_set_header Upgrade ...).
   const upgrading = st.req.upgrade && conf.proxyHttpVersion === '1.1' && ureq.upgrade !== ''
@@ -99,7 +123,11 @@ async function tryPeers(st: RequestState, up: Upstream, ureq: UpstreamRequest, t
       t.status = failure === 'timeout' ? '504' : '502'
       t.end = Date.now()
       up.settle(choice, peer, true)
-      if (remaining <= 0 || !next.has(failure) || !idempotentOk || timedOut) return failure === 'timeout' ? 504 : 502
+      if (remaining <= 0 || !next.has(failure) || !idempotentOk || timedOut) {
+        const stale = staleFor(st.cacheRun, failure)
+        if (stale !== undefined) return sendCached(st, stale)
+        return failure === 'timeout' ? 504 : 502
+      }
       continue
     }
     const answer = r as Answer
@@ -114,6 +142,18 @@ async function tryPeers(st: RequestState, up: Upstream, ureq: UpstreamRequest, t
       // ngx_http_upstream_next: 403 and 404 are NGX_PEER_NEXT, not a failure of the peer.
       up.settle(choice, peer, head.status !== 403 && head.status !== 404)
       continue
+    }
+    const run = st.cacheRun
+    if (run !== undefined && head.status >= 300) {
+      // ngx_http_upstream_test_next: an error status the expired entry may stand in for, or a
+      // 304 that revalidates it.
+      const kept = (NEXT_STATUSES.has(head.status) ? staleFor(run, `http_${head.status}`) : undefined) ?? revalidated(st, run, answer.head)
+      if (kept !== undefined) {
+        t.end = Date.now()
+        answer.lease.socket.destroy()
+        up.settle(choice, peer, false)
+        return sendCached(st, kept)
+      }
     }
     up.settle(choice, peer, false)
     if (head.status === 101) {
@@ -141,7 +181,7 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
   const redirect = head.accel.redirect
   if (redirect !== undefined) {
     finishTry(t, up, lease, false, 0)
-    return accelRedirect(st, answer, redirect)
+    return accelRedirect(st, answer.head.fields, redirect)
   }
   // ngx_http_upstream_intercept_errors: an error_page for a status >= 300 takes over (the
   // backend's body is dropped); a 401's WWW-Authenticate is kept for the page.
@@ -154,30 +194,45 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
     return head.status
   }
   const res = st.res
-  const status = st.errorStatus ?? head.status
+  const run = st.cacheRun
+  const entry = run === undefined ? undefined : entryFor(st, run, answer.head)
+  const cond = run?.answersConditionals ? conditional(st, head.status, answer.head.fields) : undefined
+  if (cond === 412) {
+    finishTry(t, up, lease, false, 0)
+    return 412
+  }
+  const status = cond ?? st.errorStatus ?? head.status
   st.accelCharset = head.accel.charset
   st.typeFromUpstream = true
   // ngx_http_upstream_process_limit_rate: the backend's rate is the answer's r->limit_rate.
   if (head.accel.limitRate !== undefined) st.limitRate = head.accel.limitRate
-  const headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
-  const ssi = ssiApplies(st, headers, declaredLength(headers))
+  let headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
+  if (cond === 304) headers = withoutBodyFields(headers)
+  const ssi = cond === undefined && ssiApplies(st, headers, declaredLength(headers))
   if (ssi) ssiHeaders(st, headers)
-  const gzip = gzipHeaders(st, status, headers, ssi ? undefined : declaredLength(headers), true)
+  const gzip = cond === 304 ? undefined : gzipHeaders(st, status, headers, ssi ? undefined : declaredLength(headers), true)
+  // A cacheable answer takes one range (u->cacheable: allow_ranges with single_range).
+  const slice = run?.answersConditionals && cond === undefined && gzip === undefined && !ssi ? cacheRange(st, status, headers, answer.head.fields) : undefined
+  if (slice === 416) {
+    finishTry(t, up, lease, false, 0)
+    return 416
+  }
   const [front, layout] = nginxLayout(st, headers)
   layout.afterLength = head.afterLength
-  if (st.errorStatus === undefined) layout.statusText = head.statusText
+  if (st.errorStatus === undefined && cond === undefined && slice === undefined) layout.statusText = head.statusText
   // The same once the answer is under way.
   let relay: PassThrough | undefined
   const onClientEnd = () => relay?.destroy()
   res.once('clientend', onClientEnd)
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
     relay = out
-    res.writeHead(status, front, undefined, layout)
-    let body: Readable = ssi ? ssiStream(st, out) : out
+    res.writeHead(slice === undefined ? status : 206, front, undefined, layout)
+    let body: Readable = ssi ? ssiStream(st, out) : slice !== undefined ? out.pipe(sliceStream(slice)) : out
     if (gzip) body = gzipStream(st, body, gzip)
     res.pipeFrom(body).catch(() => res.destroy())
-  })
+  }, run === undefined || entry === undefined ? undefined : fillTap(run, entry))
   res.off('clientend', onClientEnd)
+  if (run !== undefined) finishFill(run, entry, outcome.complete)
   finishTry(t, up, lease, outcome.complete && head.reusable, outcome.bytes - answer.rest.length)
   t.bodyBytes = outcome.bytes
   // The backend broke off mid-body: nginx closes the client connection too.
@@ -190,40 +245,4 @@ function finishTry(t: UpstreamTry, up: Upstream, lease: Lease, reusable: boolean
   t.bytes = (t.bytes ?? 0) + bodyBytes
   t.bodyBytes = bodyBytes
   up.release(lease, reusable)
-}
-
-/**
- * X-Accel-Redirect (ngx_http_upstream_process_headers): the backend's answer is dropped except
- * the fields nginx carries over; `@name` continues in a named location, a URI (split at `?`)
- * is an internal redirect with GET (HEAD stays HEAD). A URI nginx's unsafe check refuses is
- * a 404.
- */
-function accelRedirect(st: RequestState, answer: Answer, target: string): ProxyResult {
-  const f = answer.head.fields
-  for (let i = 0; i < f.length; i += 2) {
-    const lower = (f[i] as string).toLowerCase()
-    // The type is the answer's own (ngx_http_set_content_type keeps one already set).
-    if (lower === 'content-type') st.carriedType = f[i + 1] as string
-    else if (CARRIED.has(lower)) st.carried.push(f[i] as string, f[i + 1] as string)
-  }
-  if (target.startsWith('@')) {
-    const loc = st.server.named.get(target.slice(1))
-    if (!loc) return 500
-    st.pendingNamed = loc
-    return 'restart'
-  }
-  const q = target.indexOf('?')
-  let uri = q >= 0 ? target.slice(0, q) : target
-  try {
-    uri = decodeURIComponent(uri)
-  } catch {
-    return 404
-  }
-  if (!uri.startsWith('/') || uri.includes('\0') || /(^|\/)\.\.?(\/|$)/.test(uri)) return 404
-  if (st.method !== 'HEAD') st.method = 'GET'
-  st.uri = uri
-  st.args = q >= 0 ? target.slice(q + 1) : ''
-  st.uriChanged = true
-  st.redirected = true
-  return 'restart'
 }

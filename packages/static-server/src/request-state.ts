@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events'
 import { clfNow, type Http1Request, type Http1Response, type PeerAddresses } from '@edgestack/common'
 import type { LocationConf, LocationModel, ServerModel } from './config/model.js'
+import type { CacheRun } from './proxy-cache.js'
 import { fieldValue, type UpstreamTry, upstreamCookie, upstreamVariable } from './upstream-variables.js'
 import { userVariable } from './user-variables.js'
 import { basicCredentials } from './basic-credentials.js'
@@ -105,6 +106,8 @@ export class RequestState implements VariableSource {
   gzipRatio = ''
   /** A Content-Type carried over by X-Accel-Redirect: the next answer keeps it. */
   carriedType: string | undefined
+  /** proxy_cache's decisions for this request (r->cache, u->cache_status); undefined: not cached. */
+  cacheRun: CacheRun | undefined
   /** r->limit_rate once decided: `set $limit_rate`, X-Accel-Limit-Rate, or limit_rate at the first byte (limit-rate.ts). */
   limitRate: number | undefined
   /** A subrequest (SSI include): no access or limit phases, no conditionals, ranges or gzip. */
@@ -243,6 +246,13 @@ export class RequestState implements VariableSource {
       case 'upstream_response_length':
       case 'upstream_bytes_sent':
         return upstreamVariable(this.upstreamTries, name)
+      case 'upstream_cache_status':
+        return this.cacheRun?.status ?? ''
+      // ngx_http_upstream_cache_last_modified / _etag: only while revalidating an expired entry.
+      case 'upstream_cache_last_modified':
+        return this.cacheRun?.revalidating?.lastModified ?? ''
+      case 'upstream_cache_etag':
+        return this.cacheRun?.revalidating?.etag ?? ''
       case 'limit_req_status':
         return this.limitReqStatus
       case 'limit_conn_status':

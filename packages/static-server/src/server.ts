@@ -21,6 +21,7 @@ import { FileCache } from './file-cache.js'
 import { handle } from './handler.js'
 import { keepAliveLimits } from './keep-alive.js'
 import { LimitZones } from './limits.js'
+import { CacheZone } from './proxy-cache.js'
 import { badRequest } from './request-checks.js'
 import { realIpPhase } from './real-ip.js'
 import { RefusedRequest } from './refused-request.js'
@@ -92,6 +93,8 @@ function listenGroups(model: NginxModel): Map<string, { address: ListenModel; se
 export function createStaticServer(model: NginxModel, logger: Logger, sockets = new ListenerSet(), opts: StaticServerOptions = {}): StaticServer {
   const upstreams = new Map<string, Upstream>()
   for (const [name, u] of model.upstreams) upstreams.set(name, new Upstream(u))
+  const caches = new Map<string, CacheZone>()
+  for (const [name, z] of model.cacheZones) caches.set(name, new CacheZone(z))
 
   const minValid = Math.min(...model.servers.map((s) => s.conf.openFileCache?.validMs ?? 0), Number.POSITIVE_INFINITY)
   const cache = new FileCache({
@@ -106,6 +109,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
   const deps = {
     cache,
     upstreams,
+    caches,
     stubStatusText: () => stubStatusText(stub.counts()),
     limits: new LimitZones(model.limitZones),
     log: (level: string, msg: string) => (level === 'error' || level === 'crit' || level === 'alert' ? logger.error(msg) : level === 'warn' ? logger.warn(msg) : logger.info(msg)),
@@ -279,6 +283,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
         sockets.release(self)
         await Promise.all(listeners.map((l) => l.http.close({ drainTimeoutMs })))
         await Promise.all([...upstreams.values()].map((u) => u.close()))
+        for (const c of caches.values()) c.close()
         await logs.close()
         untrack?.()
       })()

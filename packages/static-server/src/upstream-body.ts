@@ -18,8 +18,16 @@ export interface BodyOutcome {
  * the end for an empty body: nginx writes the head together with the first body buffer, so a
  * body that fails before any byte leaves the client with a closed connection and no head.
  * Reads are paused while the client is slow (backpressure); `readMs` bounds each wait.
+ * `tap` sees every decoded body byte (proxy_cache's entry).
  */
-export function relayBody(socket: Socket, rest: Buffer, framing: Framing, readMs: number, start: (out: PassThrough) => void): Promise<BodyOutcome> {
+export function relayBody(
+  socket: Socket,
+  rest: Buffer,
+  framing: Framing,
+  readMs: number,
+  start: (out: PassThrough) => void,
+  tap?: (c: Buffer) => void,
+): Promise<BodyOutcome> {
   return new Promise((resolve) => {
     const out = new PassThrough()
     let started = false
@@ -37,6 +45,8 @@ export function relayBody(socket: Socket, rest: Buffer, framing: Framing, readMs
           return finish(false)
         }
       }
+      // proxy_cache: the decoded body also goes into the entry being filled.
+      if (tap !== undefined) tap(c)
       if (!out.write(c)) socket.pause()
     }
     // The client went away (the pipe destroyed `out`): stop reading, drop the connection, as

@@ -10,8 +10,6 @@ import { runLoadCorpus } from './proxy-load-corpus.js'
 const LOAD_DIFFERENT = new Set<string>([
   // JavaScript's regex engine words a syntax error otherwise than PCRE2.
   'proxy_redirect with a bad regex',
-  // proxy_cache is not implemented: refused at load rather than accepted without caching.
-  'proxy_cache_path and proxy_cache',
   // Peer state is per worker: `zone` (shared state) is refused rather than accepted without effect.
   'zone',
 ])

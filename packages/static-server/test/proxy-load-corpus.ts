@@ -103,6 +103,31 @@ export const LOAD_CASES: [name: string, http: string][] = [
   ['proxy_buffer_size twice', 'server { listen 127.0.0.1:1; proxy_buffer_size 4k; proxy_buffer_size 8k; }'],
   ['proxy_cache off', 'server { listen 127.0.0.1:1; proxy_cache off; }'],
   ['proxy_cache_path and proxy_cache', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; }'],
+  ['proxy_cache of an unknown zone', 'server { listen 127.0.0.1:1; proxy_cache nowhere; }'],
+  ['proxy_cache twice', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache z; }'],
+  ['proxy_cache_path without keys_zone', 'proxy_cache_path @DIR@/cache max_size=1m;'],
+  ['proxy_cache_path keys_zone without a size', 'proxy_cache_path @DIR@/cache keys_zone=z;'],
+  ['proxy_cache_path keys_zone too small', 'proxy_cache_path @DIR@/cache keys_zone=z:1k;'],
+  ['proxy_cache_path levels 1:3', 'proxy_cache_path @DIR@/cache levels=1:3 keys_zone=z:1m;'],
+  ['proxy_cache_path levels 1:2 inactive max_size use_temp_path', 'proxy_cache_path @DIR@/cache levels=1:2 keys_zone=z:1m inactive=1h max_size=10m use_temp_path=off;'],
+  ['proxy_cache_path an unknown parameter', 'proxy_cache_path @DIR@/cache keys_zone=z:1m foo=1;'],
+  ['proxy_cache_path a bad inactive', 'proxy_cache_path @DIR@/cache keys_zone=z:1m inactive=x;'],
+  ['proxy_cache_path a zone twice', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; proxy_cache_path @DIR@/cache2 keys_zone=z:1m;'],
+  ['proxy_cache_path a path twice', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; proxy_cache_path @DIR@/cache keys_zone=y:1m;'],
+  ['proxy_cache_valid a time alone', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_valid 10m; }'],
+  ['proxy_cache_valid any and statuses', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_valid 200 302 10m; proxy_cache_valid any 1m; }'],
+  ['proxy_cache_valid status 2000', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_valid 2000 1m; }'],
+  ['proxy_cache_valid status abc', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_valid abc 1m; }'],
+  ['proxy_cache_valid a bad time', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_valid 200 1x; }'],
+  ['proxy_cache_methods PUT', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_methods PUT; }'],
+  ['proxy_cache_methods POST twice', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_methods POST; proxy_cache_methods POST; }'],
+  ['proxy_cache_use_stale unknown', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_use_stale foo; }'],
+  ['proxy_cache_use_stale every value', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_use_stale error timeout invalid_header updating http_500 http_502 http_503 http_504 http_403 http_404 http_429; }'],
+  ['proxy_cache_key twice', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_key $uri; proxy_cache_key $uri; }'],
+  ['proxy_cache_lock maybe', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_lock maybe; }'],
+  ['proxy_cache_lock_timeout not a time', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_lock_timeout 1x; }'],
+  ['proxy_cache_min_uses not a number', 'proxy_cache_path @DIR@/cache keys_zone=z:1m; server { listen 127.0.0.1:1; proxy_cache z; proxy_cache_min_uses x; }'],
+  ['proxy_next_upstream updating', 'server { listen 127.0.0.1:1; proxy_next_upstream error updating; }'],
   ['recursive_error_pages maybe', 'server { listen 127.0.0.1:1; recursive_error_pages maybe; }'],
   ['error_page for 200', 'server { listen 127.0.0.1:1; error_page 200 /x; }'],
 ]
@@ -114,12 +139,12 @@ export async function nginxVerdict(dir: string, http: string): Promise<string> {
   const file = join(dir, 'nginx-t.conf')
   await writeFile(file, wrap(dir, http))
   const r = await run(NGINX, ['-t', '-p', dir, '-c', file]).then(
-    ({ stderr }) => ['loaded', ...[...stderr.matchAll(/\[warn\] \d+#\d+: (.*)/g)].map((m) => `[warn] ${(m[1] as string).replace(file, 'FILE')}`)].join('; '),
+    ({ stderr }) => ['loaded', ...[...stderr.matchAll(/\[warn\] \d+#\d+: (.*)/g)].map((m) => `[warn] ${(m[1] as string).replaceAll(file, 'FILE')}`)].join('; '),
     (e: { stderr: string }) => e.stderr,
   )
   if (r.startsWith('loaded')) return r
   const m = /\[(emerg|warn)\] \d+#\d+: (.*)/.exec(r)
-  return (m?.[2] ?? r).replace(file, 'FILE')
+  return (m?.[2] ?? r).replaceAll(file, 'FILE')
 }
 
 export async function ourVerdict(dir: string, http: string): Promise<string> {
@@ -127,9 +152,9 @@ export async function ourVerdict(dir: string, http: string): Promise<string> {
   await writeFile(file, wrap(dir, http))
   try {
     const model = await loadNginxConf({ file, prefix: dir })
-    return ['loaded', ...model.warnings.map((w) => `[warn] ${w.replace(file, 'FILE')}`)].join('; ')
+    return ['loaded', ...model.warnings.map((w) => `[warn] ${w.replaceAll(file, 'FILE')}`)].join('; ')
   } catch (err) {
-    return (err as Error).message.replace(/^\[emerg\] /, '').replace(file, 'FILE')
+    return (err as Error).message.replace(/^\[emerg\] /, '').replaceAll(file, 'FILE')
   }
 }
 

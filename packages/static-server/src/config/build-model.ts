@@ -20,6 +20,7 @@ import { CHARSET_TYPES, charsetKey, charsetMap, checkRecode, emptyCharsets } fro
 import { type ProxyLists, proxyDirective, resolveRedirects } from './proxy-directives.js'
 import { SSI_DEFAULTS, ssiDirective } from './ssi-directives.js'
 import { GZIP_DEFAULTS, type GzipLists, gzipDirective } from './gzip-directives.js'
+import { CACHE_DEFAULTS, type CacheLists, cacheDirective, cacheZone, checkCacheZones } from './cache-directives.js'
 import { checkLimitZones, LIMIT_DEFAULTS, type LimitLists, limitDirective, limitZone } from './limit-directives.js'
 import type { Directive } from './parse-tree.js'
 import { type MergeIf, rewriteProgram } from './rewrite-program.js'
@@ -65,6 +66,8 @@ export function buildModel(
     logs: new Set(),
     limitZones: new Map(),
     limitUses: [],
+    cacheZones: new Map(),
+    cacheUses: [],
     warnings: [],
     charsets: emptyCharsets(),
     charsetVariables: [],
@@ -115,6 +118,7 @@ export function buildModel(
     for (const d of block) if (d.name === 'map') mapBlock(ctx, d)
     for (const d of block) if (d.name === 'charset_map') charsetMap(ctx, d)
     for (const d of block) if (d.name === 'limit_req_zone' || d.name === 'limit_conn_zone') limitZone(ctx, d)
+    for (const d of block) if (d.name === 'proxy_cache_path') cacheZone(ctx, d)
     const conf = mergeConf(ctx, defaultConf(ctx), block, 'http')
     for (const d of block) if (d.name === 'server') servers.push(server(ctx, conf, d, block))
     checkListens(block)
@@ -125,6 +129,7 @@ export function buildModel(
       throw new NginxConfError('"stub_status" with "worker_processes" above 1 is not supported by static-server (use --metrics)', stub.file, stub.line, stub.name)
     }
     checkLimitZones(ctx)
+    checkCacheZones(ctx, workers, http)
     // nginx's zones are shared memory every worker counts in; ours would be one per worker,
     // a limit N times looser than the file says: refused rather than weaker.
     const use = ctx.limitUses[0]
@@ -148,6 +153,7 @@ export function buildModel(
     servers,
     upstreams: ctx.upstreams,
     limitZones: ctx.limitZones,
+    cacheZones: ctx.cacheZones,
     warnings: ctx.warnings,
   })
   checkVariables(model, [...ctx.formats.values(), ...ctx.charsetVariables], ctx.vars.names, opts.file ?? 'command line')
@@ -208,6 +214,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     proxySetBody: undefined,
     gzipStatic: false,
     gzip: GZIP_DEFAULTS,
+    proxyCache: CACHE_DEFAULTS,
     ssi: SSI_DEFAULTS,
     limits: LIMIT_DEFAULTS,
     openFileCache: undefined,
@@ -263,11 +270,14 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
   const proxyLists: ProxyLists = new Set()
   const gzipLists: GzipLists = new Set()
   const limitLists: LimitLists = new Set()
+  const cacheLists: CacheLists = new Set()
+  const cacheSeen = new Set<string>()
   let ssiTypesHere = false
   let userFileHere = false
   for (const d of block) {
     const a = d.args
     const a0 = a[0] as string
+    if ((d.name.startsWith('proxy_cache') || d.name === 'proxy_no_cache') && cacheDirective(ctx, c, d, cacheLists, cacheSeen)) continue
     if (d.name.startsWith('proxy_') && proxyDirective(ctx, c, d, proxyLists)) continue
     if (d.name.startsWith('gzip') && gzipDirective(ctx, c, d, gzipLists)) continue
     if (d.name === 'limit_rate' || d.name === 'limit_rate_after') {

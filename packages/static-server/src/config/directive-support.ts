@@ -205,7 +205,6 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
     'resolver_timeout',
     'ssl_protocols',
     'ssl_prefer_server_ciphers',
-    'proxy_cache_bypass',
     // Memory pool sizes of a connection and a request (checked as nginx checks them).
     'connection_pool_size',
     'request_pool_size',
@@ -237,12 +236,24 @@ export const SUPPORT: ReadonlyMap<string, Support> = new Map<string, Support>([
   ['open_file_cache_errors', unless((a) => a[0] === 'off', '"open_file_cache_errors on" is not supported by static-server')],
   ['chunked_transfer_encoding', unless((a) => a[0] === 'on', '"chunked_transfer_encoding off" is not supported by static-server')],
   ['reset_timedout_connection', unless((a) => a[0] === 'off', '"reset_timedout_connection on" is not supported by static-server')],
-  // proxy_cache is not implemented (edgestack caches in caching-router): `proxy_cache off`, nginx's
-  // default, is the only value taken; the other cache directives would load and not cache.
-  ['proxy_cache', unless((a) => a[0] === 'off', 'proxy_cache is not supported by static-server (cache in caching-router)')],
-  ...['proxy_cache_path', 'proxy_cache_valid', 'proxy_cache_key', 'proxy_cache_use_stale', 'proxy_cache_lock', 'proxy_cache_methods', 'proxy_cache_min_uses', 'proxy_cache_revalidate', 'proxy_cache_background_update', 'proxy_no_cache'].map(
-    (n) => [n, refused(`"${n}" is not supported by static-server: proxy_cache is not implemented (cache in caching-router)`)] as [string, Support],
-  ),
+  // proxy_cache on common's ObjectStore (proxy-cache.ts), kept in memory: README.
+  ...[
+    'proxy_cache',
+    'proxy_cache_path',
+    'proxy_cache_valid',
+    'proxy_cache_key',
+    'proxy_cache_bypass',
+    'proxy_no_cache',
+    'proxy_cache_use_stale',
+    'proxy_cache_lock',
+    'proxy_cache_lock_timeout',
+    'proxy_cache_lock_age',
+    'proxy_cache_methods',
+    'proxy_cache_min_uses',
+    'proxy_cache_revalidate',
+    'proxy_cache_convert_head',
+    'proxy_cache_background_update',
+  ].map((n) => [n, IMPLEMENTED] as [string, Support]),
 ])
 
 /** Refuses, in one line at the directive's place, a directive or value static-server does not implement. */

@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { isAbsolute, join } from 'node:path'
 import { compileTemplate, isStatic, type Template } from '../variables.js'
 import { NginxConfError } from './errors.js'
-import type { CharsetModel, ErrorPage, LimitZoneModel, ListenModel, LogFormat, ExpiresValue, LocationConf, MapModel, ServerNameMatch, UpstreamModel } from './model.js'
+import type { CacheZoneModel, CharsetModel, ErrorPage, LimitZoneModel, ListenModel, LogFormat, ExpiresValue, LocationConf, MapModel, ServerNameMatch, UpstreamModel } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** What the builder carries across blocks: the prefix, log formats and upstreams seen so far. */
@@ -26,6 +26,9 @@ export interface Ctx {
   /** limit_req_zone / limit_conn_zone by name, and the limit directives naming them (checked at the end). */
   limitZones: Map<string, LimitZoneModel>
   limitUses: { zone: string; kind: 'req' | 'conn'; d: Directive }[]
+  /** proxy_cache_path zones by name, and the proxy_cache directives naming them (checked at the end). */
+  cacheZones: Map<string, CacheZoneModel>
+  cacheUses: { zone: string; d: Directive }[]
   /** charset_map tables and the charset names nginx knows (charset-maps.ts). */
   charsets: CharsetModel
   /** `charset $x` / `source_charset $x`: their variables, checked once the tree is read. */

@@ -151,8 +151,11 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['proxy_next_upstream_timeout', d(HSL, 1)],
   ['proxy_method', d(HSL, 1)],
   ['proxy_set_body', d(HSL, 1)],
-  // proxy_cache and friends: known, so that they are refused with a reason (proxy-directives.ts).
+  // proxy_cache and friends (cache-directives.ts).
   ['proxy_cache', d(HSL, 1)],
+  ['proxy_cache_lock_timeout', d(HSL, 1)],
+  ['proxy_cache_lock_age', d(HSL, 1)],
+  ['proxy_cache_convert_head', d(HSL, 1)],
   ['proxy_cache_path', d(HTTP, 2, INF)],
   ['proxy_cache_valid', d(HSL, 1, INF)],
   ['proxy_cache_key', d(HSL, 1)],

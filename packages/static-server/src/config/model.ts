@@ -18,6 +18,43 @@ export interface NginxModel {
   warnings: readonly string[]
   /** limit_req_zone / limit_conn_zone by name. */
   limitZones: ReadonlyMap<string, LimitZoneModel>
+  /** proxy_cache_path zones by name. */
+  cacheZones: ReadonlyMap<string, CacheZoneModel>
+}
+
+/** One proxy_cache_path: kept in memory (README), bounded by max_size, entries dropped after `inactive`. */
+export interface CacheZoneModel {
+  name: string
+  path: string
+  /** `file:line` of the directive, for nginx's "the same path name" message. */
+  at: string
+  /** keys_zone's size: checked as nginx checks it; the store is bounded by maxBytes. */
+  keysBytes: number
+  inactiveMs: number
+  maxBytes: number
+  maxSizeSet: boolean
+}
+
+/** ngx_http_proxy_module's proxy_cache* and proxy_no_cache of one level. */
+export interface ProxyCacheConf {
+  /** The proxy_cache_path zone; undefined: `proxy_cache off` (nginx's default). */
+  zone: string | undefined
+  /** undefined: nginx's default `$scheme$proxy_host$request_uri`. */
+  key: Template | undefined
+  /** proxy_cache_valid in the order written; status 0 is `any`. */
+  valid: readonly { status: number; sec: number }[]
+  bypass: readonly Template[]
+  noCache: readonly Template[]
+  methods: ReadonlySet<string>
+  minUses: number
+  /** proxy_cache_use_stale's values (`error`, `timeout`, `updating`, `http_500`, ...). */
+  useStale: ReadonlySet<string>
+  lock: boolean
+  lockTimeoutMs: number
+  lockAgeMs: number
+  revalidate: boolean
+  backgroundUpdate: boolean
+  convertHead: boolean
 }
 
 /** One limit_req_zone or limit_conn_zone: the key each state is kept under, and its size. */
@@ -263,6 +300,7 @@ export interface LocationConf {
   /** `always` serves the `.gz` twin whatever the client says (it must be able to gunzip). */
   gzipStatic: false | 'on' | 'always'
   gzip: GzipConf
+  proxyCache: ProxyCacheConf
   ssi: SsiConf
   limits: LimitConf
   openFileCache: { max: number; inactiveMs: number; validMs: number } | undefined

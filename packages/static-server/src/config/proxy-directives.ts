@@ -60,7 +60,6 @@ export function proxyDirective(ctx: Ctx, c: LocationConf, d: Directive, lists: P
       return true
     case 'proxy_next_upstream':
       for (const v of a) if (!NEXT_UPSTREAM.has(v)) throw new NginxConfError(`invalid value "${v}"`, d.file, d.line, d.name)
-      if (a.includes('updating')) throw new NginxConfError('"updating" needs proxy_cache, which static-server does not support', d.file, d.line, d.name)
       c.proxyNextUpstream = new Set(a)
       return true
     case 'proxy_next_upstream_tries':
@@ -80,8 +79,7 @@ export function proxyDirective(ctx: Ctx, c: LocationConf, d: Directive, lists: P
       proxyRedirect(ctx, c, d, lists)
       return true
   }
-  // `proxy_cache off`: nginx's default (the other cache directives are refused by directive-support.ts).
-  return d.name === 'proxy_cache'
+  return false
 }
 
 /**

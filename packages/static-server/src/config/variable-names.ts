@@ -23,7 +23,7 @@ export const BUILTIN = new Set([
   'pid', 'msec', 'time_iso8601', 'time_local', 'proxy_host', 'proxy_port', 'proxy_add_x_forwarded_for',
   'upstream_addr', 'upstream_status', 'upstream_response_time', 'upstream_connect_time',
   'upstream_header_time', 'upstream_response_length', 'upstream_bytes_received', 'upstream_bytes_sent',
-  'upstream_cache_status', 'realip_remote_addr', 'realip_remote_port', 'gzip_ratio',
+  'upstream_cache_status', 'upstream_cache_last_modified', 'upstream_cache_etag', 'realip_remote_addr', 'realip_remote_port', 'gzip_ratio',
 ])
 
 /**

@@ -20,4 +20,10 @@ export class CacheObject extends StoredObject {
   brotli: Buffer | undefined
   /** The head delivered with it: Content-Encoding br, a weak ETag. */
   brotliHeaders: string[] | undefined
+  /**
+   * A small gzip body inflated, kept (and counted by the store) after its first delivery to a
+   * plain client, so the next ones cost about a plain hit (respond.ts). varnishd inflates on
+   * every delivery; the client sees the same bytes.
+   */
+  plainCopy: Buffer | undefined
 }

@@ -162,7 +162,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
     },
   }
 
-  const responder = new Responder({ policy, counters, via, clock, gzip: () => params.gzip })
+  const responder = new Responder({ policy, counters, via, clock, gzip: () => params.gzip, grew: (obj, bytes) => store.grew(obj, bytes) })
   const fetch: FetchDeps = {
     store,
     counters,

@@ -253,7 +253,9 @@ export class Http1Response extends EventEmitter {
     this.head = head
     this.headBytes = head.length
     this.bytesSent += head.length
-    this.#put(Buffer.from(head, 'latin1'))
+    // Unpaced, the head goes as a string: no Buffer made for it on every streamed answer.
+    if (this.#paced()) (this.#pacer as PacedWriter).write(Buffer.from(head, 'latin1'))
+    else this.#owner.socket.write(head, 'latin1')
   }
 
   /** Returns false when the socket's buffer is full: wait for 'drain' on `socket`. */

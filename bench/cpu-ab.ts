@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { freePort } from './procs.js'
 
 /**
  * CPU per cache hit, concurrent A/B (bench/README.md "CPU per request, concurrent A/B"): the
@@ -61,14 +62,6 @@ async function wrk(port: number): Promise<number> {
   const m = /(\d+) requests in/.exec(stdout)
   if (m === null) throw new Error(`wrk: ${stdout}`)
   return Number(m[1])
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as { port: number }).port
-  await new Promise((resolve) => s.close(resolve))
-  return port
 }
 
 async function waitUp(port: number): Promise<void> {

@@ -20,6 +20,8 @@ const TARGETS: Record<number, { min?: number; max?: number }> = {
   14: { min: 0.8 },
   15: { min: 1.0 },
   16: { min: 1.0 },
+  17: { min: 1.0 },
+  18: { min: 1.0 },
 }
 
 export interface Report {

@@ -130,18 +130,7 @@ export class Http1Response extends EventEmitter {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
     const filter = this.bodyFilter
-    if (this.#withTrailers() || (filter !== undefined && !filter.keepsLength)) {
-      // Chunked, so the trailer has a place, or the filter changes the length: the length the
-      // caller knows is not sent.
-      this.writeHead(status, withoutLength(headers), reason, layout)
-      this.end(buf)
-      return
-    }
-    if (filter !== undefined && buf !== undefined && !this.#noBody) {
-      this.bodyFilter = undefined
-      this.send(status, headers, Buffer.concat([filter.recode(buf), filter.recode(undefined)]), reason, layout)
-      return
-    }
+    if (filter !== undefined || this.trailers !== undefined) return this.#sendFiltered(status, headers, buf, reason, layout)
     this.statusCode = status
     const withBody = buf !== undefined && buf.length > 0 && !this.#noBody
     // The length is ours to state: a caller's (cached or backend) Content-Length next to it
@@ -171,6 +160,26 @@ export class Http1Response extends EventEmitter {
       socket.write(head, 'latin1')
     }
     this.#finish()
+  }
+
+  /** send() with a trailer or a body filter (add_trailer, charset): chunked, or recoded whole. */
+  #sendFiltered(status: number, headers: readonly string[], buf: Buffer | undefined, reason?: string, layout?: HeadLayout): void {
+    const filter = this.bodyFilter
+    if (this.#withTrailers() || (filter !== undefined && !filter.keepsLength)) {
+      // Chunked, so the trailer has a place, or the filter changes the length: the length the
+      // caller knows is not sent.
+      this.writeHead(status, withoutLength(headers), reason, layout)
+      this.end(buf)
+      return
+    }
+    if (filter !== undefined && buf !== undefined && !this.#noBody) {
+      this.bodyFilter = undefined
+      this.send(status, headers, Buffer.concat([filter.recode(buf), filter.recode(undefined)]), reason, layout)
+      return
+    }
+    this.bodyFilter = undefined
+    this.trailers = undefined
+    this.send(status, headers, buf, reason, layout)
   }
 
   /**

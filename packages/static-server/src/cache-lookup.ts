@@ -1,14 +1,11 @@
 import { PassThrough } from 'node:stream'
-import { declaredLength } from '@edgestack/common'
 import { accelRedirect } from './accel-redirect.js'
-import { conditional, withoutBodyFields } from './cache-conditional.js'
+import { conditional, } from './cache-conditional.js'
 import { endRun } from './cache-fill.js'
-import { cacheRange } from './cache-range.js'
-import { gzipHeaders, gzipStream } from './gzip-filter.js'
 import { CacheEntry, type CacheRun, type CacheZone, cacheKey, headValidity, isFresh, predicates } from './proxy-cache.js'
 import { clientHead } from './proxy-response.js'
+import { startUpstreamAnswer, upstreamAnswer } from './upstream-answer.js'
 import type { RequestState } from './request-state.js'
-import { baseHeaders, finishHeaders, nginxLayout } from './respond.js'
 
 /** The content phase goes on to the backend, or the cache answered (a ProxyResult). */
 export type LookupOutcome = 'fetch' | { answered: undefined | number | 'restart'; background?: true }
@@ -129,24 +126,14 @@ export function sendCached(st: RequestState, e: CacheEntry): undefined | number 
   const ch = clientHead(st, head)
   if (ch === 'invalid') return 502
   if (ch.accel.redirect !== undefined) return accelRedirect(st, e.headers, ch.accel.redirect)
-  const res = st.res
+  const _res = st.res
   // On a hit the stored head is processed again: a Set-Cookie (not ignored) makes it uncacheable.
   const cond = headValidity(e.headers, st.conf.proxyIgnoreHeaders, Date.now()).cacheable ? conditional(st, ch.status, e.headers) : undefined
   if (cond === 412) return 412
-  const status = cond ?? st.errorStatus ?? ch.status
-  st.accelCharset = ch.accel.charset
-  let headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...ch.front, ...ch.list])
-  if (cond === 304) headers = withoutBodyFields(headers)
-  const gzip = cond === 304 ? undefined : gzipHeaders(st, status, headers, declaredLength(headers), true)
-  const slice = cond === undefined && gzip === undefined ? cacheRange(st, status, headers, e.headers) : undefined
-  if (slice === 416) return 416
-  const [front, layout] = nginxLayout(st, headers)
-  layout.afterLength = ch.afterLength
-  if (st.errorStatus === undefined && cond === undefined && slice === undefined) layout.statusText = ch.statusText
+  const a = upstreamAnswer(st, ch, e.headers, cond, true)
+  if (a === 416) return 416
   const out = new PassThrough()
-  res.writeHead(slice === undefined ? status : 206, front, undefined, layout)
-  res.pipeFrom(gzip ? gzipStream(st, out, gzip) : out).catch(() => res.destroy())
-  const body = e.body !== undefined && e.body.length > 0 && ch.framing.kind !== 'none' ? e.body : undefined
-  out.end(slice === undefined ? body : body?.subarray(slice.start, slice.end))
+  startUpstreamAnswer(st, a, out)
+  out.end(e.body !== undefined && e.body.length > 0 && ch.framing.kind !== 'none' ? e.body : undefined)
   return undefined
 }

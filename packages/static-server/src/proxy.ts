@@ -1,19 +1,16 @@
-import { declaredLength } from '@edgestack/common'
-import type { PassThrough, Readable } from 'node:stream'
+
+import type { PassThrough, } from 'node:stream'
 import { accelRedirect } from './accel-redirect.js'
-import { conditional, withoutBodyFields } from './cache-conditional.js'
-import { cacheRange, sliceStream } from './cache-range.js'
+import { conditional, } from './cache-conditional.js'
 import { backgroundUpdate } from './cache-background.js'
 import { endRun, entryFor, fillTap, finishFill, revalidated, staleFor } from './cache-fill.js'
 import { cacheLookup, sendCached } from './cache-lookup.js'
-import { gzipHeaders, gzipStream } from './gzip-filter.js'
 import type { CacheZone } from './proxy-cache.js'
-import { ssiApplies, ssiHeaders, ssiStream } from './ssi-filter.js'
 import { type ClientHead, clientHead } from './proxy-response.js'
 import { type UpstreamRequest, upstreamRequest } from './proxy-request.js'
 import { readRequestBody } from './request-body.js'
+import { startUpstreamAnswer, upstreamAnswer } from './upstream-answer.js'
 import type { RequestState, UpstreamTry } from './request-state.js'
-import { baseHeaders, finishHeaders, nginxLayout } from './respond.js'
 import type { Lease, Upstream } from './upstream.js'
 import { relayBody } from './upstream-body.js'
 import { type Answer, exchange, type TryFailure, type TryTimes } from './upstream-exchange.js'
@@ -201,35 +198,18 @@ async function deliver(st: RequestState, up: Upstream, answer: Answer, head: Cli
     finishTry(t, up, lease, false, 0)
     return 412
   }
-  const status = cond ?? st.errorStatus ?? head.status
-  st.accelCharset = head.accel.charset
-  st.typeFromUpstream = true
-  // ngx_http_upstream_process_limit_rate: the backend's rate is the answer's r->limit_rate.
-  if (head.accel.limitRate !== undefined) st.limitRate = head.accel.limitRate
-  let headers = finishHeaders(st, status, [...baseHeaders(st.conf.proxyPassHeaders), ...head.front, ...head.list])
-  if (cond === 304) headers = withoutBodyFields(headers)
-  const ssi = cond === undefined && ssiApplies(st, headers, declaredLength(headers))
-  if (ssi) ssiHeaders(st, headers)
-  const gzip = cond === 304 ? undefined : gzipHeaders(st, status, headers, ssi ? undefined : declaredLength(headers), true)
-  // A cacheable answer takes one range (u->cacheable: allow_ranges with single_range).
-  const slice = run?.answersConditionals && cond === undefined && gzip === undefined && !ssi ? cacheRange(st, status, headers, answer.head.fields) : undefined
-  if (slice === 416) {
+  const a = upstreamAnswer(st, head, answer.head.fields, cond, run?.answersConditionals === true)
+  if (a === 416) {
     finishTry(t, up, lease, false, 0)
     return 416
   }
-  const [front, layout] = nginxLayout(st, headers)
-  layout.afterLength = head.afterLength
-  if (st.errorStatus === undefined && cond === undefined && slice === undefined) layout.statusText = head.statusText
   // The same once the answer is under way.
   let relay: PassThrough | undefined
   const onClientEnd = () => relay?.destroy()
   res.once('clientend', onClientEnd)
   const outcome = await relayBody(lease.socket, answer.rest, head.framing, st.conf.proxyReadTimeoutMs, (out: PassThrough) => {
     relay = out
-    res.writeHead(slice === undefined ? status : 206, front, undefined, layout)
-    let body: Readable = ssi ? ssiStream(st, out) : slice !== undefined ? out.pipe(sliceStream(slice)) : out
-    if (gzip) body = gzipStream(st, body, gzip)
-    res.pipeFrom(body).catch(() => res.destroy())
+    startUpstreamAnswer(st, a, out)
   }, run === undefined || entry === undefined ? undefined : fillTap(run, entry))
   res.off('clientend', onClientEnd)
   if (run !== undefined) finishFill(run, entry, outcome.complete)

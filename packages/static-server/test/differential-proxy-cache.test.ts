@@ -46,6 +46,13 @@ const LM = 'Last-Modified: Tue, 02 Jan 2024 03:04:05 GMT'
 
 const SCENARIOS: Scenario[] = [
   { name: 'valid 200: miss then hit', loc: 'proxy_cache_valid 200 1m;', answer: (_r, n) => ok(n), steps: twice },
+  {
+    // The filters run on a hit as on the miss (ngx_http_upstream_cache_send): SSI and charset.
+    name: 'ssi and charset run on a hit as on the miss',
+    loc: 'proxy_cache_valid 200 1m; ssi on; charset utf-8;',
+    answer: (_r, n) => ({ bytes: H('200 OK', ['Content-Type: text/html'], `<!--# echo var="uri" --> ${n}\n`) }),
+    steps: twice,
+  },
   { name: 'no validity anywhere: never stored', loc: '', answer: (_r, n) => ok(n), steps: twice },
   {
     name: 'a time alone is 200 301 302: a 302 is stored, a 404 is not',

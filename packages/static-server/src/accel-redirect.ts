@@ -1,5 +1,6 @@
 import type { ProxyResult } from './proxy.js'
 import type { RequestState } from './request-state.js'
+import { unsafeUri } from './unsafe-uri.js'
 
 /** Fields an X-Accel-Redirect carries to the answer it redirects to (the `redirect` flag of ngx_http_upstream_headers_in). */
 const CARRIED = new Set(['content-type', 'set-cookie', 'content-disposition', 'cache-control', 'expires', 'accept-ranges'])
@@ -23,17 +24,12 @@ export function accelRedirect(st: RequestState, f: readonly string[], target: st
     st.pendingNamed = loc
     return 'restart'
   }
-  const q = target.indexOf('?')
-  let uri = q >= 0 ? target.slice(0, q) : target
-  try {
-    uri = decodeURIComponent(uri)
-  } catch {
-    return 404
-  }
-  if (!uri.startsWith('/') || uri.includes('\0') || /(^|\/)\.\.?(\/|$)/.test(uri)) return 404
+  // ngx_http_parse_unsafe_uri, as for an SSI include; nginx's internal redirect then wants a path.
+  const safe = unsafeUri(target)
+  if (safe === undefined || !safe.path.startsWith('/')) return 404
   if (st.method !== 'HEAD') st.method = 'GET'
-  st.uri = uri
-  st.args = q >= 0 ? target.slice(q + 1) : ''
+  st.uri = safe.path
+  st.args = safe.args
   st.uriChanged = true
   st.redirected = true
   return 'restart'

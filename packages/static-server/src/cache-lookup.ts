@@ -121,7 +121,7 @@ function waitFor(p: Promise<void>, ms: number): Promise<void> {
  * X-Accel-Redirect redirects again, as in nginx.
  */
 export function sendCached(st: RequestState, e: CacheEntry): undefined | number | 'restart' {
-  const head = { version: e.version, status: e.status, statusText: e.statusText, fields: e.headers, size: 0 }
+  const head = { version: e.version, status: e.status, statusText: e.reason, fields: e.headers, size: 0 }
   st.upstreamFields = e.headers
   const ch = clientHead(st, head)
   if (ch === 'invalid') return 502

@@ -12,6 +12,8 @@ import type { RequestState } from './request-state.js'
  */
 export function charsetFilter(st: RequestState, status: number, headers: string[]): void {
   st.res.bodyFilter = undefined
+  // Nothing to name or recode: no `charset` here and no X-Accel-Charset (the common case).
+  if (st.conf.charset === undefined && !st.accelCharset) return
   let at = -1
   for (let i = 0; i < headers.length; i += 2) if ((headers[i] as string).toLowerCase() === 'content-type') at = i
   if (at < 0) return

@@ -171,7 +171,7 @@ export function typeMatches(g: { readonly types: GzipConf['types'] }, headers: r
 }
 
 /** ngx_http_weak_etag: `W/` before a strong tag; a field that is no entity-tag at all goes. */
-function weakEtag(headers: string[], at: number): void {
+export function weakEtag(headers: string[], at: number): void {
   const v = headers[at + 1] as string
   if (v.length > 2 && v.startsWith('W/')) return
   if (!v.startsWith('"')) headers.splice(at, 2)

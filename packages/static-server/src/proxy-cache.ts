@@ -1,4 +1,5 @@
-import { ObjectStore, parseHttpDate, StoredObject, varyKey } from '@edgestack/common'
+import { ObjectStore, StoredObject, varyKey } from '@edgestack/common'
+import { parseHttpTime } from './http-date.js'
 import type { CacheZoneModel, ProxyCacheConf } from './config/model.js'
 import type { RequestState } from './request-state.js'
 import type { UpstreamHead } from './upstream-head.js'
@@ -23,7 +24,6 @@ const MAX_USE_COUNTS = 100_000
  */
 export class CacheEntry extends StoredObject {
   version = 1001
-  statusText = ''
   /** nginx's valid_sec: fresh while the current second is not past it. */
   validSec = 0
   /** stale-while-revalidate and stale-if-error of Cache-Control (c->updating_sec, c->error_sec). */
@@ -173,9 +173,11 @@ export function headValidity(fields: readonly string[], ignored: ReadonlySet<str
         break
       case 'expires': {
         if (v.validSec !== 0) break
-        const t = parseHttpDate(value, nowMs)
-        if (t === undefined || Math.floor(t / 1000) < now) v.cacheable = false
-        else v.validSec = Math.floor(t / 1000)
+        // ngx_http_upstream_process_expires reads it with ngx_parse_http_time (weekday unread,
+        // anything after the time ignored).
+        const t = parseHttpTime(value)
+        if (t < 0 || t < now) v.cacheable = false
+        else v.validSec = t
         break
       }
       case 'set-cookie':
@@ -264,7 +266,6 @@ export function newEntry(run: CacheRun, st: RequestState, head: UpstreamHead, hv
   const e = new CacheEntry(0, run.key)
   e.setHead(head.status, head.statusText, [...head.fields])
   e.version = head.version
-  e.statusText = head.statusText
   e.validSec = validSec
   e.updatingSec = hv.updatingSec
   e.errorSec = hv.errorSec

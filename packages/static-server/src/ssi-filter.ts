@@ -1,3 +1,4 @@
+import { weakEtag } from './gzip-filter.js'
 import { pipeline, type Readable, Transform } from 'node:stream'
 import { typeMatches } from './gzip-filter.js'
 import type { RequestState } from './request-state.js'
@@ -28,13 +29,9 @@ export function ssiHeaders(st: RequestState, headers: string[]): void {
       headers.splice(i, 2)
       i -= 2
     } else if (lower === 'etag') {
-      const v = headers[i + 1] as string
-      if (v.startsWith('W/')) continue
-      if (v.startsWith('"')) headers[i + 1] = `W/${v}`
-      else {
-        headers.splice(i, 2)
-        i -= 2
-      }
+      const n = headers.length
+      weakEtag(headers, i)
+      if (headers.length < n) i -= 2
     }
   }
 }

@@ -1,3 +1,5 @@
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 /**
  * ngx_http_parse_unsafe_uri on a URI an SSI include (or a backend) names, as latin1 bytes:
  * split at the first `?`, refused when empty, starting with `?`, holding a NUL or a `..`
@@ -30,10 +32,8 @@ export function unsafeUri(uri: string): { path: string; args: string } | undefin
     if (again === path) break
     path = again
   }
-  const bytes = Buffer.from(path, 'latin1')
-  const decoded = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
   try {
-    return { path: decoded.decode(bytes), args }
+    return { path: UTF8.decode(Buffer.from(path, 'latin1')), args }
   } catch {
     return undefined
   }

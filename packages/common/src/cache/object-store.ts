@@ -124,14 +124,12 @@ export class ObjectStore<O extends StoredObject = StoredObject> {
         if (obj.hitForMiss) return { kind: 'hitmiss', obj }
         if (req.alwaysMiss) continue
         this.#touch(obj, nowMs)
-        obj.tUsed = nowMs
         return { kind: 'hit', obj }
       }
       if (!obj.hitForMiss && (stale === undefined || obj.tOrigin > stale.tOrigin)) stale = obj
     }
     if (stale && !req.alwaysMiss && stale.ttlLeft(nowMs) + stale.grace > 0 && stale.state === 'complete') {
       this.#touch(stale, nowMs)
-      stale.tUsed = nowMs
       // One background refresh at a time: a busy fetch means it is already under way.
       return { kind: 'grace', obj: stale, refresh: oh.busy === undefined }
     }
@@ -287,7 +285,9 @@ export class ObjectStore<O extends StoredObject = StoredObject> {
     return this.#inactiveMs > 0 && nowMs - obj.tUsed >= this.#inactiveMs
   }
 
+  /** A hit: the object's place in the LRU, and its last use for nginx's `inactive` when a zone has one. */
   #touch(obj: O, nowMs: number): void {
+    if (this.#inactiveMs > 0) obj.tUsed = nowMs
     const last = this.#lru.get(obj)
     if (last === undefined || nowMs - last < LRU_INTERVAL_MS) return
     this.#lru.delete(obj)

@@ -1,6 +1,6 @@
 import { type Ctx, flag, num, size, time, tpl } from './directive-values.js'
 import { NginxConfError } from './errors.js'
-import type { CacheZoneModel, LocationConf, ProxyCacheConf } from './model.js'
+import type { LocationConf, ProxyCacheConf } from './model.js'
 import type { Directive } from './parse-tree.js'
 
 /** ngx_http_proxy_module's cache defaults (nginx 1.22, ngx_http_proxy_merge_loc_conf). */
@@ -46,10 +46,8 @@ export function cacheZone(ctx: Ctx, d: Directive): void {
   const fail = (msg: string) => new NginxConfError(msg, d.file, d.line, d.name)
   const path = d.args[0] as string
   let name: string | undefined
-  let keysBytes = 0
   let inactiveMs = 600_000
   let maxBytes = DEFAULT_MAX_BYTES
-  let maxSizeSet = false
   for (const a of d.args.slice(1)) {
     const eq = a.indexOf('=')
     const key = eq < 0 ? a : a.slice(0, eq)
@@ -67,8 +65,8 @@ export function cacheZone(ctx: Ctx, d: Directive): void {
         const m = colon < 0 ? null : /^(\d+)([kKmMgG]?)$/.exec(v.slice(colon + 1))
         if (colon <= 0 || !m) throw fail(`invalid keys zone size "${a}"`)
         name = v.slice(0, colon)
-        keysBytes = size(d, v.slice(colon + 1))
-        if (keysBytes < MIN_KEYS_ZONE) throw fail(`keys zone "${a}" is too small`)
+        // Checked as nginx checks it; the store is bounded by max_size, not by a count of keys.
+        if (size(d, v.slice(colon + 1)) < MIN_KEYS_ZONE) throw fail(`keys zone "${a}" is too small`)
         continue
       }
       case 'inactive':
@@ -77,7 +75,6 @@ export function cacheZone(ctx: Ctx, d: Directive): void {
       case 'max_size':
         if (!/^\d+[kKmMgG]?$/.test(v)) throw fail(`invalid max_size value "${a}"`)
         maxBytes = size(d, v)
-        maxSizeSet = true
         continue
       case 'min_free':
       case 'manager_files':
@@ -96,7 +93,7 @@ export function cacheZone(ctx: Ctx, d: Directive): void {
     // ngx_add_path names both places itself, without the usual " in FILE:LINE".
     if (z.path === path) throw new NginxConfError(`the same path name "${path}" used in ${z.at} and in ${d.file}:${d.line}`, d.file, 0, d.name)
   }
-  ctx.cacheZones.set(name, { name, path, at: `${d.file}:${d.line}`, keysBytes, inactiveMs, maxBytes, maxSizeSet })
+  ctx.cacheZones.set(name, { name, path, at: `${d.file}:${d.line}`, inactiveMs, maxBytes })
 }
 
 /** ngx_parse_time's forms (`10m`, `1h30m`, `500ms`, `30`), with the caller's words when wrong. */
@@ -220,4 +217,3 @@ export function checkCacheZones(ctx: Ctx, workers: number, http: Directive): voi
   }
 }
 
-export type { CacheZoneModel }

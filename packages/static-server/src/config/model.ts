@@ -28,11 +28,8 @@ export interface CacheZoneModel {
   path: string
   /** `file:line` of the directive, for nginx's "the same path name" message. */
   at: string
-  /** keys_zone's size: checked as nginx checks it; the store is bounded by maxBytes. */
-  keysBytes: number
   inactiveMs: number
   maxBytes: number
-  maxSizeSet: boolean
 }
 
 /** ngx_http_proxy_module's proxy_cache* and proxy_no_cache of one level. */

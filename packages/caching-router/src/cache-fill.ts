@@ -355,8 +355,7 @@ class CacheFill implements FetchSink {
 
   /** `--brotli`: made once the object is complete (and stored), off the event loop. */
   #brotliCopy(): void {
-    // An error only means no copy: the gzip body passed the fetch's check, clients get it.
-    if (this.#d.brotli) makeBrotliCopy(this.#obj, this.#d.store, () => {})
+    if (this.#d.brotli) makeBrotliCopy(this.#obj, this.#d.store)
   }
 
   /** The whole body is in the object: ESI is parsed and a held (do_stream = false) object published. */

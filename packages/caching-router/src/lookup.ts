@@ -6,7 +6,7 @@ import type { Counters } from './counters.js'
 import { type PassDeps, passFetch } from './pass-fetch.js'
 import type { ReqObj } from './policy.js'
 import { objView } from './respond.js'
-import { hitMissRecord, hitRecord } from './vsl-records.js'
+import { SLT } from './vsm/vsl-tags.js'
 
 /** Everything after vcl_recv needs: one object for the router's life, shared by every request. */
 export interface FetchDeps extends FillDeps, PassDeps {
@@ -50,7 +50,7 @@ export function lookup(d: FetchDeps, r: ReqObj, res: Http1Response, socket: Sock
     case 'hit': {
       counters.cache_hit++
       const tx = r.vsl
-      if (tx !== undefined) hitRecord(tx, result.obj.xid, result.obj.ttlLeft(now), result.obj.grace, result.obj.keep)
+      if (tx !== undefined) tx.hit(SLT.Hit, result.obj.xid, result.obj.ttlLeft(now), result.obj.grace, result.obj.keep)
       // builtin.vcl's vcl_hit only delivers: no obj view to build for it, no VCL to run.
       let action: ReturnType<typeof policy.hit> = 'deliver'
       if (!policy.isBuiltin(r, 'hit')) action = policy.hit(r, objView(result.obj, now))
@@ -70,7 +70,7 @@ export function lookup(d: FetchDeps, r: ReqObj, res: Http1Response, socket: Sock
       counters.cache_hit++
       counters.cache_hit_grace++
       if (r.vsl !== undefined) {
-        hitRecord(r.vsl, result.obj.xid, result.obj.ttlLeft(now), result.obj.grace, result.obj.keep)
+        r.vsl.hit(SLT.Hit, result.obj.xid, result.obj.ttlLeft(now), result.obj.grace, result.obj.keep)
         // A grace hit runs no vcl_hit here: logged as run only when builtin's (which delivers) is the one.
         if (policy.isBuiltin(r, 'hit')) r.vsl.call('hit', 'deliver')
       }
@@ -85,7 +85,7 @@ export function lookup(d: FetchDeps, r: ReqObj, res: Http1Response, socket: Sock
       // Hit-for-miss: fetch on our own, without waiting for anyone, and store if it changed.
       counters.cache_hitmiss++
       if (r.vsl !== undefined) {
-        hitMissRecord(r.vsl, result.obj.xid, result.obj.ttlLeft(now))
+        r.vsl.hit(SLT.HitMiss, result.obj.xid, result.obj.ttlLeft(now))
         if (policy.isBuiltin(r, 'miss')) r.vsl.call('miss', 'fetch')
       }
       log('miss')

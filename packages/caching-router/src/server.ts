@@ -113,7 +113,7 @@ export function createCachingRouter(model: RouterModel, logger: Logger, access: 
             bans.addExpression(expression)
           },
           // Each worker makes the brotli copy of the objects it holds, copies included.
-          ...(model.brotli ? { copied: (obj: CacheObject) => makeBrotliCopy(obj, store, () => {}) } : {}),
+          ...(model.brotli ? { copied: (obj: CacheObject) => makeBrotliCopy(obj, store) } : {}),
         })
   const pools = new BackendPools(
     () => params.get('connect_timeout') * 1000,

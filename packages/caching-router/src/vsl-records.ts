@@ -135,7 +135,10 @@ export class Tx implements VclTrace {
     log.finish()
   }
 
-  /** `Hit OBJVXID TTL GRACE KEEP` / `HitMiss OBJVXID TTL` (ttl, grace, keep in seconds, %.6f). */
+  /**
+   * `Hit OBJVXID TTL GRACE KEEP` (cache_req_fsm.c cnt_lookup; the TTL left, negative in grace) /
+   * `HitMiss OBJVXID TTL` (a hit-for-miss marker sent the request on), in seconds, %.6f.
+   */
   hit(tag: number, objXid: number, ttl: number, grace?: number, keep?: number): void {
     if (this.#ended) return
     const log = this.#log
@@ -152,15 +155,14 @@ export class Tx implements VclTrace {
     log.finish()
   }
 
-  /** A record of numbers separated by spaces (ReqAcct, BereqAcct, Hit). */
-  numbers(tag: number, values: readonly number[], fixed6From = values.length): void {
+  /** A record of whole numbers separated by spaces (ReqAcct, BereqAcct). */
+  numbers(tag: number, values: readonly number[]): void {
     if (this.#ended) return
     const log = this.#log
     log.start(tag, this.#id)
     for (let i = 0; i < values.length; i++) {
       if (i > 0) log.str(' ')
-      if (i >= fixed6From) log.fixed6(values[i] as number)
-      else log.int(values[i] as number)
+      log.int(values[i] as number)
     }
     log.finish()
   }
@@ -299,16 +301,6 @@ function respRecords(tx: Tx, head: string): void {
     tx.heldRecord(SLT.RespHeader, at, next)
     at = next + 2
   }
-}
-
-/** `Hit OBJVXID TTL GRACE KEEP` (cache_req_fsm.c cnt_lookup), the TTL left, possibly negative in grace. */
-export function hitRecord(tx: Tx, objXid: number, ttlLeft: number, grace: number, keep: number): void {
-  tx.hit(SLT.Hit, objXid, ttlLeft, grace, keep)
-}
-
-/** `HitMiss OBJVXID TTL`: a hit-for-miss marker sent this request to the backend. */
-export function hitMissRecord(tx: Tx, objXid: number, ttlLeft: number): void {
-  tx.hit(SLT.HitMiss, objXid, ttlLeft)
 }
 
 export { realNow }

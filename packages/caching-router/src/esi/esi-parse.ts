@@ -16,7 +16,7 @@ export function parseEsi(body: Buffer, url: string, features: EsiFeatures, count
 
 /**
  * Where vep_error and vep_warn count (varnishd's MAIN.esi_errors / MAIN.esi_warnings). varnishd
- * also logs each as an ESI_xmlerror record; the router has no transaction log (README).
+ * also logs each as an ESI_xmlerror record; the router's transaction log leaves ESI out (README).
  */
 export interface EsiParseCounts {
   esi_errors: number

@@ -36,7 +36,7 @@ export interface BrotliStore {
  * size is unknown or larger than the store gets no copy: nothing is inflated past the storage
  * bound (the fetch's gzip check already stopped there).
  */
-export function makeBrotliCopy(obj: CacheObject, store: BrotliStore, failed: (err: Error) => void): void {
+export function makeBrotliCopy(obj: CacheObject, store: BrotliStore): void {
   const body = obj.body
   if (!obj.gzip || obj.esi !== undefined || body === undefined || body.length === 0) return
   if (obj.plainLength === undefined || obj.plainLength > store.maxBytes) return
@@ -57,7 +57,9 @@ export function makeBrotliCopy(obj: CacheObject, store: BrotliStore, failed: (er
       obj.brotliHeaders = brotliHead(deliverHeadersOf(obj))
       obj.size += br.length
       store.grew(obj, br.length)
-    }, failed)
+    }, () => {
+      // No copy, nothing else: the gzip body passed the fetch's own check and clients get it.
+    })
 }
 
 /**

@@ -77,8 +77,6 @@ export class VslLog {
   #timer: NodeJS.Timeout | undefined
   #closed = false
   #drained: (() => void) | undefined
-  /** Records dropped because the file fell behind (a stalled disk). */
-  dropped = 0
   onError: (err: Error) => void = () => {}
 
   private constructor(fd: FileHandle, bytes: number) {
@@ -285,7 +283,7 @@ export class VslLog {
     const full = this.#stage
     if (this.#pending.length >= MAX_PENDING) {
       // The file is not keeping up: this batch is lost, the request path never waits.
-      this.dropped++
+      this.onError(new Error('the file fell behind: a batch of records was dropped'))
       full.used = 0
       return full
     }

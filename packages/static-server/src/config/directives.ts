@@ -117,8 +117,7 @@ export const DIRECTIVES: ReadonlyMap<string, DirectiveSpec> = new Map<string, Di
   ['ssi_min_file_chunk', d(HSL, 1)],
   ['ssi_value_length', d(HSL, 1)],
   ['ssi_ignore_recycled_buffers', d(HSL, 1)],
-  // Refused by static-server (directive-support.ts), with nginx's contexts so a misplaced one
-  // is still nginx's error.
+  // limit_rate (limit-rate.ts), add_trailer (respond.ts), charset conversion (charset-filter.ts).
   ['limit_rate', d(HSLI, 1)],
   ['limit_rate_after', d(HSLI, 1)],
   ['add_trailer', d(HSL, 2, 3)],

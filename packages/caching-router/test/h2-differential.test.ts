@@ -262,7 +262,14 @@ function askAddresses(port: number, how: 'prior' | 'upgrade'): Promise<{ body: s
       if (framesAt < 0) {
         const end = got.indexOf('\r\n\r\n')
         if (end < 0) return
-        assert.match(got.subarray(0, end).toString(), /^HTTP\/1\.1 101 /)
+        const head = got.subarray(0, end).toString()
+        if (!/^HTTP\/1\.1 101 /.test(head)) {
+          // Rejected here, so the test fails with the head rather than an uncaught exception.
+          clearTimeout(timer)
+          s.destroy()
+          reject(new Error(`no 101 to Upgrade: h2c: ${head}`))
+          return
+        }
         framesAt = end + 4
         s.write(Buffer.concat([PREFACE, settings()]))
       }

@@ -1,3 +1,7 @@
+
+/** The local zone's short name (%Z), formatted by one formatter made once. */
+const ZONE_NAME = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' })
+
 /**
  * C's strftime in the "C" locale (what nginx's workers run with), for SSI's `config timefmt`
  * and $date_local / $date_gmt. `local` uses this process's time zone (TZ), as nginx uses its own.
@@ -37,7 +41,7 @@ function tm(sec: number, local: boolean): Tm {
     }
   }
   const start = new Date(d.getFullYear(), 0, 1)
-  const zone = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? ''
+  const zone = ZONE_NAME.formatToParts(d).find((p) => p.type === 'timeZoneName')?.value ?? ''
   return {
     year: d.getFullYear(),
     mon: d.getMonth(),

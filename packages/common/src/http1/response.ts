@@ -130,7 +130,10 @@ export class Http1Response extends EventEmitter {
     const buf = body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body
     this.#noBody = this.#req.method === 'HEAD' || status < 200 || status === 204 || status === 304
     const filter = this.bodyFilter
-    if (filter !== undefined || this.trailers !== undefined) return this.#sendFiltered(status, headers, buf, reason, layout)
+    if (filter !== undefined || this.trailers !== undefined) {
+      this.#sendFiltered(status, headers, buf, reason, layout)
+      return
+    }
     this.statusCode = status
     const withBody = buf !== undefined && buf.length > 0 && !this.#noBody
     // The length is ours to state: a caller's (cached or backend) Content-Length next to it

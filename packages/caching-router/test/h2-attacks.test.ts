@@ -66,10 +66,12 @@ describe('HTTP/2 attack battery: caching-router vs varnishd', { skip: skipWithou
     assert.equal(status, 200)
     assert.equal(ours.goaway?.code, Code.ENHANCE_YOUR_CALM)
     assert.equal(ours.closed, true)
-    // The 101st rapid reset is one too many (the budget starts at the limit, 100); the streams
-    // nghttp2 read in the same batch before the reset was counted may follow it.
+    // The 101st rapid reset is one too many (the budget starts at the limit, 100, and refills
+    // slowly); the streams nghttp2 read in the same batch before the reset was counted may
+    // follow it, and under load one read may hold nearly all of them, so the upper bound is
+    // only the last stream sent.
     const last = ours.goaway?.lastStream ?? 0
-    assert.ok(last >= 2 * 101 - 1 && last < 2 * 200, `last stream ${last}`)
+    assert.ok(last >= 2 * 101 - 1 && last <= 2 * 500 - 1, `last stream ${last}`)
     const theirs = await rapidReset(varnishd.port)
     report(t, 'varnishd 7.1.1 (no h2_rapid_reset_limit before 7.4.2)', theirs)
     theirs.destroy()

@@ -152,6 +152,7 @@ export function createStaticServer(model: NginxModel, logger: Logger, sockets = 
       headerTimeoutMs: d.headerTimeoutMs,
       keepAliveTimeoutMs: d.keepAliveTimeoutMs,
       proxyProtocol: g.address.proxyProtocol,
+      announceKeepAlive: true,
       errorResponse: (err) => parseErrorResponse(err, d.conf.serverTokens),
       onClientError: (err, peer, head) => {
         // nginx counts a request once its first bytes arrived (ngx_http_alloc_request).

@@ -76,7 +76,7 @@ http {
       assert.equal(first.status, 200)
       assert.equal(withoutDate(second), withoutDate(first))
       assert.equal(last.headers.get('connection'), 'close')
-      assert.equal(withoutDate(last).replace('\r\nConnection: close', ''), withoutDate(first))
+      assert.equal(withoutDate(last).replace('\r\nConnection: close', '\r\nConnection: keep-alive'), withoutDate(first))
     }
     const [h] = await pipelined(addr, [{ path: '/hdr/a.txt' }])
     assert.equal(h?.headers.get('x-static'), 'yes')

@@ -74,6 +74,7 @@ export function requestFields(raw: readonly string[]): { headers: string[]; meth
  * by one. The stream stands in for the socket, so its 'drain' resumes the base pipeFrom().
  */
 class StreamOwner implements ResponseOwner {
+  readonly announcesKeepAlive = false
   constructor(readonly socket: Socket) {}
   responseFinished(): void {}
   canKeepAlive(): boolean {

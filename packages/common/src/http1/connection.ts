@@ -13,6 +13,8 @@ export interface ConnectionOptions {
   bodyTimeoutMs: number
   sendTimeoutMs: number
   proxyProtocol: boolean
+  /** See Http1ServerOptions.announceKeepAlive. */
+  announceKeepAlive: boolean
   onRequest(req: Http1Request, res: Http1Response): void
   /** Bytes to send before closing on a protocol error; undefined closes silently. */
   errorResponse(err: Http1ParseError, peer: PeerAddresses): Buffer | string | undefined
@@ -472,6 +474,11 @@ export class Http1Connection implements ResponseOwner {
     if (this.#pending) this.#loop()
     // The client half-closed and no complete request is left: we are done too.
     if (this.#clientEnded && this.#state === State.Head) this.#close()
+  }
+
+  /** ResponseOwner: see Http1ServerOptions.announceKeepAlive. */
+  get announcesKeepAlive(): boolean {
+    return this.#opts.announceKeepAlive
   }
 
   /** ResponseOwner: whether the response being written may leave the connection open. */

@@ -52,6 +52,8 @@ export interface ResponseOwner {
   readonly socket: import('node:net').Socket
   responseFinished(res: Http1Response): void
   canKeepAlive(req: Http1Request): boolean
+  /** An HTTP/1.1 answer that keeps the connection says so (nginx), or says nothing (varnishd). */
+  readonly announcesKeepAlive: boolean
   hijack(res: Http1Response): { socket: import('node:net').Socket; rest: Buffer }
 }
 
@@ -370,7 +372,8 @@ export class Http1Response extends EventEmitter {
 
   /**
    * The Connection field this response carries (CRLF included, '' when none): `close` when
-   * the connection will not be kept, `keep-alive` for an HTTP/1.0 client that keeps it.
+   * the connection will not be kept, `keep-alive` for an HTTP/1.0 client that keeps it, and
+   * for an HTTP/1.1 one too when the server announces it (nginx does, varnishd does not).
    */
   connectionField(): string {
     const req = this.#req
@@ -378,7 +381,7 @@ export class Http1Response extends EventEmitter {
       req.keepAlive = false
       return `Connection: close${CRLF}`
     }
-    return req.version === '1.0' ? `Connection: keep-alive${CRLF}` : ''
+    return req.version === '1.0' || this.#owner.announcesKeepAlive ? `Connection: keep-alive${CRLF}` : ''
   }
 
   /** An HTTP/1.1 answer with a body and a trailer to send: it is chunked. */

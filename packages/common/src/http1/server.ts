@@ -31,6 +31,11 @@ export interface Http1ServerOptions {
   /** Expect a PROXY protocol v1/v2 header before the first request (varnishd `-a ...,PROXY`). */
   proxyProtocol?: boolean
   /**
+   * HTTP/1.1 answers that keep the connection carry `Connection: keep-alive`, as nginx writes
+   * them (ngx_http_header_filter); without it only HTTP/1.0 ones do, as varnishd writes them.
+   */
+  announceKeepAlive?: boolean
+  /**
    * What to send for a request we cannot read, before closing. The default is a bare
    * status line; daemons return their real twin's error page. Undefined: close silently.
    */
@@ -130,6 +135,7 @@ export function createHttp1Server(opts: Http1ServerOptions): Http1Server {
     bodyTimeoutMs: opts.bodyTimeoutMs ?? 60_000,
     sendTimeoutMs: opts.sendTimeoutMs ?? 60_000,
     proxyProtocol: opts.proxyProtocol ?? false,
+    announceKeepAlive: opts.announceKeepAlive ?? false,
     onRequest: opts.onRequest,
     errorResponse: opts.errorResponse ?? defaultErrorResponse,
     onClientError: opts.onClientError ?? (() => {}),

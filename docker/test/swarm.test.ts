@@ -127,21 +127,27 @@ interface Tracked {
   longestDownMs: number
   received: Set<string>
   lastError: string
+  /** Its connects and disconnects with their reasons and times, for a failure's message. */
+  history: string[]
 }
 
 function client(transport: 'polling' | 'websocket'): Tracked {
   const socket = io(`https://localhost:${httpsPort}`, { transports: [transport], ca, forceNew: true, timeout: 5_000 })
-  const t: Tracked = { socket, downSince: Date.now(), longestDownMs: 0, received: new Set(), lastError: '' }
+  const t: Tracked = { socket, downSince: Date.now(), longestDownMs: 0, received: new Set(), lastError: '', history: [] }
+  const at = () => new Date().toISOString().slice(11, 23)
   socket.on('connect_error', (err: Error & { description?: unknown }) => {
     t.lastError = `${err.message} ${String((err.description as Error | undefined)?.message ?? err.description ?? '')}`
   })
   socket.on('connect', () => {
     if (t.downSince !== undefined) t.longestDownMs = Math.max(t.longestDownMs, Date.now() - t.downSince)
     t.downSince = undefined
+    t.history.push(`${at()} connect ${socket.id}`)
   })
-  socket.on('disconnect', () => {
+  socket.on('disconnect', (reason: string) => {
     t.downSince = Date.now()
+    t.history.push(`${at()} disconnect (${reason})`)
   })
+  socket.on('welcome', (w: { name: string; instance?: string }) => t.history.push(`${at()} welcome ${w.name}`))
   socket.on('message', (m: { text: string }) => t.received.add(m.text))
   return t
 }
@@ -201,5 +207,8 @@ test('a rolling update of demo-app: every replica replaced, every client back wi
   for (const [i, c] of clients.entries()) assert.ok(c.longestDownMs <= RECONNECT_MS, `client ${i} was away ${c.longestDownMs} ms`)
   const text = `after the update ${process.pid}`
   clients[0]?.socket.emit('message', text)
-  await until('the broadcast reaches everyone', 15_000, async () => (clients.every((c) => c.received.has(text)) ? true : undefined))
+  await until('the broadcast reaches everyone', 15_000, async () => (clients.every((c) => c.received.has(text)) ? true : undefined)).catch((err: Error) => {
+    const missed = clients.flatMap((c, i) => (c.received.has(text) ? [] : [`${i < 4 ? 'polling' : 'websocket'} ${i}: ${c.history.join(', ')}`]))
+    throw new Error(`${err.message}; sent by ${clients[0]?.history.at(-1)}; missed by ${missed.join('; ')}`)
+  })
 })

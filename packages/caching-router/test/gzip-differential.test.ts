@@ -73,7 +73,9 @@ function fetchOnce(port: number, path: string, ae: string | undefined): Promise<
 }
 
 function failedFetch(s: Seen): Seen {
-  const nothing = s.cut ? s.body === '' || s.body === '<not gzip: 0 bytes>' : s.status === 503
+  // varnishd 7.1.1 under load also ends a 200 cleanly with an empty body (seen once in a run
+  // of the whole suite): nothing of the bad body sent there either.
+  const nothing = s.status === 503 || (s.status === 200 && (s.body === '' || s.body === '<not gzip: 0 bytes>'))
   return { status: nothing ? 0 : s.status, encoding: undefined, body: nothing ? 'failed, nothing sent' : s.body, length: false, vary: undefined, etag: undefined, cut: false }
 }
 
@@ -139,8 +141,8 @@ describe('gzip against varnishd', { skip: skipWithoutVarnishd }, () => {
           theirs[key] = await fetchOnce(peer.varnishd.port, path, ae)
           ours[key] = await fetchOnce(peer.router.port, path, ae)
           // A gzip body that does not inflate fails the fetch: varnishd answers 503 or cuts
-          // a 200 off before its first body byte, depending on whether its delivery had
-          // started (a race); either way nothing of it is sent and nothing is stored.
+          // a 200 off (or ends it) before its first body byte, depending on whether its
+          // delivery had started (a race); either way nothing of it is sent and nothing is stored.
           if (path === '/invalid') {
             theirs[key] = failedFetch(theirs[key] as Seen)
             ours[key] = failedFetch(ours[key] as Seen)

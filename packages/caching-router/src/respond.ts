@@ -119,10 +119,14 @@ export class Responder {
     const gzipped = obj.esiGzip && (r.esiLevel ?? 0) === 0 && (!gzip.support || acceptsGzip(r.headers))
     const head = esiHead(resp.headers)
     if (gzipped) head.push('Content-Encoding', 'gzip')
+    // Corked: the head leaves with the page's first parts (deliverEsiBody corks each step too).
+    const socket = res.socket
+    socket.cork()
     res.writeHead(resp.status, head, resp.reason)
     // A HEAD has no body: no include is fetched for it (varnishd pushes no ESI filter then).
     if (r.method === 'HEAD') res.end()
     else deliverEsiBody(esi, r, gzipped ? new GzipOutput(res, gzip) : res, obj.esi, obj.body as Buffer)
+    socket.uncork()
   }
 
   /**
@@ -165,8 +169,8 @@ export class Responder {
           this.#d.grew(obj, plain.length)
         }
       }
-      res.writeHead(resp.status, resp.headers, resp.reason)
-      res.end(plain)
+      // One write for head and body, as a plain hit's (send() states the length itself).
+      res.send(resp.status, resp.headers, plain, resp.reason)
       return
     }
     const unfollow = obj.follow(

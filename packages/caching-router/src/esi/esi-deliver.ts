@@ -44,7 +44,22 @@ class EsiWalk {
     })
   }
 
+  /**
+   * Writes the page from where it stopped. The socket is corked meanwhile, so the verbatim
+   * parts and the fragments that are hits (written at once) leave in one write, not a write
+   * per part.
+   */
   readonly step = (): void => {
+    const socket = this.#out.socket
+    socket.cork()
+    try {
+      this.#walk()
+    } finally {
+      socket.uncork()
+    }
+  }
+
+  #walk(): void {
     const parts = this.#program.parts
     const out = this.#out
     while (this.#i < parts.length) {

@@ -207,8 +207,9 @@ test('a rolling update of demo-app: every replica replaced, every client back wi
   for (const [i, c] of clients.entries()) assert.ok(c.longestDownMs <= RECONNECT_MS, `client ${i} was away ${c.longestDownMs} ms`)
   const text = `after the update ${process.pid}`
   clients[0]?.socket.emit('message', text)
-  await until('the broadcast reaches everyone', 15_000, async () => (clients.every((c) => c.received.has(text)) ? true : undefined)).catch((err: Error) => {
+  await until('the broadcast reaches everyone', 15_000, async () => (clients.every((c) => c.received.has(text)) ? true : undefined)).catch(async (err: Error) => {
     const missed = clients.flatMap((c, i) => (c.received.has(text) ? [] : [`${i < 4 ? 'polling' : 'websocket'} ${i}: ${c.history.join(', ')}`]))
-    throw new Error(`${err.message}; sent by ${clients[0]?.history.at(-1)}; missed by ${missed.join('; ')}`)
+    const logs = await docker(['service', 'logs', '--timestamps', '--tail', '40', service('demo-app')]).catch((e: Error) => e.message)
+    throw new Error(`${err.message}; sent by ${clients[0]?.history.at(-1)}; missed by ${missed.join('; ')}\ndemo-app's logs:\n${logs}`)
   })
 })

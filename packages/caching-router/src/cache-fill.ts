@@ -5,7 +5,7 @@ import { type BackendFetch, withDate } from './backend-fetch.js'
 import { CacheObject } from './cache-object.js'
 import { storableHeaders } from './deliver.js'
 import { PassEsiBody } from './esi/pass-esi.js'
-import { BodyCoder, contentEncoding, fetchCoding } from './gzip/fetch-coding.js'
+import { BodyCoder, contentEncoding, fetchCoding, varyAcceptEncoding } from './gzip/fetch-coding.js'
 import type { Params } from './params.js'
 import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
@@ -15,6 +15,7 @@ import { isErrorStatus, standsInForError } from './stale-if-error.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { writeStreamHead } from './stream-head.js'
 import { makeBrotliCopy } from './gzip/brotli-copy.js'
+import { regzipWithoutEsi } from './gzip/esi-gzip.js'
 import { computeFreshness } from './ttl.js'
 import type { PeerCache } from './workers/peer-cache.js'
 
@@ -232,6 +233,8 @@ class CacheFill implements FetchSink {
       ((ce === 'gzip' && (beresp.doGunzip !== true || !gzipSupport)) || (gzipSupport && ce === undefined && beresp.doGzip === true))
     if (this.revalidated) obj.esiGzip = stale?.esiGzip ?? false
     const coding = this.revalidated ? undefined : fetchCoding(beresp, beresp.doGzip === true, beresp.doGunzip === true, beresp.doEsi === true, params.gzip)
+    // vfp_esi_gzip_init: a page stored gzip'ed for ESI varies on Accept-Encoding.
+    if (obj.esiGzip && !this.revalidated) varyAcceptEncoding(beresp.headers)
     if (coding !== undefined) this.#startCoder(coding)
     obj.gzip = this.revalidated ? (stale?.gzip ?? false) : coding === 'gzip' || coding === 'test'
     if (this.revalidated) obj.plainLength = stale?.plainLength
@@ -361,7 +364,10 @@ class CacheFill implements FetchSink {
   /** The whole body is in the object: ESI is parsed and a held (do_stream = false) object published. */
   #stored(): void {
     this.#obj.complete()
-    if (this.#esi && this.#obj.body !== undefined) this.#obj.esi = this.#d.fetches.parseEsi(this.#obj.body, this.#bereq.url)
+    if (this.#esi && this.#obj.body !== undefined) {
+      this.#obj.esi = this.#d.fetches.parseEsi(this.#obj.body, this.#bereq.url)
+      regzipWithoutEsi(this.#obj, this.#d.params.gzip, this.#d.store)
+    }
     this.#brotliCopy()
     if (this.#whole) {
       // Larger than the store: nothing kept to deliver (varnishd fails such a fetch too).

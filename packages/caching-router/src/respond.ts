@@ -52,7 +52,9 @@ export class Responder {
     const br = r.takesBrotli === true ? obj.brotli : undefined
     if (br === undefined && obj.gzip && !acceptsGzip(r.headers)) {
       const gzip = this.#d.gzip()
-      if (gzip.support) {
+      // An ESI include's fragment goes into the page inflated whatever http_gzip_support
+      // (ved_deliver gunzips a gzip fragment; the page's own gzip is made around it).
+      if (gzip.support || (r.esiLevel ?? 0) > 0) {
         this.#deliverGunzipped(r, res, obj, xv, now, gzip.buffer)
         return
       }

@@ -1,6 +1,7 @@
 import { CacheObject } from '../cache-object.js'
 import { storableHeaders } from '../deliver.js'
-import { BodyCoder, contentEncoding, fetchCoding, type GzipParams } from '../gzip/fetch-coding.js'
+import { regzipWithoutEsi } from '../gzip/esi-gzip.js'
+import { BodyCoder, contentEncoding, fetchCoding, type GzipParams, varyAcceptEncoding } from '../gzip/fetch-coding.js'
 import type { BerespObj, BereqObj } from '../policy.js'
 import type { EsiProgram } from './esi-program.js'
 
@@ -19,6 +20,7 @@ export class PassEsiBody {
   readonly obj: CacheObject
   readonly #coder: BodyCoder | undefined
   readonly #limit: number
+  readonly #gzip: GzipParams
   readonly #url: string
   readonly #parser: EsiParser
   readonly #done: (obj: CacheObject | undefined) => void
@@ -27,12 +29,15 @@ export class PassEsiBody {
   constructor(bereq: BereqObj, beresp: BerespObj, gzip: GzipParams, limit: number, parser: EsiParser, done: (obj: CacheObject | undefined) => void) {
     this.obj = new CacheObject(bereq.xid, '')
     this.#limit = limit
+    this.#gzip = gzip
     this.#url = bereq.url
     this.#parser = parser
     this.#done = done
-    const wasGzip = contentEncoding(beresp.headers) === 'gzip'
+    const ce = contentEncoding(beresp.headers)
     const coding = fetchCoding(beresp, beresp.doGzip === true, beresp.doGunzip === true, true, gzip)
-    this.obj.esiGzip = wasGzip || (gzip.support && beresp.doGzip === true)
+    // As a stored page's (cache-fill.ts): esi_gzip unless do_gunzip took the gzip away.
+    this.obj.esiGzip = (ce === 'gzip' && (beresp.doGunzip !== true || !gzip.support)) || (gzip.support && ce === undefined && beresp.doGzip === true)
+    if (this.obj.esiGzip) varyAcceptEncoding(beresp.headers)
     this.obj.setHead(beresp.status, beresp.reason, storableHeaders(beresp.headers))
     this.#coder =
       coding === 'gunzip'
@@ -72,6 +77,7 @@ export class PassEsiBody {
     this.#over = true
     this.obj.complete()
     this.obj.esi = this.#parser.parseEsi(this.obj.body as Buffer, this.#url)
+    regzipWithoutEsi(this.obj, this.#gzip)
     // From a timer, as a stored page's (cache-fill.ts): the first include reuses the page's
     // backend connection once undici has it back.
     setTimeout(this.#done, 0, this.obj)

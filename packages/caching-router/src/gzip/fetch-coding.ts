@@ -33,8 +33,9 @@ export class GzipTooLargeError extends EdgeError {
 
 /**
  * Decides the coding for `beresp` after vcl_backend_response and changes its fields as
- * varnishd's filters do: gzip and gunzip drop Content-Length, set or drop Content-Encoding,
- * add Accept-Encoding to Vary (RFC2616_Vary_AE) and weaken the ETag (RFC2616_Weaken_Etag).
+ * varnishd's filters do: gzip and gunzip drop Content-Length, set or drop Content-Encoding
+ * and weaken the ETag (RFC2616_Weaken_Etag); gzip and testgunzip add Accept-Encoding to Vary
+ * (RFC2616_Vary_AE), as esi_gzip does (the caller's, see esiGzip).
  */
 export function fetchCoding(beresp: BerespObj, doGzip: boolean, doGunzip: boolean, esi: boolean, p: GzipParams): FetchCoding {
   const ce = contentEncoding(beresp.headers)
@@ -64,22 +65,29 @@ export function contentEncoding(headers: readonly string[]): string | undefined 
 function recoded(headers: readonly string[], coding: 'gzip' | 'gunzip' | 'test'): string[] {
   const test = coding === 'test'
   const out: string[] = []
-  let vary = false
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i] as string
     const lower = name.toLowerCase()
     let value = headers[i + 1] as string
     if (!test && (lower === 'content-encoding' || lower === 'content-length')) continue
     if (!test && lower === 'etag' && !value.startsWith('W/')) value = `W/${value}`
-    if (lower === 'vary') {
-      vary = true
-      if (!/(^|,)\s*accept-encoding\s*(,|$)/i.test(value)) value = `${value},Accept-Encoding`
-    }
     out.push(name, value)
   }
-  if (!vary) out.push('Vary', 'Accept-Encoding')
+  // vfp_gzip_init: gzip and testgunzip add Accept-Encoding to Vary, gunzip does not (e00028).
+  if (coding !== 'gunzip') varyAcceptEncoding(out)
   if (coding === 'gzip') out.push('Content-Encoding', 'gzip')
   return out
+}
+
+/** RFC2616_Vary_AE: Accept-Encoding added to the Vary field (or a Vary made), in place. */
+export function varyAcceptEncoding(headers: string[]): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if ((headers[i] as string).toLowerCase() !== 'vary') continue
+    const value = headers[i + 1] as string
+    if (!/(^|,)\s*accept-encoding\s*(,|$)/i.test(value)) headers[i + 1] = `${value}, Accept-Encoding`
+    return
+  }
+  headers.push('Vary', 'Accept-Encoding')
 }
 
 /**

@@ -65,6 +65,11 @@ function weak(tag: string): string {
   return tag.startsWith('W/') ? tag.slice(2) : tag
 }
 
+/** RFC2616_Weaken_Etag: an answer whose bytes are not the stored ones has a weak ETag. */
+export function weakenedEtag(tag: string): string {
+  return tag.startsWith('W/') ? tag : `W/${tag}`
+}
+
 /**
  * Whether the request carries Range, If-Range, If-None-Match or If-Modified-Since: one pass
  * that compares lengths first, so the usual hit lower-cases no field name at all.

@@ -14,6 +14,7 @@ export function keepAliveLimits(st: RequestState, found = true): void {
   // client_body_timeout and send_timeout are the location's too (ngx_http_core_loc_conf_t).
   st.req.bodyTimeoutMs = c.clientBodyTimeoutMs
   st.req.sendTimeoutMs = c.sendTimeoutMs
+  st.res.keepAliveField = c.keepAliveField
   if (c.keepaliveOff || st.req.connectionRequests >= c.keepaliveRequests || st.start - st.req.connectionStartMs > c.keepaliveTimeMs) {
     st.req.keepAlive = false
     return

@@ -32,6 +32,7 @@ export type ResponseSink = Pick<
   | 'bodyFilter'
   | 'trailers'
   | 'connectionField'
+  | 'keepAliveField'
 > &
   Pick<EventEmitter, 'on' | 'once' | 'off' | 'emit'>
 

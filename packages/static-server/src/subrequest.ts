@@ -15,6 +15,8 @@ export class CaptureResponse extends EventEmitter implements ResponseSink {
   bytesWritten = 0
   bytesSent = 0
   headBytes = 0
+  /** A subrequest's location does not speak for the client's connection (keep-alive.ts). */
+  keepAliveField = ''
   /** Never written: nginx's headers filter (add_trailer) leaves subrequests alone. */
   trailers: ResponseSink['trailers'] = undefined
   /** The charset filter's recoding of this answer's body, as for a main request. */

@@ -19,6 +19,8 @@ function config(dir: string, port: number, pid: string): string {
         root ${dir}/root;
         location /k0/ { keepalive_timeout 0; alias ${dir}/root/; }
         location /k1/ { keepalive_requests 1; alias ${dir}/root/; }
+        location /kh/ { keepalive_timeout 75s 2m; alias ${dir}/root/; }
+        location /kh0/ { keepalive_timeout 75s 0; alias ${dir}/root/; }
         location /sn/ { server_name_in_redirect on; alias ${dir}/root/; }
         location /r301 { return 301; }
         location /r302 { return 302 "text"; }
@@ -53,6 +55,8 @@ const CASES: [name: string, wire: string][] = [
   ['keepalive_requests 3: the third answer closes', req('/a.txt') + req('/empty.txt') + req('/data.json') + last('/a.txt')],
   ['a location with keepalive_requests 1 closes after its answer', req('/a.txt') + req('/k1/a.txt') + last('/a.txt')],
   ['keepalive_timeout 0 closes after the answer', req('/k0/a.txt') + last('/a.txt')],
+  ['keepalive_timeout T H: Keep-Alive: timeout=H where the connection is kept, none for H 0', req('/kh/a.txt') + req('/kh/missing') + req('/kh0/a.txt') + last('/kh/a.txt')],
+  ['keepalive_timeout T H to an HTTP/1.0 keep-alive client', `GET /kh/a.txt HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n${last('/a.txt')}`],
   ['HTTP/1.0 with both keep-alive and close: close wins', `GET /a.txt HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive, close\r\n\r\n${last('/a.txt')}`],
   ['HTTP/1.0 keep-alive', `GET /a.txt HTTP/1.0\r\nHost: localhost\r\nConnection: Keep-Alive\r\n\r\n${last('/a.txt')}`],
   ['HTTP/1.0 keep-alive into keepalive_timeout 0', 'GET /k0/a.txt HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n'],
@@ -75,7 +79,7 @@ const CASES: [name: string, wire: string][] = [
   ['server_name_in_redirect on', last('/sn/sub', 'X: y\r\n').replace('Host: localhost', 'Host: other.test:99')],
 ]
 
-/** Each answer on the connection as its status line, whether it says close, the fields a client acts on, and body. */
+/** Each answer on the connection as its status line, its Connection and Keep-Alive fields, the others a client acts on, and body. */
 function answers(raw: Buffer, port: number): string[] {
   const out: string[] = []
   let at = 0
@@ -91,10 +95,9 @@ function answers(raw: Buffer, port: number): string[] {
       .subarray(end + 4, end + 4 + length)
       .toString('latin1')
       .replace('<hr><center>nginx</center>', '<hr><center>static-server</center>')
-    const close = /\r\nconnection: close/i.test(head) ? 'close' : 'open'
     const field = (name: string) => new RegExp(`\r\n${name}: (.*)`, 'i').exec(head)?.[1] ?? '-'
-    const fields = ['location', 'content-type', 'expires', 'cache-control'].map((f) => `${f}=${field(f).replaceAll(String(port), 'PORT')}`)
-    out.push(`${head.slice(0, head.indexOf('\r\n'))} ${close} ${fields.join(' ')} ${body}`)
+    const fields = ['connection', 'keep-alive', 'location', 'content-type', 'expires', 'cache-control'].map((f) => `${f}=${field(f).replaceAll(String(port), 'PORT')}`)
+    out.push(`${head.slice(0, head.indexOf('\r\n'))} ${fields.join(' ')} ${body}`)
     at = end + 4 + length
   }
   return out

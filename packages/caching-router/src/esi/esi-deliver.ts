@@ -1,3 +1,4 @@
+import { weakenedEtag } from '../deliver.js'
 import type { ReqObj } from '../policy.js'
 import { type EsiInclude, type EsiProgram, isInclude } from './esi-program.js'
 import { type EsiOutput, FragmentResponse } from './fragment-response.js'
@@ -105,7 +106,7 @@ export function esiHead(headers: readonly string[]): string[] {
     const name = headers[i] as string
     let value = headers[i + 1] as string
     if (name.length === 14 && name.toLowerCase() === 'content-length') continue
-    if (name.length === 4 && name.toLowerCase() === 'etag' && !value.startsWith('W/')) value = `W/${value}`
+    if (name.length === 4 && name.toLowerCase() === 'etag') value = weakenedEtag(value)
     out.push(name, value)
   }
   return out

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import type { CacheObject } from '../cache-object.js'
-import { deliverHeadersOf } from '../deliver.js'
+import { deliverHeadersOf, weakenedEtag } from '../deliver.js'
 import { someCoding } from './accept-encoding.js'
 
 const gunzip = promisify(zlib.gunzip)
@@ -74,7 +74,7 @@ function brotliHead(headers: readonly string[]): string[] {
     let value = headers[i + 1] as string
     const lower = name.toLowerCase()
     if (lower === 'content-encoding') value = 'br'
-    else if (lower === 'etag' && !value.startsWith('W/')) value = `W/${value}`
+    else if (lower === 'etag') value = weakenedEtag(value)
     out.push(name, value)
   }
   return out

@@ -1,5 +1,6 @@
 import zlib from 'node:zlib'
 import type { CacheObject } from '../cache-object.js'
+import { weakenedEtag } from '../deliver.js'
 import { type GzipParams, varyAcceptEncoding } from './fetch-coding.js'
 
 /** A stored block of length 0, not the last: what a sync flush writes on a byte boundary. */
@@ -42,17 +43,17 @@ export function regzipWithoutEsi(obj: CacheObject, p: GzipParams, store?: Growin
   obj.body = gz
   obj.gzip = true
   obj.plainLength = plain.length
+  // The backend's length (a do_gzip page came plain) is not this body's.
+  obj.contentLength = undefined
   const before = obj.headers.reduce((n, h) => n + h.length + 2, 0)
   obj.headers.push('Content-Encoding', 'gzip')
   varyAcceptEncoding(obj.headers)
   // Its bytes are ours, not the backend's: the ETag can only be weak (RFC2616_Weaken_Etag).
   const headers = obj.headers
   for (let i = 0; i < headers.length; i += 2) {
-    const value = headers[i + 1] as string
-    if ((headers[i] as string).toLowerCase() === 'etag' && !value.startsWith('W/')) {
-      headers[i + 1] = `W/${value}`
-      obj.etag = headers[i + 1]
-    }
+    if ((headers[i] as string).toLowerCase() !== 'etag') continue
+    headers[i + 1] = weakenedEtag(headers[i + 1] as string)
+    obj.etag = headers[i + 1]
   }
   const delta = gz.length - plain.length + obj.headers.reduce((n, h) => n + h.length + 2, 0) - before
   obj.size += delta

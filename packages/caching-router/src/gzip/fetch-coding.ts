@@ -1,5 +1,6 @@
 import zlib from 'node:zlib'
 import { EdgeError } from '@edgestack/common'
+import { weakenedEtag } from '../deliver.js'
 import type { BerespObj } from '../policy.js'
 
 /**
@@ -70,7 +71,7 @@ function recoded(headers: readonly string[], coding: 'gzip' | 'gunzip' | 'test')
     const lower = name.toLowerCase()
     let value = headers[i + 1] as string
     if (!test && (lower === 'content-encoding' || lower === 'content-length')) continue
-    if (!test && lower === 'etag' && !value.startsWith('W/')) value = `W/${value}`
+    if (!test && lower === 'etag') value = weakenedEtag(value)
     out.push(name, value)
   }
   // vfp_gzip_init: gzip and testgunzip add Accept-Encoding to Vary, gunzip does not (e00028).

@@ -1,6 +1,7 @@
 import zlib from 'node:zlib'
 import type { Http1Response } from '@edgestack/common'
 import type { BodyListener } from '../cache-object.js'
+import { weakenedEtag } from '../deliver.js'
 
 /**
  * A gzip object to a client that does not take gzip (varnishd's gunzip VDP): the stored
@@ -56,7 +57,7 @@ export function gunzippedHead(headers: readonly string[], plainLength: number | 
     if (name.length === 14 && name.toLowerCase() === 'content-length') continue
     let value = headers[i + 1] as string
     // varnishd's gunzip delivery weakens a strong ETag: the bytes are not the stored ones.
-    if (name.length === 4 && name.toLowerCase() === 'etag' && !value.startsWith('W/')) value = `W/${value}`
+    if (name.length === 4 && name.toLowerCase() === 'etag') value = weakenedEtag(value)
     out.push(name, value)
   }
   if (plainLength !== undefined && plainLength >= 0) out.push('Content-Length', String(plainLength))

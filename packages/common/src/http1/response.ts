@@ -92,6 +92,11 @@ export class Http1Response extends EventEmitter {
    */
   pacing: (() => Pace | undefined) | undefined = undefined
   /**
+   * Written after `Connection: keep-alive` when the connection is kept (CRLF included): nginx's
+   * `Keep-Alive: timeout=N` from `keepalive_timeout T N`, set with the location. '' for none.
+   */
+  keepAliveField = ''
+  /**
    * Trailer fields for the last chunk, asked for when the body ends (nginx's add_trailer, whose
    * values are read then). Set before the head is written, it makes an HTTP/1.1 answer with a
    * body chunked even when its length is known (nginx's chunked filter with r->expect_trailers);
@@ -381,7 +386,7 @@ export class Http1Response extends EventEmitter {
       req.keepAlive = false
       return `Connection: close${CRLF}`
     }
-    return req.version === '1.0' || this.#owner.announcesKeepAlive ? `Connection: keep-alive${CRLF}` : ''
+    return req.version === '1.0' || this.#owner.announcesKeepAlive ? `Connection: keep-alive${CRLF}${this.keepAliveField}` : ''
   }
 
   /** An HTTP/1.1 answer with a body and a trailer to send: it is chunked. */

@@ -42,6 +42,7 @@ import {
   size,
   sizeOrTemplate,
   time,
+  parseTimeMs,
   type Ctx,
   type HostCheck,
 } from './directive-values.js'
@@ -230,6 +231,7 @@ function defaultConf(ctx: Ctx): LocationConf {
     keepaliveRequests: 1000,
     keepaliveTimeMs: 3_600_000,
     keepaliveOff: false,
+    keepAliveField: '',
     keepaliveDisable: { msie6: true, safari: false },
     msiePadding: true,
     clientBodyTimeoutMs: 60_000,
@@ -463,8 +465,14 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
         // The server's idle timer is read from the server level (server()); the location's value
         // decides only whether this answer keeps the connection, as ngx_http_update_location_config.
         c.keepaliveOff = time(d, a0) === 0
-        // The Keep-Alive header's time is checked, not sent (DIFFERENCES.md).
-        if (a[1] !== undefined) time(d, a[1])
+        // ngx_http_core_keepalive: the header's time in whole seconds (ngx_parse_time's is_sec).
+        if (a[1] !== undefined) {
+          const ms = parseTimeMs(a[1], false)
+          if (ms === undefined) throw new NginxConfError(`"${d.name}" directive invalid value`, d.file, d.line, d.name)
+          // A header time of 0 writes no field (ngx_http_header_filter tests it for non-zero).
+          const sec = Math.floor(ms / 1000)
+          c.keepAliveField = sec > 0 ? `Keep-Alive: timeout=${sec}\r\n` : ''
+        } else c.keepAliveField = ''
         break
       case 'internal':
         c.internal = true

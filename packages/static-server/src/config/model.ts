@@ -316,6 +316,8 @@ export interface LocationConf {
   keepaliveTimeMs: number
   /** `keepalive_timeout 0`: every answer closes its connection. */
   keepaliveOff: boolean
+  /** `keepalive_timeout T H`: `Keep-Alive: timeout=H` and its CRLF, written after `Connection: keep-alive`; '' without H. */
+  keepAliveField: string
   /** msie_padding: built-in error pages padded for MSIE and Chrome (nginx's default: on). */
   msiePadding: boolean
   /** client_body_timeout: most time between two reads of a body being read (then 408, closed). */

@@ -62,7 +62,7 @@ describe('caching-router: varnishd\'s command line', () => {
     ])
     t.after(() => d.stop())
     // The storage line is the last start-up line; the listener lines may arrive in an earlier chunk.
-    for (let i = 0; i < 100 && !/storage \d+ bytes/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
+    for (let i = 0; i < 500 && !/storage \d+ bytes/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
     assert.match(d.output(), /listening on 127\.0\.0\.1:\d+ \(PROXY\)/)
     assert.match(d.output(), /storage 1048576 bytes/)
     for (let i = 0; i < 100; i++) {
@@ -83,7 +83,7 @@ describe('caching-router: varnishd\'s command line', () => {
     await writeFile(secret, 'stat secret\n')
     const d = await startDaemon('caching-router', ['-a', '127.0.0.1:0', '-b', '127.0.0.1:1', '-T', '127.0.0.1:0', '-S', secret])
     t.after(() => d.stop())
-    for (let i = 0; i < 100 && !/admin CLI on/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
+    for (let i = 0; i < 500 && !/admin CLI on/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
     const admin = /admin CLI on (127\.0\.0\.1:\d+)/.exec(d.output())?.[1]
     assert.ok(admin, d.output())
     const r = await runCli('caching-router', ['stat', '-T', admin, '-S', secret])

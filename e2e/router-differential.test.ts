@@ -190,7 +190,7 @@ describe('differential: caching-router -b against varnishd -b', { skip: hasVarni
     await writeFile(secret, 'stat secret\n')
     const d = await startDaemon('caching-router', ['-a', '127.0.0.1:0', '-b', '127.0.0.1:1', '-T', '127.0.0.1:0', '-S', secret])
     t.after(() => d.stop())
-    for (let i = 0; i < 100 && !/admin CLI on/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
+    for (let i = 0; i < 500 && !/admin CLI on/.test(d.output()); i++) await new Promise((r) => setTimeout(r, 20))
     const admin = /admin CLI on (127\.0\.0\.1:\d+)/.exec(d.output())?.[1]
     assert.ok(admin, d.output())
     const ours = await runCli('caching-router', ['stat', '-T', admin, '-S', secret, '-j'])

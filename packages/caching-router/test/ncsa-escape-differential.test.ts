@@ -51,7 +51,7 @@ describe('access-log escaping: caching-router vs varnishncsa', { skip: skipWitho
       await send(ours.address.port, r)
       await send(theirs.port, r)
     }
-    for (let i = 0; i < 100 && ours.lines.length < REQUESTS.length; i++) await new Promise((r) => setTimeout(r, 20))
+    for (let i = 0; i < 500 && ours.lines.length < REQUESTS.length; i++) await new Promise((r) => setTimeout(r, 20))
     const { stdout } = await run('varnishncsa', ['-d', '-n', theirs.workdir], { encoding: 'latin1' })
     const varnishLines = stdout.split('\n').filter((l) => l !== '')
     assert.equal(varnishLines.length, REQUESTS.length, stdout)

@@ -90,7 +90,7 @@ describe('caching-router: stale-if-error, Expect, pipe_timeout, unsafe methods',
     })
     const raw = await exchange(address, 'GET /socket.io/ HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
     assert.match(raw, /^HTTP\/1\.1 101 /)
-    for (let i = 0; i < 100 && !upstreamClosed; i++) await sleep(20)
+    for (let i = 0; i < 500 && !upstreamClosed; i++) await sleep(20)
     assert.ok(upstreamClosed, 'the backend half was closed too')
   })
 })

@@ -193,7 +193,7 @@ EOVCL`)).status, 200)
     await headerEverywhere('/p', 'v1')
     assert.equal((await get(`${url}/p`, { method: 'PURGE' })).status, 200)
     // Every copy is gone at once (n_object counts copies), then one fetch serves both workers.
-    for (let i = 0; i < 100 && (await stat(T, 'n_object')) !== 0; i++) await sleep(20)
+    for (let i = 0; i < 500 && (await stat(T, 'n_object')) !== 0; i++) await sleep(20)
     assert.equal(await stat(T, 'n_object'), 0)
     await headerEverywhere('/p', 'v2')
     assert.equal(origin.seen.length, 2)

@@ -5,7 +5,7 @@ import { type BackendFetch, withDate } from './backend-fetch.js'
 import { CacheObject } from './cache-object.js'
 import { storableHeaders } from './deliver.js'
 import { PassEsiBody } from './esi/pass-esi.js'
-import { BodyCoder, contentEncoding, fetchCoding, varyAcceptEncoding } from './gzip/fetch-coding.js'
+import { BodyCoder, contentEncoding, fetchCoding } from './gzip/fetch-coding.js'
 import type { Params } from './params.js'
 import type { BereqObj, BerespObj, Policy, ReqObj } from './policy.js'
 import type { RangeSlicer } from './range.js'
@@ -15,7 +15,7 @@ import { isErrorStatus, standsInForError } from './stale-if-error.js'
 import { type CacheStore, varyKey, varyNamesOf } from './store.js'
 import { writeStreamHead } from './stream-head.js'
 import { makeBrotliCopy } from './gzip/brotli-copy.js'
-import { regzipWithoutEsi } from './gzip/esi-gzip.js'
+import { esiGzipFetch, regzipWithoutEsi } from './gzip/esi-gzip.js'
 import { computeFreshness } from './ttl.js'
 import type { PeerCache } from './workers/peer-cache.js'
 
@@ -226,15 +226,9 @@ class CacheFill implements FetchSink {
     }
     const obj = this.#obj
     const ce = contentEncoding(beresp.headers)
-    // vbf_stp_fetch: esi_gzip when the page came gzip'ed (and is not do_gunzip) or with do_gzip.
     const gzipSupport = params.gzip.support
-    obj.esiGzip =
-      beresp.doEsi === true &&
-      ((ce === 'gzip' && (beresp.doGunzip !== true || !gzipSupport)) || (gzipSupport && ce === undefined && beresp.doGzip === true))
-    if (this.revalidated) obj.esiGzip = stale?.esiGzip ?? false
     const coding = this.revalidated ? undefined : fetchCoding(beresp, beresp.doGzip === true, beresp.doGunzip === true, beresp.doEsi === true, params.gzip)
-    // vfp_esi_gzip_init: a page stored gzip'ed for ESI varies on Accept-Encoding.
-    if (obj.esiGzip && !this.revalidated) varyAcceptEncoding(beresp.headers)
+    obj.esiGzip = this.revalidated ? (stale?.esiGzip ?? false) : beresp.doEsi === true && esiGzipFetch(beresp, ce, params.gzip)
     if (coding !== undefined) this.#startCoder(coding)
     obj.gzip = this.revalidated ? (stale?.gzip ?? false) : coding === 'gzip' || coding === 'test'
     if (this.revalidated) obj.plainLength = stale?.plainLength

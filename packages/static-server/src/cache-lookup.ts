@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream'
 import { accelRedirect } from './accel-redirect.js'
-import { conditional, } from './cache-conditional.js'
+import { conditional } from './cache-conditional.js'
 import { endRun } from './cache-fill.js'
 import { CacheEntry, type CacheRun, type CacheZone, cacheKey, headValidity, isFresh, predicates } from './proxy-cache.js'
 import { clientHead } from './proxy-response.js'
@@ -126,7 +126,6 @@ export function sendCached(st: RequestState, e: CacheEntry): undefined | number 
   const ch = clientHead(st, head)
   if (ch === 'invalid') return 502
   if (ch.accel.redirect !== undefined) return accelRedirect(st, e.headers, ch.accel.redirect)
-  const _res = st.res
   // On a hit the stored head is processed again: a Set-Cookie (not ignored) makes it uncacheable.
   const cond = headValidity(e.headers, st.conf.proxyIgnoreHeaders, Date.now()).cacheable ? conditional(st, ch.status, e.headers) : undefined
   if (cond === 412) return 412

@@ -1,7 +1,6 @@
-
-import type { PassThrough, } from 'node:stream'
+import type { PassThrough } from 'node:stream'
 import { accelRedirect } from './accel-redirect.js'
-import { conditional, } from './cache-conditional.js'
+import { conditional } from './cache-conditional.js'
 import { backgroundUpdate } from './cache-background.js'
 import { endRun, entryFor, fillTap, finishFill, revalidated, staleFor } from './cache-fill.js'
 import { cacheLookup, sendCached } from './cache-lookup.js'

@@ -1,7 +1,7 @@
 import { CacheObject } from '../cache-object.js'
 import { storableHeaders } from '../deliver.js'
-import { regzipWithoutEsi } from '../gzip/esi-gzip.js'
-import { BodyCoder, contentEncoding, fetchCoding, type GzipParams, varyAcceptEncoding } from '../gzip/fetch-coding.js'
+import { esiGzipFetch, regzipWithoutEsi } from '../gzip/esi-gzip.js'
+import { BodyCoder, contentEncoding, fetchCoding, type GzipParams } from '../gzip/fetch-coding.js'
 import type { BerespObj, BereqObj } from '../policy.js'
 import type { EsiProgram } from './esi-program.js'
 
@@ -35,9 +35,7 @@ export class PassEsiBody {
     this.#done = done
     const ce = contentEncoding(beresp.headers)
     const coding = fetchCoding(beresp, beresp.doGzip === true, beresp.doGunzip === true, true, gzip)
-    // As a stored page's (cache-fill.ts): esi_gzip unless do_gunzip took the gzip away.
-    this.obj.esiGzip = (ce === 'gzip' && (beresp.doGunzip !== true || !gzip.support)) || (gzip.support && ce === undefined && beresp.doGzip === true)
-    if (this.obj.esiGzip) varyAcceptEncoding(beresp.headers)
+    this.obj.esiGzip = esiGzipFetch(beresp, ce, gzip)
     this.obj.setHead(beresp.status, beresp.reason, storableHeaders(beresp.headers))
     this.#coder =
       coding === 'gunzip'

@@ -1,6 +1,7 @@
 import zlib from 'node:zlib'
 import type { CacheObject } from '../cache-object.js'
 import { weakenedEtag } from '../deliver.js'
+import type { BerespObj } from '../policy.js'
 import { type GzipParams, varyAcceptEncoding } from './fetch-coding.js'
 
 /** A stored block of length 0, not the last: what a sync flush writes on a byte boundary. */
@@ -23,6 +24,18 @@ export function esiGzipBody(plain: Buffer, p: GzipParams): Buffer {
   trailer.writeUInt32LE(zlib.crc32(plain), 0)
   trailer.writeUInt32LE(plain.length % 2 ** 32, 4)
   return Buffer.concat([header, SYNC_MARK, deflated, LAST_BLOCK, trailer])
+}
+
+/**
+ * vbf_stp_fetch's choice of esi_gzip for a `do_esi` page: it came gzip'ed and do_gunzip did not
+ * take that away (do_gunzip counts only with http_gzip_support), or it came plain with do_gzip.
+ * `ce` is the backend's Content-Encoding, read before fetchCoding changed the fields. Such a
+ * page varies on Accept-Encoding (vfp_esi_gzip_init), added here.
+ */
+export function esiGzipFetch(beresp: BerespObj, ce: string | undefined, p: GzipParams): boolean {
+  const esiGzip = (ce === 'gzip' && (beresp.doGunzip !== true || !p.support)) || (p.support && ce === undefined && beresp.doGzip === true)
+  if (esiGzip) varyAcceptEncoding(beresp.headers)
+  return esiGzip
 }
 
 /** What the store needs to count a body that changed size. */

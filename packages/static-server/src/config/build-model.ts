@@ -42,7 +42,7 @@ import {
   size,
   sizeOrTemplate,
   time,
-  parseTimeMs,
+  timeSec,
   type Ctx,
   type HostCheck,
 } from './directive-values.js'
@@ -461,19 +461,16 @@ function mergeConf(ctx: Ctx, parent: LocationConf, block: Directive[], level: st
       case 'keepalive_requests':
         c.keepaliveRequests = num(d, a0)
         break
-      case 'keepalive_timeout':
+      case 'keepalive_timeout': {
         // The server's idle timer is read from the server level (server()); the location's value
         // decides only whether this answer keeps the connection, as ngx_http_update_location_config.
         c.keepaliveOff = time(d, a0) === 0
-        // ngx_http_core_keepalive: the header's time in whole seconds (ngx_parse_time's is_sec).
-        if (a[1] !== undefined) {
-          const ms = parseTimeMs(a[1], false)
-          if (ms === undefined) throw new NginxConfError(`"${d.name}" directive invalid value`, d.file, d.line, d.name)
-          // A header time of 0 writes no field (ngx_http_header_filter tests it for non-zero).
-          const sec = Math.floor(ms / 1000)
-          c.keepAliveField = sec > 0 ? `Keep-Alive: timeout=${sec}\r\n` : ''
-        } else c.keepAliveField = ''
+        // ngx_http_core_keepalive: the header's time in whole seconds; 0 writes no field
+        // (ngx_http_header_filter tests it for non-zero).
+        const sec = a[1] === undefined ? 0 : timeSec(d, a[1])
+        c.keepAliveField = sec > 0 ? `Keep-Alive: timeout=${sec}\r\n` : ''
         break
+      }
       case 'internal':
         c.internal = true
         break

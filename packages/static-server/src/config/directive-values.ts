@@ -254,6 +254,13 @@ export function time(d: Directive, v: string): number {
   return ms
 }
 
+/** ngx_parse_time in its is_sec mode (`ms` is no unit there), in whole seconds. */
+export function timeSec(d: Directive, v: string): number {
+  const ms = parseTimeMs(v, false)
+  if (ms === undefined) throw slotError(d, 'invalid value')
+  return Math.floor(ms / 1000)
+}
+
 /** ngx_parse_time: in ms; `withMs` false is its is_sec mode (expires), where `ms` is no unit. */
 export function parseTimeMs(v: string, withMs: boolean): number | undefined {
   if (/^\d+$/.test(v)) return Number(v) * 1000
